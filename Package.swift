@@ -1,0 +1,78 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "orderly",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "orderlyd", targets: ["orderlyd"]),
+        .executable(name: "orderly", targets: ["orderly"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "PostgresClient",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "OrderlyProtocol"),
+        .target(
+            name: "OrderlyServer",
+            dependencies: [
+                "OrderlyProtocol",
+                "PostgresClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "OrderlyClient",
+            dependencies: [
+                "OrderlyProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "orderlyd",
+            dependencies: [
+                "OrderlyServer",
+                "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "orderly",
+            dependencies: [
+                "OrderlyClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "OrderlyTestSupport",
+            dependencies: ["PostgresClient", "OrderlyServer", "OrderlyClient"],
+            path: "Tests/OrderlyTestSupport"
+        ),
+        .testTarget(name: "OrderlyProtocolTests", dependencies: ["OrderlyProtocol"]),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "OrderlyTestSupport"]),
+        .testTarget(name: "OrderlyServerTests", dependencies: ["OrderlyServer", "OrderlyClient", "OrderlyTestSupport"]),
+    ]
+)

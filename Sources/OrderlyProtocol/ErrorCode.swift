@@ -1,0 +1,50 @@
+/// The fixed registry of error codes a reply may end with (`-CODE message`). Clients switch on
+/// these; never add one without documenting it in the README.
+public enum ErrorCode: String, CaseIterable, Sendable {
+    case badSyntax = "BAD_SYNTAX"
+    case unknownCommand = "UNKNOWN_COMMAND"
+    case noAuth = "NOAUTH"
+    case authFailed = "AUTH_FAILED"
+    case forbidden = "FORBIDDEN"
+    case notFound = "NOT_FOUND"
+    case invalid = "INVALID"
+    case conflict = "CONFLICT"
+    case lineTooLong = "LINE_TOO_LONG"
+    case busy = "BUSY"
+    case locked = "LOCKED"
+    case unavailable = "UNAVAILABLE"
+    case `internal` = "INTERNAL"
+
+    /// Whether the same request may simply be sent again later. Only for codes that say nothing
+    /// about the request itself: the server was overloaded or could not reach its database.
+    public var isRetryable: Bool {
+        switch self {
+        case .busy, .unavailable: return true
+        default: return false
+        }
+    }
+
+    /// The error code for an `OLxxx` SQLSTATE raised by an `api` function, if it is one.
+    public init?(sqlState: String) {
+        switch sqlState {
+        case "OL400": self = .invalid
+        case "OL401": self = .authFailed
+        case "OL403": self = .forbidden
+        case "OL404": self = .notFound
+        case "OL409": self = .conflict
+        case "OL429": self = .locked
+        default: return nil
+        }
+    }
+}
+
+/// A request that cannot be carried out, with the code and the one-line message for the client.
+public struct ProtocolError: Error, Equatable, Sendable {
+    public var code: ErrorCode
+    public var message: String
+
+    public init(_ code: ErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}

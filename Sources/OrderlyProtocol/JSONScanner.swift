@@ -1,0 +1,193 @@
+/// A strict RFC 8259 scanner over the bytes of one request line. It finds where a JSON value ends
+/// (values may contain spaces, so the tokenizer cannot split on them) and rejects anything
+/// PostgreSQL's jsonb would reject later, so that bad JSON is a `BAD_SYNTAX` reply, never a
+/// database error.
+struct JSONScanner {
+    let bytes: [UInt8]
+    let maxDepth: Int
+
+    /// Scans one JSON value starting at `start`; returns the index just past it.
+    func scanValue(from start: Int, depth: Int = 0) throws(ProtocolError) -> Int {
+        guard depth < maxDepth else { throw ProtocolError(.badSyntax, "JSON nested deeper than \(maxDepth) levels") }
+        let i = skipSpace(start)
+        guard i < bytes.count else { throw ProtocolError(.badSyntax, "JSON value expected") }
+        switch bytes[i] {
+        case UInt8(ascii: "{"): return try scanObject(from: i, depth: depth)
+        case UInt8(ascii: "["): return try scanArray(from: i, depth: depth)
+        case UInt8(ascii: "\""): return try scanString(from: i)
+        case UInt8(ascii: "t"): return try scanLiteral("true", from: i)
+        case UInt8(ascii: "f"): return try scanLiteral("false", from: i)
+        case UInt8(ascii: "n"): return try scanLiteral("null", from: i)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try scanNumber(from: i)
+        default: throw ProtocolError(.badSyntax, "invalid JSON value")
+        }
+    }
+
+    /// Scans a JSON string starting at its opening quote; returns the index past the closing one.
+    func scanString(from start: Int) throws(ProtocolError) -> Int {
+        var i = start + 1
+        while i < bytes.count {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\"") { return i + 1 }
+            if byte < 0x20 { throw ProtocolError(.badSyntax, "control character inside a JSON string") }
+            if byte == UInt8(ascii: "\\") {
+                i += 1
+                guard i < bytes.count else { break }
+                switch bytes[i] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 1
+                case UInt8(ascii: "u"):
+                    let (unit, next) = try hexUnit(at: i + 1)
+                    i = next
+                    if unit == 0 { throw ProtocolError(.badSyntax, "\\u0000 is not allowed in JSON strings") }
+                    if (0xDC00...0xDFFF).contains(unit) { throw ProtocolError(.badSyntax, "unpaired UTF-16 surrogate in JSON string") }
+                    if (0xD800...0xDBFF).contains(unit) {
+                        guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                            throw ProtocolError(.badSyntax, "unpaired UTF-16 surrogate in JSON string")
+                        }
+                        let (low, afterLow) = try hexUnit(at: i + 2)
+                        guard (0xDC00...0xDFFF).contains(low) else { throw ProtocolError(.badSyntax, "unpaired UTF-16 surrogate in JSON string") }
+                        i = afterLow
+                    }
+                default:
+                    throw ProtocolError(.badSyntax, "invalid escape in JSON string")
+                }
+                continue
+            }
+            i += 1
+        }
+        throw ProtocolError(.badSyntax, "unterminated JSON string")
+    }
+
+    /// The text of the JSON string literal `bytes[start..<end]` (quotes included), unescaped.
+    /// Only call it on a range `scanString` accepted.
+    func decodeString(from start: Int, to end: Int) -> String {
+        var scalars = String.UnicodeScalarView()
+        var raw: [UInt8] = []
+        var i = start + 1
+        func flushRaw() {
+            if !raw.isEmpty {
+                scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars)
+                raw.removeAll(keepingCapacity: true)
+            }
+        }
+        while i < end - 1 {
+            let byte = bytes[i]
+            guard byte == UInt8(ascii: "\\") else { raw.append(byte); i += 1; continue }
+            flushRaw()
+            let escape = bytes[i + 1]
+            i += 2
+            switch escape {
+            case UInt8(ascii: "b"): scalars.append("\u{08}")
+            case UInt8(ascii: "f"): scalars.append("\u{0C}")
+            case UInt8(ascii: "n"): scalars.append("\n")
+            case UInt8(ascii: "r"): scalars.append("\r")
+            case UInt8(ascii: "t"): scalars.append("\t")
+            case UInt8(ascii: "u"):
+                var value = UInt32((try? hexUnit(at: i))?.0 ?? 0xFFFD)
+                i += 4
+                if (0xD800...0xDBFF).contains(value) {
+                    let low = UInt32((try? hexUnit(at: i + 2))?.0 ?? 0xDC00)
+                    value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                    i += 6
+                }
+                scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
+            default: scalars.append(Unicode.Scalar(escape))
+            }
+        }
+        flushRaw()
+        return String(scalars)
+    }
+
+    // MARK: - Internals
+
+    private func skipSpace(_ start: Int) -> Int {
+        var i = start
+        while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
+        return i
+    }
+
+    private func expect(_ byte: UInt8, at i: Int, _ what: String) throws(ProtocolError) {
+        guard i < bytes.count, bytes[i] == byte else { throw ProtocolError(.badSyntax, "\(what) expected in JSON") }
+    }
+
+    private func scanObject(from start: Int, depth: Int) throws(ProtocolError) -> Int {
+        var i = skipSpace(start + 1)
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { return i + 1 }
+        while true {
+            try expect(UInt8(ascii: "\""), at: i, "object key")
+            i = skipSpace(try scanString(from: i))
+            try expect(UInt8(ascii: ":"), at: i, "':'")
+            i = skipSpace(try scanValue(from: i + 1, depth: depth + 1))
+            guard i < bytes.count else { throw ProtocolError(.badSyntax, "unterminated JSON object") }
+            if bytes[i] == UInt8(ascii: "}") { return i + 1 }
+            try expect(UInt8(ascii: ","), at: i, "',' or '}'")
+            i = skipSpace(i + 1)
+        }
+    }
+
+    private func scanArray(from start: Int, depth: Int) throws(ProtocolError) -> Int {
+        var i = skipSpace(start + 1)
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { return i + 1 }
+        while true {
+            i = skipSpace(try scanValue(from: i, depth: depth + 1))
+            guard i < bytes.count else { throw ProtocolError(.badSyntax, "unterminated JSON array") }
+            if bytes[i] == UInt8(ascii: "]") { return i + 1 }
+            try expect(UInt8(ascii: ","), at: i, "',' or ']'")
+            i += 1
+        }
+    }
+
+    private func scanLiteral(_ literal: String, from start: Int) throws(ProtocolError) -> Int {
+        let expected = Array(literal.utf8)
+        guard start + expected.count <= bytes.count, Array(bytes[start..<start + expected.count]) == expected else {
+            throw ProtocolError(.badSyntax, "invalid JSON literal")
+        }
+        return start + expected.count
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    func scanNumber(from start: Int) throws(ProtocolError) -> Int {
+        var i = start
+        func digits() -> Int {
+            let from = i
+            while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
+            return i - from
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < bytes.count else { throw ProtocolError(.badSyntax, "invalid JSON number") }
+        if bytes[i] == UInt8(ascii: "0") {
+            i += 1
+        } else if digits() == 0 {
+            throw ProtocolError(.badSyntax, "invalid JSON number")
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { throw ProtocolError(.badSyntax, "invalid JSON number") }
+        }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { throw ProtocolError(.badSyntax, "invalid JSON number") }
+        }
+        return i
+    }
+
+    private func hexUnit(at start: Int) throws(ProtocolError) -> (UInt16, Int) {
+        guard start + 4 <= bytes.count else { throw ProtocolError(.badSyntax, "invalid \\u escape in JSON string") }
+        var value: UInt16 = 0
+        for i in start..<start + 4 {
+            let byte = bytes[i]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: throw ProtocolError(.badSyntax, "invalid \\u escape in JSON string")
+            }
+            value = value << 4 | UInt16(digit)
+        }
+        return (value, start + 4)
+    }
+}

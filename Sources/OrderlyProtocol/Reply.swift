@@ -1,0 +1,44 @@
+/// Encodes server lines. Every line is one kind (first byte) and ends with `\n`; nothing a
+/// function returns or an error says can break a line in two.
+public enum Reply {
+    /// `#…` information, e.g. the greeting. Clients may ignore it.
+    public static func info(_ text: String) -> String { "#" + singleLine(text) + "\n" }
+
+    /// `*…` one data line: a JSON value. Valid JSON never holds a raw line break inside a string,
+    /// so replacing CR/LF with spaces keeps it valid and on one line.
+    public static func data(_ json: String) -> String {
+        guard json.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) else { return "*" + json + "\n" }
+        return "*" + String(decoding: json.utf8.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }, as: UTF8.self) + "\n"
+    }
+
+    /// `+OK [summary]`: the reply succeeded.
+    public static func ok(_ summary: String? = nil) -> String {
+        guard let summary, !summary.isEmpty else { return "+OK\n" }
+        return "+OK " + singleLine(summary) + "\n"
+    }
+
+    /// `+WORD`: a success line other than OK (`+PONG`).
+    public static func success(_ word: String) -> String { "+" + singleLine(word) + "\n" }
+
+    /// `-CODE message`: the reply failed.
+    public static func error(_ code: ErrorCode, _ message: String) -> String {
+        "-" + code.rawValue + " " + singleLine(message) + "\n"
+    }
+
+    public static func error(_ error: ProtocolError) -> String { Self.error(error.code, error.message) }
+
+    /// `>kind {json}`: a pushed event, written only between replies.
+    public static func event(kind: String, json: String) -> String {
+        ">" + singleLine(kind) + " " + String(data(json).dropFirst())
+    }
+
+    /// Control characters become spaces and very long text is cut, so that a message can never
+    /// forge a second line or flood the client.
+    static func singleLine(_ text: String, limit: Int = 2000) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars.prefix(limit) {
+            out.append(scalar.value < 0x20 || scalar.value == 0x7F ? " " : scalar)
+        }
+        return String(out)
+    }
+}

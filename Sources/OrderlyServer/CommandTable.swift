@@ -1,0 +1,67 @@
+/// One protocol command: `VERB [NOUN]` → what runs it, the permission it needs, and the names of
+/// its positional arguments (DESIGN.md §2). Adding a command is one SQL function plus one row.
+public struct Command: Sendable {
+    public enum Action: Sendable, Equatable {
+        /// Handled by the session itself (HELLO, AUTH, PING, HELP, QUIT).
+        case builtin(Builtin)
+        /// `SELECT * FROM api.<function>(actor, args)`: one round trip, one data line per row.
+        case sql(function: String)
+    }
+
+    public enum Builtin: Sendable, Equatable {
+        case hello, auth, ping, help, quit
+    }
+
+    /// Upper-case words, e.g. `WHOAMI` or `ORDER SHOW`.
+    public let name: String
+    public let action: Action
+    /// Needed by the session's role; nil: any authenticated user (or anyone, if `beforeAuth`).
+    public let permission: String?
+    /// Names given to positional arguments, in order (`ORDER SHOW 1042` → `{"id":1042}`).
+    public let positional: [String]
+    /// Allowed before AUTH.
+    public let beforeAuth: Bool
+    public let usage: String
+    public let summary: String
+
+    public init(_ name: String, _ action: Action, permission: String? = nil, positional: [String] = [], beforeAuth: Bool = false, usage: String? = nil, summary: String) {
+        self.name = name
+        self.action = action
+        self.permission = permission
+        self.positional = positional
+        self.beforeAuth = beforeAuth
+        self.usage = usage ?? name
+        self.summary = summary
+    }
+
+    var wordCount: Int { name.split(separator: " ").count }
+}
+
+/// The commands a server answers, looked up by their leading words.
+public struct CommandTable: Sendable {
+    public let commands: [Command]
+    private let byName: [String: Command]
+
+    public init(_ commands: [Command]) {
+        self.commands = commands
+        self.byName = Dictionary(commands.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The longest command whose words start the request: `ORDER SHOW 1` finds `ORDER SHOW`
+    /// before `ORDER`.
+    public func resolve(_ words: [String]) -> Command? {
+        if words.count >= 2, let command = byName[words[0] + " " + words[1]] { return command }
+        return words.first.flatMap { byName[$0] }
+    }
+
+    public static let standard = CommandTable([
+        Command("HELLO", .builtin(.hello), beforeAuth: true, summary: "Server name, version, protocol and limits."),
+        Command("AUTH", .builtin(.auth), beforeAuth: true, usage: "AUTH username password",
+                summary: "Log in. Quote a password with spaces as a JSON string: AUTH alice \"my secret\"."),
+        Command("PING", .builtin(.ping), beforeAuth: true, summary: "Answers +PONG."),
+        Command("HELP", .builtin(.help), beforeAuth: true, usage: "HELP [command]",
+                summary: "The commands you may run now, or the usage of one."),
+        Command("QUIT", .builtin(.quit), beforeAuth: true, summary: "Close the connection."),
+        Command("WHOAMI", .sql(function: "api.whoami"), summary: "Your username, display name, roles and permissions."),
+    ])
+}

@@ -1,0 +1,57 @@
+import NIOCore
+
+/// What the framing layer hands to a session: a complete line, or word that a line was too long.
+enum InboundFrame: Sendable {
+    case line(ByteBuffer)
+    /// The line exceeded the limit; its bytes were discarded up to and including its newline.
+    case tooLong
+}
+
+/// Splits the byte stream at `\n` (dropping a preceding `\r`), holding at most `maxLineBytes` of
+/// an unfinished line: a longer one is discarded as it arrives and reported once as `.tooLong`,
+/// so a client can never make the server buffer without bound.
+struct LineFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = InboundFrame
+
+    let maxLineBytes: Int
+    /// True while skipping the rest of an over-long line.
+    private var discarding = false
+
+    init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        let view = buffer.readableBytesView
+        if discarding {
+            guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
+                buffer.moveReaderIndex(forwardBy: view.count)
+                return .needMoreData
+            }
+            buffer.moveReaderIndex(to: newline + 1)
+            discarding = false
+            return .continue
+        }
+        guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
+            // +1: a line of exactly the limit may still be waiting for the `\r` of its `\r\n`.
+            if view.count > maxLineBytes + 1 {
+                buffer.moveReaderIndex(forwardBy: view.count)
+                discarding = true
+                context.fireChannelRead(wrapInboundOut(.tooLong))
+                return .continue
+            }
+            return .needMoreData
+        }
+        var length = newline - view.startIndex
+        let endsWithCR = length > 0 && view[newline - 1] == UInt8(ascii: "\r")
+        if endsWithCR { length -= 1 }
+        let line = buffer.readSlice(length: length)!
+        buffer.moveReaderIndex(forwardBy: endsWithCR ? 2 : 1)
+        context.fireChannelRead(wrapInboundOut(length > maxLineBytes ? .tooLong : .line(line)))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // An unterminated last line is not a request: the client hung up before finishing it.
+        buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+        return .needMoreData
+    }
+}

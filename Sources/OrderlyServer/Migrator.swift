@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import NIOPosix
+import PostgresClient
+
+/// Applies `sql/` to a database (DESIGN.md §6): `V###__name.sql` once each in version order,
+/// then `R__name.sql` whenever its content changed, each file in its own transaction, recorded
+/// with a checksum in `orderly_meta.migrations`, all under an advisory lock so that several
+/// servers starting at once migrate exactly once.
+public struct Migrator: Sendable {
+    public struct Script: Sendable, Equatable {
+        public enum Kind: String, Sendable { case versioned, repeatable }
+        public let name: String
+        public let kind: Kind
+        public let version: Int?
+        public let sql: String
+    }
+
+    public struct Report: Sendable, Equatable {
+        /// File names applied by this run, in order; empty when the database was current.
+        public var applied: [String] = []
+    }
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case changedAfterApply(String)
+        case unknownApplied(String)
+        case duplicateVersion(Int)
+        case scriptFailed(String, String)
+        case noScripts(String)
+
+        public var description: String {
+            switch self {
+            case .changedAfterApply(let name):
+                return "migration \(name) was changed after it was applied; versioned migrations are immutable — restore it and add a new V file"
+            case .unknownApplied(let name):
+                return "the database has migration \(name), which this orderlyd does not have: it was migrated by a newer version"
+            case .duplicateVersion(let version): return "two migration files have version \(version)"
+            case .scriptFailed(let name, let message): return "migration \(name) failed: \(message)"
+            case .noScripts(let directory): return "no migration files in \(directory)"
+            }
+        }
+    }
+
+    /// Arbitrary but fixed: "orderly" in ASCII (0x6f726465726c79), as one advisory lock key.
+    static let lockKey = "31369497939176569"
+
+    public let scripts: [Script]
+
+    public init(directory: String) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        var scripts: [Script] = []
+        var versions = Set<Int>()
+        for name in names where name.hasSuffix(".sql") {
+            let sql = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+            if name.hasPrefix("R__") {
+                scripts.append(Script(name: name, kind: .repeatable, version: nil, sql: sql))
+            } else if name.hasPrefix("V"), let separator = name.range(of: "__"), let version = Int(name[name.index(after: name.startIndex)..<separator.lowerBound]) {
+                guard versions.insert(version).inserted else { throw Failure.duplicateVersion(version) }
+                scripts.append(Script(name: name, kind: .versioned, version: version, sql: sql))
+            }
+        }
+        guard !scripts.isEmpty else { throw Failure.noScripts(directory) }
+        self.scripts = scripts.filter { $0.kind == .versioned }.sorted { $0.version! < $1.version! }
+            + scripts.filter { $0.kind == .repeatable }
+    }
+
+    /// Migrates on a connection of its own, on a thread that may block.
+    public func migrate(_ config: ConnectionConfig, logger: Logger) async throws -> Report {
+        try await NIOThreadPool.singleton.runIfActive {
+            let connection = try Connection(config: config)
+            defer { connection.close() }
+            return try self.migrate(on: connection, logger: logger)
+        }
+    }
+
+    /// Blocking; see `migrate(_:logger:)`.
+    public func migrate(on connection: Connection, logger: Logger) throws -> Report {
+        try connection.queryOnce("SELECT pg_advisory_lock(\(Migrator.lockKey))")
+        defer { _ = try? connection.queryOnce("SELECT pg_advisory_unlock(\(Migrator.lockKey))") }
+        try connection.executeScript("""
+            CREATE SCHEMA IF NOT EXISTS orderly_meta;
+            CREATE TABLE IF NOT EXISTS orderly_meta.migrations (
+                name        text PRIMARY KEY,
+                kind        text NOT NULL CHECK (kind IN ('versioned', 'repeatable')),
+                version     int UNIQUE,
+                checksum    text NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now(),
+                duration_ms int NOT NULL DEFAULT 0
+            );
+            """)
+        let rows = try connection.queryOnce("SELECT name, checksum FROM orderly_meta.migrations")
+        var applied: [String: String] = [:]
+        for row in rows.rows { applied[row[0]!] = row[1]! }
+
+        let known = Set(scripts.map(\.name))
+        if let stranger = applied.keys.sorted().first(where: { !known.contains($0) && $0.hasPrefix("V") }) {
+            throw Failure.unknownApplied(stranger)
+        }
+        var report = Report()
+        for script in scripts {
+            let checksum = try connection.query("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", [script.sql]).scalar!
+            switch (script.kind, applied[script.name]) {
+            case (_, let stored?) where stored == checksum:
+                continue
+            case (.versioned, _?):
+                throw Failure.changedAfterApply(script.name)
+            default:
+                try apply(script, checksum: checksum, on: connection, logger: logger)
+                report.applied.append(script.name)
+            }
+        }
+        return report
+    }
+
+    private func apply(_ script: Script, checksum: String, on connection: Connection, logger: Logger) throws {
+        let started = Date()
+        do {
+            try connection.executeScript("BEGIN")
+            // Objects belong to orderly_owner, not to whoever happens to run the migration; the
+            // first file creates that role, so it runs as the login itself.
+            let canOwn = try connection.queryOnce("""
+                SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orderly_owner')
+                   AND pg_has_role(current_user, 'orderly_owner', 'MEMBER')
+                """).scalar == "t"
+            if canOwn { try connection.executeScript("SET LOCAL ROLE orderly_owner") }
+            try connection.executeScript(script.sql)
+            try connection.executeScript("RESET ROLE")
+            let milliseconds = Int(Date().timeIntervalSince(started) * 1000)
+            try connection.queryOnce("""
+                INSERT INTO orderly_meta.migrations (name, kind, version, checksum, duration_ms)
+                VALUES ($1, $2, $3::int, $4, $5::int)
+                ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now(), duration_ms = excluded.duration_ms
+                """, [script.name, script.kind.rawValue, script.version.map(String.init), checksum, String(milliseconds)])
+            try connection.executeScript("COMMIT")
+            logger.info("applied migration", metadata: ["file": "\(script.name)", "ms": "\(milliseconds)"])
+        } catch let error as PostgresError {
+            _ = try? connection.executeScript("ROLLBACK")
+            throw Failure.scriptFailed(script.name, error.description)
+        }
+    }
+}

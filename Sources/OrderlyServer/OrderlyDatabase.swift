@@ -1,0 +1,89 @@
+import Foundation
+import Logging
+import OrderlyProtocol
+import PostgresClient
+
+/// The server's only door to PostgreSQL: calls `api` functions through the pool and turns every
+/// failure into a `ProtocolError` from the registry. SQL text and internal details never reach
+/// a client; they go to the log.
+final class OrderlyDatabase: Sendable {
+    let pool: ConnectionPool
+    private let logger: Logger
+    /// Serialization failures and deadlocks are retried this many times before `BUSY`.
+    private let transactionAttempts = 3
+
+    init(pool: ConnectionPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// `SELECT * FROM <function>(actor, args)`; each row's JSON becomes one data line.
+    /// - Parameter function: a name from the command table, never from a client.
+    func call(_ function: String, actor: Int64, arguments: String) async throws -> [String] {
+        let sql = "SELECT * FROM \(function)($1::bigint, $2::jsonb)"
+        let result = try await run { try $0.query(sql, [String(actor), arguments]) }
+        return result.rows.map { $0.first.flatMap { $0 } ?? "null" }
+    }
+
+    /// Checks a password. Wrong password and unknown user fail alike; the failure is counted in
+    /// its own transaction, because the one that raised the error was rolled back.
+    func authenticate(username: String, password: String, clientAddress: String, policy: ServerConfiguration) async throws -> Identity {
+        do {
+            let result = try await run { try $0.query("SELECT api.authenticate($1, $2, $3)", [username, password, clientAddress]) }
+            return try decodeIdentity(result.scalar)
+        } catch let error as ProtocolError where error.code == .authFailed {
+            _ = try? await run {
+                try $0.query(
+                    "SELECT api.record_auth_failure($1, $2, $3::int, make_interval(secs => $4::int), make_interval(secs => $5::int))",
+                    [username, clientAddress, String(policy.maxAuthFailures), String(policy.failureWindowSeconds), String(policy.lockoutSeconds)])
+            }
+            throw error
+        }
+    }
+
+    /// A user's current rights, read fresh.
+    func identity(userId: Int64) async throws -> Identity {
+        try decodeIdentity(try await run { try $0.query("SELECT api.user_permissions($1::bigint)", [String(userId)]) }.scalar)
+    }
+
+    // MARK: - Internals
+
+    private func decodeIdentity(_ json: String?) throws -> Identity {
+        guard let json, let identity = try? JSONDecoder().decode(Identity.self, from: Data(json.utf8)) else {
+            logger.error("api returned an identity the server cannot read")
+            throw ProtocolError(.internal, "internal error")
+        }
+        return identity
+    }
+
+    /// Runs `body` on a pooled connection, retrying transaction conflicts, and maps errors.
+    private func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await pool.withConnection(body)
+            } catch let error as PostgresError {
+                if error.isRetryableTransactionFailure, attempt < transactionAttempts {
+                    attempt += 1
+                    continue
+                }
+                throw map(error)
+            }
+        }
+    }
+
+    private func map(_ error: PostgresError) -> ProtocolError {
+        if let sqlState = error.sqlState, let code = ErrorCode(sqlState: sqlState) {
+            return ProtocolError(code, error.message)
+        }
+        if error.isConnectionFailure || error.kind == .poolClosed {
+            logger.warning("database unavailable", metadata: ["error": "\(error)"])
+            return ProtocolError(.unavailable, "database unavailable; retry shortly")
+        }
+        if error.isRetryableTransactionFailure || error.sqlState == "55P03" || error.sqlState == "57014" {
+            return ProtocolError(.busy, "the database is busy; retry shortly")
+        }
+        logger.error("database error", metadata: ["error": "\(error)"])
+        return ProtocolError(.internal, "internal error")
+    }
+}

@@ -1,0 +1,212 @@
+import CLibPQ
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One libpq connection. Every method blocks the calling thread: call them only from a thread
+/// that may block (the pool's thread pool), never from an event loop or Swift's cooperative pool.
+///
+/// Not thread-safe: the pool hands a connection to exactly one caller at a time, which is why the
+/// unchecked `Sendable` is sound.
+public final class Connection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    /// SQL text → name of the statement prepared for it on this connection.
+    private var prepared: [String: String] = [:]
+
+    public init(config: ConnectionConfig) throws {
+        let pairs = config.keywordValues
+        var keywordPointers = pairs.map { strdup($0.0) } + [nil]
+        var valuePointers = pairs.map { strdup($0.1) } + [nil]
+        defer {
+            keywordPointers.forEach { free($0) }
+            valuePointers.forEach { free($0) }
+        }
+        let conn = keywordPointers.withUnsafeMutableBufferPointer { keywords in
+            valuePointers.withUnsafeMutableBufferPointer { values in
+                keywords.withMemoryRebound(to: UnsafePointer<CChar>?.self) { k in
+                    values.withMemoryRebound(to: UnsafePointer<CChar>?.self) { v in
+                        PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
+                    }
+                }
+            }
+        }
+        guard let conn else {
+            throw PostgresError(kind: .connection, message: "out of memory allocating a libpq connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = Connection.trimmed(PQerrorMessage(conn))
+            PQfinish(conn)
+            throw PostgresError(kind: .connection, message: message.isEmpty ? "could not connect" : message)
+        }
+        // libpq prints server NOTICEs to stderr by default ("… already exists, skipping"); they
+        // are not errors and nothing here acts on them.
+        PQsetNoticeReceiver(conn, { _, _ in }, nil)
+        handle = conn
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+        prepared.removeAll()
+    }
+
+    /// False once the connection is closed or libpq has seen it break.
+    public var isOpen: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Checks, without a round trip, that an idle connection has not been closed by the server
+    /// (restart, idle timeout, terminated backend): if its socket is readable, something arrived
+    /// while idle — either a notice we can absorb or the end of the connection.
+    public func isAliveWhileIdle() -> Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, 0)
+        if ready < 0 { return false }
+        if ready == 0 { return true }
+        if PQconsumeInput(handle) == 0 { return false }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// The connection's socket, for waiting on notifications.
+    public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
+
+    /// Runs a parameterised statement, prepared once per connection and reused after that.
+    /// Parameters are sent as text; nil is SQL NULL.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        let handle = try openHandle()
+        let name: String
+        if let existing = prepared[sql] {
+            name = existing
+        } else {
+            name = "orderly_\(prepared.count + 1)"
+            let result = PQprepare(handle, name, sql, Int32(parameters.count), nil)
+            _ = try consume(result)
+            prepared[sql] = name
+        }
+        return try withCStrings(parameters) { values in
+            try consume(PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0))
+        }
+    }
+
+    /// Runs a parameterised statement without preparing it: for one-off statements.
+    @discardableResult
+    public func queryOnce(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        let handle = try openHandle()
+        return try withCStrings(parameters) { values in
+            try consume(PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0))
+        }
+    }
+
+    /// Runs a script of several statements with no parameters (simple query protocol). Only for
+    /// trusted text such as migration files — never for anything a client sent.
+    public func executeScript(_ sql: String) throws {
+        let handle = try openHandle()
+        _ = try consume(PQexec(handle, sql))
+    }
+
+    /// Notifications that arrived with the last results or `consumeInput()`.
+    public func drainNotifications() -> [(channel: String, payload: String)] {
+        guard let handle else { return [] }
+        var found: [(String, String)] = []
+        while let notify = PQnotifies(handle) {
+            found.append((String(cString: notify.pointee.relname), String(cString: notify.pointee.extra)))
+            PQfreemem(notify)
+        }
+        return found
+    }
+
+    /// Reads whatever the server sent (notifications) without blocking.
+    public func consumeInput() throws {
+        let handle = try openHandle()
+        if PQconsumeInput(handle) == 0 || PQstatus(handle) != CONNECTION_OK {
+            throw PostgresError(kind: .connection, message: Connection.trimmed(PQerrorMessage(handle)))
+        }
+    }
+
+    // MARK: - Internals
+
+    private func openHandle() throws -> OpaquePointer {
+        guard let handle else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        return handle
+    }
+
+    private func withCStrings<T>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) throws -> T) throws -> T {
+        let copies = strings.map { $0.flatMap { strdup($0) } }
+        defer { copies.forEach { free($0) } }
+        return try body(copies.map { $0.map { UnsafePointer($0) } })
+    }
+
+    /// Turns a PGresult into rows or a `PostgresError`, and frees it.
+    private func consume(_ result: OpaquePointer?) throws -> QueryResult {
+        guard let result else {
+            throw PostgresError(kind: .connection, message: Connection.trimmed(PQerrorMessage(handle)))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return Connection.rows(of: result)
+        default:
+            throw error(from: result)
+        }
+    }
+
+    private func error(from result: OpaquePointer) -> PostgresError {
+        func field(_ code: Character) -> String? {
+            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: value)
+        }
+        let sqlState = field("C")
+        let message = field("M") ?? Connection.trimmed(PQresultErrorMessage(result))
+        let broken = handle.map { PQstatus($0) != CONNECTION_OK } ?? true
+        return PostgresError(
+            kind: broken && sqlState == nil ? .connection : .query,
+            sqlState: sqlState, message: message, detail: field("D"), hint: field("H"))
+    }
+
+    private static func rows(of result: OpaquePointer) -> QueryResult {
+        let columnCount = Int(PQnfields(result))
+        let rowCount = Int(PQntuples(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var rows: [[String?]] = []
+        rows.reserveCapacity(rowCount)
+        for r in 0..<Int32(rowCount) {
+            var row: [String?] = []
+            row.reserveCapacity(columnCount)
+            for c in 0..<Int32(columnCount) {
+                if PQgetisnull(result, r, c) == 1 {
+                    row.append(nil)
+                } else {
+                    let length = Int(PQgetlength(result, r, c))
+                    let bytes = UnsafeRawPointer(PQgetvalue(result, r, c)!).assumingMemoryBound(to: UInt8.self)
+                    row.append(String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self))
+                }
+            }
+            rows.append(row)
+        }
+        let tag = PQcmdStatus(result).map { String(cString: $0) } ?? ""
+        return QueryResult(columns: columns, rows: rows, commandTag: tag)
+    }
+
+    private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
+        guard let message else { return "" }
+        return String(cString: message).trimmingCharacters(in: " \n\r\t")
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        let characters = Set(set)
+        var view = Substring(self)
+        while let first = view.first, characters.contains(first) { view = view.dropFirst() }
+        while let last = view.last, characters.contains(last) { view = view.dropLast() }
+        return String(view)
+    }
+}

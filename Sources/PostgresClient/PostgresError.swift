@@ -1,0 +1,52 @@
+/// The one error type of this module: a failure reported by PostgreSQL or by libpq.
+///
+/// `description` carries the SQLSTATE, the server's message and hint. It never includes the
+/// statement's parameter values, and leaves out `detail` because PostgreSQL puts row values there
+/// (e.g. "Key (email)=(…) already exists"), which must not end up in logs by accident.
+public struct PostgresError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable, Equatable {
+        /// Could not connect, or the connection broke; the statement's fate is unknown.
+        case connection
+        /// The server answered the statement with an error.
+        case query
+        /// The pool is shut down.
+        case poolClosed
+    }
+
+    public var kind: Kind
+    /// Five-character SQLSTATE, when the server sent one.
+    public var sqlState: String?
+    public var message: String
+    public var detail: String?
+    public var hint: String?
+
+    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.message = message
+        self.detail = detail
+        self.hint = hint
+    }
+
+    /// True when the connection itself failed (lost, refused, server shutting down): the caller
+    /// may retry on a new connection.
+    public var isConnectionFailure: Bool {
+        if kind == .connection { return true }
+        guard let sqlState else { return false }
+        // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now.
+        return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
+    }
+
+    /// True for errors PostgreSQL asks the client to retry: serialization failure, deadlock.
+    public var isRetryableTransactionFailure: Bool {
+        sqlState == "40001" || sqlState == "40P01"
+    }
+
+    public var description: String {
+        var text = "PostgresError(\(kind)"
+        if let sqlState { text += ", \(sqlState)" }
+        text += "): \(message)"
+        if let hint { text += " (hint: \(hint))" }
+        return text
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOPosix
+import OrderlyServer
+import PostgresClient
+
+@main
+struct Orderlyd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orderlyd",
+        abstract: "Orderly order management server.",
+        version: OrderlyVersion.current,
+        subcommands: [Serve.self, Migrate.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Where the database is: an existing server by URL, or the embedded private cluster.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "PostgreSQL URL or conninfo (env ORDERLY_DATABASE_URL). Without it, orderlyd runs its own cluster in --data-dir.")
+    var databaseURL: String?
+
+    @Option(help: "Data folder of the embedded PostgreSQL cluster.")
+    var dataDir: String = "./.orderly/pgdata"
+
+    @Option(help: "Folder with the V###__*.sql and R__*.sql migrations (env ORDERLY_SQL_DIR; found automatically in a checkout).")
+    var sqlDir: String?
+
+    @Option(help: "Folder with initdb and pg_ctl for the embedded cluster (found automatically on Debian).")
+    var pgBinDir: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env ORDERLY_LOG_LEVEL).")
+    var logLevel: String?
+
+    var url: String? { databaseURL ?? ProcessInfo.processInfo.environment["ORDERLY_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    func makeLogger() -> Logger {
+        let level = (logLevel ?? ProcessInfo.processInfo.environment["ORDERLY_LOG_LEVEL"]).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "orderlyd")
+    }
+
+    /// Connection settings, starting the embedded cluster when no URL was given. The second value
+    /// is the embedded cluster (nil for an external server); the third tells whether this process
+    /// started it, rather than finding it running.
+    func connect(logger: Logger) async throws -> (ConnectionConfig, EmbeddedPostgres?, Bool) {
+        if let url { return (ConnectionConfig(url: url), nil, false) }
+        let embedded = try EmbeddedPostgres(dataDirectory: dataDir, binDirectory: pgBinDir, logger: logger)
+        let started = try await NIOThreadPool.singleton.runIfActive { try embedded.start() }
+        return (embedded.connectionConfig, embedded, started)
+    }
+
+    func migrator() throws -> Migrator {
+        guard let directory = SQLDirectory.locate(explicit: sqlDir) else {
+            throw ValidationError("cannot find the sql/ migrations folder; pass --sql-dir or set ORDERLY_SQL_DIR")
+        }
+        return try Migrator(directory: directory)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (the default).")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Address to listen on, HOST:PORT (env ORDERLY_LISTEN).")
+    var listen: String?
+
+    @Flag(help: "Create one demo user per role and print their passwords.")
+    var demo = false
+
+    @Option(help: "Database connections in the pool.")
+    var poolSize: Int = 8
+
+    @Option(help: "Longest request line in bytes.")
+    var maxLine: Int = 64 * 1024
+
+    @Flag(help: "Do not run pending migrations at start (when the login may not change the schema).")
+    var skipMigrations = false
+
+    func run() async throws {
+        let logger = database.makeLogger()
+        let (host, port) = try Serve.parseListen(listen ?? ProcessInfo.processInfo.environment["ORDERLY_LISTEN"] ?? "127.0.0.1:7400")
+        // The embedded cluster is private to this server: it stops with it, even when it was
+        // found still running after a crash.
+        let (connection, embedded, _) = try await database.connect(logger: logger)
+        do {
+            if !skipMigrations {
+                let report = try await database.migrator().migrate(connection, logger: logger)
+                logger.info("database is current", metadata: ["applied": "\(report.applied.count)"])
+            }
+            if demo { try await DemoUsers.create(connection) }
+            var configuration = ServerConfiguration(host: host, port: port, database: connection, poolSize: poolSize)
+            configuration.limits.maxLineBytes = maxLine
+            let server = try await OrderlyServer.start(configuration, logger: logger)
+            Console.say("orderlyd \(OrderlyVersion.current) listening on \(host):\(server.port) — try: nc \(host) \(server.port)")
+            let signal = await Signals.wait(for: [SIGINT, SIGTERM])
+            logger.info("stopping", metadata: ["signal": "\(signal)"])
+            await server.shutdown()
+        } catch {
+            embedded?.stop()
+            throw error
+        }
+        embedded?.stop()
+    }
+
+    static func parseListen(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:7400")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending migrations and exit.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let logger = database.makeLogger()
+        // A cluster found running belongs to a running server: leave it be.
+        let (connection, embedded, started) = try await database.connect(logger: logger)
+        defer { if started { embedded?.stop() } }
+        let report = try await database.migrator().migrate(connection, logger: logger)
+        Console.say(report.applied.isEmpty ? "database is current; nothing to apply" : "applied: " + report.applied.joined(separator: ", "))
+    }
+}
