@@ -14,6 +14,14 @@ public struct Migrator: Sendable {
         public let kind: Kind
         public let version: Int?
         public let sql: String
+
+        /// A file that must not run as orderly_owner (it creates roles, schemas, extensions) says
+        /// so with this line; every other file runs under `SET LOCAL ROLE orderly_owner`.
+        public static let runAsLoginMarker = "-- orderly:run-as-login"
+
+        public var runsAsLogin: Bool {
+            sql.split(separator: "\n", omittingEmptySubsequences: false).contains { $0.trimmingCharacters(in: .whitespaces) == Script.runAsLoginMarker }
+        }
     }
 
     public struct Report: Sendable, Equatable {
@@ -116,13 +124,8 @@ public struct Migrator: Sendable {
         let started = Date()
         do {
             try connection.executeScript("BEGIN")
-            // Objects belong to orderly_owner, not to whoever happens to run the migration; the
-            // first file creates that role, so it runs as the login itself.
-            let canOwn = try connection.queryOnce("""
-                SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orderly_owner')
-                   AND pg_has_role(current_user, 'orderly_owner', 'MEMBER')
-                """).scalar == "t"
-            if canOwn { try connection.executeScript("SET LOCAL ROLE orderly_owner") }
+            // Objects belong to orderly_owner, not to whoever happens to run the migration.
+            if !script.runsAsLogin { try connection.executeScript("SET LOCAL ROLE orderly_owner") }
             try connection.executeScript(script.sql)
             try connection.executeScript("RESET ROLE")
             let milliseconds = Int(Date().timeIntervalSince(started) * 1000)

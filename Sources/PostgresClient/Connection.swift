@@ -66,11 +66,15 @@ public final class Connection: @unchecked Sendable {
     /// while idle — either a notice we can absorb or the end of the connection.
     public func isAliveWhileIdle() -> Bool {
         guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
-        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, 0)
-        if ready < 0 { return false }
-        if ready == 0 { return true }
-        if PQconsumeInput(handle) == 0 { return false }
+        // A terminated backend first sends its FATAL message, then closes: libpq notices the
+        // close only on a later read, so read while the socket stays readable.
+        for _ in 0..<4 {
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 0)
+            if ready < 0 { return false }
+            if ready == 0 { return true }
+            if PQconsumeInput(handle) == 0 || PQstatus(handle) != CONNECTION_OK { return false }
+        }
         return PQstatus(handle) == CONNECTION_OK
     }
 
@@ -91,8 +95,13 @@ public final class Connection: @unchecked Sendable {
             _ = try consume(result)
             prepared[sql] = name
         }
-        return try withCStrings(parameters) { values in
-            try consume(PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0))
+        do {
+            return try withCStrings(parameters) { values in
+                try consume(PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0))
+            }
+        } catch var error as PostgresError {
+            error.redact(parameters)
+            throw error
         }
     }
 
@@ -100,8 +109,13 @@ public final class Connection: @unchecked Sendable {
     @discardableResult
     public func queryOnce(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
         let handle = try openHandle()
-        return try withCStrings(parameters) { values in
-            try consume(PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0))
+        do {
+            return try withCStrings(parameters) { values in
+                try consume(PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0))
+            }
+        } catch var error as PostgresError {
+            error.redact(parameters)
+            throw error
         }
     }
 

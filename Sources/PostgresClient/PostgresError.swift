@@ -16,9 +16,12 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var kind: Kind
     /// Five-character SQLSTATE, when the server sent one.
     public var sqlState: String?
+    /// The server's message, verbatim (it may quote a value the statement was given).
     public var message: String
     public var detail: String?
     public var hint: String?
+    /// `message` with the statement's parameter values blanked out: what `description` shows.
+    private var loggableMessage: String?
 
     public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
         self.kind = kind
@@ -42,11 +45,25 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         sqlState == "40001" || sqlState == "40P01"
     }
 
+    /// Blanks the statement's parameter values out of what `description` shows: PostgreSQL quotes
+    /// a bad value in its message (`invalid input syntax for type integer: "…"`), and a value may
+    /// be a password. Values shorter than three characters are blanked only where quoted, so that
+    /// a parameter "1" does not garble every digit of the message.
+    mutating func redact(_ parameters: [String?]) {
+        var text = message
+        for value in parameters.compactMap({ $0 }) where !value.isEmpty {
+            text = text.replacing("\"" + value + "\"", with: "\"…\"")
+            if value.count >= 3 { text = text.replacing(value, with: "…") }
+        }
+        loggableMessage = text
+    }
+
     public var description: String {
         var text = "PostgresError(\(kind)"
         if let sqlState { text += ", \(sqlState)" }
-        text += "): \(message)"
+        text += "): \(loggableMessage ?? message)"
         if let hint { text += " (hint: \(hint))" }
         return text
     }
 }
+

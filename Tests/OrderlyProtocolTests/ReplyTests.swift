@@ -1,0 +1,36 @@
+import OrderlyProtocol
+import Testing
+
+@Suite struct ReplyTests {
+    @Test func lineKinds() {
+        #expect(Reply.ok() == "+OK\n")
+        #expect(Reply.ok("3 rows") == "+OK 3 rows\n")
+        #expect(Reply.success("PONG") == "+PONG\n")
+        #expect(Reply.error(.notFound, "no order 7") == "-NOT_FOUND no order 7\n")
+        #expect(Reply.info("orderly proto=1") == "#orderly proto=1\n")
+        #expect(Reply.data(#"{"a":1}"#) == "*{\"a\":1}\n")
+        #expect(Reply.event(kind: "approval.requested", json: #"{"order":7}"#) == ">approval.requested {\"order\":7}\n")
+    }
+
+    @Test func nothingBreaksALine() {
+        #expect(Reply.error(.invalid, "bad\r\nvalue\u{0}") == "-INVALID bad  value \n")
+        #expect(Reply.data("{\n  \"a\": \"x\"\r\n}") == "*{   \"a\": \"x\"  }\n")
+        #expect(Reply.ok("two\nlines") == "+OK two lines\n")
+    }
+
+    @Test func unicodeSurvives() {
+        #expect(Reply.data(#"{"name":"张伟 😀"}"#) == "*{\"name\":\"张伟 😀\"}\n")
+    }
+
+    @Test func errorCodesMapFromSQLState() {
+        #expect(ErrorCode(sqlState: "OL404") == .notFound)
+        #expect(ErrorCode(sqlState: "OL429") == .locked)
+        #expect(ErrorCode(sqlState: "23505") == nil)
+        #expect(ErrorCode.unavailable.isRetryable && ErrorCode.busy.isRetryable && !ErrorCode.conflict.isRetryable)
+    }
+
+    @Test func jsonQuoting() {
+        #expect(JSONText.quote("a\"b\\c\n\u{1}é") == "\"a\\\"b\\\\c\\n\\u0001é\"")
+        #expect(JSONText.isNumber("-12.5e3") && !JSONText.isNumber("007") && !JSONText.isNumber("1.") && !JSONText.isNumber("+1"))
+    }
+}

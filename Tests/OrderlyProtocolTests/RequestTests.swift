@@ -1,0 +1,85 @@
+import OrderlyProtocol
+import Testing
+
+@Suite struct RequestTests {
+    @Test func bareWordsAndPairs() throws {
+        let request = try Request(parsing: "order show 1042 mine=true")
+        #expect(request.commandWords == ["ORDER", "SHOW", "1042"])
+        #expect(request.tokens == [
+            .positional(.bare("order")), .positional(.bare("show")), .positional(.bare("1042")),
+            .named(key: "mine", value: .bare("true")),
+        ])
+    }
+
+    @Test func quotedStringsAreUnescaped() throws {
+        let request = try Request(parsing: #"AUTH "alice smith" "p\"w\\d \u00e9 \ud83d\ude00""#)
+        #expect(request.positionalValues(skipping: 1) == [.string("alice smith"), .string("p\"w\\d é 😀")])
+    }
+
+    @Test func jsonValuesMayContainSpaces() throws {
+        let request = try Request(parsing: #"ORDER QUOTE customer=7 lines=[{"sku": "PHN 128", "qty": 3}] note="leave at door""#)
+        #expect(request.tokens.count == 5)
+        #expect(request.tokens[3] == .named(key: "lines", value: .json(#"[{"sku": "PHN 128", "qty": 3}]"#)))
+        #expect(request.tokens[4] == .named(key: "note", value: .string("leave at door")))
+    }
+
+    @Test func argumentObjectNamesPositionalsAndKeepsTypes() throws {
+        let request = try Request(parsing: #"ORDER SHOW 1042 verbose=true code=007 name=Zoë price=12.50 note="x" opts={"a":1}"#)
+        let object = try request.argumentObject(skipping: 2, positionalNames: ["id"])
+        #expect(object == #"{"id":1042,"verbose":true,"code":"007","name":"Zoë","price":12.50,"note":"x","opts":{"a":1}}"#)
+    }
+
+    @Test func argumentErrors() throws {
+        let duplicate = try Request(parsing: "X 1 id=2")
+        #expect(throws: ProtocolError.self) { try duplicate.argumentObject(skipping: 1, positionalNames: ["id"]) }
+        let extra = try Request(parsing: "X 1 2")
+        #expect(throws: ProtocolError(.badSyntax, "too many positional arguments (expected: id); use key=value")) {
+            try extra.argumentObject(skipping: 1, positionalNames: ["id"])
+        }
+    }
+
+    @Test func unicodeWordsAndTabs() throws {
+        let request = try Request(parsing: "CUSTOMER\tFIND q=张伟")
+        #expect(request.tokens.last == .named(key: "q", value: .bare("张伟")))
+    }
+
+    @Test(arguments: [
+        ("", "empty request"),
+        ("   ", "empty request"),
+        ("AUTH \"unterminated", "unterminated JSON string"),
+        ("X lines=[1,2", "unterminated JSON array"),
+        ("X a={\"k\":}", "invalid JSON value"),
+        ("X a={\"k\":1}junk", "a space must follow a quoted or JSON value"),
+        ("X ab\"c", "unexpected quote inside a word"),
+        ("X a=", "value missing after 'a='; use a=\"\" for an empty string"),
+        ("X 1bad=2", "invalid argument name '1bad'"),
+        ("X \"\\u0000\"", "\\u0000 is not allowed in JSON strings"),
+        ("X \"\\ud800\"", "unpaired UTF-16 surrogate in JSON string"),
+        ("X a=[01]", "',' or ']' expected in JSON"),
+    ])
+    func badSyntax(line: String, message: String) {
+        #expect(throws: ProtocolError(.badSyntax, message)) { try Request(parsing: line) }
+    }
+
+    @Test func controlCharactersAndInvalidUTF8() {
+        #expect(throws: ProtocolError(.badSyntax, "NUL byte in request")) { try Request(parsing: [0x50, 0x00, 0x51]) }
+        #expect(throws: ProtocolError(.badSyntax, "control character in request")) { try Request(parsing: [0x50, 0x1B, 0x51]) }
+        #expect(throws: ProtocolError(.badSyntax, "request is not valid UTF-8")) { try Request(parsing: [0x50, 0xC3, 0x28]) }
+    }
+
+    @Test func overLongLineAndDeepJSON() {
+        let limits = Limits(maxLineBytes: 16, maxJSONDepth: 4)
+        #expect(throws: ProtocolError(.lineTooLong, "request line longer than 16 bytes")) {
+            try Request(parsing: String(repeating: "A", count: 17), limits: limits)
+        }
+        #expect(throws: ProtocolError(.badSyntax, "JSON nested deeper than 4 levels")) {
+            try Request(parsing: "X a=[[[[[1]]]]]", limits: Limits(maxJSONDepth: 4))
+        }
+        #expect((try? Request(parsing: String(repeating: "A", count: 16), limits: limits)) != nil)
+    }
+
+    @Test func deepNestingFromHostileInputDoesNotCrash() {
+        let line = "X a=" + String(repeating: "[", count: 100_000)
+        #expect(throws: ProtocolError.self) { try Request(parsing: line, limits: Limits(maxLineBytes: 200_000)) }
+    }
+}

@@ -1,0 +1,94 @@
+import OrderlyClient
+import OrderlyTestSupport
+import Testing
+
+@Suite struct AuthTests {
+    @Test func rightPasswordLogsIn() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("alice", password: "correct horse", roles: ["sales_rep"])
+            let client = try await server.connect()
+            let auth = try await client.request(#"AUTH alice "correct horse""#)
+            #expect(auth.final == "+OK authenticated as alice")
+            let whoami = try await client.request("WHOAMI")
+            #expect(whoami.isSuccess)
+            #expect(whoami.data.count == 1)
+            #expect(whoami.data[0].contains(#""username" : "alice""#) || whoami.data[0].contains(#""username":"alice""#))
+            #expect(whoami.data[0].contains("sales_rep"))
+            await client.close()
+        }
+    }
+
+    @Test func wrongPasswordAndUnknownUserFailAlike() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("bob", password: "bob-password", roles: [])
+            let client = try await server.connect()
+            let wrong = try await client.request("AUTH bob not-the-password")
+            let unknown = try await client.request("AUTH nobody bob-password")
+            #expect(wrong.final.hasPrefix("-AUTH_FAILED "))
+            #expect(wrong.final == unknown.final)
+            #expect(try await client.request("WHOAMI").errorCode == "NOAUTH")
+            await client.close()
+        }
+    }
+
+    @Test func lockedUserIsRefusedAndUnlockLetsIn() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("carol", password: "carol-password", roles: [])
+            try await server.database.execute("SELECT admin.lock_user('carol')")
+            let client = try await server.connect()
+            #expect(try await client.request("AUTH carol carol-password").errorCode == "LOCKED")
+            try await server.database.execute("SELECT admin.unlock_user('carol')")
+            #expect(try await client.request("AUTH carol carol-password").isSuccess)
+            await client.close()
+        }
+    }
+
+    @Test func repeatedFailuresLockTheAccount() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("dave", password: "dave-password", roles: [])
+            let client = try await server.connect()
+            for _ in 0..<5 { #expect(try await client.request("AUTH dave guess").errorCode == "AUTH_FAILED") }
+            #expect(try await client.request("AUTH dave dave-password").errorCode == "LOCKED")
+            let lockedUntil = try await server.database.execute("SELECT locked_until > now() FROM admin.users WHERE username = 'dave'").scalar
+            #expect(lockedUntil == "t")
+            try await server.database.execute("SELECT admin.unlock_user('dave')")
+            #expect(try await client.request("AUTH dave dave-password").isSuccess)
+            await client.close()
+        }
+    }
+
+    @Test func aRoleGrantedInSQLShowsAfterTheNextAuth() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("erin", password: "erin-password", roles: ["sales_rep"])
+            let client = try await server.connect(as: "erin", password: "erin-password")
+            #expect(try await !client.request("WHOAMI").data[0].contains("sales_manager"))
+            try await server.database.execute("SELECT admin.grant_role('erin', 'sales_manager')")
+            #expect(try await client.authenticate(username: "erin", password: "erin-password").isSuccess)
+            let whoami = try await client.request("WHOAMI")
+            #expect(whoami.data[0].contains("sales_manager"))
+            await client.close()
+        }
+    }
+
+    @Test func lockingAUserEndsWhatTheSessionMayDo() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("frank", password: "frank-password", roles: [])
+            let client = try await server.connect(as: "frank", password: "frank-password")
+            try await server.database.execute("SELECT admin.lock_user('frank')")
+            #expect(try await client.request("WHOAMI").errorCode == "NOAUTH")
+            #expect(try await client.request("WHOAMI").errorCode == "NOAUTH")
+            await client.close()
+        }
+    }
+
+    @Test func passwordsWithSpacesAndQuotesWorkAsJSONStrings() async throws {
+        try await withTestServer { server in
+            let password = #"my "very" secret \ pass 密码"#
+            try await server.database.createUser("grace", password: password, roles: [])
+            let client = try await server.connect()
+            #expect(try await client.authenticate(username: "grace", password: password).isSuccess)
+            #expect(try await client.request("AUTH grace").errorCode == "BAD_SYNTAX")
+            await client.close()
+        }
+    }
+}

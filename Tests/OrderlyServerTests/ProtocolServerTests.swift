@@ -1,0 +1,113 @@
+import OrderlyClient
+import OrderlyServer
+import OrderlyTestSupport
+import Testing
+
+@Suite struct ProtocolServerTests {
+    @Test func greetingAndCommandsBeforeAuth() async throws {
+        try await withTestServer { server in
+            let client = try await server.connect()
+            #expect(client.greeting == "#orderly proto=1 version=0.1.0 auth=required maxline=65536")
+            #expect(try await client.request("PING").final == "+PONG")
+            #expect(try await client.request("ping").final == "+PONG")
+            let hello = try await client.request("HELLO")
+            #expect(hello.isSuccess && hello.data.first?.contains(#""authenticated":false"#) == true)
+            #expect(try await client.request("WHOAMI").errorCode == "NOAUTH")
+            #expect(try await client.request("FROBNICATE 1 2").errorCode == "UNKNOWN_COMMAND")
+            let help = try await client.request("HELP")
+            #expect(help.data.count == 5)
+            #expect(!help.data.joined().contains("WHOAMI"))
+            await client.close()
+        }
+    }
+
+    @Test func helpAfterAuthShowsWhatTheRoleMayRun() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("hank", password: "hank-password", roles: [])
+            let client = try await server.connect(as: "hank", password: "hank-password")
+            let help = try await client.request("HELP")
+            #expect(help.data.joined().contains("WHOAMI"))
+            #expect(try await client.request("HELP whoami").data.count == 1)
+            #expect(try await client.request("HELP NOPE").errorCode == "NOT_FOUND")
+            await client.close()
+        }
+    }
+
+    @Test func malformedLinesGetAnErrorAndTheConnectionStays() async throws {
+        try await withTestServer { server in
+            let client = try await server.connect()
+            let bad: [[UInt8]] = [
+                Array("AUTH \"unterminated\n".utf8),
+                [0x50, 0x49, 0x00, 0x4E, 0x47, 0x0A],          // NUL
+                [0x50, 0xC3, 0x28, 0x0A],                      // invalid UTF-8
+                Array("X lines=[{\"a\":1}\n".utf8),             // unbalanced JSON
+                Array("\n".utf8),                              // empty line
+                Array("   \r\n".utf8),                         // blank line
+            ]
+            for line in bad {
+                try await client.sendRaw(line)
+                let response = try await client.readResponse()
+                #expect(response.errorCode == "BAD_SYNTAX", "for \(line)")
+            }
+            #expect(try await client.request("PING").final == "+PONG")
+            await client.close()
+        }
+    }
+
+    @Test func anOverLongLineIsDiscardedAndAnswered() async throws {
+        try await withTestServer(configure: { $0.limits.maxLineBytes = 1024 }) { server in
+            let client = try await server.connect()
+            // Sent in pieces, as a slow client would, then the next request in the same write.
+            try await client.sendRaw(Array(repeating: UInt8(ascii: "A"), count: 3000))
+            try await client.sendRaw(Array(repeating: UInt8(ascii: "B"), count: 3000) + Array("\nPING\n".utf8))
+            #expect(try await client.readResponse().errorCode == "LINE_TOO_LONG")
+            #expect(try await client.readResponse().final == "+PONG")
+            // Exactly at the limit is fine.
+            let atLimit = "PING" + String(repeating: " ", count: 1020)
+            #expect(try await client.request(atLimit).final == "+PONG")
+            #expect(try await client.request(atLimit + " ").errorCode == "LINE_TOO_LONG")
+            await client.close()
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("ivy", password: "ivy-password", roles: [])
+            let client = try await server.connect()
+            var burst = "AUTH ivy ivy-password\r\n"
+            for i in 0..<100 { burst += i % 10 == 0 ? "WHOAMI\n" : "PING\n" }
+            burst += "NOPE\n"
+            try await client.sendRaw(Array(burst.utf8))
+            #expect(try await client.readResponse().isSuccess)
+            for i in 0..<100 {
+                let response = try await client.readResponse()
+                if i % 10 == 0 {
+                    #expect(response.data.count == 1 && response.isSuccess)
+                } else {
+                    #expect(response.final == "+PONG")
+                }
+            }
+            #expect(try await client.readResponse().errorCode == "UNKNOWN_COMMAND")
+            await client.close()
+        }
+    }
+
+    @Test func quitClosesTheConnection() async throws {
+        try await withTestServer { server in
+            let client = try await server.connect()
+            #expect(try await client.request("QUIT").final == "+OK bye")
+            #expect(try await client.nextLine() == nil)
+        }
+    }
+
+    @Test func shutdownSaysByeToOpenSessions() async throws {
+        try await withTestDatabase { database in
+            let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, database: database.config, poolSize: 1)
+            let server = try await OrderlyServer.start(configuration)
+            let client = try await OrderlyConnection.connect(host: "127.0.0.1", port: server.port)
+            await server.shutdown()
+            #expect(try await client.nextLine() == "#bye")
+            #expect(try await client.nextLine() == nil)
+        }
+    }
+}

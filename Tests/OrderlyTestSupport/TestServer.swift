@@ -1,0 +1,51 @@
+import Logging
+import OrderlyClient
+import OrderlyServer
+import PostgresClient
+
+/// A real orderlyd server (the same `OrderlyServer` the daemon runs) on 127.0.0.1 and a free
+/// port, over its own fresh database.
+public struct TestServer: Sendable {
+    public let server: OrderlyServer
+    public let database: TestDatabase
+
+    public var port: Int { server.port }
+
+    public func connect() async throws -> OrderlyConnection {
+        try await OrderlyConnection.connect(host: "127.0.0.1", port: port)
+    }
+
+    /// A connection already logged in as `username`.
+    public func connect(as username: String, password: String) async throws -> OrderlyConnection {
+        let connection = try await connect()
+        let response = try await connection.authenticate(username: username, password: password)
+        guard response.isSuccess else { throw TestFailure("AUTH \(username) failed: \(response.final)") }
+        return connection
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` against a fresh server and database; both are gone afterwards.
+public func withTestServer<T>(
+    configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (TestServer) async throws -> T
+) async throws -> T {
+    try await withTestDatabase { database in
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, database: database.config, poolSize: 4)
+        configure(&configuration)
+        var logger = Logger(label: "orderlyd.test")
+        logger.logLevel = .warning
+        let server = try await OrderlyServer.start(configuration, logger: logger)
+        do {
+            let result = try await body(TestServer(server: server, database: database))
+            await server.shutdown()
+            return result
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+    }
+}

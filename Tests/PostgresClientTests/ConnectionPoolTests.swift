@@ -1,0 +1,72 @@
+import Foundation
+import OrderlyTestSupport
+import PostgresClient
+import Testing
+
+@Suite struct ConnectionPoolTests {
+    @Test func runsUpToItsSizeAtOnceAndQueuesTheRest() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let pool = ConnectionPool(config: database.config, size: 3)
+            let started = Date()
+            // Six 0.3 s sleeps on three connections: two rounds, so about 0.6 s, never 0.3 s.
+            let pids = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<6 {
+                    group.addTask { try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text FROM pg_sleep(0.3)").scalar! } }
+                }
+                return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+            }
+            #expect(pids.count == 3)
+            #expect(Date().timeIntervalSince(started) >= 0.55)
+            #expect(pool.inUse == 0)
+            await pool.shutdown()
+        }
+    }
+
+    @Test func setupStatementsRunOnEveryNewConnection() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let pool = ConnectionPool(config: database.config, size: 1, setupStatements: ["SET application_name = 'pool-setup-test'"])
+            let name = try await pool.withConnection { try $0.query("SELECT current_setting('application_name')").scalar }
+            #expect(name == "pool-setup-test")
+            await pool.shutdown()
+        }
+    }
+
+    @Test func aBrokenConnectionIsReplacedOnNextUse() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let pool = ConnectionPool(config: database.config, size: 1)
+            let first = try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text").scalar! }
+            // Kill the pooled backend from outside, as a server restart or an admin would.
+            try await database.execute("SELECT pg_terminate_backend($1::int)", [first])
+            try await Task.sleep(for: .milliseconds(200))
+            let second = try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text").scalar! }
+            #expect(second != first)
+            await pool.shutdown()
+        }
+    }
+
+    @Test func aConnectionLostMidQueryFailsThatQueryOnlyAndIsReplaced() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let pool = ConnectionPool(config: database.config, size: 1)
+            let pid = try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text").scalar! }
+            async let killer: Void = {
+                try await Task.sleep(for: .milliseconds(300))
+                try await database.execute("SELECT pg_terminate_backend($1::int)", [pid])
+            }()
+            await #expect(throws: PostgresError.self) {
+                _ = try await pool.withConnection { try $0.query("SELECT pg_sleep(5)") }
+            }
+            try await killer
+            let after = try await pool.withConnection { try $0.query("SELECT 1").scalar }
+            #expect(after == "1")
+            await pool.shutdown()
+        }
+    }
+
+    @Test func aShutDownPoolRefusesWork() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let pool = ConnectionPool(config: database.config, size: 1)
+            await pool.shutdown()
+            await #expect(throws: PostgresError.self) { _ = try await pool.withConnection { try $0.query("SELECT 1") } }
+        }
+    }
+}

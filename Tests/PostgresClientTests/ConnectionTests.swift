@@ -1,0 +1,92 @@
+import NIOPosix
+import OrderlyTestSupport
+import PostgresClient
+import Testing
+
+/// Runs blocking libpq work where blocking is allowed.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await NIOThreadPool.singleton.runIfActive(body)
+}
+
+@Suite struct ConnectionTests {
+    @Test func parametersRoundTripAsText() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let result = try await blocking {
+                let connection = try Connection(config: database.config)
+                return try connection.query("SELECT $1::text AS a, $2::int + 1 AS b, $3::text AS c, $4::text IS NULL AS d",
+                                            ["张伟 'quoted' \"x\"; DROP TABLE y", "41", "", nil])
+            }
+            #expect(result.columns == ["a", "b", "c", "d"])
+            #expect(result.rows == [["张伟 'quoted' \"x\"; DROP TABLE y", "42", "", "t"]])
+            #expect(result.value(0, "b") == "42")
+            #expect(result.commandTag == "SELECT 1")
+        }
+    }
+
+    @Test func jsonTextIsHandedOnUntouched() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let json = #"{"b" :  [1, 2.50],   "a": "é\n"}"#
+            let text = try await blocking {
+                try Connection(config: database.config).query("SELECT $1::json", [json]).scalar
+            }
+            #expect(text == json)
+        }
+    }
+
+    @Test func preparedStatementsAreReused() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let count = try await blocking {
+                let connection = try Connection(config: database.config)
+                for i in 0..<5 { _ = try connection.query("SELECT $1::int", [String(i)]) }
+                return try connection.query("SELECT count(*) FROM pg_prepared_statements").scalar
+            }
+            #expect(count == "2")
+        }
+    }
+
+    @Test func serverErrorsCarryTheirFieldsButNotTheParameters() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let error = try await blocking { () -> PostgresError? in
+                let connection = try Connection(config: database.config)
+                do {
+                    _ = try connection.query("SELECT $1::int", ["secret-value-123"])
+                    return nil
+                } catch let error as PostgresError {
+                    #expect(connection.isOpen)
+                    return error
+                }
+            }
+            let failure = try #require(error)
+            #expect(failure.kind == .query)
+            #expect(failure.sqlState == "22P02")
+            #expect(failure.message.contains("integer"))
+            #expect(!failure.description.contains("secret-value-123"))
+        }
+    }
+
+    @Test func customSQLStatesArriveIntact() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let error = try await blocking { () -> PostgresError? in
+                let connection = try Connection(config: database.config)
+                do {
+                    try connection.executeScript("DO $$ BEGIN RAISE EXCEPTION 'no such order' USING ERRCODE = 'OL404', HINT = 'check the id'; END $$")
+                    return nil
+                } catch let error as PostgresError { return error }
+            }
+            #expect(error?.sqlState == "OL404")
+            #expect(error?.message == "no such order")
+            #expect(error?.hint == "check the id")
+        }
+    }
+
+    @Test func refusedConnectionIsAConnectionError() async throws {
+        let error = try await blocking { () -> PostgresError? in
+            do {
+                _ = try Connection(config: ConnectionConfig(url: "postgresql://nobody@127.0.0.1:1/none", connectTimeoutSeconds: 2))
+                return nil
+            } catch let error as PostgresError { return error }
+        }
+        #expect(error?.kind == .connection)
+        #expect(error?.isConnectionFailure == true)
+    }
+}

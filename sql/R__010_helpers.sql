@@ -1,0 +1,458 @@
+-- Orderly: internal helpers shared by the admin and api functions.
+--
+-- Repeatable file: re-run whenever it changes, so everything is CREATE OR REPLACE. When a
+-- signature or return type changes, add a DROP FUNCTION IF EXISTS for the old one above it.
+-- None of these is granted to anybody: they run inside SECURITY DEFINER functions owned by
+-- orderly_owner. All error messages may be shown to clients verbatim, so they are short, one
+-- line, and never mention SQL or internal names.
+
+-- Errors ---------------------------------------------------------------------------------------
+
+-- For SQL-language callers and CASE branches, where RAISE is not available.
+CREATE OR REPLACE FUNCTION orderly.fail(code text, message text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = fail.code, MESSAGE = fail.message;
+END
+$$;
+
+-- Client-supplied text echoed in an error message must keep the message one short line.
+CREATE OR REPLACE FUNCTION orderly.for_message(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN length(v) > 64 THEN left(v, 63) || '…' ELSE v END
+    FROM (SELECT regexp_replace(coalesce($1, ''), '[[:cntrl:]]', ' ', 'g') AS v) s
+$$;
+
+-- JSON argument readers ------------------------------------------------------------------------
+-- The server passes a command's arguments as one jsonb object. Clients type values, so a
+-- number may arrive as 1042 or "1042" and a boolean as true or "true": readers accept both.
+-- A missing key, JSON null and (for typed readers) an empty string all mean "not given".
+
+CREATE OR REPLACE FUNCTION orderly.arg_value(args jsonb, key text, required boolean DEFAULT false) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    IF args IS NOT NULL AND jsonb_typeof(args) <> 'object' THEN
+        RAISE EXCEPTION 'arguments must be a JSON object' USING ERRCODE = 'OL400';
+    END IF;
+    v := args -> key;
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        IF required THEN
+            RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
+        END IF;
+        RETURN NULL;
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- Scalars of any type are accepted as text (an SKU may look like a number). A required text
+-- argument must not be blank.
+CREATE OR REPLACE FUNCTION orderly.arg_text(args jsonb, key text, required boolean DEFAULT false) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb := orderly.arg_value(args, key, required);
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) IN ('object', 'array') THEN
+        RAISE EXCEPTION '% must be a string', key USING ERRCODE = 'OL400';
+    ELSIF required AND btrim(v #>> '{}') = '' THEN
+        RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v #>> '{}';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.arg_numeric(args jsonb, key text, required boolean DEFAULT false) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb := orderly.arg_value(args, key, required);
+    s text;
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) = 'number' THEN
+        RETURN v::numeric;
+    ELSIF jsonb_typeof(v) = 'string' THEN
+        s := btrim(v #>> '{}');
+        IF s = '' THEN
+            IF required THEN
+                RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
+            END IF;
+            RETURN NULL;
+        END IF;
+        -- Plain decimals only: no exponent, NaN or Infinity from a client.
+        IF s ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN
+            RETURN s::numeric;
+        END IF;
+    END IF;
+    RAISE EXCEPTION '% must be a number', key USING ERRCODE = 'OL400';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.arg_bigint(args jsonb, key text, required boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb := orderly.arg_value(args, key, required);
+    s text;
+    n numeric;
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) = 'number' THEN
+        n := v::numeric;
+    ELSIF jsonb_typeof(v) = 'string' THEN
+        s := btrim(v #>> '{}');
+        IF s = '' THEN
+            IF required THEN
+                RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
+            END IF;
+            RETURN NULL;
+        END IF;
+        IF s ~ '^[+-]?[0-9]+$' THEN
+            n := s::numeric;
+        END IF;
+    END IF;
+    IF n IS NULL OR n <> trunc(n) THEN
+        RAISE EXCEPTION '% must be an integer', key USING ERRCODE = 'OL400';
+    END IF;
+    IF n < -9223372036854775808 OR n > 9223372036854775807 THEN
+        RAISE EXCEPTION '% is out of range', key USING ERRCODE = 'OL400';
+    END IF;
+    RETURN n::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.arg_int(args jsonb, key text, required boolean DEFAULT false) RETURNS integer
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint := orderly.arg_bigint(args, key, required);
+BEGIN
+    IF n < -2147483648 OR n > 2147483647 THEN
+        RAISE EXCEPTION '% is out of range', key USING ERRCODE = 'OL400';
+    END IF;
+    RETURN n::integer;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.arg_bool(args jsonb, key text, required boolean DEFAULT false) RETURNS boolean
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb := orderly.arg_value(args, key, required);
+    s text;
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) = 'boolean' THEN
+        RETURN v::boolean;
+    END IF;
+    s := lower(btrim(v #>> '{}'));
+    IF jsonb_typeof(v) = 'string' AND s = '' THEN
+        IF required THEN
+            RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
+        END IF;
+        RETURN NULL;
+    ELSIF jsonb_typeof(v) IN ('string', 'number') AND s IN ('true', 'yes', 'on', '1') THEN
+        RETURN true;
+    ELSIF jsonb_typeof(v) IN ('string', 'number') AND s IN ('false', 'no', 'off', '0') THEN
+        RETURN false;
+    END IF;
+    RAISE EXCEPTION '% must be true or false', key USING ERRCODE = 'OL400';
+END
+$$;
+
+-- Credentials ----------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.check_username(username text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- Same rule as the users_username_format constraint; this one explains itself.
+    IF username IS NULL OR username !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$' THEN
+        RAISE EXCEPTION 'invalid username: use 2 to 64 letters, digits, "_", "." or "-", starting with a letter or digit'
+            USING ERRCODE = 'OL400';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_password(password text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF password IS NULL OR length(password) < 8 THEN
+        RAISE EXCEPTION 'password must be at least 8 characters' USING ERRCODE = 'OL400';
+    END IF;
+    -- bcrypt ignores everything after 72 bytes; refusing is better than silently truncating.
+    IF octet_length(password) > 72 THEN
+        RAISE EXCEPTION 'password must be at most 72 bytes' USING ERRCODE = 'OL400';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_display_name(display_name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF display_name IS NOT NULL
+       AND (length(display_name) NOT BETWEEN 1 AND 200 OR display_name ~ '[[:cntrl:]]') THEN
+        RAISE EXCEPTION 'display name must be 1 to 200 characters without control characters'
+            USING ERRCODE = 'OL400';
+    END IF;
+END
+$$;
+
+-- The search_path of these two is pointed at pgcrypto's schema below, wherever it lives.
+CREATE OR REPLACE FUNCTION orderly.hash_password(password text) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+    RETURN crypt(password, gen_salt('bf', 10));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.password_matches(password text, password_hash text) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+    RETURN password IS NOT NULL AND password_hash IS NOT NULL
+       AND crypt(password, password_hash) = password_hash;
+END
+$$;
+
+DO $pgcrypto$
+DECLARE
+    s name;
+BEGIN
+    SELECT n.nspname INTO s
+    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'pgcrypto';
+    IF s IS NULL THEN
+        RAISE EXCEPTION 'the pgcrypto extension is not installed';
+    END IF;
+    EXECUTE format('ALTER FUNCTION orderly.hash_password(text) SET search_path = pg_catalog, %I, pg_temp', s);
+    EXECUTE format('ALTER FUNCTION orderly.password_matches(text, text) SET search_path = pg_catalog, %I, pg_temp', s);
+END
+$pgcrypto$;
+
+-- Users, roles, permissions ----------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.is_locked(u orderly.users) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ($1).locked OR coalesce(($1).locked_until > now(), false)
+$$;
+
+-- "C" collation: the order clients see must not depend on the database locale.
+CREATE OR REPLACE FUNCTION orderly.user_role_names(user_id bigint) RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(
+        SELECT r.name
+        FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
+        WHERE ur.user_id = $1
+        ORDER BY r.name COLLATE "C")
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.user_permission_codes(user_id bigint) RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(
+        SELECT rp.permission
+        FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+        WHERE ur.user_id = $1
+        GROUP BY rp.permission
+        ORDER BY rp.permission COLLATE "C")
+$$;
+
+-- The shape written to audit_log before/after for a user. Never includes the password hash.
+CREATE OR REPLACE FUNCTION orderly.user_snapshot(user_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', u.id,
+        'username', u.username,
+        'display_name', u.display_name,
+        'locked', u.locked,
+        'locked_until', u.locked_until,
+        'failed_attempts', u.failed_attempts,
+        'roles', to_jsonb(orderly.user_role_names(u.id)))
+    FROM orderly.users u
+    WHERE u.id = $1
+$$;
+
+-- The shape written to audit_log before/after for a role.
+CREATE OR REPLACE FUNCTION orderly.role_snapshot(role_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', r.id,
+        'name', r.name,
+        'description', r.description,
+        'permissions', to_jsonb(ARRAY(
+            SELECT rp.permission FROM orderly.role_permissions rp
+            WHERE rp.role_id = r.id ORDER BY rp.permission COLLATE "C")))
+    FROM orderly.roles r
+    WHERE r.id = $1
+$$;
+
+-- Admin functions lock the row so that concurrent changes to one user serialize.
+CREATE OR REPLACE FUNCTION orderly.user_for_update(username text) RETURNS orderly.users
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u orderly.users;
+BEGIN
+    SELECT * INTO u FROM orderly.users x WHERE lower(x.username) = lower(user_for_update.username) FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown user "%"', orderly.for_message(user_for_update.username) USING ERRCODE = 'OL404';
+    END IF;
+    RETURN u;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.role_by_name(name text) RETURNS orderly.roles
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r orderly.roles;
+BEGIN
+    SELECT * INTO r FROM orderly.roles x WHERE x.name = role_by_name.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown role "%"', orderly.for_message(role_by_name.name) USING ERRCODE = 'OL404';
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_permission_exists(code text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orderly.permissions p WHERE p.code = check_permission_exists.code) THEN
+        RAISE EXCEPTION 'unknown permission "%"', orderly.for_message(check_permission_exists.code) USING ERRCODE = 'OL404';
+    END IF;
+END
+$$;
+
+-- The acting user of an api command, read live: a user locked or deleted since AUTH is
+-- refused on the very next command.
+CREATE OR REPLACE FUNCTION orderly.actor(actor bigint) RETURNS orderly.users
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u orderly.users;
+BEGIN
+    SELECT * INTO u FROM orderly.users x WHERE x.id = actor.actor;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'not authenticated' USING ERRCODE = 'OL401';
+    END IF;
+    IF orderly.is_locked(u) THEN
+        RAISE EXCEPTION 'account is locked' USING ERRCODE = 'OL401';
+    END IF;
+    RETURN u;
+END
+$$;
+
+-- The authoritative check inside every api command (the server's own check is only a fast
+-- path). Returns the actor's row for convenience.
+CREATE OR REPLACE FUNCTION orderly.require_permission(actor bigint, permission text) RETURNS orderly.users
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.actor(require_permission.actor);
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1
+        FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+        WHERE ur.user_id = u.id AND rp.permission = require_permission.permission
+    ) THEN
+        RAISE EXCEPTION 'permission denied: %', require_permission.permission USING ERRCODE = 'OL403';
+    END IF;
+    RETURN u;
+END
+$$;
+
+-- Audit and notification -------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.audit(actor_user_id bigint, action text, entity text, entity_id text,
+                                         before jsonb, after jsonb) RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO orderly.audit_log (actor_user_id, action, entity, entity_id, before, after)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING id
+$$;
+
+-- Tells every orderlyd that someone's rights may have changed (sent at commit only). The
+-- payload always has all four keys; username/user_id are null for role-wide changes, role is
+-- null for user-only changes.
+CREATE OR REPLACE FUNCTION orderly.notify_roles(change text, username text, user_id bigint, role text) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_notify('orderly_roles',
+                     json_build_object('change', $1, 'username', $2, 'user_id', $3, 'role', $4)::text)
+$$;
+
+-- Nothing here is for anybody but the owner.
+REVOKE ALL ON FUNCTION
+    orderly.fail(text, text),
+    orderly.for_message(text),
+    orderly.arg_value(jsonb, text, boolean),
+    orderly.arg_text(jsonb, text, boolean),
+    orderly.arg_numeric(jsonb, text, boolean),
+    orderly.arg_bigint(jsonb, text, boolean),
+    orderly.arg_int(jsonb, text, boolean),
+    orderly.arg_bool(jsonb, text, boolean),
+    orderly.check_username(text),
+    orderly.check_password(text),
+    orderly.check_display_name(text),
+    orderly.hash_password(text),
+    orderly.password_matches(text, text),
+    orderly.is_locked(orderly.users),
+    orderly.user_role_names(bigint),
+    orderly.user_permission_codes(bigint),
+    orderly.user_snapshot(bigint),
+    orderly.role_snapshot(bigint),
+    orderly.user_for_update(text),
+    orderly.role_by_name(text),
+    orderly.check_permission_exists(text),
+    orderly.actor(bigint),
+    orderly.require_permission(bigint, text),
+    orderly.audit(bigint, text, text, text, jsonb, jsonb),
+    orderly.notify_roles(text, text, bigint, text)
+FROM PUBLIC;

@@ -1,0 +1,199 @@
+-- Schemas, ownership, privileges of the group roles, seeds, append-only audit log.
+BEGIN;
+SELECT plan(59);
+
+-- Structure ------------------------------------------------------------------------------------
+
+SELECT has_schema(s) FROM unnest(ARRAY['orderly', 'api', 'analytics', 'admin']) AS s;
+SELECT has_extension('pgcrypto');
+
+SELECT tables_are('orderly',
+    ARRAY['users', 'roles', 'permissions', 'role_permissions', 'user_roles', 'auth_failures', 'audit_log']);
+
+SELECT is((SELECT count(*)::int FROM pg_roles
+           WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
+          4, 'the four group roles exist and cannot log in');
+
+SELECT is_empty($$
+    SELECT nspname FROM pg_namespace
+    WHERE nspname IN ('orderly', 'api', 'analytics', 'admin') AND nspowner <> 'orderly_owner'::regrole
+$$, 'orderly_owner owns the schemas');
+
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('orderly', 'api', 'analytics', 'admin') AND c.relowner <> 'orderly_owner'::regrole
+$$, 'orderly_owner owns every table, view, index and sequence');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('orderly', 'api', 'analytics', 'admin') AND p.proowner <> 'orderly_owner'::regrole
+$$, 'orderly_owner owns every function');
+
+SELECT has_index('orderly', 'users', 'users_username_lower_key', 'lower(username)'::name,
+                 'usernames are unique case-insensitively');
+SELECT index_is_unique('orderly', 'users', 'users_username_lower_key');
+SELECT has_index('orderly', 'auth_failures', 'auth_failures_username_at_idx', ARRAY['lower(username)', 'at']);
+SELECT has_index('orderly', 'auth_failures', 'auth_failures_client_addr_at_idx', ARRAY['client_addr', 'at']);
+
+-- Functions: SECURITY DEFINER, fixed search_path, no PUBLIC execute --------------------------------
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('api', 'admin')
+      AND NOT (p.prosecdef AND 'search_path=pg_catalog, orderly, public, pg_temp' = ANY (p.proconfig))
+$$, 'every api and admin function is SECURITY DEFINER with the fixed search_path');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('orderly', 'api', 'analytics', 'admin')
+      AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0))
+$$, 'PUBLIC cannot execute any Orderly function');
+
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('orderly', 'api', 'analytics', 'admin')
+      AND EXISTS (SELECT 1 FROM aclexplode(c.relacl) a WHERE a.grantee = 0)
+$$, 'PUBLIC has no privilege on any Orderly relation');
+
+-- orderly_app: api only ------------------------------------------------------------------------
+
+SELECT ok(has_schema_privilege('orderly_app', 'api', 'USAGE'), 'orderly_app may use schema api');
+SELECT ok(NOT has_schema_privilege('orderly_app', 'orderly', 'USAGE'), 'orderly_app may not use schema orderly');
+SELECT ok(NOT has_schema_privilege('orderly_app', 'admin', 'USAGE'), 'orderly_app may not use schema admin');
+
+SELECT is_empty($$
+    SELECT c.oid::regclass, priv
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+         unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) AS priv
+    WHERE n.nspname = 'orderly' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND has_table_privilege('orderly_app', c.oid, priv)
+$$, 'orderly_app has no privilege on any orderly table');
+
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'orderly' AND c.relkind = 'S'
+      AND (has_sequence_privilege('orderly_app', c.oid, 'USAGE') OR has_sequence_privilege('orderly_app', c.oid, 'SELECT'))
+$$, 'orderly_app has no privilege on any orderly sequence');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'api' AND NOT has_function_privilege('orderly_app', p.oid, 'EXECUTE')
+$$, 'orderly_app may execute every api function');
+
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('orderly', 'admin') AND has_function_privilege('orderly_app', p.oid, 'EXECUTE')
+$$, 'orderly_app may not execute orderly or admin functions');
+
+SELECT ok(has_function_privilege('orderly_app', 'api.authenticate(text, text, text)', 'EXECUTE'),
+          'orderly_app may execute api.authenticate');
+
+-- The same, for real.
+SET LOCAL ROLE orderly_app;
+SELECT throws_ok(format('SELECT * FROM orderly.%I', t), '42501', NULL, format('orderly_app cannot SELECT orderly.%s', t))
+FROM unnest(ARRAY['users', 'roles', 'permissions', 'role_permissions', 'user_roles', 'auth_failures', 'audit_log']) AS t;
+SELECT throws_ok($$INSERT INTO orderly.audit_log (action, entity) VALUES ('x', 'y')$$, '42501', NULL,
+                 'orderly_app cannot write the audit log');
+SELECT throws_ok($$SELECT * FROM admin.users$$, '42501', NULL, 'orderly_app cannot read admin views');
+SELECT throws_ok($$SELECT api.authenticate('nobody-here', 'whatever1', '127.0.0.1')$$, 'OL401', NULL,
+                 'orderly_app reaches api.authenticate (and gets its OL401, not 42501)');
+RESET ROLE;
+
+-- orderly_bi: analytics only --------------------------------------------------------------------
+
+SELECT ok(has_schema_privilege('orderly_bi', 'analytics', 'USAGE'), 'orderly_bi may use schema analytics');
+SELECT ok(NOT has_schema_privilege('orderly_bi', 'orderly', 'USAGE'), 'orderly_bi may not use schema orderly');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('api', 'admin', 'orderly') AND has_function_privilege('orderly_bi', p.oid, 'EXECUTE')
+$$, 'orderly_bi may not execute any api, admin or orderly function');
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('orderly', 'admin') AND has_table_privilege('orderly_bi', c.oid, 'SELECT')
+$$, 'orderly_bi may not read orderly tables or admin views');
+
+SET LOCAL ROLE orderly_bi;
+SELECT throws_ok($$SELECT * FROM api.whoami(1, '{}')$$, '42501', NULL, 'orderly_bi cannot execute api.whoami');
+SELECT throws_ok($$SELECT api.authenticate('a', 'b', 'c')$$, '42501', NULL, 'orderly_bi cannot execute api.authenticate');
+RESET ROLE;
+
+-- orderly_admin: admin only ---------------------------------------------------------------------
+
+SELECT ok(has_schema_privilege('orderly_admin', 'admin', 'USAGE'), 'orderly_admin may use schema admin');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'admin' AND NOT has_function_privilege('orderly_admin', p.oid, 'EXECUTE')
+$$, 'orderly_admin may execute every admin function');
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'admin' AND c.relkind = 'v' AND NOT has_table_privilege('orderly_admin', c.oid, 'SELECT')
+$$, 'orderly_admin may read every admin view');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('api', 'orderly') AND has_function_privilege('orderly_admin', p.oid, 'EXECUTE')
+$$, 'orderly_admin may not execute api or orderly functions');
+
+-- Default privileges protect functions added by later migrations.
+SET LOCAL ROLE orderly_owner;
+CREATE FUNCTION api.zz_default_privs_probe() RETURNS int LANGUAGE sql AS 'SELECT 1';
+CREATE FUNCTION orderly.zz_default_privs_probe() RETURNS int LANGUAGE sql AS 'SELECT 1';
+RESET ROLE;
+SELECT ok(has_function_privilege('orderly_app', 'api.zz_default_privs_probe()', 'EXECUTE')
+          AND NOT has_function_privilege('orderly_bi', 'api.zz_default_privs_probe()', 'EXECUTE'),
+          'a new api function is executable by orderly_app only');
+SELECT ok(NOT has_function_privilege('orderly_app', 'orderly.zz_default_privs_probe()', 'EXECUTE')
+          AND NOT has_function_privilege('orderly_bi', 'orderly.zz_default_privs_probe()', 'EXECUTE'),
+          'a new orderly function is executable by nobody');
+
+-- Password hashes never leave the orderly schema ------------------------------------------------
+
+SELECT is_empty($$
+    SELECT c.oid::regclass, a.attname FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('api', 'admin', 'analytics') AND a.attnum > 0 AND a.attname ~* 'password|hash'
+$$, 'no admin or analytics view has a password or hash column');
+
+-- Seeds ----------------------------------------------------------------------------------------
+
+SELECT set_eq($$SELECT name FROM orderly.roles$$,
+    ARRAY['admin', 'sales_rep', 'sales_supervisor', 'sales_manager', 'finance_manager', 'production_manager',
+          'general_manager', 'warehouse', 'logistics', 'customer_service', 'auditor', 'customer'],
+    'the twelve business roles are seeded');
+SELECT is_empty($$SELECT name FROM orderly.roles WHERE btrim(description) = ''$$, 'every seeded role has a description');
+
+SELECT set_eq($$SELECT code FROM orderly.permissions$$,
+    ARRAY['order.create', 'order.read', 'order.read_all', 'order.submit', 'order.approve', 'order.cancel',
+          'customer.read', 'customer.manage', 'catalog.manage', 'pricing.manage', 'price.override',
+          'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage'],
+    'the permission catalog is seeded');
+
+SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admin'$$,
+    ARRAY['stats.read', 'notify.send', 'audit.read', 'user.manage', 'inbox.read'], 'admin permissions');
+SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'auditor'$$,
+    ARRAY['audit.read', 'inbox.read', 'report.read'], 'auditor permissions');
+SELECT is_empty($$
+    SELECT r.name FROM orderly.roles r
+    WHERE NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'inbox.read')
+$$, 'every role may read its inbox');
+
+-- The audit log is append-only, even for its owner -----------------------------------------------
+
+SELECT is_empty($$
+    SELECT a.grantee::regrole, a.privilege_type
+    FROM pg_class c, aclexplode(c.relacl) a
+    WHERE c.oid = 'orderly.audit_log'::regclass AND a.grantee <> c.relowner
+$$, 'nobody but the owner holds any privilege on the audit log');
+
+SELECT ok(orderly.audit(NULL, 'test.probe', 'test', '1', NULL, '{"x": 1}') > 0, 'audit() appends a row');
+
+SET LOCAL ROLE orderly_owner;
+SELECT throws_ok($$UPDATE orderly.audit_log SET action = 'tampered'$$, '42501', 'the audit log is append-only',
+                 'the owner cannot UPDATE the audit log');
+SELECT throws_ok($$DELETE FROM orderly.audit_log$$, '42501', 'the audit log is append-only',
+                 'the owner cannot DELETE from the audit log');
+SELECT throws_ok($$TRUNCATE orderly.audit_log$$, '42501', 'the audit log is append-only',
+                 'the owner cannot TRUNCATE the audit log');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
