@@ -69,7 +69,11 @@ public enum TestCluster {
             .appendingPathComponent("sql").path
     }
 
-    public static let logger = Logger(label: "orderly.tests")
+    public static let logger: Logger = {
+        var logger = Logger(label: "orderly.tests")
+        logger.logLevel = .warning
+        return logger
+    }()
 
     /// Runs a statement on the server's maintenance database (names here are generated, not input).
     @discardableResult

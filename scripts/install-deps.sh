@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Orderly needs when they are missing: PostgreSQL (server, for the
+# embedded cluster and the test cluster), libpq-dev and pkg-config (to build the libpq module).
+# With --test also pgTAP and pg_prove for the installed PostgreSQL major version.
+# As root it installs them; otherwise it prints the command to run and fails.
+set -euo pipefail
+
+wanted=(postgresql postgresql-contrib libpq-dev pkg-config)
+missing() {
+    local package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || echo "$package"
+    done
+}
+
+install() {
+    local packages=("$@")
+    [ ${#packages[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Orderly needs these packages: ${packages[*]}" >&2
+        echo "Install them with:  sudo apt-get install -y ${packages[*]}" >&2
+        exit 1
+    fi
+    echo "Installing ${packages[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    if [ -z "${ORDERLY_APT_UPDATED:-}" ]; then
+        apt-get update -qq
+        export ORDERLY_APT_UPDATED=1
+    fi
+    apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+}
+
+mapfile -t needed < <(missing "${wanted[@]}")
+install "${needed[@]}"
+
+if [ "${1:-}" = "--test" ]; then
+    major=$(ls /usr/lib/postgresql | sort -n | tail -1)
+    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl)
+    install "${needed[@]}"
+fi
