@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "orderly",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "orderlyd", targets: ["orderlyd"]),
         .executable(name: "orderly", targets: ["orderly"]),

@@ -147,6 +147,11 @@ struct JSONScanner {
         return start + expected.count
     }
 
+    /// Digits a number may have, and the largest exponent: far beyond any quantity or amount,
+    /// and well inside what PostgreSQL's `numeric` (and so `jsonb`) accepts.
+    static let maxNumberDigits = 1000
+    static let maxExponent = 1000
+
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
     func scanNumber(from start: Int) throws(ProtocolError) -> Int {
         var i = start
@@ -155,22 +160,33 @@ struct JSONScanner {
             while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) { i += 1 }
             return i - from
         }
+        var total = 0
         if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
         guard i < bytes.count else { throw ProtocolError(.badSyntax, "invalid JSON number") }
         if bytes[i] == UInt8(ascii: "0") {
             i += 1
-        } else if digits() == 0 {
-            throw ProtocolError(.badSyntax, "invalid JSON number")
+            total = 1
+        } else {
+            total = digits()
+            guard total > 0 else { throw ProtocolError(.badSyntax, "invalid JSON number") }
         }
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             i += 1
-            guard digits() > 0 else { throw ProtocolError(.badSyntax, "invalid JSON number") }
+            let fraction = digits()
+            guard fraction > 0 else { throw ProtocolError(.badSyntax, "invalid JSON number") }
+            total += fraction
         }
         if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
             i += 1
             if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            let from = i
             guard digits() > 0 else { throw ProtocolError(.badSyntax, "invalid JSON number") }
+            let exponent = bytes[from..<i].drop { $0 == UInt8(ascii: "0") }
+            guard exponent.count <= 4, (Int(String(decoding: exponent, as: UTF8.self)) ?? 0) <= JSONScanner.maxExponent else {
+                throw ProtocolError(.badSyntax, "JSON number out of range")
+            }
         }
+        guard total <= JSONScanner.maxNumberDigits else { throw ProtocolError(.badSyntax, "JSON number out of range") }
         return i
     }
 

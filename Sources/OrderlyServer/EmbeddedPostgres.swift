@@ -11,6 +11,8 @@ public final class EmbeddedPostgres: Sendable {
         case commandFailed(String, Int32, String)
         case socketPathTooLong(String)
         case noPostgresUser
+        case unreachable(String)
+        case unsafePath(String)
 
         public var description: String {
             switch self {
@@ -22,6 +24,10 @@ public final class EmbeddedPostgres: Sendable {
                 return "the data folder path is too long for a Unix socket (\(path)); choose a shorter --data-dir"
             case .noPostgresUser:
                 return "running as root needs the 'postgres' system user to own the cluster (it comes with Debian's postgresql package)"
+            case .unsafePath(let path):
+                return "the data folder path \(path) may hold only letters, digits and / . _ -"
+            case .unreachable(let path):
+                return "the postgres user cannot reach \(path) (a parent folder such as /root is closed to it); pass --data-dir in a folder it can reach, e.g. /var/lib/orderly/pgdata"
             }
         }
     }
@@ -41,11 +47,16 @@ public final class EmbeddedPostgres: Sendable {
         self.asPostgresUser = geteuid() == 0
         if asPostgresUser, getpwnam("postgres") == nil { throw Failure.noPostgresUser }
         guard (self.dataDirectory + "/.s.PGSQL.5432").utf8.count < 100 else { throw Failure.socketPathTooLong(self.dataDirectory) }
+        // The path goes into postgresql.conf and a pg_ctl option string: keep it to characters
+        // that need no quoting in either.
+        guard self.dataDirectory.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "/._-".unicodeScalars.contains($0)) }) else {
+            throw Failure.unsafePath(self.dataDirectory)
+        }
     }
 
     /// How to reach the cluster's `orderly` database as its superuser.
     public var connectionConfig: ConnectionConfig {
-        ConnectionConfig(url: "host=\(EmbeddedPostgres.quoted(dataDirectory)) port=5432 user=postgres dbname=\(databaseName)")
+        ConnectionConfig(url: "host=\(dataDirectory) port=5432 user=postgres dbname=\(databaseName)")
     }
 
     /// Creates the cluster if needed, starts it if not running, and creates the database.
@@ -58,12 +69,35 @@ public final class EmbeddedPostgres: Sendable {
         let started = try run("pg_ctl", ["-D", dataDirectory, "status"], allowFailure: true) != 0
         if started {
             logger.info("starting embedded PostgreSQL", metadata: ["data": "\(dataDirectory)"])
-            try run("pg_ctl", ["-D", dataDirectory, "-l", dataDirectory + "/postgres.log", "-w", "-t", "60", "start"])
+            // The private settings again on the command line, so that they hold even if
+            // postgresql.conf was edited: no TCP, the socket only inside the data folder.
+            try run("pg_ctl", ["-D", dataDirectory, "-l", dataDirectory + "/postgres.log", "-w", "-t", "60",
+                               "-o", "-c listen_addresses= -k \(dataDirectory) -p 5432", "start"])
         } else {
             logger.info("embedded PostgreSQL already running", metadata: ["data": "\(dataDirectory)"])
         }
-        try createDatabaseIfMissing()
+        do {
+            try createDatabaseIfMissing()
+        } catch {
+            if started { stop() }
+            throw error
+        }
         return started
+    }
+
+    /// The login orderlyd serves with: a member of orderly_app and nothing more, so that even a
+    /// `RESET ROLE` could not make a pooled connection a superuser. Call after migrating.
+    public func serverLoginConfig() throws -> ConnectionConfig {
+        let connection = try Connection(config: connectionConfig)
+        defer { connection.close() }
+        try connection.executeScript("""
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'orderlyd_server') THEN
+                    CREATE ROLE orderlyd_server LOGIN IN ROLE orderly_app;
+                END IF;
+            END $$
+            """)
+        return ConnectionConfig(url: "host=\(dataDirectory) port=5432 user=orderlyd_server dbname=\(databaseName)")
     }
 
     /// Fast shutdown: sessions are disconnected, data is flushed.
@@ -73,30 +107,43 @@ public final class EmbeddedPostgres: Sendable {
 
     // MARK: - Internals
 
+    /// Builds the cluster in a temporary folder and renames it into place only when it is
+    /// complete, so that a crash half-way never leaves a data folder without its settings.
     private func initialise() throws {
         logger.info("creating embedded PostgreSQL cluster", metadata: ["data": "\(dataDirectory)"])
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true,
+        let building = dataDirectory + ".initdb"
+        try? FileManager.default.removeItem(atPath: building)
+        // Parents with ordinary permissions (the postgres user must pass through them); only
+        // the data folder itself is private.
+        let parent = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: building, withIntermediateDirectories: false,
                                                 attributes: [.posixPermissions: 0o700])
         if asPostgresUser {
             guard let user = getpwnam("postgres") else { throw Failure.noPostgresUser }
-            guard chown(dataDirectory, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
-                throw Failure.commandFailed("chown \(dataDirectory)", errno, "cannot give the data folder to the postgres user")
+            guard chown(building, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else {
+                throw Failure.commandFailed("chown \(building)", errno, "cannot give the data folder to the postgres user")
             }
+            let reachable = try ChildProcess.run("/usr/sbin/runuser", ["-u", "postgres", "--", "/usr/bin/test", "-w", building]).status
+            guard reachable == 0 else { throw Failure.unreachable(dataDirectory) }
         }
-        // Trust is safe here: there is no TCP listener and the socket lives in the 0700 data folder.
-        try run("initdb", ["-D", dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions"])
+        // Local (socket) connections are trusted: the socket lives in the 0700 data folder.
+        // TCP is refused outright, and not listened on either.
+        try run("initdb", ["-D", building, "-U", "postgres", "--auth-local=trust", "--auth-host=reject",
+                           "-E", "UTF8", "--locale=C", "--no-instructions"])
         let settings = """
 
             # Written by orderlyd: a private cluster reachable only through its own socket.
             listen_addresses = ''
-            unix_socket_directories = '\(dataDirectory.replacingOccurrences(of: "'", with: "''"))'
+            unix_socket_directories = '\(dataDirectory)'
             port = 5432
             """
         // Appending keeps the file's owner, so this works as root for a postgres-owned cluster.
-        let file = try FileHandle(forWritingTo: URL(fileURLWithPath: dataDirectory + "/postgresql.conf"))
-        defer { try? file.close() }
+        let file = try FileHandle(forWritingTo: URL(fileURLWithPath: building + "/postgresql.conf"))
         try file.seekToEnd()
         try file.write(contentsOf: Data((settings + "\n").utf8))
+        try file.close()
+        try FileManager.default.moveItem(atPath: building, toPath: dataDirectory)
     }
 
     private func createDatabaseIfMissing() throws {
@@ -112,37 +159,16 @@ public final class EmbeddedPostgres: Sendable {
 
     @discardableResult
     private func run(_ tool: String, _ arguments: [String], allowFailure: Bool = false) throws -> Int32 {
-        let process = Process()
         let executable = binDirectory + "/" + tool
-        if asPostgresUser {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", "postgres", "--", executable] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
+        // As postgres, start in "/": that user may not be allowed into our working directory.
+        let (program, programArguments) = asPostgresUser
+            ? ("/usr/sbin/runuser", ["-u", "postgres", "--", "/usr/bin/env", "-C", "/", executable] + arguments)
+            : (executable, arguments)
+        let (status, output) = try ChildProcess.run(program, programArguments)
+        if status != 0 && !allowFailure {
+            throw Failure.commandFailed(tool, status, output.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        // The postgres user may not be allowed into our working directory.
-        process.currentDirectoryURL = URL(fileURLWithPath: "/")
-        // A file, not a pipe: the postmaster that `pg_ctl start` leaves running inherits the
-        // descriptor, and a pipe would never reach end-of-file.
-        let outputPath = NSTemporaryDirectory() + "orderlyd-\(getpid())-\(tool).out"
-        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        process.waitUntilExit()
-        try? output.close()
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        if process.terminationStatus != 0 && !allowFailure {
-            throw Failure.commandFailed(tool, process.terminationStatus, text.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        return process.terminationStatus
-    }
-
-    private static func quoted(_ value: String) -> String {
-        "'" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
+        return status
     }
 
     /// `pg_config --bindir` is not always the server's; look where Debian puts each major version.

@@ -16,6 +16,9 @@ struct LineFrameDecoder: ByteToMessageDecoder {
     let maxLineBytes: Int
     /// True while skipping the rest of an over-long line.
     private var discarding = false
+    /// Bytes of the unfinished line already searched for a newline: a line that trickles in a
+    /// few bytes at a time is searched once, not once per arrival.
+    private var scanned = 0
 
     init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
@@ -30,16 +33,19 @@ struct LineFrameDecoder: ByteToMessageDecoder {
             discarding = false
             return .continue
         }
-        guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
+        guard let newline = view[(view.startIndex + scanned)...].firstIndex(of: UInt8(ascii: "\n")) else {
+            scanned = view.count
             // +1: a line of exactly the limit may still be waiting for the `\r` of its `\r\n`.
             if view.count > maxLineBytes + 1 {
                 buffer.moveReaderIndex(forwardBy: view.count)
                 discarding = true
+                scanned = 0
                 context.fireChannelRead(wrapInboundOut(.tooLong))
                 return .continue
             }
             return .needMoreData
         }
+        scanned = 0
         var length = newline - view.startIndex
         let endsWithCR = length > 0 && view[newline - 1] == UInt8(ascii: "\r")
         if endsWithCR { length -= 1 }

@@ -35,6 +35,8 @@ public struct Migrator: Sendable {
         case duplicateVersion(Int)
         case scriptFailed(String, String)
         case noScripts(String)
+        case unrecognisedFile(String)
+        case outOfOrder(String, appliedUpTo: Int)
 
         public var description: String {
             switch self {
@@ -45,6 +47,10 @@ public struct Migrator: Sendable {
             case .duplicateVersion(let version): return "two migration files have version \(version)"
             case .scriptFailed(let name, let message): return "migration \(name) failed: \(message)"
             case .noScripts(let directory): return "no migration files in \(directory)"
+            case .unrecognisedFile(let name):
+                return "\(name) is not a migration name: use V<number>__<name>.sql or R__<name>.sql"
+            case .outOfOrder(let name, let version):
+                return "\(name) is older than V\(version), which is already applied; give it a version above \(version)"
             }
         }
     }
@@ -59,17 +65,30 @@ public struct Migrator: Sendable {
         var scripts: [Script] = []
         var versions = Set<Int>()
         for name in names where name.hasSuffix(".sql") {
-            let sql = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
-            if name.hasPrefix("R__") {
+            // Line endings are part of no migration's meaning: a checkout with CRLF must not
+            // look like an edited file.
+            let sql = try String(contentsOfFile: directory + "/" + name, encoding: .utf8).replacingOccurrences(of: "\r\n", with: "\n")
+            if name.hasPrefix("R__"), name.count > "R__.sql".count {
                 scripts.append(Script(name: name, kind: .repeatable, version: nil, sql: sql))
-            } else if name.hasPrefix("V"), let separator = name.range(of: "__"), let version = Int(name[name.index(after: name.startIndex)..<separator.lowerBound]) {
+            } else if let version = Migrator.version(of: name) {
                 guard versions.insert(version).inserted else { throw Failure.duplicateVersion(version) }
                 scripts.append(Script(name: name, kind: .versioned, version: version, sql: sql))
+            } else {
+                throw Failure.unrecognisedFile(name)
             }
         }
         guard !scripts.isEmpty else { throw Failure.noScripts(directory) }
         self.scripts = scripts.filter { $0.kind == .versioned }.sorted { $0.version! < $1.version! }
             + scripts.filter { $0.kind == .repeatable }
+    }
+
+    /// The number in `V<number>__<name>.sql`, or nil for any other name.
+    static func version(of name: String) -> Int? {
+        guard name.hasPrefix("V"), let separator = name.range(of: "__"),
+              name[separator.upperBound...].count > ".sql".count else { return nil }
+        let digits = name[name.index(after: name.startIndex)..<separator.lowerBound]
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        return Int(digits)
     }
 
     /// Migrates on a connection of its own, on a thread that may block.
@@ -104,6 +123,10 @@ public struct Migrator: Sendable {
         if let stranger = applied.keys.sorted().first(where: { !known.contains($0) && $0.hasPrefix("V") }) {
             throw Failure.unknownApplied(stranger)
         }
+        let newestApplied = scripts.filter { $0.kind == .versioned && applied[$0.name] != nil }.compactMap(\.version).max() ?? 0
+        if let late = scripts.first(where: { $0.kind == .versioned && applied[$0.name] == nil && $0.version! < newestApplied }) {
+            throw Failure.outOfOrder(late.name, appliedUpTo: newestApplied)
+        }
         var report = Report()
         for script in scripts {
             let checksum = try connection.query("SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", [script.sql]).scalar!
@@ -127,6 +150,9 @@ public struct Migrator: Sendable {
             // Objects belong to orderly_owner, not to whoever happens to run the migration.
             if !script.runsAsLogin { try connection.executeScript("SET LOCAL ROLE orderly_owner") }
             try connection.executeScript(script.sql)
+            guard !connection.isIdleOutsideTransaction else {
+                throw Failure.scriptFailed(script.name, "a migration must not COMMIT or ROLLBACK; the migrator runs each file in one transaction")
+            }
             try connection.executeScript("RESET ROLE")
             let milliseconds = Int(Date().timeIntervalSince(started) * 1000)
             try connection.queryOnce("""
@@ -139,6 +165,9 @@ public struct Migrator: Sendable {
         } catch let error as PostgresError {
             _ = try? connection.executeScript("ROLLBACK")
             throw Failure.scriptFailed(script.name, error.description)
+        } catch {
+            _ = try? connection.executeScript("ROLLBACK")
+            throw error
         }
     }
 }

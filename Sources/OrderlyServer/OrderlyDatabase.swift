@@ -80,8 +80,15 @@ final class OrderlyDatabase: Sendable {
             logger.warning("database unavailable", metadata: ["error": "\(error)"])
             return ProtocolError(.unavailable, "database unavailable; retry shortly")
         }
-        if error.isRetryableTransactionFailure || error.sqlState == "55P03" || error.sqlState == "57014" {
+        // Transaction conflicts past the retries, lock and statement timeouts, a full pool.
+        if error.isRetryableTransactionFailure || error.sqlState == "55P03" || error.sqlState == "57014" || error.kind == .poolTimeout {
+            logger.notice("database busy", metadata: ["error": "\(error)"])
             return ProtocolError(.busy, "the database is busy; retry shortly")
+        }
+        // Class 22 (a value the database cannot take) means an argument no function validated.
+        if error.sqlState?.hasPrefix("22") == true {
+            logger.debug("value rejected by the database", metadata: ["error": "\(error)"])
+            return ProtocolError(.invalid, "an argument has a value the database cannot accept")
         }
         logger.error("database error", metadata: ["error": "\(error)"])
         return ProtocolError(.internal, "internal error")

@@ -16,14 +16,18 @@ public final class OrderlyServer: Sendable {
     private let listener: Channel
     private let acceptLoop: Task<Void, Never>
     private let database: OrderlyDatabase
-    private let connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>
+    private let sessions: SessionRegistry
     private let logger: Logger
 
     /// Binds the listener and starts accepting. Returns once the port is bound.
     public static func start(_ configuration: ServerConfiguration, table: CommandTable = .standard, logger: Logger = Logger(label: "orderlyd")) async throws -> OrderlyServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let pool = ConnectionPool(config: configuration.database, size: configuration.poolSize,
-                                  setupStatements: ["SET ROLE orderly_app"], logger: logger)
+        // The server works with the app role's rights only, whatever its login may do; a runaway
+        // statement is cut off rather than holding a pooled connection for ever.
+        let pool = ConnectionPool(
+            config: configuration.database, size: configuration.poolSize,
+            setupStatements: ["SET ROLE orderly_app", "SET statement_timeout = \(configuration.statementTimeoutSeconds * 1000)"],
+            maximumWait: .seconds(configuration.poolWaitSeconds), logger: logger)
         do {
             let maxLine = configuration.limits.maxLineBytes
             let listener = try await ServerBootstrap(group: group)
@@ -57,8 +61,8 @@ public final class OrderlyServer: Sendable {
         self.port = listener.channel.localAddress?.port ?? configuration.port
         self.database = database
         self.logger = logger
-        let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
-        self.connections = connections
+        let sessions = SessionRegistry()
+        self.sessions = sessions
         self.acceptLoop = Task {
             await withDiscardingTaskGroup { group in
                 do {
@@ -66,7 +70,7 @@ public final class OrderlyServer: Sendable {
                         for try await connection in inbound {
                             group.addTask {
                                 await OrderlyServer.serve(connection, table: table, database: database,
-                                                          configuration: configuration, connections: connections, logger: logger)
+                                                          configuration: configuration, sessions: sessions, logger: logger)
                             }
                         }
                     }
@@ -80,22 +84,20 @@ public final class OrderlyServer: Sendable {
     /// Stops accepting, says `#bye` to every session, closes them, and releases the pool.
     public func shutdown() async {
         try? await listener.close()
-        let open = connections.withLockedValue { Array($0.values) }
-        for channel in open {
-            let bye = channel.allocator.buffer(string: Reply.info("bye"))
-            channel.writeAndFlush(bye).whenComplete { _ in channel.close(promise: nil) }
-        }
+        sessions.closeAll()
         await acceptLoop.value
         await database.pool.shutdown()
         try? await group.shutdownGracefully()
     }
 
     private static func serve(_ connection: NIOAsyncChannel<InboundFrame, ByteBuffer>, table: CommandTable, database: OrderlyDatabase,
-                              configuration: ServerConfiguration, connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>, logger: Logger) async {
+                              configuration: ServerConfiguration, sessions: SessionRegistry, logger: Logger) async {
         let channel = connection.channel
-        let key = ObjectIdentifier(channel)
-        connections.withLockedValue { $0[key] = channel }
-        defer { connections.withLockedValue { _ = $0.removeValue(forKey: key) } }
+        guard sessions.register(channel) else {
+            SessionRegistry.sayByeAndClose(channel)
+            return
+        }
+        defer { sessions.unregister(channel) }
 
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         var sessionLogger = logger

@@ -13,12 +13,17 @@ public struct ServerConfiguration: Sendable {
     public var maxAuthFailures: Int
     public var failureWindowSeconds: Int
     public var lockoutSeconds: Int
+    /// Longest a single database statement may run before it is cancelled (`BUSY`).
+    public var statementTimeoutSeconds: Int
+    /// Longest a request waits for a free pooled connection before `BUSY`.
+    public var poolWaitSeconds: Int
     public var version: String
 
     public init(
         host: String = "127.0.0.1", port: Int = 7400, database: ConnectionConfig = ConnectionConfig(),
         poolSize: Int = 8, limits: Limits = Limits(), maxAuthFailures: Int = 5,
-        failureWindowSeconds: Int = 15 * 60, lockoutSeconds: Int = 15 * 60, version: String = OrderlyVersion.current
+        failureWindowSeconds: Int = 15 * 60, lockoutSeconds: Int = 15 * 60, statementTimeoutSeconds: Int = 30,
+        poolWaitSeconds: Int = 10, version: String = OrderlyVersion.current
     ) {
         self.host = host
         self.port = port
@@ -28,6 +33,8 @@ public struct ServerConfiguration: Sendable {
         self.maxAuthFailures = maxAuthFailures
         self.failureWindowSeconds = failureWindowSeconds
         self.lockoutSeconds = lockoutSeconds
+        self.statementTimeoutSeconds = statementTimeoutSeconds
+        self.poolWaitSeconds = poolWaitSeconds
         self.version = version
     }
 }

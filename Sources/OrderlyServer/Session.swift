@@ -124,6 +124,6 @@ final class Session {
             let permission = command.permission.map(JSONText.quote) ?? "null"
             reply += Reply.data("{\"command\":\(JSONText.quote(command.name)),\"usage\":\(JSONText.quote(command.usage)),\"permission\":\(permission),\"summary\":\(JSONText.quote(command.summary))}")
         }
-        return Outcome(reply: reply + Reply.ok("\(shown.count) commands"))
+        return Outcome(reply: reply + Reply.ok(shown.count == 1 ? "1 command" : "\(shown.count) commands"))
     }
 }

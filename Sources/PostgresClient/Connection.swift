@@ -15,6 +15,7 @@ public final class Connection: @unchecked Sendable {
     private var handle: OpaquePointer?
     /// SQL text → name of the statement prepared for it on this connection.
     private var prepared: [String: String] = [:]
+    private var nextStatement = 1
 
     public init(config: ConnectionConfig) throws {
         let pairs = config.keywordValues
@@ -78,6 +79,12 @@ public final class Connection: @unchecked Sendable {
         return PQstatus(handle) == CONNECTION_OK
     }
 
+    /// True when no transaction is open: the state a connection must be in to be reused.
+    public var isIdleOutsideTransaction: Bool {
+        guard let handle else { return false }
+        return PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
     /// The connection's socket, for waiting on notifications.
     public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
 
@@ -85,14 +92,25 @@ public final class Connection: @unchecked Sendable {
     /// Parameters are sent as text; nil is SQL NULL.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        do {
+            return try executePrepared(sql, parameters)
+        } catch let error as PostgresError where error.invalidatesPreparedStatement {
+            // A migration replaced what the statement refers to. The server refuses before
+            // running anything, so preparing again and retrying once is safe.
+            if let name = prepared.removeValue(forKey: sql) { _ = try? queryOnce("DEALLOCATE " + name) }
+            return try executePrepared(sql, parameters)
+        }
+    }
+
+    private func executePrepared(_ sql: String, _ parameters: [String?]) throws -> QueryResult {
         let handle = try openHandle()
         let name: String
         if let existing = prepared[sql] {
             name = existing
         } else {
-            name = "orderly_\(prepared.count + 1)"
-            let result = PQprepare(handle, name, sql, Int32(parameters.count), nil)
-            _ = try consume(result)
+            name = "orderly_\(nextStatement)"
+            nextStatement += 1
+            _ = try consume(PQprepare(handle, name, sql, Int32(parameters.count), nil))
             prepared[sql] = name
         }
         do {

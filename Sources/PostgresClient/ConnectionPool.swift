@@ -20,19 +20,31 @@ public final class ConnectionPool: Sendable {
         var connection: Connection?
     }
 
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<Slot, Error>
+        var timer: Task<Void, Never>?
+    }
+
     private struct State {
         var idle: [Slot]
-        var waiters: [CheckedContinuation<Slot, Error>] = []
+        var waiters: [Waiter] = []
+        var nextWaiter = 0
         var closed = false
     }
 
+    /// How long a caller waits for a free connection before failing with `.poolTimeout`.
+    public let maximumWait: Duration
+
     /// - Parameter setupStatements: run on every new connection before first use, e.g.
     ///   `SET ROLE orderly_app` so that the server works with the app role's rights only.
-    public init(config: ConnectionConfig, size: Int, setupStatements: [String] = [], logger: Logger = Logger(label: "orderly.pool")) {
+    public init(config: ConnectionConfig, size: Int, setupStatements: [String] = [], maximumWait: Duration = .seconds(10),
+                logger: Logger = Logger(label: "orderly.pool")) {
         precondition(size > 0, "a pool needs at least one connection")
         self.size = size
         self.config = config
         self.setupStatements = setupStatements
+        self.maximumWait = maximumWait
         self.logger = logger
         self.threadPool = NIOThreadPool(numberOfThreads: size)
         self.threadPool.start()
@@ -44,16 +56,29 @@ public final class ConnectionPool: Sendable {
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let slot = try await acquire()
         defer { release(slot) }
-        let config = self.config, setup = self.setupStatements, logger = self.logger
+        let config = self.config, setup = self.setupStatements, logger = self.logger, state = self.state
         return try await threadPool.runIfActive {
             let connection = try ConnectionPool.usableConnection(in: slot, config: config, setup: setup, logger: logger)
+            defer {
+                if state.withLockedValue({ $0.closed }) {
+                    // The pool shut down while this ran: the slot goes nowhere, close it here.
+                    connection.close()
+                    slot.connection = nil
+                } else if connection.isOpen && !connection.isIdleOutsideTransaction {
+                    // Never hand the next caller a transaction someone else left open.
+                    logger.warning("a pooled connection was returned inside a transaction; closing it")
+                    connection.close()
+                    slot.connection = nil
+                }
+            }
             do {
                 return try body(connection)
-            } catch let error as PostgresError where error.isConnectionFailure || !connection.isOpen {
+            } catch var error as PostgresError where error.isConnectionFailure || !connection.isOpen {
                 logger.warning("database connection lost; it will be replaced", metadata: ["error": "\(error)"])
                 connection.close()
                 slot.connection = nil
-                throw PostgresError(kind: .connection, sqlState: error.sqlState, message: error.message, hint: error.hint)
+                error.kind = .connection
+                throw error
             }
         }
     }
@@ -66,12 +91,15 @@ public final class ConnectionPool: Sendable {
 
     /// Fails every waiter, closes the connections, stops the threads.
     public func shutdown() async {
-        let (waiters, idle) = state.withLockedValue { state -> ([CheckedContinuation<Slot, Error>], [Slot]) in
+        let (waiters, idle) = state.withLockedValue { state -> ([Waiter], [Slot]) in
             state.closed = true
             defer { state.waiters = []; state.idle = [] }
             return (state.waiters, state.idle)
         }
-        waiters.forEach { $0.resume(throwing: PostgresError(kind: .poolClosed, message: "the connection pool is shut down")) }
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "the connection pool is shut down"))
+        }
         try? await threadPool.runIfActive { idle.forEach { $0.connection?.close(); $0.connection = nil } }
         try? await threadPool.shutdownGracefully()
     }
@@ -93,24 +121,44 @@ public final class ConnectionPool: Sendable {
 
     private func acquire() async throws -> Slot {
         try await withCheckedThrowingContinuation { continuation in
-            let action: Result<Slot, Error>? = state.withLockedValue { state in
+            let outcome: Result<Slot, Error>? = state.withLockedValue { state in
                 if state.closed { return .failure(PostgresError(kind: .poolClosed, message: "the connection pool is shut down")) }
                 if let slot = state.idle.popLast() { return .success(slot) }
-                state.waiters.append(continuation)
+                let id = state.nextWaiter
+                state.nextWaiter += 1
+                let wait = maximumWait
+                var waiter = Waiter(id: id, continuation: continuation)
+                waiter.timer = Task { [weak self] in
+                    try? await Task.sleep(for: wait)
+                    if !Task.isCancelled { self?.expire(id) }
+                }
+                state.waiters.append(waiter)
                 return nil
             }
-            if let action { continuation.resume(with: action) }
+            if let outcome { continuation.resume(with: outcome) }
         }
     }
 
+    private func expire(_ id: Int) {
+        let waiter: Waiter? = state.withLockedValue { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: PostgresError(
+            kind: .poolTimeout, message: "no database connection became free within \(maximumWait)"))
+    }
+
     private func release(_ slot: Slot) {
-        let waiter: CheckedContinuation<Slot, Error>? = state.withLockedValue { state in
+        let waiter: Waiter? = state.withLockedValue { state in
             if state.waiters.isEmpty {
-                state.idle.append(slot)
+                if !state.closed { state.idle.append(slot) }
                 return nil
             }
             return state.waiters.removeFirst()
         }
-        waiter?.resume(returning: slot)
+        if let waiter {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(returning: slot)
+        }
     }
 }

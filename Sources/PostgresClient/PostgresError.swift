@@ -11,6 +11,8 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case query
         /// The pool is shut down.
         case poolClosed
+        /// No pooled connection became free within the pool's wait limit.
+        case poolTimeout
     }
 
     public var kind: Kind
@@ -20,8 +22,10 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var detail: String?
     public var hint: String?
-    /// `message` with the statement's parameter values blanked out: what `description` shows.
+    /// `message` and `hint` with the statement's parameter values blanked out: what
+    /// `description` shows.
     private var loggableMessage: String?
+    private var loggableHint: String?
 
     public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
         self.kind = kind
@@ -40,6 +44,12 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         return sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
     }
 
+    /// "cached plan must not change result type" or a vanished statement: the prepared
+    /// statement no longer fits the schema.
+    var invalidatesPreparedStatement: Bool {
+        sqlState == "26000" || (sqlState == "0A000" && message.contains("cached plan"))
+    }
+
     /// True for errors PostgreSQL asks the client to retry: serialization failure, deadlock.
     public var isRetryableTransactionFailure: Bool {
         sqlState == "40001" || sqlState == "40P01"
@@ -50,19 +60,23 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// be a password. Values shorter than three characters are blanked only where quoted, so that
     /// a parameter "1" does not garble every digit of the message.
     mutating func redact(_ parameters: [String?]) {
-        var text = message
-        for value in parameters.compactMap({ $0 }) where !value.isEmpty {
-            text = text.replacing("\"" + value + "\"", with: "\"…\"")
-            if value.count >= 3 { text = text.replacing(value, with: "…") }
+        func blanked(_ original: String) -> String {
+            var text = original
+            for value in parameters.compactMap({ $0 }) where !value.isEmpty {
+                text = text.replacing("\"" + value + "\"", with: "\"…\"")
+                if value.count >= 3 { text = text.replacing(value, with: "…") }
+            }
+            return text
         }
-        loggableMessage = text
+        loggableMessage = blanked(loggableMessage ?? message)
+        loggableHint = (loggableHint ?? hint).map(blanked)
     }
 
     public var description: String {
         var text = "PostgresError(\(kind)"
         if let sqlState { text += ", \(sqlState)" }
         text += "): \(loggableMessage ?? message)"
-        if let hint { text += " (hint: \(hint))" }
+        if let hint = loggableHint ?? hint { text += " (hint: \(hint))" }
         return text
     }
 }

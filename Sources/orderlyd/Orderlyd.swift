@@ -54,6 +54,12 @@ struct DatabaseOptions: ParsableArguments {
         return (embedded.connectionConfig, embedded, started)
     }
 
+    /// Stops the embedded cluster (if any) on a thread that may block.
+    static func stop(_ embedded: EmbeddedPostgres?) async {
+        guard let embedded else { return }
+        _ = try? await NIOThreadPool.singleton.runIfActive { embedded.stop() }
+    }
+
     func migrator() throws -> Migrator {
         guard let directory = SQLDirectory.locate(explicit: sqlDir) else {
             throw ValidationError("cannot find the sql/ migrations folder; pass --sql-dir or set ORDERLY_SQL_DIR")
@@ -82,6 +88,11 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not run pending migrations at start (when the login may not change the schema).")
     var skipMigrations = false
 
+    func validate() throws {
+        guard (1...256).contains(poolSize) else { throw ValidationError("--pool-size must be between 1 and 256") }
+        guard (256...16 * 1024 * 1024).contains(maxLine) else { throw ValidationError("--max-line must be between 256 and 16777216 bytes") }
+    }
+
     func run() async throws {
         let logger = database.makeLogger()
         let (host, port) = try Serve.parseListen(listen ?? ProcessInfo.processInfo.environment["ORDERLY_LISTEN"] ?? "127.0.0.1:7400")
@@ -94,7 +105,11 @@ struct Serve: AsyncParsableCommand {
                 logger.info("database is current", metadata: ["applied": "\(report.applied.count)"])
             }
             if demo { try await DemoUsers.create(connection) }
-            var configuration = ServerConfiguration(host: host, port: port, database: connection, poolSize: poolSize)
+            var serverLogin = connection
+            if let embedded {
+                serverLogin = try await NIOThreadPool.singleton.runIfActive { try embedded.serverLoginConfig() }
+            }
+            var configuration = ServerConfiguration(host: host, port: port, database: serverLogin, poolSize: poolSize)
             configuration.limits.maxLineBytes = maxLine
             let server = try await OrderlyServer.start(configuration, logger: logger)
             Console.say("orderlyd \(OrderlyVersion.current) listening on \(host):\(server.port) — try: nc \(host) \(server.port)")
@@ -102,10 +117,10 @@ struct Serve: AsyncParsableCommand {
             logger.info("stopping", metadata: ["signal": "\(signal)"])
             await server.shutdown()
         } catch {
-            embedded?.stop()
+            await DatabaseOptions.stop(embedded)
             throw error
         }
-        embedded?.stop()
+        await DatabaseOptions.stop(embedded)
     }
 
     static func parseListen(_ text: String) throws -> (String, Int) {
@@ -127,8 +142,14 @@ struct Migrate: AsyncParsableCommand {
         let logger = database.makeLogger()
         // A cluster found running belongs to a running server: leave it be.
         let (connection, embedded, started) = try await database.connect(logger: logger)
-        defer { if started { embedded?.stop() } }
-        let report = try await database.migrator().migrate(connection, logger: logger)
+        let report: Migrator.Report
+        do {
+            report = try await database.migrator().migrate(connection, logger: logger)
+        } catch {
+            if started { await DatabaseOptions.stop(embedded) }
+            throw error
+        }
+        if started { await DatabaseOptions.stop(embedded) }
         Console.say(report.applied.isEmpty ? "database is current; nothing to apply" : "applied: " + report.applied.joined(separator: ", "))
     }
 }

@@ -15,7 +15,9 @@ enum Signals {
                 source.setEventHandler {
                     let first = resumed.withLockedValue { done in defer { done = true }; return !done }
                     guard first else { return }
+                    // A second Ctrl-C while shutting down ends the process at once.
                     sources.withLockedValue { $0.forEach { $0.cancel() } }
+                    for number in signals { signal(number, SIG_DFL) }
                     continuation.resume(returning: number)
                 }
                 source.resume()

@@ -38,6 +38,12 @@ import Testing
         }
     }
 
+    @Test func largeButReasonableNumbersPass() throws {
+        let request = try Request(parsing: "X a=1e1000 b=-0.000001 c=1E+0009 d=" + String(repeating: "9", count: 1000))
+        #expect(request.tokens.count == 5)
+        #expect(try Request(parsing: "X a=1e1001").argumentObject(skipping: 1, positionalNames: []) == #"{"a":"1e1001"}"#)
+    }
+
     @Test func unicodeWordsAndTabs() throws {
         let request = try Request(parsing: "CUSTOMER\tFIND q=张伟")
         #expect(request.tokens.last == .named(key: "q", value: .bare("张伟")))
@@ -56,6 +62,9 @@ import Testing
         ("X \"\\u0000\"", "\\u0000 is not allowed in JSON strings"),
         ("X \"\\ud800\"", "unpaired UTF-16 surrogate in JSON string"),
         ("X a=[01]", "',' or ']' expected in JSON"),
+        ("X a=[1e999999]", "JSON number out of range"),
+        ("X a=[1e-1001]", "JSON number out of range"),
+        ("X a=[1." + String(repeating: "5", count: 1000) + "]", "JSON number out of range"),
     ])
     func badSyntax(line: String, message: String) {
         #expect(throws: ProtocolError(.badSyntax, message)) { try Request(parsing: line) }

@@ -84,6 +84,45 @@ import Testing
         }
     }
 
+    @Test func aScriptThatCommitsIsRefused() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let directory = try copyOfSQL()
+            try "CREATE TABLE orderly.sneaky (id int);\nCOMMIT;\n".write(toFile: directory + "/V900__commits.sql", atomically: true, encoding: .utf8)
+            await #expect(throws: Migrator.Failure.self) {
+                _ = try await Migrator(directory: directory).migrate(database.config, logger: TestCluster.logger)
+            }
+            let recorded = try await database.execute("SELECT count(*) FROM orderly_meta.migrations WHERE name = 'V900__commits.sql'").scalar
+            #expect(recorded == "0")
+        }
+    }
+
+    @Test func misnamedAndOutOfOrderFilesAreRefused() async throws {
+        let misnamed = try copyOfSQL()
+        try "SELECT 1;".write(toFile: misnamed + "/v3_lowercase.sql", atomically: true, encoding: .utf8)
+        #expect(throws: Migrator.Failure.unrecognisedFile("v3_lowercase.sql")) { try Migrator(directory: misnamed) }
+
+        try await withTestDatabase { database in
+            let directory = try copyOfSQL()
+            try "SELECT 1;".write(toFile: directory + "/V900__late.sql", atomically: true, encoding: .utf8)
+            _ = try await Migrator(directory: directory).migrate(database.config, logger: TestCluster.logger)
+            try "SELECT 1;".write(toFile: directory + "/V899__forgotten.sql", atomically: true, encoding: .utf8)
+            await #expect(throws: Migrator.Failure.outOfOrder("V899__forgotten.sql", appliedUpTo: 900)) {
+                _ = try await Migrator(directory: directory).migrate(database.config, logger: TestCluster.logger)
+            }
+        }
+    }
+
+    @Test func crlfLineEndingsDoNotCountAsAChange() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let directory = try copyOfSQL()
+            _ = try await Migrator(directory: directory).migrate(database.config, logger: TestCluster.logger)
+            let first = try #require(try Migrator(directory: directory).scripts.first)
+            try first.sql.replacingOccurrences(of: "\n", with: "\r\n").write(toFile: directory + "/" + first.name, atomically: true, encoding: .utf8)
+            let report = try await Migrator(directory: directory).migrate(database.config, logger: TestCluster.logger)
+            #expect(report.applied.isEmpty)
+        }
+    }
+
     @Test func aDatabaseFromANewerServerIsRefused() async throws {
         try await withTestDatabase { database in
             try await database.execute("INSERT INTO orderly_meta.migrations (name, kind, version, checksum) VALUES ('V999__future.sql', 'versioned', 999, 'x')")

@@ -1,0 +1,42 @@
+import Foundation
+import NIOPosix
+import OrderlyServer
+import OrderlyTestSupport
+import PostgresClient
+import Testing
+
+@Suite struct EmbeddedPostgresTests {
+    @Test func createsStartsStopsAndReusesAPrivateCluster() async throws {
+        let folder = NSTemporaryDirectory() + "orderly-embedded-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let embedded = try EmbeddedPostgres(dataDirectory: folder + "/pgdata", logger: TestCluster.logger)
+        try await NIOThreadPool.singleton.runIfActive {
+            #expect(try embedded.start())
+            defer { embedded.stop() }
+            let connection = try Connection(config: embedded.connectionConfig)
+            // No TCP listener, the socket only in the data folder, TCP refused even if enabled.
+            #expect(try connection.query("SELECT current_setting('listen_addresses')").scalar == "")
+            #expect(try connection.query("SELECT current_setting('unix_socket_directories')").scalar == folder + "/pgdata")
+            try connection.executeScript("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')")
+            connection.close()
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder + "/pgdata.initdb"))
+        try await NIOThreadPool.singleton.runIfActive {
+            #expect(try embedded.start())
+            defer { embedded.stop() }
+            #expect(try !embedded.start(), "a running cluster is found, not started twice")
+            let connection = try Connection(config: embedded.connectionConfig)
+            #expect(try connection.query("SELECT note FROM kept").scalar == "still here")
+            connection.close()
+        }
+    }
+
+    @Test func unsafeDataPathsAreRefused() {
+        #expect(throws: EmbeddedPostgres.Failure.self) {
+            try EmbeddedPostgres(dataDirectory: "/tmp/with space/pgdata", logger: TestCluster.logger)
+        }
+        #expect(throws: EmbeddedPostgres.Failure.self) {
+            try EmbeddedPostgres(dataDirectory: "/tmp/quote'd/pgdata", logger: TestCluster.logger)
+        }
+    }
+}
