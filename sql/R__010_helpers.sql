@@ -53,9 +53,12 @@ BEGIN
 END
 $$;
 
--- Scalars of any type are accepted as text (an SKU may look like a number). A required text
--- argument must not be blank.
-CREATE OR REPLACE FUNCTION orderly.arg_text(args jsonb, key text, required boolean DEFAULT false) RETURNS text
+-- The one place that decides what "not given" means for a scalar argument, so the typed readers
+-- below agree on it: a missing key, JSON null or a blank string is NULL ("<key> is required" when
+-- required). keep_blank keeps an optional blank string for readers where blank is a value. An
+-- object or array is refused as "<key> must be <expected>", in the words of the calling reader.
+CREATE OR REPLACE FUNCTION orderly.arg_scalar(args jsonb, key text, required boolean, expected text,
+                                              keep_blank boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -65,12 +68,24 @@ BEGIN
     IF v IS NULL THEN
         RETURN NULL;
     ELSIF jsonb_typeof(v) IN ('object', 'array') THEN
-        RAISE EXCEPTION '% must be a string', key USING ERRCODE = 'OL400';
-    ELSIF required AND btrim(v #>> '{}') = '' THEN
-        RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
+        RAISE EXCEPTION '% must be %', key, expected USING ERRCODE = 'OL400';
+    ELSIF jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') = '' AND NOT keep_blank THEN
+        IF required THEN
+            RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
+        END IF;
+        RETURN NULL;
     END IF;
-    RETURN v #>> '{}';
+    RETURN v;
 END
+$$;
+
+-- Scalars of any type are accepted as text (an SKU may look like a number). A required text
+-- argument must not be blank; an optional one is returned as given, blank included.
+CREATE OR REPLACE FUNCTION orderly.arg_text(args jsonb, key text, required boolean DEFAULT false) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT orderly.arg_scalar($1, $2, $3, 'a string', keep_blank => NOT coalesce($3, false)) #>> '{}'
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.arg_numeric(args jsonb, key text, required boolean DEFAULT false) RETURNS numeric
@@ -78,25 +93,15 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v jsonb := orderly.arg_value(args, key, required);
-    s text;
+    v jsonb := orderly.arg_scalar(args, key, required, 'a number');
 BEGIN
     IF v IS NULL THEN
         RETURN NULL;
     ELSIF jsonb_typeof(v) = 'number' THEN
         RETURN v::numeric;
-    ELSIF jsonb_typeof(v) = 'string' THEN
-        s := btrim(v #>> '{}');
-        IF s = '' THEN
-            IF required THEN
-                RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
-            END IF;
-            RETURN NULL;
-        END IF;
-        -- Plain decimals only: no exponent, NaN or Infinity from a client.
-        IF s ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN
-            RETURN s::numeric;
-        END IF;
+    -- Plain decimals only: no exponent, NaN or Infinity from a client.
+    ELSIF jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN
+        RETURN btrim(v #>> '{}')::numeric;
     END IF;
     RAISE EXCEPTION '% must be a number', key USING ERRCODE = 'OL400';
 END
@@ -107,25 +112,15 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v jsonb := orderly.arg_value(args, key, required);
-    s text;
+    v jsonb := orderly.arg_scalar(args, key, required, 'an integer');
     n numeric;
 BEGIN
     IF v IS NULL THEN
         RETURN NULL;
     ELSIF jsonb_typeof(v) = 'number' THEN
-        n := v::numeric;
-    ELSIF jsonb_typeof(v) = 'string' THEN
-        s := btrim(v #>> '{}');
-        IF s = '' THEN
-            IF required THEN
-                RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
-            END IF;
-            RETURN NULL;
-        END IF;
-        IF s ~ '^[+-]?[0-9]+$' THEN
-            n := s::numeric;
-        END IF;
+        n := v::numeric;                        -- 12.0 is an integer written by a JSON library
+    ELSIF jsonb_typeof(v) = 'string' AND btrim(v #>> '{}') ~ '^[+-]?[0-9]+$' THEN
+        n := btrim(v #>> '{}')::numeric;        -- but "12.0" typed by a person is not
     END IF;
     IF n IS NULL OR n <> trunc(n) THEN
         RAISE EXCEPTION '% must be an integer', key USING ERRCODE = 'OL400';
@@ -156,20 +151,13 @@ LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v jsonb := orderly.arg_value(args, key, required);
-    s text;
+    v jsonb := orderly.arg_scalar(args, key, required, 'true or false');
+    s text := lower(btrim(v #>> '{}'));
 BEGIN
     IF v IS NULL THEN
         RETURN NULL;
     ELSIF jsonb_typeof(v) = 'boolean' THEN
         RETURN v::boolean;
-    END IF;
-    s := lower(btrim(v #>> '{}'));
-    IF jsonb_typeof(v) = 'string' AND s = '' THEN
-        IF required THEN
-            RAISE EXCEPTION '% is required', key USING ERRCODE = 'OL400';
-        END IF;
-        RETURN NULL;
     ELSIF jsonb_typeof(v) IN ('string', 'number') AND s IN ('true', 'yes', 'on', '1') THEN
         RETURN true;
     ELSIF jsonb_typeof(v) IN ('string', 'number') AND s IN ('false', 'no', 'off', '0') THEN
@@ -354,6 +342,20 @@ BEGIN
 END
 $$;
 
+-- For changes to a role's permissions: locked so that concurrent changes to one role serialize
+-- and the before/after snapshots are exact.
+CREATE OR REPLACE FUNCTION orderly.role_for_update(name text) RETURNS orderly.roles
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r orderly.roles := orderly.role_by_name(role_for_update.name);
+BEGIN
+    SELECT * INTO r FROM orderly.roles x WHERE x.id = r.id FOR UPDATE;
+    RETURN r;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.check_permission_exists(code text) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -428,11 +430,50 @@ AS $$
                      json_build_object('change', $1, 'username', $2, 'user_id', $3, 'role', $4)::text)
 $$;
 
+-- A user or role change is audited and announced under one name, so that what an admin reads
+-- in the audit log and what the servers react to cannot drift apart. "after" is read here, once
+-- the change is made; extra adds facts that are not part of the snapshot.
+CREATE OR REPLACE FUNCTION orderly.user_changed(change text, user_id bigint, before jsonb,
+                                                role text DEFAULT NULL, extra jsonb DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_after jsonb := orderly.user_snapshot(user_changed.user_id);
+BEGIN
+    PERFORM orderly.audit(NULL, user_changed.change, 'user', user_changed.user_id::text, user_changed.before,
+                          v_after || coalesce(user_changed.extra, '{}'));
+    PERFORM orderly.notify_roles(user_changed.change, v_after ->> 'username', user_changed.user_id, user_changed.role);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.role_changed(change text, role_id bigint, before jsonb) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_after jsonb := orderly.role_snapshot(role_changed.role_id);
+BEGIN
+    PERFORM orderly.audit(NULL, role_changed.change, 'role', v_after ->> 'name', role_changed.before, v_after);
+    PERFORM orderly.notify_roles(role_changed.change, NULL, NULL, v_after ->> 'name');
+END
+$$;
+
+-- Client-visible timestamps: always UTC with a "Z", whatever the session's TimeZone, so that
+-- every orderlyd and every client sees the same text for the same instant.
+CREATE OR REPLACE FUNCTION orderly.json_time(value timestamptz) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
 -- Nothing here is for anybody but the owner.
 REVOKE ALL ON FUNCTION
     orderly.fail(text, text),
     orderly.for_message(text),
     orderly.arg_value(jsonb, text, boolean),
+    orderly.arg_scalar(jsonb, text, boolean, text, boolean),
     orderly.arg_text(jsonb, text, boolean),
     orderly.arg_numeric(jsonb, text, boolean),
     orderly.arg_bigint(jsonb, text, boolean),
@@ -450,9 +491,13 @@ REVOKE ALL ON FUNCTION
     orderly.role_snapshot(bigint),
     orderly.user_for_update(text),
     orderly.role_by_name(text),
+    orderly.role_for_update(text),
     orderly.check_permission_exists(text),
     orderly.actor(bigint),
     orderly.require_permission(bigint, text),
     orderly.audit(bigint, text, text, text, jsonb, jsonb),
-    orderly.notify_roles(text, text, bigint, text)
+    orderly.notify_roles(text, text, bigint, text),
+    orderly.user_changed(text, bigint, jsonb, text, jsonb),
+    orderly.role_changed(text, bigint, jsonb),
+    orderly.json_time(timestamptz)
 FROM PUBLIC;

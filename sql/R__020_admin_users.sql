@@ -1,8 +1,8 @@
 -- Orderly: admin functions that manage users (run by humans in psql as members of orderly_admin).
 --
 -- Each function validates everything before writing anything, so a bad call changes nothing.
--- Every change writes orderly.audit_log and then notifies 'orderly_roles' so that connected
--- servers refresh the affected sessions. Calls that would change nothing (granting a role
+-- Every change writes orderly.audit_log and then notifies 'orderly_roles' (both through
+-- orderly.user_changed) so that connected servers refresh the affected sessions. Calls that would change nothing (granting a role
 -- already held, revoking one not held, locking a locked user) are no-ops with a NOTICE and
 -- neither audit nor notify: scripts can be re-run safely.
 -- Parameters are named as documented so admins may use named notation (display_name => ...);
@@ -42,8 +42,7 @@ BEGIN
     INSERT INTO orderly.user_roles (user_id, role_id)
     SELECT DISTINCT v_id, r FROM unnest(v_role_ids) AS r;
 
-    PERFORM orderly.audit(NULL, 'user.create', 'user', v_id::text, NULL, orderly.user_snapshot(v_id));
-    PERFORM orderly.notify_roles('user.create', create_user.username, v_id, NULL);
+    PERFORM orderly.user_changed('user.create', v_id, NULL);
     RETURN v_id;
 END
 $$;
@@ -70,9 +69,7 @@ BEGIN
         updated_at = now()
     WHERE x.id = u.id;
 
-    PERFORM orderly.audit(NULL, 'user.password', 'user', u.id::text, v_before,
-                          orderly.user_snapshot(u.id) || '{"password_changed": true}');
-    PERFORM orderly.notify_roles('user.password', u.username, u.id, NULL);
+    PERFORM orderly.user_changed('user.password', u.id, v_before, extra => '{"password_changed": true}');
 END
 $$;
 
@@ -93,8 +90,7 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM orderly.audit(NULL, 'user.role_grant', 'user', u.id::text, v_before, orderly.user_snapshot(u.id));
-    PERFORM orderly.notify_roles('user.role_grant', u.username, u.id, r.name);
+    PERFORM orderly.user_changed('user.role_grant', u.id, v_before, r.name);
 END
 $$;
 
@@ -115,8 +111,7 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM orderly.audit(NULL, 'user.role_revoke', 'user', u.id::text, v_before, orderly.user_snapshot(u.id));
-    PERFORM orderly.notify_roles('user.role_revoke', u.username, u.id, r.name);
+    PERFORM orderly.user_changed('user.role_revoke', u.id, v_before, r.name);
 END
 $$;
 
@@ -136,8 +131,7 @@ BEGIN
 
     UPDATE orderly.users x SET locked = true, updated_at = now() WHERE x.id = u.id;
 
-    PERFORM orderly.audit(NULL, 'user.lock', 'user', u.id::text, v_before, orderly.user_snapshot(u.id));
-    PERFORM orderly.notify_roles('user.lock', u.username, u.id, NULL);
+    PERFORM orderly.user_changed('user.lock', u.id, v_before);
 END
 $$;
 
@@ -159,8 +153,7 @@ BEGIN
         updated_at = now()
     WHERE x.id = u.id;
 
-    PERFORM orderly.audit(NULL, 'user.unlock', 'user', u.id::text, v_before, orderly.user_snapshot(u.id));
-    PERFORM orderly.notify_roles('user.unlock', u.username, u.id, NULL);
+    PERFORM orderly.user_changed('user.unlock', u.id, v_before);
 END
 $$;
 

@@ -1,7 +1,8 @@
 -- Orderly: admin functions that manage business roles and the permission catalog.
 --
--- Same conventions as R__020_admin_users.sql: validate first, audit, notify 'orderly_roles'
--- (role-wide changes carry "role" and a null "username"), no-ops only NOTICE.
+-- Same conventions as R__020_admin_users.sql: validate first, audit and notify 'orderly_roles'
+-- through orderly.role_changed (role-wide changes carry "role" and a null "username"), no-ops
+-- only NOTICE.
 
 -- Every role gets inbox.read, like the seeded ones: notifications may be addressed to a role,
 -- and its members must be able to read them.
@@ -33,8 +34,7 @@ BEGIN
     END;
     INSERT INTO orderly.role_permissions (role_id, permission) VALUES (v_id, 'inbox.read');
 
-    PERFORM orderly.audit(NULL, 'role.create', 'role', create_role.name, NULL, orderly.role_snapshot(v_id));
-    PERFORM orderly.notify_roles('role.create', NULL, NULL, create_role.name);
+    PERFORM orderly.role_changed('role.create', v_id, NULL);
 END
 $$;
 
@@ -72,13 +72,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    r        orderly.roles := orderly.role_by_name(grant_permission.role);
-    v_before jsonb;
+    r        orderly.roles := orderly.role_for_update(grant_permission.role);
+    v_before jsonb := orderly.role_snapshot(r.id);
 BEGIN
     PERFORM orderly.check_permission_exists(grant_permission.permission);
-    -- Serializes concurrent changes to one role so before/after snapshots are exact.
-    PERFORM 1 FROM orderly.roles x WHERE x.id = r.id FOR UPDATE;
-    v_before := orderly.role_snapshot(r.id);
 
     INSERT INTO orderly.role_permissions (role_id, permission)
     VALUES (r.id, grant_permission.permission)
@@ -88,8 +85,7 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM orderly.audit(NULL, 'role.permission_grant', 'role', r.name, v_before, orderly.role_snapshot(r.id));
-    PERFORM orderly.notify_roles('role.permission_grant', NULL, NULL, r.name);
+    PERFORM orderly.role_changed('role.permission_grant', r.id, v_before);
 END
 $$;
 
@@ -99,12 +95,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    r        orderly.roles := orderly.role_by_name(revoke_permission.role);
-    v_before jsonb;
+    r        orderly.roles := orderly.role_for_update(revoke_permission.role);
+    v_before jsonb := orderly.role_snapshot(r.id);
 BEGIN
     PERFORM orderly.check_permission_exists(revoke_permission.permission);
-    PERFORM 1 FROM orderly.roles x WHERE x.id = r.id FOR UPDATE;
-    v_before := orderly.role_snapshot(r.id);
 
     DELETE FROM orderly.role_permissions rp
     WHERE rp.role_id = r.id AND rp.permission = revoke_permission.permission;
@@ -113,8 +107,7 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM orderly.audit(NULL, 'role.permission_revoke', 'role', r.name, v_before, orderly.role_snapshot(r.id));
-    PERFORM orderly.notify_roles('role.permission_revoke', NULL, NULL, r.name);
+    PERFORM orderly.role_changed('role.permission_revoke', r.id, v_before);
 END
 $$;
 

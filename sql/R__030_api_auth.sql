@@ -20,16 +20,51 @@ $$;
 
 REVOKE ALL ON FUNCTION orderly.session_json(orderly.users) FROM PUBLIC;
 
+-- Recent failed logins from one address. at_most stops counting early: under a flood the
+-- question is only "at the limit yet?", and that must stay cheap however many rows there are.
+CREATE OR REPLACE FUNCTION orderly.address_failures(client_addr text, failure_window interval,
+                                                    at_most integer DEFAULT NULL) RETURNS integer
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT count(*)::integer
+    FROM (SELECT 1
+          FROM orderly.auth_failures f
+          WHERE f.client_addr = $1
+            AND f.at > clock_timestamp() - $2
+          LIMIT $3) recent
+$$;
+
+REVOKE ALL ON FUNCTION orderly.address_failures(text, interval, integer) FROM PUBLIC;
+
+-- The three-argument form became this one (its calls still work through the defaults).
+DROP FUNCTION IF EXISTS api.authenticate(text, text, text);
+
 -- Unknown users and wrong passwords get the same error after the same bcrypt work, so
--- neither the message nor the timing tells whether a username exists. A locked account is
--- refused before any hashing (cheap under attack) with its own error.
-CREATE OR REPLACE FUNCTION api.authenticate(username text, password text, client_addr text) RETURNS json
+-- neither the message nor the timing tells whether a username exists. An address with too
+-- many recent failures, and then a locked account, are refused before any hashing (cheap
+-- under attack) with their own errors; the address comes first so that guessing usernames
+-- from one place stops too.
+CREATE OR REPLACE FUNCTION api.authenticate(username text, password text, client_addr text,
+                                            max_address_failures integer DEFAULT 50,
+                                            failure_window interval DEFAULT '15 minutes') RETURNS json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
     u orderly.users;
 BEGIN
+    IF authenticate.max_address_failures IS NULL OR authenticate.max_address_failures < 1 THEN
+        RAISE EXCEPTION 'max_address_failures must be at least 1' USING ERRCODE = 'OL400';
+    END IF;
+    IF authenticate.failure_window IS NULL OR authenticate.failure_window <= interval '0' THEN
+        RAISE EXCEPTION 'failure_window must be positive' USING ERRCODE = 'OL400';
+    END IF;
+    IF orderly.address_failures(authenticate.client_addr, authenticate.failure_window,
+                                authenticate.max_address_failures) >= authenticate.max_address_failures THEN
+        RAISE EXCEPTION 'too many failed logins from this address; try again later' USING ERRCODE = 'OL429';
+    END IF;
+
     SELECT * INTO u FROM orderly.users x WHERE lower(x.username) = lower(authenticate.username);
     IF u.id IS NULL THEN
         -- A bcrypt hash of a random password, cost 10 like the real ones.
@@ -115,11 +150,9 @@ BEGIN
             SET locked_until = v_now + record_auth_failure.lock_for,
                 failures_reset_at = v_now
             WHERE x.id = u.id;
-            PERFORM orderly.audit(NULL, 'user.lockout', 'user', u.id::text, v_before,
-                                  orderly.user_snapshot(u.id)
-                                  || jsonb_build_object('failures', v_failures,
-                                                        'client_addr', record_auth_failure.client_addr));
-            PERFORM orderly.notify_roles('user.lockout', u.username, u.id, NULL);
+            PERFORM orderly.user_changed('user.lockout', u.id, v_before,
+                                         extra => jsonb_build_object('failures', v_failures,
+                                                                     'client_addr', record_auth_failure.client_addr));
         END IF;
 
         SELECT orderly.is_locked(x) INTO v_locked FROM orderly.users x WHERE x.id = u.id;
@@ -129,16 +162,13 @@ BEGIN
 END
 $$;
 
--- For per-address rate limiting by the server.
+-- For per-address rate limiting by the server (authenticate applies its own limit as well).
 CREATE OR REPLACE FUNCTION api.address_failures(client_addr text, failure_window interval DEFAULT '15 minutes')
 RETURNS integer
 LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
-    SELECT count(*)::integer
-    FROM orderly.auth_failures f
-    WHERE f.client_addr = $1
-      AND f.at > clock_timestamp() - $2
+    SELECT orderly.address_failures($1, $2)
 $$;
 
 -- Read live on every call: a role granted or revoked a moment ago shows immediately.
@@ -174,7 +204,7 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION
-    api.authenticate(text, text, text),
+    api.authenticate(text, text, text, integer, interval),
     api.record_auth_failure(text, text, integer, interval, interval),
     api.address_failures(text, interval),
     api.whoami(bigint, jsonb),
@@ -182,7 +212,7 @@ REVOKE ALL ON FUNCTION
 FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
-    api.authenticate(text, text, text),
+    api.authenticate(text, text, text, integer, interval),
     api.record_auth_failure(text, text, integer, interval, interval),
     api.address_failures(text, interval),
     api.whoami(bigint, jsonb),

@@ -8,7 +8,8 @@ SELECT has_schema(s) FROM unnest(ARRAY['orderly', 'api', 'analytics', 'admin']) 
 SELECT has_extension('pgcrypto');
 
 SELECT tables_are('orderly',
-    ARRAY['users', 'roles', 'permissions', 'role_permissions', 'user_roles', 'auth_failures', 'audit_log']);
+    ARRAY['users', 'roles', 'permissions', 'role_permissions', 'user_roles', 'auth_failures', 'audit_log',
+          'notifications', 'notification_reads']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -78,14 +79,15 @@ $$, 'orderly_app has no privilege on any orderly sequence');
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname = 'api' AND NOT has_function_privilege('orderly_app', p.oid, 'EXECUTE')
-$$, 'orderly_app may execute every api function');
+      AND p.oid <> 'api.notify(bigint, text, text, jsonb)'::regprocedure  -- for other functions only
+$$, 'orderly_app may execute every api function but api.notify');
 
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname IN ('orderly', 'admin') AND has_function_privilege('orderly_app', p.oid, 'EXECUTE')
 $$, 'orderly_app may not execute orderly or admin functions');
 
-SELECT ok(has_function_privilege('orderly_app', 'api.authenticate(text, text, text)', 'EXECUTE'),
+SELECT ok(has_function_privilege('orderly_app', 'api.authenticate(text, text, text, integer, interval)', 'EXECUTE'),
           'orderly_app may execute api.authenticate');
 
 -- The same, for real.

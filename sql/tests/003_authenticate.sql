@@ -1,7 +1,7 @@
 -- api.authenticate, failure counting and lockout, whoami, user_permissions.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(68);
 
 DO $$
 BEGIN
@@ -135,6 +135,46 @@ SELECT is((api.authenticate('carol', 'carol-secret', '10.0.0.1')::jsonb ->> 'use
 SELECT is((SELECT api.record_auth_failure('nobody-at-all', '10.0.0.8')::jsonb), '{"locked": false, "failures": 1}',
           'orderly_app records failures');
 RESET ROLE;
+
+-- authenticate: per-address limit ------------------------------------------------------------------
+
+INSERT INTO orderly.auth_failures (username, client_addr, at)
+SELECT 'someone' || i, '198.51.100.7', now() - interval '1 minute' FROM generate_series(1, 49) AS i;
+SELECT is(api.authenticate('carol', 'carol-secret', '198.51.100.7')::jsonb ->> 'username', 'carol',
+          '49 recent failures from an address: below the default limit of 50');
+INSERT INTO orderly.auth_failures (username, client_addr, at) VALUES ('someone', '198.51.100.7', now() - interval '1 minute');
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7')$$, 'OL429',
+                 'too many failed logins from this address; try again later',
+                 'at 50: OL429 even with the right password');
+SELECT throws_ok($$SELECT api.authenticate('nobody-at-all', 'whatever-1', '198.51.100.7')$$, 'OL429',
+                 'too many failed logins from this address; try again later',
+                 'an unknown username gets the same OL429 (checked before the user is looked up)');
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', 50, '15 minutes')$$, 'OL429', NULL,
+                 'the defaults are 50 in 15 minutes');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.8')$$, 'another address is not limited');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', NULL)$$, 'no address: not limited');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', 51)$$, 'max_address_failures is a parameter');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', 50, '30 seconds')$$,
+                'failures older than failure_window do not count');
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.9.9.9', 12, '2 hours')$$, 'OL429', NULL,
+                 'a wider window counts older failures');
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', 'x', 0)$$, 'OL400',
+                 'max_address_failures must be at least 1', 'max_address_failures must be positive');
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', 'x', 5, '0 seconds')$$, 'OL400',
+                 'failure_window must be positive', 'failure_window must be positive');
+SELECT is(api.record_auth_failure('carol', '198.51.100.7')::jsonb ->> 'locked', 'false',
+          'the address limit is separate from the per-user lockout');
+
+-- Proof that nothing is hashed: with hashing broken, a limited address still gets its OL429.
+-- (Last in this file: the rollback restores the function.)
+CREATE OR REPLACE FUNCTION orderly.password_matches(password text, password_hash text) RETURNS boolean
+LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hashed' USING ERRCODE = 'OLTST'; END $$;
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.0.0.1')$$, 'OLTST', 'hashed',
+                 'probe: an unlimited address reaches the hashing');
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7')$$, 'OL429', NULL,
+                 'a limited address is refused before any hashing (known user)');
+SELECT throws_ok($$SELECT api.authenticate('nobody-at-all', 'x', '198.51.100.7')$$, 'OL429', NULL,
+                 'a limited address is refused before any hashing (unknown user)');
 
 SELECT * FROM finish();
 ROLLBACK;

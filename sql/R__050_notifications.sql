@@ -1,0 +1,282 @@
+-- Orderly: notifications (DESIGN.md §5): raising them (api.notify, admin.notify), reading and
+-- acknowledging them (INBOX, INBOX ACK), and the catch-up feed of the server's LISTEN
+-- connection (api.events_since, api.last_event_id).
+--
+-- Who sees a role notification is decided when it is read or pushed, by who holds the role
+-- then: a user given a role sees the role's earlier notifications, one who lost it no longer
+-- does. Read marks are per user, so members of one role acknowledge independently.
+
+-- One document per notification, built in one place: INBOX rows and pushed events must have the
+-- same shape. jsonb, so that the text is compact and its key order fixed.
+CREATE OR REPLACE FUNCTION orderly.notification_doc(n orderly.notifications) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', ($1).id,
+        'kind', ($1).kind,
+        'payload', ($1).payload,
+        'created_at', orderly.json_time(($1).created_at),
+        'recipient', CASE WHEN ($1).recipient_user_id IS NOT NULL
+                          THEN jsonb_build_object('user', (SELECT u.username FROM orderly.users u
+                                                           WHERE u.id = ($1).recipient_user_id))
+                          ELSE jsonb_build_object('role', ($1).recipient_role) END)
+$$;
+
+-- What a user may see: addressed to them, or to a role they hold now; unread_only leaves out
+-- what they have acknowledged. Newest first, keyset paginated by id ("before"); each half walks
+-- its own index backwards and stops at lim (NULL: no limit).
+CREATE OR REPLACE FUNCTION orderly.visible_notifications(user_id bigint, before bigint, lim integer,
+                                                         unread_only boolean)
+RETURNS SETOF orderly.notifications
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT v.* FROM (
+        (SELECT n.* FROM orderly.notifications n
+         WHERE n.recipient_user_id = $1 AND ($2 IS NULL OR n.id < $2)
+           AND NOT ($4 AND EXISTS (SELECT 1 FROM orderly.notification_reads r
+                                   WHERE r.notification_id = n.id AND r.user_id = $1))
+         ORDER BY n.id DESC LIMIT $3)
+        UNION ALL
+        (SELECT n.* FROM orderly.notifications n
+         WHERE n.recipient_role = ANY (orderly.user_role_names($1)) AND ($2 IS NULL OR n.id < $2)
+           AND NOT ($4 AND EXISTS (SELECT 1 FROM orderly.notification_reads r
+                                   WHERE r.notification_id = n.id AND r.user_id = $1))
+         ORDER BY n.id DESC LIMIT $3)
+    ) v
+    ORDER BY v.id DESC
+    LIMIT $3
+$$;
+
+REVOKE ALL ON FUNCTION
+    orderly.notification_doc(orderly.notifications),
+    orderly.visible_notifications(bigint, bigint, integer, boolean)
+FROM PUBLIC;
+
+-- The one way to raise an event. Called by other SECURITY DEFINER functions (as the owner),
+-- never by the server directly, which is why orderly_app may not execute it. The audit row and
+-- the notification belong to the caller's transaction: both exist only if its change commits.
+--
+-- Ids must become visible in id order, or the server, catching up "after the last id seen",
+-- could step over a row whose transaction committed late. So one transaction at a time may
+-- hold an uncommitted notification: the lock below is kept until commit. Call this as the
+-- last step of a change, after its row locks, to keep that wait short and deadlock-free.
+CREATE OR REPLACE FUNCTION api.notify(recipient_user_id bigint, recipient_role text, kind text, payload jsonb)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    v_payload jsonb := coalesce(notify.payload, '{}');
+    n         orderly.notifications;
+BEGIN
+    IF num_nonnulls(notify.recipient_user_id, notify.recipient_role) <> 1 THEN
+        RAISE EXCEPTION 'a notification needs exactly one recipient: a user or a role' USING ERRCODE = 'OL400';
+    END IF;
+    IF notify.kind IS NULL OR length(notify.kind) > 64 OR notify.kind !~ '^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$' THEN
+        RAISE EXCEPTION 'invalid notification kind: use lowercase words joined by dots, like "approval.requested"'
+            USING ERRCODE = 'OL400';
+    END IF;
+    IF jsonb_typeof(v_payload) <> 'object' THEN
+        RAISE EXCEPTION 'payload must be a JSON object' USING ERRCODE = 'OL400';
+    END IF;
+    IF octet_length(v_payload::text) > 32768 THEN
+        RAISE EXCEPTION 'payload must be at most 32768 bytes' USING ERRCODE = 'OL400';
+    END IF;
+    -- KEY SHARE: the recipient cannot be deleted between this check and the insert.
+    IF notify.recipient_user_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM orderly.users u WHERE u.id = notify.recipient_user_id FOR KEY SHARE) THEN
+        RAISE EXCEPTION 'unknown user' USING ERRCODE = 'OL404';
+    END IF;
+    IF notify.recipient_role IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM orderly.roles r WHERE r.name = notify.recipient_role FOR KEY SHARE) THEN
+        RAISE EXCEPTION 'unknown role "%"', orderly.for_message(notify.recipient_role) USING ERRCODE = 'OL404';
+    END IF;
+
+    -- Two int4 keys: a key space apart from the migrator's single bigint advisory lock.
+    PERFORM pg_advisory_xact_lock(x'6f726465'::integer, x'6e6f7469'::integer);  -- "orde", "noti"
+
+    INSERT INTO orderly.notifications (recipient_user_id, recipient_role, kind, payload)
+    VALUES (notify.recipient_user_id, notify.recipient_role, notify.kind, v_payload)
+    RETURNING * INTO n;
+
+    PERFORM orderly.audit(NULL, 'notification.create', 'notification', n.id::text, NULL,
+                          jsonb_build_object('recipient_user_id', n.recipient_user_id,
+                                             'recipient_role', n.recipient_role,
+                                             'kind', n.kind,
+                                             'payload', n.payload));
+    -- Delivered at commit only, and carries just the id: the row is the event.
+    PERFORM pg_notify('orderly_events', n.id::text);
+    RETURN n.id;
+END
+$$;
+
+-- recipient is a username (any case) or a role name. A bare name that is both (the demo users
+-- are named after their roles) is refused rather than guessed: "user:" or "role:" in front
+-- says which, and cannot be part of either kind of name.
+CREATE OR REPLACE FUNCTION admin.notify(recipient text, message text) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    -- Typed by hand in psql: surrounding whitespace of any kind (a trailing newline) is noise.
+    v_name    text := regexp_replace(coalesce(notify.recipient, ''), '^[[:space:]]+|[[:space:]]+$', '', 'g');
+    v_message text := regexp_replace(coalesce(notify.message, ''), '^[[:space:]]+|[[:space:]]+$', '', 'g');
+    v_only    text;            -- 'user' or 'role' when the recipient says which
+    v_user_id bigint;
+    v_role    text;
+BEGIN
+    IF v_name ~ '^(user|role):' THEN
+        v_only := split_part(v_name, ':', 1);
+        v_name := regexp_replace(substr(v_name, 6), '^[[:space:]]+', '');
+    END IF;
+    IF v_name = '' THEN
+        RAISE EXCEPTION 'recipient is required' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_message = '' THEN
+        RAISE EXCEPTION 'message is required' USING ERRCODE = 'OL400';
+    END IF;
+    IF length(v_message) > 2000 THEN
+        RAISE EXCEPTION 'message must be at most 2000 characters' USING ERRCODE = 'OL400';
+    END IF;
+
+    IF v_only IS DISTINCT FROM 'role' THEN
+        SELECT u.id INTO v_user_id FROM orderly.users u WHERE lower(u.username) = lower(v_name);
+    END IF;
+    IF v_only IS DISTINCT FROM 'user' THEN
+        SELECT r.name INTO v_role FROM orderly.roles r WHERE r.name = v_name;
+    END IF;
+    IF v_user_id IS NOT NULL AND v_role IS NOT NULL THEN
+        RAISE EXCEPTION 'ambiguous recipient "%": write user:% or role:%',
+            orderly.for_message(v_name), orderly.for_message(v_name), orderly.for_message(v_name)
+            USING ERRCODE = 'OL409';
+    END IF;
+    IF v_user_id IS NULL AND v_role IS NULL THEN
+        RAISE EXCEPTION 'unknown recipient "%"', orderly.for_message(coalesce(v_only || ':', '') || v_name)
+            USING ERRCODE = 'OL404';
+    END IF;
+
+    RETURN api.notify(v_user_id, v_role, 'admin.notice',
+                      jsonb_build_object('message', v_message, 'from', session_user));
+END
+$$;
+
+-- INBOX [unread=true] [limit=50] [before=<id>]: one row per notification, newest first.
+CREATE OR REPLACE FUNCTION api.inbox(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.require_permission(inbox.actor, 'inbox.read');
+    v_unread boolean := coalesce(orderly.arg_bool(inbox.args, 'unread'), false);
+    v_limit  integer := coalesce(orderly.arg_int(inbox.args, 'limit'), 50);
+    v_before bigint := orderly.arg_bigint(inbox.args, 'before');
+BEGIN
+    IF v_limit NOT BETWEEN 1 AND 500 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 500' USING ERRCODE = 'OL400';
+    END IF;
+
+    RETURN QUERY
+    SELECT (orderly.notification_doc(v) || jsonb_build_object('read', r.user_id IS NOT NULL))::json
+    FROM orderly.visible_notifications(u.id, v_before, v_limit, v_unread) v
+    LEFT JOIN orderly.notification_reads r ON r.notification_id = v.id AND r.user_id = u.id
+    ORDER BY v.id DESC;
+END
+$$;
+
+-- INBOX ACK <id>|all: marks as read for this user only. Acknowledging twice is not an error (a
+-- second session may have done it); it just counts 0. An id the user may not see is reported
+-- exactly like one that does not exist.
+CREATE OR REPLACE FUNCTION api.inbox_ack(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(inbox_ack.actor, 'inbox.read');
+    v_arg   jsonb := orderly.arg_scalar(inbox_ack.args, 'id', true, 'a notification id or "all"');
+    v_id    bigint;
+    v_count integer;
+BEGIN
+    IF jsonb_typeof(v_arg) = 'string' AND lower(btrim(v_arg #>> '{}')) = 'all' THEN
+        INSERT INTO orderly.notification_reads (notification_id, user_id)
+        SELECT v.id, u.id FROM orderly.visible_notifications(u.id, NULL, NULL, true) v
+        ON CONFLICT ON CONSTRAINT notification_reads_pkey DO NOTHING;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+    ELSE
+        BEGIN
+            v_id := orderly.arg_bigint(inbox_ack.args, 'id', true);
+        EXCEPTION WHEN SQLSTATE 'OL400' THEN
+            RAISE EXCEPTION 'id must be a notification id or "all"' USING ERRCODE = 'OL400';
+        END;
+        IF NOT EXISTS (SELECT 1 FROM orderly.notifications n
+                       WHERE n.id = v_id
+                         AND (n.recipient_user_id = u.id OR n.recipient_role = ANY (orderly.user_role_names(u.id)))) THEN
+            RAISE EXCEPTION 'no such notification' USING ERRCODE = 'OL404';
+        END IF;
+        INSERT INTO orderly.notification_reads (notification_id, user_id)
+        VALUES (v_id, u.id)
+        ON CONFLICT ON CONSTRAINT notification_reads_pkey DO NOTHING;
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+    END IF;
+
+    IF v_count > 0 THEN
+        PERFORM orderly.audit(u.id, 'notification.ack', 'notification', coalesce(v_id::text, 'all'), NULL,
+                              jsonb_build_object('acknowledged', v_count));
+    END IF;
+    RETURN NEXT jsonb_build_object('acknowledged', v_count)::json;
+END
+$$;
+
+-- For the server's LISTEN connection: everything after the last id it has seen, in id order,
+-- with both the recipient columns it routes by and the document it pushes (the INBOX row without
+-- "read", which is false for a new event). NULL means "nothing seen yet, nothing to replay": a
+-- starting server asks api.last_event_id() instead, after it has started listening.
+CREATE OR REPLACE FUNCTION api.events_since(after_id bigint, max_rows integer DEFAULT 500) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+BEGIN
+    IF events_since.max_rows IS NULL OR events_since.max_rows NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 10000' USING ERRCODE = 'OL400';
+    END IF;
+
+    RETURN QUERY
+    SELECT (orderly.notification_doc(n)
+            || jsonb_build_object('recipient_user_id', n.recipient_user_id, 'recipient_role', n.recipient_role))::json
+    FROM orderly.notifications n
+    WHERE n.id > events_since.after_id
+    ORDER BY n.id
+    LIMIT events_since.max_rows;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.last_event_id() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+    SELECT coalesce(max(n.id), 0) FROM orderly.notifications n
+$$;
+
+COMMENT ON FUNCTION admin.notify(text, text) IS
+    'Send a notice to a user or a role ("user:name" or "role:name" when both exist); returns its id';
+
+-- api.notify is for other functions only: the default privileges granted it to orderly_app.
+REVOKE ALL ON FUNCTION api.notify(bigint, text, text, jsonb) FROM PUBLIC, orderly_app;
+
+REVOKE ALL ON FUNCTION
+    api.inbox(bigint, jsonb),
+    api.inbox_ack(bigint, jsonb),
+    api.events_since(bigint, integer),
+    api.last_event_id(),
+    admin.notify(text, text)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    api.inbox(bigint, jsonb),
+    api.inbox_ack(bigint, jsonb),
+    api.events_since(bigint, integer),
+    api.last_event_id()
+TO orderly_app;
+
+GRANT EXECUTE ON FUNCTION admin.notify(text, text) TO orderly_admin;
