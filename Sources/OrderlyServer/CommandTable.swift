@@ -9,7 +9,7 @@ public struct Command: Sendable {
     }
 
     public enum Builtin: Sendable, Equatable {
-        case hello, auth, ping, help, quit
+        case hello, auth, ping, help, quit, stats
     }
 
     /// Upper-case words, e.g. `WHOAMI` or `ORDER SHOW`.
@@ -63,5 +63,11 @@ public struct CommandTable: Sendable {
                 summary: "The commands you may run now, or the usage of one."),
         Command("QUIT", .builtin(.quit), beforeAuth: true, summary: "Close the connection."),
         Command("WHOAMI", .sql(function: "api.whoami"), summary: "Your username, display name, roles and permissions."),
+        Command("INBOX", .sql(function: "api.inbox"), permission: "inbox.read", usage: "INBOX [unread=true] [limit=N] [before=id]",
+                summary: "Your notifications, newest first: the events pushed to you, also those sent while you were offline."),
+        Command("INBOX ACK", .sql(function: "api.inbox_ack"), permission: "inbox.read", positional: ["id"], usage: "INBOX ACK id|all",
+                summary: "Mark one notification, or all of them, as read."),
+        Command("STATS", .builtin(.stats), permission: "stats.read",
+                summary: "Server figures: connections, requests and errors by code, pool use, p50/p99 latency per command."),
     ])
 }

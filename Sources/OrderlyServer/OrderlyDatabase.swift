@@ -29,9 +29,14 @@ final class OrderlyDatabase: Sendable {
     /// its own transaction, because the one that raised the error was rolled back.
     func authenticate(username: String, password: String, clientAddress: String, policy: ServerConfiguration) async throws -> Identity {
         do {
-            let result = try await run { try $0.query("SELECT api.authenticate($1, $2, $3)", [username, password, clientAddress]) }
+            let result = try await run {
+                try $0.query("SELECT api.authenticate($1, $2, $3, $4::int, make_interval(secs => $5::int))",
+                             [username, password, clientAddress, String(policy.maxAddressFailures), String(policy.failureWindowSeconds)])
+            }
             return try decodeIdentity(result.scalar)
         } catch let error as ProtocolError where error.code == .authFailed {
+            // Only a wrong password counts: a refusal for a locked account or address must not
+            // keep extending its own lock.
             _ = try? await run {
                 try $0.query(
                     "SELECT api.record_auth_failure($1, $2, $3::int, make_interval(secs => $4::int), make_interval(secs => $5::int))",

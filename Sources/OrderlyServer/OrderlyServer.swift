@@ -1,26 +1,42 @@
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import OrderlyProtocol
 import PostgresClient
 
-/// The TCP server: accepts connections and runs one `Session` per connection. It owns the
-/// connection pool; PostgreSQL must already be migrated.
+/// The TCP server: accepts connections (plain, and TLS when configured), runs one `Session`
+/// per connection, pushes events from the LISTEN connection, and shuts down gracefully.
+/// PostgreSQL must already be migrated.
 public final class OrderlyServer: Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     public let configuration: ServerConfiguration
-    /// The port actually bound (useful when the configuration asked for port 0).
+    /// The ports actually bound (useful when the configuration asked for port 0).
     public let port: Int
+    public let tlsPort: Int?
 
     private let group: MultiThreadedEventLoopGroup
-    private let listener: Channel
-    private let acceptLoop: Task<Void, Never>
-    private let database: OrderlyDatabase
-    private let sessions: SessionRegistry
+    private let listeners: [Channel]
+    private let acceptLoops: [Task<Void, Never>]
+    private let context: ServerContext
+    private let events: EventListener
     private let logger: Logger
 
-    /// Binds the listener and starts accepting. Returns once the port is bound.
+    private typealias Connection = NIOAsyncChannel<InboundFrame, ByteBuffer>
+
+    /// Binds the listeners and starts accepting. Returns once the ports are bound.
     public static func start(_ configuration: ServerConfiguration, table: CommandTable = .standard, logger: Logger = Logger(label: "orderlyd")) async throws -> OrderlyServer {
+        guard configuration.allowPlaintextRemote || isLoopback(configuration.host) else {
+            throw Failure(description: "the plain listener \(configuration.host) is not a loopback address: use --tls-listen for remote clients, or --allow-plaintext-remote")
+        }
+        let tlsContext = try configuration.tls.map { tls in
+            try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem))))
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         // The server works with the app role's rights only, whatever its login may do; a runaway
         // statement is cut off rather than holding a pooled connection for ever.
@@ -28,24 +44,15 @@ public final class OrderlyServer: Sendable {
             config: configuration.database, size: configuration.poolSize,
             setupStatements: ["SET ROLE orderly_app", "SET statement_timeout = \(configuration.statementTimeoutSeconds * 1000)"],
             maximumWait: .seconds(configuration.poolWaitSeconds), logger: logger)
+        let context = ServerContext(
+            configuration: configuration, table: table, database: OrderlyDatabase(pool: pool, logger: logger),
+            sessions: SessionRegistry(maxConnections: configuration.maxConnections), metrics: ServerMetrics())
         do {
-            let maxLine = configuration.limits.maxLineBytes
-            let listener = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 512)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .bind(host: configuration.host, port: configuration.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLine)))
-                        // A small inbound buffer: a client that pipelines faster than we answer
-                        // is no longer read from, instead of being buffered without bound.
-                        return try NIOAsyncChannel<InboundFrame, ByteBuffer>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32)))
-                    }
-                }
-            return OrderlyServer(configuration: configuration, table: table, group: group, listener: listener,
-                                 database: OrderlyDatabase(pool: pool, logger: logger), logger: logger)
+            var bound = [try await bind(configuration.host, configuration.port, tls: nil, group: group, configuration: configuration)]
+            if let tls = configuration.tls {
+                bound.append(try await bind(tls.host, tls.port, tls: tlsContext, group: group, configuration: configuration))
+            }
+            return OrderlyServer(configuration: configuration, context: context, group: group, listeners: bound, logger: logger)
         } catch {
             await pool.shutdown()
             try? await group.shutdownGracefully()
@@ -53,67 +60,138 @@ public final class OrderlyServer: Sendable {
         }
     }
 
-    private init(configuration: ServerConfiguration, table: CommandTable, group: MultiThreadedEventLoopGroup,
-                 listener: NIOAsyncChannel<NIOAsyncChannel<InboundFrame, ByteBuffer>, Never>, database: OrderlyDatabase, logger: Logger) {
+    private static func bind(_ host: String, _ port: Int, tls: NIOSSLContext?, group: EventLoopGroup,
+                             configuration: ServerConfiguration) async throws -> NIOAsyncChannel<Connection, Never> {
+        let maxLine = configuration.limits.maxLineBytes
+        let idleBefore = configuration.idleSecondsBeforeAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsBeforeAuth)) : nil
+        let idleAfter = configuration.idleSecondsAfterAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsAfterAuth)) : nil
+        let inFlight = max(1, configuration.maxRequestsInFlight)
+        let outbound = max(1024, configuration.maxOutboundBytes)
+        return try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: outbound / 2, high: outbound))
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLine)))
+                    // A small inbound buffer: a client that pipelines faster than we answer is no
+                    // longer read from, instead of being buffered without bound.
+                    return try Connection(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(backPressureStrategy: .init(lowWatermark: max(1, inFlight / 2), highWatermark: inFlight)))
+                }
+            }
+    }
+
+    private init(configuration: ServerConfiguration, context: ServerContext, group: MultiThreadedEventLoopGroup,
+                 listeners: [NIOAsyncChannel<Connection, Never>], logger: Logger) {
         self.configuration = configuration
+        self.context = context
         self.group = group
-        self.listener = listener.channel
-        self.port = listener.channel.localAddress?.port ?? configuration.port
-        self.database = database
+        self.listeners = listeners.map(\.channel)
+        self.port = listeners[0].channel.localAddress?.port ?? configuration.port
+        self.tlsPort = listeners.count > 1 ? listeners[1].channel.localAddress?.port : nil
         self.logger = logger
-        let sessions = SessionRegistry()
-        self.sessions = sessions
-        self.acceptLoop = Task {
-            await withDiscardingTaskGroup { group in
-                do {
-                    try await listener.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            group.addTask {
-                                await OrderlyServer.serve(connection, table: table, database: database,
-                                                          configuration: configuration, sessions: sessions, logger: logger)
+        self.acceptLoops = listeners.map { listener in
+            Task {
+                await withDiscardingTaskGroup { group in
+                    do {
+                        try await listener.executeThenClose { inbound in
+                            for try await connection in inbound {
+                                group.addTask { await OrderlyServer.serve(connection, context: context, logger: logger) }
                             }
                         }
+                    } catch {
+                        logger.error("listener failed", metadata: ["error": "\(error)"])
                     }
-                } catch {
-                    logger.error("listener failed", metadata: ["error": "\(error)"])
                 }
             }
         }
+        let sessions = context.sessions, metrics = context.metrics
+        self.events = EventListener(config: configuration.database, logger: logger, handlers: .init(
+            events: { events in
+                for event in events { sessions.pushEvent(event) }
+                metrics.eventsPushed(events.count)
+            },
+            rolesChanged: { payload in
+                guard let payload, let change = RightsChange(payload: payload), let userId = change.userId else {
+                    sessions.markAllStale()
+                    return
+                }
+                for session in sessions.sessions(userId: userId) {
+                    if change.endsSessions {
+                        session.push(Reply.event(kind: "session.closed", json: #"{"reason":"account locked by an administrator"}"#))
+                        session.channel.close(promise: nil)
+                    } else {
+                        session.markStale()
+                    }
+                }
+            }))
+        events.start()
     }
 
-    /// Stops accepting, says `#bye` to every session, closes them, and releases the pool.
+    /// Stops accepting; sessions between requests say `#bye` and close at once, the others after
+    /// their current reply (for at most `shutdownGraceSeconds`); then the pool is released.
     public func shutdown() async {
-        try? await listener.close()
-        sessions.closeAll()
-        await acceptLoop.value
-        await database.pool.shutdown()
+        for listener in listeners { try? await listener.close() }
+        var busy = context.sessions.closeAll()
+        let deadline = ContinuousClock.now + .seconds(configuration.shutdownGraceSeconds)
+        while !busy.isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+            busy = busy.filter { $0.channel.isActive }
+        }
+        context.sessions.forceCloseAll()
+        for loop in acceptLoops { await loop.value }
+        await events.stop()
+        await context.database.pool.shutdown()
         try? await group.shutdownGracefully()
     }
 
-    private static func serve(_ connection: NIOAsyncChannel<InboundFrame, ByteBuffer>, table: CommandTable, database: OrderlyDatabase,
-                              configuration: ServerConfiguration, sessions: SessionRegistry, logger: Logger) async {
+    private static func serve(_ connection: Connection, context: ServerContext, logger: Logger) async {
         let channel = connection.channel
-        guard sessions.register(channel) else {
-            SessionRegistry.sayByeAndClose(channel)
+        let handle = SessionHandle(channel: channel)
+        switch context.sessions.register(handle) {
+        case .admitted:
+            context.metrics.connectionAccepted()
+        case .full:
+            context.metrics.connectionRefused()
+            let busy = channel.allocator.buffer(string: Reply.error(.busy, "too many connections; try again later"))
+            channel.writeAndFlush(busy).whenComplete { _ in channel.close(promise: nil) }
+            return
+        case .shuttingDown:
+            handle.sayByeAndClose()
             return
         }
-        defer { sessions.unregister(channel) }
+        defer { context.sessions.unregister(handle) }
 
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         var sessionLogger = logger
         sessionLogger[metadataKey: "client"] = "\(address)"
-        let session = Session(table: table, database: database, configuration: configuration, clientAddress: address, logger: sessionLogger)
+        let session = Session(handle: handle, server: context, clientAddress: address, logger: sessionLogger)
         do {
             try await connection.executeThenClose { inbound, outbound in
                 try await outbound.write(channel.allocator.buffer(string: session.greeting))
                 for try await frame in inbound {
+                    guard handle.beginRequest() else { break }
                     let outcome = await session.handle(frame)
                     try await outbound.write(channel.allocator.buffer(string: outcome.reply))
+                    let shuttingDown = handle.endRequest()
+                    if shuttingDown {
+                        try await outbound.write(channel.allocator.buffer(string: Reply.info("bye")))
+                        break
+                    }
                     if outcome.close { break }
                 }
             }
         } catch {
             sessionLogger.debug("connection ended", metadata: ["error": "\(error)"])
         }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }

@@ -13,6 +13,44 @@ public struct ServerConfiguration: Sendable {
     public var maxAuthFailures: Int
     public var failureWindowSeconds: Int
     public var lockoutSeconds: Int
+    /// Failed AUTHs from one client address within `failureWindowSeconds` after which that
+    /// address is refused (`LOCKED`) before any password is checked.
+    public var maxAddressFailures: Int
+    /// Connections open at once; one more is answered `-BUSY` and closed.
+    public var maxConnections: Int
+    /// Requests read ahead of the one being answered. Past it the server stops reading from that
+    /// client (TCP back-pressure) instead of buffering.
+    public var maxRequestsInFlight: Int
+    /// Bytes waiting to be sent to one client; a client that lets its pushed events pile up past
+    /// this is disconnected.
+    public var maxOutboundBytes: Int
+    /// A connection with no traffic for this long is closed: short before AUTH, long after.
+    public var idleSecondsBeforeAuth: Int
+    /// 0: never.
+    public var idleSecondsAfterAuth: Int
+    /// Over-long lines one connection may send before it is closed.
+    public var maxOversizedLines: Int
+    /// Longest a shutdown waits for requests in progress before closing their connections.
+    public var shutdownGraceSeconds: Int
+    /// A TLS listener next to the plain one, if configured.
+    public var tls: TLSListener?
+    /// Lets the plain (unencrypted) listener bind an address other people can reach.
+    public var allowPlaintextRemote: Bool
+
+    public struct TLSListener: Sendable {
+        public var host: String
+        public var port: Int
+        public var certificatePath: String
+        public var privateKeyPath: String
+
+        public init(host: String, port: Int, certificatePath: String, privateKeyPath: String) {
+            self.host = host
+            self.port = port
+            self.certificatePath = certificatePath
+            self.privateKeyPath = privateKeyPath
+        }
+    }
+
     /// Longest a single database statement may run before it is cancelled (`BUSY`).
     public var statementTimeoutSeconds: Int
     /// Longest a request waits for a free pooled connection before `BUSY`.
@@ -22,7 +60,10 @@ public struct ServerConfiguration: Sendable {
     public init(
         host: String = "127.0.0.1", port: Int = 7400, database: ConnectionConfig = ConnectionConfig(),
         poolSize: Int = 8, limits: Limits = Limits(), maxAuthFailures: Int = 5,
-        failureWindowSeconds: Int = 15 * 60, lockoutSeconds: Int = 15 * 60, statementTimeoutSeconds: Int = 30,
+        failureWindowSeconds: Int = 15 * 60, lockoutSeconds: Int = 15 * 60, maxAddressFailures: Int = 50,
+        maxConnections: Int = 10_000, maxRequestsInFlight: Int = 32, maxOutboundBytes: Int = 1 << 20,
+        idleSecondsBeforeAuth: Int = 30, idleSecondsAfterAuth: Int = 3600, maxOversizedLines: Int = 3,
+        shutdownGraceSeconds: Int = 8, tls: TLSListener? = nil, allowPlaintextRemote: Bool = false, statementTimeoutSeconds: Int = 30,
         poolWaitSeconds: Int = 10, version: String = OrderlyVersion.current
     ) {
         self.host = host
@@ -33,6 +74,16 @@ public struct ServerConfiguration: Sendable {
         self.maxAuthFailures = maxAuthFailures
         self.failureWindowSeconds = failureWindowSeconds
         self.lockoutSeconds = lockoutSeconds
+        self.maxAddressFailures = maxAddressFailures
+        self.maxConnections = maxConnections
+        self.maxRequestsInFlight = maxRequestsInFlight
+        self.maxOutboundBytes = maxOutboundBytes
+        self.idleSecondsBeforeAuth = idleSecondsBeforeAuth
+        self.idleSecondsAfterAuth = idleSecondsAfterAuth
+        self.maxOversizedLines = maxOversizedLines
+        self.shutdownGraceSeconds = shutdownGraceSeconds
+        self.tls = tls
+        self.allowPlaintextRemote = allowPlaintextRemote
         self.statementTimeoutSeconds = statementTimeoutSeconds
         self.poolWaitSeconds = poolWaitSeconds
         self.version = version

@@ -2,60 +2,99 @@ import Logging
 import NIOCore
 import OrderlyProtocol
 
-/// One client connection's state and its request handling: parse, look up, authorise, run.
-/// Requests are handled one after another, so replies go out in request order.
+/// One client connection's request handling: parse, look up, authorise, run. Requests are
+/// handled one after another, so replies go out in request order.
 final class Session {
     struct Outcome {
         var reply: String
         var close = false
     }
 
-    private let table: CommandTable
-    private let database: OrderlyDatabase
-    private let configuration: ServerConfiguration
+    private let handle: SessionHandle
+    private let server: ServerContext
     private let clientAddress: String
     private var logger: Logger
-    private(set) var identity: Identity?
+    private var oversizedLines = 0
 
-    init(table: CommandTable, database: OrderlyDatabase, configuration: ServerConfiguration, clientAddress: String, logger: Logger) {
-        self.table = table
-        self.database = database
-        self.configuration = configuration
+    init(handle: SessionHandle, server: ServerContext, clientAddress: String, logger: Logger) {
+        self.handle = handle
+        self.server = server
         self.clientAddress = clientAddress
         self.logger = logger
     }
+
+    private var configuration: ServerConfiguration { server.configuration }
+    private var identity: Identity? { handle.identity }
 
     var greeting: String {
         Reply.info("orderly proto=\(OrderlyVersion.protocolVersion) version=\(configuration.version) auth=required maxline=\(configuration.limits.maxLineBytes)")
     }
 
     func handle(_ frame: InboundFrame) async -> Outcome {
-        switch frame {
-        case .tooLong:
-            return Outcome(reply: Reply.error(.lineTooLong, "request line longer than \(configuration.limits.maxLineBytes) bytes; discarded"))
-        case .line(let buffer):
-            do {
-                return try await handle(Request(parsing: buffer.readableBytesView, limits: configuration.limits))
-            } catch let error as ProtocolError {
-                return Outcome(reply: Reply.error(error))
-            } catch {
-                logger.error("unexpected error", metadata: ["error": "\(error)"])
-                return Outcome(reply: Reply.error(.internal, "internal error"))
+        let started = ContinuousClock.now
+        var command = "(invalid)"
+        var outcome: Outcome
+        var failure: ErrorCode?
+        do {
+            switch frame {
+            case .tooLong:
+                oversizedLines += 1
+                let message = "request line longer than \(configuration.limits.maxLineBytes) bytes; discarded"
+                guard oversizedLines < configuration.maxOversizedLines else {
+                    throw Closing(ProtocolError(.lineTooLong, message + "; too many, closing"))
+                }
+                throw ProtocolError(.lineTooLong, message)
+            case .line(let buffer):
+                let request = try Request(parsing: buffer.readableBytesView, limits: configuration.limits)
+                let resolved = try resolve(request)
+                command = resolved.name
+                outcome = try await run(resolved, request)
             }
+        } catch let closing as Closing {
+            failure = closing.error.code
+            outcome = Outcome(reply: Reply.error(closing.error), close: true)
+        } catch let error as ProtocolError {
+            failure = error.code
+            outcome = Outcome(reply: Reply.error(error))
+        } catch {
+            logger.error("unexpected error", metadata: ["error": "\(error)"])
+            failure = .internal
+            outcome = Outcome(reply: Reply.error(.internal, "internal error"))
         }
+        let elapsed = ContinuousClock.now - started
+        server.metrics.record(command: command, error: failure, microseconds: UInt64(max(0, elapsed / .microseconds(1))))
+        return outcome
     }
 
-    private func handle(_ request: Request) async throws -> Outcome {
+    /// The reply, then the connection closes.
+    private struct Closing: Error {
+        let error: ProtocolError
+        init(_ error: ProtocolError) { self.error = error }
+    }
+
+    private func resolve(_ request: Request) throws -> Command {
         let words = request.commandWords
-        guard let command = table.resolve(words) else {
+        guard let command = server.table.resolve(words) else {
             let name = words.first ?? "(none)"
             throw ProtocolError(.unknownCommand, "unknown command '\(name.prefix(64))'; HELP lists the commands")
         }
+        return command
+    }
+
+    private func run(_ command: Command, _ request: Request) async throws -> Outcome {
         guard command.beforeAuth || identity != nil else {
             throw ProtocolError(.noAuth, "authenticate first: AUTH username password")
         }
+        // A built-in command has no database function to check rights again, so its rights are
+        // read fresh; SQL commands are re-checked inside their own transaction anyway.
+        let builtinWithPermission = command.permission != nil && { if case .builtin = command.action { return true } else { return false } }()
+        if handle.takeStale() || builtinWithPermission { try await refreshIdentity() }
         if let permission = command.permission, identity?.permissions.contains(permission) != true {
-            throw ProtocolError(.forbidden, "permission denied: \(command.name) needs \(permission)")
+            // Rights granted a moment ago may not have reached us yet: look once more.
+            try await refreshIdentity()
+            guard identity?.permissions.contains(permission) == true else {
+                throw ProtocolError(.forbidden, "permission denied: \(command.name) needs \(permission)")
+            }
         }
         switch command.action {
         case .builtin(let builtin):
@@ -66,16 +105,27 @@ final class Session {
         }
     }
 
+    /// Re-reads this user's roles and permissions; a user who was locked or removed is logged out.
+    private func refreshIdentity() async throws {
+        guard let current = identity else { return }
+        do {
+            handle.setIdentity(try await server.database.identity(userId: current.userId))
+        } catch let error as ProtocolError where [.authFailed, .notFound, .locked].contains(error.code) {
+            handle.setIdentity(nil)
+            throw ProtocolError(.noAuth, "your session has ended (\(error.message)); authenticate again")
+        }
+    }
+
     private func call(_ function: String, arguments: String) async throws -> Outcome {
         guard let identity else { throw ProtocolError(.noAuth, "authenticate first: AUTH username password") }
         do {
-            let rows = try await database.call(function, actor: identity.userId, arguments: arguments)
+            let rows = try await server.database.call(function, actor: identity.userId, arguments: arguments)
             var reply = ""
             for row in rows { reply += Reply.data(row) }
             return Outcome(reply: reply + Reply.ok(rows.count == 1 ? "1 row" : "\(rows.count) rows"))
         } catch let error as ProtocolError where error.code == .authFailed {
             // The database no longer accepts this user (locked, removed): the session ends its login.
-            self.identity = nil
+            handle.setIdentity(nil)
             throw ProtocolError(.noAuth, "\(error.message); authenticate again")
         }
     }
@@ -95,20 +145,26 @@ final class Session {
             guard values.count == 2, request.tokens.count == 3 else {
                 throw ProtocolError(.badSyntax, "usage: AUTH username password")
             }
-            identity = nil
-            let identity = try await database.authenticate(
+            handle.setIdentity(nil)
+            let identity = try await server.database.authenticate(
                 username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration)
-            self.identity = identity
+            handle.setIdentity(identity)
+            handle.channel.triggerUserOutboundEvent(IdleTimeoutHandler.Authenticated(), promise: nil)
             logger[metadataKey: "user"] = "\(identity.username)"
             logger.info("authenticated")
             return Outcome(reply: Reply.ok("authenticated as \(identity.username)"))
         case .help:
             return try help(values)
+        case .stats:
+            let pool = server.database.pool
+            let lines = server.metrics.report(openConnections: server.sessions.count, maxConnections: configuration.maxConnections,
+                                              poolSize: pool.size, poolInUse: pool.inUse, poolWaiting: pool.waiting)
+            return Outcome(reply: lines.map(Reply.data).joined() + Reply.ok("\(lines.count) rows"))
         }
     }
 
     private func help(_ values: [Value]) throws -> Outcome {
-        let visible = table.commands.filter { command in
+        let visible = server.table.commands.filter { command in
             command.beforeAuth || (identity != nil && (command.permission.map { identity!.permissions.contains($0) } ?? true))
         }
         var shown = visible

@@ -2,44 +2,80 @@ import NIOConcurrencyHelpers
 import NIOCore
 import OrderlyProtocol
 
-/// The open connections, so that the server can reach all of them: to say `#bye` at shutdown
-/// (and, later, to push events to the right sessions).
+/// The open sessions: to push each event to the sessions of its recipient, to refresh rights
+/// when an admin changes them, and to close everything at shutdown.
 final class SessionRegistry: Sendable {
     private struct State {
-        var channels: [ObjectIdentifier: Channel] = [:]
+        var sessions: [ObjectIdentifier: SessionHandle] = [:]
         var closing = false
     }
 
     private let state = NIOLockedValueBox(State())
+    let maxConnections: Int
 
-    var count: Int { state.withLockedValue { $0.channels.count } }
+    init(maxConnections: Int) { self.maxConnections = maxConnections }
 
-    /// Adds a connection; false once the server is shutting down (the caller then closes it).
-    func register(_ channel: Channel) -> Bool {
+    var count: Int { state.withLockedValue { $0.sessions.count } }
+
+    enum Admission { case admitted, full, shuttingDown }
+
+    func register(_ session: SessionHandle) -> Admission {
         state.withLockedValue { state in
-            guard !state.closing else { return false }
-            state.channels[ObjectIdentifier(channel)] = channel
-            return true
+            if state.closing { return .shuttingDown }
+            if state.sessions.count >= maxConnections { return .full }
+            state.sessions[ObjectIdentifier(session)] = session
+            return .admitted
         }
     }
 
-    func unregister(_ channel: Channel) {
-        state.withLockedValue { _ = $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+    func unregister(_ session: SessionHandle) {
+        state.withLockedValue { _ = $0.sessions.removeValue(forKey: ObjectIdentifier(session)) }
     }
 
-    /// Refuses new connections and says `#bye` to every open one, then closes it. A client that
-    /// does not read cannot hold this up: each connection is closed after `grace` at the latest.
-    func closeAll(grace: TimeAmount = .seconds(1)) {
-        let channels = state.withLockedValue { state in
+    private var all: [SessionHandle] { state.withLockedValue { Array($0.sessions.values) } }
+
+    /// Sessions logged in as `userId`, or holding `role`.
+    func sessions(userId: Int64? = nil, role: String? = nil) -> [SessionHandle] {
+        all.filter { session in
+            guard let identity = session.identity else { return false }
+            return identity.userId == userId || (role.map { identity.roles.contains($0) } ?? false)
+        }
+    }
+
+    func pushEvent(_ event: Event) {
+        let line = Reply.event(kind: event.kind, json: event.json)
+        for session in sessions(userId: event.userId, role: event.role) { session.push(line) }
+    }
+
+    func markAllStale() { all.forEach { $0.markStale() } }
+
+    /// Refuses new connections; sessions between requests say bye and close now, the others
+    /// right after their current reply. Returns the sessions still busy.
+    @discardableResult
+    func closeAll() -> [SessionHandle] {
+        let sessions = state.withLockedValue { state in
             state.closing = true
-            return Array(state.channels.values)
+            return Array(state.sessions.values)
         }
-        for channel in channels { SessionRegistry.sayByeAndClose(channel, grace: grace) }
+        var busy: [SessionHandle] = []
+        for session in sessions {
+            if session.requestClose() { session.sayByeAndClose() } else { busy.append(session) }
+        }
+        return busy
     }
 
-    static func sayByeAndClose(_ channel: Channel, grace: TimeAmount = .seconds(1)) {
-        let bye = channel.allocator.buffer(string: Reply.info("bye"))
-        channel.writeAndFlush(bye).whenComplete { _ in channel.close(promise: nil) }
-        channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
+    /// Closes whatever is still open, replies or not.
+    func forceCloseAll() {
+        for session in all { session.channel.close(promise: nil) }
     }
+}
+
+/// A notification as the LISTEN connection hands it to the registry.
+struct Event: Sendable, Equatable {
+    let id: Int64
+    let kind: String
+    let userId: Int64?
+    let role: String?
+    /// The object pushed as `>kind {json}`, the same shape `INBOX` shows.
+    let json: String
 }

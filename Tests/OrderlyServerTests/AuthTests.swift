@@ -70,13 +70,39 @@ import Testing
         }
     }
 
-    @Test func lockingAUserEndsWhatTheSessionMayDo() async throws {
+    @Test func anAdminLockEndsTheUsersOpenSessions() async throws {
         try await withTestServer { server in
             try await server.database.createUser("frank", password: "frank-password", roles: [])
             let client = try await server.connect(as: "frank", password: "frank-password")
+            let bystander = try await server.connect(as: "frank", password: "frank-password")
             try await server.database.execute("SELECT admin.lock_user('frank')")
+            #expect(try await client.nextLine() == #">session.closed {"reason":"account locked by an administrator"}"#)
+            #expect(try await client.nextLine() == nil)
+            #expect(try await bystander.nextLine()?.hasPrefix(">session.closed ") == true)
+            await bystander.close()
+        }
+    }
+
+    @Test func theDatabaseRechecksEvenWithoutANotification() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("fiona", password: "fiona-password", roles: [])
+            let client = try await server.connect(as: "fiona", password: "fiona-password")
+            // Behind the admin functions' back: no NOTIFY, so only the api function can notice.
+            try await server.database.execute("UPDATE orderly.users SET locked = true WHERE username = 'fiona'")
             #expect(try await client.request("WHOAMI").errorCode == "NOAUTH")
             #expect(try await client.request("WHOAMI").errorCode == "NOAUTH")
+            await client.close()
+        }
+    }
+
+    @Test func failuresFromOneAddressBlockItBeforeAnyPasswordCheck() async throws {
+        try await withTestServer(configure: { $0.maxAddressFailures = 3 }) { server in
+            try await server.database.createUser("gina", password: "gina-password", roles: [])
+            let client = try await server.connect()
+            for name in ["x1", "x2", "x3"] { #expect(try await client.request("AUTH \(name) wrong-password").errorCode == "AUTH_FAILED") }
+            let refused = try await client.request("AUTH gina gina-password")
+            #expect(refused.errorCode == "LOCKED")
+            #expect(refused.message.contains("address"))
             await client.close()
         }
     }

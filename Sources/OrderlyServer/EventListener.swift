@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import PostgresClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The server's one LISTEN connection (DESIGN.md §5), on a thread of its own because it spends
+/// its life blocked in poll() on the libpq socket.
+///
+/// `orderly_events` carries new notification ids: the listener reads every notification after
+/// the last one it saw and hands them on. After a lost connection it reconnects and reads from
+/// that same id, so nothing committed meanwhile is lost. `orderly_roles` says an admin changed
+/// rights; after a reconnect every session is told to re-read its rights, since such a change
+/// may have been missed.
+final class EventListener: Sendable {
+    struct Handlers: Sendable {
+        var events: @Sendable ([Event]) -> Void
+        /// The notification's JSON payload, or nil for "anything may have changed".
+        var rolesChanged: @Sendable (String?) -> Void
+    }
+
+    private let config: ConnectionConfig
+    private let handlers: Handlers
+    private let logger: Logger
+    private struct Lifecycle {
+        var stopRequested = false
+        var finished = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let lifecycle = NIOLockedValueBox(Lifecycle())
+
+    init(config: ConnectionConfig, logger: Logger, handlers: Handlers) {
+        self.config = config
+        self.handlers = handlers
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            let waiter = lifecycle.withLockedValue { state in
+                state.finished = true
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+        thread.name = "orderly-listen"
+        thread.start()
+    }
+
+    /// Stops the thread (within a poll interval) and waits for it.
+    func stop() async {
+        await withCheckedContinuation { continuation in
+            let finished = lifecycle.withLockedValue { state in
+                state.stopRequested = true
+                if !state.finished { state.waiter = continuation }
+                return state.finished
+            }
+            if finished { continuation.resume() }
+        }
+    }
+
+    private var isStopped: Bool { lifecycle.withLockedValue { $0.stopRequested } }
+
+    private func run() {
+        var lastSeen: Int64?
+        var backoff = 0.1
+        while !isStopped {
+            do {
+                let connection = try Connection(config: config)
+                defer { connection.close() }
+                try connection.executeScript("SET ROLE orderly_app; LISTEN orderly_events; LISTEN orderly_roles")
+                if let lastSeen {
+                    logger.info("event listener reconnected; catching up", metadata: ["after": "\(lastSeen)"])
+                    handlers.rolesChanged(nil)
+                } else {
+                    // LISTEN came first, so nothing committed after this id can be missed.
+                    lastSeen = Int64(try connection.query("SELECT api.last_event_id()").scalar ?? "0") ?? 0
+                }
+                lastSeen = try deliver(after: lastSeen!, on: connection)
+                backoff = 0.1
+                try listen(on: connection, lastSeen: &lastSeen)
+            } catch {
+                guard !isStopped else { break }
+                logger.warning("event listener lost its connection; retrying", metadata: ["error": "\(error)", "in": "\(backoff)s"])
+                sleep(seconds: backoff)
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+
+    private func listen(on connection: Connection, lastSeen: inout Int64?) throws {
+        while !isStopped {
+            var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, 250)
+            if ready < 0 && errno != EINTR { throw PostgresError(kind: .connection, message: "poll failed") }
+            guard ready > 0 else { continue }
+            try connection.consumeInput()
+            var newEvents = false
+            for notification in connection.drainNotifications() {
+                if notification.channel == "orderly_events" {
+                    newEvents = true
+                } else {
+                    handlers.rolesChanged(notification.payload)
+                }
+            }
+            if newEvents { lastSeen = try deliver(after: lastSeen ?? 0, on: connection) }
+        }
+    }
+
+    /// Reads and hands on every notification after `after`; returns the last id delivered.
+    private func deliver(after: Int64, on connection: Connection) throws -> Int64 {
+        var last = after
+        while true {
+            // The pushed object is the INBOX row: routing fields out, `read` in.
+            let rows = try connection.query("""
+                SELECT e->>'id', e->>'kind', e->>'recipient_user_id', e->>'recipient_role',
+                       ((e::jsonb - 'recipient_user_id' - 'recipient_role') || '{"read": false}')::text
+                FROM api.events_since($1::bigint, 500) AS e
+                """, [String(last)]).rows
+            let events = rows.compactMap { row -> Event? in
+                guard let id = row[0].flatMap({ Int64($0) }), let kind = row[1], let json = row[4] else { return nil }
+                return Event(id: id, kind: kind, userId: row[2].flatMap { Int64($0) }, role: row[3], json: json)
+            }
+            if !events.isEmpty { handlers.events(events) }
+            last = events.last?.id ?? last
+            if rows.count < 500 { return last }
+        }
+    }
+
+    private func sleep(seconds: Double) {
+        var remaining = seconds
+        while remaining > 0 && !isStopped {
+            usleep(100_000)
+            remaining -= 0.1
+        }
+    }
+}

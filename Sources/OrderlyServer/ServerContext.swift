@@ -1,0 +1,9 @@
+/// What every session shares: the configuration, the command table, the database, the open
+/// sessions and the figures.
+struct ServerContext: Sendable {
+    let configuration: ServerConfiguration
+    let table: CommandTable
+    let database: OrderlyDatabase
+    let sessions: SessionRegistry
+    let metrics: ServerMetrics
+}
