@@ -153,26 +153,27 @@ public final class OrderlyServer: Sendable {
     private static func serve(_ connection: Connection, context: ServerContext, logger: Logger) async {
         let channel = connection.channel
         let handle = SessionHandle(channel: channel)
-        switch context.sessions.register(handle) {
-        case .admitted:
-            context.metrics.connectionAccepted()
-        case .full:
-            context.metrics.connectionRefused()
-            let busy = channel.allocator.buffer(string: Reply.error(.busy, "too many connections; try again later"))
-            channel.writeAndFlush(busy).whenComplete { _ in channel.close(promise: nil) }
-            return
-        case .shuttingDown:
-            handle.sayByeAndClose()
-            return
-        }
-        defer { context.sessions.unregister(handle) }
+        let admission = context.sessions.register(handle)
+        defer { if admission == .admitted { context.sessions.unregister(handle) } }
 
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         var sessionLogger = logger
         sessionLogger[metadataKey: "client"] = "\(address)"
         let session = Session(handle: handle, server: context, clientAddress: address, logger: sessionLogger)
         do {
+            // Every path goes through executeThenClose: an async channel must be finished.
             try await connection.executeThenClose { inbound, outbound in
+                switch admission {
+                case .admitted:
+                    context.metrics.connectionAccepted()
+                case .full:
+                    context.metrics.connectionRefused()
+                    try await outbound.write(channel.allocator.buffer(string: Reply.error(.busy, "too many connections; try again later")))
+                    return
+                case .shuttingDown:
+                    try await outbound.write(channel.allocator.buffer(string: Reply.info("bye")))
+                    return
+                }
                 try await outbound.write(channel.allocator.buffer(string: session.greeting))
                 for try await frame in inbound {
                     guard handle.beginRequest() else { break }

@@ -31,14 +31,16 @@ public struct TestFailure: Error, CustomStringConvertible {
 
 /// Runs `body` against a fresh server and database; both are gone afterwards.
 public func withTestServer<T>(
+    table: CommandTable = .standard, prepare: (TestDatabase) async throws -> Void = { _ in },
     configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (TestServer) async throws -> T
 ) async throws -> T {
     try await withTestDatabase { database in
+        try await prepare(database)
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, database: database.config, poolSize: 4)
         configure(&configuration)
         var logger = Logger(label: "orderlyd.test")
         logger.logLevel = .warning
-        let server = try await OrderlyServer.start(configuration, logger: logger)
+        let server = try await OrderlyServer.start(configuration, table: table, logger: logger)
         do {
             let result = try await body(TestServer(server: server, database: database))
             await server.shutdown()

@@ -1,0 +1,118 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import OrderlyClient
+import OrderlyServer
+import OrderlyTestSupport
+import Testing
+
+@Suite struct LimitsTests {
+    @Test func repeatedOverLongLinesCloseTheConnection() async throws {
+        try await withTestServer(configure: { $0.limits.maxLineBytes = 256; $0.maxOversizedLines = 3 }) { server in
+            let client = try await server.connect()
+            let long = Array(repeating: UInt8(ascii: "x"), count: 1000) + [UInt8(ascii: "\n")]
+            try await client.sendRaw(long)
+            #expect(try await client.readResponse().errorCode == "LINE_TOO_LONG")
+            try await client.sendRaw(long)
+            #expect(try await client.readResponse().errorCode == "LINE_TOO_LONG")
+            try await client.sendRaw(long)
+            let last = try await client.readResponse()
+            #expect(last.errorCode == "LINE_TOO_LONG" && last.message.contains("closing"))
+            #expect(try await client.nextLine() == nil)
+        }
+    }
+
+    @Test func aClientThatDoesNotReadIsNoLongerReadFrom() async throws {
+        try await withTestServer(configure: { $0.maxRequestsInFlight = 4; $0.maxOutboundBytes = 4096 }) { server in
+            let greedy = try await RawClient.connect(port: server.port)
+            // 24 MB of requests whose replies add up to more than the kernel buffers hold, and
+            // never a reply read: the server must stop reading, not buffer.
+            let requests = 24_000
+            let line = Array("HELP".utf8) + Array(repeating: UInt8(ascii: " "), count: 995) + [UInt8(ascii: "\n")]
+            let written = greedy.write(Array(repeating: line, count: requests).flatMap { $0 })
+            let finished = NIOLockedValueBox(false)
+            written.whenComplete { _ in finished.withLockedValue { $0 = true } }
+            try await Task.sleep(for: .seconds(3))
+            #expect(!finished.withLockedValue { $0 }, "the server kept reading from a client that reads nothing")
+            // Meanwhile everybody else is served.
+            let other = try await server.connect()
+            #expect(try await other.request("PING").final == "+PONG")
+            await other.close()
+            // Nothing was lost: once the client reads, every request gets its whole reply, in order.
+            greedy.startReading()
+            try await written.get()
+            try await waitUntil(seconds: 60) { greedy.text.components(separatedBy: "+OK 5 commands\n").count == requests + 1 }
+            #expect(greedy.text.components(separatedBy: "+OK 5 commands\n").count == requests + 1)
+            #expect(!greedy.text.contains("\n-"))
+            await greedy.close()
+        }
+    }
+
+    @Test func aSubscriberThatDoesNotReadIsDisconnected() async throws {
+        try await withTestServer(configure: { $0.maxOutboundBytes = 16 * 1024 }) { server in
+            try await server.database.createUser("sloth", password: "sloth-password", roles: [])
+            let sloth = try await RawClient.connect(port: server.port, reading: true)
+            _ = try await sloth.write(Array("AUTH sloth sloth-password\n".utf8)).get()
+            try await waitUntil { sloth.text.contains("+OK authenticated") }
+            try await sloth.channel.setOption(.autoRead, value: false).get()
+            // About 8 MB of pushes in one go: far past what the kernel buffers and our limit hold.
+            let message = String(repeating: "m", count: 1900)
+            try await server.database.execute("SELECT count(admin.notify('user:sloth', $1)) FROM generate_series(1, 4000)", [message])
+            // A client that never reads never sees the server hang up; give the server time to
+            // give up on it, then read: the stream must end long before all 4000 events.
+            try await Task.sleep(for: .seconds(4))
+            sloth.startReading()
+            try await waitUntil(seconds: 20) { sloth.isClosed }
+            #expect(sloth.isClosed)
+            #expect(sloth.text.components(separatedBy: ">admin.notice ").count - 1 < 4000)
+            let other = try await server.connect()
+            #expect(try await other.request("PING").final == "+PONG")
+            await other.close()
+        }
+    }
+
+    @Test func idleConnectionsAreClosedSoonerBeforeAuthThanAfter() async throws {
+        try await withTestServer(configure: { $0.idleSecondsBeforeAuth = 1; $0.idleSecondsAfterAuth = 3 }) { server in
+            try await server.database.createUser("idler", password: "idler-password", roles: [])
+            let anonymous = try await server.connect()
+            let started = ContinuousClock.now
+            #expect(try await anonymous.nextLine() == "#bye idle timeout")
+            #expect(try await anonymous.nextLine() == nil)
+            #expect(ContinuousClock.now - started < .seconds(3))
+
+            let member = try await server.connect(as: "idler", password: "idler-password")
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await member.request("PING").final == "+PONG")
+            #expect(try await member.nextLine() == "#bye idle timeout")
+            #expect(ContinuousClock.now - started > .seconds(4))
+        }
+    }
+
+    @Test func connectionsBeyondTheLimitAreTurnedAway() async throws {
+        try await withTestServer(configure: { $0.maxConnections = 3 }) { server in
+            var open: [OrderlyConnection] = []
+            for _ in 0..<3 { open.append(try await server.connect()) }
+            let refused = try await RawClient.connect(port: server.port, reading: true)
+            try await waitUntil { refused.isClosed }
+            #expect(refused.text == "-BUSY too many connections; try again later\n")
+            await open.removeLast().close()
+            try await Task.sleep(for: .milliseconds(200))
+            let again = try await server.connect()
+            #expect(try await again.request("PING").final == "+PONG")
+        }
+    }
+
+    @Test func thePlainListenerStaysOnLoopbackUnlessAllowed() async throws {
+        try await withTestDatabase { database in
+            let configuration = ServerConfiguration(host: "0.0.0.0", port: 0, database: database.config, poolSize: 1)
+            await #expect(throws: OrderlyServer.Failure.self) { _ = try await OrderlyServer.start(configuration) }
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `seconds` pass.
+func waitUntil(seconds: Double = 10, _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+}
+
