@@ -111,7 +111,9 @@ public final class OrderlyServer: Sendable {
             }
         }
         let sessions = context.sessions, metrics = context.metrics
-        self.events = EventListener(config: configuration.database, logger: logger, handlers: .init(
+        var listenConfig = configuration.database
+        listenConfig.applicationName = "orderlyd-listen"
+        self.events = EventListener(config: listenConfig, logger: logger, handlers: .init(
             events: { events in
                 for event in events { sessions.pushEvent(event) }
                 metrics.eventsPushed(events.count)

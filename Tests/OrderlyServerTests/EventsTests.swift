@@ -1,0 +1,112 @@
+import Foundation
+import OrderlyClient
+import OrderlyTestSupport
+import PostgresClient
+import Testing
+
+@Suite struct EventsTests {
+    @Test func anOnlineUserGetsAPushWithinOneSecond() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("olive", password: "olive-password", roles: ["sales_rep"])
+            let client = try await server.connect(as: "olive", password: "olive-password")
+            let sent = ContinuousClock.now
+            try await server.database.execute("SELECT admin.notify('user:olive', 'your order 42 was approved')")
+            let line = try #require(try await client.nextLine())
+            #expect(ContinuousClock.now - sent < .seconds(1))
+            #expect(line.hasPrefix(">admin.notice {"))
+            let object = try JSONSerialization.jsonObject(with: Data(line.dropFirst(">admin.notice ".count).utf8)) as? [String: Any]
+            #expect((object?["payload"] as? [String: Any])?["message"] as? String == "your order 42 was approved")
+            #expect(object?["read"] as? Bool == false)
+            // The pushed object is the INBOX row.
+            let inbox = try await client.request("INBOX")
+            #expect(inbox.data.count == 1)
+            #expect(inbox.data[0] == String(line.dropFirst(">admin.notice ".count)))
+            await client.close()
+        }
+    }
+
+    @Test func anOfflineUserFindsItInTheInboxAndAcknowledgesIt() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("otto", password: "otto-password", roles: ["warehouse"])
+            try await server.database.execute("SELECT admin.notify('user:otto', 'first')")
+            try await server.database.execute("SELECT admin.notify('user:otto', 'second')")
+            let client = try await server.connect(as: "otto", password: "otto-password")
+            let inbox = try await client.request("INBOX unread=true")
+            try #require(inbox.data.count == 2)
+            #expect(inbox.data[0].contains("second"), "newest first")
+            let id = try #require(inbox.data[1].firstMatch(of: /"id": ?(\d+)/)?.1)
+            let ack = try await client.request("INBOX ACK \(id)")
+            #expect(ack.data.count == 1 && ack.data[0].replacingOccurrences(of: " ", with: "") == #"{"acknowledged":1}"#)
+            #expect(try await client.request("INBOX unread=true").data.count == 1)
+            #expect(try await client.request("INBOX ACK all").isSuccess)
+            #expect(try await client.request("INBOX unread=true").data.isEmpty)
+            #expect(try await client.request("INBOX").data.count == 2)
+            #expect(try await client.request("INBOX ACK 999999").errorCode == "NOT_FOUND")
+            #expect(try await client.request("INBOX limit=0").errorCode == "INVALID")
+            await client.close()
+        }
+    }
+
+    @Test func aRoleNotificationReachesEveryOnlineMemberAndNobodyElse() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("w1", password: "w1-password", roles: ["warehouse"])
+            try await server.database.createUser("w2", password: "w2-password", roles: ["warehouse"])
+            try await server.database.createUser("s1", password: "s1-password", roles: ["sales_rep"])
+            let first = try await server.connect(as: "w1", password: "w1-password")
+            let second = try await server.connect(as: "w2", password: "w2-password")
+            let outsider = try await server.connect(as: "s1", password: "s1-password")
+            try await server.database.execute("SELECT admin.notify('role:warehouse', 'dock 3 is closed')")
+            #expect(try await first.nextLine()?.contains("dock 3 is closed") == true)
+            #expect(try await second.nextLine()?.contains("dock 3 is closed") == true)
+            // The outsider's next line is the reply to its own request, not the event.
+            #expect(try await outsider.request("PING").final == "+PONG")
+            #expect(try await outsider.request("INBOX").data.isEmpty)
+            for client in [first, second, outsider] { await client.close() }
+        }
+    }
+
+    @Test func pushesNeverSplitAReply() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("busy", password: "busy-password", roles: ["warehouse"])
+            let client = try await server.connect(as: "busy", password: "busy-password")
+            async let notices: Void = {
+                for i in 0..<50 { try await server.database.execute("SELECT admin.notify('user:busy', $1)", ["notice \(i)"]) }
+            }()
+            let expected = try await client.request("HELP")
+            #expect(expected.data.count == 8)
+            var events = expected.events.count
+            for _ in 0..<300 {
+                let response = try await client.request("HELP")
+                // Every reply is whole: its data lines, then its final line; events only around it.
+                #expect(response.data == expected.data && response.final == "+OK 8 commands")
+                events += response.events.count
+            }
+            try await notices
+            while events < 50, let line = try await client.nextLine() {
+                #expect(line.hasPrefix(">admin.notice "))
+                events += 1
+            }
+            #expect(events == 50)
+            await client.close()
+        }
+    }
+
+    @Test func nothingIsLostWhileTheListenConnectionIsDown() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("lena", password: "lena-password", roles: [])
+            let client = try await server.connect(as: "lena", password: "lena-password")
+            // Cut the LISTEN connection, and notify while it is reconnecting.
+            let killed = try await server.database.execute("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'orderlyd-listen'
+                """).scalar
+            #expect(killed == "1")
+            for i in 0..<5 { try await server.database.execute("SELECT admin.notify('user:lena', $1)", ["while down \(i)"]) }
+            var received: [String] = []
+            while received.count < 5, let line = try await client.nextLine() { received.append(line) }
+            #expect(received.count == 5)
+            #expect((0..<5).allSatisfy { i in received.contains { $0.contains("while down \(i)") } })
+            await client.close()
+        }
+    }
+}
