@@ -1,0 +1,101 @@
+import OrderlyClient
+import OrderlyServer
+import OrderlyTestSupport
+import Testing
+
+@Suite struct LiveRightsTests {
+    @Test func aRevokedRoleTakesEffectOnTheVeryNextCommand() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("ada", password: "ada-password", roles: ["admin", "warehouse"])
+            let client = try await server.connect(as: "ada", password: "ada-password")
+            #expect(try await client.request("STATS").isSuccess)
+            try await server.database.execute("SELECT admin.revoke_role('ada', 'admin')")
+            #expect(try await client.request("STATS").errorCode == "FORBIDDEN")
+            #expect(try await !client.request("HELP").data.joined().contains("STATS"))
+            await client.close()
+        }
+    }
+
+    @Test func aRevokedPermissionIsRefusedByTheDatabaseEvenBeforeTheNotificationArrives() async throws {
+        try await withTestServer { server in
+            try await server.database.execute("SELECT admin.create_role('readers', 'inbox readers')")
+            try await server.database.createUser("bea", password: "bea-password", roles: ["readers"])
+            let client = try await server.connect(as: "bea", password: "bea-password")
+            #expect(try await client.request("INBOX").isSuccess)
+            // Behind the admin API's back (no NOTIFY): only the api function's own check can see it.
+            try await server.database.execute("DELETE FROM orderly.role_permissions WHERE permission = 'inbox.read' AND role_id = (SELECT id FROM orderly.roles WHERE name = 'readers')")
+            #expect(try await client.request("INBOX").errorCode == "FORBIDDEN")
+            await client.close()
+        }
+    }
+
+    @Test func aGrantedRoleWorksOnTheVeryNextCommand() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("cy", password: "cy-password", roles: ["warehouse"])
+            let client = try await server.connect(as: "cy", password: "cy-password")
+            #expect(try await client.request("STATS").errorCode == "FORBIDDEN")
+            try await server.database.execute("SELECT admin.grant_role('cy', 'admin')")
+            #expect(try await client.request("STATS").isSuccess)
+            await client.close()
+        }
+    }
+
+    @Test func statsCountsRequestsErrorsAndLatency() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("root", password: "root-password", roles: ["admin"])
+            let client = try await server.connect(as: "root", password: "root-password")
+            for _ in 0..<3 { _ = try await client.request("PING") }
+            _ = try await client.request("NOPE")
+            _ = try await client.request("WHOAMI")
+            let stats = try await client.request("STATS")
+            let overall = try #require(stats.data.first)
+            #expect(overall.contains(#""open":1"#))
+            #expect(overall.contains(#""UNKNOWN_COMMAND":1"#))
+            #expect(overall.contains(#""pool":{"size":4"#))
+            let ping = try #require(stats.data.first { $0.contains(#""command":"PING""#) })
+            #expect(ping.contains(#""requests":3"#) && ping.contains(#""p50_ms":"#) && ping.contains(#""p99_ms":"#))
+            #expect(stats.data.contains { $0.contains(#""command":"WHOAMI""#) })
+            await client.close()
+        }
+    }
+}
+
+@Suite struct ShutdownTests {
+    /// A command that takes a while, so that a shutdown finds a reply in progress.
+    static let slowTable = CommandTable(CommandTable.standard.commands + [
+        Command("SLOW", .sql(function: "api.test_slow"), summary: "sleeps 1 s (tests only)"),
+    ])
+
+    static func createSlowFunction(_ database: TestDatabase) async throws {
+        try await database.execute("""
+            CREATE FUNCTION api.test_slow(actor bigint, args jsonb) RETURNS SETOF json LANGUAGE sql
+            AS $$ SELECT json_build_object('slept', true) FROM pg_sleep(1) $$
+            """)
+        try await database.execute("GRANT EXECUTE ON FUNCTION api.test_slow(bigint, jsonb) TO orderly_app")
+    }
+
+    @Test func repliesInProgressFinishThenEverySessionHearsBye() async throws {
+        try await withTestDatabase { database in
+            try await ShutdownTests.createSlowFunction(database)
+            try await database.createUser("sam", password: "sam-password", roles: [])
+            let configuration = ServerConfiguration(host: "127.0.0.1", port: 0, database: database.config, poolSize: 2)
+            let server = try await OrderlyServer.start(configuration, table: ShutdownTests.slowTable)
+            let working = try await OrderlyConnection.connect(host: "127.0.0.1", port: server.port)
+            let idle = try await OrderlyConnection.connect(host: "127.0.0.1", port: server.port)
+            #expect(try await working.authenticate(username: "sam", password: "sam-password").isSuccess)
+            try await working.send("SLOW")
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            await server.shutdown()
+            #expect(ContinuousClock.now - started < .seconds(10))
+            // The slow reply arrived whole, then the bye.
+            let reply = try await working.readResponse()
+            #expect(reply.data == [#"{"slept" : true}"#] && reply.final == "+OK 1 row")
+            #expect(try await working.nextLine() == "#bye")
+            #expect(try await working.nextLine() == nil)
+            #expect(try await idle.nextLine() == "#bye")
+            #expect(try await idle.nextLine() == nil)
+            await #expect(throws: (any Error).self) { _ = try await OrderlyConnection.connect(host: "127.0.0.1", port: server.port) }
+        }
+    }
+}
