@@ -80,6 +80,11 @@ let package = Package(
         ),
         .testTarget(name: "OrderlyProtocolTests", dependencies: ["OrderlyProtocol"]),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "OrderlyTestSupport"]),
-        .testTarget(name: "OrderlyServerTests", dependencies: ["OrderlyServer", "OrderlyClient", "OrderlyTestSupport"]),
+        .testTarget(
+            name: "OrderlyServerTests",
+            dependencies: [
+                "OrderlyServer", "OrderlyClient", "OrderlyTestSupport",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
     ]
 )

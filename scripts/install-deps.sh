@@ -35,6 +35,6 @@ install "${needed[@]}"
 
 if [ "${1:-}" = "--test" ]; then
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
-    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl)
+    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl openssl)
     install "${needed[@]}"
 fi
