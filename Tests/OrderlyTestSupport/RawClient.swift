@@ -6,21 +6,34 @@ import NIOPosix
 /// stops reading (back-pressure, slow consumers).
 public final class RawClient: Sendable {
     public let channel: Channel
-    private let sink: NIOLockedValueBox<[UInt8]>
+    private let sink: NIOLockedValueBox<Received>
+
+    struct Received {
+        var bytes: [UInt8] = []
+        /// Lines starting with `+` or `-`: replies completed.
+        var finalLines = 0
+        var atLineStart = true
+    }
 
     private final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
-        let sink: NIOLockedValueBox<[UInt8]>
-        init(sink: NIOLockedValueBox<[UInt8]>) { self.sink = sink }
+        let sink: NIOLockedValueBox<Received>
+        init(sink: NIOLockedValueBox<Received>) { self.sink = sink }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
-            sink.withLockedValue { $0 += buffer.readableBytesView }
+            sink.withLockedValue { received in
+                for byte in buffer.readableBytesView {
+                    if received.atLineStart && (byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-")) { received.finalLines += 1 }
+                    received.atLineStart = byte == UInt8(ascii: "\n")
+                }
+                received.bytes += buffer.readableBytesView
+            }
         }
     }
 
     /// Connects with automatic reading off: nothing is read until `startReading()`.
     public static func connect(port: Int, reading: Bool = false) async throws -> RawClient {
-        let sink = NIOLockedValueBox<[UInt8]>([])
+        let sink = NIOLockedValueBox(Received())
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.autoRead, value: reading)
             .channelOption(.socketOption(.so_rcvbuf), value: 4096)
@@ -31,7 +44,7 @@ public final class RawClient: Sendable {
         return RawClient(channel: channel, sink: sink)
     }
 
-    private init(channel: Channel, sink: NIOLockedValueBox<[UInt8]>) {
+    private init(channel: Channel, sink: NIOLockedValueBox<Received>) {
         self.channel = channel
         self.sink = sink
     }
@@ -46,7 +59,10 @@ public final class RawClient: Sendable {
     }
 
     /// Everything received so far.
-    public var text: String { String(decoding: sink.withLockedValue { $0 }, as: UTF8.self) }
+    public var text: String { String(decoding: sink.withLockedValue { $0.bytes }, as: UTF8.self) }
+
+    /// How many replies have been completed (lines starting with `+` or `-`).
+    public var finalLineCount: Int { sink.withLockedValue { $0.finalLines } }
 
     public var isClosed: Bool { !channel.isActive }
 
