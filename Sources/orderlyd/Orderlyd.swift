@@ -150,6 +150,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = database.makeLogger()
+        let files = FileLimit.raise()
+        if files < maxConnections + 100 {
+            logger.warning("the open-file limit is below --max-connections", metadata: ["limit": "\(files)", "max_connections": "\(maxConnections)"])
+        }
         let (host, port) = try Serve.parseListen(listen ?? ProcessInfo.processInfo.environment["ORDERLY_LISTEN"] ?? "127.0.0.1:7400")
         // The embedded cluster is private to this server: it stops with it, even when it was
         // found still running after a crash.

@@ -1,0 +1,122 @@
+import Foundation
+import NIOConcurrencyHelpers
+import OrderlyClient
+import OrderlyTestSupport
+import Testing
+
+/// The real `orderlyd` executable, started as its own process against a test database.
+final class Daemon: Sendable {
+    let process: Process
+    let port: Int
+    private let output: String
+
+    /// Next to the test bundle: `swift build --build-tests` builds both into one folder.
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("orderlyd").path
+    }
+
+    init(database: TestDatabase, arguments: [String] = []) async throws {
+        guard FileManager.default.isExecutableFile(atPath: Daemon.executable) else {
+            throw TestFailure("build orderlyd first (swift build --build-tests): \(Daemon.executable)")
+        }
+        output = NSTemporaryDirectory() + "orderlyd-test-" + UUID().uuidString + ".out"
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: Daemon.executable)
+        process.arguments = ["--database-url", Daemon.url(database), "--listen", "127.0.0.1:0", "--log-level", "warning", "--skip-migrations"] + arguments
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        var found: Int?
+        for _ in 0..<200 where found == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            found = text.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) }
+        }
+        guard let found else {
+            process.terminate()
+            throw TestFailure("orderlyd did not start: " + ((try? String(contentsOfFile: output, encoding: .utf8)) ?? ""))
+        }
+        port = found
+    }
+
+    var log: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+
+    /// The test database as a conninfo string orderlyd accepts.
+    static func url(_ database: TestDatabase) -> String {
+        let base = database.config.url ?? ""
+        return base.isEmpty ? "dbname=\(database.name)" : base.replacing(/\/[^\/?]*(\?|$)/, with: { "/\(database.name)" + $0.1 })
+    }
+
+    /// Resident memory in KiB, from /proc.
+    var residentKiB: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        return status.firstMatch(of: /VmRSS:\s+(\d+) kB/).flatMap { Int($0.1) } ?? -1
+    }
+
+    /// Waits for the process to end; nil if it is still running after `seconds`.
+    func exitStatus(within seconds: Double) async throws -> Int32? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func stop() {
+        if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(atPath: output)
+    }
+}
+
+@Suite struct DaemonTests {
+    @Test func sigtermSaysByeAndExitsCleanly() async throws {
+        try await withTestDatabase { database in
+            try await database.createUser("term", password: "term-password", roles: [])
+            let daemon = try await Daemon(database: database)
+            defer { daemon.stop() }
+            let client = try await OrderlyConnection.connect(host: "127.0.0.1", port: daemon.port)
+            #expect(try await client.authenticate(username: "term", password: "term-password").isSuccess)
+            let signalled = ContinuousClock.now
+            kill(daemon.process.processIdentifier, SIGTERM)
+            #expect(try await client.nextLine() == "#bye")
+            #expect(try await client.nextLine() == nil)
+            #expect(try await daemon.exitStatus(within: 10) == 0, "log: \(daemon.log)")
+            #expect(ContinuousClock.now - signalled < .seconds(10))
+        }
+    }
+
+    @Test func aThousandAuthenticatedConnectionsAreHeldAtOnce() async throws {
+        try await withTestDatabase { database in
+            try await database.createUser("many", password: "many-password", roles: ["warehouse"])
+            // A cheap hash for this user only: the point is holding connections, not bcrypt.
+            try await database.execute("UPDATE orderly.users SET password_hash = crypt('many-password', gen_salt('bf', 4)) WHERE username = 'many'")
+            let daemon = try await Daemon(database: database, arguments: ["--pool-size", "4"])
+            defer { daemon.stop() }
+            let before = daemon.residentKiB
+            let count = 1000
+            let held = NIOLockedValueBox(0)
+            let release = NIOLockedValueBox(false)
+            let served = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<count {
+                    group.addTask {
+                        let client = try await OrderlyConnection.connect(host: "127.0.0.1", port: daemon.port)
+                        guard try await client.authenticate(username: "many", password: "many-password").isSuccess else { return false }
+                        held.withLockedValue { $0 += 1 }
+                        while !release.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(100)) }
+                        let pong = try await client.request("PING").final == "+PONG"
+                        await client.close()
+                        return pong
+                    }
+                }
+                try await waitUntil(seconds: 120) { held.withLockedValue { $0 } == count }
+                let after = daemon.residentKiB
+                print("orderlyd resident memory: \(before / 1024) MiB idle, \(after / 1024) MiB with \(count) authenticated connections "
+                      + "(+\(String(format: "%.1f", Double(after - before) / Double(count))) KiB each)")
+                release.withLockedValue { $0 = true }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(served == count)
+        }
+    }
+}
