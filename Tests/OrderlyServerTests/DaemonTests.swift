@@ -96,14 +96,14 @@ final class Daemon: Sendable {
             let before = daemon.residentKiB
             let count = 1000
             let held = NIOLockedValueBox(0)
-            let release = NIOLockedValueBox(false)
+            let release = Gate()
             let served = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for _ in 0..<count {
                     group.addTask {
                         let client = try await OrderlyConnection.connect(host: "127.0.0.1", port: daemon.port)
                         guard try await client.authenticate(username: "many", password: "many-password").isSuccess else { return false }
                         held.withLockedValue { $0 += 1 }
-                        while !release.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(100)) }
+                        await release.wait()
                         let pong = try await client.request("PING").final == "+PONG"
                         await client.close()
                         return pong
@@ -113,7 +113,7 @@ final class Daemon: Sendable {
                 let after = daemon.residentKiB
                 print("orderlyd resident memory: \(before / 1024) MiB idle, \(after / 1024) MiB with \(count) authenticated connections "
                       + "(+\(String(format: "%.1f", Double(after - before) / Double(count))) KiB each)")
-                release.withLockedValue { $0 = true }
+                await release.open()
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
             #expect(served == count)

@@ -19,6 +19,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        // Called from a thread that may block (see callers).
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw TestFailure("openssl failed") }
         return (folder + "/cert.pem", folder + "/key.pem")
@@ -56,7 +57,7 @@ import Testing
     @Test func theTLSListenerSpeaksTheSameProtocol() async throws {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (cert, key) = try TLSTests.makeCertificate(in: folder)
+        let (cert, key) = try await NIOThreadPool.singleton.runIfActive { try TLSTests.makeCertificate(in: folder) }
         try await withTestServer(configure: {
             $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
         }) { server in
@@ -74,8 +75,8 @@ import Testing
     @Test func anUntrustedClientHandshakeFails() async throws {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (cert, key) = try TLSTests.makeCertificate(in: folder)
-        let (otherCert, _) = try TLSTests.makeCertificate(in: folder + "/other")
+        let (cert, key) = try await NIOThreadPool.singleton.runIfActive { try TLSTests.makeCertificate(in: folder) }
+        let (otherCert, _) = try await NIOThreadPool.singleton.runIfActive { try TLSTests.makeCertificate(in: folder + "/other") }
         try await withTestServer(configure: {
             $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
         }) { server in
