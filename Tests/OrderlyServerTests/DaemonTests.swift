@@ -86,6 +86,24 @@ final class Daemon: Sendable {
         }
     }
 
+    @Test func passwordsNeverReachTheLogEvenAtTrace() async throws {
+        try await withTestDatabase { database in
+            try await database.createUser("quill", password: "Sekr1t-Hunter2-pass", roles: [])
+            let daemon = try await Daemon(database: database, arguments: ["--log-level", "trace"])
+            defer { daemon.stop() }
+            let client = try await OrderlyConnection.connect(host: "127.0.0.1", port: daemon.port)
+            _ = try await client.authenticate(username: "quill", password: "Wr0ng-Guess-pass")
+            _ = try await client.request(#"AUTH quill "Sekr1t-Hunter2-pass" extra"#)
+            #expect(try await client.authenticate(username: "quill", password: "Sekr1t-Hunter2-pass").isSuccess)
+            await client.close()
+            kill(daemon.process.processIdentifier, SIGTERM)
+            _ = try await daemon.exitStatus(within: 10)
+            let log = daemon.log
+            #expect(log.contains("authenticated"), "the log is being written: \(log)")
+            #expect(!log.contains("Sekr1t-Hunter2-pass") && !log.contains("Wr0ng-Guess-pass"))
+        }
+    }
+
     @Test func aThousandAuthenticatedConnectionsAreHeldAtOnce() async throws {
         try await withTestDatabase { database in
             try await database.createUser("many", password: "many-password", roles: ["warehouse"])
