@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOPosix
+import OrderlyServer
+import PostgresClient
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (the default).")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Address to listen on, HOST:PORT (env ORDERLY_LISTEN).")
+    var listen: String?
+
+    @Flag(help: "Create one demo user per role and print their passwords.")
+    var demo = false
+
+    @Option(help: "Database connections in the pool.")
+    var poolSize: Int = 8
+
+    @Option(help: "Longest request line in bytes.")
+    var maxLine: Int = 64 * 1024
+
+    @Flag(help: "Do not run pending migrations at start (when the login may not change the schema).")
+    var skipMigrations = false
+
+    @Option(help: "Also listen with TLS on HOST:PORT (needs --tls-cert and --tls-key).")
+    var tlsListen: String?
+
+    @Option(help: "PEM certificate chain for the TLS listener.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for the TLS listener.")
+    var tlsKey: String?
+
+    @Flag(help: "Let the plain, unencrypted listener bind an address other than loopback.")
+    var allowPlaintextRemote = false
+
+    @Option(help: "Connections open at once; one more is answered -BUSY.")
+    var maxConnections: Int = 10_000
+
+    @Option(help: "Requests read ahead per connection before the server stops reading from it.")
+    var maxInFlight: Int = 32
+
+    @Option(help: "Bytes waiting to be sent to one client before a client that does not read is disconnected.")
+    var maxOutboundBytes: Int = 1 << 20
+
+    @Option(help: "Seconds a connection may stay silent before AUTH.")
+    var idleTimeoutBeforeAuth: Int = 30
+
+    @Option(help: "Seconds an authenticated connection may stay silent (0: no limit).")
+    var idleTimeout: Int = 3600
+
+    @Option(help: "Failed AUTHs for one username within the window that lock it.")
+    var authMaxFailures: Int = 5
+
+    @Option(help: "Failed AUTHs from one address within the window that block it.")
+    var authMaxAddressFailures: Int = 50
+
+    @Option(help: "The window for counting failed AUTHs, in seconds.")
+    var authFailureWindow: Int = 900
+
+    @Option(help: "How long a lockout lasts, in seconds.")
+    var authLockout: Int = 900
+
+    @Option(help: "Seconds one database statement may run before it is cancelled (-BUSY).")
+    var statementTimeout: Int = 30
+
+    @Option(help: "Seconds a shutdown waits for requests in progress.")
+    var shutdownGrace: Int = 8
+
+    func validate() throws {
+        guard (1...256).contains(poolSize) else { throw ValidationError("--pool-size must be between 1 and 256") }
+        guard (256...16 * 1024 * 1024).contains(maxLine) else { throw ValidationError("--max-line must be between 256 and 16777216 bytes") }
+        guard maxConnections > 0, maxInFlight > 0, maxOutboundBytes >= 1024 else {
+            throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
+        }
+        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, authMaxFailures > 0, authMaxAddressFailures > 0,
+              authFailureWindow > 0, authLockout > 0, statementTimeout > 0, shutdownGrace >= 0 else {
+            throw ValidationError("timeouts and limits must not be negative")
+        }
+        guard (tlsListen == nil) == (tlsCert == nil) && (tlsListen == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-listen, --tls-cert and --tls-key go together")
+        }
+    }
+
+    func run() async throws {
+        let logger = database.makeLogger()
+        let files = FileLimit.raise()
+        if files < maxConnections + 100 {
+            logger.warning("the open-file limit is below --max-connections", metadata: ["limit": "\(files)", "max_connections": "\(maxConnections)"])
+        }
+        let (host, port) = try Serve.parseListen(listen ?? ProcessInfo.processInfo.environment["ORDERLY_LISTEN"] ?? "127.0.0.1:7400")
+        // The embedded cluster is private to this server: it stops with it, even when it was
+        // found still running after a crash.
+        let (connection, embedded, _) = try await database.connect(logger: logger)
+        do {
+            if !skipMigrations {
+                let report = try await database.migrator().migrate(connection, logger: logger)
+                logger.info("database is current", metadata: ["applied": "\(report.applied.count)"])
+            }
+            if demo { try await DemoUsers.create(connection) }
+            var serverLogin = connection
+            if let embedded {
+                serverLogin = try await NIOThreadPool.singleton.runIfActive { try embedded.serverLoginConfig() }
+            }
+            var configuration = ServerConfiguration(
+                host: host, port: port, database: serverLogin, poolSize: poolSize,
+                maxAuthFailures: authMaxFailures, failureWindowSeconds: authFailureWindow, lockoutSeconds: authLockout,
+                maxAddressFailures: authMaxAddressFailures, maxConnections: maxConnections, maxRequestsInFlight: maxInFlight,
+                maxOutboundBytes: maxOutboundBytes, idleSecondsBeforeAuth: idleTimeoutBeforeAuth, idleSecondsAfterAuth: idleTimeout,
+                shutdownGraceSeconds: shutdownGrace, allowPlaintextRemote: allowPlaintextRemote, statementTimeoutSeconds: statementTimeout)
+            configuration.limits.maxLineBytes = maxLine
+            if let tlsListen, let tlsCert, let tlsKey {
+                let (tlsHost, tlsPort) = try Serve.parseListen(tlsListen)
+                configuration.tls = .init(host: tlsHost, port: tlsPort, certificatePath: tlsCert, privateKeyPath: tlsKey)
+            }
+            let server = try await OrderlyServer.start(configuration, logger: logger)
+            Console.say("orderlyd \(OrderlyVersion.current) listening on \(host):\(server.port) — try: nc \(host) \(server.port)")
+            if let tlsPort = server.tlsPort, let tls = configuration.tls {
+                Console.say("TLS listening on \(tls.host):\(tlsPort) — try: orderly --tls --port \(tlsPort) --user …")
+            }
+            let signal = await Signals.wait(for: [SIGINT, SIGTERM])
+            logger.info("stopping", metadata: ["signal": "\(signal)"])
+            await server.shutdown()
+        } catch {
+            await DatabaseOptions.stop(embedded)
+            throw error
+        }
+        await DatabaseOptions.stop(embedded)
+    }
+
+    static func parseListen(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:7400")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+}
