@@ -18,4 +18,6 @@ ENV ORDERLY_SQL_DIR=/usr/share/orderly/sql
 USER orderly
 EXPOSE 7400
 ENTRYPOINT ["orderlyd"]
-CMD ["--listen", "0.0.0.0:7400"]
+# Inside a container the listener must face the container's network; publish the port only where
+# plaintext is acceptable (docker-compose.yml publishes it on the host's loopback), or use TLS.
+CMD ["--listen", "0.0.0.0:7400", "--allow-plaintext-remote"]
