@@ -380,7 +380,10 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'not authenticated' USING ERRCODE = 'OL401';
     END IF;
-    IF orderly.is_locked(u) THEN
+    -- Only an admin lock ends what a logged-in user may do. The temporary lockout after failed
+    -- logins guards AUTH alone: otherwise anyone could throw a user out by failing to log in as
+    -- them.
+    IF u.locked THEN
         RAISE EXCEPTION 'account is locked' USING ERRCODE = 'OL401';
     END IF;
     RETURN u;

@@ -197,7 +197,10 @@ BEGIN
     RETURN json_build_object(
         'user_id', u.id,
         'username', u.username,
-        'locked', orderly.is_locked(u),
+        -- An admin lock (the session must end), apart from a lockout after failed logins
+        -- (which only refuses new logins).
+        'locked', u.locked,
+        'locked_until', u.locked_until,
         'roles', to_json(orderly.user_role_names(u.id)),
         'permissions', to_json(orderly.user_permission_codes(u.id)));
 END

@@ -81,9 +81,11 @@ final class EventListener: Sendable {
                     // LISTEN came first, so nothing committed after this id can be missed.
                     lastSeen = Int64(try connection.query("SELECT api.last_event_id()").scalar ?? "0") ?? 0
                 }
-                lastSeen = try deliver(after: lastSeen!, on: connection)
+                var seen = lastSeen!
+                defer { lastSeen = seen }
+                try deliver(after: &seen, on: connection)
                 backoff = 0.1
-                try listen(on: connection, lastSeen: &lastSeen)
+                try listen(on: connection, lastSeen: &seen)
             } catch {
                 guard !isStopped else { break }
                 logger.warning("event listener lost its connection; retrying", metadata: ["error": "\(error)", "in": "\(backoff)s"])
@@ -93,28 +95,33 @@ final class EventListener: Sendable {
         }
     }
 
-    private func listen(on connection: Connection, lastSeen: inout Int64?) throws {
+    private func listen(on connection: Connection, lastSeen: inout Int64) throws {
         while !isStopped {
+            // Notifications that arrived with our own query results are already inside libpq,
+            // where poll() cannot see them: handle those before waiting for more.
+            let pending = connection.drainNotifications()
+            if !pending.isEmpty {
+                var newEvents = false
+                for notification in pending {
+                    if notification.channel == "orderly_events" {
+                        newEvents = true
+                    } else {
+                        handlers.rolesChanged(notification.payload)
+                    }
+                }
+                if newEvents { try deliver(after: &lastSeen, on: connection) }
+                continue
+            }
             var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, 250)
             if ready < 0 && errno != EINTR { throw PostgresError(kind: .connection, message: "poll failed") }
-            guard ready > 0 else { continue }
-            try connection.consumeInput()
-            var newEvents = false
-            for notification in connection.drainNotifications() {
-                if notification.channel == "orderly_events" {
-                    newEvents = true
-                } else {
-                    handlers.rolesChanged(notification.payload)
-                }
-            }
-            if newEvents { lastSeen = try deliver(after: lastSeen ?? 0, on: connection) }
+            if ready > 0 { try connection.consumeInput() }
         }
     }
 
-    /// Reads and hands on every notification after `after`; returns the last id delivered.
-    private func deliver(after: Int64, on connection: Connection) throws -> Int64 {
-        var last = after
+    /// Reads and hands on every notification after `last`, advancing it batch by batch, so that
+    /// a connection lost half-way resumes after the last batch handed on, not before it.
+    private func deliver(after last: inout Int64, on connection: Connection) throws {
         while true {
             // The pushed object is the INBOX row: routing fields out, `read` in.
             let rows = try connection.query("""
@@ -128,7 +135,7 @@ final class EventListener: Sendable {
             }
             if !events.isEmpty { handlers.events(events) }
             last = events.last?.id ?? last
-            if rows.count < 500 { return last }
+            if rows.count < 500 { return }
         }
     }
 

@@ -5,8 +5,10 @@ public struct Identity: Sendable, Decodable, Equatable {
     public let displayName: String?
     public let roles: [String]
     public let permissions: Set<String>
+    /// Locked by an admin: the session must end. Only `api.user_permissions` reports it.
+    public let locked: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case userId = "user_id", username, displayName = "display_name", roles, permissions
+        case userId = "user_id", username, displayName = "display_name", roles, permissions, locked
     }
 }

@@ -1,9 +1,14 @@
 import NIOCore
 import OrderlyProtocol
 
-/// Closes a connection that has had no traffic either way for too long: a short limit before
-/// AUTH (an unauthenticated socket costs us and gives nothing), a longer one after. The session
-/// switches limits by sending `IdleTimeoutHandler.Authenticated` as an outbound user event.
+/// Closes connections that make no progress:
+/// - no traffic either way for too long: a short limit before AUTH (an unauthenticated socket
+///   costs us and gives nothing), a longer one after; the session switches limits by sending
+///   `IdleTimeoutHandler.Authenticated` as an outbound user event;
+/// - writes stalled for too long: a client that sends but never reads would otherwise hold its
+///   buffered replies for ever.
+/// Either way the client gets `#bye …`, and the connection is closed a moment later even if it
+/// reads nothing more.
 final class IdleTimeoutHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -14,17 +19,21 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
 
     private var timeout: TimeAmount?
     private let afterAuth: TimeAmount?
+    private let stallLimit: TimeAmount
     private var timer: Scheduled<Void>?
+    private var stallTimer: Scheduled<Void>?
+    private var closing = false
 
     /// A nil limit means never.
-    init(beforeAuth: TimeAmount?, afterAuth: TimeAmount?) {
+    init(beforeAuth: TimeAmount?, afterAuth: TimeAmount?, stallLimit: TimeAmount) {
         self.timeout = beforeAuth
         self.afterAuth = afterAuth
+        self.stallLimit = stallLimit
     }
 
     func handlerAdded(context: ChannelHandlerContext) { restart(context) }
 
-    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+    func handlerRemoved(context: ChannelHandlerContext) { cancelTimers() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         restart(context)
@@ -43,18 +52,43 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
         promise?.succeed()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        stallTimer?.cancel()
+        stallTimer = nil
+        if !context.channel.isWritable {
+            let channel = context.channel
+            stallTimer = context.eventLoop.scheduleTask(in: stallLimit) {
+                IdleTimeoutHandler.sayByeAndClose(channel, "bye not reading")
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimers()
         context.fireChannelInactive()
+    }
+
+    private func cancelTimers() {
+        timer?.cancel()
+        stallTimer?.cancel()
     }
 
     private func restart(_ context: ChannelHandlerContext) {
         timer?.cancel()
-        guard let timeout else { timer = nil; return }
+        timer = nil
+        guard let timeout, !closing else { return }
         let channel = context.channel
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: timeout) {
-            let bye = channel.allocator.buffer(string: Reply.info("bye idle timeout"))
-            channel.writeAndFlush(bye).whenComplete { _ in channel.close(promise: nil) }
+            // The bye below passes through write(): it must not start the clock again.
+            bound.value.closing = true
+            IdleTimeoutHandler.sayByeAndClose(channel, "bye idle timeout")
         }
+    }
+
+    private static func sayByeAndClose(_ channel: Channel, _ text: String) {
+        channel.writeAndFlush(channel.allocator.buffer(string: Reply.info(text)), promise: nil)
+        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 }

@@ -48,9 +48,9 @@ public final class OrderlyServer: Sendable {
             configuration: configuration, table: table, database: OrderlyDatabase(pool: pool, logger: logger),
             sessions: SessionRegistry(maxConnections: configuration.maxConnections), metrics: ServerMetrics())
         do {
-            var bound = [try await bind(configuration.host, configuration.port, tls: nil, group: group, configuration: configuration)]
+            var bound = [try await bind(configuration.host, configuration.port, tls: nil, group: group, configuration: configuration, logger: logger)]
             if let tls = configuration.tls {
-                bound.append(try await bind(tls.host, tls.port, tls: tlsContext, group: group, configuration: configuration))
+                bound.append(try await bind(tls.host, tls.port, tls: tlsContext, group: group, configuration: configuration, logger: logger))
             }
             return OrderlyServer(configuration: configuration, context: context, group: group, listeners: bound, logger: logger)
         } catch {
@@ -61,13 +61,19 @@ public final class OrderlyServer: Sendable {
     }
 
     private static func bind(_ host: String, _ port: Int, tls: NIOSSLContext?, group: EventLoopGroup,
-                             configuration: ServerConfiguration) async throws -> NIOAsyncChannel<Connection, Never> {
+                             configuration: ServerConfiguration, logger: Logger) async throws -> NIOAsyncChannel<Connection, Never> {
         let maxLine = configuration.limits.maxLineBytes
         let idleBefore = configuration.idleSecondsBeforeAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsBeforeAuth)) : nil
         let idleAfter = configuration.idleSecondsAfterAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsAfterAuth)) : nil
+        let stallLimit = TimeAmount.seconds(Int64(max(1, configuration.writeStallSeconds)))
         let inFlight = max(1, configuration.maxRequestsInFlight)
         let outbound = max(1024, configuration.maxOutboundBytes)
         return try await ServerBootstrap(group: group)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptErrorHandler(logger: logger))
+                }
+            }
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -75,7 +81,7 @@ public final class OrderlyServer: Sendable {
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter))
+                    try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter, stallLimit: stallLimit))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLine)))
                     // A small inbound buffer: a client that pipelines faster than we answer is no
                     // longer read from, instead of being buffered without bound.
@@ -110,7 +116,7 @@ public final class OrderlyServer: Sendable {
                 }
             }
         }
-        let sessions = context.sessions, metrics = context.metrics
+        let sessions = context.sessions, metrics = context.metrics, database = context.database
         var listenConfig = configuration.database
         listenConfig.applicationName = "orderlyd-listen"
         self.events = EventListener(config: listenConfig, logger: logger, handlers: .init(
@@ -120,15 +126,31 @@ public final class OrderlyServer: Sendable {
             },
             rolesChanged: { payload in
                 guard let payload, let change = RightsChange(payload: payload), let userId = change.userId else {
+                    // A role's permissions changed (or we may have missed something): every
+                    // session re-reads its rights before its next command.
                     sessions.markAllStale()
                     return
                 }
-                for session in sessions.sessions(userId: userId) {
-                    if change.endsSessions {
+                let affected = sessions.sessions(userId: userId)
+                guard !affected.isEmpty else { return }
+                if change.endsSessions {
+                    for session in affected {
                         session.push(Reply.event(kind: "session.closed", json: #"{"reason":"account locked by an administrator"}"#))
                         session.channel.close(promise: nil)
-                    } else {
-                        session.markStale()
+                    }
+                    return
+                }
+                // Re-read now rather than at the next command: which events reach a session
+                // depends on its roles, and an idle session must stop getting a revoked role's.
+                let asOf = affected.map { session -> Int in session.markStale(); return session.rightsChanges }
+                Task {
+                    guard let fresh = try? await database.identity(userId: userId) else { return }
+                    for (session, changes) in zip(affected, asOf) {
+                        if fresh.locked == true {
+                            session.channel.close(promise: nil)
+                        } else {
+                            session.refresh(userId: userId, with: fresh, asOf: changes)
+                        }
                     }
                 }
             }))
@@ -146,15 +168,17 @@ public final class OrderlyServer: Sendable {
             busy = busy.filter { $0.channel.isActive }
         }
         context.sessions.forceCloseAll()
+        // Fail whatever still waits for a database connection, so that no session outlives the
+        // grace period waiting for one.
+        await context.database.pool.shutdown()
         for loop in acceptLoops { await loop.value }
         await events.stop()
-        await context.database.pool.shutdown()
         try? await group.shutdownGracefully()
     }
 
     private static func serve(_ connection: Connection, context: ServerContext, logger: Logger) async {
         let channel = connection.channel
-        let handle = SessionHandle(channel: channel)
+        let handle = SessionHandle(channel: channel, maxUnsentPushBytes: context.configuration.maxOutboundBytes)
         let admission = context.sessions.register(handle)
         defer { if admission == .admitted { context.sessions.unregister(handle) } }
 

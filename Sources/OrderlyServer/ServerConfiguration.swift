@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable {
     public var idleSecondsBeforeAuth: Int
     /// 0: never.
     public var idleSecondsAfterAuth: Int
+    /// A connection whose replies cannot be sent (the client reads nothing) for this long is
+    /// closed.
+    public var writeStallSeconds: Int
     /// Over-long lines one connection may send before it is closed.
     public var maxOversizedLines: Int
     /// Longest a shutdown waits for requests in progress before closing their connections.
@@ -62,7 +65,7 @@ public struct ServerConfiguration: Sendable {
         poolSize: Int = 8, limits: Limits = Limits(), maxAuthFailures: Int = 5,
         failureWindowSeconds: Int = 15 * 60, lockoutSeconds: Int = 15 * 60, maxAddressFailures: Int = 50,
         maxConnections: Int = 10_000, maxRequestsInFlight: Int = 32, maxOutboundBytes: Int = 1 << 20,
-        idleSecondsBeforeAuth: Int = 30, idleSecondsAfterAuth: Int = 3600, maxOversizedLines: Int = 3,
+        idleSecondsBeforeAuth: Int = 30, idleSecondsAfterAuth: Int = 3600, writeStallSeconds: Int = 60, maxOversizedLines: Int = 3,
         shutdownGraceSeconds: Int = 8, tls: TLSListener? = nil, allowPlaintextRemote: Bool = false, statementTimeoutSeconds: Int = 30,
         poolWaitSeconds: Int = 10, version: String = OrderlyVersion.current
     ) {
@@ -80,6 +83,7 @@ public struct ServerConfiguration: Sendable {
         self.maxOutboundBytes = maxOutboundBytes
         self.idleSecondsBeforeAuth = idleSecondsBeforeAuth
         self.idleSecondsAfterAuth = idleSecondsAfterAuth
+        self.writeStallSeconds = writeStallSeconds
         self.maxOversizedLines = maxOversizedLines
         self.shutdownGraceSeconds = shutdownGraceSeconds
         self.tls = tls

@@ -32,14 +32,13 @@ final class ServerMetrics: Sendable {
     /// named no command; `error` the code it failed with.
     func record(command: String, error: ErrorCode?, microseconds: UInt64) {
         state.withLockedValue { state in
-            var stats = state.commands[command] ?? CommandStats()
-            stats.requests += 1
-            _ = stats.latency.record(max(1, min(microseconds, 600_000_000)))
+            // In place: copying the entry out would copy its histogram on every request.
+            state.commands[command, default: CommandStats()].requests += 1
+            _ = state.commands[command, default: CommandStats()].latency.record(max(1, min(microseconds, 600_000_000)))
             if let error {
-                stats.errors[error.rawValue, default: 0] += 1
+                state.commands[command, default: CommandStats()].errors[error.rawValue, default: 0] += 1
                 state.errors[error.rawValue, default: 0] += 1
             }
-            state.commands[command] = stats
         }
     }
 

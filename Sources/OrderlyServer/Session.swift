@@ -88,7 +88,7 @@ final class Session {
         // A built-in command has no database function to check rights again, so its rights are
         // read fresh; SQL commands are re-checked inside their own transaction anyway.
         let builtinWithPermission = command.permission != nil && { if case .builtin = command.action { return true } else { return false } }()
-        if handle.takeStale() || builtinWithPermission { try await refreshIdentity() }
+        if handle.pendingRightsChange() != nil || builtinWithPermission { try await refreshIdentity() }
         if let permission = command.permission, identity?.permissions.contains(permission) != true {
             // Rights granted a moment ago may not have reached us yet: look once more.
             try await refreshIdentity()
@@ -108,10 +108,16 @@ final class Session {
     /// Re-reads this user's roles and permissions; a user who was locked or removed is logged out.
     private func refreshIdentity() async throws {
         guard let current = identity else { return }
+        let asOf = handle.rightsChanges
         do {
-            handle.setIdentity(try await server.database.identity(userId: current.userId))
+            let fresh = try await server.database.identity(userId: current.userId)
+            guard fresh.locked != true else {
+                handle.setIdentity(nil, asOf: asOf)
+                throw ProtocolError(.noAuth, "your session has ended (account is locked); authenticate again")
+            }
+            handle.setIdentity(fresh, asOf: asOf)
         } catch let error as ProtocolError where [.authFailed, .notFound, .locked].contains(error.code) {
-            handle.setIdentity(nil)
+            handle.setIdentity(nil, asOf: asOf)
             throw ProtocolError(.noAuth, "your session has ended (\(error.message)); authenticate again")
         }
     }
@@ -146,9 +152,10 @@ final class Session {
                 throw ProtocolError(.badSyntax, "usage: AUTH username password")
             }
             handle.setIdentity(nil)
+            let asOf = handle.rightsChanges
             let identity = try await server.database.authenticate(
                 username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration)
-            handle.setIdentity(identity)
+            handle.setIdentity(identity, asOf: asOf)
             handle.channel.triggerUserOutboundEvent(IdleTimeoutHandler.Authenticated(), promise: nil)
             logger[metadataKey: "user"] = "\(identity.username)"
             logger.info("authenticated")

@@ -10,34 +10,55 @@ final class SessionHandle: Sendable {
 
     private struct State {
         var identity: Identity?
-        var needsRefresh = false
+        /// Bumped by every "rights changed" notice; the identity is current up to `readAt`.
+        var changes = 0
+        var readAt = 0
         var busy = false
         var closing = false
+        /// Bytes of pushed events handed to the channel but not yet to the kernel.
+        var unsentPushBytes = 0
     }
 
     private let state = NIOLockedValueBox(State())
+    private let maxUnsentPushBytes: Int
 
-    init(channel: Channel) { self.channel = channel }
+    init(channel: Channel, maxUnsentPushBytes: Int) {
+        self.channel = channel
+        self.maxUnsentPushBytes = maxUnsentPushBytes
+    }
 
     var identity: Identity? { state.withLockedValue { $0.identity } }
 
-    func setIdentity(_ identity: Identity?) {
-        state.withLockedValue {
-            $0.identity = identity
-            $0.needsRefresh = false
+    /// The rights as read from the database; `asOf` is what `rightsChanges()` said before the
+    /// read began, so that a change announced during the read is not taken as seen.
+    func setIdentity(_ identity: Identity?, asOf changes: Int? = nil) {
+        state.withLockedValue { state in
+            state.identity = identity
+            state.readAt = max(state.readAt, changes ?? state.changes)
+        }
+    }
+
+    /// Replaces the rights with fresh ones read for `userId`, unless the session has logged in
+    /// as somebody else (or out) meanwhile.
+    func refresh(userId: Int64, with fresh: Identity, asOf changes: Int) {
+        state.withLockedValue { state in
+            guard state.identity?.userId == userId else { return }
+            state.identity = fresh
+            state.readAt = max(state.readAt, changes)
         }
     }
 
     /// Asks the session to re-read its rights before its next command.
-    func markStale() { state.withLockedValue { $0.needsRefresh = true } }
+    func markStale() { state.withLockedValue { $0.changes += 1 } }
 
-    /// True (once) when the rights must be re-read.
-    func takeStale() -> Bool {
+    /// The change count to read the rights as of, when they must be re-read; nil when current.
+    func pendingRightsChange() -> Int? {
         state.withLockedValue { state in
-            defer { state.needsRefresh = false }
-            return state.needsRefresh && state.identity != nil
+            state.identity != nil && state.changes > state.readAt ? state.changes : nil
         }
     }
+
+    var rightsChanges: Int { state.withLockedValue { $0.changes } }
 
     /// Marks the start of handling a request; false when the session is being closed.
     func beginRequest() -> Bool {
@@ -66,14 +87,22 @@ final class SessionHandle: Sendable {
     }
 
     /// Writes a pushed line. The reply a session writes is a single buffer, so a push can only
-    /// ever land between complete replies. A client that has let more than the outbound limit
-    /// pile up is not reading: it is disconnected rather than buffered for.
+    /// ever land between complete replies. Pushed bytes the client has not taken count against
+    /// the outbound limit; past it the client is not reading its pushes and is disconnected
+    /// rather than buffered for. (Replies have back-pressure of their own: a client downloading
+    /// a large reply is slow, not at fault.)
     func push(_ line: String) {
-        guard channel.isWritable else {
+        let size = line.utf8.count
+        let overLimit = state.withLockedValue { state in
+            state.unsentPushBytes += size
+            return state.unsentPushBytes > maxUnsentPushBytes
+        }
+        guard !overLimit else {
             channel.close(promise: nil)
             return
         }
-        channel.writeAndFlush(channel.allocator.buffer(string: line), promise: nil)
+        let written = channel.writeAndFlush(channel.allocator.buffer(string: line))
+        written.whenComplete { [state] _ in state.withLockedValue { $0.unsentPushBytes -= size } }
     }
 
     /// `#bye`, then close; a client that does not read cannot hold this up for more than `grace`.

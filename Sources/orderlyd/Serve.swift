@@ -52,6 +52,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an authenticated connection may stay silent (0: no limit).")
     var idleTimeout: Int = 3600
 
+    @Option(help: "Seconds a connection's replies may stay unsent (the client reads nothing) before it is closed.")
+    var writeStallTimeout: Int = 60
+
     @Option(help: "Failed AUTHs for one username within the window that lock it.")
     var authMaxFailures: Int = 5
 
@@ -76,7 +79,7 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections > 0, maxInFlight > 0, maxOutboundBytes >= 1024 else {
             throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
         }
-        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, authMaxFailures > 0, authMaxAddressFailures > 0,
+        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authLockout > 0, statementTimeout > 0, shutdownGrace >= 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
@@ -87,9 +90,13 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = database.makeLogger()
+        // Each client is a file descriptor: past the limit, accepting would fail; refuse
+        // politely (-BUSY) before that instead.
         let files = FileLimit.raise()
-        if files < maxConnections + 100 {
-            logger.warning("the open-file limit is below --max-connections", metadata: ["limit": "\(files)", "max_connections": "\(maxConnections)"])
+        var maxConnections = self.maxConnections
+        if files > 0 && files < maxConnections + 100 {
+            maxConnections = max(1, files - 100)
+            logger.warning("the open-file limit is below --max-connections; lowering it", metadata: ["limit": "\(files)", "max_connections": "\(maxConnections)"])
         }
         let (host, port) = try Serve.parseListen(listen ?? ProcessInfo.processInfo.environment["ORDERLY_LISTEN"] ?? "127.0.0.1:7400")
         // The embedded cluster is private to this server: it stops with it, even when it was
@@ -110,6 +117,7 @@ struct Serve: AsyncParsableCommand {
                 maxAuthFailures: authMaxFailures, failureWindowSeconds: authFailureWindow, lockoutSeconds: authLockout,
                 maxAddressFailures: authMaxAddressFailures, maxConnections: maxConnections, maxRequestsInFlight: maxInFlight,
                 maxOutboundBytes: maxOutboundBytes, idleSecondsBeforeAuth: idleTimeoutBeforeAuth, idleSecondsAfterAuth: idleTimeout,
+                writeStallSeconds: writeStallTimeout,
                 shutdownGraceSeconds: shutdownGrace, allowPlaintextRemote: allowPlaintextRemote, statementTimeoutSeconds: statementTimeout)
             configuration.limits.maxLineBytes = maxLine
             if let tlsListen, let tlsCert, let tlsKey {

@@ -73,6 +73,27 @@ import Testing
         }
     }
 
+    @Test func aClientThatNeverReadsIsClosedWhenItsRepliesStall() async throws {
+        try await withTestServer(configure: {
+            $0.idleSecondsBeforeAuth = 0
+            $0.idleSecondsAfterAuth = 0
+            $0.writeStallSeconds = 1
+            $0.maxOutboundBytes = 4096
+        }) { server in
+            let stuck = try await RawClient.connect(port: server.port)
+            let line = Array("HELP".utf8) + Array(repeating: UInt8(ascii: " "), count: 995) + [UInt8(ascii: "\n")]
+            _ = stuck.write(Array(repeating: line, count: 24_000).flatMap { $0 })
+            // Its replies stall; after the limit the server gives up on it. Reading now shows
+            // the stream ending long before all 24000 replies.
+            try await Task.sleep(for: .seconds(4))
+            stuck.startReading()
+            try await waitUntil(seconds: 20) { stuck.isClosed }
+            #expect(stuck.isClosed)
+            // (Its `#bye` sits behind the replies it never read, so it need not arrive.)
+            #expect(stuck.finalLineCount < 24_000)
+        }
+    }
+
     @Test func idleConnectionsAreClosedSoonerBeforeAuthThanAfter() async throws {
         try await withTestServer(configure: { $0.idleSecondsBeforeAuth = 1; $0.idleSecondsAfterAuth = 3 }) { server in
             try await server.database.createUser("idler", password: "idler-password", roles: [])

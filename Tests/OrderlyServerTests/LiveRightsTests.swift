@@ -40,6 +40,37 @@ import Testing
         }
     }
 
+    @Test func failedLoginsBySomeoneElseDoNotEndAUsersSession() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("vic", password: "vic-password", roles: ["warehouse"])
+            let victim = try await server.connect(as: "vic", password: "vic-password")
+            let attacker = try await server.connect()
+            for _ in 0..<5 { _ = try await attacker.request("AUTH vic guess") }
+            #expect(try await attacker.request("AUTH vic vic-password").errorCode == "LOCKED")
+            // The victim's session goes on: commands and pushes.
+            #expect(try await victim.request("WHOAMI").isSuccess)
+            try await server.database.execute("SELECT admin.notify('user:vic', 'still here')")
+            #expect(try await victim.nextLine()?.contains("still here") == true)
+            await victim.close()
+            await attacker.close()
+        }
+    }
+
+    @Test func aRevokedRoleStopsItsPushesToAnIdleSession() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("rex", password: "rex-password", roles: ["warehouse", "sales_rep"])
+            let client = try await server.connect(as: "rex", password: "rex-password")
+            try await server.database.execute("SELECT admin.revoke_role('rex', 'warehouse')")
+            // The session re-reads its roles when told, without waiting for its next command.
+            try await Task.sleep(for: .milliseconds(500))
+            try await server.database.execute("SELECT admin.notify('role:warehouse', 'not for rex')")
+            try await server.database.execute("SELECT admin.notify('role:sales_rep', 'for rex')")
+            let line = try await client.nextLine()
+            #expect(line?.contains("for rex") == true && line?.contains("not for rex") == false)
+            await client.close()
+        }
+    }
+
     @Test func statsCountsRequestsErrorsAndLatency() async throws {
         try await withTestServer { server in
             try await server.database.createUser("root", password: "root-password", roles: ["admin"])

@@ -1,7 +1,7 @@
 -- api.authenticate, failure counting and lockout, whoami, user_permissions.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(68);
+SELECT plan(70);
 
 DO $$
 BEGIN
@@ -112,7 +112,7 @@ SELECT is((SELECT w::jsonb FROM api.whoami(pg_temp.uid('dave'), '{}') AS w),
 SELECT throws_ok($$SELECT * FROM api.whoami(-1, '{}')$$, 'OL401', NULL, 'whoami: unknown actor');
 
 SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb,
-          jsonb_build_object('user_id', pg_temp.uid('dave'), 'username', 'dave', 'locked', false,
+          jsonb_build_object('user_id', pg_temp.uid('dave'), 'username', 'dave', 'locked', false, 'locked_until', NULL,
                              'roles', '["auditor", "warehouse"]'::jsonb,
                              'permissions', '["audit.read", "inbox.read", "report.read"]'::jsonb),
           'user_permissions document');
@@ -124,7 +124,10 @@ SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'locked', 'true'::
 SELECT throws_ok(format('SELECT * FROM api.whoami(%s, %L)', pg_temp.uid('dave'), '{}'), 'OL401', NULL, 'whoami: locked actor');
 SELECT admin.unlock_user('dave');
 UPDATE orderly.users SET locked_until = now() + interval '1 minute' WHERE username = 'dave';
-SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'locked', 'true'::jsonb, 'locked: temporary lockout');
+-- A lockout after failed logins refuses new logins only: the user's open sessions go on.
+SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'locked', 'false'::jsonb, 'locked: not by a temporary lockout');
+SELECT ok(api.user_permissions(pg_temp.uid('dave'))::jsonb ->> 'locked_until' IS NOT NULL, 'locked_until: the temporary lockout');
+SELECT lives_ok(format('SELECT * FROM api.whoami(%s, %L)', pg_temp.uid('dave'), '{}'), 'whoami: a locked-out user''s open session goes on');
 SELECT throws_ok($$SELECT api.user_permissions(-1)$$, 'OL404', NULL, 'user_permissions: unknown user');
 
 -- Through the server's role ----------------------------------------------------------------------
