@@ -21,6 +21,12 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libedit (BSD licence) for the REPL's line editing and history.
+        .systemLibrary(
+            name: "CLibEdit",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
         .target(
             name: "PostgresClient",
             dependencies: [
@@ -68,7 +74,11 @@ let package = Package(
             name: "orderly",
             dependencies: [
                 "OrderlyClient",
+                "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -79,5 +89,15 @@ let package = Package(
         .testTarget(name: "OrderlyProtocolTests", dependencies: ["OrderlyProtocol"]),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "OrderlyTestSupport"]),
         .testTarget(name: "OrderlyServerTests", dependencies: ["OrderlyServer", "OrderlyClient", "OrderlyTestSupport"]),
+        .testTarget(
+            name: "OrderlyCLITests",
+            dependencies: [
+                "OrderlyClient",
+                "OrderlyTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
     ]
 )
