@@ -14,8 +14,8 @@ import OrderlyClient
 /// between any two keystrokes: erase the prompt and the partial input, write the output, and
 /// let libedit redraw prompt and input (rl_forced_update_display) with the cursor where it was.
 ///
-/// libedit shows the prompt again right after a line is entered. So the prompt is always on the
-/// screen, and command output is written exactly like event output: above the prompt.
+/// The prompt is shown only while a line is wanted: while a command runs, its output and any
+/// events are written plainly.
 final class EditorConsole: Console, @unchecked Sendable {
     private enum Job {
         case readLine(prompt: String, CheckedContinuation<String?, Never>)
@@ -100,13 +100,20 @@ final class EditorConsole: Console, @unchecked Sendable {
             if fds.count > 1, waiting != nil, fds[1].revents != 0 {
                 if fds[1].revents & Int16(POLLIN) != 0 {
                     rl_callback_read_char()
+                    if waiting == nil && installed {
+                        // A line was entered. libedit has left raw mode and keeps the old text
+                        // in its buffer; installing the handler again for the next line starts
+                        // it empty (as Python's readline module does with libedit).
+                        rl_callback_handler_remove()
+                        installed = false
+                    }
                 } else {
                     finishLine(nil)  // hang-up or error without data: the terminal is gone
                 }
             }
         }
         if installed {
-            eraseInput()  // the prompt libedit showed again after the last line
+            StandardStreams.out("\r\n")  // leave the prompt line (Ctrl-D)
             rl_callback_handler_remove()  // back to the terminal's normal mode
         }
         EditorConsole.current = nil
@@ -141,23 +148,24 @@ final class EditorConsole: Console, @unchecked Sendable {
         }
     }
 
+    /// Shows the prompt and starts editing a new, empty line.
     private func show(prompt newPrompt: String) {
-        if !installed {
-            prompt = newPrompt
-            rl_callback_handler_install(prompt, { line in EditorConsole.current?.lineEntered(line) })
-            installed = true
-        } else if newPrompt != prompt {
+        if installed {
             eraseInput()
-            prompt = newPrompt
-            rl_set_prompt(prompt)
-            rl_forced_update_display()
+            rl_callback_handler_remove()
         }
+        prompt = newPrompt
+        rl_callback_handler_install(prompt, { line in EditorConsole.current?.lineEntered(line) })
+        installed = true
     }
 
     /// Called by libedit (inside rl_callback_read_char) with a complete line, or nil for Ctrl-D
     /// on an empty line. The line was allocated with malloc and is ours to free.
     private func lineEntered(_ line: UnsafeMutablePointer<CChar>?) {
-        guard let line else { return finishLine(nil) }
+        guard let line else {
+            StandardStreams.out("\n")  // Ctrl-D: end the prompt's line before the shell's
+            return finishLine(nil)
+        }
         let text = String(cString: line)
         free(line)
         finishLine(text)
@@ -189,16 +197,14 @@ final class EditorConsole: Console, @unchecked Sendable {
         StandardStreams.out("\r" + (cursorRow > 0 ? "\u{1B}[\(cursorRow)A" : "") + "\u{1B}[J")
     }
 
-    /// getpass needs the terminal in its normal mode: leave libedit's raw mode meanwhile.
-    /// Only asked between commands, when the input line is empty.
+    /// Asked between commands, when libedit is not editing a line and the terminal is in its
+    /// normal mode, as getpass needs.
     private func askPassword(_ text: String) -> String? {
         if installed {
             eraseInput()
             rl_callback_handler_remove()
             installed = false
         }
-        let password = getpass(text).map { String(cString: $0) }
-        show(prompt: prompt)  // installs the handler again, which redraws the prompt
-        return password
+        return getpass(text).map { String(cString: $0) }
     }
 }
