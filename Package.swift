@@ -92,8 +92,12 @@ let package = Package(
         .testTarget(
             name: "OrderlyCLITests",
             dependencies: [
+                // The tests run the `orderly` executable; depending on it makes `swift test` build it.
+                "orderly",
                 "OrderlyClient",
                 "OrderlyTestSupport",
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

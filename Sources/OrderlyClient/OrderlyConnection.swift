@@ -26,10 +26,12 @@ public final class OrderlyConnection {
     /// finishes when the connection closes. Empty and finished with `.inResponse`.
     public let events: AsyncStream<String>
 
-    /// Connects, over TLS when `tls` is given, and reads the greeting.
+    /// Connects, over TLS when `tls` is given, and reads the greeting. Gives up with
+    /// `ClientError.timedOut` when the connection or the greeting takes longer than `timeout`
+    /// (e.g. a plain client at a TLS port: both sides would wait for the other forever).
     public static func connect(
         host: String, port: Int, tls: TLSOptions? = nil, events delivery: EventDelivery = .inResponse,
-        group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        timeout: TimeAmount = .seconds(10), group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> OrderlyConnection {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: String.self)
         let (events, eventContinuation) = AsyncStream.makeStream(of: String.self)
@@ -37,6 +39,7 @@ public final class OrderlyConnection {
         let sslContext = try tls?.makeContext()
         let sniName = tls?.sniName(connectingTo: host)
         let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -51,6 +54,10 @@ public final class OrderlyConnection {
             }
             .connect(host: host, port: port).get()
         let connection = OrderlyConnection(channel: channel, lines: stream.makeAsyncIterator(), events: events)
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) {
+            channel.pipeline.fireErrorCaught(ClientError.timedOut)
+        }
+        defer { deadline.cancel() }
         do {
             guard let greeting = try await connection.nextLine() else { throw ClientError.closed }
             connection.greeting = greeting

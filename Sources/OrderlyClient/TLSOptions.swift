@@ -17,7 +17,8 @@ public struct TLSOptions: Sendable {
 
     public var trust: Trust
     /// The name the certificate must be valid for, also sent as SNI. By default the host that
-    /// was connected to (an IP address is checked against the certificate's IP addresses).
+    /// was connected to. (NIOSSL also accepts a certificate whose IP addresses include the
+    /// address connected to, whatever the name.)
     public var serverName: String?
 
     public init(trust: Trust = .system, serverName: String? = nil) {

@@ -22,6 +22,7 @@ final class EditorConsole: Console, @unchecked Sendable {
         case write(String)
         case remember(String)
         case password(prompt: String, CheckedContinuation<String?, Never>)
+        case endInput
         case close(CheckedContinuation<Void, Never>)
     }
 
@@ -37,6 +38,7 @@ final class EditorConsole: Console, @unchecked Sendable {
     private var prompt = ""
     private var waiting: CheckedContinuation<String?, Never>?
     private var closed: CheckedContinuation<Void, Never>?
+    private var inputEnded = false
 
     /// The console whose line handler libedit calls (a C callback carries no context).
     nonisolated(unsafe) private static var current: EditorConsole?
@@ -69,6 +71,8 @@ final class EditorConsole: Console, @unchecked Sendable {
     func password(prompt: String) async -> String? {
         await withCheckedContinuation { submit(.password(prompt: prompt, $0)) }
     }
+
+    func endInput() { submit(.endInput) }
 
     func close() async {
         await withCheckedContinuation { submit(.close($0)) }
@@ -133,8 +137,15 @@ final class EditorConsole: Console, @unchecked Sendable {
         for job in batch {
             switch job {
             case .readLine(let newPrompt, let continuation):
-                waiting = continuation
-                show(prompt: newPrompt)
+                if inputEnded {
+                    continuation.resume(returning: nil)
+                } else {
+                    waiting = continuation
+                    show(prompt: newPrompt)
+                }
+            case .endInput:
+                inputEnded = true
+                finishLine(nil)
             case .write(let text):
                 writeAbovePrompt(text)
             case .remember(let line):

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import OrderlyClient
 import OrderlyProtocol
 
@@ -14,11 +15,20 @@ struct REPL {
     mutating func run() async throws {
         let events = connection.events
         let console = self.console, format = self.format
+        // The event stream ends when the connection closes: then stop waiting for input too,
+        // rather than leave the user typing into a dead session.
+        let connectionClosed = NIOLockedValueBox(false)
         let eventPrinter = Task {
             for await event in events { console.interject(format.event(event)) }
+            connectionClosed.withLockedValue { $0 = true }
+            console.endInput()
         }
         defer { eventPrinter.cancel() }
-        while let line = await console.readLine(prompt: prompt) {
+        while true {
+            guard let line = await console.readLine(prompt: prompt) else {
+                if connectionClosed.withLockedValue({ $0 }) { throw ClientError.closed }
+                return
+            }
             let command = line.trimmingWhitespace()
             if command.isEmpty { continue }
             if ["quit", "exit"].contains(command.lowercased()) {
