@@ -98,11 +98,20 @@ final class EditorConsole: Console, @unchecked Sendable {
             if waiting != nil { fds.append(pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)) }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }  // SIGWINCH: libedit notes the new size itself
-                break
+                // Cannot wait on stdin: end the input, and keep serving the queue (close).
+                inputEnded = true
+                finishLine(nil)
+                usleep(10_000)
+                continue
             }
             if fds[0].revents != 0 { drainWakeups(); runJobs() }
             if fds.count > 1, waiting != nil, fds[1].revents != 0 {
-                if fds[1].revents & Int16(POLLIN) != 0 {
+                if fds[1].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
+                    // The terminal is gone (hang-up): libedit would read nothing and never
+                    // call back, and this loop would spin.
+                    inputEnded = true
+                    finishLine(nil)
+                } else if fds[1].revents & Int16(POLLIN) != 0 {
                     rl_callback_read_char()
                     if waiting == nil && installed {
                         // A line was entered. libedit has left raw mode and keeps the old text
@@ -111,13 +120,11 @@ final class EditorConsole: Console, @unchecked Sendable {
                         rl_callback_handler_remove()
                         installed = false
                     }
-                } else {
-                    finishLine(nil)  // hang-up or error without data: the terminal is gone
                 }
             }
         }
         if installed {
-            StandardStreams.out("\r\n")  // leave the prompt line (Ctrl-D)
+            StandardStreams.out("\r\n")  // input ended at the prompt (connection closed): leave its line
             rl_callback_handler_remove()  // back to the terminal's normal mode
         }
         EditorConsole.current = nil
@@ -150,7 +157,10 @@ final class EditorConsole: Console, @unchecked Sendable {
                 writeAbovePrompt(text)
             case .remember(let line):
                 add_history(line)
-                if let historyPath { write_history(historyPath) }
+                if let historyPath {
+                    write_history(historyPath)
+                    chmod(historyPath, 0o600)  // commands may name customers and orders: private
+                }
             case .password(let text, let continuation):
                 continuation.resume(returning: askPassword(text))
             case .close(let continuation):

@@ -20,6 +20,24 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: hasTmux, "needs tmux")) func theSessionEndsWhenTheServerCloses() async throws {
+        try await withFakeServer { server in
+            let tmux = try await Tmux.start("env HOME=\(CLI.home) \(CLI.binary.path) --port \(server.port); echo \"[exit $?]\"; sleep 10")
+            do {
+                try await tmux.waitFor { screen, _ in screen.last == "orderly>" }
+                try await tmux.send(literal: "PI")
+                await server.stop()
+                try await tmux.waitFor { screen, _ in
+                    screen.suffix(3) == ["orderly> PI", "orderly: the server closed the connection", "[exit 2]"]
+                }
+                try await tmux.kill()
+            } catch {
+                try? await tmux.kill()
+                throw error
+            }
+        }
+    }
+
     private func converse(_ tmux: Tmux, _ server: FakeServer) async throws {
         let banner = "Connected to 127.0.0.1:\(server.port). Type help for the commands, quit to leave."
         let event = #">admin.notice {"message":"hello","from":"postgres"}"#
