@@ -166,11 +166,20 @@ private final class LineCollector: ChannelInboundHandler, Sendable {
         lines.finish(throwing: Self.describe(error))
     }
 
-    /// A TCP close without TLS close_notify: treated like any close. Only whole lines are ever
-    /// delivered, so a truncated stream cannot produce a truncated reply.
+    /// Errors that only mean "the connection is gone" (a reset, a TCP close without TLS
+    /// close_notify) end the stream like a close: `nextLine` returns nil, as it always has. Only
+    /// whole lines are ever delivered, so a cut-off stream cannot produce a truncated reply.
+    /// What the user must hear about (TLS, an over-long line, a timeout) is thrown.
     private static func isPlainClose(_ error: Error) -> Bool {
-        if let error = error as? NIOSSLError, case .uncleanShutdown = error { return true }
-        return false
+        switch error {
+        case let error as NIOSSLError:
+            if case .uncleanShutdown = error { return true }
+            return false
+        case is NIOSSLExtraError, is BoringSSLError, is ClientError:
+            return false
+        default:
+            return true
+        }
     }
 
     private static func describe(_ error: Error) -> Error {
