@@ -7,6 +7,7 @@ import Testing
 @Suite struct TLSTests {
     @Test func aCertificateTrustedThroughItsPEMFileIsAccepted() async throws {
         let certificate = try await TestCertificate.make()
+        defer { certificate.remove() }
         try await withFakeServer(tls: try certificate.serverContext()) { server in
             for host in ["127.0.0.1", "localhost"] {  // checked against the IP and the DNS name
                 let connection = try await OrderlyConnection.connect(host: host, port: server.port, tls: TLSOptions(trust: .pemFile(certificate.certificatePath)))
@@ -22,7 +23,9 @@ import Testing
 
     @Test func anUntrustedCertificateIsRefused() async throws {
         let certificate = try await TestCertificate.make()
+        defer { certificate.remove() }
         let other = try await TestCertificate.make()
+        defer { other.remove() }
         try await withFakeServer(tls: try certificate.serverContext()) { server in
             for trust in [TLSOptions.Trust.system, .pemFile(other.certificatePath)] {
                 await #expect(throws: ClientError.tls("the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)")) {
@@ -37,6 +40,7 @@ import Testing
 
     @Test func insecureSkipsVerification() async throws {
         let certificate = try await TestCertificate.make()
+        defer { certificate.remove() }
         try await withFakeServer(tls: try certificate.serverContext()) { server in
             let cli = try await CLI.run(["--port", "\(server.port)", "--tls-insecure", "PING"])
             #expect(cli.status == 0)
@@ -46,6 +50,7 @@ import Testing
 
     @Test func aPlainClientAtATLSPortGivesUpInsteadOfHanging() async throws {
         let certificate = try await TestCertificate.make()
+        defer { certificate.remove() }
         try await withFakeServer(tls: try certificate.serverContext()) { server in
             await #expect(throws: ClientError.timedOut) {
                 _ = try await OrderlyConnection.connect(host: "127.0.0.1", port: server.port, timeout: .milliseconds(300))

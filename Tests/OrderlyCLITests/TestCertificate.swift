@@ -32,6 +32,11 @@ struct TestCertificate: Sendable {
 
     struct CertificateError: Error {}
 
+    /// Deletes the key and certificate.
+    func remove() {
+        try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: certificatePath).deletingLastPathComponent().path)
+    }
+
     func serverContext() throws -> NIOSSLContext {
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) },
