@@ -22,6 +22,12 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libedit (BSD licence) for the REPL's line editing and history.
+        .systemLibrary(
+            name: "CLibEdit",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
         .target(
             name: "PostgresClient",
             dependencies: [
@@ -70,7 +76,11 @@ let package = Package(
             name: "orderly",
             dependencies: [
                 "OrderlyClient",
+                "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -86,5 +96,19 @@ let package = Package(
                 "OrderlyServer", "OrderlyClient", "OrderlyTestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
+        .testTarget(
+            name: "OrderlyCLITests",
+            dependencies: [
+                // The tests run the `orderly` executable; depending on it makes `swift test` build it.
+                "orderly",
+                "OrderlyClient",
+                "OrderlyTestSupport",
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
     ]
 )

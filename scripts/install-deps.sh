@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Orderly needs when they are missing: PostgreSQL (server, for the
-# embedded cluster and the test cluster), libpq-dev and pkg-config (to build the libpq module).
-# With --test also pgTAP and pg_prove for the installed PostgreSQL major version.
+# embedded cluster and the test cluster), libpq-dev and pkg-config (to build the libpq module),
+# libedit-dev (line editing in the orderly client's REPL).
+# With --test also pgTAP and pg_prove for the installed PostgreSQL major version, and tmux and
+# openssl for the client's terminal and TLS tests.
 # As root it installs them; otherwise it prints the command to run and fails.
 set -euo pipefail
 
-wanted=(postgresql postgresql-contrib libpq-dev pkg-config)
+wanted=(postgresql postgresql-contrib libpq-dev libedit-dev pkg-config)
 missing() {
     local package
     for package in "$@"; do
@@ -35,6 +37,6 @@ install "${needed[@]}"
 
 if [ "${1:-}" = "--test" ]; then
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
-    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl openssl)
+    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl)
     install "${needed[@]}"
 fi

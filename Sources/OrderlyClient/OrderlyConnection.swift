@@ -1,41 +1,77 @@
 import NIOCore
-import NIOExtras
 import NIOPosix
+import NIOSSL
 import OrderlyProtocol
-
-public enum ClientError: Error, CustomStringConvertible {
-    case closed
-    public var description: String { "the server closed the connection" }
-}
 
 /// A connection to an Orderly server, for the CLI, tests and other Swift clients. One task uses
 /// it at a time: send a request, read its response.
 public final class OrderlyConnection {
+    /// Where pushed `>` event lines go.
+    public enum EventDelivery: Sendable {
+        /// Into `Response.events` of the response being read (and `nextLine` returns them).
+        case inResponse
+        /// Into `events`, as soon as they arrive, whether or not a response is being read.
+        case stream
+    }
+
+    /// The longest line accepted from the server. Far above anything a real server sends (its
+    /// data lines are single JSON rows), low enough that a broken server cannot exhaust memory.
+    public static let maxLineBytes = 16 * 1024 * 1024
+
     private let channel: Channel
-    private var lines: AsyncStream<String>.AsyncIterator
+    private var lines: AsyncThrowingStream<String, Error>.AsyncIterator
     /// The `#orderly …` line the server greeted with.
     public private(set) var greeting = ""
+    /// Pushed events (each `>` line without the `>`) when connected with `events: .stream`;
+    /// finishes when the connection closes. Empty and finished with `.inResponse`.
+    public let events: AsyncStream<String>
 
-    public static func connect(host: String, port: Int, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> OrderlyConnection {
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self)
+    /// Connects, over TLS when `tls` is given, and reads the greeting. Gives up with
+    /// `ClientError.timedOut` when the connection or the greeting takes longer than `timeout`
+    /// (e.g. a plain client at a TLS port: both sides would wait for the other forever).
+    public static func connect(
+        host: String, port: Int, tls: TLSOptions? = nil, events delivery: EventDelivery = .inResponse,
+        timeout: TimeAmount = .seconds(10), group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> OrderlyConnection {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: String.self)
+        let (events, eventContinuation) = AsyncStream.makeStream(of: String.self)
+        if delivery == .inResponse { eventContinuation.finish() }
+        let sslContext = try tls?.makeContext()
+        let sniName = tls?.sniName(connectingTo: host)
         let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(LineCollector(continuation: continuation))
+                    let pipeline = channel.pipeline.syncOperations
+                    if let sslContext {
+                        try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: sniName))
+                    }
+                    try pipeline.addHandler(ByteToMessageHandler(BoundedLineDecoder(maxLength: maxLineBytes)))
+                    try pipeline.addHandler(LineCollector(
+                        lines: continuation, events: delivery == .stream ? eventContinuation : nil))
                 }
             }
             .connect(host: host, port: port).get()
-        let connection = OrderlyConnection(channel: channel, lines: stream.makeAsyncIterator())
-        guard let greeting = try await connection.nextLine() else { throw ClientError.closed }
-        connection.greeting = greeting
+        let connection = OrderlyConnection(channel: channel, lines: stream.makeAsyncIterator(), events: events)
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) {
+            channel.pipeline.fireErrorCaught(ClientError.timedOut)
+        }
+        defer { deadline.cancel() }
+        do {
+            guard let greeting = try await connection.nextLine() else { throw ClientError.closed }
+            connection.greeting = greeting
+        } catch {
+            await connection.close()
+            throw error
+        }
         return connection
     }
 
-    private init(channel: Channel, lines: AsyncStream<String>.AsyncIterator) {
+    private init(channel: Channel, lines: AsyncThrowingStream<String, Error>.AsyncIterator, events: AsyncStream<String>) {
         self.channel = channel
         self.lines = lines
+        self.events = events
     }
 
     /// Sends one request line (a newline is added).
@@ -49,10 +85,11 @@ public final class OrderlyConnection {
     }
 
     /// The next line from the server without its newline; nil once the connection is closed.
+    /// Throws if the connection failed (a TLS error, a line over `maxLineBytes`).
     public func nextLine() async throws -> String? {
         var iterator = lines
         defer { lines = iterator }
-        return await iterator.next()
+        return try await iterator.next()
     }
 
     /// Reads lines up to and including the next final `+`/`-` line.
@@ -62,10 +99,12 @@ public final class OrderlyConnection {
             switch line.first {
             case "*": response.data.append(String(line.dropFirst()))
             case ">": response.events.append(String(line.dropFirst()))
-            case "#": response.info.append(String(line.dropFirst()))
-            default:
+            case "+", "-":
                 response.final = line
                 return response
+            default:
+                // `#` info, and anything a newer server might add: not part of the reply's result.
+                response.info.append(line.first == "#" ? String(line.dropFirst()) : line)
             }
         }
         throw ClientError.closed
@@ -87,27 +126,77 @@ public final class OrderlyConnection {
     }
 }
 
-/// Hands each decoded line to the connection's stream.
+/// Hands each decoded line to the connection's stream, or to the event stream for `>` lines
+/// when events are delivered separately. Runs on the event loop and never blocks: both streams
+/// buffer.
 private final class LineCollector: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
-    let continuation: AsyncStream<String>.Continuation
+    let lines: AsyncThrowingStream<String, Error>.Continuation
+    let events: AsyncStream<String>.Continuation?
 
-    init(continuation: AsyncStream<String>.Continuation) { self.continuation = continuation }
+    init(lines: AsyncThrowingStream<String, Error>.Continuation, events: AsyncStream<String>.Continuation?) {
+        self.lines = lines
+        self.events = events
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        var line = buffer.readString(length: buffer.readableBytes) ?? ""
-        if line.hasSuffix("\r") { line.removeLast() }
-        continuation.yield(line)
+        // Invalid UTF-8 from the server is repaired (U+FFFD), never fatal.
+        let line = buffer.readString(length: buffer.readableBytes) ?? ""
+        if let events, line.first == ">" {
+            events.yield(String(line.dropFirst()))
+        } else {
+            lines.yield(line)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        continuation.finish()
+        finish(nil)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        continuation.finish()
+        finish(error)
         context.close(promise: nil)
+    }
+
+    private func finish(_ error: Error?) {
+        events?.finish()
+        guard let error, !Self.isPlainClose(error) else { return lines.finish() }
+        lines.finish(throwing: Self.describe(error))
+    }
+
+    /// Errors that only mean "the connection is gone" (a reset, a TCP close without TLS
+    /// close_notify) end the stream like a close: `nextLine` returns nil, as it always has. Only
+    /// whole lines are ever delivered, so a cut-off stream cannot produce a truncated reply.
+    /// What the user must hear about (TLS, an over-long line, a timeout) is thrown.
+    private static func isPlainClose(_ error: Error) -> Bool {
+        switch error {
+        case let error as NIOSSLError:
+            if case .uncleanShutdown = error { return true }
+            return false
+        case is NIOSSLExtraError, is BoringSSLError, is ClientError:
+            return false
+        default:
+            return true
+        }
+    }
+
+    private static func describe(_ error: Error) -> Error {
+        switch error {
+        case let error as NIOSSLError:
+            if case .handshakeFailed(let reason) = error {
+                let text = "\(reason)"
+                if text.contains("CERTIFICATE_VERIFY_FAILED") { return ClientError.tls("the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)") }
+                return ClientError.tls("handshake failed: \(text)")
+            }
+            return ClientError.tls("\(error)")
+        case let error as NIOSSLExtraError:
+            return ClientError.tls("\(error)")
+        case let error as BoringSSLError:
+            return ClientError.tls("\(error)")
+        default:
+            return error
+        }
     }
 }

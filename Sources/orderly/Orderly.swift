@@ -2,48 +2,106 @@ import ArgumentParser
 import Foundation
 import OrderlyClient
 
-/// The command-line client. This first version logs in and runs one command; the interactive
-/// REPL and table output come later.
+/// The command-line client: runs one command and prints the reply, or without a command an
+/// interactive session (REPL).
 @main
 struct Orderly: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orderly",
-        abstract: "Run one command against an Orderly server and print the reply.",
-        discussion: "Example: ORDERLY_PASSWORD=sales_rep-demo orderly --user sales_rep WHOAMI")
+        abstract: "Talk to an Orderly server: run one command, or start an interactive session.",
+        discussion: """
+            With a command, prints its data lines as a table (raw JSON lines with --json) and the \
+            final +OK/-ERROR line on standard error. Exit status: 0 success, 1 error reply, 2 \
+            connection failure. Without a command, starts an interactive session (commands are \
+            read from standard input when it is not a terminal).
+
+            Example: ORDERLY_PASSWORD=sales_rep-demo orderly --user sales_rep WHOAMI
+            """)
 
     @Option(help: "Server host.") var host = "127.0.0.1"
     @Option(help: "Server port.") var port = 7400
-    @Option(help: "Username; the password comes from ORDERLY_PASSWORD or a prompt.") var user: String?
-    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, e.g. WHOAMI.") var command: [String] = []
+    @Option(help: "Log in as this user; the password comes from ORDERLY_PASSWORD or a prompt.") var user: String?
+    @Flag(help: "Connect with TLS (the server's TLS port). Verifies the certificate against the system's trust store.") var tls = false
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("Verify the server's certificate against the CA certificates in this PEM file instead (implies --tls).", valueName: "file"))
+    var tlsCA: String?
+    @Flag(name: .customLong("tls-insecure"), help: "Do not verify the server's certificate (implies --tls). For testing only: anyone in the middle can read and change the traffic.")
+    var tlsInsecure = false
+    @Option(name: .customLong("tls-server-name"), help: ArgumentHelp("The name the server's certificate must carry, if not --host.", valueName: "name"))
+    var tlsServerName: String?
+    @Flag(help: "Print data lines as raw JSON, one per line, instead of a table.") var json = false
+    @Argument(parsing: .remaining, help: "The command and its arguments, e.g. WHOAMI. None: interactive session.")
+    var command: [String] = []
+
+    func validate() throws {
+        if tlsCA != nil && tlsInsecure { throw ValidationError("--tls-ca and --tls-insecure exclude each other") }
+    }
+
+    var tlsOptions: TLSOptions? {
+        guard tls || tlsCA != nil || tlsInsecure || tlsServerName != nil else { return nil }
+        let trust: TLSOptions.Trust = tlsInsecure ? .insecure : tlsCA.map { .pemFile($0) } ?? .system
+        return TLSOptions(trust: trust, serverName: tlsServerName)
+    }
 
     func run() async throws {
-        let connection = try await OrderlyConnection.connect(host: host, port: port)
-        let response = try await exchange(on: connection)
-        await connection.close()
-        if let response { try finish(response) }
-    }
-
-    /// Logs in if asked, then runs the command; returns the response to print (a failed AUTH's,
-    /// or the command's), or nil when there was nothing to run.
-    private func exchange(on connection: OrderlyConnection) async throws -> Response? {
-        if let user {
-            let password = ProcessInfo.processInfo.environment["ORDERLY_PASSWORD"] ?? Orderly.promptPassword()
-            let auth = try await connection.authenticate(username: user, password: password)
-            guard auth.isSuccess else { return auth }
+        let format = ReplyFormat(json: json)
+        let interactive = command.isEmpty
+        let connection: OrderlyConnection
+        do {
+            connection = try await OrderlyConnection.connect(
+                host: host, port: port, tls: tlsOptions, events: interactive ? .stream : .inResponse)
+        } catch {
+            throw fail("cannot connect to \(host):\(port): \(ConnectionFailure.describe(error))")
         }
-        guard !command.isEmpty else { return nil }
-        return try await connection.request(command.joined(separator: " "))
+        do {
+            if let user {
+                let auth = try await connection.authenticate(username: user, password: await Password.obtain(for: user))
+                guard auth.isSuccess else {
+                    StandardStreams.err(format.final(auth))
+                    await connection.close()
+                    throw ExitCode(1)
+                }
+            }
+            if interactive {
+                try await runInteractive(connection, format: format)
+            } else {
+                try await runOnce(connection, format: format)
+            }
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            await connection.close()
+            throw fail(ConnectionFailure.describe(error))
+        }
     }
 
-    private func finish(_ response: Response) throws {
-        for line in response.data { print(line) }
-        FileHandle.standardError.write(Data((response.final + "\n").utf8))
+    /// One command: rows to stdout, the final line to stderr, exit 1 on an error reply.
+    private func runOnce(_ connection: OrderlyConnection, format: ReplyFormat) async throws {
+        let response = try await connection.request(RequestLine.join(command))
+        await connection.close()
+        StandardStreams.out(format.rows(response))
+        StandardStreams.err(format.final(response))
         if !response.isSuccess { throw ExitCode(1) }
     }
 
-    /// Reads a password without echoing it.
-    static func promptPassword() -> String {
-        guard let pointer = getpass("Password: ") else { return "" }
-        return String(cString: pointer)
+    private func runInteractive(_ connection: OrderlyConnection, format: ReplyFormat) async throws {
+        let console: any Console = EditorConsole() ?? PlainConsole()
+        if console is EditorConsole {
+            console.write("Connected to \(host):\(port)\(tlsOptions == nil ? "" : " (TLS)"). Type help for the commands, quit to leave.\n")
+        }
+        var repl = REPL(connection: connection, console: console, format: format, user: user)
+        do {
+            try await repl.run()
+        } catch {
+            await console.close()
+            throw error
+        }
+        await console.close()
+        await connection.close()
+    }
+
+    /// Prints `orderly: message` to stderr and returns the exit code for a connection failure.
+    private func fail(_ message: String) -> ExitCode {
+        StandardStreams.err("orderly: \(message)\n")
+        return ExitCode(2)
     }
 }
