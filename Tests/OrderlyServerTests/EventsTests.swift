@@ -74,12 +74,12 @@ import Testing
                 for i in 0..<50 { try await server.database.execute("SELECT admin.notify('user:busy', $1)", ["notice \(i)"]) }
             }()
             let expected = try await client.request("HELP")
-            #expect(expected.data.count == 8)
+            #expect(expected.data.count > 5)
             var events = expected.events.count
             for _ in 0..<300 {
                 let response = try await client.request("HELP")
                 // Every reply is whole: its data lines, then its final line; events only around it.
-                #expect(response.data == expected.data && response.final == "+OK 8 commands")
+                #expect(response.data == expected.data && response.final == "+OK \(expected.data.count) commands")
                 events += response.events.count
             }
             try await notices
