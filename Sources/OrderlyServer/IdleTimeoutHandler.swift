@@ -1,5 +1,4 @@
 import NIOCore
-import OrderlyProtocol
 
 /// Closes connections that make no progress:
 /// - no traffic either way for too long: a short limit before AUTH (an unauthenticated socket
@@ -58,7 +57,7 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
         if !context.channel.isWritable {
             let channel = context.channel
             stallTimer = context.eventLoop.scheduleTask(in: stallLimit) {
-                IdleTimeoutHandler.sayByeAndClose(channel, "bye not reading")
+                channel.sayByeAndClose("bye not reading")
             }
         }
         context.fireChannelWritabilityChanged()
@@ -83,12 +82,7 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
         timer = context.eventLoop.scheduleTask(in: timeout) {
             // The bye below passes through write(): it must not start the clock again.
             bound.value.closing = true
-            IdleTimeoutHandler.sayByeAndClose(channel, "bye idle timeout")
+            channel.sayByeAndClose("bye idle timeout")
         }
-    }
-
-    private static func sayByeAndClose(_ channel: Channel, _ text: String) {
-        channel.writeAndFlush(channel.allocator.buffer(string: Reply.info(text)), promise: nil)
-        channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
     }
 }

@@ -104,12 +104,4 @@ final class SessionHandle: Sendable {
         let written = channel.writeAndFlush(channel.allocator.buffer(string: line))
         written.whenComplete { [state] _ in state.withLockedValue { $0.unsentPushBytes -= size } }
     }
-
-    /// `#bye`, then close; a client that does not read cannot hold this up for more than `grace`.
-    func sayByeAndClose(_ reason: String? = nil, grace: TimeAmount = .seconds(1)) {
-        let channel = self.channel
-        let bye = channel.allocator.buffer(string: Reply.info(reason.map { "bye " + $0 } ?? "bye"))
-        channel.writeAndFlush(bye).whenComplete { _ in channel.close(promise: nil) }
-        channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
-    }
 }

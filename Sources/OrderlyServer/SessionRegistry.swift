@@ -59,7 +59,7 @@ final class SessionRegistry: Sendable {
         }
         var busy: [SessionHandle] = []
         for session in sessions {
-            if session.requestClose() { session.sayByeAndClose() } else { busy.append(session) }
+            if session.requestClose() { session.channel.sayByeAndClose() } else { busy.append(session) }
         }
         return busy
     }

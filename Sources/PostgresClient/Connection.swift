@@ -113,13 +113,8 @@ public final class Connection: @unchecked Sendable {
             _ = try consume(PQprepare(handle, name, sql, Int32(parameters.count), nil))
             prepared[sql] = name
         }
-        do {
-            return try withCStrings(parameters) { values in
-                try consume(PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0))
-            }
-        } catch var error as PostgresError {
-            error.redact(parameters)
-            throw error
+        return try withParameters(parameters) { values in
+            try consume(PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0))
         }
     }
 
@@ -127,13 +122,8 @@ public final class Connection: @unchecked Sendable {
     @discardableResult
     public func queryOnce(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
         let handle = try openHandle()
-        do {
-            return try withCStrings(parameters) { values in
-                try consume(PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0))
-            }
-        } catch var error as PostgresError {
-            error.redact(parameters)
-            throw error
+        return try withParameters(parameters) { values in
+            try consume(PQexecParams(handle, sql, Int32(parameters.count), nil, values, nil, nil, 0))
         }
     }
 
@@ -170,10 +160,17 @@ public final class Connection: @unchecked Sendable {
         return handle
     }
 
-    private func withCStrings<T>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) throws -> T) throws -> T {
-        let copies = strings.map { $0.flatMap { strdup($0) } }
+    /// Hands `parameters` to libpq as C strings, and blanks their values out of any error the
+    /// statement raises (see `PostgresError.redact`).
+    private func withParameters<T>(_ parameters: [String?], _ body: ([UnsafePointer<CChar>?]) throws -> T) throws -> T {
+        let copies = parameters.map { $0.flatMap { strdup($0) } }
         defer { copies.forEach { free($0) } }
-        return try body(copies.map { $0.map { UnsafePointer($0) } })
+        do {
+            return try body(copies.map { $0.map { UnsafePointer($0) } })
+        } catch var error as PostgresError {
+            error.redact(parameters)
+            throw error
+        }
     }
 
     /// Turns a PGresult into rows or a `PostgresError`, and frees it.
