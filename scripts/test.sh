@@ -5,9 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every failing check is repeated here at the very end: pg_virtualenv prints the whole server
+# log when a run fails, which would otherwise bury the test that failed.
+summary="${ORDERLY_TEST_SUMMARY:-$(mktemp -t orderly-test-summary.XXXXXX)}"
 if [ -z "${ORDERLY_TEST_DATABASE_URL:-}" ] && [ -z "${ORDERLY_IN_TEST_CLUSTER:-}" ]; then
     # Swift Testing runs suites in parallel, each with its own database and server pool.
-    exec env ORDERLY_IN_TEST_CLUSTER=1 pg_virtualenv -t -o max_connections=400 "$0" "$@"
+    status=0
+    env ORDERLY_IN_TEST_CLUSTER=1 ORDERLY_TEST_SUMMARY="$summary" \
+        pg_virtualenv -t -o max_connections=400 "$0" "$@" || status=$?
+    if [ "$status" -ne 0 ] && [ -s "$summary" ]; then
+        echo "== failures (exit $status)"
+        cat "$summary"
+    fi
+    rm -f "$summary"
+    exit "$status"
 fi
 
 # How psql, pg_prove and orderlyd reach database $1 on the test server: a URL, or in the
@@ -22,8 +33,29 @@ database_url() {
 }
 maintenance=$(database_url postgres)
 
+# run_step PATTERN COMMAND…: runs the command with its output shown as usual; when it fails,
+# the lines matching PATTERN go to the summary and the script stops with its status.
+run_step() {
+    local pattern=$1; shift
+    local output status
+    output=$(mktemp -t orderly-step.XXXXXX)
+    set +e
+    "$@" 2>&1 | tee "$output"
+    status=${PIPESTATUS[0]}
+    set -e
+    if [ "$status" -ne 0 ]; then
+        grep -aE "$pattern" "$output" | tail -200 >> "$summary" || true
+        rm -f "$output"
+        if [ -z "${ORDERLY_IN_TEST_CLUSTER:-}" ]; then
+            echo "== failures (exit $status)"; cat "$summary"; rm -f "$summary"
+        fi
+        exit "$status"
+    fi
+    rm -f "$output"
+}
+
 echo "== build"
-swift build --build-tests
+run_step "error:" swift build --build-tests
 
 echo "== pgTAP"
 db="orderly_pgtap_$$"
@@ -31,7 +63,10 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$maintenance" -c "CREATE DATABASE $db"
 trap 'psql -X -q -d "$maintenance" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 .build/debug/orderlyd migrate --database-url "$(database_url "$db")" --log-level warning
 psql -X -q -v ON_ERROR_STOP=1 -d "$(database_url "$db")" -c "CREATE EXTENSION IF NOT EXISTS pgtap"
-pg_prove --failures -d "$(database_url "$db")" sql/tests/*.sql
+run_step "^(not ok|#|Failed|Parse errors|Result)" \
+    pg_prove --failures -d "$(database_url "$db")" sql/tests/*.sql
 
 echo "== swift test"
-swift test
+# Swift Testing marks failed tests and issues with ✘; XCTest and crashes say "error:" / "Fatal".
+run_step "✘|error:|Fatal error|Crash|Exited with" swift test
+[ -n "${ORDERLY_IN_TEST_CLUSTER:-}" ] || rm -f "$summary"
