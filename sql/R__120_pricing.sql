@@ -1,0 +1,1075 @@
+-- Orderly: the pricing engine (one function prices a whole order: quotes, drafts and submits
+-- all call orderly.price_order), the formula evaluator for custom products, coupon
+-- redeem/release, and the pricing-management api functions.
+--
+-- HOW A LINE IS PRICED (evaluation order; every step is one entry of the line's "explanation"):
+--   1. Base unit price, the most specific of:
+--        a formula (custom products that have one; evaluated here, never as SQL),
+--        the customer segment's price for the SKU (it replaces the base price AND the deltas of
+--          the SKU's variant options: it is the price of that SKU),
+--        the segment's price for the product,
+--        the product's base_price.
+--      A line without a customer is priced for segment 'standard'.
+--   2. + each chosen option's price_delta (variant ones skipped under a SKU price).
+--      = list_price (unit), rounded half-up to cents; a negative unit price is refused.
+--      gross = list_price * qty.
+--   3. Quantity tiers, GRADUATED PER BAND: each unit gets the percent_off of the band it falls
+--      in (bands of the customer's segment if it has any, else the bands for all segments;
+--      units below the lowest band pay the list price). Example with bands 10+ 5 % and 50+ 10 %:
+--      qty 60 = units 1-9 at list, 10-49 at -5 %, 50-60 at -10 %. One amount per band, rounded.
+--   4. Discount rules: the active rules in their date window (starts_at <= at < ends_at) whose
+--      scope matches (product, category incl. sub-categories, segment), plus the rules of the
+--      order's coupon, sorted by priority (lower first) then id. Walking that list:
+--        - an exclusive rule applies only if no rule has applied to this line yet, and then it
+--          is the only one (the walk stops); if another rule applied first it is skipped;
+--        - stackable rules apply one after another on the running amount, so percentages
+--          compound (10 % then 5 % of 100.00 = 85.50);
+--        - percent: running * value %; fixed: value per unit, at most the running amount;
+--          buy_x_get_y: free = floor(qty / (x + y)) * y units at the running average unit price
+--          (a rule that frees no unit does not count as applied);
+--        - tiers (step 3) are part of the price list, not rules: they never block an exclusive rule.
+--   5. A manual unit_price (needs can_override and a reason) replaces steps 3-4: net = unit_price
+--      * qty, discount = gross - net; the line is flagged "override": true.
+--   6. Tax on the line's net, by the ship-to address (ship_to, else the customer's default
+--      address): the tax rate of its country and region if there is one, else of its country;
+--      no address or no rate: tax 0, and the explanation says why. Rounded per line.
+-- ROUNDING: half-up (numeric round) to cents, at: the unit list price, each tier band amount,
+-- each rule amount, the override net, each line's tax. Totals are sums of rounded line figures:
+-- subtotal = sum(gross), discount_total = sum(discount), tax_total = sum(tax),
+-- total = subtotal - discount_total + tax_total.
+-- price_order never consumes a coupon (coupon_redeem does, at submit); it only refuses one that
+-- is unknown (OL404), inactive, outside its window or used up (OL409).
+-- Errors: OL400 invalid input, OL404 unknown product/SKU/customer/address/coupon, OL409 an
+-- inactive product or SKU (exists, cannot be sold now), OL403 a manual price without the right.
+-- Errors about one line start with "line N: ".
+
+-- Formula evaluator -------------------------------------------------------------------------------
+-- Grammar (a small recursive-descent parser over tokens; nothing is ever EXECUTEd):
+--   expr    := term (("+" | "-") term)*
+--   term    := unary (("*" | "/") unary)*
+--   unary   := ("+" | "-") unary | primary
+--   primary := number | parameter | function "(" expr ("," expr)* ")" | "(" expr ")"
+--   number  := digits ["." digits], at most 12 integer and 6 decimal digits (no exponent)
+--   function: min, max (2+ arguments), ceil, floor, round (1 argument)
+-- Limits: 500 characters, nesting depth 20, any intermediate |value| <= 1e15. Parameters are
+-- the declared ones only. vals maps each declared name to its value; a JSON null value means
+-- "checking only" (at definition time): names and syntax are checked, nothing is computed.
+
+CREATE OR REPLACE FUNCTION orderly.formula_error(message text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'invalid formula: %', formula_error.message USING ERRCODE = 'OL400';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.formula_tokens(formula text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tokens text[];
+    t        text;
+BEGIN
+    IF formula IS NULL OR btrim(formula) = '' THEN
+        PERFORM orderly.formula_error('it is empty');
+    END IF;
+    IF length(formula) > 500 THEN
+        PERFORM orderly.formula_error('at most 500 characters');
+    END IF;
+    IF formula ~ '[[:cntrl:]]' THEN
+        PERFORM orderly.formula_error('control characters are not allowed');
+    END IF;
+    -- Every non-blank character lands in some token: the last alternative catches the rest.
+    -- A number-like token swallows letters and dots after it, so "1e999" or "1.2.3" is refused
+    -- as one bad number rather than read as "1" followed by something.
+    SELECT array_agg(m[1] ORDER BY n) INTO v_tokens
+    FROM regexp_matches(formula, '([0-9.][A-Za-z0-9_.]*|[A-Za-z_][A-Za-z0-9_]*|[-+*/(),]|[^[:space:]])', 'g')
+         WITH ORDINALITY AS x(m, n);
+    FOREACH t IN ARRAY coalesce(v_tokens, '{}') LOOP
+        IF t ~ '^[0-9.]' AND t !~ '^[0-9]{1,12}(\.[0-9]{1,6})?$' THEN
+            PERFORM orderly.formula_error(format('bad number "%s" (plain decimals, at most 12 digits before and 6 after the point)',
+                                                 orderly.for_message(t)));
+        ELSIF t !~ '^([0-9.]|[A-Za-z_]|[-+*/(),])' THEN
+            PERFORM orderly.formula_error(format('unexpected character "%s"', orderly.for_message(t)));
+        END IF;
+    END LOOP;
+    RETURN v_tokens;
+END
+$$;
+
+-- Applies one operator; NULL (checking only) passes through.
+CREATE OR REPLACE FUNCTION orderly.formula_apply(op text, a numeric, b numeric) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r numeric;
+BEGIN
+    IF a IS NULL OR b IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF op = '/' AND b = 0 THEN
+        RAISE EXCEPTION 'division by zero in the price formula' USING ERRCODE = 'OL400';
+    END IF;
+    r := CASE op WHEN '+' THEN a + b WHEN '-' THEN a - b WHEN '*' THEN a * b ELSE a / b END;
+    IF abs(r) > 1e15 THEN
+        RAISE EXCEPTION 'the price formula gives a number out of range' USING ERRCODE = 'OL400';
+    END IF;
+    -- Bounded scale: repeated products of decimals must not grow without end.
+    RETURN round(r, 12);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.formula_expr(toks text[], pos integer, depth integer, vals jsonb,
+                                                OUT value numeric, OUT next_pos integer)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    op text;
+    r  record;
+BEGIN
+    SELECT * INTO r FROM orderly.formula_term(toks, pos, depth, vals);
+    value := r.value;
+    next_pos := r.next_pos;
+    WHILE toks[next_pos] IN ('+', '-') LOOP
+        op := toks[next_pos];
+        SELECT * INTO r FROM orderly.formula_term(toks, next_pos + 1, depth, vals);
+        value := orderly.formula_apply(op, value, r.value);
+        next_pos := r.next_pos;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.formula_term(toks text[], pos integer, depth integer, vals jsonb,
+                                                OUT value numeric, OUT next_pos integer)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    op text;
+    r  record;
+BEGIN
+    SELECT * INTO r FROM orderly.formula_unary(toks, pos, depth, vals);
+    value := r.value;
+    next_pos := r.next_pos;
+    WHILE toks[next_pos] IN ('*', '/') LOOP
+        op := toks[next_pos];
+        SELECT * INTO r FROM orderly.formula_unary(toks, next_pos + 1, depth, vals);
+        value := orderly.formula_apply(op, value, r.value);
+        next_pos := r.next_pos;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.formula_unary(toks text[], pos integer, depth integer, vals jsonb,
+                                                 OUT value numeric, OUT next_pos integer)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF toks[pos] IN ('+', '-') THEN
+        IF depth >= 20 THEN
+            PERFORM orderly.formula_error('nested too deeply (at most 20 levels)');
+        END IF;
+        SELECT * INTO r FROM orderly.formula_unary(toks, pos + 1, depth + 1, vals);
+        value := CASE WHEN toks[pos] = '-' THEN -r.value ELSE r.value END;
+        next_pos := r.next_pos;
+    ELSE
+        SELECT * INTO r FROM orderly.formula_primary(toks, pos, depth, vals);
+        value := r.value;
+        next_pos := r.next_pos;
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.formula_primary(toks text[], pos integer, depth integer, vals jsonb,
+                                                   OUT value numeric, OUT next_pos integer)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t      text := toks[pos];
+    r      record;
+    args   numeric[] := '{}';
+    n_args integer := 0;
+BEGIN
+    IF t IS NULL THEN
+        PERFORM orderly.formula_error('it ends too early');
+    END IF;
+    IF t ~ '^[0-9]' THEN
+        value := t::numeric;
+        next_pos := pos + 1;
+    ELSIF t ~ '^[A-Za-z_]' AND toks[pos + 1] = '(' THEN
+        IF t NOT IN ('min', 'max', 'ceil', 'floor', 'round') THEN
+            PERFORM orderly.formula_error(format('unknown function "%s"', orderly.for_message(t)));
+        END IF;
+        IF depth >= 20 THEN
+            PERFORM orderly.formula_error('nested too deeply (at most 20 levels)');
+        END IF;
+        next_pos := pos + 2;
+        LOOP
+            SELECT * INTO r FROM orderly.formula_expr(toks, next_pos, depth + 1, vals);
+            args := args || r.value;
+            n_args := n_args + 1;
+            next_pos := r.next_pos;
+            EXIT WHEN toks[next_pos] IS DISTINCT FROM ',';
+            next_pos := next_pos + 1;
+        END LOOP;
+        IF toks[next_pos] IS DISTINCT FROM ')' THEN
+            PERFORM orderly.formula_error('missing ")"');
+        END IF;
+        next_pos := next_pos + 1;
+        IF t IN ('min', 'max') AND n_args < 2 THEN
+            PERFORM orderly.formula_error(format('%s needs at least 2 arguments', t));
+        ELSIF t IN ('ceil', 'floor', 'round') AND n_args <> 1 THEN
+            PERFORM orderly.formula_error(format('%s takes 1 argument', t));
+        END IF;
+        IF array_position(args, NULL) IS NULL THEN
+            value := CASE t WHEN 'min' THEN (SELECT min(a) FROM unnest(args) a)
+                            WHEN 'max' THEN (SELECT max(a) FROM unnest(args) a)
+                            WHEN 'ceil' THEN ceil(args[1])
+                            WHEN 'floor' THEN floor(args[1])
+                            ELSE round(args[1]) END;
+        END IF;
+    ELSIF t ~ '^[A-Za-z_]' THEN
+        IF vals IS NULL OR NOT vals ? t THEN
+            PERFORM orderly.formula_error(format('unknown parameter "%s"', orderly.for_message(t)));
+        END IF;
+        value := (vals ->> t)::numeric;
+        next_pos := pos + 1;
+    ELSIF t = '(' THEN
+        IF depth >= 20 THEN
+            PERFORM orderly.formula_error('nested too deeply (at most 20 levels)');
+        END IF;
+        SELECT * INTO r FROM orderly.formula_expr(toks, pos + 1, depth + 1, vals);
+        IF toks[r.next_pos] IS DISTINCT FROM ')' THEN
+            PERFORM orderly.formula_error('missing ")"');
+        END IF;
+        value := r.value;
+        next_pos := r.next_pos + 1;
+    ELSE
+        PERFORM orderly.formula_error(format('unexpected "%s"', orderly.for_message(t)));
+    END IF;
+END
+$$;
+
+-- The whole formula; vals as above.
+CREATE OR REPLACE FUNCTION orderly.formula_eval(formula text, vals jsonb) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    toks text[] := orderly.formula_tokens(formula);
+    r    record;
+BEGIN
+    SELECT * INTO r FROM orderly.formula_expr(toks, 1, 0, vals);
+    IF r.next_pos <= coalesce(array_length(toks, 1), 0) THEN
+        PERFORM orderly.formula_error(format('unexpected "%s"', orderly.for_message(toks[r.next_pos])));
+    END IF;
+    RETURN r.value;
+END
+$$;
+
+-- At definition time: the parameter declarations ({"name": {"min": n, "max": n}}, at most 10,
+-- both bounds required) and the formula's syntax and names. Returns the declarations with the
+-- bounds as numbers.
+CREATE OR REPLACE FUNCTION orderly.formula_check(formula text, params jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k      text;
+    d      jsonb;
+    v_min  numeric;
+    v_max  numeric;
+    v_out  jsonb := '{}';
+    v_null jsonb := '{}';
+BEGIN
+    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'params must be an object like {"width_cm": {"min": 5, "max": 60}}' USING ERRCODE = 'OL400';
+    END IF;
+    IF (SELECT count(*) FROM jsonb_object_keys(params)) > 10 THEN
+        RAISE EXCEPTION 'a formula may declare at most 10 parameters' USING ERRCODE = 'OL400';
+    END IF;
+    FOR k, d IN SELECT * FROM jsonb_each(params) LOOP
+        IF k !~ '^[a-z][a-z0-9_]{0,31}$' OR k IN ('min', 'max', 'ceil', 'floor', 'round') THEN
+            RAISE EXCEPTION 'invalid parameter name "%": use lowercase letters, digits and "_"', orderly.for_message(k)
+                USING ERRCODE = 'OL400';
+        END IF;
+        IF jsonb_typeof(d) <> 'object' OR jsonb_typeof(d -> 'min') IS DISTINCT FROM 'number'
+           OR jsonb_typeof(d -> 'max') IS DISTINCT FROM 'number' THEN
+            RAISE EXCEPTION 'parameter % needs numeric "min" and "max"', k USING ERRCODE = 'OL400';
+        END IF;
+        v_min := (d -> 'min')::numeric;
+        v_max := (d -> 'max')::numeric;
+        IF v_min > v_max OR abs(v_min) > 1e9 OR abs(v_max) > 1e9 THEN
+            RAISE EXCEPTION 'parameter %: min must not exceed max, both within +/-1000000000', k USING ERRCODE = 'OL400';
+        END IF;
+        v_out := v_out || jsonb_build_object(k, jsonb_build_object('min', v_min, 'max', v_max));
+        v_null := v_null || jsonb_build_object(k, NULL);
+    END LOOP;
+    PERFORM orderly.formula_eval(formula, v_null);
+    RETURN v_out;
+END
+$$;
+
+-- A line's parameters against the product's declarations: every declared one present, a plain
+-- number (a JSON number or a decimal string; no NaN, Infinity or exponent) within its bounds,
+-- nothing else. Returns name -> numeric value.
+CREATE OR REPLACE FUNCTION orderly.formula_param_values(declared jsonb, given jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k     text;
+    d     jsonb;
+    v     jsonb;
+    n     numeric;
+    v_out jsonb := '{}';
+BEGIN
+    given := coalesce(given, '{}');
+    IF jsonb_typeof(given) <> 'object' THEN
+        RAISE EXCEPTION 'params must be an object of numbers' USING ERRCODE = 'OL400';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(given) LOOP
+        IF NOT declared ? k THEN
+            RAISE EXCEPTION 'unknown parameter "%"', orderly.for_message(k) USING ERRCODE = 'OL400';
+        END IF;
+    END LOOP;
+    FOR k, d IN SELECT * FROM jsonb_each(declared) ORDER BY 1 LOOP
+        v := given -> k;
+        IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+            RAISE EXCEPTION 'parameter % is required', k USING ERRCODE = 'OL400';
+        ELSIF jsonb_typeof(v) = 'number' THEN
+            n := v::numeric;
+        ELSIF jsonb_typeof(v) = 'string' AND length(v #>> '{}') <= 30
+              AND btrim(v #>> '{}') ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN
+            n := btrim(v #>> '{}')::numeric;
+        ELSE
+            RAISE EXCEPTION 'parameter % must be a number', k USING ERRCODE = 'OL400';
+        END IF;
+        IF n < (d ->> 'min')::numeric OR n > (d ->> 'max')::numeric THEN
+            RAISE EXCEPTION 'parameter % must be between % and %', k, d ->> 'min', d ->> 'max' USING ERRCODE = 'OL400';
+        END IF;
+        v_out := v_out || jsonb_build_object(k, n);
+    END LOOP;
+    RETURN v_out;
+END
+$$;
+
+-- Pricing helpers ---------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.money(value numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT round($1, 2)   -- numeric round: half away from zero, i.e. half-up for amounts >= 0
+$$;
+
+-- The tax of a place: the region's row if there is one, else the country's; NULL if neither.
+CREATE OR REPLACE FUNCTION orderly.tax_rate_for(country text, region text) RETURNS orderly.tax_rates
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.* FROM orderly.tax_rates t
+    WHERE t.country = upper($1) AND (t.region IS NULL OR lower(t.region) = lower($2))
+    ORDER BY t.region IS NULL
+    LIMIT 1
+$$;
+
+-- The tax step of every line of one order, from where it ships to (place: {"country", "region",
+-- "address_id"} or NULL).
+CREATE OR REPLACE FUNCTION orderly.tax_context(place jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orderly.tax_rates;
+BEGIN
+    IF place IS NULL THEN
+        RETURN jsonb_build_object('rate', 0, 'name', NULL, 'place', NULL,
+                                  'text', 'no ship-to address: no tax');
+    END IF;
+    t := orderly.tax_rate_for(place ->> 'country', place ->> 'region');
+    IF t.id IS NULL THEN
+        RETURN jsonb_build_object('rate', 0, 'name', NULL, 'place', place,
+                                  'text', format('no tax rate for %s: no tax',
+                                                 concat_ws('/', place ->> 'country', place ->> 'region')));
+    END IF;
+    RETURN jsonb_build_object('rate', trim_scale(t.rate), 'name', t.name, 'tax_rate_id', t.id, 'place', place,
+                              'text', format('%s %s %%', t.name, trim_scale(t.rate)));
+END
+$$;
+
+-- A coupon as price_order sees it: it must exist, be active, be inside its window at "at" and
+-- have uses left (in total and, with a customer, for that customer).
+CREATE OR REPLACE FUNCTION orderly.coupon_usable(code text, customer_id bigint, at timestamptz) RETURNS orderly.coupons
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c orderly.coupons;
+BEGIN
+    SELECT * INTO c FROM orderly.coupons x WHERE lower(x.code) = lower(btrim(coupon_usable.code));
+    PERFORM orderly.coupon_check(c, coupon_usable.code, coupon_usable.customer_id, coupon_usable.at);
+    RETURN c;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.coupon_check(c orderly.coupons, code text, customer_id bigint, at timestamptz) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name text := orderly.for_message(btrim(coupon_check.code));
+BEGIN
+    IF c.id IS NULL THEN
+        RAISE EXCEPTION 'unknown coupon "%"', v_name USING ERRCODE = 'OL404';
+    END IF;
+    IF NOT c.active THEN
+        RAISE EXCEPTION 'coupon "%" is no longer valid', v_name USING ERRCODE = 'OL409';
+    END IF;
+    IF c.starts_at > coupon_check.at THEN
+        RAISE EXCEPTION 'coupon "%" is not valid yet', v_name USING ERRCODE = 'OL409';
+    END IF;
+    IF c.ends_at <= coupon_check.at THEN
+        RAISE EXCEPTION 'coupon "%" has expired', v_name USING ERRCODE = 'OL409';
+    END IF;
+    IF c.used_count >= c.max_uses THEN
+        RAISE EXCEPTION 'coupon "%" has been used up', v_name USING ERRCODE = 'OL409';
+    END IF;
+    IF coupon_check.customer_id IS NOT NULL AND c.max_uses_per_customer IS NOT NULL
+       AND (SELECT count(*) FROM orderly.coupon_redemptions r
+            WHERE r.coupon_id = c.id AND r.customer_id = coupon_check.customer_id AND r.released_at IS NULL)
+           >= c.max_uses_per_customer THEN
+        RAISE EXCEPTION 'coupon "%" has been used up for this customer', v_name USING ERRCODE = 'OL409';
+    END IF;
+END
+$$;
+
+-- Which product/SKU a line means. Returns {"product": products row, "sku": skus row or null}.
+CREATE OR REPLACE FUNCTION orderly.line_item(line jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_sku_code  text := upper(btrim(orderly.arg_text(line, 'sku')));
+    v_prod_code text := upper(btrim(orderly.arg_text(line, 'product')));
+    s           orderly.skus;
+    p           orderly.products;
+BEGIN
+    IF coalesce(v_sku_code, '') = '' AND coalesce(v_prod_code, '') = '' THEN
+        RAISE EXCEPTION 'sku or product is required' USING ERRCODE = 'OL400';
+    END IF;
+    IF coalesce(v_sku_code, '') <> '' THEN
+        SELECT * INTO s FROM orderly.skus x WHERE x.code = v_sku_code;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'unknown SKU "%"', orderly.for_message(v_sku_code) USING ERRCODE = 'OL404';
+        END IF;
+        SELECT * INTO p FROM orderly.products x WHERE x.id = s.product_id;
+        IF coalesce(v_prod_code, '') <> '' AND v_prod_code <> p.code THEN
+            RAISE EXCEPTION 'SKU % belongs to product %, not %', s.code, p.code, orderly.for_message(v_prod_code)
+                USING ERRCODE = 'OL400';
+        END IF;
+    ELSE
+        SELECT * INTO p FROM orderly.products x WHERE x.code = v_prod_code;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'unknown product "%"', orderly.for_message(v_prod_code) USING ERRCODE = 'OL404';
+        END IF;
+    END IF;
+    IF NOT p.active THEN
+        RAISE EXCEPTION 'product % is not available', p.code USING ERRCODE = 'OL409';
+    END IF;
+    IF s.id IS NOT NULL AND NOT s.active THEN
+        RAISE EXCEPTION 'SKU % is not available', s.code USING ERRCODE = 'OL409';
+    END IF;
+    RETURN jsonb_build_object('product', to_jsonb(p), 'sku', CASE WHEN s.id IS NULL THEN NULL ELSE to_jsonb(s) END);
+END
+$$;
+
+-- The line's options against the product's groups. sku_options (the SKU's variant choice, or
+-- NULL) fills in the variant groups. Returns {"chosen": {group: value | [values]},
+-- "variant": {group: value}, "steps": [option steps], "delta": sum, "variant_delta": sum}.
+CREATE OR REPLACE FUNCTION orderly.line_options(p orderly.products, given jsonb, sku_options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    g         orderly.option_groups;
+    ov        orderly.option_values;
+    k         text;
+    v         jsonb;
+    v_codes   text[];
+    c         text;
+    v_chosen  jsonb := '{}';
+    v_variant jsonb := '{}';
+    v_steps   jsonb := '[]';
+    v_delta   numeric := 0;
+    v_vdelta  numeric := 0;
+BEGIN
+    given := coalesce(given, '{}');
+    IF jsonb_typeof(given) <> 'object' THEN
+        RAISE EXCEPTION 'options must be an object like {"colour": "black"}' USING ERRCODE = 'OL400';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(given) LOOP
+        IF NOT EXISTS (SELECT 1 FROM orderly.option_groups x WHERE x.product_id = p.id AND x.code = lower(k)) THEN
+            RAISE EXCEPTION 'unknown option "%" for %', orderly.for_message(k), p.code USING ERRCODE = 'OL400';
+        END IF;
+    END LOOP;
+
+    FOR g IN SELECT * FROM orderly.option_groups x WHERE x.product_id = p.id ORDER BY x.position, x.code LOOP
+        -- Keys are matched case-insensitively; the first spelling found wins.
+        SELECT e.value INTO v FROM jsonb_each(given) e WHERE lower(e.key) = g.code LIMIT 1;
+        IF NOT FOUND OR jsonb_typeof(v) = 'null' THEN
+            v := NULL;
+        END IF;
+        IF g.variant AND sku_options IS NOT NULL THEN
+            IF v IS NOT NULL AND (jsonb_typeof(v) NOT IN ('string', 'number') OR lower(btrim(v #>> '{}')) <> sku_options ->> g.code) THEN
+                RAISE EXCEPTION 'option % does not match the SKU (it is %)', g.code, sku_options ->> g.code USING ERRCODE = 'OL400';
+            END IF;
+            v := sku_options -> g.code;
+        END IF;
+        IF v IS NULL THEN
+            IF g.required OR (g.variant AND p.kind = 'goods') THEN
+                RAISE EXCEPTION 'option % is required', g.code USING ERRCODE = 'OL400';
+            END IF;
+            CONTINUE;
+        END IF;
+        IF jsonb_typeof(v) = 'array' AND g.multiple THEN
+            IF jsonb_array_length(v) > 50 OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) NOT IN ('string', 'number')) THEN
+                RAISE EXCEPTION 'option % must be a list of values', g.code USING ERRCODE = 'OL400';
+            END IF;
+            SELECT array_agg(lower(btrim(e #>> '{}')) ORDER BY n) INTO v_codes FROM jsonb_array_elements(v) WITH ORDINALITY AS a(e, n);
+        ELSIF jsonb_typeof(v) IN ('string', 'number') THEN
+            v_codes := ARRAY[lower(btrim(v #>> '{}'))];
+        ELSE
+            RAISE EXCEPTION 'option % takes one value', g.code USING ERRCODE = 'OL400';
+        END IF;
+        IF (SELECT count(DISTINCT x) FROM unnest(v_codes) x) <> cardinality(v_codes) THEN
+            RAISE EXCEPTION 'option % lists a value twice', g.code USING ERRCODE = 'OL400';
+        END IF;
+        IF cardinality(v_codes) = 0 THEN
+            IF g.required THEN
+                RAISE EXCEPTION 'option % is required', g.code USING ERRCODE = 'OL400';
+            END IF;
+            CONTINUE;
+        END IF;
+        FOREACH c IN ARRAY v_codes LOOP
+            SELECT * INTO ov FROM orderly.option_values x WHERE x.group_id = g.id AND x.code = c;
+            IF NOT FOUND OR NOT ov.active THEN
+                RAISE EXCEPTION 'unknown value "%" for option %', orderly.for_message(c), g.code USING ERRCODE = 'OL400';
+            END IF;
+            v_delta := v_delta + ov.price_delta;
+            IF g.variant THEN
+                v_vdelta := v_vdelta + ov.price_delta;
+            END IF;
+            v_steps := v_steps || jsonb_build_object('step', 'option', 'group', g.code, 'value', ov.code,
+                                                     'name', ov.name, 'variant', g.variant, 'delta', ov.price_delta,
+                                                     'text', format('%s %s: %s', g.name, ov.name,
+                                                                    CASE WHEN ov.price_delta >= 0 THEN '+' ELSE '' END || ov.price_delta));
+        END LOOP;
+        v_chosen := v_chosen || jsonb_build_object(g.code, CASE WHEN g.multiple THEN to_jsonb(v_codes) ELSE to_jsonb(v_codes[1]) END);
+        IF g.variant THEN
+            v_variant := v_variant || jsonb_build_object(g.code, v_codes[1]);
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('chosen', v_chosen, 'variant', v_variant, 'steps', v_steps,
+                              'delta', v_delta, 'variant_delta', v_vdelta);
+END
+$$;
+
+-- The rules that may touch a line, in evaluation order (see the top of this file).
+CREATE OR REPLACE FUNCTION orderly.applicable_rules(p orderly.products, segment text, coupon_id bigint, at timestamptz)
+RETURNS SETOF orderly.pricing_rules
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.* FROM orderly.pricing_rules r
+    WHERE r.active
+      AND (r.starts_at IS NULL OR r.starts_at <= $4)
+      AND (r.ends_at IS NULL OR r.ends_at > $4)
+      AND (r.product_id IS NULL OR r.product_id = ($1).id)
+      AND (r.segment IS NULL OR r.segment = $2)
+      AND (r.category_id IS NULL OR r.category_id = ANY (orderly.category_ancestors(($1).category_id)))
+      AND (NOT EXISTS (SELECT 1 FROM orderly.coupon_rules cr WHERE cr.rule_id = r.id)
+           OR EXISTS (SELECT 1 FROM orderly.coupon_rules cr WHERE cr.rule_id = r.id AND cr.coupon_id = $3))
+    ORDER BY r.priority, r.id
+$$;
+
+-- Steps 3 and 4 for one line: tiers then rules. Returns {"steps": [...], "net": n}.
+CREATE OR REPLACE FUNCTION orderly.line_discounts(p orderly.products, segment text, qty integer, list_price numeric,
+                                                  coupon orderly.coupons, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_running numeric := list_price * qty;
+    v_steps   jsonb := '[]';
+    v_applied boolean := false;
+    v_amount  numeric;
+    v_units   integer;
+    v_free    integer;
+    v_coupon  boolean;
+    b         record;
+    r         orderly.pricing_rules;
+BEGIN
+    -- 3. Graduated tiers: the bands of the segment if it has any, else the general ones.
+    FOR b IN
+        WITH bands AS (
+            SELECT t.min_qty, t.percent_off, t.segment FROM orderly.price_tiers t
+            WHERE t.product_id = p.id
+              AND t.segment IS NOT DISTINCT FROM (
+                  CASE WHEN EXISTS (SELECT 1 FROM orderly.price_tiers s WHERE s.product_id = p.id AND s.segment = line_discounts.segment)
+                       THEN line_discounts.segment END))
+        SELECT bands.*, lead(bands.min_qty) OVER (ORDER BY bands.min_qty) - 1 AS to_qty FROM bands ORDER BY bands.min_qty
+    LOOP
+        v_units := least(coalesce(b.to_qty, qty), qty) - b.min_qty + 1;
+        CONTINUE WHEN v_units <= 0;
+        v_amount := orderly.money(list_price * v_units * b.percent_off / 100);
+        v_running := v_running - v_amount;
+        v_steps := v_steps || jsonb_build_object(
+            'step', 'tier', 'segment', b.segment, 'from_qty', b.min_qty, 'to_qty', b.to_qty, 'units', v_units,
+            'percent', b.percent_off, 'amount', -v_amount,
+            'text', format('units %s-%s: %s %% off (%s units)', b.min_qty, coalesce(b.to_qty::text, ''), b.percent_off, v_units));
+    END LOOP;
+
+    -- 4. Rules in priority order; exclusive ones only alone.
+    FOR r IN SELECT * FROM orderly.applicable_rules(p, segment, coupon.id, at) LOOP
+        v_coupon := coupon.id IS NOT NULL AND EXISTS (SELECT 1 FROM orderly.coupon_rules cr WHERE cr.rule_id = r.id AND cr.coupon_id = coupon.id);
+        IF r.exclusive AND v_applied THEN
+            v_steps := v_steps || jsonb_build_object('step', 'rule_skipped', 'rule_id', r.id, 'name', r.name, 'kind', r.kind,
+                                                     'exclusive', true, 'amount', 0,
+                                                     'text', format('%s: not combined (exclusive, another discount applied first)', r.name));
+            CONTINUE;
+        END IF;
+        IF r.kind = 'percent' THEN
+            v_amount := orderly.money(v_running * r.value / 100);
+        ELSIF r.kind = 'fixed' THEN
+            v_amount := least(orderly.money(r.value * qty), v_running);
+        ELSE
+            v_free := (qty / (r.buy_qty + r.free_qty)) * r.free_qty;
+            CONTINUE WHEN v_free = 0;
+            v_amount := orderly.money(v_running * v_free / qty);
+        END IF;
+        v_running := v_running - v_amount;
+        v_applied := true;
+        v_steps := v_steps || (jsonb_build_object(
+            'step', 'rule', 'rule_id', r.id, 'name', r.name, 'kind', r.kind, 'exclusive', r.exclusive,
+            'priority', r.priority, 'amount', -v_amount,
+            'text', CASE r.kind WHEN 'percent' THEN format('%s: %s %% off', r.name, r.value)
+                                WHEN 'fixed' THEN format('%s: %s off per unit', r.name, r.value)
+                                ELSE format('%s: buy %s get %s free (%s free units)', r.name, r.buy_qty, r.free_qty, v_free) END)
+            || CASE r.kind WHEN 'buy_x_get_y' THEN jsonb_build_object('buy', r.buy_qty, 'get', r.free_qty, 'free_units', v_free)
+                           ELSE jsonb_build_object('value', r.value) END
+            || CASE WHEN v_coupon THEN jsonb_build_object('coupon', coupon.code) ELSE '{}' END);
+        EXIT WHEN r.exclusive;
+    END LOOP;
+    RETURN jsonb_build_object('steps', v_steps, 'net', v_running);
+END
+$$;
+
+-- One line, without its number (the caller prefixes errors with it). tax: from tax_context.
+CREATE OR REPLACE FUNCTION orderly.price_line(line jsonb, segment text, coupon orderly.coupons, tax jsonb,
+                                              at timestamptz, can_override boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_item      jsonb;
+    p           orderly.products;
+    s           orderly.skus;
+    v_qty       integer;
+    v_opts      jsonb;
+    v_params    jsonb := '{}';
+    v_base      numeric;
+    v_source    jsonb;
+    v_list      numeric;
+    v_gross     numeric;
+    v_net       numeric;
+    v_steps     jsonb := '[]';
+    v_disc      jsonb;
+    v_override  numeric := orderly.arg_numeric(line, 'unit_price');
+    v_reason    text := btrim(orderly.arg_text(line, 'reason'));
+    v_sku_price orderly.segment_prices;
+    v_tax       numeric;
+    k           text;
+BEGIN
+    IF jsonb_typeof(line) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'each line must be an object' USING ERRCODE = 'OL400';
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(line) LOOP
+        IF k NOT IN ('line', 'sku', 'product', 'qty', 'options', 'params', 'unit_price', 'reason') THEN
+            RAISE EXCEPTION 'unknown key "%" (use sku, product, qty, options, params, unit_price, reason)',
+                orderly.for_message(k) USING ERRCODE = 'OL400';
+        END IF;
+    END LOOP;
+
+    v_item := orderly.line_item(line);
+    p := jsonb_populate_record(NULL::orderly.products, v_item -> 'product');
+    IF jsonb_typeof(v_item -> 'sku') = 'object' THEN
+        s := jsonb_populate_record(NULL::orderly.skus, v_item -> 'sku');
+    END IF;
+
+    v_qty := orderly.arg_int(line, 'qty', true);
+    IF v_qty NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'qty must be between 1 and 100000' USING ERRCODE = 'OL400';
+    END IF;
+
+    IF p.kind <> 'goods' AND s.id IS NOT NULL THEN
+        RAISE EXCEPTION '% has no SKUs', p.code USING ERRCODE = 'OL400';
+    END IF;
+    v_opts := orderly.line_options(p, orderly.arg_value(line, 'options'), CASE WHEN s.id IS NOT NULL THEN s.options END);
+
+    -- Goods ship a SKU: the one named, else the one the variant options pick.
+    IF p.kind = 'goods' AND s.id IS NULL THEN
+        SELECT * INTO s FROM orderly.skus x WHERE x.product_id = p.id AND x.options = v_opts -> 'variant';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no SKU of % for %', p.code,
+                coalesce(nullif((SELECT string_agg(e.key || '=' || (e.value #>> '{}'), ', ' ORDER BY e.key)
+                                 FROM jsonb_each(v_opts -> 'variant') e), ''), 'these options') USING ERRCODE = 'OL404';
+        ELSIF NOT s.active THEN
+            RAISE EXCEPTION 'SKU % is not available', s.code USING ERRCODE = 'OL409';
+        END IF;
+    END IF;
+
+    IF p.formula IS NOT NULL THEN
+        v_params := orderly.formula_param_values(p.formula_params, orderly.arg_value(line, 'params'));
+    ELSIF orderly.arg_value(line, 'params') IS NOT NULL AND orderly.arg_value(line, 'params') <> '{}' THEN
+        RAISE EXCEPTION 'params are only for products priced by formula' USING ERRCODE = 'OL400';
+    END IF;
+
+    -- 1. Base unit price.
+    IF s.id IS NOT NULL THEN
+        SELECT * INTO v_sku_price FROM orderly.segment_prices x
+        WHERE x.segment = price_line.segment AND x.product_id = p.id AND x.sku_id = s.id;
+    END IF;
+    IF p.formula IS NOT NULL THEN
+        v_base := orderly.money(orderly.formula_eval(p.formula, v_params));
+        IF v_base < 0 THEN
+            RAISE EXCEPTION 'the price formula gives a negative price' USING ERRCODE = 'OL400';
+        END IF;
+        v_source := jsonb_build_object('source', 'formula', 'formula', p.formula, 'params', v_params,
+                                       'text', format('formula %s = %s', p.formula, v_base));
+    ELSIF v_sku_price.id IS NOT NULL THEN
+        v_base := v_sku_price.unit_price;
+        v_source := jsonb_build_object('source', 'segment_sku_price', 'segment', segment,
+                                       'text', format('%s price for SKU %s: %s (variant options included)', segment, s.code, v_base));
+    ELSE
+        SELECT x.unit_price INTO v_base FROM orderly.segment_prices x
+        WHERE x.segment = price_line.segment AND x.product_id = p.id AND x.sku_id IS NULL;
+        IF FOUND THEN
+            v_source := jsonb_build_object('source', 'segment_price', 'segment', segment,
+                                           'text', format('%s price list: %s', segment, v_base));
+        ELSE
+            v_base := p.base_price;
+            v_source := jsonb_build_object('source', 'base_price', 'text', format('base price: %s', v_base));
+        END IF;
+    END IF;
+    v_steps := v_steps || (jsonb_build_object('step', 'base', 'amount', v_base) || v_source);
+
+    -- 2. Option deltas, then the unit list price.
+    v_steps := v_steps || (SELECT coalesce(jsonb_agg(e || CASE WHEN v_sku_price.id IS NOT NULL AND (e ->> 'variant')::boolean
+                                                             THEN jsonb_build_object('delta', 0, 'text', (e ->> 'text') || ' (included in the SKU price)')
+                                                             ELSE '{}'::jsonb END), '[]')
+                           FROM jsonb_array_elements(v_opts -> 'steps') e);
+    v_list := orderly.money(v_base + (v_opts ->> 'delta')::numeric
+                            - CASE WHEN v_sku_price.id IS NOT NULL THEN (v_opts ->> 'variant_delta')::numeric ELSE 0 END);
+    IF v_list < 0 THEN
+        RAISE EXCEPTION 'the options make the unit price negative' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_list * v_qty > 999999999999.99 THEN
+        RAISE EXCEPTION 'the line amount is too large' USING ERRCODE = 'OL400';
+    END IF;
+    v_gross := v_list * v_qty;
+    v_steps := v_steps || jsonb_build_object('step', 'list_price', 'unit', v_list, 'qty', v_qty, 'amount', v_gross,
+                                             'text', format('list price %s x %s = %s', v_list, v_qty, v_gross));
+
+    IF v_override IS NOT NULL THEN
+        -- 5. Manual price: instead of tiers and rules.
+        IF NOT coalesce(can_override, false) THEN
+            RAISE EXCEPTION 'permission denied: price.override' USING ERRCODE = 'OL403';
+        END IF;
+        IF coalesce(v_reason, '') = '' THEN
+            RAISE EXCEPTION 'a manual unit_price needs a reason' USING ERRCODE = 'OL400';
+        END IF;
+        IF length(v_reason) > 500 OR v_reason ~ '[[:cntrl:]]' THEN
+            RAISE EXCEPTION 'reason must be at most 500 characters on one line' USING ERRCODE = 'OL400';
+        END IF;
+        IF v_override < 0 OR v_override > 999999999999.99 THEN
+            RAISE EXCEPTION 'unit_price must be between 0 and 999999999999.99' USING ERRCODE = 'OL400';
+        END IF;
+        v_override := orderly.money(v_override);
+        v_net := v_override * v_qty;
+        IF v_net > 999999999999.99 THEN
+            RAISE EXCEPTION 'the line amount is too large' USING ERRCODE = 'OL400';
+        END IF;
+        v_steps := v_steps || jsonb_build_object('step', 'override', 'unit_price', v_override, 'reason', v_reason,
+                                                 'amount', v_net - v_gross,
+                                                 'text', format('manual price %s per unit (tiers and discounts not applied): %s',
+                                                                v_override, v_reason));
+    ELSE
+        v_disc := orderly.line_discounts(p, segment, v_qty, v_list, coupon, at);
+        v_steps := v_steps || (v_disc -> 'steps');
+        v_net := (v_disc ->> 'net')::numeric;
+    END IF;
+
+    -- 6. Tax.
+    v_tax := orderly.money(v_net * (tax ->> 'rate')::numeric / 100);
+    v_steps := v_steps || (jsonb_build_object('step', 'tax', 'rate', (tax ->> 'rate')::numeric, 'name', tax -> 'name',
+                                              'amount', v_tax, 'text', tax ->> 'text')
+                           || CASE WHEN tax ? 'place' THEN jsonb_build_object('place', tax -> 'place') ELSE '{}' END);
+
+    RETURN jsonb_build_object(
+        'product', p.code, 'product_id', p.id, 'name', p.name, 'kind', p.kind, 'currency', p.currency,
+        'sku', s.code, 'sku_id', s.id, 'qty', v_qty,
+        'options', v_opts -> 'chosen', 'params', v_params,
+        'list_price', v_list, 'explanation', v_steps,
+        'gross', v_gross, 'discount', v_gross - v_net, 'net', v_net,
+        'tax_rate', (tax ->> 'rate')::numeric, 'tax', v_tax,
+        'override', v_override IS NOT NULL,
+        'components', CASE WHEN p.kind = 'bundle' THEN
+            (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', x.code, 'sku_id', x.id, 'qty', bi.qty) ORDER BY x.code), '[]')
+             FROM orderly.bundle_items bi JOIN orderly.skus x ON x.id = bi.sku_id
+             WHERE bi.bundle_product_id = p.id) END);
+END
+$$;
+
+-- Prices every line for a segment and a ship-to place (see tax_context); the shared core of
+-- price_order and api.product_price.
+CREATE OR REPLACE FUNCTION orderly.price_lines(customer_id bigint, segment text, lines jsonb, coupon text,
+                                               place jsonb, at timestamptz, can_override boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_at       timestamptz := coalesce(at, now());
+    c          orderly.coupons;
+    v_tax      jsonb := orderly.tax_context(place);
+    v_out      jsonb := '[]';
+    v_line     jsonb;
+    v_doc      jsonb;
+    v_no       integer;
+    v_seen     integer[] := '{}';
+    v_currency text;
+    v_state    text;
+    v_msg      text;
+    e          jsonb;
+    i          integer;
+BEGIN
+    IF jsonb_typeof(lines) IS DISTINCT FROM 'array' OR jsonb_array_length(lines) = 0 THEN
+        RAISE EXCEPTION 'lines must be a non-empty array' USING ERRCODE = 'OL400';
+    END IF;
+    IF jsonb_array_length(lines) > 500 THEN
+        RAISE EXCEPTION 'an order has at most 500 lines' USING ERRCODE = 'OL400';
+    END IF;
+    IF nullif(btrim(coupon), '') IS NOT NULL THEN
+        c := orderly.coupon_usable(coupon, customer_id, v_at);
+    END IF;
+
+    FOR e, i IN SELECT x.value, x.n::integer FROM jsonb_array_elements(lines) WITH ORDINALITY AS x(value, n) LOOP
+        v_no := i;
+        IF jsonb_typeof(e) = 'object' AND e ? 'line' THEN
+            BEGIN
+                v_no := orderly.arg_int(e, 'line', true);
+            EXCEPTION WHEN SQLSTATE 'OL400' THEN
+                v_no := NULL;
+            END;
+            IF v_no IS NULL OR v_no NOT BETWEEN 1 AND 100000 THEN
+                RAISE EXCEPTION 'line %: line must be a number from 1 to 100000', i USING ERRCODE = 'OL400';
+            END IF;
+        END IF;
+        IF v_no = ANY (v_seen) THEN
+            RAISE EXCEPTION 'line %: line number used twice', v_no USING ERRCODE = 'OL400';
+        END IF;
+        v_seen := v_seen || v_no;
+        BEGIN
+            v_doc := orderly.price_line(e, segment, c, v_tax, v_at, can_override);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+            IF v_state LIKE 'OL%' THEN
+                RAISE EXCEPTION 'line %: %', v_no, v_msg USING ERRCODE = v_state;
+            END IF;
+            RAISE;
+        END;
+        IF v_currency IS NULL THEN
+            v_currency := v_doc ->> 'currency';
+        ELSIF v_currency <> v_doc ->> 'currency' THEN
+            RAISE EXCEPTION 'line %: priced in %, but the order is in %', v_no, v_doc ->> 'currency', v_currency
+                USING ERRCODE = 'OL400';
+        END IF;
+        v_out := v_out || (jsonb_build_object('line', v_no) || v_doc);
+    END LOOP;
+
+    RETURN jsonb_build_object(
+        'currency', v_currency,
+        'customer', customer_id,
+        'segment', segment,
+        'coupon', CASE WHEN c.id IS NULL THEN NULL ELSE jsonb_build_object(
+                      'code', c.code,
+                      'applied', EXISTS (SELECT 1 FROM jsonb_array_elements(v_out) l, jsonb_array_elements(l -> 'explanation') s
+                                         WHERE s ->> 'coupon' = c.code)) END,
+        'ship_to', v_tax -> 'place',
+        'tax', v_tax - 'place',
+        'priced_at', orderly.json_time(v_at),
+        'lines', v_out,
+        'subtotal', (SELECT coalesce(sum((l ->> 'gross')::numeric), 0) FROM jsonb_array_elements(v_out) l),
+        'discount_total', (SELECT coalesce(sum((l ->> 'discount')::numeric), 0) FROM jsonb_array_elements(v_out) l),
+        'tax_total', (SELECT coalesce(sum((l ->> 'tax')::numeric), 0) FROM jsonb_array_elements(v_out) l),
+        'total', (SELECT coalesce(sum((l ->> 'net')::numeric + (l ->> 'tax')::numeric), 0) FROM jsonb_array_elements(v_out) l));
+END
+$$;
+
+-- Where a customer's order ships to, for tax: the given address (it must be the customer's and
+-- not removed), else the customer's default address, else NULL.
+CREATE OR REPLACE FUNCTION orderly.ship_to_place(customer_id bigint, ship_to bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    IF ship_to IS NOT NULL THEN
+        SELECT jsonb_build_object('address_id', a.id, 'country', upper(a.country), 'region', a.region) INTO v
+        FROM orderly.addresses a
+        WHERE a.id = ship_to_place.ship_to AND a.customer_id = ship_to_place.customer_id AND a.removed_at IS NULL;
+        IF v IS NULL THEN
+            RAISE EXCEPTION 'unknown ship-to address %', ship_to USING ERRCODE = 'OL404';
+        END IF;
+        RETURN v;
+    END IF;
+    SELECT jsonb_build_object('address_id', a.id, 'country', upper(a.country), 'region', a.region) INTO v
+    FROM orderly.addresses a
+    WHERE a.customer_id = ship_to_place.customer_id AND a.is_default AND a.removed_at IS NULL
+    ORDER BY a.id
+    LIMIT 1;
+    RETURN v;
+END
+$$;
+
+-- THE pricing function (contract): quote, draft and submit all call it. customer_id NULL prices
+-- for segment 'standard' without tax (ship_to then must be NULL: an address belongs to a
+-- customer). at NULL means now(). Never writes anything.
+CREATE OR REPLACE FUNCTION orderly.price_order(customer_id bigint, lines jsonb, coupon text, ship_to bigint,
+                                               at timestamptz, can_override boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_segment text := 'standard';
+BEGIN
+    IF customer_id IS NOT NULL THEN
+        SELECT c.segment INTO v_segment FROM orderly.customers c WHERE c.id = price_order.customer_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'unknown customer %', customer_id USING ERRCODE = 'OL404';
+        END IF;
+    ELSIF ship_to IS NOT NULL THEN
+        RAISE EXCEPTION 'ship_to needs a customer' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN orderly.price_lines(customer_id, v_segment, lines, coupon,
+                               CASE WHEN customer_id IS NOT NULL THEN orderly.ship_to_place(customer_id, ship_to) END,
+                               at, can_override);
+END
+$$;
+
+-- Coupons: redeem and release ----------------------------------------------------------------------
+
+-- Called when an order is submitted (in its transaction, after price_order). The coupon row is
+-- locked first, so concurrent redeemers of one coupon queue up and max_uses / per-customer
+-- limits hold; the guarded UPDATE is the backstop. Redeeming the same coupon for the same order
+-- again returns the existing redemption. Returns the redemption id.
+CREATE OR REPLACE FUNCTION orderly.coupon_redeem(coupon text, order_id bigint, customer_id bigint) RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c        orderly.coupons;
+    v_live   orderly.coupon_redemptions;
+    v_id     bigint;
+BEGIN
+    IF order_id IS NULL THEN
+        RAISE EXCEPTION 'order_id is required' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT * INTO c FROM orderly.coupons x WHERE lower(x.code) = lower(btrim(coupon_redeem.coupon)) FOR UPDATE;
+    SELECT * INTO v_live FROM orderly.coupon_redemptions r
+    WHERE r.order_id = coupon_redeem.order_id AND r.released_at IS NULL;
+    IF v_live.id IS NOT NULL AND v_live.coupon_id = c.id THEN
+        RETURN v_live.id;
+    ELSIF v_live.id IS NOT NULL THEN
+        RAISE EXCEPTION 'order % already has another coupon', order_id USING ERRCODE = 'OL409';
+    END IF;
+    PERFORM orderly.coupon_check(c, coupon_redeem.coupon, coupon_redeem.customer_id, now());
+    IF c.max_uses_per_customer IS NOT NULL AND customer_id IS NULL THEN
+        RAISE EXCEPTION 'coupon "%" needs a customer', c.code USING ERRCODE = 'OL400';
+    END IF;
+
+    UPDATE orderly.coupons x SET used_count = x.used_count + 1
+    WHERE x.id = c.id AND (x.max_uses IS NULL OR x.used_count < x.max_uses);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'coupon "%" has been used up', c.code USING ERRCODE = 'OL409';
+    END IF;
+    INSERT INTO orderly.coupon_redemptions (coupon_id, order_id, customer_id)
+    VALUES (c.id, coupon_redeem.order_id, coupon_redeem.customer_id)
+    RETURNING id INTO v_id;
+    PERFORM orderly.audit(NULL, 'coupon.redeem', 'coupon', c.code, jsonb_build_object('used_count', c.used_count),
+                          jsonb_build_object('used_count', c.used_count + 1, 'order_id', order_id,
+                                             'customer_id', customer_id, 'redemption_id', v_id));
+    RETURN v_id;
+END
+$$;
+
+-- When an order is cancelled or rejected: its coupon use no longer counts. Returns how many
+-- redemptions were released (0 or 1); releasing twice is not an error.
+CREATE OR REPLACE FUNCTION orderly.coupon_release(order_id bigint) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r orderly.coupon_redemptions;
+    n integer := 0;
+BEGIN
+    FOR r IN
+        UPDATE orderly.coupon_redemptions x SET released_at = now()
+        WHERE x.order_id = coupon_release.order_id AND x.released_at IS NULL
+        RETURNING x.*
+    LOOP
+        UPDATE orderly.coupons c SET used_count = c.used_count - 1 WHERE c.id = r.coupon_id;
+        PERFORM orderly.audit(NULL, 'coupon.release', 'coupon', (SELECT c.code FROM orderly.coupons c WHERE c.id = r.coupon_id),
+                              NULL, jsonb_build_object('order_id', r.order_id, 'redemption_id', r.id));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    orderly.formula_error(text),
+    orderly.formula_tokens(text),
+    orderly.formula_apply(text, numeric, numeric),
+    orderly.formula_expr(text[], integer, integer, jsonb),
+    orderly.formula_term(text[], integer, integer, jsonb),
+    orderly.formula_unary(text[], integer, integer, jsonb),
+    orderly.formula_primary(text[], integer, integer, jsonb),
+    orderly.formula_eval(text, jsonb),
+    orderly.formula_check(text, jsonb),
+    orderly.formula_param_values(jsonb, jsonb),
+    orderly.money(numeric),
+    orderly.tax_rate_for(text, text),
+    orderly.tax_context(jsonb),
+    orderly.coupon_usable(text, bigint, timestamptz),
+    orderly.coupon_check(orderly.coupons, text, bigint, timestamptz),
+    orderly.line_item(jsonb),
+    orderly.line_options(orderly.products, jsonb, jsonb),
+    orderly.applicable_rules(orderly.products, text, bigint, timestamptz),
+    orderly.line_discounts(orderly.products, text, integer, numeric, orderly.coupons, timestamptz),
+    orderly.price_line(jsonb, text, orderly.coupons, jsonb, timestamptz, boolean),
+    orderly.price_lines(bigint, text, jsonb, text, jsonb, timestamptz, boolean),
+    orderly.ship_to_place(bigint, bigint),
+    orderly.price_order(bigint, jsonb, text, bigint, timestamptz, boolean),
+    orderly.coupon_redeem(text, bigint, bigint),
+    orderly.coupon_release(bigint)
+FROM PUBLIC;
