@@ -278,7 +278,14 @@ DECLARE
     v_line     jsonb;
     v_segment  text := 'standard';
     v_place    jsonb;
+    k          text;
 BEGIN
+    FOR k IN SELECT jsonb_object_keys(product_price.args) LOOP
+        IF k NOT IN ('code', 'sku', 'qty', 'options', 'params', 'customer', 'ship_to', 'coupon') THEN
+            RAISE EXCEPTION 'unknown argument "%" (code, sku, qty, options, params, customer, ship_to, coupon)',
+                orderly.for_message(k) USING ERRCODE = 'OL400';
+        END IF;
+    END LOOP;
     IF v_code IS NULL AND v_sku IS NULL THEN
         RAISE EXCEPTION 'code is required' USING ERRCODE = 'OL400';
     END IF;
