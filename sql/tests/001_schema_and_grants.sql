@@ -9,7 +9,12 @@ SELECT has_extension('pgcrypto');
 
 SELECT tables_are('orderly',
     ARRAY['users', 'roles', 'permissions', 'role_permissions', 'user_roles', 'auth_failures', 'audit_log',
-          'notifications', 'notification_reads']);
+          'notifications', 'notification_reads',
+          -- V004/V005 (customers): countries, customers, addresses
+          'countries', 'customers', 'addresses',
+          -- V006 (catalog) and V007 (pricing)
+          'categories', 'products', 'option_groups', 'option_values', 'skus', 'bundle_items',
+          'segment_prices', 'price_tiers', 'pricing_rules', 'coupons', 'coupon_rules', 'coupon_redemptions', 'tax_rates']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -166,13 +171,14 @@ SELECT is_empty($$SELECT name FROM orderly.roles WHERE btrim(description) = ''$$
 SELECT set_eq($$SELECT code FROM orderly.permissions$$,
     ARRAY['order.create', 'order.read', 'order.read_all', 'order.submit', 'order.approve', 'order.cancel',
           'customer.read', 'customer.manage', 'catalog.manage', 'pricing.manage', 'price.override',
-          'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage'],
+          'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage', 'catalog.read'],
     'the permission catalog is seeded');
 
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admin'$$,
-    ARRAY['stats.read', 'notify.send', 'audit.read', 'user.manage', 'inbox.read'], 'admin permissions');
+    ARRAY['stats.read', 'notify.send', 'audit.read', 'user.manage', 'inbox.read',
+          'catalog.read', 'catalog.manage', 'pricing.manage'], 'admin permissions');
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'auditor'$$,
-    ARRAY['audit.read', 'inbox.read', 'report.read'], 'auditor permissions');
+    ARRAY['audit.read', 'inbox.read', 'report.read', 'catalog.read'], 'auditor permissions');
 SELECT is_empty($$
     SELECT r.name FROM orderly.roles r
     WHERE NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'inbox.read')

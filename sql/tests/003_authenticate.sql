@@ -19,7 +19,7 @@ $$;
 
 SELECT is(api.authenticate('carol', 'carol-secret', '10.0.0.1')::jsonb,
           jsonb_build_object('user_id', pg_temp.uid('carol'), 'username', 'carol', 'display_name', 'Carol Cole',
-                             'roles', '["sales_rep"]'::jsonb, 'permissions', '["inbox.read"]'::jsonb),
+                             'roles', '["sales_rep"]'::jsonb, 'permissions', '["catalog.read", "inbox.read"]'::jsonb),
           'authenticate returns the session document');
 SELECT is((SELECT array_agg(k ORDER BY ord) FROM json_object_keys(api.authenticate('carol', 'carol-secret', '10.0.0.1'))
            WITH ORDINALITY AS t(k, ord)),
@@ -107,17 +107,17 @@ SELECT admin.grant_role('dave', 'auditor');
 SELECT is((SELECT w::jsonb FROM api.whoami(pg_temp.uid('dave'), '{}') AS w),
           jsonb_build_object('user_id', pg_temp.uid('dave'), 'username', 'dave', 'display_name', 'dave',
                              'roles', '["auditor", "warehouse"]'::jsonb,
-                             'permissions', '["audit.read", "inbox.read", "report.read"]'::jsonb),
+                             'permissions', '["audit.read", "catalog.read", "inbox.read", "report.read"]'::jsonb),
           'whoami reflects a role granted a moment ago');
 SELECT throws_ok($$SELECT * FROM api.whoami(-1, '{}')$$, 'OL401', NULL, 'whoami: unknown actor');
 
 SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb,
           jsonb_build_object('user_id', pg_temp.uid('dave'), 'username', 'dave', 'locked', false, 'locked_until', NULL,
                              'roles', '["auditor", "warehouse"]'::jsonb,
-                             'permissions', '["audit.read", "inbox.read", "report.read"]'::jsonb),
+                             'permissions', '["audit.read", "catalog.read", "inbox.read", "report.read"]'::jsonb),
           'user_permissions document');
 SELECT admin.revoke_role('dave', 'auditor');
-SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'permissions', '["inbox.read"]'::jsonb,
+SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'permissions', '["catalog.read", "inbox.read"]'::jsonb,
           'user_permissions reflects a revoke');
 SELECT admin.lock_user('dave');
 SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'locked', 'true'::jsonb, 'locked: admin lock');
