@@ -9,7 +9,7 @@ SELECT has_extension('pgcrypto');
 
 SELECT tables_are('orderly',
     ARRAY['users', 'roles', 'permissions', 'role_permissions', 'user_roles', 'auth_failures', 'audit_log',
-          'notifications', 'notification_reads']);
+          'notifications', 'notification_reads', 'countries', 'customers', 'addresses']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -172,7 +172,7 @@ SELECT set_eq($$SELECT code FROM orderly.permissions$$,
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admin'$$,
     ARRAY['stats.read', 'notify.send', 'audit.read', 'user.manage', 'inbox.read'], 'admin permissions');
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'auditor'$$,
-    ARRAY['audit.read', 'inbox.read', 'report.read'], 'auditor permissions');
+    ARRAY['audit.read', 'inbox.read', 'report.read', 'customer.read'], 'auditor permissions');
 SELECT is_empty($$
     SELECT r.name FROM orderly.roles r
     WHERE NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'inbox.read')
