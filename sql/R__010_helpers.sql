@@ -167,6 +167,37 @@ BEGIN
 END
 $$;
 
+-- A misspelt argument must not be silently ignored ("emial=" would otherwise create a customer
+-- without the e-mail the client meant to change).
+CREATE OR REPLACE FUNCTION orderly.check_args(args jsonb, allowed text[]) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    unknown text;
+BEGIN
+    IF args IS NULL THEN
+        RETURN;
+    END IF;
+    IF jsonb_typeof(args) <> 'object' THEN
+        RAISE EXCEPTION 'arguments must be a JSON object' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT k INTO unknown FROM jsonb_object_keys(args) AS k WHERE k <> ALL (allowed) ORDER BY k LIMIT 1;
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown argument "%"; expected one of: %', orderly.for_message(unknown),
+            array_to_string(allowed, ', ') USING ERRCODE = 'OL400';
+    END IF;
+END
+$$;
+
+-- Text matched literally inside a LIKE pattern (the default escape character is "\").
+CREATE OR REPLACE FUNCTION orderly.like_escape(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT replace(replace(replace($1, '\', '\\'), '%', '\%'), '_', '\_')
+$$;
+
 -- Credentials ----------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION orderly.check_username(username text) RETURNS void
@@ -290,6 +321,7 @@ AS $$
         'locked', u.locked,
         'locked_until', u.locked_until,
         'failed_attempts', u.failed_attempts,
+        'customer_id', u.customer_id,
         'roles', to_jsonb(orderly.user_role_names(u.id)))
     FROM orderly.users u
     WHERE u.id = $1
@@ -471,6 +503,21 @@ AS $$
     SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
+-- Client documents are json, not jsonb, so that keys keep the order they are written in (id
+-- first, then what a person reads next); jsonb would sort them by length. This appends the keys
+-- of extra after those of doc without going through jsonb. Both must be objects.
+CREATE OR REPLACE FUNCTION orderly.json_extend(doc json, extra json) RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN json_typeof($1) <> 'object' OR json_typeof($2) <> 'object' THEN NULL
+        WHEN $2::text ~ '^\{\s*\}$' THEN $1
+        WHEN $1::text ~ '^\{\s*\}$' THEN $2
+        ELSE (regexp_replace($1::text, '\s*\}\s*$', '') || ', ' || regexp_replace($2::text, '^\s*\{', ''))::json
+    END
+$$;
+
 -- Nothing here is for anybody but the owner.
 REVOKE ALL ON FUNCTION
     orderly.fail(text, text),
@@ -482,6 +529,8 @@ REVOKE ALL ON FUNCTION
     orderly.arg_bigint(jsonb, text, boolean),
     orderly.arg_int(jsonb, text, boolean),
     orderly.arg_bool(jsonb, text, boolean),
+    orderly.check_args(jsonb, text[]),
+    orderly.like_escape(text),
     orderly.check_username(text),
     orderly.check_password(text),
     orderly.check_display_name(text),
@@ -502,5 +551,6 @@ REVOKE ALL ON FUNCTION
     orderly.notify_roles(text, text, bigint, text),
     orderly.user_changed(text, bigint, jsonb, text, jsonb),
     orderly.role_changed(text, bigint, jsonb),
-    orderly.json_time(timestamptz)
+    orderly.json_time(timestamptz),
+    orderly.json_extend(json, json)
 FROM PUBLIC;

@@ -4,12 +4,9 @@ public enum Reply {
     /// `#…` information, e.g. the greeting. Clients may ignore it.
     public static func info(_ text: String) -> String { "#" + singleLine(text) + "\n" }
 
-    /// `*…` one data line: a JSON value. Valid JSON never holds a raw line break inside a string,
-    /// so replacing CR/LF with spaces keeps it valid and on one line.
-    public static func data(_ json: String) -> String {
-        guard json.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) else { return "*" + json + "\n" }
-        return "*" + String(decoding: json.utf8.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }, as: UTF8.self) + "\n"
-    }
+    /// `*…` one data line: a JSON value, compacted (see `JSONText.compact`), so that it is on one
+    /// line and looks the same whichever PostgreSQL type (json or jsonb) produced it.
+    public static func data(_ json: String) -> String { "*" + JSONText.compact(json) + "\n" }
 
     /// `+OK [summary]`: the reply succeeded.
     public static func ok(_ summary: String? = nil) -> String {

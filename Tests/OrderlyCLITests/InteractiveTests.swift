@@ -9,7 +9,7 @@ import Testing
 
     @Test(.enabled(if: hasTmux, "needs tmux")) func anEventArrivingWhileTypingDoesNotGarbleTheLine() async throws {
         try await withFakeServer { server in
-            let tmux = try await Tmux.start("env HOME=\(CLI.home) \(CLI.binary.path) --port \(server.port); echo \"[exit $?]\"; sleep 10")
+            let tmux = try await Tmux.start("env HOME=\(CLI.home) \(CLI.binary.path) --port \(server.port); echo \"[exit $?]\"; sleep 120")
             do {
                 try await converse(tmux, server)
                 try await tmux.kill()
@@ -22,10 +22,12 @@ import Testing
 
     @Test(.enabled(if: hasTmux, "needs tmux")) func theSessionEndsWhenTheServerCloses() async throws {
         try await withFakeServer { server in
-            let tmux = try await Tmux.start("env HOME=\(CLI.home) \(CLI.binary.path) --port \(server.port); echo \"[exit $?]\"; sleep 10")
+            let tmux = try await Tmux.start("env HOME=\(CLI.home) \(CLI.binary.path) --port \(server.port); echo \"[exit $?]\"; sleep 120")
             do {
                 try await tmux.waitFor { screen, _ in screen.last == "orderly>" }
                 try await tmux.send(literal: "PI")
+                // Only once the REPL has echoed the keys: stopping earlier races the echo.
+                try await tmux.waitFor { screen, _ in screen.last == "orderly> PI" }
                 await server.stop()
                 try await tmux.waitFor { screen, _ in
                     screen.suffix(3) == ["orderly> PI", "orderly: the server closed the connection", "[exit 2]"]

@@ -16,7 +16,7 @@ import Testing
                 Issue.record("not a WHOAMI row: \(json.stdout)")
                 return
             }
-            #expect(json.stdout.hasPrefix(#"{"user_id" : "#) && json.stdout.hasSuffix("}\n"), "raw JSON, as the server sent it")
+            #expect(json.stdout.hasPrefix(#"{"user_id":"#) && json.stdout.hasSuffix("}\n"), "raw JSON, as the server sent it")
 
             let table = try await CLI.run(["--port", "\(server.port)", "--user", "alice", "WHOAMI"], environment: ["ORDERLY_PASSWORD": "alice-password"])
             #expect(table.status == 0)

@@ -14,8 +14,18 @@ import Testing
 
     @Test func nothingBreaksALine() {
         #expect(Reply.error(.invalid, "bad\r\nvalue\u{0}") == "-INVALID bad  value \n")
-        #expect(Reply.data("{\n  \"a\": \"x\"\r\n}") == "*{   \"a\": \"x\"  }\n")
+        #expect(Reply.data("{\n  \"a\": \"x\"\r\n}") == "*{\"a\":\"x\"}\n")
+        #expect(Reply.data("[\"a\nb\"]") == "*[\"a b\"]\n")
         #expect(Reply.ok("two\nlines") == "+OK two lines\n")
+    }
+
+    @Test func dataIsCompactedOutsideStringsOnly() {
+        // PostgreSQL's json and jsonb texts of one object end up the same.
+        #expect(Reply.data(#"{"id" : 1, "tags" : ["a b", "c"]}"#) == "*{\"id\":1,\"tags\":[\"a b\",\"c\"]}\n")
+        #expect(Reply.data(#"{"id": 1, "tags": ["a b", "c"]}"#) == "*{\"id\":1,\"tags\":[\"a b\",\"c\"]}\n")
+        // Escaped quotes and backslashes do not end a string early.
+        #expect(Reply.data(#"{"q" : "say \" hi \\", "n" : 2}"#) == #"*{"q":"say \" hi \\","n":2}"# + "\n")
+        #expect(Reply.event(kind: "x.y", json: #"{"a" : 1}"#) == ">x.y {\"a\":1}\n")
     }
 
     @Test func unicodeSurvives() {

@@ -121,7 +121,7 @@ import Testing
             #expect(ContinuousClock.now - started < .seconds(10))
             // The slow reply arrived whole, then the bye.
             let reply = try await working.readResponse()
-            #expect(reply.data == [#"{"slept" : true}"#] && reply.final == "+OK 1 row")
+            #expect(reply.data == [#"{"slept":true}"#] && reply.final == "+OK 1 row")
             #expect(try await working.nextLine() == "#bye")
             #expect(try await working.nextLine() == nil)
             #expect(try await idle.nextLine() == "#bye")

@@ -178,7 +178,7 @@ SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admi
     ARRAY['stats.read', 'notify.send', 'audit.read', 'user.manage', 'inbox.read',
           'catalog.read', 'catalog.manage', 'pricing.manage'], 'admin permissions');
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'auditor'$$,
-    ARRAY['audit.read', 'inbox.read', 'report.read', 'catalog.read'], 'auditor permissions');
+    ARRAY['audit.read', 'inbox.read', 'report.read', 'customer.read', 'catalog.read'], 'auditor permissions');
 SELECT is_empty($$
     SELECT r.name FROM orderly.roles r
     WHERE NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'inbox.read')

@@ -72,20 +72,23 @@ SELECT pg_temp.pm('product_create', '{"code": "DIV", "name": "Divider", "kind": 
 SELECT pg_temp.pm('bundle_create', '{"code": "BND", "name": "Bundle", "base_price": 150,
     "items": [{"sku": "PHN-A-64", "qty": 1}, {"sku": "WIDGET", "qty": 2}]}');
 
-INSERT INTO orderly.customers (name, segment) VALUES ('Std GmbH', 'standard'), ('Dealer Inc', 'dealer'),
-    ('Third SA', 'standard'), ('Homeless Ltd', 'standard'), ('Japan KK', 'standard');
+INSERT INTO orderly.customers (name, email, phone, segment) VALUES
+    ('Std GmbH', 'std@example.com', '+4930123456', 'standard'), ('Dealer Inc', 'dealer@example.com', '+14085550100', 'dealer'),
+    ('Third SA', 'third@example.com', '+33112345678', 'standard'), ('Homeless Ltd', 'homeless@example.com', '+442012345678', 'standard'),
+    ('Japan KK', 'japan@example.com', '+81312345678', 'standard');
 INSERT INTO ids SELECT 'std', id FROM orderly.customers WHERE name = 'Std GmbH';
 INSERT INTO ids SELECT 'dealer', id FROM orderly.customers WHERE name = 'Dealer Inc';
 INSERT INTO ids SELECT 'third', id FROM orderly.customers WHERE name = 'Third SA';
 INSERT INTO ids SELECT 'homeless', id FROM orderly.customers WHERE name = 'Homeless Ltd';
 INSERT INTO ids SELECT 'japan', id FROM orderly.customers WHERE name = 'Japan KK';
-INSERT INTO orderly.addresses (customer_id, country, region, city, postal_code, is_default, removed_at) VALUES
-    (pg_temp.id('std'), 'DE', NULL, 'Berlin', '10115', true, NULL),
-    (pg_temp.id('std'), 'FR', NULL, 'Paris', '75001', false, now()),
-    (pg_temp.id('dealer'), 'US', 'CA', 'San Jose', '95113', true, NULL),
-    (pg_temp.id('dealer'), 'US', 'NY', 'New York', '10001', false, NULL),
-    (pg_temp.id('third'), 'FR', NULL, 'Lyon', '69001', true, NULL),
-    (pg_temp.id('japan'), 'JP', NULL, 'Tokyo', '100-0001', true, NULL);
+INSERT INTO orderly.addresses (customer_id, recipient, phone, line1, country, region, city, postal_code, is_default, removed_at)
+SELECT pg_temp.id(c), 'Receiving', '+4930123456', 'Main street 1', country, region, city, postal_code, is_default, removed_at
+FROM (VALUES ('std', 'DE', 'Berlin', 'Berlin', '10115', true, NULL::timestamptz),
+             ('std', 'FR', 'IDF', 'Paris', '75001', false, now()),
+             ('dealer', 'US', 'CA', 'San Jose', '95113', true, NULL),
+             ('dealer', 'US', 'NY', 'New York', '10001', false, NULL),
+             ('third', 'FR', 'ARA', 'Lyon', '69001', true, NULL),
+             ('japan', 'JP', 'Tokyo', 'Tokyo', '100-0001', true, NULL)) AS a(c, country, region, city, postal_code, is_default, removed_at);
 INSERT INTO ids SELECT 'fr_removed', id FROM orderly.addresses WHERE city = 'Paris';
 INSERT INTO ids SELECT 'ny', id FROM orderly.addresses WHERE city = 'New York';
 
@@ -343,7 +346,7 @@ SELECT throws_ok(format('SELECT pg_temp.price(%L, %L, ship_to => %s)', '[{"produ
                  'OL404', format('unknown ship-to address %s', pg_temp.id('ny')), 'another customer''s address is unknown');
 SELECT is(pg_temp.steps('{"product": "SVC", "qty": 1}', 'tax', 'homeless') -> 0 ->> 'text', 'no ship-to address: no tax',
           'no address: tax 0 and the explanation says so');
-SELECT is(pg_temp.steps('{"product": "SVC", "qty": 1}', 'tax', 'japan') -> 0 ->> 'text', 'no tax rate for JP: no tax',
+SELECT is(pg_temp.steps('{"product": "SVC", "qty": 1}', 'tax', 'japan') -> 0 ->> 'text', 'no tax rate for JP/Tokyo: no tax',
           'no rate for the country: tax 0, said so');
 SELECT is(pg_temp.line1('{"product": "SVC", "qty": 1}') -> 'tax', '0.00'::jsonb, 'no customer: no tax');
 

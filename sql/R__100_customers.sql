@@ -1,0 +1,543 @@
+-- Orderly: customers and their addresses (CUSTOMER CREATE/UPDATE/SHOW/FIND, ADDRESS
+-- ADD/UPDATE/REMOVE) and linking a customer's login to its customer (admin.link_customer).
+--
+-- Who sees which customer: staff with customer.read see all of them. A login linked to a
+-- customer, and any holder of the "customer" role, sees only its own customer; another id is
+-- "not found" for them (not "forbidden": they may not even learn that it exists). A customer
+-- role without a link sees no customer at all.
+
+-- Validation -----------------------------------------------------------------------------------
+
+-- E.164: "+", country code, subscriber number; 7 to 15 digits. People type spaces, dashes, dots
+-- and parentheses, and "00" for "+"; those are accepted and dropped.
+CREATE OR REPLACE FUNCTION orderly.normalize_phone(field text, value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := regexp_replace(btrim(value), '[[:space:]().-]', '', 'g');
+BEGIN
+    IF v LIKE '00%' THEN
+        v := '+' || substr(v, 3);
+    END IF;
+    IF v IS NULL OR v !~ '^\+[1-9][0-9]{6,14}$' THEN
+        RAISE EXCEPTION '% must be an international phone number, like +49 30 1234567', field
+            USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- Deliberately simple: one "@", no spaces, a dot in the domain. Whether the mailbox exists is
+-- not something a pattern can tell.
+CREATE OR REPLACE FUNCTION orderly.normalize_email(value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := btrim(value);
+BEGIN
+    IF v IS NULL OR length(v) > 254
+       OR v !~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+\.[^@[:space:][:cntrl:]]+$' THEN
+        RAISE EXCEPTION 'email must be an e-mail address, like anna@example.com' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- A free-text field: trimmed, 1 to max_length characters, one line. NULL stays NULL.
+CREATE OR REPLACE FUNCTION orderly.clean_text(field text, value text, max_length integer) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := btrim(value);
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v = '' OR length(v) > max_length OR v ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION '% must be 1 to % characters on one line', field, max_length USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_segment(value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := lower(btrim(value));
+BEGIN
+    IF v IS NOT NULL AND v !~ '^[a-z][a-z0-9_]{0,31}$' THEN
+        RAISE EXCEPTION 'segment must be a lowercase word like "wholesale" (letters, digits, "_")'
+            USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_country(value text) RETURNS char(2)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := upper(btrim(value));
+BEGIN
+    IF v IS NULL OR NOT EXISTS (SELECT 1 FROM orderly.countries c WHERE c.code = v) THEN
+        RAISE EXCEPTION 'country must be an ISO 3166-1 code, like DE or US' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_postal_code(value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := btrim(value);
+BEGIN
+    IF v IS NULL OR v !~ '^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$' THEN
+        RAISE EXCEPTION 'postal_code must be up to 16 letters, digits, spaces or "-"' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- Who may see which customer -------------------------------------------------------------------
+
+-- NULL: the user is staff and sees every customer. Otherwise the one customer the user acts
+-- for, or 0 for a customer login that is not linked yet (no customer has id 0).
+CREATE OR REPLACE FUNCTION orderly.own_customer(u orderly.users) RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN ($1).customer_id IS NOT NULL THEN ($1).customer_id
+        WHEN 'customer' = ANY (orderly.user_role_names(($1).id)) THEN 0
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.customer_visible(u orderly.users, customer_id bigint) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(orderly.own_customer($1) = $2, true)
+$$;
+
+-- The customer row for a command, locked when it is about to change. Unknown and invisible
+-- customers get the same answer.
+CREATE OR REPLACE FUNCTION orderly.customer_for(u orderly.users, customer_id bigint, for_update boolean)
+RETURNS orderly.customers
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c orderly.customers;
+BEGIN
+    IF orderly.customer_visible(u, customer_for.customer_id) THEN
+        IF for_update THEN
+            SELECT * INTO c FROM orderly.customers x WHERE x.id = customer_for.customer_id FOR UPDATE;
+        ELSE
+            SELECT * INTO c FROM orderly.customers x WHERE x.id = customer_for.customer_id;
+        END IF;
+    END IF;
+    IF c.id IS NULL THEN
+        RAISE EXCEPTION 'customer % not found', customer_for.customer_id USING ERRCODE = 'OL404';
+    END IF;
+    RETURN c;
+END
+$$;
+
+-- Documents ------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.customer_doc(c orderly.customers) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'id', ($1).id,
+        'name', ($1).name,
+        'email', ($1).email,
+        'phone', ($1).phone,
+        'company', ($1).company,
+        'segment', ($1).segment,
+        'region', ($1).region,
+        'created_at', orderly.json_time(($1).created_at),
+        'updated_at', orderly.json_time(($1).updated_at))
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.address_doc(a orderly.addresses) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'id', ($1).id,
+        'customer', ($1).customer_id,
+        'label', ($1).label,
+        'recipient', ($1).recipient,
+        'phone', ($1).phone,
+        'line1', ($1).line1,
+        'line2', ($1).line2,
+        'city', ($1).city,
+        'region', ($1).region,
+        'postal_code', ($1).postal_code,
+        'country', ($1).country,
+        'default', ($1).is_default,
+        'removed_at', orderly.json_time(($1).removed_at))
+$$;
+
+-- Active addresses, the default first.
+CREATE OR REPLACE FUNCTION orderly.customer_addresses(customer_id bigint) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(json_agg(orderly.address_doc(a) ORDER BY a.is_default DESC, a.id), '[]')
+    FROM orderly.addresses a
+    WHERE a.customer_id = $1 AND a.removed_at IS NULL
+$$;
+
+-- Customers ------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION api.customer_create(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(customer_create.actor, 'customer.manage');
+    c orderly.customers;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['name', 'phone', 'email', 'company', 'segment', 'region']);
+    IF orderly.own_customer(u) IS NOT NULL THEN
+        RAISE EXCEPTION 'a customer account cannot create customers' USING ERRCODE = 'OL403';
+    END IF;
+    BEGIN
+        INSERT INTO orderly.customers (name, email, phone, company, segment, region, created_by)
+        VALUES (orderly.clean_text('name', orderly.arg_text(args, 'name', true), 200),
+                orderly.normalize_email(orderly.arg_text(args, 'email', true)),
+                orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true)),
+                orderly.clean_text('company', nullif(btrim(orderly.arg_text(args, 'company')), ''), 200),
+                coalesce(orderly.check_segment(nullif(btrim(orderly.arg_text(args, 'segment')), '')), 'standard'),
+                orderly.clean_text('region', nullif(btrim(orderly.arg_text(args, 'region')), ''), 100),
+                u.id)
+        RETURNING * INTO c;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'a customer with e-mail % already exists',
+            orderly.for_message(orderly.arg_text(args, 'email')) USING ERRCODE = 'OL409';
+    END;
+    PERFORM orderly.audit(u.id, 'customer.create', 'customer', c.id::text, NULL, orderly.customer_doc(c)::jsonb);
+    RETURN NEXT orderly.customer_doc(c);
+END
+$$;
+
+-- Only the arguments given change; an empty company or region clears it. The segment decides
+-- prices, so a customer's own login may not change it.
+CREATE OR REPLACE FUNCTION api.customer_update(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u      orderly.users := orderly.require_permission(customer_update.actor, 'customer.manage');
+    id     bigint := orderly.arg_bigint(args, 'id', true);
+    before orderly.customers;
+    c      orderly.customers;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id', 'name', 'phone', 'email', 'company', 'segment', 'region']);
+    before := orderly.customer_for(u, id, true);
+    c := before;
+    IF NOT (args ?| ARRAY['name', 'phone', 'email', 'company', 'segment', 'region']) THEN
+        RAISE EXCEPTION 'nothing to update: give name, phone, email, company, segment or region'
+            USING ERRCODE = 'OL400';
+    END IF;
+    IF args ? 'name' THEN
+        c.name := orderly.clean_text('name', orderly.arg_text(args, 'name', true), 200);
+    END IF;
+    IF args ? 'email' THEN
+        c.email := orderly.normalize_email(orderly.arg_text(args, 'email', true));
+    END IF;
+    IF args ? 'phone' THEN
+        c.phone := orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true));
+    END IF;
+    IF args ? 'company' THEN
+        c.company := orderly.clean_text('company', nullif(btrim(orderly.arg_text(args, 'company')), ''), 200);
+    END IF;
+    IF args ? 'region' THEN
+        c.region := orderly.clean_text('region', nullif(btrim(orderly.arg_text(args, 'region')), ''), 100);
+    END IF;
+    IF args ? 'segment' THEN
+        c.segment := coalesce(orderly.check_segment(nullif(btrim(orderly.arg_text(args, 'segment')), '')), 'standard');
+        IF c.segment IS DISTINCT FROM before.segment AND orderly.own_customer(u) IS NOT NULL THEN
+            RAISE EXCEPTION 'a customer account cannot change its segment' USING ERRCODE = 'OL403';
+        END IF;
+    END IF;
+    BEGIN
+        UPDATE orderly.customers x
+        SET name = c.name, email = c.email, phone = c.phone, company = c.company,
+            segment = c.segment, region = c.region, updated_at = now()
+        WHERE x.id = c.id
+        RETURNING * INTO c;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'a customer with e-mail % already exists', orderly.for_message(c.email)
+            USING ERRCODE = 'OL409';
+    END;
+    PERFORM orderly.audit(u.id, 'customer.update', 'customer', c.id::text,
+                          orderly.customer_doc(before)::jsonb, orderly.customer_doc(c)::jsonb);
+    RETURN NEXT orderly.customer_doc(c);
+END
+$$;
+
+-- One document: the customer and its active addresses (default first).
+CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(customer_show.actor, 'customer.read');
+    c orderly.customers;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id']);
+    c := orderly.customer_for(u, orderly.arg_bigint(args, 'id', true), false);
+    RETURN NEXT orderly.json_extend(orderly.customer_doc(c),
+                                    json_build_object('addresses', orderly.customer_addresses(c.id)));
+END
+$$;
+
+-- Substring search over name, e-mail and phone (each behind a trigram index). At least three
+-- characters, because shorter patterns cannot use a trigram index and would scan every customer.
+-- Best matches first: the exact e-mail or phone, then names starting with q, then by name.
+CREATE OR REPLACE FUNCTION api.customer_find(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(customer_find.actor, 'customer.read');
+    q       text := lower(btrim(orderly.arg_text(args, 'q', true)));
+    lim     integer := coalesce(orderly.arg_int(args, 'limit'), 20);
+    own     bigint := orderly.own_customer(u);
+    -- A phone number is searched without its spaces and dashes, as it is stored.
+    digits  text := CASE WHEN q ~ '^[+0-9 ().-]+$' THEN regexp_replace(q, '[^+0-9]', '', 'g') END;
+    pattern text;
+    phone_pattern text;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['q', 'limit']);
+    IF length(q) < 3 THEN
+        RAISE EXCEPTION 'q must be at least 3 characters' USING ERRCODE = 'OL400';
+    END IF;
+    IF lim NOT BETWEEN 1 AND 100 THEN
+        RAISE EXCEPTION 'limit must be between 1 and 100' USING ERRCODE = 'OL400';
+    END IF;
+    pattern := '%' || orderly.like_escape(q) || '%';
+    phone_pattern := CASE WHEN length(digits) >= 3 THEN '%' || orderly.like_escape(digits) || '%' END;
+    RETURN QUERY
+    SELECT orderly.customer_doc(c)
+    FROM orderly.customers c
+    WHERE (lower(c.name) LIKE pattern OR lower(c.email) LIKE pattern OR c.phone LIKE phone_pattern)
+      AND (own IS NULL OR c.id = own)
+    ORDER BY (lower(c.email) = q OR c.phone = digits) DESC,
+             (lower(c.name) LIKE orderly.like_escape(q) || '%') DESC,
+             lower(c.name), c.id
+    LIMIT lim;
+END
+$$;
+
+-- Addresses ------------------------------------------------------------------------------------
+
+-- The customer's current default address is demoted before another is promoted, so that the
+-- one-default index never sees two. Callers hold the customer's row lock, which serializes
+-- address changes per customer.
+CREATE OR REPLACE FUNCTION orderly.make_default_address(customer_id bigint, address_id bigint) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE orderly.addresses SET is_default = false, updated_at = now()
+    WHERE customer_id = $1 AND is_default AND id <> $2;
+    UPDATE orderly.addresses SET is_default = true, updated_at = now()
+    WHERE id = $2 AND NOT is_default;
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.address_for_update(u orderly.users, address_id bigint) RETURNS orderly.addresses
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a orderly.addresses;
+BEGIN
+    SELECT * INTO a FROM orderly.addresses x WHERE x.id = address_id AND x.removed_at IS NULL;
+    IF NOT FOUND OR NOT orderly.customer_visible(u, a.customer_id) THEN
+        RAISE EXCEPTION 'address % not found', address_id USING ERRCODE = 'OL404';
+    END IF;
+    -- Customer first, then address: the same lock order as ADDRESS ADD.
+    PERFORM orderly.customer_for(u, a.customer_id, true);
+    SELECT * INTO a FROM orderly.addresses x WHERE x.id = address_id AND x.removed_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'address % not found', address_id USING ERRCODE = 'OL404';
+    END IF;
+    RETURN a;
+END
+$$;
+
+-- The first address of a customer becomes its default whatever default= says.
+CREATE OR REPLACE FUNCTION api.address_add(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(address_add.actor, 'customer.manage');
+    c orderly.customers;
+    a orderly.addresses;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['customer', 'recipient', 'phone', 'line1', 'line2', 'city', 'region',
+                                           'postal_code', 'country', 'label', 'default']);
+    c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), true);
+    INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, line2, city, region,
+                                   postal_code, country)
+    VALUES (c.id,
+            orderly.clean_text('label', nullif(btrim(orderly.arg_text(args, 'label')), ''), 64),
+            orderly.clean_text('recipient', orderly.arg_text(args, 'recipient', true), 200),
+            orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true)),
+            orderly.clean_text('line1', orderly.arg_text(args, 'line1', true), 200),
+            orderly.clean_text('line2', nullif(btrim(orderly.arg_text(args, 'line2')), ''), 200),
+            orderly.clean_text('city', orderly.arg_text(args, 'city', true), 100),
+            orderly.clean_text('region', orderly.arg_text(args, 'region', true), 100),
+            orderly.check_postal_code(orderly.arg_text(args, 'postal_code', true)),
+            orderly.check_country(orderly.arg_text(args, 'country', true)))
+    RETURNING * INTO a;
+    IF coalesce(orderly.arg_bool(args, 'default'), false)
+       OR NOT EXISTS (SELECT 1 FROM orderly.addresses x
+                      WHERE x.customer_id = c.id AND x.is_default AND x.removed_at IS NULL) THEN
+        PERFORM orderly.make_default_address(c.id, a.id);
+        SELECT * INTO a FROM orderly.addresses x WHERE x.id = a.id;
+    END IF;
+    PERFORM orderly.audit(u.id, 'address.add', 'address', a.id::text, NULL, orderly.address_doc(a)::jsonb);
+    RETURN NEXT orderly.address_doc(a);
+END
+$$;
+
+-- Only the fields given change. default=true moves the default here; a default is never simply
+-- switched off (orders fall back to it), only moved to another address.
+CREATE OR REPLACE FUNCTION api.address_update(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u      orderly.users := orderly.require_permission(address_update.actor, 'customer.manage');
+    before orderly.addresses;
+    a      orderly.addresses;
+    fields text[] := ARRAY['recipient', 'phone', 'line1', 'line2', 'city', 'region', 'postal_code',
+                           'country', 'label', 'default'];
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id'] || fields);
+    before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
+    a := before;
+    IF NOT (args ?| fields) THEN
+        RAISE EXCEPTION 'nothing to update: give one of %', array_to_string(fields, ', ') USING ERRCODE = 'OL400';
+    END IF;
+    IF args ? 'recipient' THEN a.recipient := orderly.clean_text('recipient', orderly.arg_text(args, 'recipient', true), 200); END IF;
+    IF args ? 'phone' THEN a.phone := orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true)); END IF;
+    IF args ? 'line1' THEN a.line1 := orderly.clean_text('line1', orderly.arg_text(args, 'line1', true), 200); END IF;
+    IF args ? 'line2' THEN a.line2 := orderly.clean_text('line2', nullif(btrim(orderly.arg_text(args, 'line2')), ''), 200); END IF;
+    IF args ? 'city' THEN a.city := orderly.clean_text('city', orderly.arg_text(args, 'city', true), 100); END IF;
+    IF args ? 'region' THEN a.region := orderly.clean_text('region', orderly.arg_text(args, 'region', true), 100); END IF;
+    IF args ? 'postal_code' THEN a.postal_code := orderly.check_postal_code(orderly.arg_text(args, 'postal_code', true)); END IF;
+    IF args ? 'country' THEN a.country := orderly.check_country(orderly.arg_text(args, 'country', true)); END IF;
+    IF args ? 'label' THEN a.label := orderly.clean_text('label', nullif(btrim(orderly.arg_text(args, 'label')), ''), 64); END IF;
+    IF orderly.arg_bool(args, 'default') IS false AND before.is_default THEN
+        RAISE EXCEPTION 'address % is the default: make another address the default instead', before.id
+            USING ERRCODE = 'OL409';
+    END IF;
+    UPDATE orderly.addresses x
+    SET recipient = a.recipient, phone = a.phone, line1 = a.line1, line2 = a.line2, city = a.city,
+        region = a.region, postal_code = a.postal_code, country = a.country, label = a.label,
+        updated_at = now()
+    WHERE x.id = a.id;
+    IF orderly.arg_bool(args, 'default') THEN
+        PERFORM orderly.make_default_address(a.customer_id, a.id);
+    END IF;
+    SELECT * INTO a FROM orderly.addresses x WHERE x.id = a.id;
+    PERFORM orderly.audit(u.id, 'address.update', 'address', a.id::text,
+                          orderly.address_doc(before)::jsonb, orderly.address_doc(a)::jsonb);
+    RETURN NEXT orderly.address_doc(a);
+END
+$$;
+
+-- Removed addresses are hidden, not deleted: orders that shipped there still show them. When the
+-- default goes, the newest remaining address becomes the default.
+CREATE OR REPLACE FUNCTION api.address_remove(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.require_permission(address_remove.actor, 'customer.manage');
+    before   orderly.addresses;
+    a        orderly.addresses;
+    next_id  bigint;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id']);
+    before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
+    UPDATE orderly.addresses x SET removed_at = now(), is_default = false, updated_at = now()
+    WHERE x.id = before.id
+    RETURNING * INTO a;
+    IF before.is_default THEN
+        SELECT x.id INTO next_id FROM orderly.addresses x
+        WHERE x.customer_id = a.customer_id AND x.removed_at IS NULL
+        ORDER BY x.id DESC LIMIT 1;
+        IF next_id IS NOT NULL THEN
+            PERFORM orderly.make_default_address(a.customer_id, next_id);
+        END IF;
+    END IF;
+    PERFORM orderly.audit(u.id, 'address.remove', 'address', a.id::text,
+                          orderly.address_doc(before)::jsonb, orderly.address_doc(a)::jsonb);
+    RETURN NEXT orderly.json_extend(orderly.address_doc(a), json_build_object('new_default', next_id));
+END
+$$;
+
+-- Admin: link a customer's login -----------------------------------------------------------------
+
+-- customer_id NULL unlinks. The login sees the new customer on its very next command (the api
+-- functions read the link live).
+CREATE OR REPLACE FUNCTION admin.link_customer(username text, customer_id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u      orderly.users := orderly.user_for_update(link_customer.username);
+    before jsonb := orderly.user_snapshot(u.id);
+BEGIN
+    IF link_customer.customer_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM orderly.customers c WHERE c.id = link_customer.customer_id) THEN
+        RAISE EXCEPTION 'customer % not found', link_customer.customer_id USING ERRCODE = 'OL404';
+    END IF;
+    UPDATE orderly.users x SET customer_id = link_customer.customer_id, updated_at = now() WHERE x.id = u.id;
+    PERFORM orderly.user_changed('user.link_customer', u.id, before);
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    orderly.normalize_phone(text, text),
+    orderly.normalize_email(text),
+    orderly.clean_text(text, text, integer),
+    orderly.check_segment(text),
+    orderly.check_country(text),
+    orderly.check_postal_code(text),
+    orderly.own_customer(orderly.users),
+    orderly.customer_visible(orderly.users, bigint),
+    orderly.customer_for(orderly.users, bigint, boolean),
+    orderly.customer_doc(orderly.customers),
+    orderly.address_doc(orderly.addresses),
+    orderly.customer_addresses(bigint),
+    orderly.make_default_address(bigint, bigint),
+    orderly.address_for_update(orderly.users, bigint)
+FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION
+    api.customer_create(bigint, jsonb),
+    api.customer_update(bigint, jsonb),
+    api.customer_show(bigint, jsonb),
+    api.customer_find(bigint, jsonb),
+    api.address_add(bigint, jsonb),
+    api.address_update(bigint, jsonb),
+    api.address_remove(bigint, jsonb),
+    admin.link_customer(text, bigint)
+FROM PUBLIC;
