@@ -297,7 +297,8 @@ BEGIN
 
     IF v_customer IS NOT NULL THEN
         SELECT c.segment INTO v_segment FROM orderly.customers c WHERE c.id = v_customer;
-        IF NOT FOUND THEN
+        -- A customer's login may price only for its own customer; others are "unknown" alike.
+        IF NOT FOUND OR NOT orderly.customer_visible(u, v_customer) THEN
             RAISE EXCEPTION 'unknown customer %', v_customer USING ERRCODE = 'OL404';
         END IF;
     END IF;

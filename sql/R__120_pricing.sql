@@ -995,6 +995,9 @@ BEGIN
         RAISE EXCEPTION 'order_id is required' USING ERRCODE = 'OL400';
     END IF;
     SELECT * INTO c FROM orderly.coupons x WHERE lower(x.code) = lower(btrim(coupon_redeem.coupon)) FOR UPDATE;
+    IF c.id IS NULL THEN
+        RAISE EXCEPTION 'unknown coupon "%"', orderly.for_message(btrim(coupon_redeem.coupon)) USING ERRCODE = 'OL404';
+    END IF;
     SELECT * INTO v_live FROM orderly.coupon_redemptions r
     WHERE r.order_id = coupon_redeem.order_id AND r.released_at IS NULL;
     IF v_live.id IS NOT NULL AND v_live.coupon_id = c.id THEN

@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(177);
+SELECT plan(180);
 
 DO $$
 BEGIN
@@ -445,6 +445,14 @@ SELECT is((SELECT r::jsonb ->> 'segment' FROM api.product_price(pg_temp.uid('rep
            jsonb_build_object('code', 'WIDGET', 'customer', pg_temp.id('dealer'), 'qty', 10)) r), 'dealer', 'PRODUCT PRICE: the customer''s segment');
 SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', pg_temp.uid('rep'),
                         '{"code": "GADGET", "unit_price": 1, "reason": "x"}'), 'OL400', NULL, 'PRODUCT PRICE takes no manual price');
+SELECT throws_ok($$SELECT orderly.coupon_redeem('NOSUCH', 1006, NULL)$$, 'OL404', 'unknown coupon "NOSUCH"', 'redeem: unknown coupon');
+DO $$ BEGIN PERFORM admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']); END $$;
+UPDATE orderly.users SET customer_id = pg_temp.id('std') WHERE username = 'buyer';
+SELECT is((SELECT r::jsonb ->> 'customer' FROM api.product_price(pg_temp.uid('buyer'),
+           jsonb_build_object('code', 'SVC', 'customer', pg_temp.id('std'))) r), pg_temp.id('std')::text,
+          'PRODUCT PRICE: a customer login prices for its own customer');
+SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', pg_temp.uid('buyer'), jsonb_build_object('code', 'SVC', 'customer', pg_temp.id('dealer'))),
+                 'OL404', format('unknown customer %s', pg_temp.id('dealer')), 'but not for another customer');
 SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', pg_temp.uid('nobody'), '{"code": "SVC"}'), 'OL403',
                  'permission denied: catalog.read', 'PRODUCT PRICE needs catalog.read');
 
