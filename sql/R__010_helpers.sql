@@ -167,6 +167,21 @@ BEGIN
 END
 $$;
 
+-- limit= of a listing command: default when not given, 1 to max otherwise.
+CREATE OR REPLACE FUNCTION orderly.arg_limit(args jsonb, default_limit integer, max_limit integer) RETURNS integer
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer := coalesce(orderly.arg_int(args, 'limit'), default_limit);
+BEGIN
+    IF n NOT BETWEEN 1 AND max_limit THEN
+        RAISE EXCEPTION 'limit must be between 1 and %', max_limit USING ERRCODE = 'OL400';
+    END IF;
+    RETURN n;
+END
+$$;
+
 -- A misspelt argument must not be silently ignored ("emial=" would otherwise create a customer
 -- without the e-mail the client meant to change).
 CREATE OR REPLACE FUNCTION orderly.check_args(args jsonb, allowed text[]) RETURNS void
@@ -530,6 +545,7 @@ REVOKE ALL ON FUNCTION
     orderly.arg_int(jsonb, text, boolean),
     orderly.arg_bool(jsonb, text, boolean),
     orderly.check_args(jsonb, text[]),
+    orderly.arg_limit(jsonb, integer, integer),
     orderly.like_escape(text),
     orderly.check_username(text),
     orderly.check_password(text),

@@ -288,7 +288,7 @@ BEGIN
 END
 $$;
 
--- One document: the customer and its active addresses (default first).
+-- One document: the customer, its active addresses (default first) and a summary of its orders.
 CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
@@ -300,7 +300,8 @@ BEGIN
     PERFORM orderly.check_args(args, ARRAY['id']);
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'id', true), false);
     RETURN NEXT orderly.json_extend(orderly.customer_doc(c),
-                                    json_build_object('addresses', orderly.customer_addresses(c.id)));
+                                    json_build_object('addresses', orderly.customer_addresses(c.id),
+                                                      'orders', orderly.customer_order_summary(c.id)));
 END
 $$;
 
@@ -314,7 +315,7 @@ AS $$
 DECLARE
     u       orderly.users := orderly.require_permission(customer_find.actor, 'customer.read');
     q       text := lower(btrim(orderly.arg_text(args, 'q', true)));
-    lim     integer := coalesce(orderly.arg_int(args, 'limit'), 20);
+    lim     integer := orderly.arg_limit(args, 20, 100);
     own     bigint := orderly.own_customer(u);
     -- A phone number is searched without its spaces and dashes, as it is stored.
     digits  text := CASE WHEN q ~ '^[+0-9 ().-]+$' THEN regexp_replace(q, '[^+0-9]', '', 'g') END;
@@ -324,9 +325,6 @@ BEGIN
     PERFORM orderly.check_args(args, ARRAY['q', 'limit']);
     IF length(q) < 3 THEN
         RAISE EXCEPTION 'q must be at least 3 characters' USING ERRCODE = 'OL400';
-    END IF;
-    IF lim NOT BETWEEN 1 AND 100 THEN
-        RAISE EXCEPTION 'limit must be between 1 and 100' USING ERRCODE = 'OL400';
     END IF;
     pattern := '%' || orderly.like_escape(q) || '%';
     phone_pattern := CASE WHEN length(digits) >= 3 THEN '%' || orderly.like_escape(digits) || '%' END;
@@ -514,6 +512,35 @@ BEGIN
 END
 $$;
 
+-- `orderlyd --demo`: one customer with a default address in Berlin, which the demo "customer"
+-- login orders for. Idempotent (found by its e-mail); returns the customer id.
+CREATE OR REPLACE FUNCTION admin.load_demo_customer() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    INSERT INTO orderly.customers (name, email, phone, company, segment, region)
+    VALUES ('Demo Customer GmbH', 'orders@demo-customer.example', '+493012345678', 'Demo Customer GmbH', 'standard', 'Berlin')
+    ON CONFLICT DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        SELECT c.id INTO v_id FROM orderly.customers c WHERE lower(c.email) = 'orders@demo-customer.example';
+        RETURN v_id;
+    END IF;
+    INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, city, region, postal_code, country, is_default)
+    VALUES (v_id, 'office', 'Erika Mustermann', '+493012345678', 'Friedrichstraße 1', 'Berlin', 'BE', '10117', 'DE', true);
+    UPDATE orderly.users u SET customer_id = v_id WHERE lower(u.username) = 'customer' AND u.customer_id IS NULL;
+    PERFORM orderly.audit(NULL, 'customer.demo_load', 'customer', v_id::text, NULL,
+                          orderly.customer_doc((SELECT c FROM orderly.customers c WHERE c.id = v_id))::jsonb);
+    RETURN v_id;
+END
+$$;
+
+COMMENT ON FUNCTION admin.load_demo_customer() IS 'Create the demo customer with an address and link the demo customer login (idempotent)';
+COMMENT ON FUNCTION admin.link_customer(text, bigint) IS 'Link a customer login to the customer it orders for (NULL unlinks)';
+
 REVOKE ALL ON FUNCTION
     orderly.normalize_phone(text, text),
     orderly.normalize_email(text),
@@ -539,5 +566,8 @@ REVOKE ALL ON FUNCTION
     api.address_add(bigint, jsonb),
     api.address_update(bigint, jsonb),
     api.address_remove(bigint, jsonb),
-    admin.link_customer(text, bigint)
+    admin.link_customer(text, bigint),
+    admin.load_demo_customer()
 FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION admin.link_customer(text, bigint), admin.load_demo_customer() TO orderly_admin;

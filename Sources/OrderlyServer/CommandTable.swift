@@ -47,12 +47,17 @@ public struct CommandTable: Sendable {
         self.byName = Dictionary(commands.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    /// The longest command whose words start the request: `ORDER SHOW 1` finds `ORDER SHOW`
-    /// before `ORDER`.
+    /// The longest command whose words start the request: `ORDER LINE ADD order=1` finds
+    /// `ORDER LINE ADD` before `ORDER LINE` and `ORDER`.
     public func resolve(_ words: [String]) -> Command? {
-        if words.count >= 2, let command = byName[words[0] + " " + words[1]] { return command }
-        return words.first.flatMap { byName[$0] }
+        for count in stride(from: min(words.count, Self.maxWords), through: 1, by: -1) {
+            if let command = byName[words.prefix(count).joined(separator: " ")] { return command }
+        }
+        return nil
     }
+
+    /// The most words a command name has.
+    static let maxWords = 3
 
     public static let standard = CommandTable([
         Command("HELLO", .builtin(.hello), beforeAuth: true, summary: "Server name, version, protocol and limits."),
@@ -130,6 +135,39 @@ public struct CommandTable: Sendable {
         Command("TAX SET", .sql(function: "api.tax_set"), permission: "pricing.manage",
                 usage: "TAX SET country=DE [region=] rate=19 [name=] [remove=true]",
                 summary: "Set the tax percentage of a country or one of its regions (the region wins)."),
+        Command("ORDER QUOTE", .sql(function: "api.order_quote"), permission: "order.create",
+                usage: "ORDER QUOTE customer= lines=[…] [coupon=] [ship_to=]",
+                summary: "Price lines for a customer, each with its explanation; saves nothing."),
+        Command("ORDER DRAFT", .sql(function: "api.order_draft"), permission: "order.create",
+                usage: "ORDER DRAFT customer= [type=standard|custom|strategic] [ship_to=] [requested_date=] [note=] [coupon=]",
+                summary: "Start a draft order (ship-to defaults to the customer's default address)."),
+        Command("ORDER LINE ADD", .sql(function: "api.order_line_add"), permission: "order.create",
+                usage: "ORDER LINE ADD order= (sku=|product=) qty= [options={…}] [params={…}] [unit_price= reason=]",
+                summary: "Add a line to a draft; the whole order is re-priced. A manual unit_price needs price.override."),
+        Command("ORDER LINE SET", .sql(function: "api.order_line_set"), permission: "order.create",
+                usage: "ORDER LINE SET order= line= [qty=] [options={…}] [params={…}] [sku=|product=] [unit_price= reason=] [clear_override=true]",
+                summary: "Change a line of a draft; the whole order is re-priced."),
+        Command("ORDER LINE REMOVE", .sql(function: "api.order_line_remove"), permission: "order.create",
+                usage: "ORDER LINE REMOVE order= line=", summary: "Remove a line from a draft."),
+        Command("ORDER NOTE", .sql(function: "api.order_note"), permission: "order.create",
+                usage: "ORDER NOTE order= text= [kind=delivery|packaging|general]",
+                summary: "Add a note; notes are kept for good and shown to the warehouse and production."),
+        Command("ORDER CREATE", .sql(function: "api.order_create"), permission: "order.create",
+                usage: "ORDER CREATE customer= lines=[…] [type=] [ship_to=] [requested_date=] [coupon=] [note=] [submit=true] [idempotency_key=]",
+                summary: "Create an order in one step, optionally submitting it. A retry with the same idempotency_key gets the same reply."),
+        Command("ORDER SUBMIT", .sql(function: "api.order_submit"), permission: "order.submit", positional: ["id"],
+                usage: "ORDER SUBMIT id [idempotency_key=]",
+                summary: "Submit a draft: prices are fixed, the coupon used, stock reserved."),
+        Command("ORDER SHOW", .sql(function: "api.order_show"), permission: "order.read", positional: ["id"],
+                usage: "ORDER SHOW id",
+                summary: "An order: customer, ship-to, lines with their price explanation, totals, notes, status history."),
+        Command("ORDER LIST", .sql(function: "api.order_list"), permission: "order.read",
+                usage: "ORDER LIST [status=] [customer=] [mine=true] [from=] [to=] [limit=50] [after=id]",
+                summary: "Orders you may see, newest first; pass the last id as after= for the next page."),
+        Command("PICK LIST", .sql(function: "api.pick_list"), permission: "order.read_all", usage: "PICK LIST [limit=50]",
+                summary: "Submitted orders to pick: reserved SKUs, ship-to and every note, by requested date."),
+        Command("WORK QUEUE", .sql(function: "api.work_queue"), permission: "order.read_all", usage: "WORK QUEUE [limit=50]",
+                summary: "Custom-made and service lines of submitted orders, with parameters and notes."),
         Command("STATS", .builtin(.stats), permission: "stats.read",
                 summary: "Server figures: connections, requests and errors by code, pool use, p50/p99 latency per command."),
     ])

@@ -14,7 +14,10 @@ SELECT tables_are('orderly',
           'countries', 'customers', 'addresses',
           -- V006 (catalog) and V007 (pricing)
           'categories', 'products', 'option_groups', 'option_values', 'skus', 'bundle_items',
-          'segment_prices', 'price_tiers', 'pricing_rules', 'coupons', 'coupon_rules', 'coupon_redemptions', 'tax_rates']);
+          'segment_prices', 'price_tiers', 'pricing_rules', 'coupons', 'coupon_rules', 'coupon_redemptions', 'tax_rates',
+          -- V008 (orders)
+          'order_statuses', 'order_status_transitions', 'orders', 'order_lines', 'order_notes',
+          'order_status_history', 'stock_reservations', 'idempotency_keys']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -178,7 +181,8 @@ SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admi
     ARRAY['stats.read', 'notify.send', 'audit.read', 'user.manage', 'inbox.read',
           'catalog.read', 'catalog.manage', 'pricing.manage'], 'admin permissions');
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'auditor'$$,
-    ARRAY['audit.read', 'inbox.read', 'report.read', 'customer.read', 'catalog.read'], 'auditor permissions');
+    ARRAY['audit.read', 'inbox.read', 'report.read', 'customer.read', 'catalog.read', 'order.read', 'order.read_all'],
+    'auditor permissions');
 SELECT is_empty($$
     SELECT r.name FROM orderly.roles r
     WHERE NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'inbox.read')

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(47);
+SELECT plan(50);
 
 DO $$
 BEGIN
@@ -141,6 +141,15 @@ SELECT throws_ok(format($$ SELECT pg_temp.call('customer_show', 'buyer', '{"id":
 SELECT throws_ok(format($$ SELECT pg_temp.call('customer_update', 'buyer', '{"id":%s,"segment":"vip"}') $$, (SELECT id FROM ids WHERE name = 'acme')),
                  'OL403', 'a customer account cannot change its segment', 'a customer cannot pick its own prices');
 SELECT throws_ok($$ SELECT admin.link_customer('buyer', 999999) $$, 'OL404', 'customer 999999 not found', 'linking to nobody is refused');
+
+-- The demo customer ------------------------------------------------------------------------------
+
+SELECT admin.create_user('customer', 'customer-demo', ARRAY['customer']);
+SELECT is(admin.load_demo_customer(), admin.load_demo_customer(), 'the demo customer is created once');
+SELECT is((SELECT count(*)::integer FROM orderly.addresses a JOIN orderly.customers c ON c.id = a.customer_id
+           WHERE c.email = 'orders@demo-customer.example' AND a.is_default), 1, 'with one default address');
+SELECT is((SELECT customer_id FROM orderly.users WHERE username = 'customer'), admin.load_demo_customer(),
+          'and the demo customer login orders for it');
 
 -- FIND stays on its indexes --------------------------------------------------------------------
 

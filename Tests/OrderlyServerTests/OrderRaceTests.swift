@@ -1,0 +1,130 @@
+import OrderlyClient
+import OrderlyTestSupport
+import Testing
+
+/// The "exactly once" promises of order submission, each raced by many connections at once.
+@Suite struct OrderRaceTests {
+    /// A customer with an address and one SKU with `stock` units.
+    static func prepare(_ database: TestDatabase, stock: Int) async throws -> Int {
+        try await database.createUser("rita", password: "rita-password", roles: ["sales_rep"])
+        try await database.execute("INSERT INTO orderly.products (code, name, kind, base_price) VALUES ('RACE-1', 'Race phone', 'goods', 100)")
+        try await database.execute("""
+            INSERT INTO orderly.skus (product_id, code, stock_on_hand)
+            SELECT id, 'RACE-1-STD', $1::integer FROM orderly.products WHERE code = 'RACE-1'
+            """, [String(stock)])
+        let customer = try await database.execute("""
+            SELECT (api.customer_create(u.id, '{"name":"Race Ltd","email":"race@example.com","phone":"+4930100100"}')::jsonb ->> 'id')
+            FROM orderly.users u WHERE u.username = 'rita'
+            """)
+        let id = try #require(customer.rows.first?[0].flatMap { Int($0) })
+        try await database.execute("""
+            SELECT api.address_add(u.id, jsonb_build_object('customer', \(id), 'recipient', 'Dock', 'phone', '+4930100101',
+                   'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'))
+            FROM orderly.users u WHERE u.username = 'rita'
+            """)
+        return id
+    }
+
+    /// `count` connections of `user`, each sends `line(i)` at the same moment (all are logged in
+    /// before the first sends); the replies in connection order.
+    static func race(_ server: TestServer, _ count: Int, as user: String = "rita", password: String = "rita-password",
+                     _ line: @escaping @Sendable (Int) -> String) async throws -> [Response] {
+        let gate = Gate()
+        let (ready, arrived) = AsyncStream.makeStream(of: Void.self)
+        return try await withThrowingTaskGroup(of: (Int, Response).self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    let client = try await server.connect(as: user, password: password)
+                    arrived.yield()
+                    await gate.wait()
+                    let reply = try await client.request(line(index))
+                    await client.close()
+                    return (index, reply)
+                }
+            }
+            var connected = 0
+            for await _ in ready {
+                connected += 1
+                if connected == count { break }
+            }
+            await gate.open()
+            var replies = [Response?](repeating: nil, count: count)
+            for try await (index, reply) in group { replies[index] = reply }
+            return replies.compactMap { $0 }
+        }
+    }
+
+    @Test func fiftyClientsRaceForTenUnitsAndExactlyTenWin() async throws {
+        nonisolated(unsafe) var customer = 0
+        try await withTestServer(prepare: { customer = try await Self.prepare($0, stock: 10) }) { server in
+            let id = customer
+            let replies = try await Self.race(server, 50) { _ in
+                #"ORDER CREATE customer=\#(id) lines=[{"sku":"RACE-1-STD","qty":1}] submit=true"#
+            }
+            let won = replies.filter(\.isSuccess)
+            let lost = replies.filter { !$0.isSuccess }
+            #expect(won.count == 10)
+            #expect(lost.count == 40)
+            for reply in lost {
+                #expect(reply.errorCode == "CONFLICT", "\(reply)")
+                #expect(reply.message == "not enough stock for SKU RACE-1-STD: 1 requested, 0 available", "\(reply)")
+            }
+            for reply in won { #expect(try doc(reply.data[0])["status"].text == "submitted") }
+            let stock = try await server.database.execute("""
+                SELECT stock_on_hand, stock_reserved,
+                       (SELECT sum(qty) FROM orderly.stock_reservations WHERE released_at IS NULL),
+                       (SELECT count(*) FROM orderly.orders)
+                FROM orderly.skus WHERE code = 'RACE-1-STD'
+                """)
+            #expect(stock.rows == [["10", "10", "10", "10"]], "10 reserved by 10 orders; the losers left no order behind")
+        }
+    }
+
+    @Test func tenConnectionsWithOneIdempotencyKeyMakeOneOrder() async throws {
+        nonisolated(unsafe) var customer = 0
+        try await withTestServer(prepare: { customer = try await Self.prepare($0, stock: 100) }) { server in
+            let id = customer
+            let line = #"ORDER CREATE customer=\#(id) lines=[{"sku":"RACE-1-STD","qty":2}] submit=true idempotency_key=order-7f3a"#
+            let replies = try await Self.race(server, 10) { _ in line }
+            let failed = replies.filter { !$0.isSuccess }
+            #expect(failed.isEmpty, "\(failed)")
+            #expect(Set(replies.map(\.data)).count == 1, "every connection got the same reply, byte for byte")
+            let counts = try await server.database.execute(
+                "SELECT (SELECT count(*) FROM orderly.orders), (SELECT stock_reserved FROM orderly.skus WHERE code = 'RACE-1-STD')")
+            #expect(counts.rows == [["1", "2"]], "one order, reserved once")
+
+            // Later replays too; the same key with other arguments is a conflict.
+            let rita = try await server.connect(as: "rita", password: "rita-password")
+            let replay = try await rita.request(line)
+            #expect(replay.data == replies[0].data)
+            let other = try await rita.request(line.replacingOccurrences(of: #""qty":2"#, with: #""qty":3"#))
+            #expect(other.errorCode == "CONFLICT")
+            #expect(other.message.contains("already used for a different request"))
+            // Another user's identical key is theirs alone.
+            try await server.database.createUser("sam", password: "sam-password", roles: ["sales_rep"])
+            let sam = try await server.connect(as: "sam", password: "sam-password")
+            #expect(try await sam.request(line).isSuccess)
+            #expect(try await server.database.execute("SELECT count(*) FROM orderly.orders").rows == [["2"]])
+            await sam.close()
+            await rita.close()
+        }
+    }
+
+    @Test func aDraftSubmittedTwiceAtOnceIsSubmittedOnce() async throws {
+        nonisolated(unsafe) var customer = 0
+        try await withTestServer(prepare: { customer = try await Self.prepare($0, stock: 100) }) { server in
+            let rita = try await server.connect(as: "rita", password: "rita-password")
+            let draft = try doc(try await rita.request(#"ORDER CREATE customer=\#(customer) lines=[{"sku":"RACE-1-STD","qty":5}]"#).data[0])
+            await rita.close()
+            let id = try #require(draft["id"].int)
+            let replies = try await Self.race(server, 8) { _ in "ORDER SUBMIT \(id)" }
+            #expect(replies.filter(\.isSuccess).count == 1)
+            for reply in replies where !reply.isSuccess {
+                #expect(reply.errorCode == "CONFLICT")
+                #expect(reply.message == "order \(id) is submitted; only a draft can be submitted")
+            }
+            let stock = try await server.database.execute("SELECT stock_reserved FROM orderly.skus WHERE code = 'RACE-1-STD'")
+            #expect(stock.rows == [["5"]])
+        }
+    }
+}

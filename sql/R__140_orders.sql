@@ -1,0 +1,944 @@
+-- Orderly: orders from quote to submission (ORDER QUOTE, DRAFT, LINE ADD/SET/REMOVE, NOTE,
+-- CREATE, SUBMIT, SHOW, LIST), stock reservation, idempotency and the status lifecycle.
+--
+-- Prices: every change to a draft re-prices the whole order with orderly.price_order (the one
+-- pricing function, R__120_pricing.sql), so a draft always shows today's prices; ORDER SUBMIT
+-- prices it one last time and those prices are the order's from then on.
+--
+-- Who sees an order: a customer login its customer's orders; order.read_all every order;
+-- order.read alone the orders one created (a sales rep's own). An order one may not see is
+-- "not found". A draft may be changed by whoever sees it and holds order.create.
+--
+-- Locks: every change takes the order's row lock first; submission then locks the coupon (if
+-- any) and the SKUs in id order, so two submissions never wait on each other in a cycle.
+
+-- Who may see what -----------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.has_permission(user_id bigint, permission text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT 1
+        FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+        WHERE ur.user_id = $1 AND rp.permission = $2)
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.order_visible(u orderly.users, o orderly.orders) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN orderly.own_customer($1) IS NOT NULL THEN ($2).customer_id = orderly.own_customer($1)
+        WHEN orderly.has_permission(($1).id, 'order.read_all') THEN true
+        ELSE ($2).created_by = ($1).id
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.order_for(u orderly.users, order_id bigint, for_update boolean) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o orderly.orders;
+BEGIN
+    IF for_update THEN
+        SELECT * INTO o FROM orderly.orders x WHERE x.id = order_for.order_id FOR UPDATE;
+    ELSE
+        SELECT * INTO o FROM orderly.orders x WHERE x.id = order_for.order_id;
+    END IF;
+    IF o.id IS NULL OR NOT orderly.order_visible(u, o) THEN
+        RAISE EXCEPTION 'order % not found', order_id USING ERRCODE = 'OL404';
+    END IF;
+    RETURN o;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.draft_for_update(u orderly.users, order_id bigint) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o orderly.orders := orderly.order_for(u, order_id, true);
+BEGIN
+    IF o.status <> 'draft' THEN
+        RAISE EXCEPTION 'order % is %; only a draft can be changed', o.id, o.status USING ERRCODE = 'OL409';
+    END IF;
+    RETURN o;
+END
+$$;
+
+-- Documents ------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.username_of(user_id bigint) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT u.username FROM orderly.users u WHERE u.id = $1
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.order_line_doc(l orderly.order_lines) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'line', ($1).line_no,
+        'product', ($1).priced -> 'product',
+        'sku', ($1).priced -> 'sku',
+        'name', ($1).priced -> 'name',
+        'kind', ($1).priced -> 'kind',
+        'qty', ($1).qty,
+        'options', ($1).priced -> 'options',
+        'params', ($1).priced -> 'params',
+        'list_price', ($1).list_price,
+        'gross', ($1).gross,
+        'discount', ($1).discount,
+        'net', ($1).net,
+        'tax_rate', ($1).tax_rate,
+        'tax', ($1).tax,
+        'override', ($1).is_override,
+        'override_reason', ($1).override_reason,
+        'override_by', orderly.username_of(($1).override_by),
+        'components', ($1).priced -> 'components',
+        'explanation', ($1).priced -> 'explanation')
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.order_note_doc(n orderly.order_notes) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'id', ($1).id,
+        'kind', ($1).kind,
+        'text', ($1).text,
+        'by', orderly.username_of(($1).created_by),
+        'at', orderly.json_time(($1).created_at))
+$$;
+
+-- ORDER SHOW: the header, the customer, where it ships, every line with its price explanation,
+-- the totals, the notes and the status history.
+CREATE OR REPLACE FUNCTION orderly.order_doc(o orderly.orders) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'id', ($1).id,
+        'status', ($1).status,
+        'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = ($1).status),
+        'type', ($1).type,
+        'customer', (SELECT json_build_object('id', c.id, 'name', c.name, 'email', c.email, 'phone', c.phone,
+                                              'company', c.company, 'segment', c.segment)
+                     FROM orderly.customers c WHERE c.id = ($1).customer_id),
+        'ship_to', (SELECT orderly.address_doc(a) FROM orderly.addresses a WHERE a.id = ($1).ship_to_id),
+        'requested_date', ($1).requested_date,
+        'coupon', ($1).coupon_code,
+        'currency', ($1).currency,
+        'lines', (SELECT coalesce(json_agg(orderly.order_line_doc(l) ORDER BY l.line_no), '[]')
+                  FROM orderly.order_lines l WHERE l.order_id = ($1).id),
+        'totals', json_build_object('subtotal', ($1).subtotal, 'discount', ($1).discount_total,
+                                    'net', ($1).subtotal - ($1).discount_total,
+                                    'tax', ($1).tax_total, 'total', ($1).total),
+        'notes', (SELECT coalesce(json_agg(orderly.order_note_doc(n) ORDER BY n.id), '[]')
+                  FROM orderly.order_notes n WHERE n.order_id = ($1).id),
+        'history', (SELECT coalesce(json_agg(json_build_object(
+                               'from', h.from_status, 'to', h.to_status, 'by', orderly.username_of(h.changed_by),
+                               'at', orderly.json_time(h.changed_at), 'reason', h.reason) ORDER BY h.id), '[]')
+                    FROM orderly.order_status_history h WHERE h.order_id = ($1).id),
+        'created_by', orderly.username_of(($1).created_by),
+        'created_at', orderly.json_time(($1).created_at),
+        'submitted_by', orderly.username_of(($1).submitted_by),
+        'submitted_at', orderly.json_time(($1).submitted_at),
+        'priced_at', orderly.json_time(($1).priced_at))
+$$;
+
+-- One ORDER LIST row.
+CREATE OR REPLACE FUNCTION orderly.order_summary(o orderly.orders) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'id', ($1).id,
+        'status', ($1).status,
+        'type', ($1).type,
+        'customer', ($1).customer_id,
+        'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = ($1).customer_id),
+        'lines', (SELECT count(*) FROM orderly.order_lines l WHERE l.order_id = ($1).id),
+        'total', ($1).total,
+        'currency', ($1).currency,
+        'requested_date', ($1).requested_date,
+        'created_by', orderly.username_of(($1).created_by),
+        'created_at', orderly.json_time(($1).created_at),
+        'submitted_at', orderly.json_time(($1).submitted_at))
+$$;
+
+-- CUSTOMER SHOW's order summary.
+CREATE OR REPLACE FUNCTION orderly.customer_order_summary(customer_id bigint) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'count', count(*),
+        'drafts', count(*) FILTER (WHERE o.status = 'draft'),
+        'submitted_total', coalesce(sum(o.total) FILTER (WHERE o.status <> 'draft'), 0),
+        'last_order_at', orderly.json_time(max(o.created_at)))
+    FROM orderly.orders o
+    WHERE o.customer_id = $1
+$$;
+
+-- Lines and prices -----------------------------------------------------------------------------
+
+-- The lines of an order as orderly.price_order takes them, numbered as stored.
+CREATE OR REPLACE FUNCTION orderly.order_specs(order_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(l.spec || jsonb_build_object('line', l.line_no) ORDER BY l.line_no), '[]')
+    FROM orderly.order_lines l
+    WHERE l.order_id = $1
+$$;
+
+-- A line as a client wrote it, reduced to what the pricing engine reads. Numbers come as JSON
+-- numbers or strings; the engine validates them (with the line number in its message).
+CREATE OR REPLACE FUNCTION orderly.line_spec(args jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_strip_nulls(jsonb_build_object(
+        'sku', $1 -> 'sku', 'product', $1 -> 'product', 'qty', $1 -> 'qty', 'options', $1 -> 'options',
+        'params', $1 -> 'params', 'unit_price', $1 -> 'unit_price', 'reason', $1 -> 'reason'))
+$$;
+
+-- The order's lines become exactly specs (each with its "line" number), all priced together;
+-- the header gets the totals. Manual prices in specs were authorised when they were set (see
+-- require_override), so re-pricing honours them whoever triggers it.
+CREATE OR REPLACE FUNCTION orderly.set_order_lines(o orderly.orders, specs jsonb) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    priced jsonb;
+    l      jsonb;
+BEGIN
+    DELETE FROM orderly.order_lines x
+    WHERE x.order_id = o.id
+      AND x.line_no NOT IN (SELECT (s ->> 'line')::integer FROM jsonb_array_elements(specs) s);
+    IF jsonb_array_length(specs) = 0 THEN
+        UPDATE orderly.orders x
+        SET subtotal = 0, discount_total = 0, tax_total = 0, total = 0, priced_at = now(), updated_at = now()
+        WHERE x.id = o.id
+        RETURNING * INTO o;
+        RETURN o;
+    END IF;
+    priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true);
+    FOR l IN SELECT value FROM jsonb_array_elements(priced -> 'lines') LOOP
+        INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,
+                                              list_price, gross, discount, net, tax_rate, tax, is_override,
+                                              override_reason, priced)
+        VALUES (o.id, (l ->> 'line')::integer, o.customer_id,
+                (SELECT s - 'line' FROM jsonb_array_elements(specs) s WHERE (s ->> 'line')::integer = (l ->> 'line')::integer),
+                (l ->> 'product_id')::bigint, (l ->> 'sku_id')::bigint, (l ->> 'qty')::integer,
+                (l ->> 'list_price')::numeric, (l ->> 'gross')::numeric, (l ->> 'discount')::numeric,
+                (l ->> 'net')::numeric, coalesce((l ->> 'tax_rate')::numeric, 0), coalesce((l ->> 'tax')::numeric, 0),
+                (l ->> 'override')::boolean,
+                CASE WHEN (l ->> 'override')::boolean THEN
+                    (SELECT btrim(s ->> 'reason') FROM jsonb_array_elements(specs) s
+                     WHERE (s ->> 'line')::integer = (l ->> 'line')::integer) END,
+                l)
+        ON CONFLICT (order_id, line_no) DO UPDATE
+        SET spec = excluded.spec, product_id = excluded.product_id, sku_id = excluded.sku_id, qty = excluded.qty,
+            list_price = excluded.list_price, gross = excluded.gross, discount = excluded.discount,
+            net = excluded.net, tax_rate = excluded.tax_rate, tax = excluded.tax,
+            is_override = excluded.is_override, override_reason = excluded.override_reason,
+            override_by = CASE WHEN excluded.is_override THEN x.override_by END,
+            priced = excluded.priced, updated_at = now();
+    END LOOP;
+    UPDATE orderly.orders x
+    SET currency = coalesce(priced ->> 'currency', x.currency),
+        subtotal = (priced ->> 'subtotal')::numeric, discount_total = (priced ->> 'discount_total')::numeric,
+        tax_total = (priced ->> 'tax_total')::numeric, total = (priced ->> 'total')::numeric,
+        priced_at = now(), updated_at = now()
+    WHERE x.id = o.id
+    RETURNING * INTO o;
+    RETURN o;
+END
+$$;
+
+-- The stored request of one line of a draft.
+CREATE OR REPLACE FUNCTION orderly.line_spec_of(o orderly.orders, line_no integer) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb;
+BEGIN
+    SELECT l.spec INTO v FROM orderly.order_lines l WHERE l.order_id = o.id AND l.line_no = line_spec_of.line_no;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'order % has no line %', o.id, line_no USING ERRCODE = 'OL404';
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- A manual unit price is the one thing on a line that needs more than order.create.
+CREATE OR REPLACE FUNCTION orderly.require_override(u orderly.users, spec jsonb) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF spec ? 'unit_price' AND NOT orderly.has_permission(u.id, 'price.override') THEN
+        RAISE EXCEPTION 'permission denied: price.override' USING ERRCODE = 'OL403';
+    END IF;
+END
+$$;
+
+-- Header arguments -----------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.check_order_type(value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := coalesce(lower(btrim(value)), 'standard');
+BEGIN
+    IF v NOT IN ('standard', 'custom', 'strategic') THEN
+        RAISE EXCEPTION 'type must be standard, custom or strategic' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- An ISO date, today or later.
+CREATE OR REPLACE FUNCTION orderly.check_requested_date(value text) RETURNS date
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d date;
+BEGIN
+    IF value IS NULL OR btrim(value) = '' THEN
+        RETURN NULL;
+    END IF;
+    IF btrim(value) !~ '^\d{4}-\d{2}-\d{2}$' THEN
+        RAISE EXCEPTION 'requested_date must be a date like 2026-12-24' USING ERRCODE = 'OL400';
+    END IF;
+    BEGIN
+        d := btrim(value)::date;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'requested_date must be a date like 2026-12-24' USING ERRCODE = 'OL400';
+    END;
+    IF d < current_date THEN
+        RAISE EXCEPTION 'requested_date cannot be in the past' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN d;
+END
+$$;
+
+-- The ship-to address given (the customer's own, not removed), or else the customer's default.
+CREATE OR REPLACE FUNCTION orderly.check_ship_to(customer_id bigint, address_id bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v bigint;
+BEGIN
+    IF address_id IS NULL THEN
+        SELECT a.id INTO v FROM orderly.addresses a
+        WHERE a.customer_id = check_ship_to.customer_id AND a.is_default AND a.removed_at IS NULL;
+        RETURN v;
+    END IF;
+    SELECT a.id INTO v FROM orderly.addresses a
+    WHERE a.id = address_id AND a.customer_id = check_ship_to.customer_id AND a.removed_at IS NULL;
+    IF v IS NULL THEN
+        RAISE EXCEPTION 'address % is not an address of customer %', address_id, customer_id USING ERRCODE = 'OL404';
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_lines_arg(args jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v jsonb := orderly.arg_value(args, 'lines', true);
+BEGIN
+    IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0 THEN
+        RAISE EXCEPTION 'lines must be a non-empty JSON array, like lines=[{"sku":"PHN-X1-128-BLK","qty":2}]'
+            USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+-- Status lifecycle -----------------------------------------------------------------------------
+
+-- The one way an order changes status: the transition must be a row of
+-- order_status_transitions, its permission (if any) held; the change is appended to the
+-- history and audited.
+CREATE OR REPLACE FUNCTION orderly.change_status(o orderly.orders, to_status text, actor_id bigint, reason text)
+RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t orderly.order_status_transitions;
+BEGIN
+    SELECT * INTO t FROM orderly.order_status_transitions x
+    WHERE x.from_status = o.status AND x.to_status = change_status.to_status;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % cannot go from % to %', o.id, o.status, to_status USING ERRCODE = 'OL409';
+    END IF;
+    IF t.permission IS NOT NULL THEN
+        PERFORM orderly.require_permission(actor_id, t.permission);
+    END IF;
+    UPDATE orderly.orders x SET status = change_status.to_status, updated_at = now() WHERE x.id = o.id;
+    INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by, reason)
+    VALUES (o.id, o.customer_id, o.status, change_status.to_status, actor_id, reason);
+    PERFORM orderly.audit(actor_id, 'order.status', 'order', o.id::text,
+                          jsonb_build_object('status', o.status),
+                          jsonb_build_object('status', change_status.to_status, 'reason', reason));
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
+    RETURN o;
+END
+$$;
+
+-- Stock ----------------------------------------------------------------------------------------
+
+-- What an order takes from stock: goods lines their SKU, bundle lines their components;
+-- services and custom products are made to order and take nothing.
+CREATE OR REPLACE FUNCTION orderly.order_stock_needs(order_id bigint)
+RETURNS TABLE (line_no integer, sku_id bigint, qty integer)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.line_no, l.sku_id, l.qty
+    FROM orderly.order_lines l
+    WHERE l.order_id = $1 AND l.sku_id IS NOT NULL
+    UNION ALL
+    SELECT l.line_no, (c ->> 'sku_id')::bigint, l.qty * (c ->> 'qty')::integer
+    FROM orderly.order_lines l, jsonb_array_elements(coalesce(l.priced -> 'components', '[]')) c
+    WHERE l.order_id = $1 AND l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') = 'array'
+$$;
+
+-- Reserves everything the order needs, SKU by SKU in id order (so concurrent submissions lock
+-- SKUs in one order and cannot deadlock), each by a guarded UPDATE that succeeds only while
+-- enough is available. The CHECK on skus is the backstop. All or nothing: a shortage raises,
+-- which rolls back what this order had reserved.
+CREATE OR REPLACE FUNCTION orderly.reserve_stock(o orderly.orders) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    need record;
+    s    orderly.skus;
+BEGIN
+    FOR need IN
+        SELECT n.sku_id, sum(n.qty)::integer AS qty FROM orderly.order_stock_needs(o.id) n
+        GROUP BY n.sku_id ORDER BY n.sku_id
+    LOOP
+        UPDATE orderly.skus x SET stock_reserved = x.stock_reserved + need.qty, updated_at = now()
+        WHERE x.id = need.sku_id AND x.stock_on_hand - x.stock_reserved >= need.qty
+        RETURNING * INTO s;
+        IF NOT FOUND THEN
+            SELECT * INTO s FROM orderly.skus x WHERE x.id = need.sku_id;
+            RAISE EXCEPTION 'not enough stock for SKU %: % requested, % available', s.code, need.qty,
+                greatest(s.stock_on_hand - s.stock_reserved, 0) USING ERRCODE = 'OL409';
+        END IF;
+    END LOOP;
+    INSERT INTO orderly.stock_reservations (order_id, line_no, sku_id, customer_id, qty)
+    SELECT o.id, n.line_no, n.sku_id, o.customer_id, sum(n.qty)
+    FROM orderly.order_stock_needs(o.id) n
+    GROUP BY n.line_no, n.sku_id;
+END
+$$;
+
+-- Gives back what an order holds (rejection, cancellation: later issues call this). Returns
+-- the units released; calling it again releases nothing.
+CREATE OR REPLACE FUNCTION orderly.release_stock(order_id bigint) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r     record;
+    total integer := 0;
+BEGIN
+    FOR r IN
+        WITH released AS (
+            UPDATE orderly.stock_reservations x SET released_at = now()
+            WHERE x.order_id = release_stock.order_id AND x.released_at IS NULL
+            RETURNING x.sku_id, x.qty)
+        SELECT sku_id, sum(qty)::integer AS qty FROM released GROUP BY sku_id ORDER BY sku_id
+    LOOP
+        UPDATE orderly.skus x SET stock_reserved = x.stock_reserved - r.qty, updated_at = now() WHERE x.id = r.sku_id;
+        total := total + r.qty;
+    END LOOP;
+    IF total > 0 THEN
+        PERFORM orderly.audit(NULL, 'order.stock_release', 'order', order_id::text, NULL,
+                              jsonb_build_object('units', total));
+    END IF;
+    RETURN total;
+END
+$$;
+
+-- Idempotency ----------------------------------------------------------------------------------
+
+-- Before a command with idempotency_key runs: NULL if this call owns the key now (its reply is
+-- stored by idempotent_finish in the same transaction), or the stored reply of the first call.
+-- A second call with the key while the first is still running waits on the key's row here
+-- until the first commits (then replays) or rolls back (then runs itself). Same key, other
+-- arguments: a conflict. Keys older than 24 hours are forgotten.
+CREATE OR REPLACE FUNCTION orderly.idempotent_start(user_id bigint, key text, command text, args jsonb) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_hash bytea := sha256(convert_to(command || ' ' || (args - 'idempotency_key')::text, 'UTF8'));
+    k      orderly.idempotency_keys;
+BEGIN
+    IF key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF key !~ '^[[:graph:]]{1,200}$' THEN
+        RAISE EXCEPTION 'idempotency_key must be 1 to 200 visible characters without spaces' USING ERRCODE = 'OL400';
+    END IF;
+    DELETE FROM orderly.idempotency_keys x
+    WHERE x.user_id = idempotent_start.user_id AND x.key = idempotent_start.key
+      AND x.created_at < now() - interval '24 hours';
+    INSERT INTO orderly.idempotency_keys (user_id, key, command, request_hash)
+    VALUES (user_id, key, command, v_hash)
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO k FROM orderly.idempotency_keys x
+    WHERE x.user_id = idempotent_start.user_id AND x.key = idempotent_start.key;
+    IF k.command <> command OR k.request_hash <> v_hash THEN
+        RAISE EXCEPTION 'idempotency_key "%" was already used for a different request', orderly.for_message(key)
+            USING ERRCODE = 'OL409';
+    END IF;
+    RETURN k.reply;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.idempotent_finish(user_id bigint, key text, reply json) RETURNS json
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF key IS NOT NULL THEN
+        UPDATE orderly.idempotency_keys x SET reply = idempotent_finish.reply::text
+        WHERE x.user_id = idempotent_finish.user_id AND x.key = idempotent_finish.key;
+    END IF;
+    RETURN reply;
+END
+$$;
+
+-- For an admin's scheduled job; keys are also forgotten one by one when reused after 24 hours.
+CREATE OR REPLACE FUNCTION admin.purge_idempotency_keys(older_than interval DEFAULT interval '24 hours') RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF older_than < interval '24 hours' THEN
+        RAISE EXCEPTION 'idempotency keys are kept at least 24 hours' USING ERRCODE = 'OL400';
+    END IF;
+    DELETE FROM orderly.idempotency_keys x WHERE x.created_at < now() - older_than;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+-- The steps shared by the commands ---------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.create_draft(u orderly.users, args jsonb) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c      orderly.customers := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), false);
+    v_coupon text := nullif(upper(btrim(orderly.arg_text(args, 'coupon'))), '');
+    o      orderly.orders;
+BEGIN
+    IF v_coupon IS NOT NULL THEN
+        PERFORM orderly.coupon_usable(v_coupon, c.id, now());
+    END IF;
+    INSERT INTO orderly.orders (customer_id, type, status, ship_to_id, requested_date, coupon_code, created_by)
+    VALUES (c.id,
+            orderly.check_order_type(orderly.arg_text(args, 'type')),
+            'draft',
+            orderly.check_ship_to(c.id, orderly.arg_bigint(args, 'ship_to')),
+            orderly.check_requested_date(orderly.arg_text(args, 'requested_date')),
+            v_coupon,
+            u.id)
+    RETURNING * INTO o;
+    INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by)
+    VALUES (o.id, o.customer_id, NULL, 'draft', u.id);
+    IF nullif(btrim(orderly.arg_text(args, 'note')), '') IS NOT NULL THEN
+        PERFORM orderly.add_note(u, o, orderly.arg_text(args, 'note'), 'general');
+    END IF;
+    PERFORM orderly.audit(u.id, 'order.draft', 'order', o.id::text, NULL,
+                          jsonb_build_object('customer', o.customer_id, 'type', o.type, 'ship_to', o.ship_to_id,
+                                             'requested_date', o.requested_date, 'coupon', o.coupon_code));
+    RETURN o;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.add_note(u orderly.users, o orderly.orders, text text, kind text)
+RETURNS orderly.order_notes
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_kind text := coalesce(lower(btrim(kind)), 'general');
+    v_text text := btrim(text);
+    n      orderly.order_notes;
+BEGIN
+    IF v_kind NOT IN ('delivery', 'packaging', 'general') THEN
+        RAISE EXCEPTION 'kind must be delivery, packaging or general' USING ERRCODE = 'OL400';
+    END IF;
+    -- Notes may span lines (a delivery instruction often does), but not be empty or huge.
+    IF v_text IS NULL OR v_text = '' OR length(v_text) > 2000 THEN
+        RAISE EXCEPTION 'text must be 1 to 2000 characters' USING ERRCODE = 'OL400';
+    END IF;
+    INSERT INTO orderly.order_notes (order_id, customer_id, kind, text, created_by)
+    VALUES (o.id, o.customer_id, v_kind, v_text, u.id)
+    RETURNING * INTO n;
+    PERFORM orderly.audit(u.id, 'order.note', 'order', o.id::text, NULL, orderly.order_note_doc(n)::jsonb);
+    RETURN n;
+END
+$$;
+
+-- Submission: the final pricing, the coupon's use, the stock, the status. Needs lines and a
+-- ship-to address (the order's, else the customer's default at this moment).
+CREATE OR REPLACE FUNCTION orderly.submit_order(u orderly.users, o orderly.orders) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_ship bigint;
+BEGIN
+    PERFORM orderly.require_permission(u.id, 'order.submit');
+    IF o.status <> 'draft' THEN
+        RAISE EXCEPTION 'order % is %; only a draft can be submitted', o.id, o.status USING ERRCODE = 'OL409';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM orderly.order_lines l WHERE l.order_id = o.id) THEN
+        RAISE EXCEPTION 'order % has no lines' , o.id USING ERRCODE = 'OL409';
+    END IF;
+    SELECT a.id INTO v_ship FROM orderly.addresses a
+    WHERE a.customer_id = o.customer_id AND a.removed_at IS NULL
+      AND (a.id = o.ship_to_id OR (o.ship_to_id IS NULL AND a.is_default));
+    IF v_ship IS NULL THEN
+        RAISE EXCEPTION 'order % needs a ship-to address: add one with ADDRESS ADD or pick one with ship_to=', o.id
+            USING ERRCODE = 'OL409';
+    END IF;
+    UPDATE orderly.orders x SET ship_to_id = v_ship WHERE x.id = o.id RETURNING * INTO o;
+    o := orderly.set_order_lines(o, orderly.order_specs(o.id));
+    IF o.coupon_code IS NOT NULL THEN
+        PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id);
+    END IF;
+    PERFORM orderly.reserve_stock(o);
+    UPDATE orderly.orders x SET submitted_by = u.id, submitted_at = now() WHERE x.id = o.id RETURNING * INTO o;
+    o := orderly.change_status(o, 'submitted', u.id, NULL);
+    PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
+                          jsonb_build_object('total', o.total, 'currency', o.currency, 'ship_to', o.ship_to_id,
+                                             'coupon', o.coupon_code));
+    RETURN o;
+END
+$$;
+
+-- Commands -------------------------------------------------------------------------------------
+
+-- Prices lines for a customer and saves nothing.
+CREATE OR REPLACE FUNCTION api.order_quote(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(order_quote.actor, 'order.create');
+    c orderly.customers;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'coupon', 'ship_to']);
+    c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), false);
+    RETURN NEXT orderly.price_order(c.id, orderly.check_lines_arg(args), orderly.arg_text(args, 'coupon'),
+                                    orderly.check_ship_to(c.id, orderly.arg_bigint(args, 'ship_to')), now(),
+                                    orderly.has_permission(u.id, 'price.override'))::json;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.order_draft(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(order_draft.actor, 'order.create');
+    o orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['customer', 'type', 'ship_to', 'requested_date', 'note', 'coupon']);
+    -- Two statements: order_doc (STABLE) sees only what was written before its statement began.
+    o := orderly.create_draft(u, args);
+    RETURN NEXT orderly.order_doc(o);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.order_line_add(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u      orderly.users := orderly.require_permission(order_line_add.actor, 'order.create');
+    o      orderly.orders;
+    v_spec jsonb := orderly.line_spec(args);
+    v_no   integer;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['order', 'sku', 'product', 'qty', 'options', 'params', 'unit_price', 'reason']);
+    o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
+    PERFORM orderly.require_override(u, v_spec);
+    v_no := o.next_line_no;
+    UPDATE orderly.orders x SET next_line_no = x.next_line_no + 1 WHERE x.id = o.id;
+    o := orderly.set_order_lines(o, orderly.order_specs(o.id) || jsonb_build_array(v_spec || jsonb_build_object('line', v_no)));
+    UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.line_no = v_no AND x.is_override;
+    PERFORM orderly.audit(u.id, 'order.line_add', 'order', o.id::text, NULL,
+                          jsonb_build_object('line', v_no, 'spec', v_spec));
+    RETURN NEXT orderly.order_doc(o);
+END
+$$;
+
+-- Changes what is given. Naming a new sku or product replaces both (and its options);
+-- clear_override=true returns the line to computed prices.
+CREATE OR REPLACE FUNCTION api.order_line_set(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(order_line_set.actor, 'order.create');
+    o       orderly.orders;
+    v_no    integer := orderly.arg_int(args, 'line', true);
+    v_given jsonb := orderly.line_spec(args);
+    v_old   jsonb;
+    v_spec  jsonb;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['order', 'line', 'sku', 'product', 'qty', 'options', 'params',
+                                           'unit_price', 'reason', 'clear_override']);
+    o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
+    v_old := orderly.line_spec_of(o, v_no);
+    IF v_given = '{}' AND NOT coalesce(orderly.arg_bool(args, 'clear_override'), false) THEN
+        RAISE EXCEPTION 'nothing to change: give qty, options, params, sku, product, unit_price or clear_override'
+            USING ERRCODE = 'OL400';
+    END IF;
+    PERFORM orderly.require_override(u, v_given);
+    v_spec := v_old;
+    IF v_given ?| ARRAY['sku', 'product'] THEN
+        v_spec := v_spec - 'sku' - 'product' - 'options' - 'params';
+    END IF;
+    IF coalesce(orderly.arg_bool(args, 'clear_override'), false) THEN
+        v_spec := v_spec - 'unit_price' - 'reason';
+    END IF;
+    v_spec := v_spec || v_given;
+    o := orderly.set_order_lines(o, (SELECT jsonb_agg(CASE WHEN (s ->> 'line')::integer = v_no
+                                                           THEN v_spec || jsonb_build_object('line', v_no) ELSE s END)
+                                     FROM jsonb_array_elements(orderly.order_specs(o.id)) s));
+    IF v_given ? 'unit_price' THEN
+        UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.line_no = v_no;
+    END IF;
+    PERFORM orderly.audit(u.id, 'order.line_set', 'order', o.id::text,
+                          jsonb_build_object('line', v_no, 'spec', v_old), jsonb_build_object('line', v_no, 'spec', v_spec));
+    RETURN NEXT orderly.order_doc(o);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.order_line_remove(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u     orderly.users := orderly.require_permission(order_line_remove.actor, 'order.create');
+    o     orderly.orders;
+    v_no  integer := orderly.arg_int(args, 'line', true);
+    v_old jsonb;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['order', 'line']);
+    o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
+    v_old := orderly.line_spec_of(o, v_no);
+    o := orderly.set_order_lines(o, (SELECT coalesce(jsonb_agg(s), '[]') FROM jsonb_array_elements(orderly.order_specs(o.id)) s
+                                     WHERE (s ->> 'line')::integer <> v_no));
+    PERFORM orderly.audit(u.id, 'order.line_remove', 'order', o.id::text,
+                          jsonb_build_object('line', v_no, 'spec', v_old), NULL);
+    RETURN NEXT orderly.order_doc(o);
+END
+$$;
+
+-- Notes can be added in any status (a delivery instruction often comes after submission) and
+-- are never edited or removed.
+CREATE OR REPLACE FUNCTION api.order_note(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(order_note.actor, 'order.create');
+    o orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['order', 'text', 'kind']);
+    o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
+    RETURN NEXT orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true),
+                                                        orderly.arg_text(args, 'kind')));
+END
+$$;
+
+-- One shot: draft, lines, optionally submit, in one transaction. With idempotency_key a retry
+-- gets the first reply back instead of a second order.
+CREATE OR REPLACE FUNCTION api.order_create(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(order_create.actor, 'order.create');
+    v_key   text := orderly.arg_text(args, 'idempotency_key');
+    v_reply text;
+    v_lines jsonb;
+    o       orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'type', 'ship_to', 'requested_date', 'coupon', 'note',
+                                           'submit', 'idempotency_key']);
+    v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER CREATE', args);
+    IF v_reply IS NOT NULL THEN
+        RETURN NEXT v_reply::json;
+        RETURN;
+    END IF;
+    v_lines := orderly.check_lines_arg(args);
+    o := orderly.create_draft(u, args - 'lines' - 'submit' - 'idempotency_key');
+    PERFORM orderly.require_override(u, l) FROM jsonb_array_elements(v_lines) l;
+    UPDATE orderly.orders x SET next_line_no = jsonb_array_length(v_lines) + 1 WHERE x.id = o.id;
+    o := orderly.set_order_lines(o, (SELECT jsonb_agg(orderly.line_spec(l) || jsonb_build_object('line', n) ORDER BY n)
+                                     FROM jsonb_array_elements(v_lines) WITH ORDINALITY AS t(l, n)));
+    UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
+    IF coalesce(orderly.arg_bool(args, 'submit'), false) THEN
+        o := orderly.submit_order(u, o);
+    END IF;
+    RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.order_submit(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(order_submit.actor, 'order.submit');
+    v_key   text := orderly.arg_text(args, 'idempotency_key');
+    v_reply text;
+    o       orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id', 'idempotency_key']);
+    v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER SUBMIT', args);
+    IF v_reply IS NOT NULL THEN
+        RETURN NEXT v_reply::json;
+        RETURN;
+    END IF;
+    o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
+    o := orderly.submit_order(u, o);
+    RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.order_show(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(order_show.actor, 'order.read');
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id']);
+    RETURN NEXT orderly.order_doc(orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false));
+END
+$$;
+
+-- Newest first, keyset paginated: pass the last id seen as after= for the next page. from and
+-- to are creation dates, both inclusive.
+CREATE OR REPLACE FUNCTION api.order_list(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u          orderly.users := orderly.require_permission(order_list.actor, 'order.read');
+    v_status   text := nullif(lower(btrim(orderly.arg_text(args, 'status'))), '');
+    v_customer bigint := orderly.arg_bigint(args, 'customer');
+    v_mine     boolean := coalesce(orderly.arg_bool(args, 'mine'), false);
+    v_after    bigint := orderly.arg_bigint(args, 'after');
+    v_limit    integer := orderly.arg_limit(args, 50, 200);
+    v_from     date;
+    v_to       date;
+    v_own      bigint := orderly.own_customer(u);
+    v_all      boolean := orderly.has_permission(u.id, 'order.read_all');
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['status', 'customer', 'mine', 'from', 'to', 'limit', 'after']);
+    IF v_status IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = v_status) THEN
+        RAISE EXCEPTION 'unknown status "%"; one of: %', orderly.for_message(v_status),
+            (SELECT string_agg(s.code, ', ' ORDER BY s.position) FROM orderly.order_statuses s) USING ERRCODE = 'OL400';
+    END IF;
+    BEGIN
+        v_from := nullif(btrim(orderly.arg_text(args, 'from')), '')::date;
+        v_to := nullif(btrim(orderly.arg_text(args, 'to')), '')::date;
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+        RAISE EXCEPTION 'from and to must be dates like 2026-12-24' USING ERRCODE = 'OL400';
+    END;
+    RETURN QUERY
+    SELECT orderly.order_summary(o)
+    FROM orderly.orders o
+    WHERE (v_after IS NULL OR o.id < v_after)
+      AND (v_status IS NULL OR o.status = v_status)
+      AND (v_customer IS NULL OR o.customer_id = v_customer)
+      AND (v_from IS NULL OR o.created_at >= v_from)
+      AND (v_to IS NULL OR o.created_at < v_to + 1)
+      AND CASE WHEN v_own IS NOT NULL THEN o.customer_id = v_own
+               WHEN v_all AND NOT v_mine THEN true
+               ELSE o.created_by = u.id END
+    ORDER BY o.id DESC
+    LIMIT v_limit;
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    orderly.has_permission(bigint, text),
+    orderly.order_visible(orderly.users, orderly.orders),
+    orderly.order_for(orderly.users, bigint, boolean),
+    orderly.draft_for_update(orderly.users, bigint),
+    orderly.username_of(bigint),
+    orderly.order_line_doc(orderly.order_lines),
+    orderly.order_note_doc(orderly.order_notes),
+    orderly.order_doc(orderly.orders),
+    orderly.order_summary(orderly.orders),
+    orderly.customer_order_summary(bigint),
+    orderly.order_specs(bigint),
+    orderly.line_spec(jsonb),
+    orderly.set_order_lines(orderly.orders, jsonb),
+    orderly.line_spec_of(orderly.orders, integer),
+    orderly.require_override(orderly.users, jsonb),
+    orderly.check_order_type(text),
+    orderly.check_requested_date(text),
+    orderly.check_ship_to(bigint, bigint),
+    orderly.check_lines_arg(jsonb),
+    orderly.change_status(orderly.orders, text, bigint, text),
+    orderly.order_stock_needs(bigint),
+    orderly.reserve_stock(orderly.orders),
+    orderly.release_stock(bigint),
+    orderly.idempotent_start(bigint, text, text, jsonb),
+    orderly.idempotent_finish(bigint, text, json),
+    orderly.create_draft(orderly.users, jsonb),
+    orderly.add_note(orderly.users, orderly.orders, text, text),
+    orderly.submit_order(orderly.users, orderly.orders),
+    api.order_quote(bigint, jsonb),
+    api.order_draft(bigint, jsonb),
+    api.order_line_add(bigint, jsonb),
+    api.order_line_set(bigint, jsonb),
+    api.order_line_remove(bigint, jsonb),
+    api.order_note(bigint, jsonb),
+    api.order_create(bigint, jsonb),
+    api.order_submit(bigint, jsonb),
+    api.order_show(bigint, jsonb),
+    api.order_list(bigint, jsonb),
+    admin.purge_idempotency_keys(interval)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION admin.purge_idempotency_keys(interval) TO orderly_admin;

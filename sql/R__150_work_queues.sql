@@ -1,0 +1,157 @@
+-- Orderly: what the warehouse and production work from. The same rows twice: as analytics
+-- views for BI tools and as PICK LIST / WORK QUEUE for staff on the protocol. Every note of an
+-- order is carried along, so a delivery or packaging instruction reaches the people who act on
+-- it.
+--
+-- Orders appear here once submitted; when approval arrives (a later issue) these follow the
+-- status that releases an order to the floor.
+
+CREATE OR REPLACE VIEW analytics.pick_list AS
+SELECT o.id                  AS order_id,
+       o.submitted_at,
+       o.requested_date,
+       o.type                AS order_type,
+       c.name                AS customer_name,
+       a.recipient,
+       a.line1,
+       a.line2,
+       a.postal_code,
+       a.city,
+       a.region,
+       a.country,
+       r.line_no,
+       s.code                AS sku,
+       p.name                AS product_name,
+       s.options             AS variant,
+       r.qty,
+       n.delivery_notes,
+       n.packaging_notes,
+       n.general_notes
+FROM orderly.orders o
+JOIN orderly.stock_reservations r ON r.order_id = o.id AND r.released_at IS NULL
+JOIN orderly.skus s ON s.id = r.sku_id
+JOIN orderly.products p ON p.id = s.product_id
+JOIN orderly.customers c ON c.id = o.customer_id
+LEFT JOIN orderly.addresses a ON a.id = o.ship_to_id
+LEFT JOIN LATERAL (
+    SELECT string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'delivery')  AS delivery_notes,
+           string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'packaging') AS packaging_notes,
+           string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'general')   AS general_notes
+    FROM orderly.order_notes x
+    WHERE x.order_id = o.id
+) n ON true
+WHERE o.status = 'submitted';
+
+COMMENT ON VIEW analytics.pick_list IS 'Stock to pick: one row per reserved SKU of each submitted order, with its ship-to address and every note';
+COMMENT ON COLUMN analytics.pick_list.order_id IS 'Order number';
+COMMENT ON COLUMN analytics.pick_list.requested_date IS 'Delivery date the customer asked for, if any';
+COMMENT ON COLUMN analytics.pick_list.line_no IS 'Order line (a bundle line lists each component SKU)';
+COMMENT ON COLUMN analytics.pick_list.sku IS 'SKU code to pick';
+COMMENT ON COLUMN analytics.pick_list.variant IS 'Variant options of the SKU (colour, storage, ...)';
+COMMENT ON COLUMN analytics.pick_list.qty IS 'Units to pick for this line';
+COMMENT ON COLUMN analytics.pick_list.delivery_notes IS 'Delivery notes of the order, oldest first, one per line';
+COMMENT ON COLUMN analytics.pick_list.packaging_notes IS 'Packaging notes of the order, oldest first, one per line';
+COMMENT ON COLUMN analytics.pick_list.general_notes IS 'Other notes of the order, oldest first, one per line';
+
+CREATE OR REPLACE VIEW analytics.production_queue AS
+SELECT o.id              AS order_id,
+       o.submitted_at,
+       o.requested_date,
+       o.type            AS order_type,
+       c.name            AS customer_name,
+       l.line_no,
+       p.code            AS product,
+       p.name            AS product_name,
+       p.kind,
+       l.qty,
+       l.priced -> 'options' AS options,
+       l.priced -> 'params'  AS params,
+       n.delivery_notes,
+       n.packaging_notes,
+       n.general_notes
+FROM orderly.orders o
+JOIN orderly.order_lines l ON l.order_id = o.id
+JOIN orderly.products p ON p.id = l.product_id
+JOIN orderly.customers c ON c.id = o.customer_id
+LEFT JOIN LATERAL (
+    SELECT string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'delivery')  AS delivery_notes,
+           string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'packaging') AS packaging_notes,
+           string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'general')   AS general_notes
+    FROM orderly.order_notes x
+    WHERE x.order_id = o.id
+) n ON true
+WHERE o.status = 'submitted' AND p.kind IN ('custom', 'service');
+
+COMMENT ON VIEW analytics.production_queue IS 'Work to make or perform: custom-made and service lines of submitted orders, with their parameters and every note';
+COMMENT ON COLUMN analytics.production_queue.params IS 'The parameters the customer gave (e.g. width_cm, height_cm)';
+COMMENT ON COLUMN analytics.production_queue.options IS 'The options chosen for the line';
+
+-- Both views as the protocol serves them: one row per order, notes as a list, oldest first
+-- by requested date, then by submission.
+CREATE OR REPLACE FUNCTION orderly.work_notes(order_id bigint) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(json_agg(json_build_object('kind', n.kind, 'text', n.text) ORDER BY n.id), '[]')
+    FROM orderly.order_notes n WHERE n.order_id = $1
+$$;
+
+CREATE OR REPLACE FUNCTION api.pick_list(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(pick_list.actor, 'order.read_all');
+    v_limit integer := orderly.arg_limit(args, 50, 500);
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['limit']);
+    RETURN QUERY
+    SELECT json_build_object(
+        'order', p.order_id,
+        'requested_date', p.requested_date,
+        'customer', p.customer_name,
+        'ship_to', json_build_object('recipient', p.recipient, 'line1', p.line1, 'line2', p.line2,
+                                     'postal_code', p.postal_code, 'city', p.city, 'region', p.region,
+                                     'country', p.country),
+        'items', json_agg(json_build_object('line', p.line_no, 'sku', p.sku, 'name', p.product_name,
+                                            'variant', p.variant, 'qty', p.qty) ORDER BY p.line_no, p.sku),
+        'notes', orderly.work_notes(p.order_id))
+    FROM analytics.pick_list p
+    GROUP BY p.order_id, p.requested_date, p.submitted_at, p.customer_name, p.recipient, p.line1, p.line2,
+             p.postal_code, p.city, p.region, p.country
+    ORDER BY p.requested_date NULLS LAST, p.submitted_at, p.order_id
+    LIMIT v_limit;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.work_queue(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(work_queue.actor, 'order.read_all');
+    v_limit integer := orderly.arg_limit(args, 50, 500);
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['limit']);
+    RETURN QUERY
+    SELECT json_build_object(
+        'order', q.order_id,
+        'requested_date', q.requested_date,
+        'customer', q.customer_name,
+        'type', q.order_type,
+        'items', json_agg(json_build_object('line', q.line_no, 'product', q.product, 'name', q.product_name,
+                                            'kind', q.kind, 'qty', q.qty, 'options', q.options, 'params', q.params)
+                          ORDER BY q.line_no),
+        'notes', orderly.work_notes(q.order_id))
+    FROM analytics.production_queue q
+    GROUP BY q.order_id, q.requested_date, q.submitted_at, q.customer_name, q.order_type
+    ORDER BY q.requested_date NULLS LAST, q.submitted_at, q.order_id
+    LIMIT v_limit;
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    orderly.work_notes(bigint),
+    api.pick_list(bigint, jsonb),
+    api.work_queue(bigint, jsonb)
+FROM PUBLIC;
