@@ -77,6 +77,46 @@ AS $$
     SELECT u.username FROM orderly.users u WHERE u.id = $1
 $$;
 
+CREATE OR REPLACE FUNCTION orderly.explanation_doc(steps jsonb) RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(json_agg(orderly.json_extend(
+               CASE WHEN s ? 'amount' THEN json_build_object('step', s -> 'step', 'text', s -> 'text', 'amount', s -> 'amount')
+                    ELSE json_build_object('step', s -> 'step', 'text', s -> 'text') END,
+               (s - 'step' - 'text' - 'amount')::json) ORDER BY n), '[]')
+    FROM jsonb_array_elements(coalesce($1, '[]')) WITH ORDINALITY AS t(s, n)
+$$;
+
+-- The pricing engine's answer (jsonb) as clients read it: keys in a reading order (json keeps
+-- it; jsonb would sort them by length). Every explanation step starts with step, text and
+-- (where it has one) amount.
+CREATE OR REPLACE FUNCTION orderly.priced_doc(p jsonb) RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'currency', $1 -> 'currency',
+        'customer', $1 -> 'customer',
+        'segment', $1 -> 'segment',
+        'coupon', $1 -> 'coupon',
+        'ship_to', $1 -> 'ship_to',
+        'tax', $1 -> 'tax',
+        'lines', (SELECT coalesce(json_agg(json_build_object(
+                      'line', l -> 'line', 'product', l -> 'product', 'sku', l -> 'sku', 'name', l -> 'name',
+                      'kind', l -> 'kind', 'qty', l -> 'qty', 'options', l -> 'options', 'params', l -> 'params',
+                      'list_price', l -> 'list_price', 'gross', l -> 'gross', 'discount', l -> 'discount',
+                      'net', l -> 'net', 'tax_rate', l -> 'tax_rate', 'tax', l -> 'tax', 'override', l -> 'override',
+                      'components', l -> 'components', 'explanation', orderly.explanation_doc(l -> 'explanation'))
+                      ORDER BY n), '[]')
+                  FROM jsonb_array_elements($1 -> 'lines') WITH ORDINALITY AS t(l, n)),
+        'subtotal', $1 -> 'subtotal',
+        'discount_total', $1 -> 'discount_total',
+        'tax_total', $1 -> 'tax_total',
+        'total', $1 -> 'total',
+        'priced_at', $1 -> 'priced_at')
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.order_line_doc(l orderly.order_lines) RETURNS json
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -94,13 +134,13 @@ AS $$
         'gross', ($1).gross,
         'discount', ($1).discount,
         'net', ($1).net,
-        'tax_rate', ($1).tax_rate,
+        'tax_rate', trim_scale(($1).tax_rate),
         'tax', ($1).tax,
         'override', ($1).is_override,
         'override_reason', ($1).override_reason,
         'override_by', orderly.username_of(($1).override_by),
         'components', ($1).priced -> 'components',
-        'explanation', ($1).priced -> 'explanation')
+        'explanation', orderly.explanation_doc(($1).priced -> 'explanation'))
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.order_note_doc(n orderly.order_notes) RETURNS json
@@ -661,9 +701,9 @@ DECLARE
 BEGIN
     PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'coupon', 'ship_to']);
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), false);
-    RETURN NEXT orderly.price_order(c.id, orderly.check_lines_arg(args), orderly.arg_text(args, 'coupon'),
+    RETURN NEXT orderly.priced_doc(orderly.price_order(c.id, orderly.check_lines_arg(args), orderly.arg_text(args, 'coupon'),
                                     orderly.check_ship_to(c.id, orderly.arg_bigint(args, 'ship_to')), now(),
-                                    orderly.has_permission(u.id, 'price.override'))::json;
+                                    orderly.has_permission(u.id, 'price.override')));
 END
 $$;
 
@@ -910,6 +950,8 @@ REVOKE ALL ON FUNCTION
     orderly.order_doc(orderly.orders),
     orderly.order_summary(orderly.orders),
     orderly.customer_order_summary(bigint),
+    orderly.priced_doc(jsonb),
+    orderly.explanation_doc(jsonb),
     orderly.order_specs(bigint),
     orderly.line_spec(jsonb),
     orderly.set_order_lines(orderly.orders, jsonb),

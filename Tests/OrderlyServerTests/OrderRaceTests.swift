@@ -127,4 +127,31 @@ import Testing
             #expect(stock.rows == [["5"]])
         }
     }
+
+    @Test func twentyClientsRaceForACouponWithFiveUses() async throws {
+        nonisolated(unsafe) var customer = 0
+        try await withTestServer(prepare: { database in
+            customer = try await Self.prepare(database, stock: 100)
+            try await database.execute("INSERT INTO orderly.pricing_rules (name, kind, value) VALUES ('Launch: 10 % off', 'percent', 10)")
+            try await database.execute("INSERT INTO orderly.coupons (code, max_uses) VALUES ('LAUNCH5', 5)")
+            try await database.execute("INSERT INTO orderly.coupon_rules (coupon_id, rule_id) SELECT c.id, r.id FROM orderly.coupons c, orderly.pricing_rules r")
+        }) { server in
+            let id = customer
+            let replies = try await Self.race(server, 20) { _ in
+                #"ORDER CREATE customer=\#(id) lines=[{"sku":"RACE-1-STD","qty":1}] coupon=launch5 submit=true"#
+            }
+            let won = replies.filter(\.isSuccess)
+            #expect(won.count == 5)
+            for reply in won { #expect(try doc(reply.data[0])["totals"]["discount"].text == "10.00") }
+            for reply in replies where !reply.isSuccess {
+                #expect(reply.errorCode == "CONFLICT", "\(reply)")
+                #expect(reply.message.contains("LAUNCH5") && reply.message.contains("used up"), "\(reply)")
+            }
+            let counts = try await server.database.execute("""
+                SELECT (SELECT used_count FROM orderly.coupons), (SELECT count(*) FROM orderly.coupon_redemptions),
+                       (SELECT count(*) FROM orderly.orders), (SELECT stock_reserved FROM orderly.skus)
+                """)
+            #expect(counts.rows == [["5", "5", "5", "5"]], "five uses, five orders, nothing left behind by the losers")
+        }
+    }
 }
