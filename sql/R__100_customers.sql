@@ -139,7 +139,9 @@ DECLARE
 BEGIN
     IF orderly.customer_visible(u, customer_for.customer_id) THEN
         IF for_update THEN
-            SELECT * INTO c FROM orderly.customers x WHERE x.id = customer_for.customer_id FOR UPDATE;
+            -- NO KEY UPDATE: no key changes here, and it must not conflict with the KEY SHARE
+            -- locks that order writes take on their customer (foreign keys).
+            SELECT * INTO c FROM orderly.customers x WHERE x.id = customer_for.customer_id FOR NO KEY UPDATE;
         ELSE
             SELECT * INTO c FROM orderly.customers x WHERE x.id = customer_for.customer_id;
         END IF;
@@ -344,15 +346,27 @@ $$;
 
 -- The customer's current default address is demoted before another is promoted, so that the
 -- one-default index never sees two. Callers hold the customer's row lock, which serializes
--- address changes per customer.
-CREATE OR REPLACE FUNCTION orderly.make_default_address(customer_id bigint, address_id bigint) RETURNS void
-LANGUAGE sql
+-- address changes per customer. The move is audited on its own: it changes two addresses.
+DROP FUNCTION IF EXISTS orderly.make_default_address(bigint, bigint);
+CREATE OR REPLACE FUNCTION orderly.make_default_address(customer_id bigint, address_id bigint, actor_id bigint)
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE orderly.addresses SET is_default = false, updated_at = now()
-    WHERE customer_id = $1 AND is_default AND id <> $2;
-    UPDATE orderly.addresses SET is_default = true, updated_at = now()
-    WHERE id = $2 AND NOT is_default;
+DECLARE
+    previous bigint;
+BEGIN
+    UPDATE orderly.addresses x SET is_default = false, updated_at = now()
+    WHERE x.customer_id = make_default_address.customer_id AND x.is_default AND x.id <> address_id
+    RETURNING x.id INTO previous;
+    UPDATE orderly.addresses x SET is_default = true, updated_at = now()
+    WHERE x.id = address_id AND NOT x.is_default;
+    IF FOUND THEN
+        PERFORM orderly.audit(actor_id, 'address.default', 'customer', customer_id::text,
+                              jsonb_build_object('default_address', previous),
+                              jsonb_build_object('default_address', address_id));
+    END IF;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.address_for_update(u orderly.users, address_id bigint) RETURNS orderly.addresses
@@ -368,7 +382,7 @@ BEGIN
     END IF;
     -- Customer first, then address: the same lock order as ADDRESS ADD.
     PERFORM orderly.customer_for(u, a.customer_id, true);
-    SELECT * INTO a FROM orderly.addresses x WHERE x.id = address_id AND x.removed_at IS NULL FOR UPDATE;
+    SELECT * INTO a FROM orderly.addresses x WHERE x.id = address_id AND x.removed_at IS NULL FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'address % not found', address_id USING ERRCODE = 'OL404';
     END IF;
@@ -405,7 +419,7 @@ BEGIN
     IF coalesce(orderly.arg_bool(args, 'default'), false)
        OR NOT EXISTS (SELECT 1 FROM orderly.addresses x
                       WHERE x.customer_id = c.id AND x.is_default AND x.removed_at IS NULL) THEN
-        PERFORM orderly.make_default_address(c.id, a.id);
+        PERFORM orderly.make_default_address(c.id, a.id, u.id);
         SELECT * INTO a FROM orderly.addresses x WHERE x.id = a.id;
     END IF;
     PERFORM orderly.audit(u.id, 'address.add', 'address', a.id::text, NULL, orderly.address_doc(a)::jsonb);
@@ -451,7 +465,7 @@ BEGIN
         updated_at = now()
     WHERE x.id = a.id;
     IF orderly.arg_bool(args, 'default') THEN
-        PERFORM orderly.make_default_address(a.customer_id, a.id);
+        PERFORM orderly.make_default_address(a.customer_id, a.id, u.id);
     END IF;
     SELECT * INTO a FROM orderly.addresses x WHERE x.id = a.id;
     PERFORM orderly.audit(u.id, 'address.update', 'address', a.id::text,
@@ -482,7 +496,7 @@ BEGIN
         WHERE x.customer_id = a.customer_id AND x.removed_at IS NULL
         ORDER BY x.id DESC LIMIT 1;
         IF next_id IS NOT NULL THEN
-            PERFORM orderly.make_default_address(a.customer_id, next_id);
+            PERFORM orderly.make_default_address(a.customer_id, next_id, u.id);
         END IF;
     END IF;
     PERFORM orderly.audit(u.id, 'address.remove', 'address', a.id::text,
@@ -554,7 +568,7 @@ REVOKE ALL ON FUNCTION
     orderly.customer_doc(orderly.customers),
     orderly.address_doc(orderly.addresses),
     orderly.customer_addresses(bigint),
-    orderly.make_default_address(bigint, bigint),
+    orderly.make_default_address(bigint, bigint, bigint),
     orderly.address_for_update(orderly.users, bigint)
 FROM PUBLIC;
 

@@ -905,6 +905,11 @@ BEGIN
         v_out := v_out || (jsonb_build_object('line', v_no) || v_doc);
     END LOOP;
 
+    -- Each line is within numeric(14,2); their sum must be too, or the order could not be stored.
+    IF (SELECT coalesce(sum((l ->> 'gross')::numeric + (l ->> 'tax')::numeric + abs((l ->> 'discount')::numeric)), 0)
+        FROM jsonb_array_elements(v_out) l) > 999999999999.99 THEN
+        RAISE EXCEPTION 'the order total is too large' USING ERRCODE = 'OL400';
+    END IF;
     RETURN jsonb_build_object(
         'currency', v_currency,
         'customer', customer_id,

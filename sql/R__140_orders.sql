@@ -42,13 +42,15 @@ AS $$
 DECLARE
     o orderly.orders;
 BEGIN
-    IF for_update THEN
-        SELECT * INTO o FROM orderly.orders x WHERE x.id = order_for.order_id FOR UPDATE;
-    ELSE
-        SELECT * INTO o FROM orderly.orders x WHERE x.id = order_for.order_id;
-    END IF;
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = order_for.order_id;
     IF o.id IS NULL OR NOT orderly.order_visible(u, o) THEN
         RAISE EXCEPTION 'order % not found', order_id USING ERRCODE = 'OL404';
+    END IF;
+    -- Locked only once it is known to be visible: nobody can hold up orders they cannot see.
+    -- NO KEY UPDATE, so that inserting lines and notes (KEY SHARE by their foreign keys) in other
+    -- transactions is not what serializes; every change to an order takes this same lock first.
+    IF for_update THEN
+        SELECT * INTO o FROM orderly.orders x WHERE x.id = order_for.order_id FOR NO KEY UPDATE;
     END IF;
     RETURN o;
 END
@@ -248,6 +250,28 @@ AS $$
         'params', $1 -> 'params', 'unit_price', $1 -> 'unit_price', 'reason', $1 -> 'reason'))
 $$;
 
+-- ORDER CREATE's lines, numbered 1, 2, …: every key is kept, so that the pricing engine can
+-- refuse a misspelt one ("line 2: unknown key …") instead of it being dropped here.
+CREATE OR REPLACE FUNCTION orderly.numbered_specs(lines jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    out jsonb := '[]';
+    l   jsonb;
+    n   bigint;
+BEGIN
+    FOR l, n IN SELECT t.l, t.n FROM jsonb_array_elements(lines) WITH ORDINALITY AS t(l, n) LOOP
+        IF jsonb_typeof(l) <> 'object' THEN
+            RAISE EXCEPTION 'line %: each line must be an object like {"sku":"PHN-X1-128-BLK","qty":1}', n
+                USING ERRCODE = 'OL400';
+        END IF;
+        out := out || jsonb_build_array((l - 'line') || jsonb_build_object('line', n));
+    END LOOP;
+    RETURN out;
+END
+$$;
+
 -- The order's lines become exactly specs (each with its "line" number), all priced together;
 -- the header gets the totals. Manual prices in specs were authorised when they were set (see
 -- require_override), so re-pricing honours them whoever triggers it.
@@ -319,13 +343,14 @@ BEGIN
 END
 $$;
 
--- A manual unit price is the one thing on a line that needs more than order.create.
+-- A manual unit price (and its reason) is the one thing on a line that needs more than
+-- order.create.
 CREATE OR REPLACE FUNCTION orderly.require_override(u orderly.users, spec jsonb) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF spec ? 'unit_price' AND NOT orderly.has_permission(u.id, 'price.override') THEN
+    IF (spec ?| ARRAY['unit_price', 'reason']) AND NOT orderly.has_permission(u.id, 'price.override') THEN
         RAISE EXCEPTION 'permission denied: price.override' USING ERRCODE = 'OL403';
     END IF;
 END
@@ -464,7 +489,8 @@ $$;
 -- SKUs in one order and cannot deadlock), each by a guarded UPDATE that succeeds only while
 -- enough is available. The CHECK on skus is the backstop. All or nothing: a shortage raises,
 -- which rolls back what this order had reserved.
-CREATE OR REPLACE FUNCTION orderly.reserve_stock(o orderly.orders) RETURNS void
+DROP FUNCTION IF EXISTS orderly.reserve_stock(orderly.orders);
+CREATE OR REPLACE FUNCTION orderly.reserve_stock(o orderly.orders, actor_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -489,12 +515,20 @@ BEGIN
     SELECT o.id, n.line_no, n.sku_id, o.customer_id, sum(n.qty)
     FROM orderly.order_stock_needs(o.id) n
     GROUP BY n.line_no, n.sku_id;
+    IF FOUND THEN
+        PERFORM orderly.audit(actor_id, 'order.stock_reserve', 'order', o.id::text, NULL,
+                              (SELECT jsonb_object_agg(k.code, t.units)
+                               FROM (SELECT x.sku_id, sum(x.qty) AS units FROM orderly.stock_reservations x
+                                     WHERE x.order_id = o.id AND x.released_at IS NULL GROUP BY x.sku_id) t
+                               JOIN orderly.skus k ON k.id = t.sku_id));
+    END IF;
 END
 $$;
 
 -- Gives back what an order holds (rejection, cancellation: later issues call this). Returns
 -- the units released; calling it again releases nothing.
-CREATE OR REPLACE FUNCTION orderly.release_stock(order_id bigint) RETURNS integer
+DROP FUNCTION IF EXISTS orderly.release_stock(bigint);
+CREATE OR REPLACE FUNCTION orderly.release_stock(order_id bigint, actor_id bigint DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -513,7 +547,7 @@ BEGIN
         total := total + r.qty;
     END LOOP;
     IF total > 0 THEN
-        PERFORM orderly.audit(NULL, 'order.stock_release', 'order', order_id::text, NULL,
+        PERFORM orderly.audit(actor_id, 'order.stock_release', 'order', order_id::text, NULL,
                               jsonb_build_object('units', total));
     END IF;
     RETURN total;
@@ -642,6 +676,10 @@ BEGIN
     IF v_text IS NULL OR v_text = '' OR length(v_text) > 2000 THEN
         RAISE EXCEPTION 'text must be 1 to 2000 characters' USING ERRCODE = 'OL400';
     END IF;
+    -- Notes travel with every ORDER SHOW and pick list: a bound keeps those documents small.
+    IF (SELECT count(*) FROM orderly.order_notes x WHERE x.order_id = o.id) >= 200 THEN
+        RAISE EXCEPTION 'order % already has 200 notes', o.id USING ERRCODE = 'OL409';
+    END IF;
     INSERT INTO orderly.order_notes (order_id, customer_id, kind, text, created_by)
     VALUES (o.id, o.customer_id, v_kind, v_text, u.id)
     RETURNING * INTO n;
@@ -664,7 +702,11 @@ BEGIN
         RAISE EXCEPTION 'order % is %; only a draft can be submitted', o.id, o.status USING ERRCODE = 'OL409';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM orderly.order_lines l WHERE l.order_id = o.id) THEN
-        RAISE EXCEPTION 'order % has no lines' , o.id USING ERRCODE = 'OL409';
+        RAISE EXCEPTION 'order % has no lines', o.id USING ERRCODE = 'OL409';
+    END IF;
+    IF o.requested_date < current_date THEN
+        RAISE EXCEPTION 'order %: requested_date % has passed; change it with ORDER UPDATE', o.id, o.requested_date
+            USING ERRCODE = 'OL409';
     END IF;
     SELECT a.id INTO v_ship FROM orderly.addresses a
     WHERE a.customer_id = o.customer_id AND a.removed_at IS NULL
@@ -678,7 +720,7 @@ BEGIN
     IF o.coupon_code IS NOT NULL THEN
         PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id);
     END IF;
-    PERFORM orderly.reserve_stock(o);
+    PERFORM orderly.reserve_stock(o, u.id);
     UPDATE orderly.orders x SET submitted_by = u.id, submitted_at = now() WHERE x.id = o.id RETURNING * INTO o;
     o := orderly.change_status(o, 'submitted', u.id, NULL);
     PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
@@ -718,6 +760,55 @@ BEGIN
     PERFORM orderly.check_args(args, ARRAY['customer', 'type', 'ship_to', 'requested_date', 'note', 'coupon']);
     -- Two statements: order_doc (STABLE) sees only what was written before its statement began.
     o := orderly.create_draft(u, args);
+    RETURN NEXT orderly.order_doc(o);
+END
+$$;
+
+-- The header of a draft: ship_to (an address of the customer), coupon (coupon="" takes it
+-- off), requested_date (requested_date="" clears it), type. The order is re-priced: the
+-- address decides the tax, the coupon its discounts.
+CREATE OR REPLACE FUNCTION api.order_update(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u      orderly.users := orderly.require_permission(order_update.actor, 'order.create');
+    fields text[] := ARRAY['ship_to', 'coupon', 'requested_date', 'type'];
+    before orderly.orders;
+    o      orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id'] || fields);
+    before := orderly.draft_for_update(u, orderly.arg_bigint(args, 'id', true));
+    o := before;
+    IF NOT (args ?| fields) THEN
+        RAISE EXCEPTION 'nothing to update: give ship_to, coupon, requested_date or type' USING ERRCODE = 'OL400';
+    END IF;
+    IF args ? 'ship_to' THEN
+        o.ship_to_id := orderly.check_ship_to(o.customer_id, orderly.arg_bigint(args, 'ship_to', true));
+    END IF;
+    IF args ? 'coupon' THEN
+        o.coupon_code := nullif(upper(btrim(orderly.arg_text(args, 'coupon'))), '');
+        IF o.coupon_code IS NOT NULL THEN
+            PERFORM orderly.coupon_usable(o.coupon_code, o.customer_id, now());
+        END IF;
+    END IF;
+    IF args ? 'requested_date' THEN
+        o.requested_date := orderly.check_requested_date(orderly.arg_text(args, 'requested_date'));
+    END IF;
+    IF args ? 'type' THEN
+        o.type := orderly.check_order_type(orderly.arg_text(args, 'type'));
+    END IF;
+    UPDATE orderly.orders x
+    SET ship_to_id = o.ship_to_id, coupon_code = o.coupon_code, requested_date = o.requested_date, type = o.type,
+        updated_at = now()
+    WHERE x.id = o.id
+    RETURNING * INTO o;
+    o := orderly.set_order_lines(o, orderly.order_specs(o.id));
+    PERFORM orderly.audit(u.id, 'order.update', 'order', o.id::text,
+                          jsonb_build_object('ship_to', before.ship_to_id, 'coupon', before.coupon_code,
+                                             'requested_date', before.requested_date, 'type', before.type),
+                          jsonb_build_object('ship_to', o.ship_to_id, 'coupon', o.coupon_code,
+                                             'requested_date', o.requested_date, 'type', o.type, 'total', o.total));
     RETURN NEXT orderly.order_doc(o);
 END
 $$;
@@ -768,6 +859,13 @@ BEGIN
             USING ERRCODE = 'OL400';
     END IF;
     PERFORM orderly.require_override(u, v_given);
+    -- A manual price was authorised for exactly this item and quantity: without price.override
+    -- one may only take it away (clear_override=true), not carry it over to something else.
+    IF v_old ? 'unit_price' AND NOT coalesce(orderly.arg_bool(args, 'clear_override'), false)
+       AND NOT orderly.has_permission(u.id, 'price.override') THEN
+        RAISE EXCEPTION 'line % has a manual price: changing it needs price.override (or clear_override=true)', v_no
+            USING ERRCODE = 'OL403';
+    END IF;
     v_spec := v_old;
     IF v_given ?| ARRAY['sku', 'product'] THEN
         v_spec := v_spec - 'sku' - 'product' - 'options' - 'params';
@@ -850,8 +948,7 @@ BEGIN
     o := orderly.create_draft(u, args - 'lines' - 'submit' - 'idempotency_key');
     PERFORM orderly.require_override(u, l) FROM jsonb_array_elements(v_lines) l;
     UPDATE orderly.orders x SET next_line_no = jsonb_array_length(v_lines) + 1 WHERE x.id = o.id;
-    o := orderly.set_order_lines(o, (SELECT jsonb_agg(orderly.line_spec(l) || jsonb_build_object('line', n) ORDER BY n)
-                                     FROM jsonb_array_elements(v_lines) WITH ORDINALITY AS t(l, n)));
+    o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
     IF coalesce(orderly.arg_bool(args, 'submit'), false) THEN
         o := orderly.submit_order(u, o);
@@ -909,6 +1006,8 @@ DECLARE
     v_limit    integer := orderly.arg_limit(args, 50, 200);
     v_from     date;
     v_to       date;
+    v_from_at  timestamptz;
+    v_to_at    timestamptz;
     v_own      bigint := orderly.own_customer(u);
     v_all      boolean := orderly.has_permission(u.id, 'order.read_all');
 BEGIN
@@ -917,10 +1016,13 @@ BEGIN
         RAISE EXCEPTION 'unknown status "%"; one of: %', orderly.for_message(v_status),
             (SELECT string_agg(s.code, ', ' ORDER BY s.position) FROM orderly.order_statuses s) USING ERRCODE = 'OL400';
     END IF;
+    -- Dates are UTC days, as every time a client sees is UTC.
     BEGIN
         v_from := nullif(btrim(orderly.arg_text(args, 'from')), '')::date;
         v_to := nullif(btrim(orderly.arg_text(args, 'to')), '')::date;
-    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow THEN
+        v_from_at := v_from::timestamp AT TIME ZONE 'UTC';
+        v_to_at := (v_to + 1)::timestamp AT TIME ZONE 'UTC';
+    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR data_exception THEN
         RAISE EXCEPTION 'from and to must be dates like 2026-12-24' USING ERRCODE = 'OL400';
     END;
     RETURN QUERY
@@ -929,8 +1031,8 @@ BEGIN
     WHERE (v_after IS NULL OR o.id < v_after)
       AND (v_status IS NULL OR o.status = v_status)
       AND (v_customer IS NULL OR o.customer_id = v_customer)
-      AND (v_from IS NULL OR o.created_at >= v_from)
-      AND (v_to IS NULL OR o.created_at < v_to + 1)
+      AND (v_from_at IS NULL OR o.created_at >= v_from_at)
+      AND (v_to_at IS NULL OR o.created_at < v_to_at)
       AND CASE WHEN v_own IS NOT NULL THEN o.customer_id = v_own
                WHEN v_all AND NOT v_mine THEN true
                ELSE o.created_by = u.id END
@@ -954,6 +1056,7 @@ REVOKE ALL ON FUNCTION
     orderly.explanation_doc(jsonb),
     orderly.order_specs(bigint),
     orderly.line_spec(jsonb),
+    orderly.numbered_specs(jsonb),
     orderly.set_order_lines(orderly.orders, jsonb),
     orderly.line_spec_of(orderly.orders, integer),
     orderly.require_override(orderly.users, jsonb),
@@ -963,8 +1066,8 @@ REVOKE ALL ON FUNCTION
     orderly.check_lines_arg(jsonb),
     orderly.change_status(orderly.orders, text, bigint, text),
     orderly.order_stock_needs(bigint),
-    orderly.reserve_stock(orderly.orders),
-    orderly.release_stock(bigint),
+    orderly.reserve_stock(orderly.orders, bigint),
+    orderly.release_stock(bigint, bigint),
     orderly.idempotent_start(bigint, text, text, jsonb),
     orderly.idempotent_finish(bigint, text, json),
     orderly.create_draft(orderly.users, jsonb),
@@ -972,6 +1075,7 @@ REVOKE ALL ON FUNCTION
     orderly.submit_order(orderly.users, orderly.orders),
     api.order_quote(bigint, jsonb),
     api.order_draft(bigint, jsonb),
+    api.order_update(bigint, jsonb),
     api.order_line_add(bigint, jsonb),
     api.order_line_set(bigint, jsonb),
     api.order_line_remove(bigint, jsonb),

@@ -86,8 +86,26 @@ COMMENT ON VIEW analytics.production_queue IS 'Work to make or perform: custom-m
 COMMENT ON COLUMN analytics.production_queue.params IS 'The parameters the customer gave (e.g. width_cm, height_cm)';
 COMMENT ON COLUMN analytics.production_queue.options IS 'The options chosen for the line';
 
--- Both views as the protocol serves them: one row per order, notes as a list, oldest first
--- by requested date, then by submission.
+-- Both views as the protocol serves them: one row per order, notes as a list, earliest
+-- requested date first (orders without one last), then by order number. after= is the last
+-- order of the previous page.
+CREATE OR REPLACE FUNCTION orderly.work_position(order_id bigint) RETURNS date
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d date;
+BEGIN
+    IF order_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT coalesce(o.requested_date, 'infinity') INTO d FROM orderly.orders o WHERE o.id = order_id;
+    IF d IS NULL THEN
+        RAISE EXCEPTION 'order % not found', order_id USING ERRCODE = 'OL404';
+    END IF;
+    RETURN d;
+END
+$$;
 CREATE OR REPLACE FUNCTION orderly.work_notes(order_id bigint) RETURNS json
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -103,8 +121,11 @@ AS $$
 DECLARE
     u       orderly.users := orderly.require_permission(pick_list.actor, 'order.read_all');
     v_limit integer := orderly.arg_limit(args, 50, 500);
+    v_after bigint := orderly.arg_bigint(args, 'after');
+    v_after_date date;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['limit']);
+    PERFORM orderly.check_args(args, ARRAY['limit', 'after']);
+    v_after_date := orderly.work_position(v_after);
     RETURN QUERY
     SELECT json_build_object(
         'order', p.order_id,
@@ -117,9 +138,10 @@ BEGIN
                                             'variant', p.variant, 'qty', p.qty) ORDER BY p.line_no, p.sku),
         'notes', orderly.work_notes(p.order_id))
     FROM analytics.pick_list p
+    WHERE v_after IS NULL OR (coalesce(p.requested_date, 'infinity'), p.order_id) > (v_after_date, v_after)
     GROUP BY p.order_id, p.requested_date, p.submitted_at, p.customer_name, p.recipient, p.line1, p.line2,
              p.postal_code, p.city, p.region, p.country
-    ORDER BY p.requested_date NULLS LAST, p.submitted_at, p.order_id
+    ORDER BY coalesce(p.requested_date, 'infinity'), p.order_id
     LIMIT v_limit;
 END
 $$;
@@ -131,8 +153,11 @@ AS $$
 DECLARE
     u       orderly.users := orderly.require_permission(work_queue.actor, 'order.read_all');
     v_limit integer := orderly.arg_limit(args, 50, 500);
+    v_after bigint := orderly.arg_bigint(args, 'after');
+    v_after_date date;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['limit']);
+    PERFORM orderly.check_args(args, ARRAY['limit', 'after']);
+    v_after_date := orderly.work_position(v_after);
     RETURN QUERY
     SELECT json_build_object(
         'order', q.order_id,
@@ -144,14 +169,16 @@ BEGIN
                           ORDER BY q.line_no),
         'notes', orderly.work_notes(q.order_id))
     FROM analytics.production_queue q
+    WHERE v_after IS NULL OR (coalesce(q.requested_date, 'infinity'), q.order_id) > (v_after_date, v_after)
     GROUP BY q.order_id, q.requested_date, q.submitted_at, q.customer_name, q.order_type
-    ORDER BY q.requested_date NULLS LAST, q.submitted_at, q.order_id
+    ORDER BY coalesce(q.requested_date, 'infinity'), q.order_id
     LIMIT v_limit;
 END
 $$;
 
 REVOKE ALL ON FUNCTION
     orderly.work_notes(bigint),
+    orderly.work_position(bigint),
     api.pick_list(bigint, jsonb),
     api.work_queue(bigint, jsonb)
 FROM PUBLIC;

@@ -58,7 +58,8 @@ CREATE TABLE orderly.orders (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     submitted_by   bigint REFERENCES orderly.users (id),
     submitted_at   timestamptz,
-    CONSTRAINT orders_totals_check CHECK (subtotal >= 0 AND discount_total >= 0 AND tax_total >= 0 AND total >= 0)
+    -- discount_total may be negative: a manual price above the list price is a surcharge.
+    CONSTRAINT orders_totals_check CHECK (subtotal >= 0 AND tax_total >= 0 AND total >= 0)
 );
 
 -- ORDER LIST walks these newest first (keyset on id) with its filters.

@@ -58,8 +58,9 @@ import Testing
 
             let audit = try await server.database.execute(
                 "SELECT action FROM orderly.audit_log WHERE entity IN ('customer', 'address') ORDER BY id")
-            #expect(audit.rows.map { $0[0] } == ["customer.create", "address.add", "address.add", "address.update",
-                                                   "customer.update", "address.remove"])
+            #expect(audit.rows.map { $0[0] } == ["customer.create", "address.default", "address.add", "address.add",
+                                                   "address.default", "address.update", "customer.update",
+                                                   "address.default", "address.remove"])
             await rita.close()
         }
     }

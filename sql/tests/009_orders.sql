@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(59);
+SELECT plan(79);
 
 DO $$
 BEGIN
@@ -100,10 +100,23 @@ SELECT ok((SELECT is_override AND override_reason = 'damaged box' AND net = 15.0
            WHERE order_id = pg_temp.id('draft') AND line_no = 4), 'the override is flagged with its reason');
 SELECT throws_ok(format($$ SELECT pg_temp.call('order_line_add', 'mona', '{"order":%s,"product":"CASE-A","qty":1,"unit_price":5}') $$, pg_temp.id('draft')),
                  'OL400', NULL, 'an override needs a reason');
-SELECT is((pg_temp.call('order_line_set', 'rita', jsonb_build_object('order', pg_temp.id('draft'), 'line', 4, 'qty', 4))
-           -> 'lines' -> 2 ->> 'net')::numeric, 30.00, 'a later re-price by someone else keeps the authorised override');
+SELECT is((pg_temp.call('order_line_set', 'mona', jsonb_build_object('order', pg_temp.id('draft'), 'line', 4, 'qty', 4))
+           -> 'lines' -> 2 ->> 'net')::numeric, 30.00, 'the manager changes the quantity; the manual price stays');
+SELECT is((pg_temp.call('order_line_set', 'rita', jsonb_build_object('order', pg_temp.id('draft'), 'line', 1, 'qty', 8))
+           -> 'lines' -> 2 ->> 'net')::numeric, 30.00, 'a re-price triggered by someone else keeps the authorised override');
 SELECT throws_ok(format($$ SELECT pg_temp.call('order_line_set', 'rita', '{"order":%s,"line":4,"unit_price":1,"reason":"x"}') $$, pg_temp.id('draft')),
-                 'OL403', NULL, 'but cannot set one of its own');
+                 'OL403', NULL, 'a sales rep cannot set a manual price of its own');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_line_set', 'rita', '{"order":%s,"line":4,"qty":40}') $$, pg_temp.id('draft')),
+                 'OL403', 'line 4 has a manual price: changing it needs price.override (or clear_override=true)',
+                 'nor change the quantity the manual price was given for');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_line_set', 'rita', '{"order":%s,"line":4,"sku":"PHN-A-STD"}') $$, pg_temp.id('draft')),
+                 'OL403', NULL, 'nor carry it over to another product');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_line_set', 'rita', '{"order":%s,"line":4,"reason":"approved by phone"}') $$, pg_temp.id('draft')),
+                 'OL403', NULL, 'nor rewrite its reason');
+SELECT is((SELECT row(is_override, net)::text FROM orderly.order_lines WHERE order_id = pg_temp.id('draft') AND line_no = 4),
+          row(true, 30.00)::text, 'the refused changes changed nothing');
+SELECT is((pg_temp.call('order_line_set', 'rita', jsonb_build_object('order', pg_temp.id('draft'), 'line', 4, 'clear_override', true))
+           -> 'lines' -> 2 ->> 'net')::numeric, 40.00, 'but may take it away: back to the computed price');
 
 SELECT is(pg_temp.call('order_note', 'rita', jsonb_build_object('order', pg_temp.id('draft'), 'text', 'Wrap each phone', 'kind', 'packaging')) ->> 'kind',
           'packaging', 'a packaging note');
@@ -144,14 +157,55 @@ SELECT is((SELECT DISTINCT delivery_notes || ' / ' || packaging_notes FROM analy
 SELECT is((SELECT (r::jsonb -> 'notes' -> 0 ->> 'text') FROM api.pick_list(pg_temp.uid('wally'), '{}') r),
           'Call before delivery', 'PICK LIST carries the notes too');
 SELECT throws_ok($$ SELECT * FROM api.pick_list(pg_temp.uid('rita'), '{}') $$, 'OL403', NULL, 'a sales rep has no pick list');
+SELECT is((SELECT count(*)::integer FROM api.pick_list(pg_temp.uid('wally'), '{}')), 1, 'one order to pick');
+SELECT is((SELECT count(*)::integer FROM api.pick_list(pg_temp.uid('wally'), jsonb_build_object('after', pg_temp.id('draft')))), 0,
+          'after= pages past it');
 
 -- Stock release --------------------------------------------------------------------------------
 
-SELECT is(orderly.release_stock(pg_temp.id('draft')), 15, 'release gives back every reserved unit');
+SELECT is(orderly.release_stock(pg_temp.id('draft'), pg_temp.uid('mona')), 15, 'release gives back every reserved unit');
+SELECT is((SELECT actor_user_id FROM orderly.audit_log WHERE action = 'order.stock_release'), pg_temp.uid('mona'),
+          'the release is audited with who did it');
 SELECT is((SELECT sum(stock_reserved)::integer FROM orderly.skus), 0, 'nothing reserved any more');
 SELECT is(orderly.release_stock(pg_temp.id('draft')), 0, 'releasing twice gives back nothing more');
 SELECT throws_ok($$ UPDATE orderly.skus SET stock_reserved = stock_on_hand + 1 $$, '23514', NULL,
                  'the CHECK never lets reservations exceed stock');
+
+
+-- ORDER UPDATE, and what keeps a draft from going wrong ------------------------------------------
+
+INSERT INTO ids SELECT 'upd', (pg_temp.call('order_create', 'rita', jsonb_build_object('customer', pg_temp.id('acme'),
+    'lines', '[{"product":"FIT","qty":1}]'::jsonb)) ->> 'id')::bigint;
+INSERT INTO ids SELECT 'a2', (pg_temp.call('address_add', 'rita', jsonb_build_object('customer', pg_temp.id('acme'), 'recipient', 'Shop',
+    'phone', '+4930100102', 'line1', 'Markt 2', 'city', 'Lyon', 'region', 'ARA', 'postal_code', '69001', 'country', 'FR')) ->> 'id')::bigint;
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_update', 'rita', '{"id":%s}') $$, pg_temp.id('upd')),
+                 'OL400', NULL, 'ORDER UPDATE with nothing to change');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_update', 'rita', '{"id":%s,"coupon":"NOPE"}') $$, pg_temp.id('upd')),
+                 'OL404', NULL, 'an unknown coupon');
+SELECT is(pg_temp.call('order_update', 'rita', jsonb_build_object('id', pg_temp.id('upd'), 'ship_to', pg_temp.id('a2'), 'type', 'custom')) -> 'ship_to' ->> 'country',
+          'FR', 'ORDER UPDATE moves the ship-to');
+SELECT pg_temp.call('address_remove', 'rita', jsonb_build_object('id', pg_temp.id('a2')));
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_line_add', 'rita', '{"order":%s,"product":"FIT","qty":1}') $$, pg_temp.id('upd')),
+                 'OL404', NULL, 'a removed ship-to address stops the draft…');
+SELECT is(jsonb_array_length(pg_temp.call('order_update', 'rita', jsonb_build_object('id', pg_temp.id('upd'),
+          'ship_to', (SELECT id FROM orderly.addresses WHERE customer_id = pg_temp.id('acme') AND is_default))) -> 'lines'), 1,
+          '…until ORDER UPDATE picks another');
+UPDATE orderly.orders SET requested_date = current_date - 1 WHERE id = pg_temp.id('upd');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_submit', 'rita', '{"id":%s}') $$, pg_temp.id('upd')),
+                 'OL409', NULL, 'a requested date that has passed stops submission');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_update', 'rita', '{"id":%s,"type":"strategic"}') $$, pg_temp.id('draft')),
+                 'OL409', NULL, 'a submitted order''s header no longer changes');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_create', 'rita', '{"customer":%s,"lines":[{"product":"CASE-A","qty":1,"option":{}}]}') $$, pg_temp.id('acme')),
+                 'OL400', 'line 1: unknown key "option" (use sku, product, qty, options, params, unit_price, reason)',
+                 'a misspelt key in a line is refused, not dropped');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_create', 'rita', '{"customer":%s,"lines":[7]}') $$, pg_temp.id('acme')),
+                 'OL400', NULL, 'a line must be an object');
+INSERT INTO ids SELECT 'surcharge', (pg_temp.call('order_create', 'mona', jsonb_build_object('customer', pg_temp.id('acme'),
+    'lines', '[{"product":"CASE-A","qty":1,"unit_price":20,"reason":"rush"}]'::jsonb)) ->> 'id')::bigint;
+SELECT is((SELECT discount_total FROM orderly.orders WHERE id = pg_temp.id('surcharge')), -10.00,
+          'a manual price above the list price is a surcharge');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_create', 'mona', '{"customer":%s,"lines":[{"product":"CASE-A","qty":1,"unit_price":999999999999,"reason":"x"},{"product":"CASE-A","qty":1,"unit_price":999999999999,"reason":"x"}]}') $$, pg_temp.id('acme')),
+                 'OL400', 'the order total is too large', 'totals stay within what an order can hold');
 
 -- Who sees what --------------------------------------------------------------------------------
 
@@ -163,13 +217,14 @@ SELECT throws_ok(format($$ SELECT pg_temp.call('order_create', 'buyer', '{"custo
                  'OL404', NULL, 'a customer cannot order for another customer');
 SELECT throws_ok(format($$ SELECT pg_temp.call('order_create', 'wally', '{"customer":%s,"lines":[{"product":"FIT","qty":1}]}') $$, pg_temp.id('acme')),
                  'OL403', 'permission denied: order.create', 'the warehouse cannot create orders');
-SELECT is(pg_temp.list('buyer'), ARRAY[pg_temp.id('buyers'), pg_temp.id('draft')], 'a customer lists its own customer''s orders only');
+SELECT is(pg_temp.list('buyer'), ARRAY[pg_temp.id('buyers'), pg_temp.id('surcharge'), pg_temp.id('upd'), pg_temp.id('draft')],
+          'a customer lists its own customer''s orders only');
 SELECT throws_ok(format($$ SELECT pg_temp.call('order_show', 'buyer', '{"id":%s}') $$, pg_temp.id('sams')),
                  'OL404', NULL, 'and cannot open another''s');
 SELECT is(pg_temp.list('sam'), ARRAY[pg_temp.id('sams')], 'a sales rep lists the orders they created');
 SELECT ok(pg_temp.id('sams') = ANY (pg_temp.list('wally')) AND pg_temp.id('draft') = ANY (pg_temp.list('wally')),
           'the warehouse reads every order');
-SELECT is(pg_temp.list('mona', '{"mine":true}'), '{}'::bigint[], 'mine=true: only one''s own');
+SELECT is(pg_temp.list('mona', '{"mine":true}'), ARRAY[pg_temp.id('surcharge')], 'mine=true: only one''s own');
 SELECT is(pg_temp.list('wally', jsonb_build_object('status', 'submitted')), ARRAY[pg_temp.id('draft')], 'filter by status');
 SELECT is(pg_temp.list('wally', jsonb_build_object('limit', 2)), (pg_temp.list('wally'))[1:2], 'limit');
 SELECT is(pg_temp.list('wally', jsonb_build_object('limit', 2, 'after', (pg_temp.list('wally'))[2])), (pg_temp.list('wally'))[3:4],
