@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(50);
+SELECT plan(52);
 
 DO $$
 BEGIN
@@ -37,6 +37,8 @@ SELECT is((SELECT count(*)::integer FROM orderly.countries), 249, 'all 249 ISO 3
 SELECT has_column('orderly', 'users', 'customer_id', 'a login can be linked to a customer');
 SELECT has_index('orderly', 'customers', 'customers_email_lower_key', 'e-mails are unique case-insensitively');
 SELECT has_index('orderly', 'addresses', 'addresses_one_default_per_customer', 'one default address per customer');
+SELECT has_index('orderly', 'customers', 'customers_name_c_idx', 'FIND reads names in order from an index');
+SELECT has_index('orderly', 'customers', 'customers_phone_c_idx', 'FIND looks up phones and their prefixes in an index');
 
 -- Create, normalise, validate -------------------------------------------------------------------
 
