@@ -192,6 +192,11 @@ private final class LineCollector: ChannelInboundHandler, Sendable {
             }
             return ClientError.tls("\(error)")
         case let error as NIOSSLExtraError:
+            // NIOSSL names no host when it had none to check ("Couldn't find <none>").
+            if error == .failedToValidateHostname {
+                return ClientError.tls("the server's certificate is not valid for the name or address connected to; "
+                                       + "pass --tls-server-name with a name the certificate was issued for")
+            }
             return ClientError.tls("\(error)")
         case let error as BoringSSLError:
             return ClientError.tls("\(error)")

@@ -38,6 +38,23 @@ import Testing
         }
     }
 
+    @Test func aCertificateForAnotherNameIsRefusedWithAHint() async throws {
+        // Issued for a name only, as in the README's openssl line: connecting by address fails.
+        let certificate = try await TestCertificate.make(names: "DNS:orders.example.com")
+        defer { certificate.remove() }
+        try await withFakeServer(tls: try certificate.serverContext()) { server in
+            let message = "the server's certificate is not valid for the name or address connected to; "
+                + "pass --tls-server-name with a name the certificate was issued for"
+            await #expect(throws: ClientError.tls(message)) {
+                _ = try await OrderlyConnection.connect(
+                    host: "127.0.0.1", port: server.port, tls: TLSOptions(trust: .pemFile(certificate.certificatePath)))
+            }
+            let cli = try await CLI.run(["--port", "\(server.port)", "--tls-ca", certificate.certificatePath,
+                                         "--tls-server-name", "orders.example.com", "PING"])
+            #expect(cli.status == 0, "the name on the certificate works")
+        }
+    }
+
     @Test func insecureSkipsVerification() async throws {
         let certificate = try await TestCertificate.make()
         defer { certificate.remove() }

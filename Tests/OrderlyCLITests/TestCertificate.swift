@@ -1,17 +1,17 @@
 import Foundation
 import NIOSSL
 
-/// A self-signed certificate for localhost and 127.0.0.1, made with the openssl CLI in a
-/// folder of its own, valid for a day.
+/// A self-signed certificate (by default for localhost and 127.0.0.1), made with the openssl
+/// CLI in a folder of its own, valid for a day.
 struct TestCertificate: Sendable {
     let certificatePath: String
     let keyPath: String
 
-    static func make() async throws -> TestCertificate {
-        try await onThread(makeBlocking)
+    static func make(names: String = "DNS:localhost,IP:127.0.0.1") async throws -> TestCertificate {
+        try await onThread { try makeBlocking(names: names) }
     }
 
-    private static func makeBlocking() throws -> TestCertificate {
+    private static func makeBlocking(names: String) throws -> TestCertificate {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let certificate = TestCertificate(certificatePath: folder + "/cert.pem", keyPath: folder + "/key.pem")
@@ -19,7 +19,7 @@ struct TestCertificate: Sendable {
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         openssl.arguments = [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "1",
+            "-addext", "subjectAltName=" + names, "-days", "1",
             "-keyout", certificate.keyPath, "-out", certificate.certificatePath,
         ]
         openssl.standardOutput = FileHandle.nullDevice
