@@ -63,8 +63,10 @@ AS $$
 DECLARE
     o orderly.orders := orderly.order_for(u, order_id, true);
 BEGIN
-    IF o.status <> 'draft' THEN
-        RAISE EXCEPTION 'order % is %; only a draft can be changed', o.id, o.status USING ERRCODE = 'OL409';
+    -- A rejected order may be changed too, and then submitted again (a new approval round).
+    IF o.status NOT IN ('draft', 'rejected') THEN
+        RAISE EXCEPTION 'order % is %; only a draft or a rejected order can be changed', o.id, o.status
+            USING ERRCODE = 'OL409';
     END IF;
     RETURN o;
 END
@@ -157,8 +159,20 @@ AS $$
         'at', orderly.json_time(($1).created_at))
 $$;
 
+-- The current approval step of an order, or NULL when none is pending (ORDER SHOW). Here and
+-- not in R__160_approvals.sql because order_doc below needs it when it is created.
+CREATE OR REPLACE FUNCTION orderly.approval_state(order_id bigint) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object('round', a.round, 'step', a.step_no, 'of', a.steps, 'role', a.role,
+                             'due_at', orderly.json_time(a.due_at), 'escalated', a.escalated_at IS NOT NULL)
+    FROM orderly.order_approvals a
+    WHERE a.order_id = $1 AND a.status = 'pending'
+$$;
+
 -- ORDER SHOW: the header, the customer, where it ships, every line with its price explanation,
--- the totals, the notes and the status history.
+-- the totals, the notes, the current approval step and the status history.
 CREATE OR REPLACE FUNCTION orderly.order_doc(o orderly.orders) RETURNS json
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -182,6 +196,7 @@ AS $$
                                     'tax', ($1).tax_total, 'total', ($1).total),
         'notes', (SELECT coalesce(json_agg(orderly.order_note_doc(n) ORDER BY n.id), '[]')
                   FROM orderly.order_notes n WHERE n.order_id = ($1).id),
+        'approval', orderly.approval_state(($1).id),
         'history', (SELECT coalesce(json_agg(json_build_object(
                                'from', h.from_status, 'to', h.to_status, 'by', orderly.username_of(h.changed_by),
                                'at', orderly.json_time(h.changed_at), 'reason', h.reason) ORDER BY h.id), '[]')
@@ -511,10 +526,14 @@ BEGIN
                 greatest(s.stock_on_hand - s.stock_reserved, 0) USING ERRCODE = 'OL409';
         END IF;
     END LOOP;
-    INSERT INTO orderly.stock_reservations (order_id, line_no, sku_id, customer_id, qty)
+    -- A resubmitted (once rejected) order finds its released rows: they hold the new reservation.
+    INSERT INTO orderly.stock_reservations AS x (order_id, line_no, sku_id, customer_id, qty)
     SELECT o.id, n.line_no, n.sku_id, o.customer_id, sum(n.qty)
     FROM orderly.order_stock_needs(o.id) n
-    GROUP BY n.line_no, n.sku_id;
+    GROUP BY n.line_no, n.sku_id
+    ON CONFLICT ON CONSTRAINT stock_reservations_pkey DO UPDATE
+    SET qty = excluded.qty, reserved_at = now(), released_at = NULL
+    WHERE x.released_at IS NOT NULL;
     IF FOUND THEN
         PERFORM orderly.audit(actor_id, 'order.stock_reserve', 'order', o.id::text, NULL,
                               (SELECT jsonb_object_agg(k.code, t.units)
@@ -688,8 +707,10 @@ BEGIN
 END
 $$;
 
--- Submission: the final pricing, the coupon's use, the stock, the status. Needs lines and a
--- ship-to address (the order's, else the customer's default at this moment).
+-- Submission: the final pricing, the coupon's use, the stock, the status, then the approval
+-- routing (pending_approval, or approved when no rule applies). Needs lines and a ship-to address
+-- (the order's, else the customer's default at this moment). A rejected order is submitted
+-- again the same way: its stock and coupon were released at the rejection.
 CREATE OR REPLACE FUNCTION orderly.submit_order(u orderly.users, o orderly.orders) RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -698,8 +719,9 @@ DECLARE
     v_ship bigint;
 BEGIN
     PERFORM orderly.require_permission(u.id, 'order.submit');
-    IF o.status <> 'draft' THEN
-        RAISE EXCEPTION 'order % is %; only a draft can be submitted', o.id, o.status USING ERRCODE = 'OL409';
+    IF o.status NOT IN ('draft', 'rejected') THEN
+        RAISE EXCEPTION 'order % is %; only a draft or a rejected order can be submitted', o.id, o.status
+            USING ERRCODE = 'OL409';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM orderly.order_lines l WHERE l.order_id = o.id) THEN
         RAISE EXCEPTION 'order % has no lines', o.id USING ERRCODE = 'OL409';
@@ -726,7 +748,8 @@ BEGIN
     PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
                           jsonb_build_object('total', o.total, 'currency', o.currency, 'ship_to', o.ship_to_id,
                                              'coupon', o.coupon_code));
-    RETURN o;
+    -- Last: routing notifies the approvers (R__160_approvals.sql), which must follow every lock.
+    RETURN orderly.route_approval(o, u.id);
 END
 $$;
 
@@ -1049,6 +1072,7 @@ REVOKE ALL ON FUNCTION
     orderly.username_of(bigint),
     orderly.order_line_doc(orderly.order_lines),
     orderly.order_note_doc(orderly.order_notes),
+    orderly.approval_state(bigint),
     orderly.order_doc(orderly.orders),
     orderly.order_summary(orderly.orders),
     orderly.customer_order_summary(bigint),

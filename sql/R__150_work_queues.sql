@@ -3,8 +3,9 @@
 -- order is carried along, so a delivery or packaging instruction reaches the people who act on
 -- it.
 --
--- Orders appear here once submitted; when approval arrives (a later issue) these follow the
--- status that releases an order to the floor.
+-- Orders appear here once approved (by their approval chain, or at submission when no approval
+-- rule applies): that is the status that releases an order to the floor. A pending or rejected
+-- order is not picked or made.
 
 CREATE OR REPLACE VIEW analytics.pick_list AS
 SELECT o.id                  AS order_id,
@@ -40,9 +41,9 @@ LEFT JOIN LATERAL (
     FROM orderly.order_notes x
     WHERE x.order_id = o.id
 ) n ON true
-WHERE o.status = 'submitted';
+WHERE o.status = 'approved';
 
-COMMENT ON VIEW analytics.pick_list IS 'Stock to pick: one row per reserved SKU of each submitted order, with its ship-to address and every note';
+COMMENT ON VIEW analytics.pick_list IS 'Stock to pick: one row per reserved SKU of each approved order, with its ship-to address and every note';
 COMMENT ON COLUMN analytics.pick_list.order_id IS 'Order number';
 COMMENT ON COLUMN analytics.pick_list.requested_date IS 'Delivery date the customer asked for, if any';
 COMMENT ON COLUMN analytics.pick_list.line_no IS 'Order line (a bundle line lists each component SKU)';
@@ -80,9 +81,9 @@ LEFT JOIN LATERAL (
     FROM orderly.order_notes x
     WHERE x.order_id = o.id
 ) n ON true
-WHERE o.status = 'submitted' AND p.kind IN ('custom', 'service');
+WHERE o.status = 'approved' AND p.kind IN ('custom', 'service');
 
-COMMENT ON VIEW analytics.production_queue IS 'Work to make or perform: custom-made and service lines of submitted orders, with their parameters and every note';
+COMMENT ON VIEW analytics.production_queue IS 'Work to make or perform: custom-made and service lines of approved orders, with their parameters and every note';
 COMMENT ON COLUMN analytics.production_queue.params IS 'The parameters the customer gave (e.g. width_cm, height_cm)';
 COMMENT ON COLUMN analytics.production_queue.options IS 'The options chosen for the line';
 

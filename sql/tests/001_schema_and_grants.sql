@@ -17,7 +17,10 @@ SELECT tables_are('orderly',
           'segment_prices', 'price_tiers', 'pricing_rules', 'coupons', 'coupon_rules', 'coupon_redemptions', 'tax_rates',
           -- V008 (orders)
           'order_statuses', 'order_status_transitions', 'orders', 'order_lines', 'order_notes',
-          'order_status_history', 'stock_reservations', 'idempotency_keys']);
+          'order_status_history', 'stock_reservations', 'idempotency_keys',
+          -- V009 (approvals)
+          'approval_rules', 'approval_rule_steps', 'approval_limits', 'approval_settings', 'approval_delegations',
+          'order_approvals']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),

@@ -55,8 +55,9 @@ SELECT admin.link_customer('buyer', pg_temp.id('acme'));
 
 SELECT has_table('orderly', 'orders', 'orderly.orders exists');
 SELECT has_table('orderly', 'order_status_transitions', 'allowed transitions are data');
-SELECT is((SELECT array_agg(from_status || '→' || to_status) FROM orderly.order_status_transitions),
-          ARRAY['draft→submitted'], 'this issue''s one transition');
+SELECT ok((SELECT count(*) = 1 FROM orderly.order_status_transitions WHERE to_status = 'submitted' AND from_status = 'draft'
+                                                                            AND permission = 'order.submit'),
+          'draft→submitted needs order.submit (approval transitions: 010_approvals.sql)');
 SELECT col_is_pk('orderly', 'idempotency_keys', ARRAY['user_id', 'key'], 'idempotency keys belong to a user');
 
 -- Drafts ---------------------------------------------------------------------------------------
@@ -133,14 +134,17 @@ SELECT pg_temp.call('address_add', 'rita', jsonb_build_object('customer', pg_tem
                     'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'));
 SELECT throws_ok(format($$ SELECT pg_temp.call('order_submit', 'wally', '{"id":%s}') $$, pg_temp.id('draft')),
                  'OL403', NULL, 'the warehouse cannot submit');
-SELECT is(pg_temp.call('order_submit', 'rita', jsonb_build_object('id', pg_temp.id('draft'))) ->> 'status', 'submitted',
-          'submitted with the customer''s default address');
+-- No approval rule exists here, so a submitted order is approved at once (010_approvals.sql
+-- tests the rules).
+SELECT is(pg_temp.call('order_submit', 'rita', jsonb_build_object('id', pg_temp.id('draft'))) ->> 'status', 'approved',
+          'submitted with the customer''s default address (and approved: no approval rule applies)');
 SELECT ok((SELECT ship_to_id IS NOT NULL AND tax_total > 0 AND submitted_by = pg_temp.uid('rita') FROM orderly.orders WHERE id = pg_temp.id('draft')),
           'the address is fixed on the order and taxed at submission');
 SELECT is((SELECT array_agg(s.code || ':' || s.stock_reserved ORDER BY s.code) FROM orderly.skus s),
           ARRAY['CASE-A-STD:5', 'PHN-A-STD:10'], 'stock reserved: 8 phones + 2 in the duo; 4 cases + 1 in the duo');
 SELECT is((SELECT array_agg(coalesce(from_status, '-') || '→' || to_status || ' by ' || changed_by ORDER BY id) FROM orderly.order_status_history WHERE order_id = pg_temp.id('draft')),
-          ARRAY['-→draft by ' || pg_temp.uid('rita'), 'draft→submitted by ' || pg_temp.uid('rita')], 'the history shows who submitted');
+          ARRAY['-→draft by ' || pg_temp.uid('rita'), 'draft→submitted by ' || pg_temp.uid('rita'),
+                'submitted→approved by ' || pg_temp.uid('rita')], 'the history shows who submitted');
 SELECT throws_ok(format($$ SELECT pg_temp.call('order_line_add', 'rita', '{"order":%s,"product":"FIT","qty":1}') $$, pg_temp.id('draft')),
                  'OL409', NULL, 'a submitted order''s lines no longer change');
 SELECT lives_ok(format($$ SELECT pg_temp.call('order_note', 'rita', '{"order":%s,"text":"Gate 4","kind":"delivery"}') $$, pg_temp.id('draft')),
@@ -225,7 +229,7 @@ SELECT is(pg_temp.list('sam'), ARRAY[pg_temp.id('sams')], 'a sales rep lists the
 SELECT ok(pg_temp.id('sams') = ANY (pg_temp.list('wally')) AND pg_temp.id('draft') = ANY (pg_temp.list('wally')),
           'the warehouse reads every order');
 SELECT is(pg_temp.list('mona', '{"mine":true}'), ARRAY[pg_temp.id('surcharge')], 'mine=true: only one''s own');
-SELECT is(pg_temp.list('wally', jsonb_build_object('status', 'submitted')), ARRAY[pg_temp.id('draft')], 'filter by status');
+SELECT is(pg_temp.list('wally', jsonb_build_object('status', 'approved')), ARRAY[pg_temp.id('draft')], 'filter by status');
 SELECT is(pg_temp.list('wally', jsonb_build_object('limit', 2)), (pg_temp.list('wally'))[1:2], 'limit');
 SELECT is(pg_temp.list('wally', jsonb_build_object('limit', 2, 'after', (pg_temp.list('wally'))[2])), (pg_temp.list('wally'))[3:4],
           'after= continues where the last page ended');

@@ -1,0 +1,549 @@
+-- Orderly: approval rules, steps, limits and settings as data (issue #5), edited by admins in
+-- SQL with the admin.* functions below and read through admin.approval_rules,
+-- admin.approval_limits and admin.approval_settings. The workflow itself (routing, decisions,
+-- delegation) is in R__161_approval_flow.sql, reminders in R__162, BI views in R__165.
+--
+-- How a rule matches an order: the rule is active, has at least one step, its order_types
+-- contain the order's type, and min_total <= total <= max_total (both inclusive; NULL is
+-- unbounded). Of the matching rules the highest priority wins, then the lowest id. No rule: the
+-- order is approved at submission ("no approval rule applies" in its history).
+--
+-- Editing a rule changes the orders routed from then on; a round already running keeps the
+-- steps it was given (order_approvals copies role, due_after and escalation_role).
+--
+-- Admin functions (all validated: OL400 invalid, OL404 unknown rule/role, OL409 state; all
+-- audited with actor NULL):
+--   admin.create_approval_rule(name, order_types text[], min_total, max_total, priority) → id
+--   admin.change_approval_rule(name, order_types, min_total, max_total, priority)  (replaces all four)
+--   admin.set_approval_rule_active(name, active)
+--   admin.add_approval_step(rule, step_no, role, due_after, escalation_role DEFAULT NULL)
+--   admin.change_approval_step(rule, step_no, role, due_after, escalation_role DEFAULT NULL)
+--   admin.remove_approval_step(rule, step_no)  (the last step only)
+--   admin.set_approval_limit(role, order_type, max_total)  (NULL = unlimited)
+--   admin.remove_approval_limit(role, order_type)
+--   admin.set_approval_reminders(max_reminders)  (reminders before a step escalates; default 2)
+--   admin.load_demo_approvals()  (the classic demo chains and limits; idempotent)
+
+-- Validation helpers -----------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.check_order_types(order_types text[]) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text[];
+BEGIN
+    IF order_types IS NULL OR cardinality(order_types) = 0 THEN
+        RAISE EXCEPTION 'order_types must name at least one of standard, custom, strategic' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT array_agg(DISTINCT lower(btrim(t)) ORDER BY lower(btrim(t))) INTO v FROM unnest(order_types) t;
+    IF array_position(v, NULL) IS NOT NULL OR NOT v <@ ARRAY['standard', 'custom', 'strategic'] THEN
+        RAISE EXCEPTION 'order_types may only contain standard, custom and strategic' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_amount(value numeric, what text) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF value < 0 OR value >= 1e12 OR value <> round(value, 2) THEN
+        RAISE EXCEPTION '% must be an amount from 0 to 999999999999.99 with at most 2 decimals', what
+            USING ERRCODE = 'OL400';
+    END IF;
+    RETURN value;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_order_type_name(order_type text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF order_type IS NULL OR lower(btrim(order_type)) NOT IN ('standard', 'custom', 'strategic') THEN
+        RAISE EXCEPTION 'order type must be standard, custom or strategic' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN lower(btrim(order_type));
+END
+$$;
+
+-- A role that approves (a step's role, an escalation role, a role with a limit) must exist and
+-- hold order.approve: otherwise nobody holding it could ever decide.
+CREATE OR REPLACE FUNCTION orderly.check_approving_role(name text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r orderly.roles := orderly.role_by_name(check_approving_role.name);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'order.approve') THEN
+        RAISE EXCEPTION 'role "%" lacks order.approve: grant it first (admin.grant_permission)', r.name
+            USING ERRCODE = 'OL409';
+    END IF;
+    RETURN r.name;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.approval_rule_for(name text, for_update boolean) RETURNS orderly.approval_rules
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r orderly.approval_rules;
+BEGIN
+    IF for_update THEN
+        SELECT * INTO r FROM orderly.approval_rules x WHERE x.name = btrim(approval_rule_for.name) FOR UPDATE;
+    ELSE
+        SELECT * INTO r FROM orderly.approval_rules x WHERE x.name = btrim(approval_rule_for.name);
+    END IF;
+    IF r.id IS NULL THEN
+        RAISE EXCEPTION 'unknown approval rule "%"', orderly.for_message(name) USING ERRCODE = 'OL404';
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- What the audit log keeps of a rule: the header and its steps.
+CREATE OR REPLACE FUNCTION orderly.approval_rule_snapshot(rule_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'id', r.id, 'name', r.name, 'order_types', to_jsonb(r.order_types), 'min_total', r.min_total,
+        'max_total', r.max_total, 'priority', r.priority, 'active', r.active,
+        'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object('step', s.step_no, 'role', s.role,
+                                                               'due_after', s.due_after::text,
+                                                               'escalation_role', s.escalation_role)
+                                            ORDER BY s.step_no), '[]')
+                  FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id))
+    FROM orderly.approval_rules r
+    WHERE r.id = $1
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_rule_fields(name text, order_types text[], min_total numeric,
+                                                     max_total numeric) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL OR length(btrim(name)) NOT BETWEEN 1 AND 100 OR name ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'rule name must be 1 to 100 characters without control characters' USING ERRCODE = 'OL400';
+    END IF;
+    PERFORM orderly.check_order_types(order_types);
+    PERFORM orderly.check_amount(min_total, 'min_total');
+    PERFORM orderly.check_amount(max_total, 'max_total');
+    IF min_total > max_total THEN
+        RAISE EXCEPTION 'min_total must not be above max_total' USING ERRCODE = 'OL400';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.check_step_fields(role text, due_after interval, escalation_role text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orderly.check_approving_role(role);
+    IF due_after IS NULL OR due_after <= interval '0' THEN
+        RAISE EXCEPTION 'due_after must be a positive interval, like ''1 day''' USING ERRCODE = 'OL400';
+    END IF;
+    IF escalation_role IS NOT NULL THEN
+        PERFORM orderly.check_approving_role(escalation_role);
+        IF escalation_role = role THEN
+            RAISE EXCEPTION 'the escalation role must differ from the step''s role' USING ERRCODE = 'OL400';
+        END IF;
+    END IF;
+END
+$$;
+
+-- Rules ------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION admin.create_approval_rule(name text, order_types text[], min_total numeric DEFAULT NULL,
+                                                      max_total numeric DEFAULT NULL, priority integer DEFAULT 0)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    PERFORM orderly.check_rule_fields(create_approval_rule.name, create_approval_rule.order_types,
+                                      create_approval_rule.min_total, create_approval_rule.max_total);
+    INSERT INTO orderly.approval_rules (name, order_types, min_total, max_total, priority)
+    VALUES (btrim(create_approval_rule.name), orderly.check_order_types(create_approval_rule.order_types),
+            create_approval_rule.min_total, create_approval_rule.max_total, coalesce(create_approval_rule.priority, 0))
+    ON CONFLICT ON CONSTRAINT approval_rules_name_key DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        RAISE EXCEPTION 'approval rule "%" already exists', orderly.for_message(btrim(create_approval_rule.name))
+            USING ERRCODE = 'OL409';
+    END IF;
+    PERFORM orderly.audit(NULL, 'approval_rule.create', 'approval_rule', v_id::text, NULL,
+                          orderly.approval_rule_snapshot(v_id));
+    RETURN v_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.change_approval_rule(name text, order_types text[], min_total numeric,
+                                                      max_total numeric, priority integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    r        orderly.approval_rules := orderly.approval_rule_for(change_approval_rule.name, true);
+    v_before jsonb := orderly.approval_rule_snapshot(r.id);
+BEGIN
+    PERFORM orderly.check_rule_fields(change_approval_rule.name, change_approval_rule.order_types,
+                                      change_approval_rule.min_total, change_approval_rule.max_total);
+    UPDATE orderly.approval_rules x
+    SET order_types = orderly.check_order_types(change_approval_rule.order_types),
+        min_total = change_approval_rule.min_total, max_total = change_approval_rule.max_total,
+        priority = coalesce(change_approval_rule.priority, 0), updated_at = now()
+    WHERE x.id = r.id;
+    PERFORM orderly.audit(NULL, 'approval_rule.change', 'approval_rule', r.id::text, v_before,
+                          orderly.approval_rule_snapshot(r.id));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.set_approval_rule_active(name text, active boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    r orderly.approval_rules := orderly.approval_rule_for(set_approval_rule_active.name, true);
+BEGIN
+    IF set_approval_rule_active.active IS NULL THEN
+        RAISE EXCEPTION 'active must be true or false' USING ERRCODE = 'OL400';
+    END IF;
+    IF r.active = set_approval_rule_active.active THEN
+        RAISE NOTICE 'approval rule "%" is already %', r.name, CASE WHEN r.active THEN 'active' ELSE 'inactive' END;
+        RETURN;
+    END IF;
+    UPDATE orderly.approval_rules x SET active = set_approval_rule_active.active, updated_at = now() WHERE x.id = r.id;
+    PERFORM orderly.audit(NULL, 'approval_rule.' || CASE WHEN set_approval_rule_active.active THEN 'activate' ELSE 'deactivate' END,
+                          'approval_rule', r.id::text, jsonb_build_object('active', r.active),
+                          jsonb_build_object('active', set_approval_rule_active.active));
+END
+$$;
+
+-- Steps are numbered 1, 2, … in chain order: a new step is the next number.
+CREATE OR REPLACE FUNCTION admin.add_approval_step(rule text, step_no integer, role text, due_after interval,
+                                                   escalation_role text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    r        orderly.approval_rules := orderly.approval_rule_for(add_approval_step.rule, true);
+    v_before jsonb := orderly.approval_rule_snapshot(r.id);
+    v_next   integer;
+BEGIN
+    PERFORM orderly.check_step_fields(add_approval_step.role, add_approval_step.due_after, add_approval_step.escalation_role);
+    SELECT coalesce(max(s.step_no), 0) + 1 INTO v_next FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id;
+    IF add_approval_step.step_no IS DISTINCT FROM v_next THEN
+        RAISE EXCEPTION 'steps are numbered 1, 2, … in order: the next step of "%" is %', r.name, v_next
+            USING ERRCODE = 'OL400';
+    END IF;
+    INSERT INTO orderly.approval_rule_steps (rule_id, step_no, role, due_after, escalation_role)
+    VALUES (r.id, v_next, add_approval_step.role, add_approval_step.due_after, add_approval_step.escalation_role);
+    UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
+    PERFORM orderly.audit(NULL, 'approval_rule.add_step', 'approval_rule', r.id::text, v_before,
+                          orderly.approval_rule_snapshot(r.id));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.change_approval_step(rule text, step_no integer, role text, due_after interval,
+                                                      escalation_role text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    r        orderly.approval_rules := orderly.approval_rule_for(change_approval_step.rule, true);
+    v_before jsonb := orderly.approval_rule_snapshot(r.id);
+BEGIN
+    PERFORM orderly.check_step_fields(change_approval_step.role, change_approval_step.due_after,
+                                      change_approval_step.escalation_role);
+    UPDATE orderly.approval_rule_steps s
+    SET role = change_approval_step.role, due_after = change_approval_step.due_after,
+        escalation_role = change_approval_step.escalation_role
+    WHERE s.rule_id = r.id AND s.step_no = change_approval_step.step_no;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'approval rule "%" has no step %', r.name, change_approval_step.step_no USING ERRCODE = 'OL404';
+    END IF;
+    UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
+    PERFORM orderly.audit(NULL, 'approval_rule.change_step', 'approval_rule', r.id::text, v_before,
+                          orderly.approval_rule_snapshot(r.id));
+END
+$$;
+
+-- Only the last step, so that the numbers stay 1, 2, … without gaps.
+CREATE OR REPLACE FUNCTION admin.remove_approval_step(rule text, step_no integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    r        orderly.approval_rules := orderly.approval_rule_for(remove_approval_step.rule, true);
+    v_before jsonb := orderly.approval_rule_snapshot(r.id);
+    v_last   integer;
+BEGIN
+    SELECT max(s.step_no) INTO v_last FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id;
+    IF v_last IS NULL OR remove_approval_step.step_no IS NULL
+       OR remove_approval_step.step_no NOT BETWEEN 1 AND v_last THEN
+        RAISE EXCEPTION 'approval rule "%" has no step %', r.name, remove_approval_step.step_no USING ERRCODE = 'OL404';
+    END IF;
+    IF remove_approval_step.step_no <> v_last THEN
+        RAISE EXCEPTION 'only the last step (%) can be removed; change a step with admin.change_approval_step', v_last
+            USING ERRCODE = 'OL409';
+    END IF;
+    DELETE FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id AND s.step_no = v_last;
+    UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
+    PERFORM orderly.audit(NULL, 'approval_rule.remove_step', 'approval_rule', r.id::text, v_before,
+                          orderly.approval_rule_snapshot(r.id));
+END
+$$;
+
+-- Limits and settings ------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION admin.set_approval_limit(role text, order_type text, max_total numeric) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    v_role   text := orderly.check_approving_role(set_approval_limit.role);
+    v_type   text := orderly.check_order_type_name(set_approval_limit.order_type);
+    v_before orderly.approval_limits;
+BEGIN
+    PERFORM orderly.check_amount(set_approval_limit.max_total, 'max_total');
+    SELECT * INTO v_before FROM orderly.approval_limits l WHERE l.role = v_role AND l.order_type = v_type FOR UPDATE;
+    INSERT INTO orderly.approval_limits AS l (role, order_type, max_total)
+    VALUES (v_role, v_type, set_approval_limit.max_total)
+    ON CONFLICT ON CONSTRAINT approval_limits_pkey DO UPDATE SET max_total = excluded.max_total, updated_at = now();
+    PERFORM orderly.audit(NULL, 'approval_limit.set', 'approval_limit', v_role || '/' || v_type,
+                          CASE WHEN v_before.role IS NOT NULL THEN jsonb_build_object('max_total', v_before.max_total) END,
+                          jsonb_build_object('max_total', set_approval_limit.max_total));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.remove_approval_limit(role text, order_type text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    v_role text := (orderly.role_by_name(remove_approval_limit.role)).name;
+    v_type text := orderly.check_order_type_name(remove_approval_limit.order_type);
+    v_old  orderly.approval_limits;
+BEGIN
+    DELETE FROM orderly.approval_limits l WHERE l.role = v_role AND l.order_type = v_type RETURNING * INTO v_old;
+    IF v_old.role IS NULL THEN
+        RAISE NOTICE 'role % has no approval limit for % orders', v_role, v_type;
+        RETURN;
+    END IF;
+    PERFORM orderly.audit(NULL, 'approval_limit.remove', 'approval_limit', v_role || '/' || v_type,
+                          jsonb_build_object('max_total', v_old.max_total), NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.set_approval_reminders(max_reminders integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    v_before integer;
+BEGIN
+    IF set_approval_reminders.max_reminders IS NULL OR set_approval_reminders.max_reminders NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'max_reminders must be between 0 and 100' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT s.max_reminders INTO v_before FROM orderly.approval_settings s FOR UPDATE;
+    UPDATE orderly.approval_settings s SET max_reminders = set_approval_reminders.max_reminders, updated_at = now();
+    PERFORM orderly.audit(NULL, 'approval_settings.change', 'approval_settings', NULL,
+                          jsonb_build_object('max_reminders', v_before),
+                          jsonb_build_object('max_reminders', set_approval_reminders.max_reminders));
+END
+$$;
+
+-- Demo -------------------------------------------------------------------------------------------
+-- The classic case of issue #5, plus what it leaves open, decided here:
+--   "Strategic orders above 50 000" (priority 400, strategic, total >= 50 000.01): sales_manager,
+--       finance_manager, production_manager, then general_manager. A strategic order above
+--       50 000 is both "above 50 000" and "strategic": it takes both chains, in that order.
+--   "Large orders" (priority 300, every type, total >= 50 000.01): sales_manager, then
+--       finance_manager, then production_manager.
+--   "Strategic orders" (priority 200, strategic, any total): general_manager.
+--   "Standard orders up to 10 000" (priority 100, standard, total <= 10 000): sales_supervisor.
+--   "Standard orders 10 000 to 50 000" (priority 100, standard, 10 000.01 to 50 000):
+--       sales_manager (a supervisor may not approve above 10 000).
+--   "Custom orders up to 50 000" (priority 100, custom, total <= 50 000): sales_manager, then
+--       production_manager (made to order: production confirms it can be made).
+-- Steps are due after 1 day (production and general management: 2 days) and escalate to the
+-- sales_manager (supervisor steps) or the general_manager (the others; not the general manager's
+-- own steps).
+-- Limits: sales_supervisor standard up to 10 000; sales_manager, finance_manager,
+-- production_manager and general_manager every type unlimited.
+CREATE OR REPLACE FUNCTION admin.load_demo_approvals()
+RETURNS TABLE (entity text, added integer)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    n integer;
+    total integer := 0;
+BEGIN
+    INSERT INTO orderly.approval_rules (name, order_types, min_total, max_total, priority)
+    VALUES ('Strategic orders above 50 000', ARRAY['strategic'], 50000.01, NULL, 400),
+           ('Large orders', ARRAY['custom', 'standard', 'strategic'], 50000.01, NULL, 300),
+           ('Strategic orders', ARRAY['strategic'], NULL, NULL, 200),
+           ('Standard orders up to 10 000', ARRAY['standard'], NULL, 10000, 100),
+           ('Standard orders 10 000 to 50 000', ARRAY['standard'], 10000.01, 50000, 100),
+           ('Custom orders up to 50 000', ARRAY['custom'], NULL, 50000, 100)
+    ON CONFLICT ON CONSTRAINT approval_rules_name_key DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT; entity := 'approval_rules'; added := n; total := total + n; RETURN NEXT;
+
+    -- Only into rules that have no steps yet: an admin's edited chain is left alone.
+    INSERT INTO orderly.approval_rule_steps (rule_id, step_no, role, due_after, escalation_role)
+    SELECT r.id, v.step_no, v.role, v.due_after::interval, v.escalation_role
+    FROM (VALUES
+        ('Strategic orders above 50 000', 1, 'sales_manager', '1 day', 'general_manager'),
+        ('Strategic orders above 50 000', 2, 'finance_manager', '1 day', 'general_manager'),
+        ('Strategic orders above 50 000', 3, 'production_manager', '2 days', 'general_manager'),
+        ('Strategic orders above 50 000', 4, 'general_manager', '2 days', NULL),
+        ('Large orders', 1, 'sales_manager', '1 day', 'general_manager'),
+        ('Large orders', 2, 'finance_manager', '1 day', 'general_manager'),
+        ('Large orders', 3, 'production_manager', '2 days', 'general_manager'),
+        ('Strategic orders', 1, 'general_manager', '2 days', NULL),
+        ('Standard orders up to 10 000', 1, 'sales_supervisor', '1 day', 'sales_manager'),
+        ('Standard orders 10 000 to 50 000', 1, 'sales_manager', '1 day', 'general_manager'),
+        ('Custom orders up to 50 000', 1, 'sales_manager', '1 day', 'general_manager'),
+        ('Custom orders up to 50 000', 2, 'production_manager', '2 days', 'general_manager')
+    ) AS v(rule, step_no, role, due_after, escalation_role)
+    JOIN orderly.approval_rules r ON r.name = v.rule
+    WHERE NOT EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id)
+    ON CONFLICT ON CONSTRAINT approval_rule_steps_pkey DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT; entity := 'approval_rule_steps'; added := n; total := total + n; RETURN NEXT;
+
+    INSERT INTO orderly.approval_limits (role, order_type, max_total)
+    SELECT v.role, t.type, v.max_total
+    FROM (VALUES ('sales_supervisor', ARRAY['standard'], 10000::numeric),
+                 ('sales_manager', ARRAY['standard', 'custom', 'strategic'], NULL),
+                 ('finance_manager', ARRAY['standard', 'custom', 'strategic'], NULL),
+                 ('production_manager', ARRAY['standard', 'custom', 'strategic'], NULL),
+                 ('general_manager', ARRAY['standard', 'custom', 'strategic'], NULL)) AS v(role, types, max_total)
+    CROSS JOIN LATERAL unnest(v.types) AS t(type)
+    ON CONFLICT ON CONSTRAINT approval_limits_pkey DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT; entity := 'approval_limits'; added := n; total := total + n; RETURN NEXT;
+
+    IF total > 0 THEN
+        PERFORM orderly.audit(NULL, 'approval.load_demo', 'approval_rule', NULL, NULL,
+                              jsonb_build_object('added', total,
+                                                 'rules', (SELECT jsonb_agg(orderly.approval_rule_snapshot(r.id) ORDER BY r.id)
+                                                           FROM orderly.approval_rules r)));
+    END IF;
+END
+$$;
+
+-- Views for admins ---------------------------------------------------------------------------------
+-- Plain subqueries (no orderly helpers: functions called by a view are checked against its reader).
+
+CREATE OR REPLACE VIEW admin.approval_rules AS
+SELECT r.id,
+       r.name,
+       r.order_types,
+       r.min_total,
+       r.max_total,
+       r.priority,
+       r.active,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('step', s.step_no, 'role', s.role, 'due_after', s.due_after::text,
+                                                     'escalation_role', s.escalation_role) ORDER BY s.step_no), '[]')
+        FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id) AS steps,
+       (SELECT string_agg(s.role, ' → ' ORDER BY s.step_no)
+        FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id) AS chain,
+       r.created_at,
+       r.updated_at
+FROM orderly.approval_rules r;
+
+COMMENT ON VIEW admin.approval_rules IS 'Approval rules with their chains; the highest priority active rule that matches an order (type, total within min/max inclusive, at least one step) routes it';
+
+CREATE OR REPLACE VIEW admin.approval_limits AS
+SELECT l.role,
+       l.order_type,
+       l.max_total,
+       l.max_total IS NULL AS unlimited,
+       (SELECT count(*) FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id WHERE r.name = l.role) AS users,
+       l.updated_at
+FROM orderly.approval_limits l;
+
+COMMENT ON VIEW admin.approval_limits IS 'Largest order total each role may approve per order type (no row: may not approve that type)';
+
+CREATE OR REPLACE VIEW admin.approval_settings AS
+SELECT s.max_reminders, s.updated_at FROM orderly.approval_settings s;
+
+COMMENT ON VIEW admin.approval_settings IS 'How many reminders a pending approval step gets before it escalates';
+
+CREATE OR REPLACE VIEW admin.approval_delegations AS
+SELECT d.id,
+       (SELECT u.username FROM orderly.users u WHERE u.id = d.from_user) AS from_user,
+       (SELECT u.username FROM orderly.users u WHERE u.id = d.to_user) AS to_user,
+       d.role,
+       d.starts_at,
+       d.ends_at,
+       d.revoked_at,
+       d.revoked_at IS NULL AND d.starts_at <= now() AND now() < d.ends_at AS active,
+       d.created_at
+FROM orderly.approval_delegations d;
+
+COMMENT ON VIEW admin.approval_delegations IS 'Approval delegations (DELEGATE): who passes their approval rights to whom, for which role (NULL: all) and when';
+
+REVOKE ALL ON admin.approval_rules, admin.approval_limits, admin.approval_settings, admin.approval_delegations FROM PUBLIC;
+GRANT SELECT ON admin.approval_rules, admin.approval_limits, admin.approval_settings, admin.approval_delegations TO orderly_admin;
+
+COMMENT ON FUNCTION admin.create_approval_rule(text, text[], numeric, numeric, integer) IS
+    'Create an approval rule (order types, inclusive min/max total, priority; add steps next); returns its id';
+COMMENT ON FUNCTION admin.change_approval_rule(text, text[], numeric, numeric, integer) IS
+    'Replace an approval rule''s order types, min/max total and priority';
+COMMENT ON FUNCTION admin.set_approval_rule_active(text, boolean) IS 'Switch an approval rule on or off';
+COMMENT ON FUNCTION admin.add_approval_step(text, integer, text, interval, text) IS
+    'Append a step (the next number) to a rule: approving role, due after, optional escalation role';
+COMMENT ON FUNCTION admin.change_approval_step(text, integer, text, interval, text) IS 'Change a step of a rule';
+COMMENT ON FUNCTION admin.remove_approval_step(text, integer) IS 'Remove the last step of a rule';
+COMMENT ON FUNCTION admin.set_approval_limit(text, text, numeric) IS
+    'Set the largest total a role may approve for an order type (NULL = unlimited)';
+COMMENT ON FUNCTION admin.remove_approval_limit(text, text) IS 'The role may no longer approve that order type';
+COMMENT ON FUNCTION admin.set_approval_reminders(integer) IS 'Reminders a pending step gets before it escalates';
+COMMENT ON FUNCTION admin.load_demo_approvals() IS 'Load the demo approval rules and limits (idempotent)';
+
+REVOKE ALL ON FUNCTION
+    orderly.check_order_types(text[]),
+    orderly.check_amount(numeric, text),
+    orderly.check_order_type_name(text),
+    orderly.check_approving_role(text),
+    orderly.approval_rule_for(text, boolean),
+    orderly.approval_rule_snapshot(bigint),
+    orderly.check_rule_fields(text, text[], numeric, numeric),
+    orderly.check_step_fields(text, interval, text),
+    admin.create_approval_rule(text, text[], numeric, numeric, integer),
+    admin.change_approval_rule(text, text[], numeric, numeric, integer),
+    admin.set_approval_rule_active(text, boolean),
+    admin.add_approval_step(text, integer, text, interval, text),
+    admin.change_approval_step(text, integer, text, interval, text),
+    admin.remove_approval_step(text, integer),
+    admin.set_approval_limit(text, text, numeric),
+    admin.remove_approval_limit(text, text),
+    admin.set_approval_reminders(integer),
+    admin.load_demo_approvals()
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    admin.create_approval_rule(text, text[], numeric, numeric, integer),
+    admin.change_approval_rule(text, text[], numeric, numeric, integer),
+    admin.set_approval_rule_active(text, boolean),
+    admin.add_approval_step(text, integer, text, interval, text),
+    admin.change_approval_step(text, integer, text, interval, text),
+    admin.remove_approval_step(text, integer),
+    admin.set_approval_limit(text, text, numeric),
+    admin.remove_approval_limit(text, text),
+    admin.set_approval_reminders(integer),
+    admin.load_demo_approvals()
+TO orderly_admin;

@@ -1,0 +1,745 @@
+-- Orderly: the approval workflow (issue #5): routing at ORDER SUBMIT, APPROVAL QUEUE, APPROVAL
+-- SHOW, ORDER APPROVE, ORDER REJECT, DELEGATE, DELEGATE LIST, DELEGATE REVOKE.
+--
+-- Who may decide a step (orderly.step_deciders, the one definition used for deciding, for the
+-- queue and for every notification):
+--   * a user holding the step's role, or once the step has escalated its escalation role, whose
+--     role has an approval limit for the order's type covering the order's total; or
+--   * the delegate of such a user, through a delegation active at that time for that role (or
+--     for all roles); the delegator's role and limit are what count;
+--   * never the order's creator, nor the delegate of the creator (a proxy of the creator is the
+--     creator approving their own order);
+--   * never a user who approved another step of this round, nor the delegate of one, nor a user
+--     whose delegate approved another step of this round (one person's authority counts once
+--     per round, however it was exercised);
+--   * holding order.approve and not locked (delegates too: DELEGATE requires it of them).
+--
+-- Locks: a decision locks the order row (FOR NO KEY UPDATE, as every order change) and then its
+-- pending step (FOR UPDATE); the reminder job takes the same order lock with SKIP LOCKED.
+-- Notifications (api.notify holds a lock until commit) are always raised last.
+--
+-- Notification kinds and payloads (payloads are jsonb objects):
+--   approval.requested  to each user who may decide the step that became pending:
+--       {order, customer, total, currency, type, step, of, role, due_at}
+--   approval.approved   to the creator after the last step: {order, customer, total, currency, type, approved_by}
+--   order.approved      to role finance_manager (payment) and, for custom orders, production_manager:
+--       {order, customer, total, currency, type, approved_by, auto}   (auto: no rule applied)
+--   approval.rejected   to the creator: {order, customer, total, currency, type, step, of, role, reason, rejected_by}
+--   approval.delegated / approval.delegation_revoked  to the delegate:
+--       {id, from, role, starts_at, ends_at}
+--   approval.reminder / approval.escalated: see R__162_approval_reminders.sql.
+
+-- Who may decide ---------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.step_deciders(a orderly.order_approvals, o orderly.orders, at timestamptz)
+RETURNS TABLE (user_id bigint, as_role text, via_delegation_id bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH roles_ok AS (
+        SELECT r.role
+        FROM (VALUES (($1).role), (CASE WHEN ($1).escalated_at IS NOT NULL THEN ($1).escalation_role END)) AS r(role)
+        WHERE r.role IS NOT NULL
+          AND EXISTS (SELECT 1 FROM orderly.approval_limits l
+                      WHERE l.role = r.role AND l.order_type = ($2).type
+                        AND (l.max_total IS NULL OR ($2).total <= l.max_total))
+    ),
+    holders AS (
+        SELECT ur.user_id AS holder, k.role
+        FROM roles_ok k
+        JOIN orderly.roles ro ON ro.name = k.role
+        JOIN orderly.user_roles ur ON ur.role_id = ro.id
+        JOIN orderly.users u ON u.id = ur.user_id AND NOT u.locked
+    ),
+    used AS (
+        SELECT x.decided_by AS uid
+        FROM orderly.order_approvals x
+        WHERE x.order_id = ($1).order_id AND x.round = ($1).round AND x.status = 'approved' AND x.id <> ($1).id
+          AND x.decided_by IS NOT NULL
+        UNION
+        SELECT d.from_user
+        FROM orderly.order_approvals x JOIN orderly.approval_delegations d ON d.id = x.via_delegation_id
+        WHERE x.order_id = ($1).order_id AND x.round = ($1).round AND x.status = 'approved' AND x.id <> ($1).id
+    ),
+    ways AS (
+        SELECT h.holder AS user_id, h.role AS as_role, NULL::bigint AS via
+        FROM holders h
+        UNION ALL
+        SELECT d.to_user, h.role, d.id
+        FROM holders h
+        JOIN orderly.approval_delegations d
+          ON d.from_user = h.holder AND (d.role IS NULL OR d.role = h.role)
+         AND d.starts_at <= $3 AND $3 < d.ends_at AND (d.revoked_at IS NULL OR d.revoked_at > $3)
+        JOIN orderly.users t ON t.id = d.to_user AND NOT t.locked
+        WHERE h.holder IS DISTINCT FROM ($2).created_by
+          AND h.holder NOT IN (SELECT uid FROM used)
+    )
+    SELECT DISTINCT ON (w.user_id) w.user_id, w.as_role, w.via
+    FROM ways w
+    WHERE w.user_id IS DISTINCT FROM ($2).created_by
+      AND w.user_id NOT IN (SELECT uid FROM used)
+      AND EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+                  WHERE ur.user_id = w.user_id AND rp.permission = 'order.approve')
+    ORDER BY w.user_id, w.via NULLS FIRST, (w.as_role = ($1).role) DESC
+$$;
+
+-- Documents and payloads ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.approval_payload(a orderly.order_approvals, o orderly.orders) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'order', ($2).id,
+        'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = ($2).customer_id),
+        'total', ($2).total,
+        'currency', ($2).currency,
+        'type', ($2).type,
+        'step', ($1).step_no,
+        'of', ($1).steps,
+        'role', ($1).role,
+        'due_at', orderly.json_time(($1).due_at))
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.approval_step_doc(a orderly.order_approvals) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'step', ($1).step_no,
+        'role', ($1).role,
+        'status', ($1).status,
+        'decided_by', orderly.username_of(($1).decided_by),
+        'decided_at', orderly.json_time(($1).decided_at),
+        'comment', ($1).comment,
+        'pending_since', orderly.json_time(($1).pending_since),
+        'due_at', orderly.json_time(($1).due_at),
+        'reminders_sent', ($1).reminders_sent,
+        'escalation_role', ($1).escalation_role,
+        'escalated', ($1).escalated_at IS NOT NULL,
+        'escalated_at', orderly.json_time(($1).escalated_at),
+        'delegation', (SELECT json_build_object('id', d.id, 'from', orderly.username_of(d.from_user),
+                                                'to', orderly.username_of(d.to_user))
+                       FROM orderly.approval_delegations d WHERE d.id = ($1).via_delegation_id),
+        'note', ($1).note)
+$$;
+
+-- APPROVAL SHOW: the order and every round of its approval chain.
+CREATE OR REPLACE FUNCTION orderly.approval_doc(order_id bigint) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'order', o.id,
+        'status', o.status,
+        'type', o.type,
+        'total', o.total,
+        'currency', o.currency,
+        'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+        'created_by', orderly.username_of(o.created_by),
+        'current', orderly.approval_state(o.id),
+        'rounds', (SELECT coalesce(json_agg(json_build_object(
+                              'round', r.round,
+                              'rule', (SELECT x.name FROM orderly.approval_rules x WHERE x.id = r.rule_id),
+                              'status', r.status,
+                              'steps', (SELECT json_agg(orderly.approval_step_doc(a) ORDER BY a.step_no)
+                                        FROM orderly.order_approvals a WHERE a.order_id = o.id AND a.round = r.round))
+                          ORDER BY r.round), '[]')
+                   FROM (SELECT a.round, min(a.rule_id) AS rule_id,
+                                CASE WHEN bool_or(a.status = 'rejected') THEN 'rejected'
+                                     WHEN bool_and(a.status = 'approved') THEN 'approved'
+                                     ELSE 'pending' END AS status
+                         FROM orderly.order_approvals a WHERE a.order_id = o.id GROUP BY a.round) r))
+    FROM orderly.orders o
+    WHERE o.id = $1
+$$;
+
+-- Notifications ----------------------------------------------------------------------------------
+
+-- Tells every user who may decide the step (at "at"; only_role: only those deciding through that
+-- role) and returns their usernames. Call last.
+CREATE OR REPLACE FUNCTION orderly.notify_step(a orderly.order_approvals, o orderly.orders, kind text, at timestamptz,
+                                               only_role text DEFAULT NULL, extra jsonb DEFAULT '{}')
+RETURNS text[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_payload jsonb := orderly.approval_payload(a, o) || coalesce(extra, '{}');
+    v_names   text[] := '{}';
+    r         record;
+BEGIN
+    FOR r IN
+        SELECT d.user_id, u.username
+        FROM orderly.step_deciders(a, o, at) d JOIN orderly.users u ON u.id = d.user_id
+        WHERE only_role IS NULL OR d.as_role = only_role
+        ORDER BY d.user_id
+    LOOP
+        PERFORM api.notify(r.user_id, NULL, kind, v_payload);
+        v_names := v_names || r.username::text;
+    END LOOP;
+    RETURN v_names;
+END
+$$;
+
+-- After the last step (approved_by set) or at submission when no rule applies (NULL).
+CREATE OR REPLACE FUNCTION orderly.notify_order_approved(o orderly.orders, approved_by bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_payload jsonb := jsonb_build_object(
+        'order', o.id, 'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+        'total', o.total, 'currency', o.currency, 'type', o.type,
+        'approved_by', orderly.username_of(approved_by));
+BEGIN
+    IF approved_by IS NOT NULL AND o.created_by IS NOT NULL THEN
+        PERFORM api.notify(o.created_by, NULL, 'approval.approved', v_payload);
+    END IF;
+    v_payload := v_payload || jsonb_build_object('auto', approved_by IS NULL);
+    PERFORM api.notify(NULL, 'finance_manager', 'order.approved', v_payload);
+    IF o.type = 'custom' THEN
+        PERFORM api.notify(NULL, 'production_manager', 'order.approved', v_payload);
+    END IF;
+END
+$$;
+
+-- Routing ----------------------------------------------------------------------------------------
+
+-- Called by orderly.submit_order once the order is submitted (prices fixed, stock reserved).
+-- Picks the rule, creates the round's steps (step 1 pending, the others waiting), sets the
+-- status and notifies. No rule: approved at once, with the reason in the history.
+CREATE OR REPLACE FUNCTION orderly.route_approval(o orderly.orders, actor_id bigint) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r       orderly.approval_rules;
+    a       orderly.order_approvals;
+    v_round integer;
+    v_steps integer;
+BEGIN
+    SELECT * INTO r FROM orderly.approval_rules x
+    WHERE x.active AND x.order_types @> ARRAY[o.type]
+      AND (x.min_total IS NULL OR o.total >= x.min_total)
+      AND (x.max_total IS NULL OR o.total <= x.max_total)
+      AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
+    ORDER BY x.priority DESC, x.id
+    LIMIT 1;
+    IF r.id IS NULL THEN
+        o := orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
+        PERFORM orderly.notify_order_approved(o, NULL);
+        RETURN o;
+    END IF;
+
+    SELECT coalesce(max(x.round), 0) + 1 INTO v_round FROM orderly.order_approvals x WHERE x.order_id = o.id;
+    SELECT count(*) INTO v_steps FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id;
+    INSERT INTO orderly.order_approvals (order_id, customer_id, round, step_no, steps, rule_id, role, escalation_role,
+                                         due_after, status, note, pending_since, due_at)
+    SELECT o.id, o.customer_id, v_round, s.n, v_steps, r.id, s.role, s.escalation_role, s.due_after,
+           CASE WHEN s.n = 1 THEN 'pending' ELSE 'waiting' END,
+           -- Routed all the same (an admin fixes limits or roles), but said where it will stick.
+           CASE WHEN NOT EXISTS (SELECT 1 FROM orderly.approval_limits l
+                                 WHERE l.role = s.role AND l.order_type = o.type
+                                   AND (l.max_total IS NULL OR o.total <= l.max_total))
+                THEN format('no approval limit of role %s covers %s orders of %s %s', s.role, o.type, o.total, o.currency)
+                WHEN NOT EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles ro ON ro.id = ur.role_id
+                                 WHERE ro.name = s.role)
+                THEN format('nobody holds role %s', s.role) END,
+           CASE WHEN s.n = 1 THEN now() END,
+           CASE WHEN s.n = 1 THEN now() + s.due_after END
+    FROM (SELECT x.*, row_number() OVER (ORDER BY x.step_no)::integer AS n
+          FROM orderly.approval_rule_steps x WHERE x.rule_id = r.id) s;
+    o := orderly.change_status(o, 'pending_approval', actor_id,
+                               format('approval rule "%s": %s step(s), round %s', r.name, v_steps, v_round));
+    PERFORM orderly.audit(actor_id, 'approval.route', 'order', o.id::text, NULL,
+                          jsonb_build_object('rule', r.name, 'rule_id', r.id, 'round', v_round, 'steps', v_steps,
+                                             'type', o.type, 'total', o.total));
+    SELECT * INTO a FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.round = v_round AND x.step_no = 1;
+    PERFORM orderly.notify_step(a, o, 'approval.requested', now());
+    RETURN o;
+END
+$$;
+
+-- Decisions --------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.raise_already_decided(a orderly.order_approvals) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'step % of order % was already decided by % (%)', a.step_no, a.order_id,
+        coalesce(orderly.username_of(a.decided_by), 'someone else'), a.status USING ERRCODE = 'OL409';
+END
+$$;
+
+-- Why u may not decide step c (u is not among its deciders): raises the clearest refusal.
+CREATE OR REPLACE FUNCTION orderly.raise_not_decider(u orderly.users, c orderly.order_approvals, o orderly.orders)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_roles text[] := array_remove(ARRAY[c.role, CASE WHEN c.escalated_at IS NOT NULL THEN c.escalation_role END], NULL);
+    v_held  text[];
+    v_prev  orderly.order_approvals;
+    v_other orderly.order_approvals;
+    l       orderly.approval_limits;
+    d       record;
+    v_role  text;
+BEGIN
+    IF u.id = o.created_by THEN
+        RAISE EXCEPTION 'you created order %: another user must approve it', o.id USING ERRCODE = 'OL403';
+    END IF;
+    SELECT * INTO v_other FROM orderly.order_approvals x
+    WHERE x.order_id = o.id AND x.round = c.round AND x.status = 'approved' AND x.id <> c.id
+      AND (x.decided_by = u.id
+           OR x.via_delegation_id IN (SELECT y.id FROM orderly.approval_delegations y WHERE y.from_user = u.id))
+    ORDER BY x.step_no LIMIT 1;
+    IF v_other.id IS NOT NULL THEN
+        RAISE EXCEPTION 'you already approved step % of order %: another user must decide step %',
+            v_other.step_no, o.id, c.step_no USING ERRCODE = 'OL403';
+    END IF;
+    -- Racing: the step before this one was just decided by someone else while this user, who
+    -- could have decided it, was waiting for the order. That is a conflict, not a lack of rights.
+    SELECT * INTO v_prev FROM orderly.order_approvals x
+    WHERE x.order_id = o.id AND x.round = c.round AND x.step_no = c.step_no - 1;
+    IF v_prev.id IS NOT NULL AND v_prev.decided_by IS DISTINCT FROM u.id
+       AND EXISTS (SELECT 1 FROM orderly.step_deciders(v_prev, o, now()) x WHERE x.user_id = u.id)
+       AND NOT EXISTS (SELECT 1 FROM unnest(orderly.user_role_names(u.id)) h WHERE h = ANY (v_roles)) THEN
+        PERFORM orderly.raise_already_decided(v_prev);
+    END IF;
+
+    v_held := ARRAY(SELECT h FROM unnest(orderly.user_role_names(u.id)) h WHERE h = ANY (v_roles));
+    FOREACH v_role IN ARRAY v_held LOOP
+        SELECT * INTO l FROM orderly.approval_limits x WHERE x.role = v_role AND x.order_type = o.type;
+        IF l.role IS NULL THEN
+            RAISE EXCEPTION 'role % may not approve % orders', v_role, o.type USING ERRCODE = 'OL403';
+        END IF;
+        IF o.total > l.max_total THEN
+            RAISE EXCEPTION 'order % total % % is above the % limit of % for % orders', o.id, o.total, o.currency,
+                v_role, l.max_total, o.type USING ERRCODE = 'OL403';
+        END IF;
+    END LOOP;
+
+    -- Through a delegation active now, from someone holding one of the roles.
+    FOR d IN
+        SELECT y.*, h.role AS held_role
+        FROM orderly.approval_delegations y
+        JOIN LATERAL unnest(orderly.user_role_names(y.from_user)) AS h(role) ON h.role = ANY (v_roles)
+        WHERE y.to_user = u.id AND (y.role IS NULL OR y.role = h.role)
+          AND y.starts_at <= now() AND now() < y.ends_at AND y.revoked_at IS NULL
+        ORDER BY y.id
+    LOOP
+        IF d.from_user = o.created_by THEN
+            RAISE EXCEPTION 'order % was created by %, whose approval rights you hold: another user must approve it',
+                o.id, orderly.username_of(d.from_user) USING ERRCODE = 'OL403';
+        END IF;
+        IF EXISTS (SELECT 1 FROM orderly.order_approvals x
+                   LEFT JOIN orderly.approval_delegations y ON y.id = x.via_delegation_id
+                   WHERE x.order_id = o.id AND x.round = c.round AND x.status = 'approved' AND x.id <> c.id
+                     AND d.from_user IN (x.decided_by, y.from_user)) THEN
+            RAISE EXCEPTION '% already approved a step of order %: their delegate may not decide step %',
+                orderly.username_of(d.from_user), o.id, c.step_no USING ERRCODE = 'OL403';
+        END IF;
+        SELECT * INTO l FROM orderly.approval_limits x WHERE x.role = d.held_role AND x.order_type = o.type;
+        IF l.role IS NULL THEN
+            RAISE EXCEPTION 'role % (delegated by %) may not approve % orders', d.held_role,
+                orderly.username_of(d.from_user), o.type USING ERRCODE = 'OL403';
+        END IF;
+        IF o.total > l.max_total THEN
+            RAISE EXCEPTION 'order % total % % is above the % limit of % for % orders (delegated by %)', o.id, o.total,
+                o.currency, d.held_role, l.max_total, o.type, orderly.username_of(d.from_user) USING ERRCODE = 'OL403';
+        END IF;
+    END LOOP;
+
+    IF c.escalation_role IS NOT NULL AND c.escalated_at IS NULL AND c.escalation_role = ANY (orderly.user_role_names(u.id)) THEN
+        RAISE EXCEPTION 'step % of order % needs role %; % may decide it once it has escalated', c.step_no, o.id,
+            c.role, c.escalation_role USING ERRCODE = 'OL403';
+    END IF;
+    IF cardinality(v_held) = 0 THEN
+        RAISE EXCEPTION 'step % of order % needs role % (or a delegation of it)', c.step_no, o.id,
+            array_to_string(v_roles, ' or ') USING ERRCODE = 'OL403';
+    END IF;
+    RAISE EXCEPTION 'you may not decide step % of order %', c.step_no, o.id USING ERRCODE = 'OL403';
+END
+$$;
+
+-- Records one decision on the current step of an order, checked inside the transaction under
+-- the order's lock. want_step (optional): the step the client means; anything else is a
+-- conflict. Returns the decided step; the caller moves the order on.
+CREATE OR REPLACE FUNCTION orderly.decide_step(u orderly.users, order_id bigint, want_step integer, decision text,
+                                               comment text) RETURNS orderly.order_approvals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_seen orderly.order_approvals;
+    o      orderly.orders;
+    c      orderly.order_approvals;
+    d      record;
+BEGIN
+    -- The step as the caller found it, before waiting for the order: if another decision is
+    -- committed meanwhile, the answer is that this step was decided (OL409), not a new step.
+    SELECT * INTO v_seen FROM orderly.order_approvals x WHERE x.order_id = decide_step.order_id AND x.status = 'pending';
+    o := orderly.order_for(u, order_id, true);
+    IF v_seen.id IS NOT NULL THEN
+        SELECT * INTO v_seen FROM orderly.order_approvals x WHERE x.id = v_seen.id;
+        IF v_seen.status IN ('approved', 'rejected') THEN
+            PERFORM orderly.raise_already_decided(v_seen);
+        END IF;
+    END IF;
+    IF o.status <> 'pending_approval' THEN
+        SELECT * INTO c FROM orderly.order_approvals x
+        WHERE x.order_id = o.id AND x.status IN ('approved', 'rejected')
+        ORDER BY x.round DESC, x.step_no DESC LIMIT 1;
+        IF c.id IS NOT NULL AND o.status IN ('approved', 'rejected') THEN
+            RAISE EXCEPTION 'order % is already %: step % was decided by %', o.id, o.status, c.step_no,
+                coalesce(orderly.username_of(c.decided_by), 'someone else') USING ERRCODE = 'OL409';
+        END IF;
+        RAISE EXCEPTION 'order % is %; it is not awaiting approval', o.id, o.status USING ERRCODE = 'OL409';
+    END IF;
+    SELECT * INTO c FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending' FOR UPDATE;
+    IF c.id IS NULL THEN
+        RAISE EXCEPTION 'order % has no pending approval step', o.id USING ERRCODE = 'OL409';
+    END IF;
+    IF want_step IS NOT NULL AND want_step <> c.step_no THEN
+        SELECT * INTO v_seen FROM orderly.order_approvals x
+        WHERE x.order_id = o.id AND x.round = c.round AND x.step_no = want_step;
+        IF v_seen.status IN ('approved', 'rejected') THEN
+            PERFORM orderly.raise_already_decided(v_seen);
+        END IF;
+        RAISE EXCEPTION 'step % is not the current step of order % (step % is)', want_step, o.id, c.step_no
+            USING ERRCODE = 'OL409';
+    END IF;
+
+    SELECT * INTO d FROM orderly.step_deciders(c, o, now()) x WHERE x.user_id = u.id;
+    IF d.user_id IS NULL THEN
+        PERFORM orderly.raise_not_decider(u, c, o);
+    END IF;
+
+    UPDATE orderly.order_approvals x
+    SET status = decision, decided_by = u.id, decided_at = now(), comment = decide_step.comment,
+        via_delegation_id = d.via_delegation_id
+    WHERE x.id = c.id AND x.status = 'pending'
+    RETURNING * INTO c;
+    IF c.decided_by IS DISTINCT FROM u.id THEN
+        RAISE EXCEPTION 'step of order % was already decided', o.id USING ERRCODE = 'OL409';
+    END IF;
+    PERFORM orderly.audit(u.id, 'approval.' || CASE decision WHEN 'approved' THEN 'approve' ELSE 'reject' END,
+                          'order', o.id::text,
+                          jsonb_build_object('round', c.round, 'step', c.step_no, 'status', 'pending'),
+                          jsonb_build_object('round', c.round, 'step', c.step_no, 'status', c.status, 'role', c.role,
+                                             'as_role', d.as_role, 'comment', c.comment,
+                                             'via_delegation', c.via_delegation_id));
+    RETURN c;
+END
+$$;
+
+-- Commands ---------------------------------------------------------------------------------------
+
+-- ORDER APPROVE id [comment=] [step=]
+CREATE OR REPLACE FUNCTION api.order_approve(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u         orderly.users := orderly.require_permission(order_approve.actor, 'order.approve');
+    v_comment text;
+    c         orderly.order_approvals;
+    nxt       orderly.order_approvals;
+    o         orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id', 'comment', 'step']);
+    v_comment := nullif(btrim(orderly.arg_text(args, 'comment')), '');
+    IF length(v_comment) > 2000 THEN
+        RAISE EXCEPTION 'comment must be at most 2000 characters' USING ERRCODE = 'OL400';
+    END IF;
+    c := orderly.decide_step(u, orderly.arg_bigint(args, 'id', true), orderly.arg_int(args, 'step'), 'approved', v_comment);
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
+    UPDATE orderly.order_approvals x
+    SET status = 'pending', pending_since = now(), due_at = now() + x.due_after
+    WHERE x.order_id = c.order_id AND x.round = c.round AND x.step_no = c.step_no + 1 AND x.status = 'waiting'
+    RETURNING * INTO nxt;
+    IF nxt.id IS NOT NULL THEN
+        PERFORM orderly.notify_step(nxt, o, 'approval.requested', now());
+    ELSE
+        o := orderly.change_status(o, 'approved', u.id,
+                                   format('approved: all %s step(s) of round %s', c.steps, c.round));
+        PERFORM orderly.notify_order_approved(o, u.id);
+    END IF;
+    -- Its own statement: approval_doc (STABLE) sees only what earlier statements wrote.
+    RETURN NEXT orderly.approval_doc(c.order_id);
+END
+$$;
+
+-- ORDER REJECT id reason= [step=]: the order is rejected, later steps skipped, its stock and
+-- coupon released; the creator may change it and submit again (a new round).
+CREATE OR REPLACE FUNCTION api.order_reject(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.require_permission(order_reject.actor, 'order.approve');
+    v_reason text;
+    c        orderly.order_approvals;
+    o        orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id', 'reason', 'step']);
+    v_reason := btrim(orderly.arg_text(args, 'reason', true));
+    IF length(v_reason) > 2000 THEN
+        RAISE EXCEPTION 'reason must be at most 2000 characters' USING ERRCODE = 'OL400';
+    END IF;
+    c := orderly.decide_step(u, orderly.arg_bigint(args, 'id', true), orderly.arg_int(args, 'step'), 'rejected', v_reason);
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
+    UPDATE orderly.order_approvals x SET status = 'skipped'
+    WHERE x.order_id = c.order_id AND x.round = c.round AND x.status = 'waiting';
+    PERFORM orderly.release_stock(o.id, u.id);
+    PERFORM orderly.coupon_release(o.id);
+    o := orderly.change_status(o, 'rejected', u.id, v_reason);
+    IF o.created_by IS NOT NULL THEN
+        PERFORM api.notify(o.created_by, NULL, 'approval.rejected',
+                           orderly.approval_payload(c, o) - 'due_at'
+                           || jsonb_build_object('reason', v_reason, 'rejected_by', u.username));
+    END IF;
+    RETURN NEXT orderly.approval_doc(c.order_id);
+END
+$$;
+
+-- APPROVAL SHOW order
+CREATE OR REPLACE FUNCTION api.approval_show(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(approval_show.actor, 'order.read');
+    o orderly.orders;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['order']);
+    o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), false);
+    RETURN NEXT orderly.approval_doc(o.id);
+END
+$$;
+
+-- APPROVAL QUEUE [limit=]: the pending steps the actor may decide now, oldest first.
+CREATE OR REPLACE FUNCTION api.approval_queue(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(approval_queue.actor, 'order.approve');
+    v_limit integer := orderly.arg_limit(args, 50, 200);
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['limit']);
+    RETURN QUERY
+    SELECT json_build_object(
+        'order', o.id,
+        'customer', c.name,
+        'total', o.total,
+        'currency', o.currency,
+        'type', o.type,
+        'created_by', orderly.username_of(o.created_by),
+        'round', a.round,
+        'step', a.step_no,
+        'of', a.steps,
+        'role', a.role,
+        'as_role', d.as_role,
+        'pending_since', orderly.json_time(a.pending_since),
+        'due_at', orderly.json_time(a.due_at),
+        'overdue', a.due_at <= now(),
+        'escalated', a.escalated_at IS NOT NULL,
+        'via_delegation', (SELECT json_build_object('id', y.id, 'from', orderly.username_of(y.from_user))
+                           FROM orderly.approval_delegations y WHERE y.id = d.via_delegation_id))
+    FROM orderly.order_approvals a
+    JOIN orderly.orders o ON o.id = a.order_id AND o.status = 'pending_approval'
+    JOIN orderly.customers c ON c.id = o.customer_id
+    CROSS JOIN LATERAL (SELECT x.* FROM orderly.step_deciders(a, o, now()) x WHERE x.user_id = u.id) d
+    WHERE a.status = 'pending' AND orderly.order_visible(u, o)
+    ORDER BY a.pending_since, a.id
+    LIMIT v_limit;
+END
+$$;
+
+-- Delegation -------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.delegation_doc(d orderly.approval_delegations, me bigint) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'id', ($1).id,
+        'direction', CASE WHEN ($1).from_user = $2 THEN 'given' ELSE 'received' END,
+        'from', orderly.username_of(($1).from_user),
+        'to', orderly.username_of(($1).to_user),
+        'role', ($1).role,
+        'starts_at', orderly.json_time(($1).starts_at),
+        'ends_at', orderly.json_time(($1).ends_at),
+        'revoked_at', orderly.json_time(($1).revoked_at),
+        'active', ($1).revoked_at IS NULL AND ($1).starts_at <= now() AND now() < ($1).ends_at)
+$$;
+
+-- The roles through which a user approves: held, with order.approve, and with an approval limit.
+CREATE OR REPLACE FUNCTION orderly.approving_roles(user_id bigint) RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(
+        SELECT r.name
+        FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
+        WHERE ur.user_id = $1
+          AND EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'order.approve')
+          AND EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = r.name)
+        ORDER BY r.name COLLATE "C")
+$$;
+
+-- DELEGATE to=<username> until=<time> [from=<time>] [role=<role>]
+CREATE OR REPLACE FUNCTION api.delegate(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.require_permission(delegate.actor, 'order.approve');
+    t        orderly.users;
+    v_to     text;
+    v_from   timestamptz;
+    v_until  timestamptz;
+    v_role   text;
+    v_mine   text[];
+    d        orderly.approval_delegations;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['to', 'from', 'until', 'role']);
+    v_to := btrim(orderly.arg_text(args, 'to', true));
+    v_from := coalesce(orderly.arg_time(args, 'from'), now());
+    -- orderly.arg_time (R__120_pricing.sql): ISO dates or times, as PRICE RULE's starts/ends.
+    v_until := orderly.arg_time(args, 'until');
+    IF v_until IS NULL THEN
+        RAISE EXCEPTION 'until is required' USING ERRCODE = 'OL400';
+    END IF;
+    v_role := nullif(lower(btrim(orderly.arg_text(args, 'role'))), '');
+    SELECT * INTO t FROM orderly.users x WHERE lower(x.username) = lower(v_to);
+    IF t.id IS NULL THEN
+        RAISE EXCEPTION 'unknown user "%"', orderly.for_message(v_to) USING ERRCODE = 'OL404';
+    END IF;
+    IF t.id = u.id THEN
+        RAISE EXCEPTION 'you cannot delegate to yourself' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_until <= v_from THEN
+        RAISE EXCEPTION 'until must be after from' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_until <= now() THEN
+        RAISE EXCEPTION 'until must be in the future' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_until - greatest(v_from, now()) > interval '366 days' THEN
+        RAISE EXCEPTION 'a delegation may last at most 366 days' USING ERRCODE = 'OL400';
+    END IF;
+    v_mine := orderly.approving_roles(u.id);
+    IF cardinality(v_mine) = 0 THEN
+        RAISE EXCEPTION 'you hold no role that approves orders' USING ERRCODE = 'OL409';
+    END IF;
+    IF v_role IS NOT NULL AND NOT v_role = ANY (v_mine) THEN
+        RAISE EXCEPTION 'role % is not one of your approving roles (%)', orderly.for_message(v_role),
+            array_to_string(v_mine, ', ') USING ERRCODE = 'OL403';
+    END IF;
+    -- The delegate acts through ORDER APPROVE, which needs order.approve of its own.
+    IF NOT orderly.has_permission(t.id, 'order.approve') THEN
+        RAISE EXCEPTION 'user % cannot approve orders (needs order.approve)', t.username USING ERRCODE = 'OL409';
+    END IF;
+    INSERT INTO orderly.approval_delegations (from_user, to_user, role, starts_at, ends_at)
+    VALUES (u.id, t.id, v_role, v_from, v_until)
+    RETURNING * INTO d;
+    PERFORM orderly.audit(u.id, 'approval.delegate', 'approval_delegation', d.id::text, NULL,
+                          jsonb_build_object('from', u.username, 'to', t.username, 'role', d.role,
+                                             'starts_at', d.starts_at, 'ends_at', d.ends_at));
+    PERFORM api.notify(t.id, NULL, 'approval.delegated',
+                       jsonb_build_object('id', d.id, 'from', u.username, 'role', d.role,
+                                          'starts_at', orderly.json_time(d.starts_at),
+                                          'ends_at', orderly.json_time(d.ends_at)));
+    RETURN NEXT orderly.delegation_doc(d, u.id);
+END
+$$;
+
+-- DELEGATE LIST [limit=]: delegations given and received, newest first.
+CREATE OR REPLACE FUNCTION api.delegate_list(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.require_permission(delegate_list.actor, 'order.approve');
+    v_limit integer := orderly.arg_limit(args, 50, 200);
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['limit']);
+    RETURN QUERY
+    SELECT orderly.delegation_doc(d, u.id)
+    FROM orderly.approval_delegations d
+    WHERE d.from_user = u.id OR d.to_user = u.id
+    ORDER BY d.id DESC
+    LIMIT v_limit;
+END
+$$;
+
+-- DELEGATE REVOKE id: by the delegator, or by the delegate declining it.
+CREATE OR REPLACE FUNCTION api.delegate_revoke(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.require_permission(delegate_revoke.actor, 'order.approve');
+    v_id bigint;
+    d orderly.approval_delegations;
+BEGIN
+    PERFORM orderly.check_args(args, ARRAY['id']);
+    v_id := orderly.arg_bigint(args, 'id', true);
+    SELECT * INTO d FROM orderly.approval_delegations x
+    WHERE x.id = v_id AND u.id IN (x.from_user, x.to_user) FOR UPDATE;
+    IF d.id IS NULL THEN
+        RAISE EXCEPTION 'delegation % not found', v_id USING ERRCODE = 'OL404';
+    END IF;
+    IF d.revoked_at IS NOT NULL THEN
+        RAISE EXCEPTION 'delegation % was already revoked', d.id USING ERRCODE = 'OL409';
+    END IF;
+    IF d.ends_at <= now() THEN
+        RAISE EXCEPTION 'delegation % has already ended', d.id USING ERRCODE = 'OL409';
+    END IF;
+    UPDATE orderly.approval_delegations x SET revoked_at = now() WHERE x.id = d.id RETURNING * INTO d;
+    PERFORM orderly.audit(u.id, 'approval.delegate_revoke', 'approval_delegation', d.id::text,
+                          jsonb_build_object('revoked_at', NULL), jsonb_build_object('revoked_at', d.revoked_at));
+    PERFORM api.notify(CASE WHEN u.id = d.from_user THEN d.to_user ELSE d.from_user END, NULL,
+                       'approval.delegation_revoked',
+                       jsonb_build_object('id', d.id, 'from', orderly.username_of(d.from_user), 'role', d.role,
+                                          'starts_at', orderly.json_time(d.starts_at),
+                                          'ends_at', orderly.json_time(d.ends_at), 'revoked_by', u.username));
+    RETURN NEXT orderly.delegation_doc(d, u.id);
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    orderly.step_deciders(orderly.order_approvals, orderly.orders, timestamptz),
+    orderly.approval_payload(orderly.order_approvals, orderly.orders),
+    orderly.approval_step_doc(orderly.order_approvals),
+    orderly.approval_doc(bigint),
+    orderly.notify_step(orderly.order_approvals, orderly.orders, text, timestamptz, text, jsonb),
+    orderly.notify_order_approved(orderly.orders, bigint),
+    orderly.route_approval(orderly.orders, bigint),
+    orderly.raise_already_decided(orderly.order_approvals),
+    orderly.raise_not_decider(orderly.users, orderly.order_approvals, orderly.orders),
+    orderly.decide_step(orderly.users, bigint, integer, text, text),
+    orderly.delegation_doc(orderly.approval_delegations, bigint),
+    orderly.approving_roles(bigint),
+    api.order_approve(bigint, jsonb),
+    api.order_reject(bigint, jsonb),
+    api.approval_show(bigint, jsonb),
+    api.approval_queue(bigint, jsonb),
+    api.delegate(bigint, jsonb),
+    api.delegate_list(bigint, jsonb),
+    api.delegate_revoke(bigint, jsonb)
+FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    api.order_approve(bigint, jsonb),
+    api.order_reject(bigint, jsonb),
+    api.approval_show(bigint, jsonb),
+    api.approval_queue(bigint, jsonb),
+    api.delegate(bigint, jsonb),
+    api.delegate_list(bigint, jsonb),
+    api.delegate_revoke(bigint, jsonb)
+TO orderly_app;
