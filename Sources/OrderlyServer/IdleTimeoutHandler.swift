@@ -3,7 +3,9 @@ import NIOCore
 /// Closes connections that make no progress:
 /// - no traffic either way for too long: a short limit before AUTH (an unauthenticated socket
 ///   costs us and gives nothing), a longer one after; the session switches limits by sending
-///   `IdleTimeoutHandler.Authenticated` as an outbound user event;
+///   `IdleTimeoutHandler.Authenticated` as an outbound user event. While the server works on a
+///   request (`Working`, sent by the session) the connection is not idle, however long that
+///   takes: a busy database must not cost clients their connections;
 /// - writes stalled for too long: a client that sends but never reads would otherwise hold its
 ///   buffered replies for ever.
 /// Either way the client gets `#bye …`, and the connection is closed a moment later even if it
@@ -15,6 +17,8 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     struct Authenticated: Sendable {}
+    /// The session started on a request: no idle clock until its reply is written.
+    struct Working: Sendable {}
 
     private var timeout: TimeAmount?
     private let afterAuth: TimeAmount?
@@ -45,6 +49,12 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if event is Working {
+            timer?.cancel()
+            timer = nil
+            promise?.succeed()
+            return
+        }
         guard event is Authenticated else { return context.triggerUserOutboundEvent(event, promise: promise) }
         timeout = afterAuth
         restart(context)

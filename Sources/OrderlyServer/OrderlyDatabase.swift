@@ -46,6 +46,12 @@ final class OrderlyDatabase: Sendable {
         }
     }
 
+    /// Sends the reminders and escalations that are due (the function itself makes sure that of
+    /// several servers only one does it at a time). Returns how many were sent.
+    func runApprovalReminders() async throws -> Int {
+        try await run { try $0.query("SELECT count(*) FROM api.run_approval_reminders(now())") }.scalar.flatMap { Int($0) } ?? 0
+    }
+
     /// A user's current rights, read fresh.
     func identity(userId: Int64) async throws -> Identity {
         try decodeIdentity(try await run { try $0.query("SELECT api.user_permissions($1::bigint)", [String(userId)]) }.scalar)

@@ -23,6 +23,7 @@ public final class OrderlyServer: Sendable {
     private let acceptLoops: [Task<Void, Never>]
     private let context: ServerContext
     private let events: EventListener
+    private let reminders: ApprovalReminders
     private let logger: Logger
 
     private typealias Connection = NIOAsyncChannel<InboundFrame, ByteBuffer>
@@ -155,11 +156,13 @@ public final class OrderlyServer: Sendable {
                 }
             }))
         events.start()
+        self.reminders = ApprovalReminders(every: configuration.approvalReminderSeconds, database: database, logger: logger)
     }
 
     /// Stops accepting; sessions between requests say `#bye` and close at once, the others after
     /// their current reply (for at most `shutdownGraceSeconds`); then the pool is released.
     public func shutdown() async {
+        await reminders.stop()
         for listener in listeners { try? await listener.close() }
         var busy = context.sessions.closeAll()
         let deadline = ContinuousClock.now + .seconds(configuration.shutdownGraceSeconds)

@@ -58,6 +58,9 @@ public struct ServerConfiguration: Sendable {
     public var statementTimeoutSeconds: Int
     /// Longest a request waits for a free pooled connection before `BUSY`.
     public var poolWaitSeconds: Int
+    /// How often overdue approval steps are looked for (reminders, escalation); 0: never (an
+    /// installation may run `api.run_approval_reminders` from pg_cron instead).
+    public var approvalReminderSeconds: Int = 60
     public var version: String
 
     public init(

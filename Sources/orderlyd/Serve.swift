@@ -73,6 +73,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a shutdown waits for requests in progress.")
     var shutdownGrace: Int = 8
 
+    @Option(help: "Seconds between looks for overdue approval steps (reminders, escalation); 0: never.")
+    var approvalReminderInterval: Int = 60
+
     func validate() throws {
         guard (1...256).contains(poolSize) else { throw ValidationError("--pool-size must be between 1 and 256") }
         guard (256...16 * 1024 * 1024).contains(maxLine) else { throw ValidationError("--max-line must be between 256 and 16777216 bytes") }
@@ -80,7 +83,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
         }
         guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
-              authFailureWindow > 0, authLockout > 0, statementTimeout > 0, shutdownGrace >= 0 else {
+              authFailureWindow > 0, authLockout > 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
         guard (tlsListen == nil) == (tlsCert == nil) && (tlsListen == nil) == (tlsKey == nil) else {
@@ -120,6 +123,7 @@ struct Serve: AsyncParsableCommand {
                 writeStallSeconds: writeStallTimeout,
                 shutdownGraceSeconds: shutdownGrace, allowPlaintextRemote: allowPlaintextRemote, statementTimeoutSeconds: statementTimeout)
             configuration.limits.maxLineBytes = maxLine
+            configuration.approvalReminderSeconds = approvalReminderInterval
             if let tlsListen, let tlsCert, let tlsKey {
                 let (tlsHost, tlsPort) = try Serve.parseListen(tlsListen)
                 configuration.tls = .init(host: tlsHost, port: tlsPort, certificatePath: tlsCert, privateKeyPath: tlsKey)

@@ -111,6 +111,19 @@ import Testing
         }
     }
 
+    @Test func aSlowReplyIsNotIdleness() async throws {
+        try await withTestServer(table: ShutdownTests.slowTable, prepare: ShutdownTests.createSlowFunction,
+                                 configure: { $0.idleSecondsBeforeAuth = 1; $0.idleSecondsAfterAuth = 1 }) { server in
+            try await server.database.execute("CREATE OR REPLACE FUNCTION api.test_slow(actor bigint, args jsonb) RETURNS SETOF json LANGUAGE sql AS $$ SELECT json_build_object('slept', true) FROM pg_sleep(2.5) $$")
+            try await server.database.createUser("patient", password: "patient-password", roles: [])
+            let client = try await server.connect(as: "patient", password: "patient-password")
+            // The server takes longer than the idle limit to answer: the client still gets it.
+            let reply = try await client.request("SLOW")
+            #expect(reply.data == [#"{"slept":true}"#] && reply.final == "+OK 1 row", "\(reply)")
+            #expect(try await client.nextLine() == "#bye idle timeout", "idle again once answered")
+        }
+    }
+
     @Test func connectionsBeyondTheLimitAreTurnedAway() async throws {
         try await withTestServer(configure: { $0.maxConnections = 3 }) { server in
             var open: [OrderlyConnection] = []

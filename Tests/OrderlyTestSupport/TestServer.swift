@@ -11,13 +11,15 @@ public struct TestServer: Sendable {
 
     public var port: Int { server.port }
 
-    public func connect() async throws -> OrderlyConnection {
-        try await OrderlyConnection.connect(host: "127.0.0.1", port: port)
+    public func connect(events: OrderlyConnection.EventDelivery = .inResponse) async throws -> OrderlyConnection {
+        try await OrderlyConnection.connect(host: "127.0.0.1", port: port, events: events)
     }
 
-    /// A connection already logged in as `username`.
-    public func connect(as username: String, password: String) async throws -> OrderlyConnection {
-        let connection = try await connect()
+    /// A connection already logged in as `username`. With `events: .stream`, pushed events go to
+    /// `connection.events` (see `nextEvent`) instead of into replies.
+    public func connect(as username: String, password: String,
+                        events: OrderlyConnection.EventDelivery = .inResponse) async throws -> OrderlyConnection {
+        let connection = try await connect(events: events)
         let response = try await connection.authenticate(username: username, password: password)
         guard response.isSuccess else { throw TestFailure("AUTH \(username) failed: \(response.final)") }
         return connection
@@ -37,6 +39,8 @@ public func withTestServer<T>(
     try await withTestDatabase { database in
         try await prepare(database)
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, database: database.config, poolSize: 4)
+        // Reminders run on real time; a test that wants them turns them on.
+        configuration.approvalReminderSeconds = 0
         configure(&configuration)
         var logger = Logger(label: "orderlyd.test")
         logger.logLevel = .warning
