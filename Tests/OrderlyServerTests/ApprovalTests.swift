@@ -17,19 +17,8 @@ import Testing
     static func prepare(_ database: TestDatabase) async throws -> Int {
         for person in staff { try await database.createUser(person.name, password: "\(person.name)-password", roles: [person.role]) }
         try await database.execute("SELECT * FROM admin.load_demo_approvals()")
-        try await database.execute("INSERT INTO orderly.products (code, name, kind, base_price) VALUES ('MILL-1', 'Milling machine', 'goods', 1000)")
-        try await database.execute("INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, 'MILL-1-STD', 500 FROM orderly.products WHERE code = 'MILL-1'")
-        let customer = try await database.execute("""
-            SELECT (api.customer_create(u.id, '{"name":"Big Works","email":"buy@bigworks.example","phone":"+4930200200"}')::jsonb ->> 'id')
-            FROM orderly.users u WHERE u.username = 'rita'
-            """)
-        let id = try #require(customer.rows.first?[0].flatMap { Int($0) })
-        try await database.execute("""
-            SELECT api.address_add(u.id, jsonb_build_object('customer', \(id), 'recipient', 'Gate', 'phone', '+4930200201',
-                   'line1', 'Werkstr. 1', 'city', 'Leipzig', 'region', 'SN', 'postal_code', '04109', 'country', 'DE'))
-            FROM orderly.users u WHERE u.username = 'rita'
-            """)
-        return id
+        try await database.createStockedProduct("MILL-1", name: "Milling machine", price: "1000", stock: 500)
+        return try await database.createCustomer(by: "rita", name: "Big Works", email: "buy@bigworks.example", phone: "+4930200200")
     }
 
     static func submit(_ client: OrderlyConnection, customer: Int, units: Int) async throws -> Int {

@@ -7,22 +7,8 @@ import Testing
     /// A customer with an address and one SKU with `stock` units.
     static func prepare(_ database: TestDatabase, stock: Int) async throws -> Int {
         try await database.createUser("rita", password: "rita-password", roles: ["sales_rep"])
-        try await database.execute("INSERT INTO orderly.products (code, name, kind, base_price) VALUES ('RACE-1', 'Race phone', 'goods', 100)")
-        try await database.execute("""
-            INSERT INTO orderly.skus (product_id, code, stock_on_hand)
-            SELECT id, 'RACE-1-STD', $1::integer FROM orderly.products WHERE code = 'RACE-1'
-            """, [String(stock)])
-        let customer = try await database.execute("""
-            SELECT (api.customer_create(u.id, '{"name":"Race Ltd","email":"race@example.com","phone":"+4930100100"}')::jsonb ->> 'id')
-            FROM orderly.users u WHERE u.username = 'rita'
-            """)
-        let id = try #require(customer.rows.first?[0].flatMap { Int($0) })
-        try await database.execute("""
-            SELECT api.address_add(u.id, jsonb_build_object('customer', \(id), 'recipient', 'Dock', 'phone', '+4930100101',
-                   'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'))
-            FROM orderly.users u WHERE u.username = 'rita'
-            """)
-        return id
+        try await database.createStockedProduct("RACE-1", name: "Race phone", price: "100", stock: stock)
+        return try await database.createCustomer(by: "rita", name: "Race Ltd", email: "race@example.com", phone: "+4930100100")
     }
 
     static func race(_ server: TestServer, _ count: Int, _ line: @escaping @Sendable (Int) -> String) async throws -> [Response] {
