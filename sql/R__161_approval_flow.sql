@@ -7,8 +7,8 @@
 --     role has an approval limit for the order's type covering the order's total; or
 --   * the delegate of such a user, through a delegation active at that time for that role (or
 --     for all roles); the delegator's role and limit are what count;
---   * never the order's creator, nor the delegate of the creator (a proxy of the creator is the
---     creator approving their own order);
+--   * never the order's creator, nor anyone who submitted or changed it (orderly.order_editors),
+--     nor the delegate of one (a proxy of the creator is the creator approving their own order);
 --   * never a user who approved another step of this round, nor the delegate of one, nor a user
 --     whose delegate approved another step of this round (one person's authority counts once
 --     per round, however it was exercised);
@@ -30,6 +30,22 @@
 --   approval.reminder / approval.escalated: see R__162_approval_reminders.sql.
 
 -- Who may decide ---------------------------------------------------------------------------------
+
+-- Who may never approve an order: whoever created it, submitted it, or changed its lines or
+-- header (order.read_all holders may edit drafts and rejected orders). Segregation of duties
+-- would mean nothing if one could edit a colleague's order and then approve it.
+CREATE OR REPLACE FUNCTION orderly.order_editors(o orderly.orders) RETURNS bigint[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT array_remove(ARRAY[($1).created_by, ($1).submitted_by], NULL)
+           || ARRAY(SELECT DISTINCT a.actor_user_id FROM orderly.audit_log a
+                    WHERE a.entity = 'order' AND a.entity_id = ($1).id::text AND a.actor_user_id IS NOT NULL
+                      AND a.action IN ('order.draft', 'order.line_add', 'order.line_set', 'order.line_remove',
+                                       'order.update', 'order.submit'))
+$$;
+
+REVOKE ALL ON FUNCTION orderly.order_editors(orderly.orders) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION orderly.step_deciders(a orderly.order_approvals, o orderly.orders, at timestamptz)
 RETURNS TABLE (user_id bigint, as_role text, via_delegation_id bigint)
@@ -71,12 +87,12 @@ AS $$
           ON d.from_user = h.holder AND (d.role IS NULL OR d.role = h.role)
          AND d.starts_at <= $3 AND $3 < d.ends_at AND (d.revoked_at IS NULL OR d.revoked_at > $3)
         JOIN orderly.users t ON t.id = d.to_user AND NOT t.locked
-        WHERE h.holder IS DISTINCT FROM ($2).created_by
+        WHERE h.holder <> ALL (orderly.order_editors($2))
           AND h.holder NOT IN (SELECT uid FROM used)
     )
     SELECT DISTINCT ON (w.user_id) w.user_id, w.as_role, w.via
     FROM ways w
-    WHERE w.user_id IS DISTINCT FROM ($2).created_by
+    WHERE w.user_id <> ALL (orderly.order_editors($2))
       AND w.user_id NOT IN (SELECT uid FROM used)
       AND EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
                   WHERE ur.user_id = w.user_id AND rp.permission = 'order.approve')
@@ -225,7 +241,10 @@ BEGIN
       AND (x.max_total IS NULL OR o.total <= x.max_total)
       AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
     ORDER BY x.priority DESC, x.id
-    LIMIT 1;
+    LIMIT 1
+    -- An admin changing this rule's steps right now waits (their functions lock it FOR UPDATE):
+    -- the round is built from one consistent chain.
+    FOR SHARE OF x;
     IF r.id IS NULL THEN
         o := orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
         PERFORM orderly.notify_order_approved(o, NULL);
@@ -290,6 +309,9 @@ DECLARE
 BEGIN
     IF u.id = o.created_by THEN
         RAISE EXCEPTION 'you created order %: another user must approve it', o.id USING ERRCODE = 'OL403';
+    END IF;
+    IF u.id = ANY (orderly.order_editors(o)) THEN
+        RAISE EXCEPTION 'you changed or submitted order %: another user must approve it', o.id USING ERRCODE = 'OL403';
     END IF;
     SELECT * INTO v_other FROM orderly.order_approvals x
     WHERE x.order_id = o.id AND x.round = c.round AND x.status = 'approved' AND x.id <> c.id
@@ -494,8 +516,9 @@ BEGIN
     SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
     UPDATE orderly.order_approvals x SET status = 'skipped'
     WHERE x.order_id = c.order_id AND x.round = c.round AND x.status = 'waiting';
-    PERFORM orderly.release_stock(o.id, u.id);
+    -- Coupon before stock: the lock order of ORDER SUBMIT (order, coupon, SKUs).
     PERFORM orderly.coupon_release(o.id);
+    PERFORM orderly.release_stock(o.id, u.id);
     o := orderly.change_status(o, 'rejected', u.id, v_reason);
     IF o.created_by IS NOT NULL THEN
         PERFORM api.notify(o.created_by, NULL, 'approval.rejected',
@@ -516,6 +539,11 @@ DECLARE
     o orderly.orders;
 BEGIN
     PERFORM orderly.check_args(args, ARRAY['order']);
+    -- Approvers' names, comments and rule names are internal: a customer follows its order's
+    -- status in ORDER SHOW.
+    IF orderly.own_customer(u) IS NOT NULL THEN
+        RAISE EXCEPTION 'approvals are internal: ORDER SHOW shows the order''s status' USING ERRCODE = 'OL403';
+    END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), false);
     RETURN NEXT orderly.approval_doc(o.id);
 END

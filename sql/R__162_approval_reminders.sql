@@ -51,6 +51,9 @@ BEGIN
         WHERE a.status = 'pending' AND a.due_at <= v_now
           AND coalesce(greatest(a.last_reminded_at, a.escalated_at) + a.due_after, a.due_at) <= v_now
         ORDER BY a.due_at, a.id
+        -- A bounded run: after a backlog (no server for a day) the next ticks carry on, and no
+        -- order stays locked for long.
+        LIMIT 200
     LOOP
         -- The order lock every decision takes first; an order being decided right now is left
         -- for the next run rather than waited for.

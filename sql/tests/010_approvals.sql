@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(146);
+SELECT plan(150);
 
 DO $$
 BEGIN
@@ -412,6 +412,23 @@ SELECT ok((SELECT bool_and(description IS NOT NULL) FROM (
 SET LOCAL ROLE orderly_bi;
 SELECT lives_ok($$ SELECT * FROM analytics.pending_approvals, analytics.approval_turnaround $$, 'BI tools may read them');
 RESET ROLE;
+
+-- Segregation of duties: who changed or submitted an order never approves it -------------------
+
+INSERT INTO ids SELECT 'edited', (pg_temp.call('order_create', 'rita', jsonb_build_object('customer', pg_temp.id('acme'),
+    'lines', '[{"product":"K","qty":1}]'::jsonb)) ->> 'id')::bigint;
+SELECT pg_temp.call('order_line_set', 'sue', jsonb_build_object('order', pg_temp.id('edited'), 'line', 1, 'qty', 2));
+SELECT pg_temp.call('order_submit', 'sid', jsonb_build_object('id', pg_temp.id('edited')));
+SELECT is(pg_temp.status('edited'), 'pending_approval', 'a colleague''s order, changed by one supervisor and submitted by another');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('edited')),
+                 'OL403', format('you changed or submitted order %s: another user must approve it', pg_temp.id('edited')),
+                 'the one who changed it cannot approve it');
+SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sid', '{"id":%s}') $$, pg_temp.id('edited')),
+                 'OL403', NULL, 'nor the one who submitted it');
+SELECT admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
+SELECT admin.link_customer('buyer', pg_temp.id('acme'));
+SELECT throws_ok(format($$ SELECT pg_temp.call('approval_show', 'buyer', '{"order":%s}') $$, pg_temp.id('edited')),
+                 'OL403', NULL, 'approvals are internal: not for customer logins');
 
 SELECT * FROM finish();
 ROLLBACK;
