@@ -48,12 +48,19 @@ import Testing
         try await withTestDatabase(migrated: false) { database in
             let pool = ConnectionPool(config: database.config, size: 1)
             let pid = try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text").scalar! }
+            // Killed once it is really running the query (however slow the machine), and the query
+            // is far longer than any delay, so the kill always comes first.
             async let killer: Void = {
-                try await Task.sleep(for: .milliseconds(300))
+                for _ in 0..<600 {
+                    let running = try await database.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND state = 'active' AND query LIKE '%pg_sleep%'", [pid])
+                    if running.scalar == "1" { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
                 try await database.execute("SELECT pg_terminate_backend($1::int)", [pid])
             }()
             await #expect(throws: PostgresError.self) {
-                _ = try await pool.withConnection { try $0.query("SELECT pg_sleep(5)") }
+                _ = try await pool.withConnection { try $0.query("SELECT pg_sleep(60)") }
             }
             try await killer
             let after = try await pool.withConnection { try $0.query("SELECT 1").scalar }
