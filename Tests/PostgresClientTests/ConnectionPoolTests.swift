@@ -37,7 +37,11 @@ import Testing
             let first = try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text").scalar! }
             // Kill the pooled backend from outside, as a server restart or an admin would.
             try await database.execute("SELECT pg_terminate_backend($1::int)", [first])
-            try await Task.sleep(for: .milliseconds(200))
+            // Gone for sure before the pool is used again (a fixed pause could be too short).
+            for _ in 0..<600 {
+                if try await database.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", [first]).scalar == "0" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let second = try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text").scalar! }
             #expect(second != first)
             await pool.shutdown()
