@@ -185,9 +185,9 @@ public struct CommandTable: Sendable {
         Command("DELEGATE REVOKE", .sql(function: "api.delegate_revoke"), permission: "order.approve", positional: ["id"],
                 usage: "DELEGATE REVOKE id", summary: "End a delegation you gave."),
         Command("PICK LIST", .sql(function: "api.pick_list"), permission: "order.read_all", usage: "PICK LIST [limit=50] [after=order]",
-                summary: "Submitted orders to pick: reserved SKUs, ship-to and every note, by requested date."),
+                summary: "Approved orders to pick: reserved SKUs, ship-to and every note, by requested date."),
         Command("WORK QUEUE", .sql(function: "api.work_queue"), permission: "order.read_all", usage: "WORK QUEUE [limit=50] [after=order]",
-                summary: "Custom-made and service lines of submitted orders, with parameters and notes."),
+                summary: "Custom-made and service lines of approved orders, with parameters and notes."),
         Command("STATS", .builtin(.stats), permission: "stats.read",
                 summary: "Server figures: connections, requests and errors by code, pool use, p50/p99 latency per command."),
     ])
