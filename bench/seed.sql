@@ -83,7 +83,7 @@ made AS (
     SELECT (api.order_create(p.actor, jsonb_build_object(
                'customer', (SELECT s.id FROM seed_customers s WHERE s.n = 1 + (t * 37) % p.customers),
                'lines', (SELECT jsonb_agg(i.spec || jsonb_build_object('qty', 1 + (random() * 4)::integer))
-                         FROM (SELECT spec FROM items ORDER BY random() + t * 0 LIMIT 1 + t % 10) i)))::jsonb ->> 'id' AS id
+                         FROM (SELECT spec FROM items ORDER BY random() + t * 0 LIMIT 1 + t % 10) i))))::jsonb ->> 'id' AS id
     FROM seed_params p CROSS JOIN generate_series(1, 60) t)
 INSERT INTO seed_templates (id, n)
 SELECT id::bigint, row_number() OVER (ORDER BY id::bigint) FROM made;

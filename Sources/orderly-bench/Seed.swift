@@ -29,7 +29,7 @@ struct Seed: AsyncParsableCommand {
     func run() async throws {
         guard customers >= 1, orders >= 0, batch >= 1 else { throw ValidationError("--customers ≥ 1, --orders ≥ 0, --batch ≥ 1") }
         let script = try String(contentsOfFile: sql, encoding: .utf8)
-        guard let marker = script.range(of: "-- @batch") else { throw ValidationError("\(sql) has no '-- @batch' section") }
+        guard let marker = script.range(of: "\n-- @batch\n") else { throw ValidationError("\(sql) has no '-- @batch' section") }
         let once = String(script[..<marker.lowerBound])
         let perBatch = String(script[marker.upperBound...])
         let (url, customers, orders, batch, createdBy, json) = (databaseURL, customers, orders, batch, createdBy, json)
