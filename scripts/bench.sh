@@ -7,7 +7,8 @@
 # Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
 # BENCH_CONNECTIONS ("8 32 128"), BENCH_SCENARIOS ("ping create show mix"),
 # BENCH_CUSTOMERS (2000), BENCH_ORDERS (50000), BENCH_POOL_SIZE (orderlyd --pool-size, 8),
-# BENCH_SKIP_BUILD=1 (use the release build as it is).
+# BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
+# run, pgbench's and orderlyd's output are kept; default .build/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,9 @@ else
     psql -X -q -v ON_ERROR_STOP=1 -d "$maintenance" -c "CREATE DATABASE $db"
 fi
 cleanup() {
+    # Keep every run's figures (errors by code, per-operation latencies) and pgbench's output.
+    mkdir -p "${BENCH_OUTPUT:-.build/bench}"
+    cp "$work"/*.jsonl "$work"/*.log "${BENCH_OUTPUT:-.build/bench}/" 2>/dev/null || true
     if [ -n "$orderlyd_pid" ]; then kill "$orderlyd_pid" 2>/dev/null || true; wait "$orderlyd_pid" 2>/dev/null || true; fi
     if [ -n "${BENCH_DATABASE_URL:-}" ]; then
         psql -X -q -d "$maintenance" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
