@@ -1,11 +1,14 @@
 # The two commands: `make run` and `make test`. Both install what is missing (as root) first.
-.PHONY: run test build deps test-deps clean
+.PHONY: run test bench build deps test-deps bench-deps clean
 
 deps:
 	@scripts/install-deps.sh
 
 test-deps:
 	@scripts/install-deps.sh --test
+
+bench-deps:
+	@scripts/install-deps.sh --bench
 
 build: deps
 	swift build -c release
@@ -18,6 +21,10 @@ run: deps
 ## pgTAP and the Swift test suites against a throw-away PostgreSQL cluster.
 test: test-deps
 	@scripts/test.sh
+
+## orderly-bench against pgbench on the same api functions at 8/32/128 connections (BENCH_DURATION=10 s).
+bench: bench-deps
+	@scripts/bench.sh
 
 clean:
 	rm -rf .build

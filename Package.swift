@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "orderlyd", targets: ["orderlyd"]),
         .executable(name: "orderly", targets: ["orderly"]),
+        .executable(name: "orderly-bench", targets: ["orderly-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -79,6 +80,19 @@ let package = Package(
                 "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Load generator and data generator (`make bench`).
+        .executableTarget(
+            name: "orderly-bench",
+            dependencies: [
+                "OrderlyClient",
+                "OrderlyProtocol",
+                "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

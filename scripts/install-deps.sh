@@ -3,7 +3,8 @@
 # embedded cluster and the test cluster), libpq-dev and pkg-config (to build the libpq module),
 # libedit-dev (line editing in the orderly client's REPL).
 # With --test also pgTAP and pg_prove for the installed PostgreSQL major version, and tmux and
-# openssl for the client's terminal and TLS tests.
+# openssl for the client's terminal and TLS tests. With --bench also pgbench (in the
+# postgresql-client package of the installed major version) for `make bench`.
 # As root it installs them; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -38,5 +39,12 @@ install "${needed[@]}"
 if [ "${1:-}" = "--test" ]; then
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
     mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl)
+    install "${needed[@]}"
+fi
+
+if [ "${1:-}" = "--bench" ]; then
+    # pg_virtualenv (postgresql-common) and pgbench (postgresql-client-N, pulled in by postgresql).
+    major=$(ls /usr/lib/postgresql | sort -n | tail -1)
+    mapfile -t needed < <(missing "postgresql-client-$major" postgresql-common)
     install "${needed[@]}"
 fi

@@ -1,0 +1,175 @@
+import Foundation
+import Histogram
+import NIOCore
+import OrderlyClient
+
+/// What one connection measured: latencies per operation (µs) and failed replies by code.
+struct Tally: Sendable {
+    var histograms: [String: Histogram<UInt64>] = [:]
+    var errors: [String: Int] = [:]
+    /// Requests answered (success or error) inside the measured window.
+    var requests = 0
+
+    static func newHistogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    mutating func record(_ operation: String, micros: UInt64, count: Int = 1) {
+        var histogram = histograms[operation] ?? Self.newHistogram()
+        _ = histogram.record(max(micros, 1), count: UInt64(count))
+        histograms[operation] = histogram
+        requests += count
+    }
+
+    mutating func fail(_ code: String, count: Int = 1) {
+        errors[code, default: 0] += count
+    }
+
+    mutating func merge(_ other: Tally) {
+        for (operation, histogram) in other.histograms {
+            var mine = histograms[operation] ?? Self.newHistogram()
+            mine.add(histogram)
+            histograms[operation] = mine
+        }
+        for (code, count) in other.errors { errors[code, default: 0] += count }
+        requests += other.requests
+    }
+
+    var all: Histogram<UInt64> {
+        var total = Self.newHistogram()
+        for histogram in histograms.values { total.add(histogram) }
+        return total
+    }
+}
+
+/// Runs a workload: one task per connection, each with one request in flight (or `depth`
+/// pipelined PINGs), for warm-up plus duration; only what starts after the warm-up is measured.
+struct Runner {
+    let options: LoadOptions
+    let workload: Workload
+    let credentials: [(String, String)]
+    var approvers: [(String, String)] = []
+    var approverEvery = 0
+
+    init(options: LoadOptions, workload: Workload, credentials: [(String, String)],
+         approvers: [(String, String)] = [], approverEvery: Int = 0) {
+        self.options = options
+        self.workload = workload
+        self.credentials = credentials
+        self.approvers = approvers
+        self.approverEvery = approverEvery
+    }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    func runAndReport(name: String) async throws {
+        let start = Self.now()
+        let measureFrom = start + UInt64(options.warmup * 1e9)
+        let measureUntil = measureFrom + UInt64(options.duration * 1e9)
+        let total = await withTaskGroup(of: Tally.self) { group in
+            for index in 0..<options.connections {
+                let isApprover = approverEvery > 0 && !approvers.isEmpty && index % approverEvery == approverEvery - 1
+                let login: (String, String)? = isApprover
+                    ? approvers[(index / approverEvery) % approvers.count]
+                    : (credentials.isEmpty ? nil : credentials[index % credentials.count])
+                let host = options.host, port = options.port, workload = workload
+                group.addTask {
+                    await Self.connectionLoop(
+                        index: index, host: host, port: port, login: login, approver: isApprover,
+                        workload: workload, measureFrom: measureFrom, measureUntil: measureUntil)
+                }
+            }
+            var total = Tally()
+            for await tally in group { total.merge(tally) }
+            return total
+        }
+        let report = Report(scenario: name, connections: options.connections, seconds: options.duration, tally: total)
+        print(options.json ? report.json() : report.text())
+    }
+
+    /// One connection: connect, log in, then requests until the window closes. A broken
+    /// connection counts as a `CONNECTION` error and is opened again.
+    private static func connectionLoop(
+        index: Int, host: String, port: Int, login: (String, String)?, approver: Bool,
+        workload: Workload, measureFrom: UInt64, measureUntil: UInt64
+    ) async -> Tally {
+        var tally = Tally()
+        var rng = SystemRandomNumberGenerator()
+        var sequence = 0
+        while now() < measureUntil {
+            let connection: OrderlyConnection
+            do {
+                connection = try await OrderlyConnection.connect(host: host, port: port, timeout: .seconds(30))
+                if let login {
+                    let auth = try await connection.authenticate(username: login.0, password: login.1)
+                    guard auth.isSuccess else {
+                        tally.fail("AUTH:" + (auth.errorCode ?? "?"))
+                        await connection.close()
+                        return tally
+                    }
+                }
+            } catch {
+                if now() >= measureFrom { tally.fail("CONNECTION") }
+                try? await Task.sleep(nanoseconds: 100_000_000)
+                continue
+            }
+            do {
+                while true {
+                    let started = now()
+                    if started >= measureUntil { break }
+                    let measured = started >= measureFrom
+                    if approver {
+                        try await approve(connection, tally: &tally, measured: measured, rng: &rng)
+                        continue
+                    }
+                    if case .ping(let depth) = workload.kind, depth > 1 {
+                        try await connection.sendRaw(Array(String(repeating: "PING\n", count: depth).utf8))
+                        var failed = 0
+                        for _ in 0..<depth where try await !connection.readResponse().isSuccess { failed += 1 }
+                        if measured {
+                            tally.record("ping", micros: (now() - started) / 1000, count: depth)
+                            if failed > 0 { tally.fail("PING", count: failed) }
+                        }
+                        continue
+                    }
+                    sequence += 1
+                    let (operation, line) = workload.next(connection: index, sequence: sequence, rng: &rng)
+                    let response = try await connection.request(line)
+                    if measured {
+                        tally.record(operation, micros: (now() - started) / 1000)
+                        if let code = response.errorCode { tally.fail(code) }
+                    }
+                }
+                await connection.close()
+                return tally
+            } catch {
+                if now() >= measureFrom && now() < measureUntil { tally.fail("CONNECTION") }
+                await connection.close()
+            }
+        }
+        return tally
+    }
+
+    /// An approver's turn: look at the queue, approve one of the orders in it (a random one, so
+    /// that approvers of the same role seldom race for the same order).
+    private static func approve(_ connection: OrderlyConnection, tally: inout Tally, measured: Bool,
+                                rng: inout SystemRandomNumberGenerator) async throws {
+        var started = now()
+        let queue = try await connection.request("APPROVAL QUEUE limit=20")
+        if measured {
+            tally.record("approval_queue", micros: (now() - started) / 1000)
+            if let code = queue.errorCode { tally.fail(code) }
+        }
+        let orders = queue.data.compactMap { (BenchData.object($0)?["order"] as? NSNumber)?.int64Value }
+        guard let order = orders.randomElement(using: &rng) else {
+            try await Task.sleep(nanoseconds: 20_000_000)  // nothing to approve yet
+            return
+        }
+        started = now()
+        let approved = try await connection.request("ORDER APPROVE \(order) comment=\"bench\"")
+        if measured {
+            tally.record("approve", micros: (now() - started) / 1000)
+            if let code = approved.errorCode { tally.fail(code) }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+-- Baseline of `orderly-bench ping`: one round trip to PostgreSQL.
+SELECT 1;
