@@ -113,8 +113,10 @@ let package = Package(
         .testTarget(
             name: "OrderlyCLITests",
             dependencies: [
-                // The tests run the `orderly` executable; depending on it makes `swift test` build it.
+                // The tests run the `orderly` and `orderly-bench` executables; depending on them makes
+                // `swift test` build them.
                 "orderly",
+                "orderly-bench",
                 "OrderlyClient",
                 "OrderlyTestSupport",
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

@@ -45,10 +45,7 @@ final class Daemon: Sendable {
     var log: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
 
     /// The test database as a conninfo string orderlyd accepts.
-    static func url(_ database: TestDatabase) -> String {
-        let base = database.config.url ?? ""
-        return base.isEmpty ? "dbname=\(database.name)" : base.replacing(/\/[^\/?]*(\?|$)/, with: { "/\(database.name)" + $0.1 })
-    }
+    static func url(_ database: TestDatabase) -> String { database.conninfo }
 
     /// Resident memory in KiB, from /proc.
     var residentKiB: Int {

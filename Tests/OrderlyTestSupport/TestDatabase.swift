@@ -15,6 +15,13 @@ public struct TestDatabase: Sendable {
     /// playing the admin in SQL.
     public let config: ConnectionConfig
 
+    /// The database as a URL or conninfo string for another process (orderlyd, orderly-bench);
+    /// without ORDERLY_TEST_DATABASE_URL the PG* variables of the test cluster fill in the rest.
+    public var conninfo: String {
+        let base = config.url ?? ""
+        return base.isEmpty ? "dbname=\(name)" : base.replacing(/\/[^\/?]*(\?|$)/, with: { "/\(name)" + $0.1 })
+    }
+
     /// Runs one parameterised statement on a connection of its own.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) async throws -> QueryResult {
