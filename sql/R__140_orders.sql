@@ -737,8 +737,13 @@ BEGIN
         RAISE EXCEPTION 'order % needs a ship-to address: add one with ADDRESS ADD or pick one with ship_to=', o.id
             USING ERRCODE = 'OL409';
     END IF;
-    UPDATE orderly.orders x SET ship_to_id = v_ship WHERE x.id = o.id RETURNING * INTO o;
-    o := orderly.set_order_lines(o, orderly.order_specs(o.id));
+    -- The final pricing, unless the order was priced in this very transaction for this address
+    -- (ORDER CREATE … submit=true): then those are today's prices already, and pricing is the
+    -- costly part of a submission.
+    IF v_ship IS DISTINCT FROM o.ship_to_id OR o.priced_at IS DISTINCT FROM now() THEN
+        UPDATE orderly.orders x SET ship_to_id = v_ship WHERE x.id = o.id RETURNING * INTO o;
+        o := orderly.set_order_lines(o, orderly.order_specs(o.id));
+    END IF;
     IF o.coupon_code IS NOT NULL THEN
         PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id);
     END IF;
