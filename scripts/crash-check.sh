@@ -124,8 +124,7 @@ sleep_until() { local wait; wait=$(awk -v s="$started" -v t="$1" -v n="$(date +%
 
 sleep_until "$(awk -v d="$seconds" 'BEGIN { print d / 3 }')"
 before_kill=$(acked)
-kill -KILL "$orderlyd_pid"
-wait "$orderlyd_pid" 2>/dev/null || true
+{ kill -KILL "$orderlyd_pid"; wait "$orderlyd_pid"; } 2>/dev/null || true
 killed_at=$(at)
 echo "== crash-check: t=${killed_at}s SIGKILL orderlyd ($before_kill acknowledged so far); starting it again on port $port"
 start_orderlyd 2 "$port"

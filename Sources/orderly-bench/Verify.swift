@@ -60,6 +60,9 @@ struct Verify: AsyncParsableCommand {
             SELECT f.*, ik.key IS NOT NULL AS has_key, ik.reply,
                    CASE WHEN ik.reply IS NOT NULL THEN (ik.reply::jsonb ->> 'id')::bigint END AS reply_id
             FROM f LEFT JOIN orderly.idempotency_keys ik ON ik.key = f.key AND ik.user_id = (SELECT id FROM u)
+        ), replies AS MATERIALIZED (
+            SELECT ik.key, ik.command, (ik.reply::jsonb ->> 'id')::bigint AS order_id
+            FROM orderly.idempotency_keys ik WHERE ik.user_id = (SELECT id FROM u) AND ik.reply IS NOT NULL
         ), lines AS (
             SELECT l.order_id, sum(l.gross) AS gross, sum(l.discount) AS discount, sum(l.tax) AS tax,
                    sum(l.net + l.tax) AS total
@@ -111,13 +114,10 @@ struct Verify: AsyncParsableCommand {
         FROM orderly.orders o
         WHERE o.created_by = (SELECT id FROM u)
           AND o.id BETWEEN (SELECT min(order_id) FROM f) AND (SELECT max(order_id) FROM f)
-          AND NOT EXISTS (SELECT 1 FROM orderly.idempotency_keys ik
-                          WHERE ik.user_id = o.created_by AND ik.reply IS NOT NULL
-                            AND (ik.reply::jsonb ->> 'id')::bigint = o.id)
+          AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.order_id = o.id)
         UNION ALL
         SELECT 'order key replayed to two orders', format('order %s is the reply of %s keys', x.id, x.n)
-        FROM (SELECT (ik.reply::jsonb ->> 'id')::bigint AS id, count(*) AS n FROM orderly.idempotency_keys ik
-              WHERE ik.user_id = (SELECT id FROM u) AND ik.reply IS NOT NULL AND ik.command = 'ORDER CREATE'
+        FROM (SELECT r.order_id AS id, count(*) AS n FROM replies r WHERE r.command = 'ORDER CREATE'
               GROUP BY 1 HAVING count(*) > 1) x
         UNION ALL
         SELECT 'total differs from lines',
