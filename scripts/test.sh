@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: pgTAP on a freshly migrated database, then `swift test`, against a throw-away
+# `make test`: pgTAP on a freshly migrated database, `swift test` and the 20-second crash-consistency
+# check (scripts/crash-check.sh, on a cluster of its own), against a throw-away
 # PostgreSQL cluster (pg_virtualenv) or, when set, the server in ORDERLY_TEST_DATABASE_URL
 # (whose login must be allowed to create databases and roles).
 set -euo pipefail
