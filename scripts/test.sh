@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: pgTAP on a freshly migrated database, then `swift test`, against a throw-away
+# `make test`: pgTAP on a freshly migrated database, `swift test` and the 20-second crash-consistency
+# check (scripts/crash-check.sh, on a cluster of its own), against a throw-away
 # PostgreSQL cluster (pg_virtualenv) or, when set, the server in ORDERLY_TEST_DATABASE_URL
 # (whose login must be allowed to create databases and roles).
 set -euo pipefail
@@ -69,4 +70,9 @@ run_step "^(not ok|#|Failed|Parse errors|Result)" \
 echo "== swift test"
 # Swift Testing marks failed tests and issues with ✘; XCTest and crashes say "error:" / "Fatal".
 run_step "✘|error:|Fatal error|Crash|Exited with" swift test
+
+echo "== crash consistency (20 s)"
+# Its own throw-away cluster (it restarts PostgreSQL), so the same with or without pg_virtualenv;
+# orderlyd and orderly-bench were built above. CrashConsistencyTests covers the verifier itself.
+run_step "^crash-check|^verify:|^    |^  [a-z ]+: [0-9]+$" env CRASH_SKIP_BUILD=1 scripts/crash-check.sh 20
 [ -n "${ORDERLY_IN_TEST_CLUSTER:-}" ] || rm -f "$summary"

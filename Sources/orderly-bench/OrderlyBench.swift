@@ -15,7 +15,7 @@ struct OrderlyBench: AsyncParsableCommand {
             Example: orderly-bench create --port 7400 --connections 32 --duration 10 \
             --database-url postgresql://postgres@127.0.0.1/orderly
             """,
-        subcommands: [Ping.self, Create.self, Show.self, Mix.self, Seed.self])
+        subcommands: [Ping.self, Create.self, Show.self, Mix.self, Seed.self, Verify.self])
 }
 
 /// The flags every load scenario shares.
@@ -61,14 +61,25 @@ struct Ping: AsyncParsableCommand {
 }
 
 struct Create: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "ORDER CREATE … submit=true with 3–10 lines from the catalog.")
+    static let configuration = CommandConfiguration(
+        abstract: "ORDER CREATE … submit=true with 3–10 lines from the catalog.",
+        discussion: """
+            With --verify FILE every acknowledged order (+OK) is appended to FILE as \
+            key<TAB>order_id<TAB>total and fsynced before it counts; a request that meets a lost \
+            connection, -UNAVAILABLE or -BUSY is retried with the same idempotency key until the \
+            run ends. Check the result with `orderly-bench verify`.
+            """)
     @OptionGroup var options: LoadOptions
+    @Option(name: .customLong("verify"), help: "Record acknowledged orders in this file (emptied first) and retry lost requests.")
+    var verifyFile: String?
 
     func run() async throws {
         let credentials = options.credentials(defaultUser: "sales_rep")
         let data = try await BenchData.load(options: options, credentials: credentials[0], needOrders: false)
-        try await Runner(options: options, workload: Workload(kind: .create, data: data), credentials: credentials)
+        let log = try verifyFile.map { try AckLog(path: $0) }
+        try await Runner(options: options, workload: Workload(kind: .create, data: data), credentials: credentials, ackLog: log)
             .runAndReport(name: "create")
+        log?.close()
     }
 }
 

@@ -42,6 +42,9 @@ struct Report {
         for (code, count) in tally.errors.sorted(by: { $0.key < $1.key }) {
             out += "  error \(code): \(count)\n"
         }
+        if !tally.counters.isEmpty {
+            out += "  " + tally.counters.sorted(by: { $0.key < $1.key }).map { "\($0.key) \($0.value)" }.joined(separator: "  ") + "\n"
+        }
         return String(out.dropLast())
     }
 
@@ -56,6 +59,7 @@ struct Report {
         result["seconds"] = seconds
         result["errors"] = tally.errors
         result["error_count"] = errorCount
+        if !tally.counters.isEmpty { result["counters"] = tally.counters }
         result["operations"] = tally.histograms.mapValues { object(figures($0)) }
         let data = try! JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

@@ -7,6 +7,8 @@ import OrderlyClient
 struct Tally: Sendable {
     var histograms: [String: Histogram<UInt64>] = [:]
     var errors: [String: Int] = [:]
+    /// Named counts besides requests and errors (`create --verify`: acknowledged, retries, …).
+    var counters: [String: Int] = [:]
     /// Requests answered (success or error) inside the measured window.
     var requests = 0
 
@@ -32,6 +34,7 @@ struct Tally: Sendable {
             histograms[operation] = mine
         }
         for (code, count) in other.errors { errors[code, default: 0] += count }
+        for (name, count) in other.counters { counters[name, default: 0] += count }
         requests += other.requests
     }
 
@@ -50,9 +53,12 @@ struct Runner {
     let credentials: [(String, String)]
     var approvers: [(String, String)] = []
     var approverEvery = 0
+    /// `create --verify`: where acknowledged orders go; connections retry lost requests.
+    var ackLog: AckLog?
 
     init(options: LoadOptions, workload: Workload, credentials: [(String, String)],
-         approvers: [(String, String)] = [], approverEvery: Int = 0) {
+         approvers: [(String, String)] = [], approverEvery: Int = 0, ackLog: AckLog? = nil) {
+        self.ackLog = ackLog
         self.options = options
         self.workload = workload
         self.credentials = credentials
@@ -73,6 +79,14 @@ struct Runner {
                     ? approvers[(index / approverEvery) % approvers.count]
                     : (credentials.isEmpty ? nil : credentials[index % credentials.count])
                 let host = options.host, port = options.port, workload = workload
+                if let ackLog, case .create = workload.kind, let login {
+                    group.addTask {
+                        await Self.verifiedCreateLoop(
+                            index: index, host: host, port: port, login: login, workload: workload, log: ackLog,
+                            measureFrom: measureFrom, measureUntil: measureUntil)
+                    }
+                    continue
+                }
                 group.addTask {
                     await Self.connectionLoop(
                         index: index, host: host, port: port, login: login, approver: isApprover,
