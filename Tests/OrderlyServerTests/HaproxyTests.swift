@@ -262,6 +262,8 @@ final class Haproxy: Sendable {
             environment["ORDERLY_BACKEND_A"] = "127.0.0.1:\(backends[0])"
             environment["ORDERLY_BACKEND_B"] = "127.0.0.1:\(backends[1])"
             environment["ORDERLY_CHECK_INTER"] = "200ms"
+            // Few connections: haproxy refuses to start when the open-file limit is below ~2 × maxconn.
+            environment["ORDERLY_HAPROXY_MAXCONN"] = "200"
             process.environment = environment
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle
