@@ -2,8 +2,9 @@
 # Installs the Debian packages Orderly needs when they are missing: PostgreSQL (server, for the
 # embedded cluster and the test cluster), libpq-dev and pkg-config (to build the libpq module),
 # libedit-dev (line editing in the orderly client's REPL).
-# With --test also pgTAP and pg_prove for the installed PostgreSQL major version, and tmux and
-# openssl for the client's terminal and TLS tests. With --bench also pgbench (in the
+# With --test also pgTAP and pg_prove for the installed PostgreSQL major version, tmux and
+# openssl for the client's terminal and TLS tests, and haproxy for HaproxyTests and
+# scripts/two-servers.sh. With --bench also pgbench (in the
 # postgresql-client package of the installed major version) for `make bench`.
 # As root it installs them; otherwise it prints the command to run and fails.
 set -euo pipefail
@@ -38,7 +39,7 @@ install "${needed[@]}"
 
 if [ "${1:-}" = "--test" ]; then
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
-    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl)
+    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl haproxy)
     install "${needed[@]}"
 fi
 
