@@ -437,6 +437,16 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION orderly.has_permission(user_id bigint, permission text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT 1
+        FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+        WHERE ur.user_id = $1 AND rp.permission = $2)
+$$;
+
 -- The authoritative check inside every api command (the server's own check is only a fast
 -- path). Returns the actor's row for convenience.
 CREATE OR REPLACE FUNCTION orderly.require_permission(actor bigint, permission text) RETURNS orderly.users
@@ -446,11 +456,7 @@ AS $$
 DECLARE
     u orderly.users := orderly.actor(require_permission.actor);
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1
-        FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
-        WHERE ur.user_id = u.id AND rp.permission = require_permission.permission
-    ) THEN
+    IF NOT orderly.has_permission(u.id, require_permission.permission) THEN
         RAISE EXCEPTION 'permission denied: %', require_permission.permission USING ERRCODE = 'OL403';
     END IF;
     RETURN u;
@@ -562,6 +568,7 @@ REVOKE ALL ON FUNCTION
     orderly.role_for_update(text),
     orderly.check_permission_exists(text),
     orderly.actor(bigint),
+    orderly.has_permission(bigint, text),
     orderly.require_permission(bigint, text),
     orderly.audit(bigint, text, text, text, jsonb, jsonb),
     orderly.notify_roles(text, text, bigint, text),

@@ -485,6 +485,30 @@ BEGIN
 END
 $$;
 
+-- Where a customer's order ships to: the address given, which must be the customer's and not
+-- removed; none given, the customer's default address (no row if it has none). Pricing (for tax)
+-- and orders (for their ship-to) both ask this.
+CREATE OR REPLACE FUNCTION orderly.ship_to_address(customer_id bigint, address_id bigint) RETURNS orderly.addresses
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a orderly.addresses;
+BEGIN
+    IF address_id IS NULL THEN
+        SELECT * INTO a FROM orderly.addresses x
+        WHERE x.customer_id = ship_to_address.customer_id AND x.is_default AND x.removed_at IS NULL;
+        RETURN a;
+    END IF;
+    SELECT * INTO a FROM orderly.addresses x
+    WHERE x.id = address_id AND x.customer_id = ship_to_address.customer_id AND x.removed_at IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown ship-to address %', address_id USING ERRCODE = 'OL404';
+    END IF;
+    RETURN a;
+END
+$$;
+
 -- The first address of a customer becomes its default whatever default= says.
 CREATE OR REPLACE FUNCTION api.address_add(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
@@ -664,6 +688,7 @@ REVOKE ALL ON FUNCTION
     orderly.address_doc(orderly.addresses),
     orderly.customer_addresses(bigint),
     orderly.make_default_address(bigint, bigint, bigint),
+    orderly.ship_to_address(bigint, bigint),
     orderly.address_for_update(orderly.users, bigint)
 FROM PUBLIC;
 

@@ -929,30 +929,18 @@ BEGIN
 END
 $$;
 
--- Where a customer's order ships to, for tax: the given address (it must be the customer's and
--- not removed), else the customer's default address, else NULL.
+-- The place that decides tax: country and region of orderly.ship_to_address (NULL: no address).
 CREATE OR REPLACE FUNCTION orderly.ship_to_place(customer_id bigint, ship_to bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v jsonb;
+    a orderly.addresses := orderly.ship_to_address(customer_id, ship_to);
 BEGIN
-    IF ship_to IS NOT NULL THEN
-        SELECT jsonb_build_object('address_id', a.id, 'country', upper(a.country), 'region', a.region) INTO v
-        FROM orderly.addresses a
-        WHERE a.id = ship_to_place.ship_to AND a.customer_id = ship_to_place.customer_id AND a.removed_at IS NULL;
-        IF v IS NULL THEN
-            RAISE EXCEPTION 'unknown ship-to address %', ship_to USING ERRCODE = 'OL404';
-        END IF;
-        RETURN v;
+    IF a.id IS NULL THEN
+        RETURN NULL;
     END IF;
-    SELECT jsonb_build_object('address_id', a.id, 'country', upper(a.country), 'region', a.region) INTO v
-    FROM orderly.addresses a
-    WHERE a.customer_id = ship_to_place.customer_id AND a.is_default AND a.removed_at IS NULL
-    ORDER BY a.id
-    LIMIT 1;
-    RETURN v;
+    RETURN jsonb_build_object('address_id', a.id, 'country', upper(a.country), 'region', a.region);
 END
 $$;
 

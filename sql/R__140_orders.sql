@@ -14,16 +14,6 @@
 
 -- Who may see what -----------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION orderly.has_permission(user_id bigint, permission text) RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT EXISTS (
-        SELECT 1
-        FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
-        WHERE ur.user_id = $1 AND rp.permission = $2)
-$$;
-
 CREATE OR REPLACE FUNCTION orderly.order_visible(u orderly.users, o orderly.orders) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -296,7 +286,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     priced jsonb;
-    l      jsonb;
 BEGIN
     DELETE FROM orderly.order_lines x
     WHERE x.order_id = o.id
@@ -309,28 +298,26 @@ BEGIN
         RETURN o;
     END IF;
     priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true);
-    FOR l IN SELECT value FROM jsonb_array_elements(priced -> 'lines') LOOP
-        INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,
-                                              list_price, gross, discount, net, tax_rate, tax, is_override,
-                                              override_reason, priced)
-        VALUES (o.id, (l ->> 'line')::integer, o.customer_id,
-                (SELECT s - 'line' FROM jsonb_array_elements(specs) s WHERE (s ->> 'line')::integer = (l ->> 'line')::integer),
-                (l ->> 'product_id')::bigint, (l ->> 'sku_id')::bigint, (l ->> 'qty')::integer,
-                (l ->> 'list_price')::numeric, (l ->> 'gross')::numeric, (l ->> 'discount')::numeric,
-                (l ->> 'net')::numeric, coalesce((l ->> 'tax_rate')::numeric, 0), coalesce((l ->> 'tax')::numeric, 0),
-                (l ->> 'override')::boolean,
-                CASE WHEN (l ->> 'override')::boolean THEN
-                    (SELECT btrim(s ->> 'reason') FROM jsonb_array_elements(specs) s
-                     WHERE (s ->> 'line')::integer = (l ->> 'line')::integer) END,
-                l)
-        ON CONFLICT (order_id, line_no) DO UPDATE
-        SET spec = excluded.spec, product_id = excluded.product_id, sku_id = excluded.sku_id, qty = excluded.qty,
-            list_price = excluded.list_price, gross = excluded.gross, discount = excluded.discount,
-            net = excluded.net, tax_rate = excluded.tax_rate, tax = excluded.tax,
-            is_override = excluded.is_override, override_reason = excluded.override_reason,
-            override_by = CASE WHEN excluded.is_override THEN x.override_by END,
-            priced = excluded.priced, updated_at = now();
-    END LOOP;
+    -- Each priced line with the request it came from, matched once by line number.
+    INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,
+                                          list_price, gross, discount, net, tax_rate, tax, is_override,
+                                          override_reason, priced)
+    SELECT o.id, (l ->> 'line')::integer, o.customer_id, sp - 'line',
+           (l ->> 'product_id')::bigint, (l ->> 'sku_id')::bigint, (l ->> 'qty')::integer,
+           (l ->> 'list_price')::numeric, (l ->> 'gross')::numeric, (l ->> 'discount')::numeric,
+           (l ->> 'net')::numeric, coalesce((l ->> 'tax_rate')::numeric, 0), coalesce((l ->> 'tax')::numeric, 0),
+           (l ->> 'override')::boolean,
+           CASE WHEN (l ->> 'override')::boolean THEN btrim(sp ->> 'reason') END,
+           l
+    FROM jsonb_array_elements(priced -> 'lines') l
+    JOIN jsonb_array_elements(specs) sp ON (sp ->> 'line')::integer = (l ->> 'line')::integer
+    ON CONFLICT (order_id, line_no) DO UPDATE
+    SET spec = excluded.spec, product_id = excluded.product_id, sku_id = excluded.sku_id, qty = excluded.qty,
+        list_price = excluded.list_price, gross = excluded.gross, discount = excluded.discount,
+        net = excluded.net, tax_rate = excluded.tax_rate, tax = excluded.tax,
+        is_override = excluded.is_override, override_reason = excluded.override_reason,
+        override_by = CASE WHEN excluded.is_override THEN x.override_by END,
+        priced = excluded.priced, updated_at = now();
     UPDATE orderly.orders x
     SET currency = coalesce(priced ->> 'currency', x.currency),
         subtotal = (priced ->> 'subtotal')::numeric, discount_total = (priced ->> 'discount_total')::numeric,
@@ -373,6 +360,9 @@ $$;
 
 -- Header arguments -----------------------------------------------------------------------------
 
+-- The ship-to rule is orderly.ship_to_address (R__100), shared with pricing.
+DROP FUNCTION IF EXISTS orderly.check_ship_to(bigint, bigint);
+
 CREATE OR REPLACE FUNCTION orderly.check_order_type(value text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -410,28 +400,6 @@ BEGIN
         RAISE EXCEPTION 'requested_date cannot be in the past' USING ERRCODE = 'OL400';
     END IF;
     RETURN d;
-END
-$$;
-
--- The ship-to address given (the customer's own, not removed), or else the customer's default.
-CREATE OR REPLACE FUNCTION orderly.check_ship_to(customer_id bigint, address_id bigint) RETURNS bigint
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v bigint;
-BEGIN
-    IF address_id IS NULL THEN
-        SELECT a.id INTO v FROM orderly.addresses a
-        WHERE a.customer_id = check_ship_to.customer_id AND a.is_default AND a.removed_at IS NULL;
-        RETURN v;
-    END IF;
-    SELECT a.id INTO v FROM orderly.addresses a
-    WHERE a.id = address_id AND a.customer_id = check_ship_to.customer_id AND a.removed_at IS NULL;
-    IF v IS NULL THEN
-        RAISE EXCEPTION 'address % is not an address of customer %', address_id, customer_id USING ERRCODE = 'OL404';
-    END IF;
-    RETURN v;
 END
 $$;
 
@@ -661,7 +629,7 @@ BEGIN
     VALUES (c.id,
             orderly.check_order_type(orderly.arg_text(args, 'type')),
             'draft',
-            orderly.check_ship_to(c.id, orderly.arg_bigint(args, 'ship_to')),
+            (orderly.ship_to_address(c.id, orderly.arg_bigint(args, 'ship_to'))).id,
             orderly.check_requested_date(orderly.arg_text(args, 'requested_date')),
             v_coupon,
             u.id)
@@ -772,7 +740,7 @@ BEGIN
     PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'coupon', 'ship_to']);
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), false);
     RETURN NEXT orderly.priced_doc(orderly.price_order(c.id, orderly.check_lines_arg(args), orderly.arg_text(args, 'coupon'),
-                                    orderly.check_ship_to(c.id, orderly.arg_bigint(args, 'ship_to')), now(),
+                                    (orderly.ship_to_address(c.id, orderly.arg_bigint(args, 'ship_to'))).id, now(),
                                     orderly.has_permission(u.id, 'price.override')));
 END
 $$;
@@ -812,7 +780,7 @@ BEGIN
         RAISE EXCEPTION 'nothing to update: give ship_to, coupon, requested_date or type' USING ERRCODE = 'OL400';
     END IF;
     IF args ? 'ship_to' THEN
-        o.ship_to_id := orderly.check_ship_to(o.customer_id, orderly.arg_bigint(args, 'ship_to', true));
+        o.ship_to_id := (orderly.ship_to_address(o.customer_id, orderly.arg_bigint(args, 'ship_to', true))).id;
     END IF;
     IF args ? 'coupon' THEN
         o.coupon_code := nullif(upper(btrim(orderly.arg_text(args, 'coupon'))), '');
@@ -1070,7 +1038,6 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION
-    orderly.has_permission(bigint, text),
     orderly.order_visible(orderly.users, orderly.orders),
     orderly.order_for(orderly.users, bigint, boolean),
     orderly.draft_for_update(orderly.users, bigint),
@@ -1091,7 +1058,6 @@ REVOKE ALL ON FUNCTION
     orderly.require_override(orderly.users, jsonb),
     orderly.check_order_type(text),
     orderly.check_requested_date(text),
-    orderly.check_ship_to(bigint, bigint),
     orderly.check_lines_arg(jsonb),
     orderly.change_status(orderly.orders, text, bigint, text),
     orderly.order_stock_needs(bigint),

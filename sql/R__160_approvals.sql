@@ -44,21 +44,8 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION orderly.check_amount(value numeric, what text) RETURNS numeric
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF value IS NULL THEN
-        RETURN NULL;
-    END IF;
-    IF value < 0 OR value >= 1e12 OR value <> round(value, 2) THEN
-        RAISE EXCEPTION '% must be an amount from 0 to 999999999999.99 with at most 2 decimals', what
-            USING ERRCODE = 'OL400';
-    END IF;
-    RETURN value;
-END
-$$;
+-- Amounts are checked by orderly.check_price (R__110): the same rule as every price.
+DROP FUNCTION IF EXISTS orderly.check_amount(numeric, text);
 
 CREATE OR REPLACE FUNCTION orderly.check_order_type_name(order_type text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
@@ -135,8 +122,8 @@ BEGIN
         RAISE EXCEPTION 'rule name must be 1 to 100 characters without control characters' USING ERRCODE = 'OL400';
     END IF;
     PERFORM orderly.check_order_types(order_types);
-    PERFORM orderly.check_amount(min_total, 'min_total');
-    PERFORM orderly.check_amount(max_total, 'max_total');
+    PERFORM orderly.check_price(min_total, 'min_total');
+    PERFORM orderly.check_price(max_total, 'max_total');
     IF min_total > max_total THEN
         RAISE EXCEPTION 'min_total must not be above max_total' USING ERRCODE = 'OL400';
     END IF;
@@ -317,7 +304,7 @@ DECLARE
     v_type   text := orderly.check_order_type_name(set_approval_limit.order_type);
     v_before orderly.approval_limits;
 BEGIN
-    PERFORM orderly.check_amount(set_approval_limit.max_total, 'max_total');
+    PERFORM orderly.check_price(set_approval_limit.max_total, 'max_total');
     SELECT * INTO v_before FROM orderly.approval_limits l WHERE l.role = v_role AND l.order_type = v_type FOR UPDATE;
     INSERT INTO orderly.approval_limits AS l (role, order_type, max_total)
     VALUES (v_role, v_type, set_approval_limit.max_total)
@@ -516,7 +503,6 @@ COMMENT ON FUNCTION admin.load_demo_approvals() IS 'Load the demo approval rules
 
 REVOKE ALL ON FUNCTION
     orderly.check_order_types(text[]),
-    orderly.check_amount(numeric, text),
     orderly.check_order_type_name(text),
     orderly.check_approving_role(text),
     orderly.approval_rule_for(text, boolean),

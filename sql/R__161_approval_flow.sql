@@ -77,6 +77,12 @@ AS $$
         FROM orderly.order_approvals x JOIN orderly.approval_delegations d ON d.id = x.via_delegation_id
         WHERE x.order_id = ($1).order_id AND x.round = ($1).round AND x.status = 'approved' AND x.id <> ($1).id
     ),
+    -- Read once (the audit scan of order_editors is the costly part), used for every candidate.
+    excluded AS (
+        SELECT unnest(orderly.order_editors($2)) AS uid
+        UNION
+        SELECT uid FROM used
+    ),
     ways AS (
         SELECT h.holder AS user_id, h.role AS as_role, NULL::bigint AS via
         FROM holders h
@@ -87,15 +93,12 @@ AS $$
           ON d.from_user = h.holder AND (d.role IS NULL OR d.role = h.role)
          AND d.starts_at <= $3 AND $3 < d.ends_at AND (d.revoked_at IS NULL OR d.revoked_at > $3)
         JOIN orderly.users t ON t.id = d.to_user AND NOT t.locked
-        WHERE h.holder <> ALL (orderly.order_editors($2))
-          AND h.holder NOT IN (SELECT uid FROM used)
+        WHERE h.holder NOT IN (SELECT uid FROM excluded)
     )
     SELECT DISTINCT ON (w.user_id) w.user_id, w.as_role, w.via
     FROM ways w
-    WHERE w.user_id <> ALL (orderly.order_editors($2))
-      AND w.user_id NOT IN (SELECT uid FROM used)
-      AND EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
-                  WHERE ur.user_id = w.user_id AND rp.permission = 'order.approve')
+    WHERE w.user_id NOT IN (SELECT uid FROM excluded)
+      AND orderly.has_permission(w.user_id, 'order.approve')
     ORDER BY w.user_id, w.via NULLS FIRST, (w.as_role = ($1).role) DESC
 $$;
 
