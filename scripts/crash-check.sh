@@ -34,27 +34,11 @@ for exe in orderlyd orderly-bench; do
 done
 bin=$(cd "$bin" && pwd)
 
-# The PostgreSQL server binaries: pg_config's, or Debian's newest /usr/lib/postgresql/*/bin.
-pgbin=""
-for dir in "$(pg_config --bindir 2>/dev/null || true)" $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-    if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then pgbin=$dir; break; fi
-done
-[ -n "$pgbin" ] || { echo "crash-check: initdb/pg_ctl not found (apt-get install postgresql)" >&2; exit 2; }
-
 work=$(mktemp -d /tmp/orderly-crash.XXXXXX)
-as_postgres=()
-if [ "$(id -u)" = 0 ]; then
-    chown postgres "$work"
-    chmod 755 "$work"
-    as_postgres=(runuser -u postgres --)
-fi
-pgdata="$work/pgdata"
-url="host=$work port=5432 user=postgres dbname=orderly"
+. scripts/lib/pg-cluster.sh
 acks="$work/acknowledged.tsv"
 orderlyd_pid=""
 bench_pid=""
-
-pg() { "${as_postgres[@]}" env -C / "$pgbin/$1" "${@:2}"; }
 
 cleanup() {
     local status=$?
@@ -72,19 +56,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+pg_cluster_start "$work" crash-check "fsync = on" "synchronous_commit = on"
+url=$cluster_url
 echo "== crash-check: cluster in $work ($pgbin)"
-pg initdb -D "$pgdata" -U postgres --auth-local=trust --auth-host=reject -E UTF8 >"$work/initdb.log" 2>&1 \
-    || { cat "$work/initdb.log"; exit 1; }
-cat >>"$pgdata/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = 5432
-max_connections = 100
-fsync = on
-synchronous_commit = on
-CONF
-pg pg_ctl -D "$pgdata" -l "$work/postgres.log" -w -t 60 start >/dev/null
-psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p 5432 -U postgres -d postgres -c "CREATE DATABASE orderly"
 
 # start_orderlyd N PORT: starts orderlyd (log orderlyd-N.log) and waits until it listens; sets
 # orderlyd_pid and port.

@@ -52,11 +52,7 @@ bin=$(cd ".build/$config" && pwd)
 
 work=$(mktemp -d /tmp/orderly-two.XXXXXX)
 pids=()
-pgdata=""
-as_postgres=()
-pgbin=""
-
-pg() { "${as_postgres[@]}" env -C / "$pgbin/$1" "${@:2}"; }
+. scripts/lib/pg-cluster.sh
 
 cleanup() {
     local status=$?
@@ -78,28 +74,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ -z "$url" ]; then
-    for dir in "$(pg_config --bindir 2>/dev/null || true)" $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-        if [ -n "$dir" ] && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then pgbin=$dir; break; fi
-    done
-    [ -n "$pgbin" ] || { echo "two-servers: initdb/pg_ctl not found (apt-get install postgresql)" >&2; exit 2; }
-    if [ "$(id -u)" = 0 ]; then
-        chown postgres "$work"
-        chmod 755 "$work"
-        as_postgres=(runuser -u postgres --)
-    fi
-    pgdata="$work/pgdata"
     echo "== two-servers: PostgreSQL cluster in $work"
-    pg initdb -D "$pgdata" -U postgres --auth-local=trust --auth-host=reject -E UTF8 >"$work/initdb.log" 2>&1 \
-        || { cat "$work/initdb.log"; exit 1; }
-    cat >>"$pgdata/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$work'
-port = 5432
-max_connections = 100
-CONF
-    pg pg_ctl -D "$pgdata" -l "$work/postgres.log" -w -t 60 start >/dev/null
-    psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p 5432 -U postgres -d postgres -c "CREATE DATABASE orderly"
-    url="host=$work port=5432 user=postgres dbname=orderly"
+    pg_cluster_start "$work" two-servers
+    url=$cluster_url
 fi
 
 # start_orderlyd NAME PORT [ARGS…]: starts an instance (log orderlyd-NAME.log), waits until it
