@@ -1,3 +1,5 @@
+import OrderlyProtocol
+
 /// A parsed JSON value that keeps what a table needs and Foundation's JSONSerialization loses:
 /// the order of object keys, and numbers exactly as the server wrote them (`12.50` stays
 /// `12.50`, a 20-digit id stays exact).
@@ -27,29 +29,11 @@ public indirect enum JSONValue: Equatable, Sendable {
         case .null: return "null"
         case .bool(let value): return value ? "true" : "false"
         case .number(let text): return text
-        case .string(let text): return JSONValue.quote(text)
+        case .string(let text): return JSONText.quote(text)
         case .array(let items): return "[" + items.map(\.compactText).joined(separator: ",") + "]"
         case .object(let members):
-            return "{" + members.map { JSONValue.quote($0.key) + ":" + $0.value.compactText }.joined(separator: ",") + "}"
+            return "{" + members.map { JSONText.quote($0.key) + ":" + $0.value.compactText }.joined(separator: ",") + "}"
         }
-    }
-
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {

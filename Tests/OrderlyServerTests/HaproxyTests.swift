@@ -251,7 +251,7 @@ final class Haproxy: Sendable {
     static func start(backends: [Int]) async throws -> Haproxy {
         var failures: [String] = []
         for _ in 0..<3 {
-            let port = try freePort()
+            let port = try FreePort.find()
             let log = NSTemporaryDirectory() + "haproxy-test-" + UUID().uuidString + ".log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             let process = Process()
@@ -292,24 +292,5 @@ final class Haproxy: Sendable {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: log)
-    }
-
-    /// A port nobody listens on right now (the kernel's choice for port 0).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
-            }
-        }
-        guard bound else { throw TestFailure("bind() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
