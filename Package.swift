@@ -109,6 +109,7 @@ let package = Package(
             dependencies: [
                 "OrderlyServer", "OrderlyClient", "OrderlyTestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
         .testTarget(
             name: "OrderlyCLITests",

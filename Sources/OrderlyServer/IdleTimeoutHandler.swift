@@ -4,7 +4,7 @@ import NIOCore
 /// - no traffic either way for too long: a short limit before AUTH (an unauthenticated socket
 ///   costs us and gives nothing), a longer one after; the session switches limits by sending
 ///   `IdleTimeoutHandler.Authenticated` as an outbound user event. While the server works on a
-///   request (`Working`, sent by the session) the connection is not idle, however long that
+///   request (`Working`, sent by `RequestTracker`) the connection is not idle, however long that
 ///   takes: a busy database must not cost clients their connections;
 /// - writes stalled for too long: a client that sends but never reads would otherwise hold its
 ///   buffered replies for ever.

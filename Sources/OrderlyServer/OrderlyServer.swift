@@ -49,9 +49,9 @@ public final class OrderlyServer: Sendable {
             configuration: configuration, table: table, database: OrderlyDatabase(pool: pool, logger: logger),
             sessions: SessionRegistry(maxConnections: configuration.maxConnections), metrics: ServerMetrics())
         do {
-            var bound = [try await bind(configuration.host, configuration.port, tls: nil, group: group, configuration: configuration, logger: logger)]
+            var bound = [try await bind(configuration.host, configuration.port, tls: nil, group: group, context: context, logger: logger)]
             if let tls = configuration.tls {
-                bound.append(try await bind(tls.host, tls.port, tls: tlsContext, group: group, configuration: configuration, logger: logger))
+                bound.append(try await bind(tls.host, tls.port, tls: tlsContext, group: group, context: context, logger: logger))
             }
             return OrderlyServer(configuration: configuration, context: context, group: group, listeners: bound, logger: logger)
         } catch {
@@ -62,7 +62,8 @@ public final class OrderlyServer: Sendable {
     }
 
     private static func bind(_ host: String, _ port: Int, tls: NIOSSLContext?, group: EventLoopGroup,
-                             configuration: ServerConfiguration, logger: Logger) async throws -> NIOAsyncChannel<Connection, Never> {
+                             context: ServerContext, logger: Logger) async throws -> NIOAsyncChannel<Connection, Never> {
+        let configuration = context.configuration, metrics = context.metrics
         let maxLine = configuration.limits.maxLineBytes
         let idleBefore = configuration.idleSecondsBeforeAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsBeforeAuth)) : nil
         let idleAfter = configuration.idleSecondsAfterAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsAfterAuth)) : nil
@@ -84,6 +85,7 @@ public final class OrderlyServer: Sendable {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter, stallLimit: stallLimit))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLine)))
+                    try channel.pipeline.syncOperations.addHandler(RequestTracker(metrics: metrics))
                     // A small inbound buffer: a client that pipelines faster than we answer is no
                     // longer read from, instead of being buffered without bound.
                     return try Connection(
@@ -204,10 +206,12 @@ public final class OrderlyServer: Sendable {
                     return
                 }
                 try await outbound.write(channel.allocator.buffer(string: session.greeting))
+                channel.triggerUserOutboundEvent(RequestTracker.Answered(), promise: nil)
                 for try await frame in inbound {
                     guard handle.beginRequest() else { break }
                     let outcome = await session.handle(frame)
                     try await outbound.write(channel.allocator.buffer(string: outcome.reply))
+                    channel.triggerUserOutboundEvent(RequestTracker.Answered(), promise: nil)
                     let shuttingDown = handle.endRequest()
                     if shuttingDown {
                         try await outbound.write(channel.allocator.buffer(string: Reply.info("bye")))

@@ -32,7 +32,6 @@ final class Session {
 
     func handle(_ frame: InboundFrame) async -> Outcome {
         let started = ContinuousClock.now
-        handle.channel.triggerUserOutboundEvent(IdleTimeoutHandler.Working(), promise: nil)
         var command = "(invalid)"
         var outcome: Outcome
         var failure: ErrorCode?

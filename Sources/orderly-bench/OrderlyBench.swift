@@ -9,7 +9,7 @@ struct OrderlyBench: AsyncParsableCommand {
         commandName: "orderly-bench",
         abstract: "Load generator and data generator for an Orderly server.",
         discussion: """
-            Each connection is its own task with one request in flight (ping --depth pipelines). \
+            Each connection is its own task with one request in flight (ping: event-loop handlers, --depth pipelines). \
             Latencies are measured from writing a request to reading its final line.
 
             Example: orderly-bench create --port 7400 --connections 32 --duration 10 \
@@ -55,8 +55,9 @@ struct Ping: AsyncParsableCommand {
 
     func run() async throws {
         guard depth >= 1 else { throw ValidationError("--depth must be at least 1") }
-        let workload = Workload(kind: .ping(depth: depth), data: .empty)
-        try await Runner(options: options, workload: workload, credentials: options.credentials(defaultUser: nil)).runAndReport(name: "ping")
+        let tally = try await PingDriver(options: options, depth: depth, credentials: options.credentials(defaultUser: nil)).run()
+        let report = Report(scenario: "ping", connections: options.connections, seconds: options.duration, tally: tally)
+        print(options.json ? report.json() : report.text())
     }
 }
 

@@ -45,8 +45,8 @@ struct Tally: Sendable {
     }
 }
 
-/// Runs a workload: one task per connection, each with one request in flight (or `depth`
-/// pipelined PINGs), for warm-up plus duration; only what starts after the warm-up is measured.
+/// Runs a workload: one task per connection, each with one request in flight, for warm-up plus
+/// duration; only what starts after the warm-up is measured.
 struct Runner {
     let options: LoadOptions
     let workload: Workload
@@ -134,16 +134,6 @@ struct Runner {
                     let measured = started >= measureFrom
                     if approver {
                         try await approve(connection, tally: &tally, measured: measured, rng: &rng)
-                        continue
-                    }
-                    if case .ping(let depth) = workload.kind, depth > 1 {
-                        try await connection.sendRaw(Array(String(repeating: "PING\n", count: depth).utf8))
-                        var failed = 0
-                        for _ in 0..<depth where try await !connection.readResponse().isSuccess { failed += 1 }
-                        if measured {
-                            tally.record("ping", micros: (now() - started) / 1000, count: depth)
-                            if failed > 0 { tally.fail("PING", count: failed) }
-                        }
                         continue
                     }
                     sequence += 1

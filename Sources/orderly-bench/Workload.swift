@@ -141,7 +141,6 @@ struct BenchFailure: Error, CustomStringConvertible {
 /// The requests of a scenario.
 struct Workload: Sendable {
     enum Kind: Sendable {
-        case ping(depth: Int)
         case create
         case show
         case mix
@@ -160,8 +159,6 @@ struct Workload: Sendable {
     /// The next request of an order-entry connection: (operation name, request line).
     func next(connection: Int, sequence: Int, rng: inout some RandomNumberGenerator) -> (String, String) {
         switch kind {
-        case .ping:
-            return ("ping", "PING")
         case .create:
             return ("create", Self.createLine(data, key: "bench-\(run)-\(connection)-\(sequence)", submit: true, rng: &rng))
         case .show:

@@ -131,6 +131,8 @@ import Testing
             var open: [OrderlyConnection] = []
             for _ in 0..<3 { open.append(try await server.connect()) }
             let refused = try await RawClient.connect(port: server.port, reading: true)
+            // A refused connection is not served, not even a PING.
+            _ = refused.write(Array("PING\n".utf8))
             try await waitUntil { refused.isClosed }
             #expect(refused.text == "-BUSY too many connections; try again later\n")
             await open.removeLast().close()

@@ -92,6 +92,23 @@ import Testing
         }
     }
 
+    @Test func aPingBehindASlowRequestWaitsForItsReply() async throws {
+        try await withTestServer(table: ShutdownTests.slowTable, prepare: ShutdownTests.createSlowFunction) { server in
+            try await server.database.createUser("ivy", password: "ivy-password", roles: [])
+            let client = try await server.connect(as: "ivy", password: "ivy-password")
+            // PING is answered on the event loop when nothing else is in flight; here something is.
+            try await client.sendRaw(Array("SLOW\nPING\nSLOW\nping \nPING\n".utf8))
+            for _ in 0..<2 {
+                let slow = try await client.readResponse()
+                #expect(slow.data == [#"{"slept":true}"#] && slow.final == "+OK 1 row", "\(slow)")
+                #expect(try await client.readResponse().final == "+PONG")
+            }
+            #expect(try await client.readResponse().final == "+PONG")
+            #expect(try await client.request("PING").final == "+PONG", "answered again once nothing is in flight")
+            await client.close()
+        }
+    }
+
     @Test func quitClosesTheConnection() async throws {
         try await withTestServer { server in
             let client = try await server.connect()
