@@ -14,15 +14,21 @@
 
 -- Who may see what -----------------------------------------------------------------------------
 
+-- plpgsql: own_customer is asked once, not twice.
 CREATE OR REPLACE FUNCTION orderly.order_visible(u orderly.users, o orderly.orders) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE
-        WHEN orderly.own_customer($1) IS NOT NULL THEN ($2).customer_id = orderly.own_customer($1)
-        WHEN orderly.has_permission(($1).id, 'order.read_all') THEN true
-        ELSE ($2).created_by = ($1).id
-    END
+DECLARE
+    v_own bigint := orderly.own_customer(u);
+BEGIN
+    IF v_own IS NOT NULL THEN
+        RETURN o.customer_id = v_own;
+    ELSIF orderly.has_permission(u.id, 'order.read_all') THEN
+        RETURN true;
+    END IF;
+    RETURN o.created_by = u.id;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.order_for(u orderly.users, order_id bigint, for_update boolean) RETURNS orderly.orders
@@ -64,22 +70,39 @@ $$;
 
 -- Documents ------------------------------------------------------------------------------------
 
+-- plpgsql, not sql: a sql function that reads a table cannot be inlined and is planned again in
+-- every statement that calls it; plpgsql keeps its plan for the session.
 CREATE OR REPLACE FUNCTION orderly.username_of(user_id bigint) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT u.username FROM orderly.users u WHERE u.id = $1
+DECLARE
+    v text;
+BEGIN
+    SELECT u.username INTO v FROM orderly.users u WHERE u.id = username_of.user_id;
+    RETURN v;
+END
 $$;
 
+-- What orderly.json_extend(head, rest::json) gives, without its regular expressions (the costly
+-- part of every document with prices): head is built here and ends in its one "}", the text of a
+-- jsonb starts with its "{". plpgsql, so that the statement is planned once a session.
 CREATE OR REPLACE FUNCTION orderly.explanation_doc(steps jsonb) RETURNS json
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(json_agg(orderly.json_extend(
-               CASE WHEN s ? 'amount' THEN json_build_object('step', s -> 'step', 'text', s -> 'text', 'amount', s -> 'amount')
-                    ELSE json_build_object('step', s -> 'step', 'text', s -> 'text') END,
-               (s - 'step' - 'text' - 'amount')::json) ORDER BY n), '[]')
-    FROM jsonb_array_elements(coalesce($1, '[]')) WITH ORDINALITY AS t(s, n)
+BEGIN
+    RETURN (SELECT coalesce(json_agg(CASE WHEN jsonb_typeof(t.rest) <> 'object' THEN NULL
+                                          WHEN t.rest = '{}' THEN t.head
+                                          ELSE (left(t.head::text, -1) || ', ' || substr(t.rest::text, 2))::json END
+                                     ORDER BY t.n), '[]')
+            FROM (SELECT e.n,
+                         CASE WHEN e.s ? 'amount'
+                              THEN json_build_object('step', e.s -> 'step', 'text', e.s -> 'text', 'amount', e.s -> 'amount')
+                              ELSE json_build_object('step', e.s -> 'step', 'text', e.s -> 'text') END AS head,
+                         e.s - 'step' - 'text' - 'amount' AS rest
+                  FROM jsonb_array_elements(coalesce(steps, '[]')) WITH ORDINALITY AS e(s, n)) t);
+END
 $$;
 
 -- The pricing engine's answer (jsonb) as clients read it: keys in a reading order (json keeps
@@ -111,9 +134,9 @@ AS $$
         'priced_at', $1 -> 'priced_at')
 $$;
 
+-- No SET search_path (every name is qualified), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.order_line_doc(l orderly.order_lines) RETURNS json
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(
         'line', ($1).line_no,
@@ -137,9 +160,9 @@ AS $$
         'explanation', orderly.explanation_doc(($1).priced -> 'explanation'))
 $$;
 
+-- No SET search_path (every name is qualified), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.order_note_doc(n orderly.order_notes) RETURNS json
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(
         'id', ($1).id,
@@ -151,71 +174,83 @@ $$;
 
 -- The current approval step of an order, or NULL when none is pending (ORDER SHOW). Here and
 -- not in R__160_approvals.sql because order_doc below needs it when it is created.
+-- plpgsql keeps the plan for the session (see username_of).
 CREATE OR REPLACE FUNCTION orderly.approval_state(order_id bigint) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v json;
+BEGIN
     SELECT json_build_object('round', a.round, 'step', a.step_no, 'of', a.steps, 'role', a.role,
                              'due_at', orderly.json_time(a.due_at), 'escalated', a.escalated_at IS NOT NULL)
+    INTO v
     FROM orderly.order_approvals a
-    WHERE a.order_id = $1 AND a.status = 'pending'
+    WHERE a.order_id = approval_state.order_id AND a.status = 'pending';
+    RETURN v;
+END
 $$;
 
 -- ORDER SHOW: the header, the customer, where it ships, every line with its price explanation,
--- the totals, the notes, the current approval step and the status history.
+-- the totals, the notes, the current approval step and the status history. plpgsql, so that this
+-- one statement is planned once a session, not at every call as the body of a sql function is.
 CREATE OR REPLACE FUNCTION orderly.order_doc(o orderly.orders) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT json_build_object(
-        'id', ($1).id,
-        'status', ($1).status,
-        'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = ($1).status),
-        'type', ($1).type,
+BEGIN
+    RETURN json_build_object(
+        'id', o.id,
+        'status', o.status,
+        'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = o.status),
+        'type', o.type,
         'customer', (SELECT json_build_object('id', c.id, 'name', c.name, 'email', c.email, 'phone', c.phone,
                                               'company', c.company, 'segment', c.segment)
-                     FROM orderly.customers c WHERE c.id = ($1).customer_id),
-        'ship_to', (SELECT orderly.address_doc(a) FROM orderly.addresses a WHERE a.id = ($1).ship_to_id),
-        'requested_date', ($1).requested_date,
-        'coupon', ($1).coupon_code,
-        'currency', ($1).currency,
+                     FROM orderly.customers c WHERE c.id = o.customer_id),
+        'ship_to', (SELECT orderly.address_doc(a) FROM orderly.addresses a WHERE a.id = o.ship_to_id),
+        'requested_date', o.requested_date,
+        'coupon', o.coupon_code,
+        'currency', o.currency,
         'lines', (SELECT coalesce(json_agg(orderly.order_line_doc(l) ORDER BY l.line_no), '[]')
-                  FROM orderly.order_lines l WHERE l.order_id = ($1).id),
-        'totals', json_build_object('subtotal', ($1).subtotal, 'discount', ($1).discount_total,
-                                    'net', ($1).subtotal - ($1).discount_total,
-                                    'tax', ($1).tax_total, 'total', ($1).total),
+                  FROM orderly.order_lines l WHERE l.order_id = o.id),
+        'totals', json_build_object('subtotal', o.subtotal, 'discount', o.discount_total,
+                                    'net', o.subtotal - o.discount_total,
+                                    'tax', o.tax_total, 'total', o.total),
         'notes', (SELECT coalesce(json_agg(orderly.order_note_doc(n) ORDER BY n.id), '[]')
-                  FROM orderly.order_notes n WHERE n.order_id = ($1).id),
-        'approval', orderly.approval_state(($1).id),
+                  FROM orderly.order_notes n WHERE n.order_id = o.id),
+        'approval', orderly.approval_state(o.id),
         'history', (SELECT coalesce(json_agg(json_build_object(
                                'from', h.from_status, 'to', h.to_status, 'by', orderly.username_of(h.changed_by),
                                'at', orderly.json_time(h.changed_at), 'reason', h.reason) ORDER BY h.id), '[]')
-                    FROM orderly.order_status_history h WHERE h.order_id = ($1).id),
-        'created_by', orderly.username_of(($1).created_by),
-        'created_at', orderly.json_time(($1).created_at),
-        'submitted_by', orderly.username_of(($1).submitted_by),
-        'submitted_at', orderly.json_time(($1).submitted_at),
-        'priced_at', orderly.json_time(($1).priced_at))
+                    FROM orderly.order_status_history h WHERE h.order_id = o.id),
+        'created_by', orderly.username_of(o.created_by),
+        'created_at', orderly.json_time(o.created_at),
+        'submitted_by', orderly.username_of(o.submitted_by),
+        'submitted_at', orderly.json_time(o.submitted_at),
+        'priced_at', orderly.json_time(o.priced_at));
+END
 $$;
 
--- One ORDER LIST row.
+-- One ORDER LIST row. plpgsql, so that it is planned once a session (see order_doc).
 CREATE OR REPLACE FUNCTION orderly.order_summary(o orderly.orders) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT json_build_object(
-        'id', ($1).id,
-        'status', ($1).status,
-        'type', ($1).type,
-        'customer', ($1).customer_id,
-        'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = ($1).customer_id),
-        'lines', (SELECT count(*) FROM orderly.order_lines l WHERE l.order_id = ($1).id),
-        'total', ($1).total,
-        'currency', ($1).currency,
-        'requested_date', ($1).requested_date,
-        'created_by', orderly.username_of(($1).created_by),
-        'created_at', orderly.json_time(($1).created_at),
-        'submitted_at', orderly.json_time(($1).submitted_at))
+BEGIN
+    RETURN json_build_object(
+        'id', o.id,
+        'status', o.status,
+        'type', o.type,
+        'customer', o.customer_id,
+        'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+        'lines', (SELECT count(*) FROM orderly.order_lines l WHERE l.order_id = o.id),
+        'total', o.total,
+        'currency', o.currency,
+        'requested_date', o.requested_date,
+        'created_by', orderly.username_of(o.created_by),
+        'created_at', orderly.json_time(o.created_at),
+        'submitted_at', orderly.json_time(o.submitted_at));
+END
 $$;
 
 -- CUSTOMER SHOW's order summary.
