@@ -469,14 +469,20 @@ $$;
 
 -- Audit and notification -------------------------------------------------------------------------
 
+-- plpgsql: the INSERT is planned once a session, not at every call as a sql function's body is.
 CREATE OR REPLACE FUNCTION orderly.audit(actor_user_id bigint, action text, entity text, entity_id text,
                                          before jsonb, after jsonb) RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_id bigint;
+BEGIN
     INSERT INTO orderly.audit_log (actor_user_id, action, entity, entity_id, before, after)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    RETURNING id
+    VALUES (audit.actor_user_id, audit.action, audit.entity, audit.entity_id, audit.before, audit.after)
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
 $$;
 
 -- Tells every orderlyd that someone's rights may have changed (sent at commit only). The

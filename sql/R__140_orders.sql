@@ -10,7 +10,9 @@
 -- "not found". A draft may be changed by whoever sees it and holds order.create.
 --
 -- Locks: every change takes the order's row lock first; submission then locks the coupon (if
--- any) and the SKUs in id order, so two submissions never wait on each other in a cycle.
+-- any) and the SKUs in id order, so two submissions never wait on each other in a cycle. The SKU
+-- rows are locked only once the reply is built (orderly.finish_submit), followed by the event lock
+-- only: every submission of a hot SKU queues on its row until the holder commits.
 
 -- Who may see what -----------------------------------------------------------------------------
 
@@ -488,11 +490,11 @@ $$;
 -- Stock ----------------------------------------------------------------------------------------
 
 -- What an order takes from stock: goods lines their SKU, bundle lines their components;
--- services and custom products are made to order and take nothing.
+-- services and custom products are made to order and take nothing. No SET search_path (every
+-- name is qualified), so that it is inlined into the caller's query instead of planned per call.
 CREATE OR REPLACE FUNCTION orderly.order_stock_needs(order_id bigint)
 RETURNS TABLE (line_no integer, sku_id bigint, qty integer)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.line_no, l.sku_id, l.qty
     FROM orderly.order_lines l
@@ -503,32 +505,16 @@ AS $$
     WHERE l.order_id = $1 AND l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') = 'array'
 $$;
 
--- Reserves everything the order needs, SKU by SKU in id order (so concurrent submissions lock
--- SKUs in one order and cannot deadlock), each by a guarded UPDATE that succeeds only while
--- enough is available. The CHECK on skus is the backstop. All or nothing: a shortage raises,
--- which rolls back what this order had reserved.
+-- Records what the order reserves (its stock_reservations rows) and audits it. The SKU counters
+-- are moved by orderly.take_stock at the very end of the submission: their row locks are what
+-- concurrent submissions queue on. Inserting the rows here takes only KEY SHARE locks on the
+-- SKUs (foreign key), which do not conflict with those.
 DROP FUNCTION IF EXISTS orderly.reserve_stock(orderly.orders);
 CREATE OR REPLACE FUNCTION orderly.reserve_stock(o orderly.orders, actor_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    need record;
-    s    orderly.skus;
 BEGIN
-    FOR need IN
-        SELECT n.sku_id, sum(n.qty)::integer AS qty FROM orderly.order_stock_needs(o.id) n
-        GROUP BY n.sku_id ORDER BY n.sku_id
-    LOOP
-        UPDATE orderly.skus x SET stock_reserved = x.stock_reserved + need.qty, updated_at = now()
-        WHERE x.id = need.sku_id AND x.stock_on_hand - x.stock_reserved >= need.qty
-        RETURNING * INTO s;
-        IF NOT FOUND THEN
-            SELECT * INTO s FROM orderly.skus x WHERE x.id = need.sku_id;
-            RAISE EXCEPTION 'not enough stock for SKU %: % requested, % available', s.code, need.qty,
-                greatest(s.stock_on_hand - s.stock_reserved, 0) USING ERRCODE = 'OL409';
-        END IF;
-    END LOOP;
     -- A resubmitted (once rejected) order finds its released rows: they hold the new reservation.
     INSERT INTO orderly.stock_reservations AS x (order_id, line_no, sku_id, customer_id, qty)
     SELECT o.id, n.line_no, n.sku_id, o.customer_id, sum(n.qty)
@@ -544,6 +530,34 @@ BEGIN
                                      WHERE x.order_id = o.id AND x.released_at IS NULL GROUP BY x.sku_id) t
                                JOIN orderly.skus k ON k.id = t.sku_id));
     END IF;
+END
+$$;
+
+-- Takes everything the order needs from stock, SKU by SKU in id order (so concurrent submissions
+-- lock SKUs in one order and cannot deadlock), each by a guarded UPDATE that succeeds only while
+-- enough is available. The CHECK on skus is the backstop. All or nothing: a shortage raises,
+-- which rolls back the whole submission.
+CREATE OR REPLACE FUNCTION orderly.take_stock(order_id bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    need record;
+    s    orderly.skus;
+BEGIN
+    FOR need IN
+        SELECT n.sku_id, sum(n.qty)::integer AS qty FROM orderly.order_stock_needs(take_stock.order_id) n
+        GROUP BY n.sku_id ORDER BY n.sku_id
+    LOOP
+        UPDATE orderly.skus x SET stock_reserved = x.stock_reserved + need.qty, updated_at = now()
+        WHERE x.id = need.sku_id AND x.stock_on_hand - x.stock_reserved >= need.qty
+        RETURNING * INTO s;
+        IF NOT FOUND THEN
+            SELECT * INTO s FROM orderly.skus x WHERE x.id = need.sku_id;
+            RAISE EXCEPTION 'not enough stock for SKU %: % requested, % available', s.code, need.qty,
+                greatest(s.stock_on_hand - s.stock_reserved, 0) USING ERRCODE = 'OL409';
+        END IF;
+    END LOOP;
 END
 $$;
 
@@ -711,7 +725,8 @@ END
 $$;
 
 -- Submission: the final pricing, the coupon's use, the stock, the status, then the approval
--- routing (pending_approval, or approved when no rule applies). Needs lines and a ship-to address
+-- routing (pending_approval, or approved when no rule applies). The caller builds its reply and
+-- then calls orderly.finish_submit, which takes the stock and notifies. Needs lines and a ship-to address
 -- (the order's, else the customer's default at this moment). A rejected order is submitted
 -- again the same way: its stock and coupon were released at the rejection.
 CREATE OR REPLACE FUNCTION orderly.submit_order(u orderly.users, o orderly.orders) RETURNS orderly.orders
@@ -756,8 +771,20 @@ BEGIN
     PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
                           jsonb_build_object('total', o.total, 'currency', o.currency, 'ship_to', o.ship_to_id,
                                              'coupon', o.coupon_code));
-    -- Last: routing notifies the approvers (R__160_approvals.sql), which must follow every lock.
     RETURN orderly.route_approval(o, u.id);
+END
+$$;
+
+-- The end of every submission (o as orderly.submit_order returned it), after its reply has been
+-- built: the SKU row locks and then the event lock (notifications: R__161_approval_flow.sql) are
+-- held until commit, and every other submission of those SKUs waits for them.
+CREATE OR REPLACE FUNCTION orderly.finish_submit(o orderly.orders) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orderly.take_stock(o.id);
+    PERFORM orderly.notify_routed(o);
 END
 $$;
 
@@ -966,6 +993,7 @@ DECLARE
     v_key   text := orderly.arg_text(args, 'idempotency_key');
     v_reply text;
     v_lines jsonb;
+    v_doc   json;
     o       orderly.orders;
 BEGIN
     PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'type', 'ship_to', 'requested_date', 'coupon', 'note',
@@ -981,10 +1009,14 @@ BEGIN
     UPDATE orderly.orders x SET next_line_no = jsonb_array_length(v_lines) + 1 WHERE x.id = o.id;
     o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
-    IF coalesce(orderly.arg_bool(args, 'submit'), false) THEN
-        o := orderly.submit_order(u, o);
+    IF NOT coalesce(orderly.arg_bool(args, 'submit'), false) THEN
+        RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+        RETURN;
     END IF;
-    RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    o := orderly.submit_order(u, o);
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    PERFORM orderly.finish_submit(o);
+    RETURN NEXT v_doc;
 END
 $$;
 
@@ -996,6 +1028,7 @@ DECLARE
     u       orderly.users := orderly.require_permission(order_submit.actor, 'order.submit');
     v_key   text := orderly.arg_text(args, 'idempotency_key');
     v_reply text;
+    v_doc   json;
     o       orderly.orders;
 BEGIN
     PERFORM orderly.check_args(args, ARRAY['id', 'idempotency_key']);
@@ -1006,7 +1039,9 @@ BEGIN
     END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
     o := orderly.submit_order(u, o);
-    RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    PERFORM orderly.finish_submit(o);
+    RETURN NEXT v_doc;
 END
 $$;
 
@@ -1097,6 +1132,8 @@ REVOKE ALL ON FUNCTION
     orderly.change_status(orderly.orders, text, bigint, text),
     orderly.order_stock_needs(bigint),
     orderly.reserve_stock(orderly.orders, bigint),
+    orderly.take_stock(bigint),
+    orderly.finish_submit(orderly.orders),
     orderly.release_stock(bigint, bigint),
     orderly.idempotent_start(bigint, text, text, jsonb),
     orderly.idempotent_finish(bigint, text, json),
