@@ -108,20 +108,23 @@ $$;
 
 -- Documents and payloads ---------------------------------------------------------------------------
 
+-- plpgsql: planned once a session (a sql function with a subquery is planned at every call).
 CREATE OR REPLACE FUNCTION orderly.approval_payload(a orderly.order_approvals, o orderly.orders) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object(
-        'order', ($2).id,
-        'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = ($2).customer_id),
-        'total', ($2).total,
-        'currency', ($2).currency,
-        'type', ($2).type,
-        'step', ($1).step_no,
-        'of', ($1).steps,
-        'role', ($1).role,
-        'due_at', orderly.json_time(($1).due_at))
+BEGIN
+    RETURN jsonb_build_object(
+        'order', o.id,
+        'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+        'total', o.total,
+        'currency', o.currency,
+        'type', o.type,
+        'step', a.step_no,
+        'of', a.steps,
+        'role', a.role,
+        'due_at', orderly.json_time(a.due_at));
+END
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.approval_step_doc(a orderly.order_approvals) RETURNS json
