@@ -81,9 +81,9 @@ $$;
 
 -- Scalars of any type are accepted as text (an SKU may look like a number). A required text
 -- argument must not be blank; an optional one is returned as given, blank included.
+-- No SET search_path (every name is qualified), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.arg_text(args jsonb, key text, required boolean DEFAULT false) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT orderly.arg_scalar($1, $2, $3, 'a string', keep_blank => NOT coalesce($3, false)) #>> '{}'
 $$;
@@ -437,14 +437,18 @@ BEGIN
 END
 $$;
 
+-- plpgsql, not sql: a sql function with a FROM cannot be inlined and is planned again in every
+-- statement that calls it; plpgsql keeps its plan for the session.
 CREATE OR REPLACE FUNCTION orderly.has_permission(user_id bigint, permission text) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (
+BEGIN
+    RETURN EXISTS (
         SELECT 1
         FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
-        WHERE ur.user_id = $1 AND rp.permission = $2)
+        WHERE ur.user_id = has_permission.user_id AND rp.permission = has_permission.permission);
+END
 $$;
 
 -- The authoritative check inside every api command (the server's own check is only a fast
@@ -465,14 +469,20 @@ $$;
 
 -- Audit and notification -------------------------------------------------------------------------
 
+-- plpgsql: the INSERT is planned once a session, not at every call as a sql function's body is.
 CREATE OR REPLACE FUNCTION orderly.audit(actor_user_id bigint, action text, entity text, entity_id text,
                                          before jsonb, after jsonb) RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_id bigint;
+BEGIN
     INSERT INTO orderly.audit_log (actor_user_id, action, entity, entity_id, before, after)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    RETURNING id
+    VALUES (audit.actor_user_id, audit.action, audit.entity, audit.entity_id, audit.before, audit.after)
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
 $$;
 
 -- Tells every orderlyd that someone's rights may have changed (sent at commit only). The
@@ -517,9 +527,9 @@ $$;
 
 -- Client-visible timestamps: always UTC with a "Z", whatever the session's TimeZone, so that
 -- every orderlyd and every client sees the same text for the same instant.
+-- No SET search_path (every name is pg_catalog's), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.json_time(value timestamptz) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT to_char($1 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;

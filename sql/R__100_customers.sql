@@ -110,14 +110,22 @@ $$;
 
 -- NULL: the user is staff and sees every customer. Otherwise the one customer the user acts
 -- for, or 0 for a customer login that is not linked yet (no customer has id 0).
+-- plpgsql: its plan is kept for the session (a sql function reading a table is planned again
+-- in every statement that calls it), and only the one role it asks about is looked up.
 CREATE OR REPLACE FUNCTION orderly.own_customer(u orderly.users) RETURNS bigint
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE
-        WHEN ($1).customer_id IS NOT NULL THEN ($1).customer_id
-        WHEN 'customer' = ANY (orderly.user_role_names(($1).id)) THEN 0
-    END
+BEGIN
+    IF u.customer_id IS NOT NULL THEN
+        RETURN u.customer_id;
+    END IF;
+    IF EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
+               WHERE ur.user_id = u.id AND r.name = 'customer') THEN
+        RETURN 0;
+    END IF;
+    RETURN NULL;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.customer_visible(u orderly.users, customer_id bigint) RETURNS boolean
@@ -171,9 +179,9 @@ AS $$
         'updated_at', orderly.json_time(($1).updated_at))
 $$;
 
+-- No SET search_path (every name is qualified), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.address_doc(a orderly.addresses) RETURNS json
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(
         'id', ($1).id,

@@ -364,22 +364,28 @@ $$;
 
 -- Pricing helpers ---------------------------------------------------------------------------------
 
+-- No SET search_path (round is pg_catalog's), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.money(value numeric) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT round($1, 2)   -- numeric round: half away from zero, i.e. half-up for amounts >= 0
 $$;
 
 -- The tax of a place: the region's row if there is one, else the country's; NULL if neither.
+-- plpgsql: its plan is kept for the session (a sql function is planned at every call).
 CREATE OR REPLACE FUNCTION orderly.tax_rate_for(country text, region text) RETURNS orderly.tax_rates
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.* FROM orderly.tax_rates t
-    WHERE t.country = upper($1) AND (t.region IS NULL OR lower(t.region) = lower($2))
+DECLARE
+    r orderly.tax_rates;
+BEGIN
+    SELECT t.* INTO r FROM orderly.tax_rates t
+    WHERE t.country = upper(tax_rate_for.country) AND (t.region IS NULL OR lower(t.region) = lower(tax_rate_for.region))
     ORDER BY t.region IS NULL
-    LIMIT 1
+    LIMIT 1;
+    RETURN r;
+END
 $$;
 
 -- The tax step of every line of one order, from where it ships to (place: {"country", "region",
@@ -583,11 +589,12 @@ BEGIN
 END
 $$;
 
--- The rules that may touch a line, in evaluation order (see the top of this file).
+-- The rules that may touch a line, in evaluation order (see the top of this file). No SET
+-- search_path (every name is qualified): the query is then inlined into the caller's, whose plan
+-- is kept, instead of being planned at every line.
 CREATE OR REPLACE FUNCTION orderly.applicable_rules(p orderly.products, segment text, coupon_id bigint, at timestamptz)
 RETURNS SETOF orderly.pricing_rules
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT r.* FROM orderly.pricing_rules r
     WHERE r.active

@@ -10,19 +10,27 @@
 -- "not found". A draft may be changed by whoever sees it and holds order.create.
 --
 -- Locks: every change takes the order's row lock first; submission then locks the coupon (if
--- any) and the SKUs in id order, so two submissions never wait on each other in a cycle.
+-- any) and the SKUs in id order, so two submissions never wait on each other in a cycle. The SKU
+-- rows are locked only once the reply is built (orderly.finish_submit), followed by the event lock
+-- only: every submission of a hot SKU queues on its row until the holder commits.
 
 -- Who may see what -----------------------------------------------------------------------------
 
+-- plpgsql: own_customer is asked once, not twice.
 CREATE OR REPLACE FUNCTION orderly.order_visible(u orderly.users, o orderly.orders) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE
-        WHEN orderly.own_customer($1) IS NOT NULL THEN ($2).customer_id = orderly.own_customer($1)
-        WHEN orderly.has_permission(($1).id, 'order.read_all') THEN true
-        ELSE ($2).created_by = ($1).id
-    END
+DECLARE
+    v_own bigint := orderly.own_customer(u);
+BEGIN
+    IF v_own IS NOT NULL THEN
+        RETURN o.customer_id = v_own;
+    ELSIF orderly.has_permission(u.id, 'order.read_all') THEN
+        RETURN true;
+    END IF;
+    RETURN o.created_by = u.id;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.order_for(u orderly.users, order_id bigint, for_update boolean) RETURNS orderly.orders
@@ -64,22 +72,39 @@ $$;
 
 -- Documents ------------------------------------------------------------------------------------
 
+-- plpgsql, not sql: a sql function that reads a table cannot be inlined and is planned again in
+-- every statement that calls it; plpgsql keeps its plan for the session.
 CREATE OR REPLACE FUNCTION orderly.username_of(user_id bigint) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT u.username FROM orderly.users u WHERE u.id = $1
+DECLARE
+    v text;
+BEGIN
+    SELECT u.username INTO v FROM orderly.users u WHERE u.id = username_of.user_id;
+    RETURN v;
+END
 $$;
 
+-- What orderly.json_extend(head, rest::json) gives, without its regular expressions (the costly
+-- part of every document with prices): head is built here and ends in its one "}", the text of a
+-- jsonb starts with its "{". plpgsql, so that the statement is planned once a session.
 CREATE OR REPLACE FUNCTION orderly.explanation_doc(steps jsonb) RETURNS json
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(json_agg(orderly.json_extend(
-               CASE WHEN s ? 'amount' THEN json_build_object('step', s -> 'step', 'text', s -> 'text', 'amount', s -> 'amount')
-                    ELSE json_build_object('step', s -> 'step', 'text', s -> 'text') END,
-               (s - 'step' - 'text' - 'amount')::json) ORDER BY n), '[]')
-    FROM jsonb_array_elements(coalesce($1, '[]')) WITH ORDINALITY AS t(s, n)
+BEGIN
+    RETURN (SELECT coalesce(json_agg(CASE WHEN jsonb_typeof(t.rest) <> 'object' THEN NULL
+                                          WHEN t.rest = '{}' THEN t.head
+                                          ELSE (left(t.head::text, -1) || ', ' || substr(t.rest::text, 2))::json END
+                                     ORDER BY t.n), '[]')
+            FROM (SELECT e.n,
+                         CASE WHEN e.s ? 'amount'
+                              THEN json_build_object('step', e.s -> 'step', 'text', e.s -> 'text', 'amount', e.s -> 'amount')
+                              ELSE json_build_object('step', e.s -> 'step', 'text', e.s -> 'text') END AS head,
+                         e.s - 'step' - 'text' - 'amount' AS rest
+                  FROM jsonb_array_elements(coalesce(steps, '[]')) WITH ORDINALITY AS e(s, n)) t);
+END
 $$;
 
 -- The pricing engine's answer (jsonb) as clients read it: keys in a reading order (json keeps
@@ -111,9 +136,9 @@ AS $$
         'priced_at', $1 -> 'priced_at')
 $$;
 
+-- No SET search_path (every name is qualified), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.order_line_doc(l orderly.order_lines) RETURNS json
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(
         'line', ($1).line_no,
@@ -137,9 +162,9 @@ AS $$
         'explanation', orderly.explanation_doc(($1).priced -> 'explanation'))
 $$;
 
+-- No SET search_path (every name is qualified), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.order_note_doc(n orderly.order_notes) RETURNS json
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT json_build_object(
         'id', ($1).id,
@@ -151,71 +176,83 @@ $$;
 
 -- The current approval step of an order, or NULL when none is pending (ORDER SHOW). Here and
 -- not in R__160_approvals.sql because order_doc below needs it when it is created.
+-- plpgsql keeps the plan for the session (see username_of).
 CREATE OR REPLACE FUNCTION orderly.approval_state(order_id bigint) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v json;
+BEGIN
     SELECT json_build_object('round', a.round, 'step', a.step_no, 'of', a.steps, 'role', a.role,
                              'due_at', orderly.json_time(a.due_at), 'escalated', a.escalated_at IS NOT NULL)
+    INTO v
     FROM orderly.order_approvals a
-    WHERE a.order_id = $1 AND a.status = 'pending'
+    WHERE a.order_id = approval_state.order_id AND a.status = 'pending';
+    RETURN v;
+END
 $$;
 
 -- ORDER SHOW: the header, the customer, where it ships, every line with its price explanation,
--- the totals, the notes, the current approval step and the status history.
+-- the totals, the notes, the current approval step and the status history. plpgsql, so that this
+-- one statement is planned once a session, not at every call as the body of a sql function is.
 CREATE OR REPLACE FUNCTION orderly.order_doc(o orderly.orders) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT json_build_object(
-        'id', ($1).id,
-        'status', ($1).status,
-        'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = ($1).status),
-        'type', ($1).type,
+BEGIN
+    RETURN json_build_object(
+        'id', o.id,
+        'status', o.status,
+        'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = o.status),
+        'type', o.type,
         'customer', (SELECT json_build_object('id', c.id, 'name', c.name, 'email', c.email, 'phone', c.phone,
                                               'company', c.company, 'segment', c.segment)
-                     FROM orderly.customers c WHERE c.id = ($1).customer_id),
-        'ship_to', (SELECT orderly.address_doc(a) FROM orderly.addresses a WHERE a.id = ($1).ship_to_id),
-        'requested_date', ($1).requested_date,
-        'coupon', ($1).coupon_code,
-        'currency', ($1).currency,
+                     FROM orderly.customers c WHERE c.id = o.customer_id),
+        'ship_to', (SELECT orderly.address_doc(a) FROM orderly.addresses a WHERE a.id = o.ship_to_id),
+        'requested_date', o.requested_date,
+        'coupon', o.coupon_code,
+        'currency', o.currency,
         'lines', (SELECT coalesce(json_agg(orderly.order_line_doc(l) ORDER BY l.line_no), '[]')
-                  FROM orderly.order_lines l WHERE l.order_id = ($1).id),
-        'totals', json_build_object('subtotal', ($1).subtotal, 'discount', ($1).discount_total,
-                                    'net', ($1).subtotal - ($1).discount_total,
-                                    'tax', ($1).tax_total, 'total', ($1).total),
+                  FROM orderly.order_lines l WHERE l.order_id = o.id),
+        'totals', json_build_object('subtotal', o.subtotal, 'discount', o.discount_total,
+                                    'net', o.subtotal - o.discount_total,
+                                    'tax', o.tax_total, 'total', o.total),
         'notes', (SELECT coalesce(json_agg(orderly.order_note_doc(n) ORDER BY n.id), '[]')
-                  FROM orderly.order_notes n WHERE n.order_id = ($1).id),
-        'approval', orderly.approval_state(($1).id),
+                  FROM orderly.order_notes n WHERE n.order_id = o.id),
+        'approval', orderly.approval_state(o.id),
         'history', (SELECT coalesce(json_agg(json_build_object(
                                'from', h.from_status, 'to', h.to_status, 'by', orderly.username_of(h.changed_by),
                                'at', orderly.json_time(h.changed_at), 'reason', h.reason) ORDER BY h.id), '[]')
-                    FROM orderly.order_status_history h WHERE h.order_id = ($1).id),
-        'created_by', orderly.username_of(($1).created_by),
-        'created_at', orderly.json_time(($1).created_at),
-        'submitted_by', orderly.username_of(($1).submitted_by),
-        'submitted_at', orderly.json_time(($1).submitted_at),
-        'priced_at', orderly.json_time(($1).priced_at))
+                    FROM orderly.order_status_history h WHERE h.order_id = o.id),
+        'created_by', orderly.username_of(o.created_by),
+        'created_at', orderly.json_time(o.created_at),
+        'submitted_by', orderly.username_of(o.submitted_by),
+        'submitted_at', orderly.json_time(o.submitted_at),
+        'priced_at', orderly.json_time(o.priced_at));
+END
 $$;
 
--- One ORDER LIST row.
+-- One ORDER LIST row. plpgsql, so that it is planned once a session (see order_doc).
 CREATE OR REPLACE FUNCTION orderly.order_summary(o orderly.orders) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT json_build_object(
-        'id', ($1).id,
-        'status', ($1).status,
-        'type', ($1).type,
-        'customer', ($1).customer_id,
-        'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = ($1).customer_id),
-        'lines', (SELECT count(*) FROM orderly.order_lines l WHERE l.order_id = ($1).id),
-        'total', ($1).total,
-        'currency', ($1).currency,
-        'requested_date', ($1).requested_date,
-        'created_by', orderly.username_of(($1).created_by),
-        'created_at', orderly.json_time(($1).created_at),
-        'submitted_at', orderly.json_time(($1).submitted_at))
+BEGIN
+    RETURN json_build_object(
+        'id', o.id,
+        'status', o.status,
+        'type', o.type,
+        'customer', o.customer_id,
+        'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+        'lines', (SELECT count(*) FROM orderly.order_lines l WHERE l.order_id = o.id),
+        'total', o.total,
+        'currency', o.currency,
+        'requested_date', o.requested_date,
+        'created_by', orderly.username_of(o.created_by),
+        'created_at', orderly.json_time(o.created_at),
+        'submitted_at', orderly.json_time(o.submitted_at));
+END
 $$;
 
 -- CUSTOMER SHOW's order summary.
@@ -453,11 +490,11 @@ $$;
 -- Stock ----------------------------------------------------------------------------------------
 
 -- What an order takes from stock: goods lines their SKU, bundle lines their components;
--- services and custom products are made to order and take nothing.
+-- services and custom products are made to order and take nothing. No SET search_path (every
+-- name is qualified), so that it is inlined into the caller's query instead of planned per call.
 CREATE OR REPLACE FUNCTION orderly.order_stock_needs(order_id bigint)
 RETURNS TABLE (line_no integer, sku_id bigint, qty integer)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.line_no, l.sku_id, l.qty
     FROM orderly.order_lines l
@@ -468,32 +505,16 @@ AS $$
     WHERE l.order_id = $1 AND l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') = 'array'
 $$;
 
--- Reserves everything the order needs, SKU by SKU in id order (so concurrent submissions lock
--- SKUs in one order and cannot deadlock), each by a guarded UPDATE that succeeds only while
--- enough is available. The CHECK on skus is the backstop. All or nothing: a shortage raises,
--- which rolls back what this order had reserved.
+-- Records what the order reserves (its stock_reservations rows) and audits it. The SKU counters
+-- are moved by orderly.take_stock at the very end of the submission: their row locks are what
+-- concurrent submissions queue on. Inserting the rows here takes only KEY SHARE locks on the
+-- SKUs (foreign key), which do not conflict with those.
 DROP FUNCTION IF EXISTS orderly.reserve_stock(orderly.orders);
 CREATE OR REPLACE FUNCTION orderly.reserve_stock(o orderly.orders, actor_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    need record;
-    s    orderly.skus;
 BEGIN
-    FOR need IN
-        SELECT n.sku_id, sum(n.qty)::integer AS qty FROM orderly.order_stock_needs(o.id) n
-        GROUP BY n.sku_id ORDER BY n.sku_id
-    LOOP
-        UPDATE orderly.skus x SET stock_reserved = x.stock_reserved + need.qty, updated_at = now()
-        WHERE x.id = need.sku_id AND x.stock_on_hand - x.stock_reserved >= need.qty
-        RETURNING * INTO s;
-        IF NOT FOUND THEN
-            SELECT * INTO s FROM orderly.skus x WHERE x.id = need.sku_id;
-            RAISE EXCEPTION 'not enough stock for SKU %: % requested, % available', s.code, need.qty,
-                greatest(s.stock_on_hand - s.stock_reserved, 0) USING ERRCODE = 'OL409';
-        END IF;
-    END LOOP;
     -- A resubmitted (once rejected) order finds its released rows: they hold the new reservation.
     INSERT INTO orderly.stock_reservations AS x (order_id, line_no, sku_id, customer_id, qty)
     SELECT o.id, n.line_no, n.sku_id, o.customer_id, sum(n.qty)
@@ -509,6 +530,34 @@ BEGIN
                                      WHERE x.order_id = o.id AND x.released_at IS NULL GROUP BY x.sku_id) t
                                JOIN orderly.skus k ON k.id = t.sku_id));
     END IF;
+END
+$$;
+
+-- Takes everything the order needs from stock, SKU by SKU in id order (so concurrent submissions
+-- lock SKUs in one order and cannot deadlock), each by a guarded UPDATE that succeeds only while
+-- enough is available. The CHECK on skus is the backstop. All or nothing: a shortage raises,
+-- which rolls back the whole submission.
+CREATE OR REPLACE FUNCTION orderly.take_stock(order_id bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    need record;
+    s    orderly.skus;
+BEGIN
+    FOR need IN
+        SELECT n.sku_id, sum(n.qty)::integer AS qty FROM orderly.order_stock_needs(take_stock.order_id) n
+        GROUP BY n.sku_id ORDER BY n.sku_id
+    LOOP
+        UPDATE orderly.skus x SET stock_reserved = x.stock_reserved + need.qty, updated_at = now()
+        WHERE x.id = need.sku_id AND x.stock_on_hand - x.stock_reserved >= need.qty
+        RETURNING * INTO s;
+        IF NOT FOUND THEN
+            SELECT * INTO s FROM orderly.skus x WHERE x.id = need.sku_id;
+            RAISE EXCEPTION 'not enough stock for SKU %: % requested, % available', s.code, need.qty,
+                greatest(s.stock_on_hand - s.stock_reserved, 0) USING ERRCODE = 'OL409';
+        END IF;
+    END LOOP;
 END
 $$;
 
@@ -676,7 +725,8 @@ END
 $$;
 
 -- Submission: the final pricing, the coupon's use, the stock, the status, then the approval
--- routing (pending_approval, or approved when no rule applies). Needs lines and a ship-to address
+-- routing (pending_approval, or approved when no rule applies). The caller builds its reply and
+-- then calls orderly.finish_submit, which takes the stock and notifies. Needs lines and a ship-to address
 -- (the order's, else the customer's default at this moment). A rejected order is submitted
 -- again the same way: its stock and coupon were released at the rejection.
 CREATE OR REPLACE FUNCTION orderly.submit_order(u orderly.users, o orderly.orders) RETURNS orderly.orders
@@ -721,8 +771,20 @@ BEGIN
     PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
                           jsonb_build_object('total', o.total, 'currency', o.currency, 'ship_to', o.ship_to_id,
                                              'coupon', o.coupon_code));
-    -- Last: routing notifies the approvers (R__160_approvals.sql), which must follow every lock.
     RETURN orderly.route_approval(o, u.id);
+END
+$$;
+
+-- The end of every submission (o as orderly.submit_order returned it), after its reply has been
+-- built: the SKU row locks and then the event lock (notifications: R__161_approval_flow.sql) are
+-- held until commit, and every other submission of those SKUs waits for them.
+CREATE OR REPLACE FUNCTION orderly.finish_submit(o orderly.orders) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orderly.take_stock(o.id);
+    PERFORM orderly.notify_routed(o);
 END
 $$;
 
@@ -931,6 +993,7 @@ DECLARE
     v_key   text := orderly.arg_text(args, 'idempotency_key');
     v_reply text;
     v_lines jsonb;
+    v_doc   json;
     o       orderly.orders;
 BEGIN
     PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'type', 'ship_to', 'requested_date', 'coupon', 'note',
@@ -946,10 +1009,14 @@ BEGIN
     UPDATE orderly.orders x SET next_line_no = jsonb_array_length(v_lines) + 1 WHERE x.id = o.id;
     o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
-    IF coalesce(orderly.arg_bool(args, 'submit'), false) THEN
-        o := orderly.submit_order(u, o);
+    IF NOT coalesce(orderly.arg_bool(args, 'submit'), false) THEN
+        RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+        RETURN;
     END IF;
-    RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    o := orderly.submit_order(u, o);
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    PERFORM orderly.finish_submit(o);
+    RETURN NEXT v_doc;
 END
 $$;
 
@@ -961,6 +1028,7 @@ DECLARE
     u       orderly.users := orderly.require_permission(order_submit.actor, 'order.submit');
     v_key   text := orderly.arg_text(args, 'idempotency_key');
     v_reply text;
+    v_doc   json;
     o       orderly.orders;
 BEGIN
     PERFORM orderly.check_args(args, ARRAY['id', 'idempotency_key']);
@@ -971,7 +1039,9 @@ BEGIN
     END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
     o := orderly.submit_order(u, o);
-    RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    PERFORM orderly.finish_submit(o);
+    RETURN NEXT v_doc;
 END
 $$;
 
@@ -1062,6 +1132,8 @@ REVOKE ALL ON FUNCTION
     orderly.change_status(orderly.orders, text, bigint, text),
     orderly.order_stock_needs(bigint),
     orderly.reserve_stock(orderly.orders, bigint),
+    orderly.take_stock(bigint),
+    orderly.finish_submit(orderly.orders),
     orderly.release_stock(bigint, bigint),
     orderly.idempotent_start(bigint, text, text, jsonb),
     orderly.idempotent_finish(bigint, text, json),

@@ -34,23 +34,27 @@
 -- Who may never approve an order: whoever created it, submitted it, or changed its lines or
 -- header (order.read_all holders may edit drafts and rejected orders). Segregation of duties
 -- would mean nothing if one could edit a colleague's order and then approve it.
+-- plpgsql: its plan is kept for the session (a sql function reading a table is planned at every call).
 CREATE OR REPLACE FUNCTION orderly.order_editors(o orderly.orders) RETURNS bigint[]
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT array_remove(ARRAY[($1).created_by, ($1).submitted_by], NULL)
+BEGIN
+    RETURN array_remove(ARRAY[o.created_by, o.submitted_by], NULL)
            || ARRAY(SELECT DISTINCT a.actor_user_id FROM orderly.audit_log a
-                    WHERE a.entity = 'order' AND a.entity_id = ($1).id::text AND a.actor_user_id IS NOT NULL
+                    WHERE a.entity = 'order' AND a.entity_id = o.id::text AND a.actor_user_id IS NOT NULL
                       AND a.action IN ('order.draft', 'order.line_add', 'order.line_set', 'order.line_remove',
-                                       'order.update', 'order.submit'))
+                                       'order.update', 'order.submit'));
+END
 $$;
 
 REVOKE ALL ON FUNCTION orderly.order_editors(orderly.orders) FROM PUBLIC;
 
+-- No SET search_path (every name is qualified), so that it is inlined into the caller's query,
+-- whose plan is kept, instead of being planned at every call.
 CREATE OR REPLACE FUNCTION orderly.step_deciders(a orderly.order_approvals, o orderly.orders, at timestamptz)
 RETURNS TABLE (user_id bigint, as_role text, via_delegation_id bigint)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     WITH roles_ok AS (
         SELECT r.role
@@ -104,20 +108,23 @@ $$;
 
 -- Documents and payloads ---------------------------------------------------------------------------
 
+-- plpgsql: planned once a session (a sql function with a subquery is planned at every call).
 CREATE OR REPLACE FUNCTION orderly.approval_payload(a orderly.order_approvals, o orderly.orders) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object(
-        'order', ($2).id,
-        'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = ($2).customer_id),
-        'total', ($2).total,
-        'currency', ($2).currency,
-        'type', ($2).type,
-        'step', ($1).step_no,
-        'of', ($1).steps,
-        'role', ($1).role,
-        'due_at', orderly.json_time(($1).due_at))
+BEGIN
+    RETURN jsonb_build_object(
+        'order', o.id,
+        'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+        'total', o.total,
+        'currency', o.currency,
+        'type', o.type,
+        'step', a.step_no,
+        'of', a.steps,
+        'role', a.role,
+        'due_at', orderly.json_time(a.due_at));
+END
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.approval_step_doc(a orderly.order_approvals) RETURNS json
@@ -226,15 +233,15 @@ $$;
 -- Routing ----------------------------------------------------------------------------------------
 
 -- Called by orderly.submit_order once the order is submitted (prices fixed, stock reserved).
--- Picks the rule, creates the round's steps (step 1 pending, the others waiting), sets the
--- status and notifies. No rule: approved at once, with the reason in the history.
+-- Picks the rule, creates the round's steps (step 1 pending, the others waiting) and sets the
+-- status. No rule: approved at once, with the reason in the history. orderly.notify_routed
+-- notifies, last (orderly.finish_submit).
 CREATE OR REPLACE FUNCTION orderly.route_approval(o orderly.orders, actor_id bigint) RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r       orderly.approval_rules;
-    a       orderly.order_approvals;
     v_round integer;
     v_steps integer;
 BEGIN
@@ -249,9 +256,7 @@ BEGIN
     -- the round is built from one consistent chain.
     FOR SHARE OF x;
     IF r.id IS NULL THEN
-        o := orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
-        PERFORM orderly.notify_order_approved(o, NULL);
-        RETURN o;
+        RETURN orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
     END IF;
 
     SELECT coalesce(max(x.round), 0) + 1 INTO v_round FROM orderly.order_approvals x WHERE x.order_id = o.id;
@@ -277,9 +282,25 @@ BEGIN
     PERFORM orderly.audit(actor_id, 'approval.route', 'order', o.id::text, NULL,
                           jsonb_build_object('rule', r.name, 'rule_id', r.id, 'round', v_round, 'steps', v_steps,
                                              'type', o.type, 'total', o.total));
-    SELECT * INTO a FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.round = v_round AND x.step_no = 1;
-    PERFORM orderly.notify_step(a, o, 'approval.requested', now());
     RETURN o;
+END
+$$;
+
+-- What a routing tells (o as orderly.route_approval returned it): approved at once, the finance
+-- (and production) managers; else whoever may decide its pending first step.
+CREATE OR REPLACE FUNCTION orderly.notify_routed(o orderly.orders) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a orderly.order_approvals;
+BEGIN
+    IF o.status = 'approved' THEN
+        PERFORM orderly.notify_order_approved(o, NULL);
+        RETURN;
+    END IF;
+    SELECT * INTO a FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending';
+    PERFORM orderly.notify_step(a, o, 'approval.requested', now());
 END
 $$;
 
@@ -774,6 +795,7 @@ REVOKE ALL ON FUNCTION
     orderly.notify_step(orderly.order_approvals, orderly.orders, text, timestamptz, text, jsonb),
     orderly.notify_order_approved(orderly.orders, bigint),
     orderly.route_approval(orderly.orders, bigint),
+    orderly.notify_routed(orderly.orders),
     orderly.raise_already_decided(orderly.order_approvals),
     orderly.raise_not_decider(orderly.users, orderly.order_approvals, orderly.orders),
     orderly.decide_step(orderly.users, bigint, integer, text, text),
