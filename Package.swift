@@ -40,6 +40,8 @@ let package = Package(
             ]
         ),
         .target(name: "OrderlyProtocol"),
+        // Process limits that orderlyd and orderly-bench both raise.
+        .target(name: "SystemLimits"),
         .target(
             name: "OrderlyServer",
             dependencies: [
@@ -67,6 +69,7 @@ let package = Package(
             dependencies: [
                 "OrderlyServer",
                 "PostgresClient",
+                "SystemLimits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -91,6 +94,7 @@ let package = Package(
                 "OrderlyClient",
                 "OrderlyProtocol",
                 "PostgresClient",
+                "SystemLimits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,11 +2,21 @@
 # `make bench`: orderlyd (release build, --demo) against pgbench calling the same api functions
 # directly, at 8, 32 and 128 connections, on a throw-away PostgreSQL cluster (pg_virtualenv) or,
 # when BENCH_DATABASE_URL is set (a superuser postgres:// URL), in a fresh database bench_<pid>
-# on that server. Prints one table.
+# on that server. Prints one table, then (each on by default, 0 or "" turns it off):
+#  - the same scenarios through haproxy in front of two orderlyd instances on the same database
+#    (scripts/two-servers.sh; skipped with a message when haproxy is not installed);
+#  - idle connections: a fresh orderlyd holds BENCH_IDLE_CONNECTIONS logged-in, silent clients
+#    (`orderly-bench idle`); its resident memory (target: under 150 MB at 5 000) and how long
+#    the logins took (each AUTH is a bcrypt check: 5 000 take two to three minutes here);
+#  - the crash-consistency check (scripts/crash-check.sh, on a cluster of its own) for
+#    BENCH_CRASH_SECONDS; a violation makes the script fail.
+# Takes about 10 minutes with the defaults on 2 cores.
 #
 # Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
 # BENCH_CONNECTIONS ("8 32 128"), BENCH_SCENARIOS ("ping create show mix"),
 # BENCH_CUSTOMERS (2000), BENCH_ORDERS (50000), BENCH_POOL_SIZE (orderlyd --pool-size, 8),
+# BENCH_HAPROXY_SCENARIOS ("show create"), BENCH_HAPROXY_CONNECTIONS (32),
+# BENCH_IDLE_CONNECTIONS (5000), BENCH_IDLE_HOLD (s, 10), BENCH_CRASH_SECONDS (120),
 # BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
 # run, pgbench's and orderlyd's output are kept; default .build/bench).
 set -euo pipefail
@@ -19,6 +29,11 @@ scenarios=${BENCH_SCENARIOS:-ping create show mix}
 customers=${BENCH_CUSTOMERS:-2000}
 orders=${BENCH_ORDERS:-50000}
 pool_size=${BENCH_POOL_SIZE:-8}
+haproxy_scenarios=${BENCH_HAPROXY_SCENARIOS-show create}
+haproxy_connections=${BENCH_HAPROXY_CONNECTIONS:-32}
+idle_connections=${BENCH_IDLE_CONNECTIONS:-5000}
+idle_hold=${BENCH_IDLE_HOLD:-10}
+crash_seconds=${BENCH_CRASH_SECONDS:-120}
 
 if [ -z "${BENCH_IN_CLUSTER:-}" ]; then
     if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
@@ -49,7 +64,7 @@ fi
 cleanup() {
     # Keep every run's figures (errors by code, per-operation latencies) and pgbench's output.
     mkdir -p "${BENCH_OUTPUT:-.build/bench}"
-    cp "$work"/*.jsonl "$work"/*.log "${BENCH_OUTPUT:-.build/bench}/" 2>/dev/null || true
+    cp "$work"/*.jsonl "$work"/*.log "$work"/*.out "${BENCH_OUTPUT:-.build/bench}/" 2>/dev/null || true
     if [ -n "$orderlyd_pid" ]; then kill "$orderlyd_pid" 2>/dev/null || true; wait "$orderlyd_pid" 2>/dev/null || true; fi
     if [ -n "${BENCH_DATABASE_URL:-}" ]; then
         psql -X -q -d "$maintenance" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
@@ -58,22 +73,39 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free local port.
-port=""
-for candidate in $(seq 17400 17499); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || { echo "no free port in 17400-17499" >&2; exit 1; }
+# free_port COUNT: the first of COUNT consecutive free local ports.
+free_port() {
+    local candidate offset
+    for candidate in $(seq 17400 17499); do
+        for offset in $(seq 0 $(($1 - 1))); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$((candidate + offset))") 2>/dev/null && continue 2
+        done
+        echo "$candidate"; return 0
+    done
+    echo "no $1 free ports in 17400-17499" >&2; return 1
+}
+port=$(free_port 1)
+
+# start_orderlyd LOG ARGS…: orderlyd on the database and $port; waits until it listens.
+start_orderlyd() {
+    local log="$work/$1"
+    .build/release/orderlyd --database-url "$dburl" --listen "127.0.0.1:$port" --log-level warning "${@:2}" > "$log" 2>&1 &
+    orderlyd_pid=$!
+    for _ in $(seq 1 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        kill -0 "$orderlyd_pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+        sleep 0.1
+    done
+    echo "orderlyd did not start in 30 s" >&2; cat "$log" >&2; return 1
+}
+stop_orderlyd() {
+    kill "$orderlyd_pid" 2>/dev/null || true
+    wait "$orderlyd_pid" 2>/dev/null || true
+    orderlyd_pid=""
+}
 
 echo "== orderlyd on 127.0.0.1:$port (pool $pool_size), database $db" >&2
-.build/release/orderlyd --database-url "$dburl" --demo --listen "127.0.0.1:$port" --pool-size "$pool_size" \
-    --log-level warning > "$work/orderlyd.log" 2>&1 &
-orderlyd_pid=$!
-for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    kill -0 "$orderlyd_pid" 2>/dev/null || { cat "$work/orderlyd.log" >&2; exit 1; }
-    sleep 0.1
-done
+start_orderlyd orderlyd.log --demo --pool-size "$pool_size"
 
 echo "== seed: $customers customers, $orders orders" >&2
 .build/release/orderly-bench seed --database-url "$dburl" --customers "$customers" --orders "$orders" >&2
@@ -92,15 +124,28 @@ items=$(q "SELECT jsonb_agg(i) FROM (
              SELECT jsonb_build_object('product', p.code) FROM orderly.products p WHERE p.active AND p.kind = 'service') x")
 defines=(-D "actor=$actor" -D "minc=$minc" -D "maxc=$maxc" -D "mino=$mino" -D "maxo=$maxo" -D "items=$items")
 
+# json_field NAME [last]: a number from the JSON object on stdin (the first occurrence of the key;
+# `last` for the last: the totals of a load report follow its per-operation figures).
+json_field() {
+    local values
+    values=$(grep -o "\"$1\":[0-9.]*" | cut -d: -f2)
+    if [ "${2:-}" = last ]; then echo "$values" | tail -1; else echo "$values" | head -1; fi
+}
+
+# The figures of one orderly-bench load report (JSON on stdin): "throughput p99 errors".
+load_figures() {
+    local out
+    out=$(cat)
+    echo "$(json_field throughput last <<<"$out")" "$(json_field p99_ms last <<<"$out")" "$(json_field error_count <<<"$out")"
+}
+
 # Runs orderly-bench; prints "throughput p99 errors".
 orderly_run() {
     local scenario=$1 clients=$2 out
     out=$(.build/release/orderly-bench "$scenario" --port "$port" --connections "$clients" --duration "$duration" \
               --warmup "$warmup" --database-url "$dburl" --json)
     echo "$out" >> "$work/orderly-bench.jsonl"
-    echo "$(echo "$out" | grep -o '"throughput":[0-9.]*' | tail -1 | cut -d: -f2)" \
-         "$(echo "$out" | grep -o '"p99_ms":[0-9.]*' | tail -1 | cut -d: -f2)" \
-         "$(echo "$out" | grep -o '"error_count":[0-9]*' | head -1 | cut -d: -f2)"
+    load_figures <<<"$out"
 }
 
 # Runs pgbench with the scenario's script(s); prints its tps.
@@ -123,15 +168,98 @@ pgbench_run() {
 }
 
 rows=()
+declare -A single   # "scenario clients" → orderlyd req/s, to set the haproxy rows beside
 for scenario in $scenarios; do
     for clients in $connections; do
         echo "== $scenario, $clients connections" >&2
         read -r throughput p99 errors < <(orderly_run "$scenario" "$clients")
+        single["$scenario $clients"]=$throughput
         direct=$(pgbench_run "$scenario" "$clients")
         ratio=$(awk -v a="$throughput" -v b="$direct" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
         rows+=("$(printf "%-8s %11s %14.0f %14.0f %7s %13s %8s" "$scenario" "$clients" "$throughput" "$direct" "$ratio" "$p99" "$errors")")
     done
 done
+
+stop_orderlyd
+failed=0
+
+# Through haproxy: two instances on this database (two-servers.sh starts them and haproxy, runs
+# the scenarios, prints what each instance served, and stops them again).
+haproxy_rows=()
+haproxy_note=""
+if [ -n "$haproxy_scenarios" ]; then
+    if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+        haproxy_note="haproxy is not installed (scripts/install-deps.sh --bench installs it): rows through haproxy skipped"
+    else
+        echo "== haproxy, 2 instances: $haproxy_scenarios, $haproxy_connections connections" >&2
+        two_port=$(free_port 3)
+        status=0
+        TWO_CONFIG=release TWO_SKIP_BUILD=1 TWO_CONNECTIONS="$haproxy_connections" TWO_SCENARIOS="$haproxy_scenarios" \
+            TWO_WARMUP="$warmup" TWO_JSON=1 scripts/two-servers.sh --database-url "$dburl" --port "$two_port" \
+            --bench "$duration" > "$work/haproxy.out" 2>&1 || status=$?
+        if [ "$status" -ne 0 ]; then
+            haproxy_note="scripts/two-servers.sh failed (exit $status); its output is in ${BENCH_OUTPUT:-.build/bench}/haproxy.out"
+            failed=1
+        else
+            while read -r out; do
+                scenario=$(grep -o '"scenario":"[a-z]*"' <<<"$out" | cut -d'"' -f4)
+                read -r throughput p99 errors < <(load_figures <<<"$out")
+                one=${single["$scenario $haproxy_connections"]:-}
+                ratio=$(awk -v a="$throughput" -v b="$one" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+                haproxy_rows+=("$(printf "%-32s %11s %14.0f %12s %7s %13s %8s" "$scenario via haproxy, 2 instances" \
+                    "$haproxy_connections" "$throughput" "${one:+$(printf "%.0f" "$one")}" "$ratio" "$p99" "$errors")")
+            done < <(grep '^{"' "$work/haproxy.out")
+            haproxy_note=$(grep '^  orderlyd [AB] ' "$work/haproxy.out" | sed 's/^  /  served by /' || true)
+        fi
+    fi
+fi
+
+# Idle connections, on a fresh orderlyd: nothing else in its memory. The instance must admit
+# them all and keep them however long the logins take (no idle limit).
+idle_summary=""
+if [ "$idle_connections" -gt 0 ]; then
+    files=$(ulimit -Hn)
+    if [ "$files" != unlimited ] && [ "$files" -lt $((idle_connections + 200)) ]; then
+        idle_summary="idle: skipped, the hard open-file limit ($files) is below $idle_connections connections (raise ulimit -Hn)"
+    else
+        echo "== idle: $idle_connections logged-in connections held ${idle_hold}s" >&2
+        start_orderlyd orderlyd-idle.log --max-connections $((idle_connections + 100)) --idle-timeout 0 --pool-size "$pool_size"
+        status=0
+        .build/release/orderly-bench idle --port "$port" --connections "$idle_connections" --hold "$idle_hold" \
+            --server-pid "$orderlyd_pid" --json > "$work/idle.jsonl" || status=$?
+        stop_orderlyd
+        out=$(cat "$work/idle.jsonl")
+        logged_in=$(json_field logged_in <<<"$out")
+        served=$(json_field served <<<"$out")
+        idle_summary=$(awk -v n="$idle_connections" -v li="${logged_in:-0}" -v s="${served:-0}" -v hold="$idle_hold" \
+            -v login="$(json_field login_seconds <<<"$out")" -v before="$(json_field rss_kib_before <<<"$out")" \
+            -v rss="$(json_field rss_kib_after_hold <<<"$out")" -v hwm="$(json_field hwm_kib <<<"$out")" \
+            -v per="$(json_field per_connection_kib <<<"$out")" 'BEGIN {
+                printf "idle: %d of %d connections logged in (in %.0f s, %.0f/s), held %d s; orderlyd RSS %.1f MB", li, n, login, (login > 0 ? li / login : 0), hold, rss * 1.024 / 1000
+                printf " (peak %.1f MB, %.1f MB before the first; %.1f KiB per connection); PING answered by %d", hwm * 1.024 / 1000, before * 1.024 / 1000, per, s
+                if (n == 5000) printf "; target: RSS under 150 MB at 5 000 (%s)", (hwm * 1.024 / 1000 < 150 ? "met" : "MISSED")
+            }')
+        if [ "$status" -ne 0 ]; then
+            idle_summary+=$'
+'"idle: FAILED (exit $status): $(grep -o '"errors":{[^}]*}' <<<"$out" || echo "no report")"
+            failed=1
+        fi
+    fi
+fi
+
+# The crash-consistency check on a cluster of its own, longer than the 20 s of `make test`.
+crash_summary=""
+if [ "$crash_seconds" -gt 0 ]; then
+    echo "== crash-check: ${crash_seconds}s" >&2
+    status=0
+    CRASH_CONFIG=release CRASH_SKIP_BUILD=1 scripts/crash-check.sh "$crash_seconds" > "$work/crash-check.out" 2>&1 || status=$?
+    crash_summary=$(grep -E '^crash-check: ([0-9]+s,|OK|FAILED)' "$work/crash-check.out" || true)
+    if [ "$status" -ne 0 ]; then
+        crash_summary+=$'
+'"crash-check: exit $status; its output is in ${BENCH_OUTPUT:-.build/bench}/crash-check.out"
+        failed=1
+    fi
+fi
 
 echo
 echo "orderly-bench vs pgbench (same api functions over libpq), ${duration} s each, $(nproc) cores, PostgreSQL $(q 'SHOW server_version' | cut -d' ' -f1) on the same machine"
@@ -139,3 +267,16 @@ printf "%-8s %11s %14s %14s %7s %13s %8s\n" scenario connections "orderlyd req/s
 printf "%-8s %11s %14s %14s %7s %13s %8s\n" -------- ----------- -------------- -------------- ------- ------------- --------
 for row in "${rows[@]}"; do echo "$row"; done
 echo "(p99 in ms; ping: orderlyd PING vs pgbench SELECT 1; mix: orderly-bench also runs approvers, pgbench does not)"
+if [ ${#haproxy_rows[@]} -gt 0 ] || [ -n "$haproxy_note" ]; then
+    echo
+fi
+if [ ${#haproxy_rows[@]} -gt 0 ]; then
+    echo "through haproxy (leastconn), 2 orderlyd instances on the same database, pool 8 each; ratio: against 1 instance without haproxy"
+    printf "%-32s %11s %14s %12s %7s %13s %8s\n" scenario connections "orderlyd req/s" "1 instance" ratio "orderlyd p99" errors
+    printf "%-32s %11s %14s %12s %7s %13s %8s\n" -------------------------------- ----------- -------------- ------------ ------- ------------- --------
+    for row in "${haproxy_rows[@]}"; do echo "$row"; done
+fi
+[ -z "$haproxy_note" ] || echo "$haproxy_note"
+[ -z "$idle_summary" ] || { echo; echo "$idle_summary"; }
+[ -z "$crash_summary" ] || { echo; echo "$crash_summary"; }
+exit "$failed"

@@ -5,7 +5,7 @@
 # With --test also pgTAP and pg_prove for the installed PostgreSQL major version, tmux and
 # openssl for the client's terminal and TLS tests, and haproxy for HaproxyTests and
 # scripts/two-servers.sh. With --bench also pgbench (in the
-# postgresql-client package of the installed major version) for `make bench`.
+# postgresql-client package of the installed major version) and haproxy for `make bench`.
 # As root it installs them; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -44,8 +44,9 @@ if [ "${1:-}" = "--test" ]; then
 fi
 
 if [ "${1:-}" = "--bench" ]; then
-    # pg_virtualenv (postgresql-common) and pgbench (postgresql-client-N, pulled in by postgresql).
+    # pg_virtualenv (postgresql-common) and pgbench (postgresql-client-N, pulled in by postgresql);
+    # haproxy for the rows through two instances.
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
-    mapfile -t needed < <(missing "postgresql-client-$major" postgresql-common)
+    mapfile -t needed < <(missing "postgresql-client-$major" postgresql-common haproxy)
     install "${needed[@]}"
 fi

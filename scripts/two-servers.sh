@@ -11,12 +11,14 @@
 # stops haproxy, both instances and the throw-away cluster. Kill one instance (its pid is
 # printed) to watch its clients reconnect to the other.
 #
-# With --bench SECONDS it runs `orderly-bench mix` through haproxy for that long instead of
-# waiting, prints how many connections and requests each instance served, and stops.
+# With --bench SECONDS it runs `orderly-bench mix` (or each of TWO_SCENARIOS) through haproxy for
+# that long instead of waiting, prints how many connections and requests each instance served,
+# and stops.
 #
 # Environment: TWO_CONFIG (debug|release, default debug), TWO_SKIP_BUILD=1 (binaries already
-# built), TWO_CONNECTIONS (bench connections, default 16), TWO_KEEP=1 (keep the temporary folder
-# with the logs).
+# built), TWO_CONNECTIONS (bench connections, default 16), TWO_SCENARIOS (default "mix"),
+# TWO_WARMUP (bench warm-up seconds, default 1), TWO_JSON=1 (each bench result as one JSON line,
+# for scripts: `make bench` uses it), TWO_KEEP=1 (keep the temporary folder with the logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -137,8 +139,11 @@ stats() {
 if [ -n "$bench" ]; then
     connections=${TWO_CONNECTIONS:-16}
     [ -x "$bin/orderly-bench" ] || { echo "two-servers: $bin/orderly-bench is missing" >&2; exit 2; }
-    echo "== two-servers: orderly-bench mix through haproxy, $connections connections, ${bench}s"
-    "$bin/orderly-bench" mix --port "$port" --connections "$connections" --duration "$bench" --warmup 1 --database-url "$url"
+    for scenario in ${TWO_SCENARIOS:-mix}; do
+        echo "== two-servers: orderly-bench $scenario through haproxy, $connections connections, ${bench}s"
+        "$bin/orderly-bench" "$scenario" --port "$port" --connections "$connections" --duration "$bench" \
+            --warmup "${TWO_WARMUP:-1}" --database-url "$url" ${TWO_JSON:+--json}
+    done
     echo "== two-servers: what each instance served"
     stats A "$port_a"
     stats B "$port_b"

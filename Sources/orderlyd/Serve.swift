@@ -4,6 +4,7 @@ import Logging
 import NIOPosix
 import OrderlyServer
 import PostgresClient
+import SystemLimits
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the server (the default).")

@@ -9,7 +9,12 @@ import Testing
     static var binary: URL { CLI.binary.deletingLastPathComponent().appendingPathComponent("orderly-bench") }
 
     static func run(_ arguments: [String]) async throws -> [String: Any] {
-        let output = try await onThread { () throws -> Data in
+        try await runWithStatus(arguments).json
+    }
+
+    /// The JSON the bench printed last, and its exit status.
+    static func runWithStatus(_ arguments: [String]) async throws -> (json: [String: Any], status: Int32) {
+        let (output, status) = try await onThread { () throws -> (Data, Int32) in
             let process = Process()
             process.executableURL = binary
             process.arguments = arguments
@@ -19,10 +24,10 @@ import Testing
             try process.run()
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            return data
+            return (data, process.terminationStatus)
         }
         let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        return (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:]
+        return ((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:], status)
     }
 
     @Test func pingAndCreateReportWhatTheServerDid() async throws {
@@ -45,6 +50,42 @@ import Testing
             // flight when the measured window closed, and none before it: no warm-up).
             let orders = Int(try await server.database.execute("SELECT count(*) FROM orderly.orders").scalar ?? "") ?? -1
             #expect(orders >= created && orders <= created + 2, "\(orders) orders for \(created) requests")
+        }
+    }
+
+    /// Every connection the server admits is logged in, held and PINGed; the ones it refuses are
+    /// reported and fail the run; the server's memory is read from /proc (the server runs in
+    /// this very process).
+    @Test func idleHoldsLoggedInConnectionsAndReportsRefusals() async throws {
+        // 13: room for the 12 of the bench and the admin who watches the open connections.
+        try await withTestServer(configure: { $0.maxConnections = 13 }) { server in
+            try await server.database.createUser("sales_rep", password: "sales_rep-demo", roles: ["sales_rep"])
+            try await server.database.createUser("watcher", password: "watcher-pass", roles: ["admin"])
+            let watcher = try await server.connect(as: "watcher", password: "watcher-pass")
+            let common = ["idle", "--port", "\(server.port)", "--hold", "0.5", "--concurrency", "8", "--json",
+                          "--server-pid", "\(ProcessInfo.processInfo.processIdentifier)"]
+
+            let all = try await Self.runWithStatus(common + ["--connections", "12"])
+            #expect(all.status == 0, "\(all.json)")
+            #expect(all.json["logged_in"] as? Int == 12, "\(all.json)")
+            #expect(all.json["served"] as? Int == 12, "\(all.json)")
+            #expect(all.json["error_count"] as? Int == 0, "\(all.json)")
+            let memory = all.json["server"] as? [String: Any] ?? [:]
+            #expect((memory["rss_kib_after_hold"] as? Int ?? 0) > 0, "\(all.json)")
+            #expect((memory["hwm_kib"] as? Int ?? 0) >= (memory["rss_kib_after_hold"] as? Int ?? 0), "\(all.json)")
+
+            // The server lets go of the first run's connections once it has read their close.
+            for _ in 0..<100 {
+                let stats = try await watcher.request("STATS").data.first ?? ""
+                if stats.contains(#""open":1,"#) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let over = try await Self.runWithStatus(common + ["--connections", "20"])
+            #expect(over.status == 1, "\(over.json)")
+            #expect(over.json["logged_in"] as? Int == 12, "\(over.json)")
+            #expect(over.json["served"] as? Int == 12, "\(over.json)")
+            #expect((over.json["errors"] as? [String: Int]) == ["BUSY": 8], "\(over.json)")
+            await watcher.close()
         }
     }
 }
