@@ -72,6 +72,10 @@ struct Runner {
         let start = Self.now()
         let measureFrom = start + UInt64(options.warmup * 1e9)
         let measureUntil = measureFrom + UInt64(options.duration * 1e9)
+        // Logins are deliberately slow password checks: the clock starts once every connection
+        // has logged in (pgbench's figures leave connecting out too).
+        let startLine = StartLine(expected: options.connections)
+        let warmup = UInt64(options.warmup * 1e9), duration = UInt64(options.duration * 1e9)
         let total = await withTaskGroup(of: Tally.self) { group in
             for index in 0..<options.connections {
                 let isApprover = approverEvery > 0 && !approvers.isEmpty && index % approverEvery == approverEvery - 1
@@ -90,7 +94,7 @@ struct Runner {
                 group.addTask {
                     await Self.connectionLoop(
                         index: index, host: host, port: port, login: login, approver: isApprover,
-                        workload: workload, measureFrom: measureFrom, measureUntil: measureUntil)
+                        workload: workload, startLine: startLine, warmup: warmup, duration: duration)
                 }
             }
             var total = Tally()
@@ -101,16 +105,23 @@ struct Runner {
         print(options.json ? report.json() : report.text())
     }
 
-    /// One connection: connect, log in, then requests until the window closes. A broken
-    /// connection counts as a `CONNECTION` error and is opened again.
+    /// One connection: connect, log in, wait at the start line, then requests until the window
+    /// closes. A broken connection counts as a `CONNECTION` error and is opened again.
     private static func connectionLoop(
         index: Int, host: String, port: Int, login: (String, String)?, approver: Bool,
-        workload: Workload, measureFrom: UInt64, measureUntil: UInt64
+        workload: Workload, startLine: StartLine, warmup: UInt64, duration: UInt64
     ) async -> Tally {
         var tally = Tally()
         var rng = SystemRandomNumberGenerator()
         var sequence = 0
-        while now() < measureUntil {
+        var window: (from: UInt64, until: UInt64)?
+        func started() async -> (from: UInt64, until: UInt64) {
+            if let window { return window }
+            let start = await startLine.arrive()
+            window = (start + warmup, start + warmup + duration)
+            return window!
+        }
+        while window.map({ now() < $0.until }) ?? true {
             let connection: OrderlyConnection
             do {
                 connection = try await OrderlyConnection.connect(host: host, port: port, timeout: .seconds(30))
@@ -119,14 +130,17 @@ struct Runner {
                     guard auth.isSuccess else {
                         tally.fail("AUTH:" + (auth.errorCode ?? "?"))
                         await connection.close()
+                        _ = await started()
                         return tally
                     }
                 }
             } catch {
+                let (measureFrom, _) = await started()
                 if now() >= measureFrom { tally.fail("CONNECTION") }
                 try? await Task.sleep(nanoseconds: 100_000_000)
                 continue
             }
+            let (measureFrom, measureUntil) = await started()
             do {
                 while true {
                     let started = now()
@@ -175,5 +189,29 @@ struct Runner {
             tally.record("approve", micros: (now() - started) / 1000)
             if let code = approved.errorCode { tally.fail(code) }
         }
+    }
+}
+
+/// Holds every connection at the start until all of them have logged in (or failed to), then
+/// gives them all the same start time.
+actor StartLine {
+    private let expected: Int
+    private var arrived = 0
+    private var start: UInt64?
+    private var waiting: [CheckedContinuation<UInt64, Never>] = []
+
+    init(expected: Int) { self.expected = expected }
+
+    func arrive() async -> UInt64 {
+        arrived += 1
+        if let start { return start }
+        if arrived >= expected {
+            let now = Runner.now()
+            start = now
+            for continuation in waiting { continuation.resume(returning: now) }
+            waiting = []
+            return now
+        }
+        return await withCheckedContinuation { waiting.append($0) }
     }
 }
