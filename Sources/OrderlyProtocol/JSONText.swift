@@ -24,21 +24,30 @@ public enum JSONText {
     /// and `{"a": 1}` for jsonb. Whitespace inside strings stays. Valid JSON has no raw line break
     /// inside a string; should one arrive anyway it becomes a space, so a value is always one line.
     public static func compact(_ json: String) -> String {
-        let whitespace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
-        guard json.utf8.contains(where: whitespace) else { return json }
-        var out = [UInt8]()
-        out.reserveCapacity(json.utf8.count)
-        var inString = false, escaped = false
-        for byte in json.utf8 {
-            if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                out.append(byte == 0x0A || byte == 0x0D ? 0x20 : byte)
-            } else if !whitespace(byte) {
-                if byte == UInt8(ascii: "\"") { inString = true }
-                out.append(byte)
+        // Every reply's data passes through here: one pass over contiguous bytes, no per-byte
+        // appends.
+        var json = json
+        let compacted: String? = json.withUTF8 { bytes in
+            let whitespace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+            guard bytes.contains(where: whitespace) else { return nil }
+            return String(unsafeUninitializedCapacity: bytes.count) { out in
+                var count = 0
+                var inString = false, escaped = false
+                for byte in bytes {
+                    if inString {
+                        if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                        out[count] = byte == 0x0A || byte == 0x0D ? 0x20 : byte
+                        count += 1
+                    } else if !whitespace(byte) {
+                        if byte == UInt8(ascii: "\"") { inString = true }
+                        out[count] = byte
+                        count += 1
+                    }
+                }
+                return count
             }
         }
-        return String(decoding: out, as: UTF8.self)
+        return compacted ?? json
     }
 
     /// Whether `text` is exactly one JSON number.

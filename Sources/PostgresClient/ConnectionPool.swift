@@ -21,15 +21,16 @@ public final class ConnectionPool: Sendable {
     }
 
     private struct Waiter {
-        let id: Int
         let continuation: CheckedContinuation<Slot, Error>
-        var timer: Task<Void, Never>?
+        let deadline: ContinuousClock.Instant
     }
 
     private struct State {
         var idle: [Slot]
+        /// Oldest first; as every caller waits equally long, the expired ones are a prefix.
         var waiters: [Waiter] = []
-        var nextWaiter = 0
+        /// Whether the task that fails expired waiters is running (only while anyone waits).
+        var sweeping = false
         var closed = false
     }
 
@@ -97,7 +98,6 @@ public final class ConnectionPool: Sendable {
             return (state.waiters, state.idle)
         }
         for waiter in waiters {
-            waiter.timer?.cancel()
             waiter.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "the connection pool is shut down"))
         }
         try? await threadPool.runIfActive { idle.forEach { $0.connection?.close(); $0.connection = nil } }
@@ -121,31 +121,39 @@ public final class ConnectionPool: Sendable {
 
     private func acquire() async throws -> Slot {
         try await withCheckedThrowingContinuation { continuation in
-            let outcome: Result<Slot, Error>? = state.withLockedValue { state in
-                if state.closed { return .failure(PostgresError(kind: .poolClosed, message: "the connection pool is shut down")) }
-                if let slot = state.idle.popLast() { return .success(slot) }
-                let id = state.nextWaiter
-                state.nextWaiter += 1
-                let wait = maximumWait
-                var waiter = Waiter(id: id, continuation: continuation)
-                waiter.timer = Task { [weak self] in
-                    try? await Task.sleep(for: wait)
-                    if !Task.isCancelled { self?.expire(id) }
-                }
-                state.waiters.append(waiter)
-                return nil
+            let (outcome, startSweeping): (Result<Slot, Error>?, Bool) = state.withLockedValue { state in
+                if state.closed { return (.failure(PostgresError(kind: .poolClosed, message: "the connection pool is shut down")), false) }
+                if let slot = state.idle.popLast() { return (.success(slot), false) }
+                state.waiters.append(Waiter(continuation: continuation, deadline: .now + maximumWait))
+                let startSweeping = !state.sweeping
+                state.sweeping = true
+                return (nil, startSweeping)
             }
             if let outcome { continuation.resume(with: outcome) }
+            if startSweeping { Task { await self.sweepExpiredWaiters() } }
         }
     }
 
-    private func expire(_ id: Int) {
-        let waiter: Waiter? = state.withLockedValue { state in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index)
+    /// Fails the callers that waited longer than `maximumWait`, looking a few times a second
+    /// while anyone waits: one task for all of them, rather than a timer per waiting request.
+    private func sweepExpiredWaiters() async {
+        let tick = min(maximumWait, .milliseconds(100))
+        while true {
+            try? await Task.sleep(for: tick)
+            let now = ContinuousClock.now
+            let (expired, done): ([Waiter], Bool) = state.withLockedValue { state in
+                let count = state.waiters.prefix(while: { $0.deadline <= now }).count
+                let expired = Array(state.waiters.prefix(count))
+                state.waiters.removeFirst(count)
+                if state.waiters.isEmpty { state.sweeping = false }
+                return (expired, !state.sweeping)
+            }
+            for waiter in expired {
+                waiter.continuation.resume(throwing: PostgresError(
+                    kind: .poolTimeout, message: "no database connection became free within \(maximumWait)"))
+            }
+            if done { return }
         }
-        waiter?.continuation.resume(throwing: PostgresError(
-            kind: .poolTimeout, message: "no database connection became free within \(maximumWait)"))
     }
 
     private func release(_ slot: Slot) {
@@ -156,9 +164,6 @@ public final class ConnectionPool: Sendable {
             }
             return state.waiters.removeFirst()
         }
-        if let waiter {
-            waiter.timer?.cancel()
-            waiter.continuation.resume(returning: slot)
-        }
+        waiter?.continuation.resume(returning: slot)
     }
 }
