@@ -42,9 +42,12 @@ let package = Package(
         .target(name: "OrderlyProtocol"),
         // Process limits that orderlyd and orderly-bench both raise.
         .target(name: "SystemLimits"),
+        // Tasks that run on their connection's event loop (orderlyd's sessions, orderly-bench).
+        .target(name: "LoopExecutor", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "OrderlyServer",
             dependencies: [
+                "LoopExecutor",
                 "OrderlyProtocol",
                 "PostgresClient",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -91,6 +94,7 @@ let package = Package(
         .executableTarget(
             name: "orderly-bench",
             dependencies: [
+                "LoopExecutor",
                 "OrderlyClient",
                 "OrderlyProtocol",
                 "PostgresClient",

@@ -1,4 +1,5 @@
 import Logging
+import LoopExecutor
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -182,6 +183,12 @@ public final class OrderlyServer: Sendable {
     }
 
     private static func serve(_ connection: Connection, context: ServerContext, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopExecutor(connection.channel.eventLoop)) {
+            await serveOnItsLoop(connection, context: context, logger: logger)
+        }
+    }
+
+    private static func serveOnItsLoop(_ connection: Connection, context: ServerContext, logger: Logger) async {
         let channel = connection.channel
         let handle = SessionHandle(channel: channel, maxUnsentPushBytes: context.configuration.maxOutboundBytes)
         let admission = context.sessions.register(handle)

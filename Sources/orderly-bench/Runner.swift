@@ -1,6 +1,8 @@
 import Foundation
 import Histogram
 import NIOCore
+import LoopExecutor
+import NIOPosix
 import OrderlyClient
 
 /// What one connection measured: latencies per operation (µs) and failed replies by code.
@@ -92,9 +94,14 @@ struct Runner {
                     continue
                 }
                 group.addTask {
-                    await Self.connectionLoop(
-                        index: index, host: host, port: port, login: login, approver: isApprover,
-                        workload: workload, startLine: startLine, warmup: warmup, duration: duration)
+                    // On its connection's loop: the client's own hops would otherwise cost about
+                    // as much CPU as the server's, on the same cores.
+                    let loop = MultiThreadedEventLoopGroup.singleton.next()
+                    return await withTaskExecutorPreference(EventLoopExecutor(loop)) {
+                        await Self.connectionLoop(
+                            index: index, host: host, port: port, loop: loop, login: login, approver: isApprover,
+                            workload: workload, startLine: startLine, warmup: warmup, duration: duration)
+                    }
                 }
             }
             var total = Tally()
@@ -108,7 +115,7 @@ struct Runner {
     /// One connection: connect, log in, wait at the start line, then requests until the window
     /// closes. A broken connection counts as a `CONNECTION` error and is opened again.
     private static func connectionLoop(
-        index: Int, host: String, port: Int, login: (String, String)?, approver: Bool,
+        index: Int, host: String, port: Int, loop: EventLoop, login: (String, String)?, approver: Bool,
         workload: Workload, startLine: StartLine, warmup: UInt64, duration: UInt64
     ) async -> Tally {
         var tally = Tally()
@@ -124,7 +131,7 @@ struct Runner {
         while window.map({ now() < $0.until }) ?? true {
             let connection: OrderlyConnection
             do {
-                connection = try await OrderlyConnection.connect(host: host, port: port, timeout: .seconds(30))
+                connection = try await OrderlyConnection.connect(host: host, port: port, timeout: .seconds(30), group: loop)
                 if let login {
                     let auth = try await connection.authenticate(username: login.0, password: login.1)
                     guard auth.isSuccess else {
