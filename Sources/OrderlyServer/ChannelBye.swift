@@ -6,6 +6,7 @@ extension Channel {
     /// so that a client that reads nothing cannot hold the connection open.
     func sayByeAndClose(_ text: String = "bye", grace: TimeAmount = .seconds(1)) {
         let channel = self
+        channel.triggerUserOutboundEvent(RequestTracker.Closing(), promise: nil)
         channel.writeAndFlush(channel.allocator.buffer(string: Reply.info(text))).whenComplete { _ in channel.close(promise: nil) }
         channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
     }

@@ -3,9 +3,10 @@ import NIOCore
 /// Closes connections that make no progress:
 /// - no traffic either way for too long: a short limit before AUTH (an unauthenticated socket
 ///   costs us and gives nothing), a longer one after; the session switches limits by sending
-///   `IdleTimeoutHandler.Authenticated` as an outbound user event. While the server works on a
-///   request (`Working`, sent by `RequestTracker`) the connection is not idle, however long that
-///   takes: a busy database must not cost clients their connections;
+///   `IdleTimeoutHandler.Authenticated` as an outbound user event. From `Working` to `Idle`
+///   (sent by `RequestTracker` while any request is in flight) the connection is not idle,
+///   however long that takes and whatever else arrives meanwhile: a busy database must not cost
+///   clients their connections;
 /// - writes stalled for too long: a client that sends but never reads would otherwise hold its
 ///   buffered replies for ever.
 /// Either way the client gets `#bye …`, and the connection is closed a moment later even if it
@@ -17,8 +18,10 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     struct Authenticated: Sendable {}
-    /// The session started on a request: no idle clock until its reply is written.
+    /// A request is in flight: no idle clock until `Idle`.
     struct Working: Sendable {}
+    /// Nothing is in flight any more: the idle clock starts.
+    struct Idle: Sendable {}
 
     private var timeout: TimeAmount?
     private let afterAuth: TimeAmount?
@@ -26,6 +29,7 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var stallTimer: Scheduled<Void>?
     private var closing = false
+    private var working = false
 
     /// A nil limit means never.
     init(beforeAuth: TimeAmount?, afterAuth: TimeAmount?, stallLimit: TimeAmount) {
@@ -49,14 +53,16 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     }
 
     func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        if event is Working {
-            timer?.cancel()
-            timer = nil
-            promise?.succeed()
-            return
+        switch event {
+        case is Working:
+            working = true
+        case is Idle:
+            working = false
+        case is Authenticated:
+            timeout = afterAuth
+        default:
+            return context.triggerUserOutboundEvent(event, promise: promise)
         }
-        guard event is Authenticated else { return context.triggerUserOutboundEvent(event, promise: promise) }
-        timeout = afterAuth
         restart(context)
         promise?.succeed()
     }
@@ -86,7 +92,7 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     private func restart(_ context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
-        guard let timeout, !closing else { return }
+        guard let timeout, !closing, !working else { return }
         let channel = context.channel
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleTask(in: timeout) {

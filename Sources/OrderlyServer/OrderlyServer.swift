@@ -65,6 +65,7 @@ public final class OrderlyServer: Sendable {
     private static func bind(_ host: String, _ port: Int, tls: NIOSSLContext?, group: EventLoopGroup,
                              context: ServerContext, logger: Logger) async throws -> NIOAsyncChannel<Connection, Never> {
         let configuration = context.configuration, metrics = context.metrics
+        let answersPing: Bool = { if case .builtin(.ping)? = context.table.resolve(["PING"])?.action { true } else { false } }()
         let maxLine = configuration.limits.maxLineBytes
         let idleBefore = configuration.idleSecondsBeforeAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsBeforeAuth)) : nil
         let idleAfter = configuration.idleSecondsAfterAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsAfterAuth)) : nil
@@ -86,7 +87,7 @@ public final class OrderlyServer: Sendable {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter, stallLimit: stallLimit))
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLine)))
-                    try channel.pipeline.syncOperations.addHandler(RequestTracker(metrics: metrics))
+                    try channel.pipeline.syncOperations.addHandler(RequestTracker(metrics: metrics, answersPing: answersPing))
                     // A small inbound buffer: a client that pipelines faster than we answer is no
                     // longer read from, instead of being buffered without bound.
                     return try Connection(

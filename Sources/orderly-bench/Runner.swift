@@ -74,18 +74,23 @@ struct Runner {
         let start = Self.now()
         let measureFrom = start + UInt64(options.warmup * 1e9)
         let measureUntil = measureFrom + UInt64(options.duration * 1e9)
+        let logins: [(login: (String, String)?, approver: Bool)] = (0..<options.connections).map { index in
+            let isApprover = approverEvery > 0 && !approvers.isEmpty && index % approverEvery == approverEvery - 1
+            return (isApprover ? approvers[(index / approverEvery) % approvers.count]
+                               : (credentials.isEmpty ? nil : credentials[index % credentials.count]), isApprover)
+        }
+        // `create --verify` connections retry through crashes on a clock of their own.
+        let verifies: (((String, String)?)) -> Bool = { login in
+            if ackLog != nil, case .create = workload.kind, login != nil { return true } else { return false }
+        }
         // Logins are deliberately slow password checks: the clock starts once every connection
         // has logged in (pgbench's figures leave connecting out too).
-        let startLine = StartLine(expected: options.connections)
+        let startLine = StartLine(expected: logins.filter { !verifies($0.login) }.count)
         let warmup = UInt64(options.warmup * 1e9), duration = UInt64(options.duration * 1e9)
         let total = await withTaskGroup(of: Tally.self) { group in
-            for index in 0..<options.connections {
-                let isApprover = approverEvery > 0 && !approvers.isEmpty && index % approverEvery == approverEvery - 1
-                let login: (String, String)? = isApprover
-                    ? approvers[(index / approverEvery) % approvers.count]
-                    : (credentials.isEmpty ? nil : credentials[index % credentials.count])
+            for (index, (login, isApprover)) in logins.enumerated() {
                 let host = options.host, port = options.port, workload = workload
-                if let ackLog, case .create = workload.kind, let login {
+                if let ackLog, let login, verifies(login) {
                     group.addTask {
                         await Self.verifiedCreateLoop(
                             index: index, host: host, port: port, login: login, workload: workload, log: ackLog,

@@ -126,6 +126,24 @@ import Testing
         }
     }
 
+    @Test func whatArrivesDuringASlowReplyDoesNotRestartTheIdleClock() async throws {
+        try await withTestServer(table: ShutdownTests.slowTable, prepare: ShutdownTests.createSlowFunction,
+                                 configure: { $0.idleSecondsBeforeAuth = 1; $0.idleSecondsAfterAuth = 1 }) { server in
+            try await server.database.execute("CREATE OR REPLACE FUNCTION api.test_slow(actor bigint, args jsonb) RETURNS SETOF json LANGUAGE sql AS $$ SELECT json_build_object('slept', true) FROM pg_sleep(2.5) $$")
+            try await server.database.createUser("patient", password: "patient-password", roles: [])
+            let client = try await server.connect(as: "patient", password: "patient-password")
+            // A PING half a second in: it used to restart the idle clock, which then ran out
+            // while the first request was still being answered.
+            try await client.sendRaw(Array("SLOW\n".utf8))
+            try await Task.sleep(for: .milliseconds(500))
+            try await client.sendRaw(Array("PING\n".utf8))
+            let reply = try await client.readResponse()
+            #expect(reply.data == [#"{"slept":true}"#] && reply.final == "+OK 1 row", "\(reply)")
+            #expect(try await client.readResponse().final == "+PONG")
+            #expect(try await client.nextLine() == "#bye idle timeout", "idle again once answered")
+        }
+    }
+
     @Test func connectionsBeyondTheLimitAreTurnedAway() async throws {
         try await withTestServer(configure: { $0.maxConnections = 3 }) { server in
             var open: [OrderlyConnection] = []

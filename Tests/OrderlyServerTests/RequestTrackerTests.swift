@@ -69,6 +69,22 @@ import Testing
         #expect(result.written.isEmpty && result.forwarded == ["PING"], "left to the session and its back-pressure")
     }
 
+    @Test func nothingIsAnsweredAfterTheServerSaidBye() throws {
+        let channel = try channel()
+        try channel.triggerUserOutboundEvent(RequestTracker.Closing()).wait()
+        try send("PING", to: channel)
+        let result = try drain(channel)
+        #expect(result.written.isEmpty && result.forwarded == ["PING"])
+    }
+
+    @Test func aTableWithoutTheBuiltInPingIsLeftToTheSession() throws {
+        let channel = EmbeddedChannel(handler: RequestTracker(metrics: ServerMetrics(), answersPing: false))
+        try channel.triggerUserOutboundEvent(RequestTracker.Answered()).wait()
+        try send("PING", to: channel)
+        let result = try drain(channel)
+        #expect(result.written.isEmpty && result.forwarded == ["PING"])
+    }
+
     @Test func onlyABarePingIsTakenForOne() {
         for line in ["PING", "ping", "  PiNg ", "\tping"] {
             #expect(RequestTracker.isPing(ByteBufferAllocator().buffer(string: line)), "\(line)")
