@@ -113,12 +113,19 @@ import Testing
         }
     }
 
-    @Test func aSlowReplyIsNotIdleness() async throws {
+    /// A server with a 1-s idle limit and a SLOW command that takes 2.5 s; a logged-in client.
+    private func withSlowCommandAndShortIdleLimit(_ body: (OrderlyConnection) async throws -> Void) async throws {
         try await withTestServer(table: ShutdownTests.slowTable, prepare: ShutdownTests.createSlowFunction,
                                  configure: { $0.idleSecondsBeforeAuth = 1; $0.idleSecondsAfterAuth = 1 }) { server in
             try await server.database.execute("CREATE OR REPLACE FUNCTION api.test_slow(actor bigint, args jsonb) RETURNS SETOF json LANGUAGE sql AS $$ SELECT json_build_object('slept', true) FROM pg_sleep(2.5) $$")
             try await server.database.createUser("patient", password: "patient-password", roles: [])
             let client = try await server.connect(as: "patient", password: "patient-password")
+            try await body(client)
+        }
+    }
+
+    @Test func aSlowReplyIsNotIdleness() async throws {
+        try await withSlowCommandAndShortIdleLimit { client in
             // The server takes longer than the idle limit to answer: the client still gets it.
             let reply = try await client.request("SLOW")
             #expect(reply.data == [#"{"slept":true}"#] && reply.final == "+OK 1 row", "\(reply)")
@@ -127,11 +134,7 @@ import Testing
     }
 
     @Test func whatArrivesDuringASlowReplyDoesNotRestartTheIdleClock() async throws {
-        try await withTestServer(table: ShutdownTests.slowTable, prepare: ShutdownTests.createSlowFunction,
-                                 configure: { $0.idleSecondsBeforeAuth = 1; $0.idleSecondsAfterAuth = 1 }) { server in
-            try await server.database.execute("CREATE OR REPLACE FUNCTION api.test_slow(actor bigint, args jsonb) RETURNS SETOF json LANGUAGE sql AS $$ SELECT json_build_object('slept', true) FROM pg_sleep(2.5) $$")
-            try await server.database.createUser("patient", password: "patient-password", roles: [])
-            let client = try await server.connect(as: "patient", password: "patient-password")
+        try await withSlowCommandAndShortIdleLimit { client in
             // A PING half a second in: it used to restart the idle clock, which then ran out
             // while the first request was still being answered.
             try await client.sendRaw(Array("SLOW\n".utf8))
