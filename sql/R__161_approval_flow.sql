@@ -324,7 +324,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_roles text[] := array_remove(ARRAY[c.role, CASE WHEN c.escalated_at IS NOT NULL THEN c.escalation_role END], NULL);
-    v_held  text[];
+    v_mine  text[] := orderly.user_role_names(u.id);
+    -- The roles of the step (or its escalation) that u holds: read once, used three times below.
+    v_held  text[] := ARRAY(SELECT h FROM unnest(v_mine) h WHERE h = ANY (v_roles));
     v_prev  orderly.order_approvals;
     v_other orderly.order_approvals;
     l       orderly.approval_limits;
@@ -350,13 +352,11 @@ BEGIN
     -- could have decided it, was waiting for the order. That is a conflict, not a lack of rights.
     SELECT * INTO v_prev FROM orderly.order_approvals x
     WHERE x.order_id = o.id AND x.round = c.round AND x.step_no = c.step_no - 1;
-    IF v_prev.id IS NOT NULL AND v_prev.decided_by IS DISTINCT FROM u.id
-       AND EXISTS (SELECT 1 FROM orderly.step_deciders(v_prev, o, now()) x WHERE x.user_id = u.id)
-       AND NOT EXISTS (SELECT 1 FROM unnest(orderly.user_role_names(u.id)) h WHERE h = ANY (v_roles)) THEN
+    IF v_prev.id IS NOT NULL AND v_prev.decided_by IS DISTINCT FROM u.id AND cardinality(v_held) = 0
+       AND EXISTS (SELECT 1 FROM orderly.step_deciders(v_prev, o, now()) x WHERE x.user_id = u.id) THEN
         PERFORM orderly.raise_already_decided(v_prev);
     END IF;
 
-    v_held := ARRAY(SELECT h FROM unnest(orderly.user_role_names(u.id)) h WHERE h = ANY (v_roles));
     FOREACH v_role IN ARRAY v_held LOOP
         SELECT * INTO l FROM orderly.approval_limits x WHERE x.role = v_role AND x.order_type = o.type;
         IF l.role IS NULL THEN
@@ -399,7 +399,7 @@ BEGIN
         END IF;
     END LOOP;
 
-    IF c.escalation_role IS NOT NULL AND c.escalated_at IS NULL AND c.escalation_role = ANY (orderly.user_role_names(u.id)) THEN
+    IF c.escalation_role IS NOT NULL AND c.escalated_at IS NULL AND c.escalation_role = ANY (v_mine) THEN
         RAISE EXCEPTION 'step % of order % needs role %; % may decide it once it has escalated', c.step_no, o.id,
             c.role, c.escalation_role USING ERRCODE = 'OL403';
     END IF;
