@@ -865,6 +865,7 @@ DECLARE
     v_currency text;
     v_state    text;
     v_msg      text;
+    v_sums     record;
     e          jsonb;
     i          integer;
 BEGIN
@@ -912,9 +913,16 @@ BEGIN
         v_out := v_out || (jsonb_build_object('line', v_no) || v_doc);
     END LOOP;
 
+    -- The totals, and the size check, in one pass over the priced lines.
+    SELECT coalesce(sum((l ->> 'gross')::numeric), 0) AS subtotal,
+           coalesce(sum((l ->> 'discount')::numeric), 0) AS discount_total,
+           coalesce(sum((l ->> 'tax')::numeric), 0) AS tax_total,
+           coalesce(sum((l ->> 'net')::numeric + (l ->> 'tax')::numeric), 0) AS total,
+           coalesce(sum((l ->> 'gross')::numeric + (l ->> 'tax')::numeric + abs((l ->> 'discount')::numeric)), 0) AS size
+    INTO v_sums
+    FROM jsonb_array_elements(v_out) l;
     -- Each line is within numeric(14,2); their sum must be too, or the order could not be stored.
-    IF (SELECT coalesce(sum((l ->> 'gross')::numeric + (l ->> 'tax')::numeric + abs((l ->> 'discount')::numeric)), 0)
-        FROM jsonb_array_elements(v_out) l) > 999999999999.99 THEN
+    IF v_sums.size > 999999999999.99 THEN
         RAISE EXCEPTION 'the order total is too large' USING ERRCODE = 'OL400';
     END IF;
     RETURN jsonb_build_object(
@@ -929,10 +937,10 @@ BEGIN
         'tax', v_tax - 'place',
         'priced_at', orderly.json_time(v_at),
         'lines', v_out,
-        'subtotal', (SELECT coalesce(sum((l ->> 'gross')::numeric), 0) FROM jsonb_array_elements(v_out) l),
-        'discount_total', (SELECT coalesce(sum((l ->> 'discount')::numeric), 0) FROM jsonb_array_elements(v_out) l),
-        'tax_total', (SELECT coalesce(sum((l ->> 'tax')::numeric), 0) FROM jsonb_array_elements(v_out) l),
-        'total', (SELECT coalesce(sum((l ->> 'net')::numeric + (l ->> 'tax')::numeric), 0) FROM jsonb_array_elements(v_out) l));
+        'subtotal', v_sums.subtotal,
+        'discount_total', v_sums.discount_total,
+        'tax_total', v_sums.tax_total,
+        'total', v_sums.total);
 END
 $$;
 
