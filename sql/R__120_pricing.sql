@@ -702,6 +702,7 @@ DECLARE
     v_disc      jsonb;
     v_override  numeric := orderly.arg_numeric(line, 'unit_price');
     v_reason    text := btrim(orderly.arg_text(line, 'reason'));
+    v_given     jsonb := orderly.arg_value(line, 'params');   -- the line's params, as given
     v_sku_price orderly.segment_prices;
     v_tax       numeric;
     k           text;
@@ -745,8 +746,8 @@ BEGIN
     END IF;
 
     IF p.formula IS NOT NULL THEN
-        v_params := orderly.formula_param_values(p.formula_params, orderly.arg_value(line, 'params'));
-    ELSIF orderly.arg_value(line, 'params') IS NOT NULL AND orderly.arg_value(line, 'params') <> '{}' THEN
+        v_params := orderly.formula_param_values(p.formula_params, v_given);
+    ELSIF v_given IS NOT NULL AND v_given <> '{}' THEN
         RAISE EXCEPTION 'params are only for products priced by formula' USING ERRCODE = 'OL400';
     END IF;
 
