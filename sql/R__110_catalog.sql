@@ -708,6 +708,7 @@ DECLARE
     v_sku      text;
     v_qty      integer;
     s          orderly.skus;
+    v_item     orderly.products;   -- the product of item i's SKU
     v_doc      jsonb;
 BEGIN
     IF v_currency !~ '^[A-Z]{3}$' THEN
@@ -749,10 +750,11 @@ BEGIN
         IF NOT FOUND THEN
             RAISE EXCEPTION 'item %: unknown SKU "%"', i, v_sku USING ERRCODE = 'OL404';
         END IF;
-        IF NOT s.active OR NOT (SELECT x.active FROM orderly.products x WHERE x.id = s.product_id) THEN
+        SELECT * INTO v_item FROM orderly.products x WHERE x.id = s.product_id;
+        IF NOT s.active OR NOT v_item.active THEN
             RAISE EXCEPTION 'item %: SKU % is not available', i, v_sku USING ERRCODE = 'OL409';
         END IF;
-        IF (SELECT x.currency FROM orderly.products x WHERE x.id = s.product_id) <> v_currency THEN
+        IF v_item.currency <> v_currency THEN
             RAISE EXCEPTION 'item %: SKU % is sold in another currency', i, v_sku USING ERRCODE = 'OL400';
         END IF;
         IF EXISTS (SELECT 1 FROM orderly.bundle_items b WHERE b.bundle_product_id = p.id AND b.sku_id = s.id) THEN
