@@ -579,6 +579,7 @@ DECLARE
     v         text;
     k         text;
     s         orderly.skus;
+    v_doc     jsonb;
 BEGIN
     IF p.kind <> 'goods' THEN
         RAISE EXCEPTION 'only goods have SKUs (% is %)', p.code, p.kind USING ERRCODE = 'OL400';
@@ -618,8 +619,9 @@ BEGIN
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'SKU % already exists', v_code USING ERRCODE = 'OL409';
     END;
-    PERFORM orderly.audit(u.id, 'sku.create', 'sku', s.code, NULL, orderly.sku_doc(s) || jsonb_build_object('product', p.code));
-    RETURN NEXT (orderly.sku_doc(s) || jsonb_build_object('product', p.code))::json;
+    v_doc := orderly.sku_doc(s) || jsonb_build_object('product', p.code);
+    PERFORM orderly.audit(u.id, 'sku.create', 'sku', s.code, NULL, v_doc);
+    RETURN NEXT v_doc::json;
 END
 $$;
 
