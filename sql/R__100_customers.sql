@@ -106,6 +106,61 @@ BEGIN
 END
 $$;
 
+-- One argument of CUSTOMER CREATE/UPDATE, checked and normalized: the one place each field's
+-- rule is written, so that creating and updating cannot drift apart. company and region are
+-- optional (blank clears them); a blank segment is "standard".
+CREATE OR REPLACE FUNCTION orderly.customer_field(args jsonb, key text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CASE key
+    WHEN 'name' THEN
+        RETURN orderly.clean_text('name', orderly.arg_text(args, 'name', true), 200);
+    WHEN 'email' THEN
+        RETURN orderly.normalize_email(orderly.arg_text(args, 'email', true));
+    WHEN 'phone' THEN
+        RETURN orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true));
+    WHEN 'company' THEN
+        RETURN orderly.clean_text('company', nullif(btrim(orderly.arg_text(args, 'company')), ''), 200);
+    WHEN 'segment' THEN
+        RETURN coalesce(orderly.check_segment(nullif(btrim(orderly.arg_text(args, 'segment')), '')), 'standard');
+    WHEN 'region' THEN
+        RETURN orderly.clean_text('region', nullif(btrim(orderly.arg_text(args, 'region')), ''), 100);
+    END CASE;
+END
+$$;
+
+-- The same for ADDRESS ADD/UPDATE: label and line2 are optional (blank clears them), every other
+-- field is required.
+CREATE OR REPLACE FUNCTION orderly.address_field(args jsonb, key text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    CASE key
+    WHEN 'label' THEN
+        RETURN orderly.clean_text('label', nullif(btrim(orderly.arg_text(args, 'label')), ''), 64);
+    WHEN 'recipient' THEN
+        RETURN orderly.clean_text('recipient', orderly.arg_text(args, 'recipient', true), 200);
+    WHEN 'phone' THEN
+        RETURN orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true));
+    WHEN 'line1' THEN
+        RETURN orderly.clean_text('line1', orderly.arg_text(args, 'line1', true), 200);
+    WHEN 'line2' THEN
+        RETURN orderly.clean_text('line2', nullif(btrim(orderly.arg_text(args, 'line2')), ''), 200);
+    WHEN 'city' THEN
+        RETURN orderly.clean_text('city', orderly.arg_text(args, 'city', true), 100);
+    WHEN 'region' THEN
+        RETURN orderly.clean_text('region', orderly.arg_text(args, 'region', true), 100);
+    WHEN 'postal_code' THEN
+        RETURN orderly.check_postal_code(orderly.arg_text(args, 'postal_code', true));
+    WHEN 'country' THEN
+        RETURN orderly.check_country(orderly.arg_text(args, 'country', true));
+    END CASE;
+END
+$$;
+
 -- Who may see which customer -------------------------------------------------------------------
 
 -- NULL: the user is staff and sees every customer. Otherwise the one customer the user acts
@@ -225,12 +280,12 @@ BEGIN
     END IF;
     BEGIN
         INSERT INTO orderly.customers (name, email, phone, company, segment, region, created_by)
-        VALUES (orderly.clean_text('name', orderly.arg_text(args, 'name', true), 200),
-                orderly.normalize_email(orderly.arg_text(args, 'email', true)),
-                orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true)),
-                orderly.clean_text('company', nullif(btrim(orderly.arg_text(args, 'company')), ''), 200),
-                coalesce(orderly.check_segment(nullif(btrim(orderly.arg_text(args, 'segment')), '')), 'standard'),
-                orderly.clean_text('region', nullif(btrim(orderly.arg_text(args, 'region')), ''), 100),
+        VALUES (orderly.customer_field(args, 'name'),
+                orderly.customer_field(args, 'email'),
+                orderly.customer_field(args, 'phone'),
+                orderly.customer_field(args, 'company'),
+                orderly.customer_field(args, 'segment'),
+                orderly.customer_field(args, 'region'),
                 u.id)
         RETURNING * INTO c;
     EXCEPTION WHEN unique_violation THEN
@@ -261,23 +316,13 @@ BEGIN
         RAISE EXCEPTION 'nothing to update: give name, phone, email, company, segment or region'
             USING ERRCODE = 'OL400';
     END IF;
-    IF args ? 'name' THEN
-        c.name := orderly.clean_text('name', orderly.arg_text(args, 'name', true), 200);
-    END IF;
-    IF args ? 'email' THEN
-        c.email := orderly.normalize_email(orderly.arg_text(args, 'email', true));
-    END IF;
-    IF args ? 'phone' THEN
-        c.phone := orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true));
-    END IF;
-    IF args ? 'company' THEN
-        c.company := orderly.clean_text('company', nullif(btrim(orderly.arg_text(args, 'company')), ''), 200);
-    END IF;
-    IF args ? 'region' THEN
-        c.region := orderly.clean_text('region', nullif(btrim(orderly.arg_text(args, 'region')), ''), 100);
-    END IF;
+    IF args ? 'name' THEN c.name := orderly.customer_field(args, 'name'); END IF;
+    IF args ? 'email' THEN c.email := orderly.customer_field(args, 'email'); END IF;
+    IF args ? 'phone' THEN c.phone := orderly.customer_field(args, 'phone'); END IF;
+    IF args ? 'company' THEN c.company := orderly.customer_field(args, 'company'); END IF;
+    IF args ? 'region' THEN c.region := orderly.customer_field(args, 'region'); END IF;
     IF args ? 'segment' THEN
-        c.segment := coalesce(orderly.check_segment(nullif(btrim(orderly.arg_text(args, 'segment')), '')), 'standard');
+        c.segment := orderly.customer_field(args, 'segment');
         IF c.segment IS DISTINCT FROM before.segment AND orderly.own_customer(u) IS NOT NULL THEN
             RAISE EXCEPTION 'a customer account cannot change its segment' USING ERRCODE = 'OL403';
         END IF;
@@ -533,15 +578,15 @@ BEGIN
     INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, line2, city, region,
                                    postal_code, country)
     VALUES (c.id,
-            orderly.clean_text('label', nullif(btrim(orderly.arg_text(args, 'label')), ''), 64),
-            orderly.clean_text('recipient', orderly.arg_text(args, 'recipient', true), 200),
-            orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true)),
-            orderly.clean_text('line1', orderly.arg_text(args, 'line1', true), 200),
-            orderly.clean_text('line2', nullif(btrim(orderly.arg_text(args, 'line2')), ''), 200),
-            orderly.clean_text('city', orderly.arg_text(args, 'city', true), 100),
-            orderly.clean_text('region', orderly.arg_text(args, 'region', true), 100),
-            orderly.check_postal_code(orderly.arg_text(args, 'postal_code', true)),
-            orderly.check_country(orderly.arg_text(args, 'country', true)))
+            orderly.address_field(args, 'label'),
+            orderly.address_field(args, 'recipient'),
+            orderly.address_field(args, 'phone'),
+            orderly.address_field(args, 'line1'),
+            orderly.address_field(args, 'line2'),
+            orderly.address_field(args, 'city'),
+            orderly.address_field(args, 'region'),
+            orderly.address_field(args, 'postal_code'),
+            orderly.address_field(args, 'country'))
     RETURNING * INTO a;
     IF coalesce(orderly.arg_bool(args, 'default'), false)
        OR NOT EXISTS (SELECT 1 FROM orderly.addresses x
@@ -573,15 +618,15 @@ BEGIN
     IF NOT (args ?| fields) THEN
         RAISE EXCEPTION 'nothing to update: give one of %', array_to_string(fields, ', ') USING ERRCODE = 'OL400';
     END IF;
-    IF args ? 'recipient' THEN a.recipient := orderly.clean_text('recipient', orderly.arg_text(args, 'recipient', true), 200); END IF;
-    IF args ? 'phone' THEN a.phone := orderly.normalize_phone('phone', orderly.arg_text(args, 'phone', true)); END IF;
-    IF args ? 'line1' THEN a.line1 := orderly.clean_text('line1', orderly.arg_text(args, 'line1', true), 200); END IF;
-    IF args ? 'line2' THEN a.line2 := orderly.clean_text('line2', nullif(btrim(orderly.arg_text(args, 'line2')), ''), 200); END IF;
-    IF args ? 'city' THEN a.city := orderly.clean_text('city', orderly.arg_text(args, 'city', true), 100); END IF;
-    IF args ? 'region' THEN a.region := orderly.clean_text('region', orderly.arg_text(args, 'region', true), 100); END IF;
-    IF args ? 'postal_code' THEN a.postal_code := orderly.check_postal_code(orderly.arg_text(args, 'postal_code', true)); END IF;
-    IF args ? 'country' THEN a.country := orderly.check_country(orderly.arg_text(args, 'country', true)); END IF;
-    IF args ? 'label' THEN a.label := orderly.clean_text('label', nullif(btrim(orderly.arg_text(args, 'label')), ''), 64); END IF;
+    IF args ? 'recipient' THEN a.recipient := orderly.address_field(args, 'recipient'); END IF;
+    IF args ? 'phone' THEN a.phone := orderly.address_field(args, 'phone'); END IF;
+    IF args ? 'line1' THEN a.line1 := orderly.address_field(args, 'line1'); END IF;
+    IF args ? 'line2' THEN a.line2 := orderly.address_field(args, 'line2'); END IF;
+    IF args ? 'city' THEN a.city := orderly.address_field(args, 'city'); END IF;
+    IF args ? 'region' THEN a.region := orderly.address_field(args, 'region'); END IF;
+    IF args ? 'postal_code' THEN a.postal_code := orderly.address_field(args, 'postal_code'); END IF;
+    IF args ? 'country' THEN a.country := orderly.address_field(args, 'country'); END IF;
+    IF args ? 'label' THEN a.label := orderly.address_field(args, 'label'); END IF;
     IF orderly.arg_bool(args, 'default') IS false AND before.is_default THEN
         RAISE EXCEPTION 'address % is the default: make another address the default instead', before.id
             USING ERRCODE = 'OL409';
@@ -689,6 +734,8 @@ REVOKE ALL ON FUNCTION
     orderly.check_segment(text),
     orderly.check_country(text),
     orderly.check_postal_code(text),
+    orderly.customer_field(jsonb, text),
+    orderly.address_field(jsonb, text),
     orderly.own_customer(orderly.users),
     orderly.customer_visible(orderly.users, bigint),
     orderly.customer_for(orderly.users, bigint, boolean),
