@@ -49,6 +49,7 @@ fi
 
 work=$(mktemp -d -t orderly-bench.XXXXXX)
 orderlyd_pid=""
+. scripts/lib/orderlyd.sh
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
     db="bench_$$"
     base="$BENCH_DATABASE_URL"
@@ -87,17 +88,7 @@ free_port() {
 port=$(free_port 1)
 
 # start_orderlyd LOG ARGS…: orderlyd on the database and $port; waits until it listens.
-start_orderlyd() {
-    local log="$work/$1"
-    .build/release/orderlyd --database-url "$dburl" --listen "127.0.0.1:$port" --log-level warning "${@:2}" > "$log" 2>&1 &
-    orderlyd_pid=$!
-    for _ in $(seq 1 300); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-        kill -0 "$orderlyd_pid" 2>/dev/null || { cat "$log" >&2; return 1; }
-        sleep 0.1
-    done
-    echo "orderlyd did not start in 30 s" >&2; cat "$log" >&2; return 1
-}
+start_orderlyd() { orderlyd_start .build/release/orderlyd "$work/$1" --database-url "$dburl" --listen "127.0.0.1:$port" "${@:2}"; }
 stop_orderlyd() {
     kill "$orderlyd_pid" 2>/dev/null || true
     wait "$orderlyd_pid" 2>/dev/null || true

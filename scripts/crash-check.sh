@@ -36,6 +36,7 @@ bin=$(cd "$bin" && pwd)
 
 work=$(mktemp -d /tmp/orderly-crash.XXXXXX)
 . scripts/lib/pg-cluster.sh
+. scripts/lib/orderlyd.sh
 acks="$work/acknowledged.tsv"
 orderlyd_pid=""
 bench_pid=""
@@ -60,26 +61,10 @@ pg_cluster_start "$work" crash-check "fsync = on" "synchronous_commit = on"
 url=$cluster_url
 echo "== crash-check: cluster in $work ($pgbin)"
 
-# start_orderlyd N PORT: starts orderlyd (log orderlyd-N.log) and waits until it listens; sets
-# orderlyd_pid and port.
-start_orderlyd() {
-    local log="$work/orderlyd-$1.log"
-    "$bin/orderlyd" --demo --database-url "$url" --listen "127.0.0.1:$2" --log-level warning >"$log" 2>&1 &
-    orderlyd_pid=$!
-    for _ in $(seq 1 600); do
-        if grep -q "listening on 127.0.0.1:" "$log"; then
-            port=$(sed -nE 's/.*listening on 127\.0\.0\.1:([0-9]+).*/\1/p' "$log" | head -1)
-            return 0
-        fi
-        kill -0 "$orderlyd_pid" 2>/dev/null || { echo "crash-check: orderlyd exited"; cat "$log"; return 1; }
-        sleep 0.1
-    done
-    echo "crash-check: orderlyd did not start in 60 s"; cat "$log"; return 1
-}
-
 acked() { [ -f "$acks" ] && wc -l <"$acks" || echo 0; }
 
-start_orderlyd 1 "${CRASH_PORT:-0}"
+orderlyd_start "$bin/orderlyd" "$work/orderlyd-1.log" --demo --database-url "$url" --listen "127.0.0.1:${CRASH_PORT:-0}"
+port=$orderlyd_port
 echo "== crash-check: orderlyd on port $port; create --verify for ${seconds}s with $connections connections"
 "$bin/orderly-bench" create --port "$port" --connections "$connections" --duration "$seconds" --warmup 0 \
     --database-url "$url" --verify "$acks" >"$work/bench.out" 2>&1 &
@@ -101,7 +86,7 @@ before_kill=$(acked)
 { kill -KILL "$orderlyd_pid"; wait "$orderlyd_pid"; } 2>/dev/null || true
 killed_at=$(at)
 echo "== crash-check: t=${killed_at}s SIGKILL orderlyd ($before_kill acknowledged so far); starting it again on port $port"
-start_orderlyd 2 "$port"
+orderlyd_start "$bin/orderlyd" "$work/orderlyd-2.log" --demo --database-url "$url" --listen "127.0.0.1:$port"
 echo "== crash-check: t=$(at)s orderlyd listening again"
 
 sleep_until "$(awk -v d="$seconds" 'BEGIN { print 2 * d / 3 }')"

@@ -55,13 +55,16 @@ bin=$(cd ".build/$config" && pwd)
 work=$(mktemp -d /tmp/orderly-two.XXXXXX)
 pids=()
 . scripts/lib/pg-cluster.sh
+. scripts/lib/orderlyd.sh
+orderlyd_pid=""
 
 cleanup() {
     local status=$?
     trap - INT TERM EXIT
     local pid
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    # orderlyd_pid: an instance that failed to start before it joined pids.
+    for pid in "${pids[@]}" $orderlyd_pid; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}" $orderlyd_pid; do wait "$pid" 2>/dev/null || true; done
     [ -n "$pgdata" ] && { pg pg_ctl -D "$pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
     if [ "$status" -ne 0 ] && [ "$status" -ne 130 ]; then
         for log in "$work"/*.log; do
@@ -81,25 +84,12 @@ if [ -z "$url" ]; then
     url=$cluster_url
 fi
 
-# start_orderlyd NAME PORT [ARGS…]: starts an instance (log orderlyd-NAME.log), waits until it
-# listens; its pid goes to pids and to the variable pid_NAME.
-start_orderlyd() {
-    local name=$1 at=$2 log="$work/orderlyd-$1.log"
-    "$bin/orderlyd" --database-url "$url" --listen "127.0.0.1:$at" --log-level warning "${@:3}" >"$log" 2>&1 &
-    local pid=$!
-    pids+=("$pid")
-    printf -v "pid_$name" '%s' "$pid"
-    for _ in $(seq 1 600); do
-        grep -q "listening on 127.0.0.1:$at" "$log" && return 0
-        kill -0 "$pid" 2>/dev/null || { echo "two-servers: orderlyd $name exited"; cat "$log"; return 1; }
-        sleep 0.1
-    done
-    echo "two-servers: orderlyd $name did not start in 60 s"; cat "$log"; return 1
-}
-
 # One at a time: A migrates the database and loads the demo data, B finds it current.
-start_orderlyd a "$port_a" --demo
-start_orderlyd b "$port_b"
+orderlyd_start "$bin/orderlyd" "$work/orderlyd-a.log" --database-url "$url" --listen "127.0.0.1:$port_a" --demo
+pid_a=$orderlyd_pid; pids+=("$pid_a")
+orderlyd_start "$bin/orderlyd" "$work/orderlyd-b.log" --database-url "$url" --listen "127.0.0.1:$port_b"
+pid_b=$orderlyd_pid; pids+=("$pid_b")
+orderlyd_pid=""
 echo "== two-servers: orderlyd A on 127.0.0.1:$port_a (pid $pid_a), B on 127.0.0.1:$port_b (pid $pid_b)"
 
 export ORDERLY_HAPROXY_BIND="127.0.0.1:$port" ORDERLY_BACKEND_A="127.0.0.1:$port_a" ORDERLY_BACKEND_B="127.0.0.1:$port_b"
