@@ -198,7 +198,10 @@ BEGIN
         RAISE EXCEPTION 'arguments must be a JSON object' USING ERRCODE = 'OL400';
     END IF;
     SELECT k INTO unknown FROM jsonb_object_keys(args) AS k WHERE k <> ALL (allowed) ORDER BY k LIMIT 1;
-    IF unknown IS NOT NULL THEN
+    IF unknown IS NOT NULL AND cardinality(allowed) = 0 THEN
+        RAISE EXCEPTION 'unknown argument "%"; this command takes no arguments', orderly.for_message(unknown)
+            USING ERRCODE = 'OL400';
+    ELSIF unknown IS NOT NULL THEN
         RAISE EXCEPTION 'unknown argument "%"; expected one of: %', orderly.for_message(unknown),
             array_to_string(allowed, ', ') USING ERRCODE = 'OL400';
     END IF;
