@@ -1,5 +1,5 @@
 # The two commands: `make run` and `make test`. Both install what is missing (as root) first.
-.PHONY: run test bench build deps test-deps bench-deps clean
+.PHONY: run test bench build deps test-deps bench-deps readme clean
 
 deps:
 	@scripts/install-deps.sh
@@ -25,6 +25,10 @@ test: test-deps
 ## orderly-bench against pgbench on the same api functions at 8/32/128 connections (BENCH_DURATION=10 s).
 bench: bench-deps
 	@scripts/bench.sh
+
+## The README's command reference, written from the command registry in sql/ (a test checks it).
+readme: test-deps
+	@scripts/readme-commands.sh
 
 clean:
 	rm -rf .build

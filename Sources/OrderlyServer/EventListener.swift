@@ -10,6 +10,7 @@ import Glibc
 /// The server's one LISTEN connection (DESIGN.md §5), on a thread of its own because it spends
 /// its life blocked in poll() on the libpq socket.
 ///
+/// `orderly_commands` says the command registry changed (a migration ran).
 /// `orderly_events` carries new notification ids: the listener reads every notification after
 /// the last one it saw and hands them on. After a lost connection it reconnects and reads from
 /// that same id, so nothing committed meanwhile is lost. `orderly_roles` says an admin changed
@@ -18,6 +19,8 @@ import Glibc
 final class EventListener: Sendable {
     struct Handlers: Sendable {
         var events: @Sendable ([Event]) -> Void
+        /// The command registry changed, or may have while the listener was not connected.
+        var commandsChanged: @Sendable () -> Void
         /// The notification's JSON payload, or nil for "anything may have changed".
         var rolesChanged: @Sendable (String?) -> Void
     }
@@ -73,7 +76,9 @@ final class EventListener: Sendable {
             do {
                 let connection = try Connection(config: config)
                 defer { connection.close() }
-                try connection.executeScript("SET ROLE orderly_app; LISTEN orderly_events; LISTEN orderly_roles")
+                try connection.executeScript("SET ROLE orderly_app; LISTEN orderly_events; LISTEN orderly_roles; LISTEN orderly_commands")
+                // A migration may have changed the registry before LISTEN: read it again.
+                handlers.commandsChanged()
                 if let lastSeen {
                     logger.info("event listener reconnected; catching up", metadata: ["after": "\(lastSeen)"])
                     handlers.rolesChanged(nil)
@@ -102,13 +107,16 @@ final class EventListener: Sendable {
             let pending = connection.drainNotifications()
             if !pending.isEmpty {
                 var newEvents = false
+                var commandsChanged = false
                 for notification in pending {
-                    if notification.channel == "orderly_events" {
-                        newEvents = true
-                    } else {
-                        handlers.rolesChanged(notification.payload)
+                    switch notification.channel {
+                    case "orderly_events": newEvents = true
+                    case "orderly_commands": commandsChanged = true
+                    default: handlers.rolesChanged(notification.payload)
                     }
                 }
+                // One reload for a whole migration's worth of registered commands.
+                if commandsChanged { handlers.commandsChanged() }
                 if newEvents { try deliver(after: &lastSeen, on: connection) }
                 continue
             }

@@ -18,7 +18,7 @@ final class OrderlyDatabase: Sendable {
     }
 
     /// `SELECT * FROM <function>(actor, args)`; each row's JSON becomes one data line.
-    /// - Parameter function: a name from the command table, never from a client.
+    /// - Parameter function: a name from the command table (checked by `RegisteredCommands`), never from a client.
     func call(_ function: String, actor: Int64, arguments: String) async throws -> [String] {
         let sql = "SELECT * FROM \(function)($1::bigint, $2::jsonb)"
         let result = try await run { try $0.query(sql, [String(actor), arguments]) }
@@ -50,6 +50,17 @@ final class OrderlyDatabase: Sendable {
     /// several servers only one does it at a time). Returns how many were sent.
     func runApprovalReminders() async throws -> Int {
         try await run { try $0.query("SELECT count(*) FROM api.run_approval_reminders(now())") }.scalar.flatMap { Int($0) } ?? 0
+    }
+
+    /// The registry's commands (`api.command_registry()`).
+    func registeredCommands() async throws -> [Command] {
+        let rows = try await run { try $0.query(RegisteredCommands.query).rows.map { $0.first.flatMap { $0 } } }
+        do {
+            return try RegisteredCommands.commands(fromRows: rows)
+        } catch {
+            logger.error("the command registry cannot be read", metadata: ["error": "\(error)"])
+            throw ProtocolError(.internal, "internal error")
+        }
     }
 
     /// A user's current rights, read fresh.

@@ -47,9 +47,11 @@ public final class OrderlyServer: Sendable {
             setupStatements: ["SET ROLE orderly_app", "SET statement_timeout = \(configuration.statementTimeoutSeconds * 1000)"],
             maximumWait: .seconds(configuration.poolWaitSeconds), logger: logger)
         let context = ServerContext(
-            configuration: configuration, table: table, database: OrderlyDatabase(pool: pool, logger: logger),
+            configuration: configuration, commands: LiveCommandTable(builtins: table), database: OrderlyDatabase(pool: pool, logger: logger),
             sessions: SessionRegistry(maxConnections: configuration.maxConnections), metrics: ServerMetrics())
         do {
+            // Every command but the built-ins comes from the registry: no serving without it.
+            try await context.commands.reload(from: context.database)
             var bound = [try await bind(configuration.host, configuration.port, tls: nil, group: group, context: context, logger: logger)]
             if let tls = configuration.tls {
                 bound.append(try await bind(tls.host, tls.port, tls: tlsContext, group: group, context: context, logger: logger))
@@ -65,7 +67,7 @@ public final class OrderlyServer: Sendable {
     private static func bind(_ host: String, _ port: Int, tls: NIOSSLContext?, group: EventLoopGroup,
                              context: ServerContext, logger: Logger) async throws -> NIOAsyncChannel<Connection, Never> {
         let configuration = context.configuration, metrics = context.metrics
-        let answersPing: Bool = { if case .builtin(.ping)? = context.table.resolve(["PING"])?.action { true } else { false } }()
+        let answersPing: Bool = { if case .builtin(.ping)? = context.commands.table.resolve(["PING"])?.action { true } else { false } }()
         let maxLine = configuration.limits.maxLineBytes
         let idleBefore = configuration.idleSecondsBeforeAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsBeforeAuth)) : nil
         let idleAfter = configuration.idleSecondsAfterAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsAfterAuth)) : nil
@@ -121,13 +123,22 @@ public final class OrderlyServer: Sendable {
                 }
             }
         }
-        let sessions = context.sessions, metrics = context.metrics, database = context.database
+        let sessions = context.sessions, metrics = context.metrics, database = context.database, commands = context.commands
         var listenConfig = configuration.database
         listenConfig.applicationName = "orderlyd-listen"
         self.events = EventListener(config: listenConfig, logger: logger, handlers: .init(
             events: { events in
                 for event in events { sessions.pushEvent(event) }
                 metrics.eventsPushed(events.count)
+            },
+            commandsChanged: {
+                Task {
+                    do {
+                        try await commands.reload(from: database)
+                    } catch {
+                        logger.warning("the command registry could not be reloaded", metadata: ["error": "\(error)"])
+                    }
+                }
             },
             rolesChanged: { payload in
                 guard let payload, let change = RightsChange(payload: payload), let userId = change.userId else {

@@ -2,7 +2,7 @@
 /// sessions and the figures.
 struct ServerContext: Sendable {
     let configuration: ServerConfiguration
-    let table: CommandTable
+    let commands: LiveCommandTable
     let database: OrderlyDatabase
     let sessions: SessionRegistry
     let metrics: ServerMetrics

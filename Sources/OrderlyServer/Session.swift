@@ -74,7 +74,7 @@ final class Session {
 
     private func resolve(_ request: Request) throws -> Command {
         let words = request.commandWords
-        guard let command = server.table.resolve(words) else {
+        guard let command = server.commands.table.resolve(words) else {
             let name = words.first ?? "(none)"
             throw ProtocolError(.unknownCommand, "unknown command '\(name.prefix(64))'; HELP lists the commands")
         }
@@ -171,7 +171,7 @@ final class Session {
     }
 
     private func help(_ values: [Value]) throws -> Outcome {
-        let visible = server.table.commands.filter { command in
+        let visible = server.commands.table.commands.filter { command in
             command.beforeAuth || (identity != nil && (command.permission.map { identity!.permissions.contains($0) } ?? true))
         }
         var shown = visible

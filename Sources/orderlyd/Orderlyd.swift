@@ -7,6 +7,6 @@ struct Orderlyd: AsyncParsableCommand {
         commandName: "orderlyd",
         abstract: "Orderly order management server.",
         version: OrderlyVersion.current,
-        subcommands: [Serve.self, Migrate.self],
+        subcommands: [Serve.self, Migrate.self, Commands.self],
         defaultSubcommand: Serve.self)
 }
