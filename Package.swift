@@ -44,11 +44,25 @@ let package = Package(
         .target(name: "SystemLimits"),
         // Tasks that run on their connection's event loop (orderlyd's sessions, orderly-bench).
         .target(name: "LoopExecutor", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The database side: the pool's use, the command registry, the LISTEN connection, the
+        // migrator and the embedded cluster; SQLSTATEs become protocol error codes here.
+        .target(
+            name: "OrderlyStore",
+            dependencies: [
+                "OrderlyProtocol",
+                "PostgresClient",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Sessions, the channel pipeline and the server's lifecycle.
         .target(
             name: "OrderlyServer",
             dependencies: [
                 "LoopExecutor",
                 "OrderlyProtocol",
+                "OrderlyStore",
                 "PostgresClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -71,6 +85,7 @@ let package = Package(
             name: "orderlyd",
             dependencies: [
                 "OrderlyServer",
+                "OrderlyStore",
                 "PostgresClient",
                 "SystemLimits",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -107,15 +122,16 @@ let package = Package(
         ),
         .target(
             name: "OrderlyTestSupport",
-            dependencies: ["PostgresClient", "OrderlyServer", "OrderlyClient"],
+            dependencies: ["PostgresClient", "OrderlyProtocol", "OrderlyStore", "OrderlyServer", "OrderlyClient"],
             path: "Tests/OrderlyTestSupport"
         ),
         .testTarget(name: "OrderlyProtocolTests", dependencies: ["OrderlyProtocol"]),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "OrderlyTestSupport"]),
+        .testTarget(name: "OrderlyStoreTests", dependencies: ["OrderlyStore", "OrderlyProtocol"]),
         .testTarget(
             name: "OrderlyServerTests",
             dependencies: [
-                "OrderlyServer", "OrderlyClient", "OrderlyTestSupport",
+                "OrderlyServer", "OrderlyStore", "OrderlyProtocol", "OrderlyClient", "OrderlyTestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),

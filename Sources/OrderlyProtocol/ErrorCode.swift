@@ -23,19 +23,6 @@ public enum ErrorCode: String, CaseIterable, Sendable {
         default: return false
         }
     }
-
-    /// The error code for an `OLxxx` SQLSTATE raised by an `api` function, if it is one.
-    public init?(sqlState: String) {
-        switch sqlState {
-        case "OL400": self = .invalid
-        case "OL401": self = .authFailed
-        case "OL403": self = .forbidden
-        case "OL404": self = .notFound
-        case "OL409": self = .conflict
-        case "OL429": self = .locked
-        default: return nil
-        }
-    }
 }
 
 /// A request that cannot be carried out, with the code and the one-line message for the client.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import OrderlyServer
+import OrderlyProtocol
+import OrderlyStore
 import PostgresClient
 
 /// `orderlyd commands --database-url …`: the command reference as the registry of a migrated

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOPosix
 import OrderlyServer
+import OrderlyStore
 import PostgresClient
 
 /// Where the database is: an existing server by URL, or the embedded private cluster.

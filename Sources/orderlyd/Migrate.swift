@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import OrderlyServer
+import OrderlyStore
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply pending migrations and exit.")

@@ -32,10 +32,7 @@ import Testing
         #expect(Reply.data(#"{"name":"张伟 😀"}"#) == "*{\"name\":\"张伟 😀\"}\n")
     }
 
-    @Test func errorCodesMapFromSQLState() {
-        #expect(ErrorCode(sqlState: "OL404") == .notFound)
-        #expect(ErrorCode(sqlState: "OL429") == .locked)
-        #expect(ErrorCode(sqlState: "23505") == nil)
+    @Test func retryableErrorCodes() {
         #expect(ErrorCode.unavailable.isRetryable && ErrorCode.busy.isRetryable && !ErrorCode.conflict.isRetryable)
     }
 

@@ -1,7 +1,9 @@
 import Foundation
 import NIOPosix
 import OrderlyClient
+import OrderlyProtocol
 import OrderlyServer
+import OrderlyStore
 import OrderlyTestSupport
 import PostgresClient
 import Testing

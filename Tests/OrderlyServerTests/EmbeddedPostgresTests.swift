@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import OrderlyServer
+import OrderlyStore
 import OrderlyTestSupport
 import PostgresClient
 import Testing

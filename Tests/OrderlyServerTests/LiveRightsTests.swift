@@ -1,4 +1,5 @@
 import OrderlyClient
+import OrderlyProtocol
 import OrderlyServer
 import OrderlyTestSupport
 import Testing

@@ -1,5 +1,6 @@
 import Foundation
 import OrderlyServer
+import OrderlyStore
 import OrderlyTestSupport
 import PostgresClient
 import Testing

@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOPosix
 import OrderlyClient
 import OrderlyServer
+import OrderlyStore
 import OrderlyTestSupport
 import PostgresClient
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOPosix
 import OrderlyServer
+import OrderlyStore
 import PostgresClient
 
 /// A database of its own for one test, cloned from a migrated template, dropped afterwards.

@@ -1,5 +1,6 @@
 import Logging
 import OrderlyClient
+import OrderlyProtocol
 import OrderlyServer
 import PostgresClient
 

@@ -16,8 +16,15 @@ import Glibc
 /// that same id, so nothing committed meanwhile is lost. `orderly_roles` says an admin changed
 /// rights; after a reconnect every session is told to re-read its rights, since such a change
 /// may have been missed.
-final class EventListener: Sendable {
-    struct Handlers: Sendable {
+public final class EventListener: Sendable {
+    public struct Handlers: Sendable {
+        public init(events: @escaping @Sendable ([Event]) -> Void, commandsChanged: @escaping @Sendable () -> Void,
+                    rolesChanged: @escaping @Sendable (String?) -> Void) {
+            self.events = events
+            self.commandsChanged = commandsChanged
+            self.rolesChanged = rolesChanged
+        }
+
         var events: @Sendable ([Event]) -> Void
         /// The command registry changed, or may have while the listener was not connected.
         var commandsChanged: @Sendable () -> Void
@@ -36,13 +43,13 @@ final class EventListener: Sendable {
 
     private let lifecycle = NIOLockedValueBox(Lifecycle())
 
-    init(config: ConnectionConfig, logger: Logger, handlers: Handlers) {
+    public init(config: ConnectionConfig, logger: Logger, handlers: Handlers) {
         self.config = config
         self.handlers = handlers
         self.logger = logger
     }
 
-    func start() {
+    public func start() {
         let thread = Thread { [self] in
             run()
             let waiter = lifecycle.withLockedValue { state in
@@ -56,7 +63,7 @@ final class EventListener: Sendable {
     }
 
     /// Stops the thread (within a poll interval) and waits for it.
-    func stop() async {
+    public func stop() async {
         await withCheckedContinuation { continuation in
             let finished = lifecycle.withLockedValue { state in
                 state.stopRequested = true

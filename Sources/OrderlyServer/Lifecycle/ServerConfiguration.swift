@@ -1,3 +1,4 @@
+import OrderlyStore
 import OrderlyProtocol
 import PostgresClient
 
@@ -16,6 +17,12 @@ public struct ServerConfiguration: Sendable {
     /// Failed AUTHs from one client address within `failureWindowSeconds` after which that
     /// address is refused (`LOCKED`) before any password is checked.
     public var maxAddressFailures: Int
+
+    /// The login limits as the database applies them.
+    public var loginPolicy: LoginPolicy {
+        LoginPolicy(maxAuthFailures: maxAuthFailures, maxAddressFailures: maxAddressFailures,
+                    failureWindowSeconds: failureWindowSeconds, lockoutSeconds: lockoutSeconds)
+    }
     /// Connections open at once; one more is answered `-BUSY` and closed.
     public var maxConnections: Int
     /// Requests read ahead of the one being answered. Past it the server stops reading from that

@@ -1,3 +1,4 @@
+import OrderlyStore
 import NIOConcurrencyHelpers
 import NIOCore
 import OrderlyProtocol

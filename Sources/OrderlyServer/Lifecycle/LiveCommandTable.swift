@@ -1,4 +1,6 @@
 import NIOConcurrencyHelpers
+import OrderlyProtocol
+import OrderlyStore
 
 /// The commands a server answers now: its built-ins (and any extra commands it was started
 /// with), then the registry rows last read from PostgreSQL. Replaced whole when the registry

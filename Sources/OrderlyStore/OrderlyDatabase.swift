@@ -3,23 +3,40 @@ import Logging
 import OrderlyProtocol
 import PostgresClient
 
+/// How failed logins are counted and locked out (orderlyd's flags).
+public struct LoginPolicy: Sendable {
+    /// Failed AUTHs for one username within `failureWindowSeconds` that lock it for `lockoutSeconds`.
+    public var maxAuthFailures: Int
+    /// Failed AUTHs from one client address within `failureWindowSeconds` that block it.
+    public var maxAddressFailures: Int
+    public var failureWindowSeconds: Int
+    public var lockoutSeconds: Int
+
+    public init(maxAuthFailures: Int, maxAddressFailures: Int, failureWindowSeconds: Int, lockoutSeconds: Int) {
+        self.maxAuthFailures = maxAuthFailures
+        self.maxAddressFailures = maxAddressFailures
+        self.failureWindowSeconds = failureWindowSeconds
+        self.lockoutSeconds = lockoutSeconds
+    }
+}
+
 /// The server's only door to PostgreSQL: calls `api` functions through the pool and turns every
 /// failure into a `ProtocolError` from the registry. SQL text and internal details never reach
 /// a client; they go to the log.
-final class OrderlyDatabase: Sendable {
-    let pool: ConnectionPool
+public final class OrderlyDatabase: Sendable {
+    public let pool: ConnectionPool
     private let logger: Logger
     /// Serialization failures and deadlocks are retried this many times before `BUSY`.
     private let transactionAttempts = 3
 
-    init(pool: ConnectionPool, logger: Logger) {
+    public init(pool: ConnectionPool, logger: Logger) {
         self.pool = pool
         self.logger = logger
     }
 
     /// `SELECT * FROM <function>(actor, args)`; each row's JSON becomes one data line.
     /// - Parameter function: a name from the command table (checked by `RegisteredCommands`), never from a client.
-    func call(_ function: String, actor: Int64, arguments: String) async throws -> [String] {
+    public func call(_ function: String, actor: Int64, arguments: String) async throws -> [String] {
         let sql = "SELECT * FROM \(function)($1::bigint, $2::jsonb)"
         let result = try await run { try $0.query(sql, [String(actor), arguments]) }
         return result.rows.map { $0.first.flatMap { $0 } ?? "null" }
@@ -27,7 +44,7 @@ final class OrderlyDatabase: Sendable {
 
     /// Checks a password. Wrong password and unknown user fail alike; the failure is counted in
     /// its own transaction, because the one that raised the error was rolled back.
-    func authenticate(username: String, password: String, clientAddress: String, policy: ServerConfiguration) async throws -> Identity {
+    public func authenticate(username: String, password: String, clientAddress: String, policy: LoginPolicy) async throws -> Identity {
         do {
             let result = try await run {
                 try $0.query("SELECT api.authenticate($1, $2, $3, $4::int, make_interval(secs => $5::int))",
@@ -48,12 +65,12 @@ final class OrderlyDatabase: Sendable {
 
     /// Sends the reminders and escalations that are due (the function itself makes sure that of
     /// several servers only one does it at a time). Returns how many were sent.
-    func runApprovalReminders() async throws -> Int {
+    public func runApprovalReminders() async throws -> Int {
         try await run { try $0.query("SELECT count(*) FROM api.run_approval_reminders(now())") }.scalar.flatMap { Int($0) } ?? 0
     }
 
     /// The registry's commands (`api.command_registry()`).
-    func registeredCommands() async throws -> [Command] {
+    public func registeredCommands() async throws -> [Command] {
         let rows = try await run { try $0.query(RegisteredCommands.query).rows.map { $0.first.flatMap { $0 } } }
         do {
             return try RegisteredCommands.commands(fromRows: rows)
@@ -64,7 +81,7 @@ final class OrderlyDatabase: Sendable {
     }
 
     /// A user's current rights, read fresh.
-    func identity(userId: Int64) async throws -> Identity {
+    public func identity(userId: Int64) async throws -> Identity {
         try decodeIdentity(try await run { try $0.query("SELECT api.user_permissions($1::bigint)", [String(userId)]) }.scalar)
     }
 

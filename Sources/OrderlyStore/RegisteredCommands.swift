@@ -1,3 +1,4 @@
+import OrderlyProtocol
 import Foundation
 import PostgresClient
 

@@ -54,7 +54,7 @@ public struct Command: Sendable {
         self.summary = summary
     }
 
-    var wordCount: Int { name.split(separator: " ").count }
+    public var wordCount: Int { name.split(separator: " ").count }
 }
 
 /// The commands a server answers, looked up by their leading words.
@@ -77,7 +77,7 @@ public struct CommandTable: Sendable {
     }
 
     /// The most words a command name has.
-    static let maxWords = 3
+    public static let maxWords = 3
 
     /// The built-in commands, answered by the session itself. Every other command is a row of
     /// the registry in PostgreSQL (`orderly.commands`, see `RegisteredCommands`).

@@ -1,3 +1,4 @@
+import OrderlyStore
 import Logging
 import LoopExecutor
 import NIOCore

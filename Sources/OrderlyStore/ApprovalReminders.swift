@@ -3,10 +3,10 @@ import Logging
 /// The timer that makes overdue approval steps send reminders and escalate. The work itself is
 /// one SQL function under an advisory lock, so several orderlyd instances may all run this
 /// timer without a reminder ever going out twice.
-final class ApprovalReminders: Sendable {
+public final class ApprovalReminders: Sendable {
     private let task: Task<Void, Never>?
 
-    init(every seconds: Int, database: OrderlyDatabase, logger: Logger) {
+    public init(every seconds: Int, database: OrderlyDatabase, logger: Logger) {
         guard seconds > 0 else {
             task = nil
             return
@@ -28,7 +28,7 @@ final class ApprovalReminders: Sendable {
         }
     }
 
-    func stop() async {
+    public func stop() async {
         task?.cancel()
         await task?.value
     }

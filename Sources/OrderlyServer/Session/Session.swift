@@ -1,3 +1,4 @@
+import OrderlyStore
 import Logging
 import NIOCore
 import OrderlyProtocol
@@ -154,7 +155,7 @@ final class Session {
             handle.setIdentity(nil)
             let asOf = handle.rightsChanges
             let identity = try await server.database.authenticate(
-                username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration)
+                username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration.loginPolicy)
             handle.setIdentity(identity, asOf: asOf)
             handle.channel.triggerUserOutboundEvent(IdleTimeoutHandler.Authenticated(), promise: nil)
             logger[metadataKey: "user"] = "\(identity.username)"

@@ -1,5 +1,3 @@
-import Foundation
-
 /// The README's command reference, made from a command table (the built-ins and the registry):
 /// `make readme` writes it between the markers, and a test fails when the committed README
 /// differs from what the registry says.
@@ -17,15 +15,17 @@ public enum CommandReference {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// The text between the markers of `readme`, or nil when they are missing.
+    /// The lines between the markers of `readme` (each ending in a newline), or nil when the
+    /// markers are missing.
     public static func section(of readme: String) -> String? {
-        guard let begin = readme.range(of: beginMarker + "\n"),
-              let end = readme.range(of: endMarker, range: begin.upperBound..<readme.endIndex) else { return nil }
-        return String(readme[begin.upperBound..<end.lowerBound])
+        let lines = readme.split(separator: "\n", omittingEmptySubsequences: false)
+        guard let begin = lines.firstIndex(where: { $0 == beginMarker }),
+              let end = lines[begin...].firstIndex(where: { $0 == endMarker }) else { return nil }
+        return lines[(begin + 1)..<end].map { $0 + "\n" }.joined()
     }
 
     /// A pipe inside a table cell must be escaped, or it starts a new cell.
     private static func cell(_ text: String) -> String {
-        text.replacingOccurrences(of: "|", with: "\\|")
+        text.split(separator: "|", omittingEmptySubsequences: false).joined(separator: "\\|")
     }
 }

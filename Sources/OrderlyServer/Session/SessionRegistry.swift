@@ -1,3 +1,4 @@
+import OrderlyStore
 import NIOConcurrencyHelpers
 import NIOCore
 import OrderlyProtocol
@@ -68,14 +69,4 @@ final class SessionRegistry: Sendable {
     func forceCloseAll() {
         for session in all { session.channel.close(promise: nil) }
     }
-}
-
-/// A notification as the LISTEN connection hands it to the registry.
-struct Event: Sendable, Equatable {
-    let id: Int64
-    let kind: String
-    let userId: Int64?
-    let role: String?
-    /// The object pushed as `>kind {json}`, the same shape `INBOX` shows.
-    let json: String
 }

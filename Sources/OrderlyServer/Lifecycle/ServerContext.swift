@@ -1,3 +1,5 @@
+import OrderlyStore
+
 /// What every session shares: the configuration, the command table, the database, the open
 /// sessions and the figures.
 struct ServerContext: Sendable {
