@@ -7,7 +7,7 @@ import PostgresClient
 import Glibc
 #endif
 
-/// The server's one LISTEN connection (DESIGN.md §5), on a thread of its own because it spends
+/// The server's one LISTEN connection (docs/ARCHITECTURE.md §5), on a thread of its own because it spends
 /// its life blocked in poll() on the libpq socket.
 ///
 /// `orderly_commands` says the command registry changed (a migration ran).
@@ -35,13 +35,7 @@ public final class EventListener: Sendable {
     private let config: ConnectionConfig
     private let handlers: Handlers
     private let logger: Logger
-    private struct Lifecycle {
-        var stopRequested = false
-        var finished = false
-        var waiter: CheckedContinuation<Void, Never>?
-    }
-
-    private let lifecycle = NIOLockedValueBox(Lifecycle())
+    private let stopRequested = NIOLockedValueBox(false)
 
     public init(config: ConnectionConfig, logger: Logger, handlers: Handlers) {
         self.config = config
@@ -49,34 +43,26 @@ public final class EventListener: Sendable {
         self.logger = logger
     }
 
-    public func start() {
-        let thread = Thread { [self] in
-            run()
-            let waiter = lifecycle.withLockedValue { state in
-                state.finished = true
-                return state.waiter
+    /// Listens until the task is cancelled: the blocking work runs on a thread of its own, which
+    /// notices the cancellation within a poll interval; this returns once that thread has ended.
+    public func run() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+                let thread = Thread { [self] in
+                    listenUntilStopped()
+                    finished.resume()
+                }
+                thread.name = "orderly-listen"
+                thread.start()
             }
-            waiter?.resume()
-        }
-        thread.name = "orderly-listen"
-        thread.start()
-    }
-
-    /// Stops the thread (within a poll interval) and waits for it.
-    public func stop() async {
-        await withCheckedContinuation { continuation in
-            let finished = lifecycle.withLockedValue { state in
-                state.stopRequested = true
-                if !state.finished { state.waiter = continuation }
-                return state.finished
-            }
-            if finished { continuation.resume() }
+        } onCancel: {
+            stopRequested.withLockedValue { $0 = true }
         }
     }
 
-    private var isStopped: Bool { lifecycle.withLockedValue { $0.stopRequested } }
+    private var isStopped: Bool { stopRequested.withLockedValue { $0 } }
 
-    private func run() {
+    private func listenUntilStopped() {
         var lastSeen: Int64?
         var backoff = 0.1
         while !isStopped {

@@ -3,7 +3,7 @@ import Logging
 import NIOPosix
 import PostgresClient
 
-/// Applies `sql/` to a database (DESIGN.md §6): `V###__name.sql` once each in version order,
+/// Applies `sql/` to a database (docs/ARCHITECTURE.md §6): `V###__name.sql` once each in version order,
 /// then `R__name.sql` whenever its content changed, each file in its own transaction, recorded
 /// with a checksum in `orderly_meta.migrations`, all under an advisory lock so that several
 /// servers starting at once migrate exactly once.

@@ -2,7 +2,7 @@ import OrderlyProtocol
 
 extension ErrorCode {
     /// The error code for an `OLxxx` SQLSTATE raised by an `api` function, if it is one
-    /// (sql/R__010_helpers.sql raises them; DESIGN: OL400 invalid … OL429 locked out).
+    /// (sql/R__010_helpers.sql raises them; docs/ARCHITECTURE.md §6).
     public init?(sqlState: String) {
         switch sqlState {
         case "OL400": self = .invalid

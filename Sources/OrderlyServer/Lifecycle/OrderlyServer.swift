@@ -24,8 +24,9 @@ public final class OrderlyServer: Sendable {
     private let listeners: [Channel]
     private let acceptLoops: [Task<Void, Never>]
     private let context: ServerContext
-    private let events: EventListener
-    private let reminders: ApprovalReminders
+    /// The work that runs beside the sessions (the LISTEN connection, the reminder timer): each
+    /// one a `run()`, started together here and stopped together by cancelling this task.
+    private let background: Task<Void, Never>
     private let logger: Logger
 
     private typealias Connection = NIOAsyncChannel<InboundFrame, ByteBuffer>
@@ -127,7 +128,7 @@ public final class OrderlyServer: Sendable {
         let sessions = context.sessions, metrics = context.metrics, database = context.database, commands = context.commands
         var listenConfig = configuration.database
         listenConfig.applicationName = "orderlyd-listen"
-        self.events = EventListener(config: listenConfig, logger: logger, handlers: .init(
+        let events = EventListener(config: listenConfig, logger: logger, handlers: .init(
             events: { events in
                 for event in events { sessions.pushEvent(event) }
                 metrics.eventsPushed(events.count)
@@ -171,27 +172,36 @@ public final class OrderlyServer: Sendable {
                     }
                 }
             }))
-        events.start()
-        self.reminders = ApprovalReminders(every: configuration.approvalReminderSeconds, database: database, logger: logger)
+        let reminders = ApprovalReminders(every: configuration.approvalReminderSeconds, database: database, logger: logger)
+        self.background = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await events.run() }
+                group.addTask { await reminders.run() }
+            }
+        }
     }
 
     /// Stops accepting; sessions between requests say `#bye` and close at once, the others after
     /// their current reply (for at most `shutdownGraceSeconds`); then the pool is released.
     public func shutdown() async {
-        await reminders.stop()
+        background.cancel()
+        await background.value
         for listener in listeners { try? await listener.close() }
-        var busy = context.sessions.closeAll()
-        let deadline = ContinuousClock.now + .seconds(configuration.shutdownGraceSeconds)
-        while !busy.isEmpty && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-            busy = busy.filter { $0.channel.isActive }
+        let busy = context.sessions.closeAll()
+        let sessions = context.sessions, grace = Duration.seconds(configuration.shutdownGraceSeconds)
+        // Whichever comes first: the busy sessions have closed, or the grace period is over.
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for session in busy { try? await session.channel.closeFuture.get() } }
+            group.addTask { try? await Task.sleep(for: grace) }
+            await group.next()
+            group.cancelAll() // ends the sleep
+            // Closes the sessions still answering, which ends the wait for them too.
+            sessions.forceCloseAll()
         }
-        context.sessions.forceCloseAll()
         // Fail whatever still waits for a database connection, so that no session outlives the
         // grace period waiting for one.
         await context.database.pool.shutdown()
         for loop in acceptLoops { await loop.value }
-        await events.stop()
         try? await group.shutdownGracefully()
     }
 
