@@ -40,6 +40,8 @@ let package = Package(
             ]
         ),
         .target(name: "OrderlyProtocol"),
+        // The line framing both ends of the protocol use.
+        .target(name: "LineFraming", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // Process limits that orderlyd and orderly-bench both raise.
         .target(name: "SystemLimits"),
         // Tasks that run on their connection's event loop (orderlyd's sessions, orderly-bench).
@@ -60,6 +62,7 @@ let package = Package(
         .target(
             name: "OrderlyServer",
             dependencies: [
+                "LineFraming",
                 "LoopExecutor",
                 "OrderlyProtocol",
                 "OrderlyStore",
@@ -74,6 +77,7 @@ let package = Package(
         .target(
             name: "OrderlyClient",
             dependencies: [
+                "LineFraming",
                 "OrderlyProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -131,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "OrderlyServerTests",
             dependencies: [
-                "OrderlyServer", "OrderlyStore", "OrderlyProtocol", "OrderlyClient", "OrderlyTestSupport",
+                "OrderlyServer", "OrderlyStore", "OrderlyProtocol", "LineFraming", "OrderlyClient", "OrderlyTestSupport",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),

@@ -1,3 +1,4 @@
+import LineFraming
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -47,9 +48,9 @@ public final class OrderlyConnection {
                     if let sslContext {
                         try pipeline.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: sniName))
                     }
-                    try pipeline.addHandler(ByteToMessageHandler(BoundedLineDecoder(maxLength: maxLineBytes)))
+                    try pipeline.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLineBytes)))
                     try pipeline.addHandler(LineCollector(
-                        lines: continuation, events: delivery == .stream ? eventContinuation : nil))
+                        lines: continuation, events: delivery == .stream ? eventContinuation : nil, maxLineBytes: maxLineBytes))
                 }
             }
             .connect(host: host, port: port).get()
@@ -130,17 +131,23 @@ public final class OrderlyConnection {
 /// when events are delivered separately. Runs on the event loop and never blocks: both streams
 /// buffer.
 private final class LineCollector: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
+    typealias InboundIn = InboundFrame
     let lines: AsyncThrowingStream<String, Error>.Continuation
     let events: AsyncStream<String>.Continuation?
+    let maxLineBytes: Int
 
-    init(lines: AsyncThrowingStream<String, Error>.Continuation, events: AsyncStream<String>.Continuation?) {
+    init(lines: AsyncThrowingStream<String, Error>.Continuation, events: AsyncStream<String>.Continuation?, maxLineBytes: Int) {
         self.lines = lines
         self.events = events
+        self.maxLineBytes = maxLineBytes
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
+        // A broken or hostile server must not make the client grow without bound: a line over
+        // the limit ends the connection with an error.
+        guard case .line(var buffer) = unwrapInboundIn(data) else {
+            return errorCaught(context: context, error: ClientError.lineTooLong(maxLineBytes))
+        }
         // Invalid UTF-8 from the server is repaired (U+FFFD), never fatal.
         let line = buffer.readString(length: buffer.readableBytes) ?? ""
         if let events, line.first == ">" {

@@ -1,3 +1,4 @@
+import LineFraming
 import NIOCore
 import NIOEmbedded
 @testable import OrderlyServer

@@ -1,3 +1,4 @@
+import LineFraming
 import OrderlyStore
 import Logging
 import NIOCore

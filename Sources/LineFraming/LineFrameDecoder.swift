@@ -1,7 +1,7 @@
 import NIOCore
 
-/// What the framing layer hands to a session: a complete line, or word that a line was too long.
-enum InboundFrame: Sendable {
+/// What the framing layer hands on: a complete line, or word that a line was too long.
+public enum InboundFrame: Sendable {
     case line(ByteBuffer)
     /// The line exceeded the limit; its bytes were discarded up to and including its newline.
     case tooLong
@@ -9,20 +9,21 @@ enum InboundFrame: Sendable {
 
 /// Splits the byte stream at `\n` (dropping a preceding `\r`), holding at most `maxLineBytes` of
 /// an unfinished line: a longer one is discarded as it arrives and reported once as `.tooLong`,
-/// so a client can never make the server buffer without bound.
-struct LineFrameDecoder: ByteToMessageDecoder {
-    typealias InboundOut = InboundFrame
+/// so the other side can never make us buffer without bound. The server answers `.tooLong` with
+/// `-LINE_TOO_LONG`; the client gives up on a server that sends one.
+public struct LineFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = InboundFrame
 
-    let maxLineBytes: Int
+    public let maxLineBytes: Int
     /// True while skipping the rest of an over-long line.
     private var discarding = false
     /// Bytes of the unfinished line already searched for a newline: a line that trickles in a
     /// few bytes at a time is searched once, not once per arrival.
     private var scanned = 0
 
-    init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
+    public init(maxLineBytes: Int) { self.maxLineBytes = maxLineBytes }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         if discarding {
             guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
@@ -55,8 +56,9 @@ struct LineFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // An unterminated last line is not a request: the client hung up before finishing it.
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        // An unterminated last line is incomplete: the other side went away before finishing it.
         buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
         return .needMoreData
     }
