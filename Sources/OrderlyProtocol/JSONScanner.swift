@@ -1,25 +1,103 @@
-/// A strict RFC 8259 scanner over the bytes of one request line. It finds where a JSON value ends
-/// (values may contain spaces, so the tokenizer cannot split on them) and rejects anything
-/// PostgreSQL's jsonb would reject later, so that bad JSON is a `BAD_SYNTAX` reply, never a
-/// database error.
-struct JSONScanner {
-    let bytes: [UInt8]
+/// What a scan builds as it goes. The request tokenizer builds nothing (`JSONValidation`): it
+/// only needs to know where a valid value ends. The client builds a tree (`JSONValue`). One
+/// scanner serves both, so server and client agree on what JSON is.
+public protocol JSONBuilder {
+    associatedtype Value
+    associatedtype ArrayValues
+    associatedtype ObjectMembers
+    func null() -> Value
+    func bool(_ value: Bool) -> Value
+    /// A number as its source text (already checked).
+    func number(_ text: ArraySlice<UInt8>) -> Value
+    /// The string literal `scanner.bytes[start..<end]`, quotes included (already checked); see
+    /// `JSONScanner.decodeString`.
+    func string(_ scanner: JSONScanner, from start: Int, to end: Int) -> Value
+    func beginArray() -> ArrayValues
+    func append(_ value: Value, to array: inout ArrayValues)
+    func endArray(_ array: ArrayValues) -> Value
+    func beginObject() -> ObjectMembers
+    /// A member whose key is the string literal `scanner.bytes[keyStart..<keyEnd]`.
+    func add(key scanner: JSONScanner, from keyStart: Int, to keyEnd: Int, value: Value, to object: inout ObjectMembers)
+    func endObject(_ object: ObjectMembers) -> Value
+}
+
+/// Builds nothing: for finding where a value ends.
+public struct JSONValidation: JSONBuilder {
+    public init() {}
+    public func null() {}
+    public func bool(_ value: Bool) {}
+    public func number(_ text: ArraySlice<UInt8>) {}
+    public func string(_ scanner: JSONScanner, from start: Int, to end: Int) {}
+    public func beginArray() {}
+    public func append(_ value: Void, to array: inout Void) {}
+    public func endArray(_ array: Void) {}
+    public func beginObject() {}
+    public func add(key scanner: JSONScanner, from keyStart: Int, to keyEnd: Int, value: Void, to object: inout Void) {}
+    public func endObject(_ object: Void) {}
+}
+
+/// A strict RFC 8259 scanner over the bytes of one request line or document. It finds where a
+/// JSON value ends (values may contain spaces, so the tokenizer cannot split on them) and, for
+/// requests, rejects anything PostgreSQL's jsonb would reject later, so that bad JSON is a
+/// `BAD_SYNTAX` reply, never a database error.
+public struct JSONScanner {
+    public enum Rules: Sendable {
+        /// A request line: blanks are spaces and tabs; `\u0000`, unpaired surrogates and numbers
+        /// beyond what `numeric` takes are refused.
+        case request
+        /// A document from the server (the client's reading): any JSON white space; an unpaired
+        /// surrogate reads as U+FFFD rather than failing the whole reply.
+        case document
+    }
+
+    public let bytes: [UInt8]
     let maxDepth: Int
+    let rules: Rules
+
+    public init(bytes: [UInt8], maxDepth: Int, rules: Rules = .request) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+        self.rules = rules
+    }
 
     /// Scans one JSON value starting at `start`; returns the index just past it.
     func scanValue(from start: Int, depth: Int = 0) throws(ProtocolError) -> Int {
+        try scan(from: start, depth: depth, building: JSONValidation()).end
+    }
+
+    /// Scans one JSON value starting at `start` (blanks before it allowed), building it with
+    /// `builder`; returns the value and the index just past it.
+    public func scan<B: JSONBuilder>(from start: Int, depth: Int = 0, building builder: B) throws(ProtocolError) -> (value: B.Value, end: Int) {
         guard depth < maxDepth else { throw ProtocolError(.badSyntax, "JSON nested deeper than \(maxDepth) levels") }
         let i = skipSpace(start)
         guard i < bytes.count else { throw ProtocolError(.badSyntax, "JSON value expected") }
         switch bytes[i] {
-        case UInt8(ascii: "{"): return try scanObject(from: i, depth: depth)
-        case UInt8(ascii: "["): return try scanArray(from: i, depth: depth)
-        case UInt8(ascii: "\""): return try scanString(from: i)
-        case UInt8(ascii: "t"): return try scanLiteral("true", from: i)
-        case UInt8(ascii: "f"): return try scanLiteral("false", from: i)
-        case UInt8(ascii: "n"): return try scanLiteral("null", from: i)
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try scanNumber(from: i)
+        case UInt8(ascii: "{"): return try scanObject(from: i, depth: depth, building: builder)
+        case UInt8(ascii: "["): return try scanArray(from: i, depth: depth, building: builder)
+        case UInt8(ascii: "\""):
+            let end = try scanString(from: i)
+            return (builder.string(self, from: i, to: end), end)
+        case UInt8(ascii: "t"): return (builder.bool(true), try scanLiteral("true", from: i))
+        case UInt8(ascii: "f"): return (builder.bool(false), try scanLiteral("false", from: i))
+        case UInt8(ascii: "n"): return (builder.null(), try scanLiteral("null", from: i))
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let end = try scanNumber(from: i)
+            return (builder.number(bytes[i..<end]), end)
         default: throw ProtocolError(.badSyntax, "invalid JSON value")
+        }
+    }
+
+    /// The index of the first byte at or after `start` that is not a blank.
+    public func skipSpace(_ start: Int) -> Int {
+        var i = start
+        while i < bytes.count, isBlank(bytes[i]) { i += 1 }
+        return i
+    }
+
+    private func isBlank(_ byte: UInt8) -> Bool {
+        switch rules {
+        case .request: return byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+        case .document: return byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
         }
     }
 
@@ -40,6 +118,7 @@ struct JSONScanner {
                 case UInt8(ascii: "u"):
                     let (unit, next) = try hexUnit(at: i + 1)
                     i = next
+                    guard case .request = rules else { continue }
                     if unit == 0 { throw ProtocolError(.badSyntax, "\\u0000 is not allowed in JSON strings") }
                     if (0xDC00...0xDFFF).contains(unit) { throw ProtocolError(.badSyntax, "unpaired UTF-16 surrogate in JSON string") }
                     if (0xD800...0xDBFF).contains(unit) {
@@ -62,7 +141,7 @@ struct JSONScanner {
 
     /// The text of the JSON string literal `bytes[start..<end]` (quotes included), unescaped.
     /// Only call it on a range `scanString` accepted.
-    func decodeString(from start: Int, to end: Int) -> String {
+    public func decodeString(from start: Int, to end: Int) -> String {
         var scalars = String.UnicodeScalarView()
         var raw: [UInt8] = []
         var i = start + 1
@@ -87,11 +166,12 @@ struct JSONScanner {
             case UInt8(ascii: "u"):
                 var value = UInt32((try? hexUnit(at: i))?.0 ?? 0xFFFD)
                 i += 4
-                if (0xD800...0xDBFF).contains(value) {
-                    let low = UInt32((try? hexUnit(at: i + 2))?.0 ?? 0xDC00)
+                if (0xD800...0xDBFF).contains(value), i + 1 < end - 1, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                   let low = (try? hexUnit(at: i + 2)).map({ UInt32($0.0) }), (0xDC00...0xDFFF).contains(low) {
                     value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
                     i += 6
                 }
+                // An unpaired surrogate (allowed in documents only) is no scalar: U+FFFD.
                 scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
             default: scalars.append(Unicode.Scalar(escape))
             }
@@ -102,38 +182,39 @@ struct JSONScanner {
 
     // MARK: - Internals
 
-    private func skipSpace(_ start: Int) -> Int {
-        var i = start
-        while i < bytes.count, bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: "\t") { i += 1 }
-        return i
-    }
-
     private func expect(_ byte: UInt8, at i: Int, _ what: String) throws(ProtocolError) {
         guard i < bytes.count, bytes[i] == byte else { throw ProtocolError(.badSyntax, "\(what) expected in JSON") }
     }
 
-    private func scanObject(from start: Int, depth: Int) throws(ProtocolError) -> Int {
+    private func scanObject<B: JSONBuilder>(from start: Int, depth: Int, building builder: B) throws(ProtocolError) -> (value: B.Value, end: Int) {
+        var members = builder.beginObject()
         var i = skipSpace(start + 1)
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { return i + 1 }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { return (builder.endObject(members), i + 1) }
         while true {
             try expect(UInt8(ascii: "\""), at: i, "object key")
-            i = skipSpace(try scanString(from: i))
-            try expect(UInt8(ascii: ":"), at: i, "':'")
-            i = skipSpace(try scanValue(from: i + 1, depth: depth + 1))
+            let keyEnd = try scanString(from: i)
+            let colon = skipSpace(keyEnd)
+            try expect(UInt8(ascii: ":"), at: colon, "':'")
+            let (value, end) = try scan(from: colon + 1, depth: depth + 1, building: builder)
+            builder.add(key: self, from: i, to: keyEnd, value: value, to: &members)
+            i = skipSpace(end)
             guard i < bytes.count else { throw ProtocolError(.badSyntax, "unterminated JSON object") }
-            if bytes[i] == UInt8(ascii: "}") { return i + 1 }
+            if bytes[i] == UInt8(ascii: "}") { return (builder.endObject(members), i + 1) }
             try expect(UInt8(ascii: ","), at: i, "',' or '}'")
             i = skipSpace(i + 1)
         }
     }
 
-    private func scanArray(from start: Int, depth: Int) throws(ProtocolError) -> Int {
+    private func scanArray<B: JSONBuilder>(from start: Int, depth: Int, building builder: B) throws(ProtocolError) -> (value: B.Value, end: Int) {
+        var values = builder.beginArray()
         var i = skipSpace(start + 1)
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { return i + 1 }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { return (builder.endArray(values), i + 1) }
         while true {
-            i = skipSpace(try scanValue(from: i, depth: depth + 1))
+            let (value, end) = try scan(from: i, depth: depth + 1, building: builder)
+            builder.append(value, to: &values)
+            i = skipSpace(end)
             guard i < bytes.count else { throw ProtocolError(.badSyntax, "unterminated JSON array") }
-            if bytes[i] == UInt8(ascii: "]") { return i + 1 }
+            if bytes[i] == UInt8(ascii: "]") { return (builder.endArray(values), i + 1) }
             try expect(UInt8(ascii: ","), at: i, "',' or ']'")
             i += 1
         }
@@ -182,11 +263,12 @@ struct JSONScanner {
             let from = i
             guard digits() > 0 else { throw ProtocolError(.badSyntax, "invalid JSON number") }
             let exponent = bytes[from..<i].drop { $0 == UInt8(ascii: "0") }
+            guard case .request = rules else { return i }
             guard exponent.count <= 4, (Int(String(decoding: exponent, as: UTF8.self)) ?? 0) <= JSONScanner.maxExponent else {
                 throw ProtocolError(.badSyntax, "JSON number out of range")
             }
         }
-        guard total <= JSONScanner.maxNumberDigits else { throw ProtocolError(.badSyntax, "JSON number out of range") }
+        guard total <= JSONScanner.maxNumberDigits || rules == .document else { throw ProtocolError(.badSyntax, "JSON number out of range") }
         return i
     }
 
