@@ -29,8 +29,10 @@ public final class ConnectionPool: Sendable {
         var idle: [Slot]
         /// Oldest first; as every caller waits equally long, the expired ones are a prefix.
         var waiters: [Waiter] = []
-        /// Whether the task that fails expired waiters is running (only while anyone waits).
+        /// Whether the task that fails expired waiters is running (only while anyone waits), and
+        /// that task, so that shutdown can end it and wait for it.
         var sweeping = false
+        var sweeper: Task<Void, Never>?
         var closed = false
     }
 
@@ -100,6 +102,9 @@ public final class ConnectionPool: Sendable {
         for waiter in waiters {
             waiter.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "the connection pool is shut down"))
         }
+        let sweeper = state.withLockedValue { $0.sweeper }
+        sweeper?.cancel()
+        await sweeper?.value
         try? await threadPool.runIfActive { idle.forEach { $0.connection?.close(); $0.connection = nil } }
         try? await threadPool.shutdownGracefully()
     }
@@ -130,7 +135,10 @@ public final class ConnectionPool: Sendable {
                 return (nil, startSweeping)
             }
             if let outcome { continuation.resume(with: outcome) }
-            if startSweeping { Task { await self.sweepExpiredWaiters() } }
+            if startSweeping {
+                let sweeper = Task { await self.sweepExpiredWaiters() }
+                state.withLockedValue { $0.sweeper = sweeper }
+            }
         }
     }
 
@@ -138,7 +146,7 @@ public final class ConnectionPool: Sendable {
     /// while anyone waits: one task for all of them, rather than a timer per waiting request.
     private func sweepExpiredWaiters() async {
         let tick = min(maximumWait, .milliseconds(100))
-        while true {
+        while !Task.isCancelled {
             try? await Task.sleep(for: tick)
             let now = ContinuousClock.now
             let (expired, done): ([Waiter], Bool) = state.withLockedValue { state in
