@@ -176,10 +176,17 @@ CREATE OR REPLACE FUNCTION api.whoami(actor bigint, args jsonb) RETURNS SETOF js
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
+DECLARE
+    u orderly.users := orderly.begin_command('WHOAMI', whoami.actor, whoami.args);
 BEGIN
-    RETURN NEXT orderly.session_json(orderly.actor(whoami.actor));
+    RETURN NEXT orderly.session_json(u);
 END
 $$;
+
+SELECT orderly.register_command('WHOAMI', 'api.whoami', NULL,
+    arguments  => '',
+    usage      => 'WHOAMI',
+    summary    => 'Your username, display name, roles and permissions.');
 
 -- What the server needs to refresh a session after NOTIFY orderly_roles. Does not raise for a
 -- locked user (it reports locked: true) so that the server can end that session itself.

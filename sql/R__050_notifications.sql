@@ -168,7 +168,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(inbox.actor, 'inbox.read');
+    u        orderly.users := orderly.begin_command('INBOX', inbox.actor, inbox.args);
     v_unread boolean := coalesce(orderly.arg_bool(inbox.args, 'unread'), false);
     v_limit  integer := coalesce(orderly.arg_int(inbox.args, 'limit'), 50);
     v_before bigint := orderly.arg_bigint(inbox.args, 'before');
@@ -185,6 +185,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('INBOX', 'api.inbox', 'inbox.read',
+    arguments  => 'unread:boolean limit:integer before:id',
+    usage      => 'INBOX [unread=true] [limit=N] [before=id]',
+    summary    => 'Your notifications, newest first: the events pushed to you, also those sent while you were offline.');
+
 -- INBOX ACK <id>|all: marks as read for this user only. Acknowledging twice is not an error (a
 -- second session may have done it); it just counts 0. An id the user may not see is reported
 -- exactly like one that does not exist.
@@ -193,7 +198,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(inbox_ack.actor, 'inbox.read');
+    u       orderly.users := orderly.begin_command('INBOX ACK', inbox_ack.actor, inbox_ack.args);
     v_arg   jsonb := orderly.arg_scalar(inbox_ack.args, 'id', true, 'a notification id or "all"');
     v_id    bigint;
     v_count integer;
@@ -227,6 +232,12 @@ BEGIN
     RETURN NEXT jsonb_build_object('acknowledged', v_count)::json;
 END
 $$;
+
+SELECT orderly.register_command('INBOX ACK', 'api.inbox_ack', 'inbox.read',
+    arguments  => 'id:any!',
+    positional => '{id}',
+    usage      => 'INBOX ACK id|all',
+    summary    => 'Mark one notification, or all of them, as read.');
 
 -- For the server's LISTEN connection: everything after the last id it has seen, in id order,
 -- with both the recipient columns it routes by and the document it pushes (the INBOX row without

@@ -271,10 +271,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(customer_create.actor, 'customer.manage');
+    u orderly.users := orderly.begin_command('CUSTOMER CREATE', customer_create.actor, customer_create.args);
     c orderly.customers;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['name', 'phone', 'email', 'company', 'segment', 'region']);
     IF orderly.own_customer(u) IS NOT NULL THEN
         RAISE EXCEPTION 'a customer account cannot create customers' USING ERRCODE = 'OL403';
     END IF;
@@ -297,6 +296,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('CUSTOMER CREATE', 'api.customer_create', 'customer.manage',
+    arguments  => 'name:text! phone:text! email:text! company:text segment:code region:text',
+    usage      => 'CUSTOMER CREATE name= phone= email= [company=] [segment=] [region=]',
+    summary    => 'Create a customer. Phone in international form (+49 30 1234567); e-mail unique.');
+
 -- Only the arguments given change; an empty company or region clears it. The segment decides
 -- prices, so a customer's own login may not change it.
 CREATE OR REPLACE FUNCTION api.customer_update(actor bigint, args jsonb) RETURNS SETOF json
@@ -304,12 +308,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.require_permission(customer_update.actor, 'customer.manage');
+    u      orderly.users := orderly.begin_command('CUSTOMER UPDATE', customer_update.actor, customer_update.args);
     id     bigint := orderly.arg_bigint(args, 'id', true);
     before orderly.customers;
     c      orderly.customers;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id', 'name', 'phone', 'email', 'company', 'segment', 'region']);
     before := orderly.customer_for(u, id, true);
     c := before;
     IF NOT (args ?| ARRAY['name', 'phone', 'email', 'company', 'segment', 'region']) THEN
@@ -343,22 +346,33 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('CUSTOMER UPDATE', 'api.customer_update', 'customer.manage',
+    arguments  => 'id:id! name:text phone:text email:text company:text segment:code region:text',
+    positional => '{id}',
+    usage      => 'CUSTOMER UPDATE id [name=] [phone=] [email=] [company=] [segment=] [region=]',
+    summary    => 'Change the fields given; an empty company or region clears it.');
+
 -- One document: the customer, its active addresses (default first) and a summary of its orders.
 CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(customer_show.actor, 'customer.read');
+    u orderly.users := orderly.begin_command('CUSTOMER SHOW', customer_show.actor, customer_show.args);
     c orderly.customers;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id']);
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'id', true), false);
     RETURN NEXT orderly.json_extend(orderly.customer_doc(c),
                                     json_build_object('addresses', orderly.customer_addresses(c.id),
                                                       'orders', orderly.customer_order_summary(c.id)));
 END
 $$;
+
+SELECT orderly.register_command('CUSTOMER SHOW', 'api.customer_show', 'customer.read',
+    arguments  => 'id:id!',
+    positional => '{id}',
+    usage      => 'CUSTOMER SHOW id',
+    summary    => 'A customer with its addresses (default first) and an order summary.');
 
 -- Substring search over name, e-mail and phone, at least three characters (shorter patterns
 -- cannot use a trigram index). Best matches first: the exact e-mail or phone, then names
@@ -370,7 +384,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(customer_find.actor, 'customer.read');
+    u       orderly.users := orderly.begin_command('CUSTOMER FIND', customer_find.actor, customer_find.args);
     q       text := lower(btrim(orderly.arg_text(args, 'q', true)));
     lim     integer := orderly.arg_limit(args, 20, 100);
     own     bigint := orderly.own_customer(u);
@@ -384,7 +398,6 @@ DECLARE
     n       integer;
     need    integer;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['q', 'limit']);
     IF length(q) < 3 THEN
         RAISE EXCEPTION 'q must be at least 3 characters' USING ERRCODE = 'OL400';
     END IF;
@@ -490,6 +503,12 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('CUSTOMER FIND', 'api.customer_find', 'customer.read',
+    arguments  => 'q:text! limit:integer',
+    positional => '{q}',
+    usage      => 'CUSTOMER FIND q= [limit=20]',
+    summary    => 'Customers whose name, e-mail or phone contains q (at least 3 characters), best matches first.');
+
 -- Addresses ------------------------------------------------------------------------------------
 
 -- The customer's current default address is demoted before another is promoted, so that the
@@ -568,12 +587,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(address_add.actor, 'customer.manage');
+    u orderly.users := orderly.begin_command('ADDRESS ADD', address_add.actor, address_add.args);
     c orderly.customers;
     a orderly.addresses;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['customer', 'recipient', 'phone', 'line1', 'line2', 'city', 'region',
-                                           'postal_code', 'country', 'label', 'default']);
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), true);
     INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, line2, city, region,
                                    postal_code, country)
@@ -599,6 +616,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ADDRESS ADD', 'api.address_add', 'customer.manage',
+    arguments  => 'customer:id! recipient:text! phone:text! line1:text! line2:text city:text! region:text! postal_code:text! country:code! label:text default:boolean',
+    usage      => 'ADDRESS ADD customer= recipient= phone= line1= [line2=] city= region= postal_code= country= [label=] [default=true]',
+    summary    => 'Add a ship-to address (ISO 3166-1 country code). A customer''s first address is its default.');
+
 -- Only the fields given change. default=true moves the default here; a default is never simply
 -- switched off (orders fall back to it), only moved to another address.
 CREATE OR REPLACE FUNCTION api.address_update(actor bigint, args jsonb) RETURNS SETOF json
@@ -606,13 +628,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.require_permission(address_update.actor, 'customer.manage');
+    u      orderly.users := orderly.begin_command('ADDRESS UPDATE', address_update.actor, address_update.args);
     before orderly.addresses;
     a      orderly.addresses;
     fields text[] := ARRAY['recipient', 'phone', 'line1', 'line2', 'city', 'region', 'postal_code',
                            'country', 'label', 'default'];
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id'] || fields);
     before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
     a := before;
     IF NOT (args ?| fields) THEN
@@ -646,6 +667,12 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ADDRESS UPDATE', 'api.address_update', 'customer.manage',
+    arguments  => 'id:id! recipient:text phone:text line1:text line2:text city:text region:text postal_code:text country:code label:text default:boolean',
+    positional => '{id}',
+    usage      => 'ADDRESS UPDATE id [recipient=] [phone=] [line1=] [line2=] [city=] [region=] [postal_code=] [country=] [label=] [default=true]',
+    summary    => 'Change the fields given; default=true makes it the customer''s default address.');
+
 -- Removed addresses are hidden, not deleted: orders that shipped there still show them. When the
 -- default goes, the newest remaining address becomes the default.
 CREATE OR REPLACE FUNCTION api.address_remove(actor bigint, args jsonb) RETURNS SETOF json
@@ -653,12 +680,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(address_remove.actor, 'customer.manage');
+    u        orderly.users := orderly.begin_command('ADDRESS REMOVE', address_remove.actor, address_remove.args);
     before   orderly.addresses;
     a        orderly.addresses;
     next_id  bigint;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id']);
     before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
     UPDATE orderly.addresses x SET removed_at = now(), is_default = false, updated_at = now()
     WHERE x.id = before.id
@@ -676,6 +702,12 @@ BEGIN
     RETURN NEXT orderly.json_extend(orderly.address_doc(a), json_build_object('new_default', next_id));
 END
 $$;
+
+SELECT orderly.register_command('ADDRESS REMOVE', 'api.address_remove', 'customer.manage',
+    arguments  => 'id:id!',
+    positional => '{id}',
+    usage      => 'ADDRESS REMOVE id',
+    summary    => 'Remove an address (orders that used it keep it); the newest other address becomes the default.');
 
 -- Admin: link a customer's login -----------------------------------------------------------------
 

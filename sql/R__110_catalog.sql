@@ -212,7 +212,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(catalog.actor, 'catalog.read');
+    u       orderly.users := orderly.begin_command('CATALOG', catalog.actor, catalog.args);
     v_cat   text := orderly.arg_text(catalog.args, 'category');
     v_q     text := lower(btrim(orderly.arg_text(catalog.args, 'q')));
     v_limit integer := coalesce(orderly.arg_int(catalog.args, 'limit'), 50);
@@ -241,13 +241,18 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('CATALOG', 'api.catalog', 'catalog.read',
+    arguments  => 'category:code q:text limit:integer after:code',
+    usage      => 'CATALOG [category=CODE] [q=text] [limit=50] [after=CODE]',
+    summary    => 'Active products by code; a category includes its sub-categories; q matches code or name.');
+
 -- PRODUCT SHOW code: the whole product, inactive ones included (an order may still show them).
 CREATE OR REPLACE FUNCTION api.product_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.require_permission(product_show.actor, 'catalog.read');
+    u      orderly.users := orderly.begin_command('PRODUCT SHOW', product_show.actor, product_show.args);
     v_code text := orderly.arg_code(product_show.args, 'code', true);
     v_id   bigint;
 BEGIN
@@ -259,6 +264,12 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('PRODUCT SHOW', 'api.product_show', 'catalog.read',
+    arguments  => 'code:code!',
+    positional => '{code}',
+    usage      => 'PRODUCT SHOW code',
+    summary    => 'A product with its category, options and price deltas, SKUs with stock, bundle components.');
+
 -- PRODUCT PRICE code [qty=1] [options={...}] [params={...}] [customer=id] [ship_to=id|CC|CC-REGION]
 -- [coupon=CODE] [sku=CODE]: the pricing engine on one line (the order document of
 -- orderly.price_order). Without a customer: segment 'standard', and tax only if ship_to names a
@@ -269,7 +280,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u          orderly.users := orderly.require_permission(product_price.actor, 'catalog.read');
+    u          orderly.users := orderly.begin_command('PRODUCT PRICE', product_price.actor, product_price.args);
     v_code     text := orderly.arg_code(product_price.args, 'code');
     v_sku      text := orderly.arg_code(product_price.args, 'sku');
     v_customer bigint := orderly.arg_bigint(product_price.args, 'customer');
@@ -278,14 +289,7 @@ DECLARE
     v_line     jsonb;
     v_segment  text := 'standard';
     v_place    jsonb;
-    k          text;
 BEGIN
-    FOR k IN SELECT jsonb_object_keys(product_price.args) LOOP
-        IF k NOT IN ('code', 'sku', 'qty', 'options', 'params', 'customer', 'ship_to', 'coupon') THEN
-            RAISE EXCEPTION 'unknown argument "%" (code, sku, qty, options, params, customer, ship_to, coupon)',
-                orderly.for_message(k) USING ERRCODE = 'OL400';
-        END IF;
-    END LOOP;
     IF v_code IS NULL AND v_sku IS NULL THEN
         RAISE EXCEPTION 'code is required' USING ERRCODE = 'OL400';
     END IF;
@@ -321,6 +325,12 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('PRODUCT PRICE', 'api.product_price', 'catalog.read',
+    arguments  => 'code:code qty:integer options:object params:object customer:id ship_to:any coupon:code sku:code',
+    positional => '{code}',
+    usage      => 'PRODUCT PRICE code [qty=1] [options={...}] [params={...}] [customer=id] [ship_to=id|DE|US-CA] [coupon=CODE] [sku=CODE]',
+    summary    => 'Price one line with the pricing engine, step by step: list price, tiers, discounts, coupon, tax.');
+
 -- Editing (catalog.manage) ------------------------------------------------------------------------
 
 -- CATEGORY CREATE code=PHONES name="Phones" [parent=CODE]
@@ -329,7 +339,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(category_create.actor, 'catalog.manage');
+    u        orderly.users := orderly.begin_command('CATEGORY CREATE', category_create.actor, category_create.args);
     v_code   text := orderly.arg_code(category_create.args, 'code', true);
     v_name   text := orderly.check_catalog_name(orderly.arg_text(category_create.args, 'name', true), 'name');
     v_parent text := orderly.arg_code(category_create.args, 'parent');
@@ -355,6 +365,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('CATEGORY CREATE', 'api.category_create', 'catalog.manage',
+    arguments  => 'code:code! name:text! parent:code',
+    usage      => 'CATEGORY CREATE code= name= [parent=CODE]',
+    summary    => 'Create a category, optionally under a parent.');
+
 -- PRODUCT CREATE code=PHN-X1 name="Phone X1" kind=goods|service|custom [category=CODE]
 -- [base_price=0] [currency=EUR] [description=...] [formula="..." params={...}] [sku=CODE]
 -- A goods product gets its default SKU (code: sku=, else the product code) at once.
@@ -363,7 +378,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u          orderly.users := orderly.require_permission(product_create.actor, 'catalog.manage');
+    u          orderly.users := orderly.begin_command('PRODUCT CREATE', product_create.actor, product_create.args);
     v_code     text := orderly.arg_code(product_create.args, 'code', true);
     v_name     text := orderly.check_catalog_name(orderly.arg_text(product_create.args, 'name', true), 'name');
     v_kind     text := lower(btrim(orderly.arg_text(product_create.args, 'kind', true)));
@@ -422,13 +437,18 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('PRODUCT CREATE', 'api.product_create', 'catalog.manage',
+    arguments  => 'code:code! name:text! kind:text! category:code base_price:number currency:code description:text formula:text params:object sku:code',
+    usage      => 'PRODUCT CREATE code= name= kind=goods|service|custom [category=] [base_price=] [currency=EUR] [description=] [formula= params={...}] [sku=]',
+    summary    => 'Create a product; goods get a default SKU, custom products may have a price formula.');
+
 -- PRODUCT UPDATE code [name=] [category=] [base_price=] [description=] [active=] [formula= params=]
 CREATE OR REPLACE FUNCTION api.product_update(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(product_update.actor, 'catalog.manage');
+    u        orderly.users := orderly.begin_command('PRODUCT UPDATE', product_update.actor, product_update.args);
     p        orderly.products := orderly.product_for_update(orderly.arg_code(product_update.args, 'code', true));
     v_name   text := orderly.arg_text(product_update.args, 'name');
     v_price  numeric := orderly.check_price(orderly.arg_numeric(product_update.args, 'base_price'), 'base_price');
@@ -439,14 +459,7 @@ DECLARE
     v_params jsonb := orderly.arg_value(product_update.args, 'params');
     v_before jsonb := orderly.product_doc(p.id);
     v_after  jsonb;
-    k        text;
 BEGIN
-    FOR k IN SELECT jsonb_object_keys(product_update.args) LOOP
-        IF k NOT IN ('code', 'name', 'base_price', 'description', 'active', 'category', 'formula', 'params') THEN
-            RAISE EXCEPTION 'cannot update "%" (name, category, base_price, description, active, formula, params)',
-                orderly.for_message(k) USING ERRCODE = 'OL400';
-        END IF;
-    END LOOP;
     IF v_name IS NOT NULL THEN
         p.name := orderly.check_catalog_name(v_name, 'name');
     END IF;
@@ -484,6 +497,12 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('PRODUCT UPDATE', 'api.product_update', 'catalog.manage',
+    arguments  => 'code:code! name:text category:code base_price:number description:text active:boolean formula:text params:object',
+    positional => '{code}',
+    usage      => 'PRODUCT UPDATE code [name=] [category=] [base_price=] [description=] [active=] [formula=] [params={...}]',
+    summary    => 'Change the fields given; active=false takes a product off sale.');
+
 -- OPTION ADD product=CODE group=storage [name="Storage"] [variant=true] [required=] [multiple=]
 --   [position=] values=[{"value":"128","name":"128 GB","price_delta":0}, ...]
 -- Creates the group, or adds new values to an existing one (its flags are then left alone).
@@ -494,7 +513,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u          orderly.users := orderly.require_permission(option_add.actor, 'catalog.manage');
+    u          orderly.users := orderly.begin_command('OPTION ADD', option_add.actor, option_add.args);
     p          orderly.products := orderly.product_for_update(orderly.arg_code(option_add.args, 'product', true));
     v_code     text := orderly.check_option_code(orderly.arg_text(option_add.args, 'group', true), 'option');
     v_name     text := orderly.arg_text(option_add.args, 'name');
@@ -562,6 +581,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('OPTION ADD', 'api.option_add', 'catalog.manage',
+    arguments  => 'product:code! group:code! name:text variant:boolean required:boolean multiple:boolean position:integer values:array!',
+    usage      => 'OPTION ADD product= group= [name=] [variant=] [required=] [multiple=] [position=] values=[{"value":..,"name":..,"price_delta":..}]',
+    summary    => 'Add an option group with its values, or new values to an existing group.');
+
 -- SKU CREATE product=CODE code=PHN-X1-128-BLK options={"colour":"black","storage":"128"} [stock=0]
 -- options must name one value of every variant group, and no other group.
 CREATE OR REPLACE FUNCTION api.sku_create(actor bigint, args jsonb) RETURNS SETOF json
@@ -569,7 +593,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u         orderly.users := orderly.require_permission(sku_create.actor, 'catalog.manage');
+    u         orderly.users := orderly.begin_command('SKU CREATE', sku_create.actor, sku_create.args);
     p         orderly.products := orderly.product_for_update(orderly.arg_code(sku_create.args, 'product', true));
     v_code    text := orderly.arg_code(sku_create.args, 'code', true);
     v_given   jsonb := coalesce(orderly.arg_value(sku_create.args, 'options'), '{}');
@@ -625,6 +649,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('SKU CREATE', 'api.sku_create', 'catalog.manage',
+    arguments  => 'product:code! code:code! options:object stock:integer',
+    usage      => 'SKU CREATE product= code= options={...} [stock=0]',
+    summary    => 'Add a SKU for one value of every variant option.');
+
 -- Stock: both lock the SKU row and refuse to go below what is reserved (the CHECK would refuse
 -- too; this says why).
 CREATE OR REPLACE FUNCTION orderly.stock_change(actor_id bigint, sku_code text, new_on_hand bigint, action text, reason text)
@@ -660,7 +689,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(stock_set.actor, 'catalog.manage');
+    u orderly.users := orderly.begin_command('STOCK SET', stock_set.actor, stock_set.args);
 BEGIN
     RETURN NEXT orderly.stock_change(u.id, orderly.arg_code(stock_set.args, 'sku', true),
                                      orderly.arg_bigint(stock_set.args, 'on_hand', true), 'stock.set',
@@ -668,13 +697,18 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('STOCK SET', 'api.stock_set', 'catalog.manage',
+    arguments  => 'sku:code! on_hand:integer! reason:text',
+    usage      => 'STOCK SET sku= on_hand=N [reason=]',
+    summary    => 'Set a SKU''s stock on hand (never below what is reserved).');
+
 -- STOCK ADJUST sku=CODE delta=+N|-N [reason=...]
 CREATE OR REPLACE FUNCTION api.stock_adjust(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(stock_adjust.actor, 'catalog.manage');
+    u       orderly.users := orderly.begin_command('STOCK ADJUST', stock_adjust.actor, stock_adjust.args);
     v_code  text := orderly.arg_code(stock_adjust.args, 'sku', true);
     v_delta bigint := orderly.arg_bigint(stock_adjust.args, 'delta', true);
     s       orderly.skus := orderly.sku_for_update(v_code);
@@ -687,6 +721,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('STOCK ADJUST', 'api.stock_adjust', 'catalog.manage',
+    arguments  => 'sku:code! delta:integer! reason:text',
+    usage      => 'STOCK ADJUST sku= delta=N [reason=]',
+    summary    => 'Add to or take from a SKU''s stock on hand (never below what is reserved).');
+
 -- BUNDLE CREATE code=SET-X1 name="X1 starter set" base_price=899 [category=] [currency=EUR]
 --   [description=] items=[{"sku":"PHN-X1-128-BLK","qty":1},{"sku":"ACC-CASE","qty":1}]
 -- Components are goods SKUs in the bundle's currency; the bundle is priced at its own price.
@@ -695,7 +734,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u          orderly.users := orderly.require_permission(bundle_create.actor, 'catalog.manage');
+    u          orderly.users := orderly.begin_command('BUNDLE CREATE', bundle_create.actor, bundle_create.args);
     v_code     text := orderly.arg_code(bundle_create.args, 'code', true);
     v_name     text := orderly.check_catalog_name(orderly.arg_text(bundle_create.args, 'name', true), 'name');
     v_price    numeric := orderly.check_price(orderly.arg_numeric(bundle_create.args, 'base_price', true), 'base_price');
@@ -769,6 +808,11 @@ BEGIN
     RETURN NEXT v_doc::json;
 END
 $$;
+
+SELECT orderly.register_command('BUNDLE CREATE', 'api.bundle_create', 'catalog.manage',
+    arguments  => 'code:code! name:text! base_price:number! items:array! category:code currency:code description:text',
+    usage      => 'BUNDLE CREATE code= name= base_price= items=[{"sku":..,"qty":..}] [category=] [currency=EUR] [description=]',
+    summary    => 'Create a bundle: its own price, fixed component SKUs.');
 
 REVOKE ALL ON FUNCTION
     orderly.category_ancestors(bigint),

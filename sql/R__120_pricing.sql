@@ -1151,7 +1151,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u         orderly.users := orderly.require_permission(price_set.actor, 'pricing.manage');
+    u         orderly.users := orderly.begin_command('PRICE SET', price_set.actor, price_set.args);
     p         orderly.products := orderly.product_for_update(orderly.arg_code(price_set.args, 'product', true));
     v_segment text := orderly.arg_segment(price_set.args, 'segment');
     v_sku     text := orderly.arg_code(price_set.args, 'sku');
@@ -1222,6 +1222,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('PRICE SET', 'api.price_set', 'pricing.manage',
+    arguments  => 'product:code! segment:code sku:code price:number min_qty:integer percent:number remove:boolean',
+    usage      => 'PRICE SET product= [segment=standard] [sku=] price=N | PRICE SET product= [segment=] min_qty=N percent=P [remove=true]',
+    summary    => 'Set a segment price for a product or SKU, or a graduated quantity band (percent off from min_qty).');
+
 -- Checks a rule's figures and window as a whole (for create and update alike).
 CREATE OR REPLACE FUNCTION orderly.check_rule(r orderly.pricing_rules) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
@@ -1260,7 +1265,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.require_permission(rule_create.actor, 'pricing.manage');
+    u      orderly.users := orderly.begin_command('RULE CREATE', rule_create.actor, rule_create.args);
     r      orderly.pricing_rules;
     v_prod text := orderly.arg_code(rule_create.args, 'product');
     v_cat  text := orderly.arg_code(rule_create.args, 'category');
@@ -1297,6 +1302,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('RULE CREATE', 'api.rule_create', 'pricing.manage',
+    arguments  => 'name:text! kind:text! value:number buy:integer get:integer product:code category:code segment:code starts:timestamp ends:timestamp priority:integer exclusive:boolean',
+    usage      => 'RULE CREATE name= kind=percent|fixed|buy_x_get_y [value=] [buy= get=] [product=] [category=] [segment=] [starts=] [ends=] [priority=100] [exclusive=false]',
+    summary    => 'Create a discount rule; lower priority applies first, an exclusive rule only alone.');
+
 -- RULE UPDATE id [name=] [value=] [buy=] [get=] [starts=] [ends=] [priority=] [exclusive=] [active=]
 -- A blank starts/ends ("") removes that bound. Scope and kind are fixed: create a new rule instead.
 CREATE OR REPLACE FUNCTION api.rule_update(actor bigint, args jsonb) RETURNS SETOF json
@@ -1304,19 +1314,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(rule_update.actor, 'pricing.manage');
+    u        orderly.users := orderly.begin_command('RULE UPDATE', rule_update.actor, rule_update.args);
     v_id     bigint := orderly.arg_bigint(rule_update.args, 'id', true);
     r        orderly.pricing_rules;
     v_before jsonb;
     v_after  jsonb;
-    k        text;
 BEGIN
-    FOR k IN SELECT jsonb_object_keys(rule_update.args) LOOP
-        IF k NOT IN ('id', 'name', 'value', 'buy', 'get', 'starts', 'ends', 'priority', 'exclusive', 'active') THEN
-            RAISE EXCEPTION 'cannot update "%" (name, value, buy, get, starts, ends, priority, exclusive, active)',
-                orderly.for_message(k) USING ERRCODE = 'OL400';
-        END IF;
-    END LOOP;
     SELECT * INTO r FROM orderly.pricing_rules x WHERE x.id = v_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown rule %', v_id USING ERRCODE = 'OL404';
@@ -1354,6 +1357,12 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('RULE UPDATE', 'api.rule_update', 'pricing.manage',
+    arguments  => 'id:id! name:text value:number buy:integer get:integer starts:timestamp ends:timestamp priority:integer exclusive:boolean active:boolean',
+    positional => '{id}',
+    usage      => 'RULE UPDATE id [name=] [value=] [buy=] [get=] [starts=] [ends=] [priority=] [exclusive=] [active=]',
+    summary    => 'Change a rule''s figures, window or priority; active=false switches it off.');
+
 -- COUPON CREATE code=SPRING10 rules=[id, ...] (or rule=id) [starts=] [ends=] [max_uses=N]
 --   [max_uses_per_customer=N]. Its rules then apply only to orders carrying one of their coupons.
 CREATE OR REPLACE FUNCTION api.coupon_create(actor bigint, args jsonb) RETURNS SETOF json
@@ -1361,7 +1370,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(coupon_create.actor, 'pricing.manage');
+    u        orderly.users := orderly.begin_command('COUPON CREATE', coupon_create.actor, coupon_create.args);
     v_code   text := btrim(orderly.arg_text(coupon_create.args, 'code', true));
     v_rules  jsonb := coalesce(orderly.arg_value(coupon_create.args, 'rules'),
                                CASE WHEN orderly.arg_value(coupon_create.args, 'rule') IS NOT NULL
@@ -1413,13 +1422,18 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('COUPON CREATE', 'api.coupon_create', 'pricing.manage',
+    arguments  => 'code:code! rules:array rule:id starts:timestamp ends:timestamp max_uses:integer max_uses_per_customer:integer',
+    usage      => 'COUPON CREATE code= rules=[id,...] [starts=] [ends=] [max_uses=] [max_uses_per_customer=]',
+    summary    => 'Create a coupon; its rules then apply only to orders that carry it.');
+
 -- TAX SET country=DE [region=BY] rate=19 name="VAT"   (rate is a percentage; remove=true deletes)
 CREATE OR REPLACE FUNCTION api.tax_set(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u         orderly.users := orderly.require_permission(tax_set.actor, 'pricing.manage');
+    u         orderly.users := orderly.begin_command('TAX SET', tax_set.actor, tax_set.args);
     v_country text := upper(btrim(orderly.arg_text(tax_set.args, 'country', true)));
     v_region  text := nullif(btrim(orderly.arg_text(tax_set.args, 'region')), '');
     v_rate    numeric := orderly.arg_numeric(tax_set.args, 'rate');
@@ -1465,6 +1479,11 @@ BEGIN
                                    'name', v_after ->> 'name', 'removed', v_remove)::json;
 END
 $$;
+
+SELECT orderly.register_command('TAX SET', 'api.tax_set', 'pricing.manage',
+    arguments  => 'country:code! region:text rate:number name:text remove:boolean',
+    usage      => 'TAX SET country=DE [region=] rate=19 [name=] [remove=true]',
+    summary    => 'Set the tax percentage of a country or one of its regions (the region wins).');
 
 REVOKE ALL ON FUNCTION
     orderly.arg_time(jsonb, text),

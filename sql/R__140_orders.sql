@@ -796,10 +796,9 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(order_quote.actor, 'order.create');
+    u orderly.users := orderly.begin_command('ORDER QUOTE', order_quote.actor, order_quote.args);
     c orderly.customers;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'coupon', 'ship_to']);
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), false);
     RETURN NEXT orderly.priced_doc(orderly.price_order(c.id, orderly.check_lines_arg(args), orderly.arg_text(args, 'coupon'),
                                     (orderly.ship_to_address(c.id, orderly.arg_bigint(args, 'ship_to'))).id, now(),
@@ -807,20 +806,29 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER QUOTE', 'api.order_quote', 'order.create',
+    arguments  => 'customer:id! lines:array! coupon:code ship_to:id',
+    usage      => 'ORDER QUOTE customer= lines=[…] [coupon=] [ship_to=]',
+    summary    => 'Price lines for a customer, each with its explanation; saves nothing.');
+
 CREATE OR REPLACE FUNCTION api.order_draft(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(order_draft.actor, 'order.create');
+    u orderly.users := orderly.begin_command('ORDER DRAFT', order_draft.actor, order_draft.args);
     o orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['customer', 'type', 'ship_to', 'requested_date', 'note', 'coupon']);
     -- Two statements: order_doc (STABLE) sees only what was written before its statement began.
     o := orderly.create_draft(u, args);
     RETURN NEXT orderly.order_doc(o);
 END
 $$;
+
+SELECT orderly.register_command('ORDER DRAFT', 'api.order_draft', 'order.create',
+    arguments  => 'customer:id! type:text ship_to:id requested_date:date note:text coupon:code',
+    usage      => 'ORDER DRAFT customer= [type=standard|custom|strategic] [ship_to=] [requested_date=] [note=] [coupon=]',
+    summary    => 'Start a draft order (ship-to defaults to the customer''s default address).');
 
 -- The header of a draft: ship_to (an address of the customer), coupon (coupon="" takes it
 -- off), requested_date (requested_date="" clears it), type. The order is re-priced: the
@@ -830,12 +838,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.require_permission(order_update.actor, 'order.create');
+    u      orderly.users := orderly.begin_command('ORDER UPDATE', order_update.actor, order_update.args);
     fields text[] := ARRAY['ship_to', 'coupon', 'requested_date', 'type'];
     before orderly.orders;
     o      orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id'] || fields);
     before := orderly.draft_for_update(u, orderly.arg_bigint(args, 'id', true));
     o := before;
     IF NOT (args ?| fields) THEN
@@ -871,17 +878,22 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER UPDATE', 'api.order_update', 'order.create',
+    arguments  => 'id:id! ship_to:id coupon:code requested_date:date type:text',
+    positional => '{id}',
+    usage      => 'ORDER UPDATE id [ship_to=] [coupon=] [requested_date=] [type=]',
+    summary    => 'Change a draft''s ship-to, coupon (coupon="" takes it off), requested date or type; it is re-priced.');
+
 CREATE OR REPLACE FUNCTION api.order_line_add(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.require_permission(order_line_add.actor, 'order.create');
+    u      orderly.users := orderly.begin_command('ORDER LINE ADD', order_line_add.actor, order_line_add.args);
     o      orderly.orders;
     v_spec jsonb := orderly.line_spec(args);
     v_no   integer;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['order', 'sku', 'product', 'qty', 'options', 'params', 'unit_price', 'reason']);
     o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
     PERFORM orderly.require_override(u, v_spec);
     v_no := o.next_line_no;
@@ -894,6 +906,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER LINE ADD', 'api.order_line_add', 'order.create',
+    arguments  => 'order:id! sku:code product:code qty:integer! options:object params:object unit_price:number reason:text',
+    usage      => 'ORDER LINE ADD order= (sku=|product=) qty= [options={…}] [params={…}] [unit_price= reason=]',
+    summary    => 'Add a line to a draft; the whole order is re-priced. A manual unit_price needs price.override.');
+
 -- Changes what is given. Naming a new sku or product replaces both (and its options);
 -- clear_override=true returns the line to computed prices.
 CREATE OR REPLACE FUNCTION api.order_line_set(actor bigint, args jsonb) RETURNS SETOF json
@@ -901,15 +918,13 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(order_line_set.actor, 'order.create');
+    u       orderly.users := orderly.begin_command('ORDER LINE SET', order_line_set.actor, order_line_set.args);
     o       orderly.orders;
     v_no    integer := orderly.arg_int(args, 'line', true);
     v_given jsonb := orderly.line_spec(args);
     v_old   jsonb;
     v_spec  jsonb;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['order', 'line', 'sku', 'product', 'qty', 'options', 'params',
-                                           'unit_price', 'reason', 'clear_override']);
     o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
     v_old := orderly.line_spec_of(o, v_no);
     IF v_given = '{}' AND NOT coalesce(orderly.arg_bool(args, 'clear_override'), false) THEN
@@ -944,17 +959,21 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER LINE SET', 'api.order_line_set', 'order.create',
+    arguments  => 'order:id! line:integer! sku:code product:code qty:integer options:object params:object unit_price:number reason:text clear_override:boolean',
+    usage      => 'ORDER LINE SET order= line= [qty=] [options={…}] [params={…}] [sku=|product=] [unit_price= reason=] [clear_override=true]',
+    summary    => 'Change a line of a draft; the whole order is re-priced.');
+
 CREATE OR REPLACE FUNCTION api.order_line_remove(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u     orderly.users := orderly.require_permission(order_line_remove.actor, 'order.create');
+    u     orderly.users := orderly.begin_command('ORDER LINE REMOVE', order_line_remove.actor, order_line_remove.args);
     o     orderly.orders;
     v_no  integer := orderly.arg_int(args, 'line', true);
     v_old jsonb;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['order', 'line']);
     o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
     v_old := orderly.line_spec_of(o, v_no);
     o := orderly.set_order_lines(o, (SELECT coalesce(jsonb_agg(s), '[]') FROM jsonb_array_elements(orderly.order_specs(o.id)) s
@@ -965,6 +984,11 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER LINE REMOVE', 'api.order_line_remove', 'order.create',
+    arguments  => 'order:id! line:integer!',
+    usage      => 'ORDER LINE REMOVE order= line=',
+    summary    => 'Remove a line from a draft.');
+
 -- Notes can be added in any status (a delivery instruction often comes after submission) and
 -- are never edited or removed.
 CREATE OR REPLACE FUNCTION api.order_note(actor bigint, args jsonb) RETURNS SETOF json
@@ -972,15 +996,19 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(order_note.actor, 'order.create');
+    u orderly.users := orderly.begin_command('ORDER NOTE', order_note.actor, order_note.args);
     o orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['order', 'text', 'kind']);
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
     RETURN NEXT orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true),
                                                         orderly.arg_text(args, 'kind')));
 END
 $$;
+
+SELECT orderly.register_command('ORDER NOTE', 'api.order_note', 'order.create',
+    arguments  => 'order:id! text:text! kind:text',
+    usage      => 'ORDER NOTE order= text= [kind=delivery|packaging|general]',
+    summary    => 'Add a note; notes are kept for good and shown to the warehouse and production.');
 
 -- One shot: draft, lines, optionally submit, in one transaction. With idempotency_key a retry
 -- gets the first reply back instead of a second order.
@@ -989,15 +1017,13 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(order_create.actor, 'order.create');
+    u       orderly.users := orderly.begin_command('ORDER CREATE', order_create.actor, order_create.args);
     v_key   text := orderly.arg_text(args, 'idempotency_key');
     v_reply text;
     v_lines jsonb;
     v_doc   json;
     o       orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['customer', 'lines', 'type', 'ship_to', 'requested_date', 'coupon', 'note',
-                                           'submit', 'idempotency_key']);
     v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER CREATE', args);
     IF v_reply IS NOT NULL THEN
         RETURN NEXT v_reply::json;
@@ -1020,18 +1046,22 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER CREATE', 'api.order_create', 'order.create',
+    arguments  => 'customer:id! lines:array! type:text ship_to:id requested_date:date coupon:code note:text submit:boolean idempotency_key:text',
+    usage      => 'ORDER CREATE customer= lines=[…] [type=] [ship_to=] [requested_date=] [coupon=] [note=] [submit=true] [idempotency_key=]',
+    summary    => 'Create an order in one step, optionally submitting it. A retry with the same idempotency_key gets the same reply.');
+
 CREATE OR REPLACE FUNCTION api.order_submit(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(order_submit.actor, 'order.submit');
+    u       orderly.users := orderly.begin_command('ORDER SUBMIT', order_submit.actor, order_submit.args);
     v_key   text := orderly.arg_text(args, 'idempotency_key');
     v_reply text;
     v_doc   json;
     o       orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id', 'idempotency_key']);
     v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER SUBMIT', args);
     IF v_reply IS NOT NULL THEN
         RETURN NEXT v_reply::json;
@@ -1045,17 +1075,28 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER SUBMIT', 'api.order_submit', 'order.submit',
+    arguments  => 'id:id! idempotency_key:text',
+    positional => '{id}',
+    usage      => 'ORDER SUBMIT id [idempotency_key=]',
+    summary    => 'Submit a draft: prices are fixed, the coupon used, stock reserved.');
+
 CREATE OR REPLACE FUNCTION api.order_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(order_show.actor, 'order.read');
+    u orderly.users := orderly.begin_command('ORDER SHOW', order_show.actor, order_show.args);
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id']);
     RETURN NEXT orderly.order_doc(orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false));
 END
 $$;
+
+SELECT orderly.register_command('ORDER SHOW', 'api.order_show', 'order.read',
+    arguments  => 'id:id!',
+    positional => '{id}',
+    usage      => 'ORDER SHOW id',
+    summary    => 'An order: customer, ship-to, lines with their price explanation, totals, notes, status history.');
 
 -- Newest first, keyset paginated: pass the last id seen as after= for the next page. from and
 -- to are creation dates, both inclusive.
@@ -1064,7 +1105,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u          orderly.users := orderly.require_permission(order_list.actor, 'order.read');
+    u          orderly.users := orderly.begin_command('ORDER LIST', order_list.actor, order_list.args);
     v_status   text := nullif(lower(btrim(orderly.arg_text(args, 'status'))), '');
     v_customer bigint := orderly.arg_bigint(args, 'customer');
     v_mine     boolean := coalesce(orderly.arg_bool(args, 'mine'), false);
@@ -1077,7 +1118,6 @@ DECLARE
     v_own      bigint := orderly.own_customer(u);
     v_all      boolean := orderly.has_permission(u.id, 'order.read_all');
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['status', 'customer', 'mine', 'from', 'to', 'limit', 'after']);
     IF v_status IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = v_status) THEN
         RAISE EXCEPTION 'unknown status "%"; one of: %', orderly.for_message(v_status),
             (SELECT string_agg(s.code, ', ' ORDER BY s.position) FROM orderly.order_statuses s) USING ERRCODE = 'OL400';
@@ -1106,6 +1146,11 @@ BEGIN
     LIMIT v_limit;
 END
 $$;
+
+SELECT orderly.register_command('ORDER LIST', 'api.order_list', 'order.read',
+    arguments  => 'status:text customer:id mine:boolean from:date to:date limit:integer after:id',
+    usage      => 'ORDER LIST [status=] [customer=] [mine=true] [from=] [to=] [limit=50] [after=id]',
+    summary    => 'Orders you may see, newest first; pass the last id as after= for the next page.');
 
 REVOKE ALL ON FUNCTION
     orderly.order_visible(orderly.users, orderly.orders),

@@ -120,12 +120,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(pick_list.actor, 'order.read_all');
+    u       orderly.users := orderly.begin_command('PICK LIST', pick_list.actor, pick_list.args);
     v_limit integer := orderly.arg_limit(args, 50, 500);
     v_after bigint := orderly.arg_bigint(args, 'after');
     v_after_date date;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['limit', 'after']);
     v_after_date := orderly.work_position(v_after);
     RETURN QUERY
     SELECT json_build_object(
@@ -147,17 +146,21 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('PICK LIST', 'api.pick_list', 'order.read_all',
+    arguments  => 'limit:integer after:id',
+    usage      => 'PICK LIST [limit=50] [after=order]',
+    summary    => 'Approved orders to pick: reserved SKUs, ship-to and every note, by requested date.');
+
 CREATE OR REPLACE FUNCTION api.work_queue(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(work_queue.actor, 'order.read_all');
+    u       orderly.users := orderly.begin_command('WORK QUEUE', work_queue.actor, work_queue.args);
     v_limit integer := orderly.arg_limit(args, 50, 500);
     v_after bigint := orderly.arg_bigint(args, 'after');
     v_after_date date;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['limit', 'after']);
     v_after_date := orderly.work_position(v_after);
     RETURN QUERY
     SELECT json_build_object(
@@ -176,6 +179,11 @@ BEGIN
     LIMIT v_limit;
 END
 $$;
+
+SELECT orderly.register_command('WORK QUEUE', 'api.work_queue', 'order.read_all',
+    arguments  => 'limit:integer after:id',
+    usage      => 'WORK QUEUE [limit=50] [after=order]',
+    summary    => 'Custom-made and service lines of approved orders, with parameters and notes.');
 
 REVOKE ALL ON FUNCTION
     orderly.work_notes(bigint),

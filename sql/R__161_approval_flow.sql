@@ -490,13 +490,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u         orderly.users := orderly.require_permission(order_approve.actor, 'order.approve');
+    u         orderly.users := orderly.begin_command('ORDER APPROVE', order_approve.actor, order_approve.args);
     v_comment text;
     c         orderly.order_approvals;
     nxt       orderly.order_approvals;
     o         orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id', 'comment', 'step']);
     v_comment := nullif(btrim(orderly.arg_text(args, 'comment')), '');
     IF length(v_comment) > 2000 THEN
         RAISE EXCEPTION 'comment must be at most 2000 characters' USING ERRCODE = 'OL400';
@@ -519,6 +518,12 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER APPROVE', 'api.order_approve', 'order.approve',
+    arguments  => 'id:id! comment:text step:integer',
+    positional => '{id}',
+    usage      => 'ORDER APPROVE id [comment=]',
+    summary    => 'Approve the order''s current step, if it is yours to decide.');
+
 -- ORDER REJECT id reason= [step=]: the order is rejected, later steps skipped, its stock and
 -- coupon released; the creator may change it and submit again (a new round).
 CREATE OR REPLACE FUNCTION api.order_reject(actor bigint, args jsonb) RETURNS SETOF json
@@ -526,12 +531,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(order_reject.actor, 'order.approve');
+    u        orderly.users := orderly.begin_command('ORDER REJECT', order_reject.actor, order_reject.args);
     v_reason text;
     c        orderly.order_approvals;
     o        orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id', 'reason', 'step']);
     v_reason := btrim(orderly.arg_text(args, 'reason', true));
     IF length(v_reason) > 2000 THEN
         RAISE EXCEPTION 'reason must be at most 2000 characters' USING ERRCODE = 'OL400';
@@ -553,16 +557,21 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('ORDER REJECT', 'api.order_reject', 'order.approve',
+    arguments  => 'id:id! reason:text! step:integer',
+    positional => '{id}',
+    usage      => 'ORDER REJECT id reason=',
+    summary    => 'Reject the order at its current step: stock is released and the creator told why.');
+
 -- APPROVAL SHOW order
 CREATE OR REPLACE FUNCTION api.approval_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(approval_show.actor, 'order.read');
+    u orderly.users := orderly.begin_command('APPROVAL SHOW', approval_show.actor, approval_show.args);
     o orderly.orders;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['order']);
     -- Approvers' names, comments and rule names are internal: a customer follows its order's
     -- status in ORDER SHOW.
     IF orderly.own_customer(u) IS NOT NULL THEN
@@ -573,13 +582,19 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('APPROVAL SHOW', 'api.approval_show', 'order.read',
+    arguments  => 'order:id!',
+    positional => '{order}',
+    usage      => 'APPROVAL SHOW order',
+    summary    => 'An order''s approval chain: each step''s role, status, who decided and when, comment, due time, reminders.');
+
 -- APPROVAL QUEUE [limit=]: the pending steps the actor may decide now, oldest first.
 CREATE OR REPLACE FUNCTION api.approval_queue(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(approval_queue.actor, 'order.approve');
+    u       orderly.users := orderly.begin_command('APPROVAL QUEUE', approval_queue.actor, approval_queue.args);
     v_limit integer := orderly.arg_limit(args, 50, 200);
     -- The roles through which the actor could decide anything now: their own, and those of
     -- users who delegated to them. Only steps of these roles are worth the full check.
@@ -597,7 +612,6 @@ DECLARE
     d       record;
     v_count integer := 0;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['limit']);
     -- Oldest first, and only until the page is full: the full check (orderly.step_deciders, the
     -- one definition of who may decide) is the costly part, so it runs for as few steps as it
     -- takes rather than for every pending step in the system.
@@ -634,6 +648,11 @@ BEGIN
     END LOOP;
 END
 $$;
+
+SELECT orderly.register_command('APPROVAL QUEUE', 'api.approval_queue', 'order.approve',
+    arguments  => 'limit:integer',
+    usage      => 'APPROVAL QUEUE [limit=50]',
+    summary    => 'Approval steps waiting for you (your roles and delegations, within your limits), oldest first.');
 
 -- Delegation -------------------------------------------------------------------------------------
 
@@ -673,7 +692,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u        orderly.users := orderly.require_permission(delegate.actor, 'order.approve');
+    u        orderly.users := orderly.begin_command('DELEGATE', delegate.actor, delegate.args);
     t        orderly.users;
     v_to     text;
     v_from   timestamptz;
@@ -682,7 +701,6 @@ DECLARE
     v_mine   text[];
     d        orderly.approval_delegations;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['to', 'from', 'until', 'role']);
     v_to := btrim(orderly.arg_text(args, 'to', true));
     v_from := coalesce(orderly.arg_time(args, 'from'), now());
     -- orderly.arg_time (R__120_pricing.sql): ISO dates or times, as PRICE RULE's starts/ends.
@@ -733,16 +751,20 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('DELEGATE', 'api.delegate', 'order.approve',
+    arguments  => 'to:text! from:timestamp until:timestamp! role:text',
+    usage      => 'DELEGATE to=username until= [from=now] [role=]',
+    summary    => 'Let another user approve in your place (one role or all of yours) for a time window.');
+
 -- DELEGATE LIST [limit=]: delegations given and received, newest first.
 CREATE OR REPLACE FUNCTION api.delegate_list(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.require_permission(delegate_list.actor, 'order.approve');
+    u       orderly.users := orderly.begin_command('DELEGATE LIST', delegate_list.actor, delegate_list.args);
     v_limit integer := orderly.arg_limit(args, 50, 200);
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['limit']);
     RETURN QUERY
     SELECT orderly.delegation_doc(d, u.id)
     FROM orderly.approval_delegations d
@@ -752,17 +774,21 @@ BEGIN
 END
 $$;
 
+SELECT orderly.register_command('DELEGATE LIST', 'api.delegate_list', 'order.approve',
+    arguments  => 'limit:integer',
+    usage      => 'DELEGATE LIST',
+    summary    => 'Delegations you gave and received.');
+
 -- DELEGATE REVOKE id: by the delegator, or by the delegate declining it.
 CREATE OR REPLACE FUNCTION api.delegate_revoke(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, public, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.require_permission(delegate_revoke.actor, 'order.approve');
+    u orderly.users := orderly.begin_command('DELEGATE REVOKE', delegate_revoke.actor, delegate_revoke.args);
     v_id bigint;
     d orderly.approval_delegations;
 BEGIN
-    PERFORM orderly.check_args(args, ARRAY['id']);
     v_id := orderly.arg_bigint(args, 'id', true);
     SELECT * INTO d FROM orderly.approval_delegations x
     WHERE x.id = v_id AND u.id IN (x.from_user, x.to_user) FOR UPDATE;
@@ -786,6 +812,12 @@ BEGIN
     RETURN NEXT orderly.delegation_doc(d, u.id);
 END
 $$;
+
+SELECT orderly.register_command('DELEGATE REVOKE', 'api.delegate_revoke', 'order.approve',
+    arguments  => 'id:id!',
+    positional => '{id}',
+    usage      => 'DELEGATE REVOKE id',
+    summary    => 'End a delegation you gave.');
 
 REVOKE ALL ON FUNCTION
     orderly.step_deciders(orderly.order_approvals, orderly.orders, timestamptz),

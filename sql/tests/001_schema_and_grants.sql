@@ -20,7 +20,9 @@ SELECT tables_are('orderly',
           'order_status_history', 'stock_reservations', 'idempotency_keys',
           -- V009 (approvals)
           'approval_rules', 'approval_rule_steps', 'approval_limits', 'approval_settings', 'approval_delegations',
-          'order_approvals']);
+          'order_approvals',
+          -- V012 (command registry)
+          'commands', 'command_arguments']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
