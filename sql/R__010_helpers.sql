@@ -2,9 +2,10 @@
 --
 -- Repeatable file: re-run whenever it changes, so everything is CREATE OR REPLACE. When a
 -- signature or return type changes, add a DROP FUNCTION IF EXISTS for the old one above it.
--- None of these is granted to anybody: they run inside SECURITY DEFINER functions owned by
--- orderly_owner. All error messages may be shown to clients verbatim, so they are short, one
--- line, and never mention SQL or internal names.
+-- None of these is granted to anybody (V001's default privileges give no EXECUTE on a function
+-- of orderly_owner's to PUBLIC, and none in schema orderly to anyone): they run inside SECURITY
+-- DEFINER functions owned by orderly_owner. All error messages may be shown to clients verbatim,
+-- so they are short, one line, and never mention SQL or internal names.
 
 -- Errors ---------------------------------------------------------------------------------------
 
@@ -551,42 +552,3 @@ AS $$
         ELSE (regexp_replace($1::text, '\s*\}\s*$', '') || ', ' || regexp_replace($2::text, '^\s*\{', ''))::json
     END
 $$;
-
--- Nothing here is for anybody but the owner.
-REVOKE ALL ON FUNCTION
-    orderly.fail(text, text),
-    orderly.for_message(text),
-    orderly.arg_value(jsonb, text, boolean),
-    orderly.arg_scalar(jsonb, text, boolean, text, boolean),
-    orderly.arg_text(jsonb, text, boolean),
-    orderly.arg_numeric(jsonb, text, boolean),
-    orderly.arg_bigint(jsonb, text, boolean),
-    orderly.arg_int(jsonb, text, boolean),
-    orderly.arg_bool(jsonb, text, boolean),
-    orderly.check_args(jsonb, text[]),
-    orderly.arg_limit(jsonb, integer, integer),
-    orderly.like_escape(text),
-    orderly.check_username(text),
-    orderly.check_password(text),
-    orderly.check_display_name(text),
-    orderly.hash_password(text),
-    orderly.password_matches(text, text),
-    orderly.is_locked(orderly.users),
-    orderly.user_role_names(bigint),
-    orderly.user_permission_codes(bigint),
-    orderly.user_snapshot(bigint),
-    orderly.role_snapshot(bigint),
-    orderly.user_for_update(text),
-    orderly.role_by_name(text),
-    orderly.role_for_update(text),
-    orderly.check_permission_exists(text),
-    orderly.actor(bigint),
-    orderly.has_permission(bigint, text),
-    orderly.require_permission(bigint, text),
-    orderly.audit(bigint, text, text, text, jsonb, jsonb),
-    orderly.notify_roles(text, text, bigint, text),
-    orderly.user_changed(text, bigint, jsonb, text, jsonb),
-    orderly.role_changed(text, bigint, jsonb),
-    orderly.json_time(timestamptz),
-    orderly.json_extend(json, json)
-FROM PUBLIC;

@@ -195,23 +195,3 @@ COMMENT ON FUNCTION admin.revoke_role(text, text) IS 'Take a role from a user (n
 COMMENT ON FUNCTION admin.lock_user(text) IS 'Lock a user out until unlock_user';
 COMMENT ON FUNCTION admin.unlock_user(text) IS 'Lift an admin lock or a failed-login lockout';
 COMMENT ON FUNCTION admin.create_demo_users() IS 'Create one demo user per seeded role (password <role>-demo)';
-
-REVOKE ALL ON FUNCTION
-    admin.create_user(text, text, text[], text),
-    admin.set_password(text, text),
-    admin.grant_role(text, text),
-    admin.revoke_role(text, text),
-    admin.lock_user(text),
-    admin.unlock_user(text),
-    admin.create_demo_users()
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    admin.create_user(text, text, text[], text),
-    admin.set_password(text, text),
-    admin.grant_role(text, text),
-    admin.revoke_role(text, text),
-    admin.lock_user(text),
-    admin.unlock_user(text),
-    admin.create_demo_users()
-TO orderly_admin;

@@ -115,17 +115,3 @@ COMMENT ON FUNCTION admin.create_role(text, text) IS 'Create a business role (ge
 COMMENT ON FUNCTION admin.create_permission(text, text) IS 'Add a permission code to the catalog';
 COMMENT ON FUNCTION admin.grant_permission(text, text) IS 'Give a role a permission (no-op if held)';
 COMMENT ON FUNCTION admin.revoke_permission(text, text) IS 'Take a permission from a role (no-op if not held)';
-
-REVOKE ALL ON FUNCTION
-    admin.create_role(text, text),
-    admin.create_permission(text, text),
-    admin.grant_permission(text, text),
-    admin.revoke_permission(text, text)
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    admin.create_role(text, text),
-    admin.create_permission(text, text),
-    admin.grant_permission(text, text),
-    admin.revoke_permission(text, text)
-TO orderly_admin;

@@ -18,8 +18,6 @@ AS $$
         'permissions', to_json(orderly.user_permission_codes(($1).id)))
 $$;
 
-REVOKE ALL ON FUNCTION orderly.session_json(orderly.users) FROM PUBLIC;
-
 -- Recent failed logins from one address. at_most stops counting early: under a flood the
 -- question is only "at the limit yet?", and that must stay cheap however many rows there are.
 CREATE OR REPLACE FUNCTION orderly.address_failures(client_addr text, failure_window interval,
@@ -34,8 +32,6 @@ AS $$
             AND f.at > clock_timestamp() - $2
           LIMIT $3) recent
 $$;
-
-REVOKE ALL ON FUNCTION orderly.address_failures(text, interval, integer) FROM PUBLIC;
 
 -- The three-argument form became this one (its calls still work through the defaults).
 DROP FUNCTION IF EXISTS api.authenticate(text, text, text);
@@ -212,19 +208,3 @@ BEGIN
         'permissions', to_json(orderly.user_permission_codes(u.id)));
 END
 $$;
-
-REVOKE ALL ON FUNCTION
-    api.authenticate(text, text, text, integer, interval),
-    api.record_auth_failure(text, text, integer, interval, interval),
-    api.address_failures(text, interval),
-    api.whoami(bigint, jsonb),
-    api.user_permissions(bigint)
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    api.authenticate(text, text, text, integer, interval),
-    api.record_auth_failure(text, text, integer, interval, interval),
-    api.address_failures(text, interval),
-    api.whoami(bigint, jsonb),
-    api.user_permissions(bigint)
-TO orderly_app;

@@ -64,6 +64,3 @@ SELECT a.id, a.at, a.actor_user_id, a.actor_db_role, a.action, a.entity, a.entit
 FROM orderly.audit_log a;
 
 COMMENT ON VIEW admin.audit_log IS 'Every state change: who (user id or database login), when, what, before and after';
-
-REVOKE ALL ON admin.users, admin.roles, admin.permissions, admin.role_permissions, admin.audit_log FROM PUBLIC;
-GRANT SELECT ON admin.users, admin.roles, admin.permissions, admin.role_permissions, admin.audit_log TO orderly_admin;

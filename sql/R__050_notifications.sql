@@ -49,11 +49,6 @@ AS $$
     LIMIT $3
 $$;
 
-REVOKE ALL ON FUNCTION
-    orderly.notification_doc(orderly.notifications),
-    orderly.visible_notifications(bigint, bigint, integer, boolean)
-FROM PUBLIC;
-
 -- The one way to raise an event. Called by other SECURITY DEFINER functions (as the owner),
 -- never by the server directly, which is why orderly_app may not execute it. The audit row and
 -- the notification belong to the caller's transaction: both exist only if its change commits.
@@ -274,20 +269,3 @@ COMMENT ON FUNCTION admin.notify(text, text) IS
 
 -- api.notify is for other functions only: the default privileges granted it to orderly_app.
 REVOKE ALL ON FUNCTION api.notify(bigint, text, text, jsonb) FROM PUBLIC, orderly_app;
-
-REVOKE ALL ON FUNCTION
-    api.inbox(bigint, jsonb),
-    api.inbox_ack(bigint, jsonb),
-    api.events_since(bigint, integer),
-    api.last_event_id(),
-    admin.notify(text, text)
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    api.inbox(bigint, jsonb),
-    api.inbox_ack(bigint, jsonb),
-    api.events_since(bigint, integer),
-    api.last_event_id()
-TO orderly_app;
-
-GRANT EXECUTE ON FUNCTION admin.notify(text, text) TO orderly_admin;

@@ -758,37 +758,3 @@ $$;
 
 COMMENT ON FUNCTION admin.load_demo_customer() IS 'Create the demo customer with an address and link the demo customer login (idempotent)';
 COMMENT ON FUNCTION admin.link_customer(text, bigint) IS 'Link a customer login to the customer it orders for (NULL unlinks)';
-
-REVOKE ALL ON FUNCTION
-    orderly.normalize_phone(text, text),
-    orderly.normalize_email(text),
-    orderly.clean_text(text, text, integer),
-    orderly.check_segment(text),
-    orderly.check_country(text),
-    orderly.check_postal_code(text),
-    orderly.customer_field(jsonb, text),
-    orderly.address_field(jsonb, text),
-    orderly.own_customer(orderly.users),
-    orderly.customer_visible(orderly.users, bigint),
-    orderly.customer_for(orderly.users, bigint, boolean),
-    orderly.customer_doc(orderly.customers),
-    orderly.address_doc(orderly.addresses),
-    orderly.customer_addresses(bigint),
-    orderly.make_default_address(bigint, bigint, bigint),
-    orderly.ship_to_address(bigint, bigint),
-    orderly.address_for_update(orderly.users, bigint)
-FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION
-    api.customer_create(bigint, jsonb),
-    api.customer_update(bigint, jsonb),
-    api.customer_show(bigint, jsonb),
-    api.customer_find(bigint, jsonb),
-    api.address_add(bigint, jsonb),
-    api.address_update(bigint, jsonb),
-    api.address_remove(bigint, jsonb),
-    admin.link_customer(text, bigint),
-    admin.load_demo_customer()
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION admin.link_customer(text, bigint), admin.load_demo_customer() TO orderly_admin;

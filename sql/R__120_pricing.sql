@@ -1058,34 +1058,6 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION
-    orderly.formula_error(text),
-    orderly.formula_tokens(text),
-    orderly.formula_apply(text, numeric, numeric),
-    orderly.formula_expr(text[], integer, integer, jsonb),
-    orderly.formula_term(text[], integer, integer, jsonb),
-    orderly.formula_unary(text[], integer, integer, jsonb),
-    orderly.formula_primary(text[], integer, integer, jsonb),
-    orderly.formula_eval(text, jsonb),
-    orderly.formula_check(text, jsonb),
-    orderly.formula_param_values(jsonb, jsonb),
-    orderly.money(numeric),
-    orderly.tax_rate_for(text, text),
-    orderly.tax_context(jsonb),
-    orderly.coupon_usable(text, bigint, timestamptz),
-    orderly.coupon_check(orderly.coupons, text, bigint, timestamptz),
-    orderly.line_item(jsonb),
-    orderly.line_options(orderly.products, jsonb, jsonb),
-    orderly.applicable_rules(orderly.products, text, bigint, timestamptz),
-    orderly.line_discounts(orderly.products, text, integer, numeric, orderly.coupons, timestamptz),
-    orderly.price_line(jsonb, text, orderly.coupons, jsonb, timestamptz, boolean),
-    orderly.price_lines(bigint, text, jsonb, text, jsonb, timestamptz, boolean),
-    orderly.ship_to_place(bigint, bigint),
-    orderly.price_order(bigint, jsonb, text, bigint, timestamptz, boolean),
-    orderly.coupon_redeem(text, bigint, bigint),
-    orderly.coupon_release(bigint)
-FROM PUBLIC;
-
 -- Pricing management (pricing.manage) ---------------------------------------------------------------
 
 -- A timestamp argument ("2025-01-31", "2025-01-31T12:00:00Z"); a bad one is OL400, not a crash.
@@ -1484,26 +1456,3 @@ SELECT orderly.register_command('TAX SET', 'api.tax_set', 'pricing.manage',
     arguments  => 'country:code! region:text rate:number name:text remove:boolean',
     usage      => 'TAX SET country=DE [region=] rate=19 [name=] [remove=true]',
     summary    => 'Set the tax percentage of a country or one of its regions (the region wins).');
-
-REVOKE ALL ON FUNCTION
-    orderly.arg_time(jsonb, text),
-    orderly.arg_segment(jsonb, text),
-    orderly.rule_doc(bigint),
-    orderly.check_rule(orderly.pricing_rules)
-FROM PUBLIC;
-
-REVOKE ALL ON FUNCTION
-    api.price_set(bigint, jsonb),
-    api.rule_create(bigint, jsonb),
-    api.rule_update(bigint, jsonb),
-    api.coupon_create(bigint, jsonb),
-    api.tax_set(bigint, jsonb)
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    api.price_set(bigint, jsonb),
-    api.rule_create(bigint, jsonb),
-    api.rule_update(bigint, jsonb),
-    api.coupon_create(bigint, jsonb),
-    api.tax_set(bigint, jsonb)
-TO orderly_app;

@@ -122,6 +122,3 @@ END
 $$;
 
 COMMENT ON FUNCTION admin.load_demo_catalog() IS 'Load the demo catalog, prices, coupon WELCOME10 and tax rates (idempotent)';
-
-REVOKE ALL ON FUNCTION admin.load_demo_catalog() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION admin.load_demo_catalog() TO orderly_admin;

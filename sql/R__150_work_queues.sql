@@ -184,10 +184,3 @@ SELECT orderly.register_command('WORK QUEUE', 'api.work_queue', 'order.read_all'
     arguments  => 'limit:integer after:id',
     usage      => 'WORK QUEUE [limit=50] [after=order]',
     summary    => 'Custom-made and service lines of approved orders, with parameters and notes.');
-
-REVOKE ALL ON FUNCTION
-    orderly.work_notes(bigint),
-    orderly.work_position(bigint),
-    api.pick_list(bigint, jsonb),
-    api.work_queue(bigint, jsonb)
-FROM PUBLIC;

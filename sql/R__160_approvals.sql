@@ -483,9 +483,6 @@ FROM orderly.approval_delegations d;
 
 COMMENT ON VIEW admin.approval_delegations IS 'Approval delegations (DELEGATE): who passes their approval rights to whom, for which role (NULL: all) and when';
 
-REVOKE ALL ON admin.approval_rules, admin.approval_limits, admin.approval_settings, admin.approval_delegations FROM PUBLIC;
-GRANT SELECT ON admin.approval_rules, admin.approval_limits, admin.approval_settings, admin.approval_delegations TO orderly_admin;
-
 COMMENT ON FUNCTION admin.create_approval_rule(text, text[], numeric, numeric, integer) IS
     'Create an approval rule (order types, inclusive min/max total, priority; add steps next); returns its id';
 COMMENT ON FUNCTION admin.change_approval_rule(text, text[], numeric, numeric, integer) IS
@@ -500,36 +497,3 @@ COMMENT ON FUNCTION admin.set_approval_limit(text, text, numeric) IS
 COMMENT ON FUNCTION admin.remove_approval_limit(text, text) IS 'The role may no longer approve that order type';
 COMMENT ON FUNCTION admin.set_approval_reminders(integer) IS 'Reminders a pending step gets before it escalates';
 COMMENT ON FUNCTION admin.load_demo_approvals() IS 'Load the demo approval rules and limits (idempotent)';
-
-REVOKE ALL ON FUNCTION
-    orderly.check_order_types(text[]),
-    orderly.check_order_type_name(text),
-    orderly.check_approving_role(text),
-    orderly.approval_rule_for(text, boolean),
-    orderly.approval_rule_snapshot(bigint),
-    orderly.check_rule_fields(text, text[], numeric, numeric),
-    orderly.check_step_fields(text, interval, text),
-    admin.create_approval_rule(text, text[], numeric, numeric, integer),
-    admin.change_approval_rule(text, text[], numeric, numeric, integer),
-    admin.set_approval_rule_active(text, boolean),
-    admin.add_approval_step(text, integer, text, interval, text),
-    admin.change_approval_step(text, integer, text, interval, text),
-    admin.remove_approval_step(text, integer),
-    admin.set_approval_limit(text, text, numeric),
-    admin.remove_approval_limit(text, text),
-    admin.set_approval_reminders(integer),
-    admin.load_demo_approvals()
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    admin.create_approval_rule(text, text[], numeric, numeric, integer),
-    admin.change_approval_rule(text, text[], numeric, numeric, integer),
-    admin.set_approval_rule_active(text, boolean),
-    admin.add_approval_step(text, integer, text, interval, text),
-    admin.change_approval_step(text, integer, text, interval, text),
-    admin.remove_approval_step(text, integer),
-    admin.set_approval_limit(text, text, numeric),
-    admin.remove_approval_limit(text, text),
-    admin.set_approval_reminders(integer),
-    admin.load_demo_approvals()
-TO orderly_admin;

@@ -48,8 +48,6 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION orderly.order_editors(orderly.orders) FROM PUBLIC;
-
 -- No SET search_path (every name is qualified), so that it is inlined into the caller's query,
 -- whose plan is kept, instead of being planned at every call.
 CREATE OR REPLACE FUNCTION orderly.step_deciders(a orderly.order_approvals, o orderly.orders, at timestamptz)
@@ -818,36 +816,3 @@ SELECT orderly.register_command('DELEGATE REVOKE', 'api.delegate_revoke', 'order
     positional => '{id}',
     usage      => 'DELEGATE REVOKE id',
     summary    => 'End a delegation you gave.');
-
-REVOKE ALL ON FUNCTION
-    orderly.step_deciders(orderly.order_approvals, orderly.orders, timestamptz),
-    orderly.approval_payload(orderly.order_approvals, orderly.orders),
-    orderly.approval_step_doc(orderly.order_approvals),
-    orderly.approval_doc(bigint),
-    orderly.notify_step(orderly.order_approvals, orderly.orders, text, timestamptz, text, jsonb),
-    orderly.notify_order_approved(orderly.orders, bigint),
-    orderly.route_approval(orderly.orders, bigint),
-    orderly.notify_routed(orderly.orders),
-    orderly.raise_already_decided(orderly.order_approvals),
-    orderly.raise_not_decider(orderly.users, orderly.order_approvals, orderly.orders),
-    orderly.decide_step(orderly.users, bigint, integer, text, text),
-    orderly.delegation_doc(orderly.approval_delegations, bigint),
-    orderly.approving_roles(bigint),
-    api.order_approve(bigint, jsonb),
-    api.order_reject(bigint, jsonb),
-    api.approval_show(bigint, jsonb),
-    api.approval_queue(bigint, jsonb),
-    api.delegate(bigint, jsonb),
-    api.delegate_list(bigint, jsonb),
-    api.delegate_revoke(bigint, jsonb)
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-    api.order_approve(bigint, jsonb),
-    api.order_reject(bigint, jsonb),
-    api.approval_show(bigint, jsonb),
-    api.approval_queue(bigint, jsonb),
-    api.delegate(bigint, jsonb),
-    api.delegate_list(bigint, jsonb),
-    api.delegate_revoke(bigint, jsonb)
-TO orderly_app;

@@ -99,6 +99,3 @@ $$;
 
 COMMENT ON FUNCTION api.run_approval_reminders(timestamptz) IS
     'Send due approval reminders and escalations as of "now" (orderlyd timer or pg_cron); one row per event';
-
-REVOKE ALL ON FUNCTION api.run_approval_reminders(timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION api.run_approval_reminders(timestamptz) TO orderly_app;

@@ -88,6 +88,3 @@ COMMENT ON COLUMN analytics.pending_approvals.last_reminded_at IS 'When the last
 COMMENT ON COLUMN analytics.pending_approvals.escalated IS 'True once the step has escalated to its escalation role';
 COMMENT ON COLUMN analytics.pending_approvals.escalated_at IS 'When the step escalated';
 COMMENT ON COLUMN analytics.pending_approvals.note IS 'Why the step may be stuck (e.g. no approval limit covers the order)';
-
-REVOKE ALL ON analytics.approval_turnaround, analytics.pending_approvals FROM PUBLIC;
-GRANT SELECT ON analytics.approval_turnaround, analytics.pending_approvals TO orderly_bi;

@@ -1,6 +1,6 @@
 -- Schemas, ownership, privileges of the group roles, seeds, append-only audit log.
 BEGIN;
-SELECT plan(59);
+SELECT plan(61);
 
 -- Structure ------------------------------------------------------------------------------------
 
@@ -94,6 +94,13 @@ SELECT is_empty($$
     WHERE n.nspname = 'api' AND NOT has_function_privilege('orderly_app', p.oid, 'EXECUTE')
       AND p.oid <> 'api.notify(bigint, text, text, jsonb)'::regprocedure  -- for other functions only
 $$, 'orderly_app may execute every api function but api.notify');
+-- The R files grant nothing: V001's default privileges give every api function to orderly_app,
+-- and api.notify's own REVOKE is the one exception.
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = 'api' AND NOT has_function_privilege('orderly_app', p.oid, 'EXECUTE')
+                ORDER BY 1),
+          ARRAY['api.notify(bigint,text,text,jsonb)'],
+          'api.notify is the one api function orderly_app may not execute');
 
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -126,6 +133,11 @@ SELECT is_empty($$
     SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname IN ('orderly', 'admin') AND has_table_privilege('orderly_bi', c.oid, 'SELECT')
 $$, 'orderly_bi may not read orderly tables or admin views');
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'analytics' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND NOT has_table_privilege('orderly_bi', c.oid, 'SELECT')
+$$, 'orderly_bi may read every analytics view');
 
 SET LOCAL ROLE orderly_bi;
 SELECT throws_ok($$SELECT * FROM api.whoami(1, '{}')$$, '42501', NULL, 'orderly_bi cannot execute api.whoami');
