@@ -53,6 +53,7 @@ BEGIN
     IF NOT (register_command.positional <@ v_names) THEN
         RAISE EXCEPTION 'command %: every positional argument must be one of its arguments', register_command.name;
     END IF;
+    UPDATE orderly.commands c SET argument_names = v_names WHERE c.name = register_command.name;
     PERFORM pg_notify('orderly_commands', register_command.name);
 END
 $$;
@@ -69,8 +70,7 @@ DECLARE
     v_names      text[];
     u            orderly.users;
 BEGIN
-    SELECT c.permission,
-           ARRAY(SELECT a.name FROM orderly.command_arguments a WHERE a.command = c.name ORDER BY a.position)
+    SELECT c.permission, c.argument_names
     INTO v_permission, v_names
     FROM orderly.commands c
     WHERE c.name = begin_command.command;

@@ -16,6 +16,9 @@ CREATE TABLE orderly.commands (
     permission text REFERENCES orderly.permissions (code),
     -- Names given to bare values after the words, in order (ORDER SHOW 1042 → {"id":1042}).
     positional text[] NOT NULL DEFAULT '{}',
+    -- The names of orderly.command_arguments in their order, kept here by register_command so
+    -- that begin_command, run by every command, reads one row.
+    argument_names text[] NOT NULL DEFAULT '{}',
     usage      text NOT NULL CONSTRAINT commands_usage_present CHECK (btrim(usage) <> ''),
     summary    text NOT NULL CONSTRAINT commands_summary_present CHECK (btrim(summary) <> '')
 );

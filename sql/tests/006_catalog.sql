@@ -128,7 +128,7 @@ SELECT is(pg_temp.call('cat', 'product_update', '{"code": "PHN-A", "base_price":
 SELECT is((pg_temp.last_audit()).before ->> 'base_price', '100.00', 'audit: before');
 SELECT is((pg_temp.last_audit()).after ->> 'name', 'Phone A+', 'audit: after');
 SELECT throws_ok($$SELECT pg_temp.call('cat', 'product_update', '{"code": "PHN-A", "kind": "service"}')$$, 'OL400',
-                 'cannot update "kind" (name, category, base_price, description, active, formula, params)', 'kind is fixed');
+                 'unknown argument "kind"; expected one of: code, name, category, base_price, description, active, formula, params', 'kind is fixed');
 SELECT throws_ok($$SELECT pg_temp.call('cat', 'product_update', '{"code": "NOPE", "name": "x"}')$$, 'OL404', 'unknown product "NOPE"', 'unknown product');
 
 -- Stock -------------------------------------------------------------------------------------------
