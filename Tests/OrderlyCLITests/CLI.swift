@@ -1,4 +1,5 @@
 import Foundation
+import OrderlyTestSupport
 import NIOConcurrencyHelpers
 
 /// Runs the built `orderly` executable, as a user would.

@@ -1,4 +1,5 @@
 import Foundation
+import OrderlyTestSupport
 import Testing
 
 /// The interactive REPL on a real terminal: tmux gives `orderly` a pseudo-terminal, types into

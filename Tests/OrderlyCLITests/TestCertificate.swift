@@ -1,4 +1,5 @@
 import Foundation
+import OrderlyTestSupport
 import NIOSSL
 
 /// A self-signed certificate (by default for localhost and 127.0.0.1), made with the openssl

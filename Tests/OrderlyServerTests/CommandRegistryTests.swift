@@ -1,5 +1,4 @@
 import Foundation
-import NIOPosix
 import OrderlyClient
 import OrderlyProtocol
 import OrderlyServer
@@ -85,7 +84,7 @@ import Testing
             let roles = try await server.database.execute("SELECT string_agg(name, ',') FROM orderly.roles").scalar ?? ""
             try await server.database.createUser("root", password: "root-password", roles: roles.split(separator: ",").map(String.init))
             let client = try await server.connect(as: "root", password: "root-password")
-            let registered = try await NIOThreadPool.singleton.runIfActive { [config = server.database.config] in
+            let registered = try await onThread { [config = server.database.config] in
                 try RegisteredCommands.load(config)
             }
             // The registry is what is walked: a command added later is covered without a change here.
@@ -104,7 +103,7 @@ import Testing
 
     @Test func theReadmeCommandReferenceIsTheRegistry() async throws {
         try await withTestDatabase { database in
-            let registered = try await NIOThreadPool.singleton.runIfActive { [config = database.config] in
+            let registered = try await onThread { [config = database.config] in
                 try RegisteredCommands.load(config)
             }
             let readme = try String(contentsOfFile: Self.repositoryRoot + "/README.md", encoding: .utf8)

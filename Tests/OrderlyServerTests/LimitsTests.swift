@@ -83,9 +83,10 @@ import Testing
             let stuck = try await RawClient.connect(port: server.port)
             let line = Array("HELP".utf8) + Array(repeating: UInt8(ascii: " "), count: 995) + [UInt8(ascii: "\n")]
             _ = stuck.write(Array(repeating: line, count: 24_000).flatMap { $0 })
-            // Its replies stall; after the limit the server gives up on it. Reading now shows
-            // the stream ending long before all 24000 replies.
-            try await Task.sleep(for: .seconds(4))
+            // Its replies stall; after the limit the server gives up on it. Waiting for that, not
+            // for a fixed time: on a busy machine the replies take longer to fill the buffers.
+            try await waitUntil(seconds: 120) { server.server.openConnections == 0 }
+            // Reading now shows the stream ending long before all 24000 replies.
             stuck.startReading()
             try await waitUntil(seconds: 20) { stuck.isClosed }
             #expect(stuck.isClosed)

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOPosix
 import OrderlyServer
 import OrderlyStore
 import PostgresClient
@@ -27,7 +26,7 @@ public struct TestDatabase: Sendable {
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) async throws -> QueryResult {
         let config = self.config
-        return try await NIOThreadPool.singleton.runIfActive {
+        return try await onThread {
             let connection = try Connection(config: config)
             defer { connection.close() }
             return try connection.queryOnce(sql, parameters)
@@ -86,7 +85,7 @@ public enum TestCluster {
     /// Runs a statement on the server's maintenance database (names here are generated, not input).
     @discardableResult
     static func admin(_ sql: String, _ parameters: [String?] = []) async throws -> QueryResult {
-        try await NIOThreadPool.singleton.runIfActive {
+        try await onThread {
             let connection = try Connection(config: base)
             defer { connection.close() }
             return try connection.queryOnce(sql, parameters)
@@ -105,7 +104,7 @@ actor Template {
         let directory = TestCluster.sqlDirectory
         let migrator = try Migrator(directory: directory)
         let name = "orderly_tpl_" + Template.fingerprint(migrator.scripts)
-        try await NIOThreadPool.singleton.runIfActive {
+        try await onThread {
             // The lock lives in the maintenance database, so it serialises test processes too.
             let lock = try Connection(config: TestCluster.base)
             defer { lock.close() }

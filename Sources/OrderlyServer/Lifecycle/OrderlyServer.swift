@@ -20,6 +20,8 @@ public final class OrderlyServer: Sendable {
     /// The ports actually bound (useful when the configuration asked for port 0).
     public let port: Int
     public let tlsPort: Int?
+    /// Connections open right now (as STATS reports them).
+    public var openConnections: Int { context.sessions.count }
 
     private let group: MultiThreadedEventLoopGroup
     private let listeners: [Channel]
