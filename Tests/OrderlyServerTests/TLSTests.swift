@@ -27,9 +27,10 @@ import Testing
 
     /// Opens a TLS connection trusting `caFile`, sends `lines`, and returns what came back
     /// until the server closed the connection.
-    static func exchange(port: Int, caFile: String, lines: String) async throws -> String {
+    static func exchange(port: Int, caFile: String, lines: String, maximumVersion: TLSVersion? = nil) async throws -> String {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(caFile)
+        tls.maximumTLSVersion = maximumVersion
         let context = try NIOSSLContext(configuration: tls)
         let received = NIOLockedValueBox<[UInt8]>([])
         final class Collector: ChannelInboundHandler, Sendable {
@@ -57,7 +58,7 @@ import Testing
     @Test func theTLSListenerSpeaksTheSameProtocol() async throws {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (cert, key) = try await NIOThreadPool.singleton.runIfActive { try TLSTests.makeCertificate(in: folder) }
+        let (cert, key) = try await onThread { try TLSTests.makeCertificate(in: folder) }
         try await withTestServer(configure: {
             $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
         }) { server in
@@ -75,14 +76,31 @@ import Testing
     @Test func anUntrustedClientHandshakeFails() async throws {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (cert, key) = try await NIOThreadPool.singleton.runIfActive { try TLSTests.makeCertificate(in: folder) }
-        let (otherCert, _) = try await NIOThreadPool.singleton.runIfActive { try TLSTests.makeCertificate(in: folder + "/other") }
+        let (cert, key) = try await onThread { try TLSTests.makeCertificate(in: folder) }
+        let (otherCert, _) = try await onThread { try TLSTests.makeCertificate(in: folder + "/other") }
         try await withTestServer(configure: {
             $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
         }) { server in
             let tlsPort = try #require(server.server.tlsPort)
             let transcript = try? await TLSTests.exchange(port: tlsPort, caFile: otherCert, lines: "PING\n")
             #expect(transcript == nil || transcript == "")
+        }
+    }
+
+    @Test func tlsBelowVersionOneTwoIsRefused() async throws {
+        let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (cert, key) = try await onThread { try TLSTests.makeCertificate(in: folder) }
+        try await withTestServer(configure: {
+            $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
+        }) { server in
+            let tlsPort = try #require(server.server.tlsPort)
+            for old in [TLSVersion.tlsv1, .tlsv11] {
+                let transcript = try? await TLSTests.exchange(port: tlsPort, caFile: cert, lines: "PING\n", maximumVersion: old)
+                #expect(transcript == nil || transcript == "", "\(old)")
+            }
+            let current = try await TLSTests.exchange(port: tlsPort, caFile: cert, lines: "PING\nQUIT\n", maximumVersion: .tlsv12)
+            #expect(current.contains("+PONG"))
         }
     }
 }

@@ -40,9 +40,12 @@ public final class OrderlyServer: Sendable {
             throw Failure(description: "the plain listener \(configuration.host) is not a loopback address: use --tls-listen for remote clients, or --allow-plaintext-remote")
         }
         let tlsContext = try configuration.tls.map { tls in
-            try NIOSSLContext(configuration: .makeServerConfiguration(
+            var settings = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem))))
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem)))
+            // swift-nio-ssl would accept TLS 1.0 and 1.1, which are deprecated (RFC 8996).
+            settings.minimumTLSVersion = .tlsv12
+            return try NIOSSLContext(configuration: settings)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         // The server works with the app role's rights only, whatever its login may do; a runaway
