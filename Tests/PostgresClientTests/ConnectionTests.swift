@@ -1,3 +1,4 @@
+import Glibc
 import NIOPosix
 import OrderlyTestSupport
 import PostgresClient
@@ -88,5 +89,28 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         }
         #expect(error?.kind == .connection)
         #expect(error?.isConnectionFailure == true)
+    }
+}
+
+@Suite struct KeepaliveTests {
+    /// A TCP connection probes a silent peer and gives up on unacknowledged data, so a network
+    /// partition ends it (the LISTEN connection then reconnects) instead of hanging for ever.
+    @Test func tcpConnectionsProbeASilentPeer() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let settings = try await blocking {
+                let connection = try Connection(config: ConnectionConfig(url: "host=127.0.0.1 dbname=\(database.name)"))
+                defer { connection.close() }
+                func option(_ level: Int32, _ name: Int32) -> Int32 {
+                    var value: Int32 = -1
+                    var length = socklen_t(MemoryLayout<Int32>.size)
+                    _ = getsockopt(connection.socket, level, name, &value, &length)
+                    return value
+                }
+                return [option(SOL_SOCKET, SO_KEEPALIVE), option(Int32(IPPROTO_TCP), TCP_KEEPIDLE),
+                        option(Int32(IPPROTO_TCP), TCP_KEEPINTVL), option(Int32(IPPROTO_TCP), TCP_KEEPCNT),
+                        option(Int32(IPPROTO_TCP), TCP_USER_TIMEOUT)]
+            }
+            #expect(settings == [1, 30, 10, 3, 60_000])
+        }
     }
 }
