@@ -50,6 +50,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a connection may stay silent before AUTH.")
     var idleTimeoutBeforeAuth: Int = 30
 
+    @Option(help: "Seconds a connection has to log in, from connecting or from losing its login, whatever it sends (0: no limit).")
+    var loginDeadline: Int = 30
+
+    @Option(help: "Connections from one client address that have not logged in yet (0: no limit); one more is refused with BUSY.")
+    var maxUnauthenticatedPerAddress: Int = 64
+
     @Option(help: "Seconds an authenticated connection may stay silent (0: no limit).")
     var idleTimeout: Int = 3600
 
@@ -83,7 +89,7 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections > 0, maxInFlight > 0, maxOutboundBytes >= 1024 else {
             throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
         }
-        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
+        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authLockout > 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
@@ -125,6 +131,8 @@ struct Serve: AsyncParsableCommand {
                 shutdownGraceSeconds: shutdownGrace, allowPlaintextRemote: allowPlaintextRemote, statementTimeoutSeconds: statementTimeout)
             configuration.limits.maxLineBytes = maxLine
             configuration.approvalReminderSeconds = approvalReminderInterval
+            configuration.loginDeadlineSeconds = loginDeadline
+            configuration.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
             if let tlsListen, let tlsCert, let tlsKey {
                 let (tlsHost, tlsPort) = try Serve.parseListen(tlsListen)
                 configuration.tls = .init(host: tlsHost, port: tlsPort, certificatePath: tlsCert, privateKeyPath: tlsKey)

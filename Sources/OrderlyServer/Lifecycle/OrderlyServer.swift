@@ -79,6 +79,7 @@ public final class OrderlyServer: Sendable {
         let maxLine = configuration.limits.maxLineBytes
         let idleBefore = configuration.idleSecondsBeforeAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsBeforeAuth)) : nil
         let idleAfter = configuration.idleSecondsAfterAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsAfterAuth)) : nil
+        let loginDeadline = configuration.loginDeadlineSeconds > 0 ? TimeAmount.seconds(Int64(configuration.loginDeadlineSeconds)) : nil
         let stallLimit = TimeAmount.seconds(Int64(max(1, configuration.writeStallSeconds)))
         let inFlight = max(1, configuration.maxRequestsInFlight)
         let outbound = max(1024, configuration.maxOutboundBytes)
@@ -96,6 +97,8 @@ public final class OrderlyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter, stallLimit: stallLimit))
+                    // After the idle clock: it sees the login and request events on their way to it.
+                    if let loginDeadline { try channel.pipeline.syncOperations.addHandler(LoginDeadlineHandler(limit: loginDeadline)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLine)))
                     try channel.pipeline.syncOperations.addHandler(RequestTracker(metrics: metrics, answersPing: answersPing))
                     // A small inbound buffer: a client that pipelines faster than we answer is no
@@ -219,11 +222,11 @@ public final class OrderlyServer: Sendable {
 
     private static func serveOnItsLoop(_ connection: Connection, context: ServerContext, logger: Logger) async {
         let channel = connection.channel
-        let handle = SessionHandle(channel: channel, maxUnsentPushBytes: context.configuration.maxOutboundBytes)
-        let admission = context.sessions.register(handle)
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let handle = SessionHandle(channel: channel, clientAddress: address, maxUnsentPushBytes: context.configuration.maxOutboundBytes)
+        let admission = context.sessions.register(handle, maxUnauthenticatedPerAddress: context.configuration.maxUnauthenticatedPerAddress)
         defer { if admission == .admitted { context.sessions.unregister(handle) } }
 
-        let address = channel.remoteAddress?.ipAddress ?? "unknown"
         var sessionLogger = logger
         sessionLogger[metadataKey: "client"] = "\(address)"
         let session = Session(handle: handle, server: context, clientAddress: address, logger: sessionLogger)
@@ -236,6 +239,11 @@ public final class OrderlyServer: Sendable {
                 case .full:
                     context.metrics.connectionRefused()
                     try await outbound.write(channel.allocator.buffer(string: Reply.error(.busy, "too many connections; try again later")))
+                    return
+                case .tooManyUnauthenticated:
+                    context.metrics.connectionRefused()
+                    try await outbound.write(channel.allocator.buffer(
+                        string: Reply.error(.busy, "too many connections from your address that have not logged in; try again later")))
                     return
                 case .shuttingDown:
                     try await outbound.write(channel.allocator.buffer(string: Reply.info("bye")))

@@ -35,6 +35,12 @@ public struct ServerConfiguration: Sendable {
     public var idleSecondsBeforeAuth: Int
     /// 0: never.
     public var idleSecondsAfterAuth: Int
+    /// A connection must log in within this long from connecting (or from losing its login),
+    /// whatever it sends meanwhile; 0: no deadline.
+    public var loginDeadlineSeconds: Int = 30
+    /// Connections from one client address that have not logged in (yet); one more is answered
+    /// `-BUSY` and closed. 0: no cap.
+    public var maxUnauthenticatedPerAddress: Int = 64
     /// A connection whose replies cannot be sent (the client reads nothing) for this long is
     /// closed.
     public var writeStallSeconds: Int

@@ -24,6 +24,7 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     struct Idle: Sendable {}
 
     private var timeout: TimeAmount?
+    private let beforeAuth: TimeAmount?
     private let afterAuth: TimeAmount?
     private let stallLimit: TimeAmount
     private var timer: Scheduled<Void>?
@@ -34,6 +35,7 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     /// A nil limit means never.
     init(beforeAuth: TimeAmount?, afterAuth: TimeAmount?, stallLimit: TimeAmount) {
         self.timeout = beforeAuth
+        self.beforeAuth = beforeAuth
         self.afterAuth = afterAuth
         self.stallLimit = stallLimit
     }
@@ -60,6 +62,8 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
             working = false
         case is Authenticated:
             timeout = afterAuth
+        case is LoginDeadlineHandler.Unauthenticated:
+            timeout = beforeAuth
         default:
             return context.triggerUserOutboundEvent(event, promise: promise)
         }

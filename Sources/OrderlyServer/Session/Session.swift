@@ -158,7 +158,6 @@ final class Session {
             let identity = try await server.database.authenticate(
                 username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration.loginPolicy)
             handle.setIdentity(identity, asOf: asOf)
-            handle.channel.triggerUserOutboundEvent(IdleTimeoutHandler.Authenticated(), promise: nil)
             logger[metadataKey: "user"] = "\(identity.username)"
             logger.info("authenticated")
             return Outcome(reply: Reply.ok("authenticated as \(identity.username)"))

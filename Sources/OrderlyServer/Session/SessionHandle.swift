@@ -8,6 +8,7 @@ import OrderlyProtocol
 /// the middle of a reply (so that pushes and shutdown wait for the reply to be complete).
 final class SessionHandle: Sendable {
     let channel: Channel
+    let clientAddress: String
 
     private struct State {
         var identity: Identity?
@@ -23,8 +24,9 @@ final class SessionHandle: Sendable {
     private let state = NIOLockedValueBox(State())
     private let maxUnsentPushBytes: Int
 
-    init(channel: Channel, maxUnsentPushBytes: Int) {
+    init(channel: Channel, clientAddress: String = "unknown", maxUnsentPushBytes: Int) {
         self.channel = channel
+        self.clientAddress = clientAddress
         self.maxUnsentPushBytes = maxUnsentPushBytes
     }
 
@@ -33,9 +35,19 @@ final class SessionHandle: Sendable {
     /// The rights as read from the database; `asOf` is what `rightsChanges()` said before the
     /// read began, so that a change announced during the read is not taken as seen.
     func setIdentity(_ identity: Identity?, asOf changes: Int? = nil) {
-        state.withLockedValue { state in
-            state.identity = identity
-            state.readAt = max(state.readAt, changes ?? state.changes)
+        let hadOne = state.withLockedValue { state in
+            defer {
+                state.identity = identity
+                state.readAt = max(state.readAt, changes ?? state.changes)
+            }
+            return state.identity != nil
+        }
+        // The pipeline's clocks: the login deadline and the short idle limit apply again once
+        // a session has lost its login, and stop when it has one.
+        if hadOne && identity == nil {
+            channel.triggerUserOutboundEvent(LoginDeadlineHandler.Unauthenticated(), promise: nil)
+        } else if !hadOne, identity != nil {
+            channel.triggerUserOutboundEvent(IdleTimeoutHandler.Authenticated(), promise: nil)
         }
     }
 

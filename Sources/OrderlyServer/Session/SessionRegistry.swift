@@ -18,12 +18,20 @@ final class SessionRegistry: Sendable {
 
     var count: Int { state.withLockedValue { $0.sessions.count } }
 
-    enum Admission { case admitted, full, shuttingDown }
+    enum Admission { case admitted, full, tooManyUnauthenticated, shuttingDown }
 
-    func register(_ session: SessionHandle) -> Admission {
+    /// - Parameter maxUnauthenticatedPerAddress: how many sessions of the new one's address may
+    ///   be without a login already (0: any number).
+    func register(_ session: SessionHandle, maxUnauthenticatedPerAddress: Int = 0) -> Admission {
         state.withLockedValue { state in
             if state.closing { return .shuttingDown }
             if state.sessions.count >= maxConnections { return .full }
+            if maxUnauthenticatedPerAddress > 0 {
+                // Counted when asked rather than kept up to date at every login and logout: a
+                // connection is accepted far less often than its session changes.
+                let waiting = state.sessions.values.lazy.filter { $0.clientAddress == session.clientAddress && $0.identity == nil }.count
+                if waiting >= maxUnauthenticatedPerAddress { return .tooManyUnauthenticated }
+            }
             state.sessions[ObjectIdentifier(session)] = session
             return .admitted
         }
