@@ -54,7 +54,7 @@ struct Serve: AsyncParsableCommand {
     var loginDeadline: Int = 30
 
     @Option(help: "Connections from one client address that have not logged in yet (0: no limit); one more is refused with BUSY.")
-    var maxUnauthenticatedPerAddress: Int = 64
+    var maxUnauthenticatedPerAddress: Int = 256
 
     @Option(help: "Seconds an authenticated connection may stay silent (0: no limit).")
     var idleTimeout: Int = 3600

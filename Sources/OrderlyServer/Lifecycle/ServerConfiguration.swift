@@ -40,7 +40,7 @@ public struct ServerConfiguration: Sendable {
     public var loginDeadlineSeconds: Int = 30
     /// Connections from one client address that have not logged in (yet); one more is answered
     /// `-BUSY` and closed. 0: no cap.
-    public var maxUnauthenticatedPerAddress: Int = 64
+    public var maxUnauthenticatedPerAddress: Int = 256
     /// A connection whose replies cannot be sent (the client reads nothing) for this long is
     /// closed.
     public var writeStallSeconds: Int
