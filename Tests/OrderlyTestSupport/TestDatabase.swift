@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOPosix
 import OrderlyServer
 import OrderlyStore
 import PostgresClient
@@ -26,7 +27,7 @@ public struct TestDatabase: Sendable {
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) async throws -> QueryResult {
         let config = self.config
-        return try await onThread {
+        return try await TestCluster.databaseThreads.runIfActive {
             let connection = try Connection(config: config)
             defer { connection.close() }
             return try connection.queryOnce(sql, parameters)
@@ -76,6 +77,17 @@ public enum TestCluster {
             .appendingPathComponent("sql").path
     }
 
+    /// The threads that test setup's database calls block on: two, so that the suites, which
+    /// all start at once, queue their setup instead of all hashing passwords and cloning
+    /// databases at the same moment; and not `NIOThreadPool.singleton`, whose threads tests that
+    /// start clusters (initdb, pg_ctl) hold for many seconds, long enough for a login waiting
+    /// behind them to outlast a server's idle limit.
+    static let databaseThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
     public static let logger: Logger = {
         var logger = Logger(label: "orderly.tests")
         logger.logLevel = .warning
@@ -85,7 +97,7 @@ public enum TestCluster {
     /// Runs a statement on the server's maintenance database (names here are generated, not input).
     @discardableResult
     static func admin(_ sql: String, _ parameters: [String?] = []) async throws -> QueryResult {
-        try await onThread {
+        try await TestCluster.databaseThreads.runIfActive {
             let connection = try Connection(config: base)
             defer { connection.close() }
             return try connection.queryOnce(sql, parameters)
@@ -104,7 +116,7 @@ actor Template {
         let directory = TestCluster.sqlDirectory
         let migrator = try Migrator(directory: directory)
         let name = "orderly_tpl_" + Template.fingerprint(migrator.scripts)
-        try await onThread {
+        try await TestCluster.databaseThreads.runIfActive {
             // The lock lives in the maintenance database, so it serialises test processes too.
             let lock = try Connection(config: TestCluster.base)
             defer { lock.close() }
