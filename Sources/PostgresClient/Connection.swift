@@ -85,6 +85,9 @@ public final class Connection: @unchecked Sendable {
         return PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
+    /// A way to cancel this connection's running statement from another thread.
+    public func makeCanceller() -> Canceller? { handle.flatMap { Canceller(connection: $0) } }
+
     /// The connection's socket, for waiting on notifications.
     public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
 

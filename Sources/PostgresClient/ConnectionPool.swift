@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -34,6 +35,9 @@ public final class ConnectionPool: Sendable {
         var sweeping = false
         var sweeper: Task<Void, Never>?
         var closed = false
+        /// The connections running a caller's work right now, to cancel their statements when
+        /// the pool shuts down.
+        var running: [ObjectIdentifier: Canceller] = [:]
     }
 
     /// How long a caller waits for a free connection before failing with `.poolTimeout`.
@@ -62,7 +66,14 @@ public final class ConnectionPool: Sendable {
         let config = self.config, setup = self.setupStatements, logger = self.logger, state = self.state
         return try await threadPool.runIfActive {
             let connection = try ConnectionPool.usableConnection(in: slot, config: config, setup: setup, logger: logger)
+            let running = state.withLockedValue { state -> Bool in
+                guard !state.closed else { return false }
+                state.running[ObjectIdentifier(slot)] = connection.makeCanceller()
+                return true
+            }
+            guard running else { throw PostgresError(kind: .poolClosed, message: "the connection pool is shut down") }
             defer {
+                state.withLockedValue { _ = $0.running.removeValue(forKey: ObjectIdentifier(slot)) }
                 if state.withLockedValue({ $0.closed }) {
                     // The pool shut down while this ran: the slot goes nowhere, close it here.
                     connection.close()
@@ -92,12 +103,23 @@ public final class ConnectionPool: Sendable {
     /// How many callers are waiting for a connection.
     public var waiting: Int { state.withLockedValue { $0.waiters.count } }
 
-    /// Fails every waiter, closes the connections, stops the threads.
+    /// Fails every waiter, cancels the statements still running, closes the connections, stops
+    /// the threads.
     public func shutdown() async {
-        let (waiters, idle) = state.withLockedValue { state -> ([Waiter], [Slot]) in
+        let (waiters, idle, running) = state.withLockedValue { state -> ([Waiter], [Slot], [Canceller]) in
             state.closed = true
             defer { state.waiters = []; state.idle = [] }
-            return (state.waiters, state.idle)
+            return (state.waiters, state.idle, Array(state.running.values))
+        }
+        // Their callers get an error (57014) rather than keeping a backend busy after we are gone.
+        // Sending a cancel opens a connection of its own: on a thread that may block.
+        if !running.isEmpty {
+            await withCheckedContinuation { (sent: CheckedContinuation<Void, Never>) in
+                Thread {
+                    for canceller in running { canceller.cancelRunningStatement() }
+                    sent.resume()
+                }.start()
+            }
         }
         for waiter in waiters {
             waiter.continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "the connection pool is shut down"))
