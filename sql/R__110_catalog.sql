@@ -1,6 +1,7 @@
--- Orderly: catalog helpers and api functions — browsing (CATALOG, PRODUCT SHOW, PRODUCT PRICE,
--- under catalog.read) and editing (under catalog.manage). Every change is audited in its own
--- transaction; validation comes first so that a refused call changes nothing.
+-- Orderly: catalog helpers and api functions — browsing (CATALOG, PRODUCT SHOW, under
+-- catalog.read; PRODUCT PRICE is the pricing engine's, R__120_pricing.sql) and editing (under
+-- catalog.manage). Every change is audited in its own transaction; validation comes first so
+-- that a refused call changes nothing.
 -- Codes are matched case-insensitively: catalog codes are stored upper-case, option codes
 -- lower-case (see V006__catalog.sql).
 
@@ -269,67 +270,6 @@ SELECT orderly.register_command('PRODUCT SHOW', 'api.product_show', 'catalog.rea
     positional => '{code}',
     usage      => 'PRODUCT SHOW code',
     summary    => 'A product with its category, options and price deltas, SKUs with stock, bundle components.');
-
--- PRODUCT PRICE code [qty=1] [options={...}] [params={...}] [customer=id] [ship_to=id|CC|CC-REGION]
--- [coupon=CODE] [sku=CODE]: the pricing engine on one line (the order document of
--- orderly.price_order). Without a customer: segment 'standard', and tax only if ship_to names a
--- country ("DE") or a country and region ("US-CA"); with a customer, ship_to is one of its
--- address ids (default: its default address).
-CREATE OR REPLACE FUNCTION api.product_price(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
-AS $$
-DECLARE
-    u          orderly.users := orderly.begin_command('PRODUCT PRICE', product_price.actor, product_price.args);
-    v_code     text := orderly.arg_code(product_price.args, 'code');
-    v_sku      text := orderly.arg_code(product_price.args, 'sku');
-    v_customer bigint := orderly.arg_bigint(product_price.args, 'customer');
-    v_ship     jsonb := orderly.arg_scalar(product_price.args, 'ship_to', false, 'an address id or a country code');
-    v_coupon   text := orderly.arg_text(product_price.args, 'coupon');
-    v_line     jsonb;
-    v_segment  text := 'standard';
-    v_place    jsonb;
-BEGIN
-    IF v_code IS NULL AND v_sku IS NULL THEN
-        RAISE EXCEPTION 'code is required' USING ERRCODE = 'OL400';
-    END IF;
-    v_line := jsonb_strip_nulls(jsonb_build_object(
-        'product', v_code, 'sku', v_sku,
-        'qty', coalesce(orderly.arg_value(product_price.args, 'qty'), '1'),
-        'options', orderly.arg_value(product_price.args, 'options'),
-        'params', orderly.arg_value(product_price.args, 'params')));
-
-    IF v_customer IS NOT NULL THEN
-        SELECT c.segment INTO v_segment FROM orderly.customers c WHERE c.id = v_customer;
-        -- A customer's login may price only for its own customer; others are "unknown" alike.
-        IF NOT FOUND OR NOT orderly.customer_visible(u, v_customer) THEN
-            RAISE EXCEPTION 'unknown customer %', v_customer USING ERRCODE = 'OL404';
-        END IF;
-    END IF;
-    IF v_ship IS NOT NULL AND (jsonb_typeof(v_ship) = 'number' OR v_ship #>> '{}' ~ '^[0-9]+$') THEN
-        IF v_customer IS NULL THEN
-            RAISE EXCEPTION 'an address ship_to needs a customer' USING ERRCODE = 'OL400';
-        END IF;
-        v_place := orderly.ship_to_place(v_customer, orderly.arg_bigint(product_price.args, 'ship_to'));
-    ELSIF v_ship IS NOT NULL THEN
-        IF upper(btrim(v_ship #>> '{}')) !~ '^[A-Z]{2}(-[A-Z0-9][A-Z0-9 ._-]{0,30})?$' THEN
-            RAISE EXCEPTION 'ship_to must be an address id or a country code like DE or US-CA' USING ERRCODE = 'OL400';
-        END IF;
-        v_place := jsonb_build_object('address_id', NULL, 'country', left(upper(btrim(v_ship #>> '{}')), 2),
-                                      'region', nullif(substr(btrim(v_ship #>> '{}'), 4), ''));
-    ELSIF v_customer IS NOT NULL THEN
-        v_place := orderly.ship_to_place(v_customer, NULL);
-    END IF;
-
-    RETURN NEXT orderly.priced_doc(orderly.price_lines(v_customer, v_segment, jsonb_build_array(v_line), v_coupon, v_place, now(), false));
-END
-$$;
-
-SELECT orderly.register_command('PRODUCT PRICE', 'api.product_price', 'catalog.read',
-    arguments  => 'code:code qty:integer options:object params:object customer:id ship_to:any coupon:code sku:code',
-    positional => '{code}',
-    usage      => 'PRODUCT PRICE code [qty=1] [options={...}] [params={...}] [customer=id] [ship_to=id|DE|US-CA] [coupon=CODE] [sku=CODE]',
-    summary    => 'Price one line with the pricing engine, step by step: list price, tiers, discounts, coupon, tax.');
 
 -- Editing (catalog.manage) ------------------------------------------------------------------------
 

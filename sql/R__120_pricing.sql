@@ -1,6 +1,8 @@
 -- Orderly: the pricing engine (one function prices a whole order: quotes, drafts and submits
--- all call orderly.price_order), and coupon redeem/release. Formulas are evaluated by
--- R__105_formula.sql; the rows read here are written by R__125_pricing_admin.sql.
+-- all call orderly.price_order), its answer as clients read it (orderly.priced_doc and
+-- orderly.explanation_doc, which the order documents use too), PRODUCT PRICE (the engine on one
+-- line), and coupon redeem/release. Formulas are evaluated by R__105_formula.sql; the rows read
+-- here are written by R__125_pricing_admin.sql.
 --
 -- HOW A LINE IS PRICED (evaluation order; every step is one entry of the line's "explanation"):
 --   1. Base unit price, the most specific of:
@@ -665,6 +667,119 @@ BEGIN
                                at, can_override);
 END
 $$;
+
+-- The engine's answer as clients read it; PRODUCT PRICE --------------------------------------------
+
+-- What orderly.json_extend(head, rest::json) gives, without its regular expressions (the costly
+-- part of every document with prices): head is built here and ends in its one "}", the text of a
+-- jsonb starts with its "{". plpgsql, so that the statement is planned once a session.
+CREATE OR REPLACE FUNCTION orderly.explanation_doc(steps jsonb) RETURNS json
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(json_agg(CASE WHEN jsonb_typeof(t.rest) <> 'object' THEN NULL
+                                          WHEN t.rest = '{}' THEN t.head
+                                          ELSE (left(t.head::text, -1) || ', ' || substr(t.rest::text, 2))::json END
+                                     ORDER BY t.n), '[]')
+            FROM (SELECT e.n,
+                         CASE WHEN e.s ? 'amount'
+                              THEN json_build_object('step', e.s -> 'step', 'text', e.s -> 'text', 'amount', e.s -> 'amount')
+                              ELSE json_build_object('step', e.s -> 'step', 'text', e.s -> 'text') END AS head,
+                         e.s - 'step' - 'text' - 'amount' AS rest
+                  FROM jsonb_array_elements(coalesce(steps, '[]')) WITH ORDINALITY AS e(s, n)) t);
+END
+$$;
+
+-- The pricing engine's answer (jsonb) as clients read it: keys in a reading order (json keeps
+-- it; jsonb would sort them by length). Every explanation step starts with step, text and
+-- (where it has one) amount.
+CREATE OR REPLACE FUNCTION orderly.priced_doc(p jsonb) RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'currency', $1 -> 'currency',
+        'customer', $1 -> 'customer',
+        'segment', $1 -> 'segment',
+        'coupon', $1 -> 'coupon',
+        'ship_to', $1 -> 'ship_to',
+        'tax', $1 -> 'tax',
+        'lines', (SELECT coalesce(json_agg(json_build_object(
+                      'line', l -> 'line', 'product', l -> 'product', 'sku', l -> 'sku', 'name', l -> 'name',
+                      'kind', l -> 'kind', 'qty', l -> 'qty', 'options', l -> 'options', 'params', l -> 'params',
+                      'list_price', l -> 'list_price', 'gross', l -> 'gross', 'discount', l -> 'discount',
+                      'net', l -> 'net', 'tax_rate', l -> 'tax_rate', 'tax', l -> 'tax', 'override', l -> 'override',
+                      'components', l -> 'components', 'explanation', orderly.explanation_doc(l -> 'explanation'))
+                      ORDER BY n), '[]')
+                  FROM jsonb_array_elements($1 -> 'lines') WITH ORDINALITY AS t(l, n)),
+        'subtotal', $1 -> 'subtotal',
+        'discount_total', $1 -> 'discount_total',
+        'tax_total', $1 -> 'tax_total',
+        'total', $1 -> 'total',
+        'priced_at', $1 -> 'priced_at')
+$$;
+
+-- PRODUCT PRICE code [qty=1] [options={...}] [params={...}] [customer=id] [ship_to=id|CC|CC-REGION]
+-- [coupon=CODE] [sku=CODE]: the pricing engine on one line (the order document of
+-- orderly.price_order). Without a customer: segment 'standard', and tax only if ship_to names a
+-- country ("DE") or a country and region ("US-CA"); with a customer, ship_to is one of its
+-- address ids (default: its default address).
+CREATE OR REPLACE FUNCTION api.product_price(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u          orderly.users := orderly.begin_command('PRODUCT PRICE', product_price.actor, product_price.args);
+    v_code     text := orderly.arg_code(product_price.args, 'code');
+    v_sku      text := orderly.arg_code(product_price.args, 'sku');
+    v_customer bigint := orderly.arg_bigint(product_price.args, 'customer');
+    v_ship     jsonb := orderly.arg_scalar(product_price.args, 'ship_to', false, 'an address id or a country code');
+    v_coupon   text := orderly.arg_text(product_price.args, 'coupon');
+    v_line     jsonb;
+    v_segment  text := 'standard';
+    v_place    jsonb;
+BEGIN
+    IF v_code IS NULL AND v_sku IS NULL THEN
+        RAISE EXCEPTION 'code is required' USING ERRCODE = 'OL400';
+    END IF;
+    v_line := jsonb_strip_nulls(jsonb_build_object(
+        'product', v_code, 'sku', v_sku,
+        'qty', coalesce(orderly.arg_value(product_price.args, 'qty'), '1'),
+        'options', orderly.arg_value(product_price.args, 'options'),
+        'params', orderly.arg_value(product_price.args, 'params')));
+
+    IF v_customer IS NOT NULL THEN
+        SELECT c.segment INTO v_segment FROM orderly.customers c WHERE c.id = v_customer;
+        -- A customer's login may price only for its own customer; others are "unknown" alike.
+        IF NOT FOUND OR NOT orderly.customer_visible(u, v_customer) THEN
+            RAISE EXCEPTION 'unknown customer %', v_customer USING ERRCODE = 'OL404';
+        END IF;
+    END IF;
+    IF v_ship IS NOT NULL AND (jsonb_typeof(v_ship) = 'number' OR v_ship #>> '{}' ~ '^[0-9]+$') THEN
+        IF v_customer IS NULL THEN
+            RAISE EXCEPTION 'an address ship_to needs a customer' USING ERRCODE = 'OL400';
+        END IF;
+        v_place := orderly.ship_to_place(v_customer, orderly.arg_bigint(product_price.args, 'ship_to'));
+    ELSIF v_ship IS NOT NULL THEN
+        IF upper(btrim(v_ship #>> '{}')) !~ '^[A-Z]{2}(-[A-Z0-9][A-Z0-9 ._-]{0,30})?$' THEN
+            RAISE EXCEPTION 'ship_to must be an address id or a country code like DE or US-CA' USING ERRCODE = 'OL400';
+        END IF;
+        v_place := jsonb_build_object('address_id', NULL, 'country', left(upper(btrim(v_ship #>> '{}')), 2),
+                                      'region', nullif(substr(btrim(v_ship #>> '{}'), 4), ''));
+    ELSIF v_customer IS NOT NULL THEN
+        v_place := orderly.ship_to_place(v_customer, NULL);
+    END IF;
+
+    RETURN NEXT orderly.priced_doc(orderly.price_lines(v_customer, v_segment, jsonb_build_array(v_line), v_coupon, v_place, now(), false));
+END
+$$;
+
+SELECT orderly.register_command('PRODUCT PRICE', 'api.product_price', 'catalog.read',
+    arguments  => 'code:code qty:integer options:object params:object customer:id ship_to:any coupon:code sku:code',
+    positional => '{code}',
+    usage      => 'PRODUCT PRICE code [qty=1] [options={...}] [params={...}] [customer=id] [ship_to=id|DE|US-CA] [coupon=CODE] [sku=CODE]',
+    summary    => 'Price one line with the pricing engine, step by step: list price, tiers, discounts, coupon, tax.');
 
 -- Coupons: redeem and release ----------------------------------------------------------------------
 

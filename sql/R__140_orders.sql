@@ -86,56 +86,6 @@ BEGIN
 END
 $$;
 
--- What orderly.json_extend(head, rest::json) gives, without its regular expressions (the costly
--- part of every document with prices): head is built here and ends in its one "}", the text of a
--- jsonb starts with its "{". plpgsql, so that the statement is planned once a session.
-CREATE OR REPLACE FUNCTION orderly.explanation_doc(steps jsonb) RETURNS json
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN (SELECT coalesce(json_agg(CASE WHEN jsonb_typeof(t.rest) <> 'object' THEN NULL
-                                          WHEN t.rest = '{}' THEN t.head
-                                          ELSE (left(t.head::text, -1) || ', ' || substr(t.rest::text, 2))::json END
-                                     ORDER BY t.n), '[]')
-            FROM (SELECT e.n,
-                         CASE WHEN e.s ? 'amount'
-                              THEN json_build_object('step', e.s -> 'step', 'text', e.s -> 'text', 'amount', e.s -> 'amount')
-                              ELSE json_build_object('step', e.s -> 'step', 'text', e.s -> 'text') END AS head,
-                         e.s - 'step' - 'text' - 'amount' AS rest
-                  FROM jsonb_array_elements(coalesce(steps, '[]')) WITH ORDINALITY AS e(s, n)) t);
-END
-$$;
-
--- The pricing engine's answer (jsonb) as clients read it: keys in a reading order (json keeps
--- it; jsonb would sort them by length). Every explanation step starts with step, text and
--- (where it has one) amount.
-CREATE OR REPLACE FUNCTION orderly.priced_doc(p jsonb) RETURNS json
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT json_build_object(
-        'currency', $1 -> 'currency',
-        'customer', $1 -> 'customer',
-        'segment', $1 -> 'segment',
-        'coupon', $1 -> 'coupon',
-        'ship_to', $1 -> 'ship_to',
-        'tax', $1 -> 'tax',
-        'lines', (SELECT coalesce(json_agg(json_build_object(
-                      'line', l -> 'line', 'product', l -> 'product', 'sku', l -> 'sku', 'name', l -> 'name',
-                      'kind', l -> 'kind', 'qty', l -> 'qty', 'options', l -> 'options', 'params', l -> 'params',
-                      'list_price', l -> 'list_price', 'gross', l -> 'gross', 'discount', l -> 'discount',
-                      'net', l -> 'net', 'tax_rate', l -> 'tax_rate', 'tax', l -> 'tax', 'override', l -> 'override',
-                      'components', l -> 'components', 'explanation', orderly.explanation_doc(l -> 'explanation'))
-                      ORDER BY n), '[]')
-                  FROM jsonb_array_elements($1 -> 'lines') WITH ORDINALITY AS t(l, n)),
-        'subtotal', $1 -> 'subtotal',
-        'discount_total', $1 -> 'discount_total',
-        'tax_total', $1 -> 'tax_total',
-        'total', $1 -> 'total',
-        'priced_at', $1 -> 'priced_at')
-$$;
-
 -- No SET search_path (every name is qualified), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.order_line_doc(l orderly.order_lines) RETURNS json
 LANGUAGE sql STABLE
