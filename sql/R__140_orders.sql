@@ -205,20 +205,6 @@ BEGIN
 END
 $$;
 
--- CUSTOMER SHOW's order summary.
-CREATE OR REPLACE FUNCTION orderly.customer_order_summary(customer_id bigint) RETURNS json
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT json_build_object(
-        'count', count(*),
-        'drafts', count(*) FILTER (WHERE o.status = 'draft'),
-        'submitted_total', coalesce(sum(o.total) FILTER (WHERE o.status <> 'draft'), 0),
-        'last_order_at', orderly.json_time(max(o.created_at)))
-    FROM orderly.orders o
-    WHERE o.customer_id = $1
-$$;
-
 -- Lines and prices -----------------------------------------------------------------------------
 
 -- The lines of an order as orderly.price_order takes them, numbered as stored.
