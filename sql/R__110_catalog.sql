@@ -1,7 +1,7 @@
 -- Orderly: catalog helpers and api functions — browsing (CATALOG, PRODUCT SHOW, under
 -- catalog.read; PRODUCT PRICE is the pricing engine's, R__120_pricing.sql) and editing (under
--- catalog.manage). Every change is audited in its own transaction; validation comes first so
--- that a refused call changes nothing.
+-- catalog.manage; STOCK SET/ADJUST are in R__115_stock.sql). Every change is audited in its own
+-- transaction; validation comes first so that a refused call changes nothing.
 -- Codes are matched case-insensitively: catalog codes are stored upper-case, option codes
 -- lower-case (see V006__catalog.sql).
 
@@ -593,78 +593,6 @@ SELECT orderly.register_command('SKU CREATE', 'api.sku_create', 'catalog.manage'
     arguments  => 'product:code! code:code! options:object stock:integer',
     usage      => 'SKU CREATE product= code= options={...} [stock=0]',
     summary    => 'Add a SKU for one value of every variant option.');
-
--- Stock: both lock the SKU row and refuse to go below what is reserved (the CHECK would refuse
--- too; this says why).
-CREATE OR REPLACE FUNCTION orderly.stock_change(actor_id bigint, sku_code text, new_on_hand bigint, action text, reason text)
-RETURNS jsonb
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    s        orderly.skus := orderly.sku_for_update(sku_code);
-    v_before jsonb := orderly.sku_doc(s);
-    v_after  jsonb;
-BEGIN
-    IF reason IS NOT NULL AND (length(reason) > 500 OR reason ~ '[[:cntrl:]]') THEN
-        RAISE EXCEPTION 'reason must be at most 500 characters on one line' USING ERRCODE = 'OL400';
-    END IF;
-    IF new_on_hand < 0 OR new_on_hand > 100000000 THEN
-        RAISE EXCEPTION 'stock on hand must stay between 0 and 100000000 (it would be %)', new_on_hand USING ERRCODE = 'OL400';
-    END IF;
-    IF new_on_hand < s.stock_reserved THEN
-        RAISE EXCEPTION 'SKU % has % reserved: stock on hand cannot go below that', s.code, s.stock_reserved USING ERRCODE = 'OL409';
-    END IF;
-    UPDATE orderly.skus x SET stock_on_hand = new_on_hand, updated_at = now() WHERE x.id = s.id RETURNING * INTO s;
-    v_after := orderly.sku_doc(s);
-    PERFORM orderly.audit(actor_id, action, 'sku', s.code, v_before,
-                          v_after || CASE WHEN reason IS NOT NULL THEN jsonb_build_object('reason', reason) ELSE '{}' END);
-    RETURN v_after;
-END
-$$;
-
--- STOCK SET sku=CODE on_hand=N [reason=...]
-CREATE OR REPLACE FUNCTION api.stock_set(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
-AS $$
-DECLARE
-    u orderly.users := orderly.begin_command('STOCK SET', stock_set.actor, stock_set.args);
-BEGIN
-    RETURN NEXT orderly.stock_change(u.id, orderly.arg_code(stock_set.args, 'sku', true),
-                                     orderly.arg_bigint(stock_set.args, 'on_hand', true), 'stock.set',
-                                     nullif(btrim(orderly.arg_text(stock_set.args, 'reason')), ''))::json;
-END
-$$;
-
-SELECT orderly.register_command('STOCK SET', 'api.stock_set', 'catalog.manage',
-    arguments  => 'sku:code! on_hand:integer! reason:text',
-    usage      => 'STOCK SET sku= on_hand=N [reason=]',
-    summary    => 'Set a SKU''s stock on hand (never below what is reserved).');
-
--- STOCK ADJUST sku=CODE delta=+N|-N [reason=...]
-CREATE OR REPLACE FUNCTION api.stock_adjust(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
-AS $$
-DECLARE
-    u       orderly.users := orderly.begin_command('STOCK ADJUST', stock_adjust.actor, stock_adjust.args);
-    v_code  text := orderly.arg_code(stock_adjust.args, 'sku', true);
-    v_delta bigint := orderly.arg_bigint(stock_adjust.args, 'delta', true);
-    s       orderly.skus := orderly.sku_for_update(v_code);
-BEGIN
-    IF abs(v_delta) > 100000000 THEN
-        RAISE EXCEPTION 'delta must be between -100000000 and 100000000' USING ERRCODE = 'OL400';
-    END IF;
-    RETURN NEXT orderly.stock_change(u.id, v_code, s.stock_on_hand + v_delta, 'stock.adjust',
-                                     nullif(btrim(orderly.arg_text(stock_adjust.args, 'reason')), ''))::json;
-END
-$$;
-
-SELECT orderly.register_command('STOCK ADJUST', 'api.stock_adjust', 'catalog.manage',
-    arguments  => 'sku:code! delta:integer! reason:text',
-    usage      => 'STOCK ADJUST sku= delta=N [reason=]',
-    summary    => 'Add to or take from a SKU''s stock on hand (never below what is reserved).');
 
 -- BUNDLE CREATE code=SET-X1 name="X1 starter set" base_price=899 [category=] [currency=EUR]
 --   [description=] items=[{"sku":"PHN-X1-128-BLK","qty":1},{"sku":"ACC-CASE","qty":1}]
