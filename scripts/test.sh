@@ -55,6 +55,10 @@ run_step() {
     rm -f "$output"
 }
 
+echo "== SQL file order"
+# Each R file calls only functions of its own and earlier files (docs/ARCHITECTURE.md §6).
+run_step "^sql/|^check-sql-deps" scripts/check-sql-deps.sh
+
 echo "== build"
 run_step "error:" swift build --build-tests
 
