@@ -57,7 +57,7 @@ SELECT has_table('orderly', 'orders', 'orderly.orders exists');
 SELECT has_table('orderly', 'order_status_transitions', 'allowed transitions are data');
 SELECT ok((SELECT count(*) = 1 FROM orderly.order_status_transitions WHERE to_status = 'submitted' AND from_status = 'draft'
                                                                             AND permission = 'order.submit'),
-          'draft→submitted needs order.submit (approval transitions: 010_approvals.sql)');
+          'draft→submitted needs order.submit (approval transitions: 160_approvals.sql)');
 SELECT col_is_pk('orderly', 'idempotency_keys', ARRAY['user_id', 'key'], 'idempotency keys belong to a user');
 
 -- Drafts ---------------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ SELECT pg_temp.call('address_add', 'rita', jsonb_build_object('customer', pg_tem
                     'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'));
 SELECT throws_ok(format($$ SELECT pg_temp.call('order_submit', 'wally', '{"id":%s}') $$, pg_temp.id('draft')),
                  'OL403', NULL, 'the warehouse cannot submit');
--- No approval rule exists here, so a submitted order is approved at once (010_approvals.sql
+-- No approval rule exists here, so a submitted order is approved at once (160_approvals.sql
 -- tests the rules).
 SELECT is(pg_temp.call('order_submit', 'rita', jsonb_build_object('id', pg_temp.id('draft'))) ->> 'status', 'approved',
           'submitted with the customer''s default address (and approved: no approval rule applies)');
