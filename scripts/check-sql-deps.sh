@@ -11,7 +11,9 @@
 # name) and fails, naming the file, the function (or top-level statement) and the later file,
 # when a name is defined only in a later file. A name defined in two R files fails too: which
 # definition wins would depend on which file happened to change last. Tables and functions of
-# the V files are not R definitions and are ignored. bash and awk only.
+# the V files are not R definitions and are ignored. Only schema-qualified names are seen: a call
+# left to search_path would slip through, so the R files qualify every call (they all do).
+# bash and awk only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
