@@ -55,6 +55,10 @@ run_step() {
     rm -f "$output"
 }
 
+echo "== SQL file order"
+# Each R file calls only functions of its own and earlier files (docs/ARCHITECTURE.md §6).
+run_step "^sql/|^check-sql-deps" scripts/check-sql-deps.sh
+
 echo "== build"
 run_step "error:" swift build --build-tests
 
@@ -64,6 +68,9 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$maintenance" -c "CREATE DATABASE $db"
 trap 'psql -X -q -d "$maintenance" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 .build/debug/orderlyd migrate --database-url "$(database_url "$db")" --log-level warning
 psql -X -q -v ON_ERROR_STOP=1 -d "$(database_url "$db")" -c "CREATE EXTENSION IF NOT EXISTS pgtap"
+# The helpers the tests share (schema test), loaded once: pg_prove runs each file in a session of
+# its own, where another session's pg_temp functions do not exist.
+run_step "ERROR|psql:" psql -X -q -v ON_ERROR_STOP=1 -d "$(database_url "$db")" -f sql/tests/setup/helpers.sql
 run_step "^(not ok|#|Failed|Parse errors|Result)" \
     pg_prove --failures -d "$(database_url "$db")" sql/tests/*.sql
 

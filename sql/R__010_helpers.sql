@@ -183,6 +183,26 @@ BEGIN
 END
 $$;
 
+-- A timestamp argument ("2025-01-31", "2025-01-31T12:00:00Z"); a bad one is OL400, not a crash.
+CREATE OR REPLACE FUNCTION orderly.arg_time(args jsonb, key text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := btrim(orderly.arg_text(args, key));
+BEGIN
+    IF coalesce(v, '') = '' THEN
+        RETURN NULL;
+    END IF;
+    IF v !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+)?(Z|[+-][0-9:]+)?$' THEN
+        RAISE EXCEPTION '% must be a date or time like 2025-01-31 or 2025-01-31T12:00:00Z', key USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v::timestamptz;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+    RAISE EXCEPTION '% must be a date or time like 2025-01-31 or 2025-01-31T12:00:00Z', key USING ERRCODE = 'OL400';
+END
+$$;
+
 -- A misspelt argument must not be silently ignored ("emial=" would otherwise create a customer
 -- without the e-mail the client meant to change).
 CREATE OR REPLACE FUNCTION orderly.check_args(args jsonb, allowed text[]) RETURNS void

@@ -264,6 +264,20 @@ AS $$
     WHERE a.customer_id = $1 AND a.removed_at IS NULL
 $$;
 
+-- CUSTOMER SHOW's order summary.
+CREATE OR REPLACE FUNCTION orderly.customer_order_summary(customer_id bigint) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'count', count(*),
+        'drafts', count(*) FILTER (WHERE o.status = 'draft'),
+        'submitted_total', coalesce(sum(o.total) FILTER (WHERE o.status <> 'draft'), 0),
+        'last_order_at', orderly.json_time(max(o.created_at)))
+    FROM orderly.orders o
+    WHERE o.customer_id = $1
+$$;
+
 -- Customers ------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION api.customer_create(actor bigint, args jsonb) RETURNS SETOF json

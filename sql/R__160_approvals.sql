@@ -1,7 +1,7 @@
 -- Orderly: approval rules, steps, limits and settings as data (issue #5), edited by admins in
 -- SQL with the admin.* functions below and read through admin.approval_rules,
--- admin.approval_limits and admin.approval_settings. The workflow itself (routing, decisions,
--- delegation) is in R__161_approval_flow.sql, reminders in R__162, BI views in R__165.
+-- admin.approval_limits and admin.approval_settings. The workflow itself (routing, decisions)
+-- is in R__161_approval_flow.sql, reminders in R__162, delegation in R__163, BI views in R__165.
 --
 -- How a rule matches an order: the rule is active, has at least one step, its order_types
 -- contain the order's type, and min_total <= total <= max_total (both inclusive; NULL is

@@ -17,16 +17,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pg_temp.uid(name text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
-$$;
-CREATE FUNCTION pg_temp.call(who text, fn text, args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE r json;
-BEGIN
-    EXECUTE format('SELECT * FROM api.%I($1, $2)', fn) INTO r USING pg_temp.uid(who), args;
-    RETURN r::jsonb;
-END $$;
-
 -- Each registered command with its function's source.
 CREATE TEMP TABLE registered AS
 SELECT c.name, c.function, p.oid AS fn_oid, p.prosrc
@@ -97,7 +87,7 @@ DECLARE
 BEGIN
     FOR c IN SELECT * FROM orderly.commands ORDER BY name LOOP
         BEGIN
-            PERFORM pg_temp.call('everything', split_part(c.function, '.', 2), '{"bogus_argument": 1}');
+            PERFORM test.call(split_part(c.function, '.', 2), 'everything', '{"bogus_argument": 1}');
             failures := failures || (c.name || ': accepted');
         EXCEPTION WHEN OTHERS THEN
             IF SQLSTATE <> 'OL400' OR SQLERRM NOT LIKE 'unknown argument "bogus\_argument"%' THEN
@@ -144,20 +134,20 @@ SELECT is((SELECT row(c.permission, c.usage, c.summary,
 
 -- begin_command ---------------------------------------------------------------------------------------
 
-SELECT throws_ok($$SELECT pg_temp.call('everything', 'whoami', '{"x": 1}')$$,
+SELECT throws_ok($$SELECT test.call('whoami', 'everything', '{"x": 1}')$$,
                  'OL400', 'unknown argument "x"; this command takes no arguments', 'WHOAMI takes no arguments');
-SELECT throws_ok($$SELECT pg_temp.call('everything', 'order_show', '{"id": 1, "x": 1}')$$,
+SELECT throws_ok($$SELECT test.call('order_show', 'everything', '{"id": 1, "x": 1}')$$,
                  'OL400', 'unknown argument "x"; expected one of: id', 'ORDER SHOW names the arguments it takes');
-SELECT throws_ok($$SELECT pg_temp.call('everything', 'order_show', '[1]')$$,
+SELECT throws_ok($$SELECT test.call('order_show', 'everything', '[1]')$$,
                  'OL400', 'arguments must be a JSON object', 'arguments are a JSON object');
-SELECT throws_ok($$SELECT pg_temp.call('nobody', 'order_show', '{"id": 1}')$$,
+SELECT throws_ok($$SELECT test.call('order_show', 'nobody', '{"id": 1}')$$,
                  'OL403', 'permission denied: order.read', 'the row''s permission is required');
-SELECT throws_ok($$SELECT pg_temp.call('nobody', 'order_show', '{"bogus_argument": 1}')$$,
+SELECT throws_ok($$SELECT test.call('order_show', 'nobody', '{"bogus_argument": 1}')$$,
                  'OL403', 'permission denied: order.read', 'the permission is checked before the arguments');
 SELECT throws_ok($$SELECT * FROM api.whoami(-1, '{}')$$, 'OL401', 'not authenticated', 'an unknown actor is OL401');
-SELECT throws_ok($$SELECT pg_temp.call('gone', 'order_list', '{}')$$, 'OL401', 'account is locked',
+SELECT throws_ok($$SELECT test.call('order_list', 'gone', '{}')$$, 'OL401', 'account is locked',
                  'a locked actor is OL401');
-SELECT throws_ok($$SELECT orderly.begin_command('ZZ NOT REGISTERED', pg_temp.uid('everything'), '{}')$$,
+SELECT throws_ok($$SELECT orderly.begin_command('ZZ NOT REGISTERED', test.uid('everything'), '{}')$$,
                  'P0001', 'command ZZ NOT REGISTERED is not registered', 'a command without a row is a defect');
 
 -- The security review: misspelt arguments were ignored, now refused ------------------------------------
@@ -165,38 +155,31 @@ SELECT throws_ok($$SELECT orderly.begin_command('ZZ NOT REGISTERED', pg_temp.uid
 -- The state each call must leave as it was.
 DO $$
 BEGIN
-    PERFORM pg_temp.call('pm', 'tax_set', '{"country": "DE", "rate": 19, "name": "DE VAT"}');
+    PERFORM test.call('tax_set', 'pm', '{"country": "DE", "rate": 19, "name": "DE VAT"}');
 END
 $$;
-CREATE TEMP TABLE rule AS SELECT (pg_temp.call('pm', 'rule_create', '{"name": "Spring", "kind": "percent", "value": 10}') ->> 'id')::bigint AS id;
-CREATE TEMP TABLE before AS
-SELECT (SELECT count(*) FROM orderly.pricing_rules) AS rules, (SELECT count(*) FROM orderly.coupons) AS coupons,
-       (SELECT count(*) FROM orderly.tax_rates) AS taxes, (SELECT count(*) FROM orderly.audit_log) AS audit;
-CREATE FUNCTION pg_temp.unchanged() RETURNS boolean LANGUAGE sql AS $$
-    SELECT (SELECT count(*) FROM orderly.pricing_rules) = b.rules AND (SELECT count(*) FROM orderly.coupons) = b.coupons
-       AND (SELECT count(*) FROM orderly.tax_rates) = b.taxes AND (SELECT count(*) FROM orderly.audit_log) = b.audit
-    FROM before b
-$$;
+CREATE TEMP TABLE rule AS SELECT (test.call('rule_create', 'pm', '{"name": "Spring", "kind": "percent", "value": 10}') ->> 'id')::bigint AS id;
+SELECT test.snapshot(ARRAY['orderly.pricing_rules', 'orderly.coupons', 'orderly.tax_rates', 'orderly.audit_log']);
 
 -- RULE CREATE name=Dealer20 kind=percent value=20 segement=dealer: was a rule for every segment.
-SELECT throws_ok($$SELECT pg_temp.call('pm', 'rule_create', '{"name": "Dealer20", "kind": "percent", "value": 20, "segement": "dealer"}')$$,
+SELECT throws_ok($$SELECT test.call('rule_create', 'pm', '{"name": "Dealer20", "kind": "percent", "value": 20, "segement": "dealer"}')$$,
                  'OL400', 'unknown argument "segement"; expected one of: name, kind, value, buy, get, product, category, segment, starts, ends, priority, exclusive',
                  'RULE CREATE ... segement=dealer is refused');
-SELECT ok(pg_temp.unchanged() AND NOT EXISTS (SELECT 1 FROM orderly.pricing_rules WHERE name = 'Dealer20'),
+SELECT ok(test.unchanged() AND NOT EXISTS (SELECT 1 FROM orderly.pricing_rules WHERE name = 'Dealer20'),
           'and creates no rule');
 
 -- COUPON CREATE code=ONCE rules=[<a rule>] max_use=1: was a coupon without a use limit.
-SELECT throws_ok(format($$SELECT pg_temp.call('pm', 'coupon_create', '{"code": "ONCE", "rules": [%s], "max_use": 1}')$$, (SELECT id FROM rule)),
+SELECT throws_ok(format($$SELECT test.call('coupon_create', 'pm', '{"code": "ONCE", "rules": [%s], "max_use": 1}')$$, (SELECT id FROM rule)),
                  'OL400', 'unknown argument "max_use"; expected one of: code, rules, rule, starts, ends, max_uses, max_uses_per_customer',
                  'COUPON CREATE ... max_use=1 is refused');
-SELECT ok(pg_temp.unchanged() AND NOT EXISTS (SELECT 1 FROM orderly.coupons WHERE lower(code) = 'once'),
+SELECT ok(test.unchanged() AND NOT EXISTS (SELECT 1 FROM orderly.coupons WHERE lower(code) = 'once'),
           'and creates no coupon');
 
 -- TAX SET country=DE remov=true rate=0: was German VAT set to 0.
-SELECT throws_ok($$SELECT pg_temp.call('pm', 'tax_set', '{"country": "DE", "remov": true, "rate": 0}')$$,
+SELECT throws_ok($$SELECT test.call('tax_set', 'pm', '{"country": "DE", "remov": true, "rate": 0}')$$,
                  'OL400', 'unknown argument "remov"; expected one of: country, region, rate, name, remove',
                  'TAX SET ... remov=true rate=0 is refused');
-SELECT ok(pg_temp.unchanged() AND (SELECT rate FROM orderly.tax_rates WHERE country = 'DE' AND region IS NULL) = 19,
+SELECT ok(test.unchanged() AND (SELECT rate FROM orderly.tax_rates WHERE country = 'DE' AND region IS NULL) = 19,
           'and DE VAT is still 19');
 
 SELECT * FROM finish();

@@ -23,19 +23,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pg_temp.uid(name text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
-$$;
-CREATE FUNCTION pg_temp.call(fn text, who text, args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    r json;
-BEGIN
-    EXECUTE format('SELECT * FROM api.%I($1, $2)', fn) INTO r USING pg_temp.uid(who), args;
-    RETURN r::jsonb;
-END
-$$;
 CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
-CREATE FUNCTION pg_temp.id(name text) RETURNS bigint LANGUAGE sql AS $$ SELECT id FROM ids WHERE ids.name = $1 $$;
 
 -- Services priced 1000.00 (K) and 0.01 (C), untaxed (no tax rate): totals are exact. A stocked
 -- phone for the stock release.
@@ -44,8 +32,8 @@ INSERT INTO orderly.products (code, name, kind, base_price) VALUES
 INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, 'PHN-STD', 10 FROM orderly.products WHERE code = 'PHN';
 INSERT INTO orderly.coupons (code, max_uses) VALUES ('SAVE', 5);
 
-INSERT INTO ids SELECT 'acme', (pg_temp.call('customer_create', 'rita', '{"name":"Acme","email":"acme@example.com","phone":"+4930100100"}') ->> 'id')::bigint;
-SELECT pg_temp.call('address_add', 'rita', jsonb_build_object('customer', pg_temp.id('acme'), 'recipient', 'Dock', 'phone', '+4930100101',
+INSERT INTO ids SELECT 'acme', (test.call('customer_create', 'rita', '{"name":"Acme","email":"acme@example.com","phone":"+4930100100"}') ->> 'id')::bigint;
+SELECT test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Dock', 'phone', '+4930100101',
                     'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'));
 
 -- Submits an order of `k` thousands and `c` cents of the given type, created by `who`.
@@ -56,29 +44,29 @@ DECLARE
 BEGIN
     IF k > 0 THEN v_lines := v_lines || jsonb_build_array(jsonb_build_object('product', 'K', 'qty', k)); END IF;
     IF c > 0 THEN v_lines := v_lines || jsonb_build_array(jsonb_build_object('product', 'C', 'qty', c)); END IF;
-    v_id := (pg_temp.call('order_create', who, jsonb_build_object('customer', pg_temp.id('acme'), 'type', type,
+    v_id := (test.call('order_create', who, jsonb_build_object('customer', test.id('acme'), 'type', type,
                                                                   'lines', v_lines, 'submit', true)) ->> 'id')::bigint;
     INSERT INTO ids VALUES (label, v_id);
     RETURN v_id;
 END
 $$;
 CREATE FUNCTION pg_temp.status(label text) RETURNS text LANGUAGE sql AS $$
-    SELECT status FROM orderly.orders WHERE id = pg_temp.id(label)
+    SELECT status FROM orderly.orders WHERE id = test.id(label)
 $$;
 CREATE FUNCTION pg_temp.rule(label text) RETURNS text LANGUAGE sql AS $$
     SELECT r.name FROM orderly.order_approvals a JOIN orderly.approval_rules r ON r.id = a.rule_id
-    WHERE a.order_id = pg_temp.id(label) ORDER BY a.round DESC LIMIT 1
+    WHERE a.order_id = test.id(label) ORDER BY a.round DESC LIMIT 1
 $$;
 -- Who got a notification of this kind about this order (and step), by username.
 CREATE FUNCTION pg_temp.told(kind text, label text, step integer DEFAULT NULL) RETURNS text[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg(u.username ORDER BY u.username), '{}')
     FROM orderly.notifications n JOIN orderly.users u ON u.id = n.recipient_user_id
-    WHERE n.kind = $1 AND (n.payload ->> 'order')::bigint = pg_temp.id($2)
+    WHERE n.kind = $1 AND (n.payload ->> 'order')::bigint = test.id($2)
       AND ($3 IS NULL OR (n.payload ->> 'step')::integer = $3)
 $$;
 CREATE FUNCTION pg_temp.queue(who text) RETURNS bigint[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg((r::jsonb ->> 'order')::bigint ORDER BY o), '{}')
-    FROM api.approval_queue(pg_temp.uid(who), '{}') WITH ORDINALITY AS t(r, o)
+    FROM api.approval_queue(test.uid(who), '{}') WITH ORDINALITY AS t(r, o)
 $$;
 CREATE FUNCTION pg_temp.soon() RETURNS text LANGUAGE sql AS $$ SELECT orderly.json_time(now() + interval '30 days') $$;
 CREATE FUNCTION pg_temp.reminders(at timestamptz) RETURNS jsonb LANGUAGE sql AS $$
@@ -136,7 +124,7 @@ SELECT pg_temp.submit('c100', 'rita', 'custom', 0, 100);
 SELECT pg_temp.submit('t100', 'rita', 'strategic', 0, 100);
 SELECT pg_temp.submit('t60000', 'rita', 'strategic', 60);
 
-SELECT is((SELECT total FROM orderly.orders WHERE id = pg_temp.id('s10000.01')), 10000.01, 'totals are exact');
+SELECT is((SELECT total FROM orderly.orders WHERE id = test.id('s10000.01')), 10000.01, 'totals are exact');
 SELECT is(pg_temp.status('s10000'), 'pending_approval', 'a matching rule: pending approval');
 SELECT is(pg_temp.rule('s10000'), 'Standard orders up to 10 000', '10 000.00: max_total is inclusive');
 SELECT is(pg_temp.rule('s10000.01'), 'Standard orders 10 000 to 50 000', '10 000.01: the next band');
@@ -145,23 +133,23 @@ SELECT is(pg_temp.rule('s50000.01'), 'Large orders', 'above 50 000: the large-or
 SELECT is(pg_temp.rule('c100'), 'Custom orders up to 50 000', 'a custom order: by type');
 SELECT is(pg_temp.rule('t100'), 'Strategic orders', 'a strategic order: the general manager');
 SELECT is(pg_temp.rule('t60000'), 'Strategic orders above 50 000', 'a strategic order above 50 000: the higher priority wins');
-SELECT is((SELECT array_agg(role || ':' || status ORDER BY step_no) FROM orderly.order_approvals WHERE order_id = pg_temp.id('s50000.01')),
+SELECT is((SELECT array_agg(role || ':' || status ORDER BY step_no) FROM orderly.order_approvals WHERE order_id = test.id('s50000.01')),
           ARRAY['sales_manager:pending', 'finance_manager:waiting', 'production_manager:waiting'],
           'one step per rule step: the first pending, the others waiting');
 SELECT ok((SELECT due_at = now() + interval '1 day' AND steps = 3 AND round = 1 FROM orderly.order_approvals
-           WHERE order_id = pg_temp.id('s50000.01') AND step_no = 1), 'step 1 is due after its interval');
+           WHERE order_id = test.id('s50000.01') AND step_no = 1), 'step 1 is due after its interval');
 SELECT is((SELECT array_agg(coalesce(from_status, '-') || '→' || to_status ORDER BY id) FROM orderly.order_status_history
-           WHERE order_id = pg_temp.id('s10000')),
+           WHERE order_id = test.id('s10000')),
           ARRAY['-→draft', 'draft→submitted', 'submitted→pending_approval'], 'the history shows the routing');
 
 SELECT admin.set_approval_rule_active('Custom orders up to 50 000', false);
 SELECT pg_temp.submit('c200', 'rita', 'custom', 0, 200);
 SELECT admin.set_approval_rule_active('Custom orders up to 50 000', true);
 SELECT is(pg_temp.status('c200'), 'approved', 'no active rule: approved at once');
-SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = pg_temp.id('c200') AND to_status = 'approved'),
+SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('c200') AND to_status = 'approved'),
           'no approval rule applies', 'and the history says why');
 SELECT is((SELECT array_agg(recipient_role ORDER BY recipient_role) FROM orderly.notifications
-           WHERE kind = 'order.approved' AND (payload ->> 'order')::bigint = pg_temp.id('c200')),
+           WHERE kind = 'order.approved' AND (payload ->> 'order')::bigint = test.id('c200')),
           ARRAY['finance_manager', 'production_manager'], 'finance (and production, for custom) hear of it');
 
 -- Who is told --------------------------------------------------------------------------------------
@@ -169,9 +157,9 @@ SELECT is((SELECT array_agg(recipient_role ORDER BY recipient_role) FROM orderly
 SELECT is(pg_temp.told('approval.requested', 's10000'), ARRAY['sid', 'sue'], 'a supervisor step: both supervisors are told');
 SELECT is(pg_temp.told('approval.requested', 's50000.01', 1), ARRAY['duo', 'max', 'mona'], 'a sales manager step: the sales managers');
 SELECT is(pg_temp.told('approval.requested', 't100'), ARRAY['gina'], 'a strategic order: the general manager');
-SELECT is((SELECT payload FROM orderly.notifications WHERE kind = 'approval.requested' AND recipient_user_id = pg_temp.uid('sue')
-           AND (payload ->> 'order')::bigint = pg_temp.id('s10000')),
-          jsonb_build_object('order', pg_temp.id('s10000'), 'customer', 'Acme', 'total', 10000.00, 'currency', 'EUR',
+SELECT is((SELECT payload FROM orderly.notifications WHERE kind = 'approval.requested' AND recipient_user_id = test.uid('sue')
+           AND (payload ->> 'order')::bigint = test.id('s10000')),
+          jsonb_build_object('order', test.id('s10000'), 'customer', 'Acme', 'total', 10000.00, 'currency', 'EUR',
                              'type', 'standard', 'step', 1, 'of', 1, 'role', 'sales_supervisor',
                              'due_at', orderly.json_time(now() + interval '1 day')),
           'the approval.requested payload');
@@ -183,123 +171,123 @@ SELECT is(pg_temp.told('approval.requested', 'm20000'), ARRAY['duo', 'max'], 'th
 SELECT admin.remove_approval_limit('sales_supervisor', 'standard');
 SELECT pg_temp.submit('nolimit', 'rita', 'standard', 1);
 SELECT is(pg_temp.status('nolimit'), 'pending_approval', 'no role may approve it: still routed');
-SELECT matches((SELECT note FROM orderly.order_approvals WHERE order_id = pg_temp.id('nolimit')),
+SELECT matches((SELECT note FROM orderly.order_approvals WHERE order_id = test.id('nolimit')),
                '^no approval limit of role sales_supervisor', 'and the step says why it will stick');
 SELECT is(pg_temp.told('approval.requested', 'nolimit'), '{}'::text[], 'nobody is told');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('nolimit')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('nolimit')),
                  'OL403', 'role sales_supervisor may not approve standard orders', 'no limit row: cannot approve');
 SELECT admin.set_approval_limit('sales_supervisor', 'standard', 5000);
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('s10000')),
-                 'OL403', format('order %s total 10000.00 EUR is above the sales_supervisor limit of 5000.00 for standard orders', pg_temp.id('s10000')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('s10000')),
+                 'OL403', format('order %s total 10000.00 EUR is above the sales_supervisor limit of 5000.00 for standard orders', test.id('s10000')),
                  'over the limit: refused');
-SELECT ok(NOT (pg_temp.id('s10000') = ANY (pg_temp.queue('sue'))), 'and not in the queue');
+SELECT ok(NOT (test.id('s10000') = ANY (pg_temp.queue('sue'))), 'and not in the queue');
 SELECT admin.set_approval_limit('sales_supervisor', 'standard', 10000);
-SELECT ok(pg_temp.id('s10000') = ANY (pg_temp.queue('sue')), 'within the limit again: in the queue');
-SELECT is(pg_temp.queue('sue'), ARRAY[pg_temp.id('s10000'), pg_temp.id('nolimit')], 'the supervisor''s queue, oldest first');
-SELECT is(pg_temp.queue('max'), ARRAY[pg_temp.id('s10000.01'), pg_temp.id('s50000'), pg_temp.id('s50000.01'), pg_temp.id('c100'),
-                                      pg_temp.id('t60000'), pg_temp.id('m20000')],
+SELECT ok(test.id('s10000') = ANY (pg_temp.queue('sue')), 'within the limit again: in the queue');
+SELECT is(pg_temp.queue('sue'), ARRAY[test.id('s10000'), test.id('nolimit')], 'the supervisor''s queue, oldest first');
+SELECT is(pg_temp.queue('max'), ARRAY[test.id('s10000.01'), test.id('s50000'), test.id('s50000.01'), test.id('c100'),
+                                      test.id('t60000'), test.id('m20000')],
           'a sales manager''s queue: their steps, their own orders left out');
-SELECT is(pg_temp.queue('mona'), ARRAY[pg_temp.id('s10000.01'), pg_temp.id('s50000'), pg_temp.id('s50000.01'), pg_temp.id('c100'),
-                                       pg_temp.id('t60000')], 'mona does not see the order she created');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('s10000.01')),
-                 'OL403', format('step 1 of order %s needs role sales_manager (or a delegation of it)', pg_temp.id('s10000.01')),
+SELECT is(pg_temp.queue('mona'), ARRAY[test.id('s10000.01'), test.id('s50000'), test.id('s50000.01'), test.id('c100'),
+                                       test.id('t60000')], 'mona does not see the order she created');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('s10000.01')),
+                 'OL403', format('step 1 of order %s needs role sales_manager (or a delegation of it)', test.id('s10000.01')),
                  'a supervisor cannot approve a sales manager step');
 
 -- Permissions ------------------------------------------------------------------------------------
 
-SELECT throws_ok($$ SELECT pg_temp.call('approval_queue', 'wally', '{}') $$, 'OL403', 'permission denied: order.approve', 'the warehouse has no queue');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'wally', '{"id":%s}') $$, pg_temp.id('s10000')),
+SELECT throws_ok($$ SELECT test.call('approval_queue', 'wally', '{}') $$, 'OL403', 'permission denied: order.approve', 'the warehouse has no queue');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'wally', '{"id":%s}') $$, test.id('s10000')),
                  'OL403', 'permission denied: order.approve', 'the warehouse cannot approve');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_reject', 'rita', '{"id":%s,"reason":"no"}') $$, pg_temp.id('s10000')),
+SELECT throws_ok(format($$ SELECT test.call('order_reject', 'rita', '{"id":%s,"reason":"no"}') $$, test.id('s10000')),
                  'OL403', 'permission denied: order.approve', 'a sales rep cannot reject');
-SELECT throws_ok($$ SELECT pg_temp.call('delegate', 'wally', jsonb_build_object('to', 'sue', 'until', pg_temp.soon())) $$, 'OL403', NULL, 'the warehouse cannot delegate');
-SELECT is(pg_temp.call('approval_show', 'wally', jsonb_build_object('order', pg_temp.id('s10000'))) ->> 'status', 'pending_approval',
+SELECT throws_ok($$ SELECT test.call('delegate', 'wally', jsonb_build_object('to', 'sue', 'until', pg_temp.soon())) $$, 'OL403', NULL, 'the warehouse cannot delegate');
+SELECT is(test.call('approval_show', 'wally', jsonb_build_object('order', test.id('s10000'))) ->> 'status', 'pending_approval',
           'but may read the chain (order.read_all)');
-SELECT throws_ok(format($$ SELECT pg_temp.call('approval_show', 'sam', '{"order":%s}') $$, pg_temp.id('s10000')),
+SELECT throws_ok(format($$ SELECT test.call('approval_show', 'sam', '{"order":%s}') $$, test.id('s10000')),
                  'OL404', NULL, 'another sales rep''s order is not found');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s,"note":"x"}') $$, pg_temp.id('s10000')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s,"note":"x"}') $$, test.id('s10000')),
                  'OL400', NULL, 'unknown arguments are refused');
 
 -- The three-manager chain ------------------------------------------------------------------------
 
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'fred', '{"id":%s}') $$, pg_temp.id('s50000.01')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fred', '{"id":%s}') $$, test.id('s50000.01')),
                  'OL403', NULL, 'finance cannot go before the sales manager: chain order');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'duo', '{"id":%s,"step":2}') $$, pg_temp.id('s50000.01')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'duo', '{"id":%s,"step":2}') $$, test.id('s50000.01')),
                  'OL409', NULL, 'step= must be the current step');
-SELECT is(pg_temp.call('order_approve', 'duo', jsonb_build_object('id', pg_temp.id('s50000.01'), 'comment', 'fine by sales'))
+SELECT is(test.call('order_approve', 'duo', jsonb_build_object('id', test.id('s50000.01'), 'comment', 'fine by sales'))
           -> 'rounds' -> 0 -> 'steps' -> 0 ->> 'decided_by', 'duo', 'the sales manager approves step 1; the reply is the chain');
-SELECT is((SELECT array_agg(status ORDER BY step_no) FROM orderly.order_approvals WHERE order_id = pg_temp.id('s50000.01')),
+SELECT is((SELECT array_agg(status ORDER BY step_no) FROM orderly.order_approvals WHERE order_id = test.id('s50000.01')),
           ARRAY['approved', 'pending', 'waiting'], 'step 2 is pending now');
 SELECT is(pg_temp.told('approval.requested', 's50000.01', 2), ARRAY['fay', 'fred'],
           'finance is told when (and only when) it is their turn; duo, who approved step 1, is not');
 SELECT is(pg_temp.told('approval.requested', 's50000.01', 3), '{}'::text[], 'production is not told yet');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'duo', '{"id":%s}') $$, pg_temp.id('s50000.01')),
-                 'OL403', format('you already approved step 1 of order %s: another user must decide step 2', pg_temp.id('s50000.01')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'duo', '{"id":%s}') $$, test.id('s50000.01')),
+                 'OL403', format('you already approved step 1 of order %s: another user must decide step 2', test.id('s50000.01')),
                  'one user never approves two steps of one order');
-SELECT lives_ok(format($$ SELECT pg_temp.call('order_approve', 'fay', '{"id":%s}') $$, pg_temp.id('s50000.01')), 'finance approves step 2');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'fred', '{"id":%s}') $$, pg_temp.id('s50000.01')),
-                 'OL409', format('step 2 of order %s was already decided by fay (approved)', pg_temp.id('s50000.01')),
+SELECT lives_ok(format($$ SELECT test.call('order_approve', 'fay', '{"id":%s}') $$, test.id('s50000.01')), 'finance approves step 2');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fred', '{"id":%s}') $$, test.id('s50000.01')),
+                 'OL409', format('step 2 of order %s was already decided by fay (approved)', test.id('s50000.01')),
                  'the other finance manager, too late: a conflict, not a second decision');
-SELECT is((SELECT count(*)::integer FROM orderly.order_approvals WHERE order_id = pg_temp.id('s50000.01') AND step_no = 2 AND decided_by IS NOT NULL), 1,
+SELECT is((SELECT count(*)::integer FROM orderly.order_approvals WHERE order_id = test.id('s50000.01') AND step_no = 2 AND decided_by IS NOT NULL), 1,
           'one decision stored');
 SELECT is(pg_temp.told('approval.requested', 's50000.01', 3), ARRAY['pete'], 'production is told now');
 SELECT is(pg_temp.status('s50000.01'), 'pending_approval', 'still pending until the last step');
-SELECT is(pg_temp.call('order_approve', 'pete', jsonb_build_object('id', pg_temp.id('s50000.01'))) ->> 'status', 'approved',
+SELECT is(test.call('order_approve', 'pete', jsonb_build_object('id', test.id('s50000.01'))) ->> 'status', 'approved',
           'the last step approves the order');
 SELECT is(pg_temp.told('approval.approved', 's50000.01'), ARRAY['rita'], 'the creator hears the outcome');
 SELECT is((SELECT array_agg(recipient_role) FROM orderly.notifications WHERE kind = 'order.approved'
-           AND (payload ->> 'order')::bigint = pg_temp.id('s50000.01')), ARRAY['finance_manager'],
+           AND (payload ->> 'order')::bigint = test.id('s50000.01')), ARRAY['finance_manager'],
           'finance is told for payment (production only for custom orders)');
 SELECT is((SELECT array_agg(s ->> 'decided_by' ORDER BY (s ->> 'step')::int)
-           FROM jsonb_array_elements(pg_temp.call('approval_show', 'rita', jsonb_build_object('order', pg_temp.id('s50000.01'))) -> 'rounds' -> 0 -> 'steps') s),
+           FROM jsonb_array_elements(test.call('approval_show', 'rita', jsonb_build_object('order', test.id('s50000.01'))) -> 'rounds' -> 0 -> 'steps') s),
           ARRAY['duo', 'fay', 'pete'], 'APPROVAL SHOW: who decided each step');
-SELECT is((pg_temp.call('approval_show', 'rita', jsonb_build_object('order', pg_temp.id('s50000.01'))) -> 'rounds' -> 0 -> 'steps' -> 0 ->> 'comment'),
+SELECT is((test.call('approval_show', 'rita', jsonb_build_object('order', test.id('s50000.01'))) -> 'rounds' -> 0 -> 'steps' -> 0 ->> 'comment'),
           'fine by sales', 'with the comment');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'gina', '{"id":%s}') $$, pg_temp.id('s50000.01')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'gina', '{"id":%s}') $$, test.id('s50000.01')),
                  'OL409', NULL, 'an approved order has nothing left to decide');
-SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'approval.approve' AND entity_id = pg_temp.id('s50000.01')::text), 3,
+SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'approval.approve' AND entity_id = test.id('s50000.01')::text), 3,
           'every decision is audited');
 
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'mona', '{"id":%s}') $$, pg_temp.id('m20000')),
-                 'OL403', format('you created order %s: another user must approve it', pg_temp.id('m20000')), 'the creator never approves');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'mona', '{"id":%s}') $$, test.id('m20000')),
+                 'OL403', format('you created order %s: another user must approve it', test.id('m20000')), 'the creator never approves');
 
-SELECT lives_ok(format($$ SELECT pg_temp.call('order_approve', 'mona', '{"id":%s}') $$, pg_temp.id('c100')), 'custom: sales first');
-SELECT lives_ok(format($$ SELECT pg_temp.call('order_approve', 'pete', '{"id":%s}') $$, pg_temp.id('c100')), 'then production');
+SELECT lives_ok(format($$ SELECT test.call('order_approve', 'mona', '{"id":%s}') $$, test.id('c100')), 'custom: sales first');
+SELECT lives_ok(format($$ SELECT test.call('order_approve', 'pete', '{"id":%s}') $$, test.id('c100')), 'then production');
 SELECT is((SELECT array_agg(recipient_role ORDER BY recipient_role) FROM orderly.notifications WHERE kind = 'order.approved'
-           AND (payload ->> 'order')::bigint = pg_temp.id('c100')), ARRAY['finance_manager', 'production_manager'],
+           AND (payload ->> 'order')::bigint = test.id('c100')), ARRAY['finance_manager', 'production_manager'],
           'an approved custom order goes to finance and production');
 
 -- Rejection and resubmission ---------------------------------------------------------------------
 
-INSERT INTO ids SELECT 'phones', (pg_temp.call('order_create', 'rita', jsonb_build_object('customer', pg_temp.id('acme'), 'coupon', 'SAVE',
+INSERT INTO ids SELECT 'phones', (test.call('order_create', 'rita', jsonb_build_object('customer', test.id('acme'), 'coupon', 'SAVE',
     'lines', '[{"product":"PHN","qty":4}]'::jsonb, 'submit', true)) ->> 'id')::bigint;
 SELECT is((SELECT stock_reserved FROM orderly.skus WHERE code = 'PHN-STD'), 4, 'submission reserved the phones');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'SAVE'), 1, 'and used the coupon');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_reject', 'sue', '{"id":%s}') $$, pg_temp.id('phones')),
+SELECT throws_ok(format($$ SELECT test.call('order_reject', 'sue', '{"id":%s}') $$, test.id('phones')),
                  'OL400', 'reason is required', 'a rejection needs a reason');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_reject', 'sue', '{"id":%s,"reason":"  "}') $$, pg_temp.id('phones')),
+SELECT throws_ok(format($$ SELECT test.call('order_reject', 'sue', '{"id":%s,"reason":"  "}') $$, test.id('phones')),
                  'OL400', 'reason is required', 'a blank reason is no reason');
-SELECT is(pg_temp.call('order_reject', 'sue', jsonb_build_object('id', pg_temp.id('phones'), 'reason', 'four is too many')) ->> 'status',
+SELECT is(test.call('order_reject', 'sue', jsonb_build_object('id', test.id('phones'), 'reason', 'four is too many')) ->> 'status',
           'rejected', 'rejected');
 SELECT is((SELECT stock_reserved FROM orderly.skus WHERE code = 'PHN-STD'), 0, 'the stock is released');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'SAVE'), 0, 'and the coupon');
-SELECT is((SELECT payload ->> 'reason' FROM orderly.notifications WHERE kind = 'approval.rejected' AND recipient_user_id = pg_temp.uid('rita')
-           AND (payload ->> 'order')::bigint = pg_temp.id('phones')), 'four is too many', 'the creator is told why');
-SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = pg_temp.id('phones') AND to_status = 'rejected'),
+SELECT is((SELECT payload ->> 'reason' FROM orderly.notifications WHERE kind = 'approval.rejected' AND recipient_user_id = test.uid('rita')
+           AND (payload ->> 'order')::bigint = test.id('phones')), 'four is too many', 'the creator is told why');
+SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('phones') AND to_status = 'rejected'),
           'four is too many', 'the reason is in the history');
-SELECT lives_ok(format($$ SELECT pg_temp.call('order_line_set', 'rita', '{"order":%s,"line":1,"qty":2}') $$, pg_temp.id('phones')),
+SELECT lives_ok(format($$ SELECT test.call('order_line_set', 'rita', '{"order":%s,"line":1,"qty":2}') $$, test.id('phones')),
                 'the creator changes the lines of the rejected order');
-SELECT is(pg_temp.call('order_submit', 'rita', jsonb_build_object('id', pg_temp.id('phones'))) ->> 'status', 'pending_approval',
+SELECT is(test.call('order_submit', 'rita', jsonb_build_object('id', test.id('phones'))) ->> 'status', 'pending_approval',
           'and submits it again');
-SELECT is((SELECT array_agg(round || ':' || status ORDER BY round, step_no) FROM orderly.order_approvals WHERE order_id = pg_temp.id('phones')),
+SELECT is((SELECT array_agg(round || ':' || status ORDER BY round, step_no) FROM orderly.order_approvals WHERE order_id = test.id('phones')),
           ARRAY['1:rejected', '2:pending'], 'a new round; the first is kept');
 SELECT is((SELECT array_agg(r ->> 'status' ORDER BY (r ->> 'round')::int)
-           FROM jsonb_array_elements(pg_temp.call('approval_show', 'rita', jsonb_build_object('order', pg_temp.id('phones'))) -> 'rounds') r),
+           FROM jsonb_array_elements(test.call('approval_show', 'rita', jsonb_build_object('order', test.id('phones'))) -> 'rounds') r),
           ARRAY['rejected', 'pending'], 'APPROVAL SHOW lists both rounds');
 SELECT is((SELECT stock_reserved FROM orderly.skus WHERE code = 'PHN-STD'), 2, 'the resubmission reserves again');
 SELECT ok((SELECT 'rejected→submitted' = ANY (array_agg(from_status || '→' || to_status)) FROM orderly.order_status_history
-           WHERE order_id = pg_temp.id('phones')), 'the history shows the resubmission');
-SELECT lives_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('phones')),
+           WHERE order_id = test.id('phones')), 'the history shows the resubmission');
+SELECT lives_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('phones')),
                 'the rejecter of round 1 may decide round 2');
 
 -- Reminders and escalation, driven by "now" --------------------------------------------------------
@@ -307,96 +295,96 @@ SELECT lives_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}
 
 SELECT is((SELECT count(*)::integer FROM jsonb_array_elements(pg_temp.reminders(now() + interval '23 hours'))), 0, 'nothing before it is due');
 SELECT is((SELECT e - 'order' FROM jsonb_array_elements(pg_temp.reminders(now() + interval '1 day')) e
-           WHERE (e ->> 'order')::bigint = pg_temp.id('s10000')),
+           WHERE (e ->> 'order')::bigint = test.id('s10000')),
           '{"kind":"approval.reminder","round":1,"step":1,"role":"sales_supervisor","reminder":1,"escalation_role":"sales_manager","recipients":["sue","sid"]}'::jsonb,
           'due: the first reminder, to the supervisors');
 SELECT is(pg_temp.reminders(now() + interval '1 day'), '[]'::jsonb, 'the same now again sends nothing');
 SELECT is((SELECT count(*)::integer FROM jsonb_array_elements(pg_temp.reminders(now() + interval '36 hours')) e
-           WHERE (e ->> 'order')::bigint = pg_temp.id('s10000')), 0, 'nothing before the next interval');
+           WHERE (e ->> 'order')::bigint = test.id('s10000')), 0, 'nothing before the next interval');
 SELECT is((SELECT (e ->> 'reminder')::int FROM jsonb_array_elements(pg_temp.reminders(now() + interval '2 days')) e
-           WHERE (e ->> 'order')::bigint = pg_temp.id('s10000')), 2, 'one interval later: the second reminder');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'max', '{"id":%s}') $$, pg_temp.id('s10000')),
-                 'OL403', format('step 1 of order %s needs role sales_supervisor; sales_manager may decide it once it has escalated', pg_temp.id('s10000')),
+           WHERE (e ->> 'order')::bigint = test.id('s10000')), 2, 'one interval later: the second reminder');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'max', '{"id":%s}') $$, test.id('s10000')),
+                 'OL403', format('step 1 of order %s needs role sales_supervisor; sales_manager may decide it once it has escalated', test.id('s10000')),
                  'the escalation role may not decide before the escalation');
 SELECT is((SELECT e ->> 'kind' FROM jsonb_array_elements(pg_temp.reminders(now() + interval '3 days')) e
-           WHERE (e ->> 'order')::bigint = pg_temp.id('s10000')), 'approval.escalated', 'after two reminders it escalates');
+           WHERE (e ->> 'order')::bigint = test.id('s10000')), 'approval.escalated', 'after two reminders it escalates');
 SELECT is(pg_temp.told('approval.escalated', 's10000'), ARRAY['duo', 'max', 'mona'], 'the escalation role is told');
 SELECT is(pg_temp.told('approval.reminder', 's10000'), ARRAY['sid', 'sid', 'sue', 'sue'], 'the supervisors got both reminders');
 SELECT is(pg_temp.reminders(now() + interval '3 days'), '[]'::jsonb, 'escalating is idempotent for the same now');
-SELECT is((SELECT row(reminders_sent, escalated)::text FROM analytics.pending_approvals WHERE order_id = pg_temp.id('s10000')),
+SELECT is((SELECT row(reminders_sent, escalated)::text FROM analytics.pending_approvals WHERE order_id = test.id('s10000')),
           row(2, true)::text, 'analytics.pending_approvals shows the reminders and the escalation');
-SELECT ok(pg_temp.id('s10000') = ANY (pg_temp.queue('max')), 'the escalated step is in the escalation role''s queue');
-SELECT is(pg_temp.call('order_approve', 'max', jsonb_build_object('id', pg_temp.id('s10000'))) ->> 'status', 'approved',
+SELECT ok(test.id('s10000') = ANY (pg_temp.queue('max')), 'the escalated step is in the escalation role''s queue');
+SELECT is(test.call('order_approve', 'max', jsonb_build_object('id', test.id('s10000'))) ->> 'status', 'approved',
           'and the escalation role may decide it');
-SELECT is((pg_temp.call('approval_show', 'rita', jsonb_build_object('order', pg_temp.id('s10000'))) -> 'rounds' -> 0 -> 'steps' -> 0)
+SELECT is((test.call('approval_show', 'rita', jsonb_build_object('order', test.id('s10000'))) -> 'rounds' -> 0 -> 'steps' -> 0)
           - 'decided_at' - 'pending_since' - 'due_at' - 'escalated_at',
           '{"step":1,"role":"sales_supervisor","status":"approved","decided_by":"max","comment":null,"reminders_sent":2,"escalation_role":"sales_manager","escalated":true,"delegation":null,"note":null}'::jsonb,
           'APPROVAL SHOW: reminders sent, escalated, decided by the escalation role');
 
 -- Delegation windows -------------------------------------------------------------------------------
 
-SELECT throws_ok($$ SELECT pg_temp.call('delegate', 'fay', jsonb_build_object('to', 'fay', 'until', pg_temp.soon())) $$, 'OL400', NULL, 'not to oneself');
-SELECT throws_ok($$ SELECT pg_temp.call('delegate', 'fay', jsonb_build_object('to', 'nobody', 'until', pg_temp.soon())) $$, 'OL404', NULL, 'not to an unknown user');
-SELECT throws_ok($$ SELECT pg_temp.call('delegate', 'fay', jsonb_build_object('to', 'rita', 'until', pg_temp.soon())) $$, 'OL409', NULL,
+SELECT throws_ok($$ SELECT test.call('delegate', 'fay', jsonb_build_object('to', 'fay', 'until', pg_temp.soon())) $$, 'OL400', NULL, 'not to oneself');
+SELECT throws_ok($$ SELECT test.call('delegate', 'fay', jsonb_build_object('to', 'nobody', 'until', pg_temp.soon())) $$, 'OL404', NULL, 'not to an unknown user');
+SELECT throws_ok($$ SELECT test.call('delegate', 'fay', jsonb_build_object('to', 'rita', 'until', pg_temp.soon())) $$, 'OL409', NULL,
                  'not to someone who cannot approve');
-SELECT throws_ok($$ SELECT pg_temp.call('delegate', 'fay', jsonb_build_object('to', 'sue', 'until', pg_temp.soon(), 'role', 'general_manager')) $$, 'OL403', NULL,
+SELECT throws_ok($$ SELECT test.call('delegate', 'fay', jsonb_build_object('to', 'sue', 'until', pg_temp.soon(), 'role', 'general_manager')) $$, 'OL403', NULL,
                  'not a role one does not hold');
-SELECT throws_ok($$ SELECT pg_temp.call('delegate', 'fay', jsonb_build_object('to', 'sue', 'from', '2999-01-02', 'until', pg_temp.soon())) $$, 'OL400',
+SELECT throws_ok($$ SELECT test.call('delegate', 'fay', jsonb_build_object('to', 'sue', 'from', '2999-01-02', 'until', pg_temp.soon())) $$, 'OL400',
                  'until must be after from', 'until after from');
-SELECT throws_ok($$ SELECT pg_temp.call('delegate', 'fay', '{"to":"sue"}') $$, 'OL400', 'until is required', 'until is required');
+SELECT throws_ok($$ SELECT test.call('delegate', 'fay', '{"to":"sue"}') $$, 'OL400', 'until is required', 'until is required');
 
 SELECT pg_temp.submit('big1', 'rita', 'standard', 60);
-SELECT pg_temp.call('order_approve', 'mona', jsonb_build_object('id', pg_temp.id('big1')));
-INSERT INTO ids SELECT 'fay>sue', (pg_temp.call('delegate', 'fay', jsonb_build_object('to', 'sue', 'role', 'finance_manager',
+SELECT test.call('order_approve', 'mona', jsonb_build_object('id', test.id('big1')));
+INSERT INTO ids SELECT 'fay>sue', (test.call('delegate', 'fay', jsonb_build_object('to', 'sue', 'role', 'finance_manager',
     'from', orderly.json_time(now() + interval '1 hour'), 'until', orderly.json_time(now() + interval '7 days'))) ->> 'id')::bigint;
-SELECT ok(EXISTS (SELECT 1 FROM orderly.notifications WHERE kind = 'approval.delegated' AND recipient_user_id = pg_temp.uid('sue')),
+SELECT ok(EXISTS (SELECT 1 FROM orderly.notifications WHERE kind = 'approval.delegated' AND recipient_user_id = test.uid('sue')),
           'the delegate is told');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('big1')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('big1')),
                  'OL403', NULL, 'before the window starts: refused');
-UPDATE orderly.approval_delegations SET starts_at = now() - interval '1 hour' WHERE id = pg_temp.id('fay>sue');
-SELECT is((SELECT r::jsonb -> 'via_delegation' ->> 'from' FROM api.approval_queue(pg_temp.uid('sue'), '{}') r
-           WHERE (r::jsonb ->> 'order')::bigint = pg_temp.id('big1')), 'fay', 'inside the window: in the delegate''s queue, saying from whom');
-SELECT is(pg_temp.call('order_approve', 'sue', jsonb_build_object('id', pg_temp.id('big1'))) -> 'rounds' -> 0 -> 'steps' -> 1 -> 'delegation' ->> 'from',
+UPDATE orderly.approval_delegations SET starts_at = now() - interval '1 hour' WHERE id = test.id('fay>sue');
+SELECT is((SELECT r::jsonb -> 'via_delegation' ->> 'from' FROM api.approval_queue(test.uid('sue'), '{}') r
+           WHERE (r::jsonb ->> 'order')::bigint = test.id('big1')), 'fay', 'inside the window: in the delegate''s queue, saying from whom');
+SELECT is(test.call('order_approve', 'sue', jsonb_build_object('id', test.id('big1'))) -> 'rounds' -> 0 -> 'steps' -> 1 -> 'delegation' ->> 'from',
           'fay', 'inside the window: the delegate approves; APPROVAL SHOW names the delegation');
-SELECT is((SELECT via_delegation_id FROM orderly.order_approvals WHERE order_id = pg_temp.id('big1') AND step_no = 2), pg_temp.id('fay>sue'),
+SELECT is((SELECT via_delegation_id FROM orderly.order_approvals WHERE order_id = test.id('big1') AND step_no = 2), test.id('fay>sue'),
           'the step records the delegation');
 SELECT is(pg_temp.told('approval.requested', 'big1', 3), ARRAY['pete'], 'and the chain moves on');
 
 SELECT pg_temp.submit('big2', 'sue', 'standard', 60);
-SELECT pg_temp.call('order_approve', 'mona', jsonb_build_object('id', pg_temp.id('big2')));
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('big2')),
-                 'OL403', format('you created order %s: another user must approve it', pg_temp.id('big2')),
+SELECT test.call('order_approve', 'mona', jsonb_build_object('id', test.id('big2')));
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('big2')),
+                 'OL403', format('you created order %s: another user must approve it', test.id('big2')),
                  'a delegate never approves an order they created');
 
 SELECT pg_temp.submit('big3', 'rita', 'standard', 60);
-SELECT pg_temp.call('order_approve', 'mona', jsonb_build_object('id', pg_temp.id('big3')));
-UPDATE orderly.approval_delegations SET ends_at = now() - interval '1 minute' WHERE id = pg_temp.id('fay>sue');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('big3')),
+SELECT test.call('order_approve', 'mona', jsonb_build_object('id', test.id('big3')));
+UPDATE orderly.approval_delegations SET ends_at = now() - interval '1 minute' WHERE id = test.id('fay>sue');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('big3')),
                  'OL403', NULL, 'after until: refused');
-INSERT INTO ids SELECT 'fred>sid', (pg_temp.call('delegate', 'fred', jsonb_build_object('to', 'sid', 'until', pg_temp.soon())) ->> 'id')::bigint;
-SELECT ok(pg_temp.id('big3') = ANY (pg_temp.queue('sid')), 'a delegation of all of fred''s roles, from now: in sid''s queue');
-SELECT is((SELECT array_agg(r::jsonb ->> 'direction') FROM api.delegate_list(pg_temp.uid('fred'), '{}') r), ARRAY['given'], 'DELEGATE LIST: given');
-SELECT is((SELECT array_agg(r::jsonb ->> 'from') FROM api.delegate_list(pg_temp.uid('sid'), '{}') r), ARRAY['fred'], 'DELEGATE LIST: received');
-SELECT throws_ok(format($$ SELECT pg_temp.call('delegate_revoke', 'fay', '{"id":%s}') $$, pg_temp.id('fred>sid')),
+INSERT INTO ids SELECT 'fred>sid', (test.call('delegate', 'fred', jsonb_build_object('to', 'sid', 'until', pg_temp.soon())) ->> 'id')::bigint;
+SELECT ok(test.id('big3') = ANY (pg_temp.queue('sid')), 'a delegation of all of fred''s roles, from now: in sid''s queue');
+SELECT is((SELECT array_agg(r::jsonb ->> 'direction') FROM api.delegate_list(test.uid('fred'), '{}') r), ARRAY['given'], 'DELEGATE LIST: given');
+SELECT is((SELECT array_agg(r::jsonb ->> 'from') FROM api.delegate_list(test.uid('sid'), '{}') r), ARRAY['fred'], 'DELEGATE LIST: received');
+SELECT throws_ok(format($$ SELECT test.call('delegate_revoke', 'fay', '{"id":%s}') $$, test.id('fred>sid')),
                  'OL404', NULL, 'only its parties may revoke a delegation');
-SELECT ok((pg_temp.call('delegate_revoke', 'fred', jsonb_build_object('id', pg_temp.id('fred>sid'))) ->> 'revoked_at') IS NOT NULL, 'revoked');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sid', '{"id":%s}') $$, pg_temp.id('big3')),
+SELECT ok((test.call('delegate_revoke', 'fred', jsonb_build_object('id', test.id('fred>sid'))) ->> 'revoked_at') IS NOT NULL, 'revoked');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sid', '{"id":%s}') $$, test.id('big3')),
                  'OL403', NULL, 'after revoke: refused');
-SELECT throws_ok(format($$ SELECT pg_temp.call('delegate_revoke', 'fred', '{"id":%s}') $$, pg_temp.id('fred>sid')),
+SELECT throws_ok(format($$ SELECT test.call('delegate_revoke', 'fred', '{"id":%s}') $$, test.id('fred>sid')),
                  'OL409', NULL, 'revoking twice is a conflict');
-SELECT ok(EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'approval.delegate_revoke' AND entity_id = pg_temp.id('fred>sid')::text),
+SELECT ok(EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'approval.delegate_revoke' AND entity_id = test.id('fred>sid')::text),
           'the revocation is audited');
 
 -- A role revoked mid-chain: the next decision is refused.
 SELECT admin.revoke_role('fred', 'finance_manager');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'fred', '{"id":%s}') $$, pg_temp.id('big3')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fred', '{"id":%s}') $$, test.id('big3')),
                  'OL403', NULL, 'a finance manager who lost the role cannot approve');
 
 -- ORDER SHOW and the BI views ----------------------------------------------------------------------
 
-SELECT is(pg_temp.call('order_show', 'rita', jsonb_build_object('id', pg_temp.id('big3'))) -> 'approval' ->> 'role', 'finance_manager',
+SELECT is(test.call('order_show', 'rita', jsonb_build_object('id', test.id('big3'))) -> 'approval' ->> 'role', 'finance_manager',
           'ORDER SHOW carries the current approval step');
-SELECT is(pg_temp.call('order_show', 'rita', jsonb_build_object('id', pg_temp.id('s10000'))) -> 'approval', 'null'::jsonb,
+SELECT is(test.call('order_show', 'rita', jsonb_build_object('id', test.id('s10000'))) -> 'approval', 'null'::jsonb,
           'and null once nothing is pending');
 SELECT is((SELECT decided::int FROM analytics.approval_turnaround WHERE rule_name = 'Large orders' AND step_no = 1), 4,
           'approval_turnaround counts decided steps per rule step');
@@ -415,19 +403,19 @@ RESET ROLE;
 
 -- Segregation of duties: who changed or submitted an order never approves it -------------------
 
-INSERT INTO ids SELECT 'edited', (pg_temp.call('order_create', 'rita', jsonb_build_object('customer', pg_temp.id('acme'),
+INSERT INTO ids SELECT 'edited', (test.call('order_create', 'rita', jsonb_build_object('customer', test.id('acme'),
     'lines', '[{"product":"K","qty":1}]'::jsonb)) ->> 'id')::bigint;
-SELECT pg_temp.call('order_line_set', 'sue', jsonb_build_object('order', pg_temp.id('edited'), 'line', 1, 'qty', 2));
-SELECT pg_temp.call('order_submit', 'sid', jsonb_build_object('id', pg_temp.id('edited')));
+SELECT test.call('order_line_set', 'sue', jsonb_build_object('order', test.id('edited'), 'line', 1, 'qty', 2));
+SELECT test.call('order_submit', 'sid', jsonb_build_object('id', test.id('edited')));
 SELECT is(pg_temp.status('edited'), 'pending_approval', 'a colleague''s order, changed by one supervisor and submitted by another');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sue', '{"id":%s}') $$, pg_temp.id('edited')),
-                 'OL403', format('you changed or submitted order %s: another user must approve it', pg_temp.id('edited')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('edited')),
+                 'OL403', format('you changed or submitted order %s: another user must approve it', test.id('edited')),
                  'the one who changed it cannot approve it');
-SELECT throws_ok(format($$ SELECT pg_temp.call('order_approve', 'sid', '{"id":%s}') $$, pg_temp.id('edited')),
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sid', '{"id":%s}') $$, test.id('edited')),
                  'OL403', NULL, 'nor the one who submitted it');
 SELECT admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
-SELECT admin.link_customer('buyer', pg_temp.id('acme'));
-SELECT throws_ok(format($$ SELECT pg_temp.call('approval_show', 'buyer', '{"order":%s}') $$, pg_temp.id('edited')),
+SELECT admin.link_customer('buyer', test.id('acme'));
+SELECT throws_ok(format($$ SELECT test.call('approval_show', 'buyer', '{"order":%s}') $$, test.id('edited')),
                  'OL403', NULL, 'approvals are internal: not for customer logins');
 
 SELECT * FROM finish();

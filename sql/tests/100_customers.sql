@@ -12,20 +12,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pg_temp.uid(name text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
-$$;
-CREATE FUNCTION pg_temp.call(fn text, who text, args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    r json;
-BEGIN
-    EXECUTE format('SELECT * FROM api.%I($1, $2)', fn) INTO r USING pg_temp.uid(who), args;
-    RETURN r::jsonb;
-END
-$$;
 CREATE FUNCTION pg_temp.find(who text, q text) RETURNS bigint[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg((r::jsonb ->> 'id')::bigint ORDER BY o), '{}')
-    FROM api.customer_find(pg_temp.uid(who), jsonb_build_object('q', q)) WITH ORDINALITY AS t(r, o)
+    FROM api.customer_find(test.uid(who), jsonb_build_object('q', q)) WITH ORDINALITY AS t(r, o)
 $$;
 CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
 
@@ -42,78 +31,78 @@ SELECT has_index('orderly', 'customers', 'customers_phone_c_idx', 'FIND looks up
 
 -- Create, normalise, validate -------------------------------------------------------------------
 
-INSERT INTO ids SELECT 'acme', (pg_temp.call('customer_create', 'rita',
+INSERT INTO ids SELECT 'acme', (test.call('customer_create', 'rita',
     '{"name":" Acme GmbH ","email":"Buyer@Acme.example","phone":"0049 (30) 1234-567","segment":"Wholesale"}') ->> 'id')::bigint;
 SELECT is((SELECT row(name, email, phone, segment)::text FROM orderly.customers WHERE id = (SELECT id FROM ids WHERE name = 'acme')),
           row('Acme GmbH', 'Buyer@Acme.example', '+49301234567', 'wholesale')::text,
           'name trimmed, e-mail kept as typed, phone in E.164, segment lowercased');
 SELECT is((SELECT action || ' by ' || actor_user_id FROM orderly.audit_log ORDER BY id DESC LIMIT 1),
-          'customer.create by ' || pg_temp.uid('rita'), 'creation is audited with its actor');
-INSERT INTO ids SELECT 'plain', (pg_temp.call('customer_create', 'rita',
+          'customer.create by ' || test.uid('rita'), 'creation is audited with its actor');
+INSERT INTO ids SELECT 'plain', (test.call('customer_create', 'rita',
     '{"name":"Plain","email":"plain@example.com","phone":"+4930777777"}') ->> 'id')::bigint;
 SELECT is((SELECT segment FROM orderly.customers WHERE id = (SELECT id FROM ids WHERE name = 'plain')),
           'standard', 'the default segment is standard');
 
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"X","email":"BUYER@acme.EXAMPLE","phone":"+4930999999"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"BUYER@acme.EXAMPLE","phone":"+4930999999"}') $$,
                  'OL409', 'a customer with e-mail BUYER@acme.EXAMPLE already exists', 'duplicate e-mail, any case → conflict');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"030 1234567"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"030 1234567"}') $$,
                  'OL400', 'phone must be an international phone number, like +49 30 1234567', 'a national number is refused');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+0301234567"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+0301234567"}') $$,
                  'OL400', NULL, 'a country code cannot start with 0');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+1234567890123456"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+1234567890123456"}') $$,
                  'OL400', NULL, 'more than 15 digits is not E.164');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"X","email":"x@@example.com","phone":"+4930999999"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@@example.com","phone":"+4930999999"}') $$,
                  'OL400', 'email must be an e-mail address, like anna@example.com', 'two @ is refused');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"X","email":"x y@example.com","phone":"+4930999999"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x y@example.com","phone":"+4930999999"}') $$,
                  'OL400', NULL, 'a space in an e-mail is refused');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"   ","email":"x@example.com","phone":"+4930999999"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"   ","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL400', 'name is required', 'a blank name is missing');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', E'{"name":"two\\nlines","email":"x@example.com","phone":"+4930999999"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', E'{"name":"two\\nlines","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL400', 'name must be 1 to 200 characters on one line', 'a name is one line');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+4930999999","vip":true}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+4930999999","vip":true}') $$,
                  'OL400', 'unknown argument "vip"; expected one of: name, phone, email, company, segment, region',
                  'an unknown argument is refused, not ignored');
-SELECT throws_ok($$ SELECT pg_temp.call('customer_create', 'wally', '{"name":"X","email":"x@example.com","phone":"+4930999999"}') $$,
+SELECT throws_ok($$ SELECT test.call('customer_create', 'wally', '{"name":"X","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL403', 'permission denied: customer.manage', 'the warehouse cannot create customers');
 SELECT is((SELECT count(*)::integer FROM orderly.customers), 2, 'no failed create left a row');
 
 -- Update ---------------------------------------------------------------------------------------
 
-SELECT is(pg_temp.call('customer_update', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'acme'),
+SELECT is(test.call('customer_update', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'acme'),
           'company', 'Acme', 'region', 'Berlin')) ->> 'company', 'Acme', 'update sets the fields given');
-SELECT is(pg_temp.call('customer_update', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'acme'),
+SELECT is(test.call('customer_update', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'acme'),
           'company', '')) -> 'company', 'null'::jsonb, 'an empty company clears it');
 SELECT is((SELECT region FROM orderly.customers WHERE id = (SELECT id FROM ids WHERE name = 'acme')), 'Berlin',
           'fields not given are kept');
 SELECT is((SELECT before ->> 'company' || ' → ' || coalesce(after ->> 'company', 'null') FROM orderly.audit_log ORDER BY id DESC LIMIT 1),
           'Acme → null', 'updates are audited with before and after');
-SELECT throws_ok(format($$ SELECT pg_temp.call('customer_update', 'rita', '{"id":%s,"email":"plain@EXAMPLE.com"}') $$,
+SELECT throws_ok(format($$ SELECT test.call('customer_update', 'rita', '{"id":%s,"email":"plain@EXAMPLE.com"}') $$,
                         (SELECT id FROM ids WHERE name = 'acme')),
                  'OL409', NULL, 'changing to another customer''s e-mail → conflict');
 
 -- Addresses ------------------------------------------------------------------------------------
 
-INSERT INTO ids SELECT 'berlin', (pg_temp.call('address_add', 'rita', jsonb_build_object('customer', (SELECT id FROM ids WHERE name = 'acme'),
+INSERT INTO ids SELECT 'berlin', (test.call('address_add', 'rita', jsonb_build_object('customer', (SELECT id FROM ids WHERE name = 'acme'),
     'recipient', 'Anna', 'phone', '+4930111111', 'line1', 'Hauptstr. 1', 'city', 'Berlin', 'region', 'BE',
     'postal_code', '10115', 'country', 'de', 'default', false)) ->> 'id')::bigint;
 SELECT ok((SELECT is_default AND country = 'DE' FROM orderly.addresses WHERE id = (SELECT id FROM ids WHERE name = 'berlin')),
           'the first address is the default even with default=false; country uppercased');
-INSERT INTO ids SELECT 'hamburg', (pg_temp.call('address_add', 'rita', jsonb_build_object('customer', (SELECT id FROM ids WHERE name = 'acme'),
+INSERT INTO ids SELECT 'hamburg', (test.call('address_add', 'rita', jsonb_build_object('customer', (SELECT id FROM ids WHERE name = 'acme'),
     'recipient', 'Dock', 'phone', '+4940222222', 'line1', 'Kai 2', 'city', 'Hamburg', 'region', 'HH',
     'postal_code', '20095', 'country', 'DE', 'default', true)) ->> 'id')::bigint;
 SELECT is((SELECT array_agg(id ORDER BY id) FROM orderly.addresses WHERE is_default),
           ARRAY[(SELECT id FROM ids WHERE name = 'hamburg')], 'default=true moves the default');
-SELECT is((pg_temp.call('customer_show', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'acme'))) -> 'addresses' -> 0 ->> 'id')::bigint,
+SELECT is((test.call('customer_show', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'acme'))) -> 'addresses' -> 0 ->> 'id')::bigint,
           (SELECT id FROM ids WHERE name = 'hamburg'), 'SHOW lists the default address first');
-SELECT throws_ok(format($$ SELECT pg_temp.call('address_update', 'rita', '{"id":%s,"default":false}') $$, (SELECT id FROM ids WHERE name = 'hamburg')),
+SELECT throws_ok(format($$ SELECT test.call('address_update', 'rita', '{"id":%s,"default":false}') $$, (SELECT id FROM ids WHERE name = 'hamburg')),
                  'OL409', NULL, 'the default is moved, never just switched off');
-SELECT throws_ok(format($$ SELECT pg_temp.call('address_add', 'rita', '{"customer":%s,"recipient":"A","phone":"+4930111111","line1":"x","city":"B","region":"BE","postal_code":"10115","country":"XX"}') $$,
+SELECT throws_ok(format($$ SELECT test.call('address_add', 'rita', '{"customer":%s,"recipient":"A","phone":"+4930111111","line1":"x","city":"B","region":"BE","postal_code":"10115","country":"XX"}') $$,
                         (SELECT id FROM ids WHERE name = 'acme')),
                  'OL400', 'country must be an ISO 3166-1 code, like DE or US', 'an unknown country code is refused');
-SELECT throws_ok(format($$ SELECT pg_temp.call('address_add', 'rita', '{"customer":%s,"recipient":"A","phone":"+4930111111","line1":"x","region":"BE","postal_code":"10115","country":"DE"}') $$,
+SELECT throws_ok(format($$ SELECT test.call('address_add', 'rita', '{"customer":%s,"recipient":"A","phone":"+4930111111","line1":"x","region":"BE","postal_code":"10115","country":"DE"}') $$,
                         (SELECT id FROM ids WHERE name = 'acme')),
                  'OL400', 'city is required', 'a required address field is named');
-SELECT is(pg_temp.call('address_remove', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'hamburg'))) ->> 'new_default',
+SELECT is(test.call('address_remove', 'rita', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'hamburg'))) ->> 'new_default',
           (SELECT id FROM ids WHERE name = 'berlin')::text, 'removing the default promotes the remaining address');
 SELECT ok((SELECT removed_at IS NOT NULL AND NOT is_default FROM orderly.addresses WHERE id = (SELECT id FROM ids WHERE name = 'hamburg')),
           'a removed address is kept, hidden and not default');
@@ -123,7 +112,7 @@ SELECT throws_ok(format($$ INSERT INTO orderly.addresses (customer_id, recipient
 
 -- Who sees what --------------------------------------------------------------------------------
 
-INSERT INTO ids SELECT 'rival', (pg_temp.call('customer_create', 'rita',
+INSERT INTO ids SELECT 'rival', (test.call('customer_create', 'rita',
     '{"name":"Acme Rival","email":"rival@example.com","phone":"+4930555555"}') ->> 'id')::bigint;
 SELECT is(pg_temp.find('rita', 'ACME'), ARRAY[(SELECT id FROM ids WHERE name = 'acme'), (SELECT id FROM ids WHERE name = 'rival')],
           'staff find every match, names starting with q first');
@@ -131,16 +120,16 @@ SELECT is(pg_temp.find('rita', 'rival@example.com'), ARRAY[(SELECT id FROM ids W
 SELECT is(pg_temp.find('rita', '+49 30 555'), ARRAY[(SELECT id FROM ids WHERE name = 'rival')], 'find by phone as typed');
 SELECT is(pg_temp.find('rita', '100%'), '{}'::bigint[], 'LIKE wildcards in q are literal');
 SELECT is(pg_temp.find('buyer', 'acme'), '{}'::bigint[], 'an unlinked customer login sees no customer');
-SELECT throws_ok(format($$ SELECT pg_temp.call('customer_show', 'buyer', '{"id":%s}') $$, (SELECT id FROM ids WHERE name = 'acme')),
+SELECT throws_ok(format($$ SELECT test.call('customer_show', 'buyer', '{"id":%s}') $$, (SELECT id FROM ids WHERE name = 'acme')),
                  'OL404', NULL, 'not even by id');
 
 SELECT lives_ok(format($$ SELECT admin.link_customer('buyer', %s) $$, (SELECT id FROM ids WHERE name = 'acme')), 'an admin links the login');
 SELECT is((SELECT after ->> 'customer_id' FROM orderly.audit_log WHERE action = 'user.link_customer'),
           (SELECT id FROM ids WHERE name = 'acme')::text, 'the link is audited');
 SELECT is(pg_temp.find('buyer', 'acme'), ARRAY[(SELECT id FROM ids WHERE name = 'acme')], 'a linked login finds only its own customer');
-SELECT throws_ok(format($$ SELECT pg_temp.call('customer_show', 'buyer', '{"id":%s}') $$, (SELECT id FROM ids WHERE name = 'rival')),
+SELECT throws_ok(format($$ SELECT test.call('customer_show', 'buyer', '{"id":%s}') $$, (SELECT id FROM ids WHERE name = 'rival')),
                  'OL404', NULL, 'another customer is not found, not forbidden');
-SELECT throws_ok(format($$ SELECT pg_temp.call('customer_update', 'buyer', '{"id":%s,"segment":"vip"}') $$, (SELECT id FROM ids WHERE name = 'acme')),
+SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"segment":"vip"}') $$, (SELECT id FROM ids WHERE name = 'acme')),
                  'OL403', 'a customer account cannot change its segment', 'a customer cannot pick its own prices');
 SELECT throws_ok($$ SELECT admin.link_customer('buyer', 999999) $$, 'OL404', 'customer 999999 not found', 'linking to nobody is refused');
 

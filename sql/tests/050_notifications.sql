@@ -14,38 +14,18 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pg_temp.uid(name text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
-$$;
-CREATE FUNCTION pg_temp.last_audit() RETURNS orderly.audit_log LANGUAGE sql AS $$
-    SELECT * FROM orderly.audit_log ORDER BY id DESC LIMIT 1
-$$;
 -- "Nothing changed": no notification, read mark or audit row since the last snapshot.
-CREATE TEMP TABLE counts AS
-SELECT (SELECT count(*) FROM orderly.notifications) AS notifications,
-       (SELECT count(*) FROM orderly.notification_reads) AS reads,
-       (SELECT count(*) FROM orderly.audit_log) AS audit;
-CREATE FUNCTION pg_temp.snapshot() RETURNS void LANGUAGE sql AS $$
-    UPDATE counts SET notifications = (SELECT count(*) FROM orderly.notifications),
-                      reads = (SELECT count(*) FROM orderly.notification_reads),
-                      audit = (SELECT count(*) FROM orderly.audit_log)
-$$;
-CREATE FUNCTION pg_temp.unchanged() RETURNS boolean LANGUAGE sql AS $$
-    SELECT (SELECT count(*) FROM orderly.notifications) = c.notifications
-       AND (SELECT count(*) FROM orderly.notification_reads) = c.reads
-       AND (SELECT count(*) FROM orderly.audit_log) = c.audit
-    FROM counts c
-$$;
+SELECT test.snapshot(ARRAY['orderly.notifications', 'orderly.notification_reads', 'orderly.audit_log']);
 -- INBOX as the server calls it: the rows as jsonb, in the order returned.
 CREATE FUNCTION pg_temp.inbox(who text, args jsonb DEFAULT '{}') RETURNS jsonb[] LANGUAGE sql AS $$
-    SELECT coalesce(array_agg(r::jsonb ORDER BY o), '{}') FROM api.inbox(pg_temp.uid(who), args) WITH ORDINALITY AS t(r, o)
+    SELECT coalesce(array_agg(r::jsonb ORDER BY o), '{}') FROM api.inbox(test.uid(who), args) WITH ORDINALITY AS t(r, o)
 $$;
 CREATE FUNCTION pg_temp.inbox_ids(who text, args jsonb DEFAULT '{}') RETURNS bigint[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg((r::jsonb ->> 'id')::bigint ORDER BY o), '{}')
-    FROM api.inbox(pg_temp.uid(who), args) WITH ORDINALITY AS t(r, o)
+    FROM api.inbox(test.uid(who), args) WITH ORDINALITY AS t(r, o)
 $$;
 CREATE FUNCTION pg_temp.ack(who text, args jsonb) RETURNS jsonb LANGUAGE sql AS $$
-    SELECT r::jsonb FROM api.inbox_ack(pg_temp.uid(who), args) AS r
+    SELECT r::jsonb FROM api.inbox_ack(test.uid(who), args) AS r
 $$;
 CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
 
@@ -69,23 +49,23 @@ SELECT throws_ok($$INSERT INTO orderly.notifications (recipient_role, kind) VALU
 
 -- api.notify -------------------------------------------------------------------------------------
 
-SELECT pg_temp.snapshot();
-INSERT INTO ids SELECT 'ann1', api.notify(pg_temp.uid('ann'), NULL, 'order.shipped', '{"order_id": 1042}');
+SELECT test.snapshot();
+INSERT INTO ids SELECT 'ann1', api.notify(test.uid('ann'), NULL, 'order.shipped', '{"order_id": 1042}');
 SELECT ok((SELECT id FROM ids WHERE name = 'ann1') > 0, 'notify to a user returns the new id');
 SELECT is((SELECT jsonb_build_object('u', recipient_user_id, 'r', recipient_role, 'k', kind, 'p', payload, 'by', created_by)
            FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'ann1')),
-          jsonb_build_object('u', pg_temp.uid('ann'), 'r', NULL, 'k', 'order.shipped', 'p', '{"order_id": 1042}'::jsonb,
+          jsonb_build_object('u', test.uid('ann'), 'r', NULL, 'k', 'order.shipped', 'p', '{"order_id": 1042}'::jsonb,
                              'by', session_user),
           'the row is stored as given, with the database login');
-SELECT is((pg_temp.last_audit()).action, 'notification.create', 'audit: notification.create');
-SELECT is((pg_temp.last_audit()).entity_id, (SELECT id::text FROM ids WHERE name = 'ann1'), 'audit: entity id');
-SELECT is((pg_temp.last_audit()).after,
-          jsonb_build_object('recipient_user_id', pg_temp.uid('ann'), 'recipient_role', NULL, 'kind', 'order.shipped',
+SELECT is((test.last_audit()).action, 'notification.create', 'audit: notification.create');
+SELECT is((test.last_audit()).entity_id, (SELECT id::text FROM ids WHERE name = 'ann1'), 'audit: entity id');
+SELECT is((test.last_audit()).after,
+          jsonb_build_object('recipient_user_id', test.uid('ann'), 'recipient_role', NULL, 'kind', 'order.shipped',
                              'payload', '{"order_id": 1042}'::jsonb), 'audit: after');
 
 INSERT INTO ids SELECT 'rep1', api.notify(NULL, 'sales_rep', 'approval.requested', '{"order_id": 7}');
 SELECT ok((SELECT id FROM ids WHERE name = 'rep1') > (SELECT id FROM ids WHERE name = 'ann1'), 'notify to a role; ids grow');
-INSERT INTO ids SELECT 'cid1', api.notify(pg_temp.uid('cid'), NULL, 'stock.low', NULL);
+INSERT INTO ids SELECT 'cid1', api.notify(test.uid('cid'), NULL, 'stock.low', NULL);
 SELECT is((SELECT payload FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'cid1')), '{}'::jsonb,
           'a null payload is stored as {}');
 INSERT INTO ids SELECT 'wh1', api.notify(NULL, 'warehouse', 'delivery.delay_warning', '{"days": 2}');
@@ -93,27 +73,27 @@ INSERT INTO ids SELECT 'rep2', api.notify(NULL, 'sales_rep', 'approval.reminder_
 SELECT is((SELECT count(*)::int FROM orderly.audit_log
            WHERE action = 'notification.create' AND entity_id IN (SELECT id::text FROM ids)), 5, 'every notify is audited');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT throws_ok($$SELECT api.notify(NULL, NULL, 'x.y', '{}')$$, 'OL400',
                  'a notification needs exactly one recipient: a user or a role', 'notify: no recipient');
-SELECT throws_ok(format('SELECT api.notify(%s, %L, %L, %L)', pg_temp.uid('ann'), 'sales_rep', 'x.y', '{}'), 'OL400',
+SELECT throws_ok(format('SELECT api.notify(%s, %L, %L, %L)', test.uid('ann'), 'sales_rep', 'x.y', '{}'), 'OL400',
                  'a notification needs exactly one recipient: a user or a role', 'notify: two recipients');
 SELECT throws_ok($$SELECT api.notify(-1, NULL, 'x.y', '{}')$$, 'OL404', 'unknown user', 'notify: unknown user');
 SELECT throws_ok($$SELECT api.notify(NULL, 'wizard', 'x.y', '{}')$$, 'OL404', 'unknown role "wizard"', 'notify: unknown role');
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', pg_temp.uid('ann'), k, '{}'), 'OL400',
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), k, '{}'), 'OL400',
                  'invalid notification kind: use lowercase words joined by dots, like "approval.requested"',
                  format('notify: kind %s refused', coalesce(quote_literal(k), 'NULL')))
 FROM unnest(ARRAY['approval', 'Approval.Requested', 'approval..requested', 'approval.requested now', '1st.kind',
                   'approval.', NULL, 'a.' || repeat('b', 63)]) AS k;
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', pg_temp.uid('ann'), 'x.y', '[1, 2]'), 'OL400',
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), 'x.y', '[1, 2]'), 'OL400',
                  'payload must be a JSON object', 'notify: payload must be an object');
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', pg_temp.uid('ann'), 'x.y', '"text"'), 'OL400',
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), 'x.y', '"text"'), 'OL400',
                  'payload must be a JSON object', 'notify: a string payload');
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', pg_temp.uid('ann'), 'x.y',
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), 'x.y',
                         jsonb_build_object('m', repeat('x', 32768))), 'OL400',
                  'payload must be at most 32768 bytes', 'notify: payload too large');
-SELECT ok(pg_temp.unchanged(), 'failed notify calls changed nothing');
-SELECT lives_ok(format('SELECT api.notify(%s, NULL, %L, %L)', pg_temp.uid('cid'), 'a.b_2.c3', '{}'),
+SELECT ok(test.unchanged(), 'failed notify calls changed nothing');
+SELECT lives_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('cid'), 'a.b_2.c3', '{}'),
                 'a kind of several dotted words is accepted');
 INSERT INTO ids SELECT 'cid2', max(id) FROM orderly.notifications;
 
@@ -139,7 +119,7 @@ SELECT is((pg_temp.inbox('ann'))[1] - 'created_at',
           jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'rep2'), 'kind', 'approval.reminder_2',
                              'payload', '{"order_id": 7}'::jsonb, 'read', false, 'recipient', '{"role": "sales_rep"}'::jsonb),
           'a role notification row: recipient is the role');
-SELECT ok((SELECT bool_and(r::text !~ ' : ' AND r::text !~ E'\n') FROM api.inbox(pg_temp.uid('ann'), '{}') r),
+SELECT ok((SELECT bool_and(r::text !~ ' : ' AND r::text !~ E'\n') FROM api.inbox(test.uid('ann'), '{}') r),
           'rows are compact, one line each');
 SET LOCAL TimeZone = 'America/New_York';
 SELECT matches((pg_temp.inbox('ann'))[1] ->> 'created_at', '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$',
@@ -155,11 +135,11 @@ SELECT is(pg_temp.inbox_ids('ann', '{"limit": 1}'), ARRAY[(SELECT id FROM ids WH
 SELECT is(pg_temp.inbox_ids('ann', '{"limit": "2"}'), ARRAY(SELECT id FROM ids WHERE name IN ('rep1', 'rep2') ORDER BY id DESC),
           'limit as a string');
 SELECT is(cardinality(pg_temp.inbox_ids('ann', '{"limit": 500}')), 3, 'limit=500 is allowed');
-SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', pg_temp.uid('ann'), '{"limit": 0}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('ann'), '{"limit": 0}'), 'OL400',
                  'limit must be between 1 and 500', 'limit=0');
-SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', pg_temp.uid('ann'), '{"limit": 501}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('ann'), '{"limit": 501}'), 'OL400',
                  'limit must be between 1 and 500', 'limit=501');
-SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', pg_temp.uid('ann'), '{"limit": "many"}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('ann'), '{"limit": "many"}'), 'OL400',
                  'limit must be an integer', 'limit=many');
 SELECT is(pg_temp.inbox_ids('ann', jsonb_build_object('before', (SELECT id FROM ids WHERE name = 'rep2'))),
           ARRAY(SELECT id FROM ids WHERE name IN ('ann1', 'rep1') ORDER BY id DESC), 'before: only older ids');
@@ -167,23 +147,23 @@ SELECT is(pg_temp.inbox_ids('ann', jsonb_build_object('before', (SELECT id FROM 
           ARRAY[(SELECT id FROM ids WHERE name = 'rep1')], 'before with limit: the next page');
 SELECT is(pg_temp.inbox_ids('ann', jsonb_build_object('before', (SELECT id FROM ids WHERE name = 'ann1'))), '{}'::bigint[],
           'before the oldest: nothing');
-SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', pg_temp.uid('ann'), '{"before": "x"}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('ann'), '{"before": "x"}'), 'OL400',
                  'before must be an integer', 'before must be an id');
-SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', pg_temp.uid('ann'), '{"unread": "perhaps"}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('ann'), '{"unread": "perhaps"}'), 'OL400',
                  'unread must be true or false', 'unread must be a boolean');
-SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', pg_temp.uid('nora'), '{}'), 'OL403',
+SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('nora'), '{}'), 'OL403',
                  'permission denied: inbox.read', 'a user without inbox.read: OL403');
 SELECT throws_ok($$SELECT * FROM api.inbox(-1, '{}')$$, 'OL401', NULL, 'unknown actor: OL401');
-SELECT lives_ok(format('SELECT * FROM api.inbox(%s, NULL)', pg_temp.uid('ann')), 'null arguments mean defaults');
+SELECT lives_ok(format('SELECT * FROM api.inbox(%s, NULL)', test.uid('ann')), 'null arguments mean defaults');
 
 -- INBOX ACK --------------------------------------------------------------------------------------
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT is(pg_temp.ack('ann', jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'rep1'))), '{"acknowledged": 1}',
           'ack a role notification by id');
-SELECT is((pg_temp.last_audit()).action, 'notification.ack', 'audit: notification.ack');
-SELECT is((pg_temp.last_audit()).actor_user_id, pg_temp.uid('ann'), 'audit: the actor');
-SELECT is((pg_temp.last_audit()).after, '{"acknowledged": 1}'::jsonb, 'audit: how many');
+SELECT is((test.last_audit()).action, 'notification.ack', 'audit: notification.ack');
+SELECT is((test.last_audit()).actor_user_id, test.uid('ann'), 'audit: the actor');
+SELECT is((test.last_audit()).after, '{"acknowledged": 1}'::jsonb, 'audit: how many');
 SELECT is((SELECT r ->> 'read' FROM unnest(pg_temp.inbox('ann')) r WHERE (r ->> 'id')::bigint = (SELECT id FROM ids WHERE name = 'rep1')),
           'true', 'ann: read');
 SELECT is((SELECT r ->> 'read' FROM unnest(pg_temp.inbox('bob')) r WHERE (r ->> 'id')::bigint = (SELECT id FROM ids WHERE name = 'rep1')),
@@ -197,40 +177,40 @@ SELECT is(pg_temp.inbox_ids('ann', '{"unread": true, "limit": 1}'), ARRAY[(SELEC
 SELECT is(pg_temp.inbox_ids('ann', jsonb_build_object('unread', true, 'before', (SELECT id FROM ids WHERE name = 'rep2'))),
           ARRAY[(SELECT id FROM ids WHERE name = 'ann1')], 'unread with before skips the read one');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT is(pg_temp.ack('ann', jsonb_build_object('id', (SELECT id::text FROM ids WHERE name = 'rep1'))), '{"acknowledged": 0}',
           'acknowledging again counts 0 (id given as a string)');
-SELECT ok(pg_temp.unchanged(), 'and writes nothing, not even an audit row');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'),
+SELECT ok(test.unchanged(), 'and writes nothing, not even an audit row');
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'),
                         jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'cid1'))), 'OL404',
                  'no such notification', 'someone else''s notification: OL404');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'),
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'),
                         jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'wh1'))), 'OL404',
                  'no such notification', 'another role''s notification: OL404');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'), '{"id": 999999999}'), 'OL404',
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'), '{"id": 999999999}'), 'OL404',
                  'no such notification', 'a notification that does not exist: the same OL404');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'), '{}'), 'OL400', 'id is required',
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'), '{}'), 'OL400', 'id is required',
                  'ack without an id');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'), '{"id": " "}'), 'OL400', 'id is required',
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'), '{"id": " "}'), 'OL400', 'id is required',
                  'ack with a blank id');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'), '{"id": "some"}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'), '{"id": "some"}'), 'OL400',
                  'id must be a notification id or "all"', 'ack with a word other than all');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'), '{"id": 1.5}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'), '{"id": 1.5}'), 'OL400',
                  'id must be a notification id or "all"', 'ack with a fraction');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'), '{"id": [1]}'), 'OL400',
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'), '{"id": [1]}'), 'OL400',
                  'id must be a notification id or "all"', 'ack with an array');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('nora'), '{"id": "all"}'), 'OL403',
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('nora'), '{"id": "all"}'), 'OL403',
                  'permission denied: inbox.read', 'ack without inbox.read: OL403');
-SELECT ok(pg_temp.unchanged(), 'failed acks changed nothing');
+SELECT ok(test.unchanged(), 'failed acks changed nothing');
 
 SELECT is(pg_temp.ack('bob', '{"id": "ALL"}'), '{"acknowledged": 2}', 'bob acknowledges all (any case)');
-SELECT is((pg_temp.last_audit()).entity_id, 'all', 'audit: entity id "all"');
+SELECT is((test.last_audit()).entity_id, 'all', 'audit: entity id "all"');
 SELECT is(pg_temp.inbox_ids('bob', '{"unread": true}'), '{}'::bigint[], 'nothing unread left for bob');
 SELECT is(pg_temp.inbox_ids('ann', '{"unread": true}'), ARRAY(SELECT id FROM ids WHERE name IN ('ann1', 'rep2') ORDER BY id DESC),
           'ann''s unread are untouched by bob');
 SELECT is(pg_temp.ack('ann', '{"id": "all"}'), '{"acknowledged": 2}', 'ann: all counts only what was unread');
 SELECT is(pg_temp.ack('ann', '{"id": "all"}'), '{"acknowledged": 0}', 'and a second time nothing');
-SELECT is((SELECT count(*)::int FROM orderly.notification_reads WHERE user_id = pg_temp.uid('cid')), 0, 'cid read nothing');
+SELECT is((SELECT count(*)::int FROM orderly.notification_reads WHERE user_id = test.uid('cid')), 0, 'cid read nothing');
 
 -- Role membership decides visibility at read time ---------------------------------------------------
 
@@ -243,12 +223,12 @@ SELECT admin.grant_role('ann', 'customer_service');  -- still a role: inbox.read
 SELECT admin.revoke_role('ann', 'sales_rep');
 SELECT is(pg_temp.inbox_ids('ann'), ARRAY[(SELECT id FROM ids WHERE name = 'ann1')],
           'a revoked role''s notifications disappear (her own stay)');
-SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', pg_temp.uid('ann'),
+SELECT throws_ok(format('SELECT * FROM api.inbox_ack(%s, %L)', test.uid('ann'),
                         jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'rep2'))), 'OL404',
                  'no such notification', 'and can no longer be acknowledged');
 SELECT admin.grant_role('ann', 'sales_rep');
 SELECT admin.lock_user('bob');
-SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', pg_temp.uid('bob'), '{}'), 'OL401', 'account is locked',
+SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('bob'), '{}'), 'OL401', 'account is locked',
                  'a locked user cannot read the inbox');
 SELECT admin.unlock_user('bob');
 
@@ -280,7 +260,7 @@ SELECT is((SELECT e::jsonb FROM api.events_since((SELECT id - 1 FROM ids WHERE n
           'an event for a role: documented shape');
 SELECT is((SELECT e::jsonb - 'created_at' FROM api.events_since((SELECT id - 1 FROM ids WHERE name = 'ann1'), 1) e),
           jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'ann1'), 'kind', 'order.shipped',
-                             'payload', '{"order_id": 1042}'::jsonb, 'recipient_user_id', pg_temp.uid('ann'),
+                             'payload', '{"order_id": 1042}'::jsonb, 'recipient_user_id', test.uid('ann'),
                              'recipient_role', NULL, 'recipient', '{"user": "ann"}'::jsonb),
           'an event for a user: documented shape');
 SELECT is_empty($$
@@ -300,24 +280,24 @@ DELETE FROM ids;
 INSERT INTO ids SELECT 'to_ann', admin.notify('ANN', '  Stocktake on Friday  ');
 SELECT is((SELECT jsonb_build_object('u', recipient_user_id, 'r', recipient_role, 'k', kind, 'p', payload)
            FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'to_ann')),
-          jsonb_build_object('u', pg_temp.uid('ann'), 'r', NULL, 'k', 'admin.notice',
+          jsonb_build_object('u', test.uid('ann'), 'r', NULL, 'k', 'admin.notice',
                              'p', jsonb_build_object('message', 'Stocktake on Friday', 'from', session_user)),
           'admin.notify to a username (any case): an admin.notice from the login, message trimmed');
-SELECT is((pg_temp.last_audit()).action, 'notification.create', 'admin.notify is audited');
-SELECT is((pg_temp.last_audit()).actor_db_role, session_user::text, 'audit: by the admin''s login');
+SELECT is((test.last_audit()).action, 'notification.create', 'admin.notify is audited');
+SELECT is((test.last_audit()).actor_db_role, session_user::text, 'audit: by the admin''s login');
 INSERT INTO ids SELECT 'to_wh', admin.notify('warehouse', 'Dock 2 closed');
 SELECT is((SELECT recipient_role FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'to_wh')), 'warehouse',
           'admin.notify to a role name');
 SELECT is(pg_temp.inbox_ids('cid'), ARRAY[(SELECT id FROM ids WHERE name = 'to_wh')], 'the role''s members see it');
 INSERT INTO ids SELECT 'to_logi_user', admin.notify('user:logistics', 'hi');
 SELECT is((SELECT recipient_user_id FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'to_logi_user')),
-          pg_temp.uid('logistics'), 'user:<name> picks the user');
+          test.uid('logistics'), 'user:<name> picks the user');
 INSERT INTO ids SELECT 'to_logi_role', admin.notify('role:logistics', 'hi');
 SELECT is((SELECT recipient_role FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'to_logi_role')),
           'logistics', 'role:<name> picks the role');
 SELECT lives_ok(format('SELECT admin.notify(%L, %L)', 'ann', repeat('m', 2000)), 'a 2000-character message');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT throws_ok($$SELECT admin.notify('logistics', 'hi')$$, 'OL409',
                  'ambiguous recipient "logistics": write user:logistics or role:logistics', 'a name that is a user and a role');
 SELECT throws_ok($$SELECT admin.notify('nobody', 'hi')$$, 'OL404', 'unknown recipient "nobody"', 'unknown recipient');
@@ -330,12 +310,12 @@ SELECT throws_ok($$SELECT admin.notify('ann', E' \n ')$$, 'OL400', 'message is r
 SELECT throws_ok($$SELECT admin.notify('ann', NULL)$$, 'OL400', 'message is required', 'null message');
 SELECT throws_ok(format('SELECT admin.notify(%L, %L)', 'ann', repeat('m', 2001)), 'OL400',
                  'message must be at most 2000 characters', 'message too long');
-SELECT ok(pg_temp.unchanged(), 'failed admin.notify calls changed nothing');
+SELECT ok(test.unchanged(), 'failed admin.notify calls changed nothing');
 
 -- Grants -----------------------------------------------------------------------------------------
 
 -- The pg_temp helpers read orderly tables, so under the group roles ids come from settings.
-SELECT set_config('test.ann', pg_temp.uid('ann')::text, true);
+SELECT set_config('test.ann', test.uid('ann')::text, true);
 
 SELECT ok(has_function_privilege('orderly_app', f, 'EXECUTE'), format('orderly_app may execute %s', f))
 FROM unnest(ARRAY['api.inbox(bigint, jsonb)', 'api.inbox_ack(bigint, jsonb)', 'api.events_since(bigint, integer)',

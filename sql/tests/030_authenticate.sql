@@ -11,9 +11,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pg_temp.uid(name text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
-$$;
 -- What the seeds grant these roles, read from the grants themselves: later migrations give the
 -- seeded roles more permissions, and the session documents must follow.
 CREATE FUNCTION pg_temp.role_perms(VARIADIC roles text[]) RETURNS jsonb LANGUAGE sql AS $$
@@ -25,7 +22,7 @@ $$;
 -- authenticate: success ------------------------------------------------------------------------
 
 SELECT is(api.authenticate('carol', 'carol-secret', '10.0.0.1')::jsonb,
-          jsonb_build_object('user_id', pg_temp.uid('carol'), 'username', 'carol', 'display_name', 'Carol Cole',
+          jsonb_build_object('user_id', test.uid('carol'), 'username', 'carol', 'display_name', 'Carol Cole',
                              'roles', '["sales_rep"]'::jsonb, 'permissions', pg_temp.role_perms('sales_rep')),
           'authenticate returns the session document');
 SELECT is((SELECT array_agg(k ORDER BY ord) FROM json_object_keys(api.authenticate('carol', 'carol-secret', '10.0.0.1'))
@@ -35,7 +32,7 @@ SELECT ok(api.authenticate('CAROL', 'carol-secret', '10.0.0.1')::text !~ E'\n', 
 SELECT ok(api.authenticate('carol', 'carol-secret', '10.0.0.1')::text !~ '\$2a\$', 'no hash in the result');
 SELECT ok((SELECT last_login_at IS NOT NULL FROM orderly.users WHERE username = 'carol'), 'last_login_at set');
 SELECT is((SELECT action FROM orderly.audit_log ORDER BY id DESC LIMIT 1), 'user.login', 'login audited');
-SELECT is((SELECT actor_user_id FROM orderly.audit_log ORDER BY id DESC LIMIT 1), pg_temp.uid('carol'),
+SELECT is((SELECT actor_user_id FROM orderly.audit_log ORDER BY id DESC LIMIT 1), test.uid('carol'),
           'audit: actor is the user');
 SELECT is((SELECT after ->> 'client_addr' FROM orderly.audit_log ORDER BY id DESC LIMIT 1), '10.0.0.1',
           'audit: client address');
@@ -107,34 +104,34 @@ SELECT is(api.address_failures('192.0.2.1'), 0, 'an address without failures');
 -- whoami and user_permissions --------------------------------------------------------------------
 
 SELECT admin.unlock_user('dave');
-SELECT is((SELECT count(*)::int FROM api.whoami(pg_temp.uid('dave'), '{}')), 1, 'whoami returns one row');
-SELECT is((SELECT w::jsonb -> 'roles' FROM api.whoami(pg_temp.uid('dave'), NULL) AS w), '["warehouse"]'::jsonb,
+SELECT is((SELECT count(*)::int FROM api.whoami(test.uid('dave'), '{}')), 1, 'whoami returns one row');
+SELECT is((SELECT w::jsonb -> 'roles' FROM api.whoami(test.uid('dave'), NULL) AS w), '["warehouse"]'::jsonb,
           'whoami roles');
 SELECT admin.grant_role('dave', 'auditor');
-SELECT is((SELECT w::jsonb FROM api.whoami(pg_temp.uid('dave'), '{}') AS w),
-          jsonb_build_object('user_id', pg_temp.uid('dave'), 'username', 'dave', 'display_name', 'dave',
+SELECT is((SELECT w::jsonb FROM api.whoami(test.uid('dave'), '{}') AS w),
+          jsonb_build_object('user_id', test.uid('dave'), 'username', 'dave', 'display_name', 'dave',
                              'roles', '["auditor", "warehouse"]'::jsonb,
                              'permissions', pg_temp.role_perms('auditor', 'warehouse')),
           'whoami reflects a role granted a moment ago');
 SELECT throws_ok($$SELECT * FROM api.whoami(-1, '{}')$$, 'OL401', NULL, 'whoami: unknown actor');
 
-SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb,
-          jsonb_build_object('user_id', pg_temp.uid('dave'), 'username', 'dave', 'locked', false, 'locked_until', NULL,
+SELECT is(api.user_permissions(test.uid('dave'))::jsonb,
+          jsonb_build_object('user_id', test.uid('dave'), 'username', 'dave', 'locked', false, 'locked_until', NULL,
                              'roles', '["auditor", "warehouse"]'::jsonb,
                              'permissions', pg_temp.role_perms('auditor', 'warehouse')),
           'user_permissions document');
 SELECT admin.revoke_role('dave', 'auditor');
-SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'permissions', pg_temp.role_perms('warehouse'),
+SELECT is(api.user_permissions(test.uid('dave'))::jsonb -> 'permissions', pg_temp.role_perms('warehouse'),
           'user_permissions reflects a revoke');
 SELECT admin.lock_user('dave');
-SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'locked', 'true'::jsonb, 'locked: admin lock');
-SELECT throws_ok(format('SELECT * FROM api.whoami(%s, %L)', pg_temp.uid('dave'), '{}'), 'OL401', NULL, 'whoami: locked actor');
+SELECT is(api.user_permissions(test.uid('dave'))::jsonb -> 'locked', 'true'::jsonb, 'locked: admin lock');
+SELECT throws_ok(format('SELECT * FROM api.whoami(%s, %L)', test.uid('dave'), '{}'), 'OL401', NULL, 'whoami: locked actor');
 SELECT admin.unlock_user('dave');
 UPDATE orderly.users SET locked_until = now() + interval '1 minute' WHERE username = 'dave';
 -- A lockout after failed logins refuses new logins only: the user's open sessions go on.
-SELECT is(api.user_permissions(pg_temp.uid('dave'))::jsonb -> 'locked', 'false'::jsonb, 'locked: not by a temporary lockout');
-SELECT ok(api.user_permissions(pg_temp.uid('dave'))::jsonb ->> 'locked_until' IS NOT NULL, 'locked_until: the temporary lockout');
-SELECT lives_ok(format('SELECT * FROM api.whoami(%s, %L)', pg_temp.uid('dave'), '{}'), 'whoami: a locked-out user''s open session goes on');
+SELECT is(api.user_permissions(test.uid('dave'))::jsonb -> 'locked', 'false'::jsonb, 'locked: not by a temporary lockout');
+SELECT ok(api.user_permissions(test.uid('dave'))::jsonb ->> 'locked_until' IS NOT NULL, 'locked_until: the temporary lockout');
+SELECT lives_ok(format('SELECT * FROM api.whoami(%s, %L)', test.uid('dave'), '{}'), 'whoami: a locked-out user''s open session goes on');
 SELECT throws_ok($$SELECT api.user_permissions(-1)$$, 'OL404', NULL, 'user_permissions: unknown user');
 
 -- Through the server's role ----------------------------------------------------------------------

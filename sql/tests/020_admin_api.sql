@@ -4,38 +4,8 @@ BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
 SELECT plan(106);
 
-CREATE TEMP TABLE counts AS
-SELECT (SELECT count(*) FROM orderly.users) AS users,
-       (SELECT count(*) FROM orderly.user_roles) AS user_roles,
-       (SELECT count(*) FROM orderly.roles) AS roles,
-       (SELECT count(*) FROM orderly.permissions) AS permissions,
-       (SELECT count(*) FROM orderly.role_permissions) AS role_permissions,
-       (SELECT count(*) FROM orderly.audit_log) AS audit;
-
--- Compares the live counts with the snapshot above: "nothing changed".
-CREATE FUNCTION pg_temp.unchanged() RETURNS boolean LANGUAGE sql AS $$
-    SELECT (SELECT count(*) FROM orderly.users) = c.users
-       AND (SELECT count(*) FROM orderly.user_roles) = c.user_roles
-       AND (SELECT count(*) FROM orderly.roles) = c.roles
-       AND (SELECT count(*) FROM orderly.permissions) = c.permissions
-       AND (SELECT count(*) FROM orderly.role_permissions) = c.role_permissions
-       AND (SELECT count(*) FROM orderly.audit_log) = c.audit
-    FROM counts c
-$$;
-CREATE FUNCTION pg_temp.snapshot() RETURNS void LANGUAGE sql AS $$
-    UPDATE counts SET users = (SELECT count(*) FROM orderly.users),
-                      user_roles = (SELECT count(*) FROM orderly.user_roles),
-                      roles = (SELECT count(*) FROM orderly.roles),
-                      permissions = (SELECT count(*) FROM orderly.permissions),
-                      role_permissions = (SELECT count(*) FROM orderly.role_permissions),
-                      audit = (SELECT count(*) FROM orderly.audit_log)
-$$;
-CREATE FUNCTION pg_temp.last_audit() RETURNS orderly.audit_log LANGUAGE sql AS $$
-    SELECT * FROM orderly.audit_log ORDER BY id DESC LIMIT 1
-$$;
-CREATE FUNCTION pg_temp.uid(name text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
-$$;
+SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
+                           'orderly.role_permissions', 'orderly.audit_log']);
 
 -- create_user ----------------------------------------------------------------------------------
 
@@ -50,12 +20,12 @@ SELECT ok((SELECT password_hash NOT LIKE '%dana-secret-1%' FROM orderly.users WH
           'plaintext password not stored');
 SELECT ok((SELECT orderly.password_matches('dana-secret-1', password_hash) FROM orderly.users WHERE username = 'Dana.Smith'),
           'the hash verifies the password');
-SELECT is((pg_temp.last_audit()).action, 'user.create', 'audit: action');
-SELECT is((pg_temp.last_audit()).entity_id, pg_temp.uid('Dana.Smith')::text, 'audit: entity id');
-SELECT is((pg_temp.last_audit()).actor_db_role, session_user::text, 'audit: the database login');
-SELECT is((pg_temp.last_audit()).after ->> 'username', 'Dana.Smith', 'audit: after has the username');
-SELECT ok((pg_temp.last_audit()).after::text !~ '\$2a\$', 'audit: no password hash in after');
-SELECT is((SELECT granted_by FROM orderly.user_roles WHERE user_id = pg_temp.uid('Dana.Smith') LIMIT 1),
+SELECT is((test.last_audit()).action, 'user.create', 'audit: action');
+SELECT is((test.last_audit()).entity_id, test.uid('Dana.Smith')::text, 'audit: entity id');
+SELECT is((test.last_audit()).actor_db_role, session_user::text, 'audit: the database login');
+SELECT is((test.last_audit()).after ->> 'username', 'Dana.Smith', 'audit: after has the username');
+SELECT ok((test.last_audit()).after::text !~ '\$2a\$', 'audit: no password hash in after');
+SELECT is((SELECT granted_by FROM orderly.user_roles WHERE user_id = test.uid('Dana.Smith') LIMIT 1),
           session_user::text, 'granted_by is the database login');
 
 SELECT lives_ok($$SELECT admin.create_user('erin', 'erin-secret', NULL)$$, 'roles may be null');
@@ -63,7 +33,7 @@ SELECT is((SELECT display_name FROM orderly.users WHERE username = 'erin'), 'eri
 SELECT is((SELECT roles FROM admin.users WHERE username = 'erin'), '{}'::text[], 'no roles');
 SELECT lives_ok($$SELECT admin.create_user('frank', repeat('x', 72), '{}')$$, 'a 72-byte password is accepted');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT throws_ok($$SELECT admin.create_user('DANA.SMITH', 'another-pass', '{}')$$, 'OL409',
                  'username "DANA.SMITH" is already taken', 'duplicate username, case-insensitively');
 SELECT throws_ok($$SELECT admin.create_user('a', 'long-enough-1', '{}')$$, 'OL400', NULL, 'username too short');
@@ -84,7 +54,7 @@ SELECT throws_ok($$SELECT admin.create_user('gina', 'long-enough-1', ARRAY['sale
                  'unknown role "wizard"', 'unknown role');
 SELECT throws_ok($$SELECT admin.create_user('gina', 'long-enough-1', '{}', E'two\nlines')$$, 'OL400', NULL,
                  'display name with a control character');
-SELECT ok(pg_temp.unchanged(), 'failed create_user calls changed nothing');
+SELECT ok(test.unchanged(), 'failed create_user calls changed nothing');
 
 -- set_password ---------------------------------------------------------------------------------
 
@@ -96,38 +66,38 @@ SELECT ok((SELECT NOT orderly.password_matches('erin-secret', password_hash) FRO
           'old password no longer verifies');
 SELECT ok((SELECT failed_attempts = 0 AND locked_until IS NULL FROM orderly.users WHERE username = 'erin'),
           'set_password clears failures and a temporary lockout');
-SELECT is((pg_temp.last_audit()).action, 'user.password', 'audit: user.password');
-SELECT ok((pg_temp.last_audit()).after::text !~ '\$2a\$' AND (pg_temp.last_audit()).before::text !~ '\$2a\$',
+SELECT is((test.last_audit()).action, 'user.password', 'audit: user.password');
+SELECT ok((test.last_audit()).after::text !~ '\$2a\$' AND (test.last_audit()).before::text !~ '\$2a\$',
           'audit: no password hash');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 CREATE TEMP TABLE erin_hash AS SELECT password_hash FROM orderly.users WHERE username = 'erin';
 SELECT throws_ok($$SELECT admin.set_password('nobody', 'long-enough-1')$$, 'OL404', 'unknown user "nobody"', 'unknown user');
 SELECT throws_ok($$SELECT admin.set_password('erin', 'short')$$, 'OL400', NULL, 'short password');
 SELECT throws_ok(format('SELECT admin.set_password(%L, %L)', 'erin', repeat('x', 73)), 'OL400', NULL, '73-byte password');
-SELECT ok(pg_temp.unchanged() AND (SELECT password_hash FROM orderly.users WHERE username = 'erin') = (SELECT password_hash FROM erin_hash),
+SELECT ok(test.unchanged() AND (SELECT password_hash FROM orderly.users WHERE username = 'erin') = (SELECT password_hash FROM erin_hash),
           'failed set_password calls changed nothing');
 
 -- grant_role / revoke_role ---------------------------------------------------------------------
 
 SELECT lives_ok($$SELECT admin.grant_role('erin', 'warehouse')$$, 'grant_role');
 SELECT is((SELECT roles FROM admin.users WHERE username = 'erin'), ARRAY['warehouse'], 'role granted');
-SELECT is((pg_temp.last_audit()).action, 'user.role_grant', 'audit: user.role_grant');
-SELECT is((pg_temp.last_audit()).after -> 'roles', '["warehouse"]'::jsonb, 'audit: after shows the role');
+SELECT is((test.last_audit()).action, 'user.role_grant', 'audit: user.role_grant');
+SELECT is((test.last_audit()).after -> 'roles', '["warehouse"]'::jsonb, 'audit: after shows the role');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT lives_ok($$SELECT admin.grant_role('erin', 'warehouse')$$, 'granting a held role again');
-SELECT ok(pg_temp.unchanged(), 'is a no-op: no duplicate row, no audit');
+SELECT ok(test.unchanged(), 'is a no-op: no duplicate row, no audit');
 SELECT throws_ok($$SELECT admin.grant_role('nobody', 'warehouse')$$, 'OL404', 'unknown user "nobody"', 'grant_role: unknown user');
 SELECT throws_ok($$SELECT admin.grant_role('erin', 'wizard')$$, 'OL404', 'unknown role "wizard"', 'grant_role: unknown role');
-SELECT ok(pg_temp.unchanged(), 'failed grant_role calls changed nothing');
+SELECT ok(test.unchanged(), 'failed grant_role calls changed nothing');
 
 SELECT lives_ok($$SELECT admin.revoke_role('erin', 'warehouse')$$, 'revoke_role');
 SELECT is((SELECT roles FROM admin.users WHERE username = 'erin'), '{}'::text[], 'role revoked');
-SELECT is((pg_temp.last_audit()).action, 'user.role_revoke', 'audit: user.role_revoke');
-SELECT pg_temp.snapshot();
+SELECT is((test.last_audit()).action, 'user.role_revoke', 'audit: user.role_revoke');
+SELECT test.snapshot();
 SELECT lives_ok($$SELECT admin.revoke_role('erin', 'warehouse')$$, 'revoking a role not held');
-SELECT ok(pg_temp.unchanged(), 'is a no-op without audit');
+SELECT ok(test.unchanged(), 'is a no-op without audit');
 SELECT throws_ok($$SELECT admin.revoke_role('erin', 'wizard')$$, 'OL404', NULL, 'revoke_role: unknown role');
 SELECT throws_ok($$SELECT admin.revoke_role('nobody', 'warehouse')$$, 'OL404', NULL, 'revoke_role: unknown user');
 
@@ -135,14 +105,14 @@ SELECT throws_ok($$SELECT admin.revoke_role('nobody', 'warehouse')$$, 'OL404', N
 
 SELECT lives_ok($$SELECT admin.lock_user('erin')$$, 'lock_user');
 SELECT ok((SELECT locked FROM admin.users WHERE username = 'erin'), 'user locked');
-SELECT is((pg_temp.last_audit()).action, 'user.lock', 'audit: user.lock');
+SELECT is((test.last_audit()).action, 'user.lock', 'audit: user.lock');
 SELECT throws_ok($$SELECT admin.lock_user('nobody')$$, 'OL404', NULL, 'lock_user: unknown user');
 
 UPDATE orderly.users SET failed_attempts = 4, locked_until = now() + interval '1 hour' WHERE username = 'erin';
 SELECT lives_ok($$SELECT admin.unlock_user('erin')$$, 'unlock_user');
 SELECT ok((SELECT NOT locked AND locked_until IS NULL AND failed_attempts = 0 FROM admin.users WHERE username = 'erin'),
           'unlock clears the lock, the lockout and the failure count');
-SELECT is((pg_temp.last_audit()).action, 'user.unlock', 'audit: user.unlock');
+SELECT is((test.last_audit()).action, 'user.unlock', 'audit: user.unlock');
 SELECT throws_ok($$SELECT admin.unlock_user('nobody')$$, 'OL404', NULL, 'unlock_user: unknown user');
 
 -- create_role ----------------------------------------------------------------------------------
@@ -151,46 +121,46 @@ SELECT lives_ok($$SELECT admin.create_role('key_account', 'Handles the largest c
 SELECT is((SELECT description FROM admin.roles WHERE name = 'key_account'), 'Handles the largest customers', 'role stored');
 SELECT is((SELECT permissions FROM admin.roles WHERE name = 'key_account'), ARRAY['inbox.read'],
           'a new role may read its inbox, like every role');
-SELECT is((pg_temp.last_audit()).action, 'role.create', 'audit: role.create');
-SELECT is((pg_temp.last_audit()).entity_id, 'key_account', 'audit: entity id is the role name');
+SELECT is((test.last_audit()).action, 'role.create', 'audit: role.create');
+SELECT is((test.last_audit()).entity_id, 'key_account', 'audit: entity id is the role name');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT throws_ok($$SELECT admin.create_role('key_account', 'again')$$, 'OL409', 'role "key_account" already exists', 'duplicate role');
 SELECT throws_ok($$SELECT admin.create_role('Key_Account', 'x')$$, 'OL400', NULL, 'uppercase role name');
 SELECT throws_ok($$SELECT admin.create_role('k', 'x')$$, 'OL400', NULL, 'role name too short');
 SELECT throws_ok($$SELECT admin.create_role('1st', 'x')$$, 'OL400', NULL, 'role name starting with a digit');
 SELECT throws_ok($$SELECT admin.create_role('key-account', 'x')$$, 'OL400', NULL, 'role name with a dash');
-SELECT ok(pg_temp.unchanged(), 'failed create_role calls changed nothing');
+SELECT ok(test.unchanged(), 'failed create_role calls changed nothing');
 
 -- create_permission / grant_permission / revoke_permission ---------------------------------------
 
 SELECT lives_ok($$SELECT admin.create_permission('contract.sign', 'Sign customer contracts')$$, 'create_permission');
 SELECT is((SELECT description FROM admin.permissions WHERE code = 'contract.sign'), 'Sign customer contracts', 'permission stored');
-SELECT is((pg_temp.last_audit()).action, 'permission.create', 'audit: permission.create');
-SELECT pg_temp.snapshot();
+SELECT is((test.last_audit()).action, 'permission.create', 'audit: permission.create');
+SELECT test.snapshot();
 SELECT throws_ok($$SELECT admin.create_permission('contract.sign', 'again')$$, 'OL409', NULL, 'duplicate permission');
 SELECT throws_ok($$SELECT admin.create_permission('contract', 'x')$$, 'OL400', NULL, 'permission code without a dot');
 SELECT throws_ok($$SELECT admin.create_permission('Contract.Sign', 'x')$$, 'OL400', NULL, 'uppercase permission code');
-SELECT ok(pg_temp.unchanged(), 'failed create_permission calls changed nothing');
+SELECT ok(test.unchanged(), 'failed create_permission calls changed nothing');
 
 SELECT lives_ok($$SELECT admin.grant_permission('key_account', 'contract.sign')$$, 'grant_permission');
 SELECT is((SELECT description FROM admin.role_permissions WHERE role = 'key_account' AND permission = 'contract.sign'),
           'Sign customer contracts', 'admin.role_permissions lists it with its description');
-SELECT is((pg_temp.last_audit()).action, 'role.permission_grant', 'audit: role.permission_grant');
-SELECT is((pg_temp.last_audit()).after -> 'permissions', '["contract.sign", "inbox.read"]'::jsonb, 'audit: after');
+SELECT is((test.last_audit()).action, 'role.permission_grant', 'audit: role.permission_grant');
+SELECT is((test.last_audit()).after -> 'permissions', '["contract.sign", "inbox.read"]'::jsonb, 'audit: after');
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT lives_ok($$SELECT admin.grant_permission('key_account', 'contract.sign')$$, 'granting a held permission again');
-SELECT ok(pg_temp.unchanged(), 'is a no-op without audit');
+SELECT ok(test.unchanged(), 'is a no-op without audit');
 SELECT throws_ok($$SELECT admin.grant_permission('key_account', 'moon.land')$$, 'OL404', 'unknown permission "moon.land"',
                  'grant_permission: unknown permission');
 SELECT throws_ok($$SELECT admin.grant_permission('wizard', 'contract.sign')$$, 'OL404', 'unknown role "wizard"',
                  'grant_permission: unknown role');
-SELECT ok(pg_temp.unchanged(), 'failed grant_permission calls changed nothing');
+SELECT ok(test.unchanged(), 'failed grant_permission calls changed nothing');
 
 SELECT lives_ok($$SELECT admin.revoke_permission('key_account', 'contract.sign')$$, 'revoke_permission');
 SELECT is((SELECT permissions FROM admin.roles WHERE name = 'key_account'), ARRAY['inbox.read'], 'permission revoked');
-SELECT is((pg_temp.last_audit()).action, 'role.permission_revoke', 'audit: role.permission_revoke');
+SELECT is((test.last_audit()).action, 'role.permission_revoke', 'audit: role.permission_revoke');
 SELECT throws_ok($$SELECT admin.revoke_permission('key_account', 'moon.land')$$, 'OL404', NULL,
                  'revoke_permission: unknown permission');
 
@@ -205,7 +175,7 @@ SELECT is((SELECT user_count FROM admin.roles WHERE name = 'auditor'),
 
 -- create_demo_users ----------------------------------------------------------------------------
 
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT set_eq($$SELECT username, password, role FROM admin.create_demo_users()$$,
     $$SELECT r AS username, r || '-demo' AS password, r AS role FROM unnest(ARRAY['admin', 'sales_rep', 'sales_supervisor', 'sales_manager',
         'finance_manager', 'production_manager', 'general_manager', 'warehouse', 'logistics', 'customer_service',
@@ -219,9 +189,9 @@ SELECT is((SELECT display_name FROM orderly.users WHERE username = 'sales_rep'),
 SELECT ok((SELECT orderly.password_matches('sales_rep-demo', password_hash) FROM orderly.users WHERE username = 'sales_rep'),
           'demo password works');
 SELECT ok((SELECT count(*) FROM orderly.audit_log WHERE action = 'user.create') >= 12, 'demo users are audited');
-SELECT pg_temp.snapshot();
+SELECT test.snapshot();
 SELECT is((SELECT count(*)::int FROM admin.create_demo_users()), 12, 'a second call still lists all twelve');
-SELECT ok(pg_temp.unchanged(), 'and creates nobody');
+SELECT ok(test.unchanged(), 'and creates nobody');
 
 -- As a real orderly_admin --------------------------------------------------------------------------
 

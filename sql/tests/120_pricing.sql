@@ -13,23 +13,19 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION pg_temp.uid(name text) RETURNS bigint LANGUAGE sql AS $$
-    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
-$$;
 CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
-CREATE FUNCTION pg_temp.id(n text) RETURNS bigint LANGUAGE sql AS $$ SELECT id FROM ids WHERE name = n $$;
 -- Calls an api function as "pm" and returns its one row.
 CREATE FUNCTION pg_temp.pm(fn text, args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE r json;
 BEGIN
-    EXECUTE format('SELECT * FROM api.%I($1, $2)', fn) INTO r USING pg_temp.uid('pm'), args;
+    EXECUTE format('SELECT * FROM api.%I($1, $2)', fn) INTO r USING test.uid('pm'), args;
     RETURN r::jsonb;
 END $$;
 -- price_order with the usual defaults; line1 is its first line.
 CREATE FUNCTION pg_temp.price(lines jsonb, customer text DEFAULT NULL, coupon text DEFAULT NULL,
                               ship_to bigint DEFAULT NULL, at timestamptz DEFAULT NULL, can_override boolean DEFAULT false)
 RETURNS jsonb LANGUAGE sql AS $$
-    SELECT orderly.price_order(pg_temp.id(customer), lines, coupon, ship_to, at, can_override)
+    SELECT orderly.price_order(test.id(customer), lines, coupon, ship_to, at, can_override)
 $$;
 CREATE FUNCTION pg_temp.line1(line jsonb, customer text DEFAULT NULL, coupon text DEFAULT NULL) RETURNS jsonb LANGUAGE sql AS $$
     SELECT pg_temp.price(jsonb_build_array(line), customer, coupon) -> 'lines' -> 0
@@ -82,7 +78,7 @@ INSERT INTO ids SELECT 'third', id FROM orderly.customers WHERE name = 'Third SA
 INSERT INTO ids SELECT 'homeless', id FROM orderly.customers WHERE name = 'Homeless Ltd';
 INSERT INTO ids SELECT 'japan', id FROM orderly.customers WHERE name = 'Japan KK';
 INSERT INTO orderly.addresses (customer_id, recipient, phone, line1, country, region, city, postal_code, is_default, removed_at)
-SELECT pg_temp.id(c), 'Receiving', '+4930123456', 'Main street 1', country, region, city, postal_code, is_default, removed_at
+SELECT test.id(c), 'Receiving', '+4930123456', 'Main street 1', country, region, city, postal_code, is_default, removed_at
 FROM (VALUES ('std', 'DE', 'Berlin', 'Berlin', '10115', true, NULL::timestamptz),
              ('std', 'FR', 'IDF', 'Paris', '75001', false, now()),
              ('dealer', 'US', 'CA', 'San Jose', '95113', true, NULL),
@@ -223,7 +219,7 @@ SELECT is(pg_temp.net('{"product": "CABLE", "qty": 4}'), 15.00, 'buy 3 get 1: 4 
 SELECT is(pg_temp.net('{"product": "CABLE", "qty": 7}'), 30.00, 'buy 3 get 1: 7 units pay 6');
 SELECT is(pg_temp.net('{"product": "CABLE", "qty": 8}'), 30.00, 'buy 3 get 1: 8 units pay 6');
 SELECT is((pg_temp.steps('{"product": "CABLE", "qty": 8}', 'rule') -> 0) - 'text',
-          jsonb_build_object('step', 'rule', 'rule_id', pg_temp.id('bogo'), 'name', 'Cables 3+1', 'kind', 'buy_x_get_y',
+          jsonb_build_object('step', 'rule', 'rule_id', test.id('bogo'), 'name', 'Cables 3+1', 'kind', 'buy_x_get_y',
                              'exclusive', false, 'priority', 100, 'amount', -10.00, 'buy', 3, 'get', 1, 'free_units', 2),
           'the explanation names the rule, its id and the free units');
 SELECT is(pg_temp.steps('{"product": "CABLE", "qty": 3}', 'rule'), '[]'::jsonb, 'no free unit: the rule does not show');
@@ -240,17 +236,17 @@ INSERT INTO ids SELECT 'dealer5', (pg_temp.pm('rule_create', '{"name": "Dealers 
 SELECT is(pg_temp.net('{"product": "GADGET", "qty": 1}', 'dealer'), 166.25, 'a segment rule; percentages compound (175 - 5 % = 166.25)');
 SELECT is(pg_temp.net('{"product": "GADGET", "qty": 1}', 'std'), 175.00, 'the segment rule leaves other segments alone');
 SELECT is((SELECT jsonb_agg((s ->> 'rule_id')::bigint) FROM jsonb_array_elements(pg_temp.steps('{"product": "GADGET", "qty": 1}', 'rule', 'dealer')) s),
-          jsonb_build_array(pg_temp.id('cat10'), pg_temp.id('fix5'), pg_temp.id('dealer5')), 'rules apply in priority order');
+          jsonb_build_array(test.id('cat10'), test.id('fix5'), test.id('dealer5')), 'rules apply in priority order');
 
 INSERT INTO ids SELECT 'excl', (pg_temp.pm('rule_create', '{"name": "Half price", "kind": "percent", "value": 50, "product": "GADGET", "priority": 5, "exclusive": true}') ->> 'id')::bigint;
 SELECT is(pg_temp.net('{"product": "GADGET", "qty": 1}', 'dealer'), 100.00, 'an exclusive rule applicable first wins alone');
 SELECT is(jsonb_array_length(pg_temp.steps('{"product": "GADGET", "qty": 1}', 'rule', 'dealer')), 1, 'and is the only rule step');
-SELECT pg_temp.pm('rule_update', jsonb_build_object('id', pg_temp.id('excl'), 'priority', 25));
+SELECT pg_temp.pm('rule_update', jsonb_build_object('id', test.id('excl'), 'priority', 25));
 SELECT is((SELECT action FROM orderly.audit_log ORDER BY id DESC LIMIT 1), 'rule.update', 'rule_update is audited');
 SELECT is(pg_temp.net('{"product": "GADGET", "qty": 1}', 'dealer'), 166.25, 'an exclusive rule after other discounts is skipped');
-SELECT is(pg_temp.steps('{"product": "GADGET", "qty": 1}', 'rule_skipped', 'dealer') -> 0 ->> 'rule_id', pg_temp.id('excl')::text,
+SELECT is(pg_temp.steps('{"product": "GADGET", "qty": 1}', 'rule_skipped', 'dealer') -> 0 ->> 'rule_id', test.id('excl')::text,
           'and the explanation says it was skipped');
-SELECT pg_temp.pm('rule_update', jsonb_build_object('id', pg_temp.id('excl'), 'active', false));
+SELECT pg_temp.pm('rule_update', jsonb_build_object('id', test.id('excl'), 'active', false));
 SELECT is(pg_temp.net('{"product": "GADGET", "qty": 1}', 'dealer'), 166.25, 'a deactivated rule is gone');
 
 INSERT INTO ids SELECT 'later', (pg_temp.pm('rule_create', jsonb_build_object('name', 'Next week', 'kind', 'percent', 'value', 20,
@@ -261,7 +257,7 @@ SELECT is((pg_temp.price('[{"product": "GADGET", "qty": 1}]', at => now() + inte
           140.00, 'inside its window (priced at a later "at") it does');
 SELECT is((pg_temp.price('[{"product": "GADGET", "qty": 1}]', at => now() + interval '10 days') -> 'lines' -> 0 ->> 'net')::numeric,
           175.00, 'after its window it does not');
-SELECT pg_temp.pm('rule_update', jsonb_build_object('id', pg_temp.id('cat10'), 'active', false));
+SELECT pg_temp.pm('rule_update', jsonb_build_object('id', test.id('cat10'), 'active', false));
 SELECT is(pg_temp.net('{"product": "GADGET", "qty": 1}'), 195.00, 'RULE UPDATE active=false switches a rule off');
 
 -- Rounding half-up ---------------------------------------------------------------------------------------
@@ -338,12 +334,12 @@ SELECT throws_ok($$SELECT orderly.formula_eval('999999999999 * 999999999999', '{
 SELECT is(pg_temp.line1('{"product": "SVC", "qty": 4}', 'std') -> 'tax', '19.00'::jsonb, 'default address in DE: 19 %');
 SELECT is(pg_temp.price('[{"product": "SVC", "qty": 4}]', 'std') -> 'ship_to' ->> 'country', 'DE', 'the order shows where tax was taken from');
 SELECT is(pg_temp.line1('{"product": "SVC", "qty": 4}', 'dealer') -> 'tax_rate', '7.25'::jsonb, 'a region rate wins over its country (US-CA)');
-SELECT is(pg_temp.price('[{"product": "SVC", "qty": 4}]', 'dealer', ship_to => pg_temp.id('ny')) -> 'lines' -> 0 -> 'tax_rate', '5'::jsonb,
+SELECT is(pg_temp.price('[{"product": "SVC", "qty": 4}]', 'dealer', ship_to => test.id('ny')) -> 'lines' -> 0 -> 'tax_rate', '5'::jsonb,
           'ship_to another address: the country rate when the region has none');
-SELECT throws_ok(format('SELECT pg_temp.price(%L, %L, ship_to => %s)', '[{"product": "SVC", "qty": 1}]', 'std', pg_temp.id('fr_removed')),
-                 'OL404', format('unknown ship-to address %s', pg_temp.id('fr_removed')), 'a removed address cannot be shipped to');
-SELECT throws_ok(format('SELECT pg_temp.price(%L, %L, ship_to => %s)', '[{"product": "SVC", "qty": 1}]', 'third', pg_temp.id('ny')),
-                 'OL404', format('unknown ship-to address %s', pg_temp.id('ny')), 'another customer''s address is unknown');
+SELECT throws_ok(format('SELECT pg_temp.price(%L, %L, ship_to => %s)', '[{"product": "SVC", "qty": 1}]', 'std', test.id('fr_removed')),
+                 'OL404', format('unknown ship-to address %s', test.id('fr_removed')), 'a removed address cannot be shipped to');
+SELECT throws_ok(format('SELECT pg_temp.price(%L, %L, ship_to => %s)', '[{"product": "SVC", "qty": 1}]', 'third', test.id('ny')),
+                 'OL404', format('unknown ship-to address %s', test.id('ny')), 'another customer''s address is unknown');
 SELECT is(pg_temp.steps('{"product": "SVC", "qty": 1}', 'tax', 'homeless') -> 0 ->> 'text', 'no ship-to address: no tax',
           'no address: tax 0 and the explanation says so');
 SELECT is(pg_temp.steps('{"product": "SVC", "qty": 1}', 'tax', 'japan') -> 0 ->> 'text', 'no tax rate for JP/Tokyo: no tax',
@@ -353,7 +349,7 @@ SELECT is(pg_temp.line1('{"product": "SVC", "qty": 1}') -> 'tax', '0.00'::jsonb,
 -- Totals -------------------------------------------------------------------------------------------------
 
 SELECT is(pg_temp.price('[{"product": "WIDGET", "qty": 10}, {"product": "SVC", "qty": 2}]', 'std') - 'lines' - 'priced_at' - 'tax' - 'ship_to',
-          jsonb_build_object('currency', 'EUR', 'customer', pg_temp.id('std'), 'segment', 'standard', 'coupon', NULL,
+          jsonb_build_object('currency', 'EUR', 'customer', test.id('std'), 'segment', 'standard', 'coupon', NULL,
                              'subtotal', 150.00, 'discount_total', 1.00, 'tax_total', 28.31, 'total', 177.31),
           'totals: subtotal = gross, then discounts, tax per line (18.81 + 9.50)');
 
@@ -377,10 +373,10 @@ SELECT is((SELECT jsonb_build_object('o', l -> 'override', 'n', l -> 'net', 'd',
 -- Coupons ------------------------------------------------------------------------------------------------
 
 INSERT INTO ids SELECT 'crule', (pg_temp.pm('rule_create', '{"name": "Coupon -10%", "kind": "percent", "value": 10, "product": "WIDGET"}') ->> 'id')::bigint;
-SELECT pg_temp.pm('coupon_create', jsonb_build_object('code', 'Save10', 'rule', pg_temp.id('crule'), 'max_uses', 2, 'max_uses_per_customer', 1));
+SELECT pg_temp.pm('coupon_create', jsonb_build_object('code', 'Save10', 'rule', test.id('crule'), 'max_uses', 2, 'max_uses_per_customer', 1));
 SELECT is((SELECT action FROM orderly.audit_log ORDER BY id DESC LIMIT 1), 'coupon.create', 'coupon_create is audited');
-SELECT pg_temp.pm('coupon_create', jsonb_build_object('code', 'OLDIE', 'rule', pg_temp.id('crule'), 'starts', '2020-01-01', 'ends', '2020-02-01'));
-SELECT pg_temp.pm('coupon_create', jsonb_build_object('code', 'SOON', 'rule', pg_temp.id('crule'), 'starts', to_char(now() + interval '3 days', 'YYYY-MM-DD')));
+SELECT pg_temp.pm('coupon_create', jsonb_build_object('code', 'OLDIE', 'rule', test.id('crule'), 'starts', '2020-01-01', 'ends', '2020-02-01'));
+SELECT pg_temp.pm('coupon_create', jsonb_build_object('code', 'SOON', 'rule', test.id('crule'), 'starts', to_char(now() + interval '3 days', 'YYYY-MM-DD')));
 SELECT is(pg_temp.net('{"product": "WIDGET", "qty": 1}'), 10.00, 'a coupon''s rule does not apply without the coupon');
 SELECT is(pg_temp.net('{"product": "WIDGET", "qty": 1}', 'std', 'save10'), 9.00, 'with the coupon (any case) it does');
 SELECT is(pg_temp.price('[{"product": "WIDGET", "qty": 1}]', 'std', 'SAVE10') -> 'coupon', '{"code": "Save10", "applied": true}'::jsonb,
@@ -393,24 +389,24 @@ SELECT throws_ok($$SELECT pg_temp.price('[{"product": "SVC", "qty": 1}]', 'std',
 SELECT throws_ok($$SELECT pg_temp.pm('coupon_create', '{"code": "save10", "rule": 1}')$$, 'OL409', 'coupon save10 already exists',
                  'coupon codes are unique in any case');
 
-INSERT INTO ids SELECT 'r1', orderly.coupon_redeem('save10', 1001, pg_temp.id('std'));
+INSERT INTO ids SELECT 'r1', orderly.coupon_redeem('save10', 1001, test.id('std'));
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'Save10'), 1, 'redeem counts a use');
-SELECT is(orderly.coupon_redeem('SAVE10', 1001, pg_temp.id('std')), pg_temp.id('r1'), 'redeeming again for the same order is a no-op');
+SELECT is(orderly.coupon_redeem('SAVE10', 1001, test.id('std')), test.id('r1'), 'redeeming again for the same order is a no-op');
 SELECT is((SELECT action FROM orderly.audit_log ORDER BY id DESC LIMIT 1), 'coupon.redeem', 'redeem is audited');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "WIDGET", "qty": 1}]', 'std', 'save10')$$, 'OL409',
                  'coupon "save10" has been used up for this customer', 'price_order: per-customer limit reached');
-SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1002, %s)', 'save10', pg_temp.id('std')), 'OL409',
+SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1002, %s)', 'save10', test.id('std')), 'OL409',
                  'coupon "save10" has been used up for this customer', 'redeem: per-customer limit');
-SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1003, %s)', 'save10', pg_temp.id('dealer')), 'another customer redeems');
+SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1003, %s)', 'save10', test.id('dealer')), 'another customer redeems');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "WIDGET", "qty": 1}]', 'third', 'save10')$$, 'OL409',
                  'coupon "save10" has been used up', 'price_order: max_uses reached');
-SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s)', 'save10', pg_temp.id('third')), 'OL409',
+SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s)', 'save10', test.id('third')), 'OL409',
                  'coupon "save10" has been used up', 'redeem: max_uses reached');
 SELECT is(orderly.coupon_release(1001), 1, 'release frees the use of an order');
 SELECT is(orderly.coupon_release(1001), 0, 'releasing twice is not an error');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'Save10'), 1, 'used count went down');
-SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s)', 'save10', pg_temp.id('third')), 'the freed use can be redeemed again');
-SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1005, %s)', 'OLDIE', pg_temp.id('dealer')), 'OL409',
+SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s)', 'save10', test.id('third')), 'the freed use can be redeemed again');
+SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1005, %s)', 'OLDIE', test.id('dealer')), 'OL409',
                  'coupon "OLDIE" has expired', 'redeem checks the window too');
 SELECT is((SELECT count(*)::int FROM orderly.coupon_redemptions WHERE released_at IS NULL), 2, 'two live redemptions');
 
@@ -431,29 +427,29 @@ SELECT throws_ok($$SELECT pg_temp.pm('tax_set', '{"country": "DEU", "rate": 19}'
 SELECT throws_ok($$SELECT pg_temp.pm('tax_set', '{"country": "DE", "rate": 101}')$$, 'OL400',
                  'rate must be a percentage from 0 to 100 (at most 4 decimals)', 'bad rate');
 
-SELECT throws_ok(format('SELECT * FROM api.%I(%s, %L)', fn, pg_temp.uid('rep'), '{}'), 'OL403', 'permission denied: pricing.manage',
+SELECT throws_ok(format('SELECT * FROM api.%I(%s, %L)', fn, test.uid('rep'), '{}'), 'OL403', 'permission denied: pricing.manage',
                  format('a sales rep may not call %s', fn))
 FROM unnest(ARRAY['price_set', 'rule_create', 'rule_update', 'coupon_create', 'tax_set']) fn;
 
 -- PRODUCT PRICE (api) ------------------------------------------------------------------------------------
 
-SELECT is((SELECT r::jsonb -> 'lines' -> 0 -> 'tax' FROM api.product_price(pg_temp.uid('rep'),
+SELECT is((SELECT r::jsonb -> 'lines' -> 0 -> 'tax' FROM api.product_price(test.uid('rep'),
            '{"code": "svc", "qty": 2, "ship_to": "DE"}') r), '9.50'::jsonb, 'PRODUCT PRICE: without customer, tax by country code');
-SELECT is((SELECT r::jsonb -> 'lines' -> 0 -> 'tax_rate' FROM api.product_price(pg_temp.uid('rep'),
+SELECT is((SELECT r::jsonb -> 'lines' -> 0 -> 'tax_rate' FROM api.product_price(test.uid('rep'),
            '{"code": "SVC", "ship_to": "us-ca"}') r), '7.25'::jsonb, 'PRODUCT PRICE: country and region');
-SELECT is((SELECT r::jsonb ->> 'segment' FROM api.product_price(pg_temp.uid('rep'),
-           jsonb_build_object('code', 'WIDGET', 'customer', pg_temp.id('dealer'), 'qty', 10)) r), 'dealer', 'PRODUCT PRICE: the customer''s segment');
-SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', pg_temp.uid('rep'),
+SELECT is((SELECT r::jsonb ->> 'segment' FROM api.product_price(test.uid('rep'),
+           jsonb_build_object('code', 'WIDGET', 'customer', test.id('dealer'), 'qty', 10)) r), 'dealer', 'PRODUCT PRICE: the customer''s segment');
+SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('rep'),
                         '{"code": "GADGET", "unit_price": 1, "reason": "x"}'), 'OL400', NULL, 'PRODUCT PRICE takes no manual price');
 SELECT throws_ok($$SELECT orderly.coupon_redeem('NOSUCH', 1006, NULL)$$, 'OL404', 'unknown coupon "NOSUCH"', 'redeem: unknown coupon');
 DO $$ BEGIN PERFORM admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']); END $$;
-UPDATE orderly.users SET customer_id = pg_temp.id('std') WHERE username = 'buyer';
-SELECT is((SELECT r::jsonb ->> 'customer' FROM api.product_price(pg_temp.uid('buyer'),
-           jsonb_build_object('code', 'SVC', 'customer', pg_temp.id('std'))) r), pg_temp.id('std')::text,
+UPDATE orderly.users SET customer_id = test.id('std') WHERE username = 'buyer';
+SELECT is((SELECT r::jsonb ->> 'customer' FROM api.product_price(test.uid('buyer'),
+           jsonb_build_object('code', 'SVC', 'customer', test.id('std'))) r), test.id('std')::text,
           'PRODUCT PRICE: a customer login prices for its own customer');
-SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', pg_temp.uid('buyer'), jsonb_build_object('code', 'SVC', 'customer', pg_temp.id('dealer'))),
-                 'OL404', format('unknown customer %s', pg_temp.id('dealer')), 'but not for another customer');
-SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', pg_temp.uid('nobody'), '{"code": "SVC"}'), 'OL403',
+SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('buyer'), jsonb_build_object('code', 'SVC', 'customer', test.id('dealer'))),
+                 'OL404', format('unknown customer %s', test.id('dealer')), 'but not for another customer');
+SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('nobody'), '{"code": "SVC"}'), 'OL403',
                  'permission denied: catalog.read', 'PRODUCT PRICE needs catalog.read');
 
 SELECT * FROM finish();

@@ -1,0 +1,146 @@
+-- Orderly: submitting an order (ORDER SUBMIT, and ORDER CREATE, which makes an order in one step
+-- and may submit it). After the approval files: submission hands the order to
+-- orderly.route_approval and orderly.notify_routed (R__161_approval_flow.sql), which move it with
+-- the orders' own functions (R__140_orders.sql, where everything else of an order is).
+--
+-- Locks: every change takes the order's row lock first; submission then locks the coupon (if
+-- any) and the SKUs in id order, so two submissions never wait on each other in a cycle. The SKU
+-- rows are locked only once the reply is built (orderly.finish_submit), followed by the event lock
+-- only: every submission of a hot SKU queues on its row until the holder commits.
+
+-- Submission: the final pricing, the coupon's use, the stock, the status, then the approval
+-- routing (pending_approval, or approved when no rule applies). The caller builds its reply and
+-- then calls orderly.finish_submit, which takes the stock and notifies. Needs lines and a ship-to address
+-- (the order's, else the customer's default at this moment). A rejected order is submitted
+-- again the same way: its stock and coupon were released at the rejection.
+CREATE OR REPLACE FUNCTION orderly.submit_order(u orderly.users, o orderly.orders) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_ship bigint;
+BEGIN
+    PERFORM orderly.require_permission(u.id, 'order.submit');
+    IF o.status NOT IN ('draft', 'rejected') THEN
+        RAISE EXCEPTION 'order % is %; only a draft or a rejected order can be submitted', o.id, o.status
+            USING ERRCODE = 'OL409';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM orderly.order_lines l WHERE l.order_id = o.id) THEN
+        RAISE EXCEPTION 'order % has no lines', o.id USING ERRCODE = 'OL409';
+    END IF;
+    IF o.requested_date < current_date THEN
+        RAISE EXCEPTION 'order %: requested_date % has passed; change it with ORDER UPDATE', o.id, o.requested_date
+            USING ERRCODE = 'OL409';
+    END IF;
+    SELECT a.id INTO v_ship FROM orderly.addresses a
+    WHERE a.customer_id = o.customer_id AND a.removed_at IS NULL
+      AND (a.id = o.ship_to_id OR (o.ship_to_id IS NULL AND a.is_default));
+    IF v_ship IS NULL THEN
+        RAISE EXCEPTION 'order % needs a ship-to address: add one with ADDRESS ADD or pick one with ship_to=', o.id
+            USING ERRCODE = 'OL409';
+    END IF;
+    -- The final pricing, unless the order was priced in this very transaction for this address
+    -- (ORDER CREATE … submit=true): then those are today's prices already, and pricing is the
+    -- costly part of a submission.
+    IF v_ship IS DISTINCT FROM o.ship_to_id OR o.priced_at IS DISTINCT FROM now() THEN
+        UPDATE orderly.orders x SET ship_to_id = v_ship WHERE x.id = o.id RETURNING * INTO o;
+        o := orderly.set_order_lines(o, orderly.order_specs(o.id));
+    END IF;
+    IF o.coupon_code IS NOT NULL THEN
+        PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id);
+    END IF;
+    PERFORM orderly.reserve_stock(o, u.id);
+    UPDATE orderly.orders x SET submitted_by = u.id, submitted_at = now() WHERE x.id = o.id RETURNING * INTO o;
+    o := orderly.change_status(o, 'submitted', u.id, NULL);
+    PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
+                          jsonb_build_object('total', o.total, 'currency', o.currency, 'ship_to', o.ship_to_id,
+                                             'coupon', o.coupon_code));
+    RETURN orderly.route_approval(o, u.id);
+END
+$$;
+
+-- The end of every submission (o as orderly.submit_order returned it), after its reply has been
+-- built: the SKU row locks and then the event lock (notifications: R__161_approval_flow.sql) are
+-- held until commit, and every other submission of those SKUs waits for them.
+CREATE OR REPLACE FUNCTION orderly.finish_submit(o orderly.orders) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM orderly.take_stock(o.id);
+    PERFORM orderly.notify_routed(o);
+END
+$$;
+
+-- Commands -------------------------------------------------------------------------------------
+
+-- One shot: draft, lines, optionally submit, in one transaction. With idempotency_key a retry
+-- gets the first reply back instead of a second order.
+CREATE OR REPLACE FUNCTION api.order_create(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.begin_command('ORDER CREATE', order_create.actor, order_create.args);
+    v_key   text := orderly.arg_text(args, 'idempotency_key');
+    v_reply text;
+    v_lines jsonb;
+    v_doc   json;
+    o       orderly.orders;
+BEGIN
+    v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER CREATE', args);
+    IF v_reply IS NOT NULL THEN
+        RETURN NEXT v_reply::json;
+        RETURN;
+    END IF;
+    v_lines := orderly.check_lines_arg(args);
+    o := orderly.create_draft(u, args - 'lines' - 'submit' - 'idempotency_key');
+    PERFORM orderly.require_override(u, l) FROM jsonb_array_elements(v_lines) l;
+    UPDATE orderly.orders x SET next_line_no = jsonb_array_length(v_lines) + 1 WHERE x.id = o.id;
+    o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
+    UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
+    IF NOT coalesce(orderly.arg_bool(args, 'submit'), false) THEN
+        RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+        RETURN;
+    END IF;
+    o := orderly.submit_order(u, o);
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    PERFORM orderly.finish_submit(o);
+    RETURN NEXT v_doc;
+END
+$$;
+
+SELECT orderly.register_command('ORDER CREATE', 'api.order_create', 'order.create',
+    arguments  => 'customer:id! lines:array! type:text ship_to:id requested_date:date coupon:code note:text submit:boolean idempotency_key:text',
+    usage      => 'ORDER CREATE customer= lines=[…] [type=] [ship_to=] [requested_date=] [coupon=] [note=] [submit=true] [idempotency_key=]',
+    summary    => 'Create an order in one step, optionally submitting it. A retry with the same idempotency_key gets the same reply.');
+
+CREATE OR REPLACE FUNCTION api.order_submit(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, public, pg_temp
+AS $$
+DECLARE
+    u       orderly.users := orderly.begin_command('ORDER SUBMIT', order_submit.actor, order_submit.args);
+    v_key   text := orderly.arg_text(args, 'idempotency_key');
+    v_reply text;
+    v_doc   json;
+    o       orderly.orders;
+BEGIN
+    v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER SUBMIT', args);
+    IF v_reply IS NOT NULL THEN
+        RETURN NEXT v_reply::json;
+        RETURN;
+    END IF;
+    o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
+    o := orderly.submit_order(u, o);
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    PERFORM orderly.finish_submit(o);
+    RETURN NEXT v_doc;
+END
+$$;
+
+SELECT orderly.register_command('ORDER SUBMIT', 'api.order_submit', 'order.submit',
+    arguments  => 'id:id! idempotency_key:text',
+    positional => '{id}',
+    usage      => 'ORDER SUBMIT id [idempotency_key=]',
+    summary    => 'Submit a draft: prices are fixed, the coupon used, stock reserved.');

@@ -1,0 +1,93 @@
+-- pgTAP: the helpers every test file in sql/tests may use, in schema test. scripts/test.sh loads
+-- this file once into the throw-away pgTAP database, after migrating it and before pg_prove:
+--     psql -X -q -v ON_ERROR_STOP=1 -d <database> -f sql/tests/setup/helpers.sql
+-- pg_prove runs each test file in a psql session of its own, where pg_temp functions of another
+-- session do not exist: shared helpers must live in an ordinary schema. Not a migration (the
+-- migrator reads only sql/*.sql): no server database has schema test, and no SQL file of the
+-- application may call these. A helper only one test file needs stays in that file, in pg_temp.
+-- Re-running this file replaces the helpers.
+
+CREATE SCHEMA IF NOT EXISTS test;
+
+-- A user's id, by username (any case).
+CREATE OR REPLACE FUNCTION test.uid(name text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT id FROM orderly.users WHERE lower(username) = lower(name)
+$$;
+
+-- Calls api.<fn> as the user who, with args, as orderlyd does; returns its row as jsonb (the
+-- first, for a listing: see test.rows).
+CREATE OR REPLACE FUNCTION test.call(fn text, who text, args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    r json;
+BEGIN
+    EXECUTE format('SELECT * FROM api.%I($1, $2)', fn) INTO r USING test.uid(who), args;
+    RETURN r::jsonb;
+END
+$$;
+
+-- The same for a listing: every row, in order, as one jsonb array.
+CREATE OR REPLACE FUNCTION test.rows(fn text, who text, args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    r jsonb;
+BEGIN
+    EXECUTE format('SELECT coalesce(jsonb_agg(x::jsonb), ''[]'') FROM api.%I($1, $2) x', fn) INTO r USING test.uid(who), args;
+    RETURN r;
+END
+$$;
+
+-- The newest row of the audit log.
+CREATE OR REPLACE FUNCTION test.last_audit() RETURNS orderly.audit_log LANGUAGE sql AS $$
+    SELECT * FROM orderly.audit_log ORDER BY id DESC LIMIT 1
+$$;
+
+-- The id that the test file stored under name in its own temp table
+--     CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
+-- plpgsql: that table exists only in the test's session, so a sql body could not be checked here.
+CREATE OR REPLACE FUNCTION test.id(name text) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN (SELECT i.id FROM pg_temp.ids i WHERE i.name = id.name);
+END
+$$;
+
+-- "Nothing changed": test.snapshot(what) counts rows now, test.unchanged() says whether the counts
+-- are still the same. Each element of what is a table, or tables joined by "+" counted as one
+-- sum ('orderly.products + orderly.skus'). test.snapshot() without what counts again what the
+-- last snapshot of this session counted. The counts live in a temp table of the test's session.
+CREATE OR REPLACE FUNCTION test.row_count(what text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    t     text;
+    n     bigint;
+    total bigint := 0;
+BEGIN
+    FOREACH t IN ARRAY string_to_array(what, '+') LOOP
+        EXECUTE format('SELECT count(*) FROM %s', btrim(t)::regclass) INTO n;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION test.snapshot(what text[] DEFAULT NULL) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('pg_temp.test_snapshot') IS NULL THEN
+        IF what IS NULL THEN
+            RAISE EXCEPTION 'test.snapshot(): say what to count the first time';
+        END IF;
+        CREATE TEMP TABLE test_snapshot (what text PRIMARY KEY, n bigint);
+    END IF;
+    IF what IS NOT NULL THEN
+        DELETE FROM pg_temp.test_snapshot;
+        INSERT INTO pg_temp.test_snapshot (what) SELECT DISTINCT w FROM unnest(what) AS w;
+    END IF;
+    UPDATE pg_temp.test_snapshot s SET n = test.row_count(s.what);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION test.unchanged() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_regclass('pg_temp.test_snapshot') IS NULL THEN
+        RAISE EXCEPTION 'test.unchanged(): no test.snapshot(...) in this session';
+    END IF;
+    RETURN NOT EXISTS (SELECT 1 FROM pg_temp.test_snapshot s WHERE test.row_count(s.what) <> s.n);
+END
+$$;
