@@ -55,7 +55,7 @@ DECLARE
 BEGIN
     v_to := btrim(orderly.arg_text(args, 'to', true));
     v_from := coalesce(orderly.arg_time(args, 'from'), now());
-    -- orderly.arg_time (R__120_pricing.sql): ISO dates or times, as PRICE RULE's starts/ends.
+    -- orderly.arg_time (R__010_helpers.sql): ISO dates or times, as PRICE RULE's starts/ends.
     v_until := orderly.arg_time(args, 'until');
     IF v_until IS NULL THEN
         RAISE EXCEPTION 'until is required' USING ERRCODE = 'OL400';
