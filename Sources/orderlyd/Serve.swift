@@ -56,6 +56,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections from one client address that have not logged in yet (0: no limit); one more is refused with BUSY.")
     var maxUnauthenticatedPerAddress: Int = 256
 
+    @Option(help: "Seconds a login lasts, however busy the session (0: no limit); then the client must log in again.")
+    var sessionLifetime: Int = 12 * 3600
+
     @Option(help: "Seconds an authenticated connection may stay silent (0: no limit).")
     var idleTimeout: Int = 3600
 
@@ -89,7 +92,7 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections > 0, maxInFlight > 0, maxOutboundBytes >= 1024 else {
             throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
         }
-        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
+        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authLockout > 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
@@ -133,6 +136,7 @@ struct Serve: AsyncParsableCommand {
             configuration.approvalReminderSeconds = approvalReminderInterval
             configuration.loginDeadlineSeconds = loginDeadline
             configuration.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
+            configuration.sessionLifetimeSeconds = sessionLifetime
             if let tlsListen, let tlsCert, let tlsKey {
                 let (tlsHost, tlsPort) = try Serve.parseListen(tlsListen)
                 configuration.tls = .init(host: tlsHost, port: tlsPort, certificatePath: tlsCert, privateKeyPath: tlsKey)

@@ -71,3 +71,38 @@ import Testing
         }
     }
 }
+
+/// A login lasts at most the session lifetime, however busy the session is.
+@Suite struct SessionLifetimeTests {
+    @Test func aBusySessionEndsWhenItsLoginExpires() async throws {
+        try await withTestServer(configure: { $0.sessionLifetimeSeconds = 2 }) { server in
+            try await server.database.createUser("lena", password: "lena-password", roles: [])
+            let started = ContinuousClock.now
+            let client = try await server.connect(as: "lena", password: "lena-password")
+            var last = ""
+            while ContinuousClock.now - started < .seconds(60) {
+                guard let reply = try? await client.request("WHOAMI"), reply.isSuccess else { break }
+                last = reply.final
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(last == "+OK 1 row")
+            #expect(ContinuousClock.now - started >= .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(60), "the login never expired")
+            // A new login gets a new lifetime.
+            let again = try await server.connect(as: "lena", password: "lena-password")
+            #expect(try await again.request("WHOAMI").isSuccess)
+            await again.close()
+            await client.close()
+        }
+    }
+
+    @Test func theExpirySaysWhy() async throws {
+        try await withTestServer(configure: { $0.sessionLifetimeSeconds = 1 }) { server in
+            try await server.database.createUser("lena", password: "lena-password", roles: [])
+            let client = try await server.connect(as: "lena", password: "lena-password")
+            var lines: [String] = []
+            while let line = try await client.nextLine() { lines.append(line) }
+            #expect(lines == ["#bye session expired"])
+        }
+    }
+}

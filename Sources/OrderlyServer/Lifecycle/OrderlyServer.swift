@@ -80,6 +80,7 @@ public final class OrderlyServer: Sendable {
         let idleBefore = configuration.idleSecondsBeforeAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsBeforeAuth)) : nil
         let idleAfter = configuration.idleSecondsAfterAuth > 0 ? TimeAmount.seconds(Int64(configuration.idleSecondsAfterAuth)) : nil
         let loginDeadline = configuration.loginDeadlineSeconds > 0 ? TimeAmount.seconds(Int64(configuration.loginDeadlineSeconds)) : nil
+        let sessionLifetime = configuration.sessionLifetimeSeconds > 0 ? TimeAmount.seconds(Int64(configuration.sessionLifetimeSeconds)) : nil
         let stallLimit = TimeAmount.seconds(Int64(max(1, configuration.writeStallSeconds)))
         let inFlight = max(1, configuration.maxRequestsInFlight)
         let outbound = max(1024, configuration.maxOutboundBytes)
@@ -97,8 +98,9 @@ public final class OrderlyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter, stallLimit: stallLimit))
-                    // After the idle clock: it sees the login and request events on their way to it.
-                    if let loginDeadline { try channel.pipeline.syncOperations.addHandler(LoginDeadlineHandler(limit: loginDeadline)) }
+                    // After the idle clock: they see the login and request events on their way to it.
+                    if let loginDeadline { try channel.pipeline.syncOperations.addHandler(DeadlineHandler.loginDeadline(loginDeadline)) }
+                    if let sessionLifetime { try channel.pipeline.syncOperations.addHandler(DeadlineHandler.sessionLifetime(sessionLifetime)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maxLineBytes: maxLine)))
                     try channel.pipeline.syncOperations.addHandler(RequestTracker(metrics: metrics, answersPing: answersPing))
                     // A small inbound buffer: a client that pipelines faster than we answer is no

@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     /// Connections from one client address that have not logged in (yet); one more is answered
     /// `-BUSY` and closed. 0: no cap.
     public var maxUnauthenticatedPerAddress: Int = 256
+    /// Longest a login lasts, however busy the session; then `#bye session expired`. 0: no limit.
+    public var sessionLifetimeSeconds: Int = 12 * 3600
     /// A connection whose replies cannot be sent (the client reads nothing) for this long is
     /// closed.
     public var writeStallSeconds: Int

@@ -18,6 +18,8 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     struct Authenticated: Sendable {}
+    /// The session has lost its login (a failed re-AUTH, a lock): the short limit applies again.
+    struct Unauthenticated: Sendable {}
     /// A request is in flight: no idle clock until `Idle`.
     struct Working: Sendable {}
     /// Nothing is in flight any more: the idle clock starts.
@@ -62,7 +64,7 @@ final class IdleTimeoutHandler: ChannelDuplexHandler {
             working = false
         case is Authenticated:
             timeout = afterAuth
-        case is LoginDeadlineHandler.Unauthenticated:
+        case is Unauthenticated:
             timeout = beforeAuth
         default:
             return context.triggerUserOutboundEvent(event, promise: promise)

@@ -45,7 +45,7 @@ final class SessionHandle: Sendable {
         // The pipeline's clocks: the login deadline and the short idle limit apply again once
         // a session has lost its login, and stop when it has one.
         if hadOne && identity == nil {
-            channel.triggerUserOutboundEvent(LoginDeadlineHandler.Unauthenticated(), promise: nil)
+            channel.triggerUserOutboundEvent(IdleTimeoutHandler.Unauthenticated(), promise: nil)
         } else if !hadOne, identity != nil {
             channel.triggerUserOutboundEvent(IdleTimeoutHandler.Authenticated(), promise: nil)
         }
