@@ -87,6 +87,9 @@ import Testing
             _ = stuck.write(Array(repeating: line, count: 24_000).flatMap { $0 })
             // Its replies stall; after the limit the server gives up on it. Waiting for that, not
             // for a fixed time: on a busy machine the replies take longer to fill the buffers.
+            // First its session must be open: the connect returns before the server has taken
+            // it, and "none open" would then hold at once.
+            try await waitUntil(seconds: 120) { server.server.openConnections == 1 }
             try await waitUntil(seconds: 120) { server.server.openConnections == 0 }
             // Reading now shows the stream ending long before all 24000 replies.
             stuck.startReading()
