@@ -16,6 +16,9 @@ public final class Connection: @unchecked Sendable {
     /// SQL text → name of the statement prepared for it on this connection.
     private var prepared: [String: String] = [:]
     private var nextStatement = 1
+    /// Cancels this connection's running statement from another thread. Made once at connect
+    /// (PQgetCancel allocates), not at every use.
+    public private(set) var canceller: Canceller?
 
     public init(config: ConnectionConfig) throws {
         let pairs = config.keywordValues
@@ -46,6 +49,7 @@ public final class Connection: @unchecked Sendable {
         // are not errors and nothing here acts on them.
         PQsetNoticeReceiver(conn, { _, _ in }, nil)
         handle = conn
+        canceller = Canceller(connection: conn)
     }
 
     deinit { close() }
@@ -85,8 +89,6 @@ public final class Connection: @unchecked Sendable {
         return PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
-    /// A way to cancel this connection's running statement from another thread.
-    public func makeCanceller() -> Canceller? { handle.flatMap { Canceller(connection: $0) } }
 
     /// The connection's socket, for waiting on notifications.
     public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }

@@ -68,7 +68,7 @@ public final class ConnectionPool: Sendable {
             let connection = try ConnectionPool.usableConnection(in: slot, config: config, setup: setup, logger: logger)
             let running = state.withLockedValue { state -> Bool in
                 guard !state.closed else { return false }
-                state.running[ObjectIdentifier(slot)] = connection.makeCanceller()
+                state.running[ObjectIdentifier(slot)] = connection.canceller
                 return true
             }
             guard running else { throw PostgresError(kind: .poolClosed, message: "the connection pool is shut down") }
