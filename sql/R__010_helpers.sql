@@ -283,7 +283,7 @@ $$;
 -- The search_path of these two is pointed at pgcrypto's schema below, wherever it lives.
 CREATE OR REPLACE FUNCTION orderly.hash_password(password text) RETURNS text
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN crypt(password, gen_salt('bf', 10));
@@ -292,7 +292,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION orderly.password_matches(password text, password_hash text) RETURNS boolean
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, public, pg_temp
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN password IS NOT NULL AND password_hash IS NOT NULL
@@ -309,6 +309,10 @@ BEGIN
     WHERE e.extname = 'pgcrypto';
     IF s IS NULL THEN
         RAISE EXCEPTION 'the pgcrypto extension is not installed';
+    END IF;
+    -- Anyone may have been able to create objects in public (V013__extensions_out_of_public.sql).
+    IF s = 'public' THEN
+        RAISE EXCEPTION 'pgcrypto must not live in schema public: ALTER EXTENSION pgcrypto SET SCHEMA orderly_ext';
     END IF;
     EXECUTE format('ALTER FUNCTION orderly.hash_password(text) SET search_path = pg_catalog, %I, pg_temp', s);
     EXECUTE format('ALTER FUNCTION orderly.password_matches(text, text) SET search_path = pg_catalog, %I, pg_temp', s);

@@ -91,7 +91,7 @@ $$;
 -- orderlyd's copy of the registry: one document per command, by name.
 CREATE OR REPLACE FUNCTION api.command_registry() RETURNS SETOF json
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
     SELECT json_build_object(
         'name', c.name,

@@ -11,7 +11,7 @@
 CREATE OR REPLACE FUNCTION admin.create_user(username text, password text, roles text[],
                                              display_name text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_display  text := nullif(btrim(create_user.display_name), '');
@@ -51,7 +51,7 @@ $$;
 -- password is a fresh start.
 CREATE OR REPLACE FUNCTION admin.set_password(username text, password text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users;
@@ -75,7 +75,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION admin.grant_role(username text, role text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.user_for_update(grant_role.username);
@@ -98,7 +98,7 @@ $$;
 -- that provisioning scripts are idempotent. Unknown users and roles are still OL404.
 CREATE OR REPLACE FUNCTION admin.revoke_role(username text, role text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.user_for_update(revoke_role.username);
@@ -118,7 +118,7 @@ $$;
 -- An admin lock has no expiry; only unlock_user lifts it.
 CREATE OR REPLACE FUNCTION admin.lock_user(username text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.user_for_update(lock_user.username);
@@ -139,7 +139,7 @@ $$;
 -- when the user was not locked).
 CREATE OR REPLACE FUNCTION admin.unlock_user(username text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.user_for_update(unlock_user.username);
@@ -162,7 +162,7 @@ $$;
 CREATE OR REPLACE FUNCTION admin.create_demo_users()
 RETURNS TABLE (username text, password text, role text)
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_role text;

@@ -8,7 +8,7 @@
 -- and its members must be able to read them.
 CREATE OR REPLACE FUNCTION admin.create_role(name text, description text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_description text := coalesce(btrim(create_role.description), '');
@@ -40,7 +40,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION admin.create_permission(code text, description text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_description text := coalesce(btrim(create_permission.description), '');
@@ -69,7 +69,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION admin.grant_permission(role text, permission text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     r        orderly.roles := orderly.role_for_update(grant_permission.role);
@@ -92,7 +92,7 @@ $$;
 -- Revoking a permission the role does not have is a no-op (NOTICE only), like revoke_role.
 CREATE OR REPLACE FUNCTION admin.revoke_permission(role text, permission text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     r        orderly.roles := orderly.role_for_update(revoke_permission.role);

@@ -45,7 +45,7 @@ CREATE OR REPLACE FUNCTION api.authenticate(username text, password text, client
                                             max_address_failures integer DEFAULT 50,
                                             failure_window interval DEFAULT '15 minutes') RETURNS json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users;
@@ -98,7 +98,7 @@ CREATE OR REPLACE FUNCTION api.record_auth_failure(username text, client_addr te
                                                    failure_window interval DEFAULT '15 minutes',
                                                    lock_for interval DEFAULT '15 minutes') RETURNS json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     -- Usernames come straight from clients; a bounded copy is enough to count by.
@@ -162,7 +162,7 @@ $$;
 CREATE OR REPLACE FUNCTION api.address_failures(client_addr text, failure_window interval DEFAULT '15 minutes')
 RETURNS integer
 LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
     SELECT orderly.address_failures($1, $2)
 $$;
@@ -170,7 +170,7 @@ $$;
 -- Read live on every call: a role granted or revoked a moment ago shows immediately.
 CREATE OR REPLACE FUNCTION api.whoami(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('WHOAMI', whoami.actor, whoami.args);
@@ -188,7 +188,7 @@ SELECT orderly.register_command('WHOAMI', 'api.whoami', NULL,
 -- locked user (it reports locked: true) so that the server can end that session itself.
 CREATE OR REPLACE FUNCTION api.user_permissions(user_id bigint) RETURNS json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users;

@@ -60,7 +60,7 @@ $$;
 CREATE OR REPLACE FUNCTION api.notify(recipient_user_id bigint, recipient_role text, kind text, payload jsonb)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_payload jsonb := coalesce(notify.payload, '{}');
@@ -112,7 +112,7 @@ $$;
 -- says which, and cannot be part of either kind of name.
 CREATE OR REPLACE FUNCTION admin.notify(recipient text, message text) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     -- Typed by hand in psql: surrounding whitespace of any kind (a trailing newline) is noise.
@@ -160,7 +160,7 @@ $$;
 -- INBOX [unread=true] [limit=50] [before=<id>]: one row per notification, newest first.
 CREATE OR REPLACE FUNCTION api.inbox(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('INBOX', inbox.actor, inbox.args);
@@ -190,7 +190,7 @@ SELECT orderly.register_command('INBOX', 'api.inbox', 'inbox.read',
 -- exactly like one that does not exist.
 CREATE OR REPLACE FUNCTION api.inbox_ack(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('INBOX ACK', inbox_ack.actor, inbox_ack.args);
@@ -240,7 +240,7 @@ SELECT orderly.register_command('INBOX ACK', 'api.inbox_ack', 'inbox.read',
 -- starting server asks api.last_event_id() instead, after it has started listening.
 CREATE OR REPLACE FUNCTION api.events_since(after_id bigint, max_rows integer DEFAULT 500) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 BEGIN
     IF events_since.max_rows IS NULL OR events_since.max_rows NOT BETWEEN 1 AND 10000 THEN
@@ -259,7 +259,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION api.last_event_id() RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
     SELECT coalesce(max(n.id), 0) FROM orderly.notifications n
 $$;

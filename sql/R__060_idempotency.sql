@@ -59,7 +59,7 @@ $$;
 -- For an admin's scheduled job; keys are also forgotten one by one when reused after 24 hours.
 CREATE OR REPLACE FUNCTION admin.purge_idempotency_keys(older_than interval DEFAULT interval '24 hours') RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     n integer;

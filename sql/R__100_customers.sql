@@ -282,7 +282,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION api.customer_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('CUSTOMER CREATE', customer_create.actor, customer_create.args);
@@ -319,7 +319,7 @@ SELECT orderly.register_command('CUSTOMER CREATE', 'api.customer_create', 'custo
 -- prices, so a customer's own login may not change it.
 CREATE OR REPLACE FUNCTION api.customer_update(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u      orderly.users := orderly.begin_command('CUSTOMER UPDATE', customer_update.actor, customer_update.args);
@@ -369,7 +369,7 @@ SELECT orderly.register_command('CUSTOMER UPDATE', 'api.customer_update', 'custo
 -- One document: the customer, its active addresses (default first) and a summary of its orders.
 CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('CUSTOMER SHOW', customer_show.actor, customer_show.args);
@@ -395,7 +395,7 @@ SELECT orderly.register_command('CUSTOMER SHOW', 'api.customer_show', 'customer.
 -- sorting every match, because each tier is read from an index already in its order.
 CREATE OR REPLACE FUNCTION api.customer_find(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('CUSTOMER FIND', customer_find.actor, customer_find.args);
@@ -598,7 +598,7 @@ $$;
 -- The first address of a customer becomes its default whatever default= says.
 CREATE OR REPLACE FUNCTION api.address_add(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ADDRESS ADD', address_add.actor, address_add.args);
@@ -639,7 +639,7 @@ SELECT orderly.register_command('ADDRESS ADD', 'api.address_add', 'customer.mana
 -- switched off (orders fall back to it), only moved to another address.
 CREATE OR REPLACE FUNCTION api.address_update(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u      orderly.users := orderly.begin_command('ADDRESS UPDATE', address_update.actor, address_update.args);
@@ -691,7 +691,7 @@ SELECT orderly.register_command('ADDRESS UPDATE', 'api.address_update', 'custome
 -- default goes, the newest remaining address becomes the default.
 CREATE OR REPLACE FUNCTION api.address_remove(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('ADDRESS REMOVE', address_remove.actor, address_remove.args);
@@ -729,7 +729,7 @@ SELECT orderly.register_command('ADDRESS REMOVE', 'api.address_remove', 'custome
 -- functions read the link live).
 CREATE OR REPLACE FUNCTION admin.link_customer(username text, customer_id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u      orderly.users := orderly.user_for_update(link_customer.username);
@@ -748,7 +748,7 @@ $$;
 -- login orders for. Idempotent (found by its e-mail); returns the customer id.
 CREATE OR REPLACE FUNCTION admin.load_demo_customer() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_id bigint;

@@ -210,7 +210,7 @@ $$;
 -- a category includes its sub-categories; q matches code or name (substring, any case).
 CREATE OR REPLACE FUNCTION api.catalog(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('CATALOG', catalog.actor, catalog.args);
@@ -250,7 +250,7 @@ SELECT orderly.register_command('CATALOG', 'api.catalog', 'catalog.read',
 -- PRODUCT SHOW code: the whole product, inactive ones included (an order may still show them).
 CREATE OR REPLACE FUNCTION api.product_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u      orderly.users := orderly.begin_command('PRODUCT SHOW', product_show.actor, product_show.args);
@@ -276,7 +276,7 @@ SELECT orderly.register_command('PRODUCT SHOW', 'api.product_show', 'catalog.rea
 -- CATEGORY CREATE code=PHONES name="Phones" [parent=CODE]
 CREATE OR REPLACE FUNCTION api.category_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('CATEGORY CREATE', category_create.actor, category_create.args);
@@ -315,7 +315,7 @@ SELECT orderly.register_command('CATEGORY CREATE', 'api.category_create', 'catal
 -- A goods product gets its default SKU (code: sku=, else the product code) at once.
 CREATE OR REPLACE FUNCTION api.product_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('PRODUCT CREATE', product_create.actor, product_create.args);
@@ -385,7 +385,7 @@ SELECT orderly.register_command('PRODUCT CREATE', 'api.product_create', 'catalog
 -- PRODUCT UPDATE code [name=] [category=] [base_price=] [description=] [active=] [formula= params=]
 CREATE OR REPLACE FUNCTION api.product_update(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('PRODUCT UPDATE', product_update.actor, product_update.args);
@@ -450,7 +450,7 @@ SELECT orderly.register_command('PRODUCT UPDATE', 'api.product_update', 'catalog
 -- longer names a complete choice; refused while that SKU holds stock.
 CREATE OR REPLACE FUNCTION api.option_add(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('OPTION ADD', option_add.actor, option_add.args);
@@ -530,7 +530,7 @@ SELECT orderly.register_command('OPTION ADD', 'api.option_add', 'catalog.manage'
 -- options must name one value of every variant group, and no other group.
 CREATE OR REPLACE FUNCTION api.sku_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('SKU CREATE', sku_create.actor, sku_create.args);
@@ -599,7 +599,7 @@ SELECT orderly.register_command('SKU CREATE', 'api.sku_create', 'catalog.manage'
 -- Components are goods SKUs in the bundle's currency; the bundle is priced at its own price.
 CREATE OR REPLACE FUNCTION api.bundle_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('BUNDLE CREATE', bundle_create.actor, bundle_create.args);

@@ -40,7 +40,7 @@ $$;
 -- STOCK SET sku=CODE on_hand=N [reason=...]
 CREATE OR REPLACE FUNCTION api.stock_set(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('STOCK SET', stock_set.actor, stock_set.args);
@@ -59,7 +59,7 @@ SELECT orderly.register_command('STOCK SET', 'api.stock_set', 'catalog.manage',
 -- STOCK ADJUST sku=CODE delta=+N|-N [reason=...]
 CREATE OR REPLACE FUNCTION api.stock_adjust(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('STOCK ADJUST', stock_adjust.actor, stock_adjust.args);

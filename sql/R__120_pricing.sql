@@ -727,7 +727,7 @@ $$;
 -- address ids (default: its default address).
 CREATE OR REPLACE FUNCTION api.product_price(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('PRODUCT PRICE', product_price.actor, product_price.args);

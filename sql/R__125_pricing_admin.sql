@@ -43,7 +43,7 @@ $$;
 -- remove=true deletes the price or band instead.
 CREATE OR REPLACE FUNCTION api.price_set(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('PRICE SET', price_set.actor, price_set.args);
@@ -157,7 +157,7 @@ $$;
 --   [category=CODE] [segment=name] [starts=date] [ends=date] [priority=100] [exclusive=false]
 CREATE OR REPLACE FUNCTION api.rule_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u      orderly.users := orderly.begin_command('RULE CREATE', rule_create.actor, rule_create.args);
@@ -206,7 +206,7 @@ SELECT orderly.register_command('RULE CREATE', 'api.rule_create', 'pricing.manag
 -- A blank starts/ends ("") removes that bound. Scope and kind are fixed: create a new rule instead.
 CREATE OR REPLACE FUNCTION api.rule_update(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('RULE UPDATE', rule_update.actor, rule_update.args);
@@ -262,7 +262,7 @@ SELECT orderly.register_command('RULE UPDATE', 'api.rule_update', 'pricing.manag
 --   [max_uses_per_customer=N]. Its rules then apply only to orders carrying one of their coupons.
 CREATE OR REPLACE FUNCTION api.coupon_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('COUPON CREATE', coupon_create.actor, coupon_create.args);
@@ -325,7 +325,7 @@ SELECT orderly.register_command('COUPON CREATE', 'api.coupon_create', 'pricing.m
 -- TAX SET country=DE [region=BY] rate=19 name="VAT"   (rate is a percentage; remove=true deletes)
 CREATE OR REPLACE FUNCTION api.tax_set(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('TAX SET', tax_set.actor, tax_set.args);

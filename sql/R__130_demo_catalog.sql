@@ -7,7 +7,7 @@
 CREATE OR REPLACE FUNCTION admin.load_demo_catalog()
 RETURNS TABLE (entity text, added integer)
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     n     integer;

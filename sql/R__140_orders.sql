@@ -493,7 +493,7 @@ $$;
 -- Prices lines for a customer and saves nothing.
 CREATE OR REPLACE FUNCTION api.order_quote(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER QUOTE', order_quote.actor, order_quote.args);
@@ -513,7 +513,7 @@ SELECT orderly.register_command('ORDER QUOTE', 'api.order_quote', 'order.create'
 
 CREATE OR REPLACE FUNCTION api.order_draft(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER DRAFT', order_draft.actor, order_draft.args);
@@ -535,7 +535,7 @@ SELECT orderly.register_command('ORDER DRAFT', 'api.order_draft', 'order.create'
 -- address decides the tax, the coupon its discounts.
 CREATE OR REPLACE FUNCTION api.order_update(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u      orderly.users := orderly.begin_command('ORDER UPDATE', order_update.actor, order_update.args);
@@ -586,7 +586,7 @@ SELECT orderly.register_command('ORDER UPDATE', 'api.order_update', 'order.creat
 
 CREATE OR REPLACE FUNCTION api.order_line_add(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u      orderly.users := orderly.begin_command('ORDER LINE ADD', order_line_add.actor, order_line_add.args);
@@ -615,7 +615,7 @@ SELECT orderly.register_command('ORDER LINE ADD', 'api.order_line_add', 'order.c
 -- clear_override=true returns the line to computed prices.
 CREATE OR REPLACE FUNCTION api.order_line_set(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('ORDER LINE SET', order_line_set.actor, order_line_set.args);
@@ -666,7 +666,7 @@ SELECT orderly.register_command('ORDER LINE SET', 'api.order_line_set', 'order.c
 
 CREATE OR REPLACE FUNCTION api.order_line_remove(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u     orderly.users := orderly.begin_command('ORDER LINE REMOVE', order_line_remove.actor, order_line_remove.args);
@@ -693,7 +693,7 @@ SELECT orderly.register_command('ORDER LINE REMOVE', 'api.order_line_remove', 'o
 -- are never edited or removed.
 CREATE OR REPLACE FUNCTION api.order_note(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER NOTE', order_note.actor, order_note.args);
@@ -712,7 +712,7 @@ SELECT orderly.register_command('ORDER NOTE', 'api.order_note', 'order.create',
 
 CREATE OR REPLACE FUNCTION api.order_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER SHOW', order_show.actor, order_show.args);
@@ -731,7 +731,7 @@ SELECT orderly.register_command('ORDER SHOW', 'api.order_show', 'order.read',
 -- to are creation dates, both inclusive.
 CREATE OR REPLACE FUNCTION api.order_list(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('ORDER LIST', order_list.actor, order_list.args);

@@ -117,7 +117,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION api.pick_list(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('PICK LIST', pick_list.actor, pick_list.args);
@@ -153,7 +153,7 @@ SELECT orderly.register_command('PICK LIST', 'api.pick_list', 'order.read_all',
 
 CREATE OR REPLACE FUNCTION api.work_queue(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('WORK QUEUE', work_queue.actor, work_queue.args);

@@ -154,7 +154,7 @@ CREATE OR REPLACE FUNCTION admin.create_approval_rule(name text, order_types tex
                                                       max_total numeric DEFAULT NULL, priority integer DEFAULT 0)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_id bigint;
@@ -179,7 +179,7 @@ $$;
 CREATE OR REPLACE FUNCTION admin.change_approval_rule(name text, order_types text[], min_total numeric,
                                                       max_total numeric, priority integer) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     r        orderly.approval_rules := orderly.approval_rule_for(change_approval_rule.name, true);
@@ -199,7 +199,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION admin.set_approval_rule_active(name text, active boolean) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     r orderly.approval_rules := orderly.approval_rule_for(set_approval_rule_active.name, true);
@@ -222,7 +222,7 @@ $$;
 CREATE OR REPLACE FUNCTION admin.add_approval_step(rule text, step_no integer, role text, due_after interval,
                                                    escalation_role text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     r        orderly.approval_rules := orderly.approval_rule_for(add_approval_step.rule, true);
@@ -246,7 +246,7 @@ $$;
 CREATE OR REPLACE FUNCTION admin.change_approval_step(rule text, step_no integer, role text, due_after interval,
                                                       escalation_role text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     r        orderly.approval_rules := orderly.approval_rule_for(change_approval_step.rule, true);
@@ -270,7 +270,7 @@ $$;
 -- Only the last step, so that the numbers stay 1, 2, … without gaps.
 CREATE OR REPLACE FUNCTION admin.remove_approval_step(rule text, step_no integer) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     r        orderly.approval_rules := orderly.approval_rule_for(remove_approval_step.rule, true);
@@ -297,7 +297,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION admin.set_approval_limit(role text, order_type text, max_total numeric) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_role   text := orderly.check_approving_role(set_approval_limit.role);
@@ -317,7 +317,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION admin.remove_approval_limit(role text, order_type text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_role text := (orderly.role_by_name(remove_approval_limit.role)).name;
@@ -336,7 +336,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION admin.set_approval_reminders(max_reminders integer) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_before integer;
@@ -373,7 +373,7 @@ $$;
 CREATE OR REPLACE FUNCTION admin.load_demo_approvals()
 RETURNS TABLE (entity text, added integer)
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     n integer;

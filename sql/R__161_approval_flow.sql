@@ -485,7 +485,7 @@ $$;
 -- ORDER APPROVE id [comment=] [step=]
 CREATE OR REPLACE FUNCTION api.order_approve(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('ORDER APPROVE', order_approve.actor, order_approve.args);
@@ -526,7 +526,7 @@ SELECT orderly.register_command('ORDER APPROVE', 'api.order_approve', 'order.app
 -- coupon released; the creator may change it and submit again (a new round).
 CREATE OR REPLACE FUNCTION api.order_reject(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('ORDER REJECT', order_reject.actor, order_reject.args);
@@ -564,7 +564,7 @@ SELECT orderly.register_command('ORDER REJECT', 'api.order_reject', 'order.appro
 -- APPROVAL SHOW order
 CREATE OR REPLACE FUNCTION api.approval_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('APPROVAL SHOW', approval_show.actor, approval_show.args);
@@ -589,7 +589,7 @@ SELECT orderly.register_command('APPROVAL SHOW', 'api.approval_show', 'order.rea
 -- APPROVAL QUEUE [limit=]: the pending steps the actor may decide now, oldest first.
 CREATE OR REPLACE FUNCTION api.approval_queue(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('APPROVAL QUEUE', approval_queue.actor, approval_queue.args);

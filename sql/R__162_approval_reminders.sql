@@ -22,7 +22,7 @@
 
 CREATE OR REPLACE FUNCTION api.run_approval_reminders(now timestamptz DEFAULT now()) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     v_now   timestamptz := run_approval_reminders.now;

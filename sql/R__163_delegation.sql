@@ -41,7 +41,7 @@ $$;
 -- DELEGATE to=<username> until=<time> [from=<time>] [role=<role>]
 CREATE OR REPLACE FUNCTION api.delegate(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('DELEGATE', delegate.actor, delegate.args);
@@ -111,7 +111,7 @@ SELECT orderly.register_command('DELEGATE', 'api.delegate', 'order.approve',
 -- DELEGATE LIST [limit=]: delegations given and received, newest first.
 CREATE OR REPLACE FUNCTION api.delegate_list(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('DELEGATE LIST', delegate_list.actor, delegate_list.args);
@@ -134,7 +134,7 @@ SELECT orderly.register_command('DELEGATE LIST', 'api.delegate_list', 'order.app
 -- DELEGATE REVOKE id: by the delegator, or by the delegate declining it.
 CREATE OR REPLACE FUNCTION api.delegate_revoke(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('DELEGATE REVOKE', delegate_revoke.actor, delegate_revoke.args);

@@ -78,7 +78,7 @@ $$;
 -- gets the first reply back instead of a second order.
 CREATE OR REPLACE FUNCTION api.order_create(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('ORDER CREATE', order_create.actor, order_create.args);
@@ -117,7 +117,7 @@ SELECT orderly.register_command('ORDER CREATE', 'api.order_create', 'order.creat
 
 CREATE OR REPLACE FUNCTION api.order_submit(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, public, pg_temp
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('ORDER SUBMIT', order_submit.actor, order_submit.args);

@@ -1,6 +1,6 @@
 -- Schemas, ownership, privileges of the group roles, seeds, append-only audit log.
 BEGIN;
-SELECT plan(61);
+SELECT plan(65);
 
 -- Structure ------------------------------------------------------------------------------------
 
@@ -54,7 +54,7 @@ SELECT has_index('orderly', 'auth_failures', 'auth_failures_client_addr_at_idx',
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname IN ('api', 'admin')
-      AND NOT (p.prosecdef AND 'search_path=pg_catalog, orderly, public, pg_temp' = ANY (p.proconfig))
+      AND NOT (p.prosecdef AND 'search_path=pg_catalog, orderly, pg_temp' = ANY (p.proconfig))
 $$, 'every api and admin function is SECURITY DEFINER with the fixed search_path');
 
 SELECT is_empty($$
@@ -223,6 +223,27 @@ SELECT throws_ok($$DELETE FROM orderly.audit_log$$, '42501', 'the audit log is a
 SELECT throws_ok($$TRUNCATE orderly.audit_log$$, '42501', 'the audit log is append-only',
                  'the owner cannot TRUNCATE the audit log');
 RESET ROLE;
+
+-- Schema public is nobody's workshop (V013__extensions_out_of_public.sql) -----------------------
+
+SELECT ok(NOT has_schema_privilege('orderly_app', 'public', 'CREATE'), 'nobody may create objects in schema public');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace,
+         unnest(p.proconfig) AS c
+    WHERE n.nspname IN ('orderly', 'api', 'admin', 'analytics')
+      AND c LIKE 'search_path=%' AND c ~ '(^|[=, ])"?public"?($|,)'
+$$, 'no Orderly function has public on its search_path');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname IN ('orderly', 'api', 'admin') AND p.prosecdef
+      AND NOT EXISTS (SELECT FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')
+$$, 'every SECURITY DEFINER function fixes its search_path');
+SELECT set_eq($$
+    SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname IN ('pgcrypto', 'pg_trgm')
+$$, ARRAY['orderly_ext'], 'pgcrypto and pg_trgm live in orderly_ext');
 
 SELECT * FROM finish();
 ROLLBACK;
