@@ -8,6 +8,8 @@
 #  - idle connections: a fresh orderlyd holds BENCH_IDLE_CONNECTIONS logged-in, silent clients
 #    (`orderly-bench idle`); its resident memory (target: under 150 MB at 5 000) and how long
 #    the logins took (each AUTH is a bcrypt check: 5 000 take two to three minutes here);
+#  - show at 8 connections while BENCH_AUTHFLOOD_CONNECTIONS (200) others send wrong passwords
+#    (`orderly-bench authflood`), every one reaching bcrypt;
 #  - the crash-consistency check (scripts/crash-check.sh, on a cluster of its own) for
 #    BENCH_CRASH_SECONDS; a violation makes the script fail.
 # Takes about 10 minutes with the defaults on 2 cores.
@@ -16,7 +18,7 @@
 # BENCH_CONNECTIONS ("8 32 128"), BENCH_SCENARIOS ("ping create show mix"),
 # BENCH_CUSTOMERS (2000), BENCH_ORDERS (50000), BENCH_POOL_SIZE (orderlyd --pool-size, 8),
 # BENCH_HAPROXY_SCENARIOS ("show create"), BENCH_HAPROXY_CONNECTIONS (32),
-# BENCH_IDLE_CONNECTIONS (5000), BENCH_IDLE_HOLD (s, 10), BENCH_CRASH_SECONDS (120),
+# BENCH_IDLE_CONNECTIONS (5000), BENCH_IDLE_HOLD (s, 10), BENCH_AUTHFLOOD_CONNECTIONS (200), BENCH_CRASH_SECONDS (120),
 # BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
 # run, pgbench's and orderlyd's output are kept; default .build/bench).
 set -euo pipefail
@@ -34,6 +36,7 @@ haproxy_connections=${BENCH_HAPROXY_CONNECTIONS:-32}
 idle_connections=${BENCH_IDLE_CONNECTIONS:-5000}
 idle_hold=${BENCH_IDLE_HOLD:-10}
 crash_seconds=${BENCH_CRASH_SECONDS:-120}
+flood_connections=${BENCH_AUTHFLOOD_CONNECTIONS:-200}
 
 if [ -z "${BENCH_IN_CLUSTER:-}" ]; then
     if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
@@ -238,6 +241,30 @@ if [ "$idle_connections" -gt 0 ]; then
     fi
 fi
 
+# ORDER SHOW from 8 logged-in connections while BENCH_AUTHFLOOD_CONNECTIONS others hammer wrong
+# passwords, every one of which reaches bcrypt (the throttling limits are lifted for this run):
+# what the AUTH share of the pool (--auth-pool-share) leaves logged-in users, beside show at 8
+# connections without the flood from the table above.
+flood_summary=""
+if [ "$flood_connections" -gt 0 ] && [[ " $scenarios " == *" show "* ]]; then
+    echo "== show, 8 connections, during an AUTH flood of $flood_connections connections" >&2
+    start_orderlyd orderlyd-flood.log --pool-size "$pool_size" \
+        --auth-max-failures 1000000 --auth-max-address-failures 1000000 --auth-max-account-failures 1000000
+    .build/release/orderly-bench authflood --port "$port" --connections "$flood_connections" \
+        --duration "$(awk -v w="$warmup" -v d="$duration" 'BEGIN { print w + d + 5 }')" --json > "$work/authflood.jsonl" &
+    flood_pid=$!
+    sleep 1
+    read -r throughput p99 errors < <(orderly_run show 8)
+    wait "$flood_pid" || true
+    stop_orderlyd
+    flood_summary=$(awk -v n="$flood_connections" -v t="$throughput" -v base="${single["show 8"]:-0}" -v p99="$p99" -v e="$errors" \
+        -v replies="$(json_field replies < "$work/authflood.jsonl")" -v secs="$(json_field seconds < "$work/authflood.jsonl")" 'BEGIN {
+            printf "auth flood: show at 8 connections answered %.0f req/s (p99 %s ms, %s errors) while %d connections sent wrong passwords (%.0f AUTH replies/s)", t, p99, e, n, (secs > 0 ? replies / secs : 0)
+            if (base > 0) printf "; %.0f req/s without the flood, ratio %.2f", base, t / base
+        }')
+    flood_summary+=$'\n'"  AUTH replies by code: $(grep -o '"by_code":{[^}]*}' "$work/authflood.jsonl" | cut -d: -f2-)"
+fi
+
 # The crash-consistency check on a cluster of its own, longer than the 20 s of `make test`.
 crash_summary=""
 if [ "$crash_seconds" -gt 0 ]; then
@@ -269,5 +296,6 @@ if [ ${#haproxy_rows[@]} -gt 0 ]; then
 fi
 [ -z "$haproxy_note" ] || echo "$haproxy_note"
 [ -z "$idle_summary" ] || { echo; echo "$idle_summary"; }
+[ -z "$flood_summary" ] || { echo; echo "$flood_summary"; }
 [ -z "$crash_summary" ] || { echo; echo "$crash_summary"; }
 exit "$failed"

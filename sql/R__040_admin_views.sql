@@ -22,7 +22,7 @@ SELECT u.id,
        u.created_at
 FROM orderly.users u;
 
-COMMENT ON VIEW admin.users IS 'Users with their roles; locked is the admin lock, locked_until a temporary lockout after failed logins';
+COMMENT ON VIEW admin.users IS 'Users with their roles; locked is the admin lock. locked_until is no longer set: failed logins make the failing address wait instead (R__055_logins.sql)';
 COMMENT ON COLUMN admin.users.failed_attempts IS 'Failed logins since the last successful login, unlock or password change';
 
 CREATE OR REPLACE VIEW admin.roles AS

@@ -118,8 +118,19 @@ public final class OrderlyConnection {
     }
 
     /// Logs in; the username and password are sent as JSON strings, so any characters are fine.
-    public func authenticate(username: String, password: String) async throws -> Response {
-        try await request("AUTH \(JSONText.quote(username)) \(JSONText.quote(password))")
+    /// A `-BUSY` (the server is checking too many passwords at once, as after a restart when every
+    /// client logs in again) is retried a few times after a growing pause: AUTH changes nothing,
+    /// so a retry is always safe.
+    public func authenticate(username: String, password: String, busyRetries: Int = 5) async throws -> Response {
+        let line = "AUTH \(JSONText.quote(username)) \(JSONText.quote(password))"
+        var response = try await request(line)
+        var pause = Duration.milliseconds(200)
+        for _ in 0..<busyRetries where response.errorCode == "BUSY" {
+            try await Task.sleep(for: pause)
+            pause *= 2
+            response = try await request(line)
+        }
+        return response
     }
 
     public func close() async {

@@ -3,23 +3,6 @@ import Logging
 import OrderlyProtocol
 import PostgresClient
 
-/// How failed logins are counted and locked out (orderlyd's flags).
-public struct LoginPolicy: Sendable {
-    /// Failed AUTHs for one username within `failureWindowSeconds` that lock it for `lockoutSeconds`.
-    public var maxAuthFailures: Int
-    /// Failed AUTHs from one client address within `failureWindowSeconds` that block it.
-    public var maxAddressFailures: Int
-    public var failureWindowSeconds: Int
-    public var lockoutSeconds: Int
-
-    public init(maxAuthFailures: Int, maxAddressFailures: Int, failureWindowSeconds: Int, lockoutSeconds: Int) {
-        self.maxAuthFailures = maxAuthFailures
-        self.maxAddressFailures = maxAddressFailures
-        self.failureWindowSeconds = failureWindowSeconds
-        self.lockoutSeconds = lockoutSeconds
-    }
-}
-
 /// The server's only door to PostgreSQL: calls `api` functions through the pool and turns every
 /// failure into a `ProtocolError` from the registry. SQL text and internal details never reach
 /// a client; they go to the log.
@@ -28,6 +11,7 @@ public final class OrderlyDatabase: Sendable {
     private let logger: Logger
     /// Serialization failures and deadlocks are retried this many times before `BUSY`.
     private let transactionAttempts = 3
+    private let loginGate = LoginGate()
 
     public init(pool: ConnectionPool, logger: Logger) {
         self.pool = pool
@@ -42,22 +26,26 @@ public final class OrderlyDatabase: Sendable {
         return result.rows.map { $0.first.flatMap { $0 } ?? "null" }
     }
 
-    /// Checks a password. Wrong password and unknown user fail alike; the failure is counted in
-    /// its own transaction, because the one that raised the error was rolled back.
+    /// Checks a password. Wrong password, unknown user and admin-locked account fail alike; the
+    /// failure is counted in its own transaction, because the one that raised the error was
+    /// rolled back. At most `policy.concurrentChecks(poolSize:)` checks run at once (bcrypt is
+    /// slow on purpose): the others wait their turn up to `policy.waitSeconds`, then `BUSY`, so a
+    /// flood of AUTHs leaves the rest of the pool to logged-in users.
     public func authenticate(username: String, password: String, clientAddress: String, policy: LoginPolicy) async throws -> Identity {
+        guard await loginGate.enter(limit: policy.concurrentChecks(poolSize: pool.size), maxWait: .seconds(policy.waitSeconds)) else {
+            throw ProtocolError(.busy, "too many logins at once; try again in a moment")
+        }
+        defer { Task { await loginGate.leave() } }
+        let rules = policy.databaseJSON
         do {
             let result = try await run {
-                try $0.query("SELECT api.authenticate($1, $2, $3, $4::int, make_interval(secs => $5::int))",
-                             [username, password, clientAddress, String(policy.maxAddressFailures), String(policy.failureWindowSeconds)])
+                try $0.query("SELECT api.authenticate($1, $2, $3, $4::jsonb)", [username, password, clientAddress, rules])
             }
             return try decodeIdentity(result.scalar)
         } catch let error as ProtocolError where error.code == .authFailed {
-            // Only a wrong password counts: a refusal for a locked account or address must not
-            // keep extending its own lock.
+            // Only a checked password counts: a refusal to check (LOCKED) must not lengthen itself.
             _ = try? await run {
-                try $0.query(
-                    "SELECT api.record_auth_failure($1, $2, $3::int, make_interval(secs => $4::int), make_interval(secs => $5::int))",
-                    [username, clientAddress, String(policy.maxAuthFailures), String(policy.failureWindowSeconds), String(policy.lockoutSeconds)])
+                try $0.query("SELECT api.record_auth_failure($1, $2, $3::jsonb)", [username, clientAddress, rules])
             }
             throw error
         }

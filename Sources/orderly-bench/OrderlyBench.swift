@@ -15,7 +15,7 @@ struct OrderlyBench: AsyncParsableCommand {
             Example: orderly-bench create --port 7400 --connections 32 --duration 10 \
             --database-url postgresql://postgres@127.0.0.1/orderly
             """,
-        subcommands: [Ping.self, Create.self, Show.self, Mix.self, Idle.self, Seed.self, Verify.self])
+        subcommands: [Ping.self, Create.self, Show.self, Mix.self, Idle.self, AuthFlood.self, Seed.self, Verify.self])
 }
 
 /// The flags every load scenario shares.

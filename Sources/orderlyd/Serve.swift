@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOPosix
 import OrderlyServer
+import OrderlyStore
 import PostgresClient
 import SystemLimits
 
@@ -65,17 +66,35 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a connection's replies may stay unsent (the client reads nothing) before it is closed.")
     var writeStallTimeout: Int = 60
 
-    @Option(help: "Failed AUTHs for one username within the window that lock it.")
+    @Option(help: "Failed AUTHs for one username from one address before each further try from there must wait.")
     var authMaxFailures: Int = 5
 
-    @Option(help: "Failed AUTHs from one address within the window that block it.")
+    @Option(help: "Seconds of the first such wait; each further failure doubles it.")
+    var authFirstDelay: Int = 1
+
+    @Option(help: "Longest such wait, in seconds.")
+    var authMaxDelay: Int = 900
+
+    @Option(help: .hidden)
+    var authLockout: Int?
+
+    @Option(help: "Failed AUTHs for one username from all addresses after which every try waits a little and admins are told.")
+    var authMaxAccountFailures: Int = 20
+
+    @Option(help: "Longest wait for a username past that ceiling, in seconds.")
+    var authAccountMaxDelay: Int = 10
+
+    @Option(help: "Failed AUTHs from one address, any usernames, after which it may not try until they age out of the window.")
     var authMaxAddressFailures: Int = 50
 
     @Option(help: "The window for counting failed AUTHs, in seconds.")
     var authFailureWindow: Int = 900
 
-    @Option(help: "How long a lockout lasts, in seconds.")
-    var authLockout: Int = 900
+    @Option(help: "Share of the pool's connections that may check passwords at once (bcrypt is slow); more AUTHs wait their turn.")
+    var authPoolShare: Double = 0.5
+
+    @Option(help: "Seconds an AUTH waits for its turn at a password check before -BUSY.")
+    var authWait: Int = 10
 
     @Option(help: "Seconds one database statement may run before it is cancelled (-BUSY).")
     var statementTimeout: Int = 30
@@ -93,12 +112,30 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
         }
         guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
-              authFailureWindow > 0, authLockout > 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0 else {
+              authFailureWindow > 0, authFirstDelay > 0, authMaxDelay > 0, (authLockout ?? 1) > 0, authMaxAccountFailures > 0,
+              authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
+        guard authPoolShare > 0 && authPoolShare <= 1 else { throw ValidationError("--auth-pool-share must be above 0 and at most 1") }
         guard (tlsListen == nil) == (tlsCert == nil) && (tlsListen == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-listen, --tls-cert and --tls-key go together")
         }
+    }
+
+    /// The `--auth-*` flags. `--auth-lockout` is the old name of `--auth-max-delay`, from when
+    /// failures locked the account.
+    var loginPolicy: LoginPolicy {
+        var policy = LoginPolicy()
+        policy.freeFailures = authMaxFailures
+        policy.failureWindowSeconds = authFailureWindow
+        policy.firstDelaySeconds = authFirstDelay
+        policy.maxDelaySeconds = authLockout ?? authMaxDelay
+        policy.addressFailures = authMaxAddressFailures
+        policy.accountFailures = authMaxAccountFailures
+        policy.accountMaxDelaySeconds = authAccountMaxDelay
+        policy.poolShare = authPoolShare
+        policy.waitSeconds = authWait
+        return policy
     }
 
     func run() async throws {
@@ -127,8 +164,7 @@ struct Serve: AsyncParsableCommand {
             }
             var configuration = ServerConfiguration(
                 host: host, port: port, database: serverLogin, poolSize: poolSize,
-                maxAuthFailures: authMaxFailures, failureWindowSeconds: authFailureWindow, lockoutSeconds: authLockout,
-                maxAddressFailures: authMaxAddressFailures, maxConnections: maxConnections, maxRequestsInFlight: maxInFlight,
+                login: loginPolicy, maxConnections: maxConnections, maxRequestsInFlight: maxInFlight,
                 maxOutboundBytes: maxOutboundBytes, idleSecondsBeforeAuth: idleTimeoutBeforeAuth, idleSecondsAfterAuth: idleTimeout,
                 writeStallSeconds: writeStallTimeout,
                 shutdownGraceSeconds: shutdownGrace, allowPlaintextRemote: allowPlaintextRemote, statementTimeoutSeconds: statementTimeout)

@@ -1,7 +1,7 @@
--- api.authenticate, failure counting and lockout, whoami, user_permissions.
+-- api.authenticate and login throttling (R__055_logins.sql), whoami, user_permissions (R__030_api_auth.sql).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(70);
+SELECT plan(81);
 
 DO $$
 BEGIN
@@ -49,57 +49,145 @@ SELECT throws_ok($$SELECT api.authenticate('carol', NULL, '10.0.0.1')$$, 'OL401'
 SELECT throws_ok($$SELECT api.authenticate('long72', repeat('p', 72) || 'x', 'x')$$, 'OL401', NULL,
                  'bytes past 72 are not ignored');
 
+-- What a refused login says, with the number of seconds blanked: the same text for a real user
+-- and an unknown name is the point of several tests below.
+CREATE FUNCTION pg_temp.refusal(username text, password text, addr text, policy jsonb DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM api.authenticate(username, password, addr, policy);
+    RETURN 'logged in';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ' ' || regexp_replace(SQLERRM, '[0-9]+ s$', 'N s');
+END
+$$;
+-- A failed login as the server reports it: the refusal, then the failure counted.
+CREATE FUNCTION pg_temp.fail(username text, addr text, policy jsonb DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    r text := pg_temp.refusal(username, 'wrong-password', addr, policy);
+BEGIN
+    IF r LIKE 'OL401 %' THEN
+        PERFORM api.record_auth_failure(username, addr, policy);
+    END IF;
+    RETURN r;
+END
+$$;
+
 SELECT admin.lock_user('dave');
-SELECT throws_ok($$SELECT api.authenticate('dave', 'dave-secret', '10.0.0.2')$$, 'OL429', 'account is locked',
-                 'admin-locked user: OL429 even with the right password');
+SELECT is(pg_temp.refusal('dave', 'dave-secret', '10.0.0.2'), 'OL401 invalid username or password',
+          'an admin-locked account answers like a wrong password, even to the right one');
 SELECT admin.unlock_user('dave');
-UPDATE orderly.users SET locked_until = now() + interval '10 minutes' WHERE username = 'dave';
-SELECT throws_ok($$SELECT api.authenticate('dave', 'wrong-password', '10.0.0.2')$$, 'OL429', 'account is locked',
-                 'temporarily locked user: OL429, before the password is checked');
-UPDATE orderly.users SET locked_until = now() - interval '1 second' WHERE username = 'dave';
-SELECT lives_ok($$SELECT api.authenticate('dave', 'dave-secret', '10.0.0.2')$$, 'an expired lockout no longer applies');
-SELECT ok((SELECT locked_until IS NULL FROM orderly.users WHERE username = 'dave'), 'login clears the expired lockout');
+SELECT lives_ok($$SELECT api.authenticate('dave', 'dave-secret', '10.0.0.2')$$, 'unlocked: logs in');
 
--- record_auth_failure: windowed lockout ----------------------------------------------------------
+-- Throttling per (username, address) -------------------------------------------------------------
 
-SELECT is(api.record_auth_failure('carol', '10.0.0.3')::jsonb, '{"locked": false, "failures": 1}', 'failure 1');
-SELECT is(api.record_auth_failure('Carol', '10.0.0.3')::jsonb, '{"locked": false, "failures": 2}', 'failure 2 (any case)');
-SELECT is(api.record_auth_failure('carol', '10.0.0.3')::jsonb, '{"locked": false, "failures": 3}', 'failure 3');
-SELECT is(api.record_auth_failure('carol', '10.0.0.4')::jsonb, '{"locked": false, "failures": 4}', 'failure 4');
-SELECT is((SELECT failed_attempts FROM orderly.users WHERE username = 'carol'), 4, 'failed_attempts counts');
-SELECT is(api.record_auth_failure('carol', '10.0.0.4')::jsonb, '{"locked": true, "failures": 5}', 'failure 5 locks');
-SELECT ok((SELECT locked_until BETWEEN now() + interval '14 minutes' AND now() + interval '16 minutes'
-           FROM orderly.users WHERE username = 'carol'), 'locked for 15 minutes');
-SELECT ok((SELECT NOT locked FROM orderly.users WHERE username = 'carol'), 'a lockout is not an admin lock');
-SELECT is((SELECT action FROM orderly.audit_log ORDER BY id DESC LIMIT 1), 'user.lockout', 'lockout audited');
-SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.0.0.1')$$, 'OL429', 'account is locked',
-                 'a locked-out user cannot log in with the right password');
-SELECT is((SELECT count(*)::int FROM orderly.auth_failures WHERE username ILIKE 'carol'), 5, 'every failure recorded');
+-- Waits start at a minute here (first_delay_s), not the default second: a test must not depend
+-- on how fast a busy machine runs the next statement.
+CREATE FUNCTION pg_temp.slow() RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"first_delay_s": 60, "max_delay_s": 3600}'::jsonb $$;
+SELECT is(ARRAY(SELECT pg_temp.fail('carol', '10.0.0.3', pg_temp.slow()) FROM generate_series(1, 5)),
+          array_fill('OL401 invalid username or password'::text, ARRAY[5]), 'five failures: each a plain OL401');
+SELECT is(pg_temp.refusal('carol', 'carol-secret', '10.0.0.3', pg_temp.slow()),
+          'OL429 too many failed logins for this username from your address; try again in N s',
+          'after five, that address must wait, even with the right password');
+SELECT ok((orderly.login_wait('carol', '10.0.0.3', orderly.login_policy(pg_temp.slow()))).wait_s BETWEEN 50 AND 60,
+          'the first wait is first_delay_s');
+SELECT ok((orderly.login_wait('carol', '10.0.0.3', orderly.login_policy('{}'))).wait_s <= 1, 'which is 1 s by default');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.0.0.4', pg_temp.slow())$$,
+                'the user logs in from another address meanwhile');
+SELECT ok((SELECT NOT locked AND locked_until IS NULL FROM orderly.users WHERE username = 'carol'),
+          'nothing about the account is locked');
 
-SELECT admin.unlock_user('carol');
-SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.0.0.1')$$, 'unlock_user lifts the lockout');
-SELECT is(api.record_auth_failure('carol', '10.0.0.3')::jsonb, '{"locked": false, "failures": 1}',
-          'counting restarts after a successful login');
+SELECT is(ARRAY(SELECT pg_temp.fail('nobody-here', '10.0.0.3', pg_temp.slow()) FROM generate_series(1, 5)),
+          array_fill('OL401 invalid username or password'::text, ARRAY[5]), 'an unknown name: the same five OL401');
+SELECT is(pg_temp.refusal('nobody-here', 'x', '10.0.0.3', pg_temp.slow()), pg_temp.refusal('carol', 'x', '10.0.0.3', pg_temp.slow()),
+          'and then the same refusal as a real user: unknown and throttled are indistinguishable');
+SELECT is((SELECT count(*)::int FROM orderly.auth_failures WHERE lower(username) = 'nobody-here'), 5,
+          'counted the same way');
 
--- Failures older than the window do not count.
+-- Growing waits, from failures placed in time.
 INSERT INTO orderly.auth_failures (username, client_addr, at)
-SELECT 'olduser', '10.9.9.9', now() - interval '1 hour' FROM generate_series(1, 10);
-SELECT is(api.record_auth_failure('olduser', '10.9.9.9')::jsonb, '{"locked": false, "failures": 1}',
-          'failures outside the window are ignored (unknown user: never locked)');
-SELECT is(api.record_auth_failure('olduser', '10.9.9.9', 2, '2 hours')::jsonb, '{"locked": false, "failures": 12}',
-          'a wider window counts them; an unknown user still is not locked');
-SELECT is(api.record_auth_failure('dave', '10.0.0.5', 1, '1 minute', '1 hour')::jsonb, '{"locked": true, "failures": 1}',
-          'max_failures and lock_for are parameters');
-SELECT ok((SELECT locked_until > now() + interval '59 minutes' FROM orderly.users WHERE username = 'dave'), 'lock_for honoured');
+SELECT 'erin', '10.1.1.1', clock_timestamp() - interval '1 second' FROM generate_series(1, 8);
+SELECT ok((orderly.login_wait('erin', '10.1.1.1', orderly.login_policy('{}'))).wait_s BETWEEN 6 AND 8,
+          'eight failures: 2^(8-5) = 8 s after the last one');
+INSERT INTO orderly.auth_failures (username, client_addr, at)
+SELECT 'erin', '10.1.1.1', clock_timestamp() - interval '1 second' FROM generate_series(1, 40);
+SELECT ok((orderly.login_wait('erin', '10.1.1.1', orderly.login_policy('{}'))).wait_s BETWEEN 890 AND 900,
+          'however many: at most max_delay_s (900)');
+SELECT ok((orderly.login_wait('erin', '10.1.1.1', orderly.login_policy('{"max_delay_s": 60}'))).wait_s BETWEEN 50 AND 60,
+          'max_delay_s is a policy');
+SELECT is((orderly.login_wait('erin', '10.1.1.1', orderly.login_policy('{"failure_window_s": 1}'))).wait_s, 0,
+          'failures older than the window do not count');
+SELECT is((orderly.login_wait('erin', '10.1.1.2', orderly.login_policy('{"account_failures": 1000}'))).wait_s, 0,
+          'another address does not wait for them');
 
-SELECT throws_ok($$SELECT api.record_auth_failure('carol', 'x', 0)$$, 'OL400', NULL, 'max_failures must be positive');
-SELECT throws_ok($$SELECT api.record_auth_failure('carol', 'x', 5, '0 seconds')$$, 'OL400', NULL, 'window must be positive');
-SELECT throws_ok($$SELECT api.record_auth_failure('carol', 'x', 5, '1 minute', '-1 minute')$$, 'OL400', NULL,
-                 'lock_for must be positive');
+-- A success forgets its own address's failures only.
+SELECT pg_temp.fail('carol', '10.0.0.6') FROM generate_series(1, 3);
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.0.0.6')$$, 'three failures, then the right password');
+SELECT is((SELECT count(*)::int FROM orderly.auth_failures WHERE username = 'carol' AND client_addr = '10.0.0.6'), 0,
+          'a login forgets the failures of its (username, address)');
+SELECT is((SELECT count(*)::int FROM orderly.auth_failures WHERE username = 'carol' AND client_addr = '10.0.0.3'), 5,
+          'but not those from elsewhere');
+SELECT is((SELECT failed_attempts FROM orderly.users WHERE username = 'carol'), 0, 'failed_attempts restarts at a login');
 
-SELECT is(api.address_failures('10.9.9.9'), 2, 'address_failures counts recent failures from an address');
-SELECT is(api.address_failures('10.9.9.9', '2 hours'), 12, 'within the given window');
-SELECT is(api.address_failures('192.0.2.1'), 0, 'an address without failures');
+-- admin.unlock_user forgets a username's failures from everywhere.
+SELECT admin.unlock_user('carol');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.0.0.3', pg_temp.slow())$$, 'unlock_user lifts every wait for the user');
+
+-- The account-wide ceiling ----------------------------------------------------------------------
+
+SELECT admin.create_user('frank', 'frank-secret', ARRAY['warehouse']);
+CREATE FUNCTION pg_temp.slow_account() RETURNS jsonb LANGUAGE sql AS $$ SELECT '{"first_delay_s": 60, "account_max_delay_s": 600}'::jsonb $$;
+SELECT is(ARRAY(SELECT DISTINCT pg_temp.fail('frank', '10.2.0.' || i, pg_temp.slow_account()) FROM generate_series(1, 19) AS i),
+          ARRAY['OL401 invalid username or password'], '19 failures from 19 addresses: no address waits');
+SELECT is((SELECT count(*)::int FROM orderly.notifications WHERE kind = 'security.login_throttled'), 0, 'no alarm yet');
+SELECT is(pg_temp.fail('frank', '10.2.0.20', pg_temp.slow_account()), 'OL401 invalid username or password', 'the twentieth');
+SELECT is(pg_temp.refusal('frank', 'frank-secret', '10.3.0.1', pg_temp.slow_account()),
+          'OL429 too many failed logins for this username; try again in N s',
+          'past the ceiling, even a new address waits a little');
+SELECT ok((orderly.login_wait('frank', '10.3.0.1', orderly.login_policy(pg_temp.slow_account()))).wait_s BETWEEN 50 AND 60,
+          'first_delay_s at first');
+INSERT INTO orderly.auth_failures (username, client_addr, at)
+SELECT 'frank', '10.4.0.' || i, clock_timestamp() FROM generate_series(1, 20) AS i;
+SELECT ok((orderly.login_wait('frank', '10.3.0.1', orderly.login_policy(pg_temp.slow_account()))).wait_s BETWEEN 590 AND 600,
+          'never more than account_max_delay_s');
+SELECT ok((orderly.login_wait('frank', '10.3.0.1', orderly.login_policy('{}'))).wait_s BETWEEN 9 AND 10,
+          'which is 10 s by default: a slowdown, not a lockout');
+SELECT is((SELECT count(*)::int FROM orderly.notifications
+           WHERE kind = 'security.login_throttled' AND recipient_role = 'admin' AND payload ->> 'username' = 'frank'), 1,
+          'the admins are told once, when the ceiling is crossed');
+SELECT is((SELECT payload ->> 'addresses' FROM orderly.notifications WHERE kind = 'security.login_throttled'), '20',
+          'with how many addresses took part');
+SELECT is((SELECT count(*)::int FROM orderly.audit_log WHERE action = 'user.login_throttled' AND entity_id = test.uid('frank')::text), 1,
+          'and it is audited');
+SELECT is(ARRAY(SELECT DISTINCT pg_temp.fail('no-such-frank', '10.5.0.' || i, pg_temp.slow_account()) FROM generate_series(1, 20) AS i),
+          ARRAY['OL401 invalid username or password'], 'an unknown name: twenty plain failures');
+SELECT is(pg_temp.refusal('no-such-frank', 'x', '10.3.0.1', pg_temp.slow_account()), pg_temp.refusal('frank', 'x', '10.3.0.1', pg_temp.slow_account()),
+          'then the same slowdown as a real account');
+SELECT is((SELECT count(*)::int FROM orderly.notifications WHERE kind = 'security.login_throttled'), 1,
+          'nobody to tell about an unknown name');
+
+-- Pruning ----------------------------------------------------------------------------------------
+
+INSERT INTO orderly.auth_failures (username, client_addr, at)
+SELECT 'ancient', '10.6.0.1', now() - interval '2 days' - i * interval '1 second' FROM generate_series(1, 150) AS i;
+SELECT api.record_auth_failure('ancient', '10.6.0.1');
+SELECT is((SELECT count(*)::int FROM orderly.auth_failures WHERE username = 'ancient'), 51,
+          'each failure prunes up to 100 failures older than a day (the oldest first)');
+SELECT api.record_auth_failure('ancient', '10.6.0.1');
+SELECT is((SELECT count(*)::int FROM orderly.auth_failures WHERE username = 'ancient'), 2,
+          'so the table cannot grow without end');
+
+-- The policy -------------------------------------------------------------------------------------
+
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', 'x', '{"free_failure": 5}')$$, 'OL400',
+                 'unknown login policy key "free_failure"', 'a misspelt policy key is refused');
+SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', 'x', '{"failure_window_s": 0}')$$, 'OL400',
+                 'login policy failure_window_s must be a whole number of at least 1', 'a limit below 1 is refused');
+SELECT throws_ok($$SELECT api.record_auth_failure('carol', 'x', '{"max_delay_s": "9"}')$$, 'OL400', NULL,
+                 'a limit must be a number');
+SELECT is(orderly.login_policy('{}'),
+          '{"free_failures": 5, "failure_window_s": 900, "first_delay_s": 1, "max_delay_s": 900, "address_failures": 50, "account_failures": 20, "account_max_delay_s": 10}'::jsonb,
+          'the defaults');
 
 -- whoami and user_permissions --------------------------------------------------------------------
 
@@ -139,49 +227,45 @@ SELECT throws_ok($$SELECT api.user_permissions(-1)$$, 'OL404', NULL, 'user_permi
 SET LOCAL ROLE orderly_app;
 SELECT is((api.authenticate('carol', 'carol-secret', '10.0.0.1')::jsonb ->> 'username'), 'carol',
           'orderly_app authenticates');
-SELECT is((SELECT api.record_auth_failure('nobody-at-all', '10.0.0.8')::jsonb), '{"locked": false, "failures": 1}',
+SELECT is((SELECT api.record_auth_failure('nobody-at-all', '10.0.0.8')::jsonb), '{"wait_s": 0}',
           'orderly_app records failures');
 RESET ROLE;
 
--- authenticate: per-address limit ------------------------------------------------------------------
+-- Per-address limit ------------------------------------------------------------------------------
 
 INSERT INTO orderly.auth_failures (username, client_addr, at)
-SELECT 'someone' || i, '198.51.100.7', now() - interval '1 minute' FROM generate_series(1, 49) AS i;
+SELECT 'someone' || i, '198.51.100.7', clock_timestamp() - interval '1 minute' FROM generate_series(1, 49) AS i;
 SELECT is(api.authenticate('carol', 'carol-secret', '198.51.100.7')::jsonb ->> 'username', 'carol',
           '49 recent failures from an address: below the default limit of 50');
-INSERT INTO orderly.auth_failures (username, client_addr, at) VALUES ('someone', '198.51.100.7', now() - interval '1 minute');
-SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7')$$, 'OL429',
-                 'too many failed logins from this address; try again later',
-                 'at 50: OL429 even with the right password');
-SELECT throws_ok($$SELECT api.authenticate('nobody-at-all', 'whatever-1', '198.51.100.7')$$, 'OL429',
-                 'too many failed logins from this address; try again later',
-                 'an unknown username gets the same OL429 (checked before the user is looked up)');
-SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', 50, '15 minutes')$$, 'OL429', NULL,
-                 'the defaults are 50 in 15 minutes');
+INSERT INTO orderly.auth_failures (username, client_addr, at) VALUES ('someone', '198.51.100.7', clock_timestamp() - interval '1 minute');
+SELECT is(pg_temp.refusal('carol', 'carol-secret', '198.51.100.7'),
+          'OL429 too many failed logins from your address; try again in N s',
+          'at 50: OL429 even with the right password');
+SELECT ok((orderly.login_wait('carol', '198.51.100.7', orderly.login_policy('{}'))).wait_s BETWEEN 780 AND 840,
+          'until the oldest of them leaves the 15-minute window');
+SELECT is(pg_temp.refusal('nobody-at-all', 'whatever-1', '198.51.100.7'), pg_temp.refusal('carol', 'carol-secret', '198.51.100.7'),
+          'an unknown username gets the same refusal');
 SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.8')$$, 'another address is not limited');
 SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', NULL)$$, 'no address: not limited');
-SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', 51)$$, 'max_address_failures is a parameter');
-SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', 50, '30 seconds')$$,
-                'failures older than failure_window do not count');
-SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.9.9.9', 12, '2 hours')$$, 'OL429', NULL,
-                 'a wider window counts older failures');
-SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', 'x', 0)$$, 'OL400',
-                 'max_address_failures must be at least 1', 'max_address_failures must be positive');
-SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', 'x', 5, '0 seconds')$$, 'OL400',
-                 'failure_window must be positive', 'failure_window must be positive');
-SELECT is(api.record_auth_failure('carol', '198.51.100.7')::jsonb ->> 'locked', 'false',
-          'the address limit is separate from the per-user lockout');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', '{"address_failures": 51}')$$,
+                'address_failures is a policy');
+SELECT lives_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7', '{"failure_window_s": 30}')$$,
+                'failures older than the window do not count');
 
--- Proof that nothing is hashed: with hashing broken, a limited address still gets its OL429.
+-- Proof that nothing is hashed: with hashing broken, a throttled attempt still gets its OL429.
 -- (Last in this file: the rollback restores the function.)
 CREATE OR REPLACE FUNCTION orderly.password_matches(password text, password_hash text) RETURNS boolean
 LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hashed' USING ERRCODE = 'OLTST'; END $$;
 SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '10.0.0.1')$$, 'OLTST', 'hashed',
-                 'probe: an unlimited address reaches the hashing');
+                 'probe: an unthrottled attempt reaches the hashing');
+SELECT throws_ok($$SELECT api.authenticate('nobody-at-all', 'x', '10.0.0.1')$$, 'OLTST', 'hashed',
+                 'so does one for an unknown name');
 SELECT throws_ok($$SELECT api.authenticate('carol', 'carol-secret', '198.51.100.7')$$, 'OL429', NULL,
                  'a limited address is refused before any hashing (known user)');
 SELECT throws_ok($$SELECT api.authenticate('nobody-at-all', 'x', '198.51.100.7')$$, 'OL429', NULL,
                  'a limited address is refused before any hashing (unknown user)');
+SELECT throws_ok($$SELECT api.authenticate('frank', 'x', '10.9.0.1', '{"first_delay_s": 600, "account_max_delay_s": 6000}')$$, 'OL429', NULL,
+                 'an account past its ceiling is refused before any hashing');
 
 SELECT * FROM finish();
 ROLLBACK;

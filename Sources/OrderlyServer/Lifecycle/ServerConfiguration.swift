@@ -10,19 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var database: ConnectionConfig
     public var poolSize: Int
     public var limits: Limits
-    /// Failed AUTH attempts for one username within `failureWindowSeconds` that lock it.
-    public var maxAuthFailures: Int
-    public var failureWindowSeconds: Int
-    public var lockoutSeconds: Int
-    /// Failed AUTHs from one client address within `failureWindowSeconds` after which that
-    /// address is refused (`LOCKED`) before any password is checked.
-    public var maxAddressFailures: Int
-
-    /// The login limits as the database applies them.
-    public var loginPolicy: LoginPolicy {
-        LoginPolicy(maxAuthFailures: maxAuthFailures, maxAddressFailures: maxAddressFailures,
-                    failureWindowSeconds: failureWindowSeconds, lockoutSeconds: lockoutSeconds)
-    }
+    /// How failed logins are throttled, and how many password checks may run at once.
+    public var login: LoginPolicy
     /// Connections open at once; one more is answered `-BUSY` and closed.
     public var maxConnections: Int
     /// Requests read ahead of the one being answered. Past it the server stops reading from that
@@ -80,8 +69,7 @@ public struct ServerConfiguration: Sendable {
 
     public init(
         host: String = "127.0.0.1", port: Int = 7400, database: ConnectionConfig = ConnectionConfig(),
-        poolSize: Int = 8, limits: Limits = Limits(), maxAuthFailures: Int = 5,
-        failureWindowSeconds: Int = 15 * 60, lockoutSeconds: Int = 15 * 60, maxAddressFailures: Int = 50,
+        poolSize: Int = 8, limits: Limits = Limits(), login: LoginPolicy = LoginPolicy(),
         maxConnections: Int = 10_000, maxRequestsInFlight: Int = 32, maxOutboundBytes: Int = 1 << 20,
         idleSecondsBeforeAuth: Int = 30, idleSecondsAfterAuth: Int = 3600, writeStallSeconds: Int = 60, maxOversizedLines: Int = 3,
         shutdownGraceSeconds: Int = 8, tls: TLSListener? = nil, allowPlaintextRemote: Bool = false, statementTimeoutSeconds: Int = 30,
@@ -92,10 +80,7 @@ public struct ServerConfiguration: Sendable {
         self.database = database
         self.poolSize = poolSize
         self.limits = limits
-        self.maxAuthFailures = maxAuthFailures
-        self.failureWindowSeconds = failureWindowSeconds
-        self.lockoutSeconds = lockoutSeconds
-        self.maxAddressFailures = maxAddressFailures
+        self.login = login
         self.maxConnections = maxConnections
         self.maxRequestsInFlight = maxRequestsInFlight
         self.maxOutboundBytes = maxOutboundBytes

@@ -156,7 +156,7 @@ final class Session {
             handle.setIdentity(nil)
             let asOf = handle.rightsChanges
             let identity = try await server.database.authenticate(
-                username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration.loginPolicy)
+                username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration.login)
             handle.setIdentity(identity, asOf: asOf)
             logger[metadataKey: "user"] = "\(identity.username)"
             logger.info("authenticated")
