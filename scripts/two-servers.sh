@@ -85,14 +85,17 @@ if [ -z "$url" ]; then
 fi
 
 # One at a time: A migrates the database and loads the demo data, B finds it current.
-orderlyd_start "$bin/orderlyd" "$work/orderlyd-a.log" --database-url "$url" --listen "127.0.0.1:$port_a" --demo
+orderlyd_start "$bin/orderlyd" "$work/orderlyd-a.log" --database-url "$url" --listen "127.0.0.1:$port_a" --demo --trusted-proxy 127.0.0.2
 pid_a=$orderlyd_pid; pids+=("$pid_a")
-orderlyd_start "$bin/orderlyd" "$work/orderlyd-b.log" --database-url "$url" --listen "127.0.0.1:$port_b"
+orderlyd_start "$bin/orderlyd" "$work/orderlyd-b.log" --database-url "$url" --listen "127.0.0.1:$port_b" --trusted-proxy 127.0.0.2
 pid_b=$orderlyd_pid; pids+=("$pid_b")
 orderlyd_pid=""
 echo "== two-servers: orderlyd A on 127.0.0.1:$port_a (pid $pid_a), B on 127.0.0.1:$port_b (pid $pid_b)"
 
 export ORDERLY_HAPROXY_BIND="127.0.0.1:$port" ORDERLY_BACKEND_A="127.0.0.1:$port_a" ORDERLY_BACKEND_B="127.0.0.1:$port_b"
+# haproxy connects from 127.0.0.2, which both instances trust for the PROXY protocol (so that a
+# direct connection from 127.0.0.1 still needs no header).
+export ORDERLY_HAPROXY_SOURCE=127.0.0.2
 export ORDERLY_CHECK_INTER=${ORDERLY_CHECK_INTER:-1s}
 "$haproxy" -c -q -f deploy/haproxy/orderly.cfg
 "$haproxy" -db -f deploy/haproxy/orderly.cfg >"$work/haproxy.log" 2>&1 &

@@ -96,6 +96,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an AUTH waits for its turn at a password check before -BUSY.")
     var authWait: Int = 10
 
+    @Option(name: .customLong("trusted-proxy"),
+            help: "An address or CIDR range (repeatable) whose connections begin with a PROXY protocol v2 header naming the client (haproxy send-proxy-v2).")
+    var trustedProxies: [String] = []
+
     @Option(help: "Seconds one database statement may run before it is cancelled (-BUSY).")
     var statementTimeout: Int = 30
 
@@ -115,6 +119,9 @@ struct Serve: AsyncParsableCommand {
               authFailureWindow > 0, authFirstDelay > 0, authMaxDelay > 0, (authLockout ?? 1) > 0, authMaxAccountFailures > 0,
               authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0 else {
             throw ValidationError("timeouts and limits must not be negative")
+        }
+        for range in trustedProxies where AddressRange(range) == nil {
+            throw ValidationError("--trusted-proxy \(range): not an IPv4 or IPv6 address or CIDR range")
         }
         guard authPoolShare > 0 && authPoolShare <= 1 else { throw ValidationError("--auth-pool-share must be above 0 and at most 1") }
         guard (tlsListen == nil) == (tlsCert == nil) && (tlsListen == nil) == (tlsKey == nil) else {
@@ -173,6 +180,7 @@ struct Serve: AsyncParsableCommand {
             configuration.loginDeadlineSeconds = loginDeadline
             configuration.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
             configuration.sessionLifetimeSeconds = sessionLifetime
+            configuration.trustedProxies = trustedProxies.compactMap(AddressRange.init)
             if let tlsListen, let tlsCert, let tlsKey {
                 let (tlsHost, tlsPort) = try Serve.parseListen(tlsListen)
                 configuration.tls = .init(host: tlsHost, port: tlsPort, certificatePath: tlsCert, privateKeyPath: tlsKey)

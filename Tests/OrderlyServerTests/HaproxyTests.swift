@@ -50,6 +50,30 @@ import Testing
         }
     }
 
+    /// haproxy connects to the instances from 127.0.0.2, but with `send-proxy-v2` each instance
+    /// sees the client's own address (127.0.0.1 here) in the PROXY header, for the login
+    /// throttling and the audit log alike; haproxy's health checks are served as well.
+    @Test(.enabled(if: hasHaproxy, "needs haproxy (apt-get install haproxy)"))
+    func theInstancesSeeTheClientsAddressNotHaproxys() async throws {
+        try await withTwoServersBehindHaproxy { pair in
+            try await pair.database.createUser("olga", password: "olga-password", roles: ["sales_rep"])
+            for _ in 0..<2 {
+                let client = try await pair.connectThroughHaproxy()
+                #expect(try await client.authenticate(username: "olga", password: "olga-password").isSuccess)
+                await client.close()
+            }
+            let addresses = try await pair.database.execute(
+                "SELECT DISTINCT after ->> 'client_addr' FROM orderly.audit_log WHERE action = 'user.login'").rows.map { $0.first ?? nil }
+            #expect(addresses == ["127.0.0.1"], "\(addresses)")
+            // Failed logins are counted against the client's address too.
+            let client = try await pair.connectThroughHaproxy()
+            #expect(try await client.authenticate(username: "olga", password: "wrong").errorCode == "AUTH_FAILED")
+            await client.close()
+            let failed = try await pair.database.execute("SELECT DISTINCT client_addr FROM orderly.auth_failures").rows.map { $0.first ?? nil }
+            #expect(failed == ["127.0.0.1"], "\(failed)")
+        }
+    }
+
     @Test(.enabled(if: hasHaproxy, "needs haproxy (apt-get install haproxy)"))
     func eventsRaisedOnOneInstanceReachAUserConnectedToTheOther() async throws {
         try await withTwoServersBehindHaproxy { pair in
@@ -133,6 +157,8 @@ import Testing
 /// Two servers ("a" and "b": their version in the greeting says which one a client reached) on
 /// one test database, and haproxy on a free port in front of them.
 struct HaproxyPair {
+    /// Where haproxy connects to the instances from.
+    static let proxyAddress = "127.0.0.2"
     let database: TestDatabase
     let a: OrderlyServer
     let b: OrderlyServer
@@ -194,6 +220,7 @@ func withTwoServersBehindHaproxy(_ body: (HaproxyPair) async throws -> Void) asy
             var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, database: database.config, poolSize: 2)
             configuration.approvalReminderSeconds = 0
             configuration.version = OrderlyVersion.current + "+" + name
+            configuration.trustedProxies = [AddressRange(HaproxyPair.proxyAddress)!]
             return try await OrderlyServer.start(configuration, logger: logger)
         }
         let a = try await start("a")
@@ -262,6 +289,9 @@ final class Haproxy: Sendable {
             environment["ORDERLY_BACKEND_A"] = "127.0.0.1:\(backends[0])"
             environment["ORDERLY_BACKEND_B"] = "127.0.0.1:\(backends[1])"
             environment["ORDERLY_CHECK_INTER"] = "200ms"
+            // haproxy connects to the instances from its own address, which they trust for the
+            // PROXY protocol; the tests' own direct connections come from 127.0.0.1.
+            environment["ORDERLY_HAPROXY_SOURCE"] = HaproxyPair.proxyAddress
             // Few connections: haproxy refuses to start when the open-file limit is below ~2 × maxconn.
             environment["ORDERLY_HAPROXY_MAXCONN"] = "200"
             process.environment = environment

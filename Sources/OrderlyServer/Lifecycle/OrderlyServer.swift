@@ -34,6 +34,13 @@ public final class OrderlyServer: Sendable {
 
     private typealias Connection = NIOAsyncChannel<InboundFrame, ByteBuffer>
 
+    /// A connection as accepted, with its client's address: the peer's own, or for a trusted
+    /// proxy's connection the one its PROXY protocol header names (once that has arrived).
+    private struct Accepted: Sendable {
+        let connection: Connection
+        let clientAddress: EventLoopFuture<String>
+    }
+
     /// Binds the listeners and starts accepting. Returns once the ports are bound.
     public static func start(_ configuration: ServerConfiguration, table: CommandTable = .standard, logger: Logger = Logger(label: "orderlyd")) async throws -> OrderlyServer {
         guard configuration.allowPlaintextRemote || isLoopback(configuration.host) else {
@@ -73,7 +80,7 @@ public final class OrderlyServer: Sendable {
     }
 
     private static func bind(_ host: String, _ port: Int, tls: NIOSSLContext?, group: EventLoopGroup,
-                             context: ServerContext, logger: Logger) async throws -> NIOAsyncChannel<Connection, Never> {
+                             context: ServerContext, logger: Logger) async throws -> NIOAsyncChannel<Accepted, Never> {
         let configuration = context.configuration, metrics = context.metrics
         let answersPing: Bool = { if case .builtin(.ping)? = context.commands.table.resolve(["PING"])?.action { true } else { false } }()
         let maxLine = configuration.limits.maxLineBytes
@@ -84,6 +91,7 @@ public final class OrderlyServer: Sendable {
         let stallLimit = TimeAmount.seconds(Int64(max(1, configuration.writeStallSeconds)))
         let inFlight = max(1, configuration.maxRequestsInFlight)
         let outbound = max(1024, configuration.maxOutboundBytes)
+        let trustedProxies = configuration.trustedProxies
         return try await ServerBootstrap(group: group)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -96,6 +104,16 @@ public final class OrderlyServer: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: outbound / 2, high: outbound))
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let peer = channel.remoteAddress?.ipAddress ?? "unknown"
+                    let clientAddress: EventLoopFuture<String>
+                    // The PROXY header comes before anything else, TLS included.
+                    if trustedProxies.contains(where: { $0.contains(peer) }) {
+                        let promise = channel.eventLoop.makePromise(of: String.self)
+                        try channel.pipeline.syncOperations.addHandler(ProxyHeaderHandler(peer: peer, clientAddress: promise))
+                        clientAddress = promise.futureResult
+                    } else {
+                        clientAddress = channel.eventLoop.makeSucceededFuture(peer)
+                    }
                     if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(IdleTimeoutHandler(beforeAuth: idleBefore, afterAuth: idleAfter, stallLimit: stallLimit))
                     // After the idle clock: they see the login and request events on their way to it.
@@ -105,15 +123,16 @@ public final class OrderlyServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(RequestTracker(metrics: metrics, answersPing: answersPing))
                     // A small inbound buffer: a client that pipelines faster than we answer is no
                     // longer read from, instead of being buffered without bound.
-                    return try Connection(
+                    let connection = try Connection(
                         wrappingChannelSynchronously: channel,
                         configuration: .init(backPressureStrategy: .init(lowWatermark: max(1, inFlight / 2), highWatermark: inFlight)))
+                    return Accepted(connection: connection, clientAddress: clientAddress)
                 }
             }
     }
 
     private init(configuration: ServerConfiguration, context: ServerContext, group: MultiThreadedEventLoopGroup,
-                 listeners: [NIOAsyncChannel<Connection, Never>], logger: Logger) {
+                 listeners: [NIOAsyncChannel<Accepted, Never>], logger: Logger) {
         self.configuration = configuration
         self.context = context
         self.group = group
@@ -126,8 +145,8 @@ public final class OrderlyServer: Sendable {
                 await withDiscardingTaskGroup { group in
                     do {
                         try await listener.executeThenClose { inbound in
-                            for try await connection in inbound {
-                                group.addTask { await OrderlyServer.serve(connection, context: context, logger: logger) }
+                            for try await accepted in inbound {
+                                group.addTask { await OrderlyServer.serve(accepted, context: context, logger: logger) }
                             }
                         }
                     } catch {
@@ -216,15 +235,23 @@ public final class OrderlyServer: Sendable {
         try? await group.shutdownGracefully()
     }
 
-    private static func serve(_ connection: Connection, context: ServerContext, logger: Logger) async {
-        await withTaskExecutorPreference(EventLoopExecutor(connection.channel.eventLoop)) {
-            await serveOnItsLoop(connection, context: context, logger: logger)
+    private static func serve(_ accepted: Accepted, context: ServerContext, logger: Logger) async {
+        await withTaskExecutorPreference(EventLoopExecutor(accepted.connection.channel.eventLoop)) {
+            await serveOnItsLoop(accepted, context: context, logger: logger)
         }
     }
 
-    private static func serveOnItsLoop(_ connection: Connection, context: ServerContext, logger: Logger) async {
-        let channel = connection.channel
-        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+    private static func serveOnItsLoop(_ accepted: Accepted, context: ServerContext, logger: Logger) async {
+        let connection = accepted.connection, channel = connection.channel
+        let address: String
+        do {
+            address = try await accepted.clientAddress.get()
+        } catch {
+            logger.warning("a connection from a trusted proxy is closed: no valid PROXY protocol header",
+                           metadata: ["proxy": "\(channel.remoteAddress?.ipAddress ?? "unknown")", "error": "\(error)"])
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
         let handle = SessionHandle(channel: channel, clientAddress: address, maxUnsentPushBytes: context.configuration.maxOutboundBytes)
         let admission = context.sessions.register(handle, maxUnauthenticatedPerAddress: context.configuration.maxUnauthenticatedPerAddress)
         defer { if admission == .admitted { context.sessions.unregister(handle) } }

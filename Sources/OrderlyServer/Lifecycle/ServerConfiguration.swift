@@ -43,6 +43,10 @@ public struct ServerConfiguration: Sendable {
     public var tls: TLSListener?
     /// Lets the plain (unencrypted) listener bind an address other people can reach.
     public var allowPlaintextRemote: Bool
+    /// Peers that must begin every connection with a PROXY protocol v2 header naming the real
+    /// client (haproxy with `send-proxy-v2`); that address is then the client's for every
+    /// per-address limit and the audit log. Nobody else's header is read.
+    public var trustedProxies: [AddressRange] = []
 
     public struct TLSListener: Sendable {
         public var host: String
