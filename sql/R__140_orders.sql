@@ -17,22 +17,7 @@
 
 -- Who may see what -----------------------------------------------------------------------------
 
--- plpgsql: own_customer is asked once, not twice.
-CREATE OR REPLACE FUNCTION orderly.order_visible(u orderly.users, o orderly.orders) RETURNS boolean
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_own bigint := orderly.own_customer(u);
-BEGIN
-    IF v_own IS NOT NULL THEN
-        RETURN o.customer_id = v_own;
-    ELSIF orderly.has_permission(u.id, 'order.read_all') THEN
-        RETURN true;
-    END IF;
-    RETURN o.created_by = u.id;
-END
-$$;
+-- The rule itself is orderly.order_visible (R__100_customers.sql, for CUSTOMER SHOW's summary).
 
 CREATE OR REPLACE FUNCTION orderly.order_for(u orderly.users, order_id bigint, for_update boolean) RETURNS orderly.orders
 LANGUAGE plpgsql
