@@ -164,25 +164,7 @@ $$;
 
 -- Who may see which customer -------------------------------------------------------------------
 
--- NULL: the user is staff and sees every customer. Otherwise the one customer the user acts
--- for, or 0 for a customer login that is not linked yet (no customer has id 0).
--- plpgsql: its plan is kept for the session (a sql function reading a table is planned again
--- in every statement that calls it), and only the one role it asks about is looked up.
-CREATE OR REPLACE FUNCTION orderly.own_customer(u orderly.users) RETURNS bigint
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF u.customer_id IS NOT NULL THEN
-        RETURN u.customer_id;
-    END IF;
-    IF EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
-               WHERE ur.user_id = u.id AND r.name = 'customer') THEN
-        RETURN 0;
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- Whether u is a customer login, and which customer's: orderly.own_customer (R__045_customer_view.sql).
 
 CREATE OR REPLACE FUNCTION orderly.customer_visible(u orderly.users, customer_id bigint) RETURNS boolean
 LANGUAGE sql STABLE
@@ -412,7 +394,7 @@ SELECT orderly.register_command('CUSTOMER UPDATE', 'api.customer_update', 'custo
     summary    => 'Change the fields given; an empty company or region clears it.');
 
 -- One document: the customer, its active addresses (default first) and a summary of the orders
--- the caller sees.
+-- the caller sees; a customer login sees its customer view (R__045_customer_view.sql).
 CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -422,9 +404,11 @@ DECLARE
     c orderly.customers;
 BEGIN
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'id', true), false);
-    RETURN NEXT orderly.json_extend(orderly.customer_doc(c),
-                                    json_build_object('addresses', orderly.customer_addresses(c.id),
-                                                      'orders', orderly.customer_order_summary(u, c.id)));
+    RETURN NEXT orderly.visible_doc('customer',
+                                    orderly.json_extend(orderly.customer_doc(c),
+                                                        json_build_object('addresses', orderly.customer_addresses(c.id),
+                                                                          'orders', orderly.customer_order_summary(u, c.id))),
+                                    orderly.own_customer(u));
 END
 $$;
 
