@@ -7,20 +7,33 @@
 -- does. Read marks are per user, so members of one role acknowledge independently.
 
 -- One document per notification, built in one place: INBOX rows and pushed events must have the
--- same shape. jsonb, so that the text is compact and its key order fixed.
+-- same shape. jsonb, so that the text is compact and its key order fixed. Addressed to a
+-- customer login (or to the role "customer", whose holders are customer logins), it is the
+-- customer's view of it (orderly.visible_doc, R__045_customer_view.sql): the payload of a kind
+-- without a customer allow-list is {}.
 CREATE OR REPLACE FUNCTION orderly.notification_doc(n orderly.notifications) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_build_object(
-        'id', ($1).id,
-        'kind', ($1).kind,
-        'payload', ($1).payload,
-        'created_at', orderly.json_time(($1).created_at),
-        'recipient', CASE WHEN ($1).recipient_user_id IS NOT NULL
-                          THEN jsonb_build_object('user', (SELECT u.username FROM orderly.users u
-                                                           WHERE u.id = ($1).recipient_user_id))
-                          ELSE jsonb_build_object('role', ($1).recipient_role) END)
+DECLARE
+    r     orderly.users;
+    v_own bigint;
+BEGIN
+    IF n.recipient_user_id IS NOT NULL THEN
+        SELECT * INTO r FROM orderly.users u WHERE u.id = n.recipient_user_id;
+        v_own := orderly.own_customer(r);
+    ELSIF n.recipient_role = 'customer' THEN
+        v_own := 0;
+    END IF;
+    RETURN orderly.visible_doc('notification', json_build_object(
+        'id', n.id,
+        'kind', n.kind,
+        'payload', n.payload,
+        'created_at', orderly.json_time(n.created_at),
+        'recipient', CASE WHEN n.recipient_user_id IS NOT NULL
+                          THEN json_build_object('user', r.username)
+                          ELSE json_build_object('role', n.recipient_role) END), v_own)::jsonb;
+END
 $$;
 
 -- What a user may see: addressed to them, or to a role they hold now; unread_only leaves out

@@ -4,7 +4,8 @@
 -- Who sees which customer: staff with customer.read see all of them. A login linked to a
 -- customer, and any holder of the "customer" role, sees only its own customer; another id is
 -- "not found" for them (not "forbidden": they may not even learn that it exists). A customer
--- role without a link sees no customer at all.
+-- role without a link sees no customer at all. Who sees which order is here too
+-- (orderly.order_visible): CUSTOMER SHOW's summary counts only the orders its caller sees.
 
 -- Validation -----------------------------------------------------------------------------------
 
@@ -163,31 +164,43 @@ $$;
 
 -- Who may see which customer -------------------------------------------------------------------
 
--- NULL: the user is staff and sees every customer. Otherwise the one customer the user acts
--- for, or 0 for a customer login that is not linked yet (no customer has id 0).
--- plpgsql: its plan is kept for the session (a sql function reading a table is planned again
--- in every statement that calls it), and only the one role it asks about is looked up.
-CREATE OR REPLACE FUNCTION orderly.own_customer(u orderly.users) RETURNS bigint
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF u.customer_id IS NOT NULL THEN
-        RETURN u.customer_id;
-    END IF;
-    IF EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
-               WHERE ur.user_id = u.id AND r.name = 'customer') THEN
-        RETURN 0;
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- Whether u is a customer login, and which customer's: orderly.own_customer (R__045_customer_view.sql).
 
 CREATE OR REPLACE FUNCTION orderly.customer_visible(u orderly.users, customer_id bigint) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(orderly.own_customer($1) = $2, true)
+$$;
+
+-- Who sees which order: a customer login its customer's orders, order.read_all every order,
+-- order.read alone the orders one created (a sales rep's own). Here rather than with the
+-- orders (R__140_orders.sql) because CUSTOMER SHOW's summary counts only the orders its caller
+-- sees. NULL: u sees every order of each customer u sees (orderly.customer_visible); otherwise
+-- u's id: u sees only the orders u created.
+CREATE OR REPLACE FUNCTION orderly.order_creator_scope(u orderly.users) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orderly.own_customer(u) IS NOT NULL OR orderly.has_permission(u.id, 'order.read_all') THEN
+        RETURN NULL;
+    END IF;
+    RETURN u.id;
+END
+$$;
+
+-- The same rule for one order.
+CREATE OR REPLACE FUNCTION orderly.order_visible(u orderly.users, o orderly.orders) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_only bigint := orderly.order_creator_scope(u);
+BEGIN
+    RETURN orderly.customer_visible(u, o.customer_id)
+       AND (v_only IS NULL OR o.created_by IS NOT DISTINCT FROM v_only);
+END
 $$;
 
 -- The customer row for a command, locked when it is about to change. Unknown and invisible
@@ -264,18 +277,32 @@ AS $$
     WHERE a.customer_id = $1 AND a.removed_at IS NULL
 $$;
 
--- CUSTOMER SHOW's order summary.
-CREATE OR REPLACE FUNCTION orderly.customer_order_summary(customer_id bigint) RETURNS json
-LANGUAGE sql STABLE
+-- CUSTOMER SHOW's order summary of customer c (one u sees), over the orders u sees: how many,
+-- how many drafts, the orders past draft and their amount per currency (money is never summed
+-- across currencies), the newest order's creation.
+DROP FUNCTION IF EXISTS orderly.customer_order_summary(bigint);
+CREATE OR REPLACE FUNCTION orderly.customer_order_summary(u orderly.users, customer_id bigint) RETURNS json
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT json_build_object(
-        'count', count(*),
-        'drafts', count(*) FILTER (WHERE o.status = 'draft'),
-        'submitted_total', coalesce(sum(o.total) FILTER (WHERE o.status <> 'draft'), 0),
-        'last_order_at', orderly.json_time(max(o.created_at)))
-    FROM orderly.orders o
-    WHERE o.customer_id = $1
+DECLARE
+    v_only bigint := orderly.order_creator_scope(u);
+BEGIN
+    RETURN (
+        WITH seen AS (
+            SELECT o.status, o.currency, o.total, o.created_at
+            FROM orderly.orders o
+            WHERE o.customer_id = customer_order_summary.customer_id
+              AND (v_only IS NULL OR o.created_by = v_only))
+        SELECT json_build_object(
+            'count', (SELECT count(*) FROM seen),
+            'drafts', (SELECT count(*) FROM seen WHERE seen.status = 'draft'),
+            'totals', (SELECT coalesce(json_agg(json_build_object('currency', t.currency, 'orders', t.orders,
+                                                                  'amount', t.amount) ORDER BY t.currency), '[]')
+                       FROM (SELECT seen.currency, count(*) AS orders, sum(seen.total) AS amount
+                             FROM seen WHERE seen.status <> 'draft' GROUP BY seen.currency) t),
+            'last_order_at', orderly.json_time((SELECT max(seen.created_at) FROM seen))));
+END
 $$;
 
 -- Customers ------------------------------------------------------------------------------------
@@ -366,7 +393,8 @@ SELECT orderly.register_command('CUSTOMER UPDATE', 'api.customer_update', 'custo
     usage      => 'CUSTOMER UPDATE id [name=] [phone=] [email=] [company=] [segment=] [region=]',
     summary    => 'Change the fields given; an empty company or region clears it.');
 
--- One document: the customer, its active addresses (default first) and a summary of its orders.
+-- One document: the customer, its active addresses (default first) and a summary of the orders
+-- the caller sees; a customer login sees its customer view (R__045_customer_view.sql).
 CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -376,9 +404,11 @@ DECLARE
     c orderly.customers;
 BEGIN
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'id', true), false);
-    RETURN NEXT orderly.json_extend(orderly.customer_doc(c),
-                                    json_build_object('addresses', orderly.customer_addresses(c.id),
-                                                      'orders', orderly.customer_order_summary(c.id)));
+    RETURN NEXT orderly.visible_doc('customer',
+                                    orderly.json_extend(orderly.customer_doc(c),
+                                                        json_build_object('addresses', orderly.customer_addresses(c.id),
+                                                                          'orders', orderly.customer_order_summary(u, c.id))),
+                                    orderly.own_customer(u));
 END
 $$;
 

@@ -771,7 +771,9 @@ BEGIN
         v_place := orderly.ship_to_place(v_customer, NULL);
     END IF;
 
-    RETURN NEXT orderly.priced_doc(orderly.price_lines(v_customer, v_segment, jsonb_build_array(v_line), v_coupon, v_place, now(), false));
+    RETURN NEXT orderly.visible_doc('quote',
+        orderly.priced_doc(orderly.price_lines(v_customer, v_segment, jsonb_build_array(v_line), v_coupon, v_place, now(), false)),
+        orderly.own_customer(u));
 END
 $$;
 

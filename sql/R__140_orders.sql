@@ -17,22 +17,7 @@
 
 -- Who may see what -----------------------------------------------------------------------------
 
--- plpgsql: own_customer is asked once, not twice.
-CREATE OR REPLACE FUNCTION orderly.order_visible(u orderly.users, o orderly.orders) RETURNS boolean
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_own bigint := orderly.own_customer(u);
-BEGIN
-    IF v_own IS NOT NULL THEN
-        RETURN o.customer_id = v_own;
-    ELSIF orderly.has_permission(u.id, 'order.read_all') THEN
-        RETURN true;
-    END IF;
-    RETURN o.created_by = u.id;
-END
-$$;
+-- The rule itself is orderly.order_visible (R__100_customers.sql, for CUSTOMER SHOW's summary).
 
 CREATE OR REPLACE FUNCTION orderly.order_for(u orderly.users, order_id bigint, for_update boolean) RETURNS orderly.orders
 LANGUAGE plpgsql
@@ -500,9 +485,11 @@ DECLARE
     c orderly.customers;
 BEGIN
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), false);
-    RETURN NEXT orderly.priced_doc(orderly.price_order(c.id, orderly.check_lines_arg(args), orderly.arg_text(args, 'coupon'),
-                                    (orderly.ship_to_address(c.id, orderly.arg_bigint(args, 'ship_to'))).id, now(),
-                                    orderly.has_permission(u.id, 'price.override')));
+    RETURN NEXT orderly.visible_doc('quote',
+        orderly.priced_doc(orderly.price_order(c.id, orderly.check_lines_arg(args), orderly.arg_text(args, 'coupon'),
+                                               (orderly.ship_to_address(c.id, orderly.arg_bigint(args, 'ship_to'))).id, now(),
+                                               orderly.has_permission(u.id, 'price.override'))),
+        orderly.own_customer(u));
 END
 $$;
 
@@ -521,7 +508,7 @@ DECLARE
 BEGIN
     -- Two statements: order_doc (STABLE) sees only what was written before its statement began.
     o := orderly.create_draft(u, args);
-    RETURN NEXT orderly.order_doc(o);
+    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
 END
 $$;
 
@@ -574,7 +561,7 @@ BEGIN
                                              'requested_date', before.requested_date, 'type', before.type),
                           jsonb_build_object('ship_to', o.ship_to_id, 'coupon', o.coupon_code,
                                              'requested_date', o.requested_date, 'type', o.type, 'total', o.total));
-    RETURN NEXT orderly.order_doc(o);
+    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
 END
 $$;
 
@@ -602,7 +589,7 @@ BEGIN
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.line_no = v_no AND x.is_override;
     PERFORM orderly.audit(u.id, 'order.line_add', 'order', o.id::text, NULL,
                           jsonb_build_object('line', v_no, 'spec', v_spec));
-    RETURN NEXT orderly.order_doc(o);
+    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
 END
 $$;
 
@@ -655,7 +642,7 @@ BEGIN
     END IF;
     PERFORM orderly.audit(u.id, 'order.line_set', 'order', o.id::text,
                           jsonb_build_object('line', v_no, 'spec', v_old), jsonb_build_object('line', v_no, 'spec', v_spec));
-    RETURN NEXT orderly.order_doc(o);
+    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
 END
 $$;
 
@@ -680,7 +667,7 @@ BEGIN
                                      WHERE (s ->> 'line')::integer <> v_no));
     PERFORM orderly.audit(u.id, 'order.line_remove', 'order', o.id::text,
                           jsonb_build_object('line', v_no, 'spec', v_old), NULL);
-    RETURN NEXT orderly.order_doc(o);
+    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
 END
 $$;
 
@@ -700,8 +687,10 @@ DECLARE
     o orderly.orders;
 BEGIN
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
-    RETURN NEXT orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true),
-                                                        orderly.arg_text(args, 'kind')));
+    RETURN NEXT orderly.visible_doc('order_note',
+                                    orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true),
+                                                                            orderly.arg_text(args, 'kind'))),
+                                    orderly.own_customer(u));
 END
 $$;
 
@@ -717,7 +706,8 @@ AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER SHOW', order_show.actor, order_show.args);
 BEGIN
-    RETURN NEXT orderly.order_doc(orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false));
+    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false)),
+                                    orderly.own_customer(u));
 END
 $$;
 
@@ -761,7 +751,7 @@ BEGIN
         RAISE EXCEPTION 'from and to must be dates like 2026-12-24' USING ERRCODE = 'OL400';
     END;
     RETURN QUERY
-    SELECT orderly.order_summary(o)
+    SELECT orderly.visible_doc('order_summary', orderly.order_summary(o), v_own)
     FROM orderly.orders o
     WHERE (v_after IS NULL OR o.id < v_after)
       AND (v_status IS NULL OR o.status = v_status)

@@ -100,11 +100,12 @@ BEGIN
     o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
     IF NOT coalesce(orderly.arg_bool(args, 'submit'), false) THEN
-        RETURN NEXT orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+        RETURN NEXT orderly.idempotent_finish(u.id, v_key,
+                                              orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
         RETURN;
     END IF;
     o := orderly.submit_order(u, o);
-    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o);
     RETURN NEXT v_doc;
 END
@@ -133,7 +134,7 @@ BEGIN
     END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
     o := orderly.submit_order(u, o);
-    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.order_doc(o));
+    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o);
     RETURN NEXT v_doc;
 END

@@ -2,11 +2,12 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(52);
+SELECT plan(58);
 
 DO $$
 BEGIN
     PERFORM admin.create_user('rita', 'rita-secret-1', ARRAY['sales_rep']);
+    PERFORM admin.create_user('sam', 'sam-secret-1', ARRAY['sales_rep']);
     PERFORM admin.create_user('wally', 'wally-secret-1', ARRAY['warehouse']);
     PERFORM admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
 END
@@ -132,6 +133,43 @@ SELECT throws_ok(format($$ SELECT test.call('customer_show', 'buyer', '{"id":%s}
 SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"segment":"vip"}') $$, (SELECT id FROM ids WHERE name = 'acme')),
                  'OL403', 'a customer account cannot change its segment', 'a customer cannot pick its own prices');
 SELECT throws_ok($$ SELECT admin.link_customer('buyer', 999999) $$, 'OL404', 'customer 999999 not found', 'linking to nobody is refused');
+
+-- CUSTOMER SHOW's order summary ------------------------------------------------------------------
+
+-- Acme's orders: rita's two submitted ones, one in EUR and one in USD, and a draft; sam's and the
+-- customer login's, in EUR. Untaxed services (no tax rate here): totals are the prices. No
+-- approval rule exists here, so a submitted order is approved at once.
+INSERT INTO orderly.products (code, name, kind, base_price, currency) VALUES
+    ('SVC-EUR', 'Service in euros', 'service', 100, 'EUR'), ('SVC-USD', 'Service in dollars', 'service', 50, 'USD');
+CREATE FUNCTION pg_temp.order_for_acme(who text, product text, qty integer, submit boolean) RETURNS void LANGUAGE sql AS $$
+    SELECT NULL FROM test.call('order_create', who, jsonb_build_object('customer', test.id('acme'), 'submit', submit,
+                                                                        'lines', jsonb_build_array(jsonb_build_object('product', product, 'qty', qty))))
+$$;
+SELECT pg_temp.order_for_acme('rita', 'SVC-EUR', 2, true);
+SELECT pg_temp.order_for_acme('rita', 'SVC-USD', 1, true);
+SELECT pg_temp.order_for_acme('rita', 'SVC-EUR', 7, false);
+SELECT pg_temp.order_for_acme('sam', 'SVC-EUR', 1, true);
+SELECT pg_temp.order_for_acme('buyer', 'SVC-EUR', 3, true);
+-- One transaction, one now(): the customer login's order is made the newest by hand.
+UPDATE orderly.orders SET created_at = now() + interval '1 hour' WHERE created_by = test.uid('buyer');
+CREATE FUNCTION pg_temp.summary(who text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT (test.call('customer_show', who, jsonb_build_object('id', test.id('acme'))) -> 'orders') - 'last_order_at'
+$$;
+
+SELECT is(pg_temp.summary('rita'),
+          '{"count":3,"drafts":1,"totals":[{"currency":"EUR","orders":1,"amount":200.00},{"currency":"USD","orders":1,"amount":50.00}]}',
+          'a sales rep''s summary counts only the orders the rep created, each currency on its own');
+SELECT is(pg_temp.summary('sam'), '{"count":1,"drafts":0,"totals":[{"currency":"EUR","orders":1,"amount":100.00}]}',
+          'another rep gets none of rita''s totals');
+SELECT is(test.call('customer_show', 'sam', jsonb_build_object('id', test.id('acme'))) -> 'orders' ->> 'last_order_at',
+          orderly.json_time(now()), 'nor the date of a newer order the rep may not see');
+SELECT is(pg_temp.summary('wally'),
+          '{"count":5,"drafts":1,"totals":[{"currency":"EUR","orders":3,"amount":600.00},{"currency":"USD","orders":1,"amount":50.00}]}',
+          'order.read_all: every order of the customer; euros and dollars are never added up');
+SELECT is(pg_temp.summary('buyer'), pg_temp.summary('wally'), 'a customer login: all of its customer''s orders');
+SELECT is(test.call('customer_show', 'sam', jsonb_build_object('id', test.id('rival'))) -> 'orders',
+          jsonb_build_object('count', 0, 'drafts', 0, 'totals', '[]'::jsonb, 'last_order_at', NULL),
+          'no orders: no totals at all');
 
 -- The demo customer ------------------------------------------------------------------------------
 

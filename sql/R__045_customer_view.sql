@@ -1,0 +1,167 @@
+-- Orderly: what a customer login may see of a document (issue 11). Customers see customer
+-- documents: never staff usernames or display names, internal notes, credit limits or approval
+-- internals (rules, steps, approving roles, approvers, comments, due times, reminders). Staff
+-- see every document whole.
+--
+-- Built one way: the staff document is made as before, then orderly.visible_doc keeps of it, for
+-- a customer login, only the keys that orderly.customer_shape allows for its kind, recursively.
+-- A key missing from the allow-list is left out, so a key added to a document later stays
+-- hidden from customers until it is added here. Every reply a customer login can get passes
+-- through it: ORDER SHOW, LIST, QUOTE, NOTE, DRAFT, UPDATE, LINE ADD/SET/REMOVE, CREATE and
+-- SUBMIT (R__140_orders.sql, R__170_order_submission.sql), PRODUCT PRICE (R__120_pricing.sql),
+-- CUSTOMER SHOW (R__100_customers.sql), and INBOX rows and pushed events addressed to a
+-- customer (orderly.notification_doc, R__050_notifications.sql).
+--
+-- Who did something ("by", "created_by", "submitted_by", "override_by") is shown to a customer
+-- by username only for its own logins; anybody else is "staff".
+
+-- Who is a customer login -----------------------------------------------------------------------
+
+-- NULL: the user is staff and sees every customer. Otherwise the one customer the user acts
+-- for, or 0 for a customer login that is not linked yet (no customer has id 0).
+-- plpgsql: its plan is kept for the session (a sql function reading a table is planned again
+-- in every statement that calls it), and only the one role it asks about is looked up.
+CREATE OR REPLACE FUNCTION orderly.own_customer(u orderly.users) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF u.customer_id IS NOT NULL THEN
+        RETURN u.customer_id;
+    END IF;
+    IF EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
+               WHERE ur.user_id = u.id AND r.name = 'customer') THEN
+        RETURN 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The allow-list -------------------------------------------------------------------------------
+
+-- The keys a customer may see of one kind of document, the one place they are listed: key →
+-- "keep" (the value as it is), "actor" (a username: see orderly.customer_actor), "staff" (shown
+-- as "staff"), or the kind of the object (or of each element of the array) under the key; a
+-- kind "prefix@key" is the prefix and the value of the document's own key ("event:@kind"), and
+-- a kind without an allow-list shows as {}. "$only": {key: [values]} keeps an object (an array
+-- element) only when its key has one of the values. NULL: no such kind.
+--
+-- Left out on purpose: an order's "approval" (its pending step) and each history entry's
+-- "reason" (rule names, step counts, approvers' reasons); approvers in events ("approved_by",
+-- "rejected_by", "step", "of", "role", "reason", "due_at"). Kept whole: the pricing engine's
+-- explanation, options, params and bundle components, which name no user (PRODUCT PRICE shows
+-- them to everybody). Note kinds: delivery, packaging and general are instructions about the
+-- order, which customers write too; a new kind stays internal until it is listed here.
+CREATE OR REPLACE FUNCTION orderly.customer_shape(kind text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (CASE $1
+    WHEN 'order' THEN '{"id":"keep", "status":"keep", "status_label":"keep", "type":"keep",
+        "customer":"order_customer", "ship_to":"address", "requested_date":"keep", "coupon":"keep",
+        "currency":"keep", "lines":"order_line", "totals":"order_totals", "notes":"order_note",
+        "history":"order_history", "created_by":"actor", "created_at":"keep", "submitted_by":"actor",
+        "submitted_at":"keep", "priced_at":"keep"}'
+    WHEN 'order_customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep",
+        "company":"keep", "segment":"keep"}'
+    WHEN 'address' THEN '{"id":"keep", "customer":"keep", "label":"keep", "recipient":"keep",
+        "phone":"keep", "line1":"keep", "line2":"keep", "city":"keep", "region":"keep",
+        "postal_code":"keep", "country":"keep", "default":"keep", "removed_at":"keep"}'
+    WHEN 'order_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "kind":"keep",
+        "qty":"keep", "options":"keep", "params":"keep", "list_price":"keep", "gross":"keep",
+        "discount":"keep", "net":"keep", "tax_rate":"keep", "tax":"keep", "override":"keep",
+        "override_reason":"keep", "override_by":"actor", "components":"keep", "explanation":"keep"}'
+    WHEN 'order_totals' THEN '{"subtotal":"keep", "discount":"keep", "net":"keep", "tax":"keep", "total":"keep"}'
+    WHEN 'order_note' THEN '{"id":"keep", "kind":"keep", "text":"keep", "by":"actor", "at":"keep",
+        "$only":{"kind":["delivery", "packaging", "general"]}}'
+    WHEN 'order_history' THEN '{"from":"keep", "to":"keep", "by":"actor", "at":"keep"}'
+    WHEN 'order_summary' THEN '{"id":"keep", "status":"keep", "type":"keep", "customer":"keep",
+        "customer_name":"keep", "lines":"keep", "total":"keep", "currency":"keep", "requested_date":"keep",
+        "created_by":"actor", "created_at":"keep", "submitted_at":"keep"}'
+    WHEN 'quote' THEN '{"currency":"keep", "customer":"keep", "segment":"keep", "coupon":"keep",
+        "ship_to":"keep", "tax":"keep", "lines":"quote_line", "subtotal":"keep", "discount_total":"keep",
+        "tax_total":"keep", "total":"keep", "priced_at":"keep"}'
+    WHEN 'quote_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "kind":"keep",
+        "qty":"keep", "options":"keep", "params":"keep", "list_price":"keep", "gross":"keep",
+        "discount":"keep", "net":"keep", "tax_rate":"keep", "tax":"keep", "override":"keep",
+        "components":"keep", "explanation":"keep"}'
+    WHEN 'customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep", "company":"keep",
+        "segment":"keep", "region":"keep", "created_at":"keep", "updated_at":"keep",
+        "addresses":"address", "orders":"customer_orders"}'
+    WHEN 'customer_orders' THEN '{"count":"keep", "drafts":"keep", "totals":"customer_totals", "last_order_at":"keep"}'
+    WHEN 'customer_totals' THEN '{"currency":"keep", "orders":"keep", "amount":"keep"}'
+    WHEN 'notification' THEN '{"id":"keep", "kind":"keep", "read":"keep", "payload":"event:@kind",
+        "created_at":"keep", "recipient":"keep"}'
+    WHEN 'event:approval.approved' THEN '{"order":"keep", "customer":"keep", "total":"keep", "currency":"keep", "type":"keep"}'
+    WHEN 'event:approval.rejected' THEN '{"order":"keep", "customer":"keep", "total":"keep", "currency":"keep", "type":"keep"}'
+    WHEN 'event:admin.notice' THEN '{"message":"keep", "from":"staff"}'
+    END)::jsonb
+$$;
+
+-- Who did something, as a customer sees it: a login of its own customer by its username,
+-- anybody else as "staff". NULL stays NULL.
+CREATE OR REPLACE FUNCTION orderly.customer_actor(username text, customer_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF username IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM orderly.users u
+               WHERE lower(u.username) = lower(customer_actor.username) AND u.customer_id = customer_actor.customer_id) THEN
+        RETURN username;
+    END IF;
+    RETURN 'staff';
+END
+$$;
+
+-- doc (a document of the given kind, or an array of them) as the viewer sees it: whole for
+-- staff (own_customer NULL, see orderly.own_customer), else only what orderly.customer_shape
+-- allows, in the document's own key order. An object that "$only" excludes is SQL NULL (left
+-- out of an array). A kind without an allow-list is a bug, not something to show.
+CREATE OR REPLACE FUNCTION orderly.visible_doc(kind text, doc json, own_customer bigint) RETURNS json
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_shape jsonb;
+    v_out   json;
+BEGIN
+    IF own_customer IS NULL OR doc IS NULL OR json_typeof(doc) = 'null' THEN
+        RETURN doc;
+    END IF;
+    v_shape := orderly.customer_shape(kind);
+    IF v_shape IS NULL THEN
+        RAISE EXCEPTION 'no customer view of % documents', kind;
+    END IF;
+    IF json_typeof(doc) = 'array' THEN
+        RETURN (SELECT coalesce(json_agg(x.v ORDER BY x.n), '[]')
+                FROM (SELECT orderly.visible_doc(kind, e.value, own_customer) AS v, e.n
+                      FROM json_array_elements(doc) WITH ORDINALITY AS e(value, n)) x
+                WHERE x.v IS NOT NULL);
+    ELSIF json_typeof(doc) <> 'object' THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_each(coalesce(v_shape -> '$only', '{}')) c
+               WHERE NOT coalesce(c.value ? (doc ->> c.key), false)) THEN
+        RETURN NULL;
+    END IF;
+    SELECT json_object_agg(e.key,
+               CASE r.rule
+               WHEN 'keep' THEN e.value
+               WHEN 'actor' THEN to_json(orderly.customer_actor(e.value #>> '{}', own_customer))
+               WHEN 'staff' THEN CASE WHEN json_typeof(e.value) = 'null' THEN e.value ELSE to_json('staff'::text) END
+               ELSE CASE WHEN r.rule LIKE '%@%' AND orderly.customer_shape(r.sub) IS NULL THEN '{}'::json
+                         ELSE orderly.visible_doc(r.sub, e.value, own_customer) END
+               END ORDER BY e.n)
+    INTO v_out
+    FROM json_each(doc) WITH ORDINALITY AS e(key, value, n)
+    CROSS JOIN LATERAL (SELECT v_shape ->> e.key AS rule,
+                               CASE WHEN v_shape ->> e.key LIKE '%@%'
+                                    THEN split_part(v_shape ->> e.key, '@', 1) || (doc ->> split_part(v_shape ->> e.key, '@', 2))
+                                    ELSE v_shape ->> e.key END AS sub) r
+    WHERE r.rule IS NOT NULL AND left(e.key, 1) <> '$';
+    RETURN coalesce(v_out, '{}'::json);
+END
+$$;

@@ -1,0 +1,241 @@
+-- What a customer login may see (issue 11; R__045_customer_view.sql): the keys of every document
+-- a customer receives, listed exactly and recursively, on the demo data: the customer orders,
+-- a colleague (a second login of the customer) and a sales manager change it, the customer
+-- submits, a sales supervisor rejects, the colleague submits again, the supervisor approves, an
+-- admin sends notices. No staff username or display name, approval rule, step, role, reason or
+-- comment reaches the customer; staff documents stay whole.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(35);
+
+-- The demo: a user per role (the customer login named "customer"), the catalog, the approval
+-- rules, the demo customer with its address; and a colleague, a second login of that customer.
+DO $$
+BEGIN
+    PERFORM admin.create_demo_users();
+    PERFORM admin.load_demo_catalog();
+    PERFORM admin.load_demo_approvals();
+    PERFORM admin.create_user('colleague', 'colleague-secret-1', ARRAY['customer']);
+    PERFORM admin.link_customer('colleague', admin.load_demo_customer());
+END
+$$;
+CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
+INSERT INTO ids VALUES ('demo', admin.load_demo_customer());
+
+-- Every key path of a document: "lines[].explanation[].step" (an array's elements under "[]").
+CREATE FUNCTION pg_temp.paths(j jsonb, prefix text DEFAULT '') RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    k text;
+    v jsonb;
+BEGIN
+    IF jsonb_typeof(j) = 'object' THEN
+        FOR k, v IN SELECT e.key, e.value FROM jsonb_each(j) e LOOP
+            RETURN NEXT prefix || k;
+            RETURN QUERY SELECT pg_temp.paths(v, prefix || k || CASE WHEN jsonb_typeof(v) = 'object' THEN '.' ELSE '' END);
+        END LOOP;
+    ELSIF jsonb_typeof(j) = 'array' THEN
+        FOR v IN SELECT e FROM jsonb_array_elements(j) e LOOP
+            RETURN QUERY SELECT pg_temp.paths(v, prefix || '[]' || CASE WHEN jsonb_typeof(v) = 'object' THEN '.' ELSE '' END);
+        END LOOP;
+    END IF;
+END
+$$;
+-- Every string value of a document.
+CREATE FUNCTION pg_temp.strings(j jsonb) RETURNS SETOF text LANGUAGE sql AS $$
+    SELECT v #>> '{}' FROM jsonb_path_query(j, 'strict $.**') v WHERE jsonb_typeof(v) = 'string'
+$$;
+CREATE FUNCTION pg_temp.keys(j jsonb) RETURNS text[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(DISTINCT p ORDER BY p), '{}') FROM pg_temp.paths(j) p
+$$;
+-- Names a customer must never read: every staff login's username and display name.
+CREATE FUNCTION pg_temp.staff_names() RETURNS SETOF text LANGUAGE sql AS $$
+    SELECT username FROM orderly.users WHERE orderly.own_customer(users) IS NULL
+    UNION SELECT display_name FROM orderly.users WHERE orderly.own_customer(users) IS NULL
+$$;
+-- Whatever of a customer's document is a staff name, or a piece of approval text.
+CREATE FUNCTION pg_temp.leaks(j jsonb) RETURNS text[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(DISTINCT s ORDER BY s), '{}') FROM (
+        SELECT s FROM pg_temp.strings(j) s WHERE s IN (SELECT pg_temp.staff_names())
+        UNION ALL
+        SELECT t FROM unnest(ARRAY['margin too thin', 'checked by phone', 'Standard orders up to 10 000', 'sales_supervisor',
+                                   'round 1', 'step(s)', 'postgres']) t
+        WHERE position(t IN j::text) > 0) x
+$$;
+
+-- The keys a customer may see in ORDER SHOW, and so in every reply that is an order.
+CREATE FUNCTION pg_temp.order_keys() RETURNS text[] LANGUAGE sql AS $$
+    SELECT ARRAY[
+        'coupon', 'created_at', 'created_by', 'currency', 'customer', 'customer.company', 'customer.email',
+        'customer.id', 'customer.name', 'customer.phone', 'customer.segment', 'history', 'history[].at',
+        'history[].by', 'history[].from', 'history[].to', 'id', 'lines', 'lines[].components',
+        'lines[].discount', 'lines[].explanation', 'lines[].explanation[].amount',
+        'lines[].explanation[].buy', 'lines[].explanation[].delta', 'lines[].explanation[].exclusive',
+        'lines[].explanation[].free_units', 'lines[].explanation[].get', 'lines[].explanation[].group',
+        'lines[].explanation[].kind', 'lines[].explanation[].name', 'lines[].explanation[].place',
+        'lines[].explanation[].place.address_id', 'lines[].explanation[].place.country',
+        'lines[].explanation[].place.region', 'lines[].explanation[].priority', 'lines[].explanation[].qty',
+        'lines[].explanation[].rate', 'lines[].explanation[].reason', 'lines[].explanation[].rule_id',
+        'lines[].explanation[].source', 'lines[].explanation[].step', 'lines[].explanation[].text',
+        'lines[].explanation[].unit', 'lines[].explanation[].unit_price', 'lines[].explanation[].value',
+        'lines[].explanation[].variant', 'lines[].gross', 'lines[].kind', 'lines[].line',
+        'lines[].list_price', 'lines[].name', 'lines[].net', 'lines[].options', 'lines[].options.accessories',
+        'lines[].options.colour', 'lines[].options.storage', 'lines[].override', 'lines[].override_by',
+        'lines[].override_reason', 'lines[].params', 'lines[].product', 'lines[].qty', 'lines[].sku',
+        'lines[].tax', 'lines[].tax_rate', 'notes', 'notes[].at', 'notes[].by', 'notes[].id', 'notes[].kind',
+        'notes[].text', 'priced_at', 'requested_date', 'ship_to', 'ship_to.city', 'ship_to.country',
+        'ship_to.customer', 'ship_to.default', 'ship_to.id', 'ship_to.label', 'ship_to.line1',
+        'ship_to.line2', 'ship_to.phone', 'ship_to.postal_code', 'ship_to.recipient', 'ship_to.region',
+        'ship_to.removed_at', 'status', 'status_label', 'submitted_at', 'submitted_by', 'totals',
+        'totals.discount', 'totals.net', 'totals.subtotal', 'totals.tax', 'totals.total', 'type']
+$$;
+
+-- The flow -------------------------------------------------------------------------------------
+
+INSERT INTO ids SELECT 'order', (test.call('order_draft', 'customer', jsonb_build_object('customer', test.id('demo'),
+    'note', 'Ring at the gate')) ->> 'id')::bigint;
+CREATE TEMP TABLE replies (name text PRIMARY KEY, doc jsonb);
+INSERT INTO replies SELECT 'line_add', test.call('order_line_add', 'customer', jsonb_build_object('order', test.id('order'),
+    'product', 'PHN-X1', 'qty', 2, 'options', '{"colour":"wht","storage":"256","accessories":["case"]}'::jsonb));
+SELECT NULL FROM test.call('order_line_add', 'colleague', jsonb_build_object('order', test.id('order'), 'sku', 'ACC-CABLE', 'qty', 4));
+SELECT NULL FROM test.call('order_line_add', 'sales_manager', jsonb_build_object('order', test.id('order'), 'product', 'SVC-SETUP',
+    'qty', 1, 'unit_price', '20', 'reason', 'goodwill'));
+INSERT INTO replies SELECT 'staff_note', test.call('order_note', 'sales_manager', jsonb_build_object('order', test.id('order'),
+    'text', 'Double box', 'kind', 'packaging'));
+INSERT INTO replies SELECT 'note', test.call('order_note', 'customer', jsonb_build_object('order', test.id('order'),
+    'text', 'Side entrance', 'kind', 'delivery'));
+INSERT INTO replies SELECT 'submit', test.call('order_submit', 'customer', jsonb_build_object('id', test.id('order')));
+SELECT NULL FROM test.call('order_reject', 'sales_supervisor', jsonb_build_object('id', test.id('order'), 'reason', 'margin too thin'));
+SELECT NULL FROM test.call('order_submit', 'colleague', jsonb_build_object('id', test.id('order')));
+SELECT NULL FROM test.call('order_approve', 'sales_supervisor', jsonb_build_object('id', test.id('order'), 'comment', 'checked by phone'));
+SELECT NULL FROM admin.notify('user:customer', 'Prices 2027');
+SELECT NULL FROM admin.notify('role:customer', 'Maintenance tonight');
+INSERT INTO replies SELECT 'show', test.call('order_show', 'customer', jsonb_build_object('id', test.id('order')));
+INSERT INTO replies SELECT 'staff_show', test.call('order_show', 'sales_manager', jsonb_build_object('id', test.id('order')));
+
+SELECT is((SELECT status FROM orderly.orders WHERE id = test.id('order')), 'approved', 'the flow ran: the order is approved');
+
+-- ORDER SHOW -------------------------------------------------------------------------------------
+
+SELECT is(pg_temp.keys((SELECT doc FROM replies WHERE name = 'show')), pg_temp.order_keys(),
+          'ORDER SHOW for a customer: exactly these keys, no approval, no history reasons');
+SELECT is(pg_temp.leaks((SELECT doc FROM replies WHERE name = 'show')), '{}',
+          'ORDER SHOW for a customer: no staff name, approval reason, comment, rule or role');
+SELECT is(ARRAY(SELECT h ->> 'by' FROM jsonb_array_elements((SELECT doc FROM replies WHERE name = 'show') -> 'history') h),
+          ARRAY['customer', 'customer', 'customer', 'staff', 'colleague', 'colleague', 'staff'],
+          'the history names the customer''s own logins, and "staff" for everybody else');
+SELECT is(ARRAY(SELECT n ->> 'by' FROM jsonb_array_elements((SELECT doc FROM replies WHERE name = 'show') -> 'notes') n),
+          ARRAY['customer', 'staff', 'customer'], 'so do the notes, of every kind');
+SELECT is(jsonb_path_query_array((SELECT doc FROM replies WHERE name = 'show'), '$.lines[*].override_by'),
+          '[null, null, "staff"]', 'a manual price: "staff" set it, with its reason kept');
+SELECT is((SELECT doc FROM replies WHERE name = 'show') ->> 'created_by' || ' ' || ((SELECT doc FROM replies WHERE name = 'show') ->> 'submitted_by'),
+          'customer colleague', 'created_by and submitted_by: the customer''s logins by name');
+SELECT is((SELECT doc FROM replies WHERE name = 'staff_show'),
+          orderly.order_doc((SELECT o FROM orderly.orders o WHERE o.id = test.id('order')))::jsonb,
+          'staff see the whole order document');
+SELECT is(jsonb_path_query_array((SELECT doc FROM replies WHERE name = 'staff_show'), '$.history[*].by') ->> 3,
+          'sales_supervisor', 'with the approver''s name');
+SELECT ok((SELECT doc FROM replies WHERE name = 'staff_show') ? 'approval', 'and the approval state');
+
+-- Replies to the draft commands, ORDER NOTE, ORDER SUBMIT, ORDER CREATE -----------------------------
+
+SELECT is(ARRAY(SELECT unnest(pg_temp.keys((SELECT doc FROM replies WHERE name = 'line_add')))
+                EXCEPT SELECT unnest(pg_temp.order_keys())), '{}',
+          'a draft command''s reply to a customer: only keys ORDER SHOW may show');
+SELECT is(ARRAY(SELECT unnest(pg_temp.keys((SELECT doc FROM replies WHERE name = 'submit')))
+                EXCEPT SELECT unnest(pg_temp.order_keys())), '{}',
+          'so is ORDER SUBMIT''s');
+SELECT is(pg_temp.leaks((SELECT doc FROM replies WHERE name = 'submit')), '{}', 'and it names no approval rule');
+SELECT is(pg_temp.keys((SELECT doc FROM replies WHERE name = 'note')), ARRAY['at', 'by', 'id', 'kind', 'text'],
+          'ORDER NOTE for a customer: exactly these keys');
+SELECT is((SELECT doc FROM replies WHERE name = 'staff_note') ->> 'by', 'sales_manager', 'staff see who wrote a note');
+
+INSERT INTO replies SELECT 'create', test.call('order_create', 'customer', jsonb_build_object('customer', test.id('demo'),
+    'lines', '[{"product":"SVC-SETUP","qty":1}]'::jsonb, 'submit', true, 'idempotency_key', 'demo-setup-1'));
+SELECT is(pg_temp.leaks((SELECT doc FROM replies WHERE name = 'create')), '{}', 'ORDER CREATE submit=true: no approval rule named');
+SELECT ok(NOT (SELECT doc FROM replies WHERE name = 'create') ? 'approval', 'nor the pending step');
+SELECT is(test.call('order_create', 'customer', jsonb_build_object('customer', test.id('demo'),
+              'lines', '[{"product":"SVC-SETUP","qty":1}]'::jsonb, 'submit', true, 'idempotency_key', 'demo-setup-1')),
+          (SELECT doc FROM replies WHERE name = 'create'), 'a retry with its idempotency key replays the customer''s reply');
+
+-- ORDER LIST and ORDER QUOTE -----------------------------------------------------------------------
+
+SELECT is(pg_temp.keys(test.rows('order_list', 'customer', '{}')),
+          ARRAY['[].created_at', '[].created_by', '[].currency', '[].customer', '[].customer_name', '[].id', '[].lines',
+                '[].requested_date', '[].status', '[].submitted_at', '[].total', '[].type'],
+          'ORDER LIST for a customer: exactly these keys');
+SELECT is(pg_temp.leaks(test.rows('order_list', 'customer', '{}')), '{}', 'ORDER LIST: no staff name');
+SELECT is(pg_temp.keys(test.call('order_quote', 'customer', jsonb_build_object('customer', test.id('demo'),
+              'lines', '[{"product":"ACC-CABLE","qty":4}]'::jsonb, 'coupon', 'WELCOME10'))), ARRAY[
+    'coupon', 'coupon.applied', 'coupon.code', 'currency', 'customer', 'discount_total', 'lines',
+    'lines[].components', 'lines[].discount', 'lines[].explanation', 'lines[].explanation[].amount',
+    'lines[].explanation[].buy', 'lines[].explanation[].coupon', 'lines[].explanation[].exclusive',
+    'lines[].explanation[].free_units', 'lines[].explanation[].get', 'lines[].explanation[].kind',
+    'lines[].explanation[].name', 'lines[].explanation[].place', 'lines[].explanation[].place.address_id',
+    'lines[].explanation[].place.country', 'lines[].explanation[].place.region',
+    'lines[].explanation[].priority', 'lines[].explanation[].qty', 'lines[].explanation[].rate',
+    'lines[].explanation[].rule_id', 'lines[].explanation[].source', 'lines[].explanation[].step',
+    'lines[].explanation[].text', 'lines[].explanation[].unit', 'lines[].explanation[].value',
+    'lines[].gross', 'lines[].kind', 'lines[].line', 'lines[].list_price', 'lines[].name', 'lines[].net',
+    'lines[].options', 'lines[].override', 'lines[].params', 'lines[].product', 'lines[].qty', 'lines[].sku',
+    'lines[].tax', 'lines[].tax_rate', 'priced_at', 'segment', 'ship_to', 'ship_to.address_id',
+    'ship_to.country', 'ship_to.region', 'subtotal', 'tax', 'tax.name', 'tax.rate', 'tax.tax_rate_id',
+    'tax.text', 'tax_total', 'total'],
+          'ORDER QUOTE for a customer: exactly these keys (the pricing explanation is the customer''s too)');
+SELECT is(test.call('order_quote', 'sales_rep', jsonb_build_object('customer', test.id('demo'),
+              'lines', '[{"product":"ACC-CABLE","qty":4}]'::jsonb, 'coupon', 'WELCOME10')) - 'priced_at',
+          test.call('order_quote', 'customer', jsonb_build_object('customer', test.id('demo'),
+              'lines', '[{"product":"ACC-CABLE","qty":4}]'::jsonb, 'coupon', 'WELCOME10')) - 'priced_at',
+          'a quote has nothing to hide today: staff and customer read the same');
+
+-- CUSTOMER SHOW ---------------------------------------------------------------------------------
+
+SELECT is(pg_temp.keys(test.call('customer_show', 'customer', jsonb_build_object('id', test.id('demo')))), ARRAY[
+    'addresses', 'addresses[].city', 'addresses[].country', 'addresses[].customer', 'addresses[].default',
+    'addresses[].id', 'addresses[].label', 'addresses[].line1', 'addresses[].line2', 'addresses[].phone',
+    'addresses[].postal_code', 'addresses[].recipient', 'addresses[].region', 'addresses[].removed_at',
+    'company', 'created_at', 'email', 'id', 'name', 'orders', 'orders.count', 'orders.drafts',
+    'orders.last_order_at', 'orders.totals', 'orders.totals[].amount', 'orders.totals[].currency',
+    'orders.totals[].orders', 'phone', 'region', 'segment', 'updated_at'],
+          'CUSTOMER SHOW for a customer: exactly these keys');
+SELECT is(pg_temp.leaks(test.call('customer_show', 'customer', jsonb_build_object('id', test.id('demo')))), '{}',
+          'CUSTOMER SHOW: no staff name');
+
+-- INBOX and pushed events ------------------------------------------------------------------------
+
+SELECT is(pg_temp.keys(test.rows('inbox', 'customer', '{}')),
+          ARRAY['[].created_at', '[].id', '[].kind', '[].payload', '[].payload.currency', '[].payload.customer',
+                '[].payload.from', '[].payload.message', '[].payload.order', '[].payload.total', '[].payload.type',
+                '[].read', '[].recipient', '[].recipient.role', '[].recipient.user'],
+          'INBOX for a customer: exactly these keys');
+SELECT is((SELECT jsonb_object_agg(r ->> 'kind', ARRAY(SELECT jsonb_object_keys(r -> 'payload') ORDER BY 1))
+           FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r WHERE r ->> 'kind' LIKE 'approval.%'),
+          jsonb_build_object('approval.approved', ARRAY['currency', 'customer', 'order', 'total', 'type'],
+                             'approval.rejected', ARRAY['currency', 'customer', 'order', 'total', 'type']),
+          'approval events tell the customer its order, not who decided, at which step or why');
+SELECT is(pg_temp.leaks(test.rows('inbox', 'customer', '{}')), '{}', 'INBOX: no staff name, reason or role');
+SELECT is(ARRAY(SELECT r -> 'payload' ->> 'from' FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r
+                WHERE r ->> 'kind' = 'admin.notice'), ARRAY['staff', 'staff'],
+          'an admin''s notice comes from "staff", to the login or to the role customer');
+SELECT is((SELECT jsonb_agg(e::jsonb - 'recipient_user_id' - 'recipient_role' ORDER BY (e::jsonb ->> 'id')::bigint DESC)
+           FROM api.events_since(0) e
+           WHERE (e::jsonb ->> 'recipient_user_id')::bigint = test.uid('customer') OR e::jsonb ->> 'recipient_role' = 'customer'),
+          (SELECT jsonb_agg(r - 'read') FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r),
+          'a pushed event is the customer''s INBOX row');
+SELECT ok((SELECT bool_and(e::jsonb -> 'payload' ? 'approved_by') FROM api.events_since(0) e WHERE e::jsonb ->> 'kind' = 'order.approved'),
+          'the finance manager''s event still names the approver');
+
+-- The allow-list itself ----------------------------------------------------------------------------
+
+SELECT is(orderly.visible_doc('order_history', '{"from":"draft","to":"submitted","by":"ann","secret":1,"reason":"x"}', 7)::jsonb,
+          '{"from":"draft","to":"submitted","by":"staff"}', 'a key not on the list is left out: new keys stay hidden');
+SELECT is(orderly.visible_doc('order_history', '{"from":"draft","secret":1}', NULL)::text, '{"from":"draft","secret":1}',
+          'for staff (no own customer) the document is returned as it is');
+SELECT is(orderly.visible_doc('order_note', '[{"id":1,"kind":"internal","text":"x"},{"id":2,"kind":"general","text":"y"}]', 7)::jsonb,
+          '[{"id":2,"kind":"general","text":"y"}]', 'a note of a kind not on the list is left out');
+SELECT is(orderly.visible_doc('notification', '{"id":1,"kind":"order.approved","payload":{"approved_by":"fay"}}', 7)::jsonb,
+          '{"id":1,"kind":"order.approved","payload":{}}', 'an event kind without a customer list shows an empty payload');
+SELECT throws_ok($$ SELECT orderly.visible_doc('no_such_kind', '{}', 7) $$, NULL, 'no customer view of no_such_kind documents',
+                 'a document kind without a list is a bug, not something to show');
+
+SELECT * FROM finish();
+ROLLBACK;
