@@ -15,10 +15,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libedit2
     && rm -rf /var/lib/apt/lists/* && useradd --system --uid 7400 orderly
 COPY --from=build /out/ /usr/local/bin/
 COPY sql /usr/share/orderly/sql
-ENV ORDERLY_SQL_DIR=/usr/share/orderly/sql
+# Safe by default: the plain listener stays on the container's own loopback, so an image started
+# as it is serves nobody in plain text. To serve others, either use TLS (--tls-listen 0.0.0.0:7443
+# --tls-cert … --tls-key …, with the files mounted), or face the container's network with
+# ORDERLY_LISTEN=0.0.0.0:7400 and --allow-plaintext-remote where the published port stays on a
+# trusted interface: docker-compose.yml does that, publishing it on the host's loopback only.
+ENV ORDERLY_SQL_DIR=/usr/share/orderly/sql \
+    ORDERLY_LISTEN=127.0.0.1:7400
 USER orderly
 EXPOSE 7400
 ENTRYPOINT ["orderlyd"]
-# Inside a container the listener must face the container's network; publish the port only where
-# plaintext is acceptable (docker-compose.yml publishes it on the host's loopback), or use TLS.
-CMD ["--listen", "0.0.0.0:7400", "--allow-plaintext-remote"]
+CMD ["serve"]

@@ -3,8 +3,9 @@
 # embedded cluster and the test cluster), libpq-dev and pkg-config (to build the libpq module),
 # libedit-dev (line editing in the orderly client's REPL).
 # With --test also pgTAP and pg_prove for the installed PostgreSQL major version, tmux and
-# openssl for the client's terminal and TLS tests, and haproxy for HaproxyTests and
-# scripts/two-servers.sh. With --bench also pgbench (in the
+# openssl for the client's terminal and TLS tests, haproxy for HaproxyTests and
+# scripts/two-servers.sh, and python3-yaml for scripts/check-least-privilege.sh (it reads
+# docker-compose.yml where `docker compose` is missing). With --bench also pgbench (in the
 # postgresql-client package of the installed major version) and haproxy for `make bench`.
 # As root it installs them; otherwise it prints the command to run and fails.
 set -euo pipefail
@@ -39,7 +40,7 @@ install "${needed[@]}"
 
 if [ "${1:-}" = "--test" ]; then
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
-    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl haproxy)
+    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl haproxy python3-yaml)
     install "${needed[@]}"
 fi
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: pgTAP on a freshly migrated database, `swift test` and the 20-second crash-consistency
+# `make test`: pgTAP on a freshly migrated database, the least-privilege check of the Docker set-up
+# (scripts/check-least-privilege.sh), `swift test` and the 20-second crash-consistency
 # check (scripts/crash-check.sh, on a cluster of its own), against a throw-away
 # PostgreSQL cluster (pg_virtualenv) or, when set, the server in ORDERLY_TEST_DATABASE_URL
 # (whose login must be allowed to create databases and roles).
@@ -73,6 +74,16 @@ psql -X -q -v ON_ERROR_STOP=1 -d "$(database_url "$db")" -c "CREATE EXTENSION IF
 run_step "ERROR|psql:" psql -X -q -v ON_ERROR_STOP=1 -d "$(database_url "$db")" -f sql/tests/setup/helpers.sql
 run_step "^(not ok|#|Failed|Parse errors|Result)" \
     pg_prove --failures -d "$(database_url "$db")" sql/tests/*.sql
+
+echo "== least privilege (the Docker set-up)"
+# deploy/postgres/initdb's login (no superuser) migrates and serves; docker-compose.yml's and the
+# Dockerfile's safe defaults. The init script runs as a superuser of the throw-away cluster, so a
+# server of your own (ORDERLY_TEST_DATABASE_URL) gets the file checks only.
+if [ -z "${ORDERLY_TEST_DATABASE_URL:-}" ]; then
+    run_step "^check-least-privilege|^compose_check" env ORDERLYD=.build/debug/orderlyd scripts/check-least-privilege.sh
+else
+    run_step "^check-least-privilege|^compose_check" env ORDERLY_LP_COMPOSE_ONLY=1 scripts/check-least-privilege.sh
+fi
 
 echo "== swift test"
 # Swift Testing marks failed tests and issues with ✘; XCTest and crashes say "error:" / "Fatal".

@@ -15,7 +15,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (env ORDERLY_LISTEN).")
     var listen: String?
 
-    @Flag(help: "Create one demo user per role and print their passwords.")
+    @Flag(help: "Create one demo user per role and print their passwords (env ORDERLY_DEMO=1).")
     var demo = false
 
     @Option(help: "Database connections in the pool.")
@@ -127,6 +127,19 @@ struct Serve: AsyncParsableCommand {
         guard (tlsListen == nil) == (tlsCert == nil) && (tlsListen == nil) == (tlsKey == nil) else {
             throw ValidationError("--tls-listen, --tls-cert and --tls-key go together")
         }
+        _ = try Serve.demoRequested(flag: demo, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// `--demo`, or `ORDERLY_DEMO=1`: how docker-compose.yml passes `ORDERLY_DEMO=1 docker compose up`
+    /// through, so that the demo users (fixed passwords) exist only where someone asked for them.
+    /// Any value but 1, 0 or empty is refused rather than guessed.
+    static func demoRequested(flag: Bool, environment: [String: String]) throws -> Bool {
+        if flag { return true }
+        switch environment["ORDERLY_DEMO"] ?? "" {
+        case "", "0": return false
+        case "1": return true
+        default: throw ValidationError("ORDERLY_DEMO must be 1 (create the demo users) or 0")
+        }
     }
 
     /// The `--auth-*` flags. `--auth-lockout` is the old name of `--auth-max-delay`, from when
@@ -164,7 +177,9 @@ struct Serve: AsyncParsableCommand {
                 let report = try await database.migrator().migrate(connection, logger: logger)
                 logger.info("database is current", metadata: ["applied": "\(report.applied.count)"])
             }
-            if demo { try await DemoUsers.create(connection) }
+            if try Serve.demoRequested(flag: demo, environment: ProcessInfo.processInfo.environment) {
+                try await DemoUsers.create(connection)
+            }
             var serverLogin = connection
             if let embedded {
                 serverLogin = try await NIOThreadPool.singleton.runIfActive { try embedded.serverLoginConfig() }
