@@ -107,7 +107,7 @@ SELECT is_empty($$
     WHERE n.nspname IN ('orderly', 'admin') AND has_function_privilege('orderly_app', p.oid, 'EXECUTE')
 $$, 'orderly_app may not execute orderly or admin functions');
 
-SELECT ok(has_function_privilege('orderly_app', 'api.authenticate(text, text, text, integer, interval)', 'EXECUTE'),
+SELECT ok(has_function_privilege('orderly_app', 'api.authenticate(text, text, text, jsonb)', 'EXECUTE'),
           'orderly_app may execute api.authenticate');
 
 -- The same, for real.
