@@ -2,7 +2,7 @@
 -- SHOW, LIST) and the status lifecycle. Submission (ORDER SUBMIT, and ORDER CREATE, which may
 -- submit) is R__170_order_submission.sql's: it hands the order to the approval workflow, which
 -- uses this file's functions and so comes between the two. The stock an order reserves is
--- R__115_stock.sql's, idempotency keys R__060_idempotency.sql's.
+-- R__115_stock.sql's, idempotency keys R__014_idempotency.sql's.
 --
 -- Prices: every change to a draft re-prices the whole order with orderly.price_order (the one
 -- pricing function, R__120_pricing.sql), so a draft always shows today's prices; ORDER SUBMIT
