@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(82);
+SELECT plan(86);
 
 DO $$
 BEGIN
@@ -244,6 +244,20 @@ SELECT throws_ok(format($$ SELECT test.call('order_submit', 'rita', '{"id":%s}')
                  'OL409', NULL, 'while without a key the second submission is refused');
 SELECT throws_ok(format($$ SELECT test.call('order_submit', 'sam', '{"id":%s,"idempotency_key":"submit-1"}') $$, test.id('resubmit')),
                  'OL404', NULL, 'sam''s "submit-1" is not rita''s: his call runs (and may not see her order)');
+
+-- ORDER LINE ADD and REMOVE: a retry neither adds a second line nor fails on the removed one.
+INSERT INTO ids SELECT 'lines', (test.call('order_create', 'rita', jsonb_build_object('customer', test.id('acme'),
+    'lines', '[{"product":"FIT","qty":1}]'::jsonb)) ->> 'id')::bigint;
+SELECT ok(test.replays('order_line_add', 'rita', jsonb_build_object('order', test.id('lines'), 'product', 'FIT', 'qty', 2,
+                                                                     'idempotency_key', 'add-1')),
+          'ORDER LINE ADD sent twice with one key: the first reply again, nothing written');
+SELECT ok(test.replays('order_line_remove', 'rita', jsonb_build_object('order', test.id('lines'), 'line', 1,
+                                                                        'idempotency_key', 'rm-1')),
+          'ORDER LINE REMOVE sent twice with one key: the first reply again, nothing written');
+SELECT is((SELECT array_agg(line_no || 'x' || qty ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('lines')),
+          ARRAY['2x2'], 'one line added, one removed');
+SELECT throws_ok(format($$ SELECT test.call('order_line_remove', 'rita', '{"order":%s,"line":1}') $$, test.id('lines')),
+                 'OL404', NULL, 'while without a key the second removal finds no line');
 
 SELECT * FROM finish();
 ROLLBACK;
