@@ -1,4 +1,4 @@
--- Orderly: the command registry (tables in V012__command_registry.sql).
+-- Orderly: the command registry (tables in V012__command_registry.sql, changes in V015).
 --
 -- A command is written once: its api function, and right beside it in the same file one call
 --
@@ -13,13 +13,23 @@
 -- README describe it, and begin_command checks the permission and refuses any argument the row
 -- does not list. A pgTAP test (sql/tests/015_command_registry.sql) holds each function to its
 -- row.
+--
+-- A command that creates or changes something is registered with changes => true: it then
+-- takes idempotency_key= (added to its arguments and usage here), begin_command claims the key,
+-- and the function replays or stores its reply (orderly.replay, orderly.remember:
+-- R__014_idempotency.sql). Its function is VOLATILE; a command that only reads is declared
+-- STABLE and refuses idempotency_key like any unknown argument. The pgTAP test holds the mark,
+-- the volatility and the replay pattern together.
 
 -- arguments: names separated by spaces, each "name:type", "!" after the type when required:
 -- 'customer:id! lines:array! coupon:code'. Types are those of orderly.command_arguments.type.
+-- idempotency_key is never listed: changes => true adds it, last.
 -- Re-registering replaces the row and its arguments; every orderlyd reloads at commit.
+DROP FUNCTION IF EXISTS orderly.register_command(text, text, text, text, text, text, text[]);
 CREATE OR REPLACE FUNCTION orderly.register_command(name text, function text, permission text,
                                                    arguments text, usage text, summary text,
-                                                   positional text[] DEFAULT '{}') RETURNS void
+                                                   positional text[] DEFAULT '{}', changes boolean DEFAULT false)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -28,19 +38,28 @@ DECLARE
     v_parts text[];
     v_pos   integer := 0;
     v_names text[] := '{}';
+    v_args  text := btrim(coalesce(register_command.arguments, ''));
+    v_usage text := register_command.usage;
 BEGIN
     IF to_regprocedure(register_command.function || '(bigint,jsonb)') IS NULL THEN
         RAISE EXCEPTION 'command %: no function %(bigint, jsonb)', register_command.name, register_command.function;
     END IF;
-    INSERT INTO orderly.commands AS c (name, function, permission, positional, usage, summary)
+    IF v_args ~ '(^|\s)idempotency_key:' OR strpos(v_usage, 'idempotency_key') > 0 THEN
+        RAISE EXCEPTION 'command %: idempotency_key is not listed; changes => true adds it', register_command.name;
+    END IF;
+    IF register_command.changes THEN
+        v_args := btrim(v_args || ' idempotency_key:text');
+        v_usage := v_usage || ' [idempotency_key=]';
+    END IF;
+    INSERT INTO orderly.commands AS c (name, function, permission, positional, usage, summary, changes)
     VALUES (register_command.name, register_command.function, register_command.permission,
-            register_command.positional, register_command.usage, register_command.summary)
+            register_command.positional, v_usage, register_command.summary, register_command.changes)
     ON CONFLICT ON CONSTRAINT commands_pkey DO UPDATE
     SET function = excluded.function, permission = excluded.permission, positional = excluded.positional,
-        usage = excluded.usage, summary = excluded.summary;
+        usage = excluded.usage, summary = excluded.summary, changes = excluded.changes;
 
     DELETE FROM orderly.command_arguments a WHERE a.command = register_command.name;
-    FOR v_spec IN SELECT s FROM regexp_split_to_table(btrim(coalesce(register_command.arguments, '')), '\s+') AS s WHERE s <> '' LOOP
+    FOR v_spec IN SELECT s FROM regexp_split_to_table(v_args, '\s+') AS s WHERE s <> '' LOOP
         v_parts := regexp_match(v_spec, '^([a-z][a-z0-9_]*):([a-z]+)(!?)$');
         IF v_parts IS NULL THEN
             RAISE EXCEPTION 'command %: argument "%" is not name:type or name:type!', register_command.name, v_spec;
@@ -60,18 +79,21 @@ $$;
 
 -- The first statement of every api function that answers a command: the caller (logged in, not
 -- locked, holding the row's permission) and its arguments (an object, each one listed in the
--- row) are checked here, once for every command.
+-- row) are checked here, once for every command. For a changing command its idempotency_key,
+-- if given, is claimed for this call or found answered (orderly.idempotent_start): a write, so
+-- not STABLE; a read-only command's function (STABLE) never gets that far with a key.
 CREATE OR REPLACE FUNCTION orderly.begin_command(command text, actor bigint, args jsonb) RETURNS orderly.users
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_permission text;
     v_names      text[];
+    v_changes    boolean;
     u            orderly.users;
 BEGIN
-    SELECT c.permission, c.argument_names
-    INTO v_permission, v_names
+    SELECT c.permission, c.argument_names, c.changes
+    INTO v_permission, v_names, v_changes
     FROM orderly.commands c
     WHERE c.name = begin_command.command;
     IF NOT FOUND THEN
@@ -84,6 +106,10 @@ BEGIN
         u := orderly.require_permission(begin_command.actor, v_permission);
     END IF;
     PERFORM orderly.check_args(begin_command.args, v_names);
+    IF v_changes THEN
+        PERFORM orderly.idempotent_start(u.id, orderly.arg_text(begin_command.args, 'idempotency_key'),
+                                         begin_command.command, begin_command.args);
+    END IF;
     RETURN u;
 END
 $$;
@@ -102,7 +128,8 @@ AS $$
                                                ORDER BY a.position), '[]')
                       FROM orderly.command_arguments a WHERE a.command = c.name),
         'usage', c.usage,
-        'summary', c.summary)
+        'summary', c.summary,
+        'changes', c.changes)
     FROM orderly.commands c
     ORDER BY c.name
 $$;

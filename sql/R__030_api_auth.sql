@@ -17,7 +17,7 @@ $$;
 
 -- Read live on every call: a role granted or revoked a moment ago shows immediately.
 CREATE OR REPLACE FUNCTION api.whoami(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE

@@ -172,7 +172,7 @@ $$;
 
 -- INBOX [unread=true] [limit=50] [before=<id>]: one row per notification, newest first.
 CREATE OR REPLACE FUNCTION api.inbox(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -206,11 +206,13 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.begin_command('INBOX ACK', inbox_ack.actor, inbox_ack.args);
-    v_arg   jsonb := orderly.arg_scalar(inbox_ack.args, 'id', true, 'a notification id or "all"');
-    v_id    bigint;
-    v_count integer;
+    u        orderly.users := orderly.begin_command('INBOX ACK', inbox_ack.actor, inbox_ack.args);
+    v_replay json := orderly.replay(u, inbox_ack.args);
+    v_arg    jsonb := orderly.arg_scalar(inbox_ack.args, 'id', true, 'a notification id or "all"');
+    v_id     bigint;
+    v_count  integer;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF jsonb_typeof(v_arg) = 'string' AND lower(btrim(v_arg #>> '{}')) = 'all' THEN
         INSERT INTO orderly.notification_reads (notification_id, user_id)
         SELECT v.id, u.id FROM orderly.visible_notifications(u.id, NULL, NULL, true) v
@@ -237,7 +239,7 @@ BEGIN
         PERFORM orderly.audit(u.id, 'notification.ack', 'notification', coalesce(v_id::text, 'all'), NULL,
                               jsonb_build_object('acknowledged', v_count));
     END IF;
-    RETURN NEXT jsonb_build_object('acknowledged', v_count)::json;
+    RETURN NEXT orderly.remember(u, args, jsonb_build_object('acknowledged', v_count)::json);
 END
 $$;
 
@@ -245,7 +247,8 @@ SELECT orderly.register_command('INBOX ACK', 'api.inbox_ack', 'inbox.read',
     arguments  => 'id:any!',
     positional => '{id}',
     usage      => 'INBOX ACK id|all',
-    summary    => 'Mark one notification, or all of them, as read.');
+    summary    => 'Mark one notification, or all of them, as read.',
+    changes    => true);
 
 -- For the server's LISTEN connection: everything after the last id it has seen, in id order,
 -- with both the recipient columns it routes by and the document it pushes (the INBOX row without

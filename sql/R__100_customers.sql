@@ -313,8 +313,10 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('CUSTOMER CREATE', customer_create.actor, customer_create.args);
+    v_replay json := orderly.replay(u, customer_create.args);
     c orderly.customers;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF orderly.own_customer(u) IS NOT NULL THEN
         RAISE EXCEPTION 'a customer account cannot create customers' USING ERRCODE = 'OL403';
     END IF;
@@ -333,14 +335,15 @@ BEGIN
             orderly.for_message(orderly.arg_text(args, 'email')) USING ERRCODE = 'OL409';
     END;
     PERFORM orderly.audit(u.id, 'customer.create', 'customer', c.id::text, NULL, orderly.customer_doc(c)::jsonb);
-    RETURN NEXT orderly.customer_doc(c);
+    RETURN NEXT orderly.remember(u, args, orderly.customer_doc(c));
 END
 $$;
 
 SELECT orderly.register_command('CUSTOMER CREATE', 'api.customer_create', 'customer.manage',
     arguments  => 'name:text! phone:text! email:text! company:text segment:code region:text',
     usage      => 'CUSTOMER CREATE name= phone= email= [company=] [segment=] [region=]',
-    summary    => 'Create a customer. Phone in international form (+49 30 1234567); e-mail unique.');
+    summary    => 'Create a customer. Phone in international form (+49 30 1234567); e-mail unique.',
+    changes    => true);
 
 -- Only the arguments given change; an empty company or region clears it. The segment decides
 -- prices, so a customer's own login may not change it.
@@ -349,11 +352,13 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.begin_command('CUSTOMER UPDATE', customer_update.actor, customer_update.args);
-    id     bigint := orderly.arg_bigint(args, 'id', true);
-    before orderly.customers;
-    c      orderly.customers;
+    u        orderly.users := orderly.begin_command('CUSTOMER UPDATE', customer_update.actor, customer_update.args);
+    v_replay json := orderly.replay(u, customer_update.args);
+    id       bigint := orderly.arg_bigint(args, 'id', true);
+    before   orderly.customers;
+    c        orderly.customers;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     before := orderly.customer_for(u, id, true);
     c := before;
     IF NOT (args ?| ARRAY['name', 'phone', 'email', 'company', 'segment', 'region']) THEN
@@ -383,7 +388,7 @@ BEGIN
     END;
     PERFORM orderly.audit(u.id, 'customer.update', 'customer', c.id::text,
                           orderly.customer_doc(before)::jsonb, orderly.customer_doc(c)::jsonb);
-    RETURN NEXT orderly.customer_doc(c);
+    RETURN NEXT orderly.remember(u, args, orderly.customer_doc(c));
 END
 $$;
 
@@ -391,12 +396,13 @@ SELECT orderly.register_command('CUSTOMER UPDATE', 'api.customer_update', 'custo
     arguments  => 'id:id! name:text phone:text email:text company:text segment:code region:text',
     positional => '{id}',
     usage      => 'CUSTOMER UPDATE id [name=] [phone=] [email=] [company=] [segment=] [region=]',
-    summary    => 'Change the fields given; an empty company or region clears it.');
+    summary    => 'Change the fields given; an empty company or region clears it.',
+    changes    => true);
 
 -- One document: the customer, its active addresses (default first) and a summary of the orders
 -- the caller sees; a customer login sees its customer view (R__045_customer_view.sql).
 CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -424,7 +430,7 @@ SELECT orderly.register_command('CUSTOMER SHOW', 'api.customer_show', 'customer.
 -- ("anna", "müller", a mail domain) takes 1-4 ms instead of the 150-270 ms of fetching and
 -- sorting every match, because each tier is read from an index already in its order.
 CREATE OR REPLACE FUNCTION api.customer_find(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -632,9 +638,11 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ADDRESS ADD', address_add.actor, address_add.args);
+    v_replay json := orderly.replay(u, address_add.args);
     c orderly.customers;
     a orderly.addresses;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     c := orderly.customer_for(u, orderly.arg_bigint(args, 'customer', true), true);
     INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, line2, city, region,
                                    postal_code, country)
@@ -656,14 +664,15 @@ BEGIN
         SELECT * INTO a FROM orderly.addresses x WHERE x.id = a.id;
     END IF;
     PERFORM orderly.audit(u.id, 'address.add', 'address', a.id::text, NULL, orderly.address_doc(a)::jsonb);
-    RETURN NEXT orderly.address_doc(a);
+    RETURN NEXT orderly.remember(u, args, orderly.address_doc(a));
 END
 $$;
 
 SELECT orderly.register_command('ADDRESS ADD', 'api.address_add', 'customer.manage',
     arguments  => 'customer:id! recipient:text! phone:text! line1:text! line2:text city:text! region:text! postal_code:text! country:code! label:text default:boolean',
     usage      => 'ADDRESS ADD customer= recipient= phone= line1= [line2=] city= region= postal_code= country= [label=] [default=true]',
-    summary    => 'Add a ship-to address (ISO 3166-1 country code). A customer''s first address is its default.');
+    summary    => 'Add a ship-to address (ISO 3166-1 country code). A customer''s first address is its default.',
+    changes    => true);
 
 -- Only the fields given change. default=true moves the default here; a default is never simply
 -- switched off (orders fall back to it), only moved to another address.
@@ -672,12 +681,14 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.begin_command('ADDRESS UPDATE', address_update.actor, address_update.args);
-    before orderly.addresses;
-    a      orderly.addresses;
-    fields text[] := ARRAY['recipient', 'phone', 'line1', 'line2', 'city', 'region', 'postal_code',
-                           'country', 'label', 'default'];
+    u        orderly.users := orderly.begin_command('ADDRESS UPDATE', address_update.actor, address_update.args);
+    v_replay json := orderly.replay(u, address_update.args);
+    before   orderly.addresses;
+    a        orderly.addresses;
+    fields   text[] := ARRAY['recipient', 'phone', 'line1', 'line2', 'city', 'region', 'postal_code',
+                             'country', 'label', 'default'];
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
     a := before;
     IF NOT (args ?| fields) THEN
@@ -707,7 +718,7 @@ BEGIN
     SELECT * INTO a FROM orderly.addresses x WHERE x.id = a.id;
     PERFORM orderly.audit(u.id, 'address.update', 'address', a.id::text,
                           orderly.address_doc(before)::jsonb, orderly.address_doc(a)::jsonb);
-    RETURN NEXT orderly.address_doc(a);
+    RETURN NEXT orderly.remember(u, args, orderly.address_doc(a));
 END
 $$;
 
@@ -715,7 +726,8 @@ SELECT orderly.register_command('ADDRESS UPDATE', 'api.address_update', 'custome
     arguments  => 'id:id! recipient:text phone:text line1:text line2:text city:text region:text postal_code:text country:code label:text default:boolean',
     positional => '{id}',
     usage      => 'ADDRESS UPDATE id [recipient=] [phone=] [line1=] [line2=] [city=] [region=] [postal_code=] [country=] [label=] [default=true]',
-    summary    => 'Change the fields given; default=true makes it the customer''s default address.');
+    summary    => 'Change the fields given; default=true makes it the customer''s default address.',
+    changes    => true);
 
 -- Removed addresses are hidden, not deleted: orders that shipped there still show them. When the
 -- default goes, the newest remaining address becomes the default.
@@ -725,10 +737,12 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('ADDRESS REMOVE', address_remove.actor, address_remove.args);
+    v_replay json := orderly.replay(u, address_remove.args);
     before   orderly.addresses;
     a        orderly.addresses;
     next_id  bigint;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
     UPDATE orderly.addresses x SET removed_at = now(), is_default = false, updated_at = now()
     WHERE x.id = before.id
@@ -743,7 +757,7 @@ BEGIN
     END IF;
     PERFORM orderly.audit(u.id, 'address.remove', 'address', a.id::text,
                           orderly.address_doc(before)::jsonb, orderly.address_doc(a)::jsonb);
-    RETURN NEXT orderly.json_extend(orderly.address_doc(a), json_build_object('new_default', next_id));
+    RETURN NEXT orderly.remember(u, args, orderly.json_extend(orderly.address_doc(a), json_build_object('new_default', next_id)));
 END
 $$;
 
@@ -751,7 +765,8 @@ SELECT orderly.register_command('ADDRESS REMOVE', 'api.address_remove', 'custome
     arguments  => 'id:id!',
     positional => '{id}',
     usage      => 'ADDRESS REMOVE id',
-    summary    => 'Remove an address (orders that used it keep it); the newest other address becomes the default.');
+    summary    => 'Remove an address (orders that used it keep it); the newest other address becomes the default.',
+    changes    => true);
 
 -- Admin: link a customer's login -----------------------------------------------------------------
 

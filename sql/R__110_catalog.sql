@@ -209,7 +209,7 @@ $$;
 -- CATALOG [category=CODE] [q=text] [limit=50] [after=CODE]: one row per active product, by code;
 -- a category includes its sub-categories; q matches code or name (substring, any case).
 CREATE OR REPLACE FUNCTION api.catalog(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -249,7 +249,7 @@ SELECT orderly.register_command('CATALOG', 'api.catalog', 'catalog.read',
 
 -- PRODUCT SHOW code: the whole product, inactive ones included (an order may still show them).
 CREATE OR REPLACE FUNCTION api.product_show(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -280,6 +280,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('CATEGORY CREATE', category_create.actor, category_create.args);
+    v_replay json := orderly.replay(u, category_create.args);
     v_code   text := orderly.arg_code(category_create.args, 'code', true);
     v_name   text := orderly.check_catalog_name(orderly.arg_text(category_create.args, 'name', true), 'name');
     v_parent text := orderly.arg_code(category_create.args, 'parent');
@@ -287,6 +288,7 @@ DECLARE
     c        orderly.categories;
     v_doc    jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF v_parent IS NOT NULL THEN
         -- KEY SHARE: the parent cannot vanish before the insert commits.
         SELECT x.id INTO v_pid FROM orderly.categories x WHERE x.code = v_parent FOR KEY SHARE;
@@ -301,14 +303,15 @@ BEGIN
     END;
     v_doc := jsonb_build_object('code', c.code, 'name', c.name, 'parent', v_parent, 'id', c.id);
     PERFORM orderly.audit(u.id, 'category.create', 'category', c.code, NULL, v_doc);
-    RETURN NEXT v_doc::json;
+    RETURN NEXT orderly.remember(u, args, v_doc::json);
 END
 $$;
 
 SELECT orderly.register_command('CATEGORY CREATE', 'api.category_create', 'catalog.manage',
     arguments  => 'code:code! name:text! parent:code',
     usage      => 'CATEGORY CREATE code= name= [parent=CODE]',
-    summary    => 'Create a category, optionally under a parent.');
+    summary    => 'Create a category, optionally under a parent.',
+    changes    => true);
 
 -- PRODUCT CREATE code=PHN-X1 name="Phone X1" kind=goods|service|custom [category=CODE]
 -- [base_price=0] [currency=EUR] [description=...] [formula="..." params={...}] [sku=CODE]
@@ -319,6 +322,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('PRODUCT CREATE', product_create.actor, product_create.args);
+    v_replay   json := orderly.replay(u, product_create.args);
     v_code     text := orderly.arg_code(product_create.args, 'code', true);
     v_name     text := orderly.check_catalog_name(orderly.arg_text(product_create.args, 'name', true), 'name');
     v_kind     text := lower(btrim(orderly.arg_text(product_create.args, 'kind', true)));
@@ -333,6 +337,7 @@ DECLARE
     p          orderly.products;
     v_doc      jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF v_kind NOT IN ('goods', 'service', 'custom') THEN
         RAISE EXCEPTION 'kind must be goods, service or custom (bundles: BUNDLE CREATE)' USING ERRCODE = 'OL400';
     END IF;
@@ -373,14 +378,15 @@ BEGIN
     END;
     v_doc := orderly.product_doc(p.id);
     PERFORM orderly.audit(u.id, 'product.create', 'product', p.code, NULL, v_doc);
-    RETURN NEXT v_doc::json;
+    RETURN NEXT orderly.remember(u, args, v_doc::json);
 END
 $$;
 
 SELECT orderly.register_command('PRODUCT CREATE', 'api.product_create', 'catalog.manage',
     arguments  => 'code:code! name:text! kind:text! category:code base_price:number currency:code description:text formula:text params:object sku:code',
     usage      => 'PRODUCT CREATE code= name= kind=goods|service|custom [category=] [base_price=] [currency=EUR] [description=] [formula= params={...}] [sku=]',
-    summary    => 'Create a product; goods get a default SKU, custom products may have a price formula.');
+    summary    => 'Create a product; goods get a default SKU, custom products may have a price formula.',
+    changes    => true);
 
 -- PRODUCT UPDATE code [name=] [category=] [base_price=] [description=] [active=] [formula= params=]
 CREATE OR REPLACE FUNCTION api.product_update(actor bigint, args jsonb) RETURNS SETOF json
@@ -389,7 +395,8 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('PRODUCT UPDATE', product_update.actor, product_update.args);
-    p        orderly.products := orderly.product_for_update(orderly.arg_code(product_update.args, 'code', true));
+    v_replay json := orderly.replay(u, product_update.args);
+    p        orderly.products;
     v_name   text := orderly.arg_text(product_update.args, 'name');
     v_price  numeric := orderly.check_price(orderly.arg_numeric(product_update.args, 'base_price'), 'base_price');
     v_desc   text := orderly.arg_text(product_update.args, 'description');
@@ -397,9 +404,12 @@ DECLARE
     v_cat    text := orderly.arg_code(product_update.args, 'category');
     v_formula text := nullif(btrim(orderly.arg_text(product_update.args, 'formula')), '');
     v_params jsonb := orderly.arg_value(product_update.args, 'params');
-    v_before jsonb := orderly.product_doc(p.id);
+    v_before jsonb;
     v_after  jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    p := orderly.product_for_update(orderly.arg_code(product_update.args, 'code', true));
+    v_before := orderly.product_doc(p.id);
     IF v_name IS NOT NULL THEN
         p.name := orderly.check_catalog_name(v_name, 'name');
     END IF;
@@ -433,7 +443,7 @@ BEGIN
     WHERE x.id = p.id;
     v_after := orderly.product_doc(p.id);
     PERFORM orderly.audit(u.id, 'product.update', 'product', p.code, v_before, v_after);
-    RETURN NEXT v_after::json;
+    RETURN NEXT orderly.remember(u, args, v_after::json);
 END
 $$;
 
@@ -441,7 +451,8 @@ SELECT orderly.register_command('PRODUCT UPDATE', 'api.product_update', 'catalog
     arguments  => 'code:code! name:text category:code base_price:number description:text active:boolean formula:text params:object',
     positional => '{code}',
     usage      => 'PRODUCT UPDATE code [name=] [category=] [base_price=] [description=] [active=] [formula=] [params={...}]',
-    summary    => 'Change the fields given; active=false takes a product off sale.');
+    summary    => 'Change the fields given; active=false takes a product off sale.',
+    changes    => true);
 
 -- OPTION ADD product=CODE group=storage [name="Storage"] [variant=true] [required=] [multiple=]
 --   [position=] values=[{"value":"128","name":"128 GB","price_delta":0}, ...]
@@ -454,7 +465,8 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('OPTION ADD', option_add.actor, option_add.args);
-    p          orderly.products := orderly.product_for_update(orderly.arg_code(option_add.args, 'product', true));
+    v_replay   json := orderly.replay(u, option_add.args);
+    p          orderly.products;
     v_code     text := orderly.check_option_code(orderly.arg_text(option_add.args, 'group', true), 'option');
     v_name     text := orderly.arg_text(option_add.args, 'name');
     v_variant  boolean := coalesce(orderly.arg_bool(option_add.args, 'variant'), false);
@@ -462,13 +474,16 @@ DECLARE
     v_multiple boolean := coalesce(orderly.arg_bool(option_add.args, 'multiple'), false);
     v_position integer := coalesce(orderly.arg_int(option_add.args, 'position'), 0);
     v_values   jsonb := orderly.arg_value(option_add.args, 'values', true);
-    v_before   jsonb := orderly.product_doc(p.id);
+    v_before   jsonb;
     v_after    jsonb;
     g          orderly.option_groups;
     e          jsonb;
     i          integer;
     v_vcode    text;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    p := orderly.product_for_update(orderly.arg_code(option_add.args, 'product', true));
+    v_before := orderly.product_doc(p.id);
     IF p.kind = 'bundle' THEN
         RAISE EXCEPTION 'bundles have no options' USING ERRCODE = 'OL400';
     END IF;
@@ -517,14 +532,15 @@ BEGIN
     UPDATE orderly.products x SET updated_at = now() WHERE x.id = p.id;
     v_after := orderly.product_doc(p.id);
     PERFORM orderly.audit(u.id, 'product.option_add', 'product', p.code, v_before, v_after);
-    RETURN NEXT v_after::json;
+    RETURN NEXT orderly.remember(u, args, v_after::json);
 END
 $$;
 
 SELECT orderly.register_command('OPTION ADD', 'api.option_add', 'catalog.manage',
     arguments  => 'product:code! group:code! name:text variant:boolean required:boolean multiple:boolean position:integer values:array!',
     usage      => 'OPTION ADD product= group= [name=] [variant=] [required=] [multiple=] [position=] values=[{"value":..,"name":..,"price_delta":..}]',
-    summary    => 'Add an option group with its values, or new values to an existing group.');
+    summary    => 'Add an option group with its values, or new values to an existing group.',
+    changes    => true);
 
 -- SKU CREATE product=CODE code=PHN-X1-128-BLK options={"colour":"black","storage":"128"} [stock=0]
 -- options must name one value of every variant group, and no other group.
@@ -534,7 +550,8 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('SKU CREATE', sku_create.actor, sku_create.args);
-    p         orderly.products := orderly.product_for_update(orderly.arg_code(sku_create.args, 'product', true));
+    v_replay  json := orderly.replay(u, sku_create.args);
+    p         orderly.products;
     v_code    text := orderly.arg_code(sku_create.args, 'code', true);
     v_given   jsonb := coalesce(orderly.arg_value(sku_create.args, 'options'), '{}');
     v_stock   integer := coalesce(orderly.arg_int(sku_create.args, 'stock'), 0);
@@ -545,6 +562,8 @@ DECLARE
     s         orderly.skus;
     v_doc     jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    p := orderly.product_for_update(orderly.arg_code(sku_create.args, 'product', true));
     IF p.kind <> 'goods' THEN
         RAISE EXCEPTION 'only goods have SKUs (% is %)', p.code, p.kind USING ERRCODE = 'OL400';
     END IF;
@@ -585,14 +604,15 @@ BEGIN
     END;
     v_doc := orderly.sku_doc(s) || jsonb_build_object('product', p.code);
     PERFORM orderly.audit(u.id, 'sku.create', 'sku', s.code, NULL, v_doc);
-    RETURN NEXT v_doc::json;
+    RETURN NEXT orderly.remember(u, args, v_doc::json);
 END
 $$;
 
 SELECT orderly.register_command('SKU CREATE', 'api.sku_create', 'catalog.manage',
     arguments  => 'product:code! code:code! options:object stock:integer',
     usage      => 'SKU CREATE product= code= options={...} [stock=0]',
-    summary    => 'Add a SKU for one value of every variant option.');
+    summary    => 'Add a SKU for one value of every variant option.',
+    changes    => true);
 
 -- BUNDLE CREATE code=SET-X1 name="X1 starter set" base_price=899 [category=] [currency=EUR]
 --   [description=] items=[{"sku":"PHN-X1-128-BLK","qty":1},{"sku":"ACC-CASE","qty":1}]
@@ -603,6 +623,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u          orderly.users := orderly.begin_command('BUNDLE CREATE', bundle_create.actor, bundle_create.args);
+    v_replay   json := orderly.replay(u, bundle_create.args);
     v_code     text := orderly.arg_code(bundle_create.args, 'code', true);
     v_name     text := orderly.check_catalog_name(orderly.arg_text(bundle_create.args, 'name', true), 'name');
     v_price    numeric := orderly.check_price(orderly.arg_numeric(bundle_create.args, 'base_price', true), 'base_price');
@@ -620,6 +641,7 @@ DECLARE
     v_item     orderly.products;   -- the product of item i's SKU
     v_doc      jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF v_currency !~ '^[A-Z]{3}$' THEN
         RAISE EXCEPTION 'currency must be a 3-letter code like EUR' USING ERRCODE = 'OL400';
     END IF;
@@ -673,11 +695,12 @@ BEGIN
     END LOOP;
     v_doc := orderly.product_doc(p.id);
     PERFORM orderly.audit(u.id, 'bundle.create', 'product', p.code, NULL, v_doc);
-    RETURN NEXT v_doc::json;
+    RETURN NEXT orderly.remember(u, args, v_doc::json);
 END
 $$;
 
 SELECT orderly.register_command('BUNDLE CREATE', 'api.bundle_create', 'catalog.manage',
     arguments  => 'code:code! name:text! base_price:number! items:array! category:code currency:code description:text',
     usage      => 'BUNDLE CREATE code= name= base_price= items=[{"sku":..,"qty":..}] [category=] [currency=EUR] [description=]',
-    summary    => 'Create a bundle: its own price, fixed component SKUs.');
+    summary    => 'Create a bundle: its own price, fixed component SKUs.',
+    changes    => true);

@@ -43,18 +43,21 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u orderly.users := orderly.begin_command('STOCK SET', stock_set.actor, stock_set.args);
+    u        orderly.users := orderly.begin_command('STOCK SET', stock_set.actor, stock_set.args);
+    v_replay json := orderly.replay(u, stock_set.args);
 BEGIN
-    RETURN NEXT orderly.stock_change(u.id, orderly.arg_code(stock_set.args, 'sku', true),
-                                     orderly.arg_bigint(stock_set.args, 'on_hand', true), 'stock.set',
-                                     nullif(btrim(orderly.arg_text(stock_set.args, 'reason')), ''))::json;
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    RETURN NEXT orderly.remember(u, args, orderly.stock_change(
+        u.id, orderly.arg_code(stock_set.args, 'sku', true), orderly.arg_bigint(stock_set.args, 'on_hand', true),
+        'stock.set', nullif(btrim(orderly.arg_text(stock_set.args, 'reason')), ''))::json);
 END
 $$;
 
 SELECT orderly.register_command('STOCK SET', 'api.stock_set', 'catalog.manage',
     arguments  => 'sku:code! on_hand:integer! reason:text',
     usage      => 'STOCK SET sku= on_hand=N [reason=]',
-    summary    => 'Set a SKU''s stock on hand (never below what is reserved).');
+    summary    => 'Set a SKU''s stock on hand (never below what is reserved).',
+    changes    => true);
 
 -- STOCK ADJUST sku=CODE delta=+N|-N [reason=...]
 CREATE OR REPLACE FUNCTION api.stock_adjust(actor bigint, args jsonb) RETURNS SETOF json
@@ -62,23 +65,28 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.begin_command('STOCK ADJUST', stock_adjust.actor, stock_adjust.args);
-    v_code  text := orderly.arg_code(stock_adjust.args, 'sku', true);
-    v_delta bigint := orderly.arg_bigint(stock_adjust.args, 'delta', true);
-    s       orderly.skus := orderly.sku_for_update(v_code);
+    u        orderly.users := orderly.begin_command('STOCK ADJUST', stock_adjust.actor, stock_adjust.args);
+    v_replay json := orderly.replay(u, stock_adjust.args);
+    v_code   text := orderly.arg_code(stock_adjust.args, 'sku', true);
+    v_delta  bigint := orderly.arg_bigint(stock_adjust.args, 'delta', true);
+    s        orderly.skus;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    s := orderly.sku_for_update(v_code);
     IF abs(v_delta) > 100000000 THEN
         RAISE EXCEPTION 'delta must be between -100000000 and 100000000' USING ERRCODE = 'OL400';
     END IF;
-    RETURN NEXT orderly.stock_change(u.id, v_code, s.stock_on_hand + v_delta, 'stock.adjust',
-                                     nullif(btrim(orderly.arg_text(stock_adjust.args, 'reason')), ''))::json;
+    RETURN NEXT orderly.remember(u, args, orderly.stock_change(
+        u.id, v_code, s.stock_on_hand + v_delta, 'stock.adjust',
+        nullif(btrim(orderly.arg_text(stock_adjust.args, 'reason')), ''))::json);
 END
 $$;
 
 SELECT orderly.register_command('STOCK ADJUST', 'api.stock_adjust', 'catalog.manage',
     arguments  => 'sku:code! delta:integer! reason:text',
     usage      => 'STOCK ADJUST sku= delta=N [reason=]',
-    summary    => 'Add to or take from a SKU''s stock on hand (never below what is reserved).');
+    summary    => 'Add to or take from a SKU''s stock on hand (never below what is reserved).',
+    changes    => true);
 
 -- Reservations ---------------------------------------------------------------------------------
 

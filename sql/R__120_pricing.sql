@@ -726,7 +726,7 @@ $$;
 -- country ("DE") or a country and region ("US-CA"); with a customer, ship_to is one of its
 -- address ids (default: its default address).
 CREATE OR REPLACE FUNCTION api.product_price(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE

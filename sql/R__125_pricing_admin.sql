@@ -47,7 +47,8 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('PRICE SET', price_set.actor, price_set.args);
-    p         orderly.products := orderly.product_for_update(orderly.arg_code(price_set.args, 'product', true));
+    v_replay  json := orderly.replay(u, price_set.args);
+    p         orderly.products;
     v_segment text := orderly.arg_segment(price_set.args, 'segment');
     v_sku     text := orderly.arg_code(price_set.args, 'sku');
     v_price   numeric := orderly.check_price(orderly.arg_numeric(price_set.args, 'price'), 'price');
@@ -58,6 +59,8 @@ DECLARE
     v_before  jsonb;
     v_after   jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    p := orderly.product_for_update(orderly.arg_code(price_set.args, 'product', true));
     IF v_min IS NULL AND v_percent IS NULL THEN
         -- A segment price.
         IF v_price IS NULL AND NOT v_remove THEN
@@ -84,8 +87,9 @@ BEGIN
         v_after := CASE WHEN v_after IS NULL THEN NULL ELSE v_after || jsonb_build_object('product', p.code, 'sku', v_sku) END;
         PERFORM orderly.audit(u.id, CASE WHEN v_remove THEN 'price.remove' ELSE 'price.set' END, 'segment_price',
                               concat_ws('/', v_segment, p.code, v_sku), v_before, v_after);
-        RETURN NEXT jsonb_build_object('product', p.code, 'segment', v_segment, 'sku', v_sku,
-                                       'price', CASE WHEN v_remove THEN NULL ELSE v_price END, 'removed', v_remove)::json;
+        RETURN NEXT orderly.remember(u, args, jsonb_build_object(
+            'product', p.code, 'segment', v_segment, 'sku', v_sku,
+            'price', CASE WHEN v_remove THEN NULL ELSE v_price END, 'removed', v_remove)::json);
         RETURN;
     END IF;
 
@@ -112,15 +116,17 @@ BEGIN
     END IF;
     PERFORM orderly.audit(u.id, CASE WHEN v_remove THEN 'price_tier.remove' ELSE 'price_tier.set' END, 'price_tier',
                           concat_ws('/', coalesce(v_segment, '*'), p.code, v_min), v_before, v_after);
-    RETURN NEXT jsonb_build_object('product', p.code, 'segment', v_segment, 'min_qty', v_min,
-                                   'percent', CASE WHEN v_remove THEN NULL ELSE v_percent END, 'removed', v_remove)::json;
+    RETURN NEXT orderly.remember(u, args, jsonb_build_object(
+        'product', p.code, 'segment', v_segment, 'min_qty', v_min,
+        'percent', CASE WHEN v_remove THEN NULL ELSE v_percent END, 'removed', v_remove)::json);
 END
 $$;
 
 SELECT orderly.register_command('PRICE SET', 'api.price_set', 'pricing.manage',
     arguments  => 'product:code! segment:code sku:code price:number min_qty:integer percent:number remove:boolean',
     usage      => 'PRICE SET product= [segment=standard] [sku=] price=N | PRICE SET product= [segment=] min_qty=N percent=P [remove=true]',
-    summary    => 'Set a segment price for a product or SKU, or a graduated quantity band (percent off from min_qty).');
+    summary    => 'Set a segment price for a product or SKU, or a graduated quantity band (percent off from min_qty).',
+    changes    => true);
 
 -- Checks a rule's figures and window as a whole (for create and update alike).
 CREATE OR REPLACE FUNCTION orderly.check_rule(r orderly.pricing_rules) RETURNS void
@@ -160,12 +166,14 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.begin_command('RULE CREATE', rule_create.actor, rule_create.args);
-    r      orderly.pricing_rules;
-    v_prod text := orderly.arg_code(rule_create.args, 'product');
-    v_cat  text := orderly.arg_code(rule_create.args, 'category');
-    v_doc  jsonb;
+    u        orderly.users := orderly.begin_command('RULE CREATE', rule_create.actor, rule_create.args);
+    v_replay json := orderly.replay(u, rule_create.args);
+    r        orderly.pricing_rules;
+    v_prod   text := orderly.arg_code(rule_create.args, 'product');
+    v_cat    text := orderly.arg_code(rule_create.args, 'category');
+    v_doc    jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     r.name := orderly.check_catalog_name(orderly.arg_text(rule_create.args, 'name', true), 'name');
     r.kind := lower(btrim(orderly.arg_text(rule_create.args, 'kind', true)));
     r.value := orderly.check_price(orderly.arg_numeric(rule_create.args, 'value'), 'value');
@@ -193,14 +201,15 @@ BEGIN
     RETURNING id INTO r.id;
     v_doc := orderly.rule_doc(r.id);
     PERFORM orderly.audit(u.id, 'rule.create', 'pricing_rule', r.id::text, NULL, v_doc);
-    RETURN NEXT v_doc::json;
+    RETURN NEXT orderly.remember(u, args, v_doc::json);
 END
 $$;
 
 SELECT orderly.register_command('RULE CREATE', 'api.rule_create', 'pricing.manage',
     arguments  => 'name:text! kind:text! value:number buy:integer get:integer product:code category:code segment:code starts:timestamp ends:timestamp priority:integer exclusive:boolean',
     usage      => 'RULE CREATE name= kind=percent|fixed|buy_x_get_y [value=] [buy= get=] [product=] [category=] [segment=] [starts=] [ends=] [priority=100] [exclusive=false]',
-    summary    => 'Create a discount rule; lower priority applies first, an exclusive rule only alone.');
+    summary    => 'Create a discount rule; lower priority applies first, an exclusive rule only alone.',
+    changes    => true);
 
 -- RULE UPDATE id [name=] [value=] [buy=] [get=] [starts=] [ends=] [priority=] [exclusive=] [active=]
 -- A blank starts/ends ("") removes that bound. Scope and kind are fixed: create a new rule instead.
@@ -210,11 +219,13 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('RULE UPDATE', rule_update.actor, rule_update.args);
+    v_replay json := orderly.replay(u, rule_update.args);
     v_id     bigint := orderly.arg_bigint(rule_update.args, 'id', true);
     r        orderly.pricing_rules;
     v_before jsonb;
     v_after  jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     SELECT * INTO r FROM orderly.pricing_rules x WHERE x.id = v_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown rule %', v_id USING ERRCODE = 'OL404';
@@ -248,7 +259,7 @@ BEGIN
     WHERE x.id = r.id;
     v_after := orderly.rule_doc(r.id);
     PERFORM orderly.audit(u.id, 'rule.update', 'pricing_rule', r.id::text, v_before, v_after);
-    RETURN NEXT v_after::json;
+    RETURN NEXT orderly.remember(u, args, v_after::json);
 END
 $$;
 
@@ -256,7 +267,8 @@ SELECT orderly.register_command('RULE UPDATE', 'api.rule_update', 'pricing.manag
     arguments  => 'id:id! name:text value:number buy:integer get:integer starts:timestamp ends:timestamp priority:integer exclusive:boolean active:boolean',
     positional => '{id}',
     usage      => 'RULE UPDATE id [name=] [value=] [buy=] [get=] [starts=] [ends=] [priority=] [exclusive=] [active=]',
-    summary    => 'Change a rule''s figures, window or priority; active=false switches it off.');
+    summary    => 'Change a rule''s figures, window or priority; active=false switches it off.',
+    changes    => true);
 
 -- COUPON CREATE code=SPRING10 rules=[id, ...] (or rule=id) [starts=] [ends=] [max_uses=N]
 --   [max_uses_per_customer=N]. Its rules then apply only to orders carrying one of their coupons.
@@ -266,6 +278,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('COUPON CREATE', coupon_create.actor, coupon_create.args);
+    v_replay json := orderly.replay(u, coupon_create.args);
     v_code   text := btrim(orderly.arg_text(coupon_create.args, 'code', true));
     v_rules  jsonb := coalesce(orderly.arg_value(coupon_create.args, 'rules'),
                                CASE WHEN orderly.arg_value(coupon_create.args, 'rule') IS NOT NULL
@@ -279,6 +292,7 @@ DECLARE
     v_rule   bigint;
     v_doc    jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF v_code !~ '^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$' THEN
         RAISE EXCEPTION 'invalid coupon code: use 3 to 32 letters, digits, "_" or "-"' USING ERRCODE = 'OL400';
     END IF;
@@ -313,14 +327,15 @@ BEGIN
                                 'starts_at', orderly.json_time(c.starts_at), 'ends_at', orderly.json_time(c.ends_at),
                                 'max_uses', c.max_uses, 'max_uses_per_customer', c.max_uses_per_customer, 'used', c.used_count);
     PERFORM orderly.audit(u.id, 'coupon.create', 'coupon', c.code, NULL, v_doc);
-    RETURN NEXT v_doc::json;
+    RETURN NEXT orderly.remember(u, args, v_doc::json);
 END
 $$;
 
 SELECT orderly.register_command('COUPON CREATE', 'api.coupon_create', 'pricing.manage',
     arguments  => 'code:code! rules:array rule:id starts:timestamp ends:timestamp max_uses:integer max_uses_per_customer:integer',
     usage      => 'COUPON CREATE code= rules=[id,...] [starts=] [ends=] [max_uses=] [max_uses_per_customer=]',
-    summary    => 'Create a coupon; its rules then apply only to orders that carry it.');
+    summary    => 'Create a coupon; its rules then apply only to orders that carry it.',
+    changes    => true);
 
 -- TAX SET country=DE [region=BY] rate=19 name="VAT"   (rate is a percentage; remove=true deletes)
 CREATE OR REPLACE FUNCTION api.tax_set(actor bigint, args jsonb) RETURNS SETOF json
@@ -329,6 +344,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('TAX SET', tax_set.actor, tax_set.args);
+    v_replay  json := orderly.replay(u, tax_set.args);
     v_country text := upper(btrim(orderly.arg_text(tax_set.args, 'country', true)));
     v_region  text := nullif(btrim(orderly.arg_text(tax_set.args, 'region')), '');
     v_rate    numeric := orderly.arg_numeric(tax_set.args, 'rate');
@@ -337,6 +353,7 @@ DECLARE
     v_before  jsonb;
     v_after   jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF v_country !~ '^[A-Z]{2}$' THEN
         RAISE EXCEPTION 'country must be a 2-letter code like DE' USING ERRCODE = 'OL400';
     END IF;
@@ -369,13 +386,14 @@ BEGIN
     END IF;
     PERFORM orderly.audit(u.id, CASE WHEN v_remove THEN 'tax.remove' ELSE 'tax.set' END, 'tax_rate',
                           concat_ws('-', v_country, v_region), v_before, v_after);
-    RETURN NEXT jsonb_build_object('country', v_country, 'region', v_region,
-                                   'rate', CASE WHEN v_remove THEN NULL ELSE trim_scale(v_rate) END,
-                                   'name', v_after ->> 'name', 'removed', v_remove)::json;
+    RETURN NEXT orderly.remember(u, args, jsonb_build_object(
+        'country', v_country, 'region', v_region, 'rate', CASE WHEN v_remove THEN NULL ELSE trim_scale(v_rate) END,
+        'name', v_after ->> 'name', 'removed', v_remove)::json);
 END
 $$;
 
 SELECT orderly.register_command('TAX SET', 'api.tax_set', 'pricing.manage',
     arguments  => 'country:code! region:text rate:number name:text remove:boolean',
     usage      => 'TAX SET country=DE [region=] rate=19 [name=] [remove=true]',
-    summary    => 'Set the tax percentage of a country or one of its regions (the region wins).');
+    summary    => 'Set the tax percentage of a country or one of its regions (the region wins).',
+    changes    => true);

@@ -2,7 +2,7 @@
 -- SHOW, LIST) and the status lifecycle. Submission (ORDER SUBMIT, and ORDER CREATE, which may
 -- submit) is R__170_order_submission.sql's: it hands the order to the approval workflow, which
 -- uses this file's functions and so comes between the two. The stock an order reserves is
--- R__115_stock.sql's, idempotency keys R__060_idempotency.sql's.
+-- R__115_stock.sql's, idempotency keys R__014_idempotency.sql's.
 --
 -- Prices: every change to a draft re-prices the whole order with orderly.price_order (the one
 -- pricing function, R__120_pricing.sql), so a draft always shows today's prices; ORDER SUBMIT
@@ -477,7 +477,7 @@ $$;
 
 -- Prices lines for a customer and saves nothing.
 CREATE OR REPLACE FUNCTION api.order_quote(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -504,18 +504,21 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER DRAFT', order_draft.actor, order_draft.args);
+    v_replay json := orderly.replay(u, order_draft.args);
     o orderly.orders;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     -- Two statements: order_doc (STABLE) sees only what was written before its statement began.
     o := orderly.create_draft(u, args);
-    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
 END
 $$;
 
 SELECT orderly.register_command('ORDER DRAFT', 'api.order_draft', 'order.create',
     arguments  => 'customer:id! type:text ship_to:id requested_date:date note:text coupon:code',
     usage      => 'ORDER DRAFT customer= [type=standard|custom|strategic] [ship_to=] [requested_date=] [note=] [coupon=]',
-    summary    => 'Start a draft order (ship-to defaults to the customer''s default address).');
+    summary    => 'Start a draft order (ship-to defaults to the customer''s default address).',
+    changes    => true);
 
 -- The header of a draft: ship_to (an address of the customer), coupon (coupon="" takes it
 -- off), requested_date (requested_date="" clears it), type. The order is re-priced: the
@@ -525,11 +528,13 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.begin_command('ORDER UPDATE', order_update.actor, order_update.args);
-    fields text[] := ARRAY['ship_to', 'coupon', 'requested_date', 'type'];
-    before orderly.orders;
-    o      orderly.orders;
+    u        orderly.users := orderly.begin_command('ORDER UPDATE', order_update.actor, order_update.args);
+    v_replay json := orderly.replay(u, order_update.args);
+    fields   text[] := ARRAY['ship_to', 'coupon', 'requested_date', 'type'];
+    before   orderly.orders;
+    o        orderly.orders;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     before := orderly.draft_for_update(u, orderly.arg_bigint(args, 'id', true));
     o := before;
     IF NOT (args ?| fields) THEN
@@ -561,7 +566,7 @@ BEGIN
                                              'requested_date', before.requested_date, 'type', before.type),
                           jsonb_build_object('ship_to', o.ship_to_id, 'coupon', o.coupon_code,
                                              'requested_date', o.requested_date, 'type', o.type, 'total', o.total));
-    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
 END
 $$;
 
@@ -569,18 +574,21 @@ SELECT orderly.register_command('ORDER UPDATE', 'api.order_update', 'order.creat
     arguments  => 'id:id! ship_to:id coupon:code requested_date:date type:text',
     positional => '{id}',
     usage      => 'ORDER UPDATE id [ship_to=] [coupon=] [requested_date=] [type=]',
-    summary    => 'Change a draft''s ship-to, coupon (coupon="" takes it off), requested date or type; it is re-priced.');
+    summary    => 'Change a draft''s ship-to, coupon (coupon="" takes it off), requested date or type; it is re-priced.',
+    changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_line_add(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u      orderly.users := orderly.begin_command('ORDER LINE ADD', order_line_add.actor, order_line_add.args);
-    o      orderly.orders;
-    v_spec jsonb := orderly.line_spec(args);
-    v_no   integer;
+    u        orderly.users := orderly.begin_command('ORDER LINE ADD', order_line_add.actor, order_line_add.args);
+    v_replay json := orderly.replay(u, order_line_add.args);
+    o        orderly.orders;
+    v_spec   jsonb := orderly.line_spec(args);
+    v_no     integer;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
     PERFORM orderly.require_override(u, v_spec);
     v_no := o.next_line_no;
@@ -589,14 +597,15 @@ BEGIN
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.line_no = v_no AND x.is_override;
     PERFORM orderly.audit(u.id, 'order.line_add', 'order', o.id::text, NULL,
                           jsonb_build_object('line', v_no, 'spec', v_spec));
-    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
 END
 $$;
 
 SELECT orderly.register_command('ORDER LINE ADD', 'api.order_line_add', 'order.create',
     arguments  => 'order:id! sku:code product:code qty:integer! options:object params:object unit_price:number reason:text',
     usage      => 'ORDER LINE ADD order= (sku=|product=) qty= [options={…}] [params={…}] [unit_price= reason=]',
-    summary    => 'Add a line to a draft; the whole order is re-priced. A manual unit_price needs price.override.');
+    summary    => 'Add a line to a draft; the whole order is re-priced. A manual unit_price needs price.override.',
+    changes    => true);
 
 -- Changes what is given. Naming a new sku or product replaces both (and its options);
 -- clear_override=true returns the line to computed prices.
@@ -605,13 +614,15 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.begin_command('ORDER LINE SET', order_line_set.actor, order_line_set.args);
-    o       orderly.orders;
-    v_no    integer := orderly.arg_int(args, 'line', true);
-    v_given jsonb := orderly.line_spec(args);
-    v_old   jsonb;
-    v_spec  jsonb;
+    u        orderly.users := orderly.begin_command('ORDER LINE SET', order_line_set.actor, order_line_set.args);
+    v_replay json := orderly.replay(u, order_line_set.args);
+    o        orderly.orders;
+    v_no     integer := orderly.arg_int(args, 'line', true);
+    v_given  jsonb := orderly.line_spec(args);
+    v_old    jsonb;
+    v_spec   jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
     v_old := orderly.line_spec_of(o, v_no);
     IF v_given = '{}' AND NOT coalesce(orderly.arg_bool(args, 'clear_override'), false) THEN
@@ -642,39 +653,43 @@ BEGIN
     END IF;
     PERFORM orderly.audit(u.id, 'order.line_set', 'order', o.id::text,
                           jsonb_build_object('line', v_no, 'spec', v_old), jsonb_build_object('line', v_no, 'spec', v_spec));
-    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
 END
 $$;
 
 SELECT orderly.register_command('ORDER LINE SET', 'api.order_line_set', 'order.create',
     arguments  => 'order:id! line:integer! sku:code product:code qty:integer options:object params:object unit_price:number reason:text clear_override:boolean',
     usage      => 'ORDER LINE SET order= line= [qty=] [options={…}] [params={…}] [sku=|product=] [unit_price= reason=] [clear_override=true]',
-    summary    => 'Change a line of a draft; the whole order is re-priced.');
+    summary    => 'Change a line of a draft; the whole order is re-priced.',
+    changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_line_remove(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u     orderly.users := orderly.begin_command('ORDER LINE REMOVE', order_line_remove.actor, order_line_remove.args);
-    o     orderly.orders;
-    v_no  integer := orderly.arg_int(args, 'line', true);
-    v_old jsonb;
+    u        orderly.users := orderly.begin_command('ORDER LINE REMOVE', order_line_remove.actor, order_line_remove.args);
+    v_replay json := orderly.replay(u, order_line_remove.args);
+    o        orderly.orders;
+    v_no     integer := orderly.arg_int(args, 'line', true);
+    v_old    jsonb;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.draft_for_update(u, orderly.arg_bigint(args, 'order', true));
     v_old := orderly.line_spec_of(o, v_no);
     o := orderly.set_order_lines(o, (SELECT coalesce(jsonb_agg(s), '[]') FROM jsonb_array_elements(orderly.order_specs(o.id)) s
                                      WHERE (s ->> 'line')::integer <> v_no));
     PERFORM orderly.audit(u.id, 'order.line_remove', 'order', o.id::text,
                           jsonb_build_object('line', v_no, 'spec', v_old), NULL);
-    RETURN NEXT orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u));
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
 END
 $$;
 
 SELECT orderly.register_command('ORDER LINE REMOVE', 'api.order_line_remove', 'order.create',
     arguments  => 'order:id! line:integer!',
     usage      => 'ORDER LINE REMOVE order= line=',
-    summary    => 'Remove a line from a draft.');
+    summary    => 'Remove a line from a draft.',
+    changes    => true);
 
 -- Notes can be added in any status (a delivery instruction often comes after submission) and
 -- are never edited or removed.
@@ -684,23 +699,25 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER NOTE', order_note.actor, order_note.args);
+    v_replay json := orderly.replay(u, order_note.args);
     o orderly.orders;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
-    RETURN NEXT orderly.visible_doc('order_note',
-                                    orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true),
-                                                                            orderly.arg_text(args, 'kind'))),
-                                    orderly.own_customer(u));
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order_note',
+        orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true), orderly.arg_text(args, 'kind'))),
+        orderly.own_customer(u)));
 END
 $$;
 
 SELECT orderly.register_command('ORDER NOTE', 'api.order_note', 'order.create',
     arguments  => 'order:id! text:text! kind:text',
     usage      => 'ORDER NOTE order= text= [kind=delivery|packaging|general]',
-    summary    => 'Add a note; notes are kept for good and shown to the warehouse and production.');
+    summary    => 'Add a note; notes are kept for good and shown to the warehouse and production.',
+    changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_show(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -720,7 +737,7 @@ SELECT orderly.register_command('ORDER SHOW', 'api.order_show', 'order.read',
 -- Newest first, keyset paginated: pass the last id seen as after= for the next page. from and
 -- to are creation dates, both inclusive.
 CREATE OR REPLACE FUNCTION api.order_list(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE

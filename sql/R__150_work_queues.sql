@@ -116,7 +116,7 @@ AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION api.pick_list(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -152,7 +152,7 @@ SELECT orderly.register_command('PICK LIST', 'api.pick_list', 'order.read_all',
     summary    => 'Approved orders to pick: reserved SKUs, ship-to and every note, by requested date.');
 
 CREATE OR REPLACE FUNCTION api.work_queue(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE

@@ -489,11 +489,13 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u         orderly.users := orderly.begin_command('ORDER APPROVE', order_approve.actor, order_approve.args);
+    v_replay  json := orderly.replay(u, order_approve.args);
     v_comment text;
     c         orderly.order_approvals;
     nxt       orderly.order_approvals;
     o         orderly.orders;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     v_comment := nullif(btrim(orderly.arg_text(args, 'comment')), '');
     IF length(v_comment) > 2000 THEN
         RAISE EXCEPTION 'comment must be at most 2000 characters' USING ERRCODE = 'OL400';
@@ -512,7 +514,7 @@ BEGIN
         PERFORM orderly.notify_order_approved(o, u.id);
     END IF;
     -- Its own statement: approval_doc (STABLE) sees only what earlier statements wrote.
-    RETURN NEXT orderly.approval_doc(c.order_id);
+    RETURN NEXT orderly.remember(u, args, orderly.approval_doc(c.order_id));
 END
 $$;
 
@@ -520,7 +522,8 @@ SELECT orderly.register_command('ORDER APPROVE', 'api.order_approve', 'order.app
     arguments  => 'id:id! comment:text step:integer',
     positional => '{id}',
     usage      => 'ORDER APPROVE id [comment=]',
-    summary    => 'Approve the order''s current step, if it is yours to decide.');
+    summary    => 'Approve the order''s current step, if it is yours to decide.',
+    changes    => true);
 
 -- ORDER REJECT id reason= [step=]: the order is rejected, later steps skipped, its stock and
 -- coupon released; the creator may change it and submit again (a new round).
@@ -530,10 +533,12 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('ORDER REJECT', order_reject.actor, order_reject.args);
+    v_replay json := orderly.replay(u, order_reject.args);
     v_reason text;
     c        orderly.order_approvals;
     o        orderly.orders;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     v_reason := btrim(orderly.arg_text(args, 'reason', true));
     IF length(v_reason) > 2000 THEN
         RAISE EXCEPTION 'reason must be at most 2000 characters' USING ERRCODE = 'OL400';
@@ -551,7 +556,7 @@ BEGIN
                            orderly.approval_payload(c, o) - 'due_at'
                            || jsonb_build_object('reason', v_reason, 'rejected_by', u.username));
     END IF;
-    RETURN NEXT orderly.approval_doc(c.order_id);
+    RETURN NEXT orderly.remember(u, args, orderly.approval_doc(c.order_id));
 END
 $$;
 
@@ -559,11 +564,12 @@ SELECT orderly.register_command('ORDER REJECT', 'api.order_reject', 'order.appro
     arguments  => 'id:id! reason:text! step:integer',
     positional => '{id}',
     usage      => 'ORDER REJECT id reason=',
-    summary    => 'Reject the order at its current step: stock is released and the creator told why.');
+    summary    => 'Reject the order at its current step: stock is released and the creator told why.',
+    changes    => true);
 
 -- APPROVAL SHOW order
 CREATE OR REPLACE FUNCTION api.approval_show(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -588,7 +594,7 @@ SELECT orderly.register_command('APPROVAL SHOW', 'api.approval_show', 'order.rea
 
 -- APPROVAL QUEUE [limit=]: the pending steps the actor may decide now, oldest first.
 CREATE OR REPLACE FUNCTION api.approval_queue(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE

@@ -45,6 +45,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('DELEGATE', delegate.actor, delegate.args);
+    v_replay json := orderly.replay(u, delegate.args);
     t        orderly.users;
     v_to     text;
     v_from   timestamptz;
@@ -53,6 +54,7 @@ DECLARE
     v_mine   text[];
     d        orderly.approval_delegations;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     v_to := btrim(orderly.arg_text(args, 'to', true));
     v_from := coalesce(orderly.arg_time(args, 'from'), now());
     -- orderly.arg_time (R__010_helpers.sql): ISO dates or times, as PRICE RULE's starts/ends.
@@ -99,18 +101,19 @@ BEGIN
                        jsonb_build_object('id', d.id, 'from', u.username, 'role', d.role,
                                           'starts_at', orderly.json_time(d.starts_at),
                                           'ends_at', orderly.json_time(d.ends_at)));
-    RETURN NEXT orderly.delegation_doc(d, u.id);
+    RETURN NEXT orderly.remember(u, args, orderly.delegation_doc(d, u.id));
 END
 $$;
 
 SELECT orderly.register_command('DELEGATE', 'api.delegate', 'order.approve',
     arguments  => 'to:text! from:timestamp until:timestamp! role:text',
     usage      => 'DELEGATE to=username until= [from=now] [role=]',
-    summary    => 'Let another user approve in your place (one role or all of yours) for a time window.');
+    summary    => 'Let another user approve in your place (one role or all of yours) for a time window.',
+    changes    => true);
 
 -- DELEGATE LIST [limit=]: delegations given and received, newest first.
 CREATE OR REPLACE FUNCTION api.delegate_list(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
@@ -138,9 +141,11 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u orderly.users := orderly.begin_command('DELEGATE REVOKE', delegate_revoke.actor, delegate_revoke.args);
+    v_replay json := orderly.replay(u, delegate_revoke.args);
     v_id bigint;
     d orderly.approval_delegations;
 BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     v_id := orderly.arg_bigint(args, 'id', true);
     SELECT * INTO d FROM orderly.approval_delegations x
     WHERE x.id = v_id AND u.id IN (x.from_user, x.to_user) FOR UPDATE;
@@ -161,7 +166,7 @@ BEGIN
                        jsonb_build_object('id', d.id, 'from', orderly.username_of(d.from_user), 'role', d.role,
                                           'starts_at', orderly.json_time(d.starts_at),
                                           'ends_at', orderly.json_time(d.ends_at), 'revoked_by', u.username));
-    RETURN NEXT orderly.delegation_doc(d, u.id);
+    RETURN NEXT orderly.remember(u, args, orderly.delegation_doc(d, u.id));
 END
 $$;
 
@@ -169,4 +174,5 @@ SELECT orderly.register_command('DELEGATE REVOKE', 'api.delegate_revoke', 'order
     arguments  => 'id:id!',
     positional => '{id}',
     usage      => 'DELEGATE REVOKE id',
-    summary    => 'End a delegation you gave.');
+    summary    => 'End a delegation you gave.',
+    changes    => true);

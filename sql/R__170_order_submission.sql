@@ -74,6 +74,11 @@ $$;
 
 -- Commands -------------------------------------------------------------------------------------
 
+-- Their replies were stored with orderly.idempotent_finish before every changing command took
+-- idempotency keys (orderly.remember, R__014_idempotency.sql). Dropped here, after the last
+-- caller was replaced, so that no command calls it while a migration is half-way.
+DROP FUNCTION IF EXISTS orderly.idempotent_finish(bigint, text, json);
+
 -- One shot: draft, lines, optionally submit, in one transaction. With idempotency_key a retry
 -- gets the first reply back instead of a second order.
 CREATE OR REPLACE FUNCTION api.order_create(actor bigint, args jsonb) RETURNS SETOF json
@@ -81,18 +86,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.begin_command('ORDER CREATE', order_create.actor, order_create.args);
-    v_key   text := orderly.arg_text(args, 'idempotency_key');
-    v_reply text;
-    v_lines jsonb;
-    v_doc   json;
-    o       orderly.orders;
+    u        orderly.users := orderly.begin_command('ORDER CREATE', order_create.actor, order_create.args);
+    v_replay json := orderly.replay(u, order_create.args);
+    v_lines  jsonb;
+    o        orderly.orders;
 BEGIN
-    v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER CREATE', args);
-    IF v_reply IS NOT NULL THEN
-        RETURN NEXT v_reply::json;
-        RETURN;
-    END IF;
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     v_lines := orderly.check_lines_arg(args);
     o := orderly.create_draft(u, args - 'lines' - 'submit' - 'idempotency_key');
     PERFORM orderly.require_override(u, l) FROM jsonb_array_elements(v_lines) l;
@@ -100,48 +99,43 @@ BEGIN
     o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
     IF NOT coalesce(orderly.arg_bool(args, 'submit'), false) THEN
-        RETURN NEXT orderly.idempotent_finish(u.id, v_key,
-                                              orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
+        RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
         RETURN;
     END IF;
     o := orderly.submit_order(u, o);
-    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
+    -- The reply is built (and stored) before orderly.finish_submit takes the stock.
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o);
-    RETURN NEXT v_doc;
 END
 $$;
 
 SELECT orderly.register_command('ORDER CREATE', 'api.order_create', 'order.create',
-    arguments  => 'customer:id! lines:array! type:text ship_to:id requested_date:date coupon:code note:text submit:boolean idempotency_key:text',
-    usage      => 'ORDER CREATE customer= lines=[…] [type=] [ship_to=] [requested_date=] [coupon=] [note=] [submit=true] [idempotency_key=]',
-    summary    => 'Create an order in one step, optionally submitting it. A retry with the same idempotency_key gets the same reply.');
+    arguments  => 'customer:id! lines:array! type:text ship_to:id requested_date:date coupon:code note:text submit:boolean',
+    usage      => 'ORDER CREATE customer= lines=[…] [type=] [ship_to=] [requested_date=] [coupon=] [note=] [submit=true]',
+    summary    => 'Create an order in one step, optionally submitting it. A retry with the same idempotency_key gets the same reply.',
+    changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_submit(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    u       orderly.users := orderly.begin_command('ORDER SUBMIT', order_submit.actor, order_submit.args);
-    v_key   text := orderly.arg_text(args, 'idempotency_key');
-    v_reply text;
-    v_doc   json;
-    o       orderly.orders;
+    u        orderly.users := orderly.begin_command('ORDER SUBMIT', order_submit.actor, order_submit.args);
+    v_replay json := orderly.replay(u, order_submit.args);
+    o        orderly.orders;
 BEGIN
-    v_reply := orderly.idempotent_start(u.id, v_key, 'ORDER SUBMIT', args);
-    IF v_reply IS NOT NULL THEN
-        RETURN NEXT v_reply::json;
-        RETURN;
-    END IF;
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
     o := orderly.submit_order(u, o);
-    v_doc := orderly.idempotent_finish(u.id, v_key, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
+    -- The reply is built (and stored) before orderly.finish_submit takes the stock.
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o);
-    RETURN NEXT v_doc;
 END
 $$;
 
 SELECT orderly.register_command('ORDER SUBMIT', 'api.order_submit', 'order.submit',
-    arguments  => 'id:id! idempotency_key:text',
+    arguments  => 'id:id!',
     positional => '{id}',
-    usage      => 'ORDER SUBMIT id [idempotency_key=]',
-    summary    => 'Submit a draft: prices are fixed, the coupon used, stock reserved.');
+    usage      => 'ORDER SUBMIT id',
+    summary    => 'Submit a draft: prices are fixed, the coupon used, stock reserved.',
+    changes    => true);

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(58);
+SELECT plan(67);
 
 DO $$
 BEGIN
@@ -61,7 +61,7 @@ SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"   ","
 SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', E'{"name":"two\\nlines","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL400', 'name must be 1 to 200 characters on one line', 'a name is one line');
 SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+4930999999","vip":true}') $$,
-                 'OL400', 'unknown argument "vip"; expected one of: name, phone, email, company, segment, region',
+                 'OL400', 'unknown argument "vip"; expected one of: name, phone, email, company, segment, region, idempotency_key',
                  'an unknown argument is refused, not ignored');
 SELECT throws_ok($$ SELECT test.call('customer_create', 'wally', '{"name":"X","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL403', 'permission denied: customer.manage', 'the warehouse cannot create customers');
@@ -170,6 +170,45 @@ SELECT is(pg_temp.summary('buyer'), pg_temp.summary('wally'), 'a customer login:
 SELECT is(test.call('customer_show', 'sam', jsonb_build_object('id', test.id('rival'))) -> 'orders',
           jsonb_build_object('count', 0, 'drafts', 0, 'totals', '[]'::jsonb, 'last_order_at', NULL),
           'no orders: no totals at all');
+
+-- Idempotency keys (the mechanism: 015_command_registry.sql) -------------------------------------
+
+-- A create: a retry gets the first customer back instead of a duplicate-e-mail conflict.
+SELECT ok(test.replays('customer_create', 'rita',
+                       '{"name":"Once","email":"once@example.com","phone":"+4930123123","idempotency_key":"cust-1"}'),
+          'CUSTOMER CREATE sent twice with one key: the first reply again, nothing written');
+SELECT is((SELECT count(*)::integer FROM orderly.customers WHERE email = 'once@example.com'), 1, 'one customer was created');
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita',
+                        '{"name":"Twice","email":"twice@example.com","phone":"+4930123124","idempotency_key":"cust-1"}') $$,
+                 'OL409', 'idempotency_key "cust-1" was already used for a different request', 'the key with other arguments: conflict');
+SELECT is(test.call('customer_create', 'sam',
+                    '{"name":"Twice","email":"twice@example.com","phone":"+4930123124","idempotency_key":"cust-1"}') ->> 'name',
+          'Twice', 'another user''s key of the same name is his own');
+
+-- An update: the retry does not change the customer again, even after someone else did.
+DO $$
+BEGIN
+    PERFORM test.call('customer_update', 'rita', jsonb_build_object('id', test.id('acme'), 'region', 'Potsdam',
+                                                                    'idempotency_key', 'upd-1'));
+    PERFORM test.call('customer_update', 'sam', jsonb_build_object('id', test.id('acme'), 'region', 'Leipzig'));
+END
+$$;
+SELECT is(test.call('customer_update', 'rita', jsonb_build_object('id', test.id('acme'), 'region', 'Potsdam',
+                                                                  'idempotency_key', 'upd-1')) ->> 'region',
+          'Potsdam', 'CUSTOMER UPDATE retried: the first reply ...');
+SELECT is((SELECT region FROM orderly.customers WHERE id = test.id('acme')), 'Leipzig', '... and the later change stands');
+SELECT ok(test.replays('customer_update', 'rita', jsonb_build_object('id', test.id('acme'), 'region', 'Potsdam',
+                                                                      'idempotency_key', 'upd-1')),
+          'text for text, nothing written');
+
+-- A removal: the retry replays instead of finding the address gone.
+INSERT INTO ids SELECT 'office', (test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'),
+    'recipient', 'Office', 'phone', '+4930111112', 'line1', 'Nebenstr. 2', 'city', 'Berlin', 'region', 'BE',
+    'postal_code', '10117', 'country', 'DE', 'idempotency_key', 'addr-1')) ->> 'id')::bigint;
+SELECT ok(test.replays('address_remove', 'rita', jsonb_build_object('id', test.id('office'), 'idempotency_key', 'rm-1')),
+          'ADDRESS REMOVE sent twice with one key: the first reply again, nothing written');
+SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}') $$, test.id('office')),
+                 'OL404', NULL, 'while without a key the second removal finds no address');
 
 -- The demo customer ------------------------------------------------------------------------------
 

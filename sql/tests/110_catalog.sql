@@ -98,7 +98,7 @@ SELECT is(test.call('product_update', 'cat', '{"code": "PHN-A", "base_price": 12
 SELECT is((test.last_audit()).before ->> 'base_price', '100.00', 'audit: before');
 SELECT is((test.last_audit()).after ->> 'name', 'Phone A+', 'audit: after');
 SELECT throws_ok($$SELECT test.call('product_update', 'cat', '{"code": "PHN-A", "kind": "service"}')$$, 'OL400',
-                 'unknown argument "kind"; expected one of: code, name, category, base_price, description, active, formula, params', 'kind is fixed');
+                 'unknown argument "kind"; expected one of: code, name, category, base_price, description, active, formula, params, idempotency_key', 'kind is fixed');
 SELECT throws_ok($$SELECT test.call('product_update', 'cat', '{"code": "NOPE", "name": "x"}')$$, 'OL404', 'unknown product "NOPE"', 'unknown product');
 
 -- Stock -------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(79);
+SELECT plan(86);
 
 DO $$
 BEGIN
@@ -223,14 +223,41 @@ SELECT is(pg_temp.list('wally', jsonb_build_object('limit', 2, 'after', (pg_temp
           'after= continues where the last page ended');
 SELECT throws_ok($$ SELECT pg_temp.list('wally', '{"status":"shipped"}') $$, 'OL400', NULL, 'an unknown status is refused');
 
--- Idempotency keys -----------------------------------------------------------------------------
+-- Idempotency keys (the mechanism and its edge cases: 015_command_registry.sql) -----------------
 
-SELECT is(orderly.idempotent_start(test.uid('rita'), 'k-1', 'ORDER SUBMIT', '{"id":1}'), NULL, 'a new key: run the command');
-SELECT orderly.idempotent_finish(test.uid('rita'), 'k-1', '{"id" : 1}'::json);
-SELECT is(orderly.idempotent_start(test.uid('rita'), 'k-1', 'ORDER SUBMIT', '{"id":1,"idempotency_key":"k-1"}'), '{"id" : 1}',
-          'a replay gets the stored reply, text for text');
-UPDATE orderly.idempotency_keys SET created_at = now() - interval '25 hours';
-SELECT is(orderly.idempotent_start(test.uid('rita'), 'k-1', 'ORDER SUBMIT', '{"id":2}'), NULL, 'after 24 hours a key is forgotten');
+-- ORDER CREATE … submit=true: a retry gets the first order back; nothing is created or reserved again.
+SELECT ok(test.replays('order_create', 'rita', jsonb_build_object('customer', test.id('acme'),
+              'lines', '[{"sku":"CASE-A-STD","qty":2}]'::jsonb, 'submit', true, 'idempotency_key', 'create-1')),
+          'ORDER CREATE … submit=true sent twice with one key: the first reply again, nothing written');
+SELECT is((SELECT o.status <> 'draft' FROM orderly.idempotency_keys k JOIN orderly.orders o ON o.id = (k.reply::jsonb ->> 'id')::bigint
+           WHERE k.user_id = test.uid('rita') AND k.key = 'create-1'), true, 'the key holds the submitted order');
+SELECT throws_ok(format($$ SELECT test.call('order_create', 'rita', '{"customer":%s,"lines":[{"sku":"CASE-A-STD","qty":3}],"submit":true,"idempotency_key":"create-1"}') $$,
+                        test.id('acme')),
+                 'OL409', 'idempotency_key "create-1" was already used for a different request', 'the key with other lines: conflict');
+
+-- ORDER SUBMIT: a retry replays instead of finding the order submitted already.
+INSERT INTO ids SELECT 'resubmit', (test.call('order_create', 'rita', jsonb_build_object('customer', test.id('acme'),
+    'lines', '[{"product":"FIT","qty":1}]'::jsonb)) ->> 'id')::bigint;
+SELECT ok(test.replays('order_submit', 'rita', jsonb_build_object('id', test.id('resubmit'), 'idempotency_key', 'submit-1')),
+          'ORDER SUBMIT sent twice with one key: the first reply again, nothing written');
+SELECT throws_ok(format($$ SELECT test.call('order_submit', 'rita', '{"id":%s}') $$, test.id('resubmit')),
+                 'OL409', NULL, 'while without a key the second submission is refused');
+SELECT throws_ok(format($$ SELECT test.call('order_submit', 'sam', '{"id":%s,"idempotency_key":"submit-1"}') $$, test.id('resubmit')),
+                 'OL404', NULL, 'sam''s "submit-1" is not rita''s: his call runs (and may not see her order)');
+
+-- ORDER LINE ADD and REMOVE: a retry neither adds a second line nor fails on the removed one.
+INSERT INTO ids SELECT 'lines', (test.call('order_create', 'rita', jsonb_build_object('customer', test.id('acme'),
+    'lines', '[{"product":"FIT","qty":1}]'::jsonb)) ->> 'id')::bigint;
+SELECT ok(test.replays('order_line_add', 'rita', jsonb_build_object('order', test.id('lines'), 'product', 'FIT', 'qty', 2,
+                                                                     'idempotency_key', 'add-1')),
+          'ORDER LINE ADD sent twice with one key: the first reply again, nothing written');
+SELECT ok(test.replays('order_line_remove', 'rita', jsonb_build_object('order', test.id('lines'), 'line', 1,
+                                                                        'idempotency_key', 'rm-1')),
+          'ORDER LINE REMOVE sent twice with one key: the first reply again, nothing written');
+SELECT is((SELECT array_agg(line_no || 'x' || qty ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('lines')),
+          ARRAY['2x2'], 'one line added, one removed');
+SELECT throws_ok(format($$ SELECT test.call('order_line_remove', 'rita', '{"order":%s,"line":1}') $$, test.id('lines')),
+                 'OL404', NULL, 'while without a key the second removal finds no line');
 
 SELECT * FROM finish();
 ROLLBACK;

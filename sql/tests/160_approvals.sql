@@ -224,7 +224,8 @@ SELECT is(pg_temp.told('approval.requested', 's50000.01', 3), '{}'::text[], 'pro
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'duo', '{"id":%s}') $$, test.id('s50000.01')),
                  'OL403', format('you already approved step 1 of order %s: another user must decide step 2', test.id('s50000.01')),
                  'one user never approves two steps of one order');
-SELECT lives_ok(format($$ SELECT test.call('order_approve', 'fay', '{"id":%s}') $$, test.id('s50000.01')), 'finance approves step 2');
+SELECT ok(test.replays('order_approve', 'fay', jsonb_build_object('id', test.id('s50000.01'), 'idempotency_key', 'fay-s2')),
+          'finance approves step 2; her retry with the same idempotency key gets the same reply and decides nothing again');
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fred', '{"id":%s}') $$, test.id('s50000.01')),
                  'OL409', format('step 2 of order %s was already decided by fay (approved)', test.id('s50000.01')),
                  'the other finance manager, too late: a conflict, not a second decision');

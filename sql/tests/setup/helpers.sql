@@ -14,15 +14,21 @@ CREATE OR REPLACE FUNCTION test.uid(name text) RETURNS bigint LANGUAGE sql AS $$
     SELECT id FROM orderly.users WHERE lower(username) = lower(name)
 $$;
 
--- Calls api.<fn> as the user who, with args, as orderlyd does; returns its row as jsonb (the
--- first, for a listing: see test.rows).
-CREATE OR REPLACE FUNCTION test.call(fn text, who text, args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+-- Calls api.<fn> as the user who, with args, as orderlyd does; returns its row exactly as the
+-- function returned it (json text, as an idempotency key's replay must repeat it byte for byte);
+-- the first row, for a listing (see test.rows).
+CREATE OR REPLACE FUNCTION test.reply(fn text, who text, args jsonb) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     r json;
 BEGIN
     EXECUTE format('SELECT * FROM api.%I($1, $2)', fn) INTO r USING test.uid(who), args;
-    RETURN r::jsonb;
+    RETURN r::text;
 END
+$$;
+
+-- The same row as jsonb.
+CREATE OR REPLACE FUNCTION test.call(fn text, who text, args jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT test.reply(fn, who, args)::jsonb
 $$;
 
 -- The same for a listing: every row, in order, as one jsonb array.
@@ -32,6 +38,25 @@ DECLARE
 BEGIN
     EXECUTE format('SELECT coalesce(jsonb_agg(x::jsonb), ''[]'') FROM api.%I($1, $2) x', fn) INTO r USING test.uid(who), args;
     RETURN r;
+END
+$$;
+
+-- Rows inserted, updated or deleted so far in this transaction, in every table but temporary
+-- ones (PostgreSQL's own count, which sees every write, also in a function's subtransactions):
+-- a call that leaves test.writes() as it was wrote nothing at all.
+CREATE OR REPLACE FUNCTION test.writes() RETURNS bigint LANGUAGE sql AS $$
+    SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
+    FROM pg_stat_xact_user_tables WHERE schemaname !~ '^pg_temp'
+$$;
+
+-- A changing command called twice with the same args (an idempotency_key among them): true when
+-- the second call returns the first reply text for text and writes nothing at all.
+CREATE OR REPLACE FUNCTION test.replays(fn text, who text, args jsonb) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    first  text := test.reply(fn, who, args);
+    writes bigint := test.writes();
+BEGIN
+    RETURN test.reply(fn, who, args) = first AND test.writes() = writes;
 END
 $$;
 
