@@ -39,17 +39,21 @@ public struct Command: Sendable {
     public let arguments: [Argument]
     /// Allowed before AUTH.
     public let beforeAuth: Bool
+    /// Creates or changes something (the registry's `changes`): it takes an `idempotency_key`,
+    /// and a lost connection while it ran leaves its outcome in doubt.
+    public let changes: Bool
     public let usage: String
     public let summary: String
 
     public init(_ name: String, _ action: Action, permission: String? = nil, positional: [String] = [], arguments: [Argument] = [],
-                beforeAuth: Bool = false, usage: String? = nil, summary: String) {
+                beforeAuth: Bool = false, changes: Bool = false, usage: String? = nil, summary: String) {
         self.name = name
         self.action = action
         self.permission = permission
         self.positional = positional
         self.arguments = arguments
         self.beforeAuth = beforeAuth
+        self.changes = changes
         self.usage = usage ?? name
         self.summary = summary
     }

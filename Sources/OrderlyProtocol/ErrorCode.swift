@@ -13,6 +13,9 @@ public enum ErrorCode: String, CaseIterable, Sendable {
     case busy = "BUSY"
     case locked = "LOCKED"
     case unavailable = "UNAVAILABLE"
+    /// The connection to the database broke after a changing command was sent: it may or may not
+    /// have taken effect. Not retryable as such: retry with the same `idempotency_key`, or look first.
+    case inDoubt = "IN_DOUBT"
     case `internal` = "INTERNAL"
 
     /// Whether the same request may simply be sent again later. Only for codes that say nothing

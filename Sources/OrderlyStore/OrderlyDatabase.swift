@@ -20,9 +20,12 @@ public final class OrderlyDatabase: Sendable {
 
     /// `SELECT * FROM <function>(actor, args)`; each row's JSON becomes one data line.
     /// - Parameter function: a name from the command table (checked by `RegisteredCommands`), never from a client.
-    public func call(_ function: String, actor: Int64, arguments: String) async throws -> [String] {
+    /// - Parameter changes: the command creates or changes something; if the connection breaks
+    ///   after it was sent, the client is told `IN_DOUBT` rather than `UNAVAILABLE` (which
+    ///   promises that nothing happened).
+    public func call(_ function: String, actor: Int64, arguments: String, changes: Bool = false) async throws -> [String] {
         let sql = "SELECT * FROM \(function)($1::bigint, $2::jsonb)"
-        let result = try await run { try $0.query(sql, [String(actor), arguments]) }
+        let result = try await run(changes: changes) { try $0.query(sql, [String(actor), arguments]) }
         return result.rows.map { $0.first.flatMap { $0 } ?? "null" }
     }
 
@@ -84,7 +87,7 @@ public final class OrderlyDatabase: Sendable {
     }
 
     /// Runs `body` on a pooled connection, retrying transaction conflicts, and maps errors.
-    private func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+    private func run<T: Sendable>(changes: Bool = false, _ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {
@@ -94,14 +97,19 @@ public final class OrderlyDatabase: Sendable {
                     attempt += 1
                     continue
                 }
-                throw map(error)
+                throw map(error, changes: changes)
             }
         }
     }
 
-    private func map(_ error: PostgresError) -> ProtocolError {
+    private func map(_ error: PostgresError, changes: Bool) -> ProtocolError {
         if let sqlState = error.sqlState, let code = ErrorCode(sqlState: sqlState) {
             return ProtocolError(code, error.message)
+        }
+        if changes && error.outcomeUnknown {
+            logger.warning("database connection lost while a change ran; its outcome is unknown", metadata: ["error": "\(error)"])
+            return ProtocolError(.inDoubt, "the database connection was lost while this ran: it may or may not have taken effect; " +
+                                 "send it again with the same idempotency_key, or look before retrying")
         }
         if error.isConnectionFailure || error.kind == .poolClosed {
             logger.warning("database unavailable", metadata: ["error": "\(error)"])

@@ -13,6 +13,7 @@ public enum RegisteredCommands {
         let arguments: [Command.Argument]
         let usage: String
         let summary: String
+        let changes: Bool
     }
 
     struct Malformed: Error, CustomStringConvertible {
@@ -39,7 +40,7 @@ public enum RegisteredCommands {
             throw Malformed(description: "command \(row.name): one to \(CommandTable.maxWords) words")
         }
         return Command(row.name, .sql(function: row.function), permission: row.permission, positional: row.positional,
-                       arguments: row.arguments, usage: row.usage, summary: row.summary)
+                       arguments: row.arguments, changes: row.changes, usage: row.usage, summary: row.summary)
     }
 
     static func commands(fromRows rows: [String?]) throws -> [Command] {

@@ -119,7 +119,38 @@ public final class Connection: @unchecked Sendable {
             prepared[sql] = name
         }
         return try withParameters(parameters) { values in
-            try consume(PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0))
+            // Sent and read in two steps (PQexecPrepared does the same inside) so that a broken
+            // connection can be told apart: before sending, the statement surely did not run.
+            guard PQsendQueryPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0) == 1 else {
+                throw PostgresError(kind: .connection, message: Connection.trimmed(PQerrorMessage(handle)))
+            }
+            return try consumeSent(handle)
+        }
+    }
+
+    /// Reads the result of a statement already sent (and whatever follows it, until libpq says
+    /// there is no more). A connection that breaks now leaves the statement's outcome unknown.
+    private func consumeSent(_ handle: OpaquePointer) throws -> QueryResult {
+        var outcome: Result<QueryResult, Error>?
+        while let result = PQgetResult(handle) {
+            if outcome == nil {
+                outcome = Result { try consume(result) }
+            } else {
+                PQclear(result)
+            }
+        }
+        guard let outcome else {
+            var error = PostgresError(kind: .connection, message: Connection.trimmed(PQerrorMessage(handle)))
+            error.outcomeUnknown = true
+            throw error
+        }
+        do {
+            return try outcome.get()
+        } catch var error as PostgresError where error.isConnectionFailure {
+            // Lost, or ended by the server (57P01 …) instead of an answer: the end may have come
+            // just after a commit, so an error of this kind does not prove that nothing happened.
+            error.outcomeUnknown = true
+            throw error
         }
     }
 

@@ -22,6 +22,10 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var detail: String?
     public var hint: String?
+    /// The connection broke (or the server ended it) after the statement was sent and before its
+    /// result came back: it may have run and committed, or not. False when it was never sent,
+    /// or PostgreSQL answered it with an error of the statement's own (which did not commit).
+    public var outcomeUnknown = false
     /// `message` and `hint` with the statement's parameter values blanked out: what
     /// `description` shows.
     private var loggableMessage: String?

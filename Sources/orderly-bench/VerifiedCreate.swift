@@ -9,12 +9,13 @@ import OrderlyClient
 /// acknowledged exactly once whatever happened to its first reply.
 ///
 /// Counters: `acknowledged`, `retries` (requests sent again), `in_doubt` (requests whose
-/// connection broke after they were sent, or that got -UNAVAILABLE: they may have committed),
+/// connection broke after they were sent, or that got -IN_DOUBT or -UNAVAILABLE: they may have committed),
 /// `replays` (in-doubt requests whose acknowledged order was created before the retry was sent,
 /// so the reply was the stored one), `unresolved` (still unanswered when the run ended; they
 /// may or may not exist, and are not in the log).
 extension Runner {
-    static let retryable: Set<String> = ["UNAVAILABLE", "BUSY"]
+    /// IN_DOUBT is retried too: with the same idempotency key, that is what it asks for.
+    static let retryable: Set<String> = ["UNAVAILABLE", "BUSY", "IN_DOUBT"]
 
     private struct Pending {
         let key: String
@@ -88,8 +89,10 @@ extension Runner {
             if let code = response.errorCode {
                 if retryable.contains(code) {
                     tally.counters["retried_" + code.lowercased(), default: 0] += 1
-                    if code == "UNAVAILABLE" && !pending!.inDoubt {
-                        // The database may have committed before the server lost it.
+                    if (code == "IN_DOUBT" || code == "UNAVAILABLE") && !pending!.inDoubt {
+                        // The database may have committed before the server lost it (IN_DOUBT
+                        // says so; UNAVAILABLE should mean it never ran, but the check does
+                        // not take the server's word for it).
                         tally.counters["in_doubt", default: 0] += 1
                         pending!.inDoubt = true
                     }

@@ -1,3 +1,4 @@
+import Foundation
 import OrderlyProtocol
 import Testing
 
@@ -34,6 +35,19 @@ import Testing
 
     @Test func retryableErrorCodes() {
         #expect(ErrorCode.unavailable.isRetryable && ErrorCode.busy.isRetryable && !ErrorCode.conflict.isRetryable)
+        // IN_DOUBT is retried only with the same idempotency key, never blindly.
+        #expect(!ErrorCode.inDoubt.isRetryable)
+    }
+
+    /// Clients switch on the codes: each one is in the README's table of error codes, and the
+    /// table has no other.
+    @Test func everyErrorCodeIsDocumentedAndNoOther() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let section = try #require(text.components(separatedBy: "### Error codes").dropFirst().first?.components(separatedBy: "\n### ").first)
+        let documented = Set(section.matches(of: /\n\| `([A-Z_]+)` \|/).map { String($0.1) })
+        #expect(documented == Set(ErrorCode.allCases.map(\.rawValue)))
     }
 
     @Test func jsonQuoting() {

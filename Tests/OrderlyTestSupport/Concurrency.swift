@@ -47,3 +47,13 @@ public func raceRequests(_ server: TestServer, _ count: Int, users: [(name: Stri
         return replies.compactMap { $0 }
     }
 }
+
+/// Polls `condition` until it holds; fails after 30 s (a generous bound: it only keeps a broken
+/// test from hanging, and says what it was waiting for).
+public func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}

@@ -103,7 +103,7 @@ final class Session {
             return try await run(builtin, request, command)
         case .sql(let function):
             let arguments = try request.argumentObject(skipping: command.wordCount, positionalNames: command.positional)
-            return try await call(function, arguments: arguments)
+            return try await call(function, arguments: arguments, changes: command.changes)
         }
     }
 
@@ -124,10 +124,10 @@ final class Session {
         }
     }
 
-    private func call(_ function: String, arguments: String) async throws -> Outcome {
+    private func call(_ function: String, arguments: String, changes: Bool) async throws -> Outcome {
         guard let identity else { throw ProtocolError(.noAuth, "authenticate first: AUTH username password") }
         do {
-            let rows = try await server.database.call(function, actor: identity.userId, arguments: arguments)
+            let rows = try await server.database.call(function, actor: identity.userId, arguments: arguments, changes: changes)
             var reply = ""
             for row in rows { reply += Reply.data(row) }
             return Outcome(reply: reply + Reply.ok(rows.count == 1 ? "1 row" : "\(rows.count) rows"))
