@@ -15,6 +15,18 @@ AS $$
         'permissions', to_json(orderly.user_permission_codes(($1).id)))
 $$;
 
+-- Which password a session logged in with, without saying anything about the password: a tag
+-- of the stored hash (bcrypt salts every hash, so a new password, even the same one again,
+-- gives a new tag). orderlyd keeps it with each session and ends the sessions whose tag is no
+-- longer the user's: a password change logs the user out everywhere, but never a login made
+-- with the new password, however late the notice of the change arrives.
+CREATE OR REPLACE FUNCTION orderly.credential_tag(u orderly.users) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT left(encode(sha256(convert_to(coalesce(($1).password_hash, ''), 'UTF8')), 'hex'), 16)
+$$;
+
 -- Read live on every call: a role granted or revoked a moment ago shows immediately.
 CREATE OR REPLACE FUNCTION api.whoami(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -53,6 +65,7 @@ BEGIN
         'locked', u.locked,
         'locked_until', u.locked_until,
         'roles', to_json(orderly.user_role_names(u.id)),
-        'permissions', to_json(orderly.user_permission_codes(u.id)));
+        'permissions', to_json(orderly.user_permission_codes(u.id)),
+        'credential', orderly.credential_tag(u));
 END
 $$;

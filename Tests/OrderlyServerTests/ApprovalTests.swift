@@ -104,8 +104,13 @@ import Testing
             #expect(try await sam.request("ORDER APPROVE \(order)").isSuccess)
             #expect(try await fiona.request("APPROVAL QUEUE").data.count == 1, "her turn")
             try await server.database.execute("SELECT admin.revoke_role('fiona', 'finance_manager')")
-            let refused = try await fiona.request("ORDER APPROVE \(order)")
+            // Her session ends; logged in again, she may no longer decide.
+            #expect(try await fiona.nextLine() == #">session.closed {"reason":"a role was revoked"}"#)
+            await fiona.close()
+            let again = try await server.connect(as: "fiona", password: "fiona-password")
+            let refused = try await again.request("ORDER APPROVE \(order)")
             #expect(refused.errorCode == "FORBIDDEN", "\(refused)")
+            await again.close()
             let step = try await server.database.execute(
                 "SELECT status FROM orderly.order_approvals WHERE order_id = $1 AND step_no = 2", [String(order)])
             #expect(step.rows == [["pending"]], "nothing was decided")

@@ -5,14 +5,56 @@ import OrderlyTestSupport
 import Testing
 
 @Suite struct LiveRightsTests {
-    @Test func aRevokedRoleTakesEffectOnTheVeryNextCommand() async throws {
+    @Test func aRevokedRoleEndsTheUsersSessionsAndTheNextLoginHasTheRightsLeft() async throws {
         try await withTestServer { server in
             try await server.database.createUser("ada", password: "ada-password", roles: ["admin", "warehouse"])
             let client = try await server.connect(as: "ada", password: "ada-password")
+            let other = try await server.connect(as: "ada", password: "ada-password")
             #expect(try await client.request("STATS").isSuccess)
             try await server.database.execute("SELECT admin.revoke_role('ada', 'admin')")
-            #expect(try await client.request("STATS").errorCode == "FORBIDDEN")
-            #expect(try await !client.request("HELP").data.joined().contains("STATS"))
+            for session in [client, other] {
+                #expect(try await session.nextLine() == #">session.closed {"reason":"a role was revoked"}"#)
+                #expect(try await session.nextLine() == nil)
+                await session.close()
+            }
+            let again = try await server.connect(as: "ada", password: "ada-password")
+            #expect(try await again.request("STATS").errorCode == "FORBIDDEN")
+            #expect(try await !again.request("HELP").data.joined().contains("STATS"))
+            await again.close()
+        }
+    }
+
+    @Test func aPasswordChangeEndsTheUsersSessionsButNotALoginWithTheNewPassword() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("pia", password: "pia-password", roles: ["warehouse"])
+            let before = try await server.connect(as: "pia", password: "pia-password")
+            try await server.database.execute("SELECT admin.set_password('pia', 'pia-new-password')")
+            // A login with the new password, made at once: whenever the notice of the change
+            // reaches the server, this session is not the one it ends.
+            let after = try await server.connect(as: "pia", password: "pia-new-password")
+            #expect(try await before.nextLine() == #">session.closed {"reason":"password changed"}"#)
+            #expect(try await before.nextLine() == nil)
+            await before.close()
+            try await server.database.execute("SELECT admin.notify('user:pia', 'still here')")
+            #expect(try await after.nextLine()?.contains("still here") == true)
+            #expect(try await after.request("WHOAMI").isSuccess)
+            await after.close()
+        }
+    }
+
+    /// The notice of a change can be missed (the LISTEN connection was down); the session's next
+    /// command reads the rights afresh and ends the login itself.
+    @Test func aPasswordChangedWithoutANoticeEndsTheLoginAtTheNextCommand() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("pat", password: "pat-password", roles: ["admin"])
+            let client = try await server.connect(as: "pat", password: "pat-password")
+            // Behind the admin functions' back: no NOTIFY, so only the re-read can notice.
+            try await server.database.execute("UPDATE orderly.users SET password_hash = orderly_ext.crypt('pat-other-password', orderly_ext.gen_salt('bf', 4)) WHERE username = 'pat'")
+            // STATS is a built-in with a permission: its rights are always read fresh.
+            let reply = try await client.request("STATS")
+            #expect(reply.final == "-NOAUTH your session has ended (password changed); authenticate again", "\(reply)")
+            #expect(try await client.authenticate(username: "pat", password: "pat-other-password").isSuccess)
+            #expect(try await client.request("STATS").isSuccess)
             await client.close()
         }
     }
@@ -58,13 +100,14 @@ import Testing
         }
     }
 
-    @Test func aRevokedRoleStopsItsPushesToAnIdleSession() async throws {
+    @Test func aLoginAfterARevocationGetsOnlyTheRemainingRolesPushes() async throws {
         try await withTestServer { server in
             try await server.database.createUser("rex", password: "rex-password", roles: ["warehouse", "sales_rep"])
-            let client = try await server.connect(as: "rex", password: "rex-password")
+            let before = try await server.connect(as: "rex", password: "rex-password")
             try await server.database.execute("SELECT admin.revoke_role('rex', 'warehouse')")
-            // The session re-reads its roles when told, without waiting for its next command.
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await before.nextLine() == #">session.closed {"reason":"a role was revoked"}"#)
+            await before.close()
+            let client = try await server.connect(as: "rex", password: "rex-password")
             try await server.database.execute("SELECT admin.notify('role:warehouse', 'not for rex')")
             try await server.database.execute("SELECT admin.notify('role:sales_rep', 'for rex')")
             let line = try await client.nextLine()

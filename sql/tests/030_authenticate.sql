@@ -1,7 +1,7 @@
 -- api.authenticate and login throttling (R__055_logins.sql), whoami, user_permissions (R__030_api_auth.sql).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(81);
+SELECT plan(85);
 
 DO $$
 BEGIN
@@ -21,13 +21,31 @@ $$;
 
 -- authenticate: success ------------------------------------------------------------------------
 
-SELECT is(api.authenticate('carol', 'carol-secret', '10.0.0.1')::jsonb,
+SELECT is(api.authenticate('carol', 'carol-secret', '10.0.0.1')::jsonb - 'credential',
           jsonb_build_object('user_id', test.uid('carol'), 'username', 'carol', 'display_name', 'Carol Cole',
                              'roles', '["sales_rep"]'::jsonb, 'permissions', pg_temp.role_perms('sales_rep')),
           'authenticate returns the session document');
 SELECT is((SELECT array_agg(k ORDER BY ord) FROM json_object_keys(api.authenticate('carol', 'carol-secret', '10.0.0.1'))
            WITH ORDINALITY AS t(k, ord)),
-          ARRAY['user_id', 'username', 'display_name', 'roles', 'permissions'], 'keys in documented order');
+          ARRAY['user_id', 'username', 'display_name', 'roles', 'permissions', 'credential'],
+          'keys in documented order: the session document, then the credential tag for orderlyd');
+SELECT is(api.authenticate('carol', 'carol-secret', '10.0.0.1') ->> 'credential',
+          left(encode(sha256(convert_to((SELECT password_hash FROM orderly.users WHERE username = 'carol'), 'UTF8')), 'hex'), 16),
+          'the credential tag is a tag of the stored hash (never the hash)');
+SELECT isnt(api.authenticate('carol', 'carol-secret', '10.0.0.1') ->> 'credential',
+            (SELECT orderly.credential_tag(u) FROM orderly.users u WHERE username = 'dave'), 'each password its own tag');
+SELECT ok(NOT (SELECT w::jsonb ? 'credential' FROM api.whoami(test.uid('carol'), '{}') AS w), 'WHOAMI does not show it');
+DO $$
+DECLARE
+    before text := (SELECT orderly.credential_tag(u) FROM orderly.users u WHERE username = 'carol');
+BEGIN
+    PERFORM admin.set_password('carol', 'carol-secret');
+    IF (SELECT orderly.credential_tag(u) FROM orderly.users u WHERE username = 'carol') = before THEN
+        RAISE EXCEPTION 'the tag did not change';
+    END IF;
+END
+$$;
+SELECT pass('a new password, even the same one again, changes the tag');
 SELECT ok(api.authenticate('CAROL', 'carol-secret', '10.0.0.1')::text !~ E'\n', 'username is case-insensitive, one line');
 SELECT ok(api.authenticate('carol', 'carol-secret', '10.0.0.1')::text !~ '\$2a\$', 'no hash in the result');
 SELECT ok((SELECT last_login_at IS NOT NULL FROM orderly.users WHERE username = 'carol'), 'last_login_at set');
@@ -206,7 +224,8 @@ SELECT throws_ok($$SELECT * FROM api.whoami(-1, '{}')$$, 'OL401', NULL, 'whoami:
 SELECT is(api.user_permissions(test.uid('dave'))::jsonb,
           jsonb_build_object('user_id', test.uid('dave'), 'username', 'dave', 'locked', false, 'locked_until', NULL,
                              'roles', '["auditor", "warehouse"]'::jsonb,
-                             'permissions', pg_temp.role_perms('auditor', 'warehouse')),
+                             'permissions', pg_temp.role_perms('auditor', 'warehouse'),
+                             'credential', (SELECT orderly.credential_tag(u) FROM orderly.users u WHERE username = 'dave')),
           'user_permissions document');
 SELECT admin.revoke_role('dave', 'auditor');
 SELECT is(api.user_permissions(test.uid('dave'))::jsonb -> 'permissions', pg_temp.role_perms('warehouse'),

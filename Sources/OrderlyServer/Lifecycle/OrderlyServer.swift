@@ -193,11 +193,11 @@ public final class OrderlyServer: Sendable {
                 let asOf = affected.map { session -> Int in session.markStale(); return session.rightsChanges }
                 Task {
                     guard let fresh = try? await database.identity(userId: userId) else { return }
+                    // A password change or a revoked role ends the sessions logged in before it.
                     for (session, changes) in zip(affected, asOf) {
-                        if fresh.locked == true {
+                        if let reason = session.refresh(userId: userId, with: fresh, asOf: changes) {
+                            session.push(Reply.event(kind: "session.closed", json: "{\"reason\":\(JSONText.quote(reason))}"))
                             session.channel.close(promise: nil)
-                        } else {
-                            session.refresh(userId: userId, with: fresh, asOf: changes)
                         }
                     }
                 }

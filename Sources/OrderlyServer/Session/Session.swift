@@ -113,9 +113,9 @@ final class Session {
         let asOf = handle.rightsChanges
         do {
             let fresh = try await server.database.identity(userId: current.userId)
-            guard fresh.locked != true else {
+            if let reason = fresh.reasonToEnd(sessionOf: current) {
                 handle.setIdentity(nil, asOf: asOf)
-                throw ProtocolError(.noAuth, "your session has ended (account is locked); authenticate again")
+                throw ProtocolError(.noAuth, "your session has ended (\(reason)); authenticate again")
             }
             handle.setIdentity(fresh, asOf: asOf)
         } catch let error as ProtocolError where [.authFailed, .notFound, .locked].contains(error.code) {

@@ -52,12 +52,16 @@ final class SessionHandle: Sendable {
     }
 
     /// Replaces the rights with fresh ones read for `userId`, unless the session has logged in
-    /// as somebody else (or out) meanwhile.
-    func refresh(userId: Int64, with fresh: Identity, asOf changes: Int) {
+    /// as somebody else (or out) meanwhile, or already holds rights read later. Returns why the
+    /// session must end instead, if it must (`Identity.reasonToEnd`); its rights are then left
+    /// as they were, for the caller to close it.
+    func refresh(userId: Int64, with fresh: Identity, asOf changes: Int) -> String? {
         state.withLockedValue { state in
-            guard state.identity?.userId == userId else { return }
+            guard let current = state.identity, current.userId == userId, changes >= state.readAt else { return nil }
+            if let reason = fresh.reasonToEnd(sessionOf: current) { return reason }
             state.identity = fresh
             state.readAt = max(state.readAt, changes)
+            return nil
         }
     }
 
