@@ -10,6 +10,8 @@ public enum ErrorCode: String, CaseIterable, Sendable {
     case invalid = "INVALID"
     case conflict = "CONFLICT"
     case lineTooLong = "LINE_TOO_LONG"
+    /// The reply would be larger than the server's reply limit; ask for less (a smaller `limit=`).
+    case tooLarge = "TOO_LARGE"
     case busy = "BUSY"
     case locked = "LOCKED"
     case unavailable = "UNAVAILABLE"

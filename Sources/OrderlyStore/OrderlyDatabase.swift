@@ -23,9 +23,15 @@ public final class OrderlyDatabase: Sendable {
     /// - Parameter changes: the command creates or changes something; if the connection breaks
     ///   after it was sent, the client is told `IN_DOUBT` rather than `UNAVAILABLE` (which
     ///   promises that nothing happened).
-    public func call(_ function: String, actor: Int64, arguments: String, changes: Bool = false) async throws -> [String] {
+    /// - Parameter maxReplyBytes: the most bytes of JSON the rows may add up to; a longer reply
+    ///   is never built in memory, and is refused (`TOO_LARGE`) instead.
+    public func call(_ function: String, actor: Int64, arguments: String, changes: Bool = false,
+                     maxReplyBytes: Int? = nil) async throws -> [String] {
         let sql = "SELECT * FROM \(function)($1::bigint, $2::jsonb)"
-        let result = try await run(changes: changes) { try $0.query(sql, [String(actor), arguments]) }
+        let result = try await run(changes: changes) { try $0.query(sql, [String(actor), arguments], maxBytes: maxReplyBytes) }
+        if result.cut, let maxReplyBytes {
+            throw ProtocolError(.tooLarge, "the reply would be larger than \(maxReplyBytes) bytes; ask for less (e.g. a smaller limit=)")
+        }
         return result.rows.map { $0.first.flatMap { $0 } ?? "null" }
     }
 

@@ -95,19 +95,23 @@ public final class Connection: @unchecked Sendable {
 
     /// Runs a parameterised statement, prepared once per connection and reused after that.
     /// Parameters are sent as text; nil is SQL NULL.
+    /// With `maxBytes`, rows are read one at a time (libpq's single-row mode) and kept only while
+    /// their text adds up to at most that many bytes; past it the result comes back `cut`, with
+    /// no rows, and the rest of the rows are read and dropped. So a huge result never sits in
+    /// memory whole (one row at most).
     @discardableResult
-    public func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+    public func query(_ sql: String, _ parameters: [String?] = [], maxBytes: Int? = nil) throws -> QueryResult {
         do {
-            return try executePrepared(sql, parameters)
+            return try executePrepared(sql, parameters, maxBytes: maxBytes)
         } catch let error as PostgresError where error.invalidatesPreparedStatement {
             // A migration replaced what the statement refers to. The server refuses before
             // running anything, so preparing again and retrying once is safe.
             if let name = prepared.removeValue(forKey: sql) { _ = try? queryOnce("DEALLOCATE " + name) }
-            return try executePrepared(sql, parameters)
+            return try executePrepared(sql, parameters, maxBytes: maxBytes)
         }
     }
 
-    private func executePrepared(_ sql: String, _ parameters: [String?]) throws -> QueryResult {
+    private func executePrepared(_ sql: String, _ parameters: [String?], maxBytes: Int?) throws -> QueryResult {
         let handle = try openHandle()
         let name: String
         if let existing = prepared[sql] {
@@ -124,6 +128,10 @@ public final class Connection: @unchecked Sendable {
             guard PQsendQueryPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0) == 1 else {
                 throw PostgresError(kind: .connection, message: Connection.trimmed(PQerrorMessage(handle)))
             }
+            if let maxBytes {
+                _ = PQsetSingleRowMode(handle)
+                return try consumeSent(handle, cuttingAt: maxBytes)
+            }
             return try consumeSent(handle)
         }
     }
@@ -139,6 +147,47 @@ public final class Connection: @unchecked Sendable {
                 PQclear(result)
             }
         }
+        return try settle(outcome, handle)
+    }
+
+    /// `consumeSent` in single-row mode: one PGresult per row, then an empty final one.
+    private func consumeSent(_ handle: OpaquePointer, cuttingAt maxBytes: Int) throws -> QueryResult {
+        var outcome: Result<QueryResult, Error>?
+        var columns: [String] = []
+        var rows: [[String?]] = []
+        var bytes = 0
+        var cut = false
+        while let result = PQgetResult(handle) {
+            guard outcome == nil else {
+                PQclear(result)
+                continue
+            }
+            if PQresultStatus(result) == PGRES_SINGLE_TUPLE {
+                defer { PQclear(result) }
+                if cut { continue }
+                let one = Connection.rows(of: result)
+                columns = one.columns
+                for row in one.rows {
+                    bytes += row.reduce(0) { $0 + ($1?.utf8.count ?? 0) }
+                    if bytes > maxBytes {
+                        cut = true
+                        rows = []
+                    } else {
+                        rows.append(row)
+                    }
+                }
+                continue
+            }
+            outcome = Result {
+                let last = try consume(result)
+                return QueryResult(columns: columns.isEmpty ? last.columns : columns, rows: cut ? [] : rows + last.rows,
+                                   commandTag: last.commandTag, cut: cut)
+            }
+        }
+        return try settle(outcome, handle)
+    }
+
+    private func settle(_ outcome: Result<QueryResult, Error>?, _ handle: OpaquePointer) throws -> QueryResult {
         guard let outcome else {
             var error = PostgresError(kind: .connection, message: Connection.trimmed(PQerrorMessage(handle)))
             error.outcomeUnknown = true

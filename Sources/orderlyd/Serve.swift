@@ -42,6 +42,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections open at once; one more is answered -BUSY.")
     var maxConnections: Int = 10_000
 
+    @Option(help: "Bytes one reply may hold; a larger one is refused with TOO_LARGE instead of being built in memory.")
+    var maxReplyBytes: Int = 8 << 20
+
     @Option(help: "Requests read ahead per connection before the server stops reading from it.")
     var maxInFlight: Int = 32
 
@@ -112,6 +115,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (1...256).contains(poolSize) else { throw ValidationError("--pool-size must be between 1 and 256") }
         guard (256...16 * 1024 * 1024).contains(maxLine) else { throw ValidationError("--max-line must be between 256 and 16777216 bytes") }
+        guard maxReplyBytes >= 1024 else { throw ValidationError("--max-reply-bytes must be at least 1024") }
         guard maxConnections > 0, maxInFlight > 0, maxOutboundBytes >= 1024 else {
             throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
         }
@@ -196,6 +200,7 @@ struct Serve: AsyncParsableCommand {
             configuration.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
             configuration.sessionLifetimeSeconds = sessionLifetime
             configuration.trustedProxies = trustedProxies.compactMap(AddressRange.init)
+            configuration.maxReplyBytes = maxReplyBytes
             if let tlsListen, let tlsCert, let tlsKey {
                 let (tlsHost, tlsPort) = try Serve.parseListen(tlsListen)
                 configuration.tls = .init(host: tlsHost, port: tlsPort, certificatePath: tlsCert, privateKeyPath: tlsKey)

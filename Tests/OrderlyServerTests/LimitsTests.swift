@@ -169,6 +169,25 @@ import Testing
         }
     }
 
+    /// A reply past --max-reply-bytes is refused without being built; a smaller one of the same
+    /// command goes through, and so does the next request.
+    @Test func aReplyOverTheByteLimitIsRefusedNotBuilt() async throws {
+        try await withTestServer(configure: { $0.maxReplyBytes = 4096 }) { server in
+            try await server.database.createUser("wes", password: "wes-password", roles: ["warehouse"])
+            // 40 notices of about 300 bytes each: some 12 000 bytes as INBOX lines.
+            try await server.database.execute(
+                "SELECT admin.notify('user:wes', 'pallet ' || i || ' ' || repeat('n', 250)) FROM generate_series(1, 40) AS i")
+            let wes = try await server.connect(as: "wes", password: "wes-password")
+            let all = try await wes.request("INBOX limit=40")
+            #expect(all.data.isEmpty)
+            #expect(all.final == "-TOO_LARGE the reply would be larger than 4096 bytes; ask for less (e.g. a smaller limit=)", "\(all.final)")
+            let some = try await wes.request("INBOX limit=5")
+            #expect(some.isSuccess && some.data.count == 5, "\(some.final)")
+            #expect(try await wes.request("WHOAMI").isSuccess)
+            await wes.close()
+        }
+    }
+
     @Test func thePlainListenerStaysOnLoopbackUnlessAllowed() async throws {
         try await withTestDatabase { database in
             let configuration = ServerConfiguration(host: "0.0.0.0", port: 0, database: database.config, poolSize: 1)

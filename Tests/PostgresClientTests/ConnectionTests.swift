@@ -24,6 +24,23 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         }
     }
 
+    @Test func aResultPastItsByteLimitComesBackCutAndTheConnectionGoesOn() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let (small, large, after) = try await blocking {
+                let connection = try Connection(config: database.config)
+                // 100 rows of 100 bytes: 10 000 bytes in all.
+                let sql = "SELECT repeat('x', 100) FROM generate_series(1, $1::int)"
+                let small = try connection.query(sql, ["10"], maxBytes: 5000)
+                let large = try connection.query(sql, ["100"], maxBytes: 5000)
+                let after = try connection.query("SELECT 1")
+                return (small, large, after)
+            }
+            #expect(!small.cut && small.rows.count == 10 && small.commandTag == "SELECT 10")
+            #expect(large.cut && large.rows.isEmpty)
+            #expect(after.rows == [["1"]], "the rest was read: the connection is ready for the next statement")
+        }
+    }
+
     @Test func jsonTextIsHandedOnUntouched() async throws {
         try await withTestDatabase(migrated: false) { database in
             let json = #"{"b" :  [1, 2.50],   "a": "é\n"}"#

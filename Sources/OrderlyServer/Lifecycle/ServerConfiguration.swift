@@ -12,6 +12,9 @@ public struct ServerConfiguration: Sendable {
     public var limits: Limits
     /// How failed logins are throttled, and how many password checks may run at once.
     public var login: LoginPolicy
+    /// The most bytes of JSON one reply's rows may add up to; a larger reply is refused
+    /// (`TOO_LARGE`) without being built in memory.
+    public var maxReplyBytes = 8 << 20
     /// Connections open at once; one more is answered `-BUSY` and closed.
     public var maxConnections: Int
     /// Requests read ahead of the one being answered. Past it the server stops reading from that

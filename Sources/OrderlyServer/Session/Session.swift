@@ -127,7 +127,8 @@ final class Session {
     private func call(_ function: String, arguments: String, changes: Bool) async throws -> Outcome {
         guard let identity else { throw ProtocolError(.noAuth, "authenticate first: AUTH username password") }
         do {
-            let rows = try await server.database.call(function, actor: identity.userId, arguments: arguments, changes: changes)
+            let rows = try await server.database.call(function, actor: identity.userId, arguments: arguments, changes: changes,
+                                                      maxReplyBytes: configuration.maxReplyBytes)
             var reply = ""
             for row in rows { reply += Reply.data(row) }
             return Outcome(reply: reply + Reply.ok(rows.count == 1 ? "1 row" : "\(rows.count) rows"))
