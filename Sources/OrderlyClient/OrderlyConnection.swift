@@ -54,6 +54,13 @@ public final class OrderlyConnection {
                 }
             }
             .connect(host: host, port: port).get()
+        // Whatever the pipeline saw or missed, a closed channel ends both streams: a reader
+        // waiting for a reply (or an event) must learn that the server is gone, never wait on.
+        // (Finishing an already finished stream does nothing.)
+        channel.closeFuture.whenComplete { _ in
+            continuation.finish()
+            eventContinuation.finish()
+        }
         let connection = OrderlyConnection(channel: channel, lines: stream.makeAsyncIterator(), events: events)
         let deadline = channel.eventLoop.scheduleTask(in: timeout) {
             channel.pipeline.fireErrorCaught(ClientError.timedOut)
