@@ -548,7 +548,7 @@ BEGIN
     UPDATE orderly.order_approvals x SET status = 'skipped'
     WHERE x.order_id = c.order_id AND x.round = c.round AND x.status = 'waiting';
     -- Coupon before stock: the lock order of ORDER SUBMIT (order, coupon, SKUs).
-    PERFORM orderly.coupon_release(o.id);
+    PERFORM orderly.coupon_release(o.id, u.id);
     PERFORM orderly.release_stock(o.id, u.id);
     o := orderly.change_status(o, 'rejected', u.id, v_reason);
     IF o.created_by IS NOT NULL THEN

@@ -47,7 +47,7 @@ BEGIN
         o := orderly.set_order_lines(o, orderly.order_specs(o.id));
     END IF;
     IF o.coupon_code IS NOT NULL THEN
-        PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id);
+        PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id, u.id);
     END IF;
     PERFORM orderly.reserve_stock(o, u.id);
     UPDATE orderly.orders x SET submitted_by = u.id, submitted_at = now() WHERE x.id = o.id RETURNING * INTO o;

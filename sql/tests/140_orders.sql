@@ -159,7 +159,7 @@ SELECT is(orderly.release_stock(test.id('draft'), test.uid('mona')), 15, 'releas
 SELECT is((SELECT actor_user_id FROM orderly.audit_log WHERE action = 'order.stock_release'), test.uid('mona'),
           'the release is audited with who did it');
 SELECT is((SELECT sum(stock_reserved)::integer FROM orderly.skus), 0, 'nothing reserved any more');
-SELECT is(orderly.release_stock(test.id('draft')), 0, 'releasing twice gives back nothing more');
+SELECT is(orderly.release_stock(test.id('draft'), test.uid('mona')), 0, 'releasing twice gives back nothing more');
 SELECT throws_ok($$ UPDATE orderly.skus SET stock_reserved = stock_on_hand + 1 $$, '23514', NULL,
                  'the CHECK never lets reservations exceed stock');
 

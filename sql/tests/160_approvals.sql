@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(150);
+SELECT plan(152);
 
 DO $$
 BEGIN
@@ -264,6 +264,8 @@ INSERT INTO ids SELECT 'phones', (test.call('order_create', 'rita', jsonb_build_
     'lines', '[{"product":"PHN","qty":4}]'::jsonb, 'submit', true)) ->> 'id')::bigint;
 SELECT is((SELECT stock_reserved FROM orderly.skus WHERE code = 'PHN-STD'), 4, 'submission reserved the phones');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'SAVE'), 1, 'and used the coupon');
+SELECT is((SELECT array_agg(actor_user_id) FROM orderly.audit_log WHERE action = 'coupon.redeem'
+           AND (after ->> 'order_id')::bigint = test.id('phones')), ARRAY[test.uid('rita')], 'its audit row names the submitter');
 SELECT throws_ok(format($$ SELECT test.call('order_reject', 'sue', '{"id":%s}') $$, test.id('phones')),
                  'OL400', 'reason is required', 'a rejection needs a reason');
 SELECT throws_ok(format($$ SELECT test.call('order_reject', 'sue', '{"id":%s,"reason":"  "}') $$, test.id('phones')),
@@ -272,6 +274,8 @@ SELECT is(test.call('order_reject', 'sue', jsonb_build_object('id', test.id('pho
           'rejected', 'rejected');
 SELECT is((SELECT stock_reserved FROM orderly.skus WHERE code = 'PHN-STD'), 0, 'the stock is released');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'SAVE'), 0, 'and the coupon');
+SELECT is((SELECT array_agg(actor_user_id) FROM orderly.audit_log WHERE action = 'coupon.release'
+           AND (after ->> 'order_id')::bigint = test.id('phones')), ARRAY[test.uid('sue')], 'its audit row names who rejected');
 SELECT is((SELECT payload ->> 'reason' FROM orderly.notifications WHERE kind = 'approval.rejected' AND recipient_user_id = test.uid('rita')
            AND (payload ->> 'order')::bigint = test.id('phones')), 'four is too many', 'the creator is told why');
 SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('phones') AND to_status = 'rejected'),
