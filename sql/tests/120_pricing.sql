@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(180);
+SELECT plan(181);
 
 DO $$
 BEGIN
@@ -451,6 +451,8 @@ SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('buy
                  'OL404', format('unknown customer %s', test.id('dealer')), 'but not for another customer');
 SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('nobody'), '{"code": "SVC"}'), 'OL403',
                  'permission denied: catalog.read', 'PRODUCT PRICE needs catalog.read');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

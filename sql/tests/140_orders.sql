@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(86);
+SELECT plan(87);
 
 DO $$
 BEGIN
@@ -258,6 +258,8 @@ SELECT is((SELECT array_agg(line_no || 'x' || qty ORDER BY line_no) FROM orderly
           ARRAY['2x2'], 'one line added, one removed');
 SELECT throws_ok(format($$ SELECT test.call('order_line_remove', 'rita', '{"order":%s,"line":1}') $$, test.id('lines')),
                  'OL404', NULL, 'while without a key the second removal finds no line');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;
