@@ -497,17 +497,23 @@ $$;
 
 -- Audit and notification -------------------------------------------------------------------------
 
+-- Every row names its actor (V016): a user's command passes the user (actor_kind 'user', the
+-- default); Orderly acting on its own (timers, the login throttle) passes NULL with actor_kind
+-- => 'system'; an admin function passes NULL with actor_kind => 'admin_sql' (actor_db_role names
+-- the login). Anything else, a user command with a NULL user included, is refused by the table's
+-- CHECK audit_log_actor: a forgotten actor fails the change instead of writing an anonymous row.
 -- plpgsql: the INSERT is planned once a session, not at every call as a sql function's body is.
+DROP FUNCTION IF EXISTS orderly.audit(bigint, text, text, text, jsonb, jsonb);
 CREATE OR REPLACE FUNCTION orderly.audit(actor_user_id bigint, action text, entity text, entity_id text,
-                                         before jsonb, after jsonb) RETURNS bigint
+                                         before jsonb, after jsonb, actor_kind text DEFAULT 'user') RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_id bigint;
 BEGIN
-    INSERT INTO orderly.audit_log (actor_user_id, action, entity, entity_id, before, after)
-    VALUES (audit.actor_user_id, audit.action, audit.entity, audit.entity_id, audit.before, audit.after)
+    INSERT INTO orderly.audit_log (actor_user_id, actor_kind, action, entity, entity_id, before, after)
+    VALUES (audit.actor_user_id, audit.actor_kind, audit.action, audit.entity, audit.entity_id, audit.before, audit.after)
     RETURNING id INTO v_id;
     RETURN v_id;
 END
@@ -526,7 +532,8 @@ $$;
 
 -- A user or role change is audited and announced under one name, so that what an admin reads
 -- in the audit log and what the servers react to cannot drift apart. "after" is read here, once
--- the change is made; extra adds facts that are not part of the snapshot.
+-- the change is made; extra adds facts that are not part of the snapshot. Only the admin
+-- functions change users and roles: the actor is the database login (admin_sql).
 CREATE OR REPLACE FUNCTION orderly.user_changed(change text, user_id bigint, before jsonb,
                                                 role text DEFAULT NULL, extra jsonb DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
@@ -536,7 +543,7 @@ DECLARE
     v_after jsonb := orderly.user_snapshot(user_changed.user_id);
 BEGIN
     PERFORM orderly.audit(NULL, user_changed.change, 'user', user_changed.user_id::text, user_changed.before,
-                          v_after || coalesce(user_changed.extra, '{}'));
+                          v_after || coalesce(user_changed.extra, '{}'), actor_kind => 'admin_sql');
     PERFORM orderly.notify_roles(user_changed.change, v_after ->> 'username', user_changed.user_id, user_changed.role);
 END
 $$;
@@ -548,7 +555,8 @@ AS $$
 DECLARE
     v_after jsonb := orderly.role_snapshot(role_changed.role_id);
 BEGIN
-    PERFORM orderly.audit(NULL, role_changed.change, 'role', v_after ->> 'name', role_changed.before, v_after);
+    PERFORM orderly.audit(NULL, role_changed.change, 'role', v_after ->> 'name', role_changed.before, v_after,
+                          actor_kind => 'admin_sql');
     PERFORM orderly.notify_roles(role_changed.change, NULL, NULL, v_after ->> 'name');
 END
 $$;

@@ -62,7 +62,8 @@ BEGIN
     END IF;
 
     PERFORM orderly.audit(NULL, 'permission.create', 'permission', create_permission.code, NULL,
-                          jsonb_build_object('code', create_permission.code, 'description', v_description));
+                          jsonb_build_object('code', create_permission.code, 'description', v_description),
+                          actor_kind => 'admin_sql');
     PERFORM orderly.notify_roles('permission.create', NULL, NULL, NULL);
 END
 $$;

@@ -59,8 +59,15 @@ JOIN orderly.permissions p ON p.code = rp.permission;
 
 COMMENT ON VIEW admin.role_permissions IS 'One row per permission granted to a role';
 
+-- actor_kind (V016) beside the other actor columns. Rows older than V016 have none in the table;
+-- those with a user were a user's, and say so here; the rest stay NULL (an admin in SQL or the
+-- system: actor_db_role may tell).
+DROP VIEW IF EXISTS admin.audit_log;
 CREATE OR REPLACE VIEW admin.audit_log AS
-SELECT a.id, a.at, a.actor_user_id, a.actor_db_role, a.action, a.entity, a.entity_id, a.before, a.after
+SELECT a.id, a.at,
+       coalesce(a.actor_kind, CASE WHEN a.actor_user_id IS NOT NULL THEN 'user' END) AS actor_kind,
+       a.actor_user_id, a.actor_db_role, a.action, a.entity, a.entity_id, a.before, a.after
 FROM orderly.audit_log a;
 
-COMMENT ON VIEW admin.audit_log IS 'Every state change: who (user id or database login), when, what, before and after';
+COMMENT ON VIEW admin.audit_log IS
+    'Every state change: who (actor_kind user: actor_user_id; system: timers and the login throttle; admin_sql: the database login actor_db_role), when, what, before and after';

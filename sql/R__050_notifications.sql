@@ -70,7 +70,11 @@ $$;
 -- could step over a row whose transaction committed late. So one transaction at a time may
 -- hold an uncommitted notification: the lock below is kept until commit. Call this as the
 -- last step of a change, after its row locks, to keep that wait short and deadlock-free.
-CREATE OR REPLACE FUNCTION api.notify(recipient_user_id bigint, recipient_role text, kind text, payload jsonb)
+-- Its audit row names who raised it, as orderly.audit's do: actor_user_id, the user whose
+-- command it is, or NULL with actor_kind 'system' or 'admin_sql'.
+DROP FUNCTION IF EXISTS api.notify(bigint, text, text, jsonb);
+CREATE OR REPLACE FUNCTION api.notify(recipient_user_id bigint, recipient_role text, kind text, payload jsonb,
+                                      actor_user_id bigint, actor_kind text DEFAULT 'user')
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -109,11 +113,12 @@ BEGIN
     VALUES (notify.recipient_user_id, notify.recipient_role, notify.kind, v_payload)
     RETURNING * INTO n;
 
-    PERFORM orderly.audit(NULL, 'notification.create', 'notification', n.id::text, NULL,
+    PERFORM orderly.audit(notify.actor_user_id, 'notification.create', 'notification', n.id::text, NULL,
                           jsonb_build_object('recipient_user_id', n.recipient_user_id,
                                              'recipient_role', n.recipient_role,
                                              'kind', n.kind,
-                                             'payload', n.payload));
+                                             'payload', n.payload),
+                          actor_kind => notify.actor_kind);
     -- Delivered at commit only, and carries just the id: the row is the event.
     PERFORM pg_notify('orderly_events', n.id::text);
     RETURN n.id;
@@ -166,7 +171,7 @@ BEGIN
     END IF;
 
     RETURN api.notify(v_user_id, v_role, 'admin.notice',
-                      jsonb_build_object('message', v_message, 'from', session_user));
+                      jsonb_build_object('message', v_message, 'from', session_user), NULL, 'admin_sql');
 END
 $$;
 
@@ -284,4 +289,4 @@ COMMENT ON FUNCTION admin.notify(text, text) IS
     'Send a notice to a user or a role ("user:name" or "role:name" when both exist); returns its id';
 
 -- api.notify is for other functions only: the default privileges granted it to orderly_app.
-REVOKE ALL ON FUNCTION api.notify(bigint, text, text, jsonb) FROM PUBLIC, orderly_app;
+REVOKE ALL ON FUNCTION api.notify(bigint, text, text, jsonb, bigint, text) FROM PUBLIC, orderly_app;

@@ -173,7 +173,8 @@ $$;
 -- Counts one failed login (in its own transaction: the failing one rolled back) and prunes a
 -- few failures older than a day or the window, so the table stays small without a timer.
 -- When a real account crosses the account-wide ceiling, the admins are told (once: the user's
--- row is locked while counting, so two concurrent failures cannot both see the crossing).
+-- row is locked while counting, so two concurrent failures cannot both see the crossing). No
+-- user acted (the client is anonymous): that audit row and notice are the system's.
 CREATE OR REPLACE FUNCTION api.record_auth_failure(username text, client_addr text, policy jsonb DEFAULT '{}')
 RETURNS json
 LANGUAGE plpgsql SECURITY DEFINER
@@ -212,14 +213,16 @@ BEGIN
           AND f.at > greatest(v_now - v_window, u.failures_reset_at);
         IF v_failures = (v_policy ->> 'account_failures')::integer THEN
             PERFORM orderly.audit(NULL, 'user.login_throttled', 'user', u.id::text, NULL,
-                                  jsonb_build_object('failures', v_failures, 'client_addr', record_auth_failure.client_addr));
+                                  jsonb_build_object('failures', v_failures, 'client_addr', record_auth_failure.client_addr),
+                                  actor_kind => 'system');
             PERFORM api.notify(NULL, 'admin', 'security.login_throttled',
                                jsonb_build_object('username', u.username, 'failures', v_failures,
                                                   'window_s', (v_policy ->> 'failure_window_s')::integer,
                                                   'addresses', (SELECT count(DISTINCT f.client_addr)
                                                                 FROM orderly.auth_failures f
                                                                 WHERE lower(f.username) = lower(v_username)
-                                                                  AND f.at > greatest(v_now - v_window, u.failures_reset_at))));
+                                                                  AND f.at > greatest(v_now - v_window, u.failures_reset_at))),
+                               NULL, 'system');
         END IF;
     END IF;
 

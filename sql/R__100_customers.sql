@@ -810,7 +810,8 @@ BEGIN
     VALUES (v_id, 'office', 'Erika Mustermann', '+493012345678', 'Friedrichstraße 1', 'Berlin', 'BE', '10117', 'DE', true);
     UPDATE orderly.users u SET customer_id = v_id WHERE lower(u.username) = 'customer' AND u.customer_id IS NULL;
     PERFORM orderly.audit(NULL, 'customer.demo_load', 'customer', v_id::text, NULL,
-                          orderly.customer_doc((SELECT c FROM orderly.customers c WHERE c.id = v_id))::jsonb);
+                          orderly.customer_doc((SELECT c FROM orderly.customers c WHERE c.id = v_id))::jsonb,
+                          actor_kind => 'admin_sql');
     RETURN v_id;
 END
 $$;

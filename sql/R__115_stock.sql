@@ -163,9 +163,11 @@ END
 $$;
 
 -- Gives back what an order holds (rejection, cancellation: later issues call this). Returns
--- the units released; calling it again releases nothing.
+-- the units released; calling it again releases nothing. actor_id: the user who rejects or
+-- cancels (no default: the audit row names its actor).
 DROP FUNCTION IF EXISTS orderly.release_stock(bigint);
-CREATE OR REPLACE FUNCTION orderly.release_stock(order_id bigint, actor_id bigint DEFAULT NULL) RETURNS integer
+DROP FUNCTION IF EXISTS orderly.release_stock(bigint, bigint);
+CREATE OR REPLACE FUNCTION orderly.release_stock(order_id bigint, actor_id bigint) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$

@@ -788,8 +788,11 @@ SELECT orderly.register_command('PRODUCT PRICE', 'api.product_price', 'catalog.r
 -- Called when an order is submitted (in its transaction, after price_order). The coupon row is
 -- locked first, so concurrent redeemers of one coupon queue up and max_uses / per-customer
 -- limits hold; the guarded UPDATE is the backstop. Redeeming the same coupon for the same order
--- again returns the existing redemption. Returns the redemption id.
-CREATE OR REPLACE FUNCTION orderly.coupon_redeem(coupon text, order_id bigint, customer_id bigint) RETURNS bigint
+-- again returns the existing redemption. Returns the redemption id. actor_id: the user who
+-- submits (the audit row's actor).
+DROP FUNCTION IF EXISTS orderly.coupon_redeem(text, bigint, bigint);
+CREATE OR REPLACE FUNCTION orderly.coupon_redeem(coupon text, order_id bigint, customer_id bigint, actor_id bigint)
+RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -825,7 +828,7 @@ BEGIN
     INSERT INTO orderly.coupon_redemptions (coupon_id, order_id, customer_id)
     VALUES (c.id, coupon_redeem.order_id, coupon_redeem.customer_id)
     RETURNING id INTO v_id;
-    PERFORM orderly.audit(NULL, 'coupon.redeem', 'coupon', c.code, jsonb_build_object('used_count', c.used_count),
+    PERFORM orderly.audit(actor_id, 'coupon.redeem', 'coupon', c.code, jsonb_build_object('used_count', c.used_count),
                           jsonb_build_object('used_count', c.used_count + 1, 'order_id', order_id,
                                              'customer_id', customer_id, 'redemption_id', v_id));
     RETURN v_id;
@@ -833,8 +836,10 @@ END
 $$;
 
 -- When an order is cancelled or rejected: its coupon use no longer counts. Returns how many
--- redemptions were released (0 or 1); releasing twice is not an error.
-CREATE OR REPLACE FUNCTION orderly.coupon_release(order_id bigint) RETURNS integer
+-- redemptions were released (0 or 1); releasing twice is not an error. actor_id: the user who
+-- rejects or cancels.
+DROP FUNCTION IF EXISTS orderly.coupon_release(bigint);
+CREATE OR REPLACE FUNCTION orderly.coupon_release(order_id bigint, actor_id bigint) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -848,7 +853,7 @@ BEGIN
         RETURNING x.*
     LOOP
         UPDATE orderly.coupons c SET used_count = c.used_count - 1 WHERE c.id = r.coupon_id;
-        PERFORM orderly.audit(NULL, 'coupon.release', 'coupon', (SELECT c.code FROM orderly.coupons c WHERE c.id = r.coupon_id),
+        PERFORM orderly.audit(actor_id, 'coupon.release', 'coupon', (SELECT c.code FROM orderly.coupons c WHERE c.id = r.coupon_id),
                               NULL, jsonb_build_object('order_id', r.order_id, 'redemption_id', r.id));
         n := n + 1;
     END LOOP;

@@ -116,7 +116,8 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT; entity := 'tax_rates'; added := n; total := total + n; RETURN NEXT;
 
     IF total > 0 THEN
-        PERFORM orderly.audit(NULL, 'catalog.demo_load', 'catalog', NULL, NULL, jsonb_build_object('rows_added', total));
+        PERFORM orderly.audit(NULL, 'catalog.demo_load', 'catalog', NULL, NULL, jsonb_build_object('rows_added', total),
+                              actor_kind => 'admin_sql');
     END IF;
 END
 $$;

@@ -171,7 +171,7 @@ BEGIN
             USING ERRCODE = 'OL409';
     END IF;
     PERFORM orderly.audit(NULL, 'approval_rule.create', 'approval_rule', v_id::text, NULL,
-                          orderly.approval_rule_snapshot(v_id));
+                          orderly.approval_rule_snapshot(v_id), actor_kind => 'admin_sql');
     RETURN v_id;
 END
 $$;
@@ -193,7 +193,7 @@ BEGIN
         priority = coalesce(change_approval_rule.priority, 0), updated_at = now()
     WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.change', 'approval_rule', r.id::text, v_before,
-                          orderly.approval_rule_snapshot(r.id));
+                          orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
 END
 $$;
 
@@ -214,7 +214,8 @@ BEGIN
     UPDATE orderly.approval_rules x SET active = set_approval_rule_active.active, updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.' || CASE WHEN set_approval_rule_active.active THEN 'activate' ELSE 'deactivate' END,
                           'approval_rule', r.id::text, jsonb_build_object('active', r.active),
-                          jsonb_build_object('active', set_approval_rule_active.active));
+                          jsonb_build_object('active', set_approval_rule_active.active),
+                          actor_kind => 'admin_sql');
 END
 $$;
 
@@ -239,7 +240,7 @@ BEGIN
     VALUES (r.id, v_next, add_approval_step.role, add_approval_step.due_after, add_approval_step.escalation_role);
     UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.add_step', 'approval_rule', r.id::text, v_before,
-                          orderly.approval_rule_snapshot(r.id));
+                          orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
 END
 $$;
 
@@ -263,7 +264,7 @@ BEGIN
     END IF;
     UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.change_step', 'approval_rule', r.id::text, v_before,
-                          orderly.approval_rule_snapshot(r.id));
+                          orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
 END
 $$;
 
@@ -289,7 +290,7 @@ BEGIN
     DELETE FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id AND s.step_no = v_last;
     UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.remove_step', 'approval_rule', r.id::text, v_before,
-                          orderly.approval_rule_snapshot(r.id));
+                          orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
 END
 $$;
 
@@ -311,7 +312,8 @@ BEGIN
     ON CONFLICT ON CONSTRAINT approval_limits_pkey DO UPDATE SET max_total = excluded.max_total, updated_at = now();
     PERFORM orderly.audit(NULL, 'approval_limit.set', 'approval_limit', v_role || '/' || v_type,
                           CASE WHEN v_before.role IS NOT NULL THEN jsonb_build_object('max_total', v_before.max_total) END,
-                          jsonb_build_object('max_total', set_approval_limit.max_total));
+                          jsonb_build_object('max_total', set_approval_limit.max_total),
+                          actor_kind => 'admin_sql');
 END
 $$;
 
@@ -330,7 +332,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM orderly.audit(NULL, 'approval_limit.remove', 'approval_limit', v_role || '/' || v_type,
-                          jsonb_build_object('max_total', v_old.max_total), NULL);
+                          jsonb_build_object('max_total', v_old.max_total), NULL, actor_kind => 'admin_sql');
 END
 $$;
 
@@ -348,7 +350,8 @@ BEGIN
     UPDATE orderly.approval_settings s SET max_reminders = set_approval_reminders.max_reminders, updated_at = now();
     PERFORM orderly.audit(NULL, 'approval_settings.change', 'approval_settings', NULL,
                           jsonb_build_object('max_reminders', v_before),
-                          jsonb_build_object('max_reminders', set_approval_reminders.max_reminders));
+                          jsonb_build_object('max_reminders', set_approval_reminders.max_reminders),
+                          actor_kind => 'admin_sql');
 END
 $$;
 
@@ -426,7 +429,8 @@ BEGIN
         PERFORM orderly.audit(NULL, 'approval.load_demo', 'approval_rule', NULL, NULL,
                               jsonb_build_object('added', total,
                                                  'rules', (SELECT jsonb_agg(orderly.approval_rule_snapshot(r.id) ORDER BY r.id)
-                                                           FROM orderly.approval_rules r)));
+                                                           FROM orderly.approval_rules r)),
+                              actor_kind => 'admin_sql');
     END IF;
 END
 $$;

@@ -181,8 +181,11 @@ $$;
 -- Notifications ----------------------------------------------------------------------------------
 
 -- Tells every user who may decide the step (at "at"; only_role: only those deciding through that
--- role) and returns their usernames. Call last.
+-- role) and returns their usernames. actor_id: the user whose command it is (or NULL with
+-- actor_kind 'system': the reminder timer). Call last.
+DROP FUNCTION IF EXISTS orderly.notify_step(orderly.order_approvals, orderly.orders, text, timestamptz, text, jsonb);
 CREATE OR REPLACE FUNCTION orderly.notify_step(a orderly.order_approvals, o orderly.orders, kind text, at timestamptz,
+                                               actor_id bigint, actor_kind text DEFAULT 'user',
                                                only_role text DEFAULT NULL, extra jsonb DEFAULT '{}')
 RETURNS text[]
 LANGUAGE plpgsql
@@ -199,15 +202,18 @@ BEGIN
         WHERE only_role IS NULL OR d.as_role = only_role
         ORDER BY d.user_id
     LOOP
-        PERFORM api.notify(r.user_id, NULL, kind, v_payload);
+        PERFORM api.notify(r.user_id, NULL, kind, v_payload, actor_id, actor_kind);
         v_names := v_names || r.username::text;
     END LOOP;
     RETURN v_names;
 END
 $$;
 
--- After the last step (approved_by set) or at submission when no rule applies (NULL).
-CREATE OR REPLACE FUNCTION orderly.notify_order_approved(o orderly.orders, approved_by bigint) RETURNS void
+-- After the last step (approved_by set) or at submission when no rule applies (NULL); actor_id:
+-- the user who approved or submitted.
+DROP FUNCTION IF EXISTS orderly.notify_order_approved(orderly.orders, bigint);
+CREATE OR REPLACE FUNCTION orderly.notify_order_approved(o orderly.orders, approved_by bigint, actor_id bigint)
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -218,12 +224,12 @@ DECLARE
         'approved_by', orderly.username_of(approved_by));
 BEGIN
     IF approved_by IS NOT NULL AND o.created_by IS NOT NULL THEN
-        PERFORM api.notify(o.created_by, NULL, 'approval.approved', v_payload);
+        PERFORM api.notify(o.created_by, NULL, 'approval.approved', v_payload, actor_id);
     END IF;
     v_payload := v_payload || jsonb_build_object('auto', approved_by IS NULL);
-    PERFORM api.notify(NULL, 'finance_manager', 'order.approved', v_payload);
+    PERFORM api.notify(NULL, 'finance_manager', 'order.approved', v_payload, actor_id);
     IF o.type = 'custom' THEN
-        PERFORM api.notify(NULL, 'production_manager', 'order.approved', v_payload);
+        PERFORM api.notify(NULL, 'production_manager', 'order.approved', v_payload, actor_id);
     END IF;
 END
 $$;
@@ -285,8 +291,10 @@ END
 $$;
 
 -- What a routing tells (o as orderly.route_approval returned it): approved at once, the finance
--- (and production) managers; else whoever may decide its pending first step.
-CREATE OR REPLACE FUNCTION orderly.notify_routed(o orderly.orders) RETURNS void
+-- (and production) managers; else whoever may decide its pending first step. actor_id: the
+-- user who submitted.
+DROP FUNCTION IF EXISTS orderly.notify_routed(orderly.orders);
+CREATE OR REPLACE FUNCTION orderly.notify_routed(o orderly.orders, actor_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -294,11 +302,11 @@ DECLARE
     a orderly.order_approvals;
 BEGIN
     IF o.status = 'approved' THEN
-        PERFORM orderly.notify_order_approved(o, NULL);
+        PERFORM orderly.notify_order_approved(o, NULL, actor_id);
         RETURN;
     END IF;
     SELECT * INTO a FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending';
-    PERFORM orderly.notify_step(a, o, 'approval.requested', now());
+    PERFORM orderly.notify_step(a, o, 'approval.requested', now(), actor_id);
 END
 $$;
 
@@ -507,11 +515,11 @@ BEGIN
     WHERE x.order_id = c.order_id AND x.round = c.round AND x.step_no = c.step_no + 1 AND x.status = 'waiting'
     RETURNING * INTO nxt;
     IF nxt.id IS NOT NULL THEN
-        PERFORM orderly.notify_step(nxt, o, 'approval.requested', now());
+        PERFORM orderly.notify_step(nxt, o, 'approval.requested', now(), u.id);
     ELSE
         o := orderly.change_status(o, 'approved', u.id,
                                    format('approved: all %s step(s) of round %s', c.steps, c.round));
-        PERFORM orderly.notify_order_approved(o, u.id);
+        PERFORM orderly.notify_order_approved(o, u.id, u.id);
     END IF;
     -- Its own statement: approval_doc (STABLE) sees only what earlier statements wrote.
     RETURN NEXT orderly.remember(u, args, orderly.approval_doc(c.order_id));
@@ -548,13 +556,13 @@ BEGIN
     UPDATE orderly.order_approvals x SET status = 'skipped'
     WHERE x.order_id = c.order_id AND x.round = c.round AND x.status = 'waiting';
     -- Coupon before stock: the lock order of ORDER SUBMIT (order, coupon, SKUs).
-    PERFORM orderly.coupon_release(o.id);
+    PERFORM orderly.coupon_release(o.id, u.id);
     PERFORM orderly.release_stock(o.id, u.id);
     o := orderly.change_status(o, 'rejected', u.id, v_reason);
     IF o.created_by IS NOT NULL THEN
         PERFORM api.notify(o.created_by, NULL, 'approval.rejected',
                            orderly.approval_payload(c, o) - 'due_at'
-                           || jsonb_build_object('reason', v_reason, 'rejected_by', u.username));
+                           || jsonb_build_object('reason', v_reason, 'rejected_by', u.username), u.id);
     END IF;
     RETURN NEXT orderly.remember(u, args, orderly.approval_doc(c.order_id));
 END

@@ -3,7 +3,9 @@
 -- api.run_approval_reminders(now) is called by orderlyd's timer (every instance; the advisory
 -- lock lets one run at a time and the others return nothing) and may be scheduled with pg_cron:
 --     SELECT * FROM api.run_approval_reminders(now());
--- Everything is decided by the "now" argument, so that tests can drive time.
+-- Everything is decided by the "now" argument, so that tests can drive time. Whoever calls it,
+-- nobody's command runs it: its audit rows and notifications name the system as their actor
+-- (actor_kind 'system', V016); actor_db_role tells which login ran the pass.
 --
 -- Schedule of a pending step (I = its due_after, N = admin.set_approval_reminders, default 2):
 --   * nothing before due_at;
@@ -74,7 +76,8 @@ BEGIN
         PERFORM orderly.audit(NULL, v_kind, 'order', o.id::text,
                               jsonb_build_object('round', s.round, 'step', s.step_no, 'reminders_sent', s.reminders_sent,
                                                  'escalated_at', s.escalated_at),
-                              jsonb_build_object('round', s.round, 'step', s.step_no, 'at', v_now));
+                              jsonb_build_object('round', s.round, 'step', s.step_no, 'at', v_now),
+                              actor_kind => 'system');
         v_ids := v_ids || s.id;
         v_kinds := v_kinds || v_kind;
     END LOOP;
@@ -83,11 +86,11 @@ BEGIN
         SELECT * INTO s FROM orderly.order_approvals x WHERE x.id = v_ids[i];
         SELECT * INTO o FROM orderly.orders x WHERE x.id = s.order_id;
         IF v_kinds[i] = 'approval.escalated' THEN
-            v_names := orderly.notify_step(s, o, v_kinds[i], v_now, s.escalation_role,
+            v_names := orderly.notify_step(s, o, v_kinds[i], v_now, NULL, 'system', s.escalation_role,
                                            jsonb_build_object('escalation_role', s.escalation_role,
                                                               'reminders_sent', s.reminders_sent));
         ELSE
-            v_names := orderly.notify_step(s, o, v_kinds[i], v_now, NULL,
+            v_names := orderly.notify_step(s, o, v_kinds[i], v_now, NULL, 'system', NULL,
                                            jsonb_build_object('reminder', s.reminders_sent));
         END IF;
         RETURN NEXT json_build_object('kind', v_kinds[i], 'order', o.id, 'round', s.round, 'step', s.step_no,

@@ -100,7 +100,7 @@ BEGIN
     PERFORM api.notify(t.id, NULL, 'approval.delegated',
                        jsonb_build_object('id', d.id, 'from', u.username, 'role', d.role,
                                           'starts_at', orderly.json_time(d.starts_at),
-                                          'ends_at', orderly.json_time(d.ends_at)));
+                                          'ends_at', orderly.json_time(d.ends_at)), u.id);
     RETURN NEXT orderly.remember(u, args, orderly.delegation_doc(d, u.id));
 END
 $$;
@@ -165,7 +165,7 @@ BEGIN
                        'approval.delegation_revoked',
                        jsonb_build_object('id', d.id, 'from', orderly.username_of(d.from_user), 'role', d.role,
                                           'starts_at', orderly.json_time(d.starts_at),
-                                          'ends_at', orderly.json_time(d.ends_at), 'revoked_by', u.username));
+                                          'ends_at', orderly.json_time(d.ends_at), 'revoked_by', u.username), u.id);
     RETURN NEXT orderly.remember(u, args, orderly.delegation_doc(d, u.id));
 END
 $$;

@@ -47,7 +47,7 @@ BEGIN
         o := orderly.set_order_lines(o, orderly.order_specs(o.id));
     END IF;
     IF o.coupon_code IS NOT NULL THEN
-        PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id);
+        PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id, u.id);
     END IF;
     PERFORM orderly.reserve_stock(o, u.id);
     UPDATE orderly.orders x SET submitted_by = u.id, submitted_at = now() WHERE x.id = o.id RETURNING * INTO o;
@@ -61,14 +61,16 @@ $$;
 
 -- The end of every submission (o as orderly.submit_order returned it), after its reply has been
 -- built: the SKU row locks and then the event lock (notifications: R__161_approval_flow.sql) are
--- held until commit, and every other submission of those SKUs waits for them.
-CREATE OR REPLACE FUNCTION orderly.finish_submit(o orderly.orders) RETURNS void
+-- held until commit, and every other submission of those SKUs waits for them. actor_id: the user
+-- who submits.
+DROP FUNCTION IF EXISTS orderly.finish_submit(orderly.orders);
+CREATE OR REPLACE FUNCTION orderly.finish_submit(o orderly.orders, actor_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM orderly.take_stock(o.id);
-    PERFORM orderly.notify_routed(o);
+    PERFORM orderly.notify_routed(o, actor_id);
 END
 $$;
 
@@ -105,7 +107,7 @@ BEGIN
     o := orderly.submit_order(u, o);
     -- The reply is built (and stored) before orderly.finish_submit takes the stock.
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
-    PERFORM orderly.finish_submit(o);
+    PERFORM orderly.finish_submit(o, u.id);
 END
 $$;
 
@@ -129,7 +131,7 @@ BEGIN
     o := orderly.submit_order(u, o);
     -- The reply is built (and stored) before orderly.finish_submit takes the stock.
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
-    PERFORM orderly.finish_submit(o);
+    PERFORM orderly.finish_submit(o, u.id);
 END
 $$;
 

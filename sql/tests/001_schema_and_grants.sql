@@ -1,6 +1,6 @@
 -- Schemas, ownership, privileges of the group roles, seeds, append-only audit log.
 BEGIN;
-SELECT plan(65);
+SELECT plan(70);
 
 -- Structure ------------------------------------------------------------------------------------
 
@@ -92,14 +92,14 @@ $$, 'orderly_app has no privilege on any orderly sequence');
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname = 'api' AND NOT has_function_privilege('orderly_app', p.oid, 'EXECUTE')
-      AND p.oid <> 'api.notify(bigint, text, text, jsonb)'::regprocedure  -- for other functions only
+      AND p.oid <> 'api.notify(bigint, text, text, jsonb, bigint, text)'::regprocedure  -- for other functions only
 $$, 'orderly_app may execute every api function but api.notify');
 -- The R files grant nothing: V001's default privileges give every api function to orderly_app,
 -- and api.notify's own REVOKE is the one exception.
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                 WHERE n.nspname = 'api' AND NOT has_function_privilege('orderly_app', p.oid, 'EXECUTE')
                 ORDER BY 1),
-          ARRAY['api.notify(bigint,text,text,jsonb)'],
+          ARRAY['api.notify(bigint,text,text,jsonb,bigint,text)'],
           'api.notify is the one api function orderly_app may not execute');
 
 SELECT is_empty($$
@@ -213,7 +213,18 @@ SELECT is_empty($$
     WHERE c.oid = 'orderly.audit_log'::regclass AND a.grantee <> c.relowner
 $$, 'nobody but the owner holds any privilege on the audit log');
 
-SELECT ok(orderly.audit(NULL, 'test.probe', 'test', '1', NULL, '{"x": 1}') > 0, 'audit() appends a row');
+SELECT ok(orderly.audit(NULL, 'test.probe', 'test', '1', NULL, '{"x": 1}', actor_kind => 'system') > 0, 'audit() appends a row');
+
+-- Every row names its actor (V016): a user, or explicitly the system or an admin in SQL.
+DO $$ BEGIN PERFORM orderly.audit(42, 'test.probe', 'test', '2', NULL, NULL); END $$;
+SELECT is((SELECT row(a.actor_kind, a.actor_user_id, a.actor_db_role)::text FROM test.last_audit() a),
+          row('user', 42, session_user)::text, 'a user''s row: actor_kind user, and the database login');
+SELECT throws_ok($$SELECT orderly.audit(NULL, 'test.probe', 'test', '3', NULL, NULL)$$, '23514', NULL,
+                 'a row with no actor is refused (a user command that lost its user fails)');
+SELECT throws_ok($$SELECT orderly.audit(42, 'test.probe', 'test', '4', NULL, NULL, actor_kind => 'system')$$, '23514', NULL,
+                 'the system is no user');
+SELECT throws_ok($$SELECT orderly.audit(NULL, 'test.probe', 'test', '5', NULL, NULL, actor_kind => 'somebody')$$, '23514', NULL,
+                 'and there are three kinds of actor only');
 
 SET LOCAL ROLE orderly_owner;
 SELECT throws_ok($$UPDATE orderly.audit_log SET action = 'tampered'$$, '42501', 'the audit log is append-only',
@@ -222,6 +233,8 @@ SELECT throws_ok($$DELETE FROM orderly.audit_log$$, '42501', 'the audit log is a
                  'the owner cannot DELETE from the audit log');
 SELECT throws_ok($$TRUNCATE orderly.audit_log$$, '42501', 'the audit log is append-only',
                  'the owner cannot TRUNCATE the audit log');
+SELECT throws_ok($$INSERT INTO orderly.audit_log (action, entity) VALUES ('test.probe', 'test')$$, '23514', NULL,
+                 'nor write a row without an actor');
 RESET ROLE;
 
 -- Schema public is nobody's workshop (V013__extensions_out_of_public.sql) -----------------------

@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(106);
+SELECT plan(109);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -23,6 +23,10 @@ SELECT ok((SELECT orderly.password_matches('dana-secret-1', password_hash) FROM 
 SELECT is((test.last_audit()).action, 'user.create', 'audit: action');
 SELECT is((test.last_audit()).entity_id, test.uid('Dana.Smith')::text, 'audit: entity id');
 SELECT is((test.last_audit()).actor_db_role, session_user::text, 'audit: the database login');
+SELECT is(row((test.last_audit()).actor_kind, (test.last_audit()).actor_user_id)::text, row('admin_sql', NULL::bigint)::text,
+          'audit: an admin in SQL, not a user');
+SELECT is((SELECT row(actor_kind, actor_db_role)::text FROM admin.audit_log ORDER BY id DESC LIMIT 1),
+          row('admin_sql', session_user)::text, 'admin.audit_log shows who acted');
 SELECT is((test.last_audit()).after ->> 'username', 'Dana.Smith', 'audit: after has the username');
 SELECT ok((test.last_audit()).after::text !~ '\$2a\$', 'audit: no password hash in after');
 SELECT is((SELECT granted_by FROM orderly.user_roles WHERE user_id = test.uid('Dana.Smith') LIMIT 1),
@@ -200,6 +204,8 @@ SELECT lives_ok($$SELECT admin.create_user('hank', 'hank-secret', ARRAY['logisti
 SELECT is((SELECT roles FROM admin.users WHERE username = 'hank'), ARRAY['logistics'], 'orderly_admin can read admin.users');
 SELECT throws_ok($$SELECT * FROM orderly.users$$, '42501', NULL, 'orderly_admin cannot read orderly tables');
 RESET ROLE;
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,7 +1,7 @@
 -- api.authenticate and login throttling (R__055_logins.sql), whoami, user_permissions (R__030_api_auth.sql).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(85);
+SELECT plan(87);
 
 DO $$
 BEGIN
@@ -177,6 +177,11 @@ SELECT is((SELECT payload ->> 'addresses' FROM orderly.notifications WHERE kind 
           'with how many addresses took part');
 SELECT is((SELECT count(*)::int FROM orderly.audit_log WHERE action = 'user.login_throttled' AND entity_id = test.uid('frank')::text), 1,
           'and it is audited');
+SELECT is((SELECT array_agg(row(a.action, a.actor_kind, a.actor_user_id)::text ORDER BY a.id) FROM orderly.audit_log a
+           WHERE (a.action = 'user.login_throttled' AND a.entity_id = test.uid('frank')::text)
+              OR a.entity_id = (SELECT n.id::text FROM orderly.notifications n WHERE n.kind = 'security.login_throttled')),
+          ARRAY[row('user.login_throttled', 'system', NULL::bigint)::text, row('notification.create', 'system', NULL::bigint)::text],
+          'as the system''s act, like its notice: the client was anonymous');
 SELECT is(ARRAY(SELECT DISTINCT pg_temp.fail('no-such-frank', '10.5.0.' || i, pg_temp.slow_account()) FROM generate_series(1, 20) AS i),
           ARRAY['OL401 invalid username or password'], 'an unknown name: twenty plain failures');
 SELECT is(pg_temp.refusal('no-such-frank', 'x', '10.3.0.1', pg_temp.slow_account()), pg_temp.refusal('frank', 'x', '10.3.0.1', pg_temp.slow_account()),
@@ -285,6 +290,8 @@ SELECT throws_ok($$SELECT api.authenticate('nobody-at-all', 'x', '198.51.100.7')
                  'a limited address is refused before any hashing (unknown user)');
 SELECT throws_ok($$SELECT api.authenticate('frank', 'x', '10.9.0.1', '{"first_delay_s": 600, "account_max_delay_s": 6000}')$$, 'OL429', NULL,
                  'an account past its ceiling is refused before any hashing');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

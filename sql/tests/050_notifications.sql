@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(142);
+SELECT plan(145);
 
 DO $$
 BEGIN
@@ -50,7 +50,7 @@ SELECT throws_ok($$INSERT INTO orderly.notifications (recipient_role, kind) VALU
 -- api.notify -------------------------------------------------------------------------------------
 
 SELECT test.snapshot();
-INSERT INTO ids SELECT 'ann1', api.notify(test.uid('ann'), NULL, 'order.shipped', '{"order_id": 1042}');
+INSERT INTO ids SELECT 'ann1', api.notify(test.uid('ann'), NULL, 'order.shipped', '{"order_id": 1042}', test.uid('bob'));
 SELECT ok((SELECT id FROM ids WHERE name = 'ann1') > 0, 'notify to a user returns the new id');
 SELECT is((SELECT jsonb_build_object('u', recipient_user_id, 'r', recipient_role, 'k', kind, 'p', payload, 'by', created_by)
            FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'ann1')),
@@ -62,38 +62,39 @@ SELECT is((test.last_audit()).entity_id, (SELECT id::text FROM ids WHERE name = 
 SELECT is((test.last_audit()).after,
           jsonb_build_object('recipient_user_id', test.uid('ann'), 'recipient_role', NULL, 'kind', 'order.shipped',
                              'payload', '{"order_id": 1042}'::jsonb), 'audit: after');
+SELECT is((test.last_audit()).actor_user_id, test.uid('bob'), 'audit: the user whose command raised it');
 
-INSERT INTO ids SELECT 'rep1', api.notify(NULL, 'sales_rep', 'approval.requested', '{"order_id": 7}');
+INSERT INTO ids SELECT 'rep1', api.notify(NULL, 'sales_rep', 'approval.requested', '{"order_id": 7}', test.uid('bob'));
 SELECT ok((SELECT id FROM ids WHERE name = 'rep1') > (SELECT id FROM ids WHERE name = 'ann1'), 'notify to a role; ids grow');
-INSERT INTO ids SELECT 'cid1', api.notify(test.uid('cid'), NULL, 'stock.low', NULL);
+INSERT INTO ids SELECT 'cid1', api.notify(test.uid('cid'), NULL, 'stock.low', NULL, test.uid('bob'));
 SELECT is((SELECT payload FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'cid1')), '{}'::jsonb,
           'a null payload is stored as {}');
-INSERT INTO ids SELECT 'wh1', api.notify(NULL, 'warehouse', 'delivery.delay_warning', '{"days": 2}');
-INSERT INTO ids SELECT 'rep2', api.notify(NULL, 'sales_rep', 'approval.reminder_2', '{"order_id": 7}');
+INSERT INTO ids SELECT 'wh1', api.notify(NULL, 'warehouse', 'delivery.delay_warning', '{"days": 2}', test.uid('bob'));
+INSERT INTO ids SELECT 'rep2', api.notify(NULL, 'sales_rep', 'approval.reminder_2', '{"order_id": 7}', test.uid('bob'));
 SELECT is((SELECT count(*)::int FROM orderly.audit_log
            WHERE action = 'notification.create' AND entity_id IN (SELECT id::text FROM ids)), 5, 'every notify is audited');
 
 SELECT test.snapshot();
-SELECT throws_ok($$SELECT api.notify(NULL, NULL, 'x.y', '{}')$$, 'OL400',
+SELECT throws_ok($$SELECT api.notify(NULL, NULL, 'x.y', '{}', NULL)$$, 'OL400',
                  'a notification needs exactly one recipient: a user or a role', 'notify: no recipient');
-SELECT throws_ok(format('SELECT api.notify(%s, %L, %L, %L)', test.uid('ann'), 'sales_rep', 'x.y', '{}'), 'OL400',
+SELECT throws_ok(format('SELECT api.notify(%s, %L, %L, %L, NULL)', test.uid('ann'), 'sales_rep', 'x.y', '{}'), 'OL400',
                  'a notification needs exactly one recipient: a user or a role', 'notify: two recipients');
-SELECT throws_ok($$SELECT api.notify(-1, NULL, 'x.y', '{}')$$, 'OL404', 'unknown user', 'notify: unknown user');
-SELECT throws_ok($$SELECT api.notify(NULL, 'wizard', 'x.y', '{}')$$, 'OL404', 'unknown role "wizard"', 'notify: unknown role');
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), k, '{}'), 'OL400',
+SELECT throws_ok($$SELECT api.notify(-1, NULL, 'x.y', '{}', NULL)$$, 'OL404', 'unknown user', 'notify: unknown user');
+SELECT throws_ok($$SELECT api.notify(NULL, 'wizard', 'x.y', '{}', NULL)$$, 'OL404', 'unknown role "wizard"', 'notify: unknown role');
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L, NULL)', test.uid('ann'), k, '{}'), 'OL400',
                  'invalid notification kind: use lowercase words joined by dots, like "approval.requested"',
                  format('notify: kind %s refused', coalesce(quote_literal(k), 'NULL')))
 FROM unnest(ARRAY['approval', 'Approval.Requested', 'approval..requested', 'approval.requested now', '1st.kind',
                   'approval.', NULL, 'a.' || repeat('b', 63)]) AS k;
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), 'x.y', '[1, 2]'), 'OL400',
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L, NULL)', test.uid('ann'), 'x.y', '[1, 2]'), 'OL400',
                  'payload must be a JSON object', 'notify: payload must be an object');
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), 'x.y', '"text"'), 'OL400',
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L, NULL)', test.uid('ann'), 'x.y', '"text"'), 'OL400',
                  'payload must be a JSON object', 'notify: a string payload');
-SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('ann'), 'x.y',
+SELECT throws_ok(format('SELECT api.notify(%s, NULL, %L, %L, NULL)', test.uid('ann'), 'x.y',
                         jsonb_build_object('m', repeat('x', 32768))), 'OL400',
                  'payload must be at most 32768 bytes', 'notify: payload too large');
 SELECT ok(test.unchanged(), 'failed notify calls changed nothing');
-SELECT lives_ok(format('SELECT api.notify(%s, NULL, %L, %L)', test.uid('cid'), 'a.b_2.c3', '{}'),
+SELECT lives_ok(format('SELECT api.notify(%s, NULL, %L, %L, %s)', test.uid('cid'), 'a.b_2.c3', '{}', test.uid('bob')),
                 'a kind of several dotted words is accepted');
 INSERT INTO ids SELECT 'cid2', max(id) FROM orderly.notifications;
 
@@ -284,6 +285,8 @@ SELECT is((SELECT jsonb_build_object('u', recipient_user_id, 'r', recipient_role
                              'p', jsonb_build_object('message', 'Stocktake on Friday', 'from', session_user)),
           'admin.notify to a username (any case): an admin.notice from the login, message trimmed');
 SELECT is((test.last_audit()).action, 'notification.create', 'admin.notify is audited');
+SELECT is(row((test.last_audit()).actor_kind, (test.last_audit()).actor_user_id)::text, row('admin_sql', NULL::bigint)::text,
+          'as an admin''s in SQL');
 SELECT is((test.last_audit()).actor_db_role, session_user::text, 'audit: by the admin''s login');
 INSERT INTO ids SELECT 'to_wh', admin.notify('warehouse', 'Dock 2 closed');
 SELECT is((SELECT recipient_role FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'to_wh')), 'warehouse',
@@ -320,13 +323,13 @@ SELECT set_config('test.ann', test.uid('ann')::text, true);
 SELECT ok(has_function_privilege('orderly_app', f, 'EXECUTE'), format('orderly_app may execute %s', f))
 FROM unnest(ARRAY['api.inbox(bigint, jsonb)', 'api.inbox_ack(bigint, jsonb)', 'api.events_since(bigint, integer)',
                   'api.last_event_id()']) AS f;
-SELECT ok(NOT has_function_privilege('orderly_app', 'api.notify(bigint, text, text, jsonb)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('orderly_app', 'api.notify(bigint, text, text, jsonb, bigint, text)', 'EXECUTE'),
           'orderly_app may not execute api.notify (no command maps to it)');
 SELECT ok(has_function_privilege('orderly_admin', 'admin.notify(text, text)', 'EXECUTE'), 'orderly_admin may execute admin.notify');
-SELECT ok(NOT has_function_privilege('orderly_admin', 'api.notify(bigint, text, text, jsonb)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('orderly_admin', 'api.notify(bigint, text, text, jsonb, bigint, text)', 'EXECUTE'),
           'orderly_admin may not execute api.notify');
 SELECT is_empty($$
-    SELECT f, r FROM unnest(ARRAY['api.notify(bigint, text, text, jsonb)', 'api.inbox(bigint, jsonb)',
+    SELECT f, r FROM unnest(ARRAY['api.notify(bigint, text, text, jsonb, bigint, text)', 'api.inbox(bigint, jsonb)',
                                   'api.inbox_ack(bigint, jsonb)', 'api.events_since(bigint, integer)',
                                   'api.last_event_id()', 'admin.notify(text, text)']) AS f,
                   unnest(ARRAY['orderly_bi', 'public']) AS r
@@ -334,7 +337,7 @@ SELECT is_empty($$
 $$, 'orderly_bi and PUBLIC may execute none of them');
 
 SET LOCAL ROLE orderly_app;
-SELECT throws_ok($$SELECT api.notify(current_setting('test.ann')::bigint, NULL, 'x.y', '{}')$$, '42501', NULL,
+SELECT throws_ok($$SELECT api.notify(current_setting('test.ann')::bigint, NULL, 'x.y', '{}', NULL)$$, '42501', NULL,
                  'orderly_app cannot call api.notify');
 SELECT is((SELECT count(*)::int FROM api.inbox(current_setting('test.ann')::bigint, '{}')), 2, 'orderly_app reads an inbox');
 SELECT is((SELECT r::jsonb FROM api.inbox_ack(current_setting('test.ann')::bigint, '{"id": "all"}') r),
@@ -345,7 +348,7 @@ RESET ROLE;
 
 SET LOCAL ROLE orderly_admin;
 SELECT ok(admin.notify('bob', 'from a real orderly_admin') > 0, 'orderly_admin sends a notice');
-SELECT throws_ok($$SELECT api.notify(current_setting('test.ann')::bigint, NULL, 'x.y', '{}')$$, '42501', NULL,
+SELECT throws_ok($$SELECT api.notify(current_setting('test.ann')::bigint, NULL, 'x.y', '{}', NULL)$$, '42501', NULL,
                  'orderly_admin cannot call api.notify');
 RESET ROLE;
 
@@ -353,6 +356,8 @@ SET LOCAL ROLE orderly_bi;
 SELECT throws_ok($$SELECT * FROM api.inbox(1, '{}')$$, '42501', NULL, 'orderly_bi cannot read inboxes');
 SELECT throws_ok($$SELECT admin.notify('bob', 'x')$$, '42501', NULL, 'orderly_bi cannot send notices');
 RESET ROLE;
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(67);
+SELECT plan(68);
 
 DO $$
 BEGIN
@@ -236,6 +236,8 @@ END
 $$;
 SELECT matches(pg_temp.plan_of('%acme%'), 'customers_name_trgm_idx(.|\n)*customers_email_trgm_idx(.|\n)*customers_phone_trgm_idx',
                'a substring search can use all three trigram indexes');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -2,7 +2,7 @@
 -- audit rows, validation errors that change nothing, stock, bundles, the demo catalog.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(70);
+SELECT plan(71);
 
 DO $$
 BEGIN
@@ -141,6 +141,8 @@ SELECT throws_ok($$SELECT test.call('product_show', 'rep', '{"code": "NOPE"}')$$
 
 SELECT ok((SELECT sum(added) FROM admin.load_demo_catalog()) > 0, 'the demo catalog loads');
 SELECT is((SELECT sum(added)::int FROM admin.load_demo_catalog()), 0, 'and loading it again adds nothing');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

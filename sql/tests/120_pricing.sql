@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(180);
+SELECT plan(181);
 
 DO $$
 BEGIN
@@ -389,24 +389,24 @@ SELECT throws_ok($$SELECT pg_temp.price('[{"product": "SVC", "qty": 1}]', 'std',
 SELECT throws_ok($$SELECT pg_temp.pm('coupon_create', '{"code": "save10", "rule": 1}')$$, 'OL409', 'coupon save10 already exists',
                  'coupon codes are unique in any case');
 
-INSERT INTO ids SELECT 'r1', orderly.coupon_redeem('save10', 1001, test.id('std'));
+INSERT INTO ids SELECT 'r1', orderly.coupon_redeem('save10', 1001, test.id('std'), test.uid('rep'));
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'Save10'), 1, 'redeem counts a use');
-SELECT is(orderly.coupon_redeem('SAVE10', 1001, test.id('std')), test.id('r1'), 'redeeming again for the same order is a no-op');
+SELECT is(orderly.coupon_redeem('SAVE10', 1001, test.id('std'), test.uid('rep')), test.id('r1'), 'redeeming again for the same order is a no-op');
 SELECT is((SELECT action FROM orderly.audit_log ORDER BY id DESC LIMIT 1), 'coupon.redeem', 'redeem is audited');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "WIDGET", "qty": 1}]', 'std', 'save10')$$, 'OL409',
                  'coupon "save10" has been used up for this customer', 'price_order: per-customer limit reached');
-SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1002, %s)', 'save10', test.id('std')), 'OL409',
+SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1002, %s, %s)', 'save10', test.id('std'), test.uid('rep')), 'OL409',
                  'coupon "save10" has been used up for this customer', 'redeem: per-customer limit');
-SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1003, %s)', 'save10', test.id('dealer')), 'another customer redeems');
+SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1003, %s, %s)', 'save10', test.id('dealer'), test.uid('rep')), 'another customer redeems');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "WIDGET", "qty": 1}]', 'third', 'save10')$$, 'OL409',
                  'coupon "save10" has been used up', 'price_order: max_uses reached');
-SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s)', 'save10', test.id('third')), 'OL409',
+SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s, %s)', 'save10', test.id('third'), test.uid('rep')), 'OL409',
                  'coupon "save10" has been used up', 'redeem: max_uses reached');
-SELECT is(orderly.coupon_release(1001), 1, 'release frees the use of an order');
-SELECT is(orderly.coupon_release(1001), 0, 'releasing twice is not an error');
+SELECT is(orderly.coupon_release(1001, test.uid('rep')), 1, 'release frees the use of an order');
+SELECT is(orderly.coupon_release(1001, test.uid('rep')), 0, 'releasing twice is not an error');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'Save10'), 1, 'used count went down');
-SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s)', 'save10', test.id('third')), 'the freed use can be redeemed again');
-SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1005, %s)', 'OLDIE', test.id('dealer')), 'OL409',
+SELECT lives_ok(format('SELECT orderly.coupon_redeem(%L, 1004, %s, %s)', 'save10', test.id('third'), test.uid('rep')), 'the freed use can be redeemed again');
+SELECT throws_ok(format('SELECT orderly.coupon_redeem(%L, 1005, %s, %s)', 'OLDIE', test.id('dealer'), test.uid('rep')), 'OL409',
                  'coupon "OLDIE" has expired', 'redeem checks the window too');
 SELECT is((SELECT count(*)::int FROM orderly.coupon_redemptions WHERE released_at IS NULL), 2, 'two live redemptions');
 
@@ -441,7 +441,7 @@ SELECT is((SELECT r::jsonb ->> 'segment' FROM api.product_price(test.uid('rep'),
            jsonb_build_object('code', 'WIDGET', 'customer', test.id('dealer'), 'qty', 10)) r), 'dealer', 'PRODUCT PRICE: the customer''s segment');
 SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('rep'),
                         '{"code": "GADGET", "unit_price": 1, "reason": "x"}'), 'OL400', NULL, 'PRODUCT PRICE takes no manual price');
-SELECT throws_ok($$SELECT orderly.coupon_redeem('NOSUCH', 1006, NULL)$$, 'OL404', 'unknown coupon "NOSUCH"', 'redeem: unknown coupon');
+SELECT throws_ok($$SELECT orderly.coupon_redeem('NOSUCH', 1006, NULL, NULL)$$, 'OL404', 'unknown coupon "NOSUCH"', 'redeem: unknown coupon');
 DO $$ BEGIN PERFORM admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']); END $$;
 UPDATE orderly.users SET customer_id = test.id('std') WHERE username = 'buyer';
 SELECT is((SELECT r::jsonb ->> 'customer' FROM api.product_price(test.uid('buyer'),
@@ -451,6 +451,8 @@ SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('buy
                  'OL404', format('unknown customer %s', test.id('dealer')), 'but not for another customer');
 SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('nobody'), '{"code": "SVC"}'), 'OL403',
                  'permission denied: catalog.read', 'PRODUCT PRICE needs catalog.read');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(86);
+SELECT plan(87);
 
 DO $$
 BEGIN
@@ -159,7 +159,7 @@ SELECT is(orderly.release_stock(test.id('draft'), test.uid('mona')), 15, 'releas
 SELECT is((SELECT actor_user_id FROM orderly.audit_log WHERE action = 'order.stock_release'), test.uid('mona'),
           'the release is audited with who did it');
 SELECT is((SELECT sum(stock_reserved)::integer FROM orderly.skus), 0, 'nothing reserved any more');
-SELECT is(orderly.release_stock(test.id('draft')), 0, 'releasing twice gives back nothing more');
+SELECT is(orderly.release_stock(test.id('draft'), test.uid('mona')), 0, 'releasing twice gives back nothing more');
 SELECT throws_ok($$ UPDATE orderly.skus SET stock_reserved = stock_on_hand + 1 $$, '23514', NULL,
                  'the CHECK never lets reservations exceed stock');
 
@@ -258,6 +258,8 @@ SELECT is((SELECT array_agg(line_no || 'x' || qty ORDER BY line_no) FROM orderly
           ARRAY['2x2'], 'one line added, one removed');
 SELECT throws_ok(format($$ SELECT test.call('order_line_remove', 'rita', '{"order":%s,"line":1}') $$, test.id('lines')),
                  'OL404', NULL, 'while without a key the second removal finds no line');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(150);
+SELECT plan(157);
 
 DO $$
 BEGIN
@@ -110,8 +110,9 @@ SELECT throws_ok($$ SELECT admin.set_approval_limit('sales_manager', 'huge', 5) 
 SELECT throws_ok($$ SELECT admin.set_approval_limit('sales_manager', 'standard', -1) $$, 'OL400', NULL, 'a negative limit');
 SELECT lives_ok($$ SELECT admin.create_approval_rule('Probe', ARRAY['Custom', 'custom'], 1, 2, -5) $$, 'a valid rule');
 SELECT is((SELECT order_types FROM orderly.approval_rules WHERE name = 'Probe'), ARRAY['custom'], 'order types are normalised');
-SELECT ok(EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'approval_rule.create' AND after ->> 'name' = 'Probe' AND actor_user_id IS NULL),
-          'creating a rule is audited');
+SELECT ok(EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'approval_rule.create' AND after ->> 'name' = 'Probe'
+                  AND actor_kind = 'admin_sql' AND actor_user_id IS NULL AND actor_db_role = session_user),
+          'creating a rule is audited, as an admin''s in SQL (the database login)');
 SELECT throws_ok($$ SELECT admin.remove_approval_step('Large orders', 1) $$, 'OL409', NULL, 'only the last step can be removed');
 
 -- Routing: boundaries, types, priority ------------------------------------------------------------
@@ -264,6 +265,12 @@ INSERT INTO ids SELECT 'phones', (test.call('order_create', 'rita', jsonb_build_
     'lines', '[{"product":"PHN","qty":4}]'::jsonb, 'submit', true)) ->> 'id')::bigint;
 SELECT is((SELECT stock_reserved FROM orderly.skus WHERE code = 'PHN-STD'), 4, 'submission reserved the phones');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'SAVE'), 1, 'and used the coupon');
+SELECT is((SELECT array_agg(actor_user_id) FROM orderly.audit_log WHERE action = 'coupon.redeem'
+           AND (after ->> 'order_id')::bigint = test.id('phones')), ARRAY[test.uid('rita')], 'its audit row names the submitter');
+SELECT is((SELECT array_agg(DISTINCT a.actor_user_id) FROM orderly.audit_log a
+           JOIN orderly.notifications n ON a.entity = 'notification' AND a.entity_id = n.id::text
+           WHERE n.kind = 'approval.requested' AND (n.payload ->> 'order')::bigint = test.id('phones')),
+          ARRAY[test.uid('rita')], 'the deciders'' notices are audited under the submitter');
 SELECT throws_ok(format($$ SELECT test.call('order_reject', 'sue', '{"id":%s}') $$, test.id('phones')),
                  'OL400', 'reason is required', 'a rejection needs a reason');
 SELECT throws_ok(format($$ SELECT test.call('order_reject', 'sue', '{"id":%s,"reason":"  "}') $$, test.id('phones')),
@@ -272,6 +279,12 @@ SELECT is(test.call('order_reject', 'sue', jsonb_build_object('id', test.id('pho
           'rejected', 'rejected');
 SELECT is((SELECT stock_reserved FROM orderly.skus WHERE code = 'PHN-STD'), 0, 'the stock is released');
 SELECT is((SELECT used_count FROM orderly.coupons WHERE code = 'SAVE'), 0, 'and the coupon');
+SELECT is((SELECT array_agg(actor_user_id) FROM orderly.audit_log WHERE action = 'coupon.release'
+           AND (after ->> 'order_id')::bigint = test.id('phones')), ARRAY[test.uid('sue')], 'its audit row names who rejected');
+SELECT is((SELECT array_agg(a.actor_user_id) FROM orderly.audit_log a
+           JOIN orderly.notifications n ON a.entity = 'notification' AND a.entity_id = n.id::text
+           WHERE n.kind = 'approval.rejected' AND (n.payload ->> 'order')::bigint = test.id('phones')),
+          ARRAY[test.uid('sue')], 'the creator''s notice is audited under who rejected');
 SELECT is((SELECT payload ->> 'reason' FROM orderly.notifications WHERE kind = 'approval.rejected' AND recipient_user_id = test.uid('rita')
            AND (payload ->> 'order')::bigint = test.id('phones')), 'four is too many', 'the creator is told why');
 SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('phones') AND to_status = 'rejected'),
@@ -312,6 +325,15 @@ SELECT is((SELECT e ->> 'kind' FROM jsonb_array_elements(pg_temp.reminders(now()
 SELECT is(pg_temp.told('approval.escalated', 's10000'), ARRAY['duo', 'max', 'mona'], 'the escalation role is told');
 SELECT is(pg_temp.told('approval.reminder', 's10000'), ARRAY['sid', 'sid', 'sue', 'sue'], 'the supervisors got both reminders');
 SELECT is(pg_temp.reminders(now() + interval '3 days'), '[]'::jsonb, 'escalating is idempotent for the same now');
+SELECT is((SELECT array_agg(row(action, actor_kind, actor_user_id)::text ORDER BY id) FROM orderly.audit_log
+           WHERE action IN ('approval.reminder', 'approval.escalated') AND entity_id = test.id('s10000')::text),
+          ARRAY[row('approval.reminder', 'system', NULL::bigint)::text, row('approval.reminder', 'system', NULL::bigint)::text,
+                row('approval.escalated', 'system', NULL::bigint)::text],
+          'the reminders and the escalation are audited as the system''s');
+SELECT is((SELECT array_agg(DISTINCT row(a.actor_kind, a.actor_user_id)::text) FROM orderly.audit_log a
+           JOIN orderly.notifications n ON a.entity = 'notification' AND a.entity_id = n.id::text
+           WHERE n.kind IN ('approval.reminder', 'approval.escalated')),
+          ARRAY[row('system', NULL::bigint)::text], 'and so are the notices they sent');
 SELECT is((SELECT row(reminders_sent, escalated)::text FROM analytics.pending_approvals WHERE order_id = test.id('s10000')),
           row(2, true)::text, 'analytics.pending_approvals shows the reminders and the escalation');
 SELECT ok(test.id('s10000') = ANY (pg_temp.queue('max')), 'the escalated step is in the escalation role''s queue');
@@ -418,6 +440,8 @@ SELECT admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
 SELECT admin.link_customer('buyer', test.id('acme'));
 SELECT throws_ok(format($$ SELECT test.call('approval_show', 'buyer', '{"order":%s}') $$, test.id('edited')),
                  'OL403', NULL, 'approvals are internal: not for customer logins');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -65,6 +65,20 @@ CREATE OR REPLACE FUNCTION test.last_audit() RETURNS orderly.audit_log LANGUAGE 
     SELECT * FROM orderly.audit_log ORDER BY id DESC LIMIT 1
 $$;
 
+-- Audit rows that do not name their actor (V016): a user (actor_kind 'user' and actor_user_id),
+-- or no user and actor_kind 'system' or 'admin_sql'. The table's CHECK refuses them as they are
+-- written; a test file that ran many commands says at its end that the whole log is clean:
+--     SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row names its actor');
+CREATE OR REPLACE FUNCTION test.audit_rows_without_actor()
+RETURNS TABLE (id bigint, action text, actor_kind text, actor_user_id bigint, actor_db_role text) LANGUAGE sql AS $$
+    SELECT a.id, a.action, a.actor_kind, a.actor_user_id, a.actor_db_role
+    FROM orderly.audit_log a
+    WHERE NOT coalesce(CASE a.actor_kind WHEN 'user'      THEN a.actor_user_id IS NOT NULL
+                                         WHEN 'system'    THEN a.actor_user_id IS NULL
+                                         WHEN 'admin_sql' THEN a.actor_user_id IS NULL END, false)
+    ORDER BY a.id
+$$;
+
 -- The id that the test file stored under name in its own temp table
 --     CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
 -- plpgsql: that table exists only in the test's session, so a sql body could not be checked here.
