@@ -381,8 +381,12 @@ $$;
 
 -- The one way an order changes status: the transition must be a row of
 -- order_status_transitions, its permission (if any) held; the change is appended to the
--- history and audited.
-CREATE OR REPLACE FUNCTION orderly.change_status(o orderly.orders, to_status text, actor_id bigint, reason text)
+-- history and audited. automatic: a move the system makes because of other facts (the last
+-- line shipped, delivered and paid, a credit limit passed), which needs the row but not the
+-- acting user's permission for it (V017__fulfilment.sql).
+DROP FUNCTION IF EXISTS orderly.change_status(orderly.orders, text, bigint, text);
+CREATE OR REPLACE FUNCTION orderly.change_status(o orderly.orders, to_status text, actor_id bigint, reason text,
+                                                 automatic boolean DEFAULT false)
 RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -393,9 +397,13 @@ BEGIN
     SELECT * INTO t FROM orderly.order_status_transitions x
     WHERE x.from_status = o.status AND x.to_status = change_status.to_status;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'order % cannot go from % to %', o.id, o.status, to_status USING ERRCODE = 'OL409';
+        RAISE EXCEPTION 'order % is %, which cannot become %; from % it can become: %', o.id, o.status, to_status, o.status,
+            coalesce((SELECT string_agg(x.to_status, ', ' ORDER BY s.position)
+                      FROM orderly.order_status_transitions x JOIN orderly.order_statuses s ON s.code = x.to_status
+                      WHERE x.from_status = o.status), 'nothing (it is final)')
+            USING ERRCODE = 'OL409';
     END IF;
-    IF t.permission IS NOT NULL THEN
+    IF t.permission IS NOT NULL AND NOT automatic THEN
         PERFORM orderly.require_permission(actor_id, t.permission);
     END IF;
     UPDATE orderly.orders x SET status = change_status.to_status, updated_at = now() WHERE x.id = o.id;
@@ -403,7 +411,8 @@ BEGIN
     VALUES (o.id, o.customer_id, o.status, change_status.to_status, actor_id, reason);
     PERFORM orderly.audit(actor_id, 'order.status', 'order', o.id::text,
                           jsonb_build_object('status', o.status),
-                          jsonb_build_object('status', change_status.to_status, 'reason', reason));
+                          jsonb_build_object('status', change_status.to_status, 'reason', reason, 'automatic', automatic),
+                          actor_kind => CASE WHEN actor_id IS NULL THEN 'system' ELSE 'user' END);
     SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
     RETURN o;
 END

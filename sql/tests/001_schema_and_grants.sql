@@ -22,7 +22,9 @@ SELECT tables_are('orderly',
           'approval_rules', 'approval_rule_steps', 'approval_limits', 'approval_settings', 'approval_delegations',
           'order_approvals',
           -- V012 (command registry)
-          'commands', 'command_arguments']);
+          'commands', 'command_arguments',
+          -- V017 (fulfilment)
+          'payments', 'production_lines', 'production_issues', 'carriers', 'shipments', 'shipment_lines']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -191,7 +193,8 @@ SELECT is_empty($$SELECT name FROM orderly.roles WHERE btrim(description) = ''$$
 SELECT set_eq($$SELECT code FROM orderly.permissions$$,
     ARRAY['order.create', 'order.read', 'order.read_all', 'order.submit', 'order.approve', 'order.cancel',
           'customer.read', 'customer.manage', 'catalog.manage', 'pricing.manage', 'price.override',
-          'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage', 'catalog.read'],
+          'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage', 'catalog.read',
+          'payment.record', 'production.manage', 'shipment.manage', 'order.hold'],
     'the permission catalog is seeded');
 
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admin'$$,

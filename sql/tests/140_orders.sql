@@ -221,7 +221,7 @@ SELECT is(pg_temp.list('wally', jsonb_build_object('status', 'approved')), ARRAY
 SELECT is(pg_temp.list('wally', jsonb_build_object('limit', 2)), (pg_temp.list('wally'))[1:2], 'limit');
 SELECT is(pg_temp.list('wally', jsonb_build_object('limit', 2, 'after', (pg_temp.list('wally'))[2])), (pg_temp.list('wally'))[3:4],
           'after= continues where the last page ended');
-SELECT throws_ok($$ SELECT pg_temp.list('wally', '{"status":"shipped"}') $$, 'OL400', NULL, 'an unknown status is refused');
+SELECT throws_ok($$ SELECT pg_temp.list('wally', '{"status":"teleported"}') $$, 'OL400', NULL, 'an unknown status is refused');
 
 -- Idempotency keys (the mechanism and its edge cases: 015_command_registry.sql) -----------------
 

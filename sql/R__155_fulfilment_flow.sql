@@ -1,0 +1,126 @@
+-- Orderly: the automatic part of an order's life after approval (issue 12). The facts are rows
+-- — payments, production lines, shipments (V017__fulfilment.sql) — and the commands that write
+-- them (payments, production, shipments, holds: the later R files) call orderly.advance after
+-- their change, in the same transaction, under the order's row lock. advance moves the order as
+-- far as the facts allow, only along rows of order_status_transitions (automatic => true), so
+-- that the lifecycle stays data. It comes before the approval flow, which calls it once an order
+-- is approved.
+
+-- What each line still needs. A custom (make-to-order) line is made before it ships; goods,
+-- custom and bundle lines ship; a service line is neither made nor shipped.
+CREATE OR REPLACE FUNCTION orderly.line_needs_production(kind text) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT $1 = 'custom' $$;
+
+CREATE OR REPLACE FUNCTION orderly.line_ships(kind text) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT $1 IN ('goods', 'custom', 'bundle') $$;
+
+-- unpaid | partially_paid | paid | refunded | partially_refunded, from the amounts the payment
+-- functions keep on the order (orders.amount_paid / amount_refunded, in the order's currency).
+CREATE OR REPLACE FUNCTION orderly.payment_status(o orderly.orders) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN ($1).amount_refunded > 0 AND ($1).amount_refunded >= ($1).amount_paid THEN 'refunded'
+        WHEN ($1).amount_refunded > 0 THEN 'partially_refunded'
+        WHEN ($1).amount_paid >= ($1).total AND ($1).amount_paid > 0 THEN 'paid'
+        WHEN ($1).amount_paid > 0 THEN 'partially_paid'
+        ELSE 'unpaid'
+    END
+$$;
+
+-- What is still to pay: the total less what was paid, plus what was refunded.
+CREATE OR REPLACE FUNCTION orderly.open_amount(o orderly.orders) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT greatest(($1).total - ($1).amount_paid + ($1).amount_refunded, 0) $$;
+
+-- A customer's open balance in one currency: what its approved, not yet completed orders still
+-- owe (money is never summed across currencies).
+CREATE OR REPLACE FUNCTION orderly.open_balance(customer_id bigint, currency text, except_order bigint DEFAULT NULL) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(orderly.open_amount(o)), 0)
+    FROM orderly.orders o
+    WHERE o.customer_id = $1 AND o.currency = $2 AND o.id IS DISTINCT FROM $3
+      AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'on_hold')
+$$;
+
+-- The facts advance reads, in one place.
+CREATE OR REPLACE FUNCTION orderly.fulfilment_facts(o orderly.orders,
+    OUT production_needed boolean, OUT production_done boolean,
+    OUT anything_shipped boolean, OUT everything_shipped boolean, OUT everything_delivered boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH lines AS (
+        SELECT l.line_no, l.qty, p.kind,
+               coalesce((SELECT sum(sl.qty) FROM orderly.shipment_lines sl
+                         WHERE sl.order_id = l.order_id AND sl.line_no = l.line_no), 0) AS shipped,
+               (SELECT pl.status FROM orderly.production_lines pl
+                WHERE pl.order_id = l.order_id AND pl.line_no = l.line_no) AS production
+        FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
+        WHERE l.order_id = ($1).id
+    )
+    SELECT coalesce(bool_or(orderly.line_needs_production(kind)), false),
+           coalesce(bool_and(NOT orderly.line_needs_production(kind) OR production = 'done'), true),
+           coalesce(bool_or(shipped > 0), false),
+           coalesce(bool_and(NOT orderly.line_ships(kind) OR shipped >= qty), true)
+               AND coalesce(bool_or(orderly.line_ships(kind)), false),
+           NOT EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id AND s.status <> 'delivered')
+               AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id)
+    FROM lines
+$$;
+
+-- Moves the order (row-locked by the caller) along its automatic transitions as far as the facts
+-- allow and returns it:
+-- - approved, net terms, with check_credit: over the customer's credit limit (open balance in
+--   the credit currency plus this order) → on_hold, reason credit_limit;
+-- - approved or in_production → ready once every make-to-order line is done and, on prepaid
+--   terms, the order is paid (that is "released to the warehouse");
+-- - → partially_shipped / shipped as shipments cover the lines;
+-- - shipped → delivered once every shipment is delivered;
+-- - delivered → completed once paid.
+-- Each step is a change_status (history, audit), with actor_id as the user whose command caused
+-- it (NULL: the system on its own).
+CREATE OR REPLACE FUNCTION orderly.advance(o orderly.orders, actor_id bigint, check_credit boolean DEFAULT false)
+RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c      orderly.customers;
+    f      record;
+    v_next text;
+BEGIN
+    SELECT * INTO c FROM orderly.customers x WHERE x.id = o.customer_id;
+    IF check_credit AND o.status = 'approved' AND c.payment_terms <> 'prepaid' AND c.credit_limit IS NOT NULL
+       AND o.currency = c.credit_currency
+       AND orderly.open_balance(c.id, c.credit_currency, o.id) + orderly.open_amount(o) > c.credit_limit THEN
+        UPDATE orderly.orders x SET held_from = o.status, hold_reason = 'credit_limit' WHERE x.id = o.id;
+        o.held_from := o.status;
+        o.hold_reason := 'credit_limit';
+        RETURN orderly.change_status(o, 'on_hold', actor_id, 'credit_limit', automatic => true);
+    END IF;
+    LOOP
+        f := orderly.fulfilment_facts(o);
+        v_next := CASE
+            WHEN o.status IN ('approved', 'in_production', 'ready') AND f.everything_shipped THEN 'shipped'
+            WHEN o.status IN ('approved', 'in_production', 'ready') AND f.anything_shipped THEN 'partially_shipped'
+            WHEN o.status = 'partially_shipped' AND f.everything_shipped THEN 'shipped'
+            WHEN o.status IN ('approved', 'in_production') AND f.production_done
+                 AND (c.payment_terms <> 'prepaid' OR orderly.payment_status(o) = 'paid') THEN 'ready'
+            WHEN o.status = 'shipped' AND f.everything_delivered THEN 'delivered'
+            WHEN o.status = 'delivered' AND orderly.payment_status(o) = 'paid' THEN 'completed'
+        END;
+        EXIT WHEN v_next IS NULL;
+        o := orderly.change_status(o, v_next, actor_id, NULL, automatic => true);
+    END LOOP;
+    RETURN o;
+END
+$$;
