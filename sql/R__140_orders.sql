@@ -406,7 +406,16 @@ BEGIN
     IF t.permission IS NOT NULL AND NOT automatic THEN
         PERFORM orderly.require_permission(actor_id, t.permission);
     END IF;
-    UPDATE orderly.orders x SET status = change_status.to_status, updated_at = now() WHERE x.id = o.id;
+    IF change_status.to_status = 'on_hold' AND nullif(btrim(reason), '') IS NULL THEN
+        RAISE EXCEPTION 'order %: a hold needs a reason', o.id USING ERRCODE = 'OL400';
+    END IF;
+    -- A hold remembers why and where the order goes back to (orders_hold_check: both are set
+    -- exactly while the order is on hold), in the same UPDATE as the status.
+    UPDATE orderly.orders x
+    SET status = change_status.to_status, updated_at = now(),
+        held_from = CASE WHEN change_status.to_status = 'on_hold' THEN o.status END,
+        hold_reason = CASE WHEN change_status.to_status = 'on_hold' THEN btrim(reason) END
+    WHERE x.id = o.id;
     INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by, reason)
     VALUES (o.id, o.customer_id, o.status, change_status.to_status, actor_id, reason);
     PERFORM orderly.audit(actor_id, 'order.status', 'order', o.id::text,
@@ -417,6 +426,87 @@ BEGIN
     RETURN o;
 END
 $$;
+
+-- Whether an order has been approved: its history has the change to approved (up to history row
+-- up_to, when given). After approval an order lives on (ready, shipped, on hold …) and is never
+-- rejected; this is what "at or after approval" means, for events and for payments.
+CREATE OR REPLACE FUNCTION orderly.was_approved(order_id bigint, up_to bigint DEFAULT NULL) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM orderly.order_status_history h
+                   WHERE h.order_id = was_approved.order_id AND h.to_status = 'approved'
+                     AND (was_approved.up_to IS NULL OR h.id <= was_approved.up_to));
+END
+$$;
+
+-- Events of a status change, raised at commit ------------------------------------------------------
+-- Every status change passes through a row of order_status_history (orderly.change_status), so
+-- the events hang there, on a constraint trigger deferred to the end of the transaction: raised
+-- last (api.notify holds the event lock until commit; taken earlier it would be held across the
+-- SKU locks ORDER SUBMIT takes after routing, a lock-order inversion with other submissions), and
+-- in the order the changes were made. Events (payloads are jsonb objects):
+--   order.status    once the order has been approved (that change included; draft, submitted,
+--                   pending_approval and rejected before it are internal steps): to the order's
+--                   creator and to every login of the order's customer (users.customer_id),
+--                   each once: {order, status, status_label, at}
+--   order.on_hold   on every hold (a person's or the credit limit's): to role finance_manager
+--                   and the creator: {order, customer, total, currency, reason, held_from, at}
+-- Customers see these through the allow-list (R__045_customer_view.sql). The actor of the
+-- notifications' audit rows is the change's (changed_by; NULL: the system). SECURITY DEFINER: at
+-- commit the current user is the server's login again, which may not raise events itself.
+-- A pgTAP test flushes the events with SET CONSTRAINTS orderly.order_status_events IMMEDIATE.
+CREATE OR REPLACE FUNCTION orderly.order_status_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    o            orderly.orders;
+    v_kind       text := CASE WHEN NEW.changed_by IS NULL THEN 'system' ELSE 'user' END;
+    v_payload    jsonb;
+    r            record;
+BEGIN
+    IF NOT orderly.was_approved(NEW.order_id, NEW.id) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = NEW.order_id;
+    v_payload := jsonb_build_object(
+        'order', NEW.order_id,
+        'status', NEW.to_status,
+        'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = NEW.to_status),
+        'at', orderly.json_time(NEW.changed_at));
+    FOR r IN
+        SELECT o.created_by AS user_id WHERE o.created_by IS NOT NULL
+        UNION
+        SELECT u.id FROM orderly.users u WHERE u.customer_id = NEW.customer_id
+        ORDER BY 1
+    LOOP
+        PERFORM api.notify(r.user_id, NULL, 'order.status', v_payload, NEW.changed_by, v_kind);
+    END LOOP;
+    IF NEW.to_status = 'on_hold' THEN
+        v_payload := jsonb_build_object(
+            'order', NEW.order_id,
+            'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = NEW.customer_id),
+            'total', o.total,
+            'currency', o.currency,
+            'reason', NEW.reason,
+            'held_from', NEW.from_status,
+            'at', orderly.json_time(NEW.changed_at));
+        PERFORM api.notify(NULL, 'finance_manager', 'order.on_hold', v_payload, NEW.changed_by, v_kind);
+        IF o.created_by IS NOT NULL THEN
+            PERFORM api.notify(o.created_by, NULL, 'order.on_hold', v_payload, NEW.changed_by, v_kind);
+        END IF;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- OR REPLACE is not for constraint triggers: dropped and created again when this file is re-run.
+DROP TRIGGER IF EXISTS order_status_events ON orderly.order_status_history;
+CREATE CONSTRAINT TRIGGER order_status_events AFTER INSERT ON orderly.order_status_history
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION orderly.order_status_events();
 
 -- The steps shared by the commands ---------------------------------------------------------------
 

@@ -102,9 +102,7 @@ BEGIN
     IF check_credit AND o.status = 'approved' AND c.payment_terms <> 'prepaid' AND c.credit_limit IS NOT NULL
        AND o.currency = c.credit_currency
        AND orderly.open_balance(c.id, c.credit_currency, o.id) + orderly.open_amount(o) > c.credit_limit THEN
-        UPDATE orderly.orders x SET held_from = o.status, hold_reason = 'credit_limit' WHERE x.id = o.id;
-        o.held_from := o.status;
-        o.hold_reason := 'credit_limit';
+        -- change_status sets held_from and hold_reason with the status (orders_hold_check).
         RETURN orderly.change_status(o, 'on_hold', actor_id, 'credit_limit', automatic => true);
     END IF;
     LOOP
