@@ -48,7 +48,8 @@ $$;
 --
 -- Left out on purpose: an order's "approval" (its pending step) and each history entry's
 -- "reason" (rule names, step counts, approvers' reasons); approvers in events ("approved_by",
--- "rejected_by", "step", "of", "role", "reason", "due_at"). Kept whole: the pricing engine's
+-- "rejected_by", "step", "of", "role", "reason", "due_at"); a hold's reason and the status it was
+-- held from (order.on_hold: a credit limit is finance's business). Kept whole: the pricing engine's
 -- explanation, options, params and bundle components, which name no user (PRODUCT PRICE shows
 -- them to everybody). Note kinds: delivery, packaging and general are instructions about the
 -- order, which customers write too; a new kind stays internal until it is listed here.
@@ -95,6 +96,8 @@ AS $$
     WHEN 'event:approval.approved' THEN '{"order":"keep", "customer":"keep", "total":"keep", "currency":"keep", "type":"keep"}'
     WHEN 'event:approval.rejected' THEN '{"order":"keep", "customer":"keep", "total":"keep", "currency":"keep", "type":"keep"}'
     WHEN 'event:admin.notice' THEN '{"message":"keep", "from":"staff"}'
+    WHEN 'event:order.status' THEN '{"order":"keep", "status":"keep", "status_label":"keep", "at":"keep"}'
+    WHEN 'event:order.on_hold' THEN '{"order":"keep", "at":"keep"}'
     END)::jsonb
 $$;
 

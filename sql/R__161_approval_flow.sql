@@ -238,8 +238,9 @@ $$;
 
 -- Called by orderly.submit_order once the order is submitted (prices fixed, stock reserved).
 -- Picks the rule, creates the round's steps (step 1 pending, the others waiting) and sets the
--- status. No rule: approved at once, with the reason in the history. orderly.notify_routed
--- notifies, last (orderly.finish_submit).
+-- status. No rule: approved at once, with the reason in the history, and moved on by
+-- orderly.advance (R__155_fulfilment_flow.sql: ready, or on hold over the credit limit).
+-- orderly.notify_routed notifies, last (orderly.finish_submit).
 CREATE OR REPLACE FUNCTION orderly.route_approval(o orderly.orders, actor_id bigint) RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -260,7 +261,9 @@ BEGIN
     -- the round is built from one consistent chain.
     FOR SHARE OF x;
     IF r.id IS NULL THEN
-        RETURN orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
+        o := orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
+        -- On at once as far as the facts allow: ready, or on hold over the credit limit.
+        RETURN orderly.advance(o, actor_id, check_credit => true);
     END IF;
 
     SELECT coalesce(max(x.round), 0) + 1 INTO v_round FROM orderly.order_approvals x WHERE x.order_id = o.id;
@@ -301,7 +304,8 @@ AS $$
 DECLARE
     a orderly.order_approvals;
 BEGIN
-    IF o.status = 'approved' THEN
+    -- Approved at once (and maybe moved on by orderly.advance: ready, on hold): no pending step.
+    IF o.status <> 'pending_approval' THEN
         PERFORM orderly.notify_order_approved(o, NULL, actor_id);
         RETURN;
     END IF;
@@ -445,7 +449,8 @@ BEGIN
         SELECT * INTO c FROM orderly.order_approvals x
         WHERE x.order_id = o.id AND x.status IN ('approved', 'rejected')
         ORDER BY x.round DESC, x.step_no DESC LIMIT 1;
-        IF c.id IS NOT NULL AND o.status IN ('approved', 'rejected') THEN
+        -- Decided, and maybe moved on since (ready, on hold, shipped …): still "already".
+        IF c.id IS NOT NULL AND o.status NOT IN ('draft', 'submitted') THEN
             RAISE EXCEPTION 'order % is already %: step % was decided by %', o.id, o.status, c.step_no,
                 coalesce(orderly.username_of(c.decided_by), 'someone else') USING ERRCODE = 'OL409';
         END IF;
@@ -519,6 +524,7 @@ BEGIN
     ELSE
         o := orderly.change_status(o, 'approved', u.id,
                                    format('approved: all %s step(s) of round %s', c.steps, c.round));
+        o := orderly.advance(o, u.id, check_credit => true);
         PERFORM orderly.notify_order_approved(o, u.id, u.id);
     END IF;
     -- Its own statement: approval_doc (STABLE) sees only what earlier statements wrote.

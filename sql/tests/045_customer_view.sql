@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(35);
+SELECT plan(39);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -112,7 +112,7 @@ SELECT NULL FROM admin.notify('role:customer', 'Maintenance tonight');
 INSERT INTO replies SELECT 'show', test.call('order_show', 'customer', jsonb_build_object('id', test.id('order')));
 INSERT INTO replies SELECT 'staff_show', test.call('order_show', 'sales_manager', jsonb_build_object('id', test.id('order')));
 
-SELECT is((SELECT status FROM orderly.orders WHERE id = test.id('order')), 'approved', 'the flow ran: the order is approved');
+SELECT is((SELECT status FROM orderly.orders WHERE id = test.id('order')), 'ready', 'the flow ran: the order is approved (and ready)');
 
 -- ORDER SHOW -------------------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ SELECT is(pg_temp.keys((SELECT doc FROM replies WHERE name = 'show')), pg_temp.o
 SELECT is(pg_temp.leaks((SELECT doc FROM replies WHERE name = 'show')), '{}',
           'ORDER SHOW for a customer: no staff name, approval reason, comment, rule or role');
 SELECT is(ARRAY(SELECT h ->> 'by' FROM jsonb_array_elements((SELECT doc FROM replies WHERE name = 'show') -> 'history') h),
-          ARRAY['customer', 'customer', 'customer', 'staff', 'colleague', 'colleague', 'staff'],
+          ARRAY['customer', 'customer', 'customer', 'staff', 'colleague', 'colleague', 'staff', 'staff'],
           'the history names the customer''s own logins, and "staff" for everybody else');
 SELECT is(ARRAY(SELECT n ->> 'by' FROM jsonb_array_elements((SELECT doc FROM replies WHERE name = 'show') -> 'notes') n),
           ARRAY['customer', 'staff', 'customer'], 'so do the notes, of every kind');
@@ -223,6 +223,20 @@ SELECT is((SELECT jsonb_agg(e::jsonb - 'recipient_user_id' - 'recipient_role' OR
           'a pushed event is the customer''s INBOX row');
 SELECT ok((SELECT bool_and(e::jsonb -> 'payload' ? 'approved_by') FROM api.events_since(0) e WHERE e::jsonb ->> 'kind' = 'order.approved'),
           'the finance manager''s event still names the approver');
+
+-- order.status events (issue 12), raised at commit by a deferred trigger: flushed here -----------
+
+SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
+SELECT is(ARRAY(SELECT r -> 'payload' ->> 'status' FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r
+                WHERE r ->> 'kind' = 'order.status' AND (r -> 'payload' ->> 'order')::bigint = test.id('order') ORDER BY r ->> 'id'),
+          ARRAY['approved', 'ready'], 'the customer''s login hears every status change from approval on, none before');
+SELECT is((SELECT array_agg(DISTINCT k ORDER BY k) FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r,
+                  jsonb_object_keys(r -> 'payload') k WHERE r ->> 'kind' = 'order.status'),
+          ARRAY['at', 'order', 'status', 'status_label'], 'order.status for a customer: exactly these keys');
+SELECT is((SELECT count(*)::integer FROM jsonb_array_elements(test.rows('inbox', 'colleague', '{}')) r
+           WHERE r ->> 'kind' = 'order.status' AND (r -> 'payload' ->> 'order')::bigint = test.id('order')), 2,
+          'so does every other login of the customer');
+SELECT is(pg_temp.leaks(test.rows('inbox', 'customer', '{}')), '{}', 'INBOX with status events: still no staff name');
 
 -- The allow-list itself ----------------------------------------------------------------------------
 

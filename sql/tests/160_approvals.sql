@@ -147,7 +147,8 @@ SELECT is((SELECT array_agg(coalesce(from_status, '-') || '→' || to_status ORD
 SELECT admin.set_approval_rule_active('Custom orders up to 50 000', false);
 SELECT pg_temp.submit('c200', 'rita', 'custom', 0, 200);
 SELECT admin.set_approval_rule_active('Custom orders up to 50 000', true);
-SELECT is(pg_temp.status('c200'), 'approved', 'no active rule: approved at once');
+-- Approved, and moved on at once by orderly.advance: services only, nothing to make or wait for.
+SELECT is(pg_temp.status('c200'), 'ready', 'no active rule: approved at once (and ready: nothing to make or pay first)');
 SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('c200') AND to_status = 'approved'),
           'no approval rule applies', 'and the history says why');
 SELECT is((SELECT array_agg(recipient_role ORDER BY recipient_role) FROM orderly.notifications
@@ -235,8 +236,8 @@ SELECT is((SELECT count(*)::integer FROM orderly.order_approvals WHERE order_id 
           'one decision stored');
 SELECT is(pg_temp.told('approval.requested', 's50000.01', 3), ARRAY['pete'], 'production is told now');
 SELECT is(pg_temp.status('s50000.01'), 'pending_approval', 'still pending until the last step');
-SELECT is(test.call('order_approve', 'pete', jsonb_build_object('id', test.id('s50000.01'))) ->> 'status', 'approved',
-          'the last step approves the order');
+SELECT is(test.call('order_approve', 'pete', jsonb_build_object('id', test.id('s50000.01'))) ->> 'status', 'ready',
+          'the last step approves the order (and orderly.advance releases it: ready)');
 SELECT is(pg_temp.told('approval.approved', 's50000.01'), ARRAY['rita'], 'the creator hears the outcome');
 SELECT is((SELECT array_agg(recipient_role) FROM orderly.notifications WHERE kind = 'order.approved'
            AND (payload ->> 'order')::bigint = test.id('s50000.01')), ARRAY['finance_manager'],
@@ -338,8 +339,8 @@ SELECT is((SELECT array_agg(DISTINCT row(a.actor_kind, a.actor_user_id)::text) F
 SELECT is((SELECT row(reminders_sent, escalated)::text FROM analytics.pending_approvals WHERE order_id = test.id('s10000')),
           row(2, true)::text, 'analytics.pending_approvals shows the reminders and the escalation');
 SELECT ok(test.id('s10000') = ANY (pg_temp.queue('max')), 'the escalated step is in the escalation role''s queue');
-SELECT is(test.call('order_approve', 'max', jsonb_build_object('id', test.id('s10000'))) ->> 'status', 'approved',
-          'and the escalation role may decide it');
+SELECT is(test.call('order_approve', 'max', jsonb_build_object('id', test.id('s10000'))) ->> 'status', 'ready',
+          'and the escalation role may decide it (approved, then ready)');
 SELECT is((test.call('approval_show', 'rita', jsonb_build_object('order', test.id('s10000'))) -> 'rounds' -> 0 -> 'steps' -> 0)
           - 'decided_at' - 'pending_since' - 'due_at' - 'escalated_at',
           '{"step":1,"role":"sales_supervisor","status":"approved","decided_by":"max","comment":null,"reminders_sent":2,"escalation_role":"sales_manager","escalated":true,"delegation":null,"note":null}'::jsonb,
