@@ -49,7 +49,8 @@ $$;
 -- Left out on purpose: an order's "approval" (its pending step) and each history entry's
 -- "reason" (rule names, step counts, approvers' reasons); approvers in events ("approved_by",
 -- "rejected_by", "step", "of", "role", "reason", "due_at"); a hold's reason and the status it was
--- held from (order.on_hold: a credit limit is finance's business). Kept whole: the pricing engine's
+-- held from (order.on_hold: a credit limit is finance's business); the customer's credit limit
+-- (CUSTOMER SHOW's "terms" keep only the payment terms). Kept whole: the pricing engine's
 -- explanation, options, params and bundle components, which name no user (PRODUCT PRICE shows
 -- them to everybody). Note kinds: delivery, packaging and general are instructions about the
 -- order, which customers write too; a new kind stays internal until it is listed here.
@@ -88,7 +89,8 @@ AS $$
         "components":"keep", "explanation":"keep"}'
     WHEN 'customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep", "company":"keep",
         "segment":"keep", "region":"keep", "created_at":"keep", "updated_at":"keep",
-        "addresses":"address", "orders":"customer_orders"}'
+        "addresses":"address", "orders":"customer_orders", "terms":"customer_terms"}'
+    WHEN 'customer_terms' THEN '{"payment_terms":"keep"}'
     WHEN 'customer_orders' THEN '{"count":"keep", "drafts":"keep", "totals":"customer_totals", "last_order_at":"keep"}'
     WHEN 'customer_totals' THEN '{"currency":"keep", "orders":"keep", "amount":"keep"}'
     WHEN 'notification' THEN '{"id":"keep", "kind":"keep", "read":"keep", "payload":"event:@kind",
@@ -96,8 +98,15 @@ AS $$
     WHEN 'event:approval.approved' THEN '{"order":"keep", "customer":"keep", "total":"keep", "currency":"keep", "type":"keep"}'
     WHEN 'event:approval.rejected' THEN '{"order":"keep", "customer":"keep", "total":"keep", "currency":"keep", "type":"keep"}'
     WHEN 'event:admin.notice' THEN '{"message":"keep", "from":"staff"}'
+    WHEN 'payment' THEN '{"id":"keep", "order":"keep", "kind":"keep", "amount":"keep", "currency":"keep",
+        "method":"keep", "reference":"keep", "received_at":"keep", "recorded_by":"actor", "recorded_at":"keep",
+        "order_paid":"keep", "order_refunded":"keep", "open_amount":"keep", "payment_status":"keep"}'
     WHEN 'event:order.status' THEN '{"order":"keep", "status":"keep", "status_label":"keep", "at":"keep"}'
     WHEN 'event:order.on_hold' THEN '{"order":"keep", "at":"keep"}'
+    WHEN 'event:payment.received' THEN '{"order":"keep", "payment":"keep", "amount":"keep", "currency":"keep",
+        "method":"keep", "reference":"keep", "received_at":"keep", "payment_status":"keep", "open_amount":"keep"}'
+    WHEN 'event:payment.refunded' THEN '{"order":"keep", "payment":"keep", "amount":"keep", "currency":"keep",
+        "method":"keep", "reference":"keep", "received_at":"keep", "payment_status":"keep", "open_amount":"keep"}'
     END)::jsonb
 $$;
 

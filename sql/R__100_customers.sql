@@ -399,8 +399,9 @@ SELECT orderly.register_command('CUSTOMER UPDATE', 'api.customer_update', 'custo
     summary    => 'Change the fields given; an empty company or region clears it.',
     changes    => true);
 
--- One document: the customer, its active addresses (default first) and a summary of the orders
--- the caller sees; a customer login sees its customer view (R__045_customer_view.sql).
+-- One document: the customer, its active addresses (default first), a summary of the orders
+-- the caller sees and its terms (payment terms, credit limit); a customer login sees its
+-- customer view (R__045_customer_view.sql).
 CREATE OR REPLACE FUNCTION api.customer_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -413,7 +414,12 @@ BEGIN
     RETURN NEXT orderly.visible_doc('customer',
                                     orderly.json_extend(orderly.customer_doc(c),
                                                         json_build_object('addresses', orderly.customer_addresses(c.id),
-                                                                          'orders', orderly.customer_order_summary(u, c.id))),
+                                                                          'orders', orderly.customer_order_summary(u, c.id),
+                                                                          -- Set by CUSTOMER TERMS (R__175_holds_and_terms.sql);
+                                                                          -- a customer sees its payment terms only.
+                                                                          'terms', json_build_object('payment_terms', c.payment_terms,
+                                                                                                     'credit_limit', c.credit_limit,
+                                                                                                     'credit_currency', c.credit_currency))),
                                     orderly.own_customer(u));
 END
 $$;

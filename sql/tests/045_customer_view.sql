@@ -195,8 +195,8 @@ SELECT is(pg_temp.keys(test.call('customer_show', 'customer', jsonb_build_object
     'addresses[].postal_code', 'addresses[].recipient', 'addresses[].region', 'addresses[].removed_at',
     'company', 'created_at', 'email', 'id', 'name', 'orders', 'orders.count', 'orders.drafts',
     'orders.last_order_at', 'orders.totals', 'orders.totals[].amount', 'orders.totals[].currency',
-    'orders.totals[].orders', 'phone', 'region', 'segment', 'updated_at'],
-          'CUSTOMER SHOW for a customer: exactly these keys');
+    'orders.totals[].orders', 'phone', 'region', 'segment', 'terms', 'terms.payment_terms', 'updated_at'],
+          'CUSTOMER SHOW for a customer: exactly these keys (its payment terms, not its credit limit)');
 SELECT is(pg_temp.leaks(test.call('customer_show', 'customer', jsonb_build_object('id', test.id('demo')))), '{}',
           'CUSTOMER SHOW: no staff name');
 
