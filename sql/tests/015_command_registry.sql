@@ -258,7 +258,8 @@ INSERT INTO reading VALUES
     ('ORDER QUOTE', jsonb_build_object('customer', test.id('customer'), 'lines', '[{"sku": "ACC-CABLE", "qty": 1}]'::jsonb)),
     ('ORDER SHOW', jsonb_build_object('id', test.id('order'))), ('ORDER LIST', '{}'),
     ('PICK LIST', '{}'), ('WORK QUEUE', '{}'),
-    ('APPROVAL SHOW', jsonb_build_object('order', test.id('order'))), ('APPROVAL QUEUE', '{}'), ('DELEGATE LIST', '{}');
+    ('APPROVAL SHOW', jsonb_build_object('order', test.id('order'))), ('APPROVAL QUEUE', '{}'), ('DELEGATE LIST', '{}'),
+    ('PAYMENT LIST', jsonb_build_object('order', test.id('order')));
 
 SELECT set_eq($$SELECT command FROM reading$$, $$SELECT name FROM orderly.commands WHERE NOT changes$$,
               'the list below is every command not marked as changing');
