@@ -8,7 +8,8 @@
 -- A key missing from the allow-list is left out, so a key added to a document later stays
 -- hidden from customers until it is added here. Every reply a customer login can get passes
 -- through it: ORDER SHOW, LIST, QUOTE, NOTE, DRAFT, UPDATE, LINE ADD/SET/REMOVE, CREATE and
--- SUBMIT (R__140_orders.sql, R__170_order_submission.sql), PRODUCT PRICE (R__120_pricing.sql),
+-- SUBMIT (R__140_orders.sql, R__170_order_submission.sql), SHIPMENT SHOW, LIST, CREATE and
+-- DELIVERED (R__190_shipments.sql), PRODUCT PRICE (R__120_pricing.sql),
 -- CUSTOMER SHOW (R__100_customers.sql), and INBOX rows and pushed events addressed to a
 -- customer (orderly.notification_doc, R__050_notifications.sql).
 --
@@ -80,6 +81,12 @@ AS $$
     WHEN 'order_summary' THEN '{"id":"keep", "status":"keep", "type":"keep", "customer":"keep",
         "customer_name":"keep", "lines":"keep", "total":"keep", "currency":"keep", "requested_date":"keep",
         "created_by":"actor", "created_at":"keep", "submitted_at":"keep"}'
+    WHEN 'shipment' THEN '{"id":"keep", "order":"keep", "order_status":"keep", "status":"keep",
+        "carrier":"shipment_carrier", "service":"keep", "tracking_no":"keep", "tracking_url":"keep",
+        "parcels":"keep", "lines":"shipment_line", "shipped_at":"keep", "shipped_by":"actor",
+        "delivered_at":"keep", "signed_by":"keep"}'
+    WHEN 'shipment_carrier' THEN '{"code":"keep", "name":"keep"}'
+    WHEN 'shipment_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "qty":"keep"}'
     WHEN 'quote' THEN '{"currency":"keep", "customer":"keep", "segment":"keep", "coupon":"keep",
         "ship_to":"keep", "tax":"keep", "lines":"quote_line", "subtotal":"keep", "discount_total":"keep",
         "tax_total":"keep", "total":"keep", "priced_at":"keep"}'

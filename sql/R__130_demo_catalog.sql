@@ -115,6 +115,14 @@ BEGIN
     ON CONFLICT ON CONSTRAINT tax_rates_key DO NOTHING;
     GET DIAGNOSTICS n = ROW_COUNT; entity := 'tax_rates'; added := n; total := total + n; RETURN NEXT;
 
+    -- Carriers (admin.set_carrier manages them; R__190_shipments.sql).
+    INSERT INTO orderly.carriers (code, name, tracking_url_template)
+    VALUES ('dhl', 'DHL Paket', 'https://www.dhl.com/de-en/home/tracking/tracking-parcel.html?submit=1&tracking-id={tracking_no}'),
+           ('ups', 'UPS', 'https://www.ups.com/track?loc=en_US&tracknum={tracking_no}'),
+           ('dpd', 'DPD', 'https://tracking.dpd.de/status/en_US/parcel/{tracking_no}')
+    ON CONFLICT (code) DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT; entity := 'carriers'; added := n; total := total + n; RETURN NEXT;
+
     IF total > 0 THEN
         PERFORM orderly.audit(NULL, 'catalog.demo_load', 'catalog', NULL, NULL, jsonb_build_object('rows_added', total),
                               actor_kind => 'admin_sql');
@@ -122,4 +130,4 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION admin.load_demo_catalog() IS 'Load the demo catalog, prices, coupon WELCOME10 and tax rates (idempotent)';
+COMMENT ON FUNCTION admin.load_demo_catalog() IS 'Load the demo catalog, prices, coupon WELCOME10, tax rates and carriers (idempotent)';

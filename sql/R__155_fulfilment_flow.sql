@@ -68,7 +68,7 @@ AS $$
         WHERE l.order_id = ($1).id
     )
     SELECT coalesce(bool_or(orderly.line_needs_production(kind)), false),
-           coalesce(bool_and(NOT orderly.line_needs_production(kind) OR production = 'done'), true),
+           coalesce(bool_and(NOT orderly.line_needs_production(kind) OR coalesce(production = 'done', false)), true),
            coalesce(bool_or(shipped > 0), false),
            coalesce(bool_and(NOT orderly.line_ships(kind) OR shipped >= qty), true)
                AND coalesce(bool_or(orderly.line_ships(kind)), false),

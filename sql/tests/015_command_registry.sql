@@ -249,6 +249,10 @@ SELECT test.call('address_add', 'staff', jsonb_build_object('customer', test.id(
     'phone', '+4930555001', 'line1', 'Weg 1', 'city', 'Berlin', 'region', 'BE', 'postal_code', '10115', 'country', 'DE')) IS NOT NULL;
 INSERT INTO ids SELECT 'order', (test.call('order_create', 'staff', jsonb_build_object('customer', test.id('customer'),
     'lines', '[{"sku": "ACC-CABLE", "qty": 2}]'::jsonb, 'submit', true)) ->> 'id')::bigint;
+INSERT INTO ids SELECT 'shipped', (test.call('order_create', 'staff', jsonb_build_object('customer', test.id('customer'),
+    'lines', '[{"sku": "PHN-S2-128-BLK", "qty": 2}]'::jsonb, 'submit', true)) ->> 'id')::bigint;
+INSERT INTO ids SELECT 'shipment', (test.call('shipment_create', 'staff', jsonb_build_object('order', test.id('shipped'),
+    'lines', '[{"line": 1, "qty": 1}]'::jsonb, 'carrier', 'dhl')) ->> 'id')::bigint;
 
 CREATE TEMP TABLE reading (command text PRIMARY KEY, args jsonb NOT NULL);
 INSERT INTO reading VALUES
@@ -258,6 +262,7 @@ INSERT INTO reading VALUES
     ('ORDER QUOTE', jsonb_build_object('customer', test.id('customer'), 'lines', '[{"sku": "ACC-CABLE", "qty": 1}]'::jsonb)),
     ('ORDER SHOW', jsonb_build_object('id', test.id('order'))), ('ORDER LIST', '{}'),
     ('PICK LIST', '{}'), ('WORK QUEUE', '{}'),
+    ('SHIPMENT SHOW', jsonb_build_object('id', test.id('shipment'))), ('SHIPMENT LIST', jsonb_build_object('order', test.id('shipped'))),
     ('APPROVAL SHOW', jsonb_build_object('order', test.id('order'))), ('APPROVAL QUEUE', '{}'), ('DELEGATE LIST', '{}'),
     ('PAYMENT LIST', jsonb_build_object('order', test.id('order')));
 

@@ -146,7 +146,6 @@ SELECT throws_ok(format($$ SELECT orderly.change_status(o, 'draft', %s, NULL) FR
 
 -- TODO until the pick list follows issue 12: R__150_work_queues.sql (the shipments work) still
 -- lists approved orders only, and this order is ready (released to the warehouse) now.
-SELECT todo('the pick list lists released (ready) orders: R__150 after issue 12', 3);
 SELECT is((SELECT array_agg(sku || ' x' || qty ORDER BY line_no, sku) FROM analytics.pick_list WHERE order_id = test.id('draft')),
           ARRAY['PHN-A-STD x8', 'CASE-A-STD x1', 'PHN-A-STD x2', 'CASE-A-STD x4'], 'the pick list has every reserved SKU');
 SELECT is((SELECT DISTINCT delivery_notes || ' / ' || packaging_notes FROM analytics.pick_list WHERE order_id = test.id('draft')),
@@ -154,7 +153,6 @@ SELECT is((SELECT DISTINCT delivery_notes || ' / ' || packaging_notes FROM analy
 SELECT is((SELECT (r::jsonb -> 'notes' -> 0 ->> 'text') FROM api.pick_list(test.uid('wally'), '{}') r),
           'Call before delivery', 'PICK LIST carries the notes too');
 SELECT throws_ok($$ SELECT * FROM api.pick_list(test.uid('rita'), '{}') $$, 'OL403', NULL, 'a sales rep has no pick list');
-SELECT todo('the pick list lists released (ready) orders: R__150 after issue 12', 1);
 SELECT is((SELECT count(*)::integer FROM api.pick_list(test.uid('wally'), '{}')), 1, 'one order to pick');
 SELECT is((SELECT count(*)::integer FROM api.pick_list(test.uid('wally'), jsonb_build_object('after', test.id('draft')))), 0,
           'after= pages past it');

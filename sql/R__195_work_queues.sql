@@ -1,11 +1,21 @@
 -- Orderly: what the warehouse and production work from. The same rows twice: as analytics
 -- views for BI tools and as PICK LIST / WORK QUEUE for staff on the protocol. Every note of an
 -- order is carried along, so a delivery or packaging instruction reaches the people who act on
--- it.
+-- it. After the shipments (R__190_shipments.sql), whose rules it shows: this file was
+-- R__150_work_queues.sql until the pick list came to depend on them.
 --
--- Orders appear here once approved (by their approval chain, or at submission when no approval
--- rule applies): that is the status that releases an order to the floor. A pending or rejected
--- order is not picked or made.
+-- The pick list is what may ship now and has not shipped yet (issue 12): of every order released
+-- to the warehouse (orderly.order_releasable: approved, in_production, ready or
+-- partially_shipped, and paid when prepaid; never on hold), each line's ordered quantity less
+-- what shipped, per SKU (a bundle line lists its components), once a make-to-order line is
+-- produced. Stock lines of an order still in production may leave before its custom lines
+-- (SHIPMENT CREATE allows it), so they are listed from approval on.
+--
+-- The work queue is what production makes or performs: the custom and service lines of orders
+-- approved or in production (and of partially shipped orders whose custom lines are not all
+-- done), each custom line with its production state — not_started, in_production, done — and
+-- its times (R__185_production.sql); a service line has none (null). An order on hold is in
+-- neither list until it is released.
 
 CREATE OR REPLACE VIEW analytics.pick_list AS
 SELECT o.id                  AS order_id,
@@ -20,19 +30,38 @@ SELECT o.id                  AS order_id,
        a.city,
        a.region,
        a.country,
-       r.line_no,
+       l.line_no,
        s.code                AS sku,
-       p.name                AS product_name,
+       coalesce(sp.name, p.name) AS product_name,
        s.options             AS variant,
-       r.qty,
+       (ol.open * k.per)::integer AS qty,
        n.delivery_notes,
        n.packaging_notes,
-       n.general_notes
+       n.general_notes,
+       o.status,
+       p.code                AS product,
+       p.kind,
+       ol.ordered,
+       ol.shipped,
+       ol.open               AS line_open
 FROM orderly.orders o
-JOIN orderly.stock_reservations r ON r.order_id = o.id AND r.released_at IS NULL
-JOIN orderly.skus s ON s.id = r.sku_id
-JOIN orderly.products p ON p.id = s.product_id
 JOIN orderly.customers c ON c.id = o.customer_id
+CROSS JOIN LATERAL orderly.open_lines(o.id) ol
+JOIN orderly.order_lines l ON l.order_id = o.id AND l.line_no = ol.line_no
+JOIN orderly.products p ON p.id = l.product_id
+-- What to pick for one unit of the line: its SKU, a bundle's components, or (a make-to-order
+-- line) the made item itself, which has no SKU.
+CROSS JOIN LATERAL (
+    SELECT l.sku_id AS sku_id, 1 AS per WHERE l.sku_id IS NOT NULL
+    UNION ALL
+    SELECT (x ->> 'sku_id')::bigint, (x ->> 'qty')::integer
+    FROM jsonb_array_elements(CASE WHEN l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') = 'array'
+                                   THEN l.priced -> 'components' ELSE '[]' END) x
+    UNION ALL
+    SELECT NULL, 1 WHERE l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') IS DISTINCT FROM 'array'
+) k
+LEFT JOIN orderly.skus s ON s.id = k.sku_id
+LEFT JOIN orderly.products sp ON sp.id = s.product_id
 LEFT JOIN orderly.addresses a ON a.id = o.ship_to_id
 LEFT JOIN LATERAL (
     SELECT string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'delivery')  AS delivery_notes,
@@ -41,15 +70,25 @@ LEFT JOIN LATERAL (
     FROM orderly.order_notes x
     WHERE x.order_id = o.id
 ) n ON true
-WHERE o.status = 'approved';
+-- The status list narrows the scan; orderly.order_releasable decides (as SHIPMENT CREATE's does).
+WHERE o.status IN ('approved', 'in_production', 'ready', 'partially_shipped')
+  AND orderly.order_releasable(o)
+  AND ol.open > 0
+  AND ol.produced;
 
-COMMENT ON VIEW analytics.pick_list IS 'Stock to pick: one row per reserved SKU of each approved order, with its ship-to address and every note';
+COMMENT ON VIEW analytics.pick_list IS 'What is still to ship of each order released to the warehouse: one row per SKU of each open line (a made-to-order line once produced, without SKU), with its ship-to address and every note';
 COMMENT ON COLUMN analytics.pick_list.order_id IS 'Order number';
 COMMENT ON COLUMN analytics.pick_list.requested_date IS 'Delivery date the customer asked for, if any';
 COMMENT ON COLUMN analytics.pick_list.line_no IS 'Order line (a bundle line lists each component SKU)';
-COMMENT ON COLUMN analytics.pick_list.sku IS 'SKU code to pick';
+COMMENT ON COLUMN analytics.pick_list.sku IS 'SKU code to pick (NULL for a made-to-order item)';
 COMMENT ON COLUMN analytics.pick_list.variant IS 'Variant options of the SKU (colour, storage, ...)';
-COMMENT ON COLUMN analytics.pick_list.qty IS 'Units to pick for this line';
+COMMENT ON COLUMN analytics.pick_list.qty IS 'Units of this SKU still to pick for this line (open quantity of the line times the units per line)';
+COMMENT ON COLUMN analytics.pick_list.status IS 'Order status: approved, in_production, ready or partially_shipped';
+COMMENT ON COLUMN analytics.pick_list.product IS 'Product code of the order line';
+COMMENT ON COLUMN analytics.pick_list.kind IS 'Product kind of the order line: goods, bundle or custom';
+COMMENT ON COLUMN analytics.pick_list.ordered IS 'Quantity ordered on the line';
+COMMENT ON COLUMN analytics.pick_list.shipped IS 'Quantity of the line already shipped';
+COMMENT ON COLUMN analytics.pick_list.line_open IS 'Quantity of the line still to ship (what SHIPMENT CREATE takes as qty)';
 COMMENT ON COLUMN analytics.pick_list.delivery_notes IS 'Delivery notes of the order, oldest first, one per line';
 COMMENT ON COLUMN analytics.pick_list.packaging_notes IS 'Packaging notes of the order, oldest first, one per line';
 COMMENT ON COLUMN analytics.pick_list.general_notes IS 'Other notes of the order, oldest first, one per line';
@@ -69,11 +108,18 @@ SELECT o.id              AS order_id,
        l.priced -> 'params'  AS params,
        n.delivery_notes,
        n.packaging_notes,
-       n.general_notes
+       n.general_notes,
+       o.status,
+       CASE WHEN orderly.line_needs_production(p.kind) THEN coalesce(pl.status, 'not_started') END AS production,
+       pl.started_at,
+       orderly.username_of(pl.started_by) AS started_by,
+       pl.done_at,
+       orderly.username_of(pl.done_by) AS done_by
 FROM orderly.orders o
 JOIN orderly.order_lines l ON l.order_id = o.id
 JOIN orderly.products p ON p.id = l.product_id
 JOIN orderly.customers c ON c.id = o.customer_id
+LEFT JOIN orderly.production_lines pl ON pl.order_id = l.order_id AND pl.line_no = l.line_no
 LEFT JOIN LATERAL (
     SELECT string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'delivery')  AS delivery_notes,
            string_agg(x.text, E'\n' ORDER BY x.id) FILTER (WHERE x.kind = 'packaging') AS packaging_notes,
@@ -81,11 +127,20 @@ LEFT JOIN LATERAL (
     FROM orderly.order_notes x
     WHERE x.order_id = o.id
 ) n ON true
-WHERE o.status = 'approved' AND p.kind IN ('custom', 'service');
+WHERE p.kind IN ('custom', 'service')
+  AND (o.status IN ('approved', 'in_production')
+       OR (o.status = 'partially_shipped'
+           AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x WHERE x.state <> 'done')));
 
-COMMENT ON VIEW analytics.production_queue IS 'Work to make or perform: custom-made and service lines of approved orders, with their parameters and every note';
+COMMENT ON VIEW analytics.production_queue IS 'Work to make or perform: custom-made and service lines of orders approved or in production (or partially shipped with custom lines not done), with their production state, parameters and every note';
 COMMENT ON COLUMN analytics.production_queue.params IS 'The parameters the customer gave (e.g. width_cm, height_cm)';
 COMMENT ON COLUMN analytics.production_queue.options IS 'The options chosen for the line';
+COMMENT ON COLUMN analytics.production_queue.status IS 'Order status';
+COMMENT ON COLUMN analytics.production_queue.production IS 'Production state of a custom line: not_started, in_production or done (NULL for a service line)';
+COMMENT ON COLUMN analytics.production_queue.started_at IS 'When production of the line started (PRODUCTION START)';
+COMMENT ON COLUMN analytics.production_queue.started_by IS 'Who started it (username)';
+COMMENT ON COLUMN analytics.production_queue.done_at IS 'When the line was finished (PRODUCTION DONE)';
+COMMENT ON COLUMN analytics.production_queue.done_by IS 'Who finished it (username)';
 
 -- Both views as the protocol serves them: one row per order, notes as a list, earliest
 -- requested date first (orders without one last), then by order number. after= is the last
@@ -129,17 +184,19 @@ BEGIN
     RETURN QUERY
     SELECT json_build_object(
         'order', p.order_id,
+        'status', p.status,
         'requested_date', p.requested_date,
         'customer', p.customer_name,
         'ship_to', json_build_object('recipient', p.recipient, 'line1', p.line1, 'line2', p.line2,
                                      'postal_code', p.postal_code, 'city', p.city, 'region', p.region,
                                      'country', p.country),
         'items', json_agg(json_build_object('line', p.line_no, 'sku', p.sku, 'name', p.product_name,
-                                            'variant', p.variant, 'qty', p.qty) ORDER BY p.line_no, p.sku),
+                                            'variant', p.variant, 'qty', p.qty, 'product', p.product, 'kind', p.kind,
+                                            'line_open', p.line_open) ORDER BY p.line_no, p.sku),
         'notes', orderly.work_notes(p.order_id))
     FROM analytics.pick_list p
     WHERE v_after IS NULL OR (coalesce(p.requested_date, 'infinity'), p.order_id) > (v_after_date, v_after)
-    GROUP BY p.order_id, p.requested_date, p.submitted_at, p.customer_name, p.recipient, p.line1, p.line2,
+    GROUP BY p.order_id, p.status, p.requested_date, p.submitted_at, p.customer_name, p.recipient, p.line1, p.line2,
              p.postal_code, p.city, p.region, p.country
     ORDER BY coalesce(p.requested_date, 'infinity'), p.order_id
     LIMIT v_limit;
@@ -149,7 +206,7 @@ $$;
 SELECT orderly.register_command('PICK LIST', 'api.pick_list', 'order.read_all',
     arguments  => 'limit:integer after:id',
     usage      => 'PICK LIST [limit=50] [after=order]',
-    summary    => 'Approved orders to pick: reserved SKUs, ship-to and every note, by requested date.');
+    summary    => 'What is still to ship of orders released to the warehouse: SKUs and open quantities per line, ship-to and every note, by requested date.');
 
 CREATE OR REPLACE FUNCTION api.work_queue(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -169,12 +226,18 @@ BEGIN
         'customer', q.customer_name,
         'type', q.order_type,
         'items', json_agg(json_build_object('line', q.line_no, 'product', q.product, 'name', q.product_name,
-                                            'kind', q.kind, 'qty', q.qty, 'options', q.options, 'params', q.params)
+                                            'kind', q.kind, 'qty', q.qty, 'options', q.options, 'params', q.params,
+                                            'production', q.production, 'started_at', orderly.json_time(q.started_at),
+                                            'started_by', q.started_by, 'done_at', orderly.json_time(q.done_at),
+                                            'done_by', q.done_by)
                           ORDER BY q.line_no),
-        'notes', orderly.work_notes(q.order_id))
+        'notes', orderly.work_notes(q.order_id),
+        'status', q.status,
+        'issues', (SELECT coalesce(json_agg(orderly.production_issue_doc(i) ORDER BY i.id), '[]')
+                   FROM orderly.production_issues i WHERE i.order_id = q.order_id AND i.resolved_at IS NULL))
     FROM analytics.production_queue q
     WHERE v_after IS NULL OR (coalesce(q.requested_date, 'infinity'), q.order_id) > (v_after_date, v_after)
-    GROUP BY q.order_id, q.requested_date, q.submitted_at, q.customer_name, q.order_type
+    GROUP BY q.order_id, q.status, q.requested_date, q.submitted_at, q.customer_name, q.order_type
     ORDER BY coalesce(q.requested_date, 'infinity'), q.order_id
     LIMIT v_limit;
 END
@@ -183,4 +246,4 @@ $$;
 SELECT orderly.register_command('WORK QUEUE', 'api.work_queue', 'order.read_all',
     arguments  => 'limit:integer after:id',
     usage      => 'WORK QUEUE [limit=50] [after=order]',
-    summary    => 'Custom-made and service lines of approved orders, with parameters and notes.');
+    summary    => 'Custom-made and service lines to make: each line''s production state and times, open production issues, parameters and notes.');
