@@ -63,7 +63,8 @@ import Testing
             // The creator hears the outcome; the chain shows who decided each step, in order.
             let outcome = try #require(await nextEvent(rita.events))
             #expect(outcome.hasPrefix("approval.approved "), "\(outcome)")
-            #expect(try doc(try await rita.request("ORDER SHOW \(order)").data[0])["status"].text == "approved")
+            // Approved, and with every line in stock on net terms, released to the warehouse at once.
+            #expect(try doc(try await rita.request("ORDER SHOW \(order)").data[0])["status"].text == "ready")
             let chain = try await rita.request("APPROVAL SHOW \(order)")
             try #require(chain.isSuccess, "\(chain)")
             let text = chain.data[0]
@@ -90,7 +91,7 @@ import Testing
                 "SELECT count(*) FROM orderly.order_approvals WHERE order_id = $1 AND decided_at IS NOT NULL", [String(order)])
             #expect(decisions.rows == [["1"]])
             let status = try await server.database.execute("SELECT status FROM orderly.orders WHERE id = $1", [String(order)])
-            #expect(status.rows == [["approved"]])
+            #expect(status.rows == [["ready"]], "approved, then released to the warehouse")
         }
     }
 

@@ -31,7 +31,7 @@ import Testing
                 #expect(reply.message == "not enough stock for SKU RACE-1-STD: 1 requested, 0 available", "\(reply)")
             }
             // No approval rule in this database: a submitted order is approved at once.
-            for reply in won { #expect(try doc(reply.data[0])["status"].text == "approved") }
+            for reply in won { #expect(try doc(reply.data[0])["status"].text == "ready") }
             let stock = try await server.database.execute("""
                 SELECT stock_on_hand, stock_reserved,
                        (SELECT sum(qty) FROM orderly.stock_reservations WHERE released_at IS NULL),
@@ -83,7 +83,7 @@ import Testing
             #expect(replies.filter(\.isSuccess).count == 1)
             for reply in replies where !reply.isSuccess {
                 #expect(reply.errorCode == "CONFLICT")
-                #expect(reply.message == "order \(id) is approved; only a draft or a rejected order can be submitted")
+                #expect(reply.message == "order \(id) is ready; only a draft or a rejected order can be submitted")
             }
             let stock = try await server.database.execute("SELECT stock_reserved FROM orderly.skus WHERE code = 'RACE-1-STD'")
             #expect(stock.rows == [["5"]])
