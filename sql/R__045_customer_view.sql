@@ -64,7 +64,15 @@ AS $$
         "customer":"order_customer", "ship_to":"address", "requested_date":"keep", "coupon":"keep",
         "currency":"keep", "lines":"order_line", "totals":"order_totals", "notes":"order_note",
         "history":"order_history", "created_by":"actor", "created_at":"keep", "submitted_by":"actor",
-        "submitted_at":"keep", "priced_at":"keep"}'
+        "submitted_at":"keep", "priced_at":"keep", "payment_status":"keep", "paid":"keep", "refunded":"keep",
+        "open_amount":"keep", "payments":"order_payment", "shipments":"order_shipment", "timeline":"order_milestone"}'
+    WHEN 'order_payment' THEN '{"id":"keep", "kind":"keep", "amount":"keep", "method":"keep", "reference":"keep",
+        "received_at":"keep"}'
+    WHEN 'order_shipment' THEN '{"id":"keep", "carrier":"shipment_carrier", "service":"keep", "tracking_no":"keep",
+        "tracking_url":"keep", "parcels":"keep", "status":"keep", "shipped_at":"keep", "delivered_at":"keep",
+        "signed_by":"keep", "lines":"shipment_line"}'
+    WHEN 'order_milestone' THEN '{"event":"keep", "at":"keep", "shipment":"keep", "carrier":"keep",
+        "tracking_no":"keep", "tracking_url":"keep", "signed_by":"keep"}'
     WHEN 'order_customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep",
         "company":"keep", "segment":"keep"}'
     WHEN 'address' THEN '{"id":"keep", "customer":"keep", "label":"keep", "recipient":"keep",
@@ -73,10 +81,10 @@ AS $$
     WHEN 'order_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "kind":"keep",
         "qty":"keep", "options":"keep", "params":"keep", "list_price":"keep", "gross":"keep",
         "discount":"keep", "net":"keep", "tax_rate":"keep", "tax":"keep", "override":"keep",
-        "override_reason":"keep", "override_by":"actor", "components":"keep", "explanation":"keep"}'
+        "override_by":"actor", "components":"keep", "explanation":"keep"}'
     WHEN 'order_totals' THEN '{"subtotal":"keep", "discount":"keep", "net":"keep", "tax":"keep", "total":"keep"}'
     WHEN 'order_note' THEN '{"id":"keep", "kind":"keep", "text":"keep", "by":"actor", "at":"keep",
-        "$only":{"kind":["delivery", "packaging", "general"]}}'
+        "$only":{"kind":["delivery", "packaging", "general"], "visibility":["customer"]}}'
     WHEN 'order_history' THEN '{"from":"keep", "to":"keep", "by":"actor", "at":"keep"}'
     WHEN 'order_summary' THEN '{"id":"keep", "status":"keep", "type":"keep", "customer":"keep",
         "customer_name":"keep", "lines":"keep", "total":"keep", "currency":"keep", "requested_date":"keep",

@@ -107,7 +107,8 @@ AS $$
         'kind', ($1).kind,
         'text', ($1).text,
         'by', orderly.username_of(($1).created_by),
-        'at', orderly.json_time(($1).created_at))
+        'at', orderly.json_time(($1).created_at),
+        'visibility', ($1).visibility)
 $$;
 
 -- The current approval step of an order, or NULL when none is pending (ORDER SHOW). Here and
@@ -157,6 +158,14 @@ BEGIN
         'notes', (SELECT coalesce(json_agg(orderly.order_note_doc(n) ORDER BY n.id), '[]')
                   FROM orderly.order_notes n WHERE n.order_id = o.id),
         'approval', orderly.approval_state(o.id),
+        'payment_status', orderly.payment_status(o),
+        'paid', o.amount_paid,
+        'refunded', o.amount_refunded,
+        'open_amount', orderly.open_amount(o),
+        'payments', orderly.order_payments(o.id),
+        'shipments', orderly.order_shipments(o.id),
+        'hold', CASE WHEN o.status = 'on_hold' THEN json_build_object('reason', o.hold_reason, 'from', o.held_from) END,
+        'timeline', orderly.order_timeline(o),
         'history', (SELECT coalesce(json_agg(json_build_object(
                                'from', h.from_status, 'to', h.to_status, 'by', orderly.username_of(h.changed_by),
                                'at', orderly.json_time(h.changed_at), 'reason', h.reason) ORDER BY h.id), '[]')
@@ -543,7 +552,11 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION orderly.add_note(u orderly.users, o orderly.orders, text text, kind text)
+-- visibility: internal (staff only, the default for staff) or customer; a customer login's own
+-- notes are always for the customer to see too.
+DROP FUNCTION IF EXISTS orderly.add_note(orderly.users, orderly.orders, text, text);
+CREATE OR REPLACE FUNCTION orderly.add_note(u orderly.users, o orderly.orders, text text, kind text,
+                                            visibility text DEFAULT NULL)
 RETURNS orderly.order_notes
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -553,6 +566,13 @@ DECLARE
     v_text text := btrim(text);
     n      orderly.order_notes;
 BEGIN
+    IF u.customer_id IS NOT NULL THEN
+        visibility := 'customer';
+    END IF;
+    visibility := coalesce(lower(btrim(visibility)), 'internal');
+    IF visibility NOT IN ('internal', 'customer') THEN
+        RAISE EXCEPTION 'visibility must be internal or customer' USING ERRCODE = 'OL400';
+    END IF;
     IF v_kind NOT IN ('delivery', 'packaging', 'general') THEN
         RAISE EXCEPTION 'kind must be delivery, packaging or general' USING ERRCODE = 'OL400';
     END IF;
@@ -564,8 +584,8 @@ BEGIN
     IF (SELECT count(*) FROM orderly.order_notes x WHERE x.order_id = o.id) >= 200 THEN
         RAISE EXCEPTION 'order % already has 200 notes', o.id USING ERRCODE = 'OL409';
     END IF;
-    INSERT INTO orderly.order_notes (order_id, customer_id, kind, text, created_by)
-    VALUES (o.id, o.customer_id, v_kind, v_text, u.id)
+    INSERT INTO orderly.order_notes (order_id, customer_id, kind, text, created_by, visibility)
+    VALUES (o.id, o.customer_id, v_kind, v_text, u.id, visibility)
     RETURNING * INTO n;
     PERFORM orderly.audit(u.id, 'order.note', 'order', o.id::text, NULL, orderly.order_note_doc(n)::jsonb);
     RETURN n;
@@ -804,15 +824,16 @@ BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order_note',
-        orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true), orderly.arg_text(args, 'kind'))),
+        orderly.order_note_doc(orderly.add_note(u, o, orderly.arg_text(args, 'text', true), orderly.arg_text(args, 'kind'),
+                                                orderly.arg_text(args, 'visibility'))),
         orderly.own_customer(u)));
 END
 $$;
 
 SELECT orderly.register_command('ORDER NOTE', 'api.order_note', 'order.create',
-    arguments  => 'order:id! text:text! kind:text',
-    usage      => 'ORDER NOTE order= text= [kind=delivery|packaging|general]',
-    summary    => 'Add a note; notes are kept for good and shown to the warehouse and production.',
+    arguments  => 'order:id! text:text! kind:text visibility:text',
+    usage      => 'ORDER NOTE order= text= [kind=delivery|packaging|general] [visibility=internal|customer]',
+    summary    => 'Add a note; notes are kept for good and shown to the warehouse and production; the customer sees it only with visibility=customer (its own notes always).',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_show(actor bigint, args jsonb) RETURNS SETOF json

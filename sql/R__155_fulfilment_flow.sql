@@ -18,26 +18,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT $1 IN ('goods', 'custom', 'bundle') $$;
 
--- unpaid | partially_paid | paid | refunded | partially_refunded, from the amounts the payment
--- functions keep on the order (orders.amount_paid / amount_refunded, in the order's currency).
-CREATE OR REPLACE FUNCTION orderly.payment_status(o orderly.orders) RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN ($1).amount_refunded > 0 AND ($1).amount_refunded >= ($1).amount_paid THEN 'refunded'
-        WHEN ($1).amount_refunded > 0 THEN 'partially_refunded'
-        WHEN ($1).amount_paid >= ($1).total AND ($1).amount_paid > 0 THEN 'paid'
-        WHEN ($1).amount_paid > 0 THEN 'partially_paid'
-        ELSE 'unpaid'
-    END
-$$;
-
--- What is still to pay: the total less what was paid, plus what was refunded.
-CREATE OR REPLACE FUNCTION orderly.open_amount(o orderly.orders) RETURNS numeric
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT greatest(($1).total - ($1).amount_paid + ($1).amount_refunded, 0) $$;
+-- payment_status and open_amount: R__138_order_fulfilment.sql (the order document needs them).
 
 -- A customer's open balance in one currency: what its approved, not yet completed orders still
 -- owe (money is never summed across currencies).

@@ -89,11 +89,7 @@ FROM orderly.carriers c;
 
 COMMENT ON VIEW admin.carriers IS 'Carriers goods ship with, how many shipments each carried and when the last left';
 
--- Where a parcel is tracked: the carrier's template with the tracking number, or NULL.
-CREATE OR REPLACE FUNCTION orderly.tracking_url(template text, tracking_no text) RETURNS text
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT replace($1, '{tracking_no}', $2) $$;
+-- orderly.tracking_url: R__138_order_fulfilment.sql (the order document needs it).
 
 -- What may ship ----------------------------------------------------------------------------------
 

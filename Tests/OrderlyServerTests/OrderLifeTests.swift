@@ -97,6 +97,15 @@ import Testing
             let shown = try doc(shownLine)
             #expect(shown["status"].text == "completed")
             #expect(shown["status_label"].text == "Completed")
+            #expect(shown["timeline"].items.map { $0["event"].text ?? "?" }
+                    == ["submitted", "approved", "in_production", "shipped", "shipped", "delivered", "delivered", "paid", "completed"],
+                    "\(shownLine)")
+            #expect(shown["payment_status"].text == "paid" && shown["open_amount"].text == "0.00")
+            #expect(shown["payments"].items.count == 2)
+            #expect(shown["shipments"].items.map { $0["tracking_no"].text ?? "?" } == ["LIFE1", "LIFE2"])
+            #expect(shown["shipments"].items.allSatisfy { $0["tracking_url"].text?.hasPrefix("https://") == true })
+            #expect(shown["timeline"].items[3]["tracking_no"].text == "LIFE1", "a shipped milestone says where to track it")
+            #expect(!shownLine.contains("recorded_by") && !shownLine.contains("\"hold\""), "staff matters stay out: \(shownLine)")
             for client in [customer, rep, finance, production, warehouse] { await client.close() }
         }
     }

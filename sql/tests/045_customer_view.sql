@@ -80,12 +80,13 @@ CREATE FUNCTION pg_temp.order_keys() RETURNS text[] LANGUAGE sql AS $$
         'lines[].explanation[].variant', 'lines[].gross', 'lines[].kind', 'lines[].line',
         'lines[].list_price', 'lines[].name', 'lines[].net', 'lines[].options', 'lines[].options.accessories',
         'lines[].options.colour', 'lines[].options.storage', 'lines[].override', 'lines[].override_by',
-        'lines[].override_reason', 'lines[].params', 'lines[].product', 'lines[].qty', 'lines[].sku',
+        'lines[].params', 'lines[].product', 'lines[].qty', 'lines[].sku',
         'lines[].tax', 'lines[].tax_rate', 'notes', 'notes[].at', 'notes[].by', 'notes[].id', 'notes[].kind',
-        'notes[].text', 'priced_at', 'requested_date', 'ship_to', 'ship_to.city', 'ship_to.country',
+        'notes[].text', 'open_amount', 'paid', 'payment_status', 'payments', 'priced_at', 'refunded', 'requested_date', 'ship_to', 'ship_to.city', 'ship_to.country',
         'ship_to.customer', 'ship_to.default', 'ship_to.id', 'ship_to.label', 'ship_to.line1',
         'ship_to.line2', 'ship_to.phone', 'ship_to.postal_code', 'ship_to.recipient', 'ship_to.region',
-        'ship_to.removed_at', 'status', 'status_label', 'submitted_at', 'submitted_by', 'totals',
+        'ship_to.removed_at', 'shipments', 'status', 'status_label', 'submitted_at', 'submitted_by', 'timeline',
+        'timeline[].at', 'timeline[].event', 'totals',
         'totals.discount', 'totals.net', 'totals.subtotal', 'totals.tax', 'totals.total', 'type']
 $$;
 
@@ -100,7 +101,10 @@ SELECT NULL FROM test.call('order_line_add', 'colleague', jsonb_build_object('or
 SELECT NULL FROM test.call('order_line_add', 'sales_manager', jsonb_build_object('order', test.id('order'), 'product', 'SVC-SETUP',
     'qty', 1, 'unit_price', '20', 'reason', 'goodwill'));
 INSERT INTO replies SELECT 'staff_note', test.call('order_note', 'sales_manager', jsonb_build_object('order', test.id('order'),
-    'text', 'Double box', 'kind', 'packaging'));
+    'text', 'Double box', 'kind', 'packaging', 'visibility', 'customer'));
+-- A staff note without visibility is internal: the customer never sees it.
+SELECT NULL FROM test.call('order_note', 'sales_manager', jsonb_build_object('order', test.id('order'),
+    'text', 'Margin is thin on this one', 'kind', 'general'));
 INSERT INTO replies SELECT 'note', test.call('order_note', 'customer', jsonb_build_object('order', test.id('order'),
     'text', 'Side entrance', 'kind', 'delivery'));
 INSERT INTO replies SELECT 'submit', test.call('order_submit', 'customer', jsonb_build_object('id', test.id('order')));
@@ -126,7 +130,7 @@ SELECT is(ARRAY(SELECT h ->> 'by' FROM jsonb_array_elements((SELECT doc FROM rep
 SELECT is(ARRAY(SELECT n ->> 'by' FROM jsonb_array_elements((SELECT doc FROM replies WHERE name = 'show') -> 'notes') n),
           ARRAY['customer', 'staff', 'customer'], 'so do the notes, of every kind');
 SELECT is(jsonb_path_query_array((SELECT doc FROM replies WHERE name = 'show'), '$.lines[*].override_by'),
-          '[null, null, "staff"]', 'a manual price: "staff" set it, with its reason kept');
+          '[null, null, "staff"]', 'a manual price: "staff" set it (its reason is internal)');
 SELECT is((SELECT doc FROM replies WHERE name = 'show') ->> 'created_by' || ' ' || ((SELECT doc FROM replies WHERE name = 'show') ->> 'submitted_by'),
           'customer colleague', 'created_by and submitted_by: the customer''s logins by name');
 SELECT is((SELECT doc FROM replies WHERE name = 'staff_show'),
@@ -244,8 +248,8 @@ SELECT is(orderly.visible_doc('order_history', '{"from":"draft","to":"submitted"
           '{"from":"draft","to":"submitted","by":"staff"}', 'a key not on the list is left out: new keys stay hidden');
 SELECT is(orderly.visible_doc('order_history', '{"from":"draft","secret":1}', NULL)::text, '{"from":"draft","secret":1}',
           'for staff (no own customer) the document is returned as it is');
-SELECT is(orderly.visible_doc('order_note', '[{"id":1,"kind":"internal","text":"x"},{"id":2,"kind":"general","text":"y"}]', 7)::jsonb,
-          '[{"id":2,"kind":"general","text":"y"}]', 'a note of a kind not on the list is left out');
+SELECT is(orderly.visible_doc('order_note', '[{"id":1,"kind":"internal","text":"x","visibility":"customer"},{"id":2,"kind":"general","text":"y","visibility":"customer"},{"id":3,"kind":"general","text":"z","visibility":"internal"}]', 7)::jsonb,
+          '[{"id":2,"kind":"general","text":"y"}]', 'a note of a kind not on the list is left out, and so is an internal note');
 SELECT is(orderly.visible_doc('notification', '{"id":1,"kind":"order.approved","payload":{"approved_by":"fay"}}', 7)::jsonb,
           '{"id":1,"kind":"order.approved","payload":{}}', 'an event kind without a customer list shows an empty payload');
 SELECT throws_ok($$ SELECT orderly.visible_doc('no_such_kind', '{}', 7) $$, NULL, 'no customer view of no_such_kind documents',
