@@ -32,30 +32,43 @@ AS $$
       AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'on_hold')
 $$;
 
--- The facts advance reads, in one place.
+-- Each line of the order with what is still to ship: ordered less shipped (0 for a line that
+-- does not ship), and whether it may ship now (a make-to-order line once produced).
+CREATE OR REPLACE FUNCTION orderly.open_lines(order_id bigint)
+RETURNS TABLE (line_no integer, kind text, ordered integer, shipped integer, open integer, produced boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT l.line_no, p.kind, l.qty, sh.shipped,
+           CASE WHEN orderly.line_ships(p.kind) THEN greatest(l.qty - sh.shipped, 0) ELSE 0 END,
+           NOT orderly.line_needs_production(p.kind)
+               OR EXISTS (SELECT 1 FROM orderly.production_lines pl
+                          WHERE pl.order_id = l.order_id AND pl.line_no = l.line_no AND pl.status = 'done')
+    FROM orderly.order_lines l
+    JOIN orderly.products p ON p.id = l.product_id
+    CROSS JOIN LATERAL (SELECT coalesce(sum(sl.qty), 0)::integer AS shipped FROM orderly.shipment_lines sl
+                        WHERE sl.order_id = l.order_id AND sl.line_no = l.line_no) sh
+    WHERE l.order_id = open_lines.order_id
+    ORDER BY l.line_no;
+END
+$$;
+
+-- The facts advance reads, in one place: the lines' state from open_lines, the deliveries.
 CREATE OR REPLACE FUNCTION orderly.fulfilment_facts(o orderly.orders,
     OUT production_needed boolean, OUT production_done boolean,
     OUT anything_shipped boolean, OUT everything_shipped boolean, OUT everything_delivered boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH lines AS (
-        SELECT l.line_no, l.qty, p.kind,
-               coalesce((SELECT sum(sl.qty) FROM orderly.shipment_lines sl
-                         WHERE sl.order_id = l.order_id AND sl.line_no = l.line_no), 0) AS shipped,
-               (SELECT pl.status FROM orderly.production_lines pl
-                WHERE pl.order_id = l.order_id AND pl.line_no = l.line_no) AS production
-        FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
-        WHERE l.order_id = ($1).id
-    )
-    SELECT coalesce(bool_or(orderly.line_needs_production(kind)), false),
-           coalesce(bool_and(NOT orderly.line_needs_production(kind) OR coalesce(production = 'done', false)), true),
-           coalesce(bool_or(shipped > 0), false),
-           coalesce(bool_and(NOT orderly.line_ships(kind) OR shipped >= qty), true)
-               AND coalesce(bool_or(orderly.line_ships(kind)), false),
+    SELECT coalesce(bool_or(orderly.line_needs_production(l.kind)), false),
+           coalesce(bool_and(l.produced), true),
+           coalesce(bool_or(l.shipped > 0), false),
+           coalesce(bool_and(l.open = 0), true) AND coalesce(bool_or(orderly.line_ships(l.kind)), false),
            NOT EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id AND s.status <> 'delivered')
                AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id)
-    FROM lines
+    FROM orderly.open_lines(($1).id) l
 $$;
 
 -- Moves the order (row-locked by the caller) along its automatic transitions as far as the facts

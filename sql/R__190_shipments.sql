@@ -126,28 +126,7 @@ BEGIN
 END
 $$;
 
--- Each line of the order with what is still to ship: ordered less shipped (0 for a line that
--- does not ship), and whether it may ship now (a make-to-order line once produced).
-CREATE OR REPLACE FUNCTION orderly.open_lines(order_id bigint)
-RETURNS TABLE (line_no integer, kind text, ordered integer, shipped integer, open integer, produced boolean)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN QUERY
-    SELECT l.line_no, p.kind, l.qty, sh.shipped,
-           CASE WHEN orderly.line_ships(p.kind) THEN greatest(l.qty - sh.shipped, 0) ELSE 0 END,
-           NOT orderly.line_needs_production(p.kind)
-               OR EXISTS (SELECT 1 FROM orderly.production_lines pl
-                          WHERE pl.order_id = l.order_id AND pl.line_no = l.line_no AND pl.status = 'done')
-    FROM orderly.order_lines l
-    JOIN orderly.products p ON p.id = l.product_id
-    CROSS JOIN LATERAL (SELECT coalesce(sum(sl.qty), 0)::integer AS shipped FROM orderly.shipment_lines sl
-                        WHERE sl.order_id = l.order_id AND sl.line_no = l.line_no) sh
-    WHERE l.order_id = open_lines.order_id
-    ORDER BY l.line_no;
-END
-$$;
+-- orderly.open_lines: R__155_fulfilment_flow.sql (orderly.advance reads it too).
 
 -- SHIPMENT CREATE's lines=[{"line":1,"qty":2},…], checked against what is still open: one row
 -- per line. Under the order's row lock, so "already shipped" cannot change meanwhile.
