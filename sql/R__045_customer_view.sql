@@ -8,7 +8,7 @@
 -- A key missing from the allow-list is left out, so a key added to a document later stays
 -- hidden from customers until it is added here. Every reply a customer login can get passes
 -- through it: ORDER SHOW, LIST, QUOTE, NOTE, DRAFT, UPDATE, LINE ADD/SET/REMOVE, CREATE and
--- SUBMIT (R__140_orders.sql, R__170_order_submission.sql), SHIPMENT SHOW, LIST, CREATE and
+-- SUBMIT (R__140_orders.sql, R__170_order_submission.sql), SHIPMENT SHOW, LIST, ROUTE, CREATE and
 -- DELIVERED (R__190_shipments.sql), PRODUCT PRICE (R__120_pricing.sql),
 -- CUSTOMER SHOW (R__100_customers.sql), and INBOX rows and pushed events addressed to a
 -- customer (orderly.notification_doc, R__050_notifications.sql).
@@ -70,7 +70,7 @@ AS $$
         "received_at":"keep"}'
     WHEN 'order_shipment' THEN '{"id":"keep", "carrier":"shipment_carrier", "service":"keep", "tracking_no":"keep",
         "tracking_url":"keep", "parcels":"keep", "status":"keep", "shipped_at":"keep", "delivered_at":"keep",
-        "signed_by":"keep", "lines":"shipment_line"}'
+        "signed_by":"keep", "tracking_code":"keep", "tracking_at":"keep", "eta":"keep", "lines":"shipment_line"}'
     WHEN 'order_milestone' THEN '{"event":"keep", "at":"keep", "shipment":"keep", "carrier":"keep",
         "tracking_no":"keep", "tracking_url":"keep", "signed_by":"keep"}'
     WHEN 'order_customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep",
@@ -92,7 +92,12 @@ AS $$
     WHEN 'shipment' THEN '{"id":"keep", "order":"keep", "order_status":"keep", "status":"keep",
         "carrier":"shipment_carrier", "service":"keep", "tracking_no":"keep", "tracking_url":"keep",
         "parcels":"keep", "lines":"shipment_line", "shipped_at":"keep", "shipped_by":"actor",
-        "delivered_at":"keep", "signed_by":"keep"}'
+        "delivered_at":"keep", "signed_by":"keep", "tracking":"shipment_tracking", "eta":"keep", "eta_source":"keep"}'
+    WHEN 'shipment_tracking' THEN '{"code":"keep", "at":"keep", "location":"keep"}'
+    WHEN 'route' THEN '{"type":"keep", "features":"route_feature"}'
+    WHEN 'route_feature' THEN '{"type":"keep", "geometry":"keep", "properties":"route_properties"}'
+    WHEN 'route_properties' THEN '{"kind":"keep", "shipment":"keep", "carrier":"keep", "tracking_no":"keep", "status":"keep",
+        "from":"keep", "to":"keep", "code":"keep", "at":"keep", "location":"keep"}'
     WHEN 'shipment_carrier' THEN '{"code":"keep", "name":"keep"}'
     WHEN 'shipment_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "qty":"keep"}'
     WHEN 'quote' THEN '{"currency":"keep", "customer":"keep", "segment":"keep", "coupon":"keep",

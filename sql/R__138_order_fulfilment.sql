@@ -53,6 +53,8 @@ AS $$
                'tracking_no', s.tracking_no, 'tracking_url', orderly.tracking_url(c.tracking_url_template, s.tracking_no),
                'parcels', s.parcels, 'status', s.status, 'shipped_at', orderly.json_time(s.shipped_at),
                'delivered_at', orderly.json_time(s.delivered_at), 'signed_by', s.signed_by,
+               'tracking_code', s.tracking_code, 'tracking_at', orderly.json_time(s.tracking_at),
+               'eta', (SELECT orderly.json_time(e.eta) FROM orderly.shipment_eta(s) e),
                'lines', (SELECT json_agg(json_build_object('line', sl.line_no, 'qty', sl.qty) ORDER BY sl.line_no)
                          FROM orderly.shipment_lines sl WHERE sl.shipment_id = s.id))
            ORDER BY s.id), '[]')

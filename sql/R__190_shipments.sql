@@ -248,8 +248,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c orderly.carriers;
+    e record;
 BEGIN
     SELECT * INTO c FROM orderly.carriers x WHERE x.code = s.carrier;
+    SELECT * INTO e FROM orderly.shipment_eta(s);
     RETURN json_build_object(
         'id', s.id,
         'order', s.order_id,
@@ -269,7 +271,15 @@ BEGIN
         'shipped_at', orderly.json_time(s.shipped_at),
         'shipped_by', orderly.username_of(s.shipped_by),
         'delivered_at', orderly.json_time(s.delivered_at),
-        'signed_by', s.signed_by);
+        'signed_by', s.signed_by,
+        -- Tracking (R__192_tracking.sql) and the ETA (R__137_shipment_eta.sql).
+        'tracking', CASE WHEN s.tracking_code IS NOT NULL THEN
+                        json_build_object('code', s.tracking_code, 'at', orderly.json_time(s.tracking_at),
+                                          'location', s.tracking_location) END,
+        'eta', orderly.json_time(e.eta),
+        'eta_source', e.eta_source,
+        'eta_basis', e.basis,
+        'lane', json_build_object('from', s.origin_country, 'to', s.dest_country, 'region', s.dest_region));
 END
 $$;
 

@@ -24,7 +24,10 @@ SELECT tables_are('orderly',
           -- V012 (command registry)
           'commands', 'command_arguments',
           -- V017 (fulfilment)
-          'payments', 'production_lines', 'production_issues', 'carriers', 'shipments', 'shipment_lines']);
+          'payments', 'production_lines', 'production_issues', 'carriers', 'shipments', 'shipment_lines',
+          -- V018 (tracking, risk, customer e-mail)
+          'secret_key', 'shipping_settings', 'transit_defaults', 'tracking_events', 'risk_reasons', 'stage_slas',
+          'delay_warnings', 'message_templates', 'outbox']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -186,27 +189,28 @@ $$, 'no admin or analytics view has a password or hash column');
 
 SELECT set_eq($$SELECT name FROM orderly.roles$$,
     ARRAY['admin', 'sales_rep', 'sales_supervisor', 'sales_manager', 'finance_manager', 'production_manager',
-          'general_manager', 'warehouse', 'logistics', 'customer_service', 'auditor', 'customer'],
-    'the twelve business roles are seeded');
+          'general_manager', 'warehouse', 'logistics', 'customer_service', 'auditor', 'customer', 'carrier'],
+    'the twelve business roles and the carriers'' integration role are seeded');
 SELECT is_empty($$SELECT name FROM orderly.roles WHERE btrim(description) = ''$$, 'every seeded role has a description');
 
 SELECT set_eq($$SELECT code FROM orderly.permissions$$,
     ARRAY['order.create', 'order.read', 'order.read_all', 'order.submit', 'order.approve', 'order.cancel',
           'customer.read', 'customer.manage', 'catalog.manage', 'pricing.manage', 'price.override',
           'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage', 'catalog.read',
-          'payment.record', 'production.manage', 'shipment.manage', 'order.hold'],
+          'payment.record', 'production.manage', 'shipment.manage', 'order.hold', 'tracking.post', 'risk.read'],
     'the permission catalog is seeded');
 
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admin'$$,
     ARRAY['stats.read', 'notify.send', 'audit.read', 'user.manage', 'inbox.read',
           'catalog.read', 'catalog.manage', 'pricing.manage'], 'admin permissions');
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'auditor'$$,
-    ARRAY['audit.read', 'inbox.read', 'report.read', 'customer.read', 'catalog.read', 'order.read', 'order.read_all'],
+    ARRAY['audit.read', 'inbox.read', 'report.read', 'customer.read', 'catalog.read', 'order.read', 'order.read_all', 'risk.read'],
     'auditor permissions');
 SELECT is_empty($$
     SELECT r.name FROM orderly.roles r
-    WHERE NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'inbox.read')
-$$, 'every role may read its inbox');
+    WHERE r.name <> 'carrier'
+      AND NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'inbox.read')
+$$, 'every role but a carrier''s system may read its inbox');
 
 -- The audit log is append-only, even for its owner -----------------------------------------------
 

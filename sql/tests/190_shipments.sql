@@ -175,7 +175,8 @@ CREATE TEMP TABLE buyer_view AS SELECT test.call('shipment_show', 'buyer', jsonb
 SELECT is((SELECT doc ->> 'shipped_by' FROM buyer_view), 'staff', 'the customer sees "staff", not the clerk''s username');
 SELECT is_empty($$ SELECT k FROM buyer_view, jsonb_object_keys(doc) k
                    WHERE k NOT IN ('id', 'order', 'order_status', 'status', 'carrier', 'service', 'tracking_no', 'tracking_url',
-                                   'parcels', 'lines', 'shipped_at', 'shipped_by', 'delivered_at', 'signed_by') $$,
+                                   'parcels', 'lines', 'shipped_at', 'shipped_by', 'delivered_at', 'signed_by',
+                                   'tracking', 'eta', 'eta_source') $$,
                 'a customer''s shipment carries only the listed keys');
 SELECT is((SELECT array_agg((r::jsonb ->> 'id')::bigint) FROM api.shipment_list(test.uid('lou'), jsonb_build_object('order', test.id('s'))) r),
           ARRAY[test.id('second'), test.id('first')], 'SHIPMENT LIST order=: newest first');

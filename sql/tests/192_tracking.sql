@@ -1,0 +1,220 @@
+-- Tracking: TRACKING EVENT (idempotent by carrier and event_id, out-of-order safe, a carrier's
+-- login limited to its own shipments, delivered drives the order, trouble notifies), the
+-- webhook's signature check and answers, encrypted secrets and their rotation, the ETA and where
+-- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(53);
+
+DO $$
+BEGIN
+    PERFORM admin.load_demo_catalog();
+    PERFORM admin.create_user('wes', 'wes-secret-1', ARRAY['warehouse']);
+    PERFORM admin.create_user('lou', 'lou-secret-1', ARRAY['logistics']);
+    PERFORM admin.create_user('rita', 'rita-secret-1', ARRAY['sales_rep']);
+    PERFORM admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
+    PERFORM admin.create_user('other', 'other-secret-1', ARRAY['customer']);
+    PERFORM admin.create_user('dhlbot', 'dhlbot-secret-1', ARRAY['carrier']);
+    PERFORM admin.create_user('upsbot', 'upsbot-secret-1', ARRAY['carrier']);
+    PERFORM admin.set_user_carrier('dhlbot', 'dhl');
+    PERFORM admin.set_user_carrier('upsbot', 'ups');
+END
+$$;
+CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
+CREATE TEMP TABLE secrets (name text PRIMARY KEY, secret text);
+CREATE FUNCTION pg_temp.customer(name text, phone text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (test.call('customer_create', 'rita', jsonb_build_object('name', name, 'email', lower(name) || '@example.com', 'phone', phone)) ->> 'id')::bigint;
+BEGIN
+    PERFORM test.call('address_add', 'rita', jsonb_build_object('customer', v_id, 'recipient', name, 'phone', phone,
+        'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'));
+    RETURN v_id;
+END $$;
+CREATE FUNCTION pg_temp.shipped(customer bigint, carrier text, tracking text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (test.call('order_create', 'rita', jsonb_build_object('customer', customer,
+                        'lines', '[{"sku":"PHN-X1-128-BLK","qty":1}]'::jsonb, 'submit', true)) ->> 'id')::bigint;
+    o    orderly.orders;
+BEGIN
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = v_id FOR NO KEY UPDATE;
+    PERFORM orderly.advance(o, test.uid('rita'));
+    RETURN (test.call('shipment_create', 'wes', jsonb_build_object('order', v_id, 'lines', '[{"line":1,"qty":1}]'::jsonb,
+                                                                   'carrier', carrier, 'tracking_no', tracking)) ->> 'id')::bigint;
+END $$;
+CREATE FUNCTION pg_temp.ev(who text, args jsonb) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT test.call('tracking_event', who, args)
+$$;
+CREATE FUNCTION pg_temp.hook(carrier text, body text, secret text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT api.carrier_webhook(carrier, body, orderly.webhook_signature(body, secret))::jsonb
+$$;
+CREATE FUNCTION pg_temp.shipment(id bigint) RETURNS orderly.shipments LANGUAGE sql AS $$
+    SELECT * FROM orderly.shipments WHERE shipments.id = $1
+$$;
+
+INSERT INTO ids VALUES ('acme', pg_temp.customer('Acme', '+4930100100')), ('zeta', pg_temp.customer('Zeta', '+4930100200'));
+SELECT admin.link_customer('buyer', test.id('acme'));
+SELECT admin.link_customer('other', test.id('zeta'));
+INSERT INTO ids VALUES ('s1', pg_temp.shipped(test.id('acme'), 'dhl', 'JD0001'));
+INSERT INTO ids SELECT 'o1', order_id FROM orderly.shipments WHERE id = test.id('s1');
+-- It left on New Year's day (the events below are of early January).
+UPDATE orderly.shipments SET shipped_at = '2026-01-01T00:00:00Z' WHERE id = test.id('s1');
+
+-- The carrier role -------------------------------------------------------------------------------
+
+SELECT is(orderly.user_permission_codes(test.uid('dhlbot')), ARRAY['tracking.post'], 'a carrier login may post tracking events, nothing else');
+SELECT throws_ok($$ SELECT admin.set_user_carrier('buyer', 'dhl') $$, 'OL409', NULL, 'a customer''s login cannot be a carrier''s');
+
+-- TRACKING EVENT ---------------------------------------------------------------------------------
+
+SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e1","tracking_no":"JD0001","code":"picked_up","at":"2026-01-02T08:00:00Z","location":"Hamburg Hub","lat":53.55,"lon":9.99}')
+          - 'eta' - 'eta_source' - 'tracking_at' - 'delivered_at',
+          jsonb_build_object('carrier', 'dhl', 'event_id', 'e1', 'shipment', test.id('s1'), 'order', test.id('o1'),
+                             'code', 'picked_up', 'at', '2026-01-02T08:00:00.000000Z', 'applied', true,
+                             'shipment_status', 'shipped', 'tracking_code', 'picked_up'),
+          'an event by tracking number: applied, the shipment''s tracking state follows');
+SELECT test.snapshot(ARRAY['orderly.tracking_events', 'orderly.audit_log', 'orderly.shipments']);
+SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e1","tracking_no":"JD0001","code":"picked_up","at":"2026-01-02T08:00:00Z","location":"Hamburg Hub","lat":53.55,"lon":9.99}'),
+          (SELECT reply FROM orderly.tracking_events WHERE carrier = 'dhl' AND event_id = 'e1'),
+          'the same event again gets the same reply');
+SELECT ok(test.unchanged(), 'and changes nothing (no event, audit row or shipment change)');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e1","tracking_no":"JD0001","code":"in_transit","at":"2026-01-02T08:00:00Z"}') $$,
+                 'OL409', 'event e1 of carrier dhl was already received with different content',
+                 'the same event_id with other content is a conflict, not a replay');
+SELECT is(pg_temp.ev('dhlbot', jsonb_build_object('carrier', 'dhl', 'event_id', 'e3', 'shipment', test.id('s1'), 'code', 'in_transit',
+                                                  'at', '2026-01-03T10:00:00Z', 'location', 'Berlin', 'lat', 52.52, 'lon', 13.405,
+                                                  'eta', '2026-01-05T12:00:00Z')) ->> 'eta_source',
+          'carrier', 'an event by shipment id with an ETA: the carrier''s ETA is the shipment''s');
+SELECT is(pg_temp.ev('dhlbot', jsonb_build_object('carrier', 'dhl', 'event_id', 'e2', 'shipment', test.id('s1'), 'code', 'in_transit',
+                                                  'at', '2026-01-02T20:00:00Z', 'location', 'Hannover', 'lat', 52.37, 'lon', 9.73,
+                                                  'eta', '2026-01-09T12:00:00Z')) ->> 'applied',
+          'false', 'an older event arriving late is stored but not applied');
+SELECT is((SELECT tracking_code || ' ' || tracking_location || ' ' || orderly.json_time(carrier_eta) FROM orderly.shipments WHERE id = test.id('s1')),
+          'in_transit Berlin 2026-01-05T12:00:00.000000Z', 'it moves neither the tracking state nor the ETA back');
+SELECT is((SELECT count(*) FROM orderly.tracking_events WHERE shipment_id = test.id('s1')), 3::bigint, 'every event is kept');
+
+SELECT throws_ok($$ SELECT pg_temp.ev('upsbot', '{"carrier":"dhl","event_id":"x1","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z"}') $$,
+                 'OL403', 'this login posts events for carrier ups only', 'a carrier''s login posts for its own carrier only');
+SELECT throws_ok(format($$ SELECT pg_temp.ev('upsbot', '{"carrier":"ups","event_id":"x1","shipment":%s,"code":"in_transit","at":"2026-01-03T10:00:00Z"}') $$, test.id('s1')),
+                 'OL404', NULL, 'and sees no other carrier''s shipment');
+SELECT throws_ok($$ SELECT pg_temp.ev('rita', '{"carrier":"dhl","event_id":"x1","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z"}') $$,
+                 'OL403', NULL, 'a sales rep may not post tracking events');
+SELECT lives_ok($$ SELECT pg_temp.ev('lou', '{"carrier":"dhl","event_id":"l1","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T11:00:00Z"}') $$,
+                'logistics staff (not bound to a carrier) may post for any carrier');
+SELECT test.snapshot(ARRAY['orderly.tracking_events', 'orderly.audit_log', 'orderly.shipments']);
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","colour":"red"}') $$,
+                 'OL400', NULL, 'an unknown argument is refused');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"lost","at":"2026-01-03T10:00:00Z"}') $$,
+                 'OL400', NULL, 'an unknown code is refused');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","lat":50}') $$,
+                 'OL400', 'lat and lon come together', 'lat without lon is refused');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","lat":95,"lon":10}') $$,
+                 'OL400', 'lat must be between -90 and 90', 'a latitude out of range is refused');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2099-01-03T10:00:00Z"}') $$,
+                 'OL400', 'at cannot be in the future', 'an event from the future is refused');
+SELECT throws_ok(format($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","shipment":%s,"code":"in_transit","at":"2026-01-03T10:00:00Z"}') $$, test.id('s1')),
+                 'OL400', 'give exactly one of shipment and tracking_no', 'shipment and tracking_no together are refused');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","signed_by":"Bo"}') $$,
+                 'OL400', 'signed_by belongs to a delivered event', 'signed_by on another code is refused');
+SELECT ok(test.unchanged(), 'refused events change nothing');
+
+-- Trouble notifies logistics and the creator
+SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e4","tracking_no":"JD0001","code":"failed_attempt","at":"2026-01-04T09:00:00Z","note":"nobody home"}');
+SELECT is((SELECT array_agg(coalesce(recipient_role, orderly.username_of(recipient_user_id)) ORDER BY 1)
+           FROM orderly.notifications WHERE kind = 'shipment.exception' AND (payload ->> 'shipment')::bigint = test.id('s1')),
+          ARRAY['logistics', 'rita'], 'a failed attempt notifies logistics and the order''s creator');
+SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e0","tracking_no":"JD0001","code":"exception","at":"2026-01-01T09:00:00Z"}');
+SELECT is((SELECT count(*) FROM orderly.notifications WHERE kind = 'shipment.exception' AND (payload ->> 'shipment')::bigint = test.id('s1')),
+          2::bigint, 'an old exception arriving late notifies nobody');
+
+-- Delivered drives the order
+SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e5","tracking_no":"JD0001","code":"delivered","at":"2026-01-05T10:00:00Z","signed_by":"B. Baker"}') ->> 'shipment_status',
+          'delivered', 'a delivered event delivers the shipment');
+SELECT is((SELECT status || ' ' || signed_by || ' ' || orderly.json_time(delivered_at) FROM orderly.shipments WHERE id = test.id('s1')),
+          'delivered B. Baker 2026-01-05T10:00:00.000000Z', 'at its time, signed by whom it says');
+SELECT is((SELECT status FROM orderly.orders WHERE id = test.id('o1')), 'delivered', 'and the order, all of it delivered, is delivered');
+SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e2b","tracking_no":"JD0001","code":"out_for_delivery","at":"2026-01-05T07:00:00Z"}');
+SELECT is((SELECT status || ' ' || tracking_code FROM orderly.shipments WHERE id = test.id('s1')), 'delivered delivered',
+          'an earlier event arriving after the delivery moves nothing back');
+SELECT is((SELECT actor_kind || ' ' || orderly.username_of(actor_user_id) FROM orderly.audit_log
+           WHERE action = 'shipment.tracking' AND after ->> 'event_id' = 'e5'), 'user dhlbot', 'each event is audited with its actor');
+
+-- The webhook ------------------------------------------------------------------------------------
+
+INSERT INTO ids VALUES ('s2', pg_temp.shipped(test.id('acme'), 'dhl', 'JD0002'));
+INSERT INTO secrets VALUES ('dhl1', admin.rotate_carrier_secret('dhl'));
+SELECT ok((SELECT position(convert_to((SELECT secret FROM secrets WHERE name = 'dhl1'), 'UTF8') IN webhook_secret) = 0
+           FROM orderly.carriers WHERE code = 'dhl'), 'the secret is stored encrypted, not as itself');
+SELECT is((SELECT after FROM orderly.audit_log WHERE action = 'carrier.secret_rotated' ORDER BY id DESC LIMIT 1)::text,
+          '{"previous_valid_until": null}', 'its rotation is audited without the secret');
+SELECT is((SELECT orderly.decrypt_secret(webhook_secret) FROM orderly.carriers WHERE code = 'dhl'),
+          (SELECT secret FROM secrets WHERE name = 'dhl1'), 'and decrypts to it');
+
+SELECT test.snapshot(ARRAY['orderly.tracking_events', 'orderly.audit_log', 'orderly.shipments']);
+SELECT is(api.carrier_webhook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z"}',
+                              'sha256=00')::jsonb,
+          '{"status": 401, "body": {"error": "bad signature"}}', 'a bad signature is 401');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z"}', 'not-the-secret') ->> 'status',
+          '401', 'so is one made with another secret');
+SELECT is(pg_temp.hook('nope', '{"event_id":"w1"}', 'x') ->> 'status', '401', 'and one for an unknown carrier: the same answer');
+SELECT ok(test.unchanged(), '401 changes nothing');
+SELECT is(pg_temp.hook('dhl', 'not json', (SELECT secret FROM secrets WHERE name = 'dhl1')),
+          '{"status": 400, "body": {"error": "the body is not JSON"}}', 'a body that is not JSON is 400');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","speed":3}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) -> 'body' ->> 'field',
+          'speed', 'an unknown field is 400 naming it');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"soon"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) -> 'body' ->> 'field',
+          'at', 'a malformed field is 400 naming it');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"NOPE1","code":"in_transit","at":"2026-01-03T10:00:00Z"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
+          '404', 'an unknown shipment is 404');
+SELECT ok(test.unchanged(), 'refused bodies change nothing');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lat":53.1,"lon":8.8}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) -> 'body' ->> 'applied',
+          'true', 'a signed event is 200 and applied');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lat":53.1,"lon":8.8}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')),
+          jsonb_build_object('status', 200, 'body', (SELECT reply FROM orderly.tracking_events WHERE carrier = 'dhl' AND event_id = 'w1')),
+          'sent again: 200 with the same reply');
+SELECT is((SELECT actor_kind FROM orderly.audit_log WHERE action = 'shipment.tracking' AND after ->> 'event_id' = 'w1'),
+          'carrier', 'audited as the carrier''s own');
+SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lat":53.1,"lon":8.8}') ->> 'applied',
+          'true', 'the same event by the protocol is a replay of the webhook''s (one event, one reply)');
+INSERT INTO secrets VALUES ('dhl2', admin.rotate_carrier_secret('dhl'));
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w2","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T11:00:00Z","lat":52.5,"lon":9.9}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
+          '200', 'after a rotation the previous secret works during its grace');
+SELECT admin.rotate_carrier_secret('dhl', interval '0');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w3","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T12:00:00Z"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl2')) ->> 'status',
+          '401', 'a rotation with no grace revokes the previous secret at once');
+
+-- The route --------------------------------------------------------------------------------------
+
+SELECT is(test.call('shipment_route', 'buyer', jsonb_build_object('id', test.id('s1'))) -> 'features' -> 0 -> 'geometry',
+          '{"type": "LineString", "coordinates": [[9.990000, 53.550000], [9.730000, 52.370000], [13.405000, 52.520000]]}'::jsonb,
+          'SHIPMENT ROUTE: a LineString through the positions in time order, [lon, lat]');
+SELECT is((SELECT array_agg(f -> 'properties' ->> 'code' ORDER BY n)
+           FROM jsonb_array_elements(test.call('shipment_route', 'buyer', jsonb_build_object('id', test.id('s1'))) -> 'features')
+                WITH ORDINALITY AS x(f, n) WHERE f -> 'geometry' ->> 'type' = 'Point'),
+          ARRAY['picked_up', 'in_transit', 'in_transit'], 'and a Point per located event, in time order');
+SELECT throws_ok(format($$ SELECT test.call('shipment_route', 'other', '{"id":%s}') $$, test.id('s1')), 'OL404', NULL,
+                 'another customer''s route is not found');
+
+-- The ETA ----------------------------------------------------------------------------------------
+
+INSERT INTO ids VALUES ('s3', pg_temp.shipped(test.id('acme'), 'ups', 'UP0003'));
+SELECT is((SELECT eta_source FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), NULL, 'no carrier ETA, history or default: no ETA');
+SELECT admin.set_transit_default('ups', interval '2 days');
+SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text
+           FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'default 2 days', 'the carrier''s configured transit time');
+-- Three past UPS deliveries to Hamburg: 1, 3 and 4 days.
+INSERT INTO orderly.shipments (order_id, customer_id, carrier, status, shipped_at, delivered_at)
+SELECT test.id('o1'), test.id('acme'), 'ups', 'delivered', now() - d * interval '1 day' - interval '10 days', now() - interval '10 days'
+FROM unnest(ARRAY[1, 3, 4]) d;
+SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text || ' ' || (basis ->> 'deliveries')
+           FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'history 3 days 3',
+          'with enough deliveries on the lane: the median of their transit times');
+
+SELECT * FROM finish();
+ROLLBACK;
