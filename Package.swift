@@ -58,7 +58,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Sessions, the channel pipeline and the server's lifecycle.
+        // Customer e-mail to an SMTP relay (STARTTLS, AUTH PLAIN), for the outbox.
+        .target(
+            name: "SMTPClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // Sessions, the channel pipeline, the carriers' webhook and the server's lifecycle.
         .target(
             name: "OrderlyServer",
             dependencies: [
@@ -67,7 +77,9 @@ let package = Package(
                 "OrderlyProtocol",
                 "OrderlyStore",
                 "PostgresClient",
+                "SMTPClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,6 +101,7 @@ let package = Package(
             name: "orderlyd",
             dependencies: [
                 "OrderlyServer",
+                "SMTPClient",
                 "OrderlyStore",
                 "PostgresClient",
                 "SystemLimits",

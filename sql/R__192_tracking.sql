@@ -221,6 +221,9 @@ BEGIN
     RETURN jsonb_build_object(
         'carrier', s.carrier, 'event_id', ev ->> 'event_id', 'shipment', s.id, 'order', s.order_id,
         'code', ev ->> 'code', 'at', ev ->> 'at', 'applied', applied,
+        -- When Orderly first received the event: a replay's reply is the first one, so this tells
+        -- a client (orderly tracking import) that its event was already known.
+        'received_at', orderly.json_time(now()),
         'shipment_status', s.status, 'tracking_code', s.tracking_code, 'tracking_at', orderly.json_time(s.tracking_at),
         'delivered_at', orderly.json_time(s.delivered_at),
         'eta', orderly.json_time(e.eta), 'eta_source', e.eta_source);

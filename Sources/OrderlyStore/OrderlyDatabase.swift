@@ -66,6 +66,12 @@ public final class OrderlyDatabase: Sendable {
         try await run { try $0.query("SELECT count(*) FROM api.run_approval_reminders(now())") }.scalar.flatMap { Int($0) } ?? 0
     }
 
+    /// Raises the delay warnings that are due and clears those whose reason went away (the
+    /// function lets one server at a time do it). Returns how many it raised or cleared.
+    public func runDelayChecks() async throws -> Int {
+        try await run { try $0.query("SELECT count(*) FROM api.run_delay_checks(now())") }.scalar.flatMap { Int($0) } ?? 0
+    }
+
     /// The registry's commands (`api.command_registry()`).
     public func registeredCommands() async throws -> [Command] {
         let rows = try await run { try $0.query(RegisteredCommands.query).rows.map { $0.first.flatMap { $0 } } }
@@ -93,7 +99,7 @@ public final class OrderlyDatabase: Sendable {
     }
 
     /// Runs `body` on a pooled connection, retrying transaction conflicts, and maps errors.
-    private func run<T: Sendable>(changes: Bool = false, _ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+    func run<T: Sendable>(changes: Bool = false, _ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {

@@ -16,6 +16,11 @@ struct Orderly: AsyncParsableCommand {
             read from standard input when it is not a terminal).
 
             Example: ORDERLY_PASSWORD=sales_rep-demo orderly --user sales_rep WHOAMI
+
+            orderly --user logistics tracking import events.csv sends one TRACKING EVENT per line of \
+            a CSV file whose header names the arguments (carrier,event_id,tracking_no,code,at,…), \
+            then prints how many were applied, replays and rejected (with line numbers); exit \
+            status 1 when a line was rejected.
             """)
 
     @Option(help: "Server host.") var host = "127.0.0.1"
@@ -63,6 +68,8 @@ struct Orderly: AsyncParsableCommand {
             }
             if interactive {
                 try await runInteractive(connection, format: format)
+            } else if command.count == 3, command[0].lowercased() == "tracking", command[1].lowercased() == "import" {
+                try await runTrackingImport(connection, path: command[2])
             } else {
                 try await runOnce(connection, format: format)
             }
@@ -81,6 +88,25 @@ struct Orderly: AsyncParsableCommand {
         StandardStreams.out(format.rows(response))
         StandardStreams.err(format.final(response))
         if !response.isSuccess { throw ExitCode(1) }
+    }
+
+    /// `orderly tracking import FILE.csv`: the summary to stdout, exit 1 when a line was rejected.
+    private func runTrackingImport(_ connection: OrderlyConnection, path: String) async throws {
+        let summary: TrackingImport.Summary
+        do {
+            summary = try await TrackingImport(connection: connection, path: path).run(progress: isatty(STDERR_FILENO) == 1)
+        } catch let failure as ImportFailure {
+            await connection.close()
+            StandardStreams.err("orderly: \(failure.description)\n")
+            throw ExitCode(1)
+        } catch let malformed as CSVReader.Malformed {
+            await connection.close()
+            StandardStreams.err("orderly: \(path): \(malformed.description)\n")
+            throw ExitCode(1)
+        }
+        await connection.close()
+        StandardStreams.out(TrackingImport.report(summary, path: path))
+        if !summary.rejected.isEmpty { throw ExitCode(1) }
     }
 
     private func runInteractive(_ connection: OrderlyConnection, format: ReplyFormat) async throws {

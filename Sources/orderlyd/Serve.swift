@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOPosix
 import OrderlyServer
+import SMTPClient
 import OrderlyStore
 import PostgresClient
 import SystemLimits
@@ -112,6 +113,33 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between looks for overdue approval steps (reminders, escalation); 0: never.")
     var approvalReminderInterval: Int = 60
 
+    @Option(help: "Seconds between checks of open orders for delay risks (delay.warning); 0: never (pg_cron runs api.run_delay_checks).")
+    var delayCheckInterval: Int = 60
+
+    @Option(help: "HOST:PORT of the carriers' webhook (HTTP/1.1, POST /carriers/<code>/events); none when not given.")
+    var webhookListen: String?
+
+    @Option(help: "Largest webhook body accepted, in bytes (413 above).")
+    var webhookMaxBody: Int = 65_536
+
+    @Option(help: "Webhook requests a minute accepted from one address (429 above).")
+    var webhookRate: Int = 600
+
+    @Option(help: "Where customer e-mail goes: smtp://[user:password@]host[:port][?starttls=yes|no|required] or smtps://…; also ORDERLY_SMTP_URL. None: the outbox is kept, not sent.")
+    var smtpUrl: String?
+
+    @Option(help: "The sender address of customer e-mail.")
+    var smtpFrom: String = "orders@orderly.localhost"
+
+    @Option(help: "Seconds between looks for e-mail to send.")
+    var smtpInterval: Int = 5
+
+    @Option(help: "Attempts to send one e-mail before it is given up (its error kept in orderly.outbox).")
+    var smtpMaxAttempts: Int = 8
+
+    @Option(help: "Seconds to wait after a failed attempt; doubles with each attempt.")
+    var smtpBackoff: Int = 60
+
     func validate() throws {
         guard (1...256).contains(poolSize) else { throw ValidationError("--pool-size must be between 1 and 256") }
         guard (256...16 * 1024 * 1024).contains(maxLine) else { throw ValidationError("--max-line must be between 256 and 16777216 bytes") }
@@ -121,7 +149,8 @@ struct Serve: AsyncParsableCommand {
         }
         guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authFirstDelay > 0, authMaxDelay > 0, (authLockout ?? 1) > 0, authMaxAccountFailures > 0,
-              authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0 else {
+              authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0, delayCheckInterval >= 0,
+              webhookMaxBody >= 256, webhookRate > 0, smtpInterval > 0, smtpMaxAttempts > 0, smtpBackoff > 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
         for range in trustedProxies where AddressRange(range) == nil {
@@ -196,6 +225,19 @@ struct Serve: AsyncParsableCommand {
                 shutdownGraceSeconds: shutdownGrace, allowPlaintextRemote: allowPlaintextRemote, statementTimeoutSeconds: statementTimeout)
             configuration.limits.maxLineBytes = maxLine
             configuration.approvalReminderSeconds = approvalReminderInterval
+            configuration.delayCheckSeconds = delayCheckInterval
+            if let webhookListen {
+                let (webhookHost, webhookPort) = try Serve.parseListen(webhookListen)
+                configuration.webhook = .init(host: webhookHost, port: webhookPort)
+                configuration.webhook?.maxBodyBytes = webhookMaxBody
+                configuration.webhook?.requestsPerMinute = webhookRate
+            }
+            if let smtpURL = smtpUrl ?? ProcessInfo.processInfo.environment["ORDERLY_SMTP_URL"] {
+                configuration.smtp = try SMTPSettings(url: smtpURL, from: smtpFrom)
+            }
+            configuration.outbox.intervalSeconds = smtpInterval
+            configuration.outbox.maxAttempts = smtpMaxAttempts
+            configuration.outbox.backoffSeconds = smtpBackoff
             configuration.loginDeadlineSeconds = loginDeadline
             configuration.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
             configuration.sessionLifetimeSeconds = sessionLifetime
@@ -209,6 +251,9 @@ struct Serve: AsyncParsableCommand {
             Console.say("orderlyd \(OrderlyVersion.current) listening on \(host):\(server.port) — try: nc \(host) \(server.port)")
             if let tlsPort = server.tlsPort, let tls = configuration.tls {
                 Console.say("TLS listening on \(tls.host):\(tlsPort) — try: orderly --tls --port \(tlsPort) --user …")
+            }
+            if let webhookPort = server.webhookPort, let webhook = configuration.webhook {
+                Console.say("carriers' webhook listening on http://\(webhook.host):\(webhookPort)/carriers/<code>/events")
             }
             let signal = await Signals.wait(for: [SIGINT, SIGTERM])
             logger.info("stopping", metadata: ["signal": "\(signal)"])

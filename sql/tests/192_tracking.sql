@@ -67,7 +67,7 @@ SELECT throws_ok($$ SELECT admin.set_user_carrier('buyer', 'dhl') $$, 'OL409', N
 -- TRACKING EVENT ---------------------------------------------------------------------------------
 
 SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e1","tracking_no":"JD0001","code":"picked_up","at":"2026-01-02T08:00:00Z","location":"Hamburg Hub","lat":53.55,"lon":9.99}')
-          - 'eta' - 'eta_source' - 'tracking_at' - 'delivered_at',
+          - 'eta' - 'eta_source' - 'tracking_at' - 'delivered_at' - 'received_at',
           jsonb_build_object('carrier', 'dhl', 'event_id', 'e1', 'shipment', test.id('s1'), 'order', test.id('o1'),
                              'code', 'picked_up', 'at', '2026-01-02T08:00:00.000000Z', 'applied', true,
                              'shipment_status', 'shipped', 'tracking_code', 'picked_up'),

@@ -20,11 +20,14 @@ public final class OrderlyServer: Sendable {
     /// The ports actually bound (useful when the configuration asked for port 0).
     public let port: Int
     public let tlsPort: Int?
+    /// The webhook listener's port, when there is one.
+    public let webhookPort: Int?
     /// Connections open right now (as STATS reports them).
     public var openConnections: Int { context.sessions.count }
 
     private let group: MultiThreadedEventLoopGroup
     private let listeners: [Channel]
+    private let webhook: Channel?
     private let acceptLoops: [Task<Void, Never>]
     private let context: ServerContext
     /// The work that runs beside the sessions (the LISTEN connection, the reminder timer): each
@@ -45,6 +48,9 @@ public final class OrderlyServer: Sendable {
     public static func start(_ configuration: ServerConfiguration, table: CommandTable = .standard, logger: Logger = Logger(label: "orderlyd")) async throws -> OrderlyServer {
         guard configuration.allowPlaintextRemote || isLoopback(configuration.host) else {
             throw Failure(description: "the plain listener \(configuration.host) is not a loopback address: use --tls-listen for remote clients, or --allow-plaintext-remote")
+        }
+        if let webhook = configuration.webhook, !configuration.allowPlaintextRemote, !isLoopback(webhook.host) {
+            throw Failure(description: "the webhook listener \(webhook.host) is not a loopback address: put a TLS proxy (haproxy) in front of it, or --allow-plaintext-remote")
         }
         let tlsContext = try configuration.tls.map { tls in
             var settings = TLSConfiguration.makeServerConfiguration(
@@ -71,7 +77,14 @@ public final class OrderlyServer: Sendable {
             if let tls = configuration.tls {
                 bound.append(try await bind(tls.host, tls.port, tls: tlsContext, group: group, context: context, logger: logger))
             }
-            return OrderlyServer(configuration: configuration, context: context, group: group, listeners: bound, logger: logger)
+            var webhook: Channel?
+            if let settings = configuration.webhook {
+                webhook = try await WebhookListener.bind(
+                    .init(host: settings.host, port: settings.port, maxBodyBytes: settings.maxBodyBytes,
+                          requestsPerMinute: settings.requestsPerMinute, idleSeconds: settings.idleSeconds),
+                    group: group, database: context.database, logger: logger)
+            }
+            return OrderlyServer(configuration: configuration, context: context, group: group, listeners: bound, webhook: webhook, logger: logger)
         } catch {
             await pool.shutdown()
             try? await group.shutdownGracefully()
@@ -132,8 +145,10 @@ public final class OrderlyServer: Sendable {
     }
 
     private init(configuration: ServerConfiguration, context: ServerContext, group: MultiThreadedEventLoopGroup,
-                 listeners: [NIOAsyncChannel<Accepted, Never>], logger: Logger) {
+                 listeners: [NIOAsyncChannel<Accepted, Never>], webhook: Channel?, logger: Logger) {
         self.configuration = configuration
+        self.webhook = webhook
+        self.webhookPort = webhook?.localAddress?.port
         self.context = context
         self.group = group
         self.listeners = listeners.map(\.channel)
@@ -202,11 +217,24 @@ public final class OrderlyServer: Sendable {
                     }
                 }
             }))
-        let reminders = ApprovalReminders(every: configuration.approvalReminderSeconds, database: database, logger: logger)
-        self.background = Task {
+        var jobs = [
+            RecurringJob("approval reminders", every: configuration.approvalReminderSeconds, logger: logger) {
+                try await database.runApprovalReminders()
+            },
+            RecurringJob("delay checks", every: configuration.delayCheckSeconds, logger: logger) {
+                try await database.runDelayChecks()
+            },
+        ]
+        if let smtp = configuration.smtp {
+            let delivery = OutboxDelivery(smtp: smtp, policy: configuration.outbox, database: database, group: group, logger: logger)
+            jobs.append(RecurringJob("e-mail outbox", every: configuration.outbox.intervalSeconds, logger: logger) {
+                try await delivery.pass()
+            })
+        }
+        self.background = Task { [jobs] in
             await withDiscardingTaskGroup { group in
                 group.addTask { await events.run() }
-                group.addTask { await reminders.run() }
+                for job in jobs { group.addTask { await job.run() } }
             }
         }
     }
@@ -217,6 +245,7 @@ public final class OrderlyServer: Sendable {
         background.cancel()
         await background.value
         for listener in listeners { try? await listener.close() }
+        try? await webhook?.close()
         let busy = context.sessions.closeAll()
         let sessions = context.sessions, grace = Duration.seconds(configuration.shutdownGraceSeconds)
         // Whichever comes first: the busy sessions have closed, or the grace period is over.

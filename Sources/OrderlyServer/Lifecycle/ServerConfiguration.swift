@@ -1,4 +1,5 @@
 import OrderlyStore
+import SMTPClient
 import OrderlyProtocol
 import PostgresClient
 
@@ -72,7 +73,43 @@ public struct ServerConfiguration: Sendable {
     /// How often overdue approval steps are looked for (reminders, escalation); 0: never (an
     /// installation may run `api.run_approval_reminders` from pg_cron instead).
     public var approvalReminderSeconds: Int = 60
+    /// How often open orders are checked for delay risks (`api.run_delay_checks`); 0: never
+    /// (pg_cron instead).
+    public var delayCheckSeconds: Int = 60
+    /// The carriers' webhook listener (`--webhook-listen`); nil: none.
+    public var webhook: Webhook?
+    /// Where customer e-mail goes (`--smtp-url`); nil: the outbox is kept but not sent.
+    public var smtp: SMTPSettings?
+    public var outbox = OutboxPolicy()
     public var version: String
+
+    public struct Webhook: Sendable {
+        public var host: String
+        public var port: Int
+        public var maxBodyBytes: Int = 65_536
+        /// Requests a minute from one address (bursts of a sixth of it).
+        public var requestsPerMinute: Int = 600
+        /// A connection that sends nothing for this long is closed.
+        public var idleSeconds: Int = 30
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public struct OutboxPolicy: Sendable {
+        /// Seconds between looks for e-mail to send.
+        public var intervalSeconds: Int = 5
+        /// Sending attempts before a message is given up (its error kept in the outbox).
+        public var maxAttempts: Int = 8
+        /// The wait after a failed attempt; it doubles with each attempt (at most a day).
+        public var backoffSeconds: Int = 60
+        /// Messages claimed at once by one server.
+        public var batch: Int = 10
+
+        public init() {}
+    }
 
     public init(
         host: String = "127.0.0.1", port: Int = 7400, database: ConnectionConfig = ConnectionConfig(),
