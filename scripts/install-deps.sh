@@ -5,7 +5,9 @@
 # With --test also pgTAP and pg_prove for the installed PostgreSQL major version, tmux and
 # openssl for the client's terminal and TLS tests, haproxy for HaproxyTests and
 # scripts/two-servers.sh, and python3-yaml for scripts/check-least-privilege.sh (it reads
-# docker-compose.yml where `docker compose` is missing). With --bench also pgbench (in the
+# docker-compose.yml where `docker compose` is missing), python3-aiosmtpd (the real SMTP server the
+# outbox tests send to, run with Debian's /usr/bin/python3) and curl (the webhook tests post
+# with it, as the README shows). With --bench also pgbench (in the
 # postgresql-client package of the installed major version) and haproxy for `make bench`.
 # As root it installs them; otherwise it prints the command to run and fails.
 set -euo pipefail
@@ -40,7 +42,7 @@ install "${needed[@]}"
 
 if [ "${1:-}" = "--test" ]; then
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
-    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl haproxy python3-yaml)
+    mapfile -t needed < <(missing "postgresql-$major-pgtap" libtap-parser-sourcehandler-pgtap-perl tmux openssl haproxy python3-yaml python3-aiosmtpd curl)
     install "${needed[@]}"
 fi
 

@@ -169,7 +169,7 @@ DECLARE
 BEGIN
     FOREACH v_role IN ARRAY ARRAY['admin', 'sales_rep', 'sales_supervisor', 'sales_manager',
                                   'finance_manager', 'production_manager', 'general_manager',
-                                  'warehouse', 'logistics', 'customer_service', 'auditor', 'customer']
+                                  'warehouse', 'logistics', 'customer_service', 'auditor', 'customer', 'carrier']
     LOOP
         IF NOT EXISTS (SELECT 1 FROM orderly.users u WHERE lower(u.username) = v_role) THEN
             BEGIN

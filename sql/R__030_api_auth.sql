@@ -35,14 +35,16 @@ AS $$
 DECLARE
     u orderly.users := orderly.begin_command('WHOAMI', whoami.actor, whoami.args);
 BEGIN
-    RETURN NEXT orderly.session_json(u);
+    -- server_time: the database's clock, which stamps everything (a client compares with it,
+    -- never with its own: orderly tracking import tells replays by it).
+    RETURN NEXT orderly.json_extend(orderly.session_json(u), json_build_object('server_time', orderly.json_time(now())));
 END
 $$;
 
 SELECT orderly.register_command('WHOAMI', 'api.whoami', NULL,
     arguments  => '',
     usage      => 'WHOAMI',
-    summary    => 'Your username, display name, roles and permissions.');
+    summary    => 'Your username, display name, roles and permissions, and the server''s time.');
 
 -- What the server needs to refresh a session after NOTIFY orderly_roles. Does not raise for a
 -- locked user (it reports locked: true) so that the server can end that session itself.

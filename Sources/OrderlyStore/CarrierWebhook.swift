@@ -24,7 +24,7 @@ extension OrderlyDatabase {
             guard let row = result.rows.first, row.count == 2, let status = row[0].flatMap({ Int($0) }), let json = row[1] else {
                 return WebhookAnswer(status: 500, body: #"{"error":"internal error"}"#)
             }
-            return WebhookAnswer(status: status, body: json)
+            return WebhookAnswer(status: status, body: JSONText.compact(json))
         } catch let error as ProtocolError {
             switch error.code {
             case .busy, .unavailable, .inDoubt:

@@ -43,9 +43,14 @@ struct TrackingImport {
         if let bad = columns.first(where: { $0.range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression) == nil }) {
             throw ImportFailure(description: "line 1: \"\(bad)\" is not a column name (the header names TRACKING EVENT's arguments)")
         }
-        // The server's clock decides "before this import began"; a second of slack for the
-        // difference between its clock and ours.
-        let started = Date().addingTimeInterval(-1)
+        // "Received before this import began", by the server's clock (WHOAMI's server_time),
+        // whatever ours says.
+        let whoami = try await connection.request("WHOAMI")
+        guard let line = whoami.data.first, case .object(let session)? = JSONValue(parsing: line),
+              case .string(let now)? = session.first(where: { $0.key == "server_time" })?.value,
+              let started = Self.parseTime(now) else {
+            throw ImportFailure(description: "the server did not say its time (WHOAMI): \(whoami.final)")
+        }
         let rows = Array(records.dropFirst())
         var summary = Summary()
         var pending: [Int] = []  // line numbers of requests in flight, in order

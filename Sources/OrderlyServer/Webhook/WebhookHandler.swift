@@ -80,8 +80,8 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
             return write(429, #"{"error":"too many requests; slow down"}"#, request: request, context: context,
                          extra: [("Retry-After", String(wait))])
         }
-        let type = request.headers.first(name: "content-type")?.lowercased() ?? ""
-        guard type.hasPrefix("application/json") else {
+        let types = request.headers["content-type"]
+        guard types.count == 1, types[0].lowercased().hasPrefix("application/json") else {
             return write(415, #"{"error":"the body must be application/json"}"#, request: request, context: context)
         }
         guard let signature = request.headers.first(name: Self.signatureHeader), !signature.isEmpty else {

@@ -1,0 +1,206 @@
+import Foundation
+import OrderlyClient
+import OrderlyServer
+import OrderlyTestSupport
+import Testing
+
+/// Carrier tracking over the three ways in — TRACKING EVENT over TCP, the webhook over real HTTP
+/// (curl, with the signature made by `openssl dgst` as the README shows), and
+/// `orderly tracking import` — applying one event once; a bad signature changing nothing; events
+/// out of order never moving a shipment back; SHIPMENT ROUTE being GeoJSON a parser accepts.
+@Suite struct TrackingTests {
+    static func demo(_ database: TestDatabase) async throws {
+        for loader in ["admin.create_demo_users()", "admin.load_demo_catalog()", "admin.load_demo_customer()"] {
+            _ = try await database.execute("SELECT count(*) FROM \(loader)")
+        }
+        _ = try await database.execute("SELECT admin.set_user_carrier('carrier', 'dhl')")
+    }
+
+    static func withTracking<T>(_ body: (TestServer, _ shipment: Int, _ secret: String) async throws -> T) async throws -> T {
+        try await withTestServer(prepare: demo, configure: { $0.webhook = .init(host: "127.0.0.1", port: 0) }) { server in
+            let customerId = try #require(try await server.database.execute(
+                "SELECT customer_id FROM orderly.users WHERE username = 'customer'").scalar)
+            let rep = try await server.connect(as: "sales_rep", password: "sales_rep-demo")
+            let created = try await rep.request(#"ORDER CREATE customer=\#(customerId) submit=true lines=[{"sku":"ACC-CABLE","qty":1}]"#)
+            let createdLine = try #require(created.data.first, "\(created.final)")
+            let order = try #require(try doc(createdLine)["id"].int)
+            await rep.close()
+            let warehouse = try await server.connect(as: "warehouse", password: "warehouse-demo")
+            let shipped = try await warehouse.request(#"SHIPMENT CREATE order=\#(order) lines=[{"line":1,"qty":1}] carrier=dhl tracking_no=JD100"#)
+            let shippedLine = try #require(shipped.data.first, "\(shipped.final)")
+            let shipment = try #require(try doc(shippedLine)["id"].int)
+            await warehouse.close()
+            let secret = try #require(try await server.database.execute("SELECT admin.rotate_carrier_secret('dhl')").scalar)
+            return try await body(server, shipment, secret)
+        }
+    }
+
+    /// An ISO time `minutesAgo` before now (events may not come from the future).
+    static func time(_ minutesAgo: Int) -> String {
+        let formatter = ISO8601DateFormatter()
+        return formatter.string(from: Date().addingTimeInterval(Double(-minutesAgo * 60)))
+    }
+
+    /// POSTs body to the webhook with curl, signed with openssl as the README shows; the
+    /// status and the reply.
+    static func post(_ server: TestServer, path: String = "/carriers/dhl/events", body: String, secret: String,
+                     extra: [String] = []) async throws -> (status: Int, body: String) {
+        let port = try #require(server.server.webhookPort)
+        let script = """
+            sig=$(printf '%s' "$BODY" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.* //')
+            curl -s -w '\\n%{http_code}' -H 'Content-Type: application/json' -H "X-Orderly-Signature: sha256=$sig" \
+                 "$@" --data-binary "$BODY" "http://127.0.0.1:\(port)\(path)"
+            """
+        let output = try await onThread { () throws -> String in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", script, "post"] + extra
+            process.environment = ProcessInfo.processInfo.environment.merging(["BODY": body, "SECRET": secret]) { $1 }
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n").trimmingCharacters(in: .newlines))
+    }
+
+    static func count(_ server: TestServer, _ sql: String) async throws -> Int {
+        Int(try await server.database.execute(sql).scalar ?? "") ?? -1
+    }
+
+    @Test func oneEventByProtocolWebhookAndFileIsAppliedOnce() async throws {
+        try await Self.withTracking { server, shipment, secret in
+            let at = Self.time(30)
+            let body = #"{"event_id":"ev-1","tracking_no":"JD100","code":"in_transit","at":"\#(at)","location":"Kassel","lat":51.31,"lon":9.48}"#
+            let first = try await Self.post(server, body: body, secret: secret)
+            #expect(first.status == 200, "\(first.body)")
+            #expect(try doc(first.body)["applied"].bool == true)
+            #expect(try doc(first.body)["shipment"].int == shipment)
+
+            // The same event by the protocol, as the carrier's login: the webhook's reply.
+            let carrier = try await server.connect(as: "carrier", password: "carrier-demo")
+            let again = try await carrier.request(
+                "TRACKING EVENT carrier=dhl event_id=ev-1 tracking_no=JD100 code=in_transit at=\(at) location=Kassel lat=51.31 lon=9.48")
+            #expect(again.isSuccess, "\(again.final)")
+            let againLine = try #require(again.data.first)
+            #expect(try doc(againLine) == (try doc(first.body)))
+            // Not its own shipments: refused.
+            let other = try await carrier.request("TRACKING EVENT carrier=ups event_id=ev-9 shipment=\(shipment) code=in_transit at=\(at)")
+            #expect(other.final.hasPrefix("-FORBIDDEN"), "\(other.final)")
+            await carrier.close()
+
+            // And from a file, beside a new event and a bad line.
+            let file = NSTemporaryDirectory() + "tracking-\(UUID().uuidString).csv"
+            try """
+                carrier,event_id,tracking_no,code,at,location,lat,lon,note
+                dhl,ev-1,JD100,in_transit,\(at),Kassel,51.31,9.48,
+                dhl,ev-2,JD100,out_for_delivery,\(Self.time(10)),"Hamburg, Hafen",53.54,9.98,"on the van"
+                dhl,ev-3,JD100,teleported,\(Self.time(5)),,,,
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let run = try await CLI.run(["--port", String(server.port), "--user", "logistics", "tracking", "import", file],
+                                        environment: ["ORDERLY_PASSWORD": "logistics-demo"])
+            #expect(run.status == 1, "a rejected line: exit 1; \(run.stderr)")
+            #expect(run.stdout.contains("1 applied, 0 stored as older, 1 replays, 1 rejected"), "\(run.stdout)")
+            #expect(run.stdout.contains("line 4: INVALID code must be one of"), "\(run.stdout)")
+            #expect(!run.stderr.contains("["), "no progress bar when standard error is not a terminal")
+
+            #expect(try await Self.count(server, "SELECT count(*) FROM orderly.tracking_events WHERE event_id = 'ev-1'") == 1)
+            #expect(try await Self.count(server, "SELECT count(*) FROM orderly.audit_log WHERE action = 'shipment.tracking' AND after ->> 'event_id' = 'ev-1'") == 1)
+            #expect(try await server.database.execute("SELECT tracking_code || ' ' || tracking_location FROM orderly.shipments WHERE id = $1",
+                                                      [String(shipment)]).scalar == "out_for_delivery Hamburg, Hafen")
+        }
+    }
+
+    @Test func aBadSignatureIs401AndChangesNothing() async throws {
+        try await Self.withTracking { server, _, secret in
+            let state = "SELECT (SELECT count(*) FROM orderly.tracking_events) || '/' || (SELECT count(*) FROM orderly.audit_log)"
+            let before = try await server.database.execute(state).scalar
+            let body = #"{"event_id":"ev-x","tracking_no":"JD100","code":"exception","at":"\#(Self.time(3))"}"#
+            let forged = try await Self.post(server, body: body, secret: "whsec_guess")
+            #expect(forged.status == 401)
+            #expect(forged.body == #"{"error":"bad signature"}"#)
+            let tampered = try await Self.post(server, body: body, secret: secret, extra: ["--data-binary", "x"])
+            #expect(tampered.status == 401, "a body changed after signing")
+            #expect(try await Self.post(server, path: "/carriers/dhl/other", body: body, secret: secret).status == 404)
+            #expect(try await Self.post(server, body: body, secret: secret, extra: ["-X", "PUT"]).status == 405)
+            #expect(try await Self.post(server, body: body, secret: secret, extra: ["-H", "Content-Type: text/plain"]).status == 415)
+            let huge = #"{"event_id":"ev-x","note":"\#(String(repeating: "x", count: 70_000))"}"#
+            #expect(try await Self.post(server, body: huge, secret: secret).status == 413)
+            #expect(try await server.database.execute(state).scalar == before)
+            // Malformed or unknown: 400 naming the field, 404 for a shipment that is not there.
+            let malformed = try await Self.post(server, body: #"{"event_id":"ev-x","tracking_no":"JD100","code":"in_transit","at":"soon"}"#, secret: secret)
+            #expect(malformed.status == 400)
+            #expect(try doc(malformed.body)["field"].text == "at")
+            let unknown = try await Self.post(server, body: #"{"event_id":"ev-x","tracking_no":"NOPE","code":"in_transit","at":"\#(Self.time(3))"}"#, secret: secret)
+            #expect(unknown.status == 404)
+        }
+    }
+
+    @Test func eventsOutOfOrderNeverMoveAShipmentBack() async throws {
+        try await Self.withTracking { server, shipment, _ in
+            let carrier = try await server.connect(as: "carrier", password: "carrier-demo")
+            func post(_ id: String, _ code: String, minutesAgo: Int, _ extra: String = "") async throws -> JSONValue {
+                let reply = try await carrier.request(
+                    "TRACKING EVENT carrier=dhl event_id=\(id) shipment=\(shipment) code=\(code) at=\(Self.time(minutesAgo)) \(extra)")
+                #expect(reply.isSuccess, "\(reply.final)")
+                let line = try #require(reply.data.first)
+                return try doc(line)
+            }
+            #expect(try await post("o-2", "out_for_delivery", minutesAgo: 20)["applied"].bool == true)
+            #expect(try await post("o-1", "in_transit", minutesAgo: 60)["applied"].bool == false)
+            let staff = try await server.connect(as: "logistics", password: "logistics-demo")
+            func show() async throws -> JSONValue {
+                let line = try #require(try await staff.request("SHIPMENT SHOW \(shipment)").data.first)
+                return try doc(line)
+            }
+            var shown = try await show()
+            #expect(shown["tracking"]["code"].text == "out_for_delivery")
+            #expect(try await post("o-3", "delivered", minutesAgo: 5, "signed_by=\"R. Receiver\"")["shipment_status"].text == "delivered")
+            #expect(try await post("o-0", "picked_up", minutesAgo: 90)["applied"].bool == false)
+            shown = try await show()
+            #expect(shown["status"].text == "delivered")
+            #expect(shown["tracking"]["code"].text == "delivered")
+            #expect(shown["signed_by"].text == "R. Receiver")
+            #expect(try await server.database.execute(
+                "SELECT o.status FROM orderly.orders o JOIN orderly.shipments s ON s.order_id = o.id WHERE s.id = $1",
+                [String(shipment)]).scalar == "delivered")
+            await staff.close()
+            await carrier.close()
+        }
+    }
+
+    @Test func theRouteIsGeoJSONInLonLatOrder() async throws {
+        try await Self.withTracking { server, shipment, secret in
+            let points = [(id: "r-1", lat: 53.55, lon: 9.99, ago: 50), (id: "r-3", lat: 48.14, lon: 11.58, ago: 10),
+                          (id: "r-2", lat: 50.11, lon: 8.68, ago: 30)]
+            for p in points {
+                let body = #"{"event_id":"\#(p.id)","shipment":\#(shipment),"code":"in_transit","at":"\#(Self.time(p.ago))","lat":\#(p.lat),"lon":\#(p.lon)}"#
+                #expect(try await Self.post(server, body: body, secret: secret).status == 200)
+            }
+            let customer = try await server.connect(as: "customer", password: "customer-demo")
+            let reply = try await customer.request("SHIPMENT ROUTE \(shipment)")
+            let text = try #require(reply.data.first, "\(reply.final)")
+            await customer.close()
+            // Foundation's parser, not ours.
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            #expect(json["type"] as? String == "FeatureCollection")
+            let features = try #require(json["features"] as? [[String: Any]])
+            #expect(features.allSatisfy { $0["type"] as? String == "Feature" && $0["properties"] is [String: Any] })
+            let line = try #require(features.first?["geometry"] as? [String: Any])
+            #expect(line["type"] as? String == "LineString")
+            let coordinates = try #require(line["coordinates"] as? [[Double]])
+            // In time order (r-1, r-2, r-3), each [lon, lat].
+            #expect(coordinates == [[9.99, 53.55], [8.68, 50.11], [11.58, 48.14]])
+            let pointFeatures = features.dropFirst().compactMap { $0["geometry"] as? [String: Any] }
+            #expect(pointFeatures.count == 3)
+            #expect(pointFeatures.allSatisfy { $0["type"] as? String == "Point" && ($0["coordinates"] as? [Double])?.count == 2 })
+            let carrier = try await server.connect(as: "carrier", password: "carrier-demo")
+            #expect(try await carrier.request("SHIPMENT ROUTE \(shipment)").final.hasPrefix("-FORBIDDEN"), "a carrier's login reads no orders")
+            await carrier.close()
+        }
+    }
+}
