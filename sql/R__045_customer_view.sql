@@ -121,6 +121,7 @@ AS $$
     WHEN 'payment' THEN '{"id":"keep", "order":"keep", "kind":"keep", "amount":"keep", "currency":"keep",
         "method":"keep", "reference":"keep", "received_at":"keep", "recorded_by":"actor", "recorded_at":"keep",
         "order_paid":"keep", "order_refunded":"keep", "open_amount":"keep", "payment_status":"keep"}'
+    WHEN 'event:order.delay' THEN '{"order":"keep", "reason_text":"keep", "requested_date":"keep", "at":"keep"}'
     WHEN 'event:order.status' THEN '{"order":"keep", "status":"keep", "status_label":"keep", "at":"keep"}'
     WHEN 'event:order.on_hold' THEN '{"order":"keep", "at":"keep"}'
     WHEN 'event:payment.received' THEN '{"order":"keep", "payment":"keep", "amount":"keep", "currency":"keep",

@@ -485,6 +485,18 @@ BEGIN
         'status', NEW.to_status,
         'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = NEW.to_status),
         'at', orderly.json_time(NEW.changed_at));
+    -- A milestone (order_statuses.notify_customer) is e-mailed to the customer too, through the
+    -- outbox (R__057_customer_notices.sql), once per status change.
+    IF (SELECT s.notify_customer FROM orderly.order_statuses s WHERE s.code = NEW.to_status) THEN
+        PERFORM orderly.queue_customer_email('order.status', o,
+            v_payload || jsonb_build_object('tracking', (
+                SELECT 'Track your parcel: ' || orderly.tracking_url(c.tracking_url_template, s.tracking_no) || E'\n'
+                FROM orderly.shipments s JOIN orderly.carriers c ON c.code = s.carrier
+                WHERE s.order_id = o.id AND NEW.to_status IN ('partially_shipped', 'shipped')
+                  AND orderly.tracking_url(c.tracking_url_template, s.tracking_no) IS NOT NULL
+                ORDER BY s.id DESC LIMIT 1)),
+            'order.status:' || NEW.id, NEW.changed_by, v_kind);
+    END IF;
     FOR r IN
         SELECT o.created_by AS user_id WHERE o.created_by IS NOT NULL
         UNION

@@ -11,6 +11,8 @@ enum DemoUsers {
             defer { connection.close() }
             let users = try connection.queryOnce("SELECT username, password, role FROM admin.create_demo_users() ORDER BY role").rows
             _ = try connection.queryOnce("SELECT * FROM admin.load_demo_catalog()")
+            // The demo carrier login posts tracking events for DHL's shipments.
+            _ = try connection.queryOnce("SELECT admin.set_user_carrier('carrier', 'dhl')")
             _ = try connection.queryOnce("SELECT * FROM admin.load_demo_approvals()")
             let customer = try connection.queryOnce("SELECT admin.load_demo_customer()").rows.first?.first ?? nil
             return (users, customer)

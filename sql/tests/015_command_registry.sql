@@ -264,6 +264,7 @@ INSERT INTO reading VALUES
     ('PICK LIST', '{}'), ('WORK QUEUE', '{}'),
     ('SHIPMENT SHOW', jsonb_build_object('id', test.id('shipment'))), ('SHIPMENT LIST', jsonb_build_object('order', test.id('shipped'))),
     ('SHIPMENT ROUTE', jsonb_build_object('id', test.id('shipment'))),
+    ('ORDER RISK', jsonb_build_object('id', test.id('order'))), ('RISK LIST', '{}'),
     ('APPROVAL SHOW', jsonb_build_object('order', test.id('order'))), ('APPROVAL QUEUE', '{}'), ('DELEGATE LIST', '{}'),
     ('PAYMENT LIST', jsonb_build_object('order', test.id('order')));
 

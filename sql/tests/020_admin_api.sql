@@ -183,7 +183,7 @@ SELECT test.snapshot();
 SELECT set_eq($$SELECT username, password, role FROM admin.create_demo_users()$$,
     $$SELECT r AS username, r || '-demo' AS password, r AS role FROM unnest(ARRAY['admin', 'sales_rep', 'sales_supervisor', 'sales_manager',
         'finance_manager', 'production_manager', 'general_manager', 'warehouse', 'logistics', 'customer_service',
-        'auditor', 'customer']) AS r$$,
+        'auditor', 'customer', 'carrier']) AS r$$,
     'create_demo_users lists one user per seeded role');
 SELECT is_empty($$
     SELECT u.username FROM admin.users u
@@ -194,7 +194,7 @@ SELECT ok((SELECT orderly.password_matches('sales_rep-demo', password_hash) FROM
           'demo password works');
 SELECT ok((SELECT count(*) FROM orderly.audit_log WHERE action = 'user.create') >= 12, 'demo users are audited');
 SELECT test.snapshot();
-SELECT is((SELECT count(*)::int FROM admin.create_demo_users()), 12, 'a second call still lists all twelve');
+SELECT is((SELECT count(*)::int FROM admin.create_demo_users()), 13, 'a second call still lists all thirteen');
 SELECT ok(test.unchanged(), 'and creates nobody');
 
 -- As a real orderly_admin --------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+-- Orderly: customer e-mail through a transactional outbox (issue 13, item 5). Tables in
+-- V018__tracking_and_risk.sql.
+--
+-- A notice for a customer is a row of orderly.outbox, written in the transaction of the change it
+-- tells about (a status milestone, R__140; a delay warning, R__196), so it exists exactly when the
+-- change does. Its text is rendered from orderly.message_templates (per event kind and the
+-- customer's language, English when there is none in it). orderlyd delivers the rows over SMTP:
+-- api.outbox_claim hands out due rows FOR UPDATE SKIP LOCKED with a lease, so two servers never
+-- hold one row; api.outbox_result records the outcome: sent, tried again after a backoff that
+-- doubles, or given up after max_attempts with the error kept. A server that dies mid-send leaves
+-- its lease to run out, and the row is sent again (at least once; the Message-ID stays).
+
+-- {{name}} → vals ->> name ('' when missing). Plain text: the e-mail is text/plain.
+CREATE OR REPLACE FUNCTION orderly.render_template(template text, vals jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_out  text := template;
+    v_name text;
+BEGIN
+    FOR v_name IN SELECT DISTINCT m[1] FROM regexp_matches(template, '\{\{([a-z_]+)\}\}', 'g') AS m LOOP
+        v_out := replace(v_out, '{{' || v_name || '}}', coalesce(vals ->> v_name, ''));
+    END LOOP;
+    RETURN v_out;
+END
+$$;
+
+-- Queues the e-mail of kind about order o to its customer; dedupe_key names the fact (a second
+-- call for it is a no-op). NULL when nothing was queued (no template, or already queued).
+CREATE OR REPLACE FUNCTION orderly.queue_customer_email(kind text, o orderly.orders, vals jsonb, dedupe_key text,
+                                                       actor_user_id bigint DEFAULT NULL, actor_kind text DEFAULT 'system')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c     orderly.customers;
+    t     orderly.message_templates;
+    v_all jsonb;
+    v_id  bigint;
+BEGIN
+    SELECT * INTO c FROM orderly.customers x WHERE x.id = o.customer_id;
+    SELECT * INTO t FROM orderly.message_templates x
+    WHERE x.kind = queue_customer_email.kind AND x.language IN (c.language, 'en')
+    ORDER BY x.language = c.language DESC
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    v_all := jsonb_build_object('order', o.id, 'customer', c.name) || coalesce(vals, '{}');
+    INSERT INTO orderly.outbox (recipient, subject, body, kind, language, order_id, customer_id, dedupe_key)
+    VALUES (c.email, left(regexp_replace(orderly.render_template(t.subject, v_all), '[[:cntrl:]]', ' ', 'g'), 200),
+            orderly.render_template(t.body, v_all), kind, t.language, o.id, c.id, dedupe_key)
+    ON CONFLICT ON CONSTRAINT outbox_dedupe_key DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NOT NULL THEN
+        PERFORM orderly.audit(actor_user_id, 'outbox.queue', 'outbox', v_id::text, NULL,
+                              jsonb_build_object('kind', kind, 'order', o.id, 'recipient', c.email, 'dedupe_key', dedupe_key),
+                              actor_kind => queue_customer_email.actor_kind);
+    END IF;
+    RETURN v_id;
+END
+$$;
+
+-- orderlyd: the due rows for worker, each now claimed until now + lease.
+CREATE OR REPLACE FUNCTION api.outbox_claim(worker text, now timestamptz, lease interval, max_rows integer) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS (
+        SELECT x.id FROM orderly.outbox x
+        WHERE x.state IN ('pending', 'sending') AND x.next_attempt_at <= outbox_claim.now
+          AND (x.state = 'pending' OR x.claimed_until < outbox_claim.now)
+        ORDER BY x.next_attempt_at, x.id
+        LIMIT greatest(1, least(max_rows, 100))
+        FOR UPDATE SKIP LOCKED)
+    UPDATE orderly.outbox x
+    SET state = 'sending', claimed_by = worker, claimed_until = outbox_claim.now + lease, attempts = x.attempts + 1
+    FROM due
+    WHERE x.id = due.id
+    RETURNING json_build_object('id', x.id, 'recipient', x.recipient, 'subject', x.subject, 'body', x.body,
+                                'attempts', x.attempts);
+END
+$$;
+
+-- orderlyd: how sending row id went (error NULL: sent). Only the worker holding the claim may say.
+CREATE OR REPLACE FUNCTION api.outbox_result(id bigint, worker text, now timestamptz, error text, max_attempts integer,
+                                             backoff interval) RETURNS json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    m orderly.outbox;
+BEGIN
+    SELECT * INTO m FROM orderly.outbox x WHERE x.id = outbox_result.id FOR UPDATE;
+    IF NOT FOUND OR m.state <> 'sending' OR m.claimed_by IS DISTINCT FROM worker THEN
+        RETURN json_build_object('id', outbox_result.id, 'state', 'not_claimed');
+    END IF;
+    UPDATE orderly.outbox x
+    SET state = CASE WHEN error IS NULL THEN 'sent' WHEN m.attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+        sent_at = CASE WHEN error IS NULL THEN outbox_result.now END,
+        last_error = coalesce(left(error, 1000), x.last_error),
+        next_attempt_at = CASE WHEN error IS NULL OR m.attempts >= max_attempts THEN x.next_attempt_at
+                               ELSE outbox_result.now + least(backoff * power(2, m.attempts - 1), interval '1 day') END,
+        claimed_by = NULL, claimed_until = NULL
+    WHERE x.id = m.id
+    RETURNING * INTO m;
+    PERFORM orderly.audit(NULL, 'outbox.' || m.state, 'outbox', m.id::text, NULL,
+                          jsonb_build_object('attempts', m.attempts, 'error', m.last_error, 'worker', worker),
+                          actor_kind => 'system');
+    RETURN json_build_object('id', m.id, 'state', m.state, 'attempts', m.attempts,
+                             'next_attempt_at', orderly.json_time(m.next_attempt_at));
+END
+$$;
+
+CREATE OR REPLACE VIEW admin.outbox AS
+SELECT m.id, m.kind, m.language, m.recipient, m.subject, m.state, m.attempts, m.next_attempt_at, m.last_error,
+       m.order_id, m.created_at, m.sent_at
+FROM orderly.outbox m;
+
+COMMENT ON VIEW admin.outbox IS 'Customer e-mail: queued, being sent, sent, or failed with its last error';
+
+-- Admin: a failed (or pending) message is tried again at once, its attempts counted afresh.
+CREATE OR REPLACE FUNCTION admin.retry_outbox(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    m orderly.outbox;
+BEGIN
+    UPDATE orderly.outbox x SET state = 'pending', attempts = 0, next_attempt_at = now(), claimed_by = NULL, claimed_until = NULL
+    WHERE x.id = retry_outbox.id AND x.state IN ('failed', 'pending')
+    RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'outbox message % not found or not failed', retry_outbox.id USING ERRCODE = 'OL404';
+    END IF;
+    PERFORM orderly.audit(NULL, 'outbox.retry', 'outbox', m.id::text, NULL, jsonb_build_object('state', m.state),
+                          actor_kind => 'admin_sql');
+END
+$$;
+
+-- Admin: a template for an event kind in a language ({{name}} placeholders; see the README).
+CREATE OR REPLACE FUNCTION admin.set_message_template(kind text, language text, subject text, body text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+BEGIN
+    SELECT to_jsonb(t) INTO v_before FROM orderly.message_templates t
+    WHERE t.kind = set_message_template.kind AND t.language = set_message_template.language FOR UPDATE;
+    INSERT INTO orderly.message_templates AS t (kind, language, subject, body)
+    VALUES (set_message_template.kind, lower(set_message_template.language), set_message_template.subject, set_message_template.body)
+    ON CONFLICT ON CONSTRAINT message_templates_pkey DO UPDATE SET subject = excluded.subject, body = excluded.body;
+    PERFORM orderly.audit(NULL, 'message_template.set', 'message_template', kind || '/' || language, v_before,
+                          jsonb_build_object('subject', subject, 'body', body), actor_kind => 'admin_sql');
+END
+$$;
+
+COMMENT ON FUNCTION admin.retry_outbox(bigint) IS 'Send a failed customer e-mail again (audited)';
+COMMENT ON FUNCTION admin.set_message_template(text, text, text, text) IS
+    'Create or change the e-mail template of an event kind in a language: {{order}}, {{customer}}, … (audited)';

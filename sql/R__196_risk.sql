@@ -1,0 +1,363 @@
+-- Orderly: delay warnings, explainable, in SQL (issue 13, item 4). Tables in V018.
+--
+-- orderly.orders_at_risk(now) lists each open order with every reason it may be late, with the
+-- evidence (reasons are rows of orderly.risk_reasons):
+--   late_stage        the requested date is before now + the expected time of the stages still
+--                     ahead: per stage the median time orders spent in that status (from the status
+--                     history of the last 180 days, at least 3 examples), else its SLA
+--                     (orderly.stage_slas); the current stage less the time already spent in it;
+--                     in_production only while a make-to-order line is not made; once shipped, the
+--                     open shipments' ETA (R__137_shipment_eta.sql) rather than a median;
+--   stock_short       a line still to ship waits on a SKU whose stock cannot cover it: its
+--                     reservation is short of what is open (released, or never made) and the SKU's
+--                     free stock cannot make up the rest;
+--   production_issue  an open PRODUCTION ISSUE (material, equipment, quality, other);
+--   transport         an open shipment's latest tracking event is an exception, a failed attempt
+--                     or a return, or its carrier's ETA is after the requested date.
+-- analytics.orders_at_risk is that list now, for BI. api.run_delay_checks(now) (orderlyd's timer,
+-- --delay-check-interval; or pg_cron) raises a delay warning once per order and reason — again only
+-- after the reason cleared and came back — to the order's creator, the role owning its stage and
+-- customer_service (delay.warning), and tells the customer (order.delay to its logins, and an
+-- e-mail through the outbox) in the customer's words of risk_reasons.customer_text.
+
+-- The statuses an order is "open" in, for risk.
+CREATE OR REPLACE FUNCTION orderly.risk_open(status text) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT $1 IN ('pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'on_hold')
+$$;
+
+-- How long orders usually stay in each status: the median over the last 180 days, when there are
+-- at least 3 examples, else the stage's SLA. One row per status of orderly.stage_slas.
+CREATE OR REPLACE FUNCTION orderly.stage_durations(now timestamptz)
+RETURNS TABLE (status text, expected interval, source text, examples integer, owner_role text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH spans AS (
+        SELECT h.to_status AS status,
+               lead(h.changed_at) OVER (PARTITION BY h.order_id ORDER BY h.changed_at, h.id) - h.changed_at AS took
+        FROM orderly.order_status_history h
+        WHERE h.changed_at > $1 - interval '180 days' AND h.changed_at <= $1
+    ), medians AS (
+        SELECT s.status, count(*)::integer AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.took)) * interval '1 second' AS median
+        FROM spans s WHERE s.took IS NOT NULL
+        GROUP BY s.status
+    )
+    SELECT x.status,
+           CASE WHEN coalesce(m.n, 0) >= 3 THEN m.median ELSE x.sla END,
+           CASE WHEN coalesce(m.n, 0) >= 3 THEN 'history' ELSE 'sla' END,
+           coalesce(m.n, 0),
+           x.owner_role
+    FROM orderly.stage_slas x LEFT JOIN medians m ON m.status = x.status
+$$;
+
+-- The stages still ahead of order o, each with its expected remaining time, and when it should be
+-- delivered; durations from orderly.stage_durations.
+CREATE OR REPLACE FUNCTION orderly.expected_delivery(o orderly.orders, now timestamptz, durations jsonb)
+RETURNS TABLE (expected_by timestamptz, remaining jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_path      text[];
+    v_from      text := CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END;
+    v_entered   timestamptz;
+    v_unmade    boolean;
+    v_eta       timestamptz;
+    v_stage     text;
+    v_left      interval;
+    v_total     interval := interval '0';
+    v_items     jsonb := '[]';
+BEGIN
+    SELECT max(h.changed_at) INTO v_entered FROM orderly.order_status_history h WHERE h.order_id = o.id;
+    v_unmade := EXISTS (SELECT 1 FROM orderly.open_lines(o.id) l WHERE NOT l.produced);
+    SELECT max(e.eta) INTO v_eta
+    FROM orderly.shipments s CROSS JOIN LATERAL orderly.shipment_eta(s) e
+    WHERE s.order_id = o.id AND s.status = 'shipped';
+    -- The path from where the order is to delivery, in status order.
+    SELECT array_agg(st.code ORDER BY st.position) INTO v_path
+    FROM orderly.order_statuses st
+    WHERE st.code IN ('pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'shipped')
+      AND st.position >= (SELECT x.position FROM orderly.order_statuses x WHERE x.code = v_from)
+      AND (st.code <> 'in_production' OR v_unmade)
+      AND (st.code <> 'partially_shipped' OR v_from = 'partially_shipped');
+    IF o.status = 'on_hold' THEN
+        v_path := ARRAY['on_hold'] || v_path;
+    END IF;
+    FOREACH v_stage IN ARRAY coalesce(v_path, '{}') LOOP
+        IF v_stage IN ('shipped', 'partially_shipped') AND v_eta IS NOT NULL AND v_stage = v_path[cardinality(v_path)] THEN
+            v_left := greatest(v_eta - now, interval '0');
+            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', v_left::text, 'source', 'eta');
+        ELSE
+            v_left := (durations -> v_stage ->> 'expected')::interval;
+            IF v_stage = o.status THEN
+                v_left := greatest(v_left - (now - coalesce(v_entered, now)), interval '0');
+            END IF;
+            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', v_left::text,
+                                                     'source', durations -> v_stage ->> 'source');
+        END IF;
+        v_total := v_total + coalesce(v_left, interval '0');
+    END LOOP;
+    expected_by := now + v_total;
+    remaining := v_items;
+    RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.orders_at_risk(now timestamptz)
+RETURNS TABLE (order_id bigint, reason text, evidence jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_durations jsonb;
+BEGIN
+    SELECT jsonb_object_agg(d.status, jsonb_build_object('expected', d.expected::text, 'source', d.source))
+    INTO v_durations FROM orderly.stage_durations(now) d;
+
+    RETURN QUERY
+    SELECT o.id, 'late_stage'::text,
+           jsonb_build_object('requested_date', o.requested_date, 'expected_by', orderly.json_time(e.expected_by),
+                              'remaining', e.remaining)
+    FROM orderly.orders o CROSS JOIN LATERAL orderly.expected_delivery(o, now, v_durations) e
+    WHERE orderly.risk_open(o.status) AND o.requested_date IS NOT NULL AND e.expected_by::date > o.requested_date;
+
+    RETURN QUERY
+    SELECT o.id, 'stock_short'::text, jsonb_agg(x.doc ORDER BY x.line_no)
+    FROM orderly.orders o
+    CROSS JOIN LATERAL (
+        SELECT l.line_no, jsonb_build_object('line', l.line_no, 'sku', s.code, 'open', l.open, 'reserved', r.held,
+                                             'on_hand', s.stock_on_hand, 'reserved_total', s.stock_reserved,
+                                             'free', greatest(s.stock_on_hand - s.stock_reserved, 0)) AS doc
+        FROM orderly.open_lines(o.id) l
+        JOIN orderly.order_lines ol ON ol.order_id = o.id AND ol.line_no = l.line_no
+        JOIN orderly.skus s ON s.id = ol.sku_id
+        CROSS JOIN LATERAL (SELECT coalesce(sum(x.qty), 0)::integer AS held FROM orderly.stock_reservations x
+                            WHERE x.order_id = o.id AND x.line_no = l.line_no AND x.released_at IS NULL) r
+        WHERE l.open > 0 AND l.produced
+          AND l.open - r.held > greatest(s.stock_on_hand - s.stock_reserved, 0)) x
+    WHERE orderly.risk_open(o.status)
+    GROUP BY o.id;
+
+    RETURN QUERY
+    SELECT o.id, 'production_issue'::text,
+           jsonb_agg(jsonb_build_object('issue', i.id, 'kind', i.kind, 'note', i.note, 'opened_at', orderly.json_time(i.opened_at))
+                     ORDER BY i.id)
+    FROM orderly.orders o JOIN orderly.production_issues i ON i.order_id = o.id AND i.resolved_at IS NULL
+    WHERE orderly.risk_open(o.status)
+    GROUP BY o.id;
+
+    RETURN QUERY
+    SELECT o.id, 'transport'::text,
+           jsonb_agg(jsonb_build_object('shipment', s.id, 'carrier', s.carrier, 'tracking_no', s.tracking_no,
+                                        'tracking_code', s.tracking_code, 'tracking_at', orderly.json_time(s.tracking_at),
+                                        'carrier_eta', orderly.json_time(s.carrier_eta)) ORDER BY s.id)
+    FROM orderly.orders o JOIN orderly.shipments s ON s.order_id = o.id AND s.status = 'shipped'
+    WHERE orderly.risk_open(o.status)
+      AND (s.tracking_code IN ('exception', 'failed_attempt', 'returned')
+           OR (o.requested_date IS NOT NULL AND s.carrier_eta::date > o.requested_date))
+    GROUP BY o.id;
+END
+$$;
+
+CREATE OR REPLACE VIEW analytics.orders_at_risk AS
+SELECT r.order_id,
+       o.customer_id,
+       c.name AS customer_name,
+       o.status,
+       o.requested_date,
+       r.reason,
+       rr.description AS reason_description,
+       r.evidence,
+       w.raised_at AS warned_since
+FROM orderly.orders_at_risk(now()) r
+JOIN orderly.orders o ON o.id = r.order_id
+JOIN orderly.customers c ON c.id = o.customer_id
+JOIN orderly.risk_reasons rr ON rr.code = r.reason
+LEFT JOIN orderly.delay_warnings w ON w.order_id = r.order_id AND w.reason = r.reason AND w.cleared_at IS NULL;
+
+COMMENT ON VIEW analytics.orders_at_risk IS 'Open orders that may be late, one row per order and reason, with the evidence (now)';
+COMMENT ON COLUMN analytics.orders_at_risk.order_id IS 'The order';
+COMMENT ON COLUMN analytics.orders_at_risk.customer_id IS 'Its customer';
+COMMENT ON COLUMN analytics.orders_at_risk.customer_name IS 'The customer''s name';
+COMMENT ON COLUMN analytics.orders_at_risk.status IS 'The order''s status now';
+COMMENT ON COLUMN analytics.orders_at_risk.requested_date IS 'The date the customer asked for';
+COMMENT ON COLUMN analytics.orders_at_risk.reason IS 'late_stage, stock_short, production_issue or transport';
+COMMENT ON COLUMN analytics.orders_at_risk.reason_description IS 'What the reason means';
+COMMENT ON COLUMN analytics.orders_at_risk.evidence IS 'Why: stages and expected date, short lines, open issues, or shipments in trouble (JSON)';
+COMMENT ON COLUMN analytics.orders_at_risk.warned_since IS 'When the delay warning for this reason was raised (NULL: not yet)';
+
+-- The timer ---------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION api.run_delay_checks(now timestamptz DEFAULT now()) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_now    timestamptz := run_delay_checks.now;
+    r        record;
+    w        orderly.delay_warnings;
+    o        orderly.orders;
+    rr       orderly.risk_reasons;
+    v_raised bigint[] := '{}';
+    v_owner  text;
+    v_names  text[];
+    v_id     bigint;
+    n        record;
+BEGIN
+    IF v_now IS NULL THEN
+        RAISE EXCEPTION 'now is required' USING ERRCODE = 'OL400';
+    END IF;
+    -- Two int4 keys ("orde", "dela"), beside the reminders' ("orde", "remi"): one server at a time.
+    IF NOT pg_try_advisory_xact_lock(x'6f726465'::integer, x'64656c61'::integer) THEN
+        RETURN;
+    END IF;
+    CREATE TEMP TABLE IF NOT EXISTS pg_temp.risk_now (order_id bigint, reason text, evidence jsonb) ON COMMIT DROP;
+    TRUNCATE pg_temp.risk_now;
+    INSERT INTO pg_temp.risk_now SELECT * FROM orderly.orders_at_risk(v_now);
+
+    -- Cleared: the reason no longer applies (or the order is no longer open).
+    FOR w IN
+        SELECT x.* FROM orderly.delay_warnings x
+        WHERE x.cleared_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.risk_now k WHERE k.order_id = x.order_id AND k.reason = x.reason)
+        ORDER BY x.id
+    LOOP
+        UPDATE orderly.delay_warnings x SET cleared_at = greatest(v_now, x.raised_at) WHERE x.id = w.id;
+        PERFORM orderly.audit(NULL, 'delay.cleared', 'order', w.order_id::text, jsonb_build_object('reason', w.reason), NULL,
+                              actor_kind => 'system');
+        RETURN NEXT json_build_object('kind', 'cleared', 'order', w.order_id, 'reason', w.reason);
+    END LOOP;
+
+    -- Raised: new reasons, in order id order (a bounded run: the next tick does the rest).
+    FOR r IN
+        SELECT k.* FROM pg_temp.risk_now k
+        WHERE NOT EXISTS (SELECT 1 FROM orderly.delay_warnings x WHERE x.order_id = k.order_id AND x.reason = k.reason
+                          AND x.cleared_at IS NULL)
+        ORDER BY k.order_id, k.reason
+        LIMIT 500
+    LOOP
+        INSERT INTO orderly.delay_warnings (order_id, reason, evidence, raised_at)
+        VALUES (r.order_id, r.reason, r.evidence, v_now)
+        ON CONFLICT (order_id, reason) WHERE cleared_at IS NULL DO NOTHING
+        RETURNING id INTO v_id;
+        CONTINUE WHEN v_id IS NULL;
+        PERFORM orderly.audit(NULL, 'delay.warning', 'order', r.order_id::text, NULL,
+                              jsonb_build_object('reason', r.reason, 'evidence', r.evidence), actor_kind => 'system');
+        SELECT * INTO o FROM orderly.orders x WHERE x.id = r.order_id;
+        SELECT * INTO rr FROM orderly.risk_reasons x WHERE x.code = r.reason;
+        IF rr.notify_customer THEN
+            PERFORM orderly.queue_customer_email('order.delay', o,
+                jsonb_build_object('reason', rr.customer_text, 'requested_date', coalesce(o.requested_date::text, '')),
+                'order.delay:' || v_id);
+        END IF;
+        v_raised := v_raised || v_id;
+    END LOOP;
+
+    -- The notifications last: api.notify's lock is held until commit.
+    FOR w IN SELECT x.* FROM orderly.delay_warnings x WHERE x.id = ANY (v_raised) ORDER BY x.id LOOP
+        SELECT * INTO o FROM orderly.orders x WHERE x.id = w.order_id;
+        SELECT * INTO rr FROM orderly.risk_reasons x WHERE x.code = w.reason;
+        SELECT s.owner_role INTO v_owner FROM orderly.stage_slas s WHERE s.status = o.status;
+        v_names := '{}';
+        FOR n IN SELECT DISTINCT x.user_id, x.role FROM (
+                     SELECT o.created_by AS user_id, NULL::text AS role WHERE o.created_by IS NOT NULL
+                     UNION ALL SELECT NULL, v_owner WHERE v_owner IS NOT NULL
+                     UNION ALL SELECT NULL, 'customer_service') x
+                 ORDER BY x.role NULLS FIRST, x.user_id LOOP
+            PERFORM api.notify(n.user_id, n.role, 'delay.warning',
+                               jsonb_build_object('order', o.id, 'customer', o.customer_id,
+                                                  'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+                                                  'status', o.status, 'requested_date', o.requested_date,
+                                                  'reason', w.reason, 'description', rr.description, 'evidence', w.evidence,
+                                                  'at', orderly.json_time(w.raised_at)),
+                               NULL, 'system');
+            v_names := v_names || coalesce(orderly.username_of(n.user_id), n.role);
+        END LOOP;
+        IF rr.notify_customer THEN
+            FOR n IN SELECT u.id FROM orderly.users u WHERE u.customer_id = o.customer_id ORDER BY u.id LOOP
+                PERFORM api.notify(n.id, NULL, 'order.delay',
+                                   jsonb_build_object('order', o.id, 'reason_text', rr.customer_text,
+                                                      'requested_date', o.requested_date, 'at', orderly.json_time(w.raised_at)),
+                                   NULL, 'system');
+            END LOOP;
+        END IF;
+        RETURN NEXT json_build_object('kind', 'raised', 'order', o.id, 'reason', w.reason, 'recipients', to_json(v_names));
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION api.run_delay_checks(timestamptz) IS
+    'Raise delay warnings due as of "now" (once per order and reason) and clear those whose reason went away (orderlyd timer or pg_cron)';
+
+-- Commands ----------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION orderly.risk_doc(o orderly.orders, now timestamptz) RETURNS json
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'order', ($1).id, 'status', ($1).status, 'requested_date', ($1).requested_date,
+        'at_risk', count(r.reason) > 0,
+        'reasons', coalesce(json_agg(json_build_object('reason', r.reason, 'description', rr.description, 'evidence', r.evidence,
+                                                       'warned_since', orderly.json_time(w.raised_at)) ORDER BY r.reason)
+                            FILTER (WHERE r.reason IS NOT NULL), '[]'))
+    FROM (SELECT 1) one
+    LEFT JOIN orderly.orders_at_risk($2) r ON r.order_id = ($1).id
+    LEFT JOIN orderly.risk_reasons rr ON rr.code = r.reason
+    LEFT JOIN orderly.delay_warnings w ON w.order_id = r.order_id AND w.reason = r.reason AND w.cleared_at IS NULL
+$$;
+
+CREATE OR REPLACE FUNCTION api.order_risk(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u orderly.users := orderly.begin_command('ORDER RISK', order_risk.actor, order_risk.args);
+BEGIN
+    RETURN NEXT orderly.risk_doc(orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false), now());
+END
+$$;
+
+SELECT orderly.register_command('ORDER RISK', 'api.order_risk', 'risk.read',
+    arguments  => 'id:id!',
+    positional => '{id}',
+    usage      => 'ORDER RISK id',
+    summary    => 'Why an order may be late now: each reason (late_stage, stock_short, production_issue, transport) with its evidence.');
+
+CREATE OR REPLACE FUNCTION api.risk_list(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.begin_command('RISK LIST', risk_list.actor, risk_list.args);
+    v_reason text := nullif(lower(btrim(orderly.arg_text(risk_list.args, 'reason'))), '');
+    v_after  bigint := orderly.arg_bigint(risk_list.args, 'after');
+    v_limit  integer := orderly.arg_limit(risk_list.args, 50, 200);
+BEGIN
+    IF v_reason IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.risk_reasons x WHERE x.code = v_reason) THEN
+        RAISE EXCEPTION 'reason must be one of: %', (SELECT string_agg(x.code, ', ' ORDER BY x.code) FROM orderly.risk_reasons x)
+            USING ERRCODE = 'OL400';
+    END IF;
+    RETURN QUERY
+    SELECT json_build_object('order', o.id, 'customer', o.customer_id,
+                             'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+                             'status', o.status, 'requested_date', o.requested_date,
+                             'reasons', json_agg(r.reason ORDER BY r.reason))
+    FROM orderly.orders_at_risk(now()) r
+    JOIN orderly.orders o ON o.id = r.order_id
+    WHERE (v_after IS NULL OR o.id > v_after) AND orderly.order_visible(u, o)
+      AND (v_reason IS NULL OR EXISTS (SELECT 1 FROM orderly.orders_at_risk(now()) x WHERE x.order_id = o.id AND x.reason = v_reason))
+    GROUP BY o.id
+    ORDER BY o.id
+    LIMIT v_limit;
+END
+$$;
+
+SELECT orderly.register_command('RISK LIST', 'api.risk_list', 'risk.read',
+    arguments  => 'reason:code limit:integer after:id',
+    usage      => 'RISK LIST [reason=late_stage|stock_short|production_issue|transport] [limit=50] [after=id]',
+    summary    => 'Open orders you may see that may be late, oldest first, with their reasons; pass the last order as after= for the next page.');

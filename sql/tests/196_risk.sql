@@ -1,0 +1,134 @@
+-- Delay risk and customer notices: each reason with its evidence, run_delay_checks raising once
+-- per order and reason (again only after clearing), its recipients, the customer's view; the
+-- outbox: milestone and delay e-mails queued once, rendered in the customer's language, claimed
+-- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(32);
+-- The status events (and their e-mail) at once, not at commit.
+SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
+
+DO $$
+BEGIN
+    PERFORM admin.load_demo_catalog();
+    PERFORM admin.create_user('wes', 'wes-secret-1', ARRAY['warehouse']);
+    PERFORM admin.create_user('pat', 'pat-secret-1', ARRAY['production_manager']);
+    PERFORM admin.create_user('rita', 'rita-secret-1', ARRAY['sales_rep']);
+    PERFORM admin.create_user('cs', 'cs-secret-1', ARRAY['customer_service']);
+    PERFORM admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
+END
+$$;
+CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
+INSERT INTO ids SELECT 'acme', (test.call('customer_create', 'rita', '{"name":"Acme","email":"buyer@acme.example","phone":"+4930100100"}') ->> 'id')::bigint;
+SELECT test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Acme', 'phone', '+4930100100',
+    'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE')) IS NOT NULL;
+SELECT admin.link_customer('buyer', test.id('acme'));
+CREATE FUNCTION pg_temp.submitted(lines jsonb, requested date) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (test.call('order_create', 'rita', jsonb_build_object('customer', test.id('acme'), 'lines', lines,
+                                                                        'requested_date', requested, 'submit', true)) ->> 'id')::bigint;
+    o    orderly.orders;
+BEGIN
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = v_id FOR NO KEY UPDATE;
+    PERFORM orderly.advance(o, test.uid('rita'));
+    RETURN v_id;
+END $$;
+CREATE FUNCTION pg_temp.reasons(order_id bigint, at timestamptz DEFAULT now()) RETURNS text[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(reason ORDER BY reason), '{}') FROM orderly.orders_at_risk(at) WHERE orders_at_risk.order_id = $1
+$$;
+
+-- A custom order wanted tomorrow: production alone is expected to take 5 days.
+INSERT INTO ids SELECT 'late', pg_temp.submitted('[{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]',
+                                                 current_date + 1);
+SELECT is(pg_temp.reasons(test.id('late')), ARRAY['late_stage'], 'late_stage: wanted sooner than the stages ahead take');
+SELECT is((SELECT evidence -> 'remaining' -> 0 ->> 'source' FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('late')),
+          'sla', 'with too little history, the stage SLAs are the expectation');
+SELECT ok((SELECT (evidence ->> 'expected_by')::timestamptz > now() + interval '4 days' FROM orderly.orders_at_risk(now())
+           WHERE order_id = test.id('late')), 'the evidence says when it is expected');
+-- A stock order with no requested date is not at risk.
+INSERT INTO ids SELECT 'calm', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', NULL);
+SELECT is(pg_temp.reasons(test.id('calm')), '{}'::text[], 'an order without a requested date and with its stock is not at risk');
+-- stock_short: the line's reservation is gone and no free stock is left to cover it.
+UPDATE orderly.stock_reservations SET released_at = now() WHERE order_id = test.id('calm');
+UPDATE orderly.skus SET stock_reserved = stock_reserved - 1 WHERE code = 'ACC-CABLE';
+UPDATE orderly.skus SET stock_on_hand = stock_reserved WHERE code = 'ACC-CABLE';
+SELECT is(pg_temp.reasons(test.id('calm')), ARRAY['stock_short'], 'stock_short: a line not covered by its reservation nor by free stock');
+SELECT is((SELECT evidence -> 0 ->> 'sku' FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('calm') AND reason = 'stock_short'),
+          'ACC-CABLE', 'with the SKU as evidence');
+UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id('calm');
+UPDATE orderly.skus SET stock_reserved = stock_reserved + 1, stock_on_hand = stock_reserved + 101 WHERE code = 'ACC-CABLE';
+-- production_issue
+SELECT test.call('production_issue', 'pat', jsonb_build_object('order', test.id('calm'), 'kind', 'material', 'note', 'resin late')) IS NOT NULL;
+SELECT is(pg_temp.reasons(test.id('calm')), ARRAY['production_issue'], 'production_issue: an open issue');
+-- transport
+INSERT INTO ids SELECT 'far', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', current_date + 30);
+INSERT INTO ids SELECT 'ship', (test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('far'),
+    'lines', '[{"line":1,"qty":1}]'::jsonb, 'carrier', 'dhl', 'tracking_no', 'RK1')) ->> 'id')::bigint;
+UPDATE orderly.shipments SET tracking_code = 'exception', tracking_at = now() WHERE id = test.id('ship');
+SELECT is(pg_temp.reasons(test.id('far')), ARRAY['transport'], 'transport: a carrier exception on an open shipment');
+UPDATE orderly.shipments SET tracking_code = 'in_transit', carrier_eta = now() + interval '40 days' WHERE id = test.id('ship');
+SELECT is(pg_temp.reasons(test.id('far')), ARRAY['late_stage', 'transport'], 'and a carrier ETA after the requested date (late too)');
+UPDATE orderly.shipments SET carrier_eta = now() + interval '2 days' WHERE id = test.id('ship');
+SELECT is(pg_temp.reasons(test.id('far')), '{}'::text[], 'an ETA in time: no risk');
+
+-- The timer -----------------------------------------------------------------------------------------
+
+SELECT test.snapshot(ARRAY['orderly.outbox']);
+SELECT is((SELECT count(*) FROM api.run_delay_checks(now()) r WHERE r::jsonb ->> 'kind' = 'raised'), 2::bigint,
+          'run_delay_checks raises the two warnings due');
+SELECT is((SELECT count(*) FROM api.run_delay_checks(now())), 0::bigint, 'a second run raises nothing');
+SELECT is((SELECT array_agg(x ORDER BY x) FROM (SELECT coalesce(recipient_role, orderly.username_of(recipient_user_id)) AS x
+           FROM orderly.notifications WHERE kind = 'delay.warning' AND (payload ->> 'order')::bigint = test.id('calm')) y),
+          ARRAY['customer_service', 'rita', 'warehouse'], 'to the creator, the role owning the stage and customer service');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM orderly.notifications n,
+                  jsonb_object_keys(orderly.notification_doc(n) -> 'payload') k
+           WHERE n.kind = 'order.delay' AND (n.payload ->> 'order')::bigint = test.id('calm')
+             AND n.recipient_user_id = test.uid('buyer')),
+          ARRAY['at', 'order', 'reason_text', 'requested_date'], 'the customer''s login is told, in customer keys only');
+SELECT is((SELECT count(*) FROM orderly.outbox WHERE kind = 'order.delay'), 2::bigint, 'and an e-mail per warning is queued');
+SELECT is((SELECT subject FROM orderly.outbox WHERE kind = 'order.delay' AND order_id = test.id('calm')),
+          format('Order %s may be late', test.id('calm')), 'rendered from its template');
+-- Resolved: cleared; back: raised again.
+UPDATE orderly.production_issues SET resolved_at = now(), resolution = 'arrived' WHERE order_id = test.id('calm');
+SELECT is((SELECT array_agg(r::jsonb ->> 'kind') FROM api.run_delay_checks(now()) r), ARRAY['cleared'], 'a reason gone clears its warning');
+SELECT test.call('production_issue', 'pat', jsonb_build_object('order', test.id('calm'), 'kind', 'equipment', 'note', 'press down')) IS NOT NULL;
+SELECT is((SELECT array_agg(r::jsonb ->> 'kind') FROM api.run_delay_checks(now()) r), ARRAY['raised'], 'and a reason back is raised again');
+SELECT is((SELECT count(*) FROM orderly.delay_warnings WHERE order_id = test.id('calm')), 2::bigint, 'two warnings, one cleared');
+SELECT throws_ok(format($$ INSERT INTO orderly.delay_warnings (order_id, reason, evidence, raised_at) VALUES (%s, 'production_issue', '[]', now()) $$, test.id('calm')),
+                 '23505', NULL, 'never two open warnings for one order and reason');
+
+-- Commands
+SELECT is(test.call('order_risk', 'cs', jsonb_build_object('id', test.id('calm'))) -> 'reasons' -> 0 ->> 'reason', 'production_issue',
+          'ORDER RISK explains the reasons now');
+SELECT ok(test.call('order_risk', 'cs', jsonb_build_object('id', test.id('calm'))) -> 'reasons' -> 0 ->> 'warned_since' IS NOT NULL,
+          'and since when it was warned');
+SELECT is((SELECT array_agg((r ->> 'order')::bigint) FROM jsonb_array_elements(test.rows('risk_list', 'cs', '{"reason":"late_stage"}')) r),
+          ARRAY[test.id('late')], 'RISK LIST reason= filters');
+SELECT throws_ok(format($$ SELECT test.call('order_risk', 'buyer', '{"id":%s}') $$, test.id('calm')), 'OL403', NULL,
+                 'a customer login may not read risks');
+
+-- The outbox -------------------------------------------------------------------------------------------
+
+SELECT is((SELECT count(*) FROM orderly.outbox WHERE kind = 'order.status' AND order_id = test.id('far') AND subject LIKE '%Partially shipped%'
+                                                      OR kind = 'order.status' AND order_id = test.id('far') AND subject LIKE '%Shipped%'),
+          1::bigint, 'a milestone (shipped) is e-mailed once');
+UPDATE orderly.customers SET language = 'de' WHERE id = test.id('acme');
+SELECT isnt(orderly.queue_customer_email('order.delay', (SELECT o FROM orderly.orders o WHERE id = test.id('far')), '{"reason":"x"}', 'test:de'),
+            NULL, 'a notice is queued');
+SELECT is((SELECT subject FROM orderly.outbox WHERE dedupe_key = 'test:de'), format('Bestellung %s verzögert sich möglicherweise', test.id('far')),
+          'in the customer''s language');
+SELECT is(orderly.queue_customer_email('order.delay', (SELECT o FROM orderly.orders o WHERE id = test.id('far')), '{}', 'test:de'), NULL,
+          'the same fact twice is queued once');
+UPDATE orderly.outbox SET next_attempt_at = now() - interval '1 minute';
+SELECT is((SELECT count(*) FROM api.outbox_claim('a', now(), interval '5 minutes', 100))
+          + (SELECT count(*) FROM api.outbox_claim('b', now(), interval '5 minutes', 100)),
+          (SELECT count(*) FROM orderly.outbox), 'two claims share the rows, none twice');
+SELECT is((SELECT count(*) FROM api.outbox_claim('b', now() + interval '6 minutes', interval '5 minutes', 100)),
+          (SELECT count(*) FROM orderly.outbox), 'an expired claim may be claimed again');
+SELECT is((api.outbox_result((SELECT min(id) FROM orderly.outbox), 'a', now(), NULL, 3, interval '1 minute')::jsonb ->> 'state'),
+          'not_claimed', 'only the claim''s holder records the outcome');
+SELECT is((SELECT string_agg(api.outbox_result(id, 'b', now(), 'relay down', 5, interval '1 minute')::jsonb ->> 'state', ',')
+           FROM (SELECT id FROM orderly.outbox ORDER BY id LIMIT 1) x), 'pending', 'a failure is retried later');
+
+SELECT * FROM finish();
+ROLLBACK;
