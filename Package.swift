@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "OrderlyServerTests",
             dependencies: [
-                "OrderlyServer", "OrderlyStore", "OrderlyProtocol", "LineFraming", "OrderlyClient", "OrderlyTestSupport",
+                "OrderlyServer", "OrderlyStore", "OrderlyProtocol", "LineFraming", "OrderlyClient", "OrderlyTestSupport", "SMTPClient",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]),
