@@ -44,7 +44,7 @@ $$;
 SELECT orderly.register_command('WHOAMI', 'api.whoami', NULL,
     arguments  => '',
     usage      => 'WHOAMI',
-    summary    => 'Your username, display name, roles and permissions, and the server''s time.');
+    summary    => 'Your username, display name, roles and permissions.');
 
 -- What the server needs to refresh a session after NOTIFY orderly_roles. Does not raise for a
 -- locked user (it reports locked: true) so that the server can end that session itself.
