@@ -210,7 +210,9 @@ END
 $$;
 
 -- The reply to an event: what it did and where the shipment stands now.
-CREATE OR REPLACE FUNCTION orderly.tracking_reply(s orderly.shipments, ev jsonb, applied boolean) RETURNS jsonb
+-- json, not jsonb: the keys stay in this order for whoever reads the reply.
+DROP FUNCTION IF EXISTS orderly.tracking_reply(orderly.shipments, jsonb, boolean);
+CREATE OR REPLACE FUNCTION orderly.tracking_reply(s orderly.shipments, ev jsonb, applied boolean) RETURNS json
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -218,7 +220,7 @@ DECLARE
     e record;
 BEGIN
     SELECT * INTO e FROM orderly.shipment_eta(s);
-    RETURN jsonb_build_object(
+    RETURN json_build_object(
         'carrier', s.carrier, 'event_id', ev ->> 'event_id', 'shipment', s.id, 'order', s.order_id,
         'code', ev ->> 'code', 'at', ev ->> 'at', 'applied', applied,
         -- When Orderly first received the event: a replay's reply is the first one, so this tells
@@ -233,8 +235,9 @@ $$;
 -- Applies one checked event (orderly.tracking_event_fields) of carrier to its shipment; the reply.
 -- actor: the user whose command it is (actor_kind 'user'), or NULL with 'carrier' (the webhook).
 -- only_carrier: a login bound to a carrier sees no other carrier's shipments.
+DROP FUNCTION IF EXISTS orderly.apply_tracking_event(text, jsonb, text, bigint, text);
 CREATE OR REPLACE FUNCTION orderly.apply_tracking_event(carrier text, ev jsonb, source text, actor bigint, actor_kind text)
-RETURNS jsonb
+RETURNS json
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -248,7 +251,7 @@ DECLARE
     o         orderly.orders;
     t         orderly.tracking_events;
     v_applied boolean;
-    v_reply   jsonb;
+    v_reply   json;
     v_before  jsonb;
     r         record;
 BEGIN
@@ -357,7 +360,7 @@ BEGIN
         RAISE EXCEPTION 'this login posts events for carrier % only', u.carrier USING ERRCODE = 'OL403';
     END IF;
     v_event := orderly.tracking_event_fields(args - 'carrier' - 'idempotency_key');
-    RETURN NEXT orderly.remember(u, args, orderly.apply_tracking_event(v_carrier, v_event, 'protocol', u.id, 'user')::json);
+    RETURN NEXT orderly.remember(u, args, orderly.apply_tracking_event(v_carrier, v_event, 'protocol', u.id, 'user'));
 END
 $$;
 
@@ -388,7 +391,7 @@ DECLARE
     v_ok     boolean := false;
     v_body   jsonb;
     v_event  jsonb;
-    v_reply  jsonb;
+    v_reply  json;
     v_msg    text;
     v_field  text;
 BEGIN

@@ -54,6 +54,14 @@ AS $$
     FROM orderly.stage_slas x LEFT JOIN medians m ON m.status = x.status
 $$;
 
+-- A duration as people read it: whole seconds, days and hours ("1 day 23:59:56").
+CREATE OR REPLACE FUNCTION orderly.duration_text(d interval) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT justify_interval(date_trunc('second', $1))::text
+$$;
+
 -- The stages still ahead of order o, each with its expected remaining time, and when it should be
 -- delivered; durations from orderly.stage_durations.
 CREATE OR REPLACE FUNCTION orderly.expected_delivery(o orderly.orders, now timestamptz, durations jsonb)
@@ -90,13 +98,13 @@ BEGIN
     FOREACH v_stage IN ARRAY coalesce(v_path, '{}') LOOP
         IF v_stage IN ('shipped', 'partially_shipped') AND v_eta IS NOT NULL AND v_stage = v_path[cardinality(v_path)] THEN
             v_left := greatest(v_eta - now, interval '0');
-            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', v_left::text, 'source', 'eta');
+            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', orderly.duration_text(v_left), 'source', 'eta');
         ELSE
             v_left := (durations -> v_stage ->> 'expected')::interval;
             IF v_stage = o.status THEN
                 v_left := greatest(v_left - (now - coalesce(v_entered, now)), interval '0');
             END IF;
-            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', v_left::text,
+            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', orderly.duration_text(v_left),
                                                      'source', durations -> v_stage ->> 'source');
         END IF;
         v_total := v_total + coalesce(v_left, interval '0');

@@ -140,7 +140,7 @@ CREATE TABLE orderly.tracking_events (
     -- Whether it moved the shipment (false: older than its latest event), and the reply it got:
     -- a replay of (carrier, event_id) gets that reply again.
     applied     boolean NOT NULL,
-    reply       jsonb NOT NULL,
+    reply       json NOT NULL,
     CONSTRAINT tracking_events_carrier_event_key UNIQUE (carrier, event_id),
     CONSTRAINT tracking_events_position_check CHECK ((lat IS NULL) = (lon IS NULL))
 );

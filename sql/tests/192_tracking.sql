@@ -74,7 +74,7 @@ SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e1","tracking_no":"
           'an event by tracking number: applied, the shipment''s tracking state follows');
 SELECT test.snapshot(ARRAY['orderly.tracking_events', 'orderly.audit_log', 'orderly.shipments']);
 SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e1","tracking_no":"JD0001","code":"picked_up","at":"2026-01-02T08:00:00Z","location":"Hamburg Hub","lat":53.55,"lon":9.99}'),
-          (SELECT reply FROM orderly.tracking_events WHERE carrier = 'dhl' AND event_id = 'e1'),
+          (SELECT reply::jsonb FROM orderly.tracking_events WHERE carrier = 'dhl' AND event_id = 'e1'),
           'the same event again gets the same reply');
 SELECT ok(test.unchanged(), 'and changes nothing (no event, audit row or shipment change)');
 SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e1","tracking_no":"JD0001","code":"in_transit","at":"2026-01-02T08:00:00Z"}') $$,
@@ -174,7 +174,7 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"i
           'true', 'a signed event is 200 and applied');
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lat":53.1,"lon":8.8}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')),
-          jsonb_build_object('status', 200, 'body', (SELECT reply FROM orderly.tracking_events WHERE carrier = 'dhl' AND event_id = 'w1')),
+          jsonb_build_object('status', 200, 'body', (SELECT reply::jsonb FROM orderly.tracking_events WHERE carrier = 'dhl' AND event_id = 'w1')),
           'sent again: 200 with the same reply');
 SELECT is((SELECT actor_kind FROM orderly.audit_log WHERE action = 'shipment.tracking' AND after ->> 'event_id' = 'w1'),
           'carrier', 'audited as the carrier''s own');
