@@ -171,21 +171,30 @@ BEGIN
 END
 $$;
 
+-- For BI: the list as of a time (SECURITY DEFINER: BI logins read analytics only, never the
+-- orderly tables the check reads), and the view of it now.
+CREATE OR REPLACE FUNCTION analytics.orders_at_risk_at(at timestamptz)
+RETURNS TABLE (order_id bigint, customer_id bigint, customer_name text, status text, requested_date date, reason text,
+               reason_description text, evidence jsonb, warned_since timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.order_id, o.customer_id, c.name, o.status, o.requested_date, r.reason, rr.description, r.evidence, w.raised_at
+    FROM orderly.orders_at_risk($1) r
+    JOIN orderly.orders o ON o.id = r.order_id
+    JOIN orderly.customers c ON c.id = o.customer_id
+    JOIN orderly.risk_reasons rr ON rr.code = r.reason
+    LEFT JOIN orderly.delay_warnings w ON w.order_id = r.order_id AND w.reason = r.reason AND w.cleared_at IS NULL
+    ORDER BY r.order_id, r.reason
+$$;
+
+REVOKE ALL ON FUNCTION analytics.orders_at_risk_at(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION analytics.orders_at_risk_at(timestamptz) TO orderly_bi;
+COMMENT ON FUNCTION analytics.orders_at_risk_at(timestamptz) IS
+    'Open orders that may be late as of a given time, one row per order and reason (analytics.orders_at_risk is now)';
+
 CREATE OR REPLACE VIEW analytics.orders_at_risk AS
-SELECT r.order_id,
-       o.customer_id,
-       c.name AS customer_name,
-       o.status,
-       o.requested_date,
-       r.reason,
-       rr.description AS reason_description,
-       r.evidence,
-       w.raised_at AS warned_since
-FROM orderly.orders_at_risk(now()) r
-JOIN orderly.orders o ON o.id = r.order_id
-JOIN orderly.customers c ON c.id = o.customer_id
-JOIN orderly.risk_reasons rr ON rr.code = r.reason
-LEFT JOIN orderly.delay_warnings w ON w.order_id = r.order_id AND w.reason = r.reason AND w.cleared_at IS NULL;
+SELECT * FROM analytics.orders_at_risk_at(now());
 
 COMMENT ON VIEW analytics.orders_at_risk IS 'Open orders that may be late, one row per order and reason, with the evidence (now)';
 COMMENT ON COLUMN analytics.orders_at_risk.order_id IS 'The order';

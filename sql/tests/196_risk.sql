@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(32);
+SELECT plan(33);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -106,6 +106,15 @@ SELECT is((SELECT array_agg((r ->> 'order')::bigint) FROM jsonb_array_elements(t
           ARRAY[test.id('late')], 'RISK LIST reason= filters');
 SELECT throws_ok(format($$ SELECT test.call('order_risk', 'buyer', '{"id":%s}') $$, test.id('calm')), 'OL403', NULL,
                  'a customer login may not read risks');
+
+-- BI reads the view with its own login's rights.
+SELECT set_config('risk.calm', test.id('calm')::text, true);
+SET LOCAL ROLE orderly_bi;
+CREATE TEMP TABLE bi_view AS
+SELECT array_agg(reason ORDER BY reason) AS reasons FROM analytics.orders_at_risk
+WHERE order_id = current_setting('risk.calm')::bigint;
+RESET ROLE;
+SELECT is((SELECT reasons FROM bi_view), ARRAY['production_issue'], 'a BI login reads analytics.orders_at_risk');
 
 -- The outbox -------------------------------------------------------------------------------------------
 
