@@ -203,4 +203,45 @@ import Testing
             await carrier.close()
         }
     }
+
+    /// Exactly once: the same event sent at the same moment over eight connections and four
+    /// webhook requests is one row, one audit entry, and one reply for all.
+    @Test func theSameEventRacingOverProtocolAndWebhookIsAppliedOnce() async throws {
+        try await Self.withTracking { server, shipment, secret in
+            let at = Self.time(15)
+            let line = "TRACKING EVENT carrier=dhl event_id=race-1 shipment=\(shipment) code=out_for_delivery at=\(at) location=Altona"
+            let body = #"{"event_id":"race-1","shipment":\#(shipment),"code":"out_for_delivery","at":"\#(at)","location":"Altona"}"#
+            async let posts = withThrowingTaskGroup(of: (status: Int, body: String).self) { group in
+                for _ in 0..<4 { group.addTask { try await Self.post(server, body: body, secret: secret) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let replies = try await raceRequests(server, 8, users: [("carrier", "carrier-demo")]) { _ in line }
+            let webhook = try await posts
+            let finals = replies.map { $0.final }, statuses = webhook.map { $0.status }
+            #expect(finals.allSatisfy { $0.hasPrefix("+OK") }, "\(finals)")
+            #expect(statuses.allSatisfy { $0 == 200 }, "\(webhook)")
+            let answers = Set(replies.compactMap(\.data.first).map { JSONValue(parsing: $0)?.compactText ?? "?" }
+                              + webhook.map { JSONValue(parsing: $0.body)?.compactText ?? "?" })
+            #expect(answers.count == 1, "one reply for all: \(answers)")
+            #expect(try await Self.count(server, "SELECT count(*) FROM orderly.tracking_events WHERE event_id = 'race-1'") == 1)
+            #expect(try await Self.count(server, "SELECT count(*) FROM orderly.audit_log WHERE action = 'shipment.tracking' AND after ->> 'event_id' = 'race-1'") == 1)
+        }
+    }
+
+    /// Past --webhook-rate requests a minute from one address: 429 with Retry-After, before the
+    /// database is asked.
+    @Test func tooManyWebhookRequestsAre429() async throws {
+        try await withTestServer(configure: {
+            $0.webhook = .init(host: "127.0.0.1", port: 0)
+            $0.webhook?.requestsPerMinute = 12   // bursts of 2
+        }) { server in
+            var statuses: [Int] = []
+            for _ in 0..<4 {
+                statuses.append(try await Self.post(server, body: #"{"event_id":"r"}"#, secret: "x").status)
+            }
+            #expect(statuses == [401, 401, 429, 429], "\(statuses)")
+            let headers = try await Self.post(server, body: "{}", secret: "x", extra: ["-D", "/dev/stdout", "-o", "/dev/null"]).body
+            #expect(headers.lowercased().contains("retry-after: "), "\(headers)")
+        }
+    }
 }

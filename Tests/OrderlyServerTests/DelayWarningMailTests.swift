@@ -117,4 +117,31 @@ import Testing
         let delay = try #require(mails.first { $0.contains("may be late") })
         #expect(delay.contains("To: <"))
     }
+
+    /// A relay that is down: the attempt is counted, its error kept, and the message waits for
+    /// its backoff instead of being lost or sent in a loop.
+    @Test func aRelayThatIsDownIsRetriedLaterWithTheErrorKept() async throws {
+        let deadPort = try FreePort.find()
+        try await withTestServer(prepare: { database in
+            _ = try await database.execute("SELECT count(*) FROM admin.load_demo_customer()")
+            _ = try await database.execute("""
+                INSERT INTO orderly.outbox (recipient, subject, body, kind, language, dedupe_key)
+                VALUES ('someone@example.com', 'Hello', 'Body', 'test', 'en', 'test:1')
+                """)
+        }, configure: { configuration in
+            configuration.smtp = try? SMTPSettings(url: "smtp://127.0.0.1:\(deadPort)?starttls=no", from: "orders@orderly.test")
+            configuration.outbox.intervalSeconds = 1
+            configuration.outbox.backoffSeconds = 3600
+        }) { server in
+            try await waitUntil("the first attempt failed") {
+                try await server.database.execute("SELECT attempts FROM orderly.outbox WHERE dedupe_key = 'test:1'").scalar == "1"
+            }
+            try await Task.sleep(for: .seconds(2))
+            let row = try await server.database.execute("""
+                SELECT state, attempts, last_error IS NOT NULL, next_attempt_at > now() + interval '50 minutes'
+                FROM orderly.outbox WHERE dedupe_key = 'test:1'
+                """).rows.first
+            #expect(row == ["pending", "1", "t", "t"], "\(String(describing: row))")
+        }
+    }
 }
