@@ -244,4 +244,25 @@ import Testing
             #expect(headers.lowercased().contains("retry-after: "), "\(headers)")
         }
     }
+
+    /// A client that drips its request body, a byte at a time, is closed once the request is not
+    /// whole within the webhook's idle time, although it never falls silent that long.
+    @Test func aDrippedRequestIsClosed() async throws {
+        try await withTestServer(configure: {
+            $0.webhook = .init(host: "127.0.0.1", port: 0)
+            $0.webhook?.idleSeconds = 2
+        }) { server in
+            let client = try await RawClient.connect(port: try #require(server.server.webhookPort))
+            let head = "POST /carriers/dhl/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            try await client.write(Array(head.utf8)).get()
+            let started = ContinuousClock.now
+            while !client.isClosed && ContinuousClock.now - started < .seconds(10) {
+                _ = try? await client.write([UInt8(ascii: " ")]).get()
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            #expect(client.isClosed)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            await client.close()
+        }
+    }
 }

@@ -22,18 +22,29 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var tooLarge = false
+    /// A request must arrive whole within this time of its head: a client that drips its body
+    /// byte by byte (never idle long enough for the idle clock) is closed all the same.
+    private let requestDeadline: TimeAmount
+    private var deadline: Scheduled<Void>?
 
-    init(database: OrderlyDatabase, limiter: RateLimiter, maxBody: Int, logger: Logger) {
+    init(database: OrderlyDatabase, limiter: RateLimiter, maxBody: Int, requestDeadline: TimeAmount, logger: Logger) {
         self.database = database
         self.limiter = limiter
         self.maxBody = maxBody
+        self.requestDeadline = requestDeadline
         self.logger = logger
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let request):
             head = request
+            let channel = context.channel
+            deadline = context.eventLoop.scheduleTask(in: requestDeadline) { channel.close(promise: nil) }
             body = context.channel.allocator.buffer(capacity: 0)
             tooLarge = request.headers.first(name: "content-length").flatMap(Int.init).map { $0 > maxBody } ?? false
         case .body(var chunk):
@@ -45,6 +56,8 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body?.writeBuffer(&chunk)
             }
         case .end:
+            deadline?.cancel()
+            deadline = nil
             guard let request = head else { return }
             head = nil
             let received = body

@@ -27,7 +27,8 @@ enum WebhookListener {
                     // Headers are limited by NIO's parser (80 KiB); malformed HTTP gets a 400.
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try sync.addHandler(IdleStateHandler(readTimeout: idle))
-                    try sync.addHandler(WebhookHandler(database: database, limiter: limiter, maxBody: settings.maxBodyBytes, logger: logger))
+                    try sync.addHandler(WebhookHandler(database: database, limiter: limiter, maxBody: settings.maxBodyBytes,
+                                                       requestDeadline: idle, logger: logger))
                 }
             }
             .bind(host: settings.host, port: settings.port)
