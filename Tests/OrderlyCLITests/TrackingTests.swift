@@ -265,4 +265,30 @@ import Testing
             await client.close()
         }
     }
+
+    /// On a terminal the import draws its progress bar (on standard error) and ends with the
+    /// summary.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    func theImportDrawsAProgressBarOnATerminal() async throws {
+        try await Self.withTracking { server, shipment, _ in
+            let file = NSTemporaryDirectory() + "tracking-\(UUID().uuidString).csv"
+            var csv = "carrier,event_id,shipment,code,at\n"
+            for i in 0..<40 { csv += "dhl,bar-\(i),\(shipment),in_transit,\(Self.time(60 - i))\n" }
+            try csv.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let tmux = try await Tmux.start("env HOME=\(CLI.home) ORDERLY_PASSWORD=logistics-demo \(CLI.binary.path) --port \(server.port) --user logistics tracking import \(file); echo \"[exit $?]\"; sleep 120")
+            do {
+                try await tmux.waitFor { screen, _ in screen.contains { $0.hasPrefix("[exit ") } }
+                let screen = try await tmux.snapshot().screen
+                #expect(screen.contains { $0.hasPrefix("[##############################] 40/40 applied 40, replays 0, rejected 0") },
+                        "\(screen)")
+                #expect(screen.joined(separator: " ").contains("40 applied, 0 stored as older, 0 replays, 0 rejected"), "\(screen)")
+                #expect(screen.contains("[exit 0]"))
+                try await tmux.kill()
+            } catch {
+                try? await tmux.kill()
+                throw error
+            }
+        }
+    }
 }
