@@ -6,7 +6,7 @@
 # openssl for the client's terminal and TLS tests, haproxy for HaproxyTests and
 # scripts/two-servers.sh, and python3-yaml for scripts/check-least-privilege.sh (it reads
 # docker-compose.yml where `docker compose` is missing), python3-aiosmtpd (the real SMTP server the
-# outbox tests send to, run with Debian's /usr/bin/python3) and curl (the webhook tests post
+# outbox tests send to, scripts/test-smtp-server.py, run with Debian's /usr/bin/python3) and curl (the webhook tests post
 # with it, as the README shows). With --bench also pgbench (in the
 # postgresql-client package of the installed major version) and haproxy for `make bench`.
 # As root it installs them; otherwise it prints the command to run and fails.

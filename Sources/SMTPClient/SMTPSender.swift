@@ -32,7 +32,9 @@ public struct SMTPFailure: Error, CustomStringConvertible {
 /// connection rather than holding the sender.
 public enum SMTPSender {
     public static func send(_ message: SMTPMessage, settings: SMTPSettings, group: EventLoopGroup) async throws {
-        let tls = try NIOSSLContext(configuration: .makeClientConfiguration())
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = settings.caFile { tlsConfiguration.trustRoots = .file(caFile) }
+        let tls = try NIOSSLContext(configuration: tlsConfiguration)
         let host = settings.host
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(Int64(settings.timeoutSeconds)))

@@ -29,6 +29,9 @@ public struct SMTPSettings: Sendable, Equatable {
     public var heloName: String
     /// Seconds one exchange (connect, a reply) may take.
     public var timeoutSeconds: Int = 30
+    /// PEM CA certificates to check the relay's certificate against, instead of the system's
+    /// trust store (a relay with a company CA).
+    public var caFile: String?
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String

@@ -131,6 +131,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The sender address of customer e-mail.")
     var smtpFrom: String = "orders@orderly.localhost"
 
+    @Option(help: "PEM CA certificates to check the SMTP relay's certificate against, instead of the system's.")
+    var smtpCa: String?
+
     @Option(help: "Seconds between looks for e-mail to send.")
     var smtpInterval: Int = 5
 
@@ -234,6 +237,7 @@ struct Serve: AsyncParsableCommand {
             }
             if let smtpURL = smtpUrl ?? ProcessInfo.processInfo.environment["ORDERLY_SMTP_URL"] {
                 configuration.smtp = try SMTPSettings(url: smtpURL, from: smtpFrom)
+                configuration.smtp?.caFile = smtpCa
             }
             configuration.outbox.intervalSeconds = smtpInterval
             configuration.outbox.maxAttempts = smtpMaxAttempts

@@ -10,44 +10,41 @@ import Testing
 /// receives in a Maildir): every delay warning is raised once, and every customer e-mail
 /// arrives once.
 @Suite struct DelayWarningMailTests {
-    /// aiosmtpd on a free port, delivering into a Maildir; stopped when body returns.
-    static func withSMTPServer<T>(_ body: (_ port: Int, _ maildir: String) async throws -> T) async throws -> T {
-        let port = try FreePort.find()
+    /// A real SMTP server (scripts/test-smtp-server.py, on Debian's aiosmtpd) on a port the
+    /// kernel picks, storing each message it receives as a file in a folder of its own; with
+    /// `tls` (certificate, key, user, password) it requires STARTTLS and then AUTH. Stopped when
+    /// body returns.
+    static func withSMTPServer<T>(tls: [String] = [], _ body: (_ port: Int, _ maildir: String) async throws -> T) async throws -> T {
         let maildir = NSTemporaryDirectory() + "orderly-mail-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: maildir, withIntermediateDirectories: true)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/test-smtp-server.py").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir]
+        process.arguments = [script, maildir] + tls
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         defer {
-            // SIGKILL: aiosmtpd may not have its SIGTERM handler yet, and Foundation's
-            // waitUntilExit spins until the child is gone.
+            // SIGKILL: Foundation's waitUntilExit spins until the child is gone.
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             try? FileManager.default.removeItem(atPath: maildir)
         }
+        var port: Int?
         try await waitUntil("the SMTP server listens") {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-            if !connected { try await Task.sleep(for: .milliseconds(100)) }
-            return connected
+            port = (try? String(contentsOfFile: maildir + "/port", encoding: .utf8)).flatMap { Int($0) }
+            if port == nil { try await Task.sleep(for: .milliseconds(100)) }
+            return port != nil
         }
+        guard let port else { throw TestFailure("the SMTP server said no port") }
         return try await body(port, maildir)
     }
 
-    /// The messages in the Maildir.
+    /// The messages received so far.
     static func messages(_ maildir: String) -> [String] {
-        let folder = maildir + "/new"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: maildir)) ?? []).filter { $0.hasSuffix(".eml") }
+        return names.compactMap { try? String(contentsOfFile: maildir + "/" + $0, encoding: .utf8) }
     }
 
     @Test func twoServersRaiseEachWarningOnceAndTheCustomerGetsEachMailOnce() async throws {
@@ -111,17 +108,31 @@ import Testing
         let mails = Self.messages(maildir)
         #expect(mails.count == outbox, "each e-mail arrived once")
         let ids = mails.compactMap { mail in
-            mail.split(separator: "\n").first { $0.lowercased().hasPrefix("message-id:") }.map(String.init)
+            mail.split(whereSeparator: \.isNewline).first { $0.lowercased().hasPrefix("message-id:") }.map(String.init)
         }
         #expect(Set(ids).count == mails.count)
         let delay = try #require(mails.first { $0.contains("may be late") })
         #expect(delay.contains("To: <"))
     }
 
-    /// A relay that is down: the attempt is counted, its error kept, and the message waits for
+    /// A relay that does not answer: the attempt is counted, its error kept, and the message waits for
     /// its backoff instead of being lost or sent in a loop.
     @Test func aRelayThatIsDownIsRetriedLaterWithTheErrorKept() async throws {
-        let deadPort = try FreePort.find()
+        // A relay that accepts connections and never answers (listening, never accepting): the
+        // exchange times out. Listening, so no other test's listener can share the port.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 && listen(fd, 8) == 0
+            }
+        }
+        try #require(bound)
+        let deadPort = Int(UInt16(bigEndian: address.sin_port))
         try await withTestServer(prepare: { database in
             _ = try await database.execute("SELECT count(*) FROM admin.load_demo_customer()")
             _ = try await database.execute("""
@@ -130,18 +141,64 @@ import Testing
                 """)
         }, configure: { configuration in
             configuration.smtp = try? SMTPSettings(url: "smtp://127.0.0.1:\(deadPort)?starttls=no", from: "orders@orderly.test")
+            configuration.smtp?.timeoutSeconds = 2
             configuration.outbox.intervalSeconds = 1
             configuration.outbox.backoffSeconds = 3600
         }) { server in
             try await waitUntil("the first attempt failed") {
-                try await server.database.execute("SELECT attempts FROM orderly.outbox WHERE dedupe_key = 'test:1'").scalar == "1"
+                try await server.database.execute("SELECT attempts || state FROM orderly.outbox WHERE dedupe_key = 'test:1'").scalar == "1pending"
             }
-            try await Task.sleep(for: .seconds(2))
+            try await Task.sleep(for: .seconds(1))
             let row = try await server.database.execute("""
                 SELECT state, attempts, last_error IS NOT NULL, next_attempt_at > now() + interval '50 minutes'
                 FROM orderly.outbox WHERE dedupe_key = 'test:1'
                 """).rows.first
             #expect(row == ["pending", "1", "t", "t"], "\(String(describing: row))")
+        }
+    }
+
+    /// A relay as in production: STARTTLS required and AUTH required after it (aiosmtpd with a
+    /// certificate and an authenticator). The right password delivers over TLS; a wrong one is
+    /// an attempt that failed with the relay's answer kept.
+    @Test func aRelayWithSTARTTLSAndAUTH() async throws {
+        let folder = NSTemporaryDirectory() + "orderly-smtp-tls-\(UUID().uuidString)"
+        let (cert, key) = try TLSTests.makeCertificate(in: folder)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try await Self.withSMTPServer(tls: [cert, key, "relay", "s3cret"]) { port, maildir in
+            try await withTestServer(prepare: { database in
+                _ = try await database.execute("""
+                    INSERT INTO orderly.outbox (recipient, subject, body, kind, language, dedupe_key)
+                    VALUES ('someone@example.com', 'Grüße', 'Körper', 'test', 'en', 'test:tls')
+                    """)
+            }, configure: { configuration in
+                configuration.smtp = try? SMTPSettings(url: "smtp://relay:s3cret@localhost:\(port)", from: "orders@orderly.test")
+                configuration.smtp?.caFile = cert
+                configuration.outbox.intervalSeconds = 1
+            }) { server in
+                try await waitUntil("the message is sent") {
+                    try await server.database.execute("SELECT state FROM orderly.outbox WHERE dedupe_key = 'test:tls'").scalar == "sent"
+                }
+                let mails = Self.messages(maildir)
+                #expect(mails.count == 1)
+                #expect(mails.first?.hasPrefix("X-Authenticated: True") == true, "\(mails)")
+                #expect(mails.first?.contains("Subject: =?UTF-8?B?") == true, "a subject beyond ASCII is an encoded word")
+            }
+            try await withTestServer(prepare: { database in
+                _ = try await database.execute("""
+                    INSERT INTO orderly.outbox (recipient, subject, body, kind, language, dedupe_key)
+                    VALUES ('someone@example.com', 'Hello', 'Body', 'test', 'en', 'test:badpw')
+                    """)
+            }, configure: { configuration in
+                configuration.smtp = try? SMTPSettings(url: "smtp://relay:wrong@localhost:\(port)", from: "orders@orderly.test")
+                configuration.smtp?.caFile = cert
+                configuration.outbox.intervalSeconds = 1
+            }) { server in
+                try await waitUntil("the attempt failed") {
+                    try await server.database.execute("SELECT attempts || state FROM orderly.outbox WHERE dedupe_key = 'test:badpw'").scalar == "1pending"
+                }
+                let error = try await server.database.execute("SELECT last_error FROM orderly.outbox WHERE dedupe_key = 'test:badpw'").scalar
+                #expect(error?.contains("AUTH: 535") == true, "\(String(describing: error))")
+            }
         }
     }
 }
