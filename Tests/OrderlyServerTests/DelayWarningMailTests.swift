@@ -164,39 +164,34 @@ import Testing
         let folder = NSTemporaryDirectory() + "orderly-smtp-tls-\(UUID().uuidString)"
         let (cert, key) = try TLSTests.makeCertificate(in: folder)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        try await Self.withSMTPServer(tls: [cert, key, "relay", "s3cret"]) { port, maildir in
+        // One message in the outbox, and a server sending it with these credentials.
+        func sending(_ subject: String, as password: String, port: Int, _ body: (TestServer) async throws -> Void) async throws {
             try await withTestServer(prepare: { database in
                 _ = try await database.execute("""
                     INSERT INTO orderly.outbox (recipient, subject, body, kind, language, dedupe_key)
-                    VALUES ('someone@example.com', 'Grüße', 'Körper', 'test', 'en', 'test:tls')
-                    """)
+                    VALUES ('someone@example.com', $1, 'Körper', 'test', 'en', 'test:1')
+                    """, [subject])
             }, configure: { configuration in
-                configuration.smtp = try? SMTPSettings(url: "smtp://relay:s3cret@localhost:\(port)", from: "orders@orderly.test")
+                configuration.smtp = try? SMTPSettings(url: "smtp://relay:\(password)@localhost:\(port)", from: "orders@orderly.test")
                 configuration.smtp?.caFile = cert
                 configuration.outbox.intervalSeconds = 1
-            }) { server in
+            }, body)
+        }
+        try await Self.withSMTPServer(tls: [cert, key, "relay", "s3cret"]) { port, maildir in
+            try await sending("Grüße", as: "s3cret", port: port) { server in
                 try await waitUntil("the message is sent") {
-                    try await server.database.execute("SELECT state FROM orderly.outbox WHERE dedupe_key = 'test:tls'").scalar == "sent"
+                    try await server.database.execute("SELECT state FROM orderly.outbox WHERE dedupe_key = 'test:1'").scalar == "sent"
                 }
                 let mails = Self.messages(maildir)
                 #expect(mails.count == 1)
                 #expect(mails.first?.hasPrefix("X-Authenticated: True") == true, "\(mails)")
                 #expect(mails.first?.contains("Subject: =?UTF-8?B?") == true, "a subject beyond ASCII is an encoded word")
             }
-            try await withTestServer(prepare: { database in
-                _ = try await database.execute("""
-                    INSERT INTO orderly.outbox (recipient, subject, body, kind, language, dedupe_key)
-                    VALUES ('someone@example.com', 'Hello', 'Body', 'test', 'en', 'test:badpw')
-                    """)
-            }, configure: { configuration in
-                configuration.smtp = try? SMTPSettings(url: "smtp://relay:wrong@localhost:\(port)", from: "orders@orderly.test")
-                configuration.smtp?.caFile = cert
-                configuration.outbox.intervalSeconds = 1
-            }) { server in
+            try await sending("Hello", as: "wrong", port: port) { server in
                 try await waitUntil("the attempt failed") {
-                    try await server.database.execute("SELECT attempts || state FROM orderly.outbox WHERE dedupe_key = 'test:badpw'").scalar == "1pending"
+                    try await server.database.execute("SELECT attempts || state FROM orderly.outbox WHERE dedupe_key = 'test:1'").scalar == "1pending"
                 }
-                let error = try await server.database.execute("SELECT last_error FROM orderly.outbox WHERE dedupe_key = 'test:badpw'").scalar
+                let error = try await server.database.execute("SELECT last_error FROM orderly.outbox WHERE dedupe_key = 'test:1'").scalar
                 #expect(error?.contains("AUTH: 535") == true, "\(String(describing: error))")
             }
         }
