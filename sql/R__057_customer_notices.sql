@@ -10,19 +10,24 @@
 -- doubles, or given up after max_attempts with the error kept. A server that dies mid-send leaves
 -- its lease to run out, and the row is sent again (at least once; the Message-ID stays).
 
--- {{name}} → vals ->> name ('' when missing). Plain text: the e-mail is text/plain.
+-- {{name}} → vals ->> name ('' when missing). Plain text: the e-mail is text/plain. One pass
+-- from left to right, so a value that itself contains "{{…}}" (a customer named so) stays as it is.
 CREATE OR REPLACE FUNCTION orderly.render_template(template text, vals jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_out  text := template;
-    v_name text;
+    v_rest text := template;
+    v_out  text := '';
+    m      text[];
 BEGIN
-    FOR v_name IN SELECT DISTINCT m[1] FROM regexp_matches(template, '\{\{([a-z_]+)\}\}', 'g') AS m LOOP
-        v_out := replace(v_out, '{{' || v_name || '}}', coalesce(vals ->> v_name, ''));
+    LOOP
+        m := regexp_match(v_rest, '^(.*?)\{\{([a-z_]+)\}\}(.*)$', 's');
+        EXIT WHEN m IS NULL;
+        v_out := v_out || m[1] || coalesce(vals ->> m[2], '');
+        v_rest := m[3];
     END LOOP;
-    RETURN v_out;
+    RETURN v_out || v_rest;
 END
 $$;
 
@@ -49,6 +54,14 @@ BEGIN
         RETURN NULL;
     END IF;
     v_all := jsonb_build_object('order', o.id, 'customer', c.name) || coalesce(vals, '{}');
+    -- An address the outbox cannot send to (one with "<" or ">", which SMTP's angle brackets
+    -- cannot carry) is skipped, never allowed to fail the change being told about.
+    IF c.email !~ '^[^@[:space:][:cntrl:]<>]+@[^@[:space:][:cntrl:]<>]+$' THEN
+        PERFORM orderly.audit(actor_user_id, 'outbox.skipped', 'customer', c.id::text, NULL,
+                              jsonb_build_object('kind', kind, 'order', o.id, 'reason', 'address cannot be sent to'),
+                              actor_kind => queue_customer_email.actor_kind);
+        RETURN NULL;
+    END IF;
     INSERT INTO orderly.outbox (recipient, subject, body, kind, language, order_id, customer_id, dedupe_key)
     VALUES (c.email, left(regexp_replace(orderly.render_template(t.subject, v_all), '[[:cntrl:]]', ' ', 'g'), 200),
             orderly.render_template(t.body, v_all), kind, t.language, o.id, c.id, dedupe_key)

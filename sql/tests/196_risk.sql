@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(33);
+SELECT plan(36);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -117,6 +117,14 @@ RESET ROLE;
 SELECT is((SELECT reasons FROM bi_view), ARRAY['production_issue'], 'a BI login reads analytics.orders_at_risk');
 
 -- The outbox -------------------------------------------------------------------------------------------
+
+SELECT is(orderly.render_template('Dear {{customer}}, order {{order}}{{missing}}.', '{"customer":"{{order}} Ltd","order":7}'),
+          'Dear {{order}} Ltd, order 7.', 'templates: placeholders replaced once, a value''s braces left alone, a missing one empty');
+UPDATE orderly.customers SET email = 'odd<x>@acme.example' WHERE id = test.id('acme');
+SELECT is(orderly.queue_customer_email('order.delay', (SELECT o FROM orderly.orders o WHERE id = test.id('far')), '{}', 'test:odd'), NULL,
+          'an address SMTP cannot carry is not queued');
+SELECT is((SELECT action FROM orderly.audit_log ORDER BY id DESC LIMIT 1), 'outbox.skipped', 'and the skip is audited');
+UPDATE orderly.customers SET email = 'buyer@acme.example' WHERE id = test.id('acme');
 
 SELECT is((SELECT count(*) FROM orderly.outbox WHERE kind = 'order.status' AND order_id = test.id('far') AND subject LIKE '%Partially shipped%'
                                                       OR kind = 'order.status' AND order_id = test.id('far') AND subject LIKE '%Shipped%'),
