@@ -40,8 +40,9 @@ public func withTestServer<T>(
     try await withTestDatabase { database in
         try await prepare(database)
         var configuration = ServerConfiguration(host: "127.0.0.1", port: 0, database: database.config, poolSize: 4)
-        // Reminders run on real time; a test that wants them turns them on.
+        // Reminders and delay checks run on real time; a test that wants them turns them on.
         configuration.approvalReminderSeconds = 0
+        configuration.delayCheckSeconds = 0
         configure(&configuration)
         var logger = Logger(label: "orderlyd.test")
         logger.logLevel = .warning
