@@ -108,7 +108,7 @@ AS $$
         "discount":"keep", "net":"keep", "tax_rate":"keep", "tax":"keep", "override":"keep",
         "components":"keep", "explanation":"keep"}'
     WHEN 'customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep", "company":"keep",
-        "segment":"keep", "region":"keep", "created_at":"keep", "updated_at":"keep",
+        "segment":"keep", "region":"keep", "language":"keep", "created_at":"keep", "updated_at":"keep",
         "addresses":"address", "orders":"customer_orders", "terms":"customer_terms"}'
     WHEN 'customer_terms' THEN '{"payment_terms":"keep"}'
     WHEN 'customer_orders' THEN '{"count":"keep", "drafts":"keep", "totals":"customer_totals", "last_order_at":"keep"}'

@@ -128,6 +128,12 @@ BEGIN
         RETURN coalesce(orderly.check_segment(nullif(btrim(orderly.arg_text(args, 'segment')), '')), 'standard');
     WHEN 'region' THEN
         RETURN orderly.clean_text('region', nullif(btrim(orderly.arg_text(args, 'region')), ''), 100);
+    WHEN 'language' THEN
+        -- The language of the customer's e-mail (orderly.message_templates); English by default.
+        IF coalesce(lower(btrim(orderly.arg_text(args, 'language'))), 'en') !~ '^[a-z]{2}$' THEN
+            RAISE EXCEPTION 'language must be a two-letter ISO 639-1 code, like en or de' USING ERRCODE = 'OL400';
+        END IF;
+        RETURN coalesce(lower(btrim(orderly.arg_text(args, 'language'))), 'en');
     END CASE;
 END
 $$;
@@ -243,6 +249,7 @@ AS $$
         'company', ($1).company,
         'segment', ($1).segment,
         'region', ($1).region,
+        'language', ($1).language,
         'created_at', orderly.json_time(($1).created_at),
         'updated_at', orderly.json_time(($1).updated_at))
 $$;
@@ -321,13 +328,14 @@ BEGIN
         RAISE EXCEPTION 'a customer account cannot create customers' USING ERRCODE = 'OL403';
     END IF;
     BEGIN
-        INSERT INTO orderly.customers (name, email, phone, company, segment, region, created_by)
+        INSERT INTO orderly.customers (name, email, phone, company, segment, region, language, created_by)
         VALUES (orderly.customer_field(args, 'name'),
                 orderly.customer_field(args, 'email'),
                 orderly.customer_field(args, 'phone'),
                 orderly.customer_field(args, 'company'),
                 orderly.customer_field(args, 'segment'),
                 orderly.customer_field(args, 'region'),
+                orderly.customer_field(args, 'language'),
                 u.id)
         RETURNING * INTO c;
     EXCEPTION WHEN unique_violation THEN
@@ -340,8 +348,8 @@ END
 $$;
 
 SELECT orderly.register_command('CUSTOMER CREATE', 'api.customer_create', 'customer.manage',
-    arguments  => 'name:text! phone:text! email:text! company:text segment:code region:text',
-    usage      => 'CUSTOMER CREATE name= phone= email= [company=] [segment=] [region=]',
+    arguments  => 'name:text! phone:text! email:text! company:text segment:code region:text language:code',
+    usage      => 'CUSTOMER CREATE name= phone= email= [company=] [segment=] [region=] [language=en]',
     summary    => 'Create a customer. Phone in international form (+49 30 1234567); e-mail unique.',
     changes    => true);
 
@@ -361,8 +369,8 @@ BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     before := orderly.customer_for(u, id, true);
     c := before;
-    IF NOT (args ?| ARRAY['name', 'phone', 'email', 'company', 'segment', 'region']) THEN
-        RAISE EXCEPTION 'nothing to update: give name, phone, email, company, segment or region'
+    IF NOT (args ?| ARRAY['name', 'phone', 'email', 'company', 'segment', 'region', 'language']) THEN
+        RAISE EXCEPTION 'nothing to update: give name, phone, email, company, segment, region or language'
             USING ERRCODE = 'OL400';
     END IF;
     IF args ? 'name' THEN c.name := orderly.customer_field(args, 'name'); END IF;
@@ -370,6 +378,7 @@ BEGIN
     IF args ? 'phone' THEN c.phone := orderly.customer_field(args, 'phone'); END IF;
     IF args ? 'company' THEN c.company := orderly.customer_field(args, 'company'); END IF;
     IF args ? 'region' THEN c.region := orderly.customer_field(args, 'region'); END IF;
+    IF args ? 'language' THEN c.language := orderly.customer_field(args, 'language'); END IF;
     IF args ? 'segment' THEN
         c.segment := orderly.customer_field(args, 'segment');
         IF c.segment IS DISTINCT FROM before.segment AND orderly.own_customer(u) IS NOT NULL THEN
@@ -379,7 +388,7 @@ BEGIN
     BEGIN
         UPDATE orderly.customers x
         SET name = c.name, email = c.email, phone = c.phone, company = c.company,
-            segment = c.segment, region = c.region, updated_at = now()
+            segment = c.segment, region = c.region, language = c.language, updated_at = now()
         WHERE x.id = c.id
         RETURNING * INTO c;
     EXCEPTION WHEN unique_violation THEN
@@ -393,9 +402,9 @@ END
 $$;
 
 SELECT orderly.register_command('CUSTOMER UPDATE', 'api.customer_update', 'customer.manage',
-    arguments  => 'id:id! name:text phone:text email:text company:text segment:code region:text',
+    arguments  => 'id:id! name:text phone:text email:text company:text segment:code region:text language:code',
     positional => '{id}',
-    usage      => 'CUSTOMER UPDATE id [name=] [phone=] [email=] [company=] [segment=] [region=]',
+    usage      => 'CUSTOMER UPDATE id [name=] [phone=] [email=] [company=] [segment=] [region=] [language=]',
     summary    => 'Change the fields given; an empty company or region clears it.',
     changes    => true);
 

@@ -197,7 +197,7 @@ SELECT is(pg_temp.keys(test.call('customer_show', 'customer', jsonb_build_object
     'addresses', 'addresses[].city', 'addresses[].country', 'addresses[].customer', 'addresses[].default',
     'addresses[].id', 'addresses[].label', 'addresses[].line1', 'addresses[].line2', 'addresses[].phone',
     'addresses[].postal_code', 'addresses[].recipient', 'addresses[].region', 'addresses[].removed_at',
-    'company', 'created_at', 'email', 'id', 'name', 'orders', 'orders.count', 'orders.drafts',
+    'company', 'created_at', 'email', 'id', 'language', 'name', 'orders', 'orders.count', 'orders.drafts',
     'orders.last_order_at', 'orders.totals', 'orders.totals[].amount', 'orders.totals[].currency',
     'orders.totals[].orders', 'phone', 'region', 'segment', 'terms', 'terms.payment_terms', 'updated_at'],
           'CUSTOMER SHOW for a customer: exactly these keys (its payment terms, not its credit limit)');

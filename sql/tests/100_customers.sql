@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(68);
+SELECT plan(70);
 
 DO $$
 BEGIN
@@ -61,7 +61,7 @@ SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"   ","
 SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', E'{"name":"two\\nlines","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL400', 'name must be 1 to 200 characters on one line', 'a name is one line');
 SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+4930999999","vip":true}') $$,
-                 'OL400', 'unknown argument "vip"; expected one of: name, phone, email, company, segment, region, idempotency_key',
+                 'OL400', 'unknown argument "vip"; expected one of: name, phone, email, company, segment, region, language, idempotency_key',
                  'an unknown argument is refused, not ignored');
 SELECT throws_ok($$ SELECT test.call('customer_create', 'wally', '{"name":"X","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL403', 'permission denied: customer.manage', 'the warehouse cannot create customers');
@@ -239,5 +239,10 @@ SELECT matches(pg_temp.plan_of('%acme%'), 'customers_name_trgm_idx(.|\n)*custome
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
+-- The language of the customer's e-mail (issue 13).
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"Lang","email":"lang@example.com","phone":"+4930111222","language":"deutsch"}') $$,
+                 'OL400', 'language must be a two-letter ISO 639-1 code, like en or de', 'a language is a two-letter code');
+SELECT is(test.call('customer_create', 'rita', '{"name":"Lang","email":"lang@example.com","phone":"+4930111222","language":"DE"}') ->> 'language',
+          'de', 'CUSTOMER CREATE language= sets the language of its e-mail');
 SELECT * FROM finish();
 ROLLBACK;
