@@ -280,7 +280,8 @@ BEGIN
 END
 $$;
 
--- The search_path of these two is pointed at pgcrypto's schema below, wherever it lives.
+-- Every function that calls pgcrypto is here; the DO block below points their search_path at
+-- pgcrypto's schema, wherever it lives.
 CREATE OR REPLACE FUNCTION orderly.hash_password(password text) RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -300,9 +301,42 @@ BEGIN
 END
 $$;
 
+-- Carriers' webhook secrets (V018, R__192_tracking.sql): encrypted at rest with the key of
+-- orderly.secret_key, which only the owner reads; HMAC needs the secret itself, so it cannot be
+-- a one-way hash.
+CREATE OR REPLACE FUNCTION orderly.encrypt_secret(secret text) RETURNS bytea
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN pgp_sym_encrypt(secret, encode((SELECT k.key FROM orderly.secret_key k), 'hex'),
+                           'cipher-algo=aes256, s2k-mode=1');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION orderly.decrypt_secret(secret bytea) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN pgp_sym_decrypt(secret, encode((SELECT k.key FROM orderly.secret_key k), 'hex'));
+END
+$$;
+
+-- sha256=<hex> of HMAC-SHA256(body, secret), the value of the X-Orderly-Signature header.
+CREATE OR REPLACE FUNCTION orderly.webhook_signature(body text, secret text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN 'sha256=' || encode(hmac(convert_to(body, 'UTF8'), convert_to(secret, 'UTF8'), 'sha256'), 'hex');
+END
+$$;
+
 DO $pgcrypto$
 DECLARE
-    s name;
+    s  name;
+    fn regprocedure;
 BEGIN
     SELECT n.nspname INTO s
     FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
@@ -314,8 +348,11 @@ BEGIN
     IF s = 'public' THEN
         RAISE EXCEPTION 'pgcrypto must not live in schema public: ALTER EXTENSION pgcrypto SET SCHEMA orderly_ext';
     END IF;
-    EXECUTE format('ALTER FUNCTION orderly.hash_password(text) SET search_path = pg_catalog, %I, pg_temp', s);
-    EXECUTE format('ALTER FUNCTION orderly.password_matches(text, text) SET search_path = pg_catalog, %I, pg_temp', s);
+    FOREACH fn IN ARRAY ARRAY['orderly.hash_password(text)', 'orderly.password_matches(text, text)',
+                              'orderly.encrypt_secret(text)', 'orderly.decrypt_secret(bytea)',
+                              'orderly.webhook_signature(text, text)']::regprocedure[] LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = pg_catalog, %I, pg_temp', fn, s);
+    END LOOP;
 END
 $pgcrypto$;
 

@@ -25,50 +25,22 @@
 -- Locks: the order's row, then the shipment's (the order of SHIPMENT CREATE and DELIVERED), then
 -- the event's key; notifications last.
 
--- Webhook secrets: encrypted at rest ------------------------------------------------------------------
+-- Webhook secrets are encrypted at rest, and signatures made, by orderly.encrypt_secret,
+-- orderly.decrypt_secret and orderly.webhook_signature (R__010_helpers.sql, beside the other
+-- functions that call pgcrypto).
 
--- The search_path of these two is pointed at pgcrypto's schema below, wherever it lives.
-CREATE OR REPLACE FUNCTION orderly.encrypt_secret(secret text) RETURNS bytea
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN pgp_sym_encrypt(secret, encode((SELECT k.key FROM orderly.secret_key k), 'hex'),
-                           'cipher-algo=aes256, s2k-mode=1');
-END
-$$;
-
-CREATE OR REPLACE FUNCTION orderly.decrypt_secret(secret bytea) RETURNS text
+-- Whether signature is the one secret (encrypted) makes for body. Compared as digests of both,
+-- so that the time taken says nothing about how much matched.
+CREATE OR REPLACE FUNCTION orderly.signature_matches(body text, signature text, secret bytea) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN pgp_sym_decrypt(secret, encode((SELECT k.key FROM orderly.secret_key k), 'hex'));
+    RETURN secret IS NOT NULL
+       AND sha256(convert_to(lower(btrim(coalesce(signature, ''))), 'UTF8'))
+           = sha256(convert_to(orderly.webhook_signature(body, orderly.decrypt_secret(secret)), 'UTF8'));
 END
 $$;
-
--- sha256=<hex> of HMAC-SHA256(body, secret), the value of the X-Orderly-Signature header.
-CREATE OR REPLACE FUNCTION orderly.webhook_signature(body text, secret text) RETURNS text
-LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RETURN 'sha256=' || encode(hmac(convert_to(body, 'UTF8'), convert_to(secret, 'UTF8'), 'sha256'), 'hex');
-END
-$$;
-
-DO $pgcrypto$
-DECLARE
-    s name;
-BEGIN
-    SELECT n.nspname INTO s
-    FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-    WHERE e.extname = 'pgcrypto';
-    EXECUTE format('ALTER FUNCTION orderly.encrypt_secret(text) SET search_path = pg_catalog, %I, pg_temp', s);
-    EXECUTE format('ALTER FUNCTION orderly.decrypt_secret(bytea) SET search_path = pg_catalog, %I, pg_temp', s);
-    EXECUTE format('ALTER FUNCTION orderly.webhook_signature(text, text) SET search_path = pg_catalog, %I, pg_temp', s);
-END
-$pgcrypto$;
 
 -- Admin: a new webhook secret for a carrier, returned once (it is stored only encrypted). The
 -- previous one keeps working for "grace" (default a day), so the carrier can switch without
@@ -387,7 +359,6 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     c        orderly.carriers;
-    v_given  text := lower(btrim(coalesce(signature, '')));
     v_ok     boolean := false;
     v_body   jsonb;
     v_event  jsonb;
@@ -396,14 +367,10 @@ DECLARE
     v_field  text;
 BEGIN
     SELECT * INTO c FROM orderly.carriers x WHERE x.code = lower(btrim(carrier_webhook.carrier)) AND x.active;
-    IF FOUND AND c.webhook_secret IS NOT NULL AND body IS NOT NULL THEN
-        -- Compared as digests of both, so that the time taken says nothing about how much matched.
-        v_ok := sha256(convert_to(v_given, 'UTF8'))
-                = sha256(convert_to(orderly.webhook_signature(body, orderly.decrypt_secret(c.webhook_secret)), 'UTF8'));
-        IF NOT v_ok AND c.webhook_previous IS NOT NULL AND c.webhook_previous_until > now() THEN
-            v_ok := sha256(convert_to(v_given, 'UTF8'))
-                    = sha256(convert_to(orderly.webhook_signature(body, orderly.decrypt_secret(c.webhook_previous)), 'UTF8'));
-        END IF;
+    IF FOUND AND body IS NOT NULL THEN
+        v_ok := orderly.signature_matches(body, signature, c.webhook_secret)
+                OR (coalesce(c.webhook_previous_until > now(), false)
+                    AND orderly.signature_matches(body, signature, c.webhook_previous));
     END IF;
     IF NOT v_ok THEN
         RETURN json_build_object('status', 401, 'body', json_build_object('error', 'bad signature'));
