@@ -115,13 +115,18 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION orderly.orders_at_risk(now timestamptz)
+-- only_order: that order alone (ORDER RISK), instead of every open order.
+DROP FUNCTION IF EXISTS orderly.orders_at_risk(timestamptz);
+CREATE OR REPLACE FUNCTION orderly.orders_at_risk(now timestamptz, only_order bigint DEFAULT NULL)
 RETURNS TABLE (order_id bigint, reason text, evidence jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_durations jsonb;
+    -- The orders looked at, chosen once for the four checks below.
+    v_ids       bigint[] := ARRAY(SELECT o.id FROM orderly.orders o
+                                  WHERE orderly.risk_open(o.status) AND (only_order IS NULL OR o.id = only_order));
 BEGIN
     SELECT jsonb_object_agg(d.status, jsonb_build_object('expected', d.expected::text, 'source', d.source))
     INTO v_durations FROM orderly.stage_durations(now) d;
@@ -131,7 +136,7 @@ BEGIN
            jsonb_build_object('requested_date', o.requested_date, 'expected_by', orderly.json_time(e.expected_by),
                               'remaining', e.remaining)
     FROM orderly.orders o CROSS JOIN LATERAL orderly.expected_delivery(o, now, v_durations) e
-    WHERE orderly.risk_open(o.status) AND o.requested_date IS NOT NULL AND e.expected_by::date > o.requested_date;
+    WHERE o.id = ANY (v_ids) AND o.requested_date IS NOT NULL AND e.expected_by::date > o.requested_date;
 
     RETURN QUERY
     SELECT o.id, 'stock_short'::text, jsonb_agg(x.doc ORDER BY x.line_no)
@@ -147,7 +152,7 @@ BEGIN
                             WHERE x.order_id = o.id AND x.line_no = l.line_no AND x.released_at IS NULL) r
         WHERE l.open > 0 AND l.produced
           AND l.open - r.held > greatest(s.stock_on_hand - s.stock_reserved, 0)) x
-    WHERE orderly.risk_open(o.status)
+    WHERE o.id = ANY (v_ids)
     GROUP BY o.id;
 
     RETURN QUERY
@@ -155,7 +160,7 @@ BEGIN
            jsonb_agg(jsonb_build_object('issue', i.id, 'kind', i.kind, 'note', i.note, 'opened_at', orderly.json_time(i.opened_at))
                      ORDER BY i.id)
     FROM orderly.orders o JOIN orderly.production_issues i ON i.order_id = o.id AND i.resolved_at IS NULL
-    WHERE orderly.risk_open(o.status)
+    WHERE o.id = ANY (v_ids)
     GROUP BY o.id;
 
     RETURN QUERY
@@ -164,7 +169,7 @@ BEGIN
                                         'tracking_code', s.tracking_code, 'tracking_at', orderly.json_time(s.tracking_at),
                                         'carrier_eta', orderly.json_time(s.carrier_eta)) ORDER BY s.id)
     FROM orderly.orders o JOIN orderly.shipments s ON s.order_id = o.id AND s.status = 'shipped'
-    WHERE orderly.risk_open(o.status)
+    WHERE o.id = ANY (v_ids)
       AND (s.tracking_code IN ('exception', 'failed_attempt', 'returned')
            OR (o.requested_date IS NOT NULL AND s.carrier_eta::date > o.requested_date))
     GROUP BY o.id;
@@ -323,7 +328,7 @@ AS $$
                                                        'warned_since', orderly.json_time(w.raised_at)) ORDER BY r.reason)
                             FILTER (WHERE r.reason IS NOT NULL), '[]'))
     FROM (SELECT 1) one
-    LEFT JOIN orderly.orders_at_risk($2) r ON r.order_id = ($1).id
+    LEFT JOIN orderly.orders_at_risk($2, ($1).id) r ON r.order_id = ($1).id
     LEFT JOIN orderly.risk_reasons rr ON rr.code = r.reason
     LEFT JOIN orderly.delay_warnings w ON w.order_id = r.order_id AND w.reason = r.reason AND w.cleared_at IS NULL
 $$;
@@ -367,8 +372,8 @@ BEGIN
     FROM orderly.orders_at_risk(now()) r
     JOIN orderly.orders o ON o.id = r.order_id
     WHERE (v_after IS NULL OR o.id > v_after) AND orderly.order_visible(u, o)
-      AND (v_reason IS NULL OR EXISTS (SELECT 1 FROM orderly.orders_at_risk(now()) x WHERE x.order_id = o.id AND x.reason = v_reason))
     GROUP BY o.id
+    HAVING v_reason IS NULL OR bool_or(r.reason = v_reason)
     ORDER BY o.id
     LIMIT v_limit;
 END
