@@ -30,11 +30,22 @@ public struct SMTPFailure: Error, CustomStringConvertible {
 /// required, AUTH PLAIN when credentials are set, MAIL FROM, RCPT TO, DATA, QUIT. The whole
 /// exchange is bounded by `settings.timeoutSeconds`: a relay that stops answering closes the
 /// connection rather than holding the sender.
-public enum SMTPSender {
-    public static func send(_ message: SMTPMessage, settings: SMTPSettings, group: EventLoopGroup) async throws {
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-        if let caFile = settings.caFile { tlsConfiguration.trustRoots = .file(caFile) }
-        let tls = try NIOSSLContext(configuration: tlsConfiguration)
+public struct SMTPSender: Sendable {
+    public let settings: SMTPSettings
+    /// Made once (it reads the trust store or `caFile`), for every message.
+    private let tls: NIOSSLContext
+
+    /// Throws when the TLS set-up cannot be made (an unreadable `caFile`): at start-up, not at
+    /// the first message.
+    public init(settings: SMTPSettings) throws {
+        self.settings = settings
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = settings.caFile { configuration.trustRoots = .file(caFile) }
+        tls = try NIOSSLContext(configuration: configuration)
+    }
+
+    public func send(_ message: SMTPMessage, group: EventLoopGroup) async throws {
+        let settings = self.settings, tls = self.tls
         let host = settings.host
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(.seconds(Int64(settings.timeoutSeconds)))
@@ -87,8 +98,12 @@ public enum SMTPSender {
                 guard offersTLS else { throw SMTPFailure(description: "the SMTP server does not offer STARTTLS, which is required") }
                 try await say("STARTTLS")
                 _ = try await expect(220...220, after: "STARTTLS")
-                try await channel.channel.pipeline.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host),
-                                                              position: .first).get()
+                // Made and added on the channel's own loop: a handler is not Sendable.
+                let raw = channel.channel
+                try await raw.eventLoop.submit {
+                    try raw.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host),
+                                                               position: .first)
+                }.get()
                 try await say("EHLO \(settings.heloName)")
                 extensions = try await expect(250...250, after: "EHLO").map { $0.uppercased() }
             }

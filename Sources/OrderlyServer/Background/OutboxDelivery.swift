@@ -11,7 +11,7 @@ import SMTPClient
 /// Delivery is at least once: a server that dies between the relay's "250" and recording it
 /// leaves the row to be sent again when its lease runs out; the Message-ID stays the same.
 struct OutboxDelivery: Sendable {
-    let smtp: SMTPSettings
+    let sender: SMTPSender
     let policy: ServerConfiguration.OutboxPolicy
     let database: OrderlyDatabase
     let group: EventLoopGroup
@@ -22,16 +22,16 @@ struct OutboxDelivery: Sendable {
     /// One pass; returns how many messages were sent.
     func pass() async throws -> Int {
         // Long enough to send the whole batch one by one, each within the SMTP timeout.
-        let lease = (policy.batch + 1) * smtp.timeoutSeconds
+        let lease = (policy.batch + 1) * sender.settings.timeoutSeconds
         let messages = try await database.claimOutbox(worker: worker, lease: lease, limit: policy.batch)
         var sent = 0
         for message in messages {
             var failure: String?
             do {
-                try await SMTPSender.send(
+                try await sender.send(
                     SMTPMessage(to: message.recipient, subject: message.subject, body: message.body,
-                                messageID: "outbox-\(message.id)@\(smtp.heloName)"),
-                    settings: smtp, group: group)
+                                messageID: "outbox-\(message.id)@\(sender.settings.heloName)"),
+                    group: group)
                 sent += 1
             } catch {
                 failure = "\(error)"

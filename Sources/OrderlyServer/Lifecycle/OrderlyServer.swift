@@ -7,6 +7,7 @@ import NIOPosix
 import NIOSSL
 import OrderlyProtocol
 import PostgresClient
+import SMTPClient
 
 /// The TCP server: accepts connections (plain, and TLS when configured), runs one `Session`
 /// per connection, pushes events from the LISTEN connection, and shuts down gracefully.
@@ -60,6 +61,7 @@ public final class OrderlyServer: Sendable {
             settings.minimumTLSVersion = .tlsv12
             return try NIOSSLContext(configuration: settings)
         }
+        let smtp = try configuration.smtp.map { try SMTPSender(settings: $0) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         // The server works with the app role's rights only, whatever its login may do; a runaway
         // statement is cut off rather than holding a pooled connection for ever.
@@ -79,12 +81,10 @@ public final class OrderlyServer: Sendable {
             }
             var webhook: Channel?
             if let settings = configuration.webhook {
-                webhook = try await WebhookListener.bind(
-                    .init(host: settings.host, port: settings.port, maxBodyBytes: settings.maxBodyBytes,
-                          requestsPerMinute: settings.requestsPerMinute, idleSeconds: settings.idleSeconds),
-                    group: group, database: context.database, logger: logger)
+                webhook = try await WebhookListener.bind(settings, group: group, database: context.database, logger: logger)
             }
-            return OrderlyServer(configuration: configuration, context: context, group: group, listeners: bound, webhook: webhook, logger: logger)
+            return OrderlyServer(configuration: configuration, context: context, group: group, listeners: bound, webhook: webhook,
+                                 smtp: smtp, logger: logger)
         } catch {
             await pool.shutdown()
             try? await group.shutdownGracefully()
@@ -145,7 +145,7 @@ public final class OrderlyServer: Sendable {
     }
 
     private init(configuration: ServerConfiguration, context: ServerContext, group: MultiThreadedEventLoopGroup,
-                 listeners: [NIOAsyncChannel<Accepted, Never>], webhook: Channel?, logger: Logger) {
+                 listeners: [NIOAsyncChannel<Accepted, Never>], webhook: Channel?, smtp: SMTPSender?, logger: Logger) {
         self.configuration = configuration
         self.webhook = webhook
         self.webhookPort = webhook?.localAddress?.port
@@ -225,8 +225,8 @@ public final class OrderlyServer: Sendable {
                 try await database.runDelayChecks()
             },
         ]
-        if let smtp = configuration.smtp {
-            let delivery = OutboxDelivery(smtp: smtp, policy: configuration.outbox, database: database, group: group, logger: logger)
+        if let smtp {
+            let delivery = OutboxDelivery(sender: smtp, policy: configuration.outbox, database: database, group: group, logger: logger)
             jobs.append(RecurringJob("e-mail outbox", every: configuration.outbox.intervalSeconds, logger: logger) {
                 try await delivery.pass()
             })

@@ -7,15 +7,7 @@ import OrderlyStore
 /// The carriers' webhook: an HTTP/1.1 listener, opt-in (`--webhook-listen`), beside the
 /// protocol's listeners. See `WebhookHandler` for what it answers.
 enum WebhookListener {
-    struct Settings: Sendable {
-        var host: String
-        var port: Int
-        var maxBodyBytes: Int
-        var requestsPerMinute: Int
-        var idleSeconds: Int
-    }
-
-    static func bind(_ settings: Settings, group: EventLoopGroup, database: OrderlyDatabase, logger: Logger) async throws -> Channel {
+    static func bind(_ settings: ServerConfiguration.Webhook, group: EventLoopGroup, database: OrderlyDatabase, logger: Logger) async throws -> Channel {
         let limiter = RateLimiter(perMinute: settings.requestsPerMinute)
         let idle = TimeAmount.seconds(Int64(max(1, settings.idleSeconds)))
         return try await ServerBootstrap(group: group)
