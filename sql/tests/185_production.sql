@@ -19,15 +19,6 @@ INSERT INTO ids SELECT 'acme', (test.call('customer_create', 'rita', '{"name":"A
 SELECT test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Dock', 'phone', '+4930100101',
     'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE')) IS NOT NULL;
 
--- An order created and submitted by who (approved at once: no approval rule here), then moved
--- as far as the facts allow, as the approval flow does once an order is approved.
-CREATE FUNCTION pg_temp.submitted(who text, customer bigint, lines jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    v_id bigint := (test.call('order_create', who, jsonb_build_object('customer', customer, 'lines', lines, 'submit', true)) ->> 'id')::bigint;
-BEGIN
-    PERFORM orderly.advance(o, test.uid(who)) FROM orderly.orders o WHERE o.id = v_id;
-    RETURN v_id;
-END $$;
 -- What the payment functions do after recording a payment: advance, under the order's lock.
 CREATE FUNCTION pg_temp.advanced(order_id bigint, who text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
@@ -41,7 +32,7 @@ CREATE FUNCTION pg_temp.status(order_id bigint) RETURNS text LANGUAGE sql AS $$
 $$;
 
 -- Line 1 goods, lines 2 and 3 made to order, line 4 a service.
-INSERT INTO ids SELECT 'a', pg_temp.submitted('rita', test.id('acme'), '[
+INSERT INTO ids SELECT 'a', test.submitted('rita', test.id('acme'), '[
     {"sku":"PHN-X1-128-BLK","qty":2},
     {"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}},
     {"product":"CST-CASE","qty":2,"params":{"width_cm":15,"height_cm":8}},
@@ -125,7 +116,7 @@ INSERT INTO ids SELECT 'pre', (test.call('customer_create', 'rita', '{"name":"Pr
 UPDATE orderly.customers SET payment_terms = 'prepaid' WHERE id = test.id('pre');
 SELECT test.call('address_add', 'rita', jsonb_build_object('customer', test.id('pre'), 'recipient', 'Pre', 'phone', '+4930100301',
     'line1', 'Weg 2', 'city', 'Berlin', 'region', 'BE', 'postal_code', '10115', 'country', 'DE')) IS NOT NULL;
-INSERT INTO ids SELECT 'b', pg_temp.submitted('rita', test.id('pre'), '[{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]');
+INSERT INTO ids SELECT 'b', test.submitted('rita', test.id('pre'), '[{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]');
 SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('b'))) IS NOT NULL;
 SELECT is(test.call('production_done', 'pat', jsonb_build_object('order', test.id('b'))) ->> 'status', 'in_production',
           'prepaid and unpaid: made, but not ready');
@@ -134,7 +125,7 @@ SELECT is(pg_temp.advanced(test.id('b'), 'pat'), 'ready', 'once paid it is ready
 
 -- ISSUE and RESOLVE ------------------------------------------------------------------------------
 
-INSERT INTO ids SELECT 'c', pg_temp.submitted('rita', test.id('acme'), '[{"product":"CST-CASE","qty":1,"params":{"width_cm":30,"height_cm":12}}]');
+INSERT INTO ids SELECT 'c', test.submitted('rita', test.id('acme'), '[{"product":"CST-CASE","qty":1,"params":{"width_cm":30,"height_cm":12}}]');
 SELECT throws_ok(format($$ SELECT test.call('production_issue', 'pat', '{"order":%s,"kind":"sabotage","note":"x"}') $$, test.id('c')),
                  'OL400', 'kind must be material, equipment, quality or other', 'an unknown issue kind');
 SELECT throws_ok(format($$ SELECT test.call('production_issue', 'pat', '{"order":%s,"kind":"material","note":"  "}') $$, test.id('c')),

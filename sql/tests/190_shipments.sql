@@ -20,25 +20,6 @@ BEGIN
 END
 $$;
 CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
-CREATE FUNCTION pg_temp.customer(name text, phone text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    v_id bigint := (test.call('customer_create', 'rita', jsonb_build_object('name', name, 'email', lower(name) || '@example.com', 'phone', phone)) ->> 'id')::bigint;
-BEGIN
-    PERFORM test.call('address_add', 'rita', jsonb_build_object('customer', v_id, 'recipient', name, 'phone', phone,
-        'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'));
-    RETURN v_id;
-END $$;
--- An order created and submitted by rita (approved at once: no approval rule here), then moved
--- as far as the facts allow, as the approval flow does once an order is approved.
-CREATE FUNCTION pg_temp.submitted(customer bigint, lines jsonb) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    v_id bigint := (test.call('order_create', 'rita', jsonb_build_object('customer', customer, 'lines', lines, 'submit', true)) ->> 'id')::bigint;
-    o    orderly.orders;
-BEGIN
-    SELECT * INTO o FROM orderly.orders x WHERE x.id = v_id FOR NO KEY UPDATE;
-    PERFORM orderly.advance(o, test.uid('rita'));
-    RETURN v_id;
-END $$;
 CREATE FUNCTION pg_temp.status(order_id bigint) RETURNS text LANGUAGE sql AS $$
     SELECT status FROM orderly.orders WHERE id = order_id
 $$;
@@ -55,7 +36,7 @@ CREATE FUNCTION pg_temp.reservations_consistent() RETURNS boolean LANGUAGE sql A
                                                   WHERE r.sku_id = s.id AND r.released_at IS NULL))
 $$;
 
-INSERT INTO ids VALUES ('acme', pg_temp.customer('Acme', '+4930100100')), ('pre', pg_temp.customer('Prepay', '+4930100200'));
+INSERT INTO ids VALUES ('acme', test.customer('rita', 'Acme', '+4930100100')), ('pre', test.customer('rita', 'Prepay', '+4930100200'));
 UPDATE orderly.customers SET payment_terms = 'prepaid' WHERE id = test.id('pre');
 SELECT admin.link_customer('buyer', test.id('acme'));
 
@@ -73,7 +54,7 @@ SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'https://gls-group.co
 SELECT is(admin.set_carrier('gls', 'GLS', NULL, false) ->> 'active', 'false', 'set_carrier changes a carrier (here: inactive)');
 
 -- The order: line 1 goods, line 2 a bundle (one phone, two cables), line 3 made to order, line 4 a service.
-INSERT INTO ids SELECT 's', pg_temp.submitted(test.id('acme'), '[
+INSERT INTO ids SELECT 's', test.submitted('rita', test.id('acme'), '[
     {"sku":"PHN-X1-128-BLK","qty":3},
     {"product":"BND-X1-START","qty":1},
     {"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}},
@@ -205,7 +186,7 @@ SELECT is((SELECT count(*)::int FROM orderly.audit_log WHERE action = 'shipment.
 
 -- Paid, then delivered: completed --------------------------------------------------------------------
 
-INSERT INTO ids SELECT 't', pg_temp.submitted(test.id('acme'), '[{"sku":"ACC-CABLE","qty":5}]');
+INSERT INTO ids SELECT 't', test.submitted('rita', test.id('acme'), '[{"sku":"ACC-CABLE","qty":5}]');
 SELECT is(pg_temp.status(test.id('t')), 'ready', 'a stock-only order is ready once approved');
 SELECT is((SELECT array_agg(recipient_role ORDER BY recipient_role) FROM orderly.notifications
            WHERE kind = 'order.ready_to_ship' AND (payload ->> 'order')::bigint = test.id('t')),
@@ -219,14 +200,14 @@ SELECT is((SELECT array_agg(to_status ORDER BY id) FROM orderly.order_status_his
 
 -- Prepaid, on hold, draft ----------------------------------------------------------------------------
 
-INSERT INTO ids SELECT 'p', pg_temp.submitted(test.id('pre'), '[{"sku":"ACC-CABLE","qty":2}]');
+INSERT INTO ids SELECT 'p', test.submitted('rita', test.id('pre'), '[{"sku":"ACC-CABLE","qty":2}]');
 SELECT throws_ok(format($$ SELECT pg_temp.ship(%s, '[{"line":1,"qty":2}]') $$, test.id('p')),
                  'OL409', NULL, 'a prepaid order does not ship before it is paid');
 SELECT is(pg_temp.pick(test.id('p')), '[]'::jsonb, 'and is not on the pick list');
 UPDATE orderly.orders SET amount_paid = total WHERE id = test.id('p');
 SELECT is(pg_temp.ship(test.id('p'), '[{"line":1,"qty":1}]') ->> 'order_status', 'partially_shipped', 'paid, it ships');
 
-INSERT INTO ids SELECT 'h', pg_temp.submitted(test.id('acme'), '[{"sku":"ACC-CABLE","qty":2}]');
+INSERT INTO ids SELECT 'h', test.submitted('rita', test.id('acme'), '[{"sku":"ACC-CABLE","qty":2}]');
 UPDATE orderly.orders SET status = 'on_hold', held_from = status, hold_reason = 'address question' WHERE id = test.id('h');
 SELECT throws_ok(format($$ SELECT pg_temp.ship(%s, '[{"line":1,"qty":1}]') $$, test.id('h')),
                  'OL409', format('order %s is on hold (address question): it ships once released', test.id('h')), 'an order on hold does not ship');

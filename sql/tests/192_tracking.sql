@@ -22,22 +22,10 @@ END
 $$;
 CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
 CREATE TEMP TABLE secrets (name text PRIMARY KEY, secret text);
-CREATE FUNCTION pg_temp.customer(name text, phone text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    v_id bigint := (test.call('customer_create', 'rita', jsonb_build_object('name', name, 'email', lower(name) || '@example.com', 'phone', phone)) ->> 'id')::bigint;
-BEGIN
-    PERFORM test.call('address_add', 'rita', jsonb_build_object('customer', v_id, 'recipient', name, 'phone', phone,
-        'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'));
-    RETURN v_id;
-END $$;
 CREATE FUNCTION pg_temp.shipped(customer bigint, carrier text, tracking text) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-    v_id bigint := (test.call('order_create', 'rita', jsonb_build_object('customer', customer,
-                        'lines', '[{"sku":"PHN-X1-128-BLK","qty":1}]'::jsonb, 'submit', true)) ->> 'id')::bigint;
-    o    orderly.orders;
+    v_id bigint := test.submitted('rita', customer, '[{"sku":"PHN-X1-128-BLK","qty":1}]');
 BEGIN
-    SELECT * INTO o FROM orderly.orders x WHERE x.id = v_id FOR NO KEY UPDATE;
-    PERFORM orderly.advance(o, test.uid('rita'));
     RETURN (test.call('shipment_create', 'wes', jsonb_build_object('order', v_id, 'lines', '[{"line":1,"qty":1}]'::jsonb,
                                                                    'carrier', carrier, 'tracking_no', tracking)) ->> 'id')::bigint;
 END $$;
@@ -51,7 +39,7 @@ CREATE FUNCTION pg_temp.shipment(id bigint) RETURNS orderly.shipments LANGUAGE s
     SELECT * FROM orderly.shipments WHERE shipments.id = $1
 $$;
 
-INSERT INTO ids VALUES ('acme', pg_temp.customer('Acme', '+4930100100')), ('zeta', pg_temp.customer('Zeta', '+4930100200'));
+INSERT INTO ids VALUES ('acme', test.customer('rita', 'Acme', '+4930100100')), ('zeta', test.customer('rita', 'Zeta', '+4930100200'));
 SELECT admin.link_customer('buyer', test.id('acme'));
 SELECT admin.link_customer('other', test.id('zeta'));
 INSERT INTO ids VALUES ('s1', pg_temp.shipped(test.id('acme'), 'dhl', 'JD0001'));

@@ -130,3 +130,32 @@ BEGIN
     RETURN NOT EXISTS (SELECT 1 FROM pg_temp.test_snapshot s WHERE test.row_count(s.what) <> s.n);
 END
 $$;
+
+-- A customer created by who, with one address in Hamburg (its default ship-to): its id. The
+-- e-mail is the name in lower case @example.com.
+CREATE OR REPLACE FUNCTION test.customer(who text, name text, phone text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (test.call('customer_create', who, jsonb_build_object('name', name, 'email', lower(name) || '@example.com',
+                                                                        'phone', phone)) ->> 'id')::bigint;
+BEGIN
+    PERFORM test.call('address_add', who, jsonb_build_object('customer', v_id, 'recipient', name, 'phone', phone,
+        'line1', 'Kai 1', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE'));
+    RETURN v_id;
+END
+$$;
+
+-- An order created and submitted by who (with extra ORDER CREATE arguments), then moved as far as
+-- the facts allow under its row lock, as the approval flow does once an order is approved (with
+-- no approval rule loaded it is approved at once): its id.
+CREATE OR REPLACE FUNCTION test.submitted(who text, customer bigint, lines jsonb, extra jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint := (test.call('order_create', who, jsonb_build_object('customer', customer, 'lines', lines, 'submit', true)
+                                                   || extra) ->> 'id')::bigint;
+    o    orderly.orders;
+BEGIN
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = v_id FOR NO KEY UPDATE;
+    PERFORM orderly.advance(o, test.uid(who));
+    RETURN v_id;
+END
+$$;
