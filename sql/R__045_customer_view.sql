@@ -65,7 +65,10 @@ AS $$
         "currency":"keep", "lines":"order_line", "totals":"order_totals", "notes":"order_note",
         "history":"order_history", "created_by":"actor", "created_at":"keep", "submitted_by":"actor",
         "submitted_at":"keep", "priced_at":"keep", "payment_status":"keep", "paid":"keep", "refunded":"keep",
-        "open_amount":"keep", "payments":"order_payment", "shipments":"order_shipment", "timeline":"order_milestone"}'
+        "open_amount":"keep", "payments":"order_payment", "shipments":"order_shipment", "timeline":"order_milestone",
+        "refund_due":"keep", "cancellations":"order_cancellation"}'
+    WHEN 'order_cancellation' THEN '{"id":"keep", "status":"keep", "reason":"keep", "fee":"keep", "lines":"keep",
+        "requested_at":"keep", "decided_at":"keep"}'
     WHEN 'order_payment' THEN '{"id":"keep", "kind":"keep", "amount":"keep", "method":"keep", "reference":"keep",
         "received_at":"keep"}'
     WHEN 'order_shipment' THEN '{"id":"keep", "carrier":"shipment_carrier", "service":"keep", "tracking_no":"keep",
@@ -79,10 +82,24 @@ AS $$
         "phone":"keep", "line1":"keep", "line2":"keep", "city":"keep", "region":"keep",
         "postal_code":"keep", "country":"keep", "default":"keep", "removed_at":"keep"}'
     WHEN 'order_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "kind":"keep",
-        "qty":"keep", "options":"keep", "params":"keep", "list_price":"keep", "gross":"keep",
+        "qty":"keep", "cancelled":"keep", "options":"keep", "params":"keep", "list_price":"keep", "gross":"keep",
         "discount":"keep", "net":"keep", "tax_rate":"keep", "tax":"keep", "override":"keep",
         "override_by":"actor", "components":"keep", "explanation":"keep"}'
-    WHEN 'order_totals' THEN '{"subtotal":"keep", "discount":"keep", "net":"keep", "tax":"keep", "total":"keep"}'
+    WHEN 'order_totals' THEN '{"subtotal":"keep", "discount":"keep", "net":"keep", "tax":"keep", "total":"keep",
+        "cancelled":"keep", "charges":"keep", "due":"keep"}'
+    WHEN 'cancellation' THEN '{"id":"keep", "order":"keep", "status":"keep", "message":"keep", "reason":"keep",
+        "lines":"cancel_line", "whole_order":"keep", "cancelled_value":"keep", "fee":"keep", "currency":"keep",
+        "policy":"cancel_policy", "refund_due":"keep", "open_amount":"keep", "payment_status":"keep",
+        "order_status":"keep", "requested_by":"actor", "requested_at":"keep", "decided_at":"keep",
+        "decision_reason":"keep"}'
+    WHEN 'cancellation_quote' THEN '{"status":"keep", "outcome":"keep", "message":"keep", "order":"keep",
+        "order_status":"keep", "currency":"keep", "policy":"cancel_policy", "lines":"cancel_line",
+        "whole_order":"keep", "cancelled_value":"keep", "fee":"keep", "owed_before":"keep", "owed_after":"keep",
+        "paid":"keep", "open_amount":"keep", "refund_due":"keep"}'
+    WHEN 'cancel_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "kind":"keep",
+        "qty":"keep", "of":"keep", "shipped":"keep", "value":"keep", "whole_line":"keep"}'
+    WHEN 'cancel_policy' THEN '{"status":"keep", "fee_percent":"keep", "fee_basis":"keep", "fee_fixed":"keep",
+        "fee_min":"keep", "fee_max":"keep", "currency":"keep", "note":"keep"}'
     WHEN 'order_note' THEN '{"id":"keep", "kind":"keep", "text":"keep", "by":"actor", "at":"keep",
         "$only":{"kind":["delivery", "packaging", "general"], "visibility":["customer"]}}'
     WHEN 'order_history' THEN '{"from":"keep", "to":"keep", "by":"actor", "at":"keep"}'
@@ -121,6 +138,10 @@ AS $$
     WHEN 'payment' THEN '{"id":"keep", "order":"keep", "kind":"keep", "amount":"keep", "currency":"keep",
         "method":"keep", "reference":"keep", "received_at":"keep", "recorded_by":"actor", "recorded_at":"keep",
         "order_paid":"keep", "order_refunded":"keep", "open_amount":"keep", "payment_status":"keep"}'
+    WHEN 'event:order.cancelled' THEN '{"order":"keep", "cancellation":"keep", "status":"keep", "whole_order":"keep",
+        "lines":"event_cancel_line", "fee":"keep", "currency":"keep", "refund_due":"keep", "at":"keep"}'
+    WHEN 'event_cancel_line' THEN '{"line":"keep", "qty":"keep", "name":"keep"}'
+    WHEN 'event:cancel.rejected' THEN '{"order":"keep", "cancellation":"keep", "reason":"keep", "at":"keep"}'
     WHEN 'event:order.delay' THEN '{"order":"keep", "reason_text":"keep", "requested_date":"keep", "at":"keep"}'
     WHEN 'event:order.status' THEN '{"order":"keep", "status":"keep", "status_label":"keep", "at":"keep"}'
     WHEN 'event:order.on_hold' THEN '{"order":"keep", "at":"keep"}'

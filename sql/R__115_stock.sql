@@ -91,19 +91,21 @@ SELECT orderly.register_command('STOCK ADJUST', 'api.stock_adjust', 'catalog.man
 -- Reservations ---------------------------------------------------------------------------------
 
 -- What an order takes from stock: goods lines their SKU, bundle lines their components;
--- services and custom products are made to order and take nothing. No SET search_path (every
--- name is qualified), so that it is inlined into the caller's query instead of planned per call.
+-- services and custom products are made to order and take nothing. Cancelled units
+-- (order_lines.cancelled_qty) take nothing either. No SET search_path (every name is qualified),
+-- so that it is inlined into the caller's query instead of planned per call.
 CREATE OR REPLACE FUNCTION orderly.order_stock_needs(order_id bigint)
 RETURNS TABLE (line_no integer, sku_id bigint, qty integer)
 LANGUAGE sql STABLE
 AS $$
-    SELECT l.line_no, l.sku_id, l.qty
+    SELECT l.line_no, l.sku_id, l.qty - l.cancelled_qty
     FROM orderly.order_lines l
-    WHERE l.order_id = $1 AND l.sku_id IS NOT NULL
+    WHERE l.order_id = $1 AND l.sku_id IS NOT NULL AND l.qty > l.cancelled_qty
     UNION ALL
-    SELECT l.line_no, (c ->> 'sku_id')::bigint, l.qty * (c ->> 'qty')::integer
+    SELECT l.line_no, (c ->> 'sku_id')::bigint, (l.qty - l.cancelled_qty) * (c ->> 'qty')::integer
     FROM orderly.order_lines l, jsonb_array_elements(coalesce(l.priced -> 'components', '[]')) c
     WHERE l.order_id = $1 AND l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') = 'array'
+      AND l.qty > l.cancelled_qty
 $$;
 
 -- Records what the order reserves (its stock_reservations rows) and audits it. The SKU counters

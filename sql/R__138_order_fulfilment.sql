@@ -4,26 +4,41 @@
 -- orderly.order_doc (and every command that replies with an order) includes them; the commands
 -- that write these rows come later (payments R__180, production R__185, shipments R__190).
 
--- unpaid | partially_paid | paid | refunded | partially_refunded, from the amounts the payment
--- functions keep on the order (orders.amount_paid / amount_refunded, in the order's currency).
+-- What the customer owes for the order: its total less what was cancelled, plus charges (a
+-- cancellation fee), in the order's currency (V019__cancellation.sql).
+CREATE OR REPLACE FUNCTION orderly.amount_owed(o orderly.orders) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT ($1).total - ($1).cancelled_total + ($1).charges_total $$;
+
+-- unpaid | partially_paid | paid | refund_due | refunded | partially_refunded, from the amounts
+-- the payment functions keep on the order (orders.amount_paid / amount_refunded, in the order's
+-- currency) and what it owes. refund_due: more was paid than is owed (after a cancellation).
 CREATE OR REPLACE FUNCTION orderly.payment_status(o orderly.orders) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
+        WHEN ($1).amount_paid - ($1).amount_refunded > orderly.amount_owed($1) THEN 'refund_due'
         WHEN ($1).amount_refunded > 0 AND ($1).amount_refunded >= ($1).amount_paid THEN 'refunded'
+        WHEN ($1).amount_paid - ($1).amount_refunded >= orderly.amount_owed($1) AND ($1).amount_paid > 0 THEN 'paid'
         WHEN ($1).amount_refunded > 0 THEN 'partially_refunded'
-        WHEN ($1).amount_paid >= ($1).total AND ($1).amount_paid > 0 THEN 'paid'
         WHEN ($1).amount_paid > 0 THEN 'partially_paid'
         ELSE 'unpaid'
     END
 $$;
 
--- What is still to pay: the total less what was paid, plus what was refunded.
+-- What is still to pay: what is owed less what was paid, plus what was refunded.
 CREATE OR REPLACE FUNCTION orderly.open_amount(o orderly.orders) RETURNS numeric
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT greatest(($1).total - ($1).amount_paid + ($1).amount_refunded, 0) $$;
+AS $$ SELECT greatest(orderly.amount_owed($1) - ($1).amount_paid + ($1).amount_refunded, 0.00) $$;
+
+-- What is to be paid back: what was paid and not refunded, beyond what is owed.
+CREATE OR REPLACE FUNCTION orderly.refund_due(o orderly.orders) RETURNS numeric
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT greatest(($1).amount_paid - ($1).amount_refunded - orderly.amount_owed($1), 0.00) $$;
 
 -- Where a parcel is tracked: the carrier's template with the tracking number, or NULL.
 CREATE OR REPLACE FUNCTION orderly.tracking_url(template text, tracking_no text) RETURNS text
@@ -83,7 +98,7 @@ AS $$
         SELECT 'paid', paid.at, NULL, 3
         FROM (SELECT least(p.received_at, p.recorded_at) AS at, sum(p.amount) OVER (ORDER BY p.id) AS running
               FROM orderly.payments p WHERE p.order_id = ($1).id AND p.kind = 'payment') paid
-        WHERE paid.running >= ($1).total AND ($1).total > 0 AND orderly.payment_status($1) = 'paid'
+        WHERE paid.running >= orderly.amount_owed($1) AND orderly.amount_owed($1) > 0 AND orderly.payment_status($1) = 'paid'
         UNION ALL
         SELECT 'shipped', s.shipped_at,
                json_build_object('shipment', s.id, 'carrier', s.carrier, 'tracking_no', s.tracking_no,

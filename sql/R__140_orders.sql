@@ -83,6 +83,7 @@ AS $$
         'name', ($1).priced -> 'name',
         'kind', ($1).priced -> 'kind',
         'qty', ($1).qty,
+        'cancelled', ($1).cancelled_qty,
         'options', ($1).priced -> 'options',
         'params', ($1).priced -> 'params',
         'list_price', ($1).list_price,
@@ -154,7 +155,11 @@ BEGIN
                   FROM orderly.order_lines l WHERE l.order_id = o.id),
         'totals', json_build_object('subtotal', o.subtotal, 'discount', o.discount_total,
                                     'net', o.subtotal - o.discount_total,
-                                    'tax', o.tax_total, 'total', o.total),
+                                    'tax', o.tax_total, 'total', o.total,
+                                    -- After a cancellation (R__197_cancellation.sql): what the
+                                    -- cancelled units were worth, the fees, and what is owed.
+                                    'cancelled', o.cancelled_total, 'charges', o.charges_total,
+                                    'due', orderly.amount_owed(o)),
         'notes', (SELECT coalesce(json_agg(orderly.order_note_doc(n) ORDER BY n.id), '[]')
                   FROM orderly.order_notes n WHERE n.order_id = o.id),
         'approval', orderly.approval_state(o.id),
@@ -162,7 +167,15 @@ BEGIN
         'paid', o.amount_paid,
         'refunded', o.amount_refunded,
         'open_amount', orderly.open_amount(o),
+        'refund_due', orderly.refund_due(o),
         'payments', orderly.order_payments(o.id),
+        'cancellations', (SELECT coalesce(json_agg(json_build_object(
+                                     'id', c.id, 'status', c.status, 'reason', c.reason, 'fee', c.fee,
+                                     'lines', (SELECT json_agg(json_build_object('line', e -> 'line', 'qty', e -> 'qty'))
+                                               FROM jsonb_array_elements(c.plan -> 'lines') e),
+                                     'requested_at', orderly.json_time(c.requested_at),
+                                     'decided_at', orderly.json_time(c.decided_at)) ORDER BY c.id), '[]')
+                          FROM orderly.order_cancellations c WHERE c.order_id = o.id),
         'shipments', orderly.order_shipments(o.id),
         'hold', CASE WHEN o.status = 'on_hold' THEN json_build_object('reason', o.hold_reason, 'from', o.held_from) END,
         'timeline', orderly.order_timeline(o),

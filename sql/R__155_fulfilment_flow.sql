@@ -21,7 +21,7 @@ AS $$ SELECT $1 IN ('goods', 'custom', 'bundle') $$;
 -- payment_status and open_amount: R__138_order_fulfilment.sql (the order document needs them).
 
 -- A customer's open balance in one currency: what its approved, not yet completed orders still
--- owe (money is never summed across currencies).
+-- owe, a cancelled one its unpaid fee (money is never summed across currencies).
 CREATE OR REPLACE FUNCTION orderly.open_balance(customer_id bigint, currency text, except_order bigint DEFAULT NULL) RETURNS numeric
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -29,11 +29,13 @@ AS $$
     SELECT coalesce(sum(orderly.open_amount(o)), 0)
     FROM orderly.orders o
     WHERE o.customer_id = $1 AND o.currency = $2 AND o.id IS DISTINCT FROM $3
-      AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'on_hold')
+      AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'on_hold', 'cancelled')
 $$;
 
--- Each line of the order with what is still to ship: ordered less shipped (0 for a line that
--- does not ship), and whether it may ship now (a make-to-order line once produced).
+-- Each line of the order with what is still to ship: ordered (less what was cancelled) less
+-- shipped (0 for a line that does not ship), and whether it may ship now (a make-to-order line
+-- once produced; a line cancelled whole counts as produced: nothing of it is waited for).
+-- Its columns stay as they are: the pick list view (R__195_work_queues.sql) depends on them.
 CREATE OR REPLACE FUNCTION orderly.open_lines(order_id bigint)
 RETURNS TABLE (line_no integer, kind text, ordered integer, shipped integer, open integer, produced boolean)
 LANGUAGE plpgsql STABLE
@@ -41,9 +43,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     RETURN QUERY
-    SELECT l.line_no, p.kind, l.qty, sh.shipped,
-           CASE WHEN orderly.line_ships(p.kind) THEN greatest(l.qty - sh.shipped, 0) ELSE 0 END,
-           NOT orderly.line_needs_production(p.kind)
+    SELECT l.line_no, p.kind, l.qty - l.cancelled_qty, sh.shipped,
+           CASE WHEN orderly.line_ships(p.kind) THEN greatest(l.qty - l.cancelled_qty - sh.shipped, 0) ELSE 0 END,
+           NOT orderly.line_needs_production(p.kind) OR l.cancelled_qty = l.qty
                OR EXISTS (SELECT 1 FROM orderly.production_lines pl
                           WHERE pl.order_id = l.order_id AND pl.line_no = l.line_no AND pl.status = 'done')
     FROM orderly.order_lines l
@@ -55,17 +57,19 @@ BEGIN
 END
 $$;
 
--- The facts advance reads, in one place: the lines' state from open_lines, the deliveries.
+-- The facts advance reads, in one place: the lines' state from open_lines, the deliveries. A
+-- line cancelled whole neither needs production nor counts as a line that ships.
 CREATE OR REPLACE FUNCTION orderly.fulfilment_facts(o orderly.orders,
     OUT production_needed boolean, OUT production_done boolean,
     OUT anything_shipped boolean, OUT everything_shipped boolean, OUT everything_delivered boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(bool_or(orderly.line_needs_production(l.kind)), false),
+    SELECT coalesce(bool_or(orderly.line_needs_production(l.kind) AND l.ordered > 0), false),
            coalesce(bool_and(l.produced), true),
            coalesce(bool_or(l.shipped > 0), false),
-           coalesce(bool_and(l.open = 0), true) AND coalesce(bool_or(orderly.line_ships(l.kind)), false),
+           coalesce(bool_and(l.open = 0), true)
+               AND coalesce(bool_or(orderly.line_ships(l.kind) AND l.ordered > 0), false),
            NOT EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id AND s.status <> 'delivered')
                AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id)
     FROM orderly.open_lines(($1).id) l

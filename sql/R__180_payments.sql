@@ -67,7 +67,10 @@ $$;
 -- PAYMENT RECORD and PAYMENT REFUND (kind payment or refund), checked and written under the
 -- order's lock, and the order moved on (orderly.advance). Returns the payment row and whether
 -- this call wrote it (false: the same payment was recorded before, and nothing changed).
-CREATE OR REPLACE FUNCTION orderly.enter_payment(u orderly.users, args jsonb, kind text,
+-- only_refund_due: a refund of what a cancellation left due (REFUND RECORD, R__197_cancellation.sql),
+-- never more than that.
+DROP FUNCTION IF EXISTS orderly.enter_payment(orderly.users, jsonb, text);
+CREATE OR REPLACE FUNCTION orderly.enter_payment(u orderly.users, args jsonb, kind text, only_refund_due boolean DEFAULT false,
                                                  OUT p orderly.payments, OUT created boolean)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -121,6 +124,9 @@ BEGIN
             RAISE EXCEPTION 'payment of % % is more than the open amount of order %: % %', v_amount, o.currency, o.id,
                 orderly.open_amount(o), o.currency USING ERRCODE = 'OL409';
         END IF;
+    ELSIF only_refund_due AND v_amount > orderly.refund_due(o) THEN
+        RAISE EXCEPTION 'refund of % % is more than the refund due on order %: % %', v_amount, o.currency, o.id,
+            orderly.refund_due(o), o.currency USING ERRCODE = 'OL409';
     ELSIF v_amount > o.amount_paid - o.amount_refunded THEN
         RAISE EXCEPTION 'refund of % % is more than order % has paid and not had refunded: % %', v_amount, o.currency,
             o.id, o.amount_paid - o.amount_refunded, o.currency USING ERRCODE = 'OL409';

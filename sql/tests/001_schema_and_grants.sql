@@ -27,7 +27,9 @@ SELECT tables_are('orderly',
           'payments', 'production_lines', 'production_issues', 'carriers', 'shipments', 'shipment_lines',
           -- V018 (tracking, risk, customer e-mail)
           'secret_key', 'shipping_settings', 'transit_defaults', 'tracking_events', 'risk_reasons', 'stage_slas',
-          'delay_warnings', 'message_templates', 'outbox']);
+          'delay_warnings', 'message_templates', 'outbox',
+          -- V019 (cancellation)
+          'cancellation_policies', 'order_cancellations', 'order_charges']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -197,7 +199,8 @@ SELECT set_eq($$SELECT code FROM orderly.permissions$$,
     ARRAY['order.create', 'order.read', 'order.read_all', 'order.submit', 'order.approve', 'order.cancel',
           'customer.read', 'customer.manage', 'catalog.manage', 'pricing.manage', 'price.override',
           'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage', 'catalog.read',
-          'payment.record', 'production.manage', 'shipment.manage', 'order.hold', 'tracking.post', 'risk.read'],
+          'payment.record', 'production.manage', 'shipment.manage', 'order.hold', 'tracking.post', 'risk.read',
+          'cancel.decide'],
     'the permission catalog is seeded');
 
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admin'$$,

@@ -64,7 +64,9 @@ SELECT admin.link_customer('buyer', test.id('acme'));
 -- The transition table ----------------------------------------------------------------------------
 
 SELECT set_eq($$ SELECT from_status, to_status, permission FROM orderly.order_status_transitions
-                 WHERE from_status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'completed', 'on_hold') $$,
+                 WHERE from_status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'completed', 'on_hold')
+                   -- → cancelled: 197_cancellation.sql
+                   AND to_status <> 'cancelled' $$,
               $$ VALUES ('approved', 'in_production', 'production.manage'), ('approved', 'ready', 'production.manage'),
                         ('in_production', 'ready', 'production.manage'), ('approved', 'partially_shipped', 'shipment.manage'),
                         ('approved', 'shipped', 'shipment.manage'), ('in_production', 'partially_shipped', 'shipment.manage'),
@@ -99,6 +101,7 @@ $$;
 SELECT is(ARRAY(SELECT t.from_status || '→' || t.to_status || ': ' || pg_temp.try(t.from_status, t.to_status, 'nobody')
                 FROM orderly.order_status_transitions t
                 WHERE t.from_status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'on_hold')
+                  AND t.to_status <> 'cancelled'
                   AND pg_temp.try(t.from_status, t.to_status, 'nobody') <> 'OL403 permission denied: ' || t.permission
                 ORDER BY 1), '{}',
           'every transition after approval is refused to a user without its permission (OL403 naming it)');
@@ -106,7 +109,7 @@ SELECT is(ARRAY(SELECT t.from_status || '→' || t.to_status || ': ' || r.outcom
                 FROM orderly.order_status_transitions t
                 CROSS JOIN LATERAL (SELECT pg_temp.try(t.from_status, t.to_status, 'only-' || replace(t.permission, '.', '-')) AS outcome) r
                 WHERE t.from_status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'on_hold')
-                  AND r.outcome <> 'ok'
+                  AND t.to_status <> 'cancelled' AND r.outcome <> 'ok'
                 ORDER BY 1), '{}',
           'and made by a user holding that one permission and nothing else');
 SELECT is((SELECT count(*)::integer FROM orderly.order_status_history WHERE order_id = test.id('probe') AND reason = 'probe'), 19,
@@ -126,10 +129,10 @@ SELECT admin.create_role('all_after_approval');
 SELECT admin.grant_permission('all_after_approval', p) FROM unnest(ARRAY['production.manage', 'shipment.manage', 'payment.record', 'order.hold']) p;
 SELECT admin.create_user('boss', 'boss-secret-1', ARRAY['all_after_approval']);
 SELECT is(pg_temp.try('approved', 'completed', 'boss'),
-          format('OL409 order %s is approved, which cannot become completed; from approved it can become: in_production, ready, partially_shipped, shipped, on_hold', test.id('probe')),
+          format('OL409 order %s is approved, which cannot become completed; from approved it can become: in_production, ready, partially_shipped, shipped, cancelled, on_hold', test.id('probe')),
           'approved → completed is refused, naming the way on');
 SELECT is(pg_temp.try('ready', 'approved', 'boss'),
-          format('OL409 order %s is ready, which cannot become approved; from ready it can become: partially_shipped, shipped, on_hold', test.id('probe')),
+          format('OL409 order %s is ready, which cannot become approved; from ready it can become: partially_shipped, shipped, cancelled, on_hold', test.id('probe')),
           'ready → approved: no going back');
 SELECT is(pg_temp.try('shipped', 'on_hold', 'boss'),
           format('OL409 order %s is shipped, which cannot become on_hold; from shipped it can become: delivered', test.id('probe')),
@@ -141,7 +144,7 @@ SELECT is(pg_temp.try('completed', 'on_hold', 'boss'),
           format('OL409 order %s is completed, which cannot become on_hold; from completed it can become: nothing (it is final)', test.id('probe')),
           'completed is final');
 SELECT is(pg_temp.try('on_hold', 'shipped', 'boss'),
-          format('OL409 order %s is on_hold, which cannot become shipped; from on_hold it can become: approved, in_production, ready, partially_shipped', test.id('probe')),
+          format('OL409 order %s is on_hold, which cannot become shipped; from on_hold it can become: approved, in_production, ready, partially_shipped, cancelled', test.id('probe')),
           'an order on hold goes back, not on');
 UPDATE orderly.orders SET status = 'ready', held_from = NULL, hold_reason = NULL WHERE id = test.id('probe');
 SELECT throws_ok(format($$ SELECT orderly.change_status(o, 'on_hold', %s, '  ') FROM orderly.orders o WHERE id = %s $$,
