@@ -66,7 +66,7 @@ AS $$
         "history":"order_history", "created_by":"actor", "created_at":"keep", "submitted_by":"actor",
         "submitted_at":"keep", "priced_at":"keep", "payment_status":"keep", "paid":"keep", "refunded":"keep",
         "open_amount":"keep", "payments":"order_payment", "shipments":"order_shipment", "timeline":"order_milestone",
-        "refund_due":"keep", "cancellations":"order_cancellation"}'
+        "refund_due":"keep", "cancellations":"order_cancellation", "version":"keep", "pending_change":"keep"}'
     WHEN 'order_cancellation' THEN '{"id":"keep", "status":"keep", "reason":"keep", "fee":"keep", "lines":"keep",
         "requested_at":"keep", "decided_at":"keep"}'
     WHEN 'order_payment' THEN '{"id":"keep", "kind":"keep", "amount":"keep", "method":"keep", "reference":"keep",
@@ -138,6 +138,18 @@ AS $$
     WHEN 'payment' THEN '{"id":"keep", "order":"keep", "kind":"keep", "amount":"keep", "currency":"keep",
         "method":"keep", "reference":"keep", "received_at":"keep", "recorded_by":"actor", "recorded_at":"keep",
         "order_paid":"keep", "order_refunded":"keep", "open_amount":"keep", "payment_status":"keep"}'
+    WHEN 'order_change' THEN '{"id":"keep", "order":"keep", "status":"keep", "message":"keep", "waiting_for":"keep",
+        "version":"keep", "reason":"keep", "reprice":"keep", "diff":"order_diff", "total_before":"keep",
+        "total_after":"keep", "currency":"keep", "requested_by":"actor", "requested_at":"keep", "decided_at":"keep",
+        "decision_reason":"keep"}'
+    WHEN 'order_diff' THEN '{"order":"keep", "from":"keep", "to":"keep", "lines":"keep", "header":"keep",
+        "notes":"diff_note", "totals":"keep"}'
+    WHEN 'diff_note' THEN '{"id":"keep", "kind":"keep", "text":"keep", "$only":{"visibility":["customer"]}}'
+    WHEN 'order_version' THEN '{"version":"keep", "change":"keep", "by":"actor", "at":"keep", "reason":"keep",
+        "total_before":"keep", "total_after":"keep", "currency":"keep"}'
+    WHEN 'event:order.changed' THEN '{"order":"keep", "change":"keep", "version":"keep", "reason":"keep",
+        "lines":"keep", "header":"keep", "total_before":"keep", "total_after":"keep", "currency":"keep", "at":"keep"}'
+    WHEN 'event:change.declined' THEN '{"order":"keep", "change":"keep", "reason":"keep", "at":"keep"}'
     WHEN 'event:order.cancelled' THEN '{"order":"keep", "cancellation":"keep", "status":"keep", "whole_order":"keep",
         "lines":"event_cancel_line", "fee":"keep", "currency":"keep", "refund_due":"keep", "at":"keep"}'
     WHEN 'event_cancel_line' THEN '{"line":"keep", "qty":"keep", "name":"keep"}'

@@ -156,7 +156,7 @@ BEGIN
         'totals', json_build_object('subtotal', o.subtotal, 'discount', o.discount_total,
                                     'net', o.subtotal - o.discount_total,
                                     'tax', o.tax_total, 'total', o.total,
-                                    -- After a cancellation (R__197_cancellation.sql): what the
+                                    -- After a cancellation (R__198_cancellation.sql): what the
                                     -- cancelled units were worth, the fees, and what is owed.
                                     'cancelled', o.cancelled_total, 'charges', o.charges_total,
                                     'due', orderly.amount_owed(o)),
@@ -168,6 +168,11 @@ BEGIN
         'refunded', o.amount_refunded,
         'open_amount', orderly.open_amount(o),
         'refund_due', orderly.refund_due(o),
+        -- Amendments (R__197_amendments.sql): the version, and a change still waiting.
+        'version', o.version,
+        'pending_change', (SELECT json_build_object('id', c.id, 'waiting_for', c.waiting_for, 'reason', c.reason,
+                                                    'requested_at', orderly.json_time(c.requested_at))
+                           FROM orderly.order_changes c WHERE c.order_id = o.id AND c.status = 'pending'),
         'payments', orderly.order_payments(o.id),
         'cancellations', (SELECT coalesce(json_agg(json_build_object(
                                      'id', c.id, 'status', c.status, 'reason', c.reason, 'fee', c.fee,
@@ -259,9 +264,13 @@ END
 $$;
 
 -- The order's lines become exactly specs (each with its "line" number), all priced together;
--- the header gets the totals. Manual prices in specs were authorised when they were set (see
--- require_override), so re-pricing honours them whoever triggers it.
-CREATE OR REPLACE FUNCTION orderly.set_order_lines(o orderly.orders, specs jsonb) RETURNS orderly.orders
+-- the header gets the totals, summed from the stored lines. Manual prices in specs were
+-- authorised when they were set (see require_override), so re-pricing honours them whoever
+-- triggers it. only_lines (an amendment, R__197_amendments.sql): only these lines take the new
+-- prices; every other line keeps the prices it was agreed at.
+DROP FUNCTION IF EXISTS orderly.set_order_lines(orderly.orders, jsonb);
+CREATE OR REPLACE FUNCTION orderly.set_order_lines(o orderly.orders, specs jsonb, only_lines integer[] DEFAULT NULL)
+RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -292,6 +301,7 @@ BEGIN
            l
     FROM jsonb_array_elements(priced -> 'lines') l
     JOIN jsonb_array_elements(specs) sp ON (sp ->> 'line')::integer = (l ->> 'line')::integer
+    WHERE only_lines IS NULL OR (l ->> 'line')::integer = ANY (only_lines)
     ON CONFLICT (order_id, line_no) DO UPDATE
     SET spec = excluded.spec, product_id = excluded.product_id, sku_id = excluded.sku_id, qty = excluded.qty,
         list_price = excluded.list_price, gross = excluded.gross, discount = excluded.discount,
@@ -299,13 +309,16 @@ BEGIN
         is_override = excluded.is_override, override_reason = excluded.override_reason,
         override_by = CASE WHEN excluded.is_override THEN x.override_by END,
         priced = excluded.priced, updated_at = now();
+    -- The totals are the sums of the rounded line figures, as the pricing engine sums them.
     UPDATE orderly.orders x
     SET currency = coalesce(priced ->> 'currency', x.currency),
-        subtotal = (priced ->> 'subtotal')::numeric, discount_total = (priced ->> 'discount_total')::numeric,
-        tax_total = (priced ->> 'tax_total')::numeric, total = (priced ->> 'total')::numeric,
+        subtotal = t.subtotal, discount_total = t.discount, tax_total = t.tax, total = t.total,
         priced_at = now(), updated_at = now()
+    FROM (SELECT coalesce(sum(l.gross), 0) AS subtotal, coalesce(sum(l.discount), 0) AS discount,
+                 coalesce(sum(l.tax), 0) AS tax, coalesce(sum(l.net + l.tax), 0) AS total
+          FROM orderly.order_lines l WHERE l.order_id = o.id) t
     WHERE x.id = o.id
-    RETURNING * INTO o;
+    RETURNING x.* INTO o;
     RETURN o;
 END
 $$;
@@ -461,6 +474,18 @@ BEGIN
                    WHERE h.order_id = was_approved.order_id AND h.to_status = 'approved'
                      AND (was_approved.up_to IS NULL OR h.id <= was_approved.up_to));
 END
+$$;
+
+-- Who hears of what happens to an order as its people: the creator, one more user (the author of
+-- a change or request; NULL: none), and every login of the order's customer, each once, by id.
+CREATE OR REPLACE FUNCTION orderly.order_people(o orderly.orders, also bigint DEFAULT NULL) RETURNS SETOF bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ($1).created_by WHERE ($1).created_by IS NOT NULL
+    UNION SELECT $2 WHERE $2 IS NOT NULL
+    UNION SELECT u.id FROM orderly.users u WHERE u.customer_id = ($1).customer_id
+    ORDER BY 1
 $$;
 
 -- Events of a status change, raised at commit ------------------------------------------------------

@@ -44,7 +44,7 @@ BEGIN
            || ARRAY(SELECT DISTINCT a.actor_user_id FROM orderly.audit_log a
                     WHERE a.entity = 'order' AND a.entity_id = o.id::text AND a.actor_user_id IS NOT NULL
                       AND a.action IN ('order.draft', 'order.line_add', 'order.line_set', 'order.line_remove',
-                                       'order.update', 'order.submit'));
+                                       'order.update', 'order.submit', 'order.amend'));
 END
 $$;
 
@@ -236,40 +236,56 @@ $$;
 
 -- Routing ----------------------------------------------------------------------------------------
 
--- Called by orderly.submit_order once the order is submitted (prices fixed, stock reserved).
--- Picks the rule, creates the round's steps (step 1 pending, the others waiting) and sets the
--- status. No rule: approved at once, with the reason in the history, and moved on by
--- orderly.advance (R__155_fulfilment_flow.sql: ready, or on hold over the credit limit).
--- orderly.notify_routed notifies, last (orderly.finish_submit).
-CREATE OR REPLACE FUNCTION orderly.route_approval(o orderly.orders, actor_id bigint) RETURNS orderly.orders
+-- The rule that applies to an order of its type and total: active, with steps, the highest
+-- priority first; NULL when none does. lock: FOR SHARE, so that an admin changing the rule's
+-- steps right now waits (their functions lock it FOR UPDATE) and a round is built from one
+-- consistent chain.
+CREATE OR REPLACE FUNCTION orderly.rule_for_order(o orderly.orders, lock boolean DEFAULT false) RETURNS orderly.approval_rules
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r       orderly.approval_rules;
+    r orderly.approval_rules;
+BEGIN
+    IF lock THEN
+        SELECT * INTO r FROM orderly.approval_rules x
+        WHERE x.active AND x.order_types @> ARRAY[o.type]
+          AND (x.min_total IS NULL OR o.total >= x.min_total)
+          AND (x.max_total IS NULL OR o.total <= x.max_total)
+          AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
+        ORDER BY x.priority DESC, x.id
+        LIMIT 1
+        FOR SHARE OF x;
+    ELSE
+        SELECT * INTO r FROM orderly.approval_rules x
+        WHERE x.active AND x.order_types @> ARRAY[o.type]
+          AND (x.min_total IS NULL OR o.total >= x.min_total)
+          AND (x.max_total IS NULL OR o.total <= x.max_total)
+          AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
+        ORDER BY x.priority DESC, x.id
+        LIMIT 1;
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- Opens the order's next round of rule r (step 1 pending, the others waiting) and returns its
+-- first step. change_id: the round decides a change (orderly.order_changes) whose new total o
+-- carries, rather than the order itself. Audited as approval.route.
+CREATE OR REPLACE FUNCTION orderly.open_round(o orderly.orders, r orderly.approval_rules, actor_id bigint,
+                                              change_id bigint DEFAULT NULL) RETURNS orderly.order_approvals
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
     v_round integer;
     v_steps integer;
+    a       orderly.order_approvals;
 BEGIN
-    SELECT * INTO r FROM orderly.approval_rules x
-    WHERE x.active AND x.order_types @> ARRAY[o.type]
-      AND (x.min_total IS NULL OR o.total >= x.min_total)
-      AND (x.max_total IS NULL OR o.total <= x.max_total)
-      AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
-    ORDER BY x.priority DESC, x.id
-    LIMIT 1
-    -- An admin changing this rule's steps right now waits (their functions lock it FOR UPDATE):
-    -- the round is built from one consistent chain.
-    FOR SHARE OF x;
-    IF r.id IS NULL THEN
-        o := orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
-        -- On at once as far as the facts allow: ready, or on hold over the credit limit.
-        RETURN orderly.advance(o, actor_id, check_credit => true);
-    END IF;
-
     SELECT coalesce(max(x.round), 0) + 1 INTO v_round FROM orderly.order_approvals x WHERE x.order_id = o.id;
     SELECT count(*) INTO v_steps FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id;
     INSERT INTO orderly.order_approvals (order_id, customer_id, round, step_no, steps, rule_id, role, escalation_role,
-                                         due_after, status, note, pending_since, due_at)
+                                         due_after, status, note, pending_since, due_at, change_id)
     SELECT o.id, o.customer_id, v_round, s.n, v_steps, r.id, s.role, s.escalation_role, s.due_after,
            CASE WHEN s.n = 1 THEN 'pending' ELSE 'waiting' END,
            -- Routed all the same (an admin fixes limits or roles), but said where it will stick.
@@ -281,15 +297,53 @@ BEGIN
                                  WHERE ro.name = s.role)
                 THEN format('nobody holds role %s', s.role) END,
            CASE WHEN s.n = 1 THEN now() END,
-           CASE WHEN s.n = 1 THEN now() + s.due_after END
+           CASE WHEN s.n = 1 THEN now() + s.due_after END,
+           open_round.change_id
     FROM (SELECT x.*, row_number() OVER (ORDER BY x.step_no)::integer AS n
           FROM orderly.approval_rule_steps x WHERE x.rule_id = r.id) s;
-    o := orderly.change_status(o, 'pending_approval', actor_id,
-                               format('approval rule "%s": %s step(s), round %s', r.name, v_steps, v_round));
     PERFORM orderly.audit(actor_id, 'approval.route', 'order', o.id::text, NULL,
                           jsonb_build_object('rule', r.name, 'rule_id', r.id, 'round', v_round, 'steps', v_steps,
-                                             'type', o.type, 'total', o.total));
+                                             'type', o.type, 'total', o.total, 'change', change_id));
+    SELECT * INTO a FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.round = v_round AND x.step_no = 1;
+    RETURN a;
+END
+$$;
+
+-- The order as a step judges it (limits, payloads): for a change's round, with the change's new
+-- total.
+CREATE OR REPLACE FUNCTION orderly.approval_subject(a orderly.order_approvals, o orderly.orders) RETURNS orderly.orders
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF a.change_id IS NOT NULL THEN
+        SELECT c.total_after INTO o.total FROM orderly.order_changes c WHERE c.id = a.change_id;
+    END IF;
     RETURN o;
+END
+$$;
+
+-- Called by orderly.submit_order once the order is submitted (prices fixed, stock reserved).
+-- Picks the rule, creates the round's steps (step 1 pending, the others waiting) and sets the
+-- status. No rule: approved at once, with the reason in the history, and moved on by
+-- orderly.advance (R__155_fulfilment_flow.sql: ready, or on hold over the credit limit).
+-- orderly.notify_routed notifies, last (orderly.finish_submit).
+CREATE OR REPLACE FUNCTION orderly.route_approval(o orderly.orders, actor_id bigint) RETURNS orderly.orders
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r orderly.approval_rules := orderly.rule_for_order(o, lock => true);
+    a orderly.order_approvals;
+BEGIN
+    IF r.id IS NULL THEN
+        o := orderly.change_status(o, 'approved', actor_id, 'no approval rule applies');
+        -- On at once as far as the facts allow: ready, or on hold over the credit limit.
+        RETURN orderly.advance(o, actor_id, check_credit => true);
+    END IF;
+    a := orderly.open_round(o, r, actor_id);
+    RETURN orderly.change_status(o, 'pending_approval', actor_id,
+                                 format('approval rule "%s": %s step(s), round %s', r.name, a.steps, a.round));
 END
 $$;
 
@@ -445,7 +499,9 @@ BEGIN
             PERFORM orderly.raise_already_decided(v_seen);
         END IF;
     END IF;
-    IF o.status <> 'pending_approval' THEN
+    SELECT * INTO c FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending' FOR UPDATE;
+    -- A change's round (R__197_amendments.sql) is decided while the order goes on in its status.
+    IF o.status <> 'pending_approval' AND c.change_id IS NULL THEN
         SELECT * INTO c FROM orderly.order_approvals x
         WHERE x.order_id = o.id AND x.status IN ('approved', 'rejected')
         ORDER BY x.round DESC, x.step_no DESC LIMIT 1;
@@ -456,10 +512,16 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'order % is %; it is not awaiting approval', o.id, o.status USING ERRCODE = 'OL409';
     END IF;
-    SELECT * INTO c FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending' FOR UPDATE;
     IF c.id IS NULL THEN
         RAISE EXCEPTION 'order % has no pending approval step', o.id USING ERRCODE = 'OL409';
     END IF;
+    -- The step the caller saw was replaced while it waited (a change started a new round): what
+    -- it meant to decide is no longer what is asked.
+    IF v_seen.id IS NOT NULL AND v_seen.round <> c.round THEN
+        RAISE EXCEPTION 'order % changed while you were deciding: round % is now asked (step % of %); look at it again',
+            o.id, c.round, c.step_no, c.steps USING ERRCODE = 'OL409';
+    END IF;
+    o := orderly.approval_subject(c, o);
     IF want_step IS NOT NULL AND want_step <> c.step_no THEN
         SELECT * INTO v_seen FROM orderly.order_approvals x
         WHERE x.order_id = o.id AND x.round = c.round AND x.step_no = want_step;
@@ -495,91 +557,8 @@ $$;
 
 -- Commands ---------------------------------------------------------------------------------------
 
--- ORDER APPROVE id [comment=] [step=]
-CREATE OR REPLACE FUNCTION api.order_approve(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, pg_temp
-AS $$
-DECLARE
-    u         orderly.users := orderly.begin_command('ORDER APPROVE', order_approve.actor, order_approve.args);
-    v_replay  json := orderly.replay(u, order_approve.args);
-    v_comment text;
-    c         orderly.order_approvals;
-    nxt       orderly.order_approvals;
-    o         orderly.orders;
-BEGIN
-    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
-    v_comment := nullif(btrim(orderly.arg_text(args, 'comment')), '');
-    IF length(v_comment) > 2000 THEN
-        RAISE EXCEPTION 'comment must be at most 2000 characters' USING ERRCODE = 'OL400';
-    END IF;
-    c := orderly.decide_step(u, orderly.arg_bigint(args, 'id', true), orderly.arg_int(args, 'step'), 'approved', v_comment);
-    SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
-    UPDATE orderly.order_approvals x
-    SET status = 'pending', pending_since = now(), due_at = now() + x.due_after
-    WHERE x.order_id = c.order_id AND x.round = c.round AND x.step_no = c.step_no + 1 AND x.status = 'waiting'
-    RETURNING * INTO nxt;
-    IF nxt.id IS NOT NULL THEN
-        PERFORM orderly.notify_step(nxt, o, 'approval.requested', now(), u.id);
-    ELSE
-        o := orderly.change_status(o, 'approved', u.id,
-                                   format('approved: all %s step(s) of round %s', c.steps, c.round));
-        o := orderly.advance(o, u.id, check_credit => true);
-        PERFORM orderly.notify_order_approved(o, u.id, u.id);
-    END IF;
-    -- Its own statement: approval_doc (STABLE) sees only what earlier statements wrote.
-    RETURN NEXT orderly.remember(u, args, orderly.approval_doc(c.order_id));
-END
-$$;
-
-SELECT orderly.register_command('ORDER APPROVE', 'api.order_approve', 'order.approve',
-    arguments  => 'id:id! comment:text step:integer',
-    positional => '{id}',
-    usage      => 'ORDER APPROVE id [comment=]',
-    summary    => 'Approve the order''s current step, if it is yours to decide.',
-    changes    => true);
-
--- ORDER REJECT id reason= [step=]: the order is rejected, later steps skipped, its stock and
--- coupon released; the creator may change it and submit again (a new round).
-CREATE OR REPLACE FUNCTION api.order_reject(actor bigint, args jsonb) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, pg_temp
-AS $$
-DECLARE
-    u        orderly.users := orderly.begin_command('ORDER REJECT', order_reject.actor, order_reject.args);
-    v_replay json := orderly.replay(u, order_reject.args);
-    v_reason text;
-    c        orderly.order_approvals;
-    o        orderly.orders;
-BEGIN
-    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
-    v_reason := btrim(orderly.arg_text(args, 'reason', true));
-    IF length(v_reason) > 2000 THEN
-        RAISE EXCEPTION 'reason must be at most 2000 characters' USING ERRCODE = 'OL400';
-    END IF;
-    c := orderly.decide_step(u, orderly.arg_bigint(args, 'id', true), orderly.arg_int(args, 'step'), 'rejected', v_reason);
-    SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
-    UPDATE orderly.order_approvals x SET status = 'skipped'
-    WHERE x.order_id = c.order_id AND x.round = c.round AND x.status = 'waiting';
-    -- Coupon before stock: the lock order of ORDER SUBMIT (order, coupon, SKUs).
-    PERFORM orderly.coupon_release(o.id, u.id);
-    PERFORM orderly.release_stock(o.id, u.id);
-    o := orderly.change_status(o, 'rejected', u.id, v_reason);
-    IF o.created_by IS NOT NULL THEN
-        PERFORM api.notify(o.created_by, NULL, 'approval.rejected',
-                           orderly.approval_payload(c, o) - 'due_at'
-                           || jsonb_build_object('reason', v_reason, 'rejected_by', u.username), u.id);
-    END IF;
-    RETURN NEXT orderly.remember(u, args, orderly.approval_doc(c.order_id));
-END
-$$;
-
-SELECT orderly.register_command('ORDER REJECT', 'api.order_reject', 'order.approve',
-    arguments  => 'id:id! reason:text! step:integer',
-    positional => '{id}',
-    usage      => 'ORDER REJECT id reason=',
-    summary    => 'Reject the order at its current step: stock is released and the creator told why.',
-    changes    => true);
+-- ORDER APPROVE and ORDER REJECT: R__199_approval_decisions.sql (a change's round applies or
+-- declines the change, R__197_amendments.sql).
 
 -- APPROVAL SHOW order
 CREATE OR REPLACE FUNCTION api.approval_show(actor bigint, args jsonb) RETURNS SETOF json
@@ -640,7 +619,8 @@ BEGIN
         ORDER BY x.pending_since, x.id
     LOOP
         SELECT * INTO o FROM orderly.orders y WHERE y.id = a.order_id;
-        CONTINUE WHEN o.status <> 'pending_approval' OR NOT orderly.order_visible(u, o);
+        CONTINUE WHEN (o.status <> 'pending_approval' AND a.change_id IS NULL) OR NOT orderly.order_visible(u, o);
+        o := orderly.approval_subject(a, o);
         SELECT * INTO d FROM orderly.step_deciders(a, o, now()) z WHERE z.user_id = u.id;
         CONTINUE WHEN NOT FOUND;
         RETURN NEXT json_build_object(

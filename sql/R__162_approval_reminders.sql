@@ -60,8 +60,9 @@ BEGIN
         -- The order lock every decision takes first; an order being decided right now is left
         -- for the next run rather than waited for.
         SELECT * INTO o FROM orderly.orders x WHERE x.id = s.order_id FOR NO KEY UPDATE SKIP LOCKED;
-        CONTINUE WHEN o.id IS NULL OR o.status <> 'pending_approval';
+        CONTINUE WHEN o.id IS NULL OR (o.status <> 'pending_approval' AND s.change_id IS NULL);
         SELECT * INTO s FROM orderly.order_approvals x WHERE x.id = s.id FOR UPDATE;
+        o := orderly.approval_subject(s, o);
         CONTINUE WHEN s.status <> 'pending'
                    OR coalesce(greatest(s.last_reminded_at, s.escalated_at) + s.due_after, s.due_at) > v_now;
         IF s.escalation_role IS NOT NULL AND s.escalated_at IS NULL AND s.reminders_sent >= v_max THEN

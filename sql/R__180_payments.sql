@@ -67,7 +67,7 @@ $$;
 -- PAYMENT RECORD and PAYMENT REFUND (kind payment or refund), checked and written under the
 -- order's lock, and the order moved on (orderly.advance). Returns the payment row and whether
 -- this call wrote it (false: the same payment was recorded before, and nothing changed).
--- only_refund_due: a refund of what a cancellation left due (REFUND RECORD, R__197_cancellation.sql),
+-- only_refund_due: a refund of what a cancellation left due (REFUND RECORD, R__198_cancellation.sql),
 -- never more than that.
 DROP FUNCTION IF EXISTS orderly.enter_payment(orderly.users, jsonb, text);
 CREATE OR REPLACE FUNCTION orderly.enter_payment(u orderly.users, args jsonb, kind text, only_refund_due boolean DEFAULT false,

@@ -1,5 +1,5 @@
 -- Orderly: cancelling an order, or some of its lines, after submission (issue 14, item 2). Data
--- only; the rules live in R__197_cancellation.sql.
+-- only; the rules live in R__198_cancellation.sql.
 --
 -- What was cancelled is kept on the lines (order_lines.cancelled_qty: the units that will never
 -- ship) and its value on the order (orders.cancelled_total), beside what the cancellation costs

@@ -2,7 +2,7 @@ import OrderlyClient
 import OrderlyTestSupport
 import Testing
 
-/// Cancellation over real TCP (R__197_cancellation.sql): a quote that changes nothing in the
+/// Cancellation over real TCP (R__198_cancellation.sql): a quote that changes nothing in the
 /// database, a customer's request decided by a sales manager with the refund due recorded, each
 /// department told once, and the races — a cancellation against a shipment, a retry with one
 /// idempotency key, two people cancelling at once — each with exactly one outcome and the stock

@@ -29,7 +29,9 @@ SELECT tables_are('orderly',
           'secret_key', 'shipping_settings', 'transit_defaults', 'tracking_events', 'risk_reasons', 'stage_slas',
           'delay_warnings', 'message_templates', 'outbox',
           -- V019 (cancellation)
-          'cancellation_policies', 'order_cancellations', 'order_charges']);
+          'cancellation_policies', 'order_cancellations', 'order_charges',
+          -- V020 (amendments)
+          'amendment_constraints', 'order_changes', 'order_versions']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),
@@ -200,7 +202,7 @@ SELECT set_eq($$SELECT code FROM orderly.permissions$$,
           'customer.read', 'customer.manage', 'catalog.manage', 'pricing.manage', 'price.override',
           'report.read', 'notify.send', 'inbox.read', 'stats.read', 'audit.read', 'user.manage', 'catalog.read',
           'payment.record', 'production.manage', 'shipment.manage', 'order.hold', 'tracking.post', 'risk.read',
-          'cancel.decide'],
+          'cancel.decide', 'order.amend'],
     'the permission catalog is seeded');
 
 SELECT set_eq($$SELECT permission FROM admin.role_permissions WHERE role = 'admin'$$,

@@ -65,7 +65,7 @@ SELECT admin.link_customer('buyer', test.id('acme'));
 
 SELECT set_eq($$ SELECT from_status, to_status, permission FROM orderly.order_status_transitions
                  WHERE from_status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped', 'delivered', 'completed', 'on_hold')
-                   -- → cancelled: 197_cancellation.sql
+                   -- → cancelled: 198_cancellation.sql
                    AND to_status <> 'cancelled' $$,
               $$ VALUES ('approved', 'in_production', 'production.manage'), ('approved', 'ready', 'production.manage'),
                         ('in_production', 'ready', 'production.manage'), ('approved', 'partially_shipped', 'shipment.manage'),

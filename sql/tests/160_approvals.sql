@@ -82,7 +82,7 @@ SELECT set_eq($$SELECT role FROM admin.role_permissions WHERE permission = 'orde
               'the approving roles hold order.approve');
 SELECT set_eq($$SELECT from_status || '→' || to_status || ':' || coalesce(permission, '-') FROM orderly.order_status_transitions
                WHERE from_status IN ('draft', 'submitted', 'pending_approval', 'rejected')
-                 AND to_status <> 'cancelled'  -- 197_cancellation.sql$$,
+                 AND to_status <> 'cancelled'  -- 198_cancellation.sql$$,
               ARRAY['draft→submitted:order.submit', 'submitted→pending_approval:-', 'submitted→approved:-',
                     'pending_approval→approved:order.approve', 'pending_approval→rejected:order.approve',
                     'rejected→submitted:order.submit'], 'the approval transitions');

@@ -442,12 +442,7 @@ BEGIN
     LOOP
         PERFORM api.notify(NULL, r.role, 'order.cancelled', v_payload, actor_id);
     END LOOP;
-    FOR r IN
-        SELECT o.created_by AS user_id WHERE o.created_by IS NOT NULL
-        UNION SELECT c.requested_by WHERE c.requested_by IS NOT NULL
-        UNION SELECT u.id FROM orderly.users u WHERE u.customer_id = o.customer_id
-        ORDER BY 1
-    LOOP
+    FOR r IN SELECT p AS user_id FROM orderly.order_people(o, c.requested_by) p LOOP
         PERFORM api.notify(r.user_id, NULL, 'order.cancelled', v_payload, actor_id);
     END LOOP;
 END
@@ -484,6 +479,7 @@ DECLARE
     v_own    bigint := orderly.own_customer(u);
     o        orderly.orders;
     c        orderly.order_cancellations;
+    ch       orderly.order_changes;
     v_plan   jsonb;
     v_direct boolean;
 BEGIN
@@ -507,6 +503,13 @@ BEGIN
     SELECT * INTO c FROM orderly.order_cancellations x WHERE x.order_id = o.id AND x.status = 'requested';
     IF c.id IS NOT NULL THEN
         RAISE EXCEPTION 'order % already has a cancellation request (%) waiting for a decision', o.id, c.id USING ERRCODE = 'OL409';
+    END IF;
+    -- A change still waiting (R__197_amendments.sql) is abandoned first: the stock it held goes
+    -- back, and the plan is made again on the order as it then is.
+    ch := orderly.pending_change(o);
+    IF v_direct AND ch.id IS NOT NULL THEN
+        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled');
+        v_plan := orderly.cancellation_plan(o, v_lines);
     END IF;
     INSERT INTO orderly.order_cancellations (order_id, customer_id, status, reason, lines, plan, fee, currency,
                                              requested_by, decided_by, decided_at)
@@ -551,6 +554,7 @@ DECLARE
     o        orderly.orders;
     req      orderly.order_cancellations;
     c        orderly.order_cancellations;
+    ch       orderly.order_changes;
     v_plan   jsonb;
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
@@ -559,6 +563,10 @@ BEGIN
     END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
     req := orderly.cancel_request_of(o);
+    ch := orderly.pending_change(o);
+    IF ch.id IS NOT NULL THEN
+        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled');
+    END IF;
     -- Decided on the order as it stands now (a part may have shipped since it was asked).
     v_plan := orderly.cancellation_plan(o, req.lines);
     IF v_plan ->> 'needs_approval_by' IS NOT NULL AND NOT (v_plan ->> 'needs_approval_by') = ANY (orderly.user_role_names(u.id)) THEN
@@ -612,6 +620,7 @@ BEGIN
     PERFORM orderly.audit(u.id, 'order.cancel_reject', 'order', c.order_id::text, jsonb_build_object('cancellation', c.id),
                           jsonb_build_object('cancellation', c.id, 'reason', v_reason));
     RETURN NEXT orderly.remember(u, args, orderly.cancellation_doc(c));
+    -- The one who asked and the customer (not the creator: nothing changed for them).
     FOR n IN
         SELECT c.requested_by AS user_id WHERE c.requested_by IS NOT NULL
         UNION SELECT x.id FROM orderly.users x WHERE x.customer_id = c.customer_id
@@ -692,3 +701,82 @@ SELECT orderly.register_command('REFUND RECORD', 'api.refund_record', 'payment.r
     usage      => 'REFUND RECORD order= amount= reference= [method=bank_transfer|card|cash|cheque|other] [refunded_at=] [currency=]',
     summary    => 'Record paying back what is due after a cancellation (at most the refund due); the same method and reference again is the same refund.',
     changes    => true);
+
+-- Admins: the policy ------------------------------------------------------------------------------------
+
+CREATE OR REPLACE VIEW admin.cancellation_policies AS
+SELECT p.status, p.order_type, p.currency, p.fee_percent, p.fee_basis, p.fee_fixed, p.fee_min, p.fee_max, p.approval_role, p.note
+FROM orderly.cancellation_policies p
+JOIN orderly.order_statuses s ON s.code = p.status
+ORDER BY s.position, p.order_type NULLS FIRST, p.currency NULLS FIRST;
+
+COMMENT ON VIEW admin.cancellation_policies IS
+    'The cancellation policy: the fee and the approving role per status (and optionally order type and currency)';
+
+-- Creates or replaces the row for (status, order_type, currency); returns it. Audited as the
+-- admin's (actor_kind admin_sql).
+CREATE OR REPLACE FUNCTION admin.set_cancellation_policy(status text, fee_percent numeric DEFAULT 0,
+    fee_basis text DEFAULT 'cancelled_value', fee_fixed numeric DEFAULT 0, fee_min numeric DEFAULT NULL,
+    fee_max numeric DEFAULT NULL, approval_role text DEFAULT NULL, order_type text DEFAULT NULL,
+    currency text DEFAULT NULL, note text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+    p        orderly.cancellation_policies;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = set_cancellation_policy.status) THEN
+        RAISE EXCEPTION 'unknown status "%"', orderly.for_message(status) USING ERRCODE = 'OL404';
+    END IF;
+    IF approval_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.roles r WHERE r.name = approval_role) THEN
+        RAISE EXCEPTION 'unknown role "%"', orderly.for_message(approval_role) USING ERRCODE = 'OL404';
+    END IF;
+    IF currency IS NULL AND (coalesce(fee_fixed, 0) <> 0 OR fee_min IS NOT NULL OR fee_max IS NOT NULL) THEN
+        RAISE EXCEPTION 'a fixed fee, a minimum or a maximum is an amount: give its currency' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT orderly.cancellation_policy_doc(x) INTO v_before FROM orderly.cancellation_policies x
+    WHERE x.status = set_cancellation_policy.status AND x.order_type IS NOT DISTINCT FROM set_cancellation_policy.order_type
+      AND x.currency IS NOT DISTINCT FROM upper(set_cancellation_policy.currency) FOR UPDATE;
+    INSERT INTO orderly.cancellation_policies AS x (status, order_type, currency, fee_percent, fee_basis, fee_fixed,
+                                                    fee_min, fee_max, approval_role, note)
+    VALUES (status, order_type, upper(currency), coalesce(fee_percent, 0), coalesce(fee_basis, 'cancelled_value'),
+            coalesce(fee_fixed, 0), fee_min, fee_max, approval_role, note)
+    ON CONFLICT ON CONSTRAINT cancellation_policies_key DO UPDATE
+    SET fee_percent = excluded.fee_percent, fee_basis = excluded.fee_basis, fee_fixed = excluded.fee_fixed,
+        fee_min = excluded.fee_min, fee_max = excluded.fee_max, approval_role = excluded.approval_role, note = excluded.note
+    RETURNING * INTO p;
+    PERFORM orderly.audit(NULL, 'cancellation_policy.set', 'cancellation_policy', p.id::text, v_before,
+                          orderly.cancellation_policy_doc(p), actor_kind => 'admin_sql');
+    RETURN orderly.cancellation_policy_doc(p);
+END
+$$;
+
+COMMENT ON FUNCTION admin.set_cancellation_policy(text, numeric, text, numeric, numeric, numeric, text, text, text, text) IS
+    'Create or replace the cancellation policy row of a status (optionally per order type and currency): fee and approving role (audited)';
+
+-- Removes a row: the order can then not be cancelled at that status (unless a less specific row
+-- applies). Returns whether there was one.
+CREATE OR REPLACE FUNCTION admin.remove_cancellation_policy(status text, order_type text DEFAULT NULL, currency text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    p orderly.cancellation_policies;
+BEGIN
+    DELETE FROM orderly.cancellation_policies x
+    WHERE x.status = remove_cancellation_policy.status AND x.order_type IS NOT DISTINCT FROM remove_cancellation_policy.order_type
+      AND x.currency IS NOT DISTINCT FROM upper(remove_cancellation_policy.currency)
+    RETURNING * INTO p;
+    IF p.id IS NOT NULL THEN
+        PERFORM orderly.audit(NULL, 'cancellation_policy.remove', 'cancellation_policy', p.id::text,
+                              orderly.cancellation_policy_doc(p), NULL, actor_kind => 'admin_sql');
+    END IF;
+    RETURN p.id IS NOT NULL;
+END
+$$;
+
+COMMENT ON FUNCTION admin.remove_cancellation_policy(text, text, text) IS
+    'Remove a cancellation policy row (audited); without a row that applies, an order cannot be cancelled at that status';

@@ -1,4 +1,4 @@
--- Cancellation (issue 14, item 2; R__197_cancellation.sql, V019__cancellation.sql): the fee rules
+-- Cancellation (issue 14, item 2; R__198_cancellation.sql, V019__cancellation.sql): the fee rules
 -- (percent of what, fixed, minimum, maximum, never more than what is cancelled), the policy
 -- table (most specific row, on hold, constraints), ORDER CANCEL at each stage (submitted,
 -- approved, ready, in production, partially shipped) with what it releases, stops and charges,
@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(79);
+SELECT plan(85);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -303,6 +303,23 @@ INSERT INTO ids VALUES ('held', test.submitted('rita', test.id('acme'), '[{"sku"
 SELECT test.call('order_hold', 'fay', jsonb_build_object('id', test.id('held'), 'reason', 'question')) IS NOT NULL;
 SELECT is((test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('held'), 'quote', true)) -> 'policy' ->> 'status'), 'ready',
           'an order on hold is charged as at the status it was held from');
+
+-- Admins change the policy in SQL ------------------------------------------------------------------------------
+
+SELECT is(admin.set_cancellation_policy('in_production', 30, 'order_value', 0, NULL, NULL, 'general_manager', 'custom') - 'id',
+          jsonb_build_object('status', 'in_production', 'order_type', 'custom', 'currency', NULL, 'fee_percent', 30,
+                             'fee_basis', 'order_value', 'fee_fixed', 0.00, 'fee_min', NULL, 'fee_max', NULL,
+                             'approval_role', 'general_manager', 'note', NULL),
+          'admin.set_cancellation_policy: a row for custom orders in production');
+SELECT is((SELECT after ->> 'approval_role' FROM orderly.audit_log WHERE action = 'cancellation_policy.set' AND actor_kind = 'admin_sql'),
+          'general_manager', 'audited as the admin''s');
+SELECT is((SELECT string_agg(status || '/' || coalesce(order_type, '*') || '/' || coalesce(currency, '*'), ' ')
+           FROM admin.cancellation_policies WHERE status = 'in_production'),
+          'in_production/*/* in_production/*/EUR in_production/custom/*', 'admin.cancellation_policies lists the rows');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, fee_fixed => 10) $$, 'OL400',
+                 'a fixed fee, a minimum or a maximum is an amount: give its currency', 'amounts need a currency');
+SELECT ok(admin.remove_cancellation_policy('in_production', 'custom'), 'admin.remove_cancellation_policy');
+SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.cancellation_policies WHERE order_type = 'custom'), 'the row is gone');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 

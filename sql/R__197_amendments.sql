@@ -1,0 +1,970 @@
+-- Orderly: changing an order after submission (issue 14, item 1). Tables: V020__amendments.sql.
+--
+--   ORDER AMEND id changes=[…] reason= [reprice=all]   a change: applied at once, or pending
+--   CHANGE CONFIRM id · CHANGE DECLINE id reason=      production decides a change to a line in production
+--   CHANGE ABANDON id [reason=]                        its author (or staff) withdraws a pending change
+--   ORDER VERSIONS id · ORDER DIFF id [from=] [to=]    the versions, and what changed between two
+--
+-- Actions (each an object of changes=[…]):
+--   {"action":"add_line","sku":…|"product":…,"qty":…,"options":{…},"params":{…}[,"unit_price":…,"reason":…]}
+--   {"action":"set_line","line":2,"qty":5|"options":{…}|"params":{…}}
+--   {"action":"remove_line","line":3}
+--   {"action":"ship_to","address":7}
+--   {"action":"requested_date","date":"2027-01-15"}
+--   {"action":"note","text":"…"[,"kind":"delivery"][,"visibility":"customer"]}
+-- Which action is allowed at which status, for a customer login or staff, is the table
+-- orderly.amendment_constraints: no row, refused.
+--
+-- How a change is decided, in SQL (the spirit of Medusa's OrderChange):
+--   1. It is tried in a subtransaction (orderly.stage_change: the lines re-priced with the one
+--      pricing function — a touched or added line at today's price, every other line at the price
+--      it was agreed at unless reprice=all or the new address changes the tax place — the header,
+--      the notes), which tells the new snapshot and stock needs, and then is rolled back.
+--   2. It waits when a touched line is in production (the production manager confirms: CHANGE
+--      CONFIRM) or when the order was approved and its new, higher total falls under an approval
+--      rule (or a step's limit) the old total did not: a new approval round for the change, decided
+--      with ORDER APPROVE / ORDER REJECT like any round. A produced line, or shipped units, never
+--      change: refused.
+--   3. Otherwise (and once confirmed and approved) it is applied: staged for real, the order's
+--      stock reservation made exactly what its lines still need (increases reserved SKU by SKU in
+--      id order, all or nothing: -CONFLICT not enough stock, like submission; decreases given
+--      back), the version bumped and its snapshot kept. An order still awaiting approval takes the
+--      change at once and, if the new total needs it, a new approval round.
+-- While a change waits it holds the stock it will need (the order's reservation rows are the
+-- larger of now and after); declined or abandoned, that goes back.
+--
+-- Locks: the order's row first (orderly.order_for), as every change to an order; then the
+-- change's row; then SKUs in id order (orderly.reconcile_reservation).
+--
+-- Events (last; api.notify holds its lock until commit):
+--   order.changed    once the order was approved: warehouse when what is picked changes,
+--                    production_manager for make-to-order lines, logistics for the address or
+--                    date, finance_manager when the total changes; always the creator, the author
+--                    and the customer's logins
+--   change.confirm   to production_manager: a change waits for CHANGE CONFIRM
+--   approval.requested  to whoever may decide the change's first step
+--   change.declined  to the author and the customer's logins
+
+-- Snapshots and diffs ------------------------------------------------------------------------------
+
+-- The order as a version keeps it: header, lines with their agreed prices, totals, notes.
+CREATE OR REPLACE FUNCTION orderly.order_snapshot(order_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o orderly.orders;
+BEGIN
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = order_snapshot.order_id;
+    RETURN jsonb_build_object(
+        'version', o.version,
+        'ship_to', o.ship_to_id,
+        'requested_date', o.requested_date,
+        'currency', o.currency,
+        'totals', jsonb_build_object('subtotal', o.subtotal, 'discount', o.discount_total, 'tax', o.tax_total, 'total', o.total),
+        'lines', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                         'line', l.line_no, 'product', l.priced -> 'product', 'sku', l.priced -> 'sku', 'name', l.priced -> 'name',
+                         'kind', l.priced -> 'kind', 'qty', l.qty, 'cancelled', l.cancelled_qty,
+                         'options', l.priced -> 'options', 'params', l.priced -> 'params',
+                         'list_price', l.list_price, 'net', l.net, 'tax', l.tax, 'total', l.net + l.tax) ORDER BY l.line_no), '[]')
+                  FROM orderly.order_lines l WHERE l.order_id = o.id),
+        'notes', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', n.id, 'kind', n.kind, 'text', n.text,
+                                                               'visibility', n.visibility) ORDER BY n.id), '[]')
+                  FROM orderly.order_notes n WHERE n.order_id = o.id));
+END
+$$;
+
+-- What changed from snapshot a to snapshot b: lines added, removed or changed (each changed field
+-- as {from, to}), the header fields, the notes added, the totals.
+CREATE OR REPLACE FUNCTION orderly.snapshot_diff(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'lines', (SELECT coalesce(jsonb_agg(d ORDER BY (d ->> 'line')::integer), '[]')
+                  FROM (SELECT CASE
+                               WHEN y IS NULL THEN jsonb_build_object('line', x -> 'line', 'change', 'removed', 'product', x -> 'product',
+                                                                      'name', x -> 'name', 'qty', x -> 'qty')
+                               WHEN x IS NULL THEN jsonb_build_object('line', y -> 'line', 'change', 'added', 'product', y -> 'product',
+                                                                      'name', y -> 'name', 'qty', y -> 'qty', 'total', y -> 'total')
+                               ELSE jsonb_build_object('line', y -> 'line', 'change', 'changed', 'product', y -> 'product',
+                                                       'name', y -> 'name', 'fields',
+                                   (SELECT jsonb_object_agg(k, jsonb_build_object('from', x -> k, 'to', y -> k))
+                                    FROM unnest(ARRAY['sku', 'qty', 'cancelled', 'options', 'params', 'list_price', 'net', 'tax', 'total']) k
+                                    WHERE x -> k IS DISTINCT FROM y -> k)) END AS d
+                        FROM jsonb_array_elements($1 -> 'lines') x
+                        FULL JOIN jsonb_array_elements($2 -> 'lines') y ON (x ->> 'line') = (y ->> 'line')
+                        WHERE x IS DISTINCT FROM y) t),
+        'header', (SELECT coalesce(jsonb_object_agg(k, jsonb_build_object('from', $1 -> k, 'to', $2 -> k)), '{}')
+                   FROM unnest(ARRAY['ship_to', 'requested_date', 'currency']) k WHERE $1 -> k IS DISTINCT FROM $2 -> k),
+        'notes', (SELECT coalesce(jsonb_agg(n ORDER BY (n ->> 'id')::bigint), '[]')
+                  FROM jsonb_array_elements($2 -> 'notes') n
+                  WHERE NOT EXISTS (SELECT 1 FROM jsonb_array_elements($1 -> 'notes') m WHERE m ->> 'id' = n ->> 'id')),
+        'totals', (SELECT coalesce(jsonb_object_agg(k, jsonb_build_object('from', $1 -> 'totals' -> k, 'to', $2 -> 'totals' -> k)), '{}')
+                   FROM unnest(ARRAY['subtotal', 'discount', 'tax', 'total']) k
+                   WHERE $1 -> 'totals' -> k IS DISTINCT FROM $2 -> 'totals' -> k))
+$$;
+
+-- Version 1 (as submitted) is written when the order is first changed.
+CREATE OR REPLACE FUNCTION orderly.keep_first_version(o orderly.orders) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO orderly.order_versions (order_id, version, customer_id, change_id, snapshot, total, created_by, created_at)
+    SELECT o.id, o.version, o.customer_id, NULL, orderly.order_snapshot(o.id), o.total, o.submitted_by,
+           coalesce(o.submitted_at, o.created_at)
+    WHERE NOT EXISTS (SELECT 1 FROM orderly.order_versions v WHERE v.order_id = o.id);
+END
+$$;
+
+-- Stock -------------------------------------------------------------------------------------------
+
+-- What the order's lines still need from stock, per line and SKU: the units neither cancelled nor
+-- shipped (a bundle: of each component). [{"line":1,"sku_id":7,"qty":2},…]
+CREATE OR REPLACE FUNCTION orderly.open_stock_needs(order_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('line', t.line_no, 'sku_id', t.sku_id, 'qty', t.qty) ORDER BY t.line_no, t.sku_id), '[]')
+    FROM (SELECT n.line_no, n.sku_id,
+                 -- order_stock_needs counts the units not cancelled; the shipped ones hold nothing any more.
+                 n.qty - sh.shipped * (n.qty / (l.qty - l.cancelled_qty)) AS qty
+          FROM (SELECT x.line_no, x.sku_id, sum(x.qty)::integer AS qty FROM orderly.order_stock_needs($1) x GROUP BY 1, 2) n
+          JOIN orderly.order_lines l ON l.order_id = $1 AND l.line_no = n.line_no
+          CROSS JOIN LATERAL (SELECT coalesce(sum(sl.qty), 0)::integer AS shipped FROM orderly.shipment_lines sl
+                              WHERE sl.order_id = $1 AND sl.line_no = n.line_no) sh) t
+    WHERE t.qty > 0
+$$;
+
+-- Makes the order's open reservation rows exactly target (as open_stock_needs gives it) and moves
+-- the SKU counters by the difference, SKU by SKU in id order: more reserved by a guarded UPDATE
+-- (-CONFLICT not enough stock, the whole command rolled back, as at submission), less given back.
+-- Returns {SKU code: units} of what moved (negative: given back).
+CREATE OR REPLACE FUNCTION orderly.reconcile_reservation(o orderly.orders, target jsonb, actor_id bigint) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    d     record;
+    s     orderly.skus;
+    v_out jsonb := '{}';
+BEGIN
+    FOR d IN
+        SELECT coalesce(t.sku_id, r.sku_id) AS sku_id, sum(coalesce(t.qty, 0) - coalesce(r.qty, 0))::integer AS delta
+        FROM (SELECT (e ->> 'line')::integer AS line_no, (e ->> 'sku_id')::bigint AS sku_id, (e ->> 'qty')::integer AS qty
+              FROM jsonb_array_elements(target) e) t
+        FULL JOIN (SELECT x.line_no, x.sku_id, x.qty FROM orderly.stock_reservations x
+                   WHERE x.order_id = o.id AND x.released_at IS NULL) r ON r.line_no = t.line_no AND r.sku_id = t.sku_id
+        GROUP BY 1
+        HAVING sum(coalesce(t.qty, 0) - coalesce(r.qty, 0)) <> 0
+        ORDER BY 1
+    LOOP
+        UPDATE orderly.skus x SET stock_reserved = x.stock_reserved + d.delta, updated_at = now()
+        WHERE x.id = d.sku_id AND (d.delta < 0 OR x.stock_on_hand - x.stock_reserved >= d.delta)
+        RETURNING * INTO s;
+        IF NOT FOUND THEN
+            SELECT * INTO s FROM orderly.skus x WHERE x.id = d.sku_id;
+            RAISE EXCEPTION 'not enough stock for SKU %: % more requested, % available', s.code, d.delta,
+                greatest(s.stock_on_hand - s.stock_reserved, 0) USING ERRCODE = 'OL409';
+        END IF;
+        v_out := v_out || jsonb_build_object(s.code, d.delta);
+    END LOOP;
+    -- The rows: what is needed now; a row needed no more is released (keeping its last qty).
+    UPDATE orderly.stock_reservations x SET released_at = now()
+    WHERE x.order_id = o.id AND x.released_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(target) e
+                      WHERE (e ->> 'line')::integer = x.line_no AND (e ->> 'sku_id')::bigint = x.sku_id);
+    INSERT INTO orderly.stock_reservations AS x (order_id, line_no, sku_id, customer_id, qty)
+    SELECT o.id, (e ->> 'line')::integer, (e ->> 'sku_id')::bigint, o.customer_id, (e ->> 'qty')::integer
+    FROM jsonb_array_elements(target) e
+    ON CONFLICT ON CONSTRAINT stock_reservations_pkey DO UPDATE
+    SET qty = excluded.qty, released_at = NULL,
+        reserved_at = CASE WHEN x.released_at IS NOT NULL THEN now() ELSE x.reserved_at END
+    WHERE x.qty <> excluded.qty OR x.released_at IS NOT NULL;
+    IF v_out <> '{}' THEN
+        PERFORM orderly.audit(actor_id, 'order.stock_change', 'order', o.id::text, NULL, jsonb_build_object('skus', v_out));
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+-- The larger of two needs, per line and SKU: what a waiting change holds.
+CREATE OR REPLACE FUNCTION orderly.needs_union(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object('line', line, 'sku_id', sku_id, 'qty', qty) ORDER BY line, sku_id), '[]')
+    FROM (SELECT (e ->> 'line')::integer AS line, (e ->> 'sku_id')::bigint AS sku_id, max((e ->> 'qty')::integer) AS qty
+          FROM (SELECT jsonb_array_elements($1) e UNION ALL SELECT jsonb_array_elements($2)) x
+          GROUP BY 1, 2) t
+$$;
+
+-- Staging ------------------------------------------------------------------------------------------
+
+-- The line's state for a change: what shipped, whether it is in production or made.
+CREATE OR REPLACE FUNCTION orderly.line_for_change(o orderly.orders, line_no integer,
+    OUT l orderly.order_lines, OUT shipped integer, OUT production text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT * INTO l FROM orderly.order_lines x WHERE x.order_id = o.id AND x.line_no = line_for_change.line_no;
+    IF l.line_no IS NULL THEN
+        RAISE EXCEPTION 'order % has no line %', o.id, line_no USING ERRCODE = 'OL404';
+    END IF;
+    SELECT coalesce(sum(sl.qty), 0)::integer INTO shipped FROM orderly.shipment_lines sl
+    WHERE sl.order_id = o.id AND sl.line_no = line_for_change.line_no;
+    SELECT pl.status INTO production FROM orderly.production_lines pl
+    WHERE pl.order_id = o.id AND pl.line_no = line_for_change.line_no;
+    IF l.cancelled_qty > 0 THEN
+        RAISE EXCEPTION 'line % has cancelled units: change what is left of it with ORDER CANCEL', line_no USING ERRCODE = 'OL409';
+    END IF;
+    IF production = 'done' THEN
+        RAISE EXCEPTION 'line % has been produced: a produced line cannot change', line_no USING ERRCODE = 'OL409';
+    END IF;
+END
+$$;
+
+-- Carries out the actions on the order (row-locked by the caller): lines, header and notes, and
+-- returns what it did: {"touched":[lines re-priced], "added":[…], "removed":[…], "production":[lines
+-- in production that change], "ship_to":bool, "requested_date":bool, "notes":n}. Raises on any
+-- action its constraints, the shipments or production forbid. Stock is the caller's.
+CREATE OR REPLACE FUNCTION orderly.stage_change(u orderly.users, o orderly.orders, actions jsonb, reprice boolean) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_party   text := CASE WHEN orderly.own_customer(u) IS NULL THEN 'staff' ELSE 'customer' END;
+    v_status  text := o.status;
+    v_specs   jsonb := orderly.order_specs(o.id);
+    v_touched integer[] := '{}';
+    v_added   integer[] := '{}';
+    v_removed integer[] := '{}';
+    v_making  integer[] := '{}';
+    v_next    integer := o.next_line_no;
+    v_notes   integer := 0;
+    v_ship    boolean := false;
+    v_date    boolean := false;
+    v_place   jsonb := orderly.ship_to_place(o.customer_id, o.ship_to_id);
+    e         jsonb;
+    v_action  text;
+    v_no      integer;
+    v_spec    jsonb;
+    v_keys    text[];
+    f         record;
+    v_line    orderly.order_lines;
+    a         orderly.addresses;
+BEGIN
+    FOR e IN SELECT x FROM jsonb_array_elements(actions) x LOOP
+        v_action := e ->> 'action';
+        IF NOT EXISTS (SELECT 1 FROM orderly.amendment_constraints c
+                       WHERE c.action = v_action AND c.status = v_status AND c.party = v_party) THEN
+            RAISE EXCEPTION '%', CASE WHEN v_party = 'customer' AND EXISTS (SELECT 1 FROM orderly.amendment_constraints c
+                                                                                 WHERE c.action = v_action AND c.party = 'staff' AND c.status = v_status)
+                THEN format('order %s is %s: ask us to make this change (you may change an order yourself while it is %s)', o.id, v_status,
+                            (SELECT string_agg(DISTINCT c.status, ' or ') FROM orderly.amendment_constraints c WHERE c.action = v_action AND c.party = 'customer'))
+                ELSE format('%s is not allowed on an order that is %s (amendment constraints)', v_action, v_status) END
+                USING ERRCODE = 'OL409';
+        END IF;
+        CASE v_action
+        WHEN 'add_line' THEN
+            v_spec := orderly.line_spec(e - 'action');
+            IF EXISTS (SELECT 1 FROM jsonb_object_keys(e) k WHERE k NOT IN ('action', 'sku', 'product', 'qty', 'options', 'params', 'unit_price', 'reason')) THEN
+                RAISE EXCEPTION 'add_line takes sku or product, qty, options, params, unit_price and reason' USING ERRCODE = 'OL400';
+            END IF;
+            PERFORM orderly.require_override(u, v_spec);
+            v_specs := v_specs || jsonb_build_array(v_spec || jsonb_build_object('line', v_next));
+            v_added := v_added || v_next;
+            v_touched := v_touched || v_next;
+            v_next := v_next + 1;
+        WHEN 'set_line', 'remove_line' THEN
+            v_keys := ARRAY(SELECT jsonb_object_keys(e));
+            IF jsonb_typeof(e -> 'line') IS DISTINCT FROM 'number' OR (e ->> 'line') !~ '^[1-9][0-9]{0,8}$' THEN
+                RAISE EXCEPTION '% needs "line": a line number', v_action USING ERRCODE = 'OL400';
+            END IF;
+            v_no := (e ->> 'line')::integer;
+            IF v_no = ANY (v_removed) THEN
+                RAISE EXCEPTION 'line % is removed by this change already', v_no USING ERRCODE = 'OL400';
+            END IF;
+            IF v_no = ANY (v_added) THEN
+                RAISE EXCEPTION 'line % is added by this change: give it as it should be in add_line', v_no USING ERRCODE = 'OL400';
+            END IF;
+            f := orderly.line_for_change(o, v_no);
+            v_line := f.l;
+            IF f.production = 'in_production' THEN
+                v_making := v_making || v_no;
+            END IF;
+            IF v_action = 'remove_line' THEN
+                IF v_keys <@ ARRAY['action', 'line'] IS NOT TRUE THEN
+                    RAISE EXCEPTION 'remove_line takes only "line"' USING ERRCODE = 'OL400';
+                END IF;
+                IF f.shipped > 0 THEN
+                    RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
+                END IF;
+                v_specs := (SELECT coalesce(jsonb_agg(s), '[]') FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer <> v_no);
+                v_removed := v_removed || v_no;
+            ELSE
+                IF NOT (v_keys <@ ARRAY['action', 'line', 'qty', 'options', 'params']) OR NOT (v_keys && ARRAY['qty', 'options', 'params']) THEN
+                    RAISE EXCEPTION 'set_line takes "line" and one or more of qty, options, params' USING ERRCODE = 'OL400';
+                END IF;
+                IF f.shipped > 0 AND (e ? 'options' OR e ? 'params') THEN
+                    RAISE EXCEPTION 'line %: % shipped; what has shipped cannot change', v_no, f.shipped USING ERRCODE = 'OL409';
+                END IF;
+                IF e ? 'qty' AND (jsonb_typeof(e -> 'qty') IS DISTINCT FROM 'number' OR (e ->> 'qty') !~ '^[1-9][0-9]{0,8}$') THEN
+                    RAISE EXCEPTION 'line %: qty must be a whole number of at least 1', v_no USING ERRCODE = 'OL400';
+                END IF;
+                IF (e ->> 'qty')::integer < f.shipped THEN
+                    RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
+                END IF;
+                SELECT s INTO v_spec FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer = v_no;
+                -- A new option on a line sold by SKU: the product with the SKU's options and the new ones.
+                IF e ? 'options' AND v_spec ? 'sku' THEN
+                    v_spec := (v_spec - 'sku') || jsonb_build_object('product', v_line.priced -> 'product',
+                        'options', coalesce(v_line.priced -> 'options', '{}') || (e -> 'options'));
+                ELSIF e ? 'options' THEN
+                    v_spec := v_spec || jsonb_build_object('options', coalesce(v_spec -> 'options', '{}') || (e -> 'options'));
+                END IF;
+                v_spec := v_spec || jsonb_strip_nulls(jsonb_build_object('qty', e -> 'qty', 'params', e -> 'params'));
+                v_specs := (SELECT jsonb_agg(CASE WHEN (s ->> 'line')::integer = v_no THEN v_spec ELSE s END)
+                            FROM jsonb_array_elements(v_specs) s);
+                v_touched := v_touched || v_no;
+            END IF;
+        WHEN 'ship_to' THEN
+            IF NOT (ARRAY(SELECT jsonb_object_keys(e)) <@ ARRAY['action', 'address']) OR jsonb_typeof(e -> 'address') IS DISTINCT FROM 'number' THEN
+                RAISE EXCEPTION 'ship_to takes "address": an address id of the customer' USING ERRCODE = 'OL400';
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM orderly.open_lines(o.id) x WHERE x.open > 0) THEN
+                RAISE EXCEPTION 'order %: everything has shipped; a new ship-to is only for what has not', o.id USING ERRCODE = 'OL409';
+            END IF;
+            a := orderly.ship_to_address(o.customer_id, (e ->> 'address')::bigint);
+            UPDATE orderly.orders x SET ship_to_id = a.id, updated_at = now() WHERE x.id = o.id RETURNING * INTO o;
+            v_ship := true;
+        WHEN 'requested_date' THEN
+            IF NOT (ARRAY(SELECT jsonb_object_keys(e)) <@ ARRAY['action', 'date']) THEN
+                RAISE EXCEPTION 'requested_date takes "date", like "2026-12-24" (or null to clear it)' USING ERRCODE = 'OL400';
+            END IF;
+            UPDATE orderly.orders x SET requested_date = orderly.check_requested_date(e ->> 'date'), updated_at = now()
+            WHERE x.id = o.id RETURNING * INTO o;
+            v_date := true;
+        WHEN 'note' THEN
+            IF NOT (ARRAY(SELECT jsonb_object_keys(e)) <@ ARRAY['action', 'text', 'kind', 'visibility']) THEN
+                RAISE EXCEPTION 'note takes text, kind and visibility' USING ERRCODE = 'OL400';
+            END IF;
+            PERFORM orderly.add_note(u, o, e ->> 'text', e ->> 'kind', e ->> 'visibility');
+            v_notes := v_notes + 1;
+        END CASE;
+    END LOOP;
+
+    -- A new address in another tax place re-prices every line: the tax follows the address.
+    IF v_ship AND orderly.ship_to_place(o.customer_id, o.ship_to_id) IS DISTINCT FROM v_place THEN
+        reprice := true;
+    END IF;
+    IF reprice OR cardinality(v_touched) > 0 OR cardinality(v_removed) > 0 THEN
+        -- Production rows of a removed line go with it (its confirmation is the caller's).
+        DELETE FROM orderly.production_lines x WHERE x.order_id = o.id AND x.line_no = ANY (v_removed);
+        UPDATE orderly.orders x SET next_line_no = v_next WHERE x.id = o.id RETURNING * INTO o;
+        o := orderly.set_order_lines(o, v_specs, CASE WHEN reprice THEN NULL ELSE v_touched END);
+        UPDATE orderly.order_lines x SET override_by = u.id
+        WHERE x.order_id = o.id AND x.line_no = ANY (v_added) AND x.is_override;
+    END IF;
+    RETURN jsonb_build_object('touched', to_jsonb(v_touched), 'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed),
+                              'production', to_jsonb(v_making), 'ship_to', v_ship, 'requested_date', v_date, 'notes', v_notes,
+                              'repriced', reprice);
+END
+$$;
+
+-- Whether total_after needs an approval the order's approval at total_before did not: a rule
+-- applies now that did not (or another one), or a step's role has a limit that covered the old
+-- total and not the new. Only an increase can.
+CREATE OR REPLACE FUNCTION orderly.needs_reapproval(o orderly.orders, total_before numeric, total_after numeric) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_old orderly.orders := o;
+    v_new orderly.orders := o;
+    r_old orderly.approval_rules;
+    r_new orderly.approval_rules;
+BEGIN
+    IF total_after <= total_before THEN
+        RETURN false;
+    END IF;
+    v_old.total := total_before;
+    v_new.total := total_after;
+    r_old := orderly.rule_for_order(v_old);
+    r_new := orderly.rule_for_order(v_new);
+    IF r_new.id IS NULL THEN
+        RETURN false;
+    END IF;
+    RETURN r_old.id IS NULL OR r_old.id <> r_new.id
+        OR EXISTS (SELECT 1 FROM orderly.approval_rule_steps s
+                   WHERE s.rule_id = r_new.id
+                     AND EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = s.role AND l.order_type = o.type
+                                   AND (l.max_total IS NULL OR total_before <= l.max_total))
+                     AND NOT EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = s.role AND l.order_type = o.type
+                                       AND (l.max_total IS NULL OR total_after <= l.max_total)));
+END
+$$;
+
+-- Applying ----------------------------------------------------------------------------------------
+
+-- Applies change c to its order (row-locked by the caller): staged for real on the order as it is
+-- now, the reservation made what the lines need, the version bumped and kept, approval re-routed
+-- for an order still awaiting it. Returns the applied change.
+CREATE OR REPLACE FUNCTION orderly.apply_change(u orderly.users, o orderly.orders, c orderly.order_changes)
+RETURNS orderly.order_changes
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+    v_stage  jsonb;
+    v_total  numeric := o.total;
+    -- Staged as its author asked it (their rights: a manual price, a note's author), whoever
+    -- confirms or approves it.
+    v_author orderly.users;
+    r        orderly.approval_rules;
+    a        orderly.order_approvals;
+BEGIN
+    SELECT * INTO v_author FROM orderly.users x WHERE x.id = c.requested_by;
+    PERFORM orderly.keep_first_version(o);
+    v_before := orderly.order_snapshot(o.id);
+    v_stage := orderly.stage_change(CASE WHEN v_author.id IS NULL THEN u ELSE v_author END, o, c.actions, c.reprice);
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
+    PERFORM orderly.reconcile_reservation(o, orderly.open_stock_needs(o.id), u.id);
+    UPDATE orderly.orders x SET version = x.version + 1, updated_at = now() WHERE x.id = o.id RETURNING * INTO o;
+    UPDATE orderly.order_changes x
+    SET status = 'applied', waiting_for = NULL, version = o.version, total_after = o.total,
+        diff = orderly.snapshot_diff(v_before, orderly.order_snapshot(o.id)),
+        decided_by = coalesce(x.decided_by, u.id), decided_at = now()
+    WHERE x.id = c.id
+    RETURNING * INTO c;
+    INSERT INTO orderly.order_versions (order_id, version, customer_id, change_id, snapshot, total, created_by, created_at)
+    VALUES (o.id, o.version, o.customer_id, c.id, orderly.order_snapshot(o.id), o.total, c.requested_by, now());
+    PERFORM orderly.audit(u.id, 'order.amend', 'order', o.id::text,
+                          jsonb_build_object('version', o.version - 1, 'total', v_total),
+                          jsonb_build_object('version', o.version, 'total', o.total, 'change', c.id, 'reason', c.reason,
+                                             'diff', c.diff, 'staged', v_stage));
+    -- Still awaiting approval: the order's own round starts again when the new total needs it.
+    IF o.status = 'pending_approval' AND orderly.needs_reapproval(o, v_total, o.total) THEN
+        UPDATE orderly.order_approvals x SET status = 'skipped' WHERE x.order_id = o.id AND x.status IN ('pending', 'waiting');
+        r := orderly.rule_for_order(o, lock => true);
+        a := orderly.open_round(o, r, u.id);
+    END IF;
+    RETURN c;
+END
+$$;
+
+-- A pending change ends without being applied (declined, abandoned): the stock it held goes back,
+-- an open approval round for it closes.
+CREATE OR REPLACE FUNCTION orderly.close_change(u orderly.users, o orderly.orders, c orderly.order_changes, status text,
+                                                reason text) RETURNS orderly.order_changes
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE orderly.order_approvals x SET status = 'skipped' WHERE x.change_id = c.id AND x.status IN ('pending', 'waiting');
+    UPDATE orderly.order_changes x
+    SET status = close_change.status, waiting_for = NULL, decided_by = u.id, decided_at = now(), decision_reason = close_change.reason
+    WHERE x.id = c.id
+    RETURNING * INTO c;
+    PERFORM orderly.reconcile_reservation(o, orderly.open_stock_needs(o.id), u.id);
+    PERFORM orderly.audit(u.id, 'order.change_' || CASE status WHEN 'declined' THEN 'decline' ELSE 'abandon' END, 'order', o.id::text,
+                          jsonb_build_object('change', c.id, 'status', 'pending'),
+                          jsonb_build_object('change', c.id, 'status', c.status, 'reason', reason));
+    RETURN c;
+END
+$$;
+
+-- The order's change waiting for a decision, row-locked, or NULL.
+CREATE OR REPLACE FUNCTION orderly.pending_change(o orderly.orders) RETURNS orderly.order_changes
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c orderly.order_changes;
+BEGIN
+    SELECT * INTO c FROM orderly.order_changes x WHERE x.order_id = o.id AND x.status = 'pending' FOR UPDATE;
+    RETURN c;
+END
+$$;
+
+-- A change by its id, with its order row-locked first (the order's lock, then the change's).
+CREATE OR REPLACE FUNCTION orderly.change_for(u orderly.users, change_id bigint, OUT o orderly.orders, OUT c orderly.order_changes)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    SELECT * INTO c FROM orderly.order_changes x WHERE x.id = change_id;
+    IF c.id IS NULL THEN
+        RAISE EXCEPTION 'change % not found', change_id USING ERRCODE = 'OL404';
+    END IF;
+    BEGIN
+        o := orderly.order_for(u, c.order_id, true);
+    EXCEPTION WHEN SQLSTATE 'OL404' THEN
+        RAISE EXCEPTION 'change % not found', change_id USING ERRCODE = 'OL404';
+    END;
+    SELECT * INTO c FROM orderly.order_changes x WHERE x.id = change_id FOR UPDATE;
+END
+$$;
+
+-- Documents ----------------------------------------------------------------------------------------
+
+-- ORDER AMEND and CHANGE …'s reply; a customer login sees it through the allow-list
+-- (orderly.customer_shape 'order_change': not who decided, internal notes left out of the diff).
+CREATE OR REPLACE FUNCTION orderly.change_doc(c orderly.order_changes) RETURNS json
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN json_build_object(
+        'id', c.id,
+        'order', c.order_id,
+        'status', c.status,
+        'message', CASE c.status
+                   WHEN 'applied' THEN format('Applied: the order is now version %s', c.version)
+                   WHEN 'pending' THEN CASE c.waiting_for
+                                       WHEN 'production' THEN 'Waiting for production to confirm it (a line is being made)'
+                                       ELSE 'Waiting for approval: the new total needs it' END
+                   WHEN 'declined' THEN 'Declined: the order stays as it was'
+                   ELSE 'Abandoned: the order stays as it was' END,
+        'waiting_for', c.waiting_for,
+        'version', c.version,
+        'reason', c.reason,
+        'reprice', CASE WHEN c.reprice THEN 'all' ELSE 'changed lines' END,
+        'diff', c.diff,
+        'total_before', c.total_before,
+        'total_after', c.total_after,
+        'currency', c.currency,
+        'reserved', c.reserved,
+        'requested_by', orderly.username_of(c.requested_by),
+        'requested_at', orderly.json_time(c.requested_at),
+        'decided_by', orderly.username_of(c.decided_by),
+        'decided_at', orderly.json_time(c.decided_at),
+        'decision_reason', c.decision_reason);
+END
+$$;
+
+-- Who is told ---------------------------------------------------------------------------------------
+
+-- round_before: the order's last approval round before the change was applied.
+CREATE OR REPLACE FUNCTION orderly.notify_changed(o orderly.orders, c orderly.order_changes, actor_id bigint,
+                                                  round_before integer DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_lines   jsonb := coalesce(c.diff -> 'lines', '[]');
+    v_payload jsonb := jsonb_build_object(
+        'order', o.id, 'change', c.id, 'version', c.version, 'reason', c.reason,
+        'customer', (SELECT x.name FROM orderly.customers x WHERE x.id = o.customer_id),
+        'lines', v_lines, 'header', c.diff -> 'header',
+        'total_before', c.total_before, 'total_after', c.total_after, 'currency', c.currency,
+        'at', orderly.json_time(c.decided_at));
+    v_picked  boolean := EXISTS (SELECT 1 FROM jsonb_array_elements(v_lines) e
+                                 WHERE e ->> 'change' <> 'changed' OR e -> 'fields' ?| ARRAY['sku', 'qty', 'options']);
+    v_made    boolean := EXISTS (SELECT 1 FROM jsonb_array_elements(v_lines) e
+                                 JOIN orderly.products p ON p.code = e ->> 'product' WHERE orderly.line_needs_production(p.kind));
+    r         record;
+    a         orderly.order_approvals;
+BEGIN
+    -- Departments have work on the order only once it was approved.
+    IF orderly.was_approved(o.id) THEN
+        FOR r IN
+            SELECT x.role FROM (VALUES (1, 'warehouse', v_picked), (2, 'production_manager', v_made),
+                                       (3, 'logistics', (c.diff -> 'header') ?| ARRAY['ship_to', 'requested_date']),
+                                       (4, 'finance_manager', c.total_before <> c.total_after)) x (n, role, told)
+            WHERE x.told ORDER BY x.n
+        LOOP
+            PERFORM api.notify(NULL, r.role, 'order.changed', v_payload, actor_id);
+        END LOOP;
+    END IF;
+    FOR r IN SELECT p AS user_id FROM orderly.order_people(o, c.requested_by) p LOOP
+        PERFORM api.notify(r.user_id, NULL, 'order.changed', v_payload, actor_id);
+    END LOOP;
+    -- The change started the order's approval again (orderly.apply_change): the first step of
+    -- the round newer than the change's request is asked for.
+    SELECT * INTO a FROM orderly.order_approvals x
+    WHERE x.order_id = o.id AND x.status = 'pending' AND x.change_id IS NULL AND x.round > round_before;
+    IF a.id IS NOT NULL AND o.status = 'pending_approval' THEN
+        PERFORM orderly.notify_step(a, o, 'approval.requested', now(), actor_id);
+    END IF;
+END
+$$;
+
+-- change.declined to the change's author and the customer's logins (the order did not change:
+-- nobody else has news).
+CREATE OR REPLACE FUNCTION orderly.notify_declined(o orderly.orders, c orderly.order_changes, actor_id bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n record;
+BEGIN
+    FOR n IN
+        SELECT c.requested_by AS user_id WHERE c.requested_by IS NOT NULL
+        UNION SELECT x.id FROM orderly.users x WHERE x.customer_id = o.customer_id
+        ORDER BY 1
+    LOOP
+        PERFORM api.notify(n.user_id, NULL, 'change.declined',
+                           jsonb_build_object('order', o.id, 'change', c.id, 'reason', c.decision_reason,
+                                              'at', orderly.json_time(c.decided_at)), actor_id);
+    END LOOP;
+END
+$$;
+
+-- What a waiting change asks for, and of whom: production confirms, or the first step's deciders.
+CREATE OR REPLACE FUNCTION orderly.notify_waiting(o orderly.orders, c orderly.order_changes, actor_id bigint) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a orderly.order_approvals;
+BEGIN
+    IF c.waiting_for = 'production' THEN
+        PERFORM api.notify(NULL, 'production_manager', 'change.confirm',
+                           jsonb_build_object('order', o.id, 'change', c.id, 'reason', c.reason, 'lines', c.diff -> 'lines',
+                                              'requested_by', orderly.username_of(c.requested_by)), actor_id);
+    ELSE
+        SELECT * INTO a FROM orderly.order_approvals x WHERE x.change_id = c.id AND x.status = 'pending';
+        PERFORM orderly.notify_step(a, orderly.approval_subject(a, o), 'approval.requested', now(), actor_id,
+                                    extra => jsonb_build_object('change', c.id));
+    END IF;
+END
+$$;
+
+-- After production's confirmation (or none was needed): an approval round when the new total
+-- needs one, else applied. Returns the change.
+CREATE OR REPLACE FUNCTION orderly.advance_change(u orderly.users, o orderly.orders, c orderly.order_changes)
+RETURNS orderly.order_changes
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_new orderly.orders := o;
+    r     orderly.approval_rules;
+    a     orderly.order_approvals;
+BEGIN
+    v_new.total := c.total_after;
+    IF orderly.was_approved(o.id) AND o.status <> 'pending_approval' AND orderly.needs_reapproval(o, o.total, c.total_after) THEN
+        r := orderly.rule_for_order(v_new, lock => true);
+        UPDATE orderly.order_changes x SET waiting_for = 'approval' WHERE x.id = c.id RETURNING * INTO c;
+        a := orderly.open_round(v_new, r, u.id, c.id);
+        RETURN c;
+    END IF;
+    RETURN orderly.apply_change(u, o, c);
+END
+$$;
+
+-- Commands -------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION api.order_amend(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u          orderly.users := orderly.begin_command('ORDER AMEND', order_amend.actor, order_amend.args);
+    v_replay   json := orderly.replay(u, order_amend.args);
+    v_reason   text := btrim(orderly.arg_text(args, 'reason', true));
+    v_actions  jsonb := orderly.arg_value(args, 'changes', true);
+    v_reprice  text := coalesce(lower(btrim(orderly.arg_text(args, 'reprice'))), 'changed');
+    o          orderly.orders;
+    c          orderly.order_changes;
+    v_before   jsonb;
+    v_after    jsonb;
+    v_needs    jsonb;
+    v_stage    jsonb;
+    v_total    numeric;
+    v_held     jsonb;
+    v_round    integer;
+BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    IF length(v_reason) NOT BETWEEN 1 AND 500 OR v_reason ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'reason must be one line of 1 to 500 characters' USING ERRCODE = 'OL400';
+    END IF;
+    IF jsonb_typeof(v_actions) <> 'array' OR jsonb_array_length(v_actions) NOT BETWEEN 1 AND 50
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_actions) e
+                  WHERE jsonb_typeof(e) <> 'object'
+                     OR coalesce(e ->> 'action', '') NOT IN ('add_line', 'set_line', 'remove_line', 'ship_to', 'requested_date', 'note')) THEN
+        RAISE EXCEPTION 'changes must be a JSON array of 1 to 50 actions, each like {"action":"set_line","line":2,"qty":5}; actions: add_line, set_line, remove_line, ship_to, requested_date, note'
+            USING ERRCODE = 'OL400';
+    END IF;
+    IF v_reprice NOT IN ('all', 'changed') THEN
+        RAISE EXCEPTION 'reprice must be all (or left out: only changed lines take today''s prices)' USING ERRCODE = 'OL400';
+    END IF;
+    o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
+    SELECT coalesce(max(x.round), 0) INTO v_round FROM orderly.order_approvals x WHERE x.order_id = o.id;
+    c := orderly.pending_change(o);
+    IF c.id IS NOT NULL THEN
+        RAISE EXCEPTION 'order % has change % waiting for %; it is decided, or abandoned with CHANGE ABANDON %, before another',
+            o.id, c.id, c.waiting_for, c.id USING ERRCODE = 'OL409';
+    END IF;
+
+    -- Tried first, and rolled back: what the order would be, and what it would need.
+    v_before := orderly.order_snapshot(o.id);
+    BEGIN
+        v_stage := orderly.stage_change(u, o, v_actions, v_reprice = 'all');
+        v_after := orderly.order_snapshot(o.id);
+        v_needs := orderly.open_stock_needs(o.id);
+        SELECT x.total INTO v_total FROM orderly.orders x WHERE x.id = o.id;
+        -- OL999, a code of its own: a class code (…000) would catch every OL error too.
+        RAISE EXCEPTION USING ERRCODE = 'OL999';
+    EXCEPTION WHEN SQLSTATE 'OL999' THEN
+        NULL;
+    END;
+
+    INSERT INTO orderly.order_changes (order_id, customer_id, status, waiting_for, reason, actions, reprice, diff,
+                                       total_before, total_after, currency, requested_by, decided_by, decided_at)
+    VALUES (o.id, o.customer_id, 'pending', 'production', v_reason, v_actions, v_reprice = 'all',
+            orderly.snapshot_diff(v_before, v_after), o.total, v_total, o.currency, u.id, NULL, NULL)
+    RETURNING * INTO c;
+    IF jsonb_array_length(v_stage -> 'production') = 0 THEN
+        c := orderly.advance_change(u, o, c);
+    END IF;
+    IF c.status = 'pending' THEN
+        -- Waiting, it holds what it will need (and keeps what it may give back).
+        v_held := orderly.reconcile_reservation(o, orderly.needs_union(orderly.open_stock_needs(o.id), v_needs), u.id);
+        UPDATE orderly.order_changes x SET reserved = v_held WHERE x.id = c.id RETURNING * INTO c;
+        PERFORM orderly.audit(u.id, 'order.change_request', 'order', o.id::text, NULL,
+                              jsonb_build_object('change', c.id, 'waiting_for', c.waiting_for, 'actions', v_actions,
+                                                 'reason', v_reason, 'total_after', v_total));
+    END IF;
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order_change', orderly.change_doc(c), orderly.own_customer(u)));
+    IF c.status = 'applied' THEN
+        PERFORM orderly.notify_changed(o, c, u.id, v_round);
+    ELSE
+        PERFORM orderly.notify_waiting(o, c, u.id);
+    END IF;
+END
+$$;
+
+SELECT orderly.register_command('ORDER AMEND', 'api.order_amend', 'order.amend',
+    arguments  => 'id:id! changes:array! reason:text! reprice:code',
+    positional => '{id}',
+    usage      => 'ORDER AMEND id changes=[{"action":"set_line","line":2,"qty":5},…] reason= [reprice=all]',
+    summary    => 'Change a submitted order: add_line, set_line, remove_line, ship_to, requested_date, note. Applied at once as a new version, or waiting for production''s confirmation or a new approval.',
+    changes    => true);
+
+CREATE OR REPLACE FUNCTION api.change_confirm(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.begin_command('CHANGE CONFIRM', change_confirm.actor, change_confirm.args);
+    v_replay json := orderly.replay(u, change_confirm.args);
+    f        record;
+    o        orderly.orders;
+    c        orderly.order_changes;
+BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    f := orderly.change_for(u, orderly.arg_bigint(args, 'id', true));
+    o := f.o;
+    c := f.c;
+    IF c.status <> 'pending' OR c.waiting_for <> 'production' THEN
+        RAISE EXCEPTION 'change % is %; only a change waiting for production is confirmed', c.id,
+            CASE WHEN c.status = 'pending' THEN 'waiting for ' || c.waiting_for ELSE c.status END USING ERRCODE = 'OL409';
+    END IF;
+    PERFORM orderly.audit(u.id, 'order.change_confirm', 'order', o.id::text, NULL, jsonb_build_object('change', c.id));
+    c := orderly.advance_change(u, o, c);
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
+    RETURN NEXT orderly.remember(u, args, orderly.change_doc(c));
+    IF c.status = 'applied' THEN
+        PERFORM orderly.notify_changed(o, c, u.id);
+    ELSE
+        PERFORM orderly.notify_waiting(o, c, u.id);
+    END IF;
+END
+$$;
+
+SELECT orderly.register_command('CHANGE CONFIRM', 'api.change_confirm', 'production.manage',
+    arguments  => 'id:id!',
+    positional => '{id}',
+    usage      => 'CHANGE CONFIRM id',
+    summary    => 'Confirm a change to a line in production: it is applied (or goes on to approval when its new total needs one).',
+    changes    => true);
+
+-- CHANGE DECLINE (production) and CHANGE ABANDON (its author, or staff) end a pending change.
+CREATE OR REPLACE FUNCTION orderly.end_change(u orderly.users, args jsonb, status text) RETURNS json
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_reason text := nullif(btrim(orderly.arg_text(args, 'reason', status = 'declined')), '');
+    f        record;
+    o        orderly.orders;
+    c        orderly.order_changes;
+BEGIN
+    IF length(v_reason) > 500 OR v_reason ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'reason must be one line of at most 500 characters' USING ERRCODE = 'OL400';
+    END IF;
+    f := orderly.change_for(u, orderly.arg_bigint(args, 'id', true));
+    o := f.o;
+    c := f.c;
+    IF c.status <> 'pending' THEN
+        RAISE EXCEPTION 'change % is % already', c.id, c.status USING ERRCODE = 'OL409';
+    END IF;
+    IF status = 'declined' AND c.waiting_for <> 'production' THEN
+        RAISE EXCEPTION 'change % waits for approval: an approver decides it (ORDER REJECT %)', c.id, o.id USING ERRCODE = 'OL409';
+    END IF;
+    IF status = 'abandoned' AND orderly.own_customer(u) IS NOT NULL AND c.requested_by IS DISTINCT FROM u.id
+       AND NOT EXISTS (SELECT 1 FROM orderly.users x WHERE x.id = c.requested_by AND x.customer_id = orderly.own_customer(u)) THEN
+        RAISE EXCEPTION 'change % was asked for by staff: only staff abandon it', c.id USING ERRCODE = 'OL403';
+    END IF;
+    c := orderly.close_change(u, o, c, status, coalesce(v_reason, 'abandoned by ' || u.username));
+    IF status = 'declined' THEN
+        PERFORM orderly.notify_declined(o, c, u.id);
+    END IF;
+    RETURN orderly.change_doc(c);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION api.change_decline(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.begin_command('CHANGE DECLINE', change_decline.actor, change_decline.args);
+    v_replay json := orderly.replay(u, change_decline.args);
+BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    RETURN NEXT orderly.remember(u, args, orderly.end_change(u, args, 'declined'));
+END
+$$;
+
+SELECT orderly.register_command('CHANGE DECLINE', 'api.change_decline', 'production.manage',
+    arguments  => 'id:id! reason:text!',
+    positional => '{id}',
+    usage      => 'CHANGE DECLINE id reason=',
+    summary    => 'Decline a change to a line in production: the order stays as it was and the stock the change held goes back.',
+    changes    => true);
+
+CREATE OR REPLACE FUNCTION api.change_abandon(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.begin_command('CHANGE ABANDON', change_abandon.actor, change_abandon.args);
+    v_replay json := orderly.replay(u, change_abandon.args);
+BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order_change', orderly.end_change(u, args, 'abandoned'),
+                                                              orderly.own_customer(u)));
+END
+$$;
+
+SELECT orderly.register_command('CHANGE ABANDON', 'api.change_abandon', 'order.amend',
+    arguments  => 'id:id! reason:text',
+    positional => '{id}',
+    usage      => 'CHANGE ABANDON id [reason=]',
+    summary    => 'Withdraw a change that is still waiting: the order stays as it was and the stock the change held goes back.',
+    changes    => true);
+
+CREATE OR REPLACE FUNCTION api.order_versions(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u     orderly.users := orderly.begin_command('ORDER VERSIONS', order_versions.actor, order_versions.args);
+    o     orderly.orders := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false);
+    v_own bigint := orderly.own_customer(u);
+BEGIN
+    RETURN QUERY
+    SELECT orderly.visible_doc('order_version', json_build_object(
+               'version', v.version, 'change', v.change_id, 'by', orderly.username_of(v.by_user), 'at', orderly.json_time(v.at),
+               'reason', v.reason, 'total_before', v.total_before, 'total_after', v.total, 'currency', o.currency), v_own)
+    FROM (SELECT x.version, x.change_id, x.created_by AS by_user, x.created_at AS at, x.total,
+                 coalesce(c.reason, 'submitted') AS reason, c.total_before
+          FROM orderly.order_versions x LEFT JOIN orderly.order_changes c ON c.id = x.change_id
+          WHERE x.order_id = o.id
+          UNION ALL
+          -- Never changed: version 1 is the order as it stands.
+          SELECT o.version, NULL, o.submitted_by, coalesce(o.submitted_at, o.created_at), o.total, 'submitted', NULL
+          WHERE NOT EXISTS (SELECT 1 FROM orderly.order_versions x WHERE x.order_id = o.id)) v
+    ORDER BY v.version;
+END
+$$;
+
+SELECT orderly.register_command('ORDER VERSIONS', 'api.order_versions', 'order.read',
+    arguments  => 'id:id!',
+    positional => '{id}',
+    usage      => 'ORDER VERSIONS id',
+    summary    => 'An order''s versions, oldest first: who changed it, when, why, and the total before and after.');
+
+CREATE OR REPLACE FUNCTION api.order_diff(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u      orderly.users := orderly.begin_command('ORDER DIFF', order_diff.actor, order_diff.args);
+    o      orderly.orders := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false);
+    v_to   integer := coalesce(orderly.arg_int(args, 'to'), o.version);
+    v_from integer := coalesce(orderly.arg_int(args, 'from'), greatest(coalesce(orderly.arg_int(args, 'to'), o.version) - 1, 1));
+    v_a    jsonb;
+    v_b    jsonb;
+BEGIN
+    IF v_from NOT BETWEEN 1 AND o.version OR v_to NOT BETWEEN 1 AND o.version THEN
+        RAISE EXCEPTION 'order % has versions 1 to %', o.id, o.version USING ERRCODE = 'OL404';
+    END IF;
+    SELECT x.snapshot INTO v_a FROM orderly.order_versions x WHERE x.order_id = o.id AND x.version = v_from;
+    SELECT x.snapshot INTO v_b FROM orderly.order_versions x WHERE x.order_id = o.id AND x.version = v_to;
+    -- Never changed: its one version is the order as it stands.
+    v_a := coalesce(v_a, orderly.order_snapshot(o.id));
+    v_b := coalesce(v_b, orderly.order_snapshot(o.id));
+    RETURN NEXT orderly.visible_doc('order_diff',
+        (jsonb_build_object('order', o.id, 'from', v_from, 'to', v_to) || orderly.snapshot_diff(v_a, v_b))::json,
+        orderly.own_customer(u));
+END
+$$;
+
+SELECT orderly.register_command('ORDER DIFF', 'api.order_diff', 'order.read',
+    arguments  => 'id:id! from:integer to:integer',
+    positional => '{id}',
+    usage      => 'ORDER DIFF id [from=] [to=]',
+    summary    => 'What changed between two versions of an order (default: the last change): lines added, removed or changed field by field, ship-to, date, notes, totals.');
+
+-- Admins: the constraints --------------------------------------------------------------------------------
+
+CREATE OR REPLACE VIEW admin.amendment_constraints AS
+SELECT c.action, c.party, array_agg(c.status ORDER BY s.position) AS statuses
+FROM orderly.amendment_constraints c JOIN orderly.order_statuses s ON s.code = c.status
+GROUP BY c.action, c.party
+ORDER BY c.action, c.party;
+
+COMMENT ON VIEW admin.amendment_constraints IS 'Which ORDER AMEND action customers and staff may take at which statuses';
+
+-- Allows (allowed => true) or forbids an action at a status for a party. Audited as the admin's.
+CREATE OR REPLACE FUNCTION admin.set_amendment_constraint(action text, status text, party text, allowed boolean)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+BEGIN
+    IF action NOT IN ('add_line', 'set_line', 'remove_line', 'ship_to', 'requested_date', 'note') THEN
+        RAISE EXCEPTION 'action must be add_line, set_line, remove_line, ship_to, requested_date or note' USING ERRCODE = 'OL400';
+    END IF;
+    IF party NOT IN ('customer', 'staff') THEN
+        RAISE EXCEPTION 'party must be customer or staff' USING ERRCODE = 'OL400';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = set_amendment_constraint.status) THEN
+        RAISE EXCEPTION 'unknown status "%"', orderly.for_message(status) USING ERRCODE = 'OL404';
+    END IF;
+    IF allowed THEN
+        INSERT INTO orderly.amendment_constraints (action, status, party) VALUES (action, status, party) ON CONFLICT DO NOTHING;
+    ELSE
+        DELETE FROM orderly.amendment_constraints c
+        WHERE c.action = set_amendment_constraint.action AND c.status = set_amendment_constraint.status
+          AND c.party = set_amendment_constraint.party;
+    END IF;
+    IF FOUND THEN
+        PERFORM orderly.audit(NULL, 'amendment_constraint.' || CASE WHEN allowed THEN 'allow' ELSE 'forbid' END,
+                              'amendment_constraint', action || '/' || status || '/' || party, NULL,
+                              jsonb_build_object('action', action, 'status', status, 'party', party, 'allowed', allowed),
+                              actor_kind => 'admin_sql');
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION admin.set_amendment_constraint(text, text, text, boolean) IS
+    'Allow or forbid an ORDER AMEND action at an order status for customers or staff (audited)';

@@ -1,0 +1,298 @@
+-- Amendments (issue 14, item 1; R__197_amendments.sql, V020__amendments.sql, the change rounds of
+-- R__199_approval_decisions.sql): the constraint table, a customer's change while awaiting
+-- approval (and a new round when the new total needs one), staff changes after approval (at
+-- once, or waiting for a new approval round, approved or rejected), production's confirmation,
+-- shipped units and produced lines refused, a new ship-to after a partial shipment, stock
+-- reserved and released (never short), prices kept for untouched lines, versions and diffs,
+-- abandoning, cancelling an order with a change waiting, notices per department, the keys a
+-- customer sees.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(80);
+
+SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
+
+DO $$
+BEGIN
+    PERFORM admin.create_user('rita', 'rita-secret-1', ARRAY['sales_rep']);
+    PERFORM admin.create_user('sam', 'sam-secret-1', ARRAY['sales_manager']);
+    PERFORM admin.create_user('gus', 'gus-secret-1', ARRAY['general_manager']);
+    PERFORM admin.create_user('fay', 'fay-secret-1', ARRAY['finance_manager']);
+    PERFORM admin.create_user('pat', 'pat-secret-1', ARRAY['production_manager']);
+    PERFORM admin.create_user('wes', 'wes-secret-1', ARRAY['warehouse']);
+    PERFORM admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
+END
+$$;
+
+CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
+-- Untaxed: GD 100.00 (100 in stock), GB 10.00 (100 in stock), CU made to order at 200.00.
+INSERT INTO orderly.products (code, name, kind, base_price) VALUES
+    ('GD', 'Gadget', 'goods', 100), ('GB', 'Gizmo', 'goods', 10), ('CU', 'Custom case', 'custom', 200);
+INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, code || '-1', 100 FROM orderly.products WHERE code IN ('GD', 'GB');
+INSERT INTO orderly.carriers (code, name) VALUES ('dhl', 'DHL');
+INSERT INTO ids VALUES ('acme', test.customer('rita', 'Acme', '+4930100100'));
+SELECT admin.link_customer('buyer', test.id('acme'));
+INSERT INTO ids SELECT 'dock2', (test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Dock 2',
+    'phone', '+4930100102', 'line1', 'Kai 2', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE')) ->> 'id')::bigint;
+
+-- Approvals: strategic orders by a sales manager, those of 1 000 or more by the general manager;
+-- standard orders of 1 000 or more by a sales manager.
+SELECT admin.create_approval_rule('Strategic', ARRAY['strategic']);
+SELECT admin.add_approval_step('Strategic', 1, 'sales_manager', interval '1 day');
+SELECT admin.create_approval_rule('Strategic large', ARRAY['strategic'], 1000, NULL, 10);
+SELECT admin.add_approval_step('Strategic large', 1, 'general_manager', interval '1 day');
+SELECT admin.create_approval_rule('Large', ARRAY['standard'], 1000);
+SELECT admin.add_approval_step('Large', 1, 'sales_manager', interval '1 day');
+SELECT admin.set_approval_limit('sales_manager', t, NULL) FROM unnest(ARRAY['standard', 'strategic']) t;
+SELECT admin.set_approval_limit('general_manager', 'strategic', NULL);
+
+CREATE FUNCTION pg_temp.held(order_id bigint) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(string_agg(r.line_no || ':' || k.code || '=' || r.qty, ' ' ORDER BY r.line_no, k.code), '')
+    FROM orderly.stock_reservations r JOIN orderly.skus k ON k.id = r.sku_id
+    WHERE r.order_id = held.order_id AND r.released_at IS NULL
+$$;
+-- Every SKU's reserved units equal what the open reservation rows of all orders hold.
+CREATE FUNCTION pg_temp.stock_consistent() RETURNS boolean LANGUAGE sql AS $$
+    SELECT bool_and(k.stock_reserved = coalesce((SELECT sum(r.qty) FROM orderly.stock_reservations r
+                                                 WHERE r.sku_id = k.id AND r.released_at IS NULL), 0))
+    FROM orderly.skus k
+$$;
+-- Each order's open reservation rows are exactly what its lines still need.
+CREATE FUNCTION pg_temp.holds_open(order_id bigint) RETURNS boolean LANGUAGE sql AS $$
+    SELECT orderly.open_stock_needs(order_id) = (
+        SELECT coalesce(jsonb_agg(jsonb_build_object('line', r.line_no, 'sku_id', r.sku_id, 'qty', r.qty) ORDER BY r.line_no, r.sku_id), '[]')
+        FROM orderly.stock_reservations r WHERE r.order_id = holds_open.order_id AND r.released_at IS NULL)
+$$;
+CREATE FUNCTION pg_temp.told(kind text, order_id bigint) RETURNS text[] LANGUAGE sql AS $$
+    SELECT array_agg(coalesce(u.username, 'role:' || n.recipient_role) ORDER BY coalesce(u.username, 'role:' || n.recipient_role))
+    FROM orderly.notifications n LEFT JOIN orderly.users u ON u.id = n.recipient_user_id
+    WHERE n.kind = told.kind AND (n.payload ->> 'order')::bigint = told.order_id
+$$;
+CREATE FUNCTION pg_temp.amend(who text, order_label text, changes text, extra jsonb DEFAULT '{}') RETURNS jsonb LANGUAGE sql AS $$
+    SELECT test.call('order_amend', who, jsonb_build_object('id', test.id(order_label), 'changes', changes::jsonb,
+                                                            'reason', 'asked by phone') || extra)
+$$;
+CREATE FUNCTION pg_temp.header(order_label text) RETURNS text LANGUAGE sql AS $$
+    SELECT status || ' v' || version || ' ' || total FROM orderly.orders WHERE id = test.id(order_label)
+$$;
+
+-- The constraint table ----------------------------------------------------------------------------
+
+SELECT is((SELECT count(*)::integer FROM orderly.amendment_constraints), 56, 'the constraints as shipped: 56 rows');
+SELECT set_eq($$ SELECT DISTINCT status FROM orderly.amendment_constraints WHERE party = 'customer' $$,
+              ARRAY['submitted', 'pending_approval'], 'a customer changes its order while it is submitted or awaiting approval');
+SELECT set_eq($$ SELECT status FROM orderly.amendment_constraints WHERE party = 'staff' AND action = 'set_line' $$,
+              ARRAY['submitted', 'pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'on_hold'],
+              'staff change lines until everything has shipped');
+SELECT set_eq($$ SELECT status FROM orderly.amendment_constraints WHERE party = 'staff' AND action = 'note' $$,
+              ARRAY['submitted', 'pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'on_hold',
+                    'shipped', 'delivered'], 'and add notes until it is delivered');
+SELECT throws_ok($$ INSERT INTO orderly.amendment_constraints (action, status, party) VALUES ('set_price', 'approved', 'staff') $$,
+                 '23514', NULL, 'only the six actions');
+SELECT throws_ok($$ INSERT INTO orderly.amendment_constraints (action, status, party) VALUES ('note', 'approved', 'carrier') $$,
+                 '23514', NULL, 'for customers or staff');
+
+-- A customer, while the order awaits approval ----------------------------------------------------------
+
+INSERT INTO ids VALUES ('a', test.submitted('buyer', test.id('acme'), '[{"sku":"GD-1","qty":2}]', '{"type":"strategic"}'));
+SELECT is(pg_temp.header('a'), 'pending_approval v1 200.00', 'a strategic order awaits a sales manager');
+CREATE TEMP TABLE replies (name text PRIMARY KEY, doc jsonb);
+INSERT INTO replies SELECT 'a1', pg_temp.amend('buyer', 'a', '[{"action":"set_line","line":1,"qty":3}]');
+SELECT is((SELECT doc ->> 'status' || ' v' || (doc ->> 'version') || ' ' || (doc ->> 'total_before') || '→' || (doc ->> 'total_after')
+           FROM replies WHERE name = 'a1'), 'applied v2 200.00→300.00', 'the customer adds a unit: applied at once, version 2');
+SELECT is(pg_temp.held(test.id('a')), '1:GD-1=3', 'the extra unit is reserved');
+SELECT is((SELECT doc -> 'diff' -> 'lines' FROM replies WHERE name = 'a1'),
+          '[{"line": 1, "name": "Gadget", "change": "changed", "fields": {"net": {"to": 300.00, "from": 200.00}, "qty": {"to": 3, "from": 2}, "total": {"to": 300.00, "from": 200.00}}, "product": "GD"}]'::jsonb,
+          'its diff: the quantity and the amounts, from and to');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM replies, jsonb_object_keys(doc) k WHERE name = 'a1'),
+          ARRAY['currency', 'decided_at', 'decision_reason', 'diff', 'id', 'message', 'order', 'reason', 'reprice', 'requested_at',
+                'requested_by', 'status', 'total_after', 'total_before', 'version', 'waiting_for'],
+          'the keys a customer sees of a change: not who decided, not the stock it holds');
+SELECT is((SELECT string_agg(round || ':' || status, ' ' ORDER BY round) FROM orderly.order_approvals WHERE order_id = test.id('a')),
+          '1:pending', 'within the same rule and limits: the round goes on');
+SELECT pg_temp.amend('buyer', 'a', '[{"action":"set_line","line":1,"qty":12}]') IS NOT NULL;
+SELECT is((SELECT string_agg(round || ':' || status || ':' || role, ' ' ORDER BY round) FROM orderly.order_approvals WHERE order_id = test.id('a')),
+          '1:skipped:sales_manager 2:pending:general_manager', 'over 1 000 a new round starts, for the rule that now applies');
+SELECT is(pg_temp.told('approval.requested', test.id('a')), ARRAY['gus', 'sam'], 'its approver is asked (and was, for round 1)');
+SELECT is(pg_temp.header('a') || ' ' || pg_temp.held(test.id('a')), 'pending_approval v3 1200.00 1:GD-1=12', 'version 3, 12 held');
+SELECT is(pg_temp.told('order.changed', test.id('a')), ARRAY['buyer', 'buyer'],
+          'before approval only the customer (its own author and login) hears of changes, once per change');
+SELECT ok(test.call('order_approve', 'gus', jsonb_build_object('id', test.id('a'))) IS NOT NULL, 'the new round is approved');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('buyer', 'a', '[{"action":"set_line","line":1,"qty":1}]') $$),
+                 'OL409', format('order %s is ready: ask us to make this change (you may change an order yourself while it is pending_approval or submitted)', test.id('a')),
+                 'once approved, a customer asks staff');
+
+-- Staff, after approval: at once, or a new approval round --------------------------------------------------
+
+INSERT INTO ids VALUES ('b', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":5}]'));
+SELECT is(pg_temp.header('b'), 'ready v1 500.00', 'a standard order under 1 000: approved at once, ready');
+INSERT INTO replies SELECT 'b1', pg_temp.amend('rita', 'b', '[{"action":"set_line","line":1,"qty":12}]');
+SELECT is((SELECT doc ->> 'status' || ' ' || (doc ->> 'waiting_for') || ' ' || (doc ->> 'total_after') FROM replies WHERE name = 'b1'),
+          'pending approval 1200.00', '1 200.00 needs the "Large" rule: the change waits for its own approval round');
+SELECT is(pg_temp.header('b') || ' ' || pg_temp.held(test.id('b')), 'ready v1 500.00 1:GD-1=12',
+          'the order goes on as it was, holding what the change needs');
+SELECT is((SELECT doc -> 'reserved' FROM replies WHERE name = 'b1'), '{"GD-1": 7}'::jsonb, 'the reply says what the change holds');
+SELECT is(pg_temp.told('approval.requested', test.id('b')), ARRAY['sam'], 'the sales manager is asked');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'b', '[{"action":"requested_date","date":"2099-01-01"}]') $$),
+                 'OL409', format('order %s has change %s waiting for approval; it is decided, or abandoned with CHANGE ABANDON %s, before another',
+                                 test.id('b'), (SELECT doc ->> 'id' FROM replies WHERE name = 'b1'), (SELECT doc ->> 'id' FROM replies WHERE name = 'b1')),
+                 'one change waits at a time');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'rita', '{"id":%s}') $$, test.id('b')), 'OL403', NULL,
+                 'whoever changed the order does not approve the change');
+SELECT ok(test.call('order_approve', 'sam', jsonb_build_object('id', test.id('b'))) IS NOT NULL, 'the sales manager approves');
+SELECT is(pg_temp.header('b') || ' ' || pg_temp.held(test.id('b')), 'ready v2 1200.00 1:GD-1=12', 'approved: applied, version 2');
+SELECT is((SELECT string_agg(c.status || ' v' || c.version, ',') FROM orderly.order_changes c WHERE c.order_id = test.id('b')), 'applied v2',
+          'the change is applied');
+SELECT is(pg_temp.told('order.changed', test.id('b')), ARRAY['buyer', 'rita', 'role:finance_manager', 'role:warehouse'],
+          'order.changed: warehouse (picking changes), finance (the total), the author and the customer; not logistics or production');
+
+INSERT INTO ids VALUES ('c', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":6}]'));
+SELECT pg_temp.amend('rita', 'c', '[{"action":"set_line","line":1,"qty":11}]') IS NOT NULL;
+SELECT is(pg_temp.held(test.id('c')), '1:GD-1=11', 'waiting, it holds 11');
+SELECT ok(test.call('order_reject', 'sam', jsonb_build_object('id', test.id('c'), 'reason', 'too many at once')) IS NOT NULL,
+          'the sales manager rejects the change');
+SELECT is(pg_temp.header('c') || ' ' || pg_temp.held(test.id('c')), 'ready v1 600.00 1:GD-1=6',
+          'rejected: declined, the order stays as it was, its 6 units held and the 5 more given back');
+SELECT is(pg_temp.told('change.declined', test.id('c')), ARRAY['buyer', 'rita'], 'the author and the customer hear why');
+SELECT pg_temp.amend('rita', 'c', '[{"action":"set_line","line":1,"qty":11}]') IS NOT NULL;
+INSERT INTO replies SELECT 'c-abandon', test.call('change_abandon', 'rita', jsonb_build_object('id',
+    (SELECT id FROM orderly.order_changes WHERE order_id = test.id('c') AND status = 'pending')));
+SELECT is((SELECT doc ->> 'status' FROM replies WHERE name = 'c-abandon') || ' ' || pg_temp.held(test.id('c')), 'abandoned 1:GD-1=6',
+          'CHANGE ABANDON: withdrawn, what it held given back');
+SELECT ok(pg_temp.stock_consistent(), 'every SKU''s reserved units are what the reservation rows hold');
+
+-- Production confirms a change to a line being made; a made line never changes -------------------------
+
+INSERT INTO ids VALUES ('d', test.submitted('rita', test.id('acme'), '[{"product":"CU","qty":1},{"sku":"GB-1","qty":1}]'));
+SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('d'))) IS NOT NULL;
+INSERT INTO replies SELECT 'd1', pg_temp.amend('rita', 'd', '[{"action":"set_line","line":1,"qty":2}]');
+SELECT is((SELECT doc ->> 'status' || ' ' || (doc ->> 'waiting_for') FROM replies WHERE name = 'd1'), 'pending production',
+          'a line in production changes only once production confirms');
+SELECT is(pg_temp.told('change.confirm', test.id('d')), ARRAY['role:production_manager'], 'production is asked');
+SELECT throws_ok(format($$ SELECT test.call('change_confirm', 'rita', '{"id":%s}') $$, (SELECT doc ->> 'id' FROM replies WHERE name = 'd1')),
+                 'OL403', 'permission denied: production.manage', 'only production confirms');
+SELECT is(test.call('change_decline', 'pat', jsonb_build_object('id', (SELECT doc ->> 'id' FROM replies WHERE name = 'd1'), 'reason', 'cut already'))
+          ->> 'status', 'declined', 'CHANGE DECLINE');
+INSERT INTO replies SELECT 'd2', pg_temp.amend('rita', 'd', '[{"action":"set_line","line":1,"qty":2}]');
+INSERT INTO replies SELECT 'd2-ok', test.call('change_confirm', 'pat', jsonb_build_object('id', (SELECT doc ->> 'id' FROM replies WHERE name = 'd2')));
+SELECT is((SELECT doc ->> 'status' || ' v' || (doc ->> 'version') FROM replies WHERE name = 'd2-ok') || ' ' || pg_temp.header('d'),
+          'applied v2 in_production v2 410.00', 'CHANGE CONFIRM: applied (410.00 needs no approval)');
+SELECT is(pg_temp.told('order.changed', test.id('d')),
+          ARRAY['buyer', 'rita', 'role:finance_manager', 'role:production_manager', 'role:warehouse'],
+          'production hears of its make-to-order line, the warehouse (it picks the made item), finance of the total; not logistics');
+SELECT test.call('production_done', 'pat', jsonb_build_object('order', test.id('d'))) IS NOT NULL;
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'd', '[{"action":"set_line","line":1,"qty":3}]') $$),
+                 'OL409', 'line 1 has been produced: a produced line cannot change', 'a produced line cannot change');
+
+-- Shipping: shipped units stay; a new address for what has not shipped ---------------------------------------
+
+INSERT INTO ids VALUES ('e', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":4},{"sku":"GB-1","qty":2}]'));
+SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('e'), 'lines', '[{"line":1,"qty":2}]'::jsonb, 'carrier', 'dhl'))
+       IS NOT NULL;
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":1}]') $$),
+                 'OL409', 'line 1: 2 shipped; shipped units cannot be removed', 'below what shipped: refused');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"remove_line","line":1}]') $$),
+                 'OL409', 'line 1: 2 shipped; shipped units cannot be removed', 'a shipped line is not removed');
+INSERT INTO replies SELECT 'e1', pg_temp.amend('rita', 'e', format('[{"action":"ship_to","address":%s}]', test.id('dock2')));
+SELECT is((SELECT doc -> 'diff' -> 'header' -> 'ship_to' ->> 'from' FROM replies WHERE name = 'e1'),
+          (SELECT id FROM orderly.addresses WHERE customer_id = test.id('acme') AND is_default)::text,
+          'a new ship-to after a partial shipment, from the default address');
+SELECT is((SELECT doc -> 'diff' -> 'header' -> 'ship_to' ->> 'to' FROM replies WHERE name = 'e1'), test.id('dock2')::text,
+          'the diff names the new address');
+SELECT is(pg_temp.told('order.changed', test.id('e')), ARRAY['buyer', 'rita', 'role:logistics'], 'logistics hears of the address');
+SELECT pg_temp.amend('rita', 'e', '[{"action":"remove_line","line":2}]') IS NOT NULL;
+SELECT is(pg_temp.header('e') || ' ' || pg_temp.held(test.id('e')), 'partially_shipped v3 400.00 1:GD-1=2',
+          'a line removed: its units given back; what is held is exactly what is still to ship');
+SELECT ok(pg_temp.holds_open(test.id('e')) AND pg_temp.holds_open(test.id('b')) AND pg_temp.holds_open(test.id('d'))
+          AND pg_temp.stock_consistent(), 'reservations equal the open quantities after every step');
+
+-- Not enough stock: all or nothing ------------------------------------------------------------------------
+
+INSERT INTO ids VALUES ('f', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1},{"sku":"GD-1","qty":1}]'));
+SELECT test.snapshot(ARRAY['orderly.order_changes', 'orderly.order_versions', 'orderly.order_lines', 'orderly.audit_log']);
+SELECT throws_like(format($$ SELECT pg_temp.amend('rita', 'f', '[{"action":"set_line","line":2,"qty":2},{"action":"set_line","line":1,"qty":1000}]') $$),
+                   'not enough stock for SKU GB-1: 999 more requested, % available', 'short: -CONFLICT like a submission');
+SELECT ok(test.unchanged() AND pg_temp.held(test.id('f')) = '1:GB-1=1 2:GD-1=1', 'and nothing changed, not even the other line');
+
+-- Prices: agreed prices stay, unless reprice=all ------------------------------------------------------------
+
+INSERT INTO ids VALUES ('g', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1},{"sku":"GB-1","qty":1}]'));
+UPDATE orderly.products SET base_price = 120 WHERE code = 'GD';
+SELECT ok(test.replays('order_amend', 'rita', jsonb_build_object('id', test.id('g'), 'reason', 'two gizmos', 'idempotency_key', 'g-1',
+                                                                   'changes', '[{"action":"set_line","line":2,"qty":2}]'::jsonb)),
+          'a retry with the same idempotency key gets the same reply and changes nothing');
+SELECT is((SELECT string_agg(line_no || ':' || net, ' ' ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('g')),
+          '1:100.00 2:20.00', 'the untouched line keeps its agreed 100.00, though the list price is now 120.00');
+SELECT pg_temp.amend('rita', 'g', '[{"action":"add_line","sku":"GB-1","qty":1},{"action":"note","text":"Margin thin, keep quiet"}]') IS NOT NULL;
+SELECT is((SELECT string_agg(line_no || ':' || net, ' ' ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('g')),
+          '1:100.00 2:20.00 3:10.00', 'an added line is line 3, at today''s price');
+SELECT pg_temp.amend('rita', 'g', '[{"action":"requested_date","date":"2099-03-01"}]', '{"reprice":"all"}') IS NOT NULL;
+SELECT is((SELECT string_agg(line_no || ':' || net, ' ' ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('g')),
+          '1:120.00 2:20.00 3:10.00', 'reprice=all: every line at today''s price');
+
+SELECT is((SELECT array_agg((r ->> 'version') || ' ' || coalesce(r ->> 'total_before', '-') || '→' || (r ->> 'total_after') || ' ' || (r ->> 'reason')
+                            ORDER BY (r ->> 'version')::int)
+           FROM jsonb_array_elements(test.rows('order_versions', 'buyer', jsonb_build_object('id', test.id('g')))) r),
+          ARRAY['1 -→110.00 submitted', '2 110.00→120.00 two gizmos', '3 120.00→130.00 asked by phone', '4 130.00→150.00 asked by phone'],
+          'ORDER VERSIONS: four versions, each with why and the totals before and after');
+SELECT is((SELECT array_agg(DISTINCT r ->> 'by') FROM jsonb_array_elements(test.rows('order_versions', 'buyer', jsonb_build_object('id', test.id('g')))) r),
+          ARRAY['staff'], 'a customer sees staff as "staff"');
+SELECT is((test.call('order_diff', 'rita', jsonb_build_object('id', test.id('g'), 'from', 1, 'to', 2)) -> 'lines' -> 0 -> 'fields' -> 'qty'),
+          '{"from": 1, "to": 2}'::jsonb, 'ORDER DIFF from=1 to=2: line 2''s quantity');
+SELECT is((SELECT jsonb_agg(l ->> 'change') FROM jsonb_array_elements(test.call('order_diff', 'rita', jsonb_build_object('id', test.id('g'), 'from', 2, 'to', 3)) -> 'lines') l),
+          '["added"]'::jsonb, 'from 2 to 3: a line added');
+SELECT is(jsonb_array_length(test.call('order_diff', 'rita', jsonb_build_object('id', test.id('g'), 'from', 2, 'to', 3)) -> 'notes'), 1,
+          'and the note, for staff');
+SELECT is(jsonb_array_length(test.call('order_diff', 'buyer', jsonb_build_object('id', test.id('g'), 'from', 2, 'to', 3)) -> 'notes'), 0,
+          'not for the customer: it is internal');
+SELECT is((test.call('order_diff', 'rita', jsonb_build_object('id', test.id('g'))) -> 'header' -> 'requested_date' ->> 'to'), '2099-03-01',
+          'without from/to: the last change');
+SELECT throws_ok(format($$ SELECT test.call('order_diff', 'rita', '{"id":%s,"to":9}') $$, test.id('g')),
+                 'OL404', format('order %s has versions 1 to 4', test.id('g')), 'an unknown version');
+
+-- Refused input ----------------------------------------------------------------------------------------------
+
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"set_price","line":1}]') $$), 'OL400', NULL, 'an unknown action');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[]') $$), 'OL400', NULL, 'no actions');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"set_line","line":9,"qty":1}]') $$),
+                 'OL404', format('order %s has no line 9', test.id('g')), 'an unknown line');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"set_line","line":1}]') $$),
+                 'OL400', 'set_line takes "line" and one or more of qty, options, params', 'set_line needs something to set');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"set_line","line":1,"colour":"red"}]') $$),
+                 'OL400', 'set_line takes "line" and one or more of qty, options, params', 'a misspelt key is refused');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"ship_to","address":999999}]') $$),
+                 'OL404', 'unknown ship-to address 999999', 'an address of another customer, or none');
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"changes":[{"action":"note","text":"x"}]}') $$, test.id('g')),
+                 'OL400', 'reason is required', 'a change needs a reason');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('wes', 'g', '[{"action":"note","text":"x"}]') $$),
+                 'OL403', 'permission denied: order.amend', 'the warehouse does not amend orders');
+
+-- Admins change the constraints in SQL -------------------------------------------------------------------------
+
+SELECT admin.set_amendment_constraint('set_line', 'ready', 'staff', false);
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'f', '[{"action":"set_line","line":1,"qty":2}]') $$),
+                 'OL409', 'set_line is not allowed on an order that is ready (amendment constraints)', 'a forbidden action is refused');
+SELECT admin.set_amendment_constraint('set_line', 'ready', 'staff', true);
+SELECT is((SELECT statuses FROM admin.amendment_constraints WHERE action = 'set_line' AND party = 'staff'),
+          ARRAY['submitted', 'pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'on_hold'],
+          'allowed again; admin.amendment_constraints lists the statuses in lifecycle order');
+SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action LIKE 'amendment_constraint.%' AND actor_kind = 'admin_sql'), 2,
+          'both audited as the admin''s');
+
+-- Cancelling an order with a change waiting ------------------------------------------------------------------
+
+INSERT INTO ids VALUES ('h', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":2}]'));
+SELECT pg_temp.amend('rita', 'h', '[{"action":"set_line","line":1,"qty":12}]') IS NOT NULL;
+SELECT is(pg_temp.held(test.id('h')), '1:GD-1=12', 'a change waits for approval, holding 12');
+SELECT test.call('order_cancel', 'sam', jsonb_build_object('id', test.id('h'), 'reason', 'customer gone')) IS NOT NULL;
+SELECT is((SELECT status || ' ' || decision_reason FROM orderly.order_changes WHERE order_id = test.id('h')), 'abandoned order cancelled',
+          'cancelling the order abandons the change');
+SELECT is(pg_temp.held(test.id('h')) || '|' || pg_temp.header('h'), '|cancelled v1 240.00', 'and everything it held goes back');
+SELECT is((SELECT string_agg(status, ',') FROM orderly.order_approvals WHERE order_id = test.id('h')), 'skipped',
+          'its approval round is closed');
+SELECT ok(pg_temp.stock_consistent(), 'the SKUs hold exactly what the orders hold');
+
+SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
+
+SELECT * FROM finish();
+ROLLBACK;
