@@ -364,7 +364,12 @@ BEGIN
         -- Production rows of a removed line go with it (its confirmation is the caller's).
         DELETE FROM orderly.production_lines x WHERE x.order_id = o.id AND x.line_no = ANY (v_removed);
         UPDATE orderly.orders x SET next_line_no = v_next WHERE x.id = o.id RETURNING * INTO o;
-        o := orderly.set_order_lines(o, v_specs, CASE WHEN reprice THEN NULL ELSE v_touched END);
+        -- reprice=all re-prices every line but those with cancelled units: what those were worth
+        -- when cancelled is in orders.cancelled_total (R__198_cancellation.sql) and stays so.
+        o := orderly.set_order_lines(o, v_specs,
+                 CASE WHEN reprice THEN ARRAY(SELECT x.line_no FROM orderly.order_lines x WHERE x.order_id = o.id AND x.cancelled_qty = 0)
+                                        || v_added
+                      ELSE v_touched END);
         UPDATE orderly.order_lines x SET override_by = u.id
         WHERE x.order_id = o.id AND x.line_no = ANY (v_added) AND x.is_override;
     END IF;
@@ -452,6 +457,9 @@ BEGIN
         r := orderly.rule_for_order(o, lock => true);
         a := orderly.open_round(o, r, u.id);
     END IF;
+    -- On as far as the facts now allow: the last open line removed from a partly shipped order
+    -- leaves it shipped.
+    PERFORM orderly.advance(o, u.id);
     RETURN c;
 END
 $$;

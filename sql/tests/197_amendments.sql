@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(80);
+SELECT plan(81);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -205,6 +205,13 @@ SELECT is(pg_temp.header('e') || ' ' || pg_temp.held(test.id('e')), 'partially_s
           'a line removed: its units given back; what is held is exactly what is still to ship');
 SELECT ok(pg_temp.holds_open(test.id('e')) AND pg_temp.holds_open(test.id('b')) AND pg_temp.holds_open(test.id('d'))
           AND pg_temp.stock_consistent(), 'reservations equal the open quantities after every step');
+
+INSERT INTO ids VALUES ('e2', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1},{"sku":"GB-1","qty":1}]'));
+SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('e2'), 'lines', '[{"line":1,"qty":1}]'::jsonb, 'carrier', 'dhl'))
+       IS NOT NULL;
+SELECT pg_temp.amend('rita', 'e2', '[{"action":"remove_line","line":2}]') IS NOT NULL;
+SELECT is(pg_temp.header('e2') || ' ' || pg_temp.held(test.id('e2')), 'shipped v2 100.00 ',
+          'the last open line removed from a partly shipped order: everything left has shipped');
 
 -- Not enough stock: all or nothing ------------------------------------------------------------------------
 
