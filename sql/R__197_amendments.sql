@@ -105,6 +105,33 @@ AS $$
                    WHERE $1 -> 'totals' -> k IS DISTINCT FROM $2 -> 'totals' -> k))
 $$;
 
+-- A diff as replies show it (json, keys in reading order: jsonb would sort them by length):
+-- lines (each: line, change, product, name, then qty and total of an added or removed line, or
+-- the changed fields as {from, to}), header, notes, totals.
+CREATE OR REPLACE FUNCTION orderly.diff_doc(d jsonb) RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT json_build_object(
+        'lines', (SELECT coalesce(json_agg(CASE l ->> 'change'
+                      WHEN 'changed' THEN json_build_object('line', l -> 'line', 'change', l -> 'change', 'product', l -> 'product',
+                                              'name', l -> 'name',
+                                              'fields', (SELECT json_object_agg(f.k, json_build_object('from', f.v -> 'from', 'to', f.v -> 'to'))
+                                                         FROM jsonb_each(l -> 'fields') AS f(k, v)))
+                      WHEN 'added' THEN json_build_object('line', l -> 'line', 'change', l -> 'change', 'product', l -> 'product',
+                                            'name', l -> 'name', 'qty', l -> 'qty', 'total', l -> 'total')
+                      ELSE json_build_object('line', l -> 'line', 'change', l -> 'change', 'product', l -> 'product',
+                                             'name', l -> 'name', 'qty', l -> 'qty') END ORDER BY (l ->> 'line')::integer), '[]')
+                  FROM jsonb_array_elements($1 -> 'lines') l),
+        'header', (SELECT coalesce(json_object_agg(f.k, json_build_object('from', f.v -> 'from', 'to', f.v -> 'to')), '{}')
+                   FROM jsonb_each($1 -> 'header') AS f(k, v)),
+        'notes', (SELECT coalesce(json_agg(json_build_object('id', n -> 'id', 'kind', n -> 'kind', 'text', n -> 'text',
+                                                             'visibility', n -> 'visibility')), '[]')
+                  FROM jsonb_array_elements($1 -> 'notes') n),
+        'totals', (SELECT coalesce(json_object_agg(f.k, json_build_object('from', f.v -> 'from', 'to', f.v -> 'to')), '{}')
+                   FROM jsonb_each($1 -> 'totals') AS f(k, v)))
+$$;
+
 -- Version 1 (as submitted) is written when the order is first changed.
 CREATE OR REPLACE FUNCTION orderly.keep_first_version(o orderly.orders) RETURNS void
 LANGUAGE plpgsql
@@ -263,7 +290,8 @@ BEGIN
             RAISE EXCEPTION '%', CASE WHEN v_party = 'customer' AND EXISTS (SELECT 1 FROM orderly.amendment_constraints c
                                                                                  WHERE c.action = v_action AND c.party = 'staff' AND c.status = v_status)
                 THEN format('order %s is %s: ask us to make this change (you may change an order yourself while it is %s)', o.id, v_status,
-                            (SELECT string_agg(DISTINCT c.status, ' or ') FROM orderly.amendment_constraints c WHERE c.action = v_action AND c.party = 'customer'))
+                            (SELECT string_agg(c.status, ' or ' ORDER BY s.position) FROM orderly.amendment_constraints c
+                             JOIN orderly.order_statuses s ON s.code = c.status WHERE c.action = v_action AND c.party = 'customer'))
                 ELSE format('%s is not allowed on an order that is %s (amendment constraints)', v_action, v_status) END
                 USING ERRCODE = 'OL409';
         END IF;
@@ -541,7 +569,7 @@ BEGIN
         'version', c.version,
         'reason', c.reason,
         'reprice', CASE WHEN c.reprice THEN 'all' ELSE 'changed lines' END,
-        'diff', c.diff,
+        'diff', orderly.diff_doc(c.diff),
         'total_before', c.total_before,
         'total_after', c.total_after,
         'currency', c.currency,
@@ -921,7 +949,8 @@ BEGIN
     v_a := coalesce(v_a, orderly.order_snapshot(o.id));
     v_b := coalesce(v_b, orderly.order_snapshot(o.id));
     RETURN NEXT orderly.visible_doc('order_diff',
-        (jsonb_build_object('order', o.id, 'from', v_from, 'to', v_to) || orderly.snapshot_diff(v_a, v_b))::json,
+        orderly.json_extend(json_build_object('order', o.id, 'from', v_from, 'to', v_to),
+                            orderly.diff_doc(orderly.snapshot_diff(v_a, v_b))),
         orderly.own_customer(u));
 END
 $$;

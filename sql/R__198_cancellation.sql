@@ -354,6 +354,19 @@ BEGIN
 END
 $$;
 
+-- The plan's lines as replies show them (json, keys in reading order).
+CREATE OR REPLACE FUNCTION orderly.cancel_lines_doc(lines jsonb) RETURNS json
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(json_agg(json_build_object(
+               'line', l -> 'line', 'product', l -> 'product', 'sku', l -> 'sku', 'name', l -> 'name', 'kind', l -> 'kind',
+               'qty', l -> 'qty', 'of', l -> 'of', 'shipped', l -> 'shipped', 'value', l -> 'value', 'whole_line', l -> 'whole_line',
+               'release', (SELECT json_object_agg(r ->> 'sku', r -> 'qty') FROM jsonb_array_elements(l -> 'release') r),
+               'production', l -> 'production') ORDER BY (l ->> 'line')::integer), '[]')
+    FROM jsonb_array_elements($1) l
+$$;
+
 -- Documents --------------------------------------------------------------------------------------------
 
 -- A cancellation as ORDER CANCEL, CANCEL APPROVE / REJECT and CANCEL LIST answer it; a customer
@@ -377,7 +390,7 @@ BEGIN
                                             ELSE 'The lines are cancelled' END
                    ELSE 'The cancellation request was rejected' END,
         'reason', c.reason,
-        'lines', c.plan -> 'lines',
+        'lines', orderly.cancel_lines_doc(c.plan -> 'lines'),
         'whole_order', c.plan -> 'whole_order',
         'cancelled_value', c.plan -> 'cancelled_value',
         'fee', c.fee,
@@ -394,7 +407,9 @@ BEGIN
         'requested_at', orderly.json_time(c.requested_at),
         'decided_by', orderly.username_of(c.decided_by),
         'decided_at', orderly.json_time(c.decided_at),
-        'decision_reason', c.decision_reason);
+        -- Why a request was rejected is the customer's to know; an approver's note is staff's.
+        'decision_reason', CASE WHEN c.status = 'rejected' THEN c.decision_reason END,
+        'note', CASE WHEN c.status = 'applied' THEN c.decision_reason END);
 END
 $$;
 
@@ -403,10 +418,19 @@ CREATE OR REPLACE FUNCTION orderly.cancellation_quote_doc(plan jsonb, outcome te
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT (jsonb_build_object('status', 'quote', 'outcome', $2,
-                               'message', CASE $2 WHEN 'cancel' THEN 'Nothing was changed; ORDER CANCEL without quote= cancels'
-                                                  ELSE 'Nothing was changed; ORDER CANCEL without quote= sends a request for staff to decide' END)
-            || $1)::json
+    SELECT json_build_object(
+        'status', 'quote',
+        'outcome', $2,
+        'message', CASE $2 WHEN 'cancel' THEN 'Nothing was changed; ORDER CANCEL without quote= cancels'
+                   ELSE 'Nothing was changed; ORDER CANCEL without quote= sends a request for staff to decide' END,
+        'order', $1 -> 'order', 'order_status', $1 -> 'order_status', 'currency', $1 -> 'currency',
+        'lines', orderly.cancel_lines_doc($1 -> 'lines'), 'whole_order', $1 -> 'whole_order',
+        'cancelled_value', $1 -> 'cancelled_value', 'fee', $1 -> 'fee', 'policy', $1 -> 'policy',
+        'owed_before', $1 -> 'owed_before', 'owed_after', $1 -> 'owed_after', 'paid', $1 -> 'paid',
+        'open_amount', $1 -> 'open_amount', 'refund_due', $1 -> 'refund_due',
+        'needs_approval_by', $1 -> 'needs_approval_by', 'stock_released', $1 -> 'stock_released',
+        'coupon_released', $1 -> 'coupon_released', 'production_stopped', $1 -> 'production_stopped',
+        'issues_closed', $1 -> 'issues_closed', 'approvals_closed', $1 -> 'approvals_closed')
 $$;
 
 -- Who is told, once each ----------------------------------------------------------------------------

@@ -119,7 +119,7 @@ SELECT is(pg_temp.told('order.changed', test.id('a')), ARRAY['buyer', 'buyer'],
           'before approval only the customer (its own author and login) hears of changes, once per change');
 SELECT ok(test.call('order_approve', 'gus', jsonb_build_object('id', test.id('a'))) IS NOT NULL, 'the new round is approved');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('buyer', 'a', '[{"action":"set_line","line":1,"qty":1}]') $$),
-                 'OL409', format('order %s is ready: ask us to make this change (you may change an order yourself while it is pending_approval or submitted)', test.id('a')),
+                 'OL409', format('order %s is ready: ask us to make this change (you may change an order yourself while it is submitted or pending_approval)', test.id('a')),
                  'once approved, a customer asks staff');
 
 -- Staff, after approval: at once, or a new approval round --------------------------------------------------

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(85);
+SELECT plan(87);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -245,6 +245,10 @@ INSERT INTO replies SELECT 'p', test.call('cancel_approve', 'sam', jsonb_build_o
 SELECT is((SELECT doc ->> 'status' || ' fee ' || (doc ->> 'fee') || ' refund due ' || (doc ->> 'refund_due') || ' ' || (doc ->> 'order_status')
            FROM replies WHERE name = 'p'), 'applied fee 60.00 refund due 240.00 cancelled',
           'CANCEL APPROVE: 20 % of 300.00 is 60.00 (within 50 and 5 000); 240.00 of the 300.00 paid is due back');
+SELECT is((SELECT doc ->> 'note' FROM replies WHERE name = 'p'), 'ok, charge it', 'staff see the approver''s note');
+SELECT is((SELECT (r ? 'note')::text || ' ' || coalesce(r ->> 'decision_reason', '-') FROM jsonb_array_elements(test.rows('cancel_list', 'buyer',
+              jsonb_build_object('order', test.id('p')))) r), 'false -',
+          'the customer does not: it is internal');
 SELECT is((SELECT string_agg(line_no || ':' || status, ' ') FROM orderly.production_lines WHERE order_id = test.id('p')), '2:cancelled',
           'production of the custom line stops');
 SELECT is((SELECT resolution FROM orderly.production_issues WHERE order_id = test.id('p')), 'Order cancelled: Project stopped',
