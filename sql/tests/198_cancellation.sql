@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(87);
+SELECT plan(89);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -303,6 +303,15 @@ SELECT is(pg_temp.money(test.id('d')), 'delivered due 210.00 open 210.00 refund 
 INSERT INTO ids SELECT 'draft', (test.call('order_draft', 'rita', jsonb_build_object('customer', test.id('acme'))) ->> 'id')::bigint;
 SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x"}') $$, test.id('draft')),
                  'OL409', format('order %s is a draft: nothing was ordered yet; change or abandon it', test.id('draft')), 'a draft');
+-- Every submission is routed at once (approved or awaiting approval), so an order rests as
+-- submitted only if routing is ever deferred; its row charges nothing all the same.
+INSERT INTO ids VALUES ('sub', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1}]'));
+UPDATE orderly.orders SET status = 'submitted' WHERE id = test.id('sub');
+SELECT is((SELECT (d ->> 'outcome') || ' ' || (d ->> 'fee') || ' ' || (d -> 'policy' ->> 'status')
+           FROM (SELECT test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('sub'), 'quote', true)) d) x),
+          'cancel 0.00 submitted', 'submitted: free, and the customer may cancel it itself');
+SELECT is((test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('sub'), 'reason', 'typo'))) ->> 'order_status', 'cancelled',
+          'and does');
 INSERT INTO ids VALUES ('held', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1}]'));
 SELECT test.call('order_hold', 'fay', jsonb_build_object('id', test.id('held'), 'reason', 'question')) IS NOT NULL;
 SELECT is((test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('held'), 'quote', true)) -> 'policy' ->> 'status'), 'ready',
