@@ -94,7 +94,7 @@ port=$(free_port 1)
 # The delay checks (every minute, a pass over every open order: about 0.3 ms an order here) are
 # background work, not the request path measured against pgbench: off, so that a pass landing in
 # one run's window does not skew that row.
-start_orderlyd() { orderlyd_start .build/release/orderlyd "$work/$1" --database-url "$dburl" --listen "127.0.0.1:$port" --delay-check-interval 0 "${@:2}"; }
+start_orderlyd() { orderlyd_start .build/release/orderlyd "$work/$1" --database-url "$dburl" --listen "127.0.0.1:$port" --delay-check-interval 0 --analytics-interval 0 "${@:2}"; }
 stop_orderlyd() {
     kill "$orderlyd_pid" 2>/dev/null || true
     wait "$orderlyd_pid" 2>/dev/null || true

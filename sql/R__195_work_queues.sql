@@ -17,7 +17,11 @@
 -- its times (R__185_production.sql); a service line has none (null). An order on hold is in
 -- neither list until it is released.
 
-CREATE OR REPLACE VIEW analytics.pick_list AS
+-- The rows themselves are views of schema orderly, which PICK LIST and WORK QUEUE read (their
+-- filters reach the tables); BI logins read them through analytics views over SECURITY DEFINER
+-- functions, because the rules they apply are functions (orderly.order_releasable, open_lines,
+-- production_state …) that BI logins may not execute.
+CREATE OR REPLACE VIEW orderly.pick_list AS
 SELECT o.id                  AS order_id,
        o.submitted_at,
        o.requested_date,
@@ -76,8 +80,30 @@ WHERE o.status IN ('approved', 'in_production', 'ready', 'partially_shipped')
   AND ol.open > 0
   AND ol.produced;
 
+CREATE OR REPLACE FUNCTION analytics.pick_list_rows() RETURNS SETOF orderly.pick_list
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM orderly.pick_list $$;
+
+REVOKE ALL ON FUNCTION analytics.pick_list_rows() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION analytics.pick_list_rows() TO orderly_bi;
+COMMENT ON FUNCTION analytics.pick_list_rows() IS 'The rows of analytics.pick_list';
+
+CREATE OR REPLACE VIEW analytics.pick_list AS SELECT * FROM analytics.pick_list_rows();
+
 COMMENT ON VIEW analytics.pick_list IS 'What is still to ship of each order released to the warehouse: one row per SKU of each open line (a made-to-order line once produced, without SKU), with its ship-to address and every note';
 COMMENT ON COLUMN analytics.pick_list.order_id IS 'Order number';
+COMMENT ON COLUMN analytics.pick_list.submitted_at IS 'When the order was submitted';
+COMMENT ON COLUMN analytics.pick_list.order_type IS 'standard, custom or strategic';
+COMMENT ON COLUMN analytics.pick_list.customer_name IS 'Customer of the order';
+COMMENT ON COLUMN analytics.pick_list.recipient IS 'Ship-to recipient';
+COMMENT ON COLUMN analytics.pick_list.line1 IS 'Ship-to street and number';
+COMMENT ON COLUMN analytics.pick_list.line2 IS 'Ship-to address second line';
+COMMENT ON COLUMN analytics.pick_list.postal_code IS 'Ship-to postal code';
+COMMENT ON COLUMN analytics.pick_list.city IS 'Ship-to city';
+COMMENT ON COLUMN analytics.pick_list.region IS 'Ship-to region';
+COMMENT ON COLUMN analytics.pick_list.country IS 'Ship-to country (ISO 3166 alpha-2)';
+COMMENT ON COLUMN analytics.pick_list.product_name IS 'Name of the SKU''s product (for a bundle: the component''s)';
 COMMENT ON COLUMN analytics.pick_list.requested_date IS 'Delivery date the customer asked for, if any';
 COMMENT ON COLUMN analytics.pick_list.line_no IS 'Order line (a bundle line lists each component SKU)';
 COMMENT ON COLUMN analytics.pick_list.sku IS 'SKU code to pick (NULL for a made-to-order item)';
@@ -93,7 +119,7 @@ COMMENT ON COLUMN analytics.pick_list.delivery_notes IS 'Delivery notes of the o
 COMMENT ON COLUMN analytics.pick_list.packaging_notes IS 'Packaging notes of the order, oldest first, one per line';
 COMMENT ON COLUMN analytics.pick_list.general_notes IS 'Other notes of the order, oldest first, one per line';
 
-CREATE OR REPLACE VIEW analytics.production_queue AS
+CREATE OR REPLACE VIEW orderly.production_queue AS
 SELECT o.id              AS order_id,
        o.submitted_at,
        o.requested_date,
@@ -132,7 +158,31 @@ WHERE p.kind IN ('custom', 'service')
        OR (o.status = 'partially_shipped'
            AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x WHERE x.state <> 'done')));
 
+CREATE OR REPLACE FUNCTION analytics.production_queue_rows() RETURNS SETOF orderly.production_queue
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT * FROM orderly.production_queue $$;
+
+REVOKE ALL ON FUNCTION analytics.production_queue_rows() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION analytics.production_queue_rows() TO orderly_bi;
+COMMENT ON FUNCTION analytics.production_queue_rows() IS 'The rows of analytics.production_queue';
+
+CREATE OR REPLACE VIEW analytics.production_queue AS SELECT * FROM analytics.production_queue_rows();
+
 COMMENT ON VIEW analytics.production_queue IS 'Work to make or perform: custom-made and service lines of orders approved or in production (or partially shipped with custom lines not done), with their production state, parameters and every note';
+COMMENT ON COLUMN analytics.production_queue.order_id IS 'Order number';
+COMMENT ON COLUMN analytics.production_queue.submitted_at IS 'When the order was submitted';
+COMMENT ON COLUMN analytics.production_queue.requested_date IS 'Delivery date the customer asked for, if any';
+COMMENT ON COLUMN analytics.production_queue.order_type IS 'standard, custom or strategic';
+COMMENT ON COLUMN analytics.production_queue.customer_name IS 'Customer of the order';
+COMMENT ON COLUMN analytics.production_queue.line_no IS 'Order line';
+COMMENT ON COLUMN analytics.production_queue.product IS 'Product code';
+COMMENT ON COLUMN analytics.production_queue.product_name IS 'Product name';
+COMMENT ON COLUMN analytics.production_queue.kind IS 'custom (made to order) or service';
+COMMENT ON COLUMN analytics.production_queue.qty IS 'Quantity ordered on the line';
+COMMENT ON COLUMN analytics.production_queue.delivery_notes IS 'Delivery notes of the order, oldest first, one per line';
+COMMENT ON COLUMN analytics.production_queue.packaging_notes IS 'Packaging notes of the order, oldest first, one per line';
+COMMENT ON COLUMN analytics.production_queue.general_notes IS 'Other notes of the order, oldest first, one per line';
 COMMENT ON COLUMN analytics.production_queue.params IS 'The parameters the customer gave (e.g. width_cm, height_cm)';
 COMMENT ON COLUMN analytics.production_queue.options IS 'The options chosen for the line';
 COMMENT ON COLUMN analytics.production_queue.status IS 'Order status';
@@ -194,7 +244,7 @@ BEGIN
                                             'variant', p.variant, 'qty', p.qty, 'product', p.product, 'kind', p.kind,
                                             'line_open', p.line_open) ORDER BY p.line_no, p.sku),
         'notes', orderly.work_notes(p.order_id))
-    FROM analytics.pick_list p
+    FROM orderly.pick_list p
     WHERE v_after IS NULL OR (coalesce(p.requested_date, 'infinity'), p.order_id) > (v_after_date, v_after)
     GROUP BY p.order_id, p.status, p.requested_date, p.submitted_at, p.customer_name, p.recipient, p.line1, p.line2,
              p.postal_code, p.city, p.region, p.country
@@ -235,7 +285,7 @@ BEGIN
         'status', q.status,
         'issues', (SELECT coalesce(json_agg(orderly.production_issue_doc(i) ORDER BY i.id), '[]')
                    FROM orderly.production_issues i WHERE i.order_id = q.order_id AND i.resolved_at IS NULL))
-    FROM analytics.production_queue q
+    FROM orderly.production_queue q
     WHERE v_after IS NULL OR (coalesce(q.requested_date, 'infinity'), q.order_id) > (v_after_date, v_after)
     GROUP BY q.order_id, q.status, q.requested_date, q.submitted_at, q.customer_name, q.order_type
     ORDER BY coalesce(q.requested_date, 'infinity'), q.order_id

@@ -72,6 +72,12 @@ public final class OrderlyDatabase: Sendable {
         try await run { try $0.query("SELECT count(*) FROM api.run_delay_checks(now())") }.scalar.flatMap { Int($0) } ?? 0
     }
 
+    /// Brings the analytics rollups up to date with what changed since the last refresh (one
+    /// server at a time; the others return at once). Returns how many orders it looked at.
+    public func refreshAnalytics() async throws -> Int {
+        try await run { try $0.query("SELECT (api.refresh_analytics(now()) ->> 'orders')::integer") }.scalar.flatMap { Int($0) } ?? 0
+    }
+
     /// The registry's commands (`api.command_registry()`).
     public func registeredCommands() async throws -> [Command] {
         let rows = try await run { try $0.query(RegisteredCommands.query).rows.map { $0.first.flatMap { $0 } } }

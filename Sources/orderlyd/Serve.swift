@@ -116,6 +116,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between checks of open orders for delay risks (delay.warning); 0: never (pg_cron runs api.run_delay_checks).")
     var delayCheckInterval: Int = 60
 
+    @Option(help: "Seconds between refreshes of the analytics rollups (REPORT, BI views); 0: never (pg_cron runs api.refresh_analytics).")
+    var analyticsInterval: Int = 30
+
     @Option(help: "HOST:PORT of the carriers' webhook (HTTP/1.1, POST /carriers/<code>/events); none when not given.")
     var webhookListen: String?
 
@@ -152,7 +155,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authFirstDelay > 0, authMaxDelay > 0, (authLockout ?? 1) > 0, authMaxAccountFailures > 0,
-              authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0, delayCheckInterval >= 0,
+              authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0, delayCheckInterval >= 0, analyticsInterval >= 0,
               webhookMaxBody >= 256, webhookRate > 0, smtpInterval > 0, smtpMaxAttempts > 0, smtpBackoff > 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
@@ -229,6 +232,7 @@ struct Serve: AsyncParsableCommand {
             configuration.limits.maxLineBytes = maxLine
             configuration.approvalReminderSeconds = approvalReminderInterval
             configuration.delayCheckSeconds = delayCheckInterval
+            configuration.analyticsSeconds = analyticsInterval
             if let webhookListen {
                 let (webhookHost, webhookPort) = try Serve.parseListen(webhookListen)
                 configuration.webhook = .init(host: webhookHost, port: webhookPort)

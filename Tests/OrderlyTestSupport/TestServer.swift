@@ -43,6 +43,7 @@ public func withTestServer<T>(
         // Reminders and delay checks run on real time; a test that wants them turns them on.
         configuration.approvalReminderSeconds = 0
         configuration.delayCheckSeconds = 0
+        configuration.analyticsSeconds = 0
         configure(&configuration)
         var logger = Logger(label: "orderlyd.test")
         logger.logLevel = .warning

@@ -267,7 +267,8 @@ INSERT INTO reading VALUES
     ('ORDER RISK', jsonb_build_object('id', test.id('order'))), ('RISK LIST', '{}'),
     ('APPROVAL SHOW', jsonb_build_object('order', test.id('order'))), ('APPROVAL QUEUE', '{}'), ('DELEGATE LIST', '{}'),
     ('PAYMENT LIST', jsonb_build_object('order', test.id('order'))), ('CANCEL LIST', '{}'),
-    ('ORDER VERSIONS', jsonb_build_object('id', test.id('order'))), ('ORDER DIFF', jsonb_build_object('id', test.id('order')));
+    ('ORDER VERSIONS', jsonb_build_object('id', test.id('order'))), ('ORDER DIFF', jsonb_build_object('id', test.id('order'))),
+    ('REPORT', '{"name": "sales"}');
 
 SELECT set_eq($$SELECT command FROM reading$$, $$SELECT name FROM orderly.commands WHERE NOT changes$$,
               'the list below is every command not marked as changing');

@@ -224,6 +224,9 @@ public final class OrderlyServer: Sendable {
             RecurringJob("delay checks", every: configuration.delayCheckSeconds, logger: logger) {
                 try await database.runDelayChecks()
             },
+            RecurringJob("analytics refresh", every: configuration.analyticsSeconds, logger: logger) {
+                try await database.refreshAnalytics()
+            },
         ]
         if let smtp {
             let delivery = OutboxDelivery(sender: smtp, policy: configuration.outbox, database: database, group: group, logger: logger)

@@ -76,6 +76,9 @@ public struct ServerConfiguration: Sendable {
     /// How often open orders are checked for delay risks (`api.run_delay_checks`); 0: never
     /// (pg_cron instead).
     public var delayCheckSeconds: Int = 60
+    /// How often the analytics rollups are refreshed (`api.refresh_analytics`); 0: never
+    /// (pg_cron instead).
+    public var analyticsSeconds: Int = 30
     /// The carriers' webhook listener (`--webhook-listen`); nil: none.
     public var webhook: Webhook?
     /// Where customer e-mail goes (`--smtp-url`); nil: the outbox is kept but not sent.

@@ -1,0 +1,266 @@
+-- Analytics (issue 15; R__200_analytics.sql, V021__analytics.sql) on a small hand-built data set
+-- whose answers are known: a category tree, two currencies, a partly cancelled line, cancelled,
+-- rejected and unapproved orders that never count, a customer with one order; RFM scores and
+-- segments; stage times across a hold and a second approval; on-time delivery; the incremental
+-- refresh; REPORT; what the BI role may read.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+SELECT plan(37);
+
+DO $$
+BEGIN
+    PERFORM admin.create_user('mia', 'mia-secret-1', ARRAY['sales_manager']);
+    PERFORM admin.create_user('rita', 'rita-secret-1', ARRAY['sales_rep']);
+END
+$$;
+
+CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
+-- Categories: ELEC > PHONES > SMART, and ACC.
+INSERT INTO orderly.categories (code, name) VALUES ('ELEC', 'Electronics'), ('ACC', 'Accessories');
+INSERT INTO orderly.categories (code, name, parent_id) SELECT 'PHONES', 'Phones', id FROM orderly.categories WHERE code = 'ELEC';
+INSERT INTO orderly.categories (code, name, parent_id) SELECT 'SMART', 'Smartphones', id FROM orderly.categories WHERE code = 'PHONES';
+INSERT INTO orderly.products (code, name, kind, base_price, category_id, currency)
+SELECT v.code, v.name, 'goods', v.price, c.id, v.currency
+FROM (VALUES ('P1', 'Phone', 100, 'SMART', 'EUR'), ('P2', 'Cable', 10, 'ACC', 'EUR'), ('P4', 'Phone US', 200, 'SMART', 'USD'),
+             ('P9', 'Dusty', 5, 'ACC', 'EUR')) v (code, name, price, cat, currency)
+JOIN orderly.categories c ON c.code = v.cat;
+INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, code || '-1', 50 FROM orderly.products;
+
+INSERT INTO orderly.customers (name, email, phone, region, segment) VALUES
+    ('Anna', 'anna@example.com', '+4930100001', 'North', 'standard'),
+    ('Bert', 'bert@example.com', '+4930100002', 'South', 'gold'),
+    ('Cleo', 'cleo@example.com', '+4930100003', 'West', 'standard');
+INSERT INTO ids SELECT lower(left(name, 1)), id FROM orderly.customers WHERE name IN ('Anna', 'Bert', 'Cleo');
+
+-- An order as it stands after its life: header, lines, and its status history (from, to, at).
+CREATE FUNCTION pg_temp.order(label text, customer text, currency text, created timestamptz, v_status text, lines jsonb,
+                              history jsonb, requested date DEFAULT NULL) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint;
+    l    jsonb;
+    n    integer := 0;
+BEGIN
+    INSERT INTO orderly.orders (customer_id, status, currency, created_at, submitted_at, requested_date)
+    VALUES (test.id(customer), 'draft', currency, created, created, requested) RETURNING id INTO v_id;
+    FOR l IN SELECT x FROM jsonb_array_elements(lines) x LOOP
+        n := n + 1;
+        INSERT INTO orderly.order_lines (order_id, line_no, customer_id, spec, product_id, sku_id, qty, cancelled_qty,
+                                         list_price, gross, discount, net, tax, priced)
+        SELECT v_id, n, test.id(customer), '{}', p.id, k.id, (l ->> 'qty')::integer, coalesce((l ->> 'cancelled')::integer, 0),
+               p.base_price, (l ->> 'gross')::numeric, coalesce((l ->> 'discount')::numeric, 0),
+               (l ->> 'gross')::numeric - coalesce((l ->> 'discount')::numeric, 0), (l ->> 'tax')::numeric,
+               jsonb_build_object('product', p.code)
+        FROM orderly.products p JOIN orderly.skus k ON k.product_id = p.id WHERE p.code = l ->> 'product';
+    END LOOP;
+    UPDATE orderly.orders o
+    SET subtotal = t.gross, discount_total = t.discount, tax_total = t.tax, total = t.net + t.tax,
+        cancelled_total = t.cancelled, status = v_status, next_line_no = n + 1,
+        held_from = CASE WHEN v_status = 'on_hold' THEN 'approved' END, hold_reason = CASE WHEN v_status = 'on_hold' THEN 'x' END
+    FROM (SELECT sum(x.gross) AS gross, sum(x.discount) AS discount, sum(x.tax) AS tax, sum(x.net) AS net,
+                 sum(round((x.net + x.tax) * x.cancelled_qty / x.qty, 2)) AS cancelled
+          FROM orderly.order_lines x WHERE x.order_id = v_id) t
+    WHERE o.id = v_id;
+    INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_at)
+    SELECT v_id, test.id(customer), h ->> 0, h ->> 1, (h ->> 2)::timestamptz FROM jsonb_array_elements(history) h;
+    INSERT INTO ids VALUES (label, v_id);
+    RETURN v_id;
+END
+$$;
+
+SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
+ALTER TABLE orderly.order_status_history DISABLE TRIGGER order_status_events;
+
+SELECT pg_temp.order('o1', 'a', 'EUR', '2026-03-02 09:00Z', 'completed',
+    '[{"product":"P1","qty":2,"gross":200,"discount":20,"tax":34.20},{"product":"P2","qty":5,"gross":50,"tax":9.50}]',
+    '[[null,"submitted","2026-03-02 09:00Z"],["submitted","approved","2026-03-02 09:30Z"]]');
+SELECT pg_temp.order('o2', 'b', 'EUR', '2026-03-02 11:00Z', 'approved', '[{"product":"P1","qty":1,"gross":100,"tax":19}]',
+    '[[null,"submitted","2026-03-02 11:00Z"],["submitted","approved","2026-03-02 11:00Z"]]');
+-- Four of ten cables cancelled: six count.
+SELECT pg_temp.order('o3', 'a', 'EUR', '2026-04-15 09:00Z', 'ready', '[{"product":"P2","qty":10,"cancelled":4,"gross":100,"tax":19}]',
+    '[[null,"submitted","2026-04-15 09:00Z"],["submitted","approved","2026-04-15 09:00Z"],["approved","ready","2026-04-15 09:00Z"]]');
+SELECT pg_temp.order('o4', 'b', 'USD', '2026-03-03 10:00Z', 'shipped', '[{"product":"P4","qty":1,"gross":200,"tax":0}]',
+    '[[null,"submitted","2026-03-03 10:00Z"],["submitted","approved","2026-03-03 10:00Z"]]');
+-- Never sales: cancelled after approval, rejected, still waiting.
+SELECT pg_temp.order('o5', 'c', 'EUR', '2026-03-03 12:00Z', 'cancelled', '[{"product":"P1","qty":3,"cancelled":3,"gross":300,"tax":57}]',
+    '[[null,"submitted","2026-03-03 12:00Z"],["submitted","approved","2026-03-03 12:00Z"],["approved","cancelled","2026-03-04 12:00Z"]]');
+SELECT pg_temp.order('o6', 'c', 'EUR', '2026-04-15 10:00Z', 'rejected', '[{"product":"P2","qty":1,"gross":10,"tax":1.90}]',
+    '[[null,"submitted","2026-04-15 10:00Z"],["submitted","pending_approval","2026-04-15 10:00Z"],["pending_approval","rejected","2026-04-15 11:00Z"]]');
+SELECT pg_temp.order('o7', 'c', 'EUR', '2026-04-15 11:00Z', 'pending_approval', '[{"product":"P1","qty":1,"gross":100,"tax":19}]',
+    '[[null,"submitted","2026-04-15 11:00Z"],["submitted","pending_approval","2026-04-15 11:00Z"]]');
+-- Cleo's one order.
+SELECT pg_temp.order('o8', 'c', 'EUR', '2026-04-16 09:00Z', 'approved', '[{"product":"P2","qty":2,"gross":20,"tax":3.80}]',
+    '[[null,"submitted","2026-04-16 09:00Z"],["submitted","approved","2026-04-16 09:00Z"]]');
+-- Stage times in May: approval, approved (24 h), a hold (6 h), approved again (26 h), ready (48 h),
+-- shipped (48 h), delivered a day after the requested date.
+SELECT pg_temp.order('o9', 'b', 'EUR', '2026-05-04 08:00Z', 'delivered', '[{"product":"P1","qty":1,"gross":100,"tax":19}]',
+    '[[null,"submitted","2026-05-04 08:00Z"],["submitted","pending_approval","2026-05-04 08:00Z"],
+      ["pending_approval","approved","2026-05-04 10:00Z"],["approved","on_hold","2026-05-05 10:00Z"],
+      ["on_hold","approved","2026-05-05 16:00Z"],["approved","ready","2026-05-06 18:00Z"],
+      ["ready","shipped","2026-05-08 18:00Z"],["shipped","delivered","2026-05-10 18:00Z"]]', '2026-05-09');
+SELECT pg_temp.order('o10', 'b', 'EUR', '2026-05-04 09:00Z', 'delivered', '[{"product":"P2","qty":1,"gross":10,"tax":1.90}]',
+    '[[null,"submitted","2026-05-04 09:00Z"],["submitted","approved","2026-05-04 09:00Z"],
+      ["approved","shipped","2026-05-11 09:00Z"],["shipped","delivered","2026-05-12 09:00Z"]]', '2026-05-20');
+ALTER TABLE orderly.order_status_history ENABLE TRIGGER order_status_events;
+
+-- The first refreshes go through the history a month of days at a time (runs stay short).
+CREATE FUNCTION pg_temp.backfill() RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := 0;
+BEGIN
+    LOOP
+        n := n + 1;
+        EXIT WHEN NOT (api.refresh_analytics('2026-06-01 00:00Z') ->> 'backfilling')::boolean OR n > 10;
+    END LOOP;
+    RETURN n;
+END $$;
+SELECT is(pg_temp.backfill(), 3, 'the first refresh backfills March to May in three runs of 31 days');
+SELECT is((SELECT refreshed_to FROM analytics.refresh_state), '2026-06-01 00:00Z'::timestamptz, 'then the rollups hold up to when the backfill started');
+
+-- Sales ---------------------------------------------------------------------------------------------------
+
+SELECT set_eq($$ SELECT day::text || ' ' || product || ' ' || region || ' ' || segment || ' ' || currency || ' ' || orders || ' '
+                        || units || ' ' || gross || ' ' || discount || ' ' || net || ' ' || tax FROM analytics.sales_daily $$,
+              ARRAY['2026-03-02 P1 North standard EUR 1 2 200.00 20.00 180.00 34.20',
+                    '2026-03-02 P2 North standard EUR 1 5 50.00 0.00 50.00 9.50',
+                    '2026-03-02 P1 South gold EUR 1 1 100.00 0.00 100.00 19.00',
+                    '2026-03-03 P4 South gold USD 1 1 200.00 0.00 200.00 0.00',
+                    '2026-04-15 P2 North standard EUR 1 6 60.00 0.00 60.00 11.40',
+                    '2026-04-16 P2 West standard EUR 1 2 20.00 0.00 20.00 3.80',
+                    '2026-05-04 P1 South gold EUR 1 1 100.00 0.00 100.00 19.00',
+                    '2026-05-04 P2 South gold EUR 1 1 10.00 0.00 10.00 1.90'],
+              'sales_daily: approved orders only, cancelled units out, each currency apart');
+SELECT is((SELECT orders || ' ' || net || ' ' || average_order_value FROM analytics.sales_orders_daily
+           WHERE day = '2026-03-02' AND region = 'North'), '1 230.00 230.00', 'sales_orders_daily: an order of two lines is one order');
+SELECT set_eq($$ SELECT month::text || ' ' || category || ' ' || currency || ' ' || net FROM analytics.sales_by_category $$,
+              ARRAY['2026-03-01 SMART EUR 280.00', '2026-03-01 PHONES EUR 280.00', '2026-03-01 ELEC EUR 280.00', '2026-03-01 ACC EUR 50.00',
+                    '2026-03-01 SMART USD 200.00', '2026-03-01 PHONES USD 200.00', '2026-03-01 ELEC USD 200.00',
+                    '2026-04-01 ACC EUR 80.00',
+                    '2026-05-01 SMART EUR 100.00', '2026-05-01 PHONES EUR 100.00', '2026-05-01 ELEC EUR 100.00', '2026-05-01 ACC EUR 10.00'],
+              'sales_by_category: each category with its whole subtree');
+SELECT is((SELECT sum(units)::integer FROM analytics.sales_monthly WHERE month = '2026-03-01' AND currency = 'EUR'), 8,
+          'sales_monthly: 2 + 5 + 1 units in March');
+SELECT is((SELECT count(*)::integer FROM analytics.sales_weekly WHERE week = '2026-03-02' AND product = 'P1'), 2,
+          'sales_weekly: a week''s rows per region and segment');
+
+-- Customers --------------------------------------------------------------------------------------------------
+
+SELECT set_eq($$ SELECT customer_name || ' ' || currency || ' ' || orders || ' ' || monetary || ' ' || coalesce(mean_days_between::text, '-')
+                        || ' ' || coalesce(favourite_category, '-') FROM analytics.customer_behaviour $$,
+              ARRAY['Anna EUR 2 345.10 44.00 SMART', 'Bert EUR 3 249.90 31.46 SMART', 'Bert USD 1 200.00 - SMART', 'Cleo EUR 1 23.80 - ACC'],
+              'customer_behaviour: orders, what they are worth (cancelled units out), days between, favourite category');
+SELECT set_eq($$ SELECT customer_name || ' ' || currency || ' ' || r_score || f_score || m_score || ' ' || segment FROM analytics.customer_rfm $$,
+              ARRAY['Anna EUR 123 hibernating', 'Bert EUR 332 needs_attention', 'Cleo EUR 211 hibernating', 'Bert USD 111 hibernating'],
+              'customer_rfm: quintiles within a currency (three customers: 1 to 3; Anna ordered longest ago, Bert most often, Anna spent most) and the first segment rule that holds them');
+
+-- Stages and deliveries ----------------------------------------------------------------------------------------
+
+SELECT is((SELECT visits || ' ' || hours_in_stage FROM analytics.order_stage_times WHERE order_id = test.id('o9') AND stage = 'approved'),
+          '2 50.00', 'order_stage_times: approved twice around a hold, 24 h + 26 h');
+SELECT is((SELECT hours_in_stage FROM analytics.order_stage_times WHERE order_id = test.id('o9') AND stage = 'on_hold'), 6.00,
+          'and 6 h on hold');
+SELECT is((SELECT current FROM analytics.order_stage_times WHERE order_id = test.id('o9') AND stage = 'delivered'), true,
+          'the stage it is in now counts up to now');
+SELECT set_eq($$ SELECT stage || ' ' || visits || ' ' || p50_hours || ' ' || p90_hours || ' ' || total_hours || ' #' || bottleneck_rank
+                 FROM analytics.stage_efficiency WHERE month = '2026-05-01' $$,
+              ARRAY['approved 3 26.00 139.60 218.00 #1', 'shipped 2 36.00 45.60 72.00 #2', 'ready 1 48.00 48.00 48.00 #3',
+                    'on_hold 1 6.00 6.00 6.00 #4', 'pending_approval 1 2.00 2.00 2.00 #5', 'submitted 2 0.00 0.00 0.00 #6'],
+              'stage_efficiency: p50, p90, total per stage, and the bottleneck ranking');
+SELECT is((SELECT delivered || ' ' || with_date || ' ' || on_time || ' ' || on_time_rate FROM analytics.on_time_delivery WHERE month = '2026-05-01'),
+          '2 2 1 0.5000', 'on_time_delivery: one of two by its requested date');
+
+-- The incremental refresh ----------------------------------------------------------------------------------------
+
+UPDATE orderly.customers SET region = 'East' WHERE id = test.id('c');
+SELECT orderly.audit(NULL, 'customer.update', 'customer', test.id('c')::text, NULL, '{}', actor_kind => 'admin_sql');
+UPDATE orderly.orders SET status = 'cancelled', cancelled_total = total WHERE id = test.id('o2');
+UPDATE orderly.order_lines SET cancelled_qty = qty WHERE order_id = test.id('o2');
+SELECT orderly.audit(NULL, 'order.cancel', 'order', test.id('o2')::text, NULL, '{}', actor_kind => 'admin_sql');
+SELECT is((SELECT (r ->> 'days') || ' ' || (r ->> 'customers') FROM (SELECT api.refresh_analytics(now() + interval '1 minute') r) x),
+          '4 2', 'the next refresh recomputes only what changed: the cancelled order''s day, the moved customer''s days, both customers');
+SELECT is((SELECT string_agg(region, ',') FROM analytics.sales_daily WHERE product = 'P2' AND day = '2026-04-16'), 'East',
+          'a customer''s new region moves its sales');
+SELECT is((SELECT count(*)::integer FROM analytics.sales_daily WHERE day = '2026-03-02' AND region = 'South'), 0,
+          'a cancelled order leaves the sales');
+SELECT is((SELECT orders FROM analytics.customer_behaviour WHERE customer_name = 'Bert' AND currency = 'EUR'), 2,
+          'and its customer''s count');
+SELECT is((api.refresh_analytics(now() + interval '2 minutes')) ->> 'days', '4',
+          'changes inside the margin are looked at again (recomputing is idempotent)');
+SELECT is((SELECT refreshed_to FROM analytics.refresh_state), now() + interval '2 minutes', 'refresh_state says how far');
+
+-- Products ------------------------------------------------------------------------------------------------------
+
+UPDATE orderly.analytics_settings SET performance_window_days = 3650, slow_mover_days = 3650;
+SELECT set_eq($$ SELECT product || ' ' || coalesce(currency, '-') || ' ' || net || ' ' || top_rank || ' ' || bottom_rank
+                 FROM analytics.product_performance WHERE currency IS NOT NULL $$,
+              ARRAY['P1 EUR 280.00 1 2', 'P2 EUR 140.00 2 1', 'P4 USD 200.00 1 1'],
+              'product_performance: ranks from the top and the bottom within a currency');
+SELECT set_eq($$ SELECT sku FROM analytics.slow_movers $$, ARRAY['P9-1'], 'slow_movers: stock and no sale in the window');
+
+-- REPORT --------------------------------------------------------------------------------------------------------
+
+SELECT is((SELECT array_agg(r ->> 'report') FROM jsonb_array_elements(test.rows('report', 'mia', '{}')) r),
+          ARRAY['sales', 'products', 'slow_movers', 'customers', 'rfm', 'stages', 'on_time', 'cancellations'],
+          'REPORT alone lists the reports');
+SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'currency') || ' ' || (r ->> 'orders') || ' ' || (r ->> 'net'))
+           FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"sales","from":"2026-03-01","to":"2026-05-31"}')) r),
+          ARRAY['2026-03 EUR 1 230.00', '2026-03 USD 1 200.00', '2026-04 EUR 2 80.00', '2026-05 EUR 2 110.00'],
+          'REPORT sales: per month and currency, over the same rollups');
+SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'net'))
+           FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"sales","from":"2026-03-01","to":"2026-05-31","group":"category","limit":2}')) r),
+          ARRAY['ELEC 280.00', 'PHONES 280.00'], 'group=category, limit=2: a category holds its subtree (ties by code)');
+SELECT is((SELECT array_agg((r ->> 'product') || ' ' || (r ->> 'rank'))
+           FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"products","from":"2026-03-01","to":"2026-05-31","group":"bottom","limit":1}')) r),
+          ARRAY['P2 1', 'P4 1'], 'products group=bottom: the worst seller per currency');
+SELECT is((SELECT array_agg((r ->> 'key') || ' #' || (r ->> 'bottleneck_rank'))
+           FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"stages","from":"2026-05-01","to":"2026-05-31"}')) r),
+          ARRAY['approved #1', 'shipped #2', 'ready #3', 'on_hold #4', 'pending_approval #5', 'submitted #6'],
+          'REPORT stages: the bottleneck first');
+SELECT is((SELECT array_agg((r ->> 'month') || ' ' || (r ->> 'on_time_rate'))
+           FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"on_time","from":"2026-01-01","to":"2026-12-31"}')) r),
+          ARRAY['2026-05 0.5000'], 'REPORT on_time');
+SELECT is(jsonb_array_length(test.rows('report', 'mia', '{"name":"rfm"}')), 3, 'REPORT rfm: one row per segment and currency');
+SELECT throws_ok($$ SELECT test.rows('report', 'rita', '{"name":"sales"}') $$, 'OL403', 'permission denied: report.read',
+                 'a sales rep may not read reports');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"profit"}') $$, 'OL404',
+                 'unknown report "profit"; REPORT lists them: sales, products, slow_movers, customers, rfm, stages, on_time, cancellations',
+                 'an unknown report');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"sales","group":"hour"}') $$, 'OL400',
+                 'group must be one of: month, week, day, category, region, segment', 'an unknown group');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"rfm","group":"month"}') $$, 'OL400', 'report rfm takes no group=',
+                 'a group where there is none');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"sales","from":"2026-05-01","to":"2026-04-01"}') $$, 'OL400', NULL,
+                 'from after to');
+
+-- BI -----------------------------------------------------------------------------------------------------------
+
+SELECT is_empty($$ SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = 'analytics' AND c.relkind = 'v'
+                     AND (obj_description(c.oid, 'pg_class') IS NULL
+                          OR EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                                       AND col_description(c.oid, a.attnum) IS NULL)) $$,
+                'every analytics view, and every column of it, says what it means');
+CREATE FUNCTION pg_temp.bi_reads() RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    v        text;
+    failures text[] := '{}';
+BEGIN
+    FOR v IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'analytics' AND c.relkind = 'v' ORDER BY 1 LOOP
+        BEGIN
+            SET LOCAL ROLE orderly_bi;
+            EXECUTE format('SELECT count(*) FROM analytics.%I', v);
+            RESET ROLE;
+        EXCEPTION WHEN OTHERS THEN
+            RESET ROLE;
+            failures := failures || (v || ': ' || SQLERRM);
+        END;
+    END LOOP;
+    RETURN failures;
+END $$;
+SELECT is(pg_temp.bi_reads(), '{}', 'the BI role reads every analytics view');
+SET LOCAL ROLE orderly_bi;
+SELECT throws_ok($$ SELECT * FROM orderly.sales_day_lines $$, '42501', NULL, 'and not the rollups behind them');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
