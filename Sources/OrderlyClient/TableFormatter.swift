@@ -15,6 +15,37 @@ public enum TableFormatter {
     /// The column used for data lines that are not objects.
     public static let valueColumn = "value"
 
+    /// A horizontal bar chart beside the table: each row's `measure` (a number) as a bar of up to
+    /// `width` blocks, scaled to the largest value (REPORT's main measure).
+    public struct Bars: Sendable {
+        public var measure: String
+        public var width: Int
+        public init(measure: String, width: Int = 30) {
+            self.measure = measure
+            self.width = width
+        }
+    }
+
+    /// The table's lines, each ending in a newline; empty for no rows. With bars, a last column
+    /// named after the measure's bar.
+    public static func format(_ dataLines: [String], bars: Bars? = nil) -> String {
+        guard !dataLines.isEmpty else { return "" }
+        guard let bars else { return format(dataLines) }
+        let values = dataLines.map { line -> Double? in
+            guard let value = JSONValue(parsing: line), case .object(let members) = value,
+                  let member = members.first(where: { $0.key == bars.measure }), case .number(let text) = member.value else { return nil }
+            return Double(text)
+        }
+        let largest = values.compactMap { $0 }.map(abs).max() ?? 0
+        let withBars = zip(dataLines, values).map { line, value -> String in
+            guard let object = JSONValue(parsing: line), case .object(var members) = object else { return line }
+            let blocks = largest > 0 ? Int((abs(value ?? 0) / largest * Double(bars.width)).rounded()) : 0
+            members.append((key: bars.measure + " chart", value: .string(String(repeating: "█", count: blocks))))
+            return JSONValue.object(members).compactText
+        }
+        return format(withBars)
+    }
+
     /// The table's lines, each ending in a newline; empty for no rows.
     public static func format(_ dataLines: [String]) -> String {
         guard !dataLines.isEmpty else { return "" }

@@ -10,7 +10,8 @@ struct Orderly: AsyncParsableCommand {
         commandName: "orderly",
         abstract: "Talk to an Orderly server: run one command, or start an interactive session.",
         discussion: """
-            With a command, prints its data lines as a table (raw JSON lines with --json) and the \
+            With a command, prints its data lines as a table (raw JSON lines with --json, CSV with \
+            --csv; a REPORT table with a bar chart of its main measure) and the \
             final +OK/-ERROR line on standard error. Exit status: 0 success, 1 error reply, 2 \
             connection failure. Without a command, starts an interactive session (commands are \
             read from standard input when it is not a terminal).
@@ -34,11 +35,13 @@ struct Orderly: AsyncParsableCommand {
     @Option(name: .customLong("tls-server-name"), help: ArgumentHelp("The name the server's certificate must carry, if not --host.", valueName: "name"))
     var tlsServerName: String?
     @Flag(help: "Print data lines as raw JSON, one per line, instead of a table.") var json = false
+    @Flag(help: "Print data lines as CSV (a header, then one record per line), instead of a table.") var csv = false
     @Argument(parsing: .remaining, help: "The command and its arguments, e.g. WHOAMI. None: interactive session.")
     var command: [String] = []
 
     func validate() throws {
         if tlsCA != nil && tlsInsecure { throw ValidationError("--tls-ca and --tls-insecure exclude each other") }
+        if json && csv { throw ValidationError("--json and --csv exclude each other") }
     }
 
     var tlsOptions: TLSOptions? {
@@ -48,7 +51,7 @@ struct Orderly: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let format = ReplyFormat(json: json)
+        let format = ReplyFormat(json: json, csv: csv)
         let interactive = command.isEmpty
         let connection: OrderlyConnection
         do {
@@ -81,11 +84,23 @@ struct Orderly: AsyncParsableCommand {
         }
     }
 
-    /// One command: rows to stdout, the final line to stderr, exit 1 on an error reply.
+    /// One command: rows to stdout, the final line to stderr, exit 1 on an error reply. A report
+    /// (`REPORT name …`) shown as a table gets a bar chart of its main measure, which `REPORT`
+    /// alone names.
     private func runOnce(_ connection: OrderlyConnection, format: ReplyFormat) async throws {
+        var bars: TableFormatter.Bars?
+        if !json, !csv, command.count >= 2, command[0].uppercased() == "REPORT", !command[1].contains("=") {
+            let listing = try await connection.request("REPORT")
+            for line in listing.data {
+                guard case .object(let members)? = JSONValue(parsing: line),
+                      members.contains(where: { $0.key == "report" && $0.value == .string(command[1].lowercased()) }),
+                      case .string(let measure)? = members.first(where: { $0.key == "measure" })?.value else { continue }
+                bars = TableFormatter.Bars(measure: measure)
+            }
+        }
         let response = try await connection.request(RequestLine.join(command))
         await connection.close()
-        StandardStreams.out(format.rows(response))
+        StandardStreams.out(format.rows(response, bars: bars))
         StandardStreams.err(format.final(response))
         if !response.isSuccess { throw ExitCode(1) }
     }

@@ -1,14 +1,17 @@
 import OrderlyClient
 
 /// How replies and events look on the terminal: a table of the data lines, or with `--json`
-/// the data lines exactly as received (one JSON value per line, for jq and scripts).
+/// the data lines exactly as received (one JSON value per line, for jq and scripts), or with
+/// `--csv` as CSV for spreadsheets.
 struct ReplyFormat: Sendable {
     let json: Bool
+    var csv = false
 
-    /// The data lines of a reply.
-    func rows(_ response: Response) -> String {
+    /// The data lines of a reply; a table with `bars` (REPORT's main measure) draws them too.
+    func rows(_ response: Response, bars: TableFormatter.Bars? = nil) -> String {
         if json { return response.data.map { $0 + "\n" }.joined() }
-        return TableFormatter.format(response.data)
+        if csv { return CSVFormatter.format(response.data) }
+        return TableFormatter.format(response.data, bars: bars)
     }
 
     /// The final `+`/`-` line.
