@@ -1,6 +1,6 @@
 -- Schemas, ownership, privileges of the group roles, seeds, append-only audit log.
 BEGIN;
-SELECT plan(70);
+SELECT plan(73);
 
 -- Structure ------------------------------------------------------------------------------------
 
@@ -53,7 +53,18 @@ $$, 'orderly_owner owns every table, view, index and sequence');
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname IN ('orderly', 'api', 'analytics', 'admin') AND p.proowner <> 'orderly_owner'::regrole
-$$, 'orderly_owner owns every function');
+      AND p.oid <> 'admin.create_bi_login(text, text, interval)'::regprocedure
+$$, 'orderly_owner owns every function (but admin.create_bi_login: orderly_login_maker)');
+SELECT is_empty($$
+    SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proowner = 'orderly_login_maker'::regrole
+      AND p.oid <> 'admin.create_bi_login(text, text, interval)'::regprocedure
+$$, 'orderly_login_maker (CREATEROLE) owns admin.create_bi_login and no other function');
+SELECT is_empty($$
+    SELECT c.oid::regclass FROM pg_class c WHERE c.relowner = 'orderly_login_maker'::regrole
+$$, 'and no relation');
+SELECT is((SELECT array_agg(b.rolname ORDER BY b.rolname) FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid
+           WHERE m.member = 'orderly_login_maker'::regrole), ARRAY['orderly_bi']::name[],
+          'it may grant only orderly_bi');
 
 SELECT has_index('orderly', 'users', 'users_username_lower_key', 'lower(username)'::name,
                  'usernames are unique case-insensitively');
@@ -67,6 +78,9 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname IN ('api', 'admin')
       AND NOT (p.prosecdef AND 'search_path=pg_catalog, orderly, pg_temp' = ANY (p.proconfig))
+      -- Owned by orderly_login_maker, which may not use schema orderly's names unqualified.
+      AND NOT (p.oid = 'admin.create_bi_login(text, text, interval)'::regprocedure
+               AND p.prosecdef AND 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig))
 $$, 'every api and admin function is SECURITY DEFINER with the fixed search_path');
 
 SELECT is_empty($$

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(37);
+SELECT plan(48);
 
 DO $$
 BEGIN
@@ -261,6 +261,45 @@ SELECT is(pg_temp.bi_reads(), '{}', 'the BI role reads every analytics view');
 SET LOCAL ROLE orderly_bi;
 SELECT throws_ok($$ SELECT * FROM orderly.sales_day_lines $$, '42501', NULL, 'and not the rollups behind them');
 RESET ROLE;
+
+-- admin.create_bi_login ------------------------------------------------------------------------------------------
+
+CREATE TEMP TABLE bi (name text);
+INSERT INTO bi VALUES ('bi_test_' || pg_backend_pid());
+GRANT SELECT ON bi TO orderly_admin;
+SET LOCAL ROLE orderly_admin;
+SELECT lives_ok(format($$ SELECT admin.create_bi_login(%L, 'a long secret 1', interval '20 seconds') $$, (SELECT name FROM bi)),
+                'an admin creates a BI login');
+SELECT throws_ok(format($$ SELECT admin.create_bi_login(%L, 'a long secret 1') $$, (SELECT name FROM bi)), 'OL409', NULL,
+                 'a role that exists is refused');
+SELECT throws_ok($$ SELECT admin.create_bi_login('Robert"; DROP ROLE x; --', 'a long secret 1') $$, 'OL400', NULL,
+                 'a name that is not a plain identifier is refused');
+SELECT throws_ok($$ SELECT admin.create_bi_login('orderly_owner2', 'a long secret 1') $$, 'OL400', NULL, 'so is one like Orderly''s own');
+SELECT throws_ok($$ SELECT admin.create_bi_login('short_pw', 'short') $$, 'OL400', NULL, 'and a short password');
+RESET ROLE;
+SELECT ok(pg_has_role((SELECT name FROM bi), 'orderly_bi', 'MEMBER'), 'the login is in orderly_bi');
+SELECT is((SELECT r.rolconfig FROM pg_roles r WHERE r.rolname = (SELECT name FROM bi)),
+          ARRAY['statement_timeout=20000ms', 'search_path=analytics'], 'with its statement timeout and search path');
+SELECT ok(NOT (SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb FROM pg_roles r WHERE r.rolname = (SELECT name FROM bi)),
+          'and no other power');
+CREATE FUNCTION pg_temp.as_bi(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format('SET LOCAL ROLE %I', (SELECT name FROM bi));
+    EXECUTE query INTO n;
+    RESET ROLE;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RESET ROLE;
+    RETURN SQLSTATE;
+END $$;
+SELECT is(pg_temp.as_bi('SELECT count(*) FROM analytics.sales_daily') || ' ' || pg_temp.as_bi('SELECT count(*) FROM orderly.customers'),
+          'ok 42501', 'it reads the analytics views, not the tables');
+SELECT is((SELECT after ->> 'login' FROM orderly.audit_log WHERE action = 'bi_login.create'), (SELECT name FROM bi),
+          'audited, without the password');
+SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'bi_login.create' AND after::text LIKE '%a long secret%'),
+          'the password is nowhere in the audit log');
 
 SELECT * FROM finish();
 ROLLBACK;
