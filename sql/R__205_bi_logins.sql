@@ -3,10 +3,25 @@
 -- creates the function as that role.
 -- orderly:run-as-login
 
--- Its audit row: orderly.audit writes as its caller.
-GRANT EXECUTE ON FUNCTION orderly.audit(bigint, text, text, text, jsonb, jsonb, text) TO orderly_login_maker;
-GRANT INSERT, SELECT (id) ON orderly.audit_log TO orderly_login_maker;   -- SELECT (id): its RETURNING id
+-- Its audit row, written by the owner: nobody but the owner holds any privilege on the audit
+-- log, so orderly_login_maker may call this one function, which writes that one kind of row.
+SET LOCAL ROLE orderly_owner;
 
+CREATE OR REPLACE FUNCTION orderly.audit_bi_login(login text, statement_timeout interval) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN orderly.audit(NULL, 'bi_login.create', 'role', login, NULL,
+                         jsonb_build_object('login', login, 'member_of', 'orderly_bi', 'statement_timeout', statement_timeout::text),
+                         actor_kind => 'admin_sql');
+END
+$$;
+
+REVOKE ALL ON FUNCTION orderly.audit_bi_login(text, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orderly.audit_bi_login(text, interval) TO orderly_login_maker;
+
+RESET ROLE;
 SET LOCAL ROLE orderly_login_maker;
 
 -- A login for a BI tool: member of orderly_bi (SELECT on the analytics views, nothing else), with
@@ -39,9 +54,7 @@ BEGIN
     EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', name,
                    (extract(epoch FROM statement_timeout) * 1000)::bigint || 'ms');
     EXECUTE format('ALTER ROLE %I SET search_path = analytics', name);
-    PERFORM orderly.audit(NULL, 'bi_login.create', 'role', name, NULL,
-                          jsonb_build_object('login', name, 'member_of', 'orderly_bi', 'statement_timeout', statement_timeout::text),
-                          actor_kind => 'admin_sql');
+    PERFORM orderly.audit_bi_login(name, statement_timeout);
 END
 $$;
 
