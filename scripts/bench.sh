@@ -11,7 +11,9 @@
 #  - show at 8 connections while BENCH_AUTHFLOOD_CONNECTIONS (200) others send wrong passwords
 #    (`orderly-bench authflood`), every one reaching bcrypt;
 #  - the crash-consistency check (scripts/crash-check.sh, on a cluster of its own) for
-#    BENCH_CRASH_SECONDS; a violation makes the script fail.
+#    BENCH_CRASH_SECONDS; a violation makes the script fail;
+#  - the analytics at scale (scripts/bench-analytics.sh): reports served and naive at
+#    BENCH_ANALYTICS_ORDERS orders (a million; 0 skips it), and what they cost ORDER CREATE.
 # Takes about 10 minutes with the defaults on 2 cores.
 #
 # Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
@@ -301,4 +303,10 @@ fi
 [ -z "$idle_summary" ] || { echo; echo "$idle_summary"; }
 [ -z "$flood_summary" ] || { echo; echo "$flood_summary"; }
 [ -z "$crash_summary" ] || { echo; echo "$crash_summary"; }
+# The analytics at scale (scripts/bench-analytics.sh: its own database in this cluster, a million
+# orders by default; BENCH_ANALYTICS_ORDERS=0 skips it).
+if [ "${BENCH_ANALYTICS_ORDERS:-1000000}" != "0" ]; then
+    echo
+    BENCH_SKIP_BUILD=1 scripts/bench-analytics.sh || failed=1
+fi
 exit "$failed"

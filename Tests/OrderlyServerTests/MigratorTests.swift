@@ -43,8 +43,13 @@ import Testing
                 WHERE n.nspname IN ('orderly', 'admin', 'analytics')
                 UNION SELECT DISTINCT pg_get_userbyid(p.proowner) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                 WHERE n.nspname IN ('orderly', 'api', 'admin')
+                  -- The one exception (V022__bi_logins.sql): the BI login maker's one function.
+                  AND p.oid <> 'admin.create_bi_login(text, text, interval)'::regprocedure
                 """).rows.map { $0[0] }
             #expect(owners == ["orderly_owner"])
+            let maker = try await database.execute(
+                "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'admin.create_bi_login(text, text, interval)'::regprocedure").scalar
+            #expect(maker == "orderly_login_maker")
         }
     }
 
