@@ -4,7 +4,94 @@
 --   bench.customers     customers to create (each with one default address)
 --   bench.created_by    username of the sales rep the orders are created by
 --   bench.batch_orders  orders to create in one run of the @batch section
--- The part above "-- @batch
+-- The part above "-- @batch" runs once; the part below once per batch, in the same session.
+--
+-- Orders are copies of template orders that api.order_create itself priced (as drafts: no stock
+-- reserved, no approvals), so every order's lines, prices, tax and totals are consistent.
+
+SET client_min_messages = warning;
+
+DROP TABLE IF EXISTS pg_temp.seed_params, pg_temp.seed_customers, pg_temp.seed_templates, pg_temp.seed_orders;
+
+CREATE TEMP TABLE seed_params AS
+SELECT current_setting('bench.customers')::integer AS customers,
+       (SELECT u.id FROM orderly.users u WHERE lower(u.username) = lower(current_setting('bench.created_by'))) AS actor,
+       to_hex(txid_current()) || to_hex((random() * 65535)::integer) AS run;
+
+DO $$
+BEGIN
+    IF (SELECT actor FROM seed_params) IS NULL THEN
+        RAISE EXCEPTION 'no user named % (start orderlyd with --demo, or pass --created-by)',
+            current_setting('bench.created_by');
+    END IF;
+END
+$$;
+
+-- Customers: segments (a quarter dealers), regions and countries; created over two years.
+CREATE TEMP TABLE seed_customers (id bigint PRIMARY KEY, n integer NOT NULL);
+
+WITH geo (k, region, country, addr_region, city, postal, dial) AS (
+    VALUES (0, 'Berlin', 'DE', 'BE', 'Berlin', '10117', '+4930'),
+           (1, 'Bavaria', 'DE', 'BY', 'München', '80331', '+4989'),
+           (2, 'Île-de-France', 'FR', 'IDF', 'Paris', '75001', '+331'),
+           (3, 'Vienna', 'AT', 'W', 'Wien', '1010', '+431'),
+           (4, 'California', 'US', 'CA', 'San Francisco', '94103', '+1415'),
+           (5, 'New York', 'US', 'NY', 'New York', '10001', '+1212')),
+new_customers AS (
+    INSERT INTO orderly.customers (name, email, phone, company, segment, region, created_by, created_at, updated_at)
+    SELECT format('Bench Customer %s-%s', p.run, g),
+           format('buyer-%s-%s@bench.example', p.run, g),
+           geo.dial || lpad((g % 10000000)::text, 7, '0'),
+           CASE WHEN g % 3 = 0 THEN NULL ELSE format('Bench Trading %s', g) END,
+           CASE WHEN g % 4 = 0 THEN 'dealer' ELSE 'standard' END,
+           geo.region, p.actor, t.at, t.at
+    FROM seed_params p
+    CROSS JOIN generate_series(1, p.customers) g
+    JOIN geo ON geo.k = (g * 7919) % 6
+    CROSS JOIN LATERAL (SELECT now() - random() * interval '730 days' - interval '1 day' AS at) t
+    RETURNING id, region)
+INSERT INTO seed_customers (id, n)
+SELECT id, row_number() OVER (ORDER BY id) FROM new_customers;
+
+WITH geo (region, country, addr_region, city, postal, dial) AS (
+    VALUES ('Berlin', 'DE', 'BE', 'Berlin', '10117', '+4930'),
+           ('Bavaria', 'DE', 'BY', 'München', '80331', '+4989'),
+           ('Île-de-France', 'FR', 'IDF', 'Paris', '75001', '+331'),
+           ('Vienna', 'AT', 'W', 'Wien', '1010', '+431'),
+           ('California', 'US', 'CA', 'San Francisco', '94103', '+1415'),
+           ('New York', 'US', 'NY', 'New York', '10001', '+1212'))
+INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, city, region, postal_code, country, is_default,
+                               created_at, updated_at)
+SELECT c.id, 'main', format('Buyer %s', s.n), c.phone, format('Benchstraße %s', s.n), geo.city, geo.addr_region,
+       geo.postal, geo.country, true, c.created_at, c.created_at
+FROM seed_customers s
+JOIN orderly.customers c ON c.id = s.id
+JOIN geo ON geo.region = c.region;
+
+-- Template orders: 60 drafts of 1 to 10 lines over the goods SKUs and services, priced by the
+-- real order function for customers of every segment and country.
+CREATE TEMP TABLE seed_templates (id bigint PRIMARY KEY, n integer NOT NULL);
+
+WITH items AS (
+    SELECT jsonb_build_object('sku', s.code) AS spec
+    FROM orderly.skus s JOIN orderly.products p ON p.id = s.product_id
+    WHERE s.active AND p.active AND p.kind = 'goods'
+    UNION ALL
+    SELECT jsonb_build_object('product', p.code)
+    FROM orderly.products p WHERE p.active AND p.kind = 'service'),
+made AS (
+    SELECT (api.order_create(p.actor, jsonb_build_object(
+               'customer', (SELECT s.id FROM seed_customers s WHERE s.n = 1 + (t * 37) % p.customers),
+               'lines', (SELECT jsonb_agg(i.spec || jsonb_build_object('qty', 1 + (random() * 4)::integer))
+                         FROM (SELECT spec FROM items ORDER BY random() + t * 0 LIMIT 1 + t % 10) i))))::jsonb ->> 'id' AS id
+    FROM seed_params p CROSS JOIN generate_series(1, 60) t)
+INSERT INTO seed_templates (id, n)
+SELECT id::bigint, row_number() OVER (ORDER BY id::bigint) FROM made;
+
+-- @batch
+-- A bulk load: no triggers for this session's rows (status events, e-mails and notifications for
+-- a history that never happened live; the foreign keys hold by construction). Superuser only.
+SET session_replication_role = replica;
 -- One batch of orders: a random template, a skewed random customer (some order far more than
 -- others), a date in the last two years after the customer was created, and how far its life got:
 -- a draft, rejected, cancelled after approval, or approved and on to ready, shipped, delivered,
@@ -92,3 +179,5 @@ FROM seed_orders so
 JOIN orderly.orders o ON o.id = so.id
 CROSS JOIN seed_params p
 WHERE so.stage = 2;
+
+RESET session_replication_role;

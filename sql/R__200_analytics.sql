@@ -201,6 +201,17 @@ BEGIN
     END IF;
     IF cardinality(v_customers) > 0 THEN
         PERFORM orderly.refresh_customers(v_customers);
+        -- The quintile boundaries move with any customer.
+        INSERT INTO orderly.rfm_thresholds AS t (currency, customers, recency, frequency, monetary, computed_at)
+        SELECT x.currency, count(*),
+               percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY x.last_order_at),
+               percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY x.orders),
+               percentile_disc(ARRAY[0.2, 0.4, 0.6, 0.8]) WITHIN GROUP (ORDER BY x.monetary), clock_timestamp()
+        FROM orderly.customer_stats x GROUP BY x.currency
+        ON CONFLICT (currency) DO UPDATE
+        SET customers = excluded.customers, recency = excluded.recency, frequency = excluded.frequency,
+            monetary = excluded.monetary, computed_at = excluded.computed_at;
+        DELETE FROM orderly.rfm_thresholds t WHERE NOT EXISTS (SELECT 1 FROM orderly.customer_stats x WHERE x.currency = t.currency);
     END IF;
     IF cardinality(v_months) > 0 THEN
         PERFORM orderly.refresh_months(v_months);
@@ -305,23 +316,34 @@ FROM orderly.customer_stats x
 JOIN orderly.customers c ON c.id = x.customer_id
 LEFT JOIN orderly.categories cat ON cat.id = x.favourite_category_id;
 
--- Scores are quintiles within the customers of a currency: recency by the days since the last
--- order (5: most recent), frequency by orders, monetary by what they spent (5: most).
-CREATE OR REPLACE VIEW analytics.customer_rfm AS
-WITH scored AS (
+-- Scores 1–5 by quintile within the customers of a currency: 1 plus how many of the currency's
+-- quintile boundaries (orderly.rfm_thresholds: the values at 20, 40, 60 and 80 % of its customers)
+-- the customer is above, for recency by the time of the last order (5: most recent), frequency by
+-- orders, monetary by what was spent (5: most). The segment: the first rule by priority whose
+-- ranges hold all three, looked up in the 125 combinations once.
+DROP VIEW IF EXISTS analytics.customer_rfm;
+CREATE VIEW analytics.customer_rfm AS
+WITH segments AS (
+    SELECT r, f, m, (SELECT g.name FROM orderly.rfm_segments g
+                     WHERE r BETWEEN g.r_min AND g.r_max AND f BETWEEN g.f_min AND g.f_max AND m BETWEEN g.m_min AND g.m_max
+                     ORDER BY g.priority LIMIT 1) AS name
+    FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m),
+scored AS (
     SELECT x.customer_id, x.currency, x.last_order_at, x.orders, x.monetary,
-           ntile(5) OVER (PARTITION BY x.currency ORDER BY x.last_order_at, x.customer_id) AS r,
-           ntile(5) OVER (PARTITION BY x.currency ORDER BY x.orders, x.customer_id) AS f,
-           ntile(5) OVER (PARTITION BY x.currency ORDER BY x.monetary, x.customer_id) AS m
-    FROM orderly.customer_stats x)
+           1 + (x.last_order_at > t.recency[1])::integer + (x.last_order_at > t.recency[2])::integer
+             + (x.last_order_at > t.recency[3])::integer + (x.last_order_at > t.recency[4])::integer AS r,
+           1 + (x.orders > t.frequency[1])::integer + (x.orders > t.frequency[2])::integer
+             + (x.orders > t.frequency[3])::integer + (x.orders > t.frequency[4])::integer AS f,
+           1 + (x.monetary > t.monetary[1])::integer + (x.monetary > t.monetary[2])::integer
+             + (x.monetary > t.monetary[3])::integer + (x.monetary > t.monetary[4])::integer AS m
+    FROM orderly.customer_stats x
+    JOIN orderly.rfm_thresholds t ON t.currency = x.currency)
 SELECT s.customer_id, c.name AS customer_name, s.currency,
        ((now() AT TIME ZONE 'UTC')::date - (s.last_order_at AT TIME ZONE 'UTC')::date) AS recency_days,
-       s.orders AS frequency, s.monetary, s.r AS r_score, s.f AS f_score, s.m AS m_score,
-       (SELECT g.name FROM orderly.rfm_segments g
-        WHERE s.r BETWEEN g.r_min AND g.r_max AND s.f BETWEEN g.f_min AND g.f_max AND s.m BETWEEN g.m_min AND g.m_max
-        ORDER BY g.priority LIMIT 1) AS segment
+       s.orders AS frequency, s.monetary, s.r AS r_score, s.f AS f_score, s.m AS m_score, g.name AS segment
 FROM scored s
-JOIN orderly.customers c ON c.id = s.customer_id;
+JOIN orderly.customers c ON c.id = s.customer_id
+JOIN segments g ON g.r = s.r AND g.f = s.f AND g.m = s.m;
 
 CREATE OR REPLACE VIEW analytics.rfm_segments AS
 SELECT g.name, g.priority, g.r_min, g.r_max, g.f_min, g.f_max, g.m_min, g.m_max, g.description
@@ -485,14 +507,14 @@ COMMENT ON COLUMN analytics.customer_behaviour.average_order_value IS 'monetary 
 COMMENT ON COLUMN analytics.customer_behaviour.favourite_category IS 'Category code it spent most on';
 COMMENT ON COLUMN analytics.customer_behaviour.favourite_category_name IS 'Its name';
 
-COMMENT ON VIEW analytics.customer_rfm IS 'Recency, frequency and monetary scores 1 to 5 (quintiles within the customers of a currency; 5 is the most recent, most frequent, biggest spender) and the segment of the first analytics.rfm_segments rule (by priority) whose ranges hold them';
+COMMENT ON VIEW analytics.customer_rfm IS 'Recency, frequency and monetary scores 1 to 5 by quintile within the customers of a currency (1 + how many of the 20/40/60/80 % boundaries the customer is above; 5 is the most recent, most frequent, biggest spender) and the segment of the first analytics.rfm_segments rule (by priority) whose ranges hold them';
 COMMENT ON COLUMN analytics.customer_rfm.customer_id IS 'Customer';
 COMMENT ON COLUMN analytics.customer_rfm.customer_name IS 'Customer name';
 COMMENT ON COLUMN analytics.customer_rfm.currency IS 'Currency of monetary';
 COMMENT ON COLUMN analytics.customer_rfm.recency_days IS 'Days since the last counted order';
 COMMENT ON COLUMN analytics.customer_rfm.frequency IS 'Counted orders';
 COMMENT ON COLUMN analytics.customer_rfm.monetary IS 'What they spent (as customer_behaviour)';
-COMMENT ON COLUMN analytics.customer_rfm.r_score IS 'Recency quintile, 5 = most recent';
+COMMENT ON COLUMN analytics.customer_rfm.r_score IS 'Recency score 1-5, 5 = most recent';
 COMMENT ON COLUMN analytics.customer_rfm.f_score IS 'Frequency quintile, 5 = most orders';
 COMMENT ON COLUMN analytics.customer_rfm.m_score IS 'Monetary quintile, 5 = most spent';
 COMMENT ON COLUMN analytics.customer_rfm.segment IS 'Segment name';

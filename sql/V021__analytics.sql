@@ -94,6 +94,19 @@ CREATE TABLE orderly.customer_stats (
     favourite_category_id bigint,
     CONSTRAINT customer_stats_pkey PRIMARY KEY (customer_id, currency)
 );
+-- REPORT customers: the biggest spenders of a currency without sorting them all.
+CREATE INDEX customer_stats_monetary_idx ON orderly.customer_stats (currency, monetary DESC);
+
+-- RFM quintile boundaries per currency (the values at 20, 40, 60 and 80 % of its customers),
+-- recomputed with customer_stats: a customer's score is then a comparison, not a sort of all.
+CREATE TABLE orderly.rfm_thresholds (
+    currency    char(3) PRIMARY KEY,
+    customers   integer NOT NULL,
+    recency     timestamptz[] NOT NULL,
+    frequency   integer[] NOT NULL,
+    monetary    numeric[] NOT NULL,
+    computed_at timestamptz NOT NULL
+);
 
 -- Per month (the month an order left the stage) and stage (status): how long orders stayed.
 CREATE TABLE orderly.stage_month_stats (

@@ -149,8 +149,8 @@ SELECT set_eq($$ SELECT customer_name || ' ' || currency || ' ' || orders || ' '
               ARRAY['Anna EUR 2 345.10 44.00 SMART', 'Bert EUR 3 249.90 31.46 SMART', 'Bert USD 1 200.00 - SMART', 'Cleo EUR 1 23.80 - ACC'],
               'customer_behaviour: orders, what they are worth (cancelled units out), days between, favourite category');
 SELECT set_eq($$ SELECT customer_name || ' ' || currency || ' ' || r_score || f_score || m_score || ' ' || segment FROM analytics.customer_rfm $$,
-              ARRAY['Anna EUR 123 hibernating', 'Bert EUR 332 needs_attention', 'Cleo EUR 211 hibernating', 'Bert USD 111 hibernating'],
-              'customer_rfm: quintiles within a currency (three customers: 1 to 3; Anna ordered longest ago, Bert most often, Anna spent most) and the first segment rule that holds them');
+              ARRAY['Anna EUR 124 hibernating', 'Bert EUR 442 loyal', 'Cleo EUR 211 hibernating', 'Bert USD 111 hibernating'],
+              'customer_rfm: 1 + the quintile boundaries passed (three customers: boundaries at the 1st, 2nd, 2nd and 3rd, so scores 1, 2 and 4; Anna ordered longest ago and spent most, Bert most often and last) and the first segment rule that holds them');
 
 -- Stages and deliveries ----------------------------------------------------------------------------------------
 
