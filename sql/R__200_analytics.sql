@@ -97,6 +97,28 @@ BEGIN
 END
 $$;
 
+-- The orders paid in full in month m (the first day): when they were approved and when the
+-- payment that completed them was received.
+CREATE OR REPLACE FUNCTION orderly.payment_times(m date) RETURNS TABLE (order_id bigint, approved_at timestamptz, paid_at timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT o.id, a.at, x.paid_at
+    FROM (SELECT DISTINCT p.order_id FROM orderly.payments p
+          WHERE p.kind = 'payment' AND p.received_at >= $1::timestamp AT TIME ZONE 'UTC'
+            AND p.received_at < ($1 + interval '1 month')::timestamp AT TIME ZONE 'UTC') t
+    JOIN orderly.orders o ON o.id = t.order_id
+    -- The payment at which the running sum reached what the order costs.
+    CROSS JOIN LATERAL (SELECT min(r.received_at) AS paid_at
+                        FROM (SELECT p.received_at, sum(p.amount) OVER (ORDER BY p.id) AS running
+                              FROM orderly.payments p WHERE p.order_id = o.id AND p.kind = 'payment') r
+                        WHERE r.running >= o.total - o.cancelled_total + o.charges_total) x
+    CROSS JOIN LATERAL (SELECT min(h.changed_at) AS at FROM orderly.order_status_history h
+                        WHERE h.order_id = o.id AND h.to_status = 'approved') a
+    WHERE x.paid_at >= $1::timestamp AT TIME ZONE 'UTC' AND x.paid_at < ($1 + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+      AND a.at IS NOT NULL
+$$;
+
 -- Stage timings and deliveries of the given months (the first day of each), recomputed.
 CREATE OR REPLACE FUNCTION orderly.refresh_months(months date[]) RETURNS void
 LANGUAGE plpgsql
@@ -118,7 +140,12 @@ BEGIN
               CROSS JOIN LATERAL (SELECT h.to_status, h.changed_at FROM orderly.order_status_history h
                                   WHERE h.order_id = nxt.order_id AND h.id < nxt.id ORDER BY h.id DESC LIMIT 1) prev
               WHERE nxt.changed_at >= m::timestamp AT TIME ZONE 'UTC'
-                AND nxt.changed_at < (m + interval '1 month')::timestamp AT TIME ZONE 'UTC') v
+                AND nxt.changed_at < (m + interval '1 month')::timestamp AT TIME ZONE 'UTC'
+              UNION ALL
+              -- Payment, not a status: from approval until paid in full, counted in the month of
+              -- the payment that completed it.
+              SELECT 'payment', extract(epoch FROM p.paid_at - p.approved_at)
+              FROM orderly.payment_times(m) p) v
         GROUP BY v.stage;
 
         DELETE FROM orderly.delivery_month_stats x WHERE x.month = m;
@@ -350,7 +377,8 @@ SELECT g.name, g.priority, g.r_min, g.r_max, g.f_min, g.f_max, g.m_min, g.m_max,
 FROM orderly.rfm_segments g;
 
 -- Each order's time in each stage it went through (a stage visited twice, e.g. awaiting approval
--- again after a change, counts both visits); a stage it is still in counts up to now.
+-- again after a rejection, counts both visits); a stage it is still in counts up to now. Besides
+-- the statuses, "payment": from approval until the payment that paid it in full.
 CREATE OR REPLACE VIEW analytics.order_stage_times AS
 SELECT v.order_id, v.stage, count(*) AS visits, min(v.entered_at) AS first_entered_at, max(v.left_at) AS last_left_at,
        sum(coalesce(v.left_at, now()) - v.entered_at) AS time_in_stage,
@@ -358,7 +386,17 @@ SELECT v.order_id, v.stage, count(*) AS visits, min(v.entered_at) AS first_enter
        bool_or(v.left_at IS NULL) AS current
 FROM (SELECT h.order_id, h.to_status AS stage, h.changed_at AS entered_at,
              lead(h.changed_at) OVER (PARTITION BY h.order_id ORDER BY h.id) AS left_at
-      FROM orderly.order_status_history h) v
+      FROM orderly.order_status_history h
+      UNION ALL
+      SELECT p.order_id, 'payment', a.at, p.paid_at
+      FROM (SELECT r.order_id, min(r.received_at) FILTER (WHERE r.running >= r.owed) AS paid_at
+            FROM (SELECT x.order_id, x.received_at, sum(x.amount) OVER (PARTITION BY x.order_id ORDER BY x.id) AS running,
+                         o.total - o.cancelled_total + o.charges_total AS owed
+                  FROM orderly.payments x JOIN orderly.orders o ON o.id = x.order_id WHERE x.kind = 'payment') r
+            GROUP BY r.order_id) p
+      CROSS JOIN LATERAL (SELECT min(h.changed_at) AS at FROM orderly.order_status_history h
+                          WHERE h.order_id = p.order_id AND h.to_status = 'approved') a
+      WHERE p.paid_at IS NOT NULL AND a.at IS NOT NULL) v
 GROUP BY v.order_id, v.stage;
 
 CREATE OR REPLACE VIEW analytics.stage_efficiency AS
@@ -532,7 +570,7 @@ COMMENT ON COLUMN analytics.rfm_segments.description IS 'What the segment means'
 
 COMMENT ON VIEW analytics.order_stage_times IS 'Each orders time in each stage (status) from its status history; visits of a stage add up; the current stage counts up to now';
 COMMENT ON COLUMN analytics.order_stage_times.order_id IS 'Order';
-COMMENT ON COLUMN analytics.order_stage_times.stage IS 'Status';
+COMMENT ON COLUMN analytics.order_stage_times.stage IS 'Status, or payment (from approval until paid in full)';
 COMMENT ON COLUMN analytics.order_stage_times.visits IS 'Times the order entered it';
 COMMENT ON COLUMN analytics.order_stage_times.first_entered_at IS 'When it first entered';
 COMMENT ON COLUMN analytics.order_stage_times.last_left_at IS 'When it last left (NULL: still there)';
@@ -542,7 +580,7 @@ COMMENT ON COLUMN analytics.order_stage_times.current IS 'Whether the order is i
 
 COMMENT ON VIEW analytics.stage_efficiency IS 'Per month and stage: how long visits that ended that month lasted (p50, p90, mean) and the bottleneck ranking by total time spent waiting';
 COMMENT ON COLUMN analytics.stage_efficiency.month IS 'Month the visits ended';
-COMMENT ON COLUMN analytics.stage_efficiency.stage IS 'Status';
+COMMENT ON COLUMN analytics.stage_efficiency.stage IS 'Status, or payment (from approval until paid in full)';
 COMMENT ON COLUMN analytics.stage_efficiency.visits IS 'Visits that ended';
 COMMENT ON COLUMN analytics.stage_efficiency.p50_hours IS 'Median hours';
 COMMENT ON COLUMN analytics.stage_efficiency.p90_hours IS '90th percentile hours';

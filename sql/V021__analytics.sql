@@ -153,8 +153,9 @@ CREATE TABLE orderly.delivery_month_stats (
     on_time    integer NOT NULL
 );
 
--- The stage timings of a month are recomputed from the status changes made in it.
+-- The stage timings of a month are recomputed from the status changes and payments made in it.
 CREATE INDEX order_status_history_changed_idx ON orderly.order_status_history (changed_at);
+CREATE INDEX payments_received_idx ON orderly.payments (received_at);
 
 -- The reports REPORT answers, the one place they are listed: REPORT alone lists these rows, and
 -- the orderly CLI draws the bar chart of each row's measure.

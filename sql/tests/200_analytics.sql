@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(48);
+SELECT plan(50);
 
 DO $$
 BEGIN
@@ -90,10 +90,13 @@ SELECT pg_temp.order('o7', 'c', 'EUR', '2026-04-15 11:00Z', 'pending_approval', 
 -- Cleo's one order.
 SELECT pg_temp.order('o8', 'c', 'EUR', '2026-04-16 09:00Z', 'approved', '[{"product":"P2","qty":2,"gross":20,"tax":3.80}]',
     '[[null,"submitted","2026-04-16 09:00Z"],["submitted","approved","2026-04-16 09:00Z"]]');
--- Stage times in May: approval, approved (24 h), a hold (6 h), approved again (26 h), ready (48 h),
--- shipped (48 h), delivered a day after the requested date.
+-- Stage times in May: rejected after 3 h of approval, submitted again, approved after 2 h more,
+-- approved (24 h), a hold (6 h), approved again (26 h), ready (48 h), shipped (48 h), delivered a
+-- day after the requested date.
 SELECT pg_temp.order('o9', 'b', 'EUR', '2026-05-04 08:00Z', 'delivered', '[{"product":"P1","qty":1,"gross":100,"tax":19}]',
-    '[[null,"submitted","2026-05-04 08:00Z"],["submitted","pending_approval","2026-05-04 08:00Z"],
+    '[[null,"submitted","2026-05-03 08:00Z"],["submitted","pending_approval","2026-05-03 08:00Z"],
+      ["pending_approval","rejected","2026-05-03 11:00Z"],["rejected","submitted","2026-05-04 07:00Z"],
+      ["submitted","pending_approval","2026-05-04 08:00Z"],
       ["pending_approval","approved","2026-05-04 10:00Z"],["approved","on_hold","2026-05-05 10:00Z"],
       ["on_hold","approved","2026-05-05 16:00Z"],["approved","ready","2026-05-06 18:00Z"],
       ["ready","shipped","2026-05-08 18:00Z"],["shipped","delivered","2026-05-10 18:00Z"]]', '2026-05-09');
@@ -101,6 +104,10 @@ SELECT pg_temp.order('o10', 'b', 'EUR', '2026-05-04 09:00Z', 'delivered', '[{"pr
     '[[null,"submitted","2026-05-04 09:00Z"],["submitted","approved","2026-05-04 09:00Z"],
       ["approved","shipped","2026-05-11 09:00Z"],["shipped","delivered","2026-05-12 09:00Z"]]', '2026-05-20');
 ALTER TABLE orderly.order_status_history ENABLE TRIGGER order_status_events;
+-- o9 paid in two payments, in full two days after its (second) approval.
+INSERT INTO orderly.payments (order_id, customer_id, amount, currency, method, reference, received_at)
+VALUES (test.id('o9'), test.id('b'), 19, 'EUR', 'bank_transfer', 'O9-1', '2026-05-05 10:00Z'),
+       (test.id('o9'), test.id('b'), 100, 'EUR', 'bank_transfer', 'O9-2', '2026-05-06 10:00Z');
 
 -- The first refreshes go through the history a month of days at a time (runs stay short).
 CREATE FUNCTION pg_temp.backfill() RETURNS integer LANGUAGE plpgsql AS $$
@@ -158,12 +165,17 @@ SELECT is((SELECT visits || ' ' || hours_in_stage FROM analytics.order_stage_tim
           '2 50.00', 'order_stage_times: approved twice around a hold, 24 h + 26 h');
 SELECT is((SELECT hours_in_stage FROM analytics.order_stage_times WHERE order_id = test.id('o9') AND stage = 'on_hold'), 6.00,
           'and 6 h on hold');
+SELECT is((SELECT hours_in_stage FROM analytics.order_stage_times WHERE order_id = test.id('o9') AND stage = 'payment'), 48.00,
+          'payment: from approval until the payment that paid it in full');
+SELECT is((SELECT visits || ' ' || hours_in_stage FROM analytics.order_stage_times WHERE order_id = test.id('o9') AND stage = 'pending_approval'),
+          '2 5.00', 'awaiting approval twice, around a rejection: 3 h + 2 h');
 SELECT is((SELECT current FROM analytics.order_stage_times WHERE order_id = test.id('o9') AND stage = 'delivered'), true,
           'the stage it is in now counts up to now');
 SELECT set_eq($$ SELECT stage || ' ' || visits || ' ' || p50_hours || ' ' || p90_hours || ' ' || total_hours || ' #' || bottleneck_rank
                  FROM analytics.stage_efficiency WHERE month = '2026-05-01' $$,
               ARRAY['approved 3 26.00 139.60 218.00 #1', 'shipped 2 36.00 45.60 72.00 #2', 'ready 1 48.00 48.00 48.00 #3',
-                    'on_hold 1 6.00 6.00 6.00 #4', 'pending_approval 1 2.00 2.00 2.00 #5', 'submitted 2 0.00 0.00 0.00 #6'],
+                    'payment 1 48.00 48.00 48.00 #3', 'on_hold 1 6.00 6.00 6.00 #5', 'pending_approval 2 2.50 2.90 5.00 #6',
+                    'submitted 3 0.00 0.80 1.00 #7'],
               'stage_efficiency: p50, p90, total per stage, and the bottleneck ranking');
 SELECT is((SELECT delivered || ' ' || with_date || ' ' || on_time || ' ' || on_time_rate FROM analytics.on_time_delivery WHERE month = '2026-05-01'),
           '2 2 1 0.5000', 'on_time_delivery: one of two by its requested date');
@@ -213,7 +225,7 @@ SELECT is((SELECT array_agg((r ->> 'product') || ' ' || (r ->> 'rank'))
           ARRAY['P2 1', 'P4 1'], 'products group=bottom: the worst seller per currency');
 SELECT is((SELECT array_agg((r ->> 'key') || ' #' || (r ->> 'bottleneck_rank'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"stages","from":"2026-05-01","to":"2026-05-31"}')) r),
-          ARRAY['approved #1', 'shipped #2', 'ready #3', 'on_hold #4', 'pending_approval #5', 'submitted #6'],
+          ARRAY['approved #1', 'shipped #2', 'payment #3', 'ready #3', 'on_hold #5', 'pending_approval #6', 'submitted #7'],
           'REPORT stages: the bottleneck first');
 SELECT is((SELECT array_agg((r ->> 'month') || ' ' || (r ->> 'on_time_rate'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"on_time","from":"2026-01-01","to":"2026-12-31"}')) r),
