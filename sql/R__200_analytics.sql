@@ -291,21 +291,27 @@ SELECT s.day, s.region, s.segment, s.currency, s.orders, s.units, s.gross, s.dis
        round(s.net / s.orders, 2) AS average_order_value
 FROM orderly.sales_day_orders s;
 
--- Each category with everything under it (its own products and its descendants'), per month.
+-- Each category with everything under it (its own products and its descendants'), per month:
+-- the day rows summed per month and product first, so that the tree joins a few rows.
 CREATE OR REPLACE VIEW analytics.sales_by_category AS
 WITH RECURSIVE tree AS (
     SELECT c.id AS category_id, c.id AS ancestor_id FROM orderly.categories c
     UNION ALL
     SELECT t.category_id, c.parent_id FROM tree t JOIN orderly.categories c ON c.id = t.ancestor_id WHERE c.parent_id IS NOT NULL
+),
+per_product AS (
+    SELECT date_trunc('month', s.day)::date AS month, s.product_id, s.currency, sum(s.units) AS units, sum(s.gross) AS gross,
+           sum(s.discount) AS discount, sum(s.net) AS net, sum(s.tax) AS tax
+    FROM orderly.sales_day_lines s
+    GROUP BY 1, 2, 3
 )
-SELECT date_trunc('month', s.day)::date AS month, a.code AS category, a.name AS category_name,
-       (a.parent_id IS NULL) AS top_level, s.currency, sum(s.units)::bigint AS units, sum(s.gross) AS gross,
-       sum(s.discount) AS discount, sum(s.net) AS net, sum(s.tax) AS tax
-FROM orderly.sales_day_lines s
-JOIN orderly.products p ON p.id = s.product_id
+SELECT x.month, a.code AS category, a.name AS category_name, (a.parent_id IS NULL) AS top_level, x.currency,
+       sum(x.units)::bigint AS units, sum(x.gross) AS gross, sum(x.discount) AS discount, sum(x.net) AS net, sum(x.tax) AS tax
+FROM per_product x
+JOIN orderly.products p ON p.id = x.product_id
 JOIN tree t ON t.category_id = p.category_id
 JOIN orderly.categories a ON a.id = t.ancestor_id
-GROUP BY 1, a.code, a.name, a.parent_id, s.currency;
+GROUP BY x.month, a.code, a.name, a.parent_id, x.currency;
 
 CREATE OR REPLACE VIEW analytics.product_performance AS
 WITH w AS (SELECT (now() AT TIME ZONE 'UTC')::date - s.performance_window_days AS since FROM orderly.analytics_settings s),
@@ -663,14 +669,26 @@ BEGIN
     CASE r.name
     WHEN 'sales' THEN
         IF v_group = 'category' THEN
+            -- The period summed per product first (an index range of the day rows), then the tree.
             RETURN QUERY
-            SELECT json_build_object('key', x.category, 'category', x.category, 'category_name', x.category_name,
-                                     'top_level', x.top_level, 'currency', x.currency, 'units', sum(x.units), 'gross', sum(x.gross),
+            WITH RECURSIVE tree AS (
+                SELECT c.id AS category_id, c.id AS ancestor_id FROM orderly.categories c
+                UNION ALL
+                SELECT t.category_id, c.parent_id FROM tree t JOIN orderly.categories c ON c.id = t.ancestor_id
+                WHERE c.parent_id IS NOT NULL),
+            per_product AS (
+                SELECT s.product_id, s.currency, sum(s.units) AS units, sum(s.gross) AS gross, sum(s.discount) AS discount,
+                       sum(s.net) AS net, sum(s.tax) AS tax
+                FROM orderly.sales_day_lines s WHERE s.day BETWEEN v_from AND v_to GROUP BY 1, 2)
+            SELECT json_build_object('key', a.code, 'category', a.code, 'category_name', a.name, 'top_level', a.parent_id IS NULL,
+                                     'currency', x.currency, 'units', sum(x.units), 'gross', sum(x.gross),
                                      'discount', sum(x.discount), 'net', sum(x.net), 'tax', sum(x.tax))
-            FROM analytics.sales_by_category x
-            WHERE x.month >= date_trunc('month', v_from) AND x.month <= v_to
-            GROUP BY x.category, x.category_name, x.top_level, x.currency
-            ORDER BY x.currency, sum(x.net) DESC, x.category
+            FROM per_product x
+            JOIN orderly.products p ON p.id = x.product_id
+            JOIN tree t ON t.category_id = p.category_id
+            JOIN orderly.categories a ON a.id = t.ancestor_id
+            GROUP BY a.code, a.name, a.parent_id, x.currency
+            ORDER BY x.currency, sum(x.net) DESC, a.code
             LIMIT v_limit;
         ELSE
             RETURN QUERY
@@ -733,14 +751,33 @@ BEGIN
             LIMIT v_limit;
         END IF;
     WHEN 'rfm' THEN
+        -- Counted from the rollup and its boundaries directly (the view adds names per customer).
         RETURN QUERY
-        SELECT json_build_object('segment', t.segment, 'currency', t.currency, 'customers', t.customers,
-                                 'average_recency_days', t.recency, 'average_frequency', t.frequency, 'monetary', t.monetary,
-                                 'description', (SELECT g.description FROM orderly.rfm_segments g WHERE g.name = t.segment))
-        FROM (SELECT x.segment, x.currency, count(*) AS customers, round(avg(x.recency_days), 1) AS recency,
-                     round(avg(x.frequency), 2) AS frequency, sum(x.monetary) AS monetary
-              FROM analytics.customer_rfm x GROUP BY 1, 2) t
-        ORDER BY t.currency, (SELECT g.priority FROM orderly.rfm_segments g WHERE g.name = t.segment);
+        WITH scored AS (
+            SELECT x.currency, x.orders, x.monetary, (now() AT TIME ZONE 'UTC')::date - (x.last_order_at AT TIME ZONE 'UTC')::date AS recency,
+                   1 + (x.last_order_at > t.recency[1])::integer + (x.last_order_at > t.recency[2])::integer
+                     + (x.last_order_at > t.recency[3])::integer + (x.last_order_at > t.recency[4])::integer AS r,
+                   1 + (x.orders > t.frequency[1])::integer + (x.orders > t.frequency[2])::integer
+                     + (x.orders > t.frequency[3])::integer + (x.orders > t.frequency[4])::integer AS f,
+                   1 + (x.monetary > t.monetary[1])::integer + (x.monetary > t.monetary[2])::integer
+                     + (x.monetary > t.monetary[3])::integer + (x.monetary > t.monetary[4])::integer AS m
+            FROM orderly.customer_stats x JOIN orderly.rfm_thresholds t ON t.currency = x.currency),
+        cells AS (
+            SELECT s.currency, s.r, s.f, s.m, count(*) AS customers, sum(s.recency) AS recency, sum(s.orders) AS orders,
+                   sum(s.monetary) AS monetary
+            FROM scored s GROUP BY 1, 2, 3, 4),
+        named AS (
+            SELECT c.*, (SELECT g.name FROM orderly.rfm_segments g
+                         WHERE c.r BETWEEN g.r_min AND g.r_max AND c.f BETWEEN g.f_min AND g.f_max AND c.m BETWEEN g.m_min AND g.m_max
+                         ORDER BY g.priority LIMIT 1) AS segment
+            FROM cells c)
+        SELECT json_build_object('segment', n.segment, 'currency', n.currency, 'customers', sum(n.customers),
+                                 'average_recency_days', round(sum(n.recency)::numeric / sum(n.customers), 1),
+                                 'average_frequency', round(sum(n.orders)::numeric / sum(n.customers), 2),
+                                 'monetary', sum(n.monetary), 'description', g.description)
+        FROM named n JOIN orderly.rfm_segments g ON g.name = n.segment
+        GROUP BY n.segment, n.currency, g.description, g.priority
+        ORDER BY n.currency, g.priority;
     WHEN 'stages' THEN
         RETURN QUERY
         SELECT json_build_object('key', t.key, 'stage', t.stage, 'month', t.month, 'visits', t.visits,
