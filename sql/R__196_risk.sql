@@ -54,6 +54,16 @@ AS $$
     FROM orderly.stage_slas x LEFT JOIN medians m ON m.status = x.status
 $$;
 
+-- The same as one document {status: {expected, source}}, which orderly.expected_delivery reads
+-- (computed once per check, not once per order).
+CREATE OR REPLACE FUNCTION orderly.stage_durations_doc(now timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_object_agg(d.status, jsonb_build_object('expected', d.expected::text, 'source', d.source))
+    FROM orderly.stage_durations($1) d
+$$;
+
 -- A duration as people read it: whole seconds, days and hours ("1 day 23:59:56").
 CREATE OR REPLACE FUNCTION orderly.duration_text(d interval) RETURNS text
 LANGUAGE sql IMMUTABLE
@@ -63,42 +73,56 @@ AS $$
 $$;
 
 -- The stages still ahead of order o, each with its expected remaining time, and when it should be
--- delivered; durations from orderly.stage_durations.
+-- delivered; durations from orderly.stage_durations (a jsonb {status: {expected, source}}, read
+-- once per check rather than once per order).
 CREATE OR REPLACE FUNCTION orderly.expected_delivery(o orderly.orders, now timestamptz, durations jsonb)
 RETURNS TABLE (expected_by timestamptz, remaining jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_path      text[];
-    v_from      text := CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END;
-    v_entered   timestamptz;
-    v_unmade    boolean;
-    v_eta       timestamptz;
-    v_stage     text;
-    v_left      interval;
-    v_total     interval := interval '0';
-    v_items     jsonb := '[]';
+    v_path       text[];
+    v_from       text := CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END;
+    v_entered    timestamptz;
+    v_unmade     boolean;
+    v_eta        timestamptz;
+    v_eta_source text;
+    v_stage      text;
+    v_left       interval;
+    v_total      interval := interval '0';
+    v_items      jsonb := '[]';
 BEGIN
-    SELECT max(h.changed_at) INTO v_entered FROM orderly.order_status_history h WHERE h.order_id = o.id;
+    -- When it entered its current status, as of "now" (a check run for an earlier time ignores
+    -- what happened after it).
+    SELECT max(h.changed_at) INTO v_entered
+    FROM orderly.order_status_history h WHERE h.order_id = o.id AND h.changed_at <= now;
     v_unmade := EXISTS (SELECT 1 FROM orderly.open_lines(o.id) l WHERE NOT l.produced);
-    SELECT max(e.eta) INTO v_eta
+    -- The latest ETA of its open shipments (the carrier's own when it gave one, else the lane's
+    -- history or the carrier's default transit: R__137_shipment_eta.sql).
+    SELECT e.eta, e.eta_source INTO v_eta, v_eta_source
     FROM orderly.shipments s CROSS JOIN LATERAL orderly.shipment_eta(s) e
-    WHERE s.order_id = o.id AND s.status = 'shipped';
-    -- The path from where the order is to delivery, in status order.
+    WHERE s.order_id = o.id AND s.status = 'shipped' AND e.eta IS NOT NULL
+    ORDER BY e.eta DESC
+    LIMIT 1;
+    -- The path from where the order is to delivery, in status order: in_production only while a
+    -- make-to-order line is not made; partially_shipped only when it is there already (an order
+    -- that is ready usually ships whole, and counting both would count the shipping twice).
     SELECT array_agg(st.code ORDER BY st.position) INTO v_path
     FROM orderly.order_statuses st
     WHERE st.code IN ('pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'shipped')
       AND st.position >= (SELECT x.position FROM orderly.order_statuses x WHERE x.code = v_from)
       AND (st.code <> 'in_production' OR v_unmade)
       AND (st.code <> 'partially_shipped' OR v_from = 'partially_shipped');
+    -- On hold: the hold first, then the way on from where it was held.
     IF o.status = 'on_hold' THEN
         v_path := ARRAY['on_hold'] || v_path;
     END IF;
     FOREACH v_stage IN ARRAY coalesce(v_path, '{}') LOOP
-        IF v_stage IN ('shipped', 'partially_shipped') AND v_eta IS NOT NULL AND v_stage = v_path[cardinality(v_path)] THEN
+        IF v_stage = 'shipped' AND v_eta IS NOT NULL AND v_stage = v_path[cardinality(v_path)] THEN
+            -- In transit: the shipments' own ETA says more than a median of the stage.
             v_left := greatest(v_eta - now, interval '0');
-            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', orderly.duration_text(v_left), 'source', 'eta');
+            v_items := v_items || jsonb_build_object('stage', v_stage, 'expected', orderly.duration_text(v_left),
+                                                     'source', 'eta', 'eta_source', v_eta_source);
         ELSE
             v_left := (durations -> v_stage ->> 'expected')::interval;
             IF v_stage = o.status THEN
@@ -115,7 +139,8 @@ BEGIN
 END
 $$;
 
--- only_order: that order alone (ORDER RISK), instead of every open order.
+-- The risks of the open orders as of "now", one row per order and reason; only_order: of that
+-- order alone (ORDER RISK), instead of every open order.
 DROP FUNCTION IF EXISTS orderly.orders_at_risk(timestamptz);
 CREATE OR REPLACE FUNCTION orderly.orders_at_risk(now timestamptz, only_order bigint DEFAULT NULL)
 RETURNS TABLE (order_id bigint, reason text, evidence jsonb)
@@ -128,9 +153,9 @@ DECLARE
     v_ids       bigint[] := ARRAY(SELECT o.id FROM orderly.orders o
                                   WHERE orderly.risk_open(o.status) AND (only_order IS NULL OR o.id = only_order));
 BEGIN
-    SELECT jsonb_object_agg(d.status, jsonb_build_object('expected', d.expected::text, 'source', d.source))
-    INTO v_durations FROM orderly.stage_durations(now) d;
+    v_durations := orderly.stage_durations_doc(now);
 
+    -- late_stage: delivered on the requested date is in time, so late means a later day.
     RETURN QUERY
     SELECT o.id, 'late_stage'::text,
            jsonb_build_object('requested_date', o.requested_date, 'expected_by', orderly.json_time(e.expected_by),
@@ -138,22 +163,36 @@ BEGIN
     FROM orderly.orders o CROSS JOIN LATERAL orderly.expected_delivery(o, now, v_durations) e
     WHERE o.id = ANY (v_ids) AND o.requested_date IS NOT NULL AND e.expected_by::date > o.requested_date;
 
+    -- stock_short, per line and SKU still to ship (a goods line its SKU, a bundle line each
+    -- component: orderly.order_stock_needs, scaled from the units ordered less cancelled to those
+    -- still open). A submitted order holds a reservation for exactly that (R__115 reserves it;
+    -- shipping takes it down with the units shipped, R__190, a cancellation with the units
+    -- cancelled, R__198, and an amendment sets it to the new lines, R__197), so a normally
+    -- reserved order is never short: only the units its reservation does not cover (released, or
+    -- never made) have to come from the SKU's free stock, and the order's lines on one SKU draw
+    -- on that free stock together.
+    -- Evidence per short line and SKU: needed = the units not covered by its reservation,
+    -- available = the SKU's free stock; open and reserved explain the first.
     RETURN QUERY
-    SELECT o.id, 'stock_short'::text, jsonb_agg(x.doc ORDER BY x.line_no)
-    FROM orderly.orders o
-    CROSS JOIN LATERAL (
-        SELECT l.line_no, jsonb_build_object('line', l.line_no, 'sku', s.code, 'open', l.open, 'reserved', r.held,
-                                             'on_hand', s.stock_on_hand, 'reserved_total', s.stock_reserved,
-                                             'free', greatest(s.stock_on_hand - s.stock_reserved, 0)) AS doc
-        FROM orderly.open_lines(o.id) l
-        JOIN orderly.order_lines ol ON ol.order_id = o.id AND ol.line_no = l.line_no
-        JOIN orderly.skus s ON s.id = ol.sku_id
-        CROSS JOIN LATERAL (SELECT coalesce(sum(x.qty), 0)::integer AS held FROM orderly.stock_reservations x
-                            WHERE x.order_id = o.id AND x.line_no = l.line_no AND x.released_at IS NULL) r
-        WHERE l.open > 0 AND l.produced
-          AND l.open - r.held > greatest(s.stock_on_hand - s.stock_reserved, 0)) x
-    WHERE o.id = ANY (v_ids)
-    GROUP BY o.id;
+    SELECT t.order_id, 'stock_short'::text,
+           jsonb_agg(jsonb_build_object('line', t.line_no, 'sku', k.code, 'needed', t.uncovered, 'available', t.free,
+                                        'open', t.needed, 'reserved', t.held) ORDER BY t.line_no, k.code)
+    FROM (SELECT u.*, sum(u.uncovered) OVER (PARTITION BY u.order_id, u.sku_id) AS uncovered_sku
+          FROM (SELECT o.id AS order_id, l.line_no, n.sku_id, l.open * n.qty / l.ordered AS needed,
+                       coalesce(r.qty, 0) AS held,
+                       greatest(l.open * n.qty / l.ordered - coalesce(r.qty, 0), 0) AS uncovered,
+                       greatest(k.stock_on_hand - k.stock_reserved, 0) AS free
+                FROM orderly.orders o
+                CROSS JOIN LATERAL orderly.open_lines(o.id) l
+                CROSS JOIN LATERAL (SELECT x.sku_id, sum(x.qty)::integer AS qty FROM orderly.order_stock_needs(o.id) x
+                                    WHERE x.line_no = l.line_no GROUP BY x.sku_id) n
+                JOIN orderly.skus k ON k.id = n.sku_id
+                LEFT JOIN orderly.stock_reservations r
+                       ON r.order_id = o.id AND r.line_no = l.line_no AND r.sku_id = n.sku_id AND r.released_at IS NULL
+                WHERE o.id = ANY (v_ids) AND l.open > 0) u) t
+    JOIN orderly.skus k ON k.id = t.sku_id
+    WHERE t.uncovered > 0 AND t.uncovered_sku > t.free
+    GROUP BY t.order_id;
 
     RETURN QUERY
     SELECT o.id, 'production_issue'::text,
@@ -163,6 +202,8 @@ BEGIN
     WHERE o.id = ANY (v_ids)
     GROUP BY o.id;
 
+    -- transport: besides an exception and a failed attempt, a shipment on its way back to us
+    -- ('returned', which R__192 also tells the warehouse about) will not arrive either.
     RETURN QUERY
     SELECT o.id, 'transport'::text,
            jsonb_agg(jsonb_build_object('shipment', s.id, 'carrier', s.carrier, 'tracking_no', s.tracking_no,
@@ -175,6 +216,9 @@ BEGIN
     GROUP BY o.id;
 END
 $$;
+
+COMMENT ON FUNCTION orderly.orders_at_risk(timestamptz, bigint) IS
+    'Open orders that may be late as of "now": one row per order and reason (late_stage, stock_short, production_issue, transport) with its evidence';
 
 -- For BI: the list as of a time (SECURITY DEFINER: BI logins read analytics only, never the
 -- orderly tables the check reads), and the view of it now.
@@ -229,6 +273,7 @@ DECLARE
     v_names  text[];
     v_id     bigint;
     n        record;
+    v_risks  jsonb;
 BEGIN
     IF v_now IS NULL THEN
         RAISE EXCEPTION 'now is required' USING ERRCODE = 'OL400';
@@ -237,40 +282,50 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(x'6f726465'::integer, x'64656c61'::integer) THEN
         RETURN;
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS pg_temp.risk_now (order_id bigint, reason text, evidence jsonb) ON COMMIT DROP;
-    TRUNCATE pg_temp.risk_now;
-    INSERT INTO pg_temp.risk_now SELECT * FROM orderly.orders_at_risk(v_now);
+    -- The risks now, computed once: a jsonb array rather than a temporary table, so that a timer
+    -- running every few seconds on every server does not churn the catalog.
+    SELECT coalesce(jsonb_agg(jsonb_build_object('order_id', k.order_id, 'reason', k.reason, 'evidence', k.evidence)
+                              ORDER BY k.order_id, k.reason), '[]')
+    INTO v_risks FROM orderly.orders_at_risk(v_now) k;
 
-    -- Cleared: the reason no longer applies (or the order is no longer open).
+    -- Cleared: the reason no longer applies (or the order is no longer open). Bounded like the
+    -- raising below: the next tick clears the rest.
     FOR w IN
         SELECT x.* FROM orderly.delay_warnings x
         WHERE x.cleared_at IS NULL
-          AND NOT EXISTS (SELECT 1 FROM pg_temp.risk_now k WHERE k.order_id = x.order_id AND k.reason = x.reason)
+          AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(v_risks) AS k(order_id bigint, reason text)
+                          WHERE k.order_id = x.order_id AND k.reason = x.reason)
         ORDER BY x.id
+        LIMIT 500
     LOOP
         UPDATE orderly.delay_warnings x SET cleared_at = greatest(v_now, x.raised_at) WHERE x.id = w.id;
-        PERFORM orderly.audit(NULL, 'delay.cleared', 'order', w.order_id::text, jsonb_build_object('reason', w.reason), NULL,
+        PERFORM orderly.audit(NULL, 'delay.cleared', 'order', w.order_id::text,
+                              jsonb_build_object('reason', w.reason, 'raised_at', w.raised_at),
+                              jsonb_build_object('reason', w.reason, 'cleared_at', greatest(v_now, w.raised_at)),
                               actor_kind => 'system');
-        RETURN NEXT json_build_object('kind', 'cleared', 'order', w.order_id, 'reason', w.reason);
+        RETURN NEXT json_build_object('kind', 'cleared', 'order', w.order_id, 'reason', w.reason, 'recipients', '[]'::json);
     END LOOP;
 
     -- Raised: new reasons, in order id order (a bounded run: the next tick does the rest).
     FOR r IN
-        SELECT k.* FROM pg_temp.risk_now k
+        SELECT k.* FROM jsonb_to_recordset(v_risks) AS k(order_id bigint, reason text, evidence jsonb)
         WHERE NOT EXISTS (SELECT 1 FROM orderly.delay_warnings x WHERE x.order_id = k.order_id AND x.reason = k.reason
                           AND x.cleared_at IS NULL)
         ORDER BY k.order_id, k.reason
         LIMIT 500
     LOOP
+        -- The partial unique index is the backstop should anybody else raise it meanwhile.
         INSERT INTO orderly.delay_warnings (order_id, reason, evidence, raised_at)
         VALUES (r.order_id, r.reason, r.evidence, v_now)
         ON CONFLICT (order_id, reason) WHERE cleared_at IS NULL DO NOTHING
         RETURNING id INTO v_id;
         CONTINUE WHEN v_id IS NULL;
         PERFORM orderly.audit(NULL, 'delay.warning', 'order', r.order_id::text, NULL,
-                              jsonb_build_object('reason', r.reason, 'evidence', r.evidence), actor_kind => 'system');
+                              jsonb_build_object('warning', v_id, 'reason', r.reason, 'evidence', r.evidence),
+                              actor_kind => 'system');
         SELECT * INTO o FROM orderly.orders x WHERE x.id = r.order_id;
         SELECT * INTO rr FROM orderly.risk_reasons x WHERE x.code = r.reason;
+        -- The e-mail is a row of the outbox, written with the warning (no lock of api.notify's).
         IF rr.notify_customer THEN
             PERFORM orderly.queue_customer_email('order.delay', o,
                 jsonb_build_object('reason', rr.customer_text, 'requested_date', coalesce(o.requested_date::text, '')),
@@ -317,6 +372,8 @@ COMMENT ON FUNCTION api.run_delay_checks(timestamptz) IS
 
 -- Commands ----------------------------------------------------------------------------------------------
 
+-- ORDER RISK's document: the order's reasons now, and when it is expected to be delivered (NULL
+-- once it is no longer open: delivered, completed, cancelled, rejected or a draft).
 CREATE OR REPLACE FUNCTION orderly.risk_doc(o orderly.orders, now timestamptz) RETURNS json
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -326,7 +383,10 @@ AS $$
         'at_risk', count(r.reason) > 0,
         'reasons', coalesce(json_agg(json_build_object('reason', r.reason, 'description', rr.description, 'evidence', r.evidence,
                                                        'warned_since', orderly.json_time(w.raised_at)) ORDER BY r.reason)
-                            FILTER (WHERE r.reason IS NOT NULL), '[]'))
+                            FILTER (WHERE r.reason IS NOT NULL), '[]'),
+        'expected_by', (SELECT orderly.json_time(e.expected_by)
+                        FROM orderly.expected_delivery($1, $2, orderly.stage_durations_doc($2)) e
+                        WHERE orderly.risk_open(($1).status)))
     FROM (SELECT 1) one
     LEFT JOIN orderly.orders_at_risk($2, ($1).id) r ON r.order_id = ($1).id
     LEFT JOIN orderly.risk_reasons rr ON rr.code = r.reason
@@ -340,6 +400,7 @@ AS $$
 DECLARE
     u orderly.users := orderly.begin_command('ORDER RISK', order_risk.actor, order_risk.args);
 BEGIN
+    -- order_for refuses an order the caller may not see exactly as ORDER SHOW does (OL404).
     RETURN NEXT orderly.risk_doc(orderly.order_for(u, orderly.arg_bigint(args, 'id', true), false), now());
 END
 $$;
@@ -364,6 +425,8 @@ BEGIN
         RAISE EXCEPTION 'reason must be one of: %', (SELECT string_agg(x.code, ', ' ORDER BY x.code) FROM orderly.risk_reasons x)
             USING ERRCODE = 'OL400';
     END IF;
+    -- The risks are computed once; reason= filters that one computation (one row per order, its
+    -- reasons together).
     RETURN QUERY
     SELECT json_build_object('order', o.id, 'customer', o.customer_id,
                              'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
