@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(64);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -36,9 +36,16 @@ SELECT is((SELECT evidence -> 'remaining' -> 0 ->> 'source' FROM orderly.orders_
           'sla', 'with too little history, the stage SLAs are the expectation');
 SELECT ok((SELECT (evidence ->> 'expected_by')::timestamptz > now() + interval '4 days' FROM orderly.orders_at_risk(now())
            WHERE order_id = test.id('late')), 'the evidence says when it is expected');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM orderly.orders_at_risk(now()) r, jsonb_object_keys(r.evidence) k
+           WHERE r.order_id = test.id('late')), ARRAY['expected_by', 'remaining', 'requested_date'], 'late_stage evidence keys');
+SELECT is((SELECT array_agg(x ->> 'stage' ORDER BY i) FROM orderly.orders_at_risk(now()) r,
+                  jsonb_array_elements(r.evidence -> 'remaining') WITH ORDINALITY AS e(x, i) WHERE r.order_id = test.id('late')),
+          ARRAY['approved', 'in_production', 'ready', 'shipped'], 'the stages ahead, in order, production while the line is not made');
 -- A stock order with no requested date is not at risk.
 INSERT INTO ids SELECT 'calm', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', NULL);
 SELECT is(pg_temp.reasons(test.id('calm')), '{}'::text[], 'an order without a requested date and with its stock is not at risk');
+UPDATE orderly.skus SET stock_on_hand = stock_reserved WHERE code = 'ACC-CABLE';
+SELECT is(pg_temp.reasons(test.id('calm')), '{}'::text[], 'a line its reservation covers is not short, even with no free stock left');
 -- stock_short: the line's reservation is gone and no free stock is left to cover it.
 UPDATE orderly.stock_reservations SET released_at = now() WHERE order_id = test.id('calm');
 UPDATE orderly.skus SET stock_reserved = stock_reserved - 1 WHERE code = 'ACC-CABLE';
@@ -46,27 +53,98 @@ UPDATE orderly.skus SET stock_on_hand = stock_reserved WHERE code = 'ACC-CABLE';
 SELECT is(pg_temp.reasons(test.id('calm')), ARRAY['stock_short'], 'stock_short: a line not covered by its reservation nor by free stock');
 SELECT is((SELECT evidence -> 0 ->> 'sku' FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('calm') AND reason = 'stock_short'),
           'ACC-CABLE', 'with the SKU as evidence');
+SELECT is((SELECT evidence FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('calm') AND reason = 'stock_short'),
+          '[{"line":1,"sku":"ACC-CABLE","needed":1,"available":0,"open":1,"reserved":0}]'::jsonb,
+          'stock_short evidence: the units needed beyond the reservation and the SKU''s free stock');
 UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id('calm');
 UPDATE orderly.skus SET stock_reserved = stock_reserved + 1, stock_on_hand = stock_reserved + 101 WHERE code = 'ACC-CABLE';
+-- A bundle holds its components: short by a component, in the component's units.
+INSERT INTO ids SELECT 'set', pg_temp.submitted('[{"product":"BND-X1-START","qty":2}]', NULL);
+SELECT is(pg_temp.reasons(test.id('set')), '{}'::text[], 'a bundle whose components are reserved is not short');
+UPDATE orderly.stock_reservations SET released_at = now()
+WHERE order_id = test.id('set') AND sku_id = (SELECT id FROM orderly.skus WHERE code = 'ACC-CABLE');
+UPDATE orderly.skus SET stock_reserved = stock_reserved - 4 WHERE code = 'ACC-CABLE';
+UPDATE orderly.skus SET stock_on_hand = stock_reserved + 3 WHERE code = 'ACC-CABLE';
+SELECT is((SELECT evidence FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('set') AND reason = 'stock_short'),
+          '[{"line":1,"sku":"ACC-CABLE","needed":4,"available":3,"open":4,"reserved":0}]'::jsonb,
+          'stock_short: a bundle short of a component (2 sets of 2 cables, 3 free)');
+UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id('set');
+UPDATE orderly.skus SET stock_reserved = stock_reserved + 4, stock_on_hand = stock_reserved + 104 WHERE code = 'ACC-CABLE';
+-- A cancelled set takes nothing: what is open is scaled from the units ordered less cancelled.
+SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('set'), 'reason', 'One set is enough',
+                                                               'lines', '[{"line":1,"qty":1}]'::jsonb)) ->> 'status',
+          'applied', 'one of the two sets is cancelled');
+SELECT is(pg_temp.reasons(test.id('set')), '{}'::text[], 'the set still open is reserved: not short');
+UPDATE orderly.stock_reservations SET released_at = now()
+WHERE order_id = test.id('set') AND sku_id = (SELECT id FROM orderly.skus WHERE code = 'ACC-CABLE');
+UPDATE orderly.skus SET stock_reserved = stock_reserved - 2 WHERE code = 'ACC-CABLE';
+UPDATE orderly.skus SET stock_on_hand = stock_reserved + 1 WHERE code = 'ACC-CABLE';
+SELECT is((SELECT evidence FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('set') AND reason = 'stock_short'),
+          '[{"line":1,"sku":"ACC-CABLE","needed":2,"available":1,"open":2,"reserved":0}]'::jsonb,
+          'stock_short after a cancellation: the one set still open needs 2 cables (1 free)');
+UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id('set');
+UPDATE orderly.skus SET stock_reserved = stock_reserved + 2, stock_on_hand = stock_reserved + 102 WHERE code = 'ACC-CABLE';
 -- production_issue
 SELECT test.call('production_issue', 'pat', jsonb_build_object('order', test.id('calm'), 'kind', 'material', 'note', 'resin late')) IS NOT NULL;
 SELECT is(pg_temp.reasons(test.id('calm')), ARRAY['production_issue'], 'production_issue: an open issue');
+SELECT is((SELECT (evidence -> 0) - 'issue' - 'opened_at' FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('calm')),
+          '{"kind":"material","note":"resin late"}'::jsonb, 'with the issue as evidence');
 -- transport
 INSERT INTO ids SELECT 'far', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', current_date + 30);
 INSERT INTO ids SELECT 'ship', (test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('far'),
     'lines', '[{"line":1,"qty":1}]'::jsonb, 'carrier', 'dhl', 'tracking_no', 'RK1')) ->> 'id')::bigint;
 UPDATE orderly.shipments SET tracking_code = 'exception', tracking_at = now() WHERE id = test.id('ship');
 SELECT is(pg_temp.reasons(test.id('far')), ARRAY['transport'], 'transport: a carrier exception on an open shipment');
+SELECT is((SELECT (evidence -> 0 ->> 'shipment')::bigint || ' ' || (evidence -> 0 ->> 'tracking_code') FROM orderly.orders_at_risk(now())
+           WHERE order_id = test.id('far')), test.id('ship') || ' exception', 'with the shipment and its tracking as evidence');
 UPDATE orderly.shipments SET tracking_code = 'in_transit', carrier_eta = now() + interval '40 days' WHERE id = test.id('ship');
 SELECT is(pg_temp.reasons(test.id('far')), ARRAY['late_stage', 'transport'], 'and a carrier ETA after the requested date (late too)');
 UPDATE orderly.shipments SET carrier_eta = now() + interval '2 days' WHERE id = test.id('ship');
 SELECT is(pg_temp.reasons(test.id('far')), '{}'::text[], 'an ETA in time: no risk');
+-- The clock is an argument: in time today, late if it is still waiting in eight days.
+INSERT INTO ids SELECT 'soon', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', current_date + 10);
+SELECT is(pg_temp.reasons(test.id('soon')), '{}'::text[], 'wanted in 10 days, the stages ahead take 4: in time');
+SELECT is(pg_temp.reasons(test.id('soon'), now() + interval '8 days'), ARRAY['late_stage'],
+          'still waiting eight days on: late (the time already spent in a stage counts)');
 
 -- The timer -----------------------------------------------------------------------------------------
 
 SELECT test.snapshot(ARRAY['orderly.outbox']);
-SELECT is((SELECT count(*) FROM api.run_delay_checks(now()) r WHERE r::jsonb ->> 'kind' = 'raised'), 2::bigint,
+-- Another server's pass holds the lock (a second session, by dblink): this one does nothing.
+CREATE TEMP TABLE lock_test (available boolean, rows bigint);
+DO $$
+DECLARE
+    v_conn text := format('host=%s port=%s dbname=%s user=%s', split_part(current_setting('unix_socket_directories'), ',', 1),
+                          current_setting('port'), current_database(), current_user);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'dblink') THEN
+        INSERT INTO lock_test VALUES (false, NULL);
+        RETURN;
+    END IF;
+    CREATE EXTENSION IF NOT EXISTS dblink;
+    PERFORM dblink_connect('risk_other', v_conn);
+    PERFORM * FROM dblink('risk_other', $q$ SELECT pg_advisory_lock(x'6f726465'::integer, x'64656c61'::integer) $q$) AS t(x text);
+    INSERT INTO lock_test SELECT true, count(*) FROM api.run_delay_checks(now());
+    PERFORM dblink_disconnect('risk_other');
+END
+$$;
+SELECT CASE WHEN (SELECT available FROM lock_test)
+            THEN is((SELECT rows FROM lock_test), 0::bigint, 'while another runner holds the lock, a run returns nothing')
+            ELSE skip('dblink is not installed', 1) END;
+SELECT is((SELECT count(*) FROM orderly.delay_warnings), 0::bigint, 'and raised nothing');
+CREATE TEMP TABLE run1 AS SELECT r::jsonb AS r FROM api.run_delay_checks(now()) r;
+SELECT is((SELECT array_agg((r ->> 'order')::bigint || ' ' || (r ->> 'reason') ORDER BY r ->> 'order') FROM run1 WHERE r ->> 'kind' = 'raised'),
+          ARRAY[test.id('late') || ' late_stage', test.id('calm') || ' production_issue'],
           'run_delay_checks raises the two warnings due');
+SELECT is((SELECT array_agg(x ORDER BY x) FROM run1, jsonb_array_elements_text(r -> 'recipients') x
+           WHERE (r ->> 'order')::bigint = test.id('late')),
+          ARRAY['customer_service', 'production_manager', 'rita'], 'its rows name the recipients (the stage owner of approved)');
+SELECT is((SELECT count(*) FROM orderly.audit_log WHERE action = 'delay.warning' AND actor_kind = 'system' AND actor_user_id IS NULL),
+          2::bigint, 'each warning is audited, by the system');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM orderly.notifications n, jsonb_object_keys(n.payload) k
+           WHERE n.kind = 'delay.warning' AND n.recipient_role = 'customer_service' AND (n.payload ->> 'order')::bigint = test.id('calm')),
+          ARRAY['at', 'customer', 'customer_name', 'description', 'evidence', 'order', 'reason', 'requested_date', 'status'],
+          'delay.warning says what, why and since when');
 SELECT is((SELECT count(*) FROM api.run_delay_checks(now())), 0::bigint, 'a second run raises nothing');
 SELECT is((SELECT array_agg(x ORDER BY x) FROM (SELECT coalesce(recipient_role, orderly.username_of(recipient_user_id)) AS x
            FROM orderly.notifications WHERE kind = 'delay.warning' AND (payload ->> 'order')::bigint = test.id('calm')) y),
@@ -82,6 +160,7 @@ SELECT is((SELECT subject FROM orderly.outbox WHERE kind = 'order.delay' AND ord
 -- Resolved: cleared; back: raised again.
 UPDATE orderly.production_issues SET resolved_at = now(), resolution = 'arrived' WHERE order_id = test.id('calm');
 SELECT is((SELECT array_agg(r::jsonb ->> 'kind') FROM api.run_delay_checks(now()) r), ARRAY['cleared'], 'a reason gone clears its warning');
+SELECT is((SELECT cleared_at FROM orderly.delay_warnings WHERE order_id = test.id('calm')), now(), 'cleared as of "now"');
 SELECT test.call('production_issue', 'pat', jsonb_build_object('order', test.id('calm'), 'kind', 'equipment', 'note', 'press down')) IS NOT NULL;
 SELECT is((SELECT array_agg(r::jsonb ->> 'kind') FROM api.run_delay_checks(now()) r), ARRAY['raised'], 'and a reason back is raised again');
 SELECT is((SELECT count(*) FROM orderly.delay_warnings WHERE order_id = test.id('calm')), 2::bigint, 'two warnings, one cleared');
@@ -93,10 +172,24 @@ SELECT is(test.call('order_risk', 'cs', jsonb_build_object('id', test.id('calm')
           'ORDER RISK explains the reasons now');
 SELECT ok(test.call('order_risk', 'cs', jsonb_build_object('id', test.id('calm'))) -> 'reasons' -> 0 ->> 'warned_since' IS NOT NULL,
           'and since when it was warned');
+SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(test.call('order_risk', 'cs', jsonb_build_object('id', test.id('calm')))) k),
+          ARRAY['at_risk', 'expected_by', 'order', 'reasons', 'requested_date', 'status'], 'ORDER RISK''s document');
+SELECT is(test.call('order_risk', 'cs', jsonb_build_object('id', test.id('soon'))) -> 'at_risk', 'false'::jsonb,
+          'an order in time is not at risk');
+SELECT ok((test.call('order_risk', 'cs', jsonb_build_object('id', test.id('soon'))) ->> 'expected_by')::timestamptz < (current_date + 10)::timestamptz,
+          'and says when it is expected');
+SELECT is((SELECT array_agg((r ->> 'order')::bigint) FROM jsonb_array_elements(test.rows('risk_list', 'cs', '{"limit":1}')) r),
+          ARRAY[test.id('late')], 'RISK LIST pages by order');
+SELECT is((SELECT array_agg((r ->> 'order')::bigint || ':' || (r ->> 'reasons'))
+           FROM jsonb_array_elements(test.rows('risk_list', 'cs', jsonb_build_object('after', test.id('late')))) r),
+          ARRAY[test.id('calm') || ':["production_issue"]'], 'after= gives the next page, with the reasons');
+SELECT throws_ok($$ SELECT test.rows('risk_list', 'cs', '{"reason":"weather"}') $$, 'OL400', NULL, 'an unknown reason is refused');
 SELECT is((SELECT array_agg((r ->> 'order')::bigint) FROM jsonb_array_elements(test.rows('risk_list', 'cs', '{"reason":"late_stage"}')) r),
           ARRAY[test.id('late')], 'RISK LIST reason= filters');
 SELECT throws_ok(format($$ SELECT test.call('order_risk', 'buyer', '{"id":%s}') $$, test.id('calm')), 'OL403', NULL,
                  'a customer login may not read risks');
+SELECT admin.create_user('carl', 'carl-secret-1', ARRAY['carrier']) IS NOT NULL;
+SELECT throws_ok($$ SELECT test.rows('risk_list', 'carl', '{}') $$, 'OL403', NULL, 'nor a login without risk.read');
 
 -- BI reads the view with its own login's rights.
 SELECT set_config('risk.calm', test.id('calm')::text, true);
@@ -106,6 +199,16 @@ SELECT array_agg(reason ORDER BY reason) AS reasons FROM analytics.orders_at_ris
 WHERE order_id = current_setting('risk.calm')::bigint;
 RESET ROLE;
 SELECT is((SELECT reasons FROM bi_view), ARRAY['production_issue'], 'a BI login reads analytics.orders_at_risk');
+
+-- With three examples or more in the history, a stage is expected to take its median time.
+INSERT INTO orderly.order_status_history (order_id, customer_id, to_status, changed_at)
+SELECT test.id('calm'), test.id('acme'), v.s, now() - interval '20 days' + v.d
+FROM (VALUES ('ready', interval '0'), ('pending_approval', interval '6 hours'), ('ready', interval '1 day'),
+             ('pending_approval', interval '30 hours'), ('ready', interval '2 days'), ('pending_approval', interval '54 hours')) AS v (s, d);
+SELECT is(orderly.stage_durations_doc(now()) -> 'ready', '{"expected":"06:00:00","source":"history"}'::jsonb,
+          'a stage with enough history takes its median');
+SELECT is((SELECT x ->> 'source' FROM orderly.orders_at_risk(now() + interval '8 days') r, jsonb_array_elements(r.evidence -> 'remaining') x
+           WHERE r.order_id = test.id('soon') AND x ->> 'stage' = 'ready'), 'history', 'and the evidence says where it came from');
 
 -- The outbox -------------------------------------------------------------------------------------------
 
