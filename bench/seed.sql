@@ -48,7 +48,9 @@ new_customers AS (
     FROM seed_params p
     CROSS JOIN generate_series(1, p.customers) g
     JOIN geo ON geo.k = (g * 7919) % 6
-    CROSS JOIN LATERAL (SELECT now() - random() * interval '730 days' - interval '1 day' AS at) t
+    -- g * 0 makes the subquery depend on the row: uncorrelated, it would run once, and every
+    -- customer would get the same date.
+    CROSS JOIN LATERAL (SELECT now() - random() * interval '730 days' - interval '1 day' + g * interval '0' AS at) t
     RETURNING id, region)
 INSERT INTO seed_customers (id, n)
 SELECT id, row_number() OVER (ORDER BY id) FROM new_customers;

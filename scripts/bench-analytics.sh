@@ -52,8 +52,9 @@ started=$(date +%s%N)
 passes=0
 while :; do
     passes=$((passes + 1))
-    backfilling=$(q "SELECT api.refresh_analytics() ->> 'backfilling'")
-    [ "$backfilling" = "false" ] && break
+    pass=$(q "SELECT api.refresh_analytics()")
+    echo "refresh: $pass" >&2
+    [ "$(q "SELECT '$pass'::json ->> 'backfilling'")" = "false" ] && break
 done
 backfill_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 q "VACUUM ANALYZE" >/dev/null
@@ -91,6 +92,7 @@ reports=(
 "cancellations|{\"name\":\"cancellations\"}|SELECT c.plan ->> 'order_status', c.currency, count(*), sum(c.fee) FROM orderly.order_cancellations c WHERE c.status = 'applied' GROUP BY 1, 2"
 )
 
+echo "rollups: $(q "SELECT (SELECT count(*) FROM orderly.sales_day_lines) || ' product-day rows, ' || (SELECT count(*) FROM orderly.customer_stats) || ' customers, ' || (SELECT count(*) FROM orderly.stage_month_stats) || ' stage-months'")" >&2
 echo "== reports: served $runs runs, naive 3 runs" >&2
 table=""
 for r in "${reports[@]}"; do
