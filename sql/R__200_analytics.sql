@@ -181,6 +181,8 @@ DECLARE
     v_months    date[];
     -- How far the rollups hold after this run (NULL: still backfilling).
     v_to        timestamptz;
+    -- The first day after this backfill run's days.
+    v_end       date;
 BEGIN
     -- "orde", "anal": one refresh at a time across servers; a second caller has nothing to add.
     IF NOT pg_try_advisory_xact_lock(x'6f726465'::integer, x'616e616c'::integer) THEN
@@ -190,21 +192,28 @@ BEGIN
     v_from := st.refreshed_to - (SELECT s.refresh_margin FROM orderly.analytics_settings s);
 
     IF st.refreshed_to IS NULL THEN
-        -- Backfilling: the next 31 days of history per run, oldest first. Changes made meanwhile
-        -- are caught afterwards: the incremental runs start from when the backfill started.
+        -- Backfilling: the next 31 days of history per run, oldest first, but no more days than
+        -- hold 20 000 orders (a run must stay well inside orderlyd's statement timeout; a day is
+        -- done whole). Changes made meanwhile are caught afterwards: the incremental runs start
+        -- from when the backfill started.
         IF st.backfill_started_at IS NULL THEN
             st.backfill_started_at := v_now;
             st.backfill_next := coalesce((SELECT min(o.created_at AT TIME ZONE 'UTC')::date FROM orderly.orders o),
                                          (v_now AT TIME ZONE 'UTC')::date);
         END IF;
+        v_end := least(st.backfill_next + 31,
+                       coalesce((SELECT (o.created_at AT TIME ZONE 'UTC')::date FROM orderly.orders o
+                                 WHERE o.created_at >= st.backfill_next::timestamp AT TIME ZONE 'UTC'
+                                 ORDER BY o.created_at OFFSET 20000 LIMIT 1), st.backfill_next + 31));
+        v_end := greatest(v_end, st.backfill_next + 1);
         v_orders := ARRAY(SELECT o.id FROM orderly.orders o
                           WHERE o.created_at >= st.backfill_next::timestamp AT TIME ZONE 'UTC'
-                            AND o.created_at < (st.backfill_next + 31)::timestamp AT TIME ZONE 'UTC');
+                            AND o.created_at < v_end::timestamp AT TIME ZONE 'UTC');
         v_customers := ARRAY(SELECT DISTINCT o.customer_id FROM orderly.orders o WHERE o.id = ANY (v_orders));
         v_days := ARRAY(SELECT DISTINCT (o.created_at AT TIME ZONE 'UTC')::date FROM orderly.orders o WHERE o.id = ANY (v_orders));
         v_months := ARRAY(SELECT DISTINCT date_trunc('month', d)::date
-                          FROM generate_series(st.backfill_next, st.backfill_next + 30, interval '1 day') d);
-        st.backfill_next := st.backfill_next + 31;
+                          FROM generate_series(st.backfill_next, v_end - 1, interval '1 day') d);
+        st.backfill_next := v_end;
         IF st.backfill_next > (v_now AT TIME ZONE 'UTC')::date THEN
             v_to := st.backfill_started_at;
             st.backfill_started_at := NULL;
