@@ -248,6 +248,20 @@ BEGIN
         SET customers = excluded.customers, recency = excluded.recency, frequency = excluded.frequency,
             monetary = excluded.monetary, computed_at = excluded.computed_at;
         DELETE FROM orderly.rfm_thresholds t WHERE NOT EXISTS (SELECT 1 FROM orderly.customer_stats x WHERE x.currency = t.currency);
+        -- So do the score cells REPORT rfm counts (every customer may change cell).
+        DELETE FROM orderly.rfm_cells;
+        INSERT INTO orderly.rfm_cells (currency, r, f, m, customers, last_order_days, orders, monetary)
+        SELECT s.currency, s.r, s.f, s.m, count(*), sum(s.last_day), sum(s.orders), sum(s.monetary)
+        FROM (SELECT x.currency, x.orders, x.monetary,
+                     (x.last_order_at AT TIME ZONE 'UTC')::date - date '2000-01-01' AS last_day,
+                     1 + (x.last_order_at > t.recency[1])::integer + (x.last_order_at > t.recency[2])::integer
+                       + (x.last_order_at > t.recency[3])::integer + (x.last_order_at > t.recency[4])::integer AS r,
+                     1 + (x.orders > t.frequency[1])::integer + (x.orders > t.frequency[2])::integer
+                       + (x.orders > t.frequency[3])::integer + (x.orders > t.frequency[4])::integer AS f,
+                     1 + (x.monetary > t.monetary[1])::integer + (x.monetary > t.monetary[2])::integer
+                       + (x.monetary > t.monetary[3])::integer + (x.monetary > t.monetary[4])::integer AS m
+              FROM orderly.customer_stats x JOIN orderly.rfm_thresholds t ON t.currency = x.currency) s
+        GROUP BY 1, 2, 3, 4;
     END IF;
     IF cardinality(v_months) > 0 THEN
         PERFORM orderly.refresh_months(v_months);
@@ -760,28 +774,16 @@ BEGIN
             LIMIT v_limit;
         END IF;
     WHEN 'rfm' THEN
-        -- Counted from the rollup and its boundaries directly (the view adds names per customer).
+        -- From the score cells the refresh keeps (orderly.rfm_cells), named by the segment rules now.
         RETURN QUERY
-        WITH scored AS (
-            SELECT x.currency, x.orders, x.monetary, (now() AT TIME ZONE 'UTC')::date - (x.last_order_at AT TIME ZONE 'UTC')::date AS recency,
-                   1 + (x.last_order_at > t.recency[1])::integer + (x.last_order_at > t.recency[2])::integer
-                     + (x.last_order_at > t.recency[3])::integer + (x.last_order_at > t.recency[4])::integer AS r,
-                   1 + (x.orders > t.frequency[1])::integer + (x.orders > t.frequency[2])::integer
-                     + (x.orders > t.frequency[3])::integer + (x.orders > t.frequency[4])::integer AS f,
-                   1 + (x.monetary > t.monetary[1])::integer + (x.monetary > t.monetary[2])::integer
-                     + (x.monetary > t.monetary[3])::integer + (x.monetary > t.monetary[4])::integer AS m
-            FROM orderly.customer_stats x JOIN orderly.rfm_thresholds t ON t.currency = x.currency),
-        cells AS (
-            SELECT s.currency, s.r, s.f, s.m, count(*) AS customers, sum(s.recency) AS recency, sum(s.orders) AS orders,
-                   sum(s.monetary) AS monetary
-            FROM scored s GROUP BY 1, 2, 3, 4),
-        named AS (
+        WITH named AS (
             SELECT c.*, (SELECT g.name FROM orderly.rfm_segments g
                          WHERE c.r BETWEEN g.r_min AND g.r_max AND c.f BETWEEN g.f_min AND g.f_max AND c.m BETWEEN g.m_min AND g.m_max
                          ORDER BY g.priority LIMIT 1) AS segment
-            FROM cells c)
+            FROM orderly.rfm_cells c)
         SELECT json_build_object('segment', n.segment, 'currency', n.currency, 'customers', sum(n.customers),
-                                 'average_recency_days', round(sum(n.recency)::numeric / sum(n.customers), 1),
+                                 'average_recency_days',
+                                 round(((now() AT TIME ZONE 'UTC')::date - date '2000-01-01') - sum(n.last_order_days)::numeric / sum(n.customers), 1),
                                  'average_frequency', round(sum(n.orders)::numeric / sum(n.customers), 2),
                                  'monetary', sum(n.monetary), 'description', g.description)
         FROM named n JOIN orderly.rfm_segments g ON g.name = n.segment

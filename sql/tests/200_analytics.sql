@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(50);
+SELECT plan(52);
 
 DO $$
 BEGIN
@@ -230,7 +230,22 @@ SELECT is((SELECT array_agg((r ->> 'key') || ' #' || (r ->> 'bottleneck_rank'))
 SELECT is((SELECT array_agg((r ->> 'month') || ' ' || (r ->> 'on_time_rate'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"on_time","from":"2026-01-01","to":"2026-12-31"}')) r),
           ARRAY['2026-05 0.5000'], 'REPORT on_time');
-SELECT is(jsonb_array_length(test.rows('report', 'mia', '{"name":"rfm"}')), 3, 'REPORT rfm: one row per segment and currency');
+SELECT set_eq($$ SELECT (r ->> 'segment') || ' ' || (r ->> 'currency') || ' ' || (r ->> 'customers') || ' ' || (r ->> 'monetary')
+                        || ' ' || (r ->> 'average_frequency') || ' ' || (r ->> 'average_recency_days')
+                 FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"rfm"}')) r $$,
+              $$ SELECT segment || ' ' || currency || ' ' || count(*) || ' ' || sum(monetary) || ' ' || round(avg(frequency), 2)
+                        || ' ' || round(avg(recency_days), 1)
+                 FROM analytics.customer_rfm GROUP BY segment, currency $$,
+              'REPORT rfm: per segment and currency, the customers, spend, frequency and recency of analytics.customer_rfm (from the score cells the refresh keeps)');
+INSERT INTO orderly.rfm_segments (name, priority, r_min, r_max, f_min, f_max, m_min, m_max, description)
+VALUES ('big_spenders', 1, 1, 5, 1, 5, 4, 5, 'Test rule: spent the most');
+SELECT set_eq($$ SELECT (r ->> 'segment') || ' ' || (r ->> 'currency') || ' ' || (r ->> 'customers')
+                 FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"rfm"}')) r $$,
+              $$ SELECT segment || ' ' || currency || ' ' || count(*) FROM analytics.customer_rfm GROUP BY segment, currency $$,
+              'REPORT rfm: a new segment rule names the cells at once, without a refresh, as it names the customers of the view');
+SELECT is((SELECT r ->> 'customers' FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"rfm"}')) r
+           WHERE r ->> 'segment' = 'big_spenders'), '1', 'REPORT rfm: the new rule took the biggest spender');
+DELETE FROM orderly.rfm_segments WHERE name = 'big_spenders';
 SELECT throws_ok($$ SELECT test.rows('report', 'rita', '{"name":"sales"}') $$, 'OL403', 'permission denied: report.read',
                  'a sales rep may not read reports');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"profit"}') $$, 'OL404',
