@@ -252,15 +252,9 @@ BEGIN
         DELETE FROM orderly.rfm_cells;
         INSERT INTO orderly.rfm_cells (currency, r, f, m, customers, last_order_days, orders, monetary)
         SELECT s.currency, s.r, s.f, s.m, count(*), sum(s.last_day), sum(s.orders), sum(s.monetary)
-        FROM (SELECT x.currency, x.orders, x.monetary,
-                     (x.last_order_at AT TIME ZONE 'UTC')::date - date '2000-01-01' AS last_day,
-                     1 + (x.last_order_at > t.recency[1])::integer + (x.last_order_at > t.recency[2])::integer
-                       + (x.last_order_at > t.recency[3])::integer + (x.last_order_at > t.recency[4])::integer AS r,
-                     1 + (x.orders > t.frequency[1])::integer + (x.orders > t.frequency[2])::integer
-                       + (x.orders > t.frequency[3])::integer + (x.orders > t.frequency[4])::integer AS f,
-                     1 + (x.monetary > t.monetary[1])::integer + (x.monetary > t.monetary[2])::integer
-                       + (x.monetary > t.monetary[3])::integer + (x.monetary > t.monetary[4])::integer AS m
-              FROM orderly.customer_stats x JOIN orderly.rfm_thresholds t ON t.currency = x.currency) s
+        FROM (SELECT x.currency, x.orders, x.monetary, x.r, x.f, x.m,
+                     (x.last_order_at AT TIME ZONE 'UTC')::date - date '2000-01-01' AS last_day
+              FROM orderly.customer_scores x) s
         GROUP BY 1, 2, 3, 4;
     END IF;
     IF cardinality(v_months) > 0 THEN
@@ -376,24 +370,28 @@ LEFT JOIN orderly.categories cat ON cat.id = x.favourite_category_id;
 -- quintile boundaries (orderly.rfm_thresholds: the values at 20, 40, 60 and 80 % of its customers)
 -- the customer is above, for recency by the time of the last order (5: most recent), frequency by
 -- orders, monetary by what was spent (5: most). The segment: the first rule by priority whose
--- ranges hold all three, looked up in the 125 combinations once.
+-- ranges hold all three, looked up in the 125 combinations once. The scores are one view
+-- (orderly.customer_scores) that the refresh also counts into orderly.rfm_cells for REPORT rfm.
 DROP VIEW IF EXISTS analytics.customer_rfm;
+DROP VIEW IF EXISTS orderly.customer_scores;
+CREATE VIEW orderly.customer_scores AS
+SELECT x.customer_id, x.currency, x.last_order_at, x.orders, x.monetary,
+       1 + (x.last_order_at > t.recency[1])::integer + (x.last_order_at > t.recency[2])::integer
+         + (x.last_order_at > t.recency[3])::integer + (x.last_order_at > t.recency[4])::integer AS r,
+       1 + (x.orders > t.frequency[1])::integer + (x.orders > t.frequency[2])::integer
+         + (x.orders > t.frequency[3])::integer + (x.orders > t.frequency[4])::integer AS f,
+       1 + (x.monetary > t.monetary[1])::integer + (x.monetary > t.monetary[2])::integer
+         + (x.monetary > t.monetary[3])::integer + (x.monetary > t.monetary[4])::integer AS m
+FROM orderly.customer_stats x
+JOIN orderly.rfm_thresholds t ON t.currency = x.currency;
+
 CREATE VIEW analytics.customer_rfm AS
 WITH segments AS (
     SELECT r, f, m, (SELECT g.name FROM orderly.rfm_segments g
                      WHERE r BETWEEN g.r_min AND g.r_max AND f BETWEEN g.f_min AND g.f_max AND m BETWEEN g.m_min AND g.m_max
                      ORDER BY g.priority LIMIT 1) AS name
     FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m),
-scored AS (
-    SELECT x.customer_id, x.currency, x.last_order_at, x.orders, x.monetary,
-           1 + (x.last_order_at > t.recency[1])::integer + (x.last_order_at > t.recency[2])::integer
-             + (x.last_order_at > t.recency[3])::integer + (x.last_order_at > t.recency[4])::integer AS r,
-           1 + (x.orders > t.frequency[1])::integer + (x.orders > t.frequency[2])::integer
-             + (x.orders > t.frequency[3])::integer + (x.orders > t.frequency[4])::integer AS f,
-           1 + (x.monetary > t.monetary[1])::integer + (x.monetary > t.monetary[2])::integer
-             + (x.monetary > t.monetary[3])::integer + (x.monetary > t.monetary[4])::integer AS m
-    FROM orderly.customer_stats x
-    JOIN orderly.rfm_thresholds t ON t.currency = x.currency)
+scored AS (SELECT * FROM orderly.customer_scores)
 SELECT s.customer_id, c.name AS customer_name, s.currency,
        ((now() AT TIME ZONE 'UTC')::date - (s.last_order_at AT TIME ZONE 'UTC')::date) AS recency_days,
        s.orders AS frequency, s.monetary, s.r AS r_score, s.f AS f_score, s.m AS m_score, g.name AS segment
