@@ -66,10 +66,12 @@ $$;
 -- never by the server directly, which is why orderly_app may not execute it. The audit row and
 -- the notification belong to the caller's transaction: both exist only if its change commits.
 --
--- Ids must become visible in id order, or the server, catching up "after the last id seen",
--- could step over a row whose transaction committed late. So one transaction at a time may
--- hold an uncommitted notification: the lock below is kept until commit. Call this as the
--- last step of a change, after its row locks, to keep that wait short and deadlock-free.
+-- Transactions commit in any order, so ids do not become visible in id order: a reader that has
+-- seen id 11 may later find 10. Nothing serialises the writers for that (until issue 16 an
+-- advisory lock held to commit did, and every notifying transaction queued on it); the reader
+-- handles it instead (api.event_feed): an id it has not seen below one it has is a gap, asked for
+-- again until it shows up or the transactions that could hold it have all ended. Call this as
+-- the last step of a change anyway: the row is uncommitted for the shortest time.
 -- Its audit row names who raised it, as orderly.audit's do: actor_user_id, the user whose
 -- command it is, or NULL with actor_kind 'system' or 'admin_sql'.
 DROP FUNCTION IF EXISTS api.notify(bigint, text, text, jsonb);
@@ -106,8 +108,10 @@ BEGIN
         RAISE EXCEPTION 'unknown role "%"', orderly.for_message(notify.recipient_role) USING ERRCODE = 'OL404';
     END IF;
 
-    -- Two int4 keys: a key space apart from the migrator's single bigint advisory lock.
-    PERFORM pg_advisory_xact_lock(x'6f726465'::integer, x'6e6f7469'::integer);  -- "orde", "noti"
+    -- The transaction has an id before the row takes its id (the INSERT draws it from the
+    -- sequence before it writes): a reader that sees the gap this row leaves while uncommitted
+    -- then knows the transaction is older than its snapshot's xmax (see api.event_feed).
+    PERFORM pg_current_xact_id();
 
     INSERT INTO orderly.notifications (recipient_user_id, recipient_role, kind, payload)
     VALUES (notify.recipient_user_id, notify.recipient_role, notify.kind, v_payload)
@@ -255,10 +259,9 @@ SELECT orderly.register_command('INBOX ACK', 'api.inbox_ack', 'inbox.read',
     summary    => 'Mark one notification, or all of them, as read.',
     changes    => true);
 
--- For the server's LISTEN connection: everything after the last id it has seen, in id order,
--- with both the recipient columns it routes by and the document it pushes (the INBOX row without
--- "read", which is false for a new event). NULL means "nothing seen yet, nothing to replay": a
--- starting server asks api.last_event_id() instead, after it has started listening.
+-- Everything after an id, in id order, with the recipient columns and the document (the INBOX
+-- row without "read"), for tools and tests; NULL means nothing. The server reads api.event_feed,
+-- which also fills the gaps that transactions committing out of id order leave behind.
 CREATE OR REPLACE FUNCTION api.events_since(after_id bigint, max_rows integer DEFAULT 500) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -276,6 +279,64 @@ BEGIN
     ORDER BY n.id
     LIMIT events_since.max_rows;
 END
+$$;
+
+-- The server's LISTEN connection reads through this (EventListener.swift, EventCursor.swift).
+-- Notifications commit out of id order, so the reader keeps, beside the last id it has seen, the
+-- gaps below it: ids it has not seen, each with a horizon, a transaction id newer than that of
+-- whatever transaction holds it (api.notify takes its transaction id before the row takes its
+-- id, so a transaction id drawn after the gap was seen is newer). Each call returns, in one
+-- snapshot, the rows after after_id and those of the gaps that have committed since, with the
+-- snapshot's xmin on every row (one row with NULL id when there is none) and, when the rows after
+-- after_id leave new gaps, the horizon for them. A gap whose horizon is at or below a later xmin
+-- never fills: every transaction that could hold it has ended (it rolled back). So no event is
+-- missed, none is seen twice, and writers never wait for each other. The snapshot's xmax is not
+-- a horizon: it is one past the newest *completed* transaction, and the holder may be newer.
+DROP FUNCTION IF EXISTS api.event_feed(bigint, bigint[], integer);
+CREATE FUNCTION api.event_feed(after_id bigint, gaps bigint[] DEFAULT '{}', max_rows integer DEFAULT 500)
+RETURNS TABLE (snapshot_xmin text, gap_horizon text, id bigint, kind text, recipient_user_id bigint, recipient_role text,
+               event text)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+BEGIN
+    IF event_feed.after_id IS NULL OR event_feed.max_rows IS NULL OR event_feed.max_rows NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'after_id is required and max_rows must be between 1 and 10000' USING ERRCODE = 'OL400';
+    END IF;
+    RETURN QUERY
+    WITH e AS (
+        -- The pushed object is the INBOX row: "read" is false for a new event.
+        SELECT n.id, n.kind, n.recipient_user_id, n.recipient_role,
+               (orderly.notification_doc(n) || '{"read": false}')::text AS event
+        FROM orderly.notifications n
+        WHERE n.id > event_feed.after_id OR n.id = ANY (coalesce(event_feed.gaps, '{}'))
+        ORDER BY n.id
+        LIMIT event_feed.max_rows),
+    -- Drawn during this statement, after its snapshot: newer than any holder of a new gap. Only
+    -- when there is one (it gives this connection a transaction id).
+    h AS (SELECT CASE WHEN (SELECT max(e.id) - event_feed.after_id > count(*) FROM e WHERE e.id > event_feed.after_id)
+                      THEN pg_current_xact_id()::text END AS horizon)
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text, h.horizon, e.id, e.kind, e.recipient_user_id, e.recipient_role, e.event
+    FROM h LEFT JOIN e ON true
+    ORDER BY e.id;
+END
+$$;
+
+-- Where a starting server begins (after it has started listening): the newest id, and the ids
+-- missing among the 10 000 before it with a horizon for them (as event_feed's). A transaction
+-- still running may hold one of those; one that drew its id more than 10 000 notifications ago
+-- and is still uncommitted is not waited for.
+DROP FUNCTION IF EXISTS api.event_start();
+CREATE FUNCTION api.event_start() RETURNS TABLE (last_id bigint, gaps bigint[], gap_horizon text)
+LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+    WITH m AS (SELECT coalesce(max(n.id), 0) AS last_id FROM orderly.notifications n)
+    SELECT m.last_id,
+           ARRAY(SELECT g FROM generate_series(greatest(m.last_id - 9999, 1), m.last_id) g
+                 WHERE NOT EXISTS (SELECT 1 FROM orderly.notifications n WHERE n.id = g) ORDER BY g),
+           pg_current_xact_id()::text
+    FROM m
 $$;
 
 CREATE OR REPLACE FUNCTION api.last_event_id() RETURNS bigint

@@ -12,8 +12,9 @@ import Glibc
 ///
 /// `orderly_commands` says the command registry changed (a migration ran).
 /// `orderly_events` carries new notification ids: the listener reads every notification after
-/// the last one it saw and hands them on. After a lost connection it reconnects and reads from
-/// that same id, so nothing committed meanwhile is lost. `orderly_roles` says an admin changed
+/// the last one it saw, and those below it that committed late (`EventCursor`), and hands them
+/// on. After a lost connection it reconnects and reads from that same cursor, so nothing
+/// committed meanwhile is lost. `orderly_roles` says an admin changed
 /// rights; after a reconnect every session is told to re-read its rights, since such a change
 /// may have been missed.
 public final class EventListener: Sendable {
@@ -63,7 +64,7 @@ public final class EventListener: Sendable {
     private var isStopped: Bool { stopRequested.withLockedValue { $0 } }
 
     private func listenUntilStopped() {
-        var lastSeen: Int64?
+        var cursor: EventCursor?
         var backoff = 0.1
         while !isStopped {
             do {
@@ -72,18 +73,19 @@ public final class EventListener: Sendable {
                 try connection.executeScript("SET ROLE orderly_app; LISTEN orderly_events; LISTEN orderly_roles; LISTEN orderly_commands")
                 // A migration may have changed the registry before LISTEN: read it again.
                 handlers.commandsChanged()
-                if let lastSeen {
-                    logger.info("event listener reconnected; catching up", metadata: ["after": "\(lastSeen)"])
+                if let cursor {
+                    logger.info("event listener reconnected; catching up",
+                                metadata: ["after": "\(cursor.lastID)", "gaps": "\(cursor.gaps.count)"])
                     handlers.rolesChanged(nil)
                 } else {
-                    // LISTEN came first, so nothing committed after this id can be missed.
-                    lastSeen = Int64(try connection.query("SELECT api.last_event_id()").scalar ?? "0") ?? 0
+                    // LISTEN came first, so nothing committed after this point can be missed.
+                    cursor = try start(on: connection)
                 }
-                var seen = lastSeen!
-                defer { lastSeen = seen }
-                try deliver(after: &seen, on: connection)
+                var current = cursor!
+                defer { cursor = current }
+                try deliver(from: &current, on: connection)
                 backoff = 0.1
-                try listen(on: connection, lastSeen: &seen)
+                try listen(on: connection, cursor: &current)
             } catch {
                 guard !isStopped else { break }
                 logger.warning("event listener lost its connection; retrying", metadata: ["error": "\(error)", "in": "\(backoff)s"])
@@ -93,7 +95,7 @@ public final class EventListener: Sendable {
         }
     }
 
-    private func listen(on connection: Connection, lastSeen: inout Int64) throws {
+    private func listen(on connection: Connection, cursor: inout EventCursor) throws {
         while !isStopped {
             // Notifications that arrived with our own query results are already inside libpq,
             // where poll() cannot see them: handle those before waiting for more.
@@ -110,7 +112,7 @@ public final class EventListener: Sendable {
                 }
                 // One reload for a whole migration's worth of registered commands.
                 if commandsChanged { handlers.commandsChanged() }
-                if newEvents { try deliver(after: &lastSeen, on: connection) }
+                if newEvents { try deliver(from: &cursor, on: connection) }
                 continue
             }
             var descriptor = pollfd(fd: connection.socket, events: Int16(POLLIN), revents: 0)
@@ -120,23 +122,43 @@ public final class EventListener: Sendable {
         }
     }
 
-    /// Reads and hands on every notification after `last`, advancing it batch by batch, so that
-    /// a connection lost half-way resumes after the last batch handed on, not before it.
-    private func deliver(after last: inout Int64, on connection: Connection) throws {
+    /// The newest id, and the ids missing just below it (a transaction still running may hold one).
+    private func start(on connection: Connection) throws -> EventCursor {
+        let row = try connection.query("SELECT last_id, gaps::text, gap_horizon FROM api.event_start()").rows.first
+        let lastID = row?[0].flatMap { Int64($0) } ?? 0
+        let horizon = row?[2].flatMap { UInt64($0) } ?? 0
+        var gaps: [Int64: UInt64] = [:]
+        for id in (row?[1] ?? "{}").trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: ",") {
+            if let id = Int64(id) { gaps[id] = horizon }
+        }
+        return EventCursor(lastID: lastID, gaps: gaps)
+    }
+
+    /// Reads and hands on every new notification, batch by batch, advancing the cursor after each,
+    /// so that a connection lost half-way resumes after the last batch handed on.
+    private func deliver(from cursor: inout EventCursor, on connection: Connection) throws {
+        let batchSize = 500
         while true {
-            // The pushed object is the INBOX row: routing fields out, `read` in.
+            let gapList = "{" + cursor.gapIDs.map(String.init).joined(separator: ",") + "}"
             let rows = try connection.query("""
-                SELECT e->>'id', e->>'kind', e->>'recipient_user_id', e->>'recipient_role',
-                       ((e::jsonb - 'recipient_user_id' - 'recipient_role') || '{"read": false}')::text
-                FROM api.events_since($1::bigint, 500) AS e
-                """, [String(last)]).rows
-            let events = rows.compactMap { row -> Event? in
-                guard let id = row[0].flatMap({ Int64($0) }), let kind = row[1], let json = row[4] else { return nil }
-                return Event(id: id, kind: kind, userId: row[2].flatMap { Int64($0) }, role: row[3], json: json)
+                SELECT snapshot_xmin, gap_horizon, id, kind, recipient_user_id, recipient_role, event
+                FROM api.event_feed($1::bigint, $2::bigint[], \(batchSize))
+                """, [String(cursor.lastID), gapList]).rows
+            guard let first = rows.first, let xmin = first[0].flatMap({ UInt64($0) }) else {
+                throw PostgresError(kind: .query, message: "api.event_feed returned no snapshot")
             }
-            if !events.isEmpty { handlers.events(events) }
-            last = events.last?.id ?? last
-            if rows.count < 500 { return }
+            let events = rows.compactMap { row -> Event? in
+                guard let id = row[2].flatMap({ Int64($0) }), let kind = row[3], let json = row[6] else { return nil }
+                return Event(id: id, kind: kind, userId: row[4].flatMap { Int64($0) }, role: row[5], json: json)
+            }
+            let full = events.count >= batchSize
+            let batch = EventCursor.Batch(snapshotXmin: xmin, gapHorizon: first[1].flatMap { UInt64($0) }, events: events, full: full)
+            let (fresh, givenUp) = try cursor.apply(batch)
+            if givenUp > 0 {
+                logger.warning("event listener gave up waiting for old notification ids", metadata: ["count": "\(givenUp)"])
+            }
+            if !fresh.isEmpty { handlers.events(fresh) }
+            if !full { return }
         }
     }
 

@@ -112,4 +112,93 @@ import Testing
             await client.close()
         }
     }
+
+    /// Notifications commit out of id order (nothing serialises the writers): the listener must
+    /// deliver a late lower id once, also across a reconnect, and never an id that rolled back.
+    @Test func notificationsCommittedOutOfIdOrderArriveOnceEach() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("ooo", password: "ooo-password", roles: [])
+            let client = try await server.connect(as: "ooo", password: "ooo-password")
+            let config = server.database.config
+            var received: [String] = []
+            func collect(until expected: Set<String>) async throws {
+                // One round trip at least: the events pushed before its reply come with it.
+                let deadline = ContinuousClock.now + .seconds(60)
+                repeat {
+                    let reply = try await client.request("PING")
+                    received += reply.events.compactMap { $0.firstMatch(of: /"message": ?"([^"]+)"/).map { String($0.1) } }
+                    if expected.isSubset(of: Set(received)) { return }
+                    try await Task.sleep(for: .milliseconds(50))
+                } while ContinuousClock.now < deadline
+            }
+            func cutTheListenConnection() async throws {
+                let killed = try await server.database.execute("""
+                    SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                    WHERE datname = current_database() AND application_name = 'orderlyd-listen'
+                    """).scalar
+                #expect(killed == "1")
+            }
+
+            // A takes an id and stays open; B takes the next one and commits, and is delivered
+            // (without waiting for A: a global lock would make B time out here).
+            let first = try Connection(config: config)
+            let second = try Connection(config: config)
+            defer { first.close(); second.close() }
+            try first.executeScript("BEGIN")
+            let firstID = try first.query("SELECT admin.notify('user:ooo', 'taken-first')").scalar
+            try second.executeScript("SET statement_timeout = '10s'; BEGIN")
+            let secondID = try second.query("SELECT admin.notify('user:ooo', 'taken-second')").scalar
+            try second.executeScript("COMMIT")
+            #expect(Int64(secondID ?? "") ?? 0 > Int64(firstID ?? "") ?? .max)
+            try await collect(until: ["taken-second"])
+            #expect(received == ["taken-second"])
+            // The lower id commits after the listener has passed it, and after it reconnected.
+            try await cutTheListenConnection()
+            try first.executeScript("COMMIT")
+            try await collect(until: ["taken-first"])
+            #expect(received == ["taken-second", "taken-first"])
+
+            // Under load: six writers, each notification held open a few random milliseconds, one
+            // in eight rolled back; the LISTEN connection is cut once on the way.
+            let committed = try await withThrowingTaskGroup(of: [String].self) { group in
+                for writer in 0..<6 {
+                    group.addTask {
+                        try await onThread {
+                            let connection = try Connection(config: config)
+                            defer { connection.close() }
+                            var mine: [String] = []
+                            for i in 0..<40 {
+                                let text = "w\(writer)-\(i)"
+                                try connection.executeScript("BEGIN")
+                                _ = try connection.query("SELECT admin.notify('user:ooo', $1)", [text])
+                                usleep(UInt32.random(in: 0...15_000))
+                                if i % 8 == 5 {
+                                    try connection.executeScript("ROLLBACK")
+                                } else {
+                                    try connection.executeScript("COMMIT")
+                                    mine.append(text)
+                                }
+                            }
+                            return mine
+                        }
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(150))
+                try await cutTheListenConnection()
+                var all: [String] = []
+                for try await mine in group { all += mine }
+                return all
+            }
+            #expect(committed.count == 6 * 35)
+            try await collect(until: Set(committed))
+            // Anything delivered twice would have come with the same pass: one more round trip.
+            try await Task.sleep(for: .milliseconds(300))
+            try await collect(until: [])
+            let loadEvents = Array(received.dropFirst(2))
+            #expect(Set(committed).subtracting(loadEvents).sorted() == [], "every committed notification")
+            #expect(Set(loadEvents).subtracting(committed).sorted() == [], "none that rolled back")
+            #expect(loadEvents.count == committed.count, "each once")
+            await client.close()
+        }
+    }
 }

@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(145);
+SELECT plan(161);
 
 DO $$
 BEGIN
@@ -270,6 +270,66 @@ SELECT is_empty($$
                            FROM api.events_since((i.r ->> 'id')::bigint - 1, 1) e)
 $$, 'a pushed event is exactly an INBOX row without "read"');
 SELECT ok((SELECT bool_and(e::text !~ ' : ') FROM api.events_since(0) e), 'events are compact JSON');
+
+-- The server's feed since issue 16: event_feed (with gaps) and event_start --------------------------
+
+SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed(0)), (SELECT array_agg(id ORDER BY id) FROM orderly.notifications),
+          'event_feed(0): everything, in id order');
+SELECT is((SELECT count(DISTINCT (snapshot_xmin, gap_horizon)) FROM api.event_feed(0)), 1::bigint,
+          'event_feed: every row carries the one snapshot''s xmin and horizon');
+SELECT ok((SELECT bool_and(pg_snapshot_xmin(pg_current_snapshot()) <= snapshot_xmin::xid8) FROM api.event_feed(0)),
+          'event_feed: the xmin of a snapshot no older than the caller''s');
+SELECT is((SELECT array_agg(coalesce(gap_horizon, 'none')) FROM api.event_feed(api.last_event_id() - 1)), ARRAY['none'],
+          'event_feed: rows after after_id without a hole need no horizon');
+SELECT is((SELECT array_agg(coalesce(id::text, 'none')) FROM api.event_feed(api.last_event_id())), ARRAY['none'],
+          'event_feed: nothing new is one row with the snapshot and no id');
+SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed(api.last_event_id(), ARRAY[(SELECT id FROM ids WHERE name = 'rep1'), -5])),
+          ARRAY[(SELECT id FROM ids WHERE name = 'rep1')], 'event_feed: gaps below after_id are asked for again; an absent one is not there');
+SELECT is_empty($$
+    SELECT f.id FROM api.event_feed(0) f JOIN api.events_since(0) e ON (e::jsonb ->> 'id')::bigint = f.id
+    WHERE f.event::jsonb <> (e::jsonb - 'recipient_user_id' - 'recipient_role') || '{"read": false}'
+       OR f.recipient_user_id IS DISTINCT FROM (e::jsonb ->> 'recipient_user_id')::bigint
+       OR f.recipient_role IS DISTINCT FROM e::jsonb ->> 'recipient_role'
+$$, 'event_feed: the pushed object is the INBOX row, routed by its recipient');
+SELECT is((SELECT count(*) FROM api.event_feed(0, '{}', 2)), 2::bigint, 'event_feed max_rows');
+SELECT throws_ok($$SELECT * FROM api.event_feed(0, '{}', 0)$$, 'OL400', NULL, 'event_feed max_rows=0');
+SELECT throws_ok($$SELECT * FROM api.event_feed(NULL)$$, 'OL400', NULL, 'event_feed without after_id');
+CREATE TEMP TABLE feed_start AS SELECT * FROM api.event_start();
+SELECT is((SELECT last_id FROM feed_start), api.last_event_id(), 'event_start: from the newest id');
+SELECT is((SELECT gaps FROM feed_start),
+          ARRAY(SELECT g FROM generate_series(greatest(api.last_event_id() - 9999, 1), api.last_event_id()) g
+                WHERE NOT EXISTS (SELECT 1 FROM orderly.notifications n WHERE n.id = g) ORDER BY g),
+          'event_start: the ids missing below it are gaps');
+DELETE FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'rep1');
+SELECT ok((SELECT id FROM ids WHERE name = 'rep1') = ANY ((api.event_start()).gaps), 'event_start: a missing id is a gap');
+SELECT is((SELECT gap_horizon FROM api.event_start()), pg_current_xact_id()::text,
+          'event_start: its horizon is a transaction id drawn after the gaps were seen (in a test, this transaction''s)');
+SELECT is((SELECT array_agg(DISTINCT gap_horizon) FROM api.event_feed((SELECT id - 1 FROM ids WHERE name = 'rep1'))),
+          ARRAY[pg_current_xact_id()::text], 'event_feed: rows that leave a hole come with a horizon for it');
+-- No global lock: while this transaction holds uncommitted notifications, a second session (by
+-- dblink) notifies at once (under a lock held to commit it would wait for this one).
+CREATE TEMP TABLE notify_wait (available boolean, returned boolean);
+DO $$
+BEGIN
+    IF NOT test.other_session('notify_other') THEN
+        INSERT INTO notify_wait VALUES (false, NULL);
+        RETURN;
+    END IF;
+    PERFORM dblink_exec('notify_other', 'BEGIN');
+    PERFORM dblink_exec('notify_other', 'SET LOCAL statement_timeout = ''5s''');
+    BEGIN
+        PERFORM * FROM dblink('notify_other', $q$ SELECT admin.notify('role:warehouse', 'from another session') $q$) AS t(id bigint);
+        INSERT INTO notify_wait VALUES (true, true);
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO notify_wait VALUES (true, false);
+    END;
+    PERFORM dblink_exec('notify_other', 'ROLLBACK');
+    PERFORM dblink_disconnect('notify_other');
+END
+$$;
+SELECT CASE WHEN (SELECT available FROM notify_wait)
+            THEN ok((SELECT returned FROM notify_wait), 'api.notify does not wait for another transaction''s notification')
+            ELSE skip('dblink is not installed', 1) END;
 
 DELETE FROM orderly.notifications;
 SELECT is(api.last_event_id(), 0::bigint, 'last_event_id with no notifications: 0');

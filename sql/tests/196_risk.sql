@@ -113,16 +113,11 @@ SELECT test.snapshot(ARRAY['orderly.outbox']);
 -- Another server's pass holds the lock (a second session, by dblink): this one does nothing.
 CREATE TEMP TABLE lock_test (available boolean, rows bigint);
 DO $$
-DECLARE
-    v_conn text := format('host=%s port=%s dbname=%s user=%s', split_part(current_setting('unix_socket_directories'), ',', 1),
-                          current_setting('port'), current_database(), current_user);
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'dblink') THEN
+    IF NOT test.other_session('risk_other') THEN
         INSERT INTO lock_test VALUES (false, NULL);
         RETURN;
     END IF;
-    CREATE EXTENSION IF NOT EXISTS dblink;
-    PERFORM dblink_connect('risk_other', v_conn);
     PERFORM * FROM dblink('risk_other', $q$ SELECT pg_advisory_lock(x'6f726465'::integer, x'64656c61'::integer) $q$) AS t(x text);
     INSERT INTO lock_test SELECT true, count(*) FROM api.run_delay_checks(now());
     PERFORM dblink_disconnect('risk_other');

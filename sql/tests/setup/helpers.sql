@@ -159,3 +159,19 @@ BEGIN
     RETURN v_id;
 END
 $$;
+
+-- A second session on this database (dblink, named `name`), for what must be seen from outside
+-- the test's transaction: a lock held elsewhere, a writer that must not wait. False when dblink
+-- is not installed (the caller skips); the caller disconnects it.
+CREATE OR REPLACE FUNCTION test.other_session(name text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_available_extensions x WHERE x.name = 'dblink') THEN
+        RETURN false;
+    END IF;
+    CREATE EXTENSION IF NOT EXISTS dblink;
+    PERFORM dblink_connect(other_session.name,
+                           format('host=%s port=%s dbname=%s user=%s', split_part(current_setting('unix_socket_directories'), ',', 1),
+                                  current_setting('port'), current_database(), current_user));
+    RETURN true;
+END
+$$;
