@@ -174,15 +174,16 @@ DECLARE
     v_started   timestamptz := clock_timestamp();
     st          orderly.analytics_state;
     v_from      timestamptz;
-    v_orders    bigint[];
-    v_customers bigint[];
+    v_orders    bigint[] := '{}';
+    v_customers bigint[] := '{}';
     v_moved     bigint[];
-    v_days      date[];
-    v_months    date[];
+    v_days      date[] := '{}';
+    v_months    date[] := '{}';
     -- How far the rollups hold after this run (NULL: still backfilling).
     v_to        timestamptz;
     -- The first day after this backfill run's days.
     v_end       date;
+    v_per_run   integer;
 BEGIN
     -- "orde", "anal": one refresh at a time across servers; a second caller has nothing to add.
     IF NOT pg_try_advisory_xact_lock(x'6f726465'::integer, x'616e616c'::integer) THEN
@@ -191,11 +192,25 @@ BEGIN
     SELECT * INTO st FROM orderly.analytics_state;
     v_from := st.refreshed_to - (SELECT s.refresh_margin FROM orderly.analytics_settings s);
 
-    IF st.refreshed_to IS NULL THEN
-        -- Backfilling: the next 31 days of history per run, oldest first, but no more days than
-        -- hold 20 000 orders (a run must stay well inside orderlyd's statement timeout; a day is
-        -- done whole). Changes made meanwhile are caught afterwards: the incremental runs start
-        -- from when the backfill started.
+    IF st.refreshed_to IS NULL AND st.backfill_customer_next IS NOT NULL THEN
+        -- Backfilling, second part: analytics_settings.backfill_customers (5 000) customers per
+        -- run, in id order (their whole history).
+        v_per_run := (SELECT s.backfill_customers FROM orderly.analytics_settings s);
+        v_customers := ARRAY(SELECT c.id FROM orderly.customers c WHERE c.id > st.backfill_customer_next ORDER BY c.id LIMIT v_per_run);
+        IF cardinality(v_customers) < v_per_run THEN
+            -- The last of them: the backfill is done.
+            v_to := st.backfill_started_at;
+            st.backfill_started_at := NULL;
+            st.backfill_customer_next := NULL;
+        ELSE
+            st.backfill_customer_next := v_customers[cardinality(v_customers)];
+        END IF;
+    ELSIF st.refreshed_to IS NULL THEN
+        -- Backfilling, first part: the sales and stage months of the next 31 days of history per
+        -- run, oldest first, but no more days than hold 20 000 orders (a run must stay well
+        -- inside orderlyd's statement timeout; a day is done whole). Then the customers. Changes
+        -- made meanwhile are caught afterwards: the incremental runs start from when the
+        -- backfill started.
         IF st.backfill_started_at IS NULL THEN
             st.backfill_started_at := v_now;
             st.backfill_next := coalesce((SELECT min(o.created_at AT TIME ZONE 'UTC')::date FROM orderly.orders o),
@@ -209,15 +224,13 @@ BEGIN
         v_orders := ARRAY(SELECT o.id FROM orderly.orders o
                           WHERE o.created_at >= st.backfill_next::timestamp AT TIME ZONE 'UTC'
                             AND o.created_at < v_end::timestamp AT TIME ZONE 'UTC');
-        v_customers := ARRAY(SELECT DISTINCT o.customer_id FROM orderly.orders o WHERE o.id = ANY (v_orders));
         v_days := ARRAY(SELECT DISTINCT (o.created_at AT TIME ZONE 'UTC')::date FROM orderly.orders o WHERE o.id = ANY (v_orders));
         v_months := ARRAY(SELECT DISTINCT date_trunc('month', d)::date
                           FROM generate_series(st.backfill_next, v_end - 1, interval '1 day') d);
         st.backfill_next := v_end;
         IF st.backfill_next > (v_now AT TIME ZONE 'UTC')::date THEN
-            v_to := st.backfill_started_at;
-            st.backfill_started_at := NULL;
             st.backfill_next := NULL;
+            st.backfill_customer_next := 0;
         END IF;
     ELSE
         v_to := v_now;
@@ -263,6 +276,7 @@ BEGIN
     UPDATE orderly.analytics_state x
     SET refreshed_to = v_to,
         backfill_started_at = st.backfill_started_at, backfill_next = st.backfill_next,
+        backfill_customer_next = st.backfill_customer_next,
         last_run_at = v_started,
         last_duration_ms = (extract(epoch FROM clock_timestamp() - v_started) * 1000)::integer,
         last_orders = cardinality(v_orders), last_days = cardinality(v_days), last_customers = cardinality(v_customers);
@@ -454,7 +468,8 @@ FROM (SELECT date_trunc('month', c.decided_at AT TIME ZONE 'UTC')::date AS month
       GROUP BY 1, 2, 3) x;
 
 CREATE OR REPLACE VIEW analytics.refresh_state AS
-SELECT st.refreshed_to, st.last_run_at, st.last_duration_ms, st.last_orders, st.last_days, st.last_customers
+SELECT st.refreshed_to, st.last_run_at, st.last_duration_ms, st.last_orders, st.last_days, st.last_customers,
+       st.backfill_next AS backfill_next_day, st.backfill_customer_next AS backfill_after_customer
 FROM orderly.analytics_state st;
 
 -- What every view and column means, for BI tools (\d+ in psql) --------------------------------------------
@@ -639,6 +654,8 @@ COMMENT ON COLUMN analytics.refresh_state.last_duration_ms IS 'How long it took'
 COMMENT ON COLUMN analytics.refresh_state.last_orders IS 'Orders it looked at';
 COMMENT ON COLUMN analytics.refresh_state.last_days IS 'Days it recomputed';
 COMMENT ON COLUMN analytics.refresh_state.last_customers IS 'Customers it recomputed';
+COMMENT ON COLUMN analytics.refresh_state.backfill_next_day IS 'While the first refresh goes through the history: the next day to do (NULL once the days are done)';
+COMMENT ON COLUMN analytics.refresh_state.backfill_after_customer IS 'While the first refresh goes through the customers, after the days: the customer id it goes on after (NULL otherwise)';
 
 -- REPORT ------------------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(52);
+SELECT plan(54);
 
 DO $$
 BEGIN
@@ -109,7 +109,8 @@ INSERT INTO orderly.payments (order_id, customer_id, amount, currency, method, r
 VALUES (test.id('o9'), test.id('b'), 19, 'EUR', 'bank_transfer', 'O9-1', '2026-05-05 10:00Z'),
        (test.id('o9'), test.id('b'), 100, 'EUR', 'bank_transfer', 'O9-2', '2026-05-06 10:00Z');
 
--- The first refreshes go through the history a month of days at a time (runs stay short).
+-- The first refreshes go through the history a month of days at a time, then the customers 5 000
+-- at a time (runs stay short).
 CREATE FUNCTION pg_temp.backfill() RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     n integer := 0;
@@ -120,7 +121,15 @@ BEGIN
     END LOOP;
     RETURN n;
 END $$;
-SELECT is(pg_temp.backfill(), 3, 'the first refresh backfills March to May in three runs of 31 days');
+SELECT is(pg_temp.backfill(), 4, 'the first refresh backfills March to May in three runs of 31 days, then the customers in one');
+-- The customers part in runs of two: the same rollups.
+CREATE TEMP TABLE stats_once AS SELECT * FROM orderly.customer_stats;
+UPDATE orderly.analytics_settings SET backfill_customers = 2;
+UPDATE orderly.analytics_state SET refreshed_to = NULL, backfill_started_at = NULL, backfill_next = NULL, backfill_customer_next = NULL;
+SELECT is(pg_temp.backfill(), 3 + (SELECT count(*)::integer / 2 + 1 FROM orderly.customers),
+          'backfill_customers = 2: three runs of days, then the customers two at a time');
+SELECT set_eq($$ SELECT * FROM orderly.customer_stats $$, $$ SELECT * FROM stats_once $$, 'and the same customer rollups');
+UPDATE orderly.analytics_settings SET backfill_customers = 5000;
 SELECT is((SELECT refreshed_to FROM analytics.refresh_state), '2026-06-01 00:00Z'::timestamptz, 'then the rollups hold up to when the backfill started');
 
 -- Sales ---------------------------------------------------------------------------------------------------
