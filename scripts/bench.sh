@@ -21,7 +21,7 @@
 # BENCH_CUSTOMERS (2000), BENCH_ORDERS (50000), BENCH_POOL_SIZE (orderlyd --pool-size, 8),
 # BENCH_HAPROXY_SCENARIOS ("show create"), BENCH_HAPROXY_CONNECTIONS (32),
 # BENCH_IDLE_CONNECTIONS (5000), BENCH_IDLE_HOLD (s, 10), BENCH_AUTHFLOOD_CONNECTIONS (200), BENCH_CRASH_SECONDS (120),
-# BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
+# BENCH_WRITE_PATH (1; 0 skips the create-vs-lean-reference row), BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
 # run, pgbench's and orderlyd's output are kept; default .build/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -179,6 +179,31 @@ for scenario in $scenarios; do
     done
 done
 
+# The write path (issue 16): api.order_create of a fixed five-line order with submit=true against
+# the lean reference write of the same lines (bench/lean-write.sql: rows, stock, status, audit;
+# no pricing, no documents), pgbench on both, 8 clients. Target: ratio >= 0.5.
+write_summary=""
+if [ "${BENCH_WRITE_PATH:-1}" != "0" ]; then
+    echo "== write path: create of five lines vs the lean reference, 8 connections" >&2
+    psql -X -q -v ON_ERROR_STOP=1 -d "$dburl" -f bench/lean-write.sql >/dev/null
+    five="SELECT s.id, s.code, row_number() OVER (ORDER BY s.code) AS n FROM orderly.skus s JOIN orderly.products p ON p.id = s.product_id
+          WHERE s.active AND p.active AND p.kind = 'goods' ORDER BY s.code LIMIT 5"
+    skus5=$(q "SELECT '{' || string_agg(f.id::text, ',' ORDER BY f.n) || '}' FROM ($five) f")
+    lines5=$(q "SELECT jsonb_agg(jsonb_build_object('sku', f.code, 'qty', q.qty) ORDER BY f.n)
+                FROM ($five) f JOIN unnest('{1,2,1,3,1}'::integer[]) WITH ORDINALITY AS q(qty, n) ON q.n = f.n")
+    write_tps() {
+        local out
+        out=$(pgbench -n -M prepared -c 8 -j 2 -T "$duration" -D "actor=$actor" -D "minc=$minc" -D "maxc=$maxc" \
+                  -D "skus=$skus5" -D "lines5=$lines5" -f "bench/pgbench/$1.sql" "$dburl" 2>&1) || { echo "$out" >&2; echo 0; return; }
+        echo "$out" >> "$work/pgbench.log"
+        echo "$out" | sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\)/\1/p'
+    }
+    lean=$(write_tps lean)
+    create5=$(write_tps create5)
+    write_summary=$(awk -v c="$create5" -v l="$lean" 'BEGIN {
+        printf "write path, 8 connections: api.order_create of 5 lines (submit=true) %.0f/s, lean reference write %.0f/s: ratio %.2f (target 0.5)", c, l, (l > 0 ? c / l : 0) }')
+fi
+
 stop_orderlyd
 failed=0
 
@@ -300,6 +325,7 @@ if [ ${#haproxy_rows[@]} -gt 0 ]; then
     for row in "${haproxy_rows[@]}"; do echo "$row"; done
 fi
 [ -z "$haproxy_note" ] || echo "$haproxy_note"
+[ -z "$write_summary" ] || { echo; echo "$write_summary"; }
 [ -z "$idle_summary" ] || { echo; echo "$idle_summary"; }
 [ -z "$flood_summary" ] || { echo; echo "$flood_summary"; }
 [ -z "$crash_summary" ] || { echo; echo "$crash_summary"; }
