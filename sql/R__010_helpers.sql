@@ -610,9 +610,9 @@ $$;
 -- Client documents are json, not jsonb, so that keys keep the order they are written in (id
 -- first, then what a person reads next); jsonb would sort them by length. This appends the keys
 -- of extra after those of doc without going through jsonb. Both must be objects.
+-- No SET search_path (its names are pg_catalog's), so that it is inlined into its callers.
 CREATE OR REPLACE FUNCTION orderly.json_extend(doc json, extra json) RETURNS json
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN json_typeof($1) <> 'object' OR json_typeof($2) <> 'object' THEN NULL

@@ -64,12 +64,15 @@ $$;
 -- The second declaration of every changing command: the first reply to this user's
 -- idempotency_key, or NULL when the call is to run (no key, or begin_command has just claimed
 -- it). begin_command has already refused a key used for another command or other arguments.
+-- plpgsql: its plan is kept for the session.
 CREATE OR REPLACE FUNCTION orderly.replay(u orderly.users, args jsonb) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT k.reply::json FROM orderly.idempotency_keys k
-    WHERE k.user_id = (u).id AND k.key = orderly.arg_text(args, 'idempotency_key')
+BEGIN
+    RETURN (SELECT k.reply::json FROM orderly.idempotency_keys k
+            WHERE k.user_id = replay.u.id AND k.key = orderly.arg_text(replay.args, 'idempotency_key'));
+END
 $$;
 
 -- The reply of every changing command goes through here: stored for a replay when the call

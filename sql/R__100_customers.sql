@@ -172,9 +172,9 @@ $$;
 
 -- Whether u is a customer login, and which customer's: orderly.own_customer (R__045_customer_view.sql).
 
+-- No SET search_path (every name is qualified), so that it is inlined.
 CREATE OR REPLACE FUNCTION orderly.customer_visible(u orderly.users, customer_id bigint) RETURNS boolean
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce(orderly.own_customer($1) = $2, true)
 $$;

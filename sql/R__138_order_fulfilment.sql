@@ -6,9 +6,10 @@
 
 -- What the customer owes for the order: its total less what was cancelled, plus charges (a
 -- cancellation fee), in the order's currency (V019__cancellation.sql).
+-- This and the next four are expressions over qualified names without SET search_path, so that
+-- the planner inlines them (a SQL function with SET is planned again at every call: issue 16).
 CREATE OR REPLACE FUNCTION orderly.amount_owed(o orderly.orders) RETURNS numeric
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT ($1).total - ($1).cancelled_total + ($1).charges_total $$;
 
 -- unpaid | partially_paid | paid | refund_due | refunded | partially_refunded, from the amounts
@@ -16,7 +17,6 @@ AS $$ SELECT ($1).total - ($1).cancelled_total + ($1).charges_total $$;
 -- currency) and what it owes. refund_due: more was paid than is owed (after a cancellation).
 CREATE OR REPLACE FUNCTION orderly.payment_status(o orderly.orders) RETURNS text
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN ($1).amount_paid - ($1).amount_refunded > orderly.amount_owed($1) THEN 'refund_due'
@@ -31,39 +31,40 @@ $$;
 -- What is still to pay: what is owed less what was paid, plus what was refunded.
 CREATE OR REPLACE FUNCTION orderly.open_amount(o orderly.orders) RETURNS numeric
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT greatest(orderly.amount_owed($1) - ($1).amount_paid + ($1).amount_refunded, 0.00) $$;
 
 -- What is to be paid back: what was paid and not refunded, beyond what is owed.
 CREATE OR REPLACE FUNCTION orderly.refund_due(o orderly.orders) RETURNS numeric
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT greatest(($1).amount_paid - ($1).amount_refunded - orderly.amount_owed($1), 0.00) $$;
 
 -- Where a parcel is tracked: the carrier's template with the tracking number, or NULL.
 CREATE OR REPLACE FUNCTION orderly.tracking_url(template text, tracking_no text) RETURNS text
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT replace($1, '{tracking_no}', $2) $$;
 
--- The order's payments and refunds, oldest first.
+-- The order's payments and refunds, oldest first. This and the next two are plpgsql, whose
+-- plans are kept for the session (a SQL function with SET is planned at every call).
 CREATE OR REPLACE FUNCTION orderly.order_payments(order_id bigint) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(json_agg(json_build_object(
+BEGIN
+    RETURN (SELECT coalesce(json_agg(json_build_object(
                'id', p.id, 'kind', p.kind, 'amount', p.amount, 'method', p.method, 'reference', p.reference,
                'received_at', orderly.json_time(p.received_at), 'recorded_by', (SELECT u.username FROM orderly.users u WHERE u.id = p.recorded_by))
            ORDER BY p.id), '[]')
-    FROM orderly.payments p WHERE p.order_id = $1
+    FROM orderly.payments p WHERE p.order_id = order_payments.order_id);
+END
 $$;
 
 -- The order's shipments, oldest first, each with its carrier, tracking link and lines.
 CREATE OR REPLACE FUNCTION orderly.order_shipments(order_id bigint) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(json_agg(json_build_object(
+BEGIN
+    RETURN (SELECT coalesce(json_agg(json_build_object(
                'id', s.id, 'carrier', json_build_object('code', c.code, 'name', c.name), 'service', s.service,
                'tracking_no', s.tracking_no, 'tracking_url', orderly.tracking_url(c.tracking_url_template, s.tracking_no),
                'parcels', s.parcels, 'status', s.status, 'shipped_at', orderly.json_time(s.shipped_at),
@@ -74,43 +75,46 @@ AS $$
                          FROM orderly.shipment_lines sl WHERE sl.shipment_id = s.id))
            ORDER BY s.id), '[]')
     FROM orderly.shipments s JOIN orderly.carriers c ON c.code = s.carrier
-    WHERE s.order_id = $1
+    WHERE s.order_id = order_shipments.order_id);
+END
 $$;
 
 -- The milestones, oldest first: submitted, approved, paid (the payment that made it paid in
 -- full), in production, each shipment shipped and delivered, completed. Each the first time it
 -- happened (an order submitted again after a rejection shows its last submission).
 CREATE OR REPLACE FUNCTION orderly.order_timeline(o orderly.orders) RETURNS json
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH events AS (
+BEGIN
+    RETURN (WITH events AS (
         -- rank orders milestones of one moment (one transaction): paid before completed.
         SELECT h.to_status AS event, max(h.changed_at) AS at, NULL::json AS detail,
                array_position(ARRAY['submitted', 'approved', 'paid', 'in_production', 'shipped', 'delivered', 'completed'],
                               h.to_status) AS rank
         FROM orderly.order_status_history h
-        WHERE h.order_id = ($1).id AND h.to_status IN ('submitted', 'approved', 'in_production', 'completed')
+        WHERE h.order_id = (order_timeline.o).id AND h.to_status IN ('submitted', 'approved', 'in_production', 'completed')
         GROUP BY h.to_status
         UNION ALL
         -- When the money was received, or recorded if that was earlier (a payment entered with
         -- its bank date keeps that date).
         SELECT 'paid', paid.at, NULL, 3
         FROM (SELECT least(p.received_at, p.recorded_at) AS at, sum(p.amount) OVER (ORDER BY p.id) AS running
-              FROM orderly.payments p WHERE p.order_id = ($1).id AND p.kind = 'payment') paid
-        WHERE paid.running >= orderly.amount_owed($1) AND orderly.amount_owed($1) > 0 AND orderly.payment_status($1) = 'paid'
+              FROM orderly.payments p WHERE p.order_id = (order_timeline.o).id AND p.kind = 'payment') paid
+        WHERE paid.running >= orderly.amount_owed(order_timeline.o) AND orderly.amount_owed(order_timeline.o) > 0 AND orderly.payment_status(order_timeline.o) = 'paid'
         UNION ALL
         SELECT 'shipped', s.shipped_at,
                json_build_object('shipment', s.id, 'carrier', s.carrier, 'tracking_no', s.tracking_no,
                                  'tracking_url', orderly.tracking_url(c.tracking_url_template, s.tracking_no)), 5
-        FROM orderly.shipments s JOIN orderly.carriers c ON c.code = s.carrier WHERE s.order_id = ($1).id
+        FROM orderly.shipments s JOIN orderly.carriers c ON c.code = s.carrier WHERE s.order_id = (order_timeline.o).id
         UNION ALL
         SELECT 'delivered', s.delivered_at, json_build_object('shipment', s.id, 'signed_by', s.signed_by), 6
-        FROM orderly.shipments s WHERE s.order_id = ($1).id AND s.delivered_at IS NOT NULL
+        FROM orderly.shipments s WHERE s.order_id = (order_timeline.o).id AND s.delivered_at IS NOT NULL
     ), firsts AS (
         SELECT DISTINCT ON (e.event, e.detail::text) e.* FROM events e ORDER BY e.event, e.detail::text, e.at
     )
     SELECT coalesce(json_agg(orderly.json_extend(json_build_object('event', f.event, 'at', orderly.json_time(f.at)),
                                                  coalesce(f.detail, '{}'::json)) ORDER BY f.at, f.rank), '[]')
-    FROM firsts f
+    FROM firsts f);
+END
 $$;

@@ -62,17 +62,21 @@ $$;
 CREATE OR REPLACE FUNCTION orderly.fulfilment_facts(o orderly.orders,
     OUT production_needed boolean, OUT production_done boolean,
     OUT anything_shipped boolean, OUT everything_shipped boolean, OUT everything_delivered boolean)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    -- plpgsql: its plan is kept for the session.
     SELECT coalesce(bool_or(orderly.line_needs_production(l.kind) AND l.ordered > 0), false),
            coalesce(bool_and(l.produced), true),
            coalesce(bool_or(l.shipped > 0), false),
            coalesce(bool_and(l.open = 0), true)
                AND coalesce(bool_or(orderly.line_ships(l.kind) AND l.ordered > 0), false),
-           NOT EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id AND s.status <> 'delivered')
-               AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = ($1).id)
-    FROM orderly.open_lines(($1).id) l
+           NOT EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = (fulfilment_facts.o).id AND s.status <> 'delivered')
+               AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = (fulfilment_facts.o).id)
+    INTO production_needed, production_done, anything_shipped, everything_shipped, everything_delivered
+    FROM orderly.open_lines((fulfilment_facts.o).id) l;
+END
 $$;
 
 -- Moves the order (row-locked by the caller) along its automatic transitions as far as the facts
