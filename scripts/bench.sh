@@ -21,7 +21,7 @@
 # BENCH_CUSTOMERS (2000), BENCH_ORDERS (50000), BENCH_POOL_SIZE (orderlyd --pool-size, 8),
 # BENCH_HAPROXY_SCENARIOS ("show create"), BENCH_HAPROXY_CONNECTIONS (32),
 # BENCH_IDLE_CONNECTIONS (5000), BENCH_IDLE_HOLD (s, 10), BENCH_AUTHFLOOD_CONNECTIONS (200), BENCH_CRASH_SECONDS (120),
-# BENCH_WRITE_PATH (1; 0 skips the create-vs-lean-reference row), BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
+# BENCH_WRITE_PATH (1; 0 skips the create-vs-lean-reference row), BENCH_FLASH (1; 0 skips the hot-SKU run), BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
 # run, pgbench's and orderlyd's output are kept; default .build/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -204,8 +204,35 @@ if [ "${BENCH_WRITE_PATH:-1}" != "0" ]; then
         printf "write path, 8 connections: api.order_create of 5 lines (submit=true) %.0f/s, lean reference write %.0f/s: ratio %.2f (target 0.5)", c, l, (l > 0 ? c / l : 0) }')
 fi
 
+# A flash sale (issue 16): 32 connections through orderlyd all ordering one unit of one SKU.
+# Target: at least half the throughput of create at 32; no deadlock (an error would show it); and
+# nothing oversold, checked here: the SKU's reservations grew by exactly the units of the orders
+# the run submitted, and stay within what is on hand.
+flash_summary=""
+if [ "${BENCH_FLASH:-1}" != "0" ]; then
+    echo "== flash: 32 connections ordering one SKU" >&2
+    read -r flash_sku flash_id < <(q "SELECT s.code, s.id FROM orderly.skus s JOIN orderly.products p ON p.id = s.product_id
+                                      WHERE s.active AND p.active AND p.kind = 'goods' ORDER BY s.code LIMIT 1" | tr '|' ' ')
+    reserved_before=$(q "SELECT stock_reserved FROM orderly.skus WHERE id = $flash_id")
+    flash_started=$(q "SELECT now()")
+    out=$(.build/release/orderly-bench flash --port "$port" --connections 32 --duration "$duration" --warmup "$warmup" \
+              --database-url "$dburl" --sku "$flash_sku" --json)
+    echo "$out" >> "$work/orderly-bench.jsonl"
+    read -r throughput p99 errors < <(load_figures <<<"$out")
+    oversold=$(q "SELECT CASE WHEN s.stock_reserved - $reserved_before = coalesce((
+                          SELECT sum(l.qty) FROM orderly.order_lines l JOIN orderly.orders o ON o.id = l.order_id
+                          WHERE l.sku_id = s.id AND o.created_at >= '$flash_started'
+                            AND o.status NOT IN ('draft', 'rejected', 'cancelled')), 0)
+                        AND s.stock_reserved <= s.stock_on_hand THEN 'none' ELSE 'YES' END
+                  FROM orderly.skus s WHERE s.id = $flash_id")
+    flash_summary=$(awk -v t="$throughput" -v c="${single["create 32"]:-0}" -v p="$p99" -v e="$errors" -v o="$oversold" -v sku="$flash_sku" 'BEGIN {
+        printf "flash, 32 connections, every order one unit of %s: %.0f orders/s (%.2f of create at 32; target 0.5), p99 %s ms, errors %s, oversold: %s", sku, t, (c > 0 ? t / c : 0), p, e, o }')
+    [ "$oversold" = none ] || failed_flash=1
+fi
+
 stop_orderlyd
 failed=0
+[ -z "${failed_flash:-}" ] || failed=1
 
 # Through haproxy: two instances on this database (two-servers.sh starts them and haproxy, runs
 # the scenarios, prints what each instance served, and stops them again).
@@ -326,6 +353,7 @@ if [ ${#haproxy_rows[@]} -gt 0 ]; then
 fi
 [ -z "$haproxy_note" ] || echo "$haproxy_note"
 [ -z "$write_summary" ] || { echo; echo "$write_summary"; }
+[ -z "$flash_summary" ] || { echo; echo "$flash_summary"; }
 [ -z "$idle_summary" ] || { echo; echo "$idle_summary"; }
 [ -z "$flood_summary" ] || { echo; echo "$flood_summary"; }
 [ -z "$crash_summary" ] || { echo; echo "$crash_summary"; }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import OrderlyProtocol
 
 /// `orderly-bench`: drives an Orderly server with many connections and reports throughput,
 /// latency percentiles (HDR histogram) and errors by code; `seed` fills a database with data.
@@ -15,7 +16,7 @@ struct OrderlyBench: AsyncParsableCommand {
             Example: orderly-bench create --port 7400 --connections 32 --duration 10 \
             --database-url postgresql://postgres@127.0.0.1/orderly
             """,
-        subcommands: [Ping.self, Create.self, Show.self, Mix.self, Idle.self, AuthFlood.self, Seed.self, Verify.self])
+        subcommands: [Ping.self, Create.self, Flash.self, Show.self, Mix.self, Idle.self, AuthFlood.self, Seed.self, Verify.self])
 }
 
 /// The flags every load scenario shares.
@@ -81,6 +82,33 @@ struct Create: AsyncParsableCommand {
         try await Runner(options: options, workload: Workload(kind: .create, data: data), credentials: credentials, ackLog: log)
             .runAndReport(name: "create")
         log?.close()
+    }
+}
+
+struct Flash: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A flash sale: every connection orders one unit of the same SKU (ORDER CREATE … submit=true).",
+        discussion: """
+            Every order waits for the SKU's row in its last statements, one after the other: this \
+            measures what serialises on a hot SKU. Whether anything was oversold is checked from \
+            the database afterwards (make bench does).
+            """)
+    @OptionGroup var options: LoadOptions
+    @Option(help: "The SKU every order takes (default: the first goods SKU of the catalog).") var sku: String?
+
+    func run() async throws {
+        let credentials = options.credentials(defaultUser: "sales_rep")
+        let data = try await BenchData.load(options: options, credentials: credentials[0], needOrders: false)
+        let item: String
+        if let sku {
+            item = "{\"sku\":\(JSONText.quote(sku))"
+        } else if let first = data.items.first(where: { $0.hasPrefix("{\"sku\"") }) {
+            item = first
+        } else {
+            throw BenchFailure("the catalog has no goods SKU")
+        }
+        try await Runner(options: options, workload: Workload(kind: .flash(item: item), data: data), credentials: credentials)
+            .runAndReport(name: "flash")
     }
 }
 

@@ -144,6 +144,8 @@ struct Workload: Sendable {
         case create
         case show
         case mix
+        /// Every order is one unit of this item (`{"sku":…`, without its closing brace): a hot SKU.
+        case flash(item: String)
     }
 
     let kind: Kind
@@ -163,6 +165,9 @@ struct Workload: Sendable {
             return ("create", Self.createLine(data, key: "bench-\(run)-\(connection)-\(sequence)", submit: true, rng: &rng))
         case .show:
             return ("show", "ORDER SHOW \(data.orders.randomElement(using: &rng)!)")
+        case .flash(let item):
+            return ("create", "ORDER CREATE customer=\(data.customers.randomElement(using: &rng)!) lines=[\(item),\"qty\":1}]"
+                        + " submit=true idempotency_key=bench-\(run)-\(connection)-\(sequence)")
         case .mix:
             let roll = Int.random(in: 0..<100, using: &rng)
             switch roll {

@@ -53,6 +53,33 @@ import Testing
         }
     }
 
+    /// A flash sale: every order is one unit of the one SKU asked for, and the SKU's reservations
+    /// grew by exactly the orders it made (nothing oversold, nothing lost).
+    @Test func flashOrdersOneUnitOfOneSKU() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("sales_rep", password: "sales_rep-demo", roles: ["sales_rep"])
+            try await server.database.execute("SELECT * FROM admin.load_demo_catalog()")
+            try await server.database.execute("SELECT admin.load_demo_customer()")
+            let sku = try #require(try await server.database.execute(
+                "SELECT code FROM orderly.skus WHERE code LIKE 'PHN-S2-%' ORDER BY code LIMIT 1").scalar)
+            let flash = try await Self.run(["flash", "--port", "\(server.port)", "--connections", "4", "--duration", "1",
+                                            "--warmup", "0", "--json", "--database-url", server.database.conninfo, "--sku", sku])
+            #expect(flash["scenario"] as? String == "flash")
+            let created = flash["requests"] as? Int ?? 0
+            #expect(created > 0 && flash["error_count"] as? Int == 0, "\(flash)")
+            let check = try await server.database.execute("""
+                SELECT count(DISTINCT o.id), count(*) FILTER (WHERE s.code <> $1 OR l.qty <> 1), s2.stock_reserved, sum(l.qty)
+                FROM orderly.orders o JOIN orderly.order_lines l ON l.order_id = o.id JOIN orderly.skus s ON s.id = l.sku_id
+                CROSS JOIN (SELECT stock_reserved FROM orderly.skus WHERE code = $1) s2
+                GROUP BY s2.stock_reserved
+                """, [sku]).rows.first
+            let orders = Int(check?[0] ?? "") ?? -1
+            #expect(orders >= created && orders <= created + 4, "\(orders) orders for \(created) requests")
+            #expect(check?[1] == "0", "every line one unit of \(sku)")
+            #expect(check?[2] == check?[3], "reserved \(check?[2] ?? "?") for \(check?[3] ?? "?") units ordered")
+        }
+    }
+
     /// Every connection the server admits is logged in, held and PINGed; the ones it refuses are
     /// reported and fail the run; the server's memory is read from /proc (the server runs in
     /// this very process).
