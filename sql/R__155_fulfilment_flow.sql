@@ -7,15 +7,14 @@
 -- is approved.
 
 -- What each line still needs. A custom (make-to-order) line is made before it ships; goods,
--- custom and bundle lines ship; a service line is neither made nor shipped.
+-- custom and bundle lines ship; a service line is neither made nor shipped. No SET search_path:
+-- they are inlined where they are used.
 CREATE OR REPLACE FUNCTION orderly.line_needs_production(kind text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT $1 = 'custom' $$;
 
 CREATE OR REPLACE FUNCTION orderly.line_ships(kind text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$ SELECT $1 IN ('goods', 'custom', 'bundle') $$;
 
 -- payment_status and open_amount: R__138_order_fulfilment.sql (the order document needs them).
