@@ -141,6 +141,80 @@ BEGIN
 END
 $$;
 
+-- The explanation's steps, built in one place for both ways of pricing lines (price_line, one
+-- line at a time, and price_lines_set, a whole order at once). No SET search_path (every name is
+-- qualified or pg_catalog's), so that they are inlined into their callers.
+
+-- Step 1: the base unit price and where it came from (source: segment_sku_price, segment_price or
+-- base_price; a formula's step is price_line's own).
+CREATE OR REPLACE FUNCTION orderly.base_step(source text, segment text, sku_code text, amount numeric) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT jsonb_build_object('step', 'base', 'amount', $4)
+        || CASE $1
+               WHEN 'segment_sku_price' THEN jsonb_build_object('source', $1, 'segment', $2,
+                   'text', format('%s price for SKU %s: %s (variant options included)', $2, $3, $4))
+               WHEN 'segment_price' THEN jsonb_build_object('source', $1, 'segment', $2, 'text', format('%s price list: %s', $2, $4))
+               ELSE jsonb_build_object('source', 'base_price', 'text', format('base price: %s', $4)) END
+$$;
+
+-- Step 2, one chosen option value.
+CREATE OR REPLACE FUNCTION orderly.option_step(g orderly.option_groups, ov orderly.option_values) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT jsonb_build_object('step', 'option', 'group', ($1).code, 'value', ($2).code, 'name', ($2).name,
+                              'variant', ($1).variant, 'delta', ($2).price_delta,
+                              'text', format('%s %s: %s', ($1).name, ($2).name,
+                                             CASE WHEN ($2).price_delta >= 0 THEN '+' ELSE '' END || ($2).price_delta))
+$$;
+
+-- A variant option's step under the SKU's own segment price, which includes its delta.
+CREATE OR REPLACE FUNCTION orderly.included_in_sku_price(step jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT $1 || jsonb_build_object('delta', 0, 'text', ($1 ->> 'text') || ' (included in the SKU price)')
+$$;
+
+-- The unit list price times the quantity.
+CREATE OR REPLACE FUNCTION orderly.list_step(unit numeric, qty integer) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT jsonb_build_object('step', 'list_price', 'unit', $1, 'qty', $2, 'amount', $1 * $2,
+                              'text', format('list price %s x %s = %s', $1, $2, $1 * $2))
+$$;
+
+-- Step 6 (tax: from tax_context).
+CREATE OR REPLACE FUNCTION orderly.tax_step(tax jsonb, amount numeric) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT jsonb_build_object('step', 'tax', 'rate', ($1 ->> 'rate')::numeric, 'name', $1 -> 'name', 'amount', $2, 'text', $1 ->> 'text')
+        || CASE WHEN $1 ? 'place' THEN jsonb_build_object('place', $1 -> 'place') ELSE '{}' END
+$$;
+
+-- A priced line, without its number (the caller puts it first). plpgsql: its arguments are
+-- expressions, which SQL function inlining would evaluate once per use.
+CREATE OR REPLACE FUNCTION orderly.priced_line(p orderly.products, sku_code text, sku_id bigint, qty integer, options jsonb,
+                                               params jsonb, list_price numeric, steps jsonb, net numeric, tax jsonb,
+                                               tax_amount numeric, override boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN jsonb_build_object(
+        'product', p.code, 'product_id', p.id, 'name', p.name, 'kind', p.kind, 'currency', p.currency,
+        'sku', sku_code, 'sku_id', sku_id, 'qty', qty,
+        'options', options, 'params', params,
+        'list_price', list_price, 'explanation', steps,
+        'gross', list_price * qty, 'discount', list_price * qty - net, 'net', net,
+        'tax_rate', (tax ->> 'rate')::numeric, 'tax', tax_amount,
+        'override', override,
+        'components', CASE WHEN p.kind = 'bundle' THEN
+            (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', x.code, 'sku_id', x.id, 'qty', bi.qty) ORDER BY x.code), '[]')
+             FROM orderly.bundle_items bi JOIN orderly.skus x ON x.id = bi.sku_id
+             WHERE bi.bundle_product_id = p.id) END);
+END
+$$;
+
 -- Which product/SKU a line means. Returns {"product": products row, "sku": skus row or null}.
 CREATE OR REPLACE FUNCTION orderly.line_item(line jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE
@@ -257,10 +331,7 @@ BEGIN
             IF g.variant THEN
                 v_vdelta := v_vdelta + ov.price_delta;
             END IF;
-            v_steps := v_steps || jsonb_build_object('step', 'option', 'group', g.code, 'value', ov.code,
-                                                     'name', ov.name, 'variant', g.variant, 'delta', ov.price_delta,
-                                                     'text', format('%s %s: %s', g.name, ov.name,
-                                                                    CASE WHEN ov.price_delta >= 0 THEN '+' ELSE '' END || ov.price_delta));
+            v_steps := v_steps || orderly.option_step(g, ov);
         END LOOP;
         v_chosen := v_chosen || jsonb_build_object(g.code, CASE WHEN g.multiple THEN to_jsonb(v_codes) ELSE to_jsonb(v_codes[1]) END);
         IF g.variant THEN
@@ -446,27 +517,24 @@ BEGIN
         END IF;
         v_source := jsonb_build_object('source', 'formula', 'formula', p.formula, 'params', v_params,
                                        'text', format('formula %s = %s', p.formula, v_base));
+        v_steps := v_steps || (jsonb_build_object('step', 'base', 'amount', v_base) || v_source);
     ELSIF v_sku_price.id IS NOT NULL THEN
         v_base := v_sku_price.unit_price;
-        v_source := jsonb_build_object('source', 'segment_sku_price', 'segment', segment,
-                                       'text', format('%s price for SKU %s: %s (variant options included)', segment, s.code, v_base));
+        v_steps := v_steps || orderly.base_step('segment_sku_price', segment, s.code, v_base);
     ELSE
         SELECT x.unit_price INTO v_base FROM orderly.segment_prices x
         WHERE x.segment = price_line.segment AND x.product_id = p.id AND x.sku_id IS NULL;
         IF FOUND THEN
-            v_source := jsonb_build_object('source', 'segment_price', 'segment', segment,
-                                           'text', format('%s price list: %s', segment, v_base));
+            v_steps := v_steps || orderly.base_step('segment_price', segment, NULL, v_base);
         ELSE
             v_base := p.base_price;
-            v_source := jsonb_build_object('source', 'base_price', 'text', format('base price: %s', v_base));
+            v_steps := v_steps || orderly.base_step('base_price', segment, NULL, v_base);
         END IF;
     END IF;
-    v_steps := v_steps || (jsonb_build_object('step', 'base', 'amount', v_base) || v_source);
 
     -- 2. Option deltas, then the unit list price.
-    v_steps := v_steps || (SELECT coalesce(jsonb_agg(e || CASE WHEN v_sku_price.id IS NOT NULL AND (e ->> 'variant')::boolean
-                                                             THEN jsonb_build_object('delta', 0, 'text', (e ->> 'text') || ' (included in the SKU price)')
-                                                             ELSE '{}'::jsonb END), '[]')
+    v_steps := v_steps || (SELECT coalesce(jsonb_agg(CASE WHEN v_sku_price.id IS NOT NULL AND (e ->> 'variant')::boolean
+                                                          THEN orderly.included_in_sku_price(e) ELSE e END), '[]')
                            FROM jsonb_array_elements(v_opts -> 'steps') e);
     v_list := orderly.money(v_base + (v_opts ->> 'delta')::numeric
                             - CASE WHEN v_sku_price.id IS NOT NULL THEN (v_opts ->> 'variant_delta')::numeric ELSE 0 END);
@@ -477,8 +545,7 @@ BEGIN
         RAISE EXCEPTION 'the line amount is too large' USING ERRCODE = 'OL400';
     END IF;
     v_gross := v_list * v_qty;
-    v_steps := v_steps || jsonb_build_object('step', 'list_price', 'unit', v_list, 'qty', v_qty, 'amount', v_gross,
-                                             'text', format('list price %s x %s = %s', v_list, v_qty, v_gross));
+    v_steps := v_steps || orderly.list_step(v_list, v_qty);
 
     IF v_override IS NOT NULL THEN
         -- 5. Manual price: instead of tiers and rules.
@@ -511,22 +578,121 @@ BEGIN
 
     -- 6. Tax.
     v_tax := orderly.money(v_net * (tax ->> 'rate')::numeric / 100);
-    v_steps := v_steps || (jsonb_build_object('step', 'tax', 'rate', (tax ->> 'rate')::numeric, 'name', tax -> 'name',
-                                              'amount', v_tax, 'text', tax ->> 'text')
-                           || CASE WHEN tax ? 'place' THEN jsonb_build_object('place', tax -> 'place') ELSE '{}' END);
+    v_steps := v_steps || orderly.tax_step(tax, v_tax);
 
-    RETURN jsonb_build_object(
-        'product', p.code, 'product_id', p.id, 'name', p.name, 'kind', p.kind, 'currency', p.currency,
-        'sku', s.code, 'sku_id', s.id, 'qty', v_qty,
-        'options', v_opts -> 'chosen', 'params', v_params,
-        'list_price', v_list, 'explanation', v_steps,
-        'gross', v_gross, 'discount', v_gross - v_net, 'net', v_net,
-        'tax_rate', (tax ->> 'rate')::numeric, 'tax', v_tax,
-        'override', v_override IS NOT NULL,
-        'components', CASE WHEN p.kind = 'bundle' THEN
-            (SELECT coalesce(jsonb_agg(jsonb_build_object('sku', x.code, 'sku_id', x.id, 'qty', bi.qty) ORDER BY x.code), '[]')
-             FROM orderly.bundle_items bi JOIN orderly.skus x ON x.id = bi.sku_id
-             WHERE bi.bundle_product_id = p.id) END);
+    RETURN orderly.priced_line(p, s.code, s.id, v_qty, v_opts -> 'chosen', v_params, v_list, v_steps, v_net, tax, v_tax,
+                               v_override IS NOT NULL);
+END
+$$;
+
+-- The set-based way (issue 16): every line of an order in a few statements — what the lines are,
+-- their base, option and list prices in one; their tiers and rules (line_discounts) and tax and
+-- documents in one more — instead of a price_line call per line, each with its own lookups. It
+-- takes the lines orders are mostly made of: a SKU, or a product that is not goods (a service, a
+-- bundle), with qty and its line number, nothing else. It returns NULL as soon as one line is
+-- anything more (options, params, a manual price, a formula, goods named by product) or anything
+-- wrong; price_lines then prices the order line by line, which also says precisely what is
+-- wrong. Both ways build their steps and lines with the same functions above, and give the same
+-- answer byte for byte (pgTAP 120 compares them; Tests/Golden/pricing-corpus.txt).
+CREATE OR REPLACE FUNCTION orderly.price_lines_set(segment text, lines jsonb, coupon orderly.coupons, tax jsonb, at timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_count integer := jsonb_array_length(lines);
+    v_taken integer;
+    v_out   jsonb;
+BEGIN
+    WITH given AS (
+        -- Only what this way takes: an object of line, sku and/or product, qty, each well-formed.
+        SELECT e.n, CASE WHEN e.v ? 'line' THEN (e.v ->> 'line')::integer ELSE e.n::integer END AS line,
+               (e.v ->> 'qty')::integer AS qty,
+               nullif(upper(btrim(e.v ->> 'sku')), '') AS sku_code,
+               nullif(upper(btrim(e.v ->> 'product')), '') AS product_code
+        FROM jsonb_array_elements(lines) WITH ORDINALITY AS e(v, n)
+        WHERE jsonb_typeof(e.v) = 'object'
+          AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys(e.v) k WHERE k NOT IN ('line', 'sku', 'product', 'qty'))
+          AND (NOT e.v ? 'line' OR (jsonb_typeof(e.v -> 'line') = 'number' AND e.v ->> 'line' ~ '^[1-9][0-9]{0,5}$'
+                                    AND (e.v ->> 'line')::integer <= 100000))
+          AND jsonb_typeof(e.v -> 'qty') = 'number' AND e.v ->> 'qty' ~ '^[1-9][0-9]{0,5}$' AND (e.v ->> 'qty')::integer <= 100000
+          AND (NOT e.v ? 'sku' OR jsonb_typeof(e.v -> 'sku') = 'string')
+          AND (NOT e.v ? 'product' OR jsonb_typeof(e.v -> 'product') = 'string')),
+    items AS (
+        -- What each line is: an active SKU (of the product named, if one is), or an active
+        -- product that is not goods; no formula.
+        SELECT g.*, p, s
+        FROM given g
+        LEFT JOIN orderly.skus s ON s.code = g.sku_code
+        JOIN orderly.products p ON p.id = CASE WHEN g.sku_code IS NOT NULL THEN s.product_id
+                                               ELSE (SELECT x.id FROM orderly.products x WHERE x.code = g.product_code) END
+        WHERE p.active AND p.formula IS NULL AND (s.id IS NULL OR s.active)
+          AND (g.sku_code IS NOT NULL OR g.product_code IS NOT NULL)
+          AND (g.sku_code IS NULL OR g.product_code IS NULL OR g.product_code = p.code)
+          AND CASE WHEN p.kind = 'goods' THEN s.id IS NOT NULL ELSE g.sku_code IS NULL END),
+    priced AS (
+        -- Steps 1 and 2: the base price (a SKU's segment price, the product's, its base price)
+        -- and the variant options its SKU fixes; the unit list price.
+        SELECT i.*, b.source, b.base, o.steps AS option_steps, o.chosen, o.missing,
+               orderly.money(b.base + o.delta - CASE WHEN b.source = 'segment_sku_price' THEN o.delta ELSE 0 END) AS list
+        FROM items i
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN sp.id IS NOT NULL THEN 'segment_sku_price' WHEN pp.id IS NOT NULL THEN 'segment_price'
+                        ELSE 'base_price' END AS source,
+                   coalesce(sp.unit_price, pp.unit_price, (i.p).base_price) AS base
+            FROM (SELECT 1) one
+            LEFT JOIN orderly.segment_prices sp ON (i.s).id IS NOT NULL AND sp.segment = price_lines_set.segment
+                                                AND sp.product_id = (i.p).id AND sp.sku_id = (i.s).id
+            LEFT JOIN orderly.segment_prices pp ON sp.id IS NULL AND pp.segment = price_lines_set.segment
+                                                AND pp.product_id = (i.p).id AND pp.sku_id IS NULL) b
+        CROSS JOIN LATERAL (
+            -- Only variant groups get a value here (from the SKU), so every delta is a variant's.
+            SELECT coalesce(jsonb_agg(CASE WHEN b.source = 'segment_sku_price' THEN orderly.included_in_sku_price(orderly.option_step(og, ov))
+                                           ELSE orderly.option_step(og, ov) END ORDER BY og.position, og.code)
+                                FILTER (WHERE ov.id IS NOT NULL), '[]') AS steps,
+                   coalesce(jsonb_object_agg(og.code, CASE WHEN og.multiple THEN to_jsonb(ARRAY[ov.code]) ELSE to_jsonb(ov.code) END)
+                                FILTER (WHERE ov.id IS NOT NULL), '{}') AS chosen,
+                   coalesce(sum(ov.price_delta), 0) AS delta,
+                   -- A group left empty that must not be, or a value no longer offered.
+                   count(*) FILTER (WHERE (ov.id IS NULL AND (og.required OR (og.variant AND (i.p).kind = 'goods')))
+                                       OR NOT ov.active) AS missing
+            FROM orderly.option_groups og
+            LEFT JOIN orderly.option_values ov
+                   ON og.variant AND (i.s).id IS NOT NULL AND ov.group_id = og.id AND ov.code = lower(btrim((i.s).options ->> og.code))
+            WHERE og.product_id = (i.p).id) o)
+    SELECT count(DISTINCT x.line) FILTER (WHERE x.missing = 0 AND x.list >= 0 AND x.list * x.qty <= 999999999999.99),
+           -- Steps 3 and 4 (line_discounts), 6, and the line.
+           jsonb_agg(jsonb_build_object('line', x.line)
+                     || orderly.priced_line(x.p, (x.s).code, (x.s).id, x.qty, x.chosen, '{}', x.list,
+                                            jsonb_build_array(orderly.base_step(x.source, price_lines_set.segment, (x.s).code, x.base))
+                                                || x.option_steps || orderly.list_step(x.list, x.qty) || (d.d -> 'steps')
+                                                || orderly.tax_step(price_lines_set.tax, t.amount),
+                                            (d.d ->> 'net')::numeric, price_lines_set.tax, t.amount, false)
+                     ORDER BY x.n)
+    INTO v_taken, v_out
+    FROM priced x
+    -- OFFSET 0: evaluated once per line, not once per use.
+    CROSS JOIN LATERAL (SELECT orderly.line_discounts(x.p, price_lines_set.segment, x.qty, x.list, price_lines_set.coupon, price_lines_set.at) AS d
+                        OFFSET 0) d
+    CROSS JOIN LATERAL (SELECT orderly.money((d.d ->> 'net')::numeric * (price_lines_set.tax ->> 'rate')::numeric / 100) AS amount) t;
+    IF v_taken IS DISTINCT FROM v_count THEN
+        RETURN NULL;
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+-- The order's currency so far (NULL before its first line) after a priced line: every line must be
+-- priced in the same one.
+CREATE OR REPLACE FUNCTION orderly.line_currency(currency text, line jsonb, line_no integer) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF currency IS NOT NULL AND currency <> line ->> 'currency' THEN
+        RAISE EXCEPTION 'line %: priced in %, but the order is in %', line_no, line ->> 'currency', currency USING ERRCODE = 'OL400';
+    END IF;
+    RETURN line ->> 'currency';
 END
 $$;
 
@@ -541,7 +707,8 @@ DECLARE
     v_at       timestamptz := coalesce(at, now());
     c          orderly.coupons;
     v_tax      jsonb := orderly.tax_context(place);
-    v_out      jsonb := '[]';
+    v_out      jsonb;
+    v_lines    jsonb := '[]';
     v_line     jsonb;
     v_doc      jsonb;
     v_no       integer;
@@ -563,7 +730,15 @@ BEGIN
         c := orderly.coupon_usable(coupon, customer_id, v_at);
     END IF;
 
-    FOR e, i IN SELECT x.value, x.n::integer FROM jsonb_array_elements(lines) WITH ORDINALITY AS x(value, n) LOOP
+    -- The whole order at once when it can be (price_lines_set), else line by line.
+    v_out := orderly.price_lines_set(segment, lines, c, v_tax, v_at);
+    FOR e, i IN SELECT x.value, x.n::integer FROM jsonb_array_elements(CASE WHEN v_out IS NULL THEN lines ELSE v_out END)
+                                                  WITH ORDINALITY AS x(value, n) LOOP
+        IF v_out IS NOT NULL THEN
+            -- Priced already; each line's currency must be the order's.
+            v_currency := orderly.line_currency(v_currency, e, (e ->> 'line')::integer);
+            CONTINUE;
+        END IF;
         v_no := i;
         IF jsonb_typeof(e) = 'object' AND e ? 'line' THEN
             BEGIN
@@ -588,14 +763,10 @@ BEGIN
             END IF;
             RAISE;
         END;
-        IF v_currency IS NULL THEN
-            v_currency := v_doc ->> 'currency';
-        ELSIF v_currency <> v_doc ->> 'currency' THEN
-            RAISE EXCEPTION 'line %: priced in %, but the order is in %', v_no, v_doc ->> 'currency', v_currency
-                USING ERRCODE = 'OL400';
-        END IF;
-        v_out := v_out || (jsonb_build_object('line', v_no) || v_doc);
+        v_currency := orderly.line_currency(v_currency, v_doc, v_no);
+        v_lines := v_lines || (jsonb_build_object('line', v_no) || v_doc);
     END LOOP;
+    v_out := coalesce(v_out, v_lines);
 
     -- The totals, and the size check, in one pass over the priced lines.
     SELECT coalesce(sum((l ->> 'gross')::numeric), 0) AS subtotal,

@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(181);
+SELECT plan(186);
 
 DO $$
 BEGIN
@@ -451,6 +451,50 @@ SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('buy
                  'OL404', format('unknown customer %s', test.id('dealer')), 'but not for another customer');
 SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('nobody'), '{"code": "SVC"}'), 'OL403',
                  'permission denied: catalog.read', 'PRODUCT PRICE needs catalog.read');
+
+-- Both ways of pricing give the same answer (issue 16) ---------------------------------------------------
+-- price_lines_set prices the lines it takes a whole order at once; price_line one line at a time.
+-- Every item it takes, alone at several quantities and all together, for every segment, coupon and
+-- tax place of this file's data, priced both ways: byte for byte the same.
+CREATE TEMP TABLE both_ways AS
+WITH items AS (
+    SELECT jsonb_build_object('sku', s.code) AS item FROM orderly.skus s JOIN orderly.products p ON p.id = s.product_id
+    WHERE s.active AND p.active AND p.kind = 'goods' AND p.formula IS NULL
+    UNION ALL
+    SELECT jsonb_build_object('product', p.code) FROM orderly.products p WHERE p.active AND p.kind <> 'goods' AND p.formula IS NULL),
+orders AS (
+    SELECT jsonb_build_array(i.item || jsonb_build_object('qty', q)) AS lines FROM items i, unnest(ARRAY[1, 3, 7, 12, 60]) q
+    UNION ALL
+    SELECT jsonb_agg(i.item || jsonb_build_object('qty', 5, 'line', 10 + row_number)) FROM (SELECT item, row_number() OVER () FROM items) i),
+contexts AS (
+    SELECT DISTINCT c.segment, orderly.tax_context(orderly.ship_to_place(c.id, NULL)) AS tax FROM orderly.customers c
+    UNION SELECT 'standard', orderly.tax_context(NULL))
+SELECT x.segment, x.lines, (cps.cp).code,
+       orderly.price_lines_set(x.segment, x.lines, cps.cp, x.tax, timestamptz '2026-06-01 12:00Z') AS set_based,
+       (SELECT jsonb_agg(jsonb_build_object('line', coalesce((e ->> 'line')::integer, n::integer))
+                         || orderly.price_line(e, x.segment, cps.cp, x.tax, timestamptz '2026-06-01 12:00Z', false) ORDER BY n)
+        FROM jsonb_array_elements(x.lines) WITH ORDINALITY AS t(e, n)) AS line_by_line
+FROM (SELECT * FROM orders, contexts) x
+CROSS JOIN LATERAL (SELECT c FROM orderly.coupons c UNION ALL SELECT NULL::orderly.coupons) cps(cp);
+SELECT cmp_ok((SELECT count(*) FROM both_ways), '>', 500::bigint, 'both ways: many orders priced');
+SELECT is((SELECT count(*) FROM both_ways WHERE set_based IS NULL), 0::bigint, 'price_lines_set takes every one of them');
+SELECT is((SELECT count(*) FROM both_ways WHERE set_based::text IS DISTINCT FROM line_by_line::text), 0::bigint,
+          'and prices each exactly as price_line does');
+SELECT ok((SELECT count(DISTINCT code) FROM both_ways) > 1 AND EXISTS (SELECT 1 FROM both_ways WHERE set_based::text ~ '"step": "rule"')
+          AND EXISTS (SELECT 1 FROM both_ways WHERE set_based::text ~ '"step": "tier"'),
+          'with coupons, rules and tiers among them');
+SELECT is(ARRAY(SELECT orderly.price_lines_set('standard', l, NULL, orderly.tax_context(NULL), now()) IS NULL
+                FROM unnest(ARRAY['[{"sku": "PHN-A-64", "qty": 1, "options": {"acc": ["case"]}}]',
+                                  '[{"product": "PHN-A", "qty": 1}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "unit_price": 5, "reason": "x"}]',
+                                  '[{"sku": "PHN-A-64", "qty": 0}]',
+                                  '[{"sku": "PHN-A-64", "qty": "2"}]',
+                                  '[{"sku": "NOPE", "qty": 1}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "line": 2}, {"sku": "PHN-A-64", "qty": 1, "line": 2}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "product": "GADGET"}]',
+                                  '[7]']::jsonb[]) l),
+          array_fill(true, ARRAY[9]),
+          'price_lines_set leaves to price_line: options, goods by product, a manual price, a bad qty, an unknown SKU, a line number twice, a SKU of another product, a line that is not an object');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
