@@ -491,9 +491,9 @@ $$;
 -- Events of a status change, raised at commit ------------------------------------------------------
 -- Every status change passes through a row of order_status_history (orderly.change_status), so
 -- the events hang there, on a constraint trigger deferred to the end of the transaction: raised
--- last (api.notify holds the event lock until commit; taken earlier it would be held across the
--- SKU locks ORDER SUBMIT takes after routing, a lock-order inversion with other submissions), and
--- in the order the changes were made. Events (payloads are jsonb objects):
+-- after the command's own events, in the order the changes were made. A submission raises them
+-- before it takes its SKU row locks (orderly.finish_submit, R__170), so that they are not done
+-- while other submissions of those SKUs wait. Events (payloads are jsonb objects):
 --   order.status    once the order has been approved (that change included; draft, submitted,
 --                   pending_approval and rejected before it are internal steps): to the order's
 --                   creator and to every login of the order's customer (users.customer_id),

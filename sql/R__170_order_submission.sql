@@ -5,8 +5,8 @@
 --
 -- Locks: every change takes the order's row lock first; submission then locks the coupon (if
 -- any) and the SKUs in id order, so two submissions never wait on each other in a cycle. The SKU
--- rows are locked only once the reply is built (orderly.finish_submit), followed by the event lock
--- only: every submission of a hot SKU queues on its row until the holder commits.
+-- rows are locked last, once the reply is built and the routing told (orderly.finish_submit): every
+-- submission of a hot SKU queues on its row until the holder commits.
 
 -- Submission: the final pricing, the coupon's use, the stock, the status, then the approval
 -- routing (pending_approval, or approved when no rule applies). The caller builds its reply and
@@ -60,17 +60,22 @@ END
 $$;
 
 -- The end of every submission (o as orderly.submit_order returned it), after its reply has been
--- built: the SKU row locks and then the event lock (notifications: R__161_approval_flow.sql) are
--- held until commit, and every other submission of those SKUs waits for them. actor_id: the user
--- who submits.
+-- built: its events — the routing's (R__161_approval_flow.sql), then the status events the
+-- deferred trigger of R__140 would raise at commit, in that order as before; raising one waits
+-- for nobody — and then the SKU row locks, held until commit: every other submission of those
+-- SKUs waits for them, so nothing but the commit comes after them (issue 16's flash sale).
+-- actor_id: the user who submits.
 DROP FUNCTION IF EXISTS orderly.finish_submit(orderly.orders);
 CREATE OR REPLACE FUNCTION orderly.finish_submit(o orderly.orders, actor_id bigint) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM orderly.take_stock(o.id);
     PERFORM orderly.notify_routed(o, actor_id);
+    -- Raises the pending status events now; immediate for the rest of the transaction, which a
+    -- submission ends (a pgTAP file that goes on sees later status events at once).
+    SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
+    PERFORM orderly.take_stock(o.id);
 END
 $$;
 

@@ -207,9 +207,9 @@ SELECT is(pg_temp.leaks(test.call('customer_show', 'customer', jsonb_build_objec
 -- INBOX and pushed events ------------------------------------------------------------------------
 
 SELECT is(pg_temp.keys(test.rows('inbox', 'customer', '{}')),
-          ARRAY['[].created_at', '[].id', '[].kind', '[].payload', '[].payload.currency', '[].payload.customer',
-                '[].payload.from', '[].payload.message', '[].payload.order', '[].payload.total', '[].payload.type',
-                '[].read', '[].recipient', '[].recipient.role', '[].recipient.user'],
+          ARRAY['[].created_at', '[].id', '[].kind', '[].payload', '[].payload.at', '[].payload.currency', '[].payload.customer',
+                '[].payload.from', '[].payload.message', '[].payload.order', '[].payload.status', '[].payload.status_label',
+                '[].payload.total', '[].payload.type', '[].read', '[].recipient', '[].recipient.role', '[].recipient.user'],
           'INBOX for a customer: exactly these keys');
 SELECT is((SELECT jsonb_object_agg(r ->> 'kind', ARRAY(SELECT jsonb_object_keys(r -> 'payload') ORDER BY 1))
            FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r WHERE r ->> 'kind' LIKE 'approval.%'),

@@ -111,7 +111,8 @@ SELECT ok(test.replays('shipment_create', 'wes', jsonb_build_object('order', tes
           'a retry with the idempotency key replays the reply and writes nothing');
 SELECT is(pg_temp.stock('PHN-X1-128-BLK'), '22/1', 'so the stock moved once');
 SELECT is((SELECT array_agg(action ORDER BY id) FROM orderly.audit_log WHERE actor_user_id = test.uid('wes')),
-          ARRAY['order.stock_ship', 'shipment.create', 'order.status'], 'stock, shipment and status change audited, by wes');
+          ARRAY['order.stock_ship', 'shipment.create', 'outbox.queue', 'notification.create', 'notification.create', 'order.status'],
+          'stock, shipment and status change audited, by wes, with the change''s e-mail and events to the creator and the customer');
 SELECT is((SELECT from_status || '→' || to_status FROM orderly.order_status_history WHERE order_id = test.id('s') ORDER BY id DESC LIMIT 1),
           'approved→partially_shipped', 'in the status history');
 SELECT throws_ok(format($$ SELECT pg_temp.ship(%s, '[{"line":1,"qty":2}]') $$, test.id('s')),
