@@ -585,13 +585,53 @@ BEGIN
 END
 $$;
 
+-- Whether a line's options (NULL: none given) are of the plain kind price_lines_set takes: each key
+-- a group of the product in lowercase, each value a lowercase code (a list of them only for a
+-- group of several, without repeats, at most 50), a variant group's value the SKU's own. Anything
+-- else, right or wrong, is for price_line (line_options), which knows every spelling and error.
+CREATE OR REPLACE FUNCTION orderly.plain_options(p orderly.products, s orderly.skus, options jsonb) RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT $3 IS NULL OR (
+        jsonb_typeof($3) = 'object'
+        AND NOT EXISTS (
+            SELECT 1 FROM jsonb_each($3) e
+            LEFT JOIN orderly.option_groups g ON g.product_id = ($1).id AND g.code = e.key
+            WHERE g.id IS NULL
+               OR CASE WHEN jsonb_typeof(e.value) = 'string'
+                       THEN e.value #>> '{}' <> lower(btrim(e.value #>> '{}'))
+                            OR (g.variant AND ($2).id IS NOT NULL AND e.value #>> '{}' IS DISTINCT FROM ($2).options ->> g.code)
+                       WHEN jsonb_typeof(e.value) = 'array'
+                       THEN NOT g.multiple OR (g.variant AND ($2).id IS NOT NULL) OR jsonb_array_length(e.value) NOT BETWEEN 1 AND 50
+                            OR EXISTS (SELECT 1 FROM jsonb_array_elements(e.value) v
+                                       WHERE jsonb_typeof(v) <> 'string' OR v #>> '{}' <> lower(btrim(v #>> '{}')))
+                            OR (SELECT count(DISTINCT v) FROM jsonb_array_elements(e.value) v) <> jsonb_array_length(e.value)
+                       ELSE true END))
+$$;
+
+-- A group's chosen codes on a line with plain options, in order (k): a variant group's the SKU's,
+-- another's those given; none when there is none.
+CREATE OR REPLACE FUNCTION orderly.option_codes(g orderly.option_groups, s orderly.skus, options jsonb)
+RETURNS TABLE (code text, k bigint)
+LANGUAGE sql STABLE
+AS $$
+    SELECT lower(btrim(($2).options ->> ($1).code)), 1::bigint
+    WHERE ($1).variant AND ($2).id IS NOT NULL AND ($2).options ? ($1).code
+    UNION ALL
+    SELECT v.value #>> '{}', v.k
+    FROM jsonb_array_elements(CASE jsonb_typeof($3 -> ($1).code) WHEN 'array' THEN $3 -> ($1).code
+                                                                 WHEN 'string' THEN jsonb_build_array($3 -> ($1).code) END)
+         WITH ORDINALITY AS v(value, k)
+    WHERE NOT (($1).variant AND ($2).id IS NOT NULL)
+$$;
+
 -- The set-based way (issue 16): every line of an order in a few statements — what the lines are,
 -- their base, option and list prices in one; their tiers and rules (line_discounts) and tax and
 -- documents in one more — instead of a price_line call per line, each with its own lookups. It
 -- takes the lines orders are mostly made of: a SKU, or a product that is not goods (a service, a
--- bundle), with qty and its line number, nothing else. It returns NULL as soon as one line is
--- anything more (options, params, a manual price, a formula, goods named by product) or anything
--- wrong; price_lines then prices the order line by line, which also says precisely what is
+-- bundle), with qty, its line number and plain options (plain_options), nothing else. It returns
+-- NULL as soon as one line is anything more (other spellings of options, params, a manual price,
+-- a formula, goods named by product) or anything wrong; price_lines then prices the order line by line, which also says precisely what is
 -- wrong. Both ways build their steps and lines with the same functions above, and give the same
 -- answer byte for byte (pgTAP 120 compares them; Tests/Golden/pricing-corpus.txt).
 CREATE OR REPLACE FUNCTION orderly.price_lines_set(segment text, lines jsonb, coupon orderly.coupons, tax jsonb, at timestamptz)
@@ -607,12 +647,12 @@ BEGIN
     WITH given AS (
         -- Only what this way takes: an object of line, sku and/or product, qty, each well-formed.
         SELECT e.n, CASE WHEN e.v ? 'line' THEN (e.v ->> 'line')::integer ELSE e.n::integer END AS line,
-               (e.v ->> 'qty')::integer AS qty,
+               (e.v ->> 'qty')::integer AS qty, e.v -> 'options' AS options,
                nullif(upper(btrim(e.v ->> 'sku')), '') AS sku_code,
                nullif(upper(btrim(e.v ->> 'product')), '') AS product_code
         FROM jsonb_array_elements(lines) WITH ORDINALITY AS e(v, n)
         WHERE jsonb_typeof(e.v) = 'object'
-          AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys(e.v) k WHERE k NOT IN ('line', 'sku', 'product', 'qty'))
+          AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys(e.v) k WHERE k NOT IN ('line', 'sku', 'product', 'qty', 'options'))
           AND (NOT e.v ? 'line' OR (jsonb_typeof(e.v -> 'line') = 'number' AND e.v ->> 'line' ~ '^[1-9][0-9]{0,5}$'
                                     AND (e.v ->> 'line')::integer <= 100000))
           AND jsonb_typeof(e.v -> 'qty') = 'number' AND e.v ->> 'qty' ~ '^[1-9][0-9]{0,5}$' AND (e.v ->> 'qty')::integer <= 100000
@@ -629,12 +669,13 @@ BEGIN
         WHERE p.active AND p.formula IS NULL AND (s.id IS NULL OR s.active)
           AND (g.sku_code IS NOT NULL OR g.product_code IS NOT NULL)
           AND (g.sku_code IS NULL OR g.product_code IS NULL OR g.product_code = p.code)
-          AND CASE WHEN p.kind = 'goods' THEN s.id IS NOT NULL ELSE g.sku_code IS NULL END),
+          AND CASE WHEN p.kind = 'goods' THEN s.id IS NOT NULL ELSE g.sku_code IS NULL END
+          AND orderly.plain_options(p, s, g.options)),
     priced AS (
         -- Steps 1 and 2: the base price (a SKU's segment price, the product's, its base price)
         -- and the variant options its SKU fixes; the unit list price.
         SELECT i.*, b.source, b.base, o.steps AS option_steps, o.chosen, o.missing,
-               orderly.money(b.base + o.delta - CASE WHEN b.source = 'segment_sku_price' THEN o.delta ELSE 0 END) AS list
+               orderly.money(b.base + o.delta - CASE WHEN b.source = 'segment_sku_price' THEN o.vdelta ELSE 0 END) AS list
         FROM items i
         CROSS JOIN LATERAL (
             SELECT CASE WHEN sp.id IS NOT NULL THEN 'segment_sku_price' WHEN pp.id IS NOT NULL THEN 'segment_price'
@@ -646,19 +687,25 @@ BEGIN
             LEFT JOIN orderly.segment_prices pp ON sp.id IS NULL AND pp.segment = price_lines_set.segment
                                                 AND pp.product_id = (i.p).id AND pp.sku_id IS NULL) b
         CROSS JOIN LATERAL (
-            -- Only variant groups get a value here (from the SKU), so every delta is a variant's.
-            SELECT coalesce(jsonb_agg(CASE WHEN b.source = 'segment_sku_price' THEN orderly.included_in_sku_price(orderly.option_step(og, ov))
-                                           ELSE orderly.option_step(og, ov) END ORDER BY og.position, og.code)
+            -- Each group's values: a variant group's the SKU's, another's those given (in order).
+            SELECT coalesce(jsonb_agg(CASE WHEN b.source = 'segment_sku_price' AND og.variant
+                                           THEN orderly.included_in_sku_price(orderly.option_step(og, ov))
+                                           ELSE orderly.option_step(og, ov) END ORDER BY og.position, og.code, v.k)
                                 FILTER (WHERE ov.id IS NOT NULL), '[]') AS steps,
-                   coalesce(jsonb_object_agg(og.code, CASE WHEN og.multiple THEN to_jsonb(ARRAY[ov.code]) ELSE to_jsonb(ov.code) END)
-                                FILTER (WHERE ov.id IS NOT NULL), '{}') AS chosen,
+                   coalesce((SELECT jsonb_object_agg(c.code, c.chosen) FROM (
+                                 SELECT og2.code, CASE WHEN og2.multiple THEN jsonb_agg(v2.code ORDER BY v2.k) ELSE to_jsonb(min(v2.code)) END AS chosen
+                                 FROM orderly.option_groups og2
+                                 CROSS JOIN LATERAL orderly.option_codes(og2, i.s, i.options) v2
+                                 WHERE og2.product_id = (i.p).id
+                                 GROUP BY og2.code, og2.multiple) c), '{}') AS chosen,
                    coalesce(sum(ov.price_delta), 0) AS delta,
-                   -- A group left empty that must not be, or a value no longer offered.
-                   count(*) FILTER (WHERE (ov.id IS NULL AND (og.required OR (og.variant AND (i.p).kind = 'goods')))
-                                       OR NOT ov.active) AS missing
+                   coalesce(sum(ov.price_delta) FILTER (WHERE og.variant), 0) AS vdelta,
+                   -- A group left empty that must not be, or a value not (or no longer) offered.
+                   count(*) FILTER (WHERE (v.code IS NULL AND (og.required OR (og.variant AND (i.p).kind = 'goods')))
+                                       OR (v.code IS NOT NULL AND (ov.id IS NULL OR NOT ov.active))) AS missing
             FROM orderly.option_groups og
-            LEFT JOIN orderly.option_values ov
-                   ON og.variant AND (i.s).id IS NOT NULL AND ov.group_id = og.id AND ov.code = lower(btrim((i.s).options ->> og.code))
+            LEFT JOIN LATERAL orderly.option_codes(og, i.s, i.options) v ON true
+            LEFT JOIN orderly.option_values ov ON ov.group_id = og.id AND ov.code = v.code
             WHERE og.product_id = (i.p).id) o)
     SELECT count(DISTINCT x.line) FILTER (WHERE x.missing = 0 AND x.list >= 0 AND x.list * x.qty <= 999999999999.99),
            -- Steps 3 and 4 (line_discounts), 6, and the line.

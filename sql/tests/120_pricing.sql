@@ -461,7 +461,12 @@ WITH items AS (
     SELECT jsonb_build_object('sku', s.code) AS item FROM orderly.skus s JOIN orderly.products p ON p.id = s.product_id
     WHERE s.active AND p.active AND p.kind = 'goods' AND p.formula IS NULL
     UNION ALL
-    SELECT jsonb_build_object('product', p.code) FROM orderly.products p WHERE p.active AND p.kind <> 'goods' AND p.formula IS NULL),
+    SELECT jsonb_build_object('product', p.code) FROM orderly.products p WHERE p.active AND p.kind <> 'goods' AND p.formula IS NULL
+    UNION ALL
+    -- Plain options: extras of a group of several, one or a list; a variant group's value as its SKU has it.
+    SELECT o::jsonb FROM unnest(ARRAY['{"sku": "PHN-A-64", "options": {"acc": ["charger", "case"]}}',
+                                      '{"sku": "PHN-A-256", "options": {"acc": "case", "storage": "256"}}',
+                                      '{"sku": "PHN-A-64", "options": {}}']) o),
 orders AS (
     SELECT jsonb_build_array(i.item || jsonb_build_object('qty', q)) AS lines FROM items i, unnest(ARRAY[1, 3, 7, 12, 60]) q
     UNION ALL
@@ -484,7 +489,7 @@ SELECT ok((SELECT count(DISTINCT code) FROM both_ways) > 1 AND EXISTS (SELECT 1 
           AND EXISTS (SELECT 1 FROM both_ways WHERE set_based::text ~ '"step": "tier"'),
           'with coupons, rules and tiers among them');
 SELECT is(ARRAY(SELECT orderly.price_lines_set('standard', l, NULL, orderly.tax_context(NULL), now()) IS NULL
-                FROM unnest(ARRAY['[{"sku": "PHN-A-64", "qty": 1, "options": {"acc": ["case"]}}]',
+                FROM unnest(ARRAY['[{"sku": "PHN-A-64", "qty": 1, "options": {"ACC": ["case"]}}]',
                                   '[{"product": "PHN-A", "qty": 1}]',
                                   '[{"sku": "PHN-A-64", "qty": 1, "unit_price": 5, "reason": "x"}]',
                                   '[{"sku": "PHN-A-64", "qty": 0}]',
@@ -492,9 +497,14 @@ SELECT is(ARRAY(SELECT orderly.price_lines_set('standard', l, NULL, orderly.tax_
                                   '[{"sku": "NOPE", "qty": 1}]',
                                   '[{"sku": "PHN-A-64", "qty": 1, "line": 2}, {"sku": "PHN-A-64", "qty": 1, "line": 2}]',
                                   '[{"sku": "PHN-A-64", "qty": 1, "product": "GADGET"}]',
-                                  '[7]']::jsonb[]) l),
-          array_fill(true, ARRAY[9]),
-          'price_lines_set leaves to price_line: options, goods by product, a manual price, a bad qty, an unknown SKU, a line number twice, a SKU of another product, a line that is not an object');
+                                  '[7]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "options": {"acc": ["old"]}}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "options": {"acc": ["case", "case"]}}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "options": {"storage": "256"}}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "options": {"acc": []}}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "options": {"colour": "red"}}]']::jsonb[]) l),
+          array_fill(true, ARRAY[14]),
+          'price_lines_set leaves to price_line: options spelt otherwise, goods by product, a manual price, a bad qty, an unknown SKU, a line number twice, a SKU of another product, a line that is not an object, an inactive value, a value twice, a variant the SKU does not have, an empty list, an unknown group');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
