@@ -629,9 +629,10 @@ $$;
 -- their base, option and list prices in one; their tiers and rules (line_discounts) and tax and
 -- documents in one more — instead of a price_line call per line, each with its own lookups. It
 -- takes the lines orders are mostly made of: a SKU, or a product that is not goods (a service, a
--- bundle), with qty, its line number and plain options (plain_options), nothing else. It returns
--- NULL as soon as one line is anything more (other spellings of options, params, a manual price,
--- a formula, goods named by product) or anything wrong; price_lines then prices the order line by line, which also says precisely what is
+-- bundle), or goods named by product and the variant options of one of its SKUs, with qty, its
+-- line number and plain options (plain_options), nothing else. It returns NULL as soon as one line
+-- is anything more (other spellings of options, params, a manual price, a formula) or anything
+-- wrong; price_lines then prices the order line by line, which also says precisely what is
 -- wrong. Both ways build their steps and lines with the same functions above, and give the same
 -- answer byte for byte (pgTAP 120 compares them; Tests/Golden/pricing-corpus.txt).
 CREATE OR REPLACE FUNCTION orderly.price_lines_set(segment text, lines jsonb, coupon orderly.coupons, tax jsonb, at timestamptz)
@@ -659,18 +660,24 @@ BEGIN
           AND (NOT e.v ? 'sku' OR jsonb_typeof(e.v -> 'sku') = 'string')
           AND (NOT e.v ? 'product' OR jsonb_typeof(e.v -> 'product') = 'string')),
     items AS (
-        -- What each line is: an active SKU (of the product named, if one is), or an active
-        -- product that is not goods; no formula.
-        SELECT g.*, p, s
+        -- What each line is: an active SKU (of the product named, if one is; for goods named by
+        -- product, the SKU its variant options pick), or an active product that is not goods; no
+        -- formula.
+        SELECT g.n, g.line, g.qty, g.options, g.sku_code, g.product_code, p, coalesce(s.*, v.pick) AS s
         FROM given g
         LEFT JOIN orderly.skus s ON s.code = g.sku_code
         JOIN orderly.products p ON p.id = CASE WHEN g.sku_code IS NOT NULL THEN s.product_id
                                                ELSE (SELECT x.id FROM orderly.products x WHERE x.code = g.product_code) END
-        WHERE p.active AND p.formula IS NULL AND (s.id IS NULL OR s.active)
+        LEFT JOIN LATERAL (
+            SELECT x AS pick FROM orderly.skus x
+            WHERE g.sku_code IS NULL AND p.kind = 'goods' AND x.product_id = p.id
+              AND x.options = (SELECT coalesce(jsonb_object_agg(og.code, g.options -> og.code), '{}') FROM orderly.option_groups og
+                               WHERE og.product_id = p.id AND og.variant AND jsonb_typeof(g.options -> og.code) = 'string')) v ON true
+        WHERE p.active AND p.formula IS NULL AND (coalesce(s.*, v.pick) IS NULL OR (coalesce(s.*, v.pick)).active)
           AND (g.sku_code IS NOT NULL OR g.product_code IS NOT NULL)
           AND (g.sku_code IS NULL OR g.product_code IS NULL OR g.product_code = p.code)
-          AND CASE WHEN p.kind = 'goods' THEN s.id IS NOT NULL ELSE g.sku_code IS NULL END
-          AND orderly.plain_options(p, s, g.options)),
+          AND CASE WHEN p.kind = 'goods' THEN (coalesce(s.*, v.pick)).id IS NOT NULL ELSE g.sku_code IS NULL END
+          AND orderly.plain_options(p, coalesce(s.*, v.pick), g.options)),
     priced AS (
         -- Steps 1 and 2: the base price (a SKU's segment price, the product's, its base price)
         -- and the variant options its SKU fixes; the unit list price.

@@ -466,7 +466,9 @@ WITH items AS (
     -- Plain options: extras of a group of several, one or a list; a variant group's value as its SKU has it.
     SELECT o::jsonb FROM unnest(ARRAY['{"sku": "PHN-A-64", "options": {"acc": ["charger", "case"]}}',
                                       '{"sku": "PHN-A-256", "options": {"acc": "case", "storage": "256"}}',
-                                      '{"sku": "PHN-A-64", "options": {}}']) o),
+                                      '{"sku": "PHN-A-64", "options": {}}',
+                                      '{"product": "PHN-A", "options": {"storage": "256", "acc": ["case"]}}',
+                                      '{"product": "phn-a", "options": {"storage": "64"}}']) o),
 orders AS (
     SELECT jsonb_build_array(i.item || jsonb_build_object('qty', q)) AS lines FROM items i, unnest(ARRAY[1, 3, 7, 12, 60]) q
     UNION ALL
@@ -504,7 +506,7 @@ SELECT is(ARRAY(SELECT orderly.price_lines_set('standard', l, NULL, orderly.tax_
                                   '[{"sku": "PHN-A-64", "qty": 1, "options": {"acc": []}}]',
                                   '[{"sku": "PHN-A-64", "qty": 1, "options": {"colour": "red"}}]']::jsonb[]) l),
           array_fill(true, ARRAY[14]),
-          'price_lines_set leaves to price_line: options spelt otherwise, goods by product, a manual price, a bad qty, an unknown SKU, a line number twice, a SKU of another product, a line that is not an object, an inactive value, a value twice, a variant the SKU does not have, an empty list, an unknown group');
+          'price_lines_set leaves to price_line: options spelt otherwise, goods by product without a variant, a manual price, a bad qty, an unknown SKU, a line number twice, a SKU of another product, a line that is not an object, an inactive value, a value twice, a variant the SKU does not have, an empty list, an unknown group');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
