@@ -143,12 +143,13 @@ $$;
 
 -- The explanation's steps, built in one place for both ways of pricing lines (price_line, one
 -- line at a time, and price_lines_set, a whole order at once). No SET search_path (every name is
--- qualified or pg_catalog's), so that they are inlined into their callers.
+-- qualified or pg_catalog's) and STABLE like format(), so that they are inlined into their
+-- callers (an IMMUTABLE one that calls format() is not).
 
 -- Step 1: the base unit price and where it came from (source: segment_sku_price, segment_price or
 -- base_price; a formula's step is price_line's own).
 CREATE OR REPLACE FUNCTION orderly.base_step(source text, segment text, sku_code text, amount numeric) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 AS $$
     SELECT jsonb_build_object('step', 'base', 'amount', $4)
         || CASE $1
@@ -160,7 +161,7 @@ $$;
 
 -- Step 2, one chosen option value.
 CREATE OR REPLACE FUNCTION orderly.option_step(g orderly.option_groups, ov orderly.option_values) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 AS $$
     SELECT jsonb_build_object('step', 'option', 'group', ($1).code, 'value', ($2).code, 'name', ($2).name,
                               'variant', ($1).variant, 'delta', ($2).price_delta,
@@ -177,7 +178,7 @@ $$;
 
 -- The unit list price times the quantity.
 CREATE OR REPLACE FUNCTION orderly.list_step(unit numeric, qty integer) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 AS $$
     SELECT jsonb_build_object('step', 'list_price', 'unit', $1, 'qty', $2, 'amount', $1 * $2,
                               'text', format('list price %s x %s = %s', $1, $2, $1 * $2))
@@ -185,7 +186,7 @@ $$;
 
 -- Step 6 (tax: from tax_context).
 CREATE OR REPLACE FUNCTION orderly.tax_step(tax jsonb, amount numeric) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE sql STABLE
 AS $$
     SELECT jsonb_build_object('step', 'tax', 'rate', ($1 ->> 'rate')::numeric, 'name', $1 -> 'name', 'amount', $2, 'text', $1 ->> 'text')
         || CASE WHEN $1 ? 'place' THEN jsonb_build_object('place', $1 -> 'place') ELSE '{}' END
@@ -590,23 +591,29 @@ $$;
 -- group of several, without repeats, at most 50), a variant group's value the SKU's own. Anything
 -- else, right or wrong, is for price_line (line_options), which knows every spelling and error.
 CREATE OR REPLACE FUNCTION orderly.plain_options(p orderly.products, s orderly.skus, options jsonb) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT $3 IS NULL OR (
-        jsonb_typeof($3) = 'object'
+BEGIN
+    -- plpgsql: planned once a session, and at once when there are no options.
+    IF options IS NULL THEN
+        RETURN true;
+    END IF;
+    RETURN jsonb_typeof(options) = 'object'
         AND NOT EXISTS (
-            SELECT 1 FROM jsonb_each($3) e
-            LEFT JOIN orderly.option_groups g ON g.product_id = ($1).id AND g.code = e.key
+            SELECT 1 FROM jsonb_each(options) e
+            LEFT JOIN orderly.option_groups g ON g.product_id = p.id AND g.code = e.key
             WHERE g.id IS NULL
                OR CASE WHEN jsonb_typeof(e.value) = 'string'
                        THEN e.value #>> '{}' <> lower(btrim(e.value #>> '{}'))
-                            OR (g.variant AND ($2).id IS NOT NULL AND e.value #>> '{}' IS DISTINCT FROM ($2).options ->> g.code)
+                            OR (g.variant AND s.id IS NOT NULL AND e.value #>> '{}' IS DISTINCT FROM s.options ->> g.code)
                        WHEN jsonb_typeof(e.value) = 'array'
-                       THEN NOT g.multiple OR (g.variant AND ($2).id IS NOT NULL) OR jsonb_array_length(e.value) NOT BETWEEN 1 AND 50
+                       THEN NOT g.multiple OR (g.variant AND s.id IS NOT NULL) OR jsonb_array_length(e.value) NOT BETWEEN 1 AND 50
                             OR EXISTS (SELECT 1 FROM jsonb_array_elements(e.value) v
                                        WHERE jsonb_typeof(v) <> 'string' OR v #>> '{}' <> lower(btrim(v #>> '{}')))
                             OR (SELECT count(DISTINCT v) FROM jsonb_array_elements(e.value) v) <> jsonb_array_length(e.value)
-                       ELSE true END))
+                       ELSE true END);
+END
 $$;
 
 -- A group's chosen codes on a line with plain options, in order (k): a variant group's the SKU's,
