@@ -184,6 +184,14 @@ AS $$
                               'text', format('list price %s x %s = %s', $1, $2, $1 * $2))
 $$;
 
+-- Step 5: a manual unit price (rounded) instead of tiers and rules.
+CREATE OR REPLACE FUNCTION orderly.override_step(unit numeric, qty integer, gross numeric, reason text) RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT jsonb_build_object('step', 'override', 'unit_price', $1, 'reason', $4, 'amount', $1 * $2 - $3,
+                              'text', format('manual price %s per unit (tiers and discounts not applied): %s', $1, $4))
+$$;
+
 -- Step 6 (tax: from tax_context).
 CREATE OR REPLACE FUNCTION orderly.tax_step(tax jsonb, amount numeric) RETURNS jsonb
 LANGUAGE sql STABLE
@@ -567,10 +575,7 @@ BEGIN
         IF v_net > 999999999999.99 THEN
             RAISE EXCEPTION 'the line amount is too large' USING ERRCODE = 'OL400';
         END IF;
-        v_steps := v_steps || jsonb_build_object('step', 'override', 'unit_price', v_override, 'reason', v_reason,
-                                                 'amount', v_net - v_gross,
-                                                 'text', format('manual price %s per unit (tiers and discounts not applied): %s',
-                                                                v_override, v_reason));
+        v_steps := v_steps || orderly.override_step(v_override, v_qty, v_gross, v_reason);
     ELSE
         v_disc := orderly.line_discounts(p, segment, v_qty, v_list, coupon, at);
         v_steps := v_steps || (v_disc -> 'steps');
@@ -637,12 +642,14 @@ $$;
 -- documents in one more — instead of a price_line call per line, each with its own lookups. It
 -- takes the lines orders are mostly made of: a SKU, or a product that is not goods (a service, a
 -- bundle), or goods named by product and the variant options of one of its SKUs, with qty, its
--- line number and plain options (plain_options), nothing else. It returns NULL as soon as one line
--- is anything more (other spellings of options, params, a manual price, a formula) or anything
+-- line number, plain options (plain_options) and a manual price, nothing else. It returns NULL as
+-- soon as one line is anything more (other spellings of options, a formula's params) or anything
 -- wrong; price_lines then prices the order line by line, which also says precisely what is
 -- wrong. Both ways build their steps and lines with the same functions above, and give the same
 -- answer byte for byte (pgTAP 120 compares them; Tests/Golden/pricing-corpus.txt).
-CREATE OR REPLACE FUNCTION orderly.price_lines_set(segment text, lines jsonb, coupon orderly.coupons, tax jsonb, at timestamptz)
+DROP FUNCTION IF EXISTS orderly.price_lines_set(text, jsonb, orderly.coupons, jsonb, timestamptz);
+CREATE OR REPLACE FUNCTION orderly.price_lines_set(segment text, lines jsonb, coupon orderly.coupons, tax jsonb, at timestamptz,
+                                                   can_override boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -652,25 +659,43 @@ DECLARE
     v_taken integer;
     v_out   jsonb;
 BEGIN
-    WITH given AS (
-        -- Only what this way takes: an object of line, sku and/or product, qty, each well-formed.
-        SELECT e.n, CASE WHEN e.v ? 'line' THEN (e.v ->> 'line')::integer ELSE e.n::integer END AS line,
-               (e.v ->> 'qty')::integer AS qty, e.v -> 'options' AS options,
-               nullif(upper(btrim(e.v ->> 'sku')), '') AS sku_code,
-               nullif(upper(btrim(e.v ->> 'product')), '') AS product_code
-        FROM jsonb_array_elements(lines) WITH ORDINALITY AS e(v, n)
-        WHERE jsonb_typeof(e.v) = 'object'
-          AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys(e.v) k WHERE k NOT IN ('line', 'sku', 'product', 'qty', 'options'))
-          AND (NOT e.v ? 'line' OR (jsonb_typeof(e.v -> 'line') = 'number' AND e.v ->> 'line' ~ '^[1-9][0-9]{0,5}$'
-                                    AND (e.v ->> 'line')::integer <= 100000))
-          AND jsonb_typeof(e.v -> 'qty') = 'number' AND e.v ->> 'qty' ~ '^[1-9][0-9]{0,5}$' AND (e.v ->> 'qty')::integer <= 100000
-          AND (NOT e.v ? 'sku' OR jsonb_typeof(e.v -> 'sku') = 'string')
-          AND (NOT e.v ? 'product' OR jsonb_typeof(e.v -> 'product') = 'string')),
+    WITH raw AS (
+        -- Every value read through a CASE that checks its form first: a cast that fails would be
+        -- an error, and a WHERE does not say in which order it tests its conditions.
+        SELECT e.n, e.v,
+               CASE WHEN e.v ? 'line'
+                    THEN CASE WHEN jsonb_typeof(e.v -> 'line') = 'number' AND e.v ->> 'line' ~ '^[1-9][0-9]{0,5}$'
+                              THEN (e.v ->> 'line')::integer END
+                    ELSE e.n::integer END AS line,
+               CASE WHEN jsonb_typeof(e.v -> 'qty') = 'number' AND e.v ->> 'qty' ~ '^[1-9][0-9]{0,5}$'
+                    THEN (e.v ->> 'qty')::integer END AS qty,
+               CASE WHEN jsonb_typeof(e.v -> 'unit_price') = 'number' THEN (e.v ->> 'unit_price')::numeric END AS unit_price,
+               CASE WHEN jsonb_typeof(e.v -> 'reason') = 'string' THEN btrim(e.v ->> 'reason') END AS reason,
+               -- Only the keys this way takes, each of the type it takes.
+               CASE WHEN jsonb_typeof(e.v) = 'object'
+                    THEN NOT EXISTS (SELECT 1 FROM jsonb_object_keys(e.v) k
+                                     WHERE k NOT IN ('line', 'sku', 'product', 'qty', 'options', 'unit_price', 'reason'))
+                         AND (NOT e.v ? 'sku' OR jsonb_typeof(e.v -> 'sku') = 'string')
+                         AND (NOT e.v ? 'product' OR jsonb_typeof(e.v -> 'product') = 'string')
+                         AND (e.v ? 'unit_price') = (e.v ? 'reason')
+                    ELSE false END AS plain
+        FROM jsonb_array_elements(lines) WITH ORDINALITY AS e(v, n)),
+    given AS (
+        -- Only what this way takes: an object of line, sku and/or product, qty, options, and a
+        -- manual price (a number in range, by one who may, with a reason on one line).
+        SELECT r.n, r.line, r.qty, r.v -> 'options' AS options, orderly.money(r.unit_price) AS unit, r.reason,
+               nullif(upper(btrim(r.v ->> 'sku')), '') AS sku_code,
+               nullif(upper(btrim(r.v ->> 'product')), '') AS product_code
+        FROM raw r
+        WHERE r.plain AND r.line <= 100000 AND r.qty <= 100000
+          AND (NOT r.v ? 'unit_price'
+               OR (price_lines_set.can_override AND r.unit_price BETWEEN 0 AND 999999999999.99
+                   AND r.reason <> '' AND length(r.reason) <= 500 AND r.reason !~ '[[:cntrl:]]'))),
     items AS (
         -- What each line is: an active SKU (of the product named, if one is; for goods named by
         -- product, the SKU its variant options pick), or an active product that is not goods; no
         -- formula.
-        SELECT g.n, g.line, g.qty, g.options, g.sku_code, g.product_code, p, coalesce(s.*, v.pick) AS s
+        SELECT g.n, g.line, g.qty, g.options, g.unit, g.reason, g.sku_code, g.product_code, p, coalesce(s.*, v.pick) AS s
         FROM given g
         LEFT JOIN orderly.skus s ON s.code = g.sku_code
         JOIN orderly.products p ON p.id = CASE WHEN g.sku_code IS NOT NULL THEN s.product_id
@@ -721,21 +746,27 @@ BEGIN
             LEFT JOIN LATERAL orderly.option_codes(og, i.s, i.options) v ON true
             LEFT JOIN orderly.option_values ov ON ov.group_id = og.id AND ov.code = v.code
             WHERE og.product_id = (i.p).id) o)
-    SELECT count(DISTINCT x.line) FILTER (WHERE x.missing = 0 AND x.list >= 0 AND x.list * x.qty <= 999999999999.99),
+    SELECT count(DISTINCT x.line) FILTER (WHERE x.missing = 0 AND x.list >= 0 AND x.list * x.qty <= 999999999999.99
+                                             AND coalesce(x.unit * x.qty, 0) <= 999999999999.99),
            -- Steps 3 and 4 (line_discounts), 6, and the line.
            jsonb_agg(jsonb_build_object('line', x.line)
                      || orderly.priced_line(x.p, (x.s).code, (x.s).id, x.qty, x.chosen, '{}', x.list,
                                             jsonb_build_array(orderly.base_step(x.source, price_lines_set.segment, (x.s).code, x.base))
-                                                || x.option_steps || orderly.list_step(x.list, x.qty) || (d.d -> 'steps')
+                                                || x.option_steps || orderly.list_step(x.list, x.qty)
+                                                || CASE WHEN x.unit IS NULL THEN d.d -> 'steps'
+                                                        ELSE jsonb_build_array(orderly.override_step(x.unit, x.qty, x.list * x.qty, x.reason)) END
                                                 || orderly.tax_step(price_lines_set.tax, t.amount),
-                                            (d.d ->> 'net')::numeric, price_lines_set.tax, t.amount, false)
+                                            d.net, price_lines_set.tax, t.amount, x.unit IS NOT NULL)
                      ORDER BY x.n)
     INTO v_taken, v_out
     FROM priced x
-    -- OFFSET 0: evaluated once per line, not once per use.
-    CROSS JOIN LATERAL (SELECT orderly.line_discounts(x.p, price_lines_set.segment, x.qty, x.list, price_lines_set.coupon, price_lines_set.at) AS d
-                        OFFSET 0) d
-    CROSS JOIN LATERAL (SELECT orderly.money((d.d ->> 'net')::numeric * (price_lines_set.tax ->> 'rate')::numeric / 100) AS amount) t;
+    -- Steps 3 and 4, or the manual price instead. OFFSET 0: evaluated once per line, not once per use.
+    CROSS JOIN LATERAL (SELECT r.d, coalesce(x.unit * x.qty, (r.d ->> 'net')::numeric) AS net
+                        FROM (SELECT CASE WHEN x.unit IS NULL
+                                          THEN orderly.line_discounts(x.p, price_lines_set.segment, x.qty, x.list, price_lines_set.coupon,
+                                                                      price_lines_set.at) END AS d
+                              OFFSET 0) r) d
+    CROSS JOIN LATERAL (SELECT orderly.money(d.net * (price_lines_set.tax ->> 'rate')::numeric / 100) AS amount) t;
     IF v_taken IS DISTINCT FROM v_count THEN
         RETURN NULL;
     END IF;
@@ -792,7 +823,7 @@ BEGIN
     END IF;
 
     -- The whole order at once when it can be (price_lines_set), else line by line.
-    v_out := orderly.price_lines_set(segment, lines, c, v_tax, v_at);
+    v_out := orderly.price_lines_set(segment, lines, c, v_tax, v_at, can_override);
     FOR e, i IN SELECT x.value, x.n::integer FROM jsonb_array_elements(CASE WHEN v_out IS NULL THEN lines ELSE v_out END)
                                                   WITH ORDINALITY AS x(value, n) LOOP
         IF v_out IS NOT NULL THEN

@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(186);
+SELECT plan(188);
 
 DO $$
 BEGIN
@@ -490,6 +490,28 @@ SELECT is((SELECT count(*) FROM both_ways WHERE set_based::text IS DISTINCT FROM
 SELECT ok((SELECT count(DISTINCT code) FROM both_ways) > 1 AND EXISTS (SELECT 1 FROM both_ways WHERE set_based::text ~ '"step": "rule"')
           AND EXISTS (SELECT 1 FROM both_ways WHERE set_based::text ~ '"step": "tier"'),
           'with coupons, rules and tiers among them');
+-- Manual prices, by one who may set them: both ways alike too.
+SELECT is_empty($$
+    WITH o(lines) AS (VALUES ('[{"sku": "PHN-A-64", "qty": 3, "unit_price": 80.125, "reason": "  price match  "}]'::jsonb),
+                             ('[{"sku": "PHN-A-256", "qty": 1, "unit_price": 0, "reason": "gift"}, {"product": "CABLE", "qty": 60}]'),
+                             ('[{"product": "PHN-A", "qty": 2, "options": {"storage": "256", "acc": ["case"]}, "unit_price": 149, "reason": "bundle deal"}]'))
+    SELECT o.lines FROM o
+    WHERE orderly.price_lines_set('standard', o.lines, NULL, orderly.tax_context(NULL), timestamptz '2026-06-01 12:00Z', true)::text
+          IS DISTINCT FROM
+          (SELECT jsonb_agg(jsonb_build_object('line', n) || orderly.price_line(e, 'standard', NULL, orderly.tax_context(NULL),
+                                                                               timestamptz '2026-06-01 12:00Z', true) ORDER BY n)
+           FROM jsonb_array_elements(o.lines) WITH ORDINALITY AS t(e, n))::text
+$$, 'a manual price: the same both ways (rounded, with its reason trimmed)');
+SELECT is(ARRAY(SELECT orderly.price_lines_set('standard', l, NULL, orderly.tax_context(NULL), now(), true) IS NULL
+                FROM unnest(ARRAY['[{"sku": "PHN-A-64", "qty": 1, "unit_price": "80", "reason": "x"}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "unit_price": 80, "reason": "  "}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "reason": "x"}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1, "unit_price": -1, "reason": "x"}]',
+                                  '[{"sku": "PHN-A-64", "qty": 1.5}]']::jsonb[]) l)
+          || (orderly.price_lines_set('standard', '[{"sku": "PHN-A-64", "qty": 1, "unit_price": 80, "reason": "x"}]', NULL,
+                                      orderly.tax_context(NULL), now(), false) IS NULL),
+          array_fill(true, ARRAY[6]),
+          'and leaves to price_line a price given as text, a blank reason, a reason alone, a negative price, a fractional qty, a manual price without the right');
 SELECT is(ARRAY(SELECT orderly.price_lines_set('standard', l, NULL, orderly.tax_context(NULL), now()) IS NULL
                 FROM unnest(ARRAY['[{"sku": "PHN-A-64", "qty": 1, "options": {"ACC": ["case"]}}]',
                                   '[{"product": "PHN-A", "qty": 1}]',
