@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(188);
+SELECT plan(189);
 
 DO $$
 BEGIN
@@ -490,6 +490,20 @@ SELECT is((SELECT count(*) FROM both_ways WHERE set_based::text IS DISTINCT FROM
 SELECT ok((SELECT count(DISTINCT code) FROM both_ways) > 1 AND EXISTS (SELECT 1 FROM both_ways WHERE set_based::text ~ '"step": "rule"')
           AND EXISTS (SELECT 1 FROM both_ways WHERE set_based::text ~ '"step": "tier"'),
           'with coupons, rules and tiers among them');
+-- The explanation as clients read it: each step's step, text and amount first, then its other
+-- keys — the text json_extend gives, for every line priced above and a few odd steps.
+SELECT is_empty($$
+    WITH ex(e) AS (SELECT l -> 'explanation' FROM both_ways, jsonb_array_elements(set_based) l
+                   UNION ALL VALUES ('[]'::jsonb), (NULL), ('[{"step": "x"}]'), ('[{"step": "x", "amount": null, "text": null}]'))
+    SELECT e FROM ex
+    WHERE orderly.explanation_doc(e)::text IS DISTINCT FROM
+          (SELECT coalesce(json_agg(orderly.json_extend(
+                                        CASE WHEN st ? 'amount' THEN json_build_object('step', st -> 'step', 'text', st -> 'text', 'amount', st -> 'amount')
+                                             ELSE json_build_object('step', st -> 'step', 'text', st -> 'text') END,
+                                        (st - 'step' - 'text' - 'amount')::json) ORDER BY n), '[]')
+           FROM jsonb_array_elements(coalesce(e, '[]')) WITH ORDINALITY AS t(st, n))::text
+$$, 'explanation_doc: step, text and amount first, then the rest, exactly as json_extend writes it');
+
 -- Manual prices, by one who may set them: both ways alike too.
 SELECT is_empty($$
     WITH o(lines) AS (VALUES ('[{"sku": "PHN-A-64", "qty": 3, "unit_price": 80.125, "reason": "  price match  "}]'::jsonb),
