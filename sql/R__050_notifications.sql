@@ -1,6 +1,6 @@
 -- Orderly: notifications (DESIGN.md §5): raising them (api.notify, admin.notify), reading and
 -- acknowledging them (INBOX, INBOX ACK), and the catch-up feed of the server's LISTEN
--- connection (api.events_since, api.last_event_id).
+-- connection (api.event_start, api.event_feed).
 --
 -- Who sees a role notification is decided when it is read or pushed, by who holds the role
 -- then: a user given a role sees the role's earlier notifications, one who lost it no longer
@@ -110,7 +110,7 @@ BEGIN
 
     -- The transaction has an id before the row takes its id (the INSERT draws it from the
     -- sequence before it writes): a reader that sees the gap this row leaves while uncommitted
-    -- then knows the transaction is older than its snapshot's xmax (see api.event_feed).
+    -- then knows the transaction is older than any transaction id drawn after (see api.event_feed).
     PERFORM pg_current_xact_id();
 
     INSERT INTO orderly.notifications (recipient_user_id, recipient_role, kind, payload)
@@ -259,27 +259,9 @@ SELECT orderly.register_command('INBOX ACK', 'api.inbox_ack', 'inbox.read',
     summary    => 'Mark one notification, or all of them, as read.',
     changes    => true);
 
--- Everything after an id, in id order, with the recipient columns and the document (the INBOX
--- row without "read"), for tools and tests; NULL means nothing. The server reads api.event_feed,
--- which also fills the gaps that transactions committing out of id order leave behind.
-CREATE OR REPLACE FUNCTION api.events_since(after_id bigint, max_rows integer DEFAULT 500) RETURNS SETOF json
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, orderly, pg_temp
-AS $$
-BEGIN
-    IF events_since.max_rows IS NULL OR events_since.max_rows NOT BETWEEN 1 AND 10000 THEN
-        RAISE EXCEPTION 'max_rows must be between 1 and 10000' USING ERRCODE = 'OL400';
-    END IF;
-
-    RETURN QUERY
-    SELECT (orderly.notification_doc(n)
-            || jsonb_build_object('recipient_user_id', n.recipient_user_id, 'recipient_role', n.recipient_role))::json
-    FROM orderly.notifications n
-    WHERE n.id > events_since.after_id
-    ORDER BY n.id
-    LIMIT events_since.max_rows;
-END
-$$;
+-- The feed before issue 16 (after an id, and the newest id), replaced by event_feed and event_start.
+DROP FUNCTION IF EXISTS api.events_since(bigint, integer);
+DROP FUNCTION IF EXISTS api.last_event_id();
 
 -- The server's LISTEN connection reads through this (EventListener.swift, EventCursor.swift).
 -- Notifications commit out of id order, so the reader keeps, beside the last id it has seen, the
@@ -337,13 +319,6 @@ AS $$
                  WHERE NOT EXISTS (SELECT 1 FROM orderly.notifications n WHERE n.id = g) ORDER BY g),
            pg_current_xact_id()::text
     FROM m
-$$;
-
-CREATE OR REPLACE FUNCTION api.last_event_id() RETURNS bigint
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, orderly, pg_temp
-AS $$
-    SELECT coalesce(max(n.id), 0) FROM orderly.notifications n
 $$;
 
 COMMENT ON FUNCTION admin.notify(text, text) IS

@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(161);
+SELECT plan(156);
 
 DO $$
 BEGIN
@@ -233,71 +233,65 @@ SELECT throws_ok(format('SELECT * FROM api.inbox(%s, %L)', test.uid('bob'), '{}'
                  'a locked user cannot read the inbox');
 SELECT admin.unlock_user('bob');
 
--- The server's feed: events_since / last_event_id ----------------------------------------------------
+-- The server's feed: event_start and event_feed ---------------------------------------------------
 
-SELECT is(api.last_event_id(), (SELECT max(id) FROM orderly.notifications), 'last_event_id is the newest id');
-SELECT is((SELECT array_agg((e::jsonb ->> 'id')::bigint ORDER BY o) FROM api.events_since(0) WITH ORDINALITY AS t(e, o)),
-          (SELECT array_agg(id ORDER BY id) FROM orderly.notifications), 'events_since(0): everything, in id order');
-SELECT is((SELECT array_agg((e::jsonb ->> 'id')::bigint ORDER BY o)
-           FROM api.events_since((SELECT id FROM ids WHERE name = 'rep1')) WITH ORDINALITY AS t(e, o)),
+SELECT is((SELECT last_id FROM api.event_start()), (SELECT max(id) FROM orderly.notifications), 'event_start: from the newest id');
+SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed(0)), (SELECT array_agg(id ORDER BY id) FROM orderly.notifications),
+          'event_feed(0): everything, in id order');
+SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed((SELECT id FROM ids WHERE name = 'rep1'))),
           (SELECT array_agg(id ORDER BY id) FROM orderly.notifications WHERE id > (SELECT id FROM ids WHERE name = 'rep1')),
-          'events_since(id): only later ones');
-SELECT is((SELECT array_agg((e::jsonb ->> 'id')::bigint ORDER BY o) FROM api.events_since(0, 2) WITH ORDINALITY AS t(e, o)),
+          'event_feed(id): only later ones');
+SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed(0, '{}', 2)),
           (SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM orderly.notifications ORDER BY id LIMIT 2) s),
           'max_rows: the oldest first');
-SELECT is_empty($$SELECT * FROM api.events_since(NULL)$$, 'events_since(NULL): nothing');
-SELECT is_empty(format('SELECT * FROM api.events_since(%s)', api.last_event_id()), 'nothing after the last id');
-SELECT throws_ok($$SELECT * FROM api.events_since(0, 0)$$, 'OL400', 'max_rows must be between 1 and 10000', 'max_rows=0');
-SELECT throws_ok($$SELECT * FROM api.events_since(0, 10001)$$, 'OL400', 'max_rows must be between 1 and 10000', 'max_rows too big');
-SELECT throws_ok($$SELECT * FROM api.events_since(0, NULL)$$, 'OL400', NULL, 'max_rows null');
+SELECT throws_ok($$SELECT * FROM api.event_feed(NULL)$$, 'OL400', NULL, 'event_feed without after_id');
+SELECT is((SELECT array_agg(coalesce(id::text, 'none')) FROM api.event_feed((SELECT last_id FROM api.event_start()))), ARRAY['none'],
+          'nothing after the last id: one row with the snapshot and no id');
+SELECT throws_ok($$SELECT * FROM api.event_feed(0, '{}', 0)$$, 'OL400', 'after_id is required and max_rows must be between 1 and 10000',
+                 'max_rows=0');
+SELECT throws_ok($$SELECT * FROM api.event_feed(0, '{}', 10001)$$, 'OL400', NULL, 'max_rows too big');
+SELECT throws_ok($$SELECT * FROM api.event_feed(0, '{}', NULL)$$, 'OL400', NULL, 'max_rows null');
 
-SELECT is((SELECT e::jsonb FROM api.events_since((SELECT id - 1 FROM ids WHERE name = 'rep1'), 1) e),
+-- The pushed object is the INBOX row ("read" false), routed by the recipient columns beside it.
+SELECT is((SELECT event::jsonb || jsonb_build_object('recipient_user_id', recipient_user_id, 'recipient_role', recipient_role)
+           FROM api.event_feed((SELECT id - 1 FROM ids WHERE name = 'rep1'), '{}', 1)),
           jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'rep1'), 'kind', 'approval.requested',
                              'payload', '{"order_id": 7}'::jsonb,
                              'created_at', (SELECT orderly.json_time(created_at) FROM orderly.notifications n
                                             WHERE n.id = (SELECT id FROM ids WHERE name = 'rep1')),
                              'recipient_user_id', NULL, 'recipient_role', 'sales_rep',
-                             'recipient', '{"role": "sales_rep"}'::jsonb),
+                             'recipient', '{"role": "sales_rep"}'::jsonb, 'read', false),
           'an event for a role: documented shape');
-SELECT is((SELECT e::jsonb - 'created_at' FROM api.events_since((SELECT id - 1 FROM ids WHERE name = 'ann1'), 1) e),
+SELECT is((SELECT (event::jsonb - 'created_at') || jsonb_build_object('recipient_user_id', recipient_user_id, 'recipient_role', recipient_role)
+           FROM api.event_feed((SELECT id - 1 FROM ids WHERE name = 'ann1'), '{}', 1)),
           jsonb_build_object('id', (SELECT id FROM ids WHERE name = 'ann1'), 'kind', 'order.shipped',
                              'payload', '{"order_id": 1042}'::jsonb, 'recipient_user_id', test.uid('ann'),
-                             'recipient_role', NULL, 'recipient', '{"user": "ann"}'::jsonb),
+                             'recipient_role', NULL, 'recipient', '{"user": "ann"}'::jsonb, 'read', false),
           'an event for a user: documented shape');
 SELECT is_empty($$
     SELECT i.r FROM unnest(pg_temp.inbox('cid', '{"limit": 500}')) AS i(r)
-    WHERE i.r - 'read' <> (SELECT e::jsonb - 'recipient_user_id' - 'recipient_role'
-                           FROM api.events_since((i.r ->> 'id')::bigint - 1, 1) e)
-$$, 'a pushed event is exactly an INBOX row without "read"');
-SELECT ok((SELECT bool_and(e::text !~ ' : ') FROM api.events_since(0) e), 'events are compact JSON');
+    WHERE i.r - 'read' <> (SELECT f.event::jsonb - 'read' FROM api.event_feed((i.r ->> 'id')::bigint - 1, '{}', 1) f)
+$$, 'a pushed event is exactly an INBOX row, unread');
+SELECT ok((SELECT bool_and((event::jsonb ->> 'read')::boolean = false) FROM api.event_feed(0)), 'every pushed event is unread');
+SELECT is_empty($$
+    SELECT f.id FROM api.event_feed(0) f JOIN orderly.notifications n ON n.id = f.id
+    WHERE f.recipient_user_id IS DISTINCT FROM n.recipient_user_id OR f.recipient_role IS DISTINCT FROM n.recipient_role
+$$, 'event_feed: each event routed by its recipient');
+SELECT ok((SELECT bool_and(event !~ ' : ') FROM api.event_feed(0)), 'events are compact JSON');
 
--- The server's feed since issue 16: event_feed (with gaps) and event_start --------------------------
+-- Gaps: ids below the last one seen that commit late (issue 16) -------------------------------------
 
-SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed(0)), (SELECT array_agg(id ORDER BY id) FROM orderly.notifications),
-          'event_feed(0): everything, in id order');
 SELECT is((SELECT count(DISTINCT (snapshot_xmin, gap_horizon)) FROM api.event_feed(0)), 1::bigint,
           'event_feed: every row carries the one snapshot''s xmin and horizon');
 SELECT ok((SELECT bool_and(pg_snapshot_xmin(pg_current_snapshot()) <= snapshot_xmin::xid8) FROM api.event_feed(0)),
           'event_feed: the xmin of a snapshot no older than the caller''s');
-SELECT is((SELECT array_agg(coalesce(gap_horizon, 'none')) FROM api.event_feed(api.last_event_id() - 1)), ARRAY['none'],
+SELECT is((SELECT array_agg(coalesce(gap_horizon, 'none')) FROM api.event_feed((SELECT last_id - 1 FROM api.event_start()))), ARRAY['none'],
           'event_feed: rows after after_id without a hole need no horizon');
-SELECT is((SELECT array_agg(coalesce(id::text, 'none')) FROM api.event_feed(api.last_event_id())), ARRAY['none'],
-          'event_feed: nothing new is one row with the snapshot and no id');
-SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed(api.last_event_id(), ARRAY[(SELECT id FROM ids WHERE name = 'rep1'), -5])),
+SELECT is((SELECT array_agg(id ORDER BY id) FROM api.event_feed((SELECT last_id FROM api.event_start()), ARRAY[(SELECT id FROM ids WHERE name = 'rep1'), -5])),
           ARRAY[(SELECT id FROM ids WHERE name = 'rep1')], 'event_feed: gaps below after_id are asked for again; an absent one is not there');
-SELECT is_empty($$
-    SELECT f.id FROM api.event_feed(0) f JOIN api.events_since(0) e ON (e::jsonb ->> 'id')::bigint = f.id
-    WHERE f.event::jsonb <> (e::jsonb - 'recipient_user_id' - 'recipient_role') || '{"read": false}'
-       OR f.recipient_user_id IS DISTINCT FROM (e::jsonb ->> 'recipient_user_id')::bigint
-       OR f.recipient_role IS DISTINCT FROM e::jsonb ->> 'recipient_role'
-$$, 'event_feed: the pushed object is the INBOX row, routed by its recipient');
-SELECT is((SELECT count(*) FROM api.event_feed(0, '{}', 2)), 2::bigint, 'event_feed max_rows');
-SELECT throws_ok($$SELECT * FROM api.event_feed(0, '{}', 0)$$, 'OL400', NULL, 'event_feed max_rows=0');
-SELECT throws_ok($$SELECT * FROM api.event_feed(NULL)$$, 'OL400', NULL, 'event_feed without after_id');
 CREATE TEMP TABLE feed_start AS SELECT * FROM api.event_start();
-SELECT is((SELECT last_id FROM feed_start), api.last_event_id(), 'event_start: from the newest id');
 SELECT is((SELECT gaps FROM feed_start),
-          ARRAY(SELECT g FROM generate_series(greatest(api.last_event_id() - 9999, 1), api.last_event_id()) g
+          ARRAY(SELECT g FROM generate_series(greatest((SELECT last_id FROM feed_start) - 9999, 1), (SELECT last_id FROM feed_start)) g
                 WHERE NOT EXISTS (SELECT 1 FROM orderly.notifications n WHERE n.id = g) ORDER BY g),
           'event_start: the ids missing below it are gaps');
 DELETE FROM orderly.notifications WHERE id = (SELECT id FROM ids WHERE name = 'rep1');
@@ -332,8 +326,8 @@ SELECT CASE WHEN (SELECT available FROM notify_wait)
             ELSE skip('dblink is not installed', 1) END;
 
 DELETE FROM orderly.notifications;
-SELECT is(api.last_event_id(), 0::bigint, 'last_event_id with no notifications: 0');
-SELECT is_empty($$SELECT * FROM api.events_since(0)$$, 'and no events');
+SELECT is((SELECT last_id || ' ' || gaps::text FROM api.event_start()), '0 {}', 'event_start with no notifications: 0, no gaps');
+SELECT is((SELECT array_agg(coalesce(id::text, 'none')) FROM api.event_feed(0)), ARRAY['none'], 'and no events');
 DELETE FROM ids;
 
 -- admin.notify ----------------------------------------------------------------------------------
@@ -381,8 +375,8 @@ SELECT ok(test.unchanged(), 'failed admin.notify calls changed nothing');
 SELECT set_config('test.ann', test.uid('ann')::text, true);
 
 SELECT ok(has_function_privilege('orderly_app', f, 'EXECUTE'), format('orderly_app may execute %s', f))
-FROM unnest(ARRAY['api.inbox(bigint, jsonb)', 'api.inbox_ack(bigint, jsonb)', 'api.events_since(bigint, integer)',
-                  'api.last_event_id()']) AS f;
+FROM unnest(ARRAY['api.inbox(bigint, jsonb)', 'api.inbox_ack(bigint, jsonb)', 'api.event_feed(bigint, bigint[], integer)',
+                  'api.event_start()']) AS f;
 SELECT ok(NOT has_function_privilege('orderly_app', 'api.notify(bigint, text, text, jsonb, bigint, text)', 'EXECUTE'),
           'orderly_app may not execute api.notify (no command maps to it)');
 SELECT ok(has_function_privilege('orderly_admin', 'admin.notify(text, text)', 'EXECUTE'), 'orderly_admin may execute admin.notify');
@@ -390,8 +384,8 @@ SELECT ok(NOT has_function_privilege('orderly_admin', 'api.notify(bigint, text, 
           'orderly_admin may not execute api.notify');
 SELECT is_empty($$
     SELECT f, r FROM unnest(ARRAY['api.notify(bigint, text, text, jsonb, bigint, text)', 'api.inbox(bigint, jsonb)',
-                                  'api.inbox_ack(bigint, jsonb)', 'api.events_since(bigint, integer)',
-                                  'api.last_event_id()', 'admin.notify(text, text)']) AS f,
+                                  'api.inbox_ack(bigint, jsonb)', 'api.event_feed(bigint, bigint[], integer)',
+                                  'api.event_start()', 'admin.notify(text, text)']) AS f,
                   unnest(ARRAY['orderly_bi', 'public']) AS r
     WHERE has_function_privilege(r, f, 'EXECUTE')
 $$, 'orderly_bi and PUBLIC may execute none of them');
@@ -402,7 +396,7 @@ SELECT throws_ok($$SELECT api.notify(current_setting('test.ann')::bigint, NULL, 
 SELECT is((SELECT count(*)::int FROM api.inbox(current_setting('test.ann')::bigint, '{}')), 2, 'orderly_app reads an inbox');
 SELECT is((SELECT r::jsonb FROM api.inbox_ack(current_setting('test.ann')::bigint, '{"id": "all"}') r),
           '{"acknowledged": 2}', 'orderly_app acknowledges');
-SELECT ok(api.last_event_id() > 0 AND (SELECT count(*) FROM api.events_since(0)) = 5, 'orderly_app reads the feed');
+SELECT ok((SELECT last_id FROM api.event_start()) > 0 AND (SELECT count(id) FROM api.event_feed(0)) = 5, 'orderly_app reads the feed');
 SELECT throws_ok($$SELECT * FROM orderly.notifications$$, '42501', NULL, 'but not the table');
 RESET ROLE;
 
