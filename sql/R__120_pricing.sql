@@ -695,21 +695,22 @@ BEGIN
         -- What each line is: an active SKU (of the product named, if one is; for goods named by
         -- product, the SKU its variant options pick), or an active product that is not goods; no
         -- formula.
-        SELECT g.n, g.line, g.qty, g.options, g.unit, g.reason, g.sku_code, g.product_code, p, coalesce(s.*, v.pick) AS s
+        SELECT g.n, g.line, g.qty, g.options, g.unit, g.reason, g.sku_code, g.product_code, p, k.s
         FROM given g
-        LEFT JOIN orderly.skus s ON s.code = g.sku_code
-        JOIN orderly.products p ON p.id = CASE WHEN g.sku_code IS NOT NULL THEN s.product_id
+        LEFT JOIN orderly.skus named ON named.code = g.sku_code
+        JOIN orderly.products p ON p.id = CASE WHEN g.sku_code IS NOT NULL THEN named.product_id
                                                ELSE (SELECT x.id FROM orderly.products x WHERE x.code = g.product_code) END
         LEFT JOIN LATERAL (
             SELECT x AS pick FROM orderly.skus x
             WHERE g.sku_code IS NULL AND p.kind = 'goods' AND x.product_id = p.id
               AND x.options = (SELECT coalesce(jsonb_object_agg(og.code, g.options -> og.code), '{}') FROM orderly.option_groups og
                                WHERE og.product_id = p.id AND og.variant AND jsonb_typeof(g.options -> og.code) = 'string')) v ON true
-        WHERE p.active AND p.formula IS NULL AND (coalesce(s.*, v.pick) IS NULL OR (coalesce(s.*, v.pick)).active)
+        CROSS JOIN LATERAL (SELECT coalesce(named.*, v.pick) AS s) k
+        WHERE p.active AND p.formula IS NULL AND (k.s IS NULL OR (k.s).active)
           AND (g.sku_code IS NOT NULL OR g.product_code IS NOT NULL)
           AND (g.sku_code IS NULL OR g.product_code IS NULL OR g.product_code = p.code)
-          AND CASE WHEN p.kind = 'goods' THEN (coalesce(s.*, v.pick)).id IS NOT NULL ELSE g.sku_code IS NULL END
-          AND orderly.plain_options(p, coalesce(s.*, v.pick), g.options)),
+          AND CASE WHEN p.kind = 'goods' THEN (k.s).id IS NOT NULL ELSE g.sku_code IS NULL END
+          AND orderly.plain_options(p, k.s, g.options)),
     priced AS (
         -- Steps 1 and 2: the base price (a SKU's segment price, the product's, its base price)
         -- and the variant options its SKU fixes; the unit list price.
@@ -731,19 +732,17 @@ BEGIN
                                            THEN orderly.included_in_sku_price(orderly.option_step(og, ov))
                                            ELSE orderly.option_step(og, ov) END ORDER BY og.position, og.code, v.k)
                                 FILTER (WHERE ov.id IS NOT NULL), '[]') AS steps,
-                   coalesce((SELECT jsonb_object_agg(c.code, c.chosen) FROM (
-                                 SELECT og2.code, CASE WHEN og2.multiple THEN jsonb_agg(v2.code ORDER BY v2.k) ELSE to_jsonb(min(v2.code)) END AS chosen
-                                 FROM orderly.option_groups og2
-                                 CROSS JOIN LATERAL orderly.option_codes(og2, i.s, i.options) v2
-                                 WHERE og2.product_id = (i.p).id
-                                 GROUP BY og2.code, og2.multiple) c), '{}') AS chosen,
+                   -- One entry per group with values (a group of several values repeats its own).
+                   coalesce(jsonb_object_agg(og.code, CASE WHEN og.multiple THEN to_jsonb(cs.codes) ELSE to_jsonb(cs.codes[1]) END)
+                                FILTER (WHERE cs.codes IS NOT NULL), '{}') AS chosen,
                    coalesce(sum(ov.price_delta), 0) AS delta,
                    coalesce(sum(ov.price_delta) FILTER (WHERE og.variant), 0) AS vdelta,
                    -- A group left empty that must not be, or a value not (or no longer) offered.
                    count(*) FILTER (WHERE (v.code IS NULL AND (og.required OR (og.variant AND (i.p).kind = 'goods')))
                                        OR (v.code IS NOT NULL AND (ov.id IS NULL OR NOT ov.active))) AS missing
             FROM orderly.option_groups og
-            LEFT JOIN LATERAL orderly.option_codes(og, i.s, i.options) v ON true
+            CROSS JOIN LATERAL (SELECT array_agg(c.code ORDER BY c.k) AS codes FROM orderly.option_codes(og, i.s, i.options) c) cs
+            LEFT JOIN LATERAL unnest(cs.codes) WITH ORDINALITY AS v(code, k) ON true
             LEFT JOIN orderly.option_values ov ON ov.group_id = og.id AND ov.code = v.code
             WHERE og.product_id = (i.p).id) o)
     SELECT count(DISTINCT x.line) FILTER (WHERE x.missing = 0 AND x.list >= 0 AND x.list * x.qty <= 999999999999.99
@@ -800,8 +799,6 @@ DECLARE
     c          orderly.coupons;
     v_tax      jsonb := orderly.tax_context(place);
     v_out      jsonb;
-    v_lines    jsonb := '[]';
-    v_line     jsonb;
     v_doc      jsonb;
     v_no       integer;
     v_seen     integer[] := '{}';
@@ -824,41 +821,42 @@ BEGIN
 
     -- The whole order at once when it can be (price_lines_set), else line by line.
     v_out := orderly.price_lines_set(segment, lines, c, v_tax, v_at, can_override);
-    FOR e, i IN SELECT x.value, x.n::integer FROM jsonb_array_elements(CASE WHEN v_out IS NULL THEN lines ELSE v_out END)
-                                                  WITH ORDINALITY AS x(value, n) LOOP
-        IF v_out IS NOT NULL THEN
-            -- Priced already; each line's currency must be the order's.
+    IF v_out IS NOT NULL THEN
+        -- Priced already; each line's currency must be the order's.
+        FOR e IN SELECT x FROM jsonb_array_elements(v_out) x LOOP
             v_currency := orderly.line_currency(v_currency, e, (e ->> 'line')::integer);
-            CONTINUE;
-        END IF;
-        v_no := i;
-        IF jsonb_typeof(e) = 'object' AND e ? 'line' THEN
+        END LOOP;
+    ELSE
+        v_out := '[]';
+        FOR e, i IN SELECT x.value, x.n::integer FROM jsonb_array_elements(lines) WITH ORDINALITY AS x(value, n) LOOP
+            v_no := i;
+            IF jsonb_typeof(e) = 'object' AND e ? 'line' THEN
+                BEGIN
+                    v_no := orderly.arg_int(e, 'line', true);
+                EXCEPTION WHEN SQLSTATE 'OL400' THEN
+                    v_no := NULL;
+                END;
+                IF v_no IS NULL OR v_no NOT BETWEEN 1 AND 100000 THEN
+                    RAISE EXCEPTION 'line %: line must be a number from 1 to 100000', i USING ERRCODE = 'OL400';
+                END IF;
+            END IF;
+            IF v_no = ANY (v_seen) THEN
+                RAISE EXCEPTION 'line %: line number used twice', v_no USING ERRCODE = 'OL400';
+            END IF;
+            v_seen := v_seen || v_no;
             BEGIN
-                v_no := orderly.arg_int(e, 'line', true);
-            EXCEPTION WHEN SQLSTATE 'OL400' THEN
-                v_no := NULL;
+                v_doc := orderly.price_line(e, segment, c, v_tax, v_at, can_override);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
+                IF v_state LIKE 'OL%' THEN
+                    RAISE EXCEPTION 'line %: %', v_no, v_msg USING ERRCODE = v_state;
+                END IF;
+                RAISE;
             END;
-            IF v_no IS NULL OR v_no NOT BETWEEN 1 AND 100000 THEN
-                RAISE EXCEPTION 'line %: line must be a number from 1 to 100000', i USING ERRCODE = 'OL400';
-            END IF;
-        END IF;
-        IF v_no = ANY (v_seen) THEN
-            RAISE EXCEPTION 'line %: line number used twice', v_no USING ERRCODE = 'OL400';
-        END IF;
-        v_seen := v_seen || v_no;
-        BEGIN
-            v_doc := orderly.price_line(e, segment, c, v_tax, v_at, can_override);
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
-            IF v_state LIKE 'OL%' THEN
-                RAISE EXCEPTION 'line %: %', v_no, v_msg USING ERRCODE = v_state;
-            END IF;
-            RAISE;
-        END;
-        v_currency := orderly.line_currency(v_currency, v_doc, v_no);
-        v_lines := v_lines || (jsonb_build_object('line', v_no) || v_doc);
-    END LOOP;
-    v_out := coalesce(v_out, v_lines);
+            v_currency := orderly.line_currency(v_currency, v_doc, v_no);
+            v_out := v_out || (jsonb_build_object('line', v_no) || v_doc);
+        END LOOP;
+    END IF;
 
     -- The totals, and the size check, in one pass over the priced lines.
     SELECT coalesce(sum((l ->> 'gross')::numeric), 0) AS subtotal,
