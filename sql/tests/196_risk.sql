@@ -27,6 +27,16 @@ $$;
 CREATE FUNCTION pg_temp.reasons(order_id bigint, at timestamptz DEFAULT now()) RETURNS text[] LANGUAGE sql AS $$
     SELECT coalesce(array_agg(reason ORDER BY reason), '{}') FROM orderly.orders_at_risk(at) WHERE orders_at_risk.order_id = $1
 $$;
+-- An order's cable reservation (its units) released, with `free` cables left free; and back, with 100 free.
+CREATE FUNCTION pg_temp.release_cables(order_name text, units integer, free integer) RETURNS void LANGUAGE sql AS $$
+    UPDATE orderly.stock_reservations SET released_at = now()
+    WHERE order_id = test.id($1) AND sku_id = (SELECT id FROM orderly.skus WHERE code = 'ACC-CABLE');
+    UPDATE orderly.skus SET stock_reserved = stock_reserved - $2, stock_on_hand = stock_reserved - $2 + $3 WHERE code = 'ACC-CABLE';
+$$;
+CREATE FUNCTION pg_temp.restore_cables(order_name text, units integer) RETURNS void LANGUAGE sql AS $$
+    UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id($1);
+    UPDATE orderly.skus SET stock_reserved = stock_reserved + $2, stock_on_hand = stock_reserved + $2 + 100 WHERE code = 'ACC-CABLE';
+$$;
 
 -- A custom order wanted tomorrow: production alone is expected to take 5 days.
 INSERT INTO ids SELECT 'late', pg_temp.submitted('[{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]',
@@ -47,43 +57,32 @@ SELECT is(pg_temp.reasons(test.id('calm')), '{}'::text[], 'an order without a re
 UPDATE orderly.skus SET stock_on_hand = stock_reserved WHERE code = 'ACC-CABLE';
 SELECT is(pg_temp.reasons(test.id('calm')), '{}'::text[], 'a line its reservation covers is not short, even with no free stock left');
 -- stock_short: the line's reservation is gone and no free stock is left to cover it.
-UPDATE orderly.stock_reservations SET released_at = now() WHERE order_id = test.id('calm');
-UPDATE orderly.skus SET stock_reserved = stock_reserved - 1 WHERE code = 'ACC-CABLE';
-UPDATE orderly.skus SET stock_on_hand = stock_reserved WHERE code = 'ACC-CABLE';
+SELECT pg_temp.release_cables('calm', 1, 0);
 SELECT is(pg_temp.reasons(test.id('calm')), ARRAY['stock_short'], 'stock_short: a line not covered by its reservation nor by free stock');
 SELECT is((SELECT evidence -> 0 ->> 'sku' FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('calm') AND reason = 'stock_short'),
           'ACC-CABLE', 'with the SKU as evidence');
 SELECT is((SELECT evidence FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('calm') AND reason = 'stock_short'),
           '[{"line":1,"sku":"ACC-CABLE","needed":1,"available":0,"open":1,"reserved":0}]'::jsonb,
           'stock_short evidence: the units needed beyond the reservation and the SKU''s free stock');
-UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id('calm');
-UPDATE orderly.skus SET stock_reserved = stock_reserved + 1, stock_on_hand = stock_reserved + 101 WHERE code = 'ACC-CABLE';
+SELECT pg_temp.restore_cables('calm', 1);
 -- A bundle holds its components: short by a component, in the component's units.
 INSERT INTO ids SELECT 'set', pg_temp.submitted('[{"product":"BND-X1-START","qty":2}]', NULL);
 SELECT is(pg_temp.reasons(test.id('set')), '{}'::text[], 'a bundle whose components are reserved is not short');
-UPDATE orderly.stock_reservations SET released_at = now()
-WHERE order_id = test.id('set') AND sku_id = (SELECT id FROM orderly.skus WHERE code = 'ACC-CABLE');
-UPDATE orderly.skus SET stock_reserved = stock_reserved - 4 WHERE code = 'ACC-CABLE';
-UPDATE orderly.skus SET stock_on_hand = stock_reserved + 3 WHERE code = 'ACC-CABLE';
+SELECT pg_temp.release_cables('set', 4, 3);
 SELECT is((SELECT evidence FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('set') AND reason = 'stock_short'),
           '[{"line":1,"sku":"ACC-CABLE","needed":4,"available":3,"open":4,"reserved":0}]'::jsonb,
           'stock_short: a bundle short of a component (2 sets of 2 cables, 3 free)');
-UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id('set');
-UPDATE orderly.skus SET stock_reserved = stock_reserved + 4, stock_on_hand = stock_reserved + 104 WHERE code = 'ACC-CABLE';
+SELECT pg_temp.restore_cables('set', 4);
 -- A cancelled set takes nothing: what is open is scaled from the units ordered less cancelled.
 SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('set'), 'reason', 'One set is enough',
                                                                'lines', '[{"line":1,"qty":1}]'::jsonb)) ->> 'status',
           'applied', 'one of the two sets is cancelled');
 SELECT is(pg_temp.reasons(test.id('set')), '{}'::text[], 'the set still open is reserved: not short');
-UPDATE orderly.stock_reservations SET released_at = now()
-WHERE order_id = test.id('set') AND sku_id = (SELECT id FROM orderly.skus WHERE code = 'ACC-CABLE');
-UPDATE orderly.skus SET stock_reserved = stock_reserved - 2 WHERE code = 'ACC-CABLE';
-UPDATE orderly.skus SET stock_on_hand = stock_reserved + 1 WHERE code = 'ACC-CABLE';
+SELECT pg_temp.release_cables('set', 2, 1);
 SELECT is((SELECT evidence FROM orderly.orders_at_risk(now()) WHERE order_id = test.id('set') AND reason = 'stock_short'),
           '[{"line":1,"sku":"ACC-CABLE","needed":2,"available":1,"open":2,"reserved":0}]'::jsonb,
           'stock_short after a cancellation: the one set still open needs 2 cables (1 free)');
-UPDATE orderly.stock_reservations SET released_at = NULL WHERE order_id = test.id('set');
-UPDATE orderly.skus SET stock_reserved = stock_reserved + 2, stock_on_hand = stock_reserved + 102 WHERE code = 'ACC-CABLE';
+SELECT pg_temp.restore_cables('set', 2);
 -- production_issue
 SELECT test.call('production_issue', 'pat', jsonb_build_object('order', test.id('calm'), 'kind', 'material', 'note', 'resin late')) IS NOT NULL;
 SELECT is(pg_temp.reasons(test.id('calm')), ARRAY['production_issue'], 'production_issue: an open issue');
