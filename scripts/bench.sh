@@ -156,6 +156,7 @@ pgbench_run() {
         show)   scripts=(-f bench/pgbench/show.sql) ;;
         mix)    scripts=(-f bench/pgbench/create.sql@45 -f bench/pgbench/show.sql@35
                          -f bench/pgbench/list.sql@10 -f bench/pgbench/quote.sql@10) ;;
+        *)      scripts=(-f "bench/pgbench/$scenario.sql") ;;   # create5, lean (the write path)
     esac
     out=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$duration" "${defines[@]}" "${scripts[@]}" "$dburl" 2>&1) || {
         echo "$out" >&2; echo "0"; return; }
@@ -191,15 +192,9 @@ if [ "${BENCH_WRITE_PATH:-1}" != "0" ]; then
     skus5=$(q "SELECT '{' || string_agg(f.id::text, ',' ORDER BY f.n) || '}' FROM ($five) f")
     lines5=$(q "SELECT jsonb_agg(jsonb_build_object('sku', f.code, 'qty', q.qty) ORDER BY f.n)
                 FROM ($five) f JOIN unnest('{1,2,1,3,1}'::integer[]) WITH ORDINALITY AS q(qty, n) ON q.n = f.n")
-    write_tps() {
-        local out
-        out=$(pgbench -n -M prepared -c 8 -j 2 -T "$duration" -D "actor=$actor" -D "minc=$minc" -D "maxc=$maxc" \
-                  -D "skus=$skus5" -D "lines5=$lines5" -f "bench/pgbench/$1.sql" "$dburl" 2>&1) || { echo "$out" >&2; echo 0; return; }
-        echo "$out" >> "$work/pgbench.log"
-        echo "$out" | sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\)/\1/p'
-    }
-    lean=$(write_tps lean)
-    create5=$(write_tps create5)
+    defines+=(-D "skus=$skus5" -D "lines5=$lines5")
+    lean=$(pgbench_run lean 8)
+    create5=$(pgbench_run create5 8)
     write_summary=$(awk -v c="$create5" -v l="$lean" 'BEGIN {
         printf "write path, 8 connections: api.order_create of 5 lines (submit=true) %.0f/s, lean reference write %.0f/s: ratio %.2f (target 0.5)", c, l, (l > 0 ? c / l : 0) }')
 fi
