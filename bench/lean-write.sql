@@ -18,9 +18,9 @@ BEGIN
     INSERT INTO orderly.orders (customer_id, status, currency, created_by, submitted_by, submitted_at, priced_at, next_line_no)
     VALUES (customer, 'submitted', 'EUR', actor, actor, now(), now(), cardinality(skus) + 1)
     RETURNING id INTO v_id;
-    INSERT INTO orderly.order_lines (order_id, line_no, customer_id, spec, product_id, sku_id, qty, list_price, gross, discount, net, priced)
+    INSERT INTO orderly.order_lines (order_id, line_no, customer_id, spec, product_id, sku_id, qty, list_price, gross, discount, net, pricing)
     SELECT v_id, u.n, customer, jsonb_build_object('sku', s.code, 'qty', u.qty), s.product_id, s.id, u.qty,
-           p.base_price, p.base_price * u.qty, 0, p.base_price * u.qty, '{}'
+           p.base_price, p.base_price * u.qty, 0, p.base_price * u.qty, sha256(convert_to(s.code, 'UTF8'))
     FROM unnest(skus, qtys) WITH ORDINALITY AS u(sku_id, qty, n)
     JOIN orderly.skus s ON s.id = u.sku_id
     JOIN orderly.products p ON p.id = s.product_id;

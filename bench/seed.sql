@@ -145,9 +145,9 @@ JOIN orderly.orders t ON t.id = so.template_id
 CROSS JOIN seed_params p;
 
 INSERT INTO orderly.order_lines (order_id, line_no, customer_id, spec, product_id, sku_id, qty, cancelled_qty, list_price, gross,
-                                 discount, net, tax_rate, tax, is_override, priced, created_at, updated_at)
+                                 discount, net, tax_rate, tax, is_override, pricing, tax_place, created_at, updated_at)
 SELECT so.id, l.line_no, so.customer_id, l.spec, l.product_id, l.sku_id, l.qty, CASE WHEN so.status = 'cancelled' THEN l.qty ELSE 0 END,
-       l.list_price, l.gross, l.discount, l.net, l.tax_rate, l.tax, false, l.priced, so.created_at, so.created_at
+       l.list_price, l.gross, l.discount, l.net, l.tax_rate, l.tax, false, l.pricing, l.tax_place, so.created_at, so.created_at
 FROM seed_orders so
 JOIN orderly.order_lines l ON l.order_id = so.template_id;
 

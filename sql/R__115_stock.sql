@@ -103,8 +103,10 @@ AS $$
     WHERE l.order_id = $1 AND l.sku_id IS NOT NULL AND l.qty > l.cancelled_qty
     UNION ALL
     SELECT l.line_no, (c ->> 'sku_id')::bigint, (l.qty - l.cancelled_qty) * (c ->> 'qty')::integer
-    FROM orderly.order_lines l, jsonb_array_elements(coalesce(l.priced -> 'components', '[]')) c
-    WHERE l.order_id = $1 AND l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') = 'array'
+    FROM orderly.order_lines l
+    JOIN orderly.line_pricings p ON p.digest = l.pricing,
+    jsonb_array_elements(coalesce(p.body -> 'components', '[]')) c
+    WHERE l.order_id = $1 AND l.sku_id IS NULL AND jsonb_typeof(p.body -> 'components') = 'array'
       AND l.qty > l.cancelled_qty
 $$;
 

@@ -73,19 +73,21 @@ END
 $$;
 
 -- No SET search_path (every name is qualified), so that it is inlined into its callers.
-CREATE OR REPLACE FUNCTION orderly.order_line_doc(l orderly.order_lines) RETURNS json
+-- pricing: the line's stored pricing (orderly.line_pricing(l.pricing)).
+DROP FUNCTION IF EXISTS orderly.order_line_doc(orderly.order_lines);
+CREATE OR REPLACE FUNCTION orderly.order_line_doc(l orderly.order_lines, pricing jsonb) RETURNS json
 LANGUAGE sql STABLE
 AS $$
     SELECT json_build_object(
         'line', ($1).line_no,
-        'product', ($1).priced -> 'product',
-        'sku', ($1).priced -> 'sku',
-        'name', ($1).priced -> 'name',
-        'kind', ($1).priced -> 'kind',
+        'product', $2 -> 'product',
+        'sku', $2 -> 'sku',
+        'name', $2 -> 'name',
+        'kind', $2 -> 'kind',
         'qty', ($1).qty,
         'cancelled', ($1).cancelled_qty,
-        'options', ($1).priced -> 'options',
-        'params', ($1).priced -> 'params',
+        'options', $2 -> 'options',
+        'params', $2 -> 'params',
         'list_price', ($1).list_price,
         'gross', ($1).gross,
         'discount', ($1).discount,
@@ -95,8 +97,8 @@ AS $$
         'override', ($1).is_override,
         'override_reason', ($1).override_reason,
         'override_by', orderly.username_of(($1).override_by),
-        'components', ($1).priced -> 'components',
-        'explanation', orderly.explanation_doc(($1).priced -> 'explanation'))
+        'components', $2 -> 'components',
+        'explanation', orderly.explanation_doc(orderly.line_explanation($2 -> 'explanation', ($1).tax_place)))
 $$;
 
 -- No SET search_path (every name is qualified), so that it is inlined into its callers.
@@ -151,8 +153,9 @@ BEGIN
         'requested_date', o.requested_date,
         'coupon', o.coupon_code,
         'currency', o.currency,
-        'lines', (SELECT coalesce(json_agg(orderly.order_line_doc(l) ORDER BY l.line_no), '[]')
-                  FROM orderly.order_lines l WHERE l.order_id = o.id),
+        'lines', (SELECT coalesce(json_agg(orderly.order_line_doc(l, p.body) ORDER BY l.line_no), '[]')
+                  FROM orderly.order_lines l LEFT JOIN orderly.line_pricings p ON p.digest = l.pricing
+                  WHERE l.order_id = o.id),
         'totals', json_build_object('subtotal', o.subtotal, 'discount', o.discount_total,
                                     'net', o.subtotal - o.discount_total,
                                     'tax', o.tax_total, 'total', o.total,
@@ -288,17 +291,20 @@ BEGIN
         RETURN o;
     END IF;
     priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true);
-    -- Each priced line with the request it came from, matched once by line number.
+    -- The lines' pricings (R__112_line_pricings.sql), then each priced line with the request it
+    -- came from, matched once by line number.
+    PERFORM orderly.store_line_pricings(CASE WHEN only_lines IS NULL THEN priced -> 'lines' ELSE
+        (SELECT jsonb_agg(l) FROM jsonb_array_elements(priced -> 'lines') l WHERE (l ->> 'line')::integer = ANY (only_lines)) END);
     INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,
                                           list_price, gross, discount, net, tax_rate, tax, is_override,
-                                          override_reason, priced)
+                                          override_reason, pricing, tax_place)
     SELECT o.id, (l ->> 'line')::integer, o.customer_id, sp - 'line',
            (l ->> 'product_id')::bigint, (l ->> 'sku_id')::bigint, (l ->> 'qty')::integer,
            (l ->> 'list_price')::numeric, (l ->> 'gross')::numeric, (l ->> 'discount')::numeric,
            (l ->> 'net')::numeric, coalesce((l ->> 'tax_rate')::numeric, 0), coalesce((l ->> 'tax')::numeric, 0),
            (l ->> 'override')::boolean,
            CASE WHEN (l ->> 'override')::boolean THEN btrim(sp ->> 'reason') END,
-           l
+           orderly.pricing_digest(orderly.pricing_body(l)), orderly.pricing_place(l)
     FROM jsonb_array_elements(priced -> 'lines') l
     JOIN jsonb_array_elements(specs) sp ON (sp ->> 'line')::integer = (l ->> 'line')::integer
     WHERE only_lines IS NULL OR (l ->> 'line')::integer = ANY (only_lines)
@@ -308,7 +314,7 @@ BEGIN
         net = excluded.net, tax_rate = excluded.tax_rate, tax = excluded.tax,
         is_override = excluded.is_override, override_reason = excluded.override_reason,
         override_by = CASE WHEN excluded.is_override THEN x.override_by END,
-        priced = excluded.priced, updated_at = now();
+        pricing = excluded.pricing, tax_place = excluded.tax_place, updated_at = now();
     -- The totals are the sums of the rounded line figures, as the pricing engine sums them.
     UPDATE orderly.orders x
     SET currency = coalesce(priced ->> 'currency', x.currency),

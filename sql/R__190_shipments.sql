@@ -202,10 +202,11 @@ BEGIN
                 WHERE sl.shipment_id = ship_stock.shipment_id AND l.sku_id IS NOT NULL
                 UNION ALL
                 SELECT l.line_no, (c ->> 'sku_id')::bigint, sl.qty * (c ->> 'qty')::integer
-                FROM orderly.shipment_lines sl JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no,
-                     jsonb_array_elements(l.priced -> 'components') c
+                FROM orderly.shipment_lines sl JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no
+                     JOIN orderly.line_pricings p ON p.digest = l.pricing,
+                     jsonb_array_elements(p.body -> 'components') c
                 WHERE sl.shipment_id = ship_stock.shipment_id AND l.sku_id IS NULL
-                  AND jsonb_typeof(l.priced -> 'components') = 'array') x
+                  AND jsonb_typeof(p.body -> 'components') = 'array') x
           GROUP BY x.line_no, x.sku_id) t;
 
     -- The order's own rows (under its lock): what is still held goes down; all shipped, released.
@@ -263,10 +264,11 @@ BEGIN
         'tracking_url', orderly.tracking_url(c.tracking_url_template, s.tracking_no),
         'parcels', s.parcels,
         'lines', (SELECT coalesce(json_agg(json_build_object(
-                         'line', sl.line_no, 'product', l.priced -> 'product', 'sku', l.priced -> 'sku',
-                         'name', l.priced -> 'name', 'qty', sl.qty) ORDER BY sl.line_no), '[]')
+                         'line', sl.line_no, 'product', p.body -> 'product', 'sku', p.body -> 'sku',
+                         'name', p.body -> 'name', 'qty', sl.qty) ORDER BY sl.line_no), '[]')
                   FROM orderly.shipment_lines sl
                   JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no
+                  JOIN orderly.line_pricings p ON p.digest = l.pricing
                   WHERE sl.shipment_id = s.id),
         'shipped_at', orderly.json_time(s.shipped_at),
         'shipped_by', orderly.username_of(s.shipped_by),

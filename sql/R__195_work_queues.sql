@@ -52,6 +52,7 @@ FROM orderly.orders o
 JOIN orderly.customers c ON c.id = o.customer_id
 CROSS JOIN LATERAL orderly.open_lines(o.id) ol
 JOIN orderly.order_lines l ON l.order_id = o.id AND l.line_no = ol.line_no
+JOIN orderly.line_pricings lp ON lp.digest = l.pricing
 JOIN orderly.products p ON p.id = l.product_id
 -- What to pick for one unit of the line: its SKU, a bundle's components, or (a make-to-order
 -- line) the made item itself, which has no SKU.
@@ -59,10 +60,10 @@ CROSS JOIN LATERAL (
     SELECT l.sku_id AS sku_id, 1 AS per WHERE l.sku_id IS NOT NULL
     UNION ALL
     SELECT (x ->> 'sku_id')::bigint, (x ->> 'qty')::integer
-    FROM jsonb_array_elements(CASE WHEN l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') = 'array'
-                                   THEN l.priced -> 'components' ELSE '[]' END) x
+    FROM jsonb_array_elements(CASE WHEN l.sku_id IS NULL AND jsonb_typeof(lp.body -> 'components') = 'array'
+                                   THEN lp.body -> 'components' ELSE '[]' END) x
     UNION ALL
-    SELECT NULL, 1 WHERE l.sku_id IS NULL AND jsonb_typeof(l.priced -> 'components') IS DISTINCT FROM 'array'
+    SELECT NULL, 1 WHERE l.sku_id IS NULL AND jsonb_typeof(lp.body -> 'components') IS DISTINCT FROM 'array'
 ) k
 LEFT JOIN orderly.skus s ON s.id = k.sku_id
 LEFT JOIN orderly.products sp ON sp.id = s.product_id
@@ -130,8 +131,8 @@ SELECT o.id              AS order_id,
        p.name            AS product_name,
        p.kind,
        l.qty,
-       l.priced -> 'options' AS options,
-       l.priced -> 'params'  AS params,
+       lp.body -> 'options' AS options,
+       lp.body -> 'params'  AS params,
        n.delivery_notes,
        n.packaging_notes,
        n.general_notes,
@@ -143,6 +144,7 @@ SELECT o.id              AS order_id,
        orderly.username_of(pl.done_by) AS done_by
 FROM orderly.orders o
 JOIN orderly.order_lines l ON l.order_id = o.id
+JOIN orderly.line_pricings lp ON lp.digest = l.pricing
 JOIN orderly.products p ON p.id = l.product_id
 JOIN orderly.customers c ON c.id = o.customer_id
 LEFT JOIN orderly.production_lines pl ON pl.order_id = l.order_id AND pl.line_no = l.line_no

@@ -63,11 +63,12 @@ BEGIN
         'currency', o.currency,
         'totals', jsonb_build_object('subtotal', o.subtotal, 'discount', o.discount_total, 'tax', o.tax_total, 'total', o.total),
         'lines', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                         'line', l.line_no, 'product', l.priced -> 'product', 'sku', l.priced -> 'sku', 'name', l.priced -> 'name',
-                         'kind', l.priced -> 'kind', 'qty', l.qty, 'cancelled', l.cancelled_qty,
-                         'options', l.priced -> 'options', 'params', l.priced -> 'params',
+                         'line', l.line_no, 'product', p.body -> 'product', 'sku', p.body -> 'sku', 'name', p.body -> 'name',
+                         'kind', p.body -> 'kind', 'qty', l.qty, 'cancelled', l.cancelled_qty,
+                         'options', p.body -> 'options', 'params', p.body -> 'params',
                          'list_price', l.list_price, 'net', l.net, 'tax', l.tax, 'total', l.net + l.tax) ORDER BY l.line_no), '[]')
-                  FROM orderly.order_lines l WHERE l.order_id = o.id),
+                  FROM orderly.order_lines l LEFT JOIN orderly.line_pricings p ON p.digest = l.pricing
+                  WHERE l.order_id = o.id),
         'notes', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', n.id, 'kind', n.kind, 'text', n.text,
                                                                'visibility', n.visibility) ORDER BY n.id), '[]')
                   FROM orderly.order_notes n WHERE n.order_id = o.id));
@@ -280,6 +281,7 @@ DECLARE
     v_spec    jsonb;
     v_keys    text[];
     f         record;
+    v_pricing jsonb;
     v_line    orderly.order_lines;
     a         orderly.addresses;
 BEGIN
@@ -348,8 +350,9 @@ BEGIN
                 SELECT s INTO v_spec FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer = v_no;
                 -- A new option on a line sold by SKU: the product with the SKU's options and the new ones.
                 IF e ? 'options' AND v_spec ? 'sku' THEN
-                    v_spec := (v_spec - 'sku') || jsonb_build_object('product', v_line.priced -> 'product',
-                        'options', coalesce(v_line.priced -> 'options', '{}') || (e -> 'options'));
+                    v_pricing := orderly.line_pricing(v_line.pricing);
+                    v_spec := (v_spec - 'sku') || jsonb_build_object('product', v_pricing -> 'product',
+                        'options', coalesce(v_pricing -> 'options', '{}') || (e -> 'options'));
                 ELSIF e ? 'options' THEN
                     v_spec := v_spec || jsonb_build_object('options', coalesce(v_spec -> 'options', '{}') || (e -> 'options'));
                 END IF;

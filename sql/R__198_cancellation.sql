@@ -164,7 +164,7 @@ BEGIN
 
     FOR l IN
         SELECT ol.line_no, ol.kind, ol.ordered, ol.shipped, ol.open, x.qty, x.cancelled_qty, x.net + x.tax AS worth,
-               x.priced ->> 'product' AS product, x.priced ->> 'sku' AS sku, x.priced ->> 'name' AS name,
+               lp.body ->> 'product' AS product, lp.body ->> 'sku' AS sku, lp.body ->> 'name' AS name,
                (SELECT pl.status FROM orderly.production_lines pl WHERE pl.order_id = o.id AND pl.line_no = ol.line_no) AS production,
                EXISTS (SELECT 1 FROM orderly.shipment_lines sl JOIN orderly.shipments s ON s.id = sl.shipment_id
                        WHERE sl.order_id = o.id AND sl.line_no = ol.line_no AND s.status = 'delivered') AS delivered,
@@ -172,6 +172,7 @@ BEGIN
                lines IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements(lines) e WHERE (e ->> 'line')::integer = ol.line_no) AS chosen
         FROM orderly.open_lines(o.id) ol
         JOIN orderly.order_lines x ON x.order_id = o.id AND x.line_no = ol.line_no
+        LEFT JOIN orderly.line_pricings lp ON lp.digest = x.pricing
         ORDER BY ol.line_no
     LOOP
         CONTINUE WHEN NOT l.chosen;
@@ -199,9 +200,10 @@ BEGIN
                     WHERE x.order_id = o.id AND x.line_no = l.line_no AND x.sku_id IS NOT NULL
                     UNION ALL
                     SELECT (c ->> 'sku_id')::bigint, (c ->> 'qty')::integer
-                    FROM orderly.order_lines x, jsonb_array_elements(x.priced -> 'components') c
+                    FROM orderly.order_lines x JOIN orderly.line_pricings lp ON lp.digest = x.pricing,
+                         jsonb_array_elements(lp.body -> 'components') c
                     WHERE x.order_id = o.id AND x.line_no = l.line_no AND x.sku_id IS NULL
-                      AND jsonb_typeof(x.priced -> 'components') = 'array') y
+                      AND jsonb_typeof(lp.body -> 'components') = 'array') y
               GROUP BY y.sku_id) t
         JOIN orderly.skus k ON k.id = t.sku_id;
         v_value := v_value + round(l.worth * (l.cancelled_qty + v_asked) / l.qty, 2) - round(l.worth * l.cancelled_qty / l.qty, 2);

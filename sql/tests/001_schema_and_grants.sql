@@ -34,7 +34,9 @@ SELECT tables_are('orderly',
           'amendment_constraints', 'order_changes', 'order_versions',
           -- V021 (analytics)
           'analytics_settings', 'analytics_state', 'sales_day_lines', 'sales_day_orders', 'customer_stats',
-          'stage_month_stats', 'rfm_segments', 'delivery_month_stats', 'reports', 'rfm_thresholds', 'rfm_cells']);
+          'stage_month_stats', 'rfm_segments', 'delivery_month_stats', 'reports', 'rfm_thresholds', 'rfm_cells',
+          -- V025 (line pricings)
+          'line_pricings']);
 
 SELECT is((SELECT count(*)::int FROM pg_roles
            WHERE rolname IN ('orderly_owner', 'orderly_app', 'orderly_bi', 'orderly_admin') AND NOT rolcanlogin),

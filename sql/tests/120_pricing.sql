@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(189);
+SELECT plan(196);
 
 DO $$
 BEGIN
@@ -543,6 +543,88 @@ SELECT is(ARRAY(SELECT orderly.price_lines_set('standard', l, NULL, orderly.tax_
                                   '[{"sku": "PHN-A-64", "qty": 1, "options": {"colour": "red"}}]']::jsonb[]) l),
           array_fill(true, ARRAY[14]),
           'price_lines_set leaves to price_line: options spelt otherwise, goods by product without a variant, a manual price, a bad qty, an unknown SKU, a line number twice, a SKU of another product, a line that is not an object, an inactive value, a value twice, a variant the SKU does not have, an empty list, an unknown group');
+
+-- Stored lines give back the engine's answer (issue 16, item 5) -----------------------------------------
+-- A stored line keeps its own figures, its tax place and a key to its pricing, shared with every
+-- line priced the same way (R__112_line_pricings.sql). Every order priced both ways above, and
+-- formulas and manual prices, stored as a draft of every customer, without and with each coupon
+-- price_order accepts: each line put back together by orderly.line_priced is byte for byte what
+-- price_order answers, and the order document explains each line as the engine's answer does.
+CREATE TEMP TABLE stored (order_id bigint PRIMARY KEY);
+-- Drafts are priced now, not at the time above: every coupon open to all for this.
+UPDATE orderly.coupons SET starts_at = NULL, ends_at = NULL, max_uses = NULL, max_uses_per_customer = NULL, active = true;
+DO $$
+DECLARE
+    x record;
+    o orderly.orders;
+BEGIN
+    FOR x IN
+        SELECT l.lines, c.id AS customer, cp.code
+        FROM (SELECT DISTINCT lines FROM both_ways
+              UNION ALL SELECT '[{"product": "CASE-C", "qty": 2, "params": {"width_cm": 10, "height_cm": 20}},
+                                 {"product": "DIV", "qty": 1, "params": {"w": 12.5}}, {"sku": "WIDGET", "qty": 1}]'
+              UNION ALL SELECT '[{"sku": "PHN-A-64", "qty": 3, "unit_price": 80.125, "reason": "  price match  "},
+                                 {"product": "CABLE", "qty": 60}, {"product": "BND", "qty": 2, "unit_price": 99, "reason": "deal"}]') l,
+             orderly.customers c,
+             (SELECT code FROM orderly.coupons UNION ALL SELECT NULL) cp
+    LOOP
+        BEGIN
+            INSERT INTO orderly.orders (customer_id, status, coupon_code) VALUES (x.customer, 'draft', x.code) RETURNING * INTO o;
+            PERFORM orderly.set_order_lines(o, orderly.numbered_specs(x.lines));
+            INSERT INTO stored VALUES (o.id);
+        EXCEPTION WHEN sqlstate 'OL409' OR sqlstate 'OL404' OR sqlstate 'OL400' THEN
+            NULL;   -- a coupon this customer may not use, or a line the customer's currency refuses
+        END;
+    END LOOP;
+END
+$$;
+SELECT cmp_ok((SELECT count(*) FROM stored s JOIN orderly.order_lines l ON l.order_id = s.order_id), '>', 1500::bigint,
+              'stored lines: many');
+SELECT ok((SELECT count(DISTINCT o.coupon_code) FROM stored s JOIN orderly.orders o ON o.id = s.order_id) = 3
+          AND EXISTS (SELECT 1 FROM stored s JOIN orderly.order_lines l ON l.order_id = s.order_id
+                      JOIN orderly.line_pricings p ON p.digest = l.pricing WHERE p.body::text ~ '"step": "rule"')
+          AND EXISTS (SELECT 1 FROM stored s JOIN orderly.order_lines l ON l.order_id = s.order_id
+                      JOIN orderly.line_pricings p ON p.digest = l.pricing WHERE p.body::text ~ '"step": "tier"')
+          AND (SELECT count(DISTINCT o.customer_id) FROM stored s JOIN orderly.orders o ON o.id = s.order_id) = 5
+          AND EXISTS (SELECT 1 FROM stored s JOIN orderly.order_lines l ON l.order_id = s.order_id WHERE l.is_override)
+          AND EXISTS (SELECT 1 FROM stored s JOIN orderly.order_lines l ON l.order_id = s.order_id
+                      JOIN orderly.products p ON p.id = l.product_id WHERE p.formula IS NOT NULL),
+          'of every customer, with every coupon, rules, tiers, manual prices and formulas');
+SELECT is_empty($$
+    SELECT o.id FROM stored s JOIN orderly.orders o ON o.id = s.order_id
+    WHERE (SELECT jsonb_agg(orderly.line_priced(l) ORDER BY l.line_no) FROM orderly.order_lines l WHERE l.order_id = o.id)::text
+          IS DISTINCT FROM (orderly.price_order(o.customer_id, orderly.order_specs(o.id), o.coupon_code, o.ship_to_id, now(), true)
+                            -> 'lines')::text
+$$, 'each stored line put back together is exactly the engine''s answer');
+SELECT is_empty($$
+    SELECT o.id FROM stored s JOIN orderly.orders o ON o.id = s.order_id
+    WHERE (SELECT json_agg(d -> 'explanation') FROM json_array_elements(orderly.order_doc(o) -> 'lines') d)::text
+          IS DISTINCT FROM (SELECT json_agg(orderly.explanation_doc(e -> 'explanation'))
+                            FROM jsonb_array_elements(orderly.price_order(o.customer_id, orderly.order_specs(o.id), o.coupon_code,
+                                                                          o.ship_to_id, now(), true) -> 'lines') e)::text
+$$, 'and the order document explains each line as the engine does');
+SELECT cmp_ok((SELECT count(DISTINCT l.pricing) * 3 FROM stored s JOIN orderly.order_lines l ON l.order_id = s.order_id), '<',
+              (SELECT count(*) FROM stored s JOIN orderly.order_lines l ON l.order_id = s.order_id),
+              'lines priced the same way share their pricing (one row for many lines)');
+-- The same order again adds no pricing; the place its tax was taken for stays when the address
+-- is edited afterwards.
+CREATE TEMP TABLE pricings_before AS SELECT count(*) AS n FROM orderly.line_pricings;
+DO $$
+DECLARE
+    o orderly.orders;
+BEGIN
+    INSERT INTO orderly.orders (customer_id, status) VALUES (test.id('std'), 'draft') RETURNING * INTO o;
+    PERFORM orderly.set_order_lines(o, '[{"line": 1, "sku": "PHN-A-64", "qty": 3}, {"line": 2, "product": "SVC", "qty": 1}]');
+    INSERT INTO ids VALUES ('again', o.id);
+END
+$$;
+SELECT is((SELECT count(*) FROM orderly.line_pricings), (SELECT n FROM pricings_before),
+          'storing an order priced like an earlier one adds no pricing');
+UPDATE orderly.addresses SET region = 'BB', city = 'Potsdam' WHERE customer_id = test.id('std') AND is_default;
+SELECT is((SELECT orderly.order_doc(o) -> 'lines' -> 0 -> 'explanation' -> -1 ->> 'place' FROM orderly.orders o WHERE o.id = test.id('again')),
+          jsonb_build_object('region', 'Berlin', 'country', 'DE',
+                             'address_id', (SELECT a.id FROM orderly.addresses a WHERE a.customer_id = test.id('std') AND a.is_default))::text,
+          'the tax step names the place as it was when the line was priced');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 

@@ -45,11 +45,11 @@ BEGIN
     FOR l IN SELECT x FROM jsonb_array_elements(lines) x LOOP
         n := n + 1;
         INSERT INTO orderly.order_lines (order_id, line_no, customer_id, spec, product_id, sku_id, qty, cancelled_qty,
-                                         list_price, gross, discount, net, tax, priced)
+                                         list_price, gross, discount, net, tax, pricing)
         SELECT v_id, n, test.id(customer), '{}', p.id, k.id, (l ->> 'qty')::integer, coalesce((l ->> 'cancelled')::integer, 0),
                p.base_price, (l ->> 'gross')::numeric, coalesce((l ->> 'discount')::numeric, 0),
                (l ->> 'gross')::numeric - coalesce((l ->> 'discount')::numeric, 0), (l ->> 'tax')::numeric,
-               jsonb_build_object('product', p.code)
+               orderly.pricing_digest(jsonb_build_object('product', p.code))
         FROM orderly.products p JOIN orderly.skus k ON k.product_id = p.id WHERE p.code = l ->> 'product';
     END LOOP;
     UPDATE orderly.orders o
