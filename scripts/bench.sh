@@ -225,6 +225,14 @@ if [ "${BENCH_FLASH:-1}" != "0" ]; then
     [ "$oversold" = none ] || failed_flash=1
 fi
 
+# Bytes per order line (issue 16, target 400): the lines' table with its indexes and TOAST, plus
+# their shared pricings (orderly.line_pricings), over the lines the database holds after the runs.
+storage_summary=$(q "SELECT format('bytes per order line: %s (%s lines: order_lines %s MB with indexes, line_pricings %s kB in %s rows; target 400)',
+                                   (pg_total_relation_size('orderly.order_lines') + pg_total_relation_size('orderly.line_pricings')) / greatest(n, 1),
+                                   n, pg_total_relation_size('orderly.order_lines') / 1048576,
+                                   pg_total_relation_size('orderly.line_pricings') / 1024, (SELECT count(*) FROM orderly.line_pricings))
+                     FROM (SELECT count(*) AS n FROM orderly.order_lines) c")
+
 stop_orderlyd
 failed=0
 [ -z "${failed_flash:-}" ] || failed=1
@@ -349,6 +357,7 @@ fi
 [ -z "$haproxy_note" ] || echo "$haproxy_note"
 [ -z "$write_summary" ] || { echo; echo "$write_summary"; }
 [ -z "$flash_summary" ] || { echo; echo "$flash_summary"; }
+echo; echo "$storage_summary"
 [ -z "$idle_summary" ] || { echo; echo "$idle_summary"; }
 [ -z "$flood_summary" ] || { echo; echo "$flood_summary"; }
 [ -z "$crash_summary" ] || { echo; echo "$crash_summary"; }
