@@ -110,10 +110,10 @@ AS $$
       AND l.qty > l.cancelled_qty
 $$;
 
--- Records what the order reserves (its stock_reservations rows) and audits it. The SKU counters
--- are moved by orderly.take_stock at the very end of the submission: their row locks are what
--- concurrent submissions queue on. Inserting the rows here takes only KEY SHARE locks on the
--- SKUs (foreign key), which do not conflict with those.
+-- Records what the order reserves (its stock_reservations rows) and audits it. Called right after
+-- orderly.take_stock has moved the SKU counters (orderly.finish_submit, R__170): the rows' foreign
+-- key then locks SKU rows this transaction has locked already, which costs nothing; before it,
+-- those KEY SHARE locks of every concurrent submission piled up into MultiXacts on the hot rows.
 DROP FUNCTION IF EXISTS orderly.reserve_stock(orderly.orders);
 CREATE OR REPLACE FUNCTION orderly.reserve_stock(o orderly.orders, actor_id bigint) RETURNS void
 LANGUAGE plpgsql
