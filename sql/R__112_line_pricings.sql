@@ -12,24 +12,30 @@
 -- every kind of line); the documents read the parts they show directly.
 -- Before the stock, the orders and the queues that read lines.
 
--- orderly.pricing_body (what lines priced the same way share), orderly.pricing_place (the tax
--- step's place) and orderly.pricing_digest (a body's key) are V025's: they define what is
--- stored, so they change only with a migration.
+-- orderly.pricing_parts (an engine line split into its shared body, the body's key and its tax
+-- place) is V025's: it defines what is stored, so it changes only with a migration.
 
--- Stores the bodies of the engine's lines (a jsonb array) that are not stored yet. In digest
--- order: two orders storing the same two new bodies wait for each other in the same order, so
--- they cannot deadlock. A body another transaction is storing makes this one wait for it to end.
-CREATE OR REPLACE FUNCTION orderly.store_line_pricings(lines jsonb) RETURNS void
+-- Splits the engine's lines (a jsonb array; each split once) and stores the bodies not stored
+-- yet; returns each line with its key and tax place, for the caller to write the line. The
+-- bodies are inserted in key order: two orders storing the same two new bodies wait for each
+-- other in the same order, so they cannot deadlock (a body another transaction is storing makes
+-- this one wait for that transaction to end).
+DROP FUNCTION IF EXISTS orderly.store_line_pricings(jsonb);
+CREATE OR REPLACE FUNCTION orderly.store_line_pricings(lines jsonb)
+RETURNS TABLE (priced jsonb, pricing bytea, tax_place jsonb)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    INSERT INTO orderly.line_pricings AS x (digest, body)
-    SELECT DISTINCT ON (d) d, b
-    FROM (SELECT orderly.pricing_body(l) AS b FROM jsonb_array_elements(lines) l) t,
-         LATERAL orderly.pricing_digest(t.b) d
-    ORDER BY d
-    ON CONFLICT (digest) DO NOTHING;
+    RETURN QUERY
+    WITH split AS MATERIALIZED (
+        SELECT t.l, p.body, p.digest, p.place
+        FROM jsonb_array_elements(lines) AS t(l), LATERAL orderly.pricing_parts(t.l) p),
+    stored AS (
+        INSERT INTO orderly.line_pricings (digest, body)
+        SELECT DISTINCT ON (x.digest) x.digest, x.body FROM split x ORDER BY x.digest
+        ON CONFLICT ON CONSTRAINT line_pricings_pkey DO NOTHING)
+    SELECT x.l, x.digest, x.place FROM split x;
 END
 $$;
 
@@ -48,15 +54,20 @@ END
 $$;
 
 -- A stored line's explanation as the engine gave it: the body's steps with the tax step's place.
--- No SET search_path, so that it is inlined.
+-- plpgsql: its plan is kept for the session (a sql function with a sub-select is planned at every
+-- call).
 CREATE OR REPLACE FUNCTION orderly.line_explanation(steps jsonb, tax_place jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN $1 @> '[{"step":"tax"}]'
-                THEN (SELECT jsonb_agg(CASE WHEN s ->> 'step' = 'tax' AND s ? 'place'
-                                            THEN jsonb_set(s, '{place}', coalesce($2, 'null')) ELSE s END ORDER BY n)
-                      FROM jsonb_array_elements($1) WITH ORDINALITY AS t(s, n))
-                ELSE $1 END
+BEGIN
+    IF NOT steps @> '[{"step": "tax"}]' THEN
+        RETURN steps;
+    END IF;
+    RETURN (SELECT jsonb_agg(CASE WHEN t.s ->> 'step' = 'tax' AND t.s ? 'place'
+                                  THEN jsonb_set(t.s, '{place}', coalesce(tax_place, 'null')) ELSE t.s END ORDER BY t.n)
+            FROM jsonb_array_elements(steps) WITH ORDINALITY AS t(s, n));
+END
 $$;
 
 -- A stored line as the pricing engine answered it (orderly.price_order's lines[]).

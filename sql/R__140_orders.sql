@@ -291,23 +291,22 @@ BEGIN
         RETURN o;
     END IF;
     priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true);
-    -- The lines' pricings (R__112_line_pricings.sql), then each priced line with the request it
-    -- came from, matched once by line number.
-    PERFORM orderly.store_line_pricings(CASE WHEN only_lines IS NULL THEN priced -> 'lines' ELSE
-        (SELECT jsonb_agg(l) FROM jsonb_array_elements(priced -> 'lines') l WHERE (l ->> 'line')::integer = ANY (only_lines)) END);
+    -- Each priced line, its pricing stored (R__112_line_pricings.sql), with the request it came
+    -- from, matched once by line number.
     INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,
                                           list_price, gross, discount, net, tax_rate, tax, is_override,
                                           override_reason, pricing, tax_place)
-    SELECT o.id, (l ->> 'line')::integer, o.customer_id, sp - 'line',
-           (l ->> 'product_id')::bigint, (l ->> 'sku_id')::bigint, (l ->> 'qty')::integer,
-           (l ->> 'list_price')::numeric, (l ->> 'gross')::numeric, (l ->> 'discount')::numeric,
-           (l ->> 'net')::numeric, coalesce((l ->> 'tax_rate')::numeric, 0), coalesce((l ->> 'tax')::numeric, 0),
-           (l ->> 'override')::boolean,
-           CASE WHEN (l ->> 'override')::boolean THEN btrim(sp ->> 'reason') END,
-           orderly.pricing_digest(orderly.pricing_body(l)), orderly.pricing_place(l)
-    FROM jsonb_array_elements(priced -> 'lines') l
-    JOIN jsonb_array_elements(specs) sp ON (sp ->> 'line')::integer = (l ->> 'line')::integer
-    WHERE only_lines IS NULL OR (l ->> 'line')::integer = ANY (only_lines)
+    SELECT o.id, (s.priced ->> 'line')::integer, o.customer_id, sp - 'line',
+           (s.priced ->> 'product_id')::bigint, (s.priced ->> 'sku_id')::bigint, (s.priced ->> 'qty')::integer,
+           (s.priced ->> 'list_price')::numeric, (s.priced ->> 'gross')::numeric, (s.priced ->> 'discount')::numeric,
+           (s.priced ->> 'net')::numeric, coalesce((s.priced ->> 'tax_rate')::numeric, 0),
+           coalesce((s.priced ->> 'tax')::numeric, 0), (s.priced ->> 'override')::boolean,
+           CASE WHEN (s.priced ->> 'override')::boolean THEN btrim(sp ->> 'reason') END,
+           s.pricing, s.tax_place
+    FROM orderly.store_line_pricings(CASE WHEN only_lines IS NULL THEN priced -> 'lines' ELSE
+             (SELECT jsonb_agg(l) FROM jsonb_array_elements(priced -> 'lines') l
+              WHERE (l ->> 'line')::integer = ANY (only_lines)) END) s
+    JOIN jsonb_array_elements(specs) sp ON (sp ->> 'line')::integer = (s.priced ->> 'line')::integer
     ON CONFLICT (order_id, line_no) DO UPDATE
     SET spec = excluded.spec, product_id = excluded.product_id, sku_id = excluded.sku_id, qty = excluded.qty,
         list_price = excluded.list_price, gross = excluded.gross, discount = excluded.discount,

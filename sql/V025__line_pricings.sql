@@ -11,16 +11,15 @@
 --   - a line keeps that key (pricing) and the place its tax was taken for (tax_place: the
 --     address it shipped to then; addresses can be edited later);
 --   - orderly.line_priced (R__112_line_pricings.sql) puts the engine's answer back together.
--- (The functions of this file have no SET search_path: every name in them is pg_catalog's.)
 -- Rows of line_pricings are never updated or deleted (a pricing that no line uses any more
 -- costs one row), so lines need no foreign key to them: a foreign key would take a share lock
 -- on the popular rows with every line written, and those locks would make every order of the
--- same pricing wait on each other (MultiXacts, see issue 16 item 3).
+-- same pricing pile up into MultiXacts (see orderly.finish_submit, R__170).
 
 CREATE TABLE orderly.line_pricings (
     digest bytea PRIMARY KEY,
     -- The pricing engine's line without the line's own figures and without the tax step's place;
-    -- see orderly.pricing_body.
+    -- see orderly.pricing_parts.
     body   jsonb NOT NULL
 );
 
@@ -36,45 +35,40 @@ COMMENT ON COLUMN orderly.order_lines.tax_place IS
     'Where the line''s tax was taken for when it was priced: {"country","region","address_id"}, or null (no address)';
 
 -- What is stored, for the lines already there and every line to come (orderly.set_order_lines,
--- R__140_orders.sql): these define the stored form, so they change only with a migration.
--- The part of an engine line that lines priced the same way share: without the line's own
--- figures (its columns) and with the tax step's place left null (tax_place has it).
-CREATE FUNCTION orderly.pricing_body(priced jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
+-- R__140_orders.sql): this defines the stored form, so it changes only with a migration.
+-- An engine line split for storage:
+--   body:   what lines priced the same way share: the line without its own figures (they are
+--           its columns) and with the tax step's place left null;
+--   digest: the body's key, SHA-256 of its text (jsonb's text is canonical: keys sorted, one
+--           spelling per number), so equal bodies share one row;
+--   place:  the tax step's place (null: no address).
+-- plpgsql: its plan is kept for the session; called once per line written.
+CREATE FUNCTION orderly.pricing_parts(priced jsonb, OUT body jsonb, OUT digest bytea, OUT place jsonb)
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT ($1 - ARRAY['line', 'qty', 'list_price', 'gross', 'discount', 'net', 'tax_rate', 'tax', 'override',
-                       'product_id', 'sku_id'])
-           || jsonb_build_object('explanation', (
-                  SELECT coalesce(jsonb_agg(CASE WHEN s ->> 'step' = 'tax' AND s ? 'place'
-                                                 THEN jsonb_set(s, '{place}', 'null') ELSE s END ORDER BY n), '[]')
-                  FROM jsonb_array_elements(coalesce($1 -> 'explanation', '[]')) WITH ORDINALITY AS t(s, n)))
-$$;
-
--- The place of the line's tax step (null: no address, or no tax step).
-CREATE FUNCTION orderly.pricing_place(priced jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
-AS $$
-    SELECT (SELECT s -> 'place' FROM jsonb_array_elements(coalesce($1 -> 'explanation', '[]')) s
-            WHERE s ->> 'step' = 'tax' LIMIT 1)
-$$;
-
--- A body's key: SHA-256 of its text (jsonb's text is canonical: keys sorted, one spelling per
--- number), so equal bodies share one row.
-CREATE FUNCTION orderly.pricing_digest(body jsonb) RETURNS bytea
-LANGUAGE sql IMMUTABLE
-AS $$
-    SELECT sha256(convert_to($1::text, 'UTF8'))
+DECLARE
+    steps jsonb;
+BEGIN
+    SELECT coalesce(jsonb_agg(CASE WHEN t.s ->> 'step' = 'tax' AND t.s ? 'place'
+                                   THEN jsonb_set(t.s, '{place}', 'null') ELSE t.s END ORDER BY t.n), '[]'),
+           (array_agg(t.s -> 'place' ORDER BY t.n) FILTER (WHERE t.s ->> 'step' = 'tax'))[1]
+    INTO steps, place
+    FROM jsonb_array_elements(coalesce(priced -> 'explanation', '[]')) WITH ORDINALITY AS t(s, n);
+    body := (priced - ARRAY['line', 'qty', 'list_price', 'gross', 'discount', 'net', 'tax_rate', 'tax', 'override',
+                            'product_id', 'sku_id'])
+            || jsonb_build_object('explanation', steps);
+    digest := sha256(convert_to(body::text, 'UTF8'));
+END
 $$;
 
 INSERT INTO orderly.line_pricings (digest, body)
-SELECT DISTINCT ON (d) d, b
-FROM (SELECT orderly.pricing_body(l.priced) AS b FROM orderly.order_lines l) x,
-     LATERAL orderly.pricing_digest(x.b) d
-ORDER BY d;
+SELECT DISTINCT ON (p.digest) p.digest, p.body
+FROM orderly.order_lines l, LATERAL orderly.pricing_parts(l.priced) p
+ORDER BY p.digest;
 
 UPDATE orderly.order_lines l
-SET pricing = orderly.pricing_digest(orderly.pricing_body(l.priced)),
-    tax_place = orderly.pricing_place(l.priced);
+SET (pricing, tax_place) = (SELECT p.digest, p.place FROM orderly.pricing_parts(l.priced) p);
 
 -- Two work-queue views read the old column; R__195_work_queues.sql makes them again.
 DROP VIEW IF EXISTS orderly.pick_list CASCADE;

@@ -49,7 +49,7 @@ BEGIN
         SELECT v_id, n, test.id(customer), '{}', p.id, k.id, (l ->> 'qty')::integer, coalesce((l ->> 'cancelled')::integer, 0),
                p.base_price, (l ->> 'gross')::numeric, coalesce((l ->> 'discount')::numeric, 0),
                (l ->> 'gross')::numeric - coalesce((l ->> 'discount')::numeric, 0), (l ->> 'tax')::numeric,
-               orderly.pricing_digest(jsonb_build_object('product', p.code))
+               (orderly.pricing_parts(jsonb_build_object('product', p.code))).digest
         FROM orderly.products p JOIN orderly.skus k ON k.product_id = p.id WHERE p.code = l ->> 'product';
     END LOOP;
     UPDATE orderly.orders o
