@@ -935,7 +935,10 @@ $$;
 -- orderly.json_extend(json_build_object(step, text, amount), rest::json) gives, written as text
 -- and parsed once for the whole explanation (every ORDER SHOW renders every line's: issue 16 made
 -- it a third cheaper; pgTAP 120 checks the text). plpgsql, so that it is planned once a session.
-CREATE OR REPLACE FUNCTION orderly.explanation_doc(steps jsonb) RETURNS json
+-- tax_place: a stored line's (order_lines.tax_place), put into its tax step, whose stored place
+-- is null (R__112_line_pricings.sql), in the same pass; an engine answer's steps have their own.
+DROP FUNCTION IF EXISTS orderly.explanation_doc(jsonb);
+CREATE OR REPLACE FUNCTION orderly.explanation_doc(steps jsonb, tax_place jsonb DEFAULT NULL) RETURNS json
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -945,7 +948,10 @@ BEGIN
                 || CASE WHEN e.s ? 'amount' THEN ', "amount" : ' || (e.s -> 'amount')::text ELSE '' END
                 || CASE WHEN e.rest = '{}' THEN '}' ELSE ', ' || substr(e.rest::text, 2) END,
                 ', ' ORDER BY e.n) || ']', '[]')::json
-            FROM (SELECT x.s, x.n, x.s - 'step' - 'text' - 'amount' AS rest
+            FROM (SELECT x.s, x.n,
+                         CASE WHEN tax_place IS NOT NULL AND x.s ->> 'step' = 'tax' AND x.s ? 'place'
+                              THEN (x.s - 'step' - 'text' - 'amount') || jsonb_build_object('place', tax_place)
+                              ELSE x.s - 'step' - 'text' - 'amount' END AS rest
                   FROM jsonb_array_elements(coalesce(steps, '[]')) WITH ORDINALITY AS x(s, n)) e);
 END
 $$;

@@ -98,7 +98,7 @@ AS $$
         'override_reason', ($1).override_reason,
         'override_by', orderly.username_of(($1).override_by),
         'components', $2 -> 'components',
-        'explanation', orderly.explanation_doc(orderly.line_explanation($2 -> 'explanation', ($1).tax_place)))
+        'explanation', orderly.explanation_doc($2 -> 'explanation', ($1).tax_place))
 $$;
 
 -- No SET search_path (every name is qualified), so that it is inlined into its callers.
