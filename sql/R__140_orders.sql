@@ -450,11 +450,14 @@ BEGIN
         RAISE EXCEPTION 'order %: a hold needs a reason', o.id USING ERRCODE = 'OL400';
     END IF;
     -- A hold remembers why and where the order goes back to (orders_hold_check: both are set
-    -- exactly while the order is on hold), in the same UPDATE as the status.
+    -- exactly while the order is on hold), and a submission who submitted and when, in the same
+    -- UPDATE as the status (one write of the row instead of two).
     UPDATE orderly.orders x
     SET status = change_status.to_status, updated_at = now(),
         held_from = CASE WHEN change_status.to_status = 'on_hold' THEN o.status END,
-        hold_reason = CASE WHEN change_status.to_status = 'on_hold' THEN btrim(reason) END
+        hold_reason = CASE WHEN change_status.to_status = 'on_hold' THEN btrim(reason) END,
+        submitted_by = CASE WHEN change_status.to_status = 'submitted' THEN actor_id ELSE x.submitted_by END,
+        submitted_at = CASE WHEN change_status.to_status = 'submitted' THEN now() ELSE x.submitted_at END
     WHERE x.id = o.id;
     INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by, reason)
     VALUES (o.id, o.customer_id, o.status, change_status.to_status, actor_id, reason);
@@ -574,7 +577,10 @@ CREATE CONSTRAINT TRIGGER order_status_events AFTER INSERT ON orderly.order_stat
 
 -- The steps shared by the commands ---------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION orderly.create_draft(u orderly.users, args jsonb) RETURNS orderly.orders
+-- lines: how many lines the caller is about to add (ORDER CREATE): their numbers are taken at once
+-- (next_line_no), rather than by a second write of the new row.
+DROP FUNCTION IF EXISTS orderly.create_draft(orderly.users, jsonb);
+CREATE OR REPLACE FUNCTION orderly.create_draft(u orderly.users, args jsonb, lines integer DEFAULT 0) RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -586,14 +592,15 @@ BEGIN
     IF v_coupon IS NOT NULL THEN
         PERFORM orderly.coupon_usable(v_coupon, c.id, now());
     END IF;
-    INSERT INTO orderly.orders (customer_id, type, status, ship_to_id, requested_date, coupon_code, created_by)
+    INSERT INTO orderly.orders (customer_id, type, status, ship_to_id, requested_date, coupon_code, created_by, next_line_no)
     VALUES (c.id,
             orderly.check_order_type(orderly.arg_text(args, 'type')),
             'draft',
             (orderly.ship_to_address(c.id, orderly.arg_bigint(args, 'ship_to'))).id,
             orderly.check_requested_date(orderly.arg_text(args, 'requested_date')),
             v_coupon,
-            u.id)
+            u.id,
+            lines + 1)
     RETURNING * INTO o;
     INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by)
     VALUES (o.id, o.customer_id, NULL, 'draft', u.id);

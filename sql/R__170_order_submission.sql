@@ -49,8 +49,7 @@ BEGIN
     IF o.coupon_code IS NOT NULL THEN
         PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id, u.id);
     END IF;
-    UPDATE orderly.orders x SET submitted_by = u.id, submitted_at = now() WHERE x.id = o.id RETURNING * INTO o;
-    o := orderly.change_status(o, 'submitted', u.id, NULL);
+    o := orderly.change_status(o, 'submitted', u.id, NULL);   -- also stamps submitted_by and submitted_at
     PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
                           jsonb_build_object('total', o.total, 'currency', o.currency, 'ship_to', o.ship_to_id,
                                              'coupon', o.coupon_code));
@@ -105,9 +104,8 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     v_lines := orderly.check_lines_arg(args);
-    o := orderly.create_draft(u, args - 'lines' - 'submit' - 'idempotency_key');
+    o := orderly.create_draft(u, args - 'lines' - 'submit' - 'idempotency_key', jsonb_array_length(v_lines));
     PERFORM orderly.require_override(u, l) FROM jsonb_array_elements(v_lines) l;
-    UPDATE orderly.orders x SET next_line_no = jsonb_array_length(v_lines) + 1 WHERE x.id = o.id;
     o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
     IF NOT coalesce(orderly.arg_bool(args, 'submit'), false) THEN
