@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(196);
+SELECT plan(197);
 
 DO $$
 BEGIN
@@ -625,6 +625,43 @@ SELECT is((SELECT orderly.order_doc(o) -> 'lines' -> 0 -> 'explanation' -> -1 ->
           jsonb_build_object('region', 'Berlin', 'country', 'DE',
                              'address_id', (SELECT a.id FROM orderly.addresses a WHERE a.customer_id = test.id('std') AND a.is_default))::text,
           'the tax step names the place as it was when the line was priced');
+
+-- Two transactions storing the same new pricing: the second waits for the first (here: its lock
+-- timeout shows it waiting, where a plain insert would fail on the key or store it twice), and
+-- once the first has committed it stores nothing more. The other transaction is a second session
+-- (dblink).
+CREATE TEMP TABLE pricing_race (available boolean, waited boolean, rows_after bigint);
+DO $$
+DECLARE
+    v_line  text := '[{"line": 1, "product": "RACE", "name": "Race", "explanation": [{"step": "base", "amount": 1}]}]';
+    v_key   bytea := (orderly.pricing_parts(v_line::jsonb -> 0)).digest;
+    v_wait  boolean := false;
+BEGIN
+    IF NOT test.other_session('pricing_other') THEN
+        INSERT INTO pricing_race VALUES (false, NULL, NULL);
+        RETURN;
+    END IF;
+    PERFORM dblink_exec('pricing_other', 'BEGIN');
+    PERFORM * FROM dblink('pricing_other', format('SELECT count(*) FROM orderly.store_line_pricings(%L)', v_line)) AS t(n bigint);
+    BEGIN
+        SET LOCAL lock_timeout = '200ms';
+        PERFORM orderly.store_line_pricings(v_line::jsonb);
+    EXCEPTION WHEN lock_not_available THEN
+        v_wait := true;
+    END;
+    SET LOCAL lock_timeout = 0;
+    PERFORM dblink_exec('pricing_other', 'COMMIT');
+    PERFORM orderly.store_line_pricings(v_line::jsonb);
+    INSERT INTO pricing_race VALUES (true, v_wait, (SELECT count(*) FROM orderly.line_pricings p WHERE p.digest = v_key));
+    -- Committed by the other session, so outside this file's rollback: it takes it out again.
+    PERFORM dblink_exec('pricing_other', format('DELETE FROM orderly.line_pricings WHERE digest = %L', v_key));
+    PERFORM dblink_disconnect('pricing_other');
+END
+$$;
+SELECT CASE WHEN (SELECT available FROM pricing_race)
+            THEN is((SELECT waited::text || ' ' || rows_after FROM pricing_race), 'true 1',
+                    'the same new pricing stored by two transactions: the second waits for the first, then stores nothing (one row)')
+            ELSE skip('dblink is not installed', 1) END;
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
