@@ -268,7 +268,7 @@ BEGIN
                          'name', p.body -> 'name', 'qty', sl.qty) ORDER BY sl.line_no), '[]')
                   FROM orderly.shipment_lines sl
                   JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no
-                  JOIN orderly.line_pricings p ON p.digest = l.pricing
+                  LEFT JOIN orderly.line_pricings p ON p.digest = l.pricing
                   WHERE sl.shipment_id = s.id),
         'shipped_at', orderly.json_time(s.shipped_at),
         'shipped_by', orderly.username_of(s.shipped_by),

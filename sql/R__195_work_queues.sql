@@ -52,7 +52,7 @@ FROM orderly.orders o
 JOIN orderly.customers c ON c.id = o.customer_id
 CROSS JOIN LATERAL orderly.open_lines(o.id) ol
 JOIN orderly.order_lines l ON l.order_id = o.id AND l.line_no = ol.line_no
-JOIN orderly.line_pricings lp ON lp.digest = l.pricing
+LEFT JOIN orderly.line_pricings lp ON lp.digest = l.pricing
 JOIN orderly.products p ON p.id = l.product_id
 -- What to pick for one unit of the line: its SKU, a bundle's components, or (a make-to-order
 -- line) the made item itself, which has no SKU.
@@ -144,7 +144,7 @@ SELECT o.id              AS order_id,
        orderly.username_of(pl.done_by) AS done_by
 FROM orderly.orders o
 JOIN orderly.order_lines l ON l.order_id = o.id
-JOIN orderly.line_pricings lp ON lp.digest = l.pricing
+LEFT JOIN orderly.line_pricings lp ON lp.digest = l.pricing
 JOIN orderly.products p ON p.id = l.product_id
 JOIN orderly.customers c ON c.id = o.customer_id
 LEFT JOIN orderly.production_lines pl ON pl.order_id = l.order_id AND pl.line_no = l.line_no
