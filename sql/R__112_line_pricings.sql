@@ -85,3 +85,20 @@ BEGIN
         'explanation', orderly.line_explanation(b -> 'explanation', l.tax_place));
 END
 $$;
+
+-- What one unit of a line takes from stock: its SKU (one), or a bundle's components (from its
+-- stored pricing, each with its qty); nothing for a line that is neither (a service, a custom
+-- product: made to order). The one place the stock needs (R__115), the pick list (R__195),
+-- shipping (R__190) and cancelling (R__198) read it from. No SET search_path (every name is
+-- qualified), so that it is inlined into the caller's query.
+CREATE OR REPLACE FUNCTION orderly.line_units(l orderly.order_lines)
+RETURNS TABLE (sku_id bigint, per integer)
+LANGUAGE sql STABLE
+AS $$
+    SELECT ($1).sku_id, 1 WHERE ($1).sku_id IS NOT NULL
+    UNION ALL
+    SELECT (c ->> 'sku_id')::bigint, (c ->> 'qty')::integer
+    FROM orderly.line_pricings p,
+         jsonb_array_elements(CASE WHEN jsonb_typeof(p.body -> 'components') = 'array' THEN p.body -> 'components' END) c
+    WHERE ($1).sku_id IS NULL AND p.digest = ($1).pricing
+$$;

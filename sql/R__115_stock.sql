@@ -2,9 +2,10 @@
 -- and what orders hold of it (stock_reservations, V008__orders.sql). Once a SKU exists (SKU
 -- CREATE gives it its first stock), its stock moves only here: STOCK SET and STOCK ADJUST
 -- (catalog.manage) change the stock on hand, never below what is reserved; a submitted order
--- reserves its units (orderly.reserve_stock, then orderly.take_stock at the very end of the
--- submission) and a rejected one gives them back (orderly.release_stock). After the catalog,
--- whose SKU helpers it uses; before the orders and approvals that reserve and release.
+-- reserves its units at the very end of the submission (orderly.take_stock moves the counters,
+-- then orderly.reserve_stock writes its rows) and a rejected one gives them back
+-- (orderly.release_stock). After the catalog, whose SKU helpers it uses; before the orders and
+-- approvals that reserve and release.
 
 -- Stock on hand --------------------------------------------------------------------------------
 
@@ -98,16 +99,10 @@ CREATE OR REPLACE FUNCTION orderly.order_stock_needs(order_id bigint)
 RETURNS TABLE (line_no integer, sku_id bigint, qty integer)
 LANGUAGE sql STABLE
 AS $$
-    SELECT l.line_no, l.sku_id, l.qty - l.cancelled_qty
+    SELECT l.line_no, u.sku_id, (l.qty - l.cancelled_qty) * u.per
     FROM orderly.order_lines l
-    WHERE l.order_id = $1 AND l.sku_id IS NOT NULL AND l.qty > l.cancelled_qty
-    UNION ALL
-    SELECT l.line_no, (c ->> 'sku_id')::bigint, (l.qty - l.cancelled_qty) * (c ->> 'qty')::integer
-    FROM orderly.order_lines l
-    JOIN orderly.line_pricings p ON p.digest = l.pricing,
-    jsonb_array_elements(coalesce(p.body -> 'components', '[]')) c
-    WHERE l.order_id = $1 AND l.sku_id IS NULL AND jsonb_typeof(p.body -> 'components') = 'array'
-      AND l.qty > l.cancelled_qty
+    CROSS JOIN LATERAL orderly.line_units(l) u
+    WHERE l.order_id = $1 AND l.qty > l.cancelled_qty
 $$;
 
 -- Records what the order reserves (its stock_reservations rows) and audits it. Called right after

@@ -323,7 +323,8 @@ BEGIN
 END
 $$;
 
--- Called by orderly.submit_order once the order is submitted (prices fixed, stock reserved).
+-- Called by orderly.submit_order once the order is submitted (prices fixed; its stock is taken
+-- at the end of the submission, orderly.finish_submit).
 -- Picks the rule, creates the round's steps (step 1 pending, the others waiting) and sets the
 -- status. No rule: approved at once, with the reason in the history, and moved on by
 -- orderly.advance (R__155_fulfilment_flow.sql: ready, or on hold over the credit limit).

@@ -197,16 +197,11 @@ BEGIN
     SELECT coalesce(jsonb_agg(jsonb_build_object('line_no', t.line_no, 'sku_id', t.sku_id, 'qty', t.qty)), '[]')
     INTO v_needs
     FROM (SELECT x.line_no, x.sku_id, sum(x.qty)::integer AS qty
-          FROM (SELECT l.line_no, l.sku_id, sl.qty
-                FROM orderly.shipment_lines sl JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no
-                WHERE sl.shipment_id = ship_stock.shipment_id AND l.sku_id IS NOT NULL
-                UNION ALL
-                SELECT l.line_no, (c ->> 'sku_id')::bigint, sl.qty * (c ->> 'qty')::integer
-                FROM orderly.shipment_lines sl JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no
-                     JOIN orderly.line_pricings p ON p.digest = l.pricing,
-                     jsonb_array_elements(p.body -> 'components') c
-                WHERE sl.shipment_id = ship_stock.shipment_id AND l.sku_id IS NULL
-                  AND jsonb_typeof(p.body -> 'components') = 'array') x
+          FROM (SELECT l.line_no, u.sku_id, sl.qty * u.per AS qty
+                FROM orderly.shipment_lines sl
+                JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no
+                CROSS JOIN LATERAL orderly.line_units(l) u
+                WHERE sl.shipment_id = ship_stock.shipment_id) x
           GROUP BY x.line_no, x.sku_id) t;
 
     -- The order's own rows (under its lock): what is still held goes down; all shipped, released.

@@ -57,11 +57,7 @@ JOIN orderly.products p ON p.id = l.product_id
 -- What to pick for one unit of the line: its SKU, a bundle's components, or (a make-to-order
 -- line) the made item itself, which has no SKU.
 CROSS JOIN LATERAL (
-    SELECT l.sku_id AS sku_id, 1 AS per WHERE l.sku_id IS NOT NULL
-    UNION ALL
-    SELECT (x ->> 'sku_id')::bigint, (x ->> 'qty')::integer
-    FROM jsonb_array_elements(CASE WHEN l.sku_id IS NULL AND jsonb_typeof(lp.body -> 'components') = 'array'
-                                   THEN lp.body -> 'components' ELSE '[]' END) x
+    SELECT u.sku_id, u.per FROM orderly.line_units(l) u
     UNION ALL
     SELECT NULL, 1 WHERE l.sku_id IS NULL AND jsonb_typeof(lp.body -> 'components') IS DISTINCT FROM 'array'
 ) k

@@ -195,16 +195,10 @@ BEGIN
         SELECT coalesce(jsonb_agg(jsonb_build_object('sku_id', t.sku_id, 'sku', k.code, 'qty', t.per * v_asked)
                                   ORDER BY t.sku_id), '[]')
         INTO v_release
-        FROM (SELECT y.sku_id, sum(y.per)::integer AS per
-              FROM (SELECT x.sku_id, 1 AS per FROM orderly.order_lines x
-                    WHERE x.order_id = o.id AND x.line_no = l.line_no AND x.sku_id IS NOT NULL
-                    UNION ALL
-                    SELECT (c ->> 'sku_id')::bigint, (c ->> 'qty')::integer
-                    FROM orderly.order_lines x JOIN orderly.line_pricings lp ON lp.digest = x.pricing,
-                         jsonb_array_elements(lp.body -> 'components') c
-                    WHERE x.order_id = o.id AND x.line_no = l.line_no AND x.sku_id IS NULL
-                      AND jsonb_typeof(lp.body -> 'components') = 'array') y
-              GROUP BY y.sku_id) t
+        FROM (SELECT u.sku_id, sum(u.per)::integer AS per
+              FROM orderly.order_lines x CROSS JOIN LATERAL orderly.line_units(x) u
+              WHERE x.order_id = o.id AND x.line_no = l.line_no
+              GROUP BY u.sku_id) t
         JOIN orderly.skus k ON k.id = t.sku_id;
         v_value := v_value + round(l.worth * (l.cancelled_qty + v_asked) / l.qty, 2) - round(l.worth * l.cancelled_qty / l.qty, 2);
         v_lines := v_lines || jsonb_build_object(
