@@ -16,6 +16,10 @@
 -- on the popular rows with every line written, and those locks would make every order of the
 -- same pricing pile up into MultiXacts (see orderly.finish_submit, R__170).
 
+-- Every running orderlyd must be stopped for this upgrade; should one still write lines, it waits
+-- here instead of leaving a line without its pricing.
+LOCK TABLE orderly.order_lines IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE orderly.line_pricings (
     digest bytea PRIMARY KEY,
     -- The pricing engine's line without the line's own figures and without the tax step's place;
@@ -74,6 +78,10 @@ SET (pricing, tax_place) = (SELECT p.digest, p.place FROM orderly.pricing_parts(
 DROP VIEW IF EXISTS orderly.pick_list CASCADE;
 DROP VIEW IF EXISTS orderly.production_queue CASCADE;
 
+-- A dropped column's values stay in every row until the row is written again, and the lines of
+-- finished orders never are: the same statement rewrites the table (a change of type with an
+-- expression always does), so the space the old column took is given back now.
 ALTER TABLE orderly.order_lines
     DROP COLUMN priced,
-    ALTER COLUMN pricing SET NOT NULL;
+    ALTER COLUMN pricing SET NOT NULL,
+    ALTER COLUMN pricing TYPE bytea USING pricing || ''::bytea;
