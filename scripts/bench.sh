@@ -180,6 +180,16 @@ for scenario in $scenarios; do
     done
 done
 
+# Bytes per order line (issue 16, target 400): the lines' table with its indexes and TOAST, plus
+# their shared pricings (orderly.line_pricings), over the lines the database holds after the
+# orderlyd runs: measured before the write path, whose lean reference writes lines with no
+# pricing at all (they would pull the figure down).
+storage_summary=$(q "SELECT format('bytes per order line: %s (%s lines: order_lines %s MB with indexes, line_pricings %s kB in %s rows; target 400)',
+                                   (pg_total_relation_size('orderly.order_lines') + pg_total_relation_size('orderly.line_pricings')) / greatest(n, 1),
+                                   n, pg_total_relation_size('orderly.order_lines') / 1048576,
+                                   pg_total_relation_size('orderly.line_pricings') / 1024, (SELECT count(*) FROM orderly.line_pricings))
+                     FROM (SELECT count(*) AS n FROM orderly.order_lines) c")
+
 # The write path (issue 16): api.order_create of a fixed five-line order with submit=true against
 # the lean reference write of the same lines (bench/lean-write.sql: rows, stock, status, audit;
 # no pricing, no documents), pgbench on both, 8 clients. Target: ratio >= 0.5.
@@ -224,14 +234,6 @@ if [ "${BENCH_FLASH:-1}" != "0" ]; then
         printf "flash, 32 connections, every order one unit of %s: %.0f orders/s (%.2f of create at 32; target 0.5), p99 %s ms, errors %s, oversold: %s", sku, t, (c > 0 ? t / c : 0), p, e, o }')
     [ "$oversold" = none ] || failed_flash=1
 fi
-
-# Bytes per order line (issue 16, target 400): the lines' table with its indexes and TOAST, plus
-# their shared pricings (orderly.line_pricings), over the lines the database holds after the runs.
-storage_summary=$(q "SELECT format('bytes per order line: %s (%s lines: order_lines %s MB with indexes, line_pricings %s kB in %s rows; target 400)',
-                                   (pg_total_relation_size('orderly.order_lines') + pg_total_relation_size('orderly.line_pricings')) / greatest(n, 1),
-                                   n, pg_total_relation_size('orderly.order_lines') / 1048576,
-                                   pg_total_relation_size('orderly.line_pricings') / 1024, (SELECT count(*) FROM orderly.line_pricings))
-                     FROM (SELECT count(*) AS n FROM orderly.order_lines) c")
 
 stop_orderlyd
 failed=0

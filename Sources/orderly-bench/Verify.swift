@@ -137,6 +137,11 @@ struct Verify: AsyncParsableCommand {
         SELECT 'stock', format('reservations of unknown SKU %s: %s', r.sku_id, r.qty)
         FROM reserved r WHERE NOT EXISTS (SELECT 1 FROM orderly.skus s WHERE s.id = r.sku_id)
         UNION ALL
+        SELECT 'line without its pricing', format('order %s line %s: no stored pricing %s', l.order_id, l.line_no,
+                                                  encode(l.pricing, 'hex'))
+        FROM orderly.order_lines l
+        WHERE NOT EXISTS (SELECT 1 FROM orderly.line_pricings p WHERE p.digest = l.pricing)
+        UNION ALL
         SELECT 'status change without audit row',
                format('order %s: %s change(s) to %s, %s audit row(s) %s', h.entity_id, h.n, h.to_status,
                       coalesce(a.n, 0), h.action)

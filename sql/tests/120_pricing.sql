@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(197);
+SELECT plan(200);
 
 DO $$
 BEGIN
@@ -653,7 +653,9 @@ BEGIN
     PERFORM dblink_exec('pricing_other', 'COMMIT');
     PERFORM orderly.store_line_pricings(v_line::jsonb);
     INSERT INTO pricing_race VALUES (true, v_wait, (SELECT count(*) FROM orderly.line_pricings p WHERE p.digest = v_key));
-    -- Committed by the other session, so outside this file's rollback: it takes it out again.
+    -- Committed by the other session, so outside this file's rollback: it takes it out again,
+    -- past the append-only guard the way a restore would (replica role: ordinary triggers off).
+    PERFORM dblink_exec('pricing_other', 'SET session_replication_role = replica');
     PERFORM dblink_exec('pricing_other', format('DELETE FROM orderly.line_pricings WHERE digest = %L', v_key));
     PERFORM dblink_disconnect('pricing_other');
 END
@@ -662,6 +664,15 @@ SELECT CASE WHEN (SELECT available FROM pricing_race)
             THEN is((SELECT waited::text || ' ' || rows_after FROM pricing_race), 'true 1',
                     'the same new pricing stored by two transactions: the second waits for the first, then stores nothing (one row)')
             ELSE skip('dblink is not installed', 1) END;
+
+-- A stored pricing is never changed or removed, the owner included: lines point at it by key.
+SET ROLE orderly_owner;
+SELECT throws_ok($$UPDATE orderly.line_pricings SET body = '{}' WHERE digest IN (SELECT digest FROM orderly.line_pricings LIMIT 1)$$,
+                 '42501', 'line_pricings is append-only', 'a stored pricing cannot be edited');
+SELECT throws_ok($$DELETE FROM orderly.line_pricings WHERE digest IN (SELECT digest FROM orderly.line_pricings LIMIT 1)$$,
+                 '42501', 'line_pricings is append-only', 'nor deleted');
+SELECT throws_ok('TRUNCATE orderly.line_pricings CASCADE', '42501', 'line_pricings is append-only', 'nor truncated');
+RESET ROLE;
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
