@@ -421,6 +421,20 @@ BEGIN
        AND EXISTS (SELECT 1 FROM orderly.step_deciders(v_prev, o, now()) x WHERE x.user_id = u.id) THEN
         PERFORM orderly.raise_already_decided(v_prev);
     END IF;
+    -- Racing a change: the round this user was asked to decide was replaced by a change's new
+    -- round (its steps skipped) just before the decision came, for roles this user does not
+    -- hold. What they meant to approve is no longer asked: a conflict, as in orderly.decide_step
+    -- when the change lands while the decision waits for the order.
+    IF cardinality(v_held) = 0 THEN
+        SELECT * INTO v_prev FROM orderly.order_approvals x
+        WHERE x.order_id = o.id AND x.round < c.round AND x.status = 'skipped'
+          AND (x.role = ANY (v_mine) OR (x.escalated_at IS NOT NULL AND x.escalation_role = ANY (v_mine)))
+        ORDER BY x.round DESC, x.step_no LIMIT 1;
+        IF v_prev.id IS NOT NULL THEN
+            RAISE EXCEPTION 'order % changed while you were deciding: round % is now asked (step % of %, role %); look at it again',
+                o.id, c.round, c.step_no, c.steps, array_to_string(v_roles, ' or ') USING ERRCODE = 'OL409';
+        END IF;
+    END IF;
 
     FOREACH v_role IN ARRAY v_held LOOP
         SELECT * INTO l FROM orderly.approval_limits x WHERE x.role = v_role AND x.order_type = o.type;

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(81);
+SELECT plan(82);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -115,6 +115,9 @@ SELECT is((SELECT string_agg(round || ':' || status || ':' || role, ' ' ORDER BY
           '1:skipped:sales_manager 2:pending:general_manager', 'over 1 000 a new round starts, for the rule that now applies');
 SELECT is(pg_temp.told('approval.requested', test.id('a')), ARRAY['gus', 'sam'], 'its approver is asked (and was, for round 1)');
 SELECT is(pg_temp.header('a') || ' ' || pg_temp.held(test.id('a')), 'pending_approval v3 1200.00 1:GD-1=12', 'version 3, 12 held');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sam', jsonb_build_object('id', %s)) $$, test.id('a')),
+                 'OL409', format('order %s changed while you were deciding: round 2 is now asked (step 1 of 1, role general_manager); look at it again', test.id('a')),
+                 'the sales manager, whose round the change replaced, is told the order changed (a conflict, not a lack of rights)');
 SELECT is(pg_temp.told('order.changed', test.id('a')), ARRAY['buyer', 'buyer'],
           'before approval only the customer (its own author and login) hears of changes, once per change');
 SELECT ok(test.call('order_approve', 'gus', jsonb_build_object('id', test.id('a'))) IS NOT NULL, 'the new round is approved');
