@@ -21,7 +21,7 @@
 # BENCH_CUSTOMERS (2000), BENCH_ORDERS (50000), BENCH_POOL_SIZE (orderlyd --pool-size, 8),
 # BENCH_HAPROXY_SCENARIOS ("show create"), BENCH_HAPROXY_CONNECTIONS (32),
 # BENCH_IDLE_CONNECTIONS (5000), BENCH_IDLE_HOLD (s, 10), BENCH_AUTHFLOOD_CONNECTIONS (200), BENCH_CRASH_SECONDS (120),
-# BENCH_WRITE_PATH (1; 0 skips the create-vs-lean-reference row), BENCH_FLASH (1; 0 skips the hot-SKU run), BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
+# BENCH_KEEP_DATABASE=1 (with BENCH_DATABASE_URL: keep the bench_<pid> database to look into), BENCH_WRITE_PATH (1; 0 skips the create-vs-lean-reference row), BENCH_FLASH (1; 0 skips the hot-SKU run), BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
 # run, pgbench's and orderlyd's output are kept; default .build/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,8 +72,10 @@ cleanup() {
     mkdir -p "${BENCH_OUTPUT:-.build/bench}"
     cp "$work"/*.jsonl "$work"/*.log "$work"/*.out "${BENCH_OUTPUT:-.build/bench}/" 2>/dev/null || true
     if [ -n "$orderlyd_pid" ]; then kill "$orderlyd_pid" 2>/dev/null || true; wait "$orderlyd_pid" 2>/dev/null || true; fi
-    if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+    if [ -n "${BENCH_DATABASE_URL:-}" ] && [ -z "${BENCH_KEEP_DATABASE:-}" ]; then
         psql -X -q -d "$maintenance" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    elif [ -n "${BENCH_DATABASE_URL:-}" ]; then
+        echo "bench: kept database $db" >&2
     fi
     rm -rf "$work"
 }
