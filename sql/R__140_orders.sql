@@ -96,7 +96,8 @@ AS $$
         'tax', ($1).tax,
         'override', ($1).is_override,
         'override_reason', ($1).override_reason,
-        'override_by', orderly.username_of(($1).override_by),
+        -- Most lines have no override: no lookup for them.
+        'override_by', CASE WHEN ($1).override_by IS NOT NULL THEN orderly.username_of(($1).override_by) END,
         'components', $2 -> 'components',
         'explanation', orderly.explanation_doc($2 -> 'explanation', ($1).tax_place))
 $$;
@@ -433,6 +434,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     t orderly.order_status_transitions;
+    n orderly.orders;   -- the order as the change leaves it
 BEGIN
     SELECT * INTO t FROM orderly.order_status_transitions x
     WHERE x.from_status = o.status AND x.to_status = change_status.to_status;
@@ -458,15 +460,15 @@ BEGIN
         hold_reason = CASE WHEN change_status.to_status = 'on_hold' THEN btrim(reason) END,
         submitted_by = CASE WHEN change_status.to_status = 'submitted' THEN actor_id ELSE x.submitted_by END,
         submitted_at = CASE WHEN change_status.to_status = 'submitted' THEN now() ELSE x.submitted_at END
-    WHERE x.id = o.id;
+    WHERE x.id = o.id
+    RETURNING * INTO n;
     INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by, reason)
     VALUES (o.id, o.customer_id, o.status, change_status.to_status, actor_id, reason);
     PERFORM orderly.audit(actor_id, 'order.status', 'order', o.id::text,
                           jsonb_build_object('status', o.status),
                           jsonb_build_object('status', change_status.to_status, 'reason', reason, 'automatic', automatic),
                           actor_kind => CASE WHEN actor_id IS NULL THEN 'system' ELSE 'user' END);
-    SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
-    RETURN o;
+    RETURN n;
 END
 $$;
 
