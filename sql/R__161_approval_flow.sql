@@ -421,16 +421,22 @@ BEGIN
        AND EXISTS (SELECT 1 FROM orderly.step_deciders(v_prev, o, now()) x WHERE x.user_id = u.id) THEN
         PERFORM orderly.raise_already_decided(v_prev);
     END IF;
-    -- Racing a change: the round this user was asked to decide was replaced by a change's new
-    -- round (its steps skipped) just before the decision came, for roles this user does not
-    -- hold. What they meant to approve is no longer asked: a conflict, as in orderly.decide_step
-    -- when the change lands while the decision waits for the order.
+    -- Racing a change: the step this user was asked to decide was replaced by a change's new
+    -- round just before the decision came, for roles this user does not hold. What they meant to
+    -- approve is no longer asked: a conflict, as in orderly.decide_step when the change lands
+    -- while the decision waits for the order. That step is the first skipped one of the round
+    -- just before (the one that was pending; the steps after it were waiting), in a round that
+    -- nobody rejected: a rejection skips the steps after it too, and the next round after a
+    -- resubmission is no race with anyone.
     IF cardinality(v_held) = 0 THEN
         SELECT * INTO v_prev FROM orderly.order_approvals x
-        WHERE x.order_id = o.id AND x.round < c.round AND x.status = 'skipped'
-          AND (x.role = ANY (v_mine) OR (x.escalated_at IS NOT NULL AND x.escalation_role = ANY (v_mine)))
-        ORDER BY x.round DESC, x.step_no LIMIT 1;
-        IF v_prev.id IS NOT NULL THEN
+        WHERE x.order_id = o.id AND x.status = 'skipped'
+          AND x.round = (SELECT max(y.round) FROM orderly.order_approvals y WHERE y.order_id = o.id AND y.round < c.round)
+          AND NOT EXISTS (SELECT 1 FROM orderly.order_approvals y
+                          WHERE y.order_id = o.id AND y.round = x.round AND y.status = 'rejected')
+        ORDER BY x.step_no LIMIT 1;
+        IF v_prev.id IS NOT NULL
+           AND (v_prev.role = ANY (v_mine) OR (v_prev.escalated_at IS NOT NULL AND v_prev.escalation_role = ANY (v_mine))) THEN
             RAISE EXCEPTION 'order % changed while you were deciding: round % is now asked (step % of %, role %); look at it again',
                 o.id, c.round, c.step_no, c.steps, array_to_string(v_roles, ' or ') USING ERRCODE = 'OL409';
         END IF;

@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(157);
+SELECT plan(160);
 
 DO $$
 BEGIN
@@ -443,6 +443,19 @@ SELECT admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
 SELECT admin.link_customer('buyer', test.id('acme'));
 SELECT throws_ok(format($$ SELECT test.call('approval_show', 'buyer', '{"order":%s}') $$, test.id('edited')),
                  'OL403', NULL, 'approvals are internal: not for customer logins');
+
+-- A round rejected at its first step skips the steps after it; once the order is submitted again,
+-- a finance manager (whose step was skipped) trying to approve the new round's first step simply
+-- lacks the role: no conflict with anyone (a change replacing a round is one, R__197's tests).
+SELECT admin.create_user('fiona', 'fiona-secret-1', ARRAY['finance_manager']);
+SELECT pg_temp.submit('rejected3', 'rita', 'standard', 50, 1);
+SELECT is(test.call('order_reject', 'duo', jsonb_build_object('id', test.id('rejected3'), 'reason', 'not now')) ->> 'status',
+          'rejected', 'a three-step chain rejected at step 1');
+SELECT is(test.call('order_submit', 'rita', jsonb_build_object('id', test.id('rejected3'))) ->> 'status', 'pending_approval',
+          'and submitted again');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fiona', '{"id":%s}') $$, test.id('rejected3')),
+                 'OL403', format('step 1 of order %s needs role sales_manager (or a delegation of it)', test.id('rejected3')),
+                 'finance, whose step of the rejected round was skipped, may not decide the sales manager''s step');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
