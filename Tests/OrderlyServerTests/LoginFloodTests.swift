@@ -39,9 +39,15 @@ import Testing
                         await hammer.close()
                     }
                 }
-                // The flood is on once the gate has refused someone: the queue is full.
-                while outcomes.withLockedValue({ $0["BUSY", default: 0] }) == 0 {
-                    try await Task.sleep(for: .milliseconds(20))
+                // The flood is on once the gate has refused someone: the queue is full. Should
+                // that never happen, the test fails (and the hammers stop) instead of hanging.
+                do {
+                    try await waitUntil("the AUTH gate refuses a login with BUSY") {
+                        outcomes.withLockedValue { $0["BUSY", default: 0] } > 0
+                    }
+                } catch {
+                    stop.withLockedValue { $0 = true }
+                    throw error
                 }
                 for _ in 0..<20 {
                     let shown = try await rita.request("ORDER SHOW \(order)")

@@ -7,18 +7,59 @@ import Testing
     @Test func runsUpToItsSizeAtOnceAndQueuesTheRest() async throws {
         try await withTestDatabase(migrated: false) { database in
             let pool = ConnectionPool(config: database.config, size: 3)
+            let running = Running()
             let started = Date()
-            // Six 0.3 s sleeps on three connections: two rounds, so about 0.6 s, never 0.3 s.
+            // Six 0.3 s sleeps on three connections: two rounds, so about 0.6 s, never 0.3 s. The
+            // first three to get a connection wait for each other before sleeping, so that three
+            // run at once however late a busy machine starts some of the tasks.
             let pids = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<6 {
-                    group.addTask { try await pool.withConnection { try $0.query("SELECT pg_backend_pid()::text FROM pg_sleep(0.3)").scalar! } }
+                    group.addTask {
+                        try await pool.withConnection { connection in
+                            let first = running.enter()
+                            defer { running.leave() }
+                            if first { running.waitForPeak(3, seconds: 30) }
+                            return try connection.query("SELECT pg_backend_pid()::text FROM pg_sleep(0.3)").scalar!
+                        }
+                    }
                 }
                 return try await group.reduce(into: Set<String>()) { $0.insert($1) }
             }
-            #expect(pids.count == 3)
+            #expect(running.peak == 3, "three at once, never more")
+            #expect(pids.count == 3, "no more connections than the pool's size")
             #expect(Date().timeIntervalSince(started) >= 0.55)
             #expect(pool.inUse == 0)
             await pool.shutdown()
+        }
+    }
+
+    /// How many pooled connections are in use at once, and the most there were.
+    final class Running: @unchecked Sendable {
+        private let lock = NSCondition()
+        private var now = 0
+        private var entered = 0
+        private(set) var peak = 0
+
+        /// Counts one more in use; true for the first three to enter (the first round).
+        func enter() -> Bool {
+            lock.lock(); defer { lock.unlock() }
+            now += 1
+            entered += 1
+            peak = max(peak, now)
+            lock.broadcast()
+            return entered <= 3
+        }
+
+        func leave() {
+            lock.lock(); defer { lock.unlock() }
+            now -= 1
+        }
+
+        /// Waits until `count` are in use at once (or the time is up: the test then fails on peak).
+        func waitForPeak(_ count: Int, seconds: Double) {
+            let deadline = Date().addingTimeInterval(seconds)
+            lock.lock(); defer { lock.unlock() }
+            while peak < count && lock.wait(until: deadline) {}
         }
     }
 
