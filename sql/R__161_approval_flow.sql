@@ -421,27 +421,6 @@ BEGIN
        AND EXISTS (SELECT 1 FROM orderly.step_deciders(v_prev, o, now()) x WHERE x.user_id = u.id) THEN
         PERFORM orderly.raise_already_decided(v_prev);
     END IF;
-    -- Racing a change: the step this user was asked to decide was replaced by a change's new
-    -- round just before the decision came, for roles this user does not hold. What they meant to
-    -- approve is no longer asked: a conflict, as in orderly.decide_step when the change lands
-    -- while the decision waits for the order. That step is the first skipped one of the round
-    -- just before (the one that was pending; the steps after it were waiting), in a round that
-    -- nobody rejected: a rejection skips the steps after it too, and the next round after a
-    -- resubmission is no race with anyone.
-    IF cardinality(v_held) = 0 THEN
-        SELECT * INTO v_prev FROM orderly.order_approvals x
-        WHERE x.order_id = o.id AND x.status = 'skipped'
-          AND x.round = (SELECT max(y.round) FROM orderly.order_approvals y WHERE y.order_id = o.id AND y.round < c.round)
-          AND NOT EXISTS (SELECT 1 FROM orderly.order_approvals y
-                          WHERE y.order_id = o.id AND y.round = x.round AND y.status = 'rejected')
-        ORDER BY x.step_no LIMIT 1;
-        IF v_prev.id IS NOT NULL
-           AND (v_prev.role = ANY (v_mine) OR (v_prev.escalated_at IS NOT NULL AND v_prev.escalation_role = ANY (v_mine))) THEN
-            RAISE EXCEPTION 'order % changed while you were deciding: round % is now asked (step % of %, role %); look at it again',
-                o.id, c.round, c.step_no, c.steps, array_to_string(v_roles, ' or ') USING ERRCODE = 'OL409';
-        END IF;
-    END IF;
-
     FOREACH v_role IN ARRAY v_held LOOP
         SELECT * INTO l FROM orderly.approval_limits x WHERE x.role = v_role AND x.order_type = o.type;
         IF l.role IS NULL THEN
@@ -487,6 +466,36 @@ BEGIN
     IF c.escalation_role IS NOT NULL AND c.escalated_at IS NULL AND c.escalation_role = ANY (v_mine) THEN
         RAISE EXCEPTION 'step % of order % needs role %; % may decide it once it has escalated', c.step_no, o.id,
             c.role, c.escalation_role USING ERRCODE = 'OL403';
+    END IF;
+    -- Racing a change: the step this user was about to decide was replaced by a change's new
+    -- round just before the decision came. What they meant to approve is no longer asked: a
+    -- conflict, as in orderly.decide_step when the change lands while the decision waits for
+    -- the order. Only while the new round is at its start (nothing of it decided yet): later the
+    -- user simply lacks the role. The replaced step is the first skipped one of the round just
+    -- before (the one that was pending; the steps after it were waiting), in a round nobody
+    -- rejected (a rejection skips the steps after it too, and the round after a resubmission is
+    -- no race with anyone). "About to decide": holding its role (or, escalated, its escalation
+    -- role) or a delegation of it active now, and not having decided another step of that round.
+    IF cardinality(v_held) = 0 AND c.step_no = 1 THEN
+        SELECT * INTO v_prev FROM orderly.order_approvals x
+        WHERE x.order_id = o.id AND x.status = 'skipped'
+          AND x.round = (SELECT max(y.round) FROM orderly.order_approvals y WHERE y.order_id = o.id AND y.round < c.round)
+          AND NOT EXISTS (SELECT 1 FROM orderly.order_approvals y
+                          WHERE y.order_id = o.id AND y.round = x.round AND y.status = 'rejected')
+        ORDER BY x.step_no LIMIT 1;
+        IF v_prev.id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM orderly.order_approvals y
+                           WHERE y.order_id = o.id AND y.round = v_prev.round AND y.decided_by = u.id)
+           AND EXISTS (SELECT 1
+                       FROM unnest(ARRAY[v_prev.role, CASE WHEN v_prev.escalated_at IS NOT NULL THEN v_prev.escalation_role END]) AS r(role)
+                       WHERE r.role = ANY (v_mine)
+                          OR EXISTS (SELECT 1 FROM orderly.approval_delegations y
+                                     WHERE y.to_user = u.id AND (y.role IS NULL OR y.role = r.role)
+                                       AND y.starts_at <= now() AND now() < y.ends_at AND y.revoked_at IS NULL
+                                       AND r.role = ANY (orderly.user_role_names(y.from_user)))) THEN
+            RAISE EXCEPTION 'order % changed while you were deciding: round % is now asked (step % of %, role %); look at it again',
+                o.id, c.round, c.step_no, c.steps, array_to_string(v_roles, ' or ') USING ERRCODE = 'OL409';
+        END IF;
     END IF;
     IF cardinality(v_held) = 0 THEN
         RAISE EXCEPTION 'step % of order % needs role % (or a delegation of it)', c.step_no, o.id,

@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(160);
+SELECT plan(165);
 
 DO $$
 BEGIN
@@ -456,6 +456,28 @@ SELECT is(test.call('order_submit', 'rita', jsonb_build_object('id', test.id('re
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fiona', '{"id":%s}') $$, test.id('rejected3')),
                  'OL403', format('step 1 of order %s needs role sales_manager (or a delegation of it)', test.id('rejected3')),
                  'finance, whose step of the rejected round was skipped, may not decide the sales manager''s step');
+
+-- A change that replaces a round while its step 2 waits for finance: a finance manager approving
+-- the new round's first step was about to decide the replaced one (a conflict); the production
+-- manager, whose step was still waiting, simply lacks the role.
+SELECT admin.create_approval_rule('Huge orders', ARRAY['standard'], 60000, NULL, 350);
+SELECT admin.add_approval_step('Huge orders', 1, 'general_manager', '1 day');
+SELECT pg_temp.submit('replaced3', 'rita', 'standard', 50, 1);
+SELECT ok(test.call('order_approve', 'max', jsonb_build_object('id', test.id('replaced3'))) IS NOT NULL,
+          'a sales manager approves step 1 of the three');
+SELECT ok(test.call('order_amend', 'rita', jsonb_build_object('id', test.id('replaced3'), 'reason', 'bigger',
+                                                             'changes', '[{"action":"set_line","line":1,"qty":70}]'::jsonb)) IS NOT NULL,
+          'the order grows into another rule while finance''s step is pending');
+SELECT is((SELECT string_agg(round || ':' || step_no || ':' || status || ':' || role, ' ' ORDER BY round, step_no)
+           FROM orderly.order_approvals WHERE order_id = test.id('replaced3')),
+          '1:1:approved:sales_manager 1:2:skipped:finance_manager 1:3:skipped:production_manager 2:1:pending:general_manager',
+          'a new round for the rule that now applies');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fiona', '{"id":%s}') $$, test.id('replaced3')),
+                 'OL409', format('order %s changed while you were deciding: round 2 is now asked (step 1 of 1, role general_manager); look at it again', test.id('replaced3')),
+                 'finance, whose pending step the change replaced: a conflict');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'pete', '{"id":%s}') $$, test.id('replaced3')),
+                 'OL403', format('step 1 of order %s needs role general_manager (or a delegation of it)', test.id('replaced3')),
+                 'production, whose step was still waiting: no race, no role');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
