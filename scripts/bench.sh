@@ -72,7 +72,7 @@ cleanup() {
     mkdir -p "${BENCH_OUTPUT:-.build/bench}"
     cp "$work"/*.jsonl "$work"/*.log "$work"/*.out "${BENCH_OUTPUT:-.build/bench}/" 2>/dev/null || true
     if [ -n "$orderlyd_pid" ]; then kill "$orderlyd_pid" 2>/dev/null || true; wait "$orderlyd_pid" 2>/dev/null || true; fi
-    if [ -n "${BENCH_DATABASE_URL:-}" ] && [ -z "${BENCH_KEEP_DATABASE:-}" ]; then
+    if [ -n "${BENCH_DATABASE_URL:-}" ] && [ "${BENCH_KEEP_DATABASE:-0}" = 0 ]; then
         psql -X -q -d "$maintenance" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     elif [ -n "${BENCH_DATABASE_URL:-}" ]; then
         echo "bench: kept database $db" >&2

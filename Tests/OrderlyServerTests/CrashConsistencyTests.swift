@@ -96,6 +96,16 @@ import Testing
             try await expectViolation("total differs from lines", "order \(lastOrder): subtotal")
             try await expectViolation("acknowledged order differs", "order \(lastOrder) has total")
 
+            // A line whose stored pricing is gone (the table is append-only: replica role, no trigger).
+            try await Self.onOneConnection(database) { connection in
+                try connection.executeScript("SET session_replication_role = replica")
+                try connection.query("""
+                    DELETE FROM orderly.line_pricings
+                    WHERE digest = (SELECT l.pricing FROM orderly.order_lines l WHERE l.order_id = $1::bigint ORDER BY l.line_no LIMIT 1)
+                    """, [lastOrder])
+            }
+            try await expectViolation("line without its pricing", ": no stored pricing ")
+
             // Stock reserved without a reservation.
             let sku = try await database.execute(
                 "UPDATE orderly.skus SET stock_reserved = stock_reserved + 1 WHERE id = (SELECT min(id) FROM orderly.skus WHERE stock_on_hand > stock_reserved) RETURNING code")
