@@ -169,11 +169,22 @@ pgbench_run() {
     echo "$out" | sed -nE 's/^tps = ([0-9.]+) \(without initial connection time\)/\1/p'
 }
 
+# Before each pair of runs the statistics are brought up to date, as autovacuum keeps them on a
+# server that has run for a while. Without it the pool's backends keep plans made when a table was
+# still empty: seconds after the seed, orderly.order_approvals has no rows until `create` adds
+# thousands of pending ones, and the lookup of an order's pending step planned on the empty table
+# (the partial index by role, where the one by order is right; both cost the same on no rows)
+# then reads all of them at every ORDER SHOW, doubling its cost for orderlyd, while pgbench's new
+# connections plan afresh. An ANALYZE invalidates those plans (measured: show at 8 went from
+# 0.46–0.56 to ~0.8 of pgbench when the pool's backends were made to plan again).
+settle() { q "ANALYZE" >/dev/null; }
+
 rows=()
 declare -A single   # "scenario clients" → orderlyd req/s, to set the haproxy rows beside
 for scenario in $scenarios; do
     for clients in $connections; do
         echo "== $scenario, $clients connections" >&2
+        settle
         read -r throughput p99 errors < <(orderly_run "$scenario" "$clients")
         single["$scenario $clients"]=$throughput
         direct=$(pgbench_run "$scenario" "$clients")
@@ -218,6 +229,7 @@ fi
 flash_summary=""
 if [ "${BENCH_FLASH:-1}" != "0" ]; then
     echo "== flash: 32 connections ordering one SKU" >&2
+    settle
     read -r flash_sku flash_id < <(q "SELECT s.code, s.id FROM orderly.skus s JOIN orderly.products p ON p.id = s.product_id
                                       WHERE s.active AND p.active AND p.kind = 'goods' ORDER BY s.code LIMIT 1" | tr '|' ' ')
     reserved_before=$(q "SELECT stock_reserved FROM orderly.skus WHERE id = $flash_id")
