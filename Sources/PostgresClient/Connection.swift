@@ -138,16 +138,29 @@ public final class Connection: @unchecked Sendable {
 
     /// Reads the result of a statement already sent (and whatever follows it, until libpq says
     /// there is no more). A connection that breaks now leaves the statement's outcome unknown.
+    ///
+    /// The rows come before the commit: a statement outside a transaction block is committed at
+    /// the Sync that follows it, after its rows and its CommandComplete, so a commit that fails
+    /// (a deferred constraint or trigger, a serialization failure, the server going down) arrives
+    /// as an error after a successful result. That error is the answer: the rows were never
+    /// committed.
     private func consumeSent(_ handle: OpaquePointer) throws -> QueryResult {
         var outcome: Result<QueryResult, Error>?
         while let result = PQgetResult(handle) {
-            if outcome == nil {
+            if outcome == nil || Connection.failsAfterSuccess(result, outcome) {
                 outcome = Result { try consume(result) }
             } else {
                 PQclear(result)
             }
         }
         return try settle(outcome, handle)
+    }
+
+    /// Whether `result` is an error that follows a successful result (see `consumeSent`).
+    private static func failsAfterSuccess(_ result: OpaquePointer, _ outcome: Result<QueryResult, Error>?) -> Bool {
+        guard case .success = outcome else { return false }
+        let status = PQresultStatus(result)
+        return status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE
     }
 
     /// `consumeSent` in single-row mode: one PGresult per row, then an empty final one.
@@ -158,6 +171,10 @@ public final class Connection: @unchecked Sendable {
         var bytes = 0
         var cut = false
         while let result = PQgetResult(handle) {
+            if Connection.failsAfterSuccess(result, outcome) {
+                outcome = Result { try consume(result) }
+                continue
+            }
             guard outcome == nil else {
                 PQclear(result)
                 continue

@@ -24,6 +24,31 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
         }
     }
 
+    /// A statement's rows arrive before its transaction commits (extended protocol: the commit
+    /// happens at Sync, after the rows), so a commit that fails must turn the answer into that
+    /// failure: here a deferred unique check, which fires at commit. Both ways of reading (whole
+    /// and row by row with a byte limit) must report it, and nothing may stay in the table.
+    @Test func aCommitThatFailsAfterTheRowsIsTheAnswer() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let (whole, rowByRow, left) = try await blocking {
+                let connection = try Connection(config: database.config)
+                try connection.queryOnce("CREATE TABLE deferred_probe (x int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+                try connection.queryOnce("INSERT INTO deferred_probe VALUES (1)")
+                let insert = "INSERT INTO deferred_probe VALUES ($1::int) RETURNING x"
+                func outcome(_ body: () throws -> QueryResult) -> String {
+                    do { return "rows \(try body().rows)" } catch let error as PostgresError { return error.sqlState ?? "no state" } catch { return "\(error)" }
+                }
+                let whole = outcome { try connection.query(insert, ["1"]) }
+                let rowByRow = outcome { try connection.query(insert, ["1"], maxBytes: 1000) }
+                let left = try connection.query("SELECT count(*)::text FROM deferred_probe").rows
+                return (whole, rowByRow, left)
+            }
+            #expect(whole == "23505", "the commit's unique violation, not the rows before it")
+            #expect(rowByRow == "23505")
+            #expect(left == [["1"]], "neither insert committed")
+        }
+    }
+
     @Test func aResultPastItsByteLimitComesBackCutAndTheConnectionGoesOn() async throws {
         try await withTestDatabase(migrated: false) { database in
             let (small, large, after) = try await blocking {
