@@ -381,6 +381,22 @@ BEGIN
 END
 $$;
 
+-- The delegations active now by which user_id may act in one of roles: who gave each, and the
+-- role of theirs it carries (a delegation without a role carries every role its giver holds).
+-- In delegation order.
+CREATE OR REPLACE FUNCTION orderly.delegated_roles(user_id bigint, roles text[])
+RETURNS TABLE (from_user bigint, held_role text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT y.from_user, h.role
+    FROM orderly.approval_delegations y
+    JOIN LATERAL unnest(orderly.user_role_names(y.from_user)) AS h(role) ON h.role = ANY ($2)
+    WHERE y.to_user = $1 AND (y.role IS NULL OR y.role = h.role)
+      AND y.starts_at <= now() AND now() < y.ends_at AND y.revoked_at IS NULL
+    ORDER BY y.id
+$$;
+
 -- Why u may not decide step c (u is not among its deciders): raises the clearest refusal.
 CREATE OR REPLACE FUNCTION orderly.raise_not_decider(u orderly.users, c orderly.order_approvals, o orderly.orders)
 RETURNS void
@@ -393,6 +409,7 @@ DECLARE
     -- The roles of the step (or its escalation) that u holds: read once, used three times below.
     v_held  text[] := ARRAY(SELECT h FROM unnest(v_mine) h WHERE h = ANY (v_roles));
     v_prev  orderly.order_approvals;
+    v_replaced text[];   -- the roles of the step a change replaced (see below)
     v_other orderly.order_approvals;
     l       orderly.approval_limits;
     d       record;
@@ -421,6 +438,7 @@ BEGIN
        AND EXISTS (SELECT 1 FROM orderly.step_deciders(v_prev, o, now()) x WHERE x.user_id = u.id) THEN
         PERFORM orderly.raise_already_decided(v_prev);
     END IF;
+
     FOREACH v_role IN ARRAY v_held LOOP
         SELECT * INTO l FROM orderly.approval_limits x WHERE x.role = v_role AND x.order_type = o.type;
         IF l.role IS NULL THEN
@@ -433,14 +451,7 @@ BEGIN
     END LOOP;
 
     -- Through a delegation active now, from someone holding one of the roles.
-    FOR d IN
-        SELECT y.*, h.role AS held_role
-        FROM orderly.approval_delegations y
-        JOIN LATERAL unnest(orderly.user_role_names(y.from_user)) AS h(role) ON h.role = ANY (v_roles)
-        WHERE y.to_user = u.id AND (y.role IS NULL OR y.role = h.role)
-          AND y.starts_at <= now() AND now() < y.ends_at AND y.revoked_at IS NULL
-        ORDER BY y.id
-    LOOP
+    FOR d IN SELECT * FROM orderly.delegated_roles(u.id, v_roles) LOOP
         IF d.from_user = o.created_by THEN
             RAISE EXCEPTION 'order % was created by %, whose approval rights you hold: another user must approve it',
                 o.id, orderly.username_of(d.from_user) USING ERRCODE = 'OL403';
@@ -483,16 +494,11 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM orderly.order_approvals y
                           WHERE y.order_id = o.id AND y.round = x.round AND y.status = 'rejected')
         ORDER BY x.step_no LIMIT 1;
+        v_replaced := array_remove(ARRAY[v_prev.role, CASE WHEN v_prev.escalated_at IS NOT NULL THEN v_prev.escalation_role END], NULL);
         IF v_prev.id IS NOT NULL
            AND NOT EXISTS (SELECT 1 FROM orderly.order_approvals y
                            WHERE y.order_id = o.id AND y.round = v_prev.round AND y.decided_by = u.id)
-           AND EXISTS (SELECT 1
-                       FROM unnest(ARRAY[v_prev.role, CASE WHEN v_prev.escalated_at IS NOT NULL THEN v_prev.escalation_role END]) AS r(role)
-                       WHERE r.role = ANY (v_mine)
-                          OR EXISTS (SELECT 1 FROM orderly.approval_delegations y
-                                     WHERE y.to_user = u.id AND (y.role IS NULL OR y.role = r.role)
-                                       AND y.starts_at <= now() AND now() < y.ends_at AND y.revoked_at IS NULL
-                                       AND r.role = ANY (orderly.user_role_names(y.from_user)))) THEN
+           AND (v_replaced && v_mine OR EXISTS (SELECT 1 FROM orderly.delegated_roles(u.id, v_replaced))) THEN
             RAISE EXCEPTION 'order % changed while you were deciding: round % is now asked (step % of %, role %); look at it again',
                 o.id, c.round, c.step_no, c.steps, array_to_string(v_roles, ' or ') USING ERRCODE = 'OL409';
         END IF;

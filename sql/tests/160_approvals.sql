@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(165);
+SELECT plan(169);
 
 DO $$
 BEGIN
@@ -446,7 +446,7 @@ SELECT throws_ok(format($$ SELECT test.call('approval_show', 'buyer', '{"order":
 
 -- A round rejected at its first step skips the steps after it; once the order is submitted again,
 -- a finance manager (whose step was skipped) trying to approve the new round's first step simply
--- lacks the role: no conflict with anyone (a change replacing a round is one, R__197's tests).
+-- lacks the role: no conflict with anyone (a change replacing a round is one: the case after).
 SELECT admin.create_user('fiona', 'fiona-secret-1', ARRAY['finance_manager']);
 SELECT pg_temp.submit('rejected3', 'rita', 'standard', 50, 1);
 SELECT is(test.call('order_reject', 'duo', jsonb_build_object('id', test.id('rejected3'), 'reason', 'not now')) ->> 'status',
@@ -478,6 +478,21 @@ SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fiona', '{"id":%s}
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'pete', '{"id":%s}') $$, test.id('replaced3')),
                  'OL403', format('step 1 of order %s needs role general_manager (or a delegation of it)', test.id('replaced3')),
                  'production, whose step was still waiting: no race, no role');
+
+-- Acting through a delegation: a delegate of the finance manager whose step the change replaced
+-- gets the same conflict; a delegate of an order's creator may not approve it either.
+SELECT admin.create_user('dora', 'dora-secret-1', ARRAY['sales_supervisor']);
+SELECT ok(test.call('delegate', 'fiona', jsonb_build_object('to', 'dora', 'until', pg_temp.soon())) IS NOT NULL,
+          'the finance manager delegates to dora');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'dora', '{"id":%s}') $$, test.id('replaced3')),
+                 'OL409', format('order %s changed while you were deciding: round 2 is now asked (step 1 of 1, role general_manager); look at it again', test.id('replaced3')),
+                 'her delegate, too: a conflict');
+SELECT pg_temp.submit('mona2', 'mona', 'standard', 20);
+SELECT ok(test.call('delegate', 'mona', jsonb_build_object('to', 'dora', 'until', pg_temp.soon())) IS NOT NULL,
+          'a sales manager delegates to dora');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'dora', '{"id":%s}') $$, test.id('mona2')),
+                 'OL403', format('order %s was created by mona, whose approval rights you hold: another user must approve it', test.id('mona2')),
+                 'a delegate may not approve what the one who delegated created');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
