@@ -24,31 +24,36 @@ public enum JSONText {
     /// and `{"a": 1}` for jsonb. Whitespace inside strings stays. Valid JSON has no raw line break
     /// inside a string; should one arrive anyway it becomes a space, so a value is always one line.
     public static func compact(_ json: String) -> String {
-        // Every reply's data passes through here: one pass over contiguous bytes, no per-byte
-        // appends.
         var json = json
         let compacted: String? = json.withUTF8 { bytes in
-            let whitespace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
-            guard bytes.contains(where: whitespace) else { return nil }
-            return String(unsafeUninitializedCapacity: bytes.count) { out in
-                var count = 0
-                var inString = false, escaped = false
-                for byte in bytes {
-                    if inString {
-                        if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                        out[count] = byte == 0x0A || byte == 0x0D ? 0x20 : byte
-                        count += 1
-                    } else if !whitespace(byte) {
-                        if byte == UInt8(ascii: "\"") { inString = true }
-                        out[count] = byte
-                        count += 1
-                    }
-                }
-                return count
-            }
+            guard bytes.contains(where: isWhitespace) else { return nil }
+            return String(unsafeUninitializedCapacity: bytes.count) { compact(bytes, into: $0) }
         }
         return compacted ?? json
     }
+
+    /// `compact(_:)` over bytes: writes the compacted text of `json` into `out` (room for
+    /// `json.count` bytes; it never needs more) and returns how many bytes it wrote. Every reply's
+    /// data passes through here: one pass over contiguous bytes, no per-byte appends.
+    public static func compact(_ json: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        precondition(out.count >= json.count, "compact needs as much room as its input")
+        var count = 0
+        var inString = false, escaped = false
+        for byte in json {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                out[count] = byte == 0x0A || byte == 0x0D ? 0x20 : byte
+                count += 1
+            } else if !isWhitespace(byte) {
+                if byte == UInt8(ascii: "\"") { inString = true }
+                out[count] = byte
+                count += 1
+            }
+        }
+        return count
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
 
     /// Whether `text` is exactly one JSON number.
     public static func isNumber(_ text: String) -> Bool {

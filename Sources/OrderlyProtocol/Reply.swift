@@ -8,6 +8,23 @@ public enum Reply {
     /// line and looks the same whichever PostgreSQL type (json or jsonb) produced it.
     public static func data(_ json: String) -> String { "*" + JSONText.compact(json) + "\n" }
 
+    /// `data(_:)` appended to `out` from the bytes of a JSON value (nil: SQL NULL, `null`), e.g.
+    /// as libpq holds a row: the replies to commands are built this way, without a String.
+    public static func appendData(_ json: UnsafeBufferPointer<UInt8>?, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "*"))
+        if let json {
+            let start = out.count
+            out.append(contentsOf: repeatElement(0, count: json.count))
+            let written = out.withUnsafeMutableBufferPointer { all in
+                JSONText.compact(json, into: UnsafeMutableBufferPointer(rebasing: all[start...]))
+            }
+            out.removeLast(json.count - written)
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+
     /// `+OK [summary]`: the reply succeeded.
     public static func ok(_ summary: String? = nil) -> String {
         guard let summary, !summary.isEmpty else { return "+OK\n" }

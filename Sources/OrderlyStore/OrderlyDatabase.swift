@@ -18,7 +18,15 @@ public final class OrderlyDatabase: Sendable {
         self.logger = logger
     }
 
-    /// `SELECT * FROM <function>(actor, args)`; each row's JSON becomes one data line.
+    /// The data lines of a command's reply, ready to send (`Reply.data` of each row), and how
+    /// many rows they are.
+    public struct DataLines: Sendable {
+        public var bytes: [UInt8] = []
+        public var count = 0
+    }
+
+    /// `SELECT * FROM <function>(actor, args)`; each row's JSON becomes one data line, written
+    /// from libpq's bytes on the pool's thread (no String is made of a reply on its way through).
     /// - Parameter function: a name from the command table (checked by `RegisteredCommands`), never from a client.
     /// - Parameter changes: the command creates or changes something; if the connection breaks
     ///   after it was sent, the client is told `IN_DOUBT` rather than `UNAVAILABLE` (which
@@ -26,13 +34,20 @@ public final class OrderlyDatabase: Sendable {
     /// - Parameter maxReplyBytes: the most bytes of JSON the rows may add up to; a longer reply
     ///   is never built in memory, and is refused (`TOO_LARGE`) instead.
     public func call(_ function: String, actor: Int64, arguments: String, changes: Bool = false,
-                     maxReplyBytes: Int? = nil) async throws -> [String] {
+                     maxReplyBytes: Int? = nil) async throws -> DataLines {
         let sql = "SELECT * FROM \(function)($1::bigint, $2::jsonb)"
-        let result = try await run(changes: changes) { try $0.query(sql, [String(actor), arguments], maxBytes: maxReplyBytes) }
-        if result.cut, let maxReplyBytes {
+        let (lines, cut) = try await run(changes: changes) { connection -> (DataLines, Bool) in
+            var lines = DataLines()
+            let (count, cut) = try connection.query(sql, [String(actor), arguments], maxBytes: maxReplyBytes ?? .max) {
+                Reply.appendData($0, to: &lines.bytes)
+            }
+            lines.count = count
+            return (cut ? DataLines() : lines, cut)
+        }
+        if cut, let maxReplyBytes {
             throw ProtocolError(.tooLarge, "the reply would be larger than \(maxReplyBytes) bytes; ask for less (e.g. a smaller limit=)")
         }
-        return result.rows.map { $0.first.flatMap { $0 } ?? "null" }
+        return lines
     }
 
     /// Checks a password. Wrong password, unknown user and admin-locked account fail alike; the

@@ -101,17 +101,70 @@ public final class Connection: @unchecked Sendable {
     /// memory whole (one row at most).
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = [], maxBytes: Int? = nil) throws -> QueryResult {
+        try preparingAgainIfReplaced(sql) { try executePrepared(sql, parameters, maxBytes: maxBytes) }
+    }
+
+    /// Runs `body`, which uses the statement prepared for `sql`, once more after preparing it
+    /// again if a migration replaced what it refers to: the server refuses such a statement
+    /// before running anything (no row has come), so the retry is safe.
+    private func preparingAgainIfReplaced<T>(_ sql: String, _ body: () throws -> T) throws -> T {
         do {
-            return try executePrepared(sql, parameters, maxBytes: maxBytes)
+            return try body()
         } catch let error as PostgresError where error.invalidatesPreparedStatement {
-            // A migration replaced what the statement refers to. The server refuses before
-            // running anything, so preparing again and retrying once is safe.
             if let name = prepared.removeValue(forKey: sql) { _ = try? queryOnce("DEALLOCATE " + name) }
-            return try executePrepared(sql, parameters, maxBytes: maxBytes)
+            return try body()
         }
     }
 
+    /// `query(_:_:maxBytes:)` for a statement whose rows are one value each (`SELECT * FROM f()` of a
+    /// function returning a set of json): each row's first column goes to `value` as libpq's own
+    /// bytes (nil for NULL), valid only during that call, on this thread. No String is made: a
+    /// caller that only passes the text on (the server's replies) copies it once, where it goes.
+    /// Past `maxBytes` no more values are handed over and the answer says `cut`; a caller drops
+    /// what it kept. Rows come before the commit (see `consumeSent`): if this throws, whatever
+    /// was handed over was never committed.
+    public func query(_ sql: String, _ parameters: [String?], maxBytes: Int,
+                      eachValue value: (UnsafeBufferPointer<UInt8>?) -> Void) throws -> (rows: Int, cut: Bool) {
+        var rows = 0
+        let last = try preparingAgainIfReplaced(sql) {
+            try preparedStatement(sql, parameters) { handle in
+                try consumeSent(handle, cuttingAt: maxBytes) { result in
+                    rows += 1
+                    if PQgetisnull(result, 0, 0) == 1 { value(nil); return }
+                    let bytes = UnsafeRawPointer(PQgetvalue(result, 0, 0)!).assumingMemoryBound(to: UInt8.self)
+                    value(UnsafeBufferPointer(start: bytes, count: Int(PQgetlength(result, 0, 0))))
+                }
+            }
+        }
+        // A statement that returned its rows in one final result (none in single-row mode).
+        for row in last.result.rows {
+            rows += 1
+            guard var text = row.first ?? nil else { value(nil); continue }
+            text.withUTF8 { value($0) }
+        }
+        return (rows, last.cut)
+    }
+
     private func executePrepared(_ sql: String, _ parameters: [String?], maxBytes: Int?) throws -> QueryResult {
+        if let maxBytes {
+            var columns: [String] = []
+            var rows: [[String?]] = []
+            let last = try preparedStatement(sql, parameters) { handle in
+                try consumeSent(handle, cuttingAt: maxBytes) { result in
+                    let one = Connection.rows(of: result)
+                    columns = one.columns
+                    rows += one.rows
+                }
+            }
+            return QueryResult(columns: columns.isEmpty ? last.result.columns : columns, rows: last.cut ? [] : rows + last.result.rows,
+                               commandTag: last.result.commandTag, cut: last.cut)
+        }
+        return try preparedStatement(sql, parameters) { try consumeSent($0) }
+    }
+
+    /// Prepares `sql` once per connection, sends it with `parameters` and reads its answer with
+    /// `receive`.
+    private func preparedStatement<T>(_ sql: String, _ parameters: [String?], receive: (OpaquePointer) throws -> T) throws -> T {
         let handle = try openHandle()
         let name: String
         if let existing = prepared[sql] {
@@ -128,11 +181,7 @@ public final class Connection: @unchecked Sendable {
             guard PQsendQueryPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0) == 1 else {
                 throw PostgresError(kind: .connection, message: Connection.trimmed(PQerrorMessage(handle)))
             }
-            if let maxBytes {
-                _ = PQsetSingleRowMode(handle)
-                return try consumeSent(handle, cuttingAt: maxBytes)
-            }
-            return try consumeSent(handle)
+            return try receive(handle)
         }
     }
 
@@ -163,11 +212,14 @@ public final class Connection: @unchecked Sendable {
         return status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE
     }
 
-    /// `consumeSent` in single-row mode: one PGresult per row, then an empty final one.
-    private func consumeSent(_ handle: OpaquePointer, cuttingAt maxBytes: Int) throws -> QueryResult {
+    /// `consumeSent` in single-row mode (switched on here, right after sending): one PGresult per
+    /// row, each handed to `row` while the rows' bytes (every column's) add up to at most
+    /// `maxBytes`; past that, `cut`, and the rest are read and dropped. Returns the final result
+    /// (no rows in single-row mode, unless the statement was not a query).
+    private func consumeSent(_ handle: OpaquePointer, cuttingAt maxBytes: Int,
+                             row: (OpaquePointer) -> Void) throws -> (result: QueryResult, cut: Bool) {
+        _ = PQsetSingleRowMode(handle)
         var outcome: Result<QueryResult, Error>?
-        var columns: [String] = []
-        var rows: [[String?]] = []
         var bytes = 0
         var cut = false
         while let result = PQgetResult(handle) {
@@ -182,26 +234,13 @@ public final class Connection: @unchecked Sendable {
             if PQresultStatus(result) == PGRES_SINGLE_TUPLE {
                 defer { PQclear(result) }
                 if cut { continue }
-                let one = Connection.rows(of: result)
-                columns = one.columns
-                for row in one.rows {
-                    bytes += row.reduce(0) { $0 + ($1?.utf8.count ?? 0) }
-                    if bytes > maxBytes {
-                        cut = true
-                        rows = []
-                    } else {
-                        rows.append(row)
-                    }
-                }
+                for column in 0..<PQnfields(result) { bytes += Int(PQgetlength(result, 0, column)) }
+                if bytes > maxBytes { cut = true } else { row(result) }
                 continue
             }
-            outcome = Result {
-                let last = try consume(result)
-                return QueryResult(columns: columns.isEmpty ? last.columns : columns, rows: cut ? [] : rows + last.rows,
-                                   commandTag: last.commandTag, cut: cut)
-            }
+            outcome = Result { try consume(result) }
         }
-        return try settle(outcome, handle)
+        return (try settle(outcome, handle), cut)
     }
 
     private func settle(_ outcome: Result<QueryResult, Error>?, _ handle: OpaquePointer) throws -> QueryResult {

@@ -40,6 +40,9 @@ public struct ConnectionConfig: Sendable {
         ]
         if let url, !url.isEmpty { pairs.append(("dbname", url)) }
         if let database { pairs.append(("dbname", database)) }
+        // Last, so that no URL changes it: the server hands rows' bytes on to its clients as
+        // they come (Connection.query(_:_:maxBytes:eachValue:)), and its protocol is UTF-8.
+        pairs.append(("client_encoding", "UTF8"))
         return pairs
     }
 

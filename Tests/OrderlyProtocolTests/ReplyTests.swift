@@ -20,6 +20,19 @@ import Testing
         #expect(Reply.ok("two\nlines") == "+OK two lines\n")
     }
 
+    @Test func dataFromBytesIsTheSameLine() {
+        // The server writes its replies' data lines from libpq's bytes, one after another.
+        let values = [#"{"id" : 1, "tags" : ["a b", "c"]}"#, "{\n  \"a\": \"x\"\r\n}", "[\"a\nb\"]",
+                      #"{"q" : "say \" hi \\", "n" : 2}"#, #"{"name":"张伟 😀"}"#, "", "7"]
+        var out: [UInt8] = []
+        for value in values {
+            var value = value
+            value.withUTF8 { Reply.appendData($0, to: &out) }
+        }
+        Reply.appendData(nil, to: &out)
+        #expect(String(decoding: out, as: UTF8.self) == values.map(Reply.data).joined() + "*null\n")
+    }
+
     @Test func dataIsCompactedOutsideStringsOnly() {
         // PostgreSQL's json and jsonb texts of one object end up the same.
         #expect(Reply.data(#"{"id" : 1, "tags" : ["a b", "c"]}"#) == "*{\"id\":1,\"tags\":[\"a b\",\"c\"]}\n")

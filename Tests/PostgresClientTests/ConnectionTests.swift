@@ -40,11 +40,16 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
                 }
                 let whole = outcome { try connection.query(insert, ["1"]) }
                 let rowByRow = outcome { try connection.query(insert, ["1"], maxBytes: 1000) }
+                var handedOver = 0
+                let asBytes = outcome {
+                    _ = try connection.query(insert, ["1"], maxBytes: 1000) { _ in handedOver += 1 }
+                    return QueryResult(columns: [], rows: [], commandTag: "")
+                }
                 let left = try connection.query("SELECT count(*)::text FROM deferred_probe").rows
-                return (whole, rowByRow, left)
+                return (whole, rowByRow + " " + asBytes + " after \(handedOver) row", left)
             }
             #expect(whole == "23505", "the commit's unique violation, not the rows before it")
-            #expect(rowByRow == "23505")
+            #expect(rowByRow == "23505 23505 after 1 row", "the byte reader also answers the commit's error, after the row it saw")
             #expect(left == [["1"]], "neither insert committed")
         }
     }
@@ -63,6 +68,29 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
             #expect(!small.cut && small.rows.count == 10 && small.commandTag == "SELECT 10")
             #expect(large.cut && large.rows.isEmpty)
             #expect(after.rows == [["1"]], "the rest was read: the connection is ready for the next statement")
+        }
+    }
+
+    @Test func valuesAreHandedOverAsTheBytesPostgreSQLSent() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            let (values, answer, large, after) = try await blocking {
+                let connection = try Connection(config: database.config)
+                var values: [String?] = []
+                // UTF-8 whatever the database's own encoding: the connection asks for it.
+                let answer = try connection.query("SELECT * FROM unnest(ARRAY[$1::json, NULL, '[1,  2]'::json])",
+                                                  [#"{"name" : "张伟 😀"}"#], maxBytes: 1000) { bytes in
+                    values.append(bytes.map { String(decoding: $0, as: UTF8.self) })
+                }
+                var large = 0
+                let cut = try connection.query("SELECT repeat('x', 100) FROM generate_series(1, $1::int)", ["100"],
+                                               maxBytes: 5000) { _ in large += 1 }
+                let after = try connection.query("SELECT current_setting('client_encoding')").scalar
+                return (values, "\(answer.rows) rows", "\(large) handed over, cut \(cut.cut)", after)
+            }
+            #expect(values == [#"{"name" : "张伟 😀"}"#, nil, "[1,  2]"])
+            #expect(answer == "3 rows")
+            #expect(large == "50 handed over, cut true", "the values up to the limit, then none; the caller drops them")
+            #expect(after == "UTF8")
         }
     }
 

@@ -315,7 +315,7 @@ public final class OrderlyServer: Sendable {
                 for try await frame in inbound {
                     guard handle.beginRequest() else { break }
                     let outcome = await session.handle(frame)
-                    try await outbound.write(channel.allocator.buffer(string: outcome.reply))
+                    try await outbound.write(channel.allocator.buffer(bytes: outcome.reply))
                     channel.triggerUserOutboundEvent(RequestTracker.Answered(), promise: nil)
                     let shuttingDown = handle.endRequest()
                     if shuttingDown {

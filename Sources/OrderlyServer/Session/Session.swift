@@ -8,8 +8,19 @@ import OrderlyProtocol
 /// handled one after another, so replies go out in request order.
 final class Session {
     struct Outcome {
-        var reply: String
+        var reply: [UInt8]
         var close = false
+
+        init(reply: String, close: Bool = false) {
+            self.reply = Array(reply.utf8)
+            self.close = close
+        }
+
+        /// A command's rows as the database call wrote them, then its `+OK` line.
+        init(lines: OrderlyDatabase.DataLines) {
+            reply = lines.bytes
+            reply.append(contentsOf: Reply.ok(lines.count == 1 ? "1 row" : "\(lines.count) rows").utf8)
+        }
     }
 
     private let handle: SessionHandle
@@ -127,11 +138,8 @@ final class Session {
     private func call(_ function: String, arguments: String, changes: Bool) async throws -> Outcome {
         guard let identity else { throw ProtocolError(.noAuth, "authenticate first: AUTH username password") }
         do {
-            let rows = try await server.database.call(function, actor: identity.userId, arguments: arguments, changes: changes,
-                                                      maxReplyBytes: configuration.maxReplyBytes)
-            var reply = ""
-            for row in rows { reply += Reply.data(row) }
-            return Outcome(reply: reply + Reply.ok(rows.count == 1 ? "1 row" : "\(rows.count) rows"))
+            return Outcome(lines: try await server.database.call(function, actor: identity.userId, arguments: arguments,
+                                                                 changes: changes, maxReplyBytes: configuration.maxReplyBytes))
         } catch let error as ProtocolError where error.code == .authFailed {
             // The database no longer accepts this user (locked, removed): the session ends its login.
             handle.setIdentity(nil)
