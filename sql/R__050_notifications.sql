@@ -275,24 +275,35 @@ DROP FUNCTION IF EXISTS api.last_event_id();
 -- missed, none is seen twice, and writers never wait for each other. The snapshot's xmax is not
 -- a horizon: it is one past the newest *completed* transaction, and the holder may be newer.
 DROP FUNCTION IF EXISTS api.event_feed(bigint, bigint[], integer);
+-- One plan for every call (plan_cache_mode): a plan made for the given after_id always looked
+-- cheaper than one for any after_id, so PostgreSQL planned the query again at every call, which
+-- cost four times its run (it runs at every notification).
 CREATE FUNCTION api.event_feed(after_id bigint, gaps bigint[] DEFAULT '{}', max_rows integer DEFAULT 500)
 RETURNS TABLE (snapshot_xmin text, gap_horizon text, id bigint, kind text, recipient_user_id bigint, recipient_role text,
                event text)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     IF event_feed.after_id IS NULL OR event_feed.max_rows IS NULL OR event_feed.max_rows NOT BETWEEN 1 AND 10000 THEN
         RAISE EXCEPTION 'after_id is required and max_rows must be between 1 and 10000' USING ERRCODE = 'OL400';
     END IF;
     RETURN QUERY
-    WITH e AS (
+    WITH picked AS (
+        -- Two index lookups: the rows after after_id, and the gaps (all at or below it). One
+        -- WHERE with an OR of the two walked the whole primary key at every call: the feed is
+        -- read at every notification, so it grew as slow as the table was long.
+        (SELECT n FROM orderly.notifications n WHERE n.id > event_feed.after_id ORDER BY n.id LIMIT event_feed.max_rows)
+        UNION ALL
+        SELECT n FROM orderly.notifications n
+        WHERE n.id = ANY (coalesce(event_feed.gaps, '{}')) AND n.id <= event_feed.after_id),
+    e AS (
         -- The pushed object is the INBOX row: "read" is false for a new event.
-        SELECT n.id, n.kind, n.recipient_user_id, n.recipient_role,
-               (orderly.notification_doc(n) || '{"read": false}')::text AS event
-        FROM orderly.notifications n
-        WHERE n.id > event_feed.after_id OR n.id = ANY (coalesce(event_feed.gaps, '{}'))
-        ORDER BY n.id
+        SELECT (p.n).id, (p.n).kind, (p.n).recipient_user_id, (p.n).recipient_role,
+               (orderly.notification_doc(p.n) || '{"read": false}')::text AS event
+        FROM picked p
+        ORDER BY (p.n).id
         LIMIT event_feed.max_rows),
     -- Drawn during this statement, after its snapshot: newer than any holder of a new gap. Only
     -- when there is one (it gives this connection a transaction id).
