@@ -154,8 +154,12 @@ BEGIN
         'requested_date', o.requested_date,
         'coupon', o.coupon_code,
         'currency', o.currency,
-        'lines', (SELECT coalesce(json_agg(orderly.order_line_doc(l, p.body) ORDER BY l.line_no), '[]')
-                  FROM orderly.order_lines l LEFT JOIN orderly.line_pricings p ON p.digest = l.pricing
+        -- Each line's pricing by its key (a subquery: a join was planned as a scan of every
+        -- pricing, cheap on paper while the table is small, 0.2 ms of each document here).
+        'lines', (SELECT coalesce(json_agg(orderly.order_line_doc(
+                                               l, (SELECT p.body FROM orderly.line_pricings p WHERE p.digest = l.pricing))
+                                           ORDER BY l.line_no), '[]')
+                  FROM orderly.order_lines l
                   WHERE l.order_id = o.id),
         'totals', json_build_object('subtotal', o.subtotal, 'discount', o.discount_total,
                                     'net', o.subtotal - o.discount_total,

@@ -263,7 +263,8 @@ BEGIN
                          'name', p.body -> 'name', 'qty', sl.qty) ORDER BY sl.line_no), '[]')
                   FROM orderly.shipment_lines sl
                   JOIN orderly.order_lines l ON l.order_id = sl.order_id AND l.line_no = sl.line_no
-                  LEFT JOIN orderly.line_pricings p ON p.digest = l.pricing
+                  -- By its key, never a scan of every pricing (LIMIT keeps it a lookup; see order_doc).
+                  LEFT JOIN LATERAL (SELECT x.body FROM orderly.line_pricings x WHERE x.digest = l.pricing LIMIT 1) p ON true
                   WHERE sl.shipment_id = s.id),
         'shipped_at', orderly.json_time(s.shipped_at),
         'shipped_by', orderly.username_of(s.shipped_by),

@@ -67,7 +67,9 @@ BEGIN
                          'kind', p.body -> 'kind', 'qty', l.qty, 'cancelled', l.cancelled_qty,
                          'options', p.body -> 'options', 'params', p.body -> 'params',
                          'list_price', l.list_price, 'net', l.net, 'tax', l.tax, 'total', l.net + l.tax) ORDER BY l.line_no), '[]')
-                  FROM orderly.order_lines l LEFT JOIN orderly.line_pricings p ON p.digest = l.pricing
+                  -- By its key, never a scan of every pricing (LIMIT keeps it a lookup; see order_doc).
+                  FROM orderly.order_lines l
+                  LEFT JOIN LATERAL (SELECT x.body FROM orderly.line_pricings x WHERE x.digest = l.pricing LIMIT 1) p ON true
                   WHERE l.order_id = o.id),
         'notes', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', n.id, 'kind', n.kind, 'text', n.text,
                                                                'visibility', n.visibility) ORDER BY n.id), '[]')
