@@ -37,6 +37,7 @@ public struct Migrator: Sendable {
         case noScripts(String)
         case unrecognisedFile(String)
         case outOfOrder(String, appliedUpTo: Int)
+        case notUTF8(String)
 
         public var description: String {
             switch self {
@@ -51,6 +52,8 @@ public struct Migrator: Sendable {
                 return "\(name) is not a migration name: use V<number>__<name>.sql or R__<name>.sql"
             case .outOfOrder(let name, let version):
                 return "\(name) is older than V\(version), which is already applied; give it a version above \(version)"
+            case .notUTF8(let encoding):
+                return "the database's encoding is \(encoding); Orderly needs a UTF8 database (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)"
             }
         }
     }
@@ -102,6 +105,11 @@ public struct Migrator: Sendable {
 
     /// Blocking; see `migrate(_:logger:)`.
     public func migrate(on connection: Connection, logger: Logger) throws -> Report {
+        // Replies pass PostgreSQL's text on to clients as it comes, asked for in UTF-8 (the
+        // protocol's): a database in another encoding would have to convert it, and could not hold
+        // every character a client sends (SQL_ASCII would not even check it).
+        let encoding = try connection.queryOnce("SELECT current_setting('server_encoding')").scalar ?? "unknown"
+        guard encoding == "UTF8" else { throw Failure.notUTF8(encoding) }
         try connection.queryOnce("SELECT pg_advisory_lock(\(Migrator.lockKey))")
         defer { _ = try? connection.queryOnce("SELECT pg_advisory_unlock(\(Migrator.lockKey))") }
         try connection.executeScript("""

@@ -127,7 +127,8 @@ public final class Connection: @unchecked Sendable {
                       eachValue value: (UnsafeBufferPointer<UInt8>?) -> Void) throws -> (rows: Int, cut: Bool) {
         var rows = 0
         let last = try preparingAgainIfReplaced(sql) {
-            try preparedStatement(sql, parameters) { handle in
+            rows = 0
+            return try preparedStatement(sql, parameters) { handle in
                 try consumeSent(handle, cuttingAt: maxBytes) { result in
                     rows += 1
                     if PQgetisnull(result, 0, 0) == 1 { value(nil); return }

@@ -26,7 +26,8 @@ public struct ConnectionConfig: Sendable {
 
     /// The keyword/value pairs for `PQconnectdbParams`, in the order libpq must see them: libpq
     /// keeps the last value of a repeated keyword, so our defaults come first (a URL may override
-    /// them) and the explicit database override comes last.
+    /// them), then the explicit database override, and last the client encoding, which nothing
+    /// may change.
     var keywordValues: [(String, String)] {
         var pairs: [(String, String)] = [
             ("application_name", applicationName),

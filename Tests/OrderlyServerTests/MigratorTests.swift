@@ -1,6 +1,7 @@
 import Foundation
 import OrderlyServer
 import OrderlyStore
+import NIOPosix
 import OrderlyTestSupport
 import PostgresClient
 import Testing
@@ -127,6 +128,37 @@ import Testing
             let report = try await Migrator(directory: directory).migrate(database.config, logger: TestCluster.logger)
             #expect(report.applied.isEmpty)
         }
+    }
+
+    @Test func aDatabaseNotInUTF8IsRefused() async throws {
+        let name = "orderly_latin1_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
+        let admin = TestCluster.base
+        try await NIOThreadPool.singleton.runIfActive {
+            let connection = try Connection(config: admin)
+            defer { connection.close() }
+            try connection.executeScript("CREATE DATABASE \(name) TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'")
+        }
+        let migrator = try Migrator(directory: TestCluster.sqlDirectory)
+        let outcome: String
+        do {
+            _ = try await migrator.migrate(admin.with(database: name), logger: TestCluster.logger)
+            outcome = "migrated"
+        } catch let failure as Migrator.Failure {
+            outcome = failure.description
+        }
+        let schemas = try await NIOThreadPool.singleton.runIfActive { () -> String? in
+            let connection = try Connection(config: admin.with(database: name))
+            defer { connection.close() }
+            return try connection.queryOnce("SELECT count(*)::text FROM pg_namespace WHERE nspname IN ('orderly', 'orderly_meta')").scalar
+        }
+        try await NIOThreadPool.singleton.runIfActive {
+            let connection = try Connection(config: admin)
+            defer { connection.close() }
+            try connection.executeScript("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
+        #expect(outcome == Migrator.Failure.notUTF8("LATIN1").description)
+        #expect(outcome.contains("needs a UTF8 database"))
+        #expect(schemas == "0", "nothing was created")
     }
 
     @Test func aDatabaseFromANewerServerIsRefused() async throws {
