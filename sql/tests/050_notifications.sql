@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(156);
+SELECT plan(157);
 
 DO $$
 BEGIN
@@ -410,6 +410,25 @@ SET LOCAL ROLE orderly_bi;
 SELECT throws_ok($$SELECT * FROM api.inbox(1, '{}')$$, '42501', NULL, 'orderly_bi cannot read inboxes');
 SELECT throws_ok($$SELECT admin.notify('bob', 'x')$$, '42501', NULL, 'orderly_bi cannot send notices');
 RESET ROLE;
+
+-- The feed reads what it returns, not the table: orderlyd reads it at every notification, and it
+-- once walked the whole primary key each time (an OR of "after the id" and "the gaps"). Measured
+-- in buffers, which do not depend on the machine's speed.
+INSERT INTO orderly.notifications (recipient_role, kind, payload)
+SELECT 'sales_rep', 'test.bulk', jsonb_build_object('n', g) FROM generate_series(1, 20000) g;
+CREATE FUNCTION pg_temp.feed_buffers(after_id bigint, gaps bigint[]) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_plan json;
+BEGIN
+    -- Twice first: a session's first calls read catalogs and make plans.
+    PERFORM count(*) FROM api.event_feed(after_id, gaps, 500);
+    PERFORM count(*) FROM api.event_feed(after_id, gaps, 500);
+    EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM api.event_feed($1, $2, 500)' INTO v_plan USING after_id, gaps;
+    RETURN (v_plan -> 0 -> 'Plan' ->> 'Shared Hit Blocks')::integer + (v_plan -> 0 -> 'Plan' ->> 'Shared Read Blocks')::integer;
+END
+$$;
+SELECT cmp_ok(pg_temp.feed_buffers((SELECT max(id) - 3 FROM orderly.notifications), ARRAY[(SELECT min(id) FROM orderly.notifications)]),
+              '<', 60, 'event_feed reads the few rows it returns, not 20 000 notifications');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
