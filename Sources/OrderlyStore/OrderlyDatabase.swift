@@ -42,7 +42,7 @@ public final class OrderlyDatabase: Sendable {
                 Reply.appendData($0, to: &lines.bytes)
             }
             lines.count = count
-            return (cut ? DataLines() : lines, cut)
+            return (lines, cut)
         }
         if cut, let maxReplyBytes {
             throw ProtocolError(.tooLarge, "the reply would be larger than \(maxReplyBytes) bytes; ask for less (e.g. a smaller limit=)")

@@ -94,14 +94,11 @@ public final class Connection: @unchecked Sendable {
     public var socket: Int32 { handle.map { PQsocket($0) } ?? -1 }
 
     /// Runs a parameterised statement, prepared once per connection and reused after that.
-    /// Parameters are sent as text; nil is SQL NULL.
-    /// With `maxBytes`, rows are read one at a time (libpq's single-row mode) and kept only while
-    /// their text adds up to at most that many bytes; past it the result comes back `cut`, with
-    /// no rows, and the rest of the rows are read and dropped. So a huge result never sits in
-    /// memory whole (one row at most).
+    /// Parameters are sent as text; nil is SQL NULL. The whole result is held in memory: for one
+    /// that may be large, `query(_:_:maxBytes:eachValue:)` reads it a row at a time, with a limit.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [String?] = [], maxBytes: Int? = nil) throws -> QueryResult {
-        try preparingAgainIfReplaced(sql) { try executePrepared(sql, parameters, maxBytes: maxBytes) }
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> QueryResult {
+        try preparingAgainIfReplaced(sql) { try preparedStatement(sql, parameters) { try consumeSent($0) } }
     }
 
     /// Runs `body`, which uses the statement prepared for `sql`, once more after preparing it
@@ -116,13 +113,14 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
-    /// `query(_:_:maxBytes:)` for a statement whose rows are one value each (`SELECT * FROM f()` of a
-    /// function returning a set of json): each row's first column goes to `value` as libpq's own
-    /// bytes (nil for NULL), valid only during that call, on this thread. No String is made: a
-    /// caller that only passes the text on (the server's replies) copies it once, where it goes.
-    /// Past `maxBytes` no more values are handed over and the answer says `cut`; a caller drops
-    /// what it kept. Rows come before the commit (see `consumeSent`): if this throws, whatever
-    /// was handed over was never committed.
+    /// `query(_:_:)` for a statement whose rows are one value each (`SELECT * FROM f()` of a
+    /// function returning a set of json), read one row at a time (libpq's single-row mode), so a
+    /// huge result never sits in memory whole: each row's first column goes to `value` as libpq's
+    /// own bytes (nil for NULL), valid only during that call, on this thread. No String is made:
+    /// a caller that only passes the text on (the server's replies) copies it once, where it goes.
+    /// Once the rows' bytes pass `maxBytes` no more values are handed over, the rest are read and
+    /// dropped, and the answer says `cut`; a caller drops what it kept. Rows come before the
+    /// commit (see `consumeSent`): if this throws, whatever was handed over was never committed.
     public func query(_ sql: String, _ parameters: [String?], maxBytes: Int,
                       eachValue value: (UnsafeBufferPointer<UInt8>?) -> Void) throws -> (rows: Int, cut: Bool) {
         var rows = 0
@@ -144,23 +142,6 @@ public final class Connection: @unchecked Sendable {
             text.withUTF8 { value($0) }
         }
         return (rows, last.cut)
-    }
-
-    private func executePrepared(_ sql: String, _ parameters: [String?], maxBytes: Int?) throws -> QueryResult {
-        if let maxBytes {
-            var columns: [String] = []
-            var rows: [[String?]] = []
-            let last = try preparedStatement(sql, parameters) { handle in
-                try consumeSent(handle, cuttingAt: maxBytes) { result in
-                    let one = Connection.rows(of: result)
-                    columns = one.columns
-                    rows += one.rows
-                }
-            }
-            return QueryResult(columns: columns.isEmpty ? last.result.columns : columns, rows: last.cut ? [] : rows + last.result.rows,
-                               commandTag: last.result.commandTag, cut: last.cut)
-        }
-        return try preparedStatement(sql, parameters) { try consumeSent($0) }
     }
 
     /// Prepares `sql` once per connection, sends it with `parameters` and reads its answer with

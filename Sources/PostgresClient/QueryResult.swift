@@ -5,15 +5,10 @@ public struct QueryResult: Sendable {
     public let rows: [[String?]]
     /// PostgreSQL's command tag, e.g. `SELECT 3` or `INSERT 0 1`.
     public let commandTag: String
-    /// The rows' text passed the byte limit the query was run with: `rows` is empty, the rest
-    /// was read and dropped (see `Connection.query(_:_:maxBytes:)`).
-    public let cut: Bool
-
-    public init(columns: [String], rows: [[String?]], commandTag: String, cut: Bool = false) {
+    public init(columns: [String], rows: [[String?]], commandTag: String) {
         self.columns = columns
         self.rows = rows
         self.commandTag = commandTag
-        self.cut = cut
     }
 
     public var count: Int { rows.count }
