@@ -172,7 +172,8 @@ BEGIN
                lines IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements(lines) e WHERE (e ->> 'line')::integer = ol.line_no) AS chosen
         FROM orderly.open_lines(o.id) ol
         JOIN orderly.order_lines x ON x.order_id = o.id AND x.line_no = ol.line_no
-        LEFT JOIN orderly.line_pricings lp ON lp.digest = x.pricing
+        -- Each line's pricing by its key (LIMIT 1 keeps it a lookup, as in order_doc, R__140).
+        LEFT JOIN LATERAL (SELECT y.body FROM orderly.line_pricings y WHERE y.digest = x.pricing LIMIT 1) lp ON true
         ORDER BY ol.line_no
     LOOP
         CONTINUE WHEN NOT l.chosen;
