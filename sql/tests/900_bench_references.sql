@@ -7,7 +7,7 @@
 -- rows inserted, updated, deleted by this transaction, per table).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(5);
+SELECT plan(6);
 
 DO $$
 BEGIN
@@ -30,9 +30,10 @@ SELECT test.customer('rita', 'Acme', '+4930100100') AS customer,
         FROM five f JOIN unnest('{1,2,1,3,1}'::integer[]) WITH ORDINALITY AS q(qty, n) ON q.n = f.n) AS lines,
        (SELECT array_agg(f.id ORDER BY f.n) FROM five f) AS skus;
 
--- Rows each table of schema orderly gained by running `sql`: {"table": [inserted, updated, deleted]}.
-CREATE FUNCTION pg_temp.tally() RETURNS TABLE (t name, ins bigint, upd bigint, del bigint) LANGUAGE sql AS $$
-    SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables WHERE schemaname = 'orderly'
+-- Rows each table (but temporary ones) gained by running `sql`: {"schema.table": [inserted, updated, deleted]}.
+CREATE FUNCTION pg_temp.tally() RETURNS TABLE (t text, ins bigint, upd bigint, del bigint) LANGUAGE sql AS $$
+    SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables
+    WHERE schemaname !~ '^pg_temp'
 $$;
 CREATE FUNCTION pg_temp.writes_of(sql text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
@@ -56,7 +57,7 @@ $$;
 
 -- The first order stores the lines' pricings (shared by every later line priced the same way,
 -- as on the bench's database after its first orders); the second is the one the bench repeats.
-SELECT ok(pg_temp.writes_of(pg_temp.create_sql('bench-ref-1')) ? 'line_pricings', 'the first order stores its pricings');
+SELECT ok(pg_temp.writes_of(pg_temp.create_sql('bench-ref-1')) ? 'orderly.line_pricings', 'the first order stores its pricings');
 CREATE TEMP TABLE created AS SELECT pg_temp.writes_of(pg_temp.create_sql('bench-ref-2')) AS w;
 SELECT is((SELECT status FROM orderly.orders ORDER BY id DESC LIMIT 1), 'pending_approval',
           'the order waits for its one approver, as on the bench');
@@ -67,16 +68,23 @@ SELECT is(pg_temp.writes_of(format('SELECT bench.floor_order(%s, %s, %L, %L, %L)
           'the write floor writes what ORDER CREATE writes, table by table')
 FROM args a;
 
+-- The stored reply is the largest value either writes (compressed on the way in): the floor's
+-- is of about the length and the stored size of create's.
+SELECT ok((SELECT bool_and(f.n BETWEEN c.n * 0.75 AND c.n * 1.25 AND f.stored BETWEEN c.stored * 0.75 AND c.stored * 1.25)
+           FROM (SELECT octet_length(reply) AS n, pg_column_size(reply) AS stored FROM orderly.idempotency_keys WHERE key = 'bench-ref-2') c,
+                (SELECT octet_length(reply) AS n, pg_column_size(reply) AS stored FROM orderly.idempotency_keys WHERE key = 'bench-floor-1') f),
+          'the floor stores a reply of about the size of create''s');
+
 SELECT is((SELECT w FROM created),
-          '{"orders": [1, 3, 0], "order_lines": [5, 0, 0], "order_status_history": [3, 0, 0], "order_approvals": [1, 0, 0],
-            "notifications": [1, 0, 0], "skus": [0, 5, 0], "stock_reservations": [5, 0, 0], "audit_log": [7, 0, 0],
-            "idempotency_keys": [1, 1, 0]}'::jsonb,
+          '{"orderly.orders": [1, 3, 0], "orderly.order_lines": [5, 0, 0], "orderly.order_status_history": [3, 0, 0],
+            "orderly.order_approvals": [1, 0, 0], "orderly.notifications": [1, 0, 0], "orderly.skus": [0, 5, 0],
+            "orderly.stock_reservations": [5, 0, 0], "orderly.audit_log": [7, 0, 0], "orderly.idempotency_keys": [1, 1, 0]}'::jsonb,
           'ORDER CREATE of the bench''s order writes the rows bench/floor-write.sql lists');
 
 SELECT is(pg_temp.writes_of(format('SELECT bench.lean_order(%s, %s, %L, %L)', test.uid('rita'), a.customer, a.skus,
                                    '{1,2,1,3,1}'::integer[])),
-          '{"orders": [1, 1, 0], "order_lines": [5, 0, 0], "skus": [0, 5, 0], "order_status_history": [1, 0, 0],
-            "audit_log": [1, 0, 0]}'::jsonb,
+          '{"orderly.orders": [1, 1, 0], "orderly.order_lines": [5, 0, 0], "orderly.skus": [0, 5, 0],
+            "orderly.order_status_history": [1, 0, 0], "orderly.audit_log": [1, 0, 0]}'::jsonb,
           'the lean reference writes what bench/lean-write.sql says')
 FROM args a;
 
