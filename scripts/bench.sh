@@ -21,7 +21,7 @@
 # BENCH_CUSTOMERS (2000), BENCH_ORDERS (50000), BENCH_POOL_SIZE (orderlyd --pool-size, 8),
 # BENCH_HAPROXY_SCENARIOS ("show create"), BENCH_HAPROXY_CONNECTIONS (32),
 # BENCH_IDLE_CONNECTIONS (5000), BENCH_IDLE_HOLD (s, 10), BENCH_AUTHFLOOD_CONNECTIONS (200), BENCH_CRASH_SECONDS (120),
-# BENCH_KEEP_DATABASE=1 (with BENCH_DATABASE_URL: keep the bench_<pid> database to look into), BENCH_WRITE_PATH (1; 0 skips the create-vs-lean-reference row), BENCH_FLASH (1; 0 skips the hot-SKU run), BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
+# BENCH_KEEP_DATABASE=1 (with BENCH_DATABASE_URL: keep the bench_<pid> database to look into), BENCH_WRITE_PATH (1; 0 skips the write path: create, the lean reference and the write floor), BENCH_FLASH (1; 0 skips the hot-SKU run), BENCH_SKIP_BUILD=1 (use the release build as it is), BENCH_OUTPUT (where the raw JSON of each
 # run, pgbench's and orderlyd's output are kept; default .build/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -158,7 +158,7 @@ pgbench_run() {
         show)   scripts=(-f bench/pgbench/show.sql) ;;
         mix)    scripts=(-f bench/pgbench/create.sql@45 -f bench/pgbench/show.sql@35
                          -f bench/pgbench/list.sql@10 -f bench/pgbench/quote.sql@10) ;;
-        *)      scripts=(-f "bench/pgbench/$scenario.sql") ;;   # create5, lean (the write path)
+        *)      scripts=(-f "bench/pgbench/$scenario.sql") ;;   # create5, lean, floor (the write path)
     esac
     out=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$duration" "${defines[@]}" "${scripts[@]}" "$dburl" 2>&1) || {
         echo "$out" >&2; echo "0"; return; }
