@@ -406,6 +406,14 @@ BEGIN
         UPDATE orderly.order_lines x SET override_by = u.id
         WHERE x.order_id = o.id AND x.line_no = ANY (v_added) AND x.is_override;
     END IF;
+    -- An order keeps a line: a change that would leave none with units still ordered (as ORDER
+    -- SUBMIT refuses an order without lines) is a cancellation, which has its own policy, fee and
+    -- refund.
+    IF cardinality(v_removed) > 0
+       AND NOT EXISTS (SELECT 1 FROM orderly.order_lines x WHERE x.order_id = o.id AND x.qty > x.cancelled_qty) THEN
+        RAISE EXCEPTION 'order %: this change would leave it without a line; cancel the order instead (ORDER CANCEL %)', o.id, o.id
+            USING ERRCODE = 'OL409';
+    END IF;
     RETURN jsonb_build_object('touched', to_jsonb(v_touched), 'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed),
                               'production', to_jsonb(v_making), 'ship_to', v_ship, 'requested_date', v_date, 'notes', v_notes,
                               'repriced', reprice);

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(82);
+SELECT plan(84);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -215,6 +215,15 @@ SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('
 SELECT pg_temp.amend('rita', 'e2', '[{"action":"remove_line","line":2}]') IS NOT NULL;
 SELECT is(pg_temp.header('e2') || ' ' || pg_temp.held(test.id('e2')), 'shipped v2 100.00 ',
           'the last open line removed from a partly shipped order: everything left has shipped');
+
+-- No line left is a cancellation, not a change (the same line set and then removed included).
+INSERT INTO ids VALUES ('e3', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1},{"sku":"GD-1","qty":1}]'));
+SELECT test.snapshot(ARRAY['orderly.order_changes', 'orderly.order_versions', 'orderly.order_lines', 'orderly.audit_log']);
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e3', '[{"action":"set_line","line":1,"qty":3},{"action":"remove_line","line":1},{"action":"remove_line","line":2}]') $$),
+                 'OL409', format('order %s: this change would leave it without a line; cancel the order instead (ORDER CANCEL %s)',
+                                 test.id('e3'), test.id('e3')),
+                 'a change that removes every line is refused');
+SELECT ok(test.unchanged() AND pg_temp.held(test.id('e3')) = '1:GB-1=1 2:GD-1=1', 'and nothing changed');
 
 -- Not enough stock: all or nothing ------------------------------------------------------------------------
 
