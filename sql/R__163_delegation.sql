@@ -174,5 +174,5 @@ SELECT orderly.register_command('DELEGATE REVOKE', 'api.delegate_revoke', 'order
     arguments  => 'id:id!',
     positional => '{id}',
     usage      => 'DELEGATE REVOKE id',
-    summary    => 'End a delegation you gave.',
+    summary    => 'End a delegation you gave, or one given to you (the other side is told).',
     changes    => true);

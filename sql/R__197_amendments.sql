@@ -886,7 +886,7 @@ SELECT orderly.register_command('CHANGE DECLINE', 'api.change_decline', 'product
     arguments  => 'id:id! reason:text!',
     positional => '{id}',
     usage      => 'CHANGE DECLINE id reason=',
-    summary    => 'Decline a change to a line in production: the order stays as it was and the stock the change held goes back.',
+    summary    => 'Decline a change to a line in production: the order stays as it was and the stock the change held goes back; the reason is sent to whoever asked and to the customer.',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.change_abandon(actor bigint, args jsonb) RETURNS SETOF json

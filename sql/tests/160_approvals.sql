@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(169);
+SELECT plan(171);
 
 DO $$
 BEGIN
@@ -400,6 +400,13 @@ SELECT throws_ok(format($$ SELECT test.call('delegate_revoke', 'fred', '{"id":%s
                  'OL409', NULL, 'revoking twice is a conflict');
 SELECT ok(EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'approval.delegate_revoke' AND entity_id = test.id('fred>sid')::text),
           'the revocation is audited');
+INSERT INTO ids SELECT 'fred>sid2', (test.call('delegate', 'fred', jsonb_build_object('to', 'sid', 'until', pg_temp.soon())) ->> 'id')::bigint;
+SELECT ok((test.call('delegate_revoke', 'sid', jsonb_build_object('id', test.id('fred>sid2'))) ->> 'revoked_at') IS NOT NULL,
+          'the delegate may end a delegation given to them');
+SELECT is((SELECT n.payload ->> 'revoked_by' FROM orderly.notifications n
+           WHERE n.kind = 'approval.delegation_revoked' AND n.recipient_user_id = test.uid('fred')
+             AND (n.payload ->> 'id')::bigint = test.id('fred>sid2')),
+          'sid', 'and the giver is told who ended it');
 
 -- A role revoked mid-chain: the next decision is refused.
 SELECT admin.revoke_role('fred', 'finance_manager');
