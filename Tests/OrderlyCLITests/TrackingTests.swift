@@ -71,6 +71,25 @@ import Testing
         Int(try await server.database.execute(sql).scalar ?? "") ?? -1
     }
 
+    /// Values the database itself refuses (a NUL character, an offset out of range) are the
+    /// carrier's mistake: 400, never the 500 a carrier would retry, and nothing is stored.
+    @Test func aValueTheDatabaseRefusesIsABadRequest() async throws {
+        try await Self.withTracking { server, _, secret in
+            let at = Self.time(30)
+            let bodies = [
+                #"{"event_id":"ev-nul","tracking_no":"JD100","code":"in_transit","at":"\#(at)","note":"a\u0000b"}"#,
+                #"{"event_id":"ev-nul-key","tracking_no":"JD100","code":"in_transit","at":"\#(at)","lo\u0000c":"x"}"#,
+                #"{"event_id":"ev-offset","tracking_no":"JD100","code":"in_transit","at":"2026-12-05T22:00:00+99:00"}"#,
+            ]
+            for body in bodies {
+                let answer = try await Self.post(server, body: body, secret: secret)
+                #expect(answer.status == 400, "\(body): \(answer.status) \(answer.body)")
+                #expect(try doc(answer.body)["error"].text?.isEmpty == false, "\(answer.body)")
+            }
+            #expect(try await Self.count(server, "SELECT count(*) FROM orderly.tracking_events") == 0)
+        }
+    }
+
     @Test func oneEventByProtocolWebhookAndFileIsAppliedOnce() async throws {
         try await Self.withTracking { server, shipment, secret in
             let at = Self.time(30)
