@@ -52,6 +52,7 @@ DECLARE
     before   orderly.customers;
     c        orderly.customers;
     v_limit  jsonb;
+    v_amount numeric;   -- checked before it meets the column's numeric(14,2), which would round it
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF NOT (args ?| ARRAY['payment_terms', 'credit_limit', 'credit_currency']) THEN
@@ -70,11 +71,12 @@ BEGIN
         IF v_limit IS NULL OR lower(btrim(v_limit #>> '{}')) IN ('', 'none') THEN
             c.credit_limit := NULL;
         ELSE
-            c.credit_limit := orderly.arg_numeric(args, 'credit_limit');
-            IF c.credit_limit < 0 OR c.credit_limit <> round(c.credit_limit, 2) OR c.credit_limit >= 1e12 THEN
+            v_amount := orderly.arg_numeric(args, 'credit_limit');
+            IF v_amount < 0 OR v_amount <> round(v_amount, 2) OR v_amount >= 1e12 THEN
                 RAISE EXCEPTION 'credit_limit must be an amount of at least 0 with at most 2 decimals, or "none"'
                     USING ERRCODE = 'OL400';
             END IF;
+            c.credit_limit := v_amount;
         END IF;
     END IF;
     IF args ? 'credit_currency' THEN

@@ -39,6 +39,11 @@ DECLARE
     o orderly.orders;
 BEGIN
     SELECT * INTO o FROM orderly.orders x WHERE x.id = p.order_id;
+    -- What the order owed then (V027), whatever it owes now: as the order's total, so that
+    -- orderly.amount_owed(o) is that and the open amount and status below are the ones of then.
+    o.total := p.owed;
+    o.cancelled_total := 0;
+    o.charges_total := 0;
     SELECT coalesce(sum(x.amount) FILTER (WHERE x.kind = 'payment'), 0),
            coalesce(sum(x.amount) FILTER (WHERE x.kind = 'refund'), 0)
     INTO o.amount_paid, o.amount_refunded
@@ -134,8 +139,9 @@ BEGIN
 
     -- A concurrent recording of the same reference for another order (under another order's
     -- lock) is waited for here, and then found.
-    INSERT INTO orderly.payments (order_id, customer_id, kind, amount, currency, method, reference, received_at, recorded_by)
-    VALUES (o.id, o.customer_id, enter_payment.kind, v_amount, o.currency, v_method, v_reference, v_at, u.id)
+    INSERT INTO orderly.payments (order_id, customer_id, kind, amount, currency, method, reference, received_at, recorded_by, owed)
+    VALUES (o.id, o.customer_id, enter_payment.kind, v_amount, o.currency, v_method, v_reference, v_at, u.id,
+            orderly.amount_owed(o))
     ON CONFLICT (kind, method, lower(btrim(reference))) DO NOTHING
     RETURNING * INTO p;
     IF p.id IS NULL THEN

@@ -4,7 +4,7 @@
 -- by finance without checking the limit again), with events and audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(20);
+SELECT plan(22);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -53,6 +53,12 @@ SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s,"
                  'OL400', 'payment_terms must be prepaid or net_N (N days, 1 to 999), like net_30', 'terms are prepaid or net_N');
 SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s,"credit_limit":-1}') $$, test.id('acme')),
                  'OL400', 'credit_limit must be an amount of at least 0 with at most 2 decimals, or "none"', 'a limit is not negative');
+SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s,"credit_limit":10.001}') $$, test.id('acme')),
+                 'OL400', 'credit_limit must be an amount of at least 0 with at most 2 decimals, or "none"',
+                 'nor has a third decimal (refused, not rounded)');
+SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s,"credit_limit":1e20}') $$, test.id('acme')),
+                 'OL400', 'credit_limit must be an amount of at least 0 with at most 2 decimals, or "none"',
+                 'nor is too large for an amount (named, not a database error)');
 SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s}') $$, test.id('acme')),
                  'OL400', 'nothing to change: give payment_terms, credit_limit or credit_currency', 'something to change');
 SELECT is(test.call('customer_show', 'rita', jsonb_build_object('id', test.id('acme'))) -> 'terms',

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(89);
+SELECT plan(91);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -232,8 +232,9 @@ SELECT is((SELECT d -> 'lines' -> 0 ->> 'cancelled' FROM (SELECT test.call('orde
 INSERT INTO ids VALUES ('p', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1},{"product":"CU","qty":1}]'));
 SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('p'))) IS NOT NULL;
 SELECT test.call('production_issue', 'pat', jsonb_build_object('order', test.id('p'), 'kind', 'material', 'note', 'Leather late')) IS NOT NULL;
-SELECT is(test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 300, 'method', 'bank_transfer',
-                                                               'reference', 'PAY-P')) ->> 'payment_status', 'paid', 'paid in full');
+INSERT INTO replies SELECT 'pay-p', test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 300,
+                                                                                           'method', 'bank_transfer', 'reference', 'PAY-P'));
+SELECT is((SELECT doc ->> 'payment_status' FROM replies WHERE name = 'pay-p'), 'paid', 'paid in full');
 INSERT INTO replies SELECT 'p-ask', test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('p'), 'reason', 'Project stopped'));
 SELECT is((SELECT doc ->> 'status' || ' ' || (doc ->> 'needs_approval_by') FROM replies WHERE name = 'p-ask'), 'requested sales_manager',
           'in production a sales rep''s cancellation is a request for a sales manager');
@@ -267,6 +268,15 @@ SELECT is(test.call('refund_record', 'fay', jsonb_build_object('order', test.id(
 SELECT is(pg_temp.money(test.id('p')), 'cancelled due 60.00 open 0.00 refund 0.00 paid', 'nothing more is due either way');
 SELECT ok(test.replays('refund_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 240, 'reference', 'RF-P')),
           'the same refund again is the same refund (method and reference), the same reply');
+-- The payment made before the cancellation keeps its figures as they stood then (V027).
+SELECT is(test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 300, 'method', 'bank_transfer',
+                                                                'reference', 'PAY-P')),
+          (SELECT doc FROM replies WHERE name = 'pay-p'),
+          'the payment recorded again after the cancellation: the first reply, word for word');
+SELECT is((SELECT string_agg((r ->> 'reference') || ' ' || (r ->> 'payment_status') || ' open ' || (r ->> 'open_amount'), ', ')
+           FROM jsonb_array_elements(test.rows('payment_list', 'fay', jsonb_build_object('order', test.id('p')))) r),
+          'PAY-P paid open 0.00, RF-P paid open 0.00',
+          'PAYMENT LIST: each row as it stood right after it (the payment paid the order then, not "refund_due")');
 
 -- Partly shipped: the rest is cancelled, 10 % + 15 EUR; the order goes on as shipped ------------------------
 

@@ -105,9 +105,9 @@ SELECT pg_temp.order('o10', 'b', 'EUR', '2026-05-04 09:00Z', 'delivered', '[{"pr
       ["approved","shipped","2026-05-11 09:00Z"],["shipped","delivered","2026-05-12 09:00Z"]]', '2026-05-20');
 ALTER TABLE orderly.order_status_history ENABLE TRIGGER order_status_events;
 -- o9 paid in two payments, in full two days after its (second) approval.
-INSERT INTO orderly.payments (order_id, customer_id, amount, currency, method, reference, received_at)
-VALUES (test.id('o9'), test.id('b'), 19, 'EUR', 'bank_transfer', 'O9-1', '2026-05-05 10:00Z'),
-       (test.id('o9'), test.id('b'), 100, 'EUR', 'bank_transfer', 'O9-2', '2026-05-06 10:00Z');
+INSERT INTO orderly.payments (order_id, customer_id, amount, currency, method, reference, received_at, owed)
+VALUES (test.id('o9'), test.id('b'), 19, 'EUR', 'bank_transfer', 'O9-1', '2026-05-05 10:00Z', 119),
+       (test.id('o9'), test.id('b'), 100, 'EUR', 'bank_transfer', 'O9-2', '2026-05-06 10:00Z', 119);
 
 -- The first refreshes go through the history a month of days at a time, then the customers 5 000
 -- at a time (runs stay short).
