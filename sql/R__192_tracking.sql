@@ -379,9 +379,18 @@ BEGIN
         v_body := body::jsonb;
     EXCEPTION WHEN invalid_text_representation THEN
         RETURN json_build_object('status', 400, 'body', json_build_object('error', 'the body is not JSON'));
+    WHEN untranslatable_character THEN
+        RETURN json_build_object('status', 400, 'body', json_build_object('error', 'the body holds \u0000, which no field may'));
     END;
     IF jsonb_typeof(v_body) <> 'object' THEN
         RETURN json_build_object('status', 400, 'body', json_build_object('error', 'the body must be a JSON object'));
+    END IF;
+    -- A field given twice: jsonb keeps the last, so it is found in the text (as the protocol
+    -- refuses an argument given twice).
+    v_field := (SELECT k FROM json_object_keys(body::json) k GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT 1);
+    IF v_field IS NOT NULL THEN
+        RETURN json_build_object('status', 400, 'body', json_build_object('error', format('field %s is given twice', v_field),
+                                                                          'field', v_field));
     END IF;
     BEGIN
         PERFORM orderly.check_event_fields(v_body);
@@ -397,6 +406,10 @@ BEGIN
         RETURN json_build_object('status', CASE SQLSTATE WHEN 'OL404' THEN 404 WHEN 'OL409' THEN 409 ELSE 400 END,
                                  'body', json_strip_nulls(json_build_object('error', replace(v_msg, 'argument', 'field'),
                                                                             'field', v_field)));
+    WHEN data_exception THEN
+        -- A value PostgreSQL itself refuses (a time offset out of range): the carrier's to mend.
+        GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
+        RETURN json_build_object('status', 400, 'body', json_build_object('error', 'a field has a value that cannot be stored: ' || v_msg));
     END;
     RETURN json_build_object('status', 200, 'body', v_reply);
 END

@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(57);
 
 DO $$
 BEGIN
@@ -153,6 +153,18 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"i
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"soon"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) -> 'body' ->> 'field',
           'at', 'a malformed field is 400 naming it');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","note":"a\u0000b"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')),
+          '{"status": 400, "body": {"error": "the body holds \\u0000, which no field may"}}', 'a NUL character is 400');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00+99:00"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
+          '400', 'a time offset PostgreSQL cannot store is 400');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","tracking_no":"JD0003"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) -> 'body',
+          '{"error": "field tracking_no is given twice", "field": "tracking_no"}', 'a field given twice is 400 naming it');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lo\u0000c":1}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
+          '400', 'a NUL character in a key is 400 too');
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"NOPE1","code":"in_transit","at":"2026-01-03T10:00:00Z"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
           '404', 'an unknown shipment is 404');
