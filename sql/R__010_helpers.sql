@@ -198,7 +198,7 @@ BEGIN
         RAISE EXCEPTION '% must be a date or time like 2025-01-31 or 2025-01-31T12:00:00Z', key USING ERRCODE = 'OL400';
     END IF;
     RETURN v::timestamptz;
-EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format OR invalid_time_zone_displacement_value THEN
     RAISE EXCEPTION '% must be a date or time like 2025-01-31 or 2025-01-31T12:00:00Z', key USING ERRCODE = 'OL400';
 END
 $$;

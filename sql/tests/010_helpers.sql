@@ -2,7 +2,7 @@
 -- errors.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(50);
+SELECT plan(53);
 
 -- arg_text -------------------------------------------------------------------------------------
 
@@ -55,6 +55,14 @@ SELECT is(orderly.arg_numeric('{"price": "12.50"}', 'price'), 12.50, 'arg_numeri
 SELECT is(orderly.arg_numeric('{"price": 12.5}', 'price'), 12.5, 'arg_numeric: number');
 SELECT throws_ok($$SELECT orderly.arg_numeric('{"price": "NaN"}', 'price')$$, 'OL400', 'price must be a number',
                  'arg_numeric: NaN refused');
+
+-- arg_time ------------------------------------------------------------------------------------------
+
+SELECT is(orderly.arg_time('{"at": "2026-01-03T10:00:00+01:00"}', 'at'), '2026-01-03T09:00:00Z'::timestamptz, 'arg_time: with an offset');
+SELECT throws_ok($$SELECT orderly.arg_time('{"at": "2026-01-03T10:00:00+99:00"}', 'at')$$, 'OL400',
+                 'at must be a date or time like 2025-01-31 or 2025-01-31T12:00:00Z', 'arg_time: an offset out of range names the argument');
+SELECT throws_ok($$SELECT orderly.arg_time('{"at": "2026-02-30"}', 'at')$$, 'OL400',
+                 'at must be a date or time like 2025-01-31 or 2025-01-31T12:00:00Z', 'arg_time: a day that does not exist');
 
 -- Errors and permission checks -------------------------------------------------------------------
 
