@@ -42,7 +42,8 @@ $$;
 
 -- The keys a customer may see of one kind of document, the one place they are listed: key →
 -- "keep" (the value as it is), "actor" (a username: see orderly.customer_actor), "staff" (shown
--- as "staff"), or the kind of the object (or of each element of the array) under the key; a
+-- as "staff"), "explanation" (a pricing explanation: see orderly.customer_explanation), or the
+-- kind of the object (or of each element of the array) under the key; a
 -- kind "prefix@key" is the prefix and the value of the document's own key ("event:@kind"), and
 -- a kind without an allow-list shows as {}. "$only": {key: [values]} keeps an object (an array
 -- element) only when its key has one of the values. NULL: no such kind.
@@ -51,9 +52,10 @@ $$;
 -- "reason" (rule names, step counts, approvers' reasons); approvers in events ("approved_by",
 -- "rejected_by", "step", "of", "role", "reason", "due_at"); a hold's reason and the status it was
 -- held from (order.on_hold: a credit limit is finance's business); the customer's credit limit
--- (CUSTOMER SHOW's "terms" keep only the payment terms). Kept whole: the pricing engine's
--- explanation, options, params and bundle components, which name no user (PRODUCT PRICE shows
--- them to everybody). Note kinds: delivery, packaging and general are instructions about the
+-- (CUSTOMER SHOW's "terms" keep only the payment terms), and the reason staff gave for a manual
+-- price (its explanation step keeps the price, not the reason). Kept whole: the rest of the
+-- pricing engine's explanation, options, params and bundle components, which name no user
+-- (PRODUCT PRICE shows them to everybody). Note kinds: delivery, packaging and general are instructions about the
 -- order, which customers write too; a new kind stays internal until it is listed here.
 CREATE OR REPLACE FUNCTION orderly.customer_shape(kind text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -84,7 +86,7 @@ AS $$
     WHEN 'order_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "kind":"keep",
         "qty":"keep", "cancelled":"keep", "options":"keep", "params":"keep", "list_price":"keep", "gross":"keep",
         "discount":"keep", "net":"keep", "tax_rate":"keep", "tax":"keep", "override":"keep",
-        "override_by":"actor", "components":"keep", "explanation":"keep"}'
+        "override_by":"actor", "components":"keep", "explanation":"explanation"}'
     WHEN 'order_totals' THEN '{"subtotal":"keep", "discount":"keep", "net":"keep", "tax":"keep", "total":"keep",
         "cancelled":"keep", "charges":"keep", "due":"keep"}'
     WHEN 'cancellation' THEN '{"id":"keep", "order":"keep", "status":"keep", "message":"keep", "reason":"keep",
@@ -123,7 +125,7 @@ AS $$
     WHEN 'quote_line' THEN '{"line":"keep", "product":"keep", "sku":"keep", "name":"keep", "kind":"keep",
         "qty":"keep", "options":"keep", "params":"keep", "list_price":"keep", "gross":"keep",
         "discount":"keep", "net":"keep", "tax_rate":"keep", "tax":"keep", "override":"keep",
-        "components":"keep", "explanation":"keep"}'
+        "components":"keep", "explanation":"explanation"}'
     WHEN 'customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep", "company":"keep",
         "segment":"keep", "region":"keep", "language":"keep", "created_at":"keep", "updated_at":"keep",
         "addresses":"address", "orders":"customer_orders", "terms":"customer_terms"}'
@@ -182,6 +184,25 @@ BEGIN
 END
 $$;
 
+-- A pricing explanation (orderly.explanation_doc's steps) as a customer sees it: a manual price's
+-- step without the reason staff gave for it, in its key or its text (orderly.override_step
+-- writes "manual price P per unit (tiers and discounts not applied): reason"); every other step
+-- as it is, in its own key order.
+CREATE OR REPLACE FUNCTION orderly.customer_explanation(steps json) RETURNS json
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN json_typeof($1) IS DISTINCT FROM 'array' THEN $1 ELSE coalesce((
+        SELECT json_agg(CASE WHEN s.value ->> 'step' = 'override'
+                             THEN (SELECT json_object_agg(k.key,
+                                              CASE WHEN k.key = 'text'
+                                                   THEN to_json(format('manual price %s per unit (tiers and discounts not applied)',
+                                                                       s.value ->> 'unit_price'))
+                                                   ELSE k.value END ORDER BY k.n)
+                                   FROM json_each(s.value) WITH ORDINALITY AS k(key, value, n) WHERE k.key <> 'reason')
+                             ELSE s.value END ORDER BY s.n)
+        FROM json_array_elements($1) WITH ORDINALITY AS s(value, n)), '[]'::json) END
+$$;
+
 -- doc (a document of the given kind, or an array of them) as the viewer sees it: whole for
 -- staff (own_customer NULL, see orderly.own_customer), else only what orderly.customer_shape
 -- allows, in the document's own key order. An object that "$only" excludes is SQL NULL (left
@@ -218,6 +239,7 @@ BEGIN
                WHEN 'keep' THEN e.value
                WHEN 'actor' THEN to_json(orderly.customer_actor(e.value #>> '{}', own_customer))
                WHEN 'staff' THEN CASE WHEN json_typeof(e.value) = 'null' THEN e.value ELSE to_json('staff'::text) END
+               WHEN 'explanation' THEN orderly.customer_explanation(e.value)
                ELSE CASE WHEN r.rule LIKE '%@%' AND orderly.customer_shape(r.sub) IS NULL THEN '{}'::json
                          ELSE orderly.visible_doc(r.sub, e.value, own_customer) END
                END ORDER BY e.n)
