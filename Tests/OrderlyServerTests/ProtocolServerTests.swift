@@ -92,6 +92,23 @@ import Testing
         }
     }
 
+    /// A client that sends its requests and then closes its sending side (`nc -N`, a script's
+    /// shutdown) still gets every reply, and what it asked for is done; then the server closes.
+    @Test func aClientThatClosesItsSendingSideGetsEveryReply() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("ivy", password: "ivy-password", roles: [])
+            let client = try await RawClient.connect(port: server.port, reading: true)
+            try await client.write(Array("PING\nAUTH ivy ivy-password\nWHOAMI\nPING\n".utf8)).get()
+            try await client.channel.close(mode: .output)
+            try await waitUntil("the server closes once it has answered") { client.isClosed }
+            let lines = client.text.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("#orderly ") == true, "\(lines)")
+            #expect(lines.filter { $0.hasPrefix("+") || $0.hasPrefix("-") }
+                        == ["+PONG", "+OK authenticated as ivy", "+OK 1 row", "+PONG"], "\(lines)")
+            #expect(lines.contains { $0.hasPrefix("*") && $0.contains("ivy") }, "WHOAMI's data line: \(lines)")
+        }
+    }
+
     @Test func aPingBehindASlowRequestWaitsForItsReply() async throws {
         try await withTestServer(table: ShutdownTests.slowTable, prepare: ShutdownTests.createSlowFunction) { server in
             try await server.database.createUser("ivy", password: "ivy-password", roles: [])

@@ -115,6 +115,11 @@ public final class OrderlyServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: outbound / 2, high: outbound))
+            // A client that sends its requests and then shuts its sending side (nc -N, a script)
+            // ends the session's inbound stream only: the requests read are answered, then the
+            // session closes the connection (without this, NIO closed it at the client's EOF and
+            // the replies were lost).
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let peer = channel.remoteAddress?.ipAddress ?? "unknown"
