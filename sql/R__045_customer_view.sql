@@ -55,8 +55,9 @@ $$;
 -- (CUSTOMER SHOW's "terms" keep only the payment terms), and the reason staff gave for a manual
 -- price (its explanation step keeps the price, not the reason). Kept whole: the rest of the
 -- pricing engine's explanation, options, params and bundle components, which name no user
--- (PRODUCT PRICE shows them to everybody). Note kinds: delivery, packaging and general are instructions about the
--- order, which customers write too; a new kind stays internal until it is listed here.
+-- (PRODUCT PRICE shows them to everybody). Note kinds: delivery, packaging and general are
+-- instructions about the order, which customers write too; a new kind stays internal until it is
+-- listed here.
 CREATE OR REPLACE FUNCTION orderly.customer_shape(kind text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
@@ -185,20 +186,20 @@ END
 $$;
 
 -- A pricing explanation (orderly.explanation_doc's steps) as a customer sees it: a manual price's
--- step without the reason staff gave for it, in its key or its text (orderly.override_step
--- writes "manual price P per unit (tiers and discounts not applied): reason"); every other step
--- as it is, in its own key order.
+-- step without the reason staff gave for it, in its key or at the end of its text (where
+-- orderly.override_step puts it, after ": "); every other step as it is, in its own key order.
 CREATE OR REPLACE FUNCTION orderly.customer_explanation(steps json) RETURNS json
 LANGUAGE sql IMMUTABLE
 AS $$
     SELECT CASE WHEN json_typeof($1) IS DISTINCT FROM 'array' THEN $1 ELSE coalesce((
         SELECT json_agg(CASE WHEN s.value ->> 'step' = 'override'
                              THEN (SELECT json_object_agg(k.key,
-                                              CASE WHEN k.key = 'text'
-                                                   THEN to_json(format('manual price %s per unit (tiers and discounts not applied)',
-                                                                       s.value ->> 'unit_price'))
+                                              CASE WHEN k.key = 'text' AND right(k.value #>> '{}', length(': ' || r.reason)) = ': ' || r.reason
+                                                   THEN to_json(left(k.value #>> '{}', -length(': ' || r.reason)))
                                                    ELSE k.value END ORDER BY k.n)
-                                   FROM json_each(s.value) WITH ORDINALITY AS k(key, value, n) WHERE k.key <> 'reason')
+                                   FROM json_each(s.value) WITH ORDINALITY AS k(key, value, n),
+                                        (SELECT s.value ->> 'reason' AS reason) r
+                                   WHERE k.key <> 'reason')
                              ELSE s.value END ORDER BY s.n)
         FROM json_array_elements($1) WITH ORDINALITY AS s(value, n)), '[]'::json) END
 $$;

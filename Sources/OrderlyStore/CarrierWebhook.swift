@@ -13,10 +13,9 @@ public struct WebhookAnswer: Sendable, Equatable {
 
 extension OrderlyDatabase {
     /// Hands a carrier's tracking event to `api.carrier_webhook`, which checks the signature
-    /// and applies it; the answer comes from the database. A value the database cannot take (a
-    /// NUL character in a text, a time offset out of range) is the carrier's mistake: 400, which
-    /// it must not retry. A database that cannot answer is 503 (the carrier retries later);
-    /// anything unexpected is 500 and goes to the log.
+    /// and applies it; the answer comes from the database (a value it cannot store, such as a
+    /// NUL character, is its 400 too). A database that cannot answer is 503 (the carrier retries
+    /// later); anything unexpected is 500 and goes to the log.
     public func carrierWebhook(carrier: String, body: String, signature: String) async -> WebhookAnswer {
         do {
             let result = try await run(changes: true) {
@@ -29,8 +28,6 @@ extension OrderlyDatabase {
             return WebhookAnswer(status: status, body: JSONText.compact(json))
         } catch let error as ProtocolError {
             switch error.code {
-            case .invalid:
-                return WebhookAnswer(status: 400, body: "{\"error\":\(JSONText.quote("a field of the event has a value the database cannot accept"))}")
             case .busy, .unavailable, .inDoubt:
                 return WebhookAnswer(status: 503, body: "{\"error\":\(JSONText.quote(error.message))}")
             default:
