@@ -28,6 +28,17 @@ AS $$
     FROM (SELECT regexp_replace(coalesce($1, ''), '[[:cntrl:]]', ' ', 'g') AS v) s
 $$;
 
+-- Text that would display as something other than it is: a control character (line breaks and
+-- tab excepted, C1 included) or a bidirectional override/isolate. The protocol refuses these in
+-- every request (OrderlyProtocol.TextRules); this is the same rule for what arrives another way
+-- (the carriers' webhook).
+CREATE OR REPLACE FUNCTION orderly.hides_text(value text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT $1 ~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]'
+$$;
+
 -- JSON argument readers ------------------------------------------------------------------------
 -- The server passes a command's arguments as one jsonb object. Clients type values, so a
 -- number may arrive as 1042 or "1042" and a boolean as true or "true": readers accept both.
@@ -180,6 +191,27 @@ BEGIN
         RAISE EXCEPTION 'limit must be between 1 and %', max_limit USING ERRCODE = 'OL400';
     END IF;
     RETURN n;
+END
+$$;
+
+-- A day argument, ISO only ("2026-12-24"): not the other spellings PostgreSQL would take for a
+-- date ("today", "infinity", "Dec 24 2026", a five-digit year).
+CREATE OR REPLACE FUNCTION orderly.arg_date(args jsonb, key text) RETURNS date
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := btrim(orderly.arg_text(args, key));
+BEGIN
+    IF coalesce(v, '') = '' THEN
+        RETURN NULL;
+    END IF;
+    IF v !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN
+        RAISE EXCEPTION '% must be a date like 2026-12-24', key USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v::date;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+    RAISE EXCEPTION '% must be a date like 2026-12-24', key USING ERRCODE = 'OL400';
 END
 $$;
 

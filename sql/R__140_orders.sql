@@ -948,14 +948,10 @@ BEGIN
             (SELECT string_agg(s.code, ', ' ORDER BY s.position) FROM orderly.order_statuses s) USING ERRCODE = 'OL400';
     END IF;
     -- Dates are UTC days, as every time a client sees is UTC.
-    BEGIN
-        v_from := nullif(btrim(orderly.arg_text(args, 'from')), '')::date;
-        v_to := nullif(btrim(orderly.arg_text(args, 'to')), '')::date;
-        v_from_at := v_from::timestamp AT TIME ZONE 'UTC';
-        v_to_at := (v_to + 1)::timestamp AT TIME ZONE 'UTC';
-    EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR data_exception THEN
-        RAISE EXCEPTION 'from and to must be dates like 2026-12-24' USING ERRCODE = 'OL400';
-    END;
+    v_from := orderly.arg_date(args, 'from');
+    v_to := orderly.arg_date(args, 'to');
+    v_from_at := v_from::timestamp AT TIME ZONE 'UTC';
+    v_to_at := (v_to + 1)::timestamp AT TIME ZONE 'UTC';
     RETURN QUERY
     SELECT orderly.visible_doc('order_summary', orderly.order_summary(o), v_own)
     FROM orderly.orders o

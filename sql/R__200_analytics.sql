@@ -667,6 +667,26 @@ AS $$
                              'measure', ($1).measure, 'summary', ($1).summary)
 $$;
 
+-- The registry lists what any report takes; a report's usage (its row) what this one reads, and
+-- an argument it would ignore is refused, as any argument a command does not take. REPORT alone
+-- (r NULL: the list) takes none.
+CREATE OR REPLACE FUNCTION orderly.check_report_args(r orderly.reports, args jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_extra text := (SELECT k FROM jsonb_object_keys(args) k
+                     WHERE k <> 'name' AND (r.name IS NULL OR strpos(r.usage, '[' || k || '=') = 0) ORDER BY k LIMIT 1);
+BEGIN
+    IF v_extra IS NOT NULL AND r.name IS NULL THEN
+        RAISE EXCEPTION 'REPORT alone lists the reports and takes no %=; name the report: REPORT sales %=…', v_extra, v_extra
+            USING ERRCODE = 'OL400';
+    ELSIF v_extra IS NOT NULL THEN
+        RAISE EXCEPTION 'report % takes no %= (usage: %)', r.name, v_extra, r.usage USING ERRCODE = 'OL400';
+    END IF;
+END
+$$;
+
 -- REPORT [name] [from=] [to=] [group=] [limit=]: one data line per row of the report, over the same
 -- rollups as the analytics views; REPORT alone lists the reports. from/to are days (inclusive),
 -- 12 months back to today by default.
@@ -684,6 +704,7 @@ DECLARE
     r       orderly.reports;
 BEGIN
     IF v_name IS NULL THEN
+        PERFORM orderly.check_report_args(NULL, args);
         RETURN QUERY SELECT orderly.report_doc(x) FROM orderly.reports x ORDER BY x.position;
         RETURN;
     END IF;
@@ -692,9 +713,9 @@ BEGIN
         RAISE EXCEPTION 'unknown report "%"; REPORT lists them: %', orderly.for_message(v_name),
             (SELECT string_agg(x.name, ', ' ORDER BY x.position) FROM orderly.reports x) USING ERRCODE = 'OL404';
     END IF;
+    PERFORM orderly.check_report_args(r, args);
     IF v_group IS NOT NULL AND NOT (v_group = ANY (r.groups)) THEN
-        RAISE EXCEPTION '%', CASE WHEN cardinality(r.groups) = 0 THEN format('report %s takes no group=', r.name)
-                                  ELSE format('group must be one of: %s', array_to_string(r.groups, ', ')) END USING ERRCODE = 'OL400';
+        RAISE EXCEPTION 'group must be one of: %', array_to_string(r.groups, ', ') USING ERRCODE = 'OL400';
     END IF;
     v_group := coalesce(v_group, r.groups[1]);
     IF v_from > v_to THEN

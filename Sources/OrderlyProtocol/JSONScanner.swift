@@ -112,14 +112,20 @@ public struct JSONScanner {
                 i += 1
                 guard i < bytes.count else { break }
                 switch bytes[i] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 1
+                case UInt8(ascii: "b"), UInt8(ascii: "f"):
+                    // Backspace and form feed: control characters, like their \u escapes.
+                    if case .request = rules { throw ProtocolError(.badSyntax, "control character inside a JSON string") }
                     i += 1
                 case UInt8(ascii: "u"):
                     let (unit, next) = try hexUnit(at: i + 1)
                     i = next
                     guard case .request = rules else { continue }
                     if unit == 0 { throw ProtocolError(.badSyntax, "\\u0000 is not allowed in JSON strings") }
+                    if let refusal = TextRules.refusal(scalar: UInt32(unit)) {
+                        throw ProtocolError(.badSyntax, "\(refusal) inside a JSON string")
+                    }
                     if (0xDC00...0xDFFF).contains(unit) { throw ProtocolError(.badSyntax, "unpaired UTF-16 surrogate in JSON string") }
                     if (0xD800...0xDBFF).contains(unit) {
                         guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {

@@ -76,6 +76,32 @@ import Testing
         #expect(throws: ProtocolError(.badSyntax, "request is not valid UTF-8")) { try Request(parsing: [0x50, 0xC3, 0x28]) }
     }
 
+    /// What a request stores is shown later on terminals, in mail and in BI tools: no control
+    /// character gets in as a C1 character or a JSON escape, and no bidirectional override.
+    @Test(arguments: [
+        ("X note=\"a\u{9B}31mb\"", "control character in request"),
+        ("X note=a\u{85}b", "control character in request"),
+        ("X note=\"invoice\u{202E}fdp.exe\"", "bidirectional override (U+202E) in request"),
+        ("X note=\"a\u{2066}b\"", "bidirectional override (U+2066) in request"),
+        (#"X note="a\u001b[31mb""#, "control character inside a JSON string"),
+        (#"X note="a\u009bb""#, "control character inside a JSON string"),
+        (#"X note="a\u007fb""#, "control character inside a JSON string"),
+        (#"X note="a\bb""#, "control character inside a JSON string"),
+        (#"X note="a\u202eb""#, "bidirectional override (U+202E) inside a JSON string"),
+        (#"X a={"k\u0007":1}"#, "control character inside a JSON string"),
+    ])
+    func textThatWouldDisplayAsSomethingElse(line: String, message: String) {
+        #expect(throws: ProtocolError(.badSyntax, message)) { try Request(parsing: line) }
+    }
+
+    @Test func lineBreaksTabsDirectionMarksAndOtherScriptsStay() throws {
+        for line in [#"X note="line 1\nline 2\r\n\tend""#, "X note=\"\u{05E9}\u{05DC}\u{05D5}\u{05DD} \u{200F}(1)\"",
+                     "X name=Müller\u{A0}GmbH", "X note=\"\u{2014} \u{2030} \u{20AC}\"",
+                     #"X note="caf\u00e9 \u2014 \u200e""#] {
+            #expect((try? Request(parsing: line)) != nil, "\(line)")
+        }
+    }
+
     @Test func overLongLineAndDeepJSON() {
         let limits = Limits(maxLineBytes: 16, maxJSONDepth: 4)
         #expect(throws: ProtocolError(.lineTooLong, "request line longer than 16 bytes")) {

@@ -96,7 +96,19 @@ import Testing
                     wrong.append("\(command.name): \(reply.final)")
                 }
             }
+            // The built-in commands refuse one too (AUTH checks its own shape: see AuthTests).
+            for command in CommandTable.standard.commands where command.name != "AUTH" {
+                let reply = try await client.request("\(command.name) bogus_argument=1")
+                if reply.errorCode != "INVALID" || reply.final.contains(#"unknown argument "bogus_argument""#) == false {
+                    wrong.append("\(command.name): \(reply.final)")
+                }
+            }
             #expect(wrong == [])
+            // Those that take no words refuse a word; QUIT with one does not close the connection.
+            for name in ["HELLO", "PING", "QUIT", "STATS"] {
+                #expect(try await client.request("\(name) now").final == "-BAD_SYNTAX \(name) takes no arguments")
+            }
+            #expect(try await client.request("PING").final == "+PONG")
             await client.close()
         }
     }

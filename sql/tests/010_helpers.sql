@@ -2,7 +2,7 @@
 -- errors.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(56);
 
 -- arg_text -------------------------------------------------------------------------------------
 
@@ -55,6 +55,24 @@ SELECT is(orderly.arg_numeric('{"price": "12.50"}', 'price'), 12.50, 'arg_numeri
 SELECT is(orderly.arg_numeric('{"price": 12.5}', 'price'), 12.5, 'arg_numeric: number');
 SELECT throws_ok($$SELECT orderly.arg_numeric('{"price": "NaN"}', 'price')$$, 'OL400', 'price must be a number',
                  'arg_numeric: NaN refused');
+
+-- arg_date ------------------------------------------------------------------------------------------
+
+SELECT is(orderly.arg_date('{"on": " 2026-12-24 "}', 'on'), '2026-12-24'::date, 'arg_date: an ISO day');
+CREATE FUNCTION pg_temp.date_refused(v text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM orderly.arg_date(jsonb_build_object('on', v), 'on');
+    RETURN false;
+EXCEPTION WHEN SQLSTATE 'OL400' THEN
+    RETURN true;
+END
+$$;
+SELECT is(ARRAY(SELECT v FROM unnest(ARRAY['today', 'infinity', '99999-01-01', 'Dec 24 2026', '2026-02-30', '2026-12-24T10:00:00Z']) v
+                WHERE pg_temp.date_refused(v)),
+          ARRAY['today', 'infinity', '99999-01-01', 'Dec 24 2026', '2026-02-30', '2026-12-24T10:00:00Z'],
+          'arg_date: any other spelling PostgreSQL would take for a date is refused');
+SELECT throws_ok($$SELECT orderly.arg_date('{"on": "today"}', 'on')$$, 'OL400', 'on must be a date like 2026-12-24',
+                 'arg_date: the message names the argument');
 
 -- arg_time ------------------------------------------------------------------------------------------
 

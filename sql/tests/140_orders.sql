@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(87);
+SELECT plan(88);
 
 DO $$
 BEGIN
@@ -265,5 +265,7 @@ SELECT throws_ok(format($$ SELECT test.call('order_line_remove', 'rita', '{"orde
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
+SELECT throws_ok($$ SELECT pg_temp.list('rita', '{"to": "99999-01-01"}') $$, 'OL400', 'to must be a date like 2026-12-24',
+                 'ORDER LIST: a day is an ISO date (no five-digit year, no "today")');
 SELECT * FROM finish();
 ROLLBACK;

@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(57);
+SELECT plan(60);
 
 DO $$
 BEGIN
@@ -165,6 +165,16 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"i
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lo\u0000c":1}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
           '400', 'a NUL character in a key is 400 too');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","note":"a\u001b[2Jb"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')),
+          '{"status": 400, "body": {"error": "note may not hold control characters (line breaks and tab excepted) or bidirectional overrides", "field": "note"}}',
+          'an escape sequence in a note is 400 (the protocol refuses it in every request)');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","location":"Hamburg \u202e"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
+          '400', 'a bidirectional override in a location is 400');
+SELECT is(ARRAY[orderly.hides_text(E'line 1\nline 2\r\n\tend'), orderly.hides_text(E'\u05e9\u05dc\u200f'), orderly.hides_text(E'a\u0085b'),
+                orderly.hides_text(E'a\u2066b'), orderly.hides_text(E'a\u007fb')],
+          ARRAY[false, false, true, true, true], 'line breaks, tab and direction marks are text; C1, DEL and isolates are not');
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"NOPE1","code":"in_transit","at":"2026-01-03T10:00:00Z"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
           '404', 'an unknown shipment is 404');

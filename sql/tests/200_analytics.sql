@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(54);
+SELECT plan(58);
 
 DO $$
 BEGIN
@@ -262,8 +262,16 @@ SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"profit"}') $$, '
                  'an unknown report');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"sales","group":"hour"}') $$, 'OL400',
                  'group must be one of: month, week, day, category, region, segment', 'an unknown group');
-SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"rfm","group":"month"}') $$, 'OL400', 'report rfm takes no group=',
-                 'a group where there is none');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"rfm","group":"month"}') $$, 'OL400',
+                 'report rfm takes no group= (usage: REPORT rfm)', 'a group where there is none');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"rfm","limit":2}') $$, 'OL400',
+                 'report rfm takes no limit= (usage: REPORT rfm)', 'an argument the report would ignore is refused');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"slow_movers","from":"2026-01-01"}') $$, 'OL400',
+                 'report slow_movers takes no from= (usage: REPORT slow_movers [limit=])', 'slow movers are as of now: no from=');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"limit":3}') $$, 'OL400', NULL,
+                 'REPORT alone (the list) takes no limit=');
+SELECT lives_ok($$ SELECT test.rows('report', 'mia', '{"name":"products","from":"2026-03-01","to":"2026-05-31","group":"top","limit":1}') $$,
+                'every argument a report''s usage lists is taken');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"sales","from":"2026-05-01","to":"2026-04-01"}') $$, 'OL400', NULL,
                  'from after to');
 

@@ -149,6 +149,17 @@ final class Session {
 
     private func run(_ builtin: Command.Builtin, _ request: Request, _ command: Command) async throws -> Outcome {
         let values = request.positionalValues(skipping: command.wordCount)
+        // No built-in takes key=value and only AUTH and HELP take words: anything else sent with
+        // one is refused, as the registry refuses an argument a command does not list. (AUTH checks
+        // its own shape: an unquoted password may look like key=value and must not be echoed.)
+        if builtin != .auth {
+            if let key = request.namedKeys(skipping: command.wordCount).first {
+                throw ProtocolError(.invalid, "unknown argument \"\(key.prefix(64))\"; usage: \(command.usage)")
+            }
+            if builtin != .help, !values.isEmpty {
+                throw ProtocolError(.badSyntax, "\(command.name) takes no arguments")
+            }
+        }
         switch builtin {
         case .ping:
             return Outcome(reply: Reply.success("PONG"))
