@@ -638,8 +638,11 @@ BEGIN
         RETURN a;
     END IF;
     SELECT * INTO a FROM orderly.addresses x
-    WHERE x.id = address_id AND x.customer_id = ship_to_address.customer_id AND x.removed_at IS NULL;
-    IF NOT FOUND THEN
+    WHERE x.id = address_id AND x.customer_id = ship_to_address.customer_id;
+    IF a.removed_at IS NOT NULL THEN
+        -- Also what an order whose address was removed since hears when it is priced again.
+        RAISE EXCEPTION 'ship-to address % was removed; give another (ship_to)', address_id USING ERRCODE = 'OL404';
+    ELSIF NOT FOUND THEN
         RAISE EXCEPTION 'unknown ship-to address %', address_id USING ERRCODE = 'OL404';
     END IF;
     RETURN a;

@@ -907,11 +907,28 @@ AS $$
 DECLARE
     a orderly.addresses := orderly.ship_to_address(customer_id, ship_to);
 BEGIN
-    IF a.id IS NULL THEN
-        RETURN NULL;
-    END IF;
-    RETURN jsonb_build_object('address_id', a.id, 'country', upper(a.country), 'region', a.region);
+    RETURN orderly.address_place(a);
 END
+$$;
+
+-- An address as a tax place (NULL: no address).
+CREATE OR REPLACE FUNCTION orderly.address_place(a orderly.addresses) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN ($1).id IS NOT NULL
+                THEN jsonb_build_object('address_id', ($1).id, 'country', upper(($1).country), 'region', ($1).region) END
+$$;
+
+-- Where an order is taxed now: the address it ships to, even one removed since it was chosen
+-- (orders keep their address: ADDRESS REMOVE); none, the customer's default. Pricing the order
+-- again asks price_order, which takes no removed address: the order needs another one first.
+CREATE OR REPLACE FUNCTION orderly.order_place(o orderly.orders) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN ($1).ship_to_id IS NULL THEN orderly.ship_to_place(($1).customer_id, NULL)
+                ELSE (SELECT orderly.address_place(a) FROM orderly.addresses a WHERE a.id = ($1).ship_to_id) END
 $$;
 
 -- THE pricing function (contract): quote, draft and submit all call it. customer_id NULL prices

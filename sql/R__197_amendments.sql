@@ -276,7 +276,7 @@ DECLARE
     v_notes   integer := 0;
     v_ship    boolean := false;
     v_date    boolean := false;
-    v_place   jsonb := orderly.ship_to_place(o.customer_id, o.ship_to_id);
+    v_place   jsonb := orderly.order_place(o);
     e         jsonb;
     v_action  text;
     v_no      integer;
@@ -390,7 +390,7 @@ BEGIN
     END LOOP;
 
     -- A new address in another tax place re-prices every line: the tax follows the address.
-    IF v_ship AND orderly.ship_to_place(o.customer_id, o.ship_to_id) IS DISTINCT FROM v_place THEN
+    IF v_ship AND orderly.order_place(o) IS DISTINCT FROM v_place THEN
         reprice := true;
     END IF;
     IF reprice OR cardinality(v_touched) > 0 OR cardinality(v_removed) > 0 THEN

@@ -337,7 +337,7 @@ SELECT is(pg_temp.line1('{"product": "SVC", "qty": 4}', 'dealer') -> 'tax_rate',
 SELECT is(pg_temp.price('[{"product": "SVC", "qty": 4}]', 'dealer', ship_to => test.id('ny')) -> 'lines' -> 0 -> 'tax_rate', '5'::jsonb,
           'ship_to another address: the country rate when the region has none');
 SELECT throws_ok(format('SELECT pg_temp.price(%L, %L, ship_to => %s)', '[{"product": "SVC", "qty": 1}]', 'std', test.id('fr_removed')),
-                 'OL404', format('unknown ship-to address %s', test.id('fr_removed')), 'a removed address cannot be shipped to');
+                 'OL404', format('ship-to address %s was removed; give another (ship_to)', test.id('fr_removed')), 'a removed address cannot be shipped to');
 SELECT throws_ok(format('SELECT pg_temp.price(%L, %L, ship_to => %s)', '[{"product": "SVC", "qty": 1}]', 'third', test.id('ny')),
                  'OL404', format('unknown ship-to address %s', test.id('ny')), 'another customer''s address is unknown');
 SELECT is(pg_temp.steps('{"product": "SVC", "qty": 1}', 'tax', 'homeless') -> 0 ->> 'text', 'no ship-to address: no tax',
