@@ -9,8 +9,8 @@
 -- One document per notification, built in one place: INBOX rows and pushed events must have the
 -- same shape. jsonb, so that the text is compact and its key order fixed. Addressed to a
 -- customer login (or to the role "customer", whose holders are customer logins), it is the
--- customer's view of it (orderly.visible_doc, R__045_customer_view.sql): the payload of a kind
--- without a customer allow-list is {}.
+-- customer's view of it (orderly.visible_doc, R__045_customer_view.sql). A kind without a
+-- customer allow-list is not sent to customers at all (api.notify).
 CREATE OR REPLACE FUNCTION orderly.notification_doc(n orderly.notifications) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -84,6 +84,7 @@ AS $$
 DECLARE
     v_payload jsonb := coalesce(notify.payload, '{}');
     n         orderly.notifications;
+    r         orderly.users;
 BEGIN
     IF num_nonnulls(notify.recipient_user_id, notify.recipient_role) <> 1 THEN
         RAISE EXCEPTION 'a notification needs exactly one recipient: a user or a role' USING ERRCODE = 'OL400';
@@ -99,13 +100,22 @@ BEGIN
         RAISE EXCEPTION 'payload must be at most 32768 bytes' USING ERRCODE = 'OL400';
     END IF;
     -- KEY SHARE: the recipient cannot be deleted between this check and the insert.
-    IF notify.recipient_user_id IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM orderly.users u WHERE u.id = notify.recipient_user_id FOR KEY SHARE) THEN
-        RAISE EXCEPTION 'unknown user' USING ERRCODE = 'OL404';
+    IF notify.recipient_user_id IS NOT NULL THEN
+        SELECT * INTO r FROM orderly.users u WHERE u.id = notify.recipient_user_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'unknown user' USING ERRCODE = 'OL404';
+        END IF;
     END IF;
     IF notify.recipient_role IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM orderly.roles r WHERE r.name = notify.recipient_role FOR KEY SHARE) THEN
+       AND NOT EXISTS (SELECT 1 FROM orderly.roles x WHERE x.name = notify.recipient_role FOR KEY SHARE) THEN
         RAISE EXCEPTION 'unknown role "%"', orderly.for_message(notify.recipient_role) USING ERRCODE = 'OL404';
+    END IF;
+    -- A customer hears only of the kinds it has a view of (orderly.customer_shape): a staff event
+    -- (a delay warning, a production issue) sent to the creator of an order who is a customer
+    -- login would reach it as an empty payload, saying only that something internal happened.
+    IF (notify.recipient_role = 'customer' OR (r.id IS NOT NULL AND orderly.own_customer(r) IS NOT NULL))
+       AND orderly.customer_shape('event:' || notify.kind) IS NULL THEN
+        RETURN NULL;
     END IF;
 
     -- The transaction has an id before the row takes its id (the INSERT draws it from the

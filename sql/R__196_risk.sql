@@ -345,14 +345,17 @@ BEGIN
                      UNION ALL SELECT NULL, v_owner WHERE v_owner IS NOT NULL
                      UNION ALL SELECT NULL, 'customer_service') x
                  ORDER BY x.role NULLS FIRST, x.user_id LOOP
-            PERFORM api.notify(n.user_id, n.role, 'delay.warning',
+            -- NULL when the creator is a customer login, who hears order.delay below instead.
+            v_id := api.notify(n.user_id, n.role, 'delay.warning',
                                jsonb_build_object('order', o.id, 'customer', o.customer_id,
                                                   'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
                                                   'status', o.status, 'requested_date', o.requested_date,
                                                   'reason', w.reason, 'description', rr.description, 'evidence', w.evidence,
                                                   'at', orderly.json_time(w.raised_at)),
                                NULL, 'system');
-            v_names := v_names || coalesce(orderly.username_of(n.user_id), n.role);
+            IF v_id IS NOT NULL THEN
+                v_names := v_names || coalesce(orderly.username_of(n.user_id), n.role);
+            END IF;
         END LOOP;
         IF rr.notify_customer THEN
             FOR n IN SELECT u.id FROM orderly.users u WHERE u.customer_id = o.customer_id ORDER BY u.id LOOP

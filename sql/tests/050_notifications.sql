@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(157);
+SELECT plan(160);
 
 DO $$
 BEGIN
@@ -432,5 +432,15 @@ SELECT cmp_ok(pg_temp.feed_buffers((SELECT max(id) - 3 FROM orderly.notification
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
+SELECT test.snapshot();
+-- A customer hears only of kinds it has a view of: a staff event to a customer login (an order's
+-- creator) or to the role customer is not written at all, rather than reach it empty.
+SELECT is(ARRAY[api.notify(test.uid('logistics'), NULL, 'delay.warning', '{"order": 7, "reason": "late_stage"}', NULL, 'system'),
+                api.notify(test.uid('logistics'), NULL, 'production.issue', '{"order": 7, "note": "die cracked"}', test.uid('bob')),
+                api.notify(NULL, 'customer', 'shipment.exception', '{"shipment": 3}', NULL, 'system')],
+          ARRAY[NULL, NULL, NULL]::bigint[], 'a staff kind is not sent to a customer login or to the role customer');
+SELECT ok(test.unchanged(), '… and nothing is written');
+SELECT isnt(api.notify(test.uid('logistics'), NULL, 'order.delay', '{"order": 7, "reason_text": "later"}', NULL, 'system'), NULL,
+            'a kind customers have a view of is sent');
 SELECT * FROM finish();
 ROLLBACK;
