@@ -67,7 +67,7 @@ AS $$
         "customer":"order_customer", "ship_to":"address", "requested_date":"keep", "coupon":"keep",
         "currency":"keep", "lines":"order_line", "totals":"order_totals", "notes":"order_note",
         "history":"order_history", "created_by":"actor", "created_at":"keep", "submitted_by":"actor",
-        "submitted_at":"keep", "priced_at":"keep", "payment_status":"keep", "paid":"keep", "refunded":"keep",
+        "submitted_at":"keep", "priced_at":"keep", "payment_terms":"keep", "payment_status":"keep", "paid":"keep", "refunded":"keep",
         "open_amount":"keep", "payments":"order_payment", "shipments":"order_shipment", "timeline":"order_milestone",
         "refund_due":"keep", "cancellations":"order_cancellation", "version":"keep", "pending_change":"keep"}'
     WHEN 'order_cancellation' THEN '{"id":"keep", "status":"keep", "reason":"keep", "fee":"keep", "lines":"keep",

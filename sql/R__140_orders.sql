@@ -137,6 +137,15 @@ $$;
 -- ORDER SHOW: the header, the customer, where it ships, every line with its price explanation,
 -- the totals, the notes, the current approval step and the status history. plpgsql, so that this
 -- one statement is planned once a session, not at every call as the body of a sql function is.
+-- The payment terms an order goes by: those it was approved under (V028), before that its
+-- customer's.
+CREATE OR REPLACE FUNCTION orderly.order_terms(o orderly.orders) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(($1).payment_terms, (SELECT c.payment_terms FROM orderly.customers c WHERE c.id = ($1).customer_id))
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.order_doc(o orderly.orders) RETURNS json
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -172,6 +181,7 @@ BEGIN
         'notes', (SELECT coalesce(json_agg(orderly.order_note_doc(n) ORDER BY n.id), '[]')
                   FROM orderly.order_notes n WHERE n.order_id = o.id),
         'approval', orderly.approval_state(o.id),
+        'payment_terms', orderly.order_terms(o),
         'payment_status', orderly.payment_status(o),
         'paid', o.amount_paid,
         'refunded', o.amount_refunded,
@@ -464,7 +474,11 @@ BEGIN
         held_from = CASE WHEN change_status.to_status = 'on_hold' THEN o.status END,
         hold_reason = CASE WHEN change_status.to_status = 'on_hold' THEN btrim(reason) END,
         submitted_by = CASE WHEN change_status.to_status = 'submitted' THEN actor_id ELSE x.submitted_by END,
-        submitted_at = CASE WHEN change_status.to_status = 'submitted' THEN now() ELSE x.submitted_at END
+        submitted_at = CASE WHEN change_status.to_status = 'submitted' THEN now() ELSE x.submitted_at END,
+        -- The terms it is released under (V028): a later change of the customer's is for new orders.
+        payment_terms = CASE WHEN change_status.to_status = 'approved' AND x.payment_terms IS NULL
+                             THEN (SELECT c.payment_terms FROM orderly.customers c WHERE c.id = o.customer_id)
+                             ELSE x.payment_terms END
     WHERE x.id = o.id
     RETURNING * INTO n;
     INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by, reason)

@@ -100,7 +100,7 @@ DECLARE
     v_next text;
 BEGIN
     SELECT * INTO c FROM orderly.customers x WHERE x.id = o.customer_id;
-    IF check_credit AND o.status = 'approved' AND c.payment_terms <> 'prepaid' AND c.credit_limit IS NOT NULL
+    IF check_credit AND o.status = 'approved' AND orderly.order_terms(o) <> 'prepaid' AND c.credit_limit IS NOT NULL
        AND o.currency = c.credit_currency
        AND orderly.open_balance(c.id, c.credit_currency, o.id) + orderly.open_amount(o) > c.credit_limit THEN
         -- change_status sets held_from and hold_reason with the status (orders_hold_check).
@@ -113,7 +113,7 @@ BEGIN
             WHEN o.status IN ('approved', 'in_production', 'ready') AND f.anything_shipped THEN 'partially_shipped'
             WHEN o.status = 'partially_shipped' AND f.everything_shipped THEN 'shipped'
             WHEN o.status IN ('approved', 'in_production') AND f.production_done
-                 AND (c.payment_terms <> 'prepaid' OR orderly.payment_status(o) = 'paid') THEN 'ready'
+                 AND (orderly.order_terms(o) <> 'prepaid' OR orderly.payment_status(o) = 'paid') THEN 'ready'
             WHEN o.status = 'shipped' AND f.everything_delivered THEN 'delivered'
             WHEN o.status = 'delivered' AND orderly.payment_status(o) = 'paid' THEN 'completed'
         END;

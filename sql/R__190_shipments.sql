@@ -102,7 +102,7 @@ AS $$
 BEGIN
     RETURN o.status IN ('approved', 'in_production', 'ready', 'partially_shipped')
        AND (orderly.payment_status(o) = 'paid'
-            OR (SELECT c.payment_terms <> 'prepaid' FROM orderly.customers c WHERE c.id = o.customer_id));
+            OR orderly.order_terms(o) <> 'prepaid');
 END
 $$;
 

@@ -82,7 +82,7 @@ CREATE FUNCTION pg_temp.order_keys() RETURNS text[] LANGUAGE sql AS $$
         'lines[].options.colour', 'lines[].options.storage', 'lines[].override', 'lines[].override_by',
         'lines[].params', 'lines[].product', 'lines[].qty', 'lines[].sku',
         'lines[].tax', 'lines[].tax_rate', 'notes', 'notes[].at', 'notes[].by', 'notes[].id', 'notes[].kind',
-        'notes[].text', 'open_amount', 'paid', 'payment_status', 'payments', 'pending_change', 'priced_at', 'refund_due', 'refunded', 'requested_date', 'ship_to', 'ship_to.city', 'ship_to.country',
+        'notes[].text', 'open_amount', 'paid', 'payment_status', 'payment_terms', 'payments', 'pending_change', 'priced_at', 'refund_due', 'refunded', 'requested_date', 'ship_to', 'ship_to.city', 'ship_to.country',
         'ship_to.customer', 'ship_to.default', 'ship_to.id', 'ship_to.label', 'ship_to.line1',
         'ship_to.line2', 'ship_to.phone', 'ship_to.postal_code', 'ship_to.recipient', 'ship_to.region',
         'ship_to.removed_at', 'shipments', 'status', 'status_label', 'submitted_at', 'submitted_by', 'timeline',

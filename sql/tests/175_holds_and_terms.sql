@@ -4,7 +4,7 @@
 -- by finance without checking the limit again), with events and audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(26);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -95,6 +95,26 @@ SELECT throws_ok(format($$ SELECT test.call('order_hold', 'rita', '{"id":%s,"rea
 SELECT is(test.call('order_release', 'mona', jsonb_build_object('id', test.id('first'))) ->> 'status', 'ready', 'ORDER RELEASE: back to ready');
 SELECT throws_ok(format($$ SELECT test.call('order_release', 'mona', '{"id":%s}') $$, test.id('first')),
                  'OL409', format('order %s is ready; only an order on hold can be released', test.id('first')), 'only what is on hold');
+
+-- An order keeps the terms it was approved under (V028): a later change is for new orders.
+SELECT test.call('customer_terms', 'fay', jsonb_build_object('id', test.id('acme'), 'payment_terms', 'net_30', 'credit_limit', 'none'))
+       IS NOT NULL;
+SELECT pg_temp.order('on_net', 1);
+SELECT test.call('customer_terms', 'fay', jsonb_build_object('id', test.id('acme'), 'payment_terms', 'prepaid')) IS NOT NULL;
+SELECT pg_temp.order('on_prepaid', 1);
+SELECT is(ARRAY(SELECT status || ' ' || payment_terms || ' ' || orderly.order_releasable(o) FROM orderly.orders o
+                WHERE id IN (test.id('on_net'), test.id('on_prepaid')) ORDER BY id),
+          ARRAY['ready net_30 true', 'approved prepaid false'],
+          'the order approved on net terms stays released after the customer moves to prepaid; a new one waits for payment');
+SELECT test.call('customer_terms', 'fay', jsonb_build_object('id', test.id('acme'), 'payment_terms', 'net_30')) IS NOT NULL;
+SELECT is((SELECT status || ' ' || orderly.order_releasable(o) FROM orderly.orders o WHERE id = test.id('on_prepaid')), 'approved false',
+          'one approved prepaid still waits for its payment when the customer moves back to net terms');
+SELECT is(ARRAY[test.call('order_show', 'buyer', jsonb_build_object('id', test.id('on_prepaid'))) ->> 'payment_terms',
+                test.call('order_show', 'rita', jsonb_build_object('id', test.id('on_net'))) ->> 'payment_terms'],
+          ARRAY['prepaid', 'net_30'], 'ORDER SHOW says the terms the order goes by, to staff and to the customer');
+SELECT test.call('payment_record', 'fay', jsonb_build_object('order', test.id('on_prepaid'), 'amount', 100, 'method', 'card',
+                                                             'reference', 'p-1')) IS NOT NULL;
+SELECT is(pg_temp.status('on_prepaid'), 'ready', 'paid, it is released');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row names its actor');
 
