@@ -322,6 +322,10 @@ BEGIN
             IF v_no = ANY (v_added) THEN
                 RAISE EXCEPTION 'line % is added by this change: give it as it should be in add_line', v_no USING ERRCODE = 'OL400';
             END IF;
+            -- Once per line, as SHIPMENT CREATE and ORDER CANCEL: the last of two would win silently.
+            IF v_no = ANY (v_touched) THEN
+                RAISE EXCEPTION 'line % is listed twice in this change: give it once, as it should become', v_no USING ERRCODE = 'OL400';
+            END IF;
             f := orderly.line_for_change(o, v_no);
             v_line := f.l;
             IF f.production = 'in_production' THEN
@@ -367,6 +371,9 @@ BEGIN
             IF NOT (ARRAY(SELECT jsonb_object_keys(e)) <@ ARRAY['action', 'address']) OR jsonb_typeof(e -> 'address') IS DISTINCT FROM 'number' THEN
                 RAISE EXCEPTION 'ship_to takes "address": an address id of the customer' USING ERRCODE = 'OL400';
             END IF;
+            IF v_ship THEN
+                RAISE EXCEPTION 'ship_to is given twice in this change' USING ERRCODE = 'OL400';
+            END IF;
             IF NOT EXISTS (SELECT 1 FROM orderly.open_lines(o.id) x WHERE x.open > 0) THEN
                 RAISE EXCEPTION 'order %: everything has shipped; a new ship-to is only for what has not', o.id USING ERRCODE = 'OL409';
             END IF;
@@ -376,6 +383,9 @@ BEGIN
         WHEN 'requested_date' THEN
             IF NOT (ARRAY(SELECT jsonb_object_keys(e)) <@ ARRAY['action', 'date']) THEN
                 RAISE EXCEPTION 'requested_date takes "date", like "2026-12-24" (or null to clear it)' USING ERRCODE = 'OL400';
+            END IF;
+            IF v_date THEN
+                RAISE EXCEPTION 'requested_date is given twice in this change' USING ERRCODE = 'OL400';
             END IF;
             UPDATE orderly.orders x SET requested_date = orderly.check_requested_date(e ->> 'date'), updated_at = now()
             WHERE x.id = o.id RETURNING * INTO o;

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(89);
+SELECT plan(92);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -219,7 +219,7 @@ SELECT is(pg_temp.header('e2') || ' ' || pg_temp.held(test.id('e2')), 'shipped v
 -- No line left is a cancellation, not a change (the same line set and then removed included).
 INSERT INTO ids VALUES ('e3', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1},{"sku":"GD-1","qty":1}]'));
 SELECT test.snapshot(ARRAY['orderly.order_changes', 'orderly.order_versions', 'orderly.order_lines', 'orderly.audit_log']);
-SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e3', '[{"action":"set_line","line":1,"qty":3},{"action":"remove_line","line":1},{"action":"remove_line","line":2}]') $$),
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e3', '[{"action":"remove_line","line":1},{"action":"remove_line","line":2}]') $$),
                  'OL409', format('order %s: this change would leave it without a line; cancel the order instead (ORDER CANCEL %s)',
                                  test.id('e3'), test.id('e3')),
                  'a change that removes every line is refused');
@@ -326,5 +326,12 @@ SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","li
 SELECT is(pg_temp.amend('rita', 'e', format('[{"action":"ship_to","address":%s},{"action":"set_line","line":1,"qty":3}]',
                                             (SELECT id FROM orderly.addresses WHERE customer_id = test.id('acme') AND is_default)))
           -> 'diff' -> 'lines' -> 0 ->> 'line', '1', 'with another address in the same change, it is priced');
+-- Each line, the address and the date once per change: the last of two would win silently.
+SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":3},{"action":"remove_line","line":1}]') $$,
+                 'OL400', 'line 1 is listed twice in this change: give it once, as it should become', 'a line set, then removed: refused');
+SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":3},{"action":"set_line","line":1,"qty":4}]') $$,
+                 'OL400', 'line 1 is listed twice in this change: give it once, as it should become', 'a line set twice is refused');
+SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"requested_date","date":null},{"action":"requested_date","date":null}]') $$,
+                 'OL400', 'requested_date is given twice in this change', 'the date twice is refused');
 SELECT * FROM finish();
 ROLLBACK;
