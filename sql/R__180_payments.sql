@@ -93,8 +93,11 @@ BEGIN
     IF v_method NOT IN ('bank_transfer', 'card', 'cash', 'cheque', 'other') THEN
         RAISE EXCEPTION 'method must be one of: bank_transfer, card, cash, cheque, other' USING ERRCODE = 'OL400';
     END IF;
-    IF v_amount <= 0 OR v_amount <> round(v_amount, 2) OR v_amount >= 1e12 THEN
+    IF v_amount <= 0 OR v_amount <> round(v_amount, 2) THEN
         RAISE EXCEPTION 'amount must be more than 0, with at most 2 decimals' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_amount >= 1e12 THEN
+        RAISE EXCEPTION 'amount must be less than 1000000000000' USING ERRCODE = 'OL400';
     END IF;
     IF length(v_reference) > 200 OR v_reference ~ '[[:cntrl:]]' THEN
         RAISE EXCEPTION 'reference must be one line of at most 200 characters' USING ERRCODE = 'OL400';
@@ -105,6 +108,12 @@ BEGIN
     END IF;
 
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
+    -- Money for an order is received (or given back) on the day it was created at the earliest
+    -- (a payment in the morning for an order entered that afternoon is fine; 1900 is a typo).
+    IF v_at < date_trunc('day', o.created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' THEN
+        RAISE EXCEPTION '% (%) is before order % was created (%)', CASE kind WHEN 'refund' THEN 'refunded_at' ELSE 'received_at' END,
+            orderly.json_time(v_at), o.id, (o.created_at AT TIME ZONE 'UTC')::date USING ERRCODE = 'OL400';
+    END IF;
     IF v_currency IS NOT NULL AND v_currency <> o.currency THEN
         RAISE EXCEPTION 'order % is in %: a % is recorded in the order''s currency only', o.id, o.currency, v_words
             USING ERRCODE = 'OL400';

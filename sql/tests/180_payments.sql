@@ -5,7 +5,7 @@
 -- row) are raced over TCP by the Swift tests.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(42);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -99,6 +99,24 @@ SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%
                  'OL400', 'amount must be more than 0, with at most 2 decimals', 'so is a fraction of a cent');
 SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1,"method":"cash","reference":"X","received_at":"2999-01-01"}') $$, test.id('pre')),
                  'OL400', 'received_at is in the future', 'and a payment from the future');
+SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1,"method":"cash","reference":"X","received_at":"1900-01-01"}') $$, test.id('pre')),
+                 'OL400', format('received_at (1900-01-01T00:00:00.000000Z) is before order %s was created (%s)', test.id('pre'),
+                                 (SELECT (created_at AT TIME ZONE 'UTC')::date FROM orderly.orders WHERE id = test.id('pre'))),
+                 'nor one from before the order existed');
+-- Accepted, and rolled back (a savepoint) so that the amounts below stay as they are.
+CREATE FUNCTION pg_temp.accepted(statement text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE statement;
+    RAISE SQLSTATE 'XX999';
+EXCEPTION WHEN SQLSTATE 'XX999' THEN
+    RETURN true;
+END
+$$;
+SELECT ok(pg_temp.accepted(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1,"method":"cash","reference":"early","received_at":"%s"}') $$,
+                                  test.id('pre'), (SELECT (created_at AT TIME ZONE 'UTC')::date FROM orderly.orders WHERE id = test.id('pre')))),
+          'the morning of the day the order was created is fine');
+SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1e12,"method":"cash","reference":"X"}') $$, test.id('pre')),
+                 'OL400', 'amount must be less than 1000000000000', 'a huge amount says what is wrong with it');
 SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1,"method":"cash","reference":"X"}') $$, test.id('draft')),
                  'OL409', format('order %s is draft: payments are recorded once it is approved', test.id('draft')),
                  'a draft takes no payment');
