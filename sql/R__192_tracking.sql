@@ -385,6 +385,9 @@ BEGIN
         RETURN json_build_object('status', 400, 'body', json_build_object('error', 'the body is not JSON'));
     WHEN untranslatable_character THEN
         RETURN json_build_object('status', 400, 'body', json_build_object('error', 'the body holds \u0000, which no field may'));
+    WHEN statement_too_complex THEN
+        -- Arrays in arrays deeper than the parser's stack (no field is nested at all).
+        RETURN json_build_object('status', 400, 'body', json_build_object('error', 'the body is nested too deeply'));
     END;
     IF jsonb_typeof(v_body) <> 'object' THEN
         RETURN json_build_object('status', 400, 'body', json_build_object('error', 'the body must be a JSON object'));

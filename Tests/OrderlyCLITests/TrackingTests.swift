@@ -285,6 +285,25 @@ import Testing
         }
     }
 
+    /// Malformed HTTP is answered 400 with "Connection: close", and closed then — not when the
+    /// idle time (30 s here) runs out.
+    @Test func malformedHTTPIsAnsweredAndClosedAtOnce() async throws {
+        try await withTestServer(configure: { $0.webhook = .init(host: "127.0.0.1", port: 0) }) { server in
+            for request in ["\u{16}\u{03}\u{01}garbage\r\n\r\n",
+                            "POST /carriers/dhl/events HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"] {
+                let client = try await RawClient.connect(port: try #require(server.server.webhookPort), reading: true)
+                try await client.write(Array(request.utf8)).get()
+                let started = ContinuousClock.now
+                while !client.isClosed && ContinuousClock.now - started < .seconds(20) {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(client.isClosed && ContinuousClock.now - started < .seconds(10), "\(request.debugDescription)")
+                #expect(client.text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "\(client.text)")
+                await client.close()
+            }
+        }
+    }
+
     /// On a terminal the import draws its progress bar (on standard error) and ends with the
     /// summary.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))

@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(60);
+SELECT plan(61);
 
 DO $$
 BEGIN
@@ -165,6 +165,10 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"i
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lo\u0000c":1}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
           '400', 'a NUL character in a key is 400 too');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","note":'
+                              || repeat('[', 100000) || repeat(']', 100000) || '}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')),
+          '{"status": 400, "body": {"error": "the body is nested too deeply"}}', 'nesting deeper than the parser''s stack is 400, not 500');
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","note":"a\u001b[2Jb"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')),
           '{"status": 400, "body": {"error": "note may not hold control characters (line breaks and tab excepted) or bidirectional overrides", "field": "note"}}',

@@ -66,6 +66,13 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Malformed HTTP (NIO's error handler has answered 400, Connection: close) or a failed
+    /// socket: the connection ends now, as the answer says, not when the idle clock runs out.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("webhook connection closed", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // A client that stops sending (or never finishes its request) is closed.
         if event is IdleStateHandler.IdleStateEvent {
