@@ -91,7 +91,7 @@ public struct CommandTable: Sendable {
                 summary: "Log in. Quote a password with spaces as a JSON string: AUTH alice \"my secret\"."),
         Command("PING", .builtin(.ping), beforeAuth: true, summary: "Answers +PONG."),
         Command("HELP", .builtin(.help), beforeAuth: true, usage: "HELP [command]",
-                summary: "The commands you may run now, or the usage of one."),
+                summary: "The commands you may run now, those starting with a word (HELP ORDER), or the usage of one."),
         Command("QUIT", .builtin(.quit), beforeAuth: true, summary: "Close the connection."),
         Command("STATS", .builtin(.stats), permission: "stats.read",
                 summary: "Server figures: connections, requests and errors by code, pool use, p50/p99 latency per command."),

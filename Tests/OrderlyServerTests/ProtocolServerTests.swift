@@ -29,6 +29,14 @@ import Testing
             #expect(help.data.joined().contains("WHOAMI"))
             #expect(try await client.request("HELP whoami").data.count == 1)
             #expect(try await client.request("HELP NOPE").errorCode == "NOT_FOUND")
+            #expect(try await client.request("HELP order").errorCode == "NOT_FOUND", "hank may run no ORDER command")
+            // A first word lists every command it begins that the role may run, not the first one.
+            try await server.database.createUser("sara", password: "sara-password", roles: ["sales_rep"])
+            let sara = try await server.connect(as: "sara", password: "sara-password")
+            let orders = try await sara.request("HELP order").data.compactMap { JSONValue(parsing: $0)?["command"].text }
+            #expect(orders.count > 5 && orders.allSatisfy { $0.hasPrefix("ORDER ") } && orders.contains("ORDER LINE ADD"), "\(orders)")
+            #expect(try await sara.request("HELP ORDER LIST").data.count == 1)
+            await sara.close()
             await client.close()
         }
     }

@@ -197,11 +197,16 @@ final class Session {
         }
         var shown = visible
         if let wanted = values.first {
+            // The command named, else every command that begins with the words given (HELP ORDER:
+            // all ORDER commands), else every command that begins with the text (HELP ORD).
             let name = values.map { $0.text.uppercased() }.joined(separator: " ")
-            guard let command = visible.first(where: { $0.name == name }) ?? visible.first(where: { $0.name.hasPrefix(name) }) else {
-                throw ProtocolError(.notFound, "no command '\(wanted.text.prefix(64))' that you may run")
+            if let command = visible.first(where: { $0.name == name }) {
+                shown = [command]
+            } else {
+                let byWords = visible.filter { $0.name.hasPrefix(name + " ") }
+                shown = byWords.isEmpty ? visible.filter { $0.name.hasPrefix(name) } : byWords
             }
-            shown = [command]
+            guard !shown.isEmpty else { throw ProtocolError(.notFound, "no command '\(wanted.text.prefix(64))' that you may run") }
         }
         var reply = ""
         for command in shown {
