@@ -284,9 +284,18 @@ AS $$
     WHERE a.customer_id = $1 AND a.removed_at IS NULL
 $$;
 
+-- What the customer owes for an order: its total less what was cancelled, plus charges (a
+-- cancellation fee), in the order's currency (V019__cancellation.sql). An expression over
+-- qualified names without SET search_path, so that the planner inlines it (a SQL function with
+-- SET is planned again at every call: issue 16). Payments and documents read it too (R__138 on).
+CREATE OR REPLACE FUNCTION orderly.amount_owed(o orderly.orders) RETURNS numeric
+LANGUAGE sql STABLE
+AS $$ SELECT ($1).total - ($1).cancelled_total + ($1).charges_total $$;
+
 -- CUSTOMER SHOW's order summary of customer c (one u sees), over the orders u sees: how many,
--- how many drafts, the orders past draft and their amount per currency (money is never summed
--- across currencies), the newest order's creation.
+-- how many drafts, and per currency (money is never summed across currencies) the orders placed
+-- — past draft, not rejected — and what they amount to after cancellations (amount_owed: a
+-- cancelled order counts its fee only), the newest order's creation.
 DROP FUNCTION IF EXISTS orderly.customer_order_summary(bigint);
 CREATE OR REPLACE FUNCTION orderly.customer_order_summary(u orderly.users, customer_id bigint) RETURNS json
 LANGUAGE plpgsql STABLE
@@ -297,7 +306,7 @@ DECLARE
 BEGIN
     RETURN (
         WITH seen AS (
-            SELECT o.status, o.currency, o.total, o.created_at
+            SELECT o.status, o.currency, orderly.amount_owed(o) AS owed, o.created_at
             FROM orderly.orders o
             WHERE o.customer_id = customer_order_summary.customer_id
               AND (v_only IS NULL OR o.created_by = v_only))
@@ -306,8 +315,8 @@ BEGIN
             'drafts', (SELECT count(*) FROM seen WHERE seen.status = 'draft'),
             'totals', (SELECT coalesce(json_agg(json_build_object('currency', t.currency, 'orders', t.orders,
                                                                   'amount', t.amount) ORDER BY t.currency), '[]')
-                       FROM (SELECT seen.currency, count(*) AS orders, sum(seen.total) AS amount
-                             FROM seen WHERE seen.status <> 'draft' GROUP BY seen.currency) t),
+                       FROM (SELECT seen.currency, count(*) AS orders, sum(seen.owed) AS amount
+                             FROM seen WHERE seen.status NOT IN ('draft', 'rejected') GROUP BY seen.currency) t),
             'last_order_at', orderly.json_time((SELECT max(seen.created_at) FROM seen))));
 END
 $$;

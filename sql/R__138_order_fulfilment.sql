@@ -4,13 +4,10 @@
 -- orderly.order_doc (and every command that replies with an order) includes them; the commands
 -- that write these rows come later (payments R__180, production R__185, shipments R__190).
 
--- What the customer owes for the order: its total less what was cancelled, plus charges (a
--- cancellation fee), in the order's currency (V019__cancellation.sql).
--- This and the next four are expressions over qualified names without SET search_path, so that
--- the planner inlines them (a SQL function with SET is planned again at every call: issue 16).
-CREATE OR REPLACE FUNCTION orderly.amount_owed(o orderly.orders) RETURNS numeric
-LANGUAGE sql STABLE
-AS $$ SELECT ($1).total - ($1).cancelled_total + ($1).charges_total $$;
+-- What the customer owes for the order: orderly.amount_owed (R__100_customers.sql, whose order
+-- summary reads it first).
+-- The next four are expressions over qualified names without SET search_path, so that the
+-- planner inlines them (a SQL function with SET is planned again at every call: issue 16).
 
 -- unpaid | partially_paid | paid | refund_due | refunded | partially_refunded, from the amounts
 -- the payment functions keep on the order (orders.amount_paid / amount_refunded, in the order's

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(70);
+SELECT plan(71);
 
 DO $$
 BEGIN
@@ -170,6 +170,12 @@ SELECT is(pg_temp.summary('buyer'), pg_temp.summary('wally'), 'a customer login:
 SELECT is(test.call('customer_show', 'sam', jsonb_build_object('id', test.id('rival'))) -> 'orders',
           jsonb_build_object('count', 0, 'drafts', 0, 'totals', '[]'::jsonb, 'last_order_at', NULL),
           'no orders: no totals at all');
+-- What a cancellation leaves on an order (R__198: what was cancelled, a fee) and a rejection.
+UPDATE orderly.orders SET cancelled_total = total, charges_total = 10 WHERE created_by = test.uid('sam');
+UPDATE orderly.orders SET status = 'rejected' WHERE created_by = test.uid('buyer');
+SELECT is(pg_temp.summary('wally'),
+          '{"count":5,"drafts":1,"totals":[{"currency":"EUR","orders":2,"amount":210.00},{"currency":"USD","orders":1,"amount":50.00}]}',
+          'amounts after cancellations (a cancelled order counts its fee); a rejected order is not counted');
 
 -- Idempotency keys (the mechanism: 015_command_registry.sql) -------------------------------------
 
