@@ -649,7 +649,12 @@ DECLARE
     v_text text := btrim(text);
     n      orderly.order_notes;
 BEGIN
-    IF u.customer_id IS NOT NULL THEN
+    -- A customer's note is seen by staff and by the customer: it cannot be internal, and saying
+    -- so is refused rather than ignored.
+    IF orderly.own_customer(u) IS NOT NULL THEN
+        IF coalesce(lower(btrim(visibility)), 'customer') <> 'customer' THEN
+            RAISE EXCEPTION 'a customer''s note is visible to the customer: visibility=internal is for staff' USING ERRCODE = 'OL400';
+        END IF;
         visibility := 'customer';
     END IF;
     visibility := coalesce(lower(btrim(visibility)), 'internal');

@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(40);
+SELECT plan(41);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -107,6 +107,10 @@ SELECT NULL FROM test.call('order_note', 'sales_manager', jsonb_build_object('or
     'text', 'Margin is thin on this one', 'kind', 'general'));
 INSERT INTO replies SELECT 'note', test.call('order_note', 'customer', jsonb_build_object('order', test.id('order'),
     'text', 'Side entrance', 'kind', 'delivery'));
+SELECT throws_ok(format($$ SELECT test.call('order_note', 'customer', '{"order":%s,"text":"for staff only","visibility":"internal"}') $$,
+                        test.id('order')),
+                 'OL400', 'a customer''s note is visible to the customer: visibility=internal is for staff',
+                 'a customer cannot write an internal note (refused, not silently made visible)');
 INSERT INTO replies SELECT 'submit', test.call('order_submit', 'customer', jsonb_build_object('id', test.id('order')));
 SELECT NULL FROM test.call('order_reject', 'sales_supervisor', jsonb_build_object('id', test.id('order'), 'reason', 'margin too thin'));
 SELECT NULL FROM test.call('order_submit', 'colleague', jsonb_build_object('id', test.id('order')));
