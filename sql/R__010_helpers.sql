@@ -486,6 +486,21 @@ BEGIN
 END
 $$;
 
+-- A login linked to a customer (admin.link_customer) acts for that customer only: the roles it
+-- holds may grant nothing the role "customer" does not (a staff role on it would let a
+-- customer approve or price its own orders). The permissions of role_ids beyond the customer
+-- role's, for the refusal's message; none: fine.
+CREATE OR REPLACE FUNCTION orderly.beyond_customer(role_ids bigint[]) RETURNS text[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(array_agg(DISTINCT p.permission ORDER BY p.permission), '{}')
+    FROM orderly.role_permissions p
+    WHERE p.role_id = ANY ($1)
+      AND p.permission NOT IN (SELECT c.permission FROM orderly.role_permissions c
+                               JOIN orderly.roles r ON r.id = c.role_id WHERE r.name = 'customer')
+$$;
+
 -- For changes to a role's permissions: locked so that concurrent changes to one role serialize
 -- and the before/after snapshots are exact.
 CREATE OR REPLACE FUNCTION orderly.role_for_update(name text) RETURNS orderly.roles

@@ -163,6 +163,12 @@ AS $$
 DECLARE
     v_before jsonb;
 BEGIN
+    -- The kinds e-mailed are those the product ships templates for (order.status, order.delay):
+    -- a template for another kind would never be sent.
+    IF NOT EXISTS (SELECT 1 FROM orderly.message_templates t WHERE t.kind = set_message_template.kind) THEN
+        RAISE EXCEPTION 'no e-mail is sent for "%"; templates are for: %', orderly.for_message(kind),
+            (SELECT string_agg(DISTINCT t.kind, ', ') FROM orderly.message_templates t) USING ERRCODE = 'OL400';
+    END IF;
     SELECT to_jsonb(t) INTO v_before FROM orderly.message_templates t
     WHERE t.kind = set_message_template.kind AND t.language = set_message_template.language FOR UPDATE;
     INSERT INTO orderly.message_templates AS t (kind, language, subject, body)

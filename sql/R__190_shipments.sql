@@ -61,8 +61,13 @@ BEGIN
     IF v_name IS NULL OR length(v_name) NOT BETWEEN 1 AND 100 OR v_name ~ '[[:cntrl:]]' THEN
         RAISE EXCEPTION 'carrier name must be 1 to 100 characters on one line' USING ERRCODE = 'OL400';
     END IF;
-    IF v_template IS NOT NULL AND (v_template !~ '^https://[^[:space:]]+$' OR position('{tracking_no}' IN v_template) = 0) THEN
-        RAISE EXCEPTION 'tracking_url_template must be an https:// URL containing {tracking_no}' USING ERRCODE = 'OL400';
+    -- The URL goes into customers' documents and e-mails: only characters a URL is made of (no
+    -- quote, angle bracket or backslash that would end an attribute), braces only in the
+    -- placeholder.
+    IF v_template IS NOT NULL AND (v_template !~ '^https://[^[:space:]]+$' OR position('{tracking_no}' IN v_template) = 0
+                                   OR replace(v_template, '{tracking_no}', '') !~ '^https://[A-Za-z0-9._~!$&()*+,;=:@%/?#\[\]-]+$') THEN
+        RAISE EXCEPTION 'tracking_url_template must be an https:// URL containing {tracking_no} (no quotes, spaces or angle brackets)'
+            USING ERRCODE = 'OL400';
     END IF;
     SELECT orderly.carrier_doc(x) INTO v_before FROM orderly.carriers x WHERE x.code = v_code FOR UPDATE;
     INSERT INTO orderly.carriers AS x (code, name, tracking_url_template, active)

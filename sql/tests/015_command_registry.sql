@@ -6,7 +6,7 @@
 -- functions' volatility and to what the read-only ones really write), and the key mechanism.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(54);
 
 DO $$
 BEGIN
@@ -349,5 +349,7 @@ SELECT throws_ok($$SELECT orderly.register_command('ZZ PROBE', 'api.whoami', NUL
                  'P0001', 'command ZZ PROBE: idempotency_key is not listed; changes => true adds it',
                  'register_command: idempotency_key is not listed by hand');
 
+SELECT throws_ok($$ SELECT admin.purge_idempotency_keys(NULL) $$, 'OL400',
+                 'idempotency keys are kept at least 24 hours (older_than is required)', 'purging with no age is refused, not a quiet 0');
 SELECT * FROM finish();
 ROLLBACK;

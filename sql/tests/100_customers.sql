@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(71);
+SELECT plan(75);
 
 DO $$
 BEGIN
@@ -133,6 +133,13 @@ SELECT throws_ok(format($$ SELECT test.call('customer_show', 'buyer', '{"id":%s}
 SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"segment":"vip"}') $$, (SELECT id FROM ids WHERE name = 'acme')),
                  'OL403', 'a customer account cannot change its segment', 'a customer cannot pick its own prices');
 SELECT throws_ok($$ SELECT admin.link_customer('buyer', 999999) $$, 'OL404', 'customer 999999 not found', 'linking to nobody is refused');
+-- A customer login holds nothing the customer role does not: no staff role on it, no staff login linked.
+SELECT throws_ok($$ SELECT admin.grant_role('buyer', 'sales_rep') $$, 'OL409', NULL, 'a staff role for a linked login is refused');
+SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
+                          WHERE ur.user_id = test.uid('buyer') AND r.name = 'sales_rep'), '… and not granted');
+SELECT throws_ok(format($$ SELECT admin.link_customer('wally', %s) $$, test.id('acme')), 'OL409', NULL,
+                 'a staff login is not linked to a customer');
+SELECT lives_ok($$ SELECT admin.grant_role('buyer', 'customer') $$, 'the customer role itself is fine');
 
 -- CUSTOMER SHOW's order summary ------------------------------------------------------------------
 

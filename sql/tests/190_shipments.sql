@@ -6,7 +6,7 @@
 -- PICK LIST's open quantities, order.ready_to_ship, audit rows, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(67);
+SELECT plan(69);
 
 DO $$
 BEGIN
@@ -49,6 +49,11 @@ SELECT is((SELECT actor_kind || ' ' || action FROM orderly.audit_log WHERE entit
           'admin_sql carrier.set', 'audited as the admin''s');
 SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'http://gls-group.com/{tracking_no}') $$, 'OL400', NULL,
                  'a tracking URL template must be https');
+SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'https://x/{tracking_no}"><script>') $$, 'OL400',
+                 'tracking_url_template must be an https:// URL containing {tracking_no} (no quotes, spaces or angle brackets)',
+                 'a template that would break out of a link in a customer''s e-mail is refused');
+SELECT is(admin.set_carrier('ups2', 'UPS', 'https://www.ups.com/track?loc=en_US&tracknum={tracking_no}&requester=ST/') ->> 'code', 'ups2',
+          'query strings and paths are fine');
 SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'https://gls-group.com/track') $$, 'OL400', NULL,
                  'and contain {tracking_no}');
 SELECT is(admin.set_carrier('gls', 'GLS', NULL, false) ->> 'active', 'false', 'set_carrier changes a carrier (here: inactive)');

@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(64);
+SELECT plan(66);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -235,5 +235,10 @@ SELECT is((api.outbox_result((SELECT min(id) FROM orderly.outbox), 'a', now(), N
 SELECT is((SELECT string_agg(api.outbox_result(id, 'b', now(), 'relay down', 5, interval '1 minute')::jsonb ->> 'state', ',')
            FROM (SELECT id FROM orderly.outbox ORDER BY id LIMIT 1) x), 'pending', 'a failure is retried later');
 
+SELECT throws_ok($$ SELECT admin.set_message_template('order.shiped', 'en', 'Shipped', 'x') $$, 'OL400',
+                 'no e-mail is sent for "order.shiped"; templates are for: order.delay, order.status',
+                 'a template for a kind that is never e-mailed (a typo) is refused');
+SELECT lives_ok($$ SELECT admin.set_message_template('order.delay', 'fr', 'Commande {{order}} en retard', 'x') $$,
+                'a new language for a kind that is e-mailed is fine');
 SELECT * FROM finish();
 ROLLBACK;
