@@ -212,7 +212,15 @@ private final class LineCollector: ChannelInboundHandler, Sendable {
         case let error as NIOSSLError:
             if case .handshakeFailed(let reason) = error {
                 let text = "\(reason)"
-                if text.contains("CERTIFICATE_VERIFY_FAILED") { return ClientError.tls("the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)") }
+                if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                    return ClientError.tls("the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED); "
+                                           + "pass --tls-ca with the PEM file of the certificate or its CA")
+                }
+                // A plain-text server answering a TLS hello: the port is not a TLS listener.
+                if text.contains("WRONG_VERSION_NUMBER") {
+                    return ClientError.tls("the server did not answer in TLS (WRONG_VERSION_NUMBER): is this its plain port? "
+                                           + "orderlyd listens for TLS on its --tls-listen port")
+                }
                 return ClientError.tls("handshake failed: \(text)")
             }
             return ClientError.tls("\(error)")

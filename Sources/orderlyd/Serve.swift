@@ -128,6 +128,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Webhook requests a minute accepted from one address (429 above).")
     var webhookRate: Int = 600
 
+    @Option(help: "Webhook connections open at once; one more is answered 503 and closed.")
+    var webhookMaxConnections: Int = 256
+
     @Option(help: "Where customer e-mail goes: smtp://[user:password@]host[:port][?starttls=yes|no|required] or smtps://…; also ORDERLY_SMTP_URL. None: the outbox is kept, not sent.")
     var smtpUrl: String?
 
@@ -156,7 +159,7 @@ struct Serve: AsyncParsableCommand {
         guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authFirstDelay > 0, authMaxDelay > 0, (authLockout ?? 1) > 0, authMaxAccountFailures > 0,
               authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0, delayCheckInterval >= 0, analyticsInterval >= 0,
-              webhookMaxBody >= 256, webhookRate > 0, smtpInterval > 0, smtpMaxAttempts > 0, smtpBackoff > 0 else {
+              webhookMaxBody >= 256, webhookRate > 0, webhookMaxConnections > 0, smtpInterval > 0, smtpMaxAttempts > 0, smtpBackoff > 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
         for range in trustedProxies where AddressRange(range) == nil {
@@ -238,6 +241,7 @@ struct Serve: AsyncParsableCommand {
                 configuration.webhook = .init(host: webhookHost, port: webhookPort)
                 configuration.webhook?.maxBodyBytes = webhookMaxBody
                 configuration.webhook?.requestsPerMinute = webhookRate
+                configuration.webhook?.maxConnections = webhookMaxConnections
             }
             if let smtpURL = smtpUrl ?? ProcessInfo.processInfo.environment["ORDERLY_SMTP_URL"] {
                 configuration.smtp = try SMTPSettings(url: smtpURL, from: smtpFrom)
@@ -258,7 +262,8 @@ struct Serve: AsyncParsableCommand {
             let server = try await OrderlyServer.start(configuration, logger: logger)
             Console.say("orderlyd \(OrderlyVersion.current) listening on \(host):\(server.port) — try: nc \(host) \(server.port)")
             if let tlsPort = server.tlsPort, let tls = configuration.tls {
-                Console.say("TLS listening on \(tls.host):\(tlsPort) — try: orderly --tls --port \(tlsPort) --user …")
+                Console.say("TLS listening on \(tls.host):\(tlsPort) — try: orderly --tls --port \(tlsPort) --user … "
+                            + "(--tls-ca FILE for a certificate the system does not trust)")
             }
             if let webhookPort = server.webhookPort, let webhook = configuration.webhook {
                 Console.say("carriers' webhook listening on http://\(webhook.host):\(webhookPort)/carriers/<code>/events")

@@ -38,11 +38,11 @@ import Testing
             #expect(result.stderr == "+OK 5 commands\n")
             #expect(result.stdout == """
                 command  usage                   permission  summary
-                -------  ----------------------  ----------  ------------------------------------------------------------------------------
+                -------  ----------------------  ----------  -------------------------------------------------------------------------------------------
                 HELLO    HELLO                               Server name, version, protocol and limits.
                 AUTH     AUTH username password              Log in. Quote a password with spaces as a JSON string: AUTH alice "my secret".
                 PING     PING                                Answers +PONG.
-                HELP     HELP [command]                      The commands you may run now, or the usage of one.
+                HELP     HELP [command]                      The commands you may run now, those starting with a word (HELP ORDER), or the usage of one.
                 QUIT     QUIT                                Close the connection.
 
                 """)

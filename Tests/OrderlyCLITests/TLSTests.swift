@@ -28,13 +28,13 @@ import Testing
         defer { other.remove() }
         try await withFakeServer(tls: try certificate.serverContext()) { server in
             for trust in [TLSOptions.Trust.system, .pemFile(other.certificatePath)] {
-                await #expect(throws: ClientError.tls("the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)")) {
+                await #expect(throws: ClientError.tls("the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED); pass --tls-ca with the PEM file of the certificate or its CA")) {
                     _ = try await OrderlyConnection.connect(host: "127.0.0.1", port: server.port, tls: TLSOptions(trust: trust))
                 }
             }
             let cli = try await CLI.run(["--port", "\(server.port)", "--tls", "PING"])
             #expect(cli.status == 2)
-            #expect(cli.stderr == "orderly: cannot connect to 127.0.0.1:\(server.port): TLS: the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED)\n")
+            #expect(cli.stderr == "orderly: cannot connect to 127.0.0.1:\(server.port): TLS: the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED); pass --tls-ca with the PEM file of the certificate or its CA\n")
         }
     }
 
@@ -52,6 +52,16 @@ import Testing
             let cli = try await CLI.run(["--port", "\(server.port)", "--tls-ca", certificate.certificatePath,
                                          "--tls-server-name", "orders.example.com", "PING"])
             #expect(cli.status == 0, "the name on the certificate works")
+        }
+    }
+
+    /// TLS to the plain port: said as such, not as BoringSSL's WRONG_VERSION_NUMBER alone.
+    @Test func tlsToThePlainPortSaysSo() async throws {
+        try await withFakeServer { server in
+            let cli = try await CLI.run(["--port", "\(server.port)", "--tls-insecure", "PING"])
+            #expect(cli.status == 2)
+            #expect(cli.stderr == "orderly: cannot connect to 127.0.0.1:\(server.port): TLS: the server did not answer in TLS "
+                    + "(WRONG_VERSION_NUMBER): is this its plain port? orderlyd listens for TLS on its --tls-listen port\n", "\(cli.stderr)")
         }
     }
 

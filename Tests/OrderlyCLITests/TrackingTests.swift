@@ -304,6 +304,51 @@ import Testing
         }
     }
 
+    /// Past --webhook-max-connections open at once, one more is answered 503 and closed; a
+    /// connection closed frees its place.
+    @Test func connectionsOverTheCapAreAnswered503() async throws {
+        try await withTestServer(configure: {
+            $0.webhook = .init(host: "127.0.0.1", port: 0)
+            $0.webhook?.maxConnections = 2
+        }) { server in
+            let port = try #require(server.server.webhookPort)
+            let get = Array("GET /carriers/dhl/events HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            /// Waits until the client has a whole answer's head, or was closed; its first line.
+            func answer(_ client: RawClient) async throws -> String {
+                let started = ContinuousClock.now
+                while !client.text.contains("\r\n\r\n") && !client.isClosed && ContinuousClock.now - started < .seconds(10) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return client.text.components(separatedBy: "\r\n").first ?? ""
+            }
+            // Two served (a 405 for GET, kept alive): both are counted.
+            var open: [RawClient] = []
+            for _ in 0..<2 {
+                let client = try await RawClient.connect(port: port, reading: true)
+                try await client.write(get).get()
+                #expect(try await answer(client) == "HTTP/1.1 405 Method Not Allowed")
+                open.append(client)
+            }
+            let third = try await RawClient.connect(port: port, reading: true)
+            #expect(try await answer(third) == "HTTP/1.1 503 Service Unavailable", "\(third.text.debugDescription) closed: \(third.isClosed)")
+            let started = ContinuousClock.now
+            while !third.isClosed && ContinuousClock.now - started < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(third.isClosed)
+            await third.close()
+            // One closed: its place is free once the server has seen it go.
+            await open.removeFirst().close()
+            var served = false
+            while !served && ContinuousClock.now - started < .seconds(20) {
+                let client = try await RawClient.connect(port: port, reading: true)
+                try? await client.write(get).get()
+                served = try await answer(client) == "HTTP/1.1 405 Method Not Allowed"
+                await client.close()
+            }
+            #expect(served, "a freed place is served again")
+            for client in open { await client.close() }
+        }
+    }
+
     /// On a terminal the import draws its progress bar (on standard error) and ends with the
     /// summary.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))

@@ -94,6 +94,9 @@ public struct ServerConfiguration: Sendable {
         public var requestsPerMinute: Int = 600
         /// A connection that sends nothing for this long is closed.
         public var idleSeconds: Int = 30
+        /// Connections open at once; one more is answered 503 and closed (each carrier needs a
+        /// few; the cap keeps a flood from using up the server's file descriptors).
+        public var maxConnections: Int = 256
 
         public init(host: String, port: Int) {
             self.host = host

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -10,11 +11,21 @@ enum WebhookListener {
     static func bind(_ settings: ServerConfiguration.Webhook, group: EventLoopGroup, database: OrderlyDatabase, logger: Logger) async throws -> Channel {
         let limiter = RateLimiter(perMinute: settings.requestsPerMinute)
         let idle = TimeAmount.seconds(Int64(max(1, settings.idleSeconds)))
+        let open = NIOLockedValueBox(0)
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                let admitted = open.withLockedValue { count in
+                    guard count < settings.maxConnections else { return false }
+                    count += 1
+                    return true
+                }
+                guard admitted else {
+                    return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Busy()) }
+                }
+                channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     // Headers are limited by NIO's parser (80 KiB); malformed HTTP gets a 400.
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
@@ -26,4 +37,18 @@ enum WebhookListener {
             .bind(host: settings.host, port: settings.port)
             .get()
     }
+}
+
+/// Over the cap: answers 503 (a carrier retries it) as soon as the connection is up, reads
+/// nothing of the request, and closes.
+private final class Busy: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func channelActive(context: ChannelHandlerContext) {
+        let busy = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        let channel = context.channel
+        context.writeAndFlush(NIOAny(channel.allocator.buffer(string: busy))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
