@@ -486,6 +486,28 @@ BEGIN
 END
 $$;
 
+-- Who is a customer login ------------------------------------------------------------------------
+
+-- NULL: the user is staff and sees every customer. Otherwise the one customer the user acts
+-- for, or 0 for a customer login that is not linked yet (no customer has id 0).
+-- plpgsql: its plan is kept for the session (a sql function reading a table is planned again
+-- in every statement that calls it), and only the one role it asks about is looked up.
+CREATE OR REPLACE FUNCTION orderly.own_customer(u orderly.users) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF u.customer_id IS NOT NULL THEN
+        RETURN u.customer_id;
+    END IF;
+    IF EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
+               WHERE ur.user_id = u.id AND r.name = 'customer') THEN
+        RETURN 0;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 -- A login linked to a customer (admin.link_customer) acts for that customer only: the roles it
 -- holds may grant nothing the role "customer" does not (a staff role on it would let a
 -- customer approve or price its own orders). The permissions of role_ids beyond the customer

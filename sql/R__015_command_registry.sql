@@ -26,9 +26,12 @@
 -- idempotency_key is never listed: changes => true adds it, last.
 -- Re-registering replaces the row and its arguments; every orderlyd reloads at commit.
 DROP FUNCTION IF EXISTS orderly.register_command(text, text, text, text, text, text, text[]);
+-- staff_only: what a customer login is told (V029); NULL: the command is for anyone its roles allow.
+DROP FUNCTION IF EXISTS orderly.register_command(text, text, text, text, text, text, text[], boolean);
 CREATE OR REPLACE FUNCTION orderly.register_command(name text, function text, permission text,
                                                    arguments text, usage text, summary text,
-                                                   positional text[] DEFAULT '{}', changes boolean DEFAULT false)
+                                                   positional text[] DEFAULT '{}', changes boolean DEFAULT false,
+                                                   staff_only text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -51,12 +54,13 @@ BEGIN
         v_args := btrim(v_args || ' idempotency_key:text');
         v_usage := v_usage || ' [idempotency_key=]';
     END IF;
-    INSERT INTO orderly.commands AS c (name, function, permission, positional, usage, summary, changes)
+    INSERT INTO orderly.commands AS c (name, function, permission, positional, usage, summary, changes, staff_only)
     VALUES (register_command.name, register_command.function, register_command.permission,
-            register_command.positional, v_usage, register_command.summary, register_command.changes)
+            register_command.positional, v_usage, register_command.summary, register_command.changes,
+            register_command.staff_only)
     ON CONFLICT ON CONSTRAINT commands_pkey DO UPDATE
     SET function = excluded.function, permission = excluded.permission, positional = excluded.positional,
-        usage = excluded.usage, summary = excluded.summary, changes = excluded.changes;
+        usage = excluded.usage, summary = excluded.summary, changes = excluded.changes, staff_only = excluded.staff_only;
 
     DELETE FROM orderly.command_arguments a WHERE a.command = register_command.name;
     FOR v_spec IN SELECT s FROM regexp_split_to_table(v_args, '\s+') AS s WHERE s <> '' LOOP
@@ -90,10 +94,11 @@ DECLARE
     v_permission text;
     v_names      text[];
     v_changes    boolean;
+    v_staff_only text;
     u            orderly.users;
 BEGIN
-    SELECT c.permission, c.argument_names, c.changes
-    INTO v_permission, v_names, v_changes
+    SELECT c.permission, c.argument_names, c.changes, c.staff_only
+    INTO v_permission, v_names, v_changes, v_staff_only
     FROM orderly.commands c
     WHERE c.name = begin_command.command;
     IF NOT FOUND THEN
@@ -106,6 +111,9 @@ BEGIN
         u := orderly.require_permission(begin_command.actor, v_permission);
     END IF;
     PERFORM orderly.check_args(begin_command.args, v_names);
+    IF v_staff_only IS NOT NULL AND orderly.own_customer(u) IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_staff_only USING ERRCODE = 'OL403';
+    END IF;
     IF v_changes THEN
         PERFORM orderly.idempotent_start(u.id, orderly.arg_text(begin_command.args, 'idempotency_key'),
                                          begin_command.command, begin_command.args);
@@ -129,7 +137,8 @@ AS $$
                       FROM orderly.command_arguments a WHERE a.command = c.name),
         'usage', c.usage,
         'summary', c.summary,
-        'changes', c.changes)
+        'changes', c.changes,
+        'staff_only', c.staff_only IS NOT NULL)
     FROM orderly.commands c
     ORDER BY c.name
 $$;

@@ -68,6 +68,8 @@ BEGIN
         'locked_until', u.locked_until,
         'roles', to_json(orderly.user_role_names(u.id)),
         'permissions', to_json(orderly.user_permission_codes(u.id)),
-        'credential', orderly.credential_tag(u));
+        'credential', orderly.credential_tag(u),
+        -- A customer's login (HELP leaves out the staff-only commands).
+        'customer', orderly.own_customer(u) IS NOT NULL);
 END
 $$;

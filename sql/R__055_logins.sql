@@ -166,7 +166,8 @@ BEGIN
     PERFORM orderly.audit(u.id, 'user.login', 'user', u.id::text, NULL,
                           jsonb_build_object('client_addr', authenticate.client_addr));
     -- The session document (what WHOAMI shows) and, for orderlyd only, the credential tag.
-    RETURN orderly.json_extend(orderly.session_json(u), json_build_object('credential', orderly.credential_tag(u)));
+    RETURN orderly.json_extend(orderly.session_json(u), json_build_object('credential', orderly.credential_tag(u),
+                                                                          'customer', orderly.own_customer(u) IS NOT NULL));
 END
 $$;
 

@@ -333,9 +333,6 @@ DECLARE
     c orderly.customers;
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
-    IF orderly.own_customer(u) IS NOT NULL THEN
-        RAISE EXCEPTION 'a customer account cannot create customers' USING ERRCODE = 'OL403';
-    END IF;
     BEGIN
         INSERT INTO orderly.customers (name, email, phone, company, segment, region, language, created_by)
         VALUES (orderly.customer_field(args, 'name'),
@@ -357,6 +354,7 @@ END
 $$;
 
 SELECT orderly.register_command('CUSTOMER CREATE', 'api.customer_create', 'customer.manage',
+    staff_only => 'a customer account cannot create customers',
     arguments  => 'name:text! phone:text! email:text! company:text segment:code region:text language:code',
     usage      => 'CUSTOMER CREATE name= phone= email= [company=] [segment=] [region=] [language=en]',
     summary    => 'Create a customer. Phone in international form (+49 30 1234567); e-mail unique.',

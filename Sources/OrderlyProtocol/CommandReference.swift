@@ -9,7 +9,7 @@ public enum CommandReference {
     public static func markdown(_ table: CommandTable) -> String {
         var lines = ["| command | permission | what it does |", "|---|---|---|"]
         for command in table.commands {
-            let permission = command.permission.map { "`\($0)`" } ?? "—"
+            let permission = (command.permission.map { "`\($0)`" } ?? "—") + (command.staffOnly ? ", staff only" : "")
             lines.append("| `\(cell(command.usage))` | \(permission) | \(cell(command.summary)) |")
         }
         return lines.joined(separator: "\n") + "\n"

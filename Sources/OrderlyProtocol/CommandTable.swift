@@ -42,11 +42,14 @@ public struct Command: Sendable {
     /// Creates or changes something (the registry's `changes`): it takes an `idempotency_key`,
     /// and a lost connection while it ran leaves its outcome in doubt.
     public let changes: Bool
+    /// For staff only (the registry's `staff_only`): a customer login is refused it whatever its
+    /// roles grant, and HELP does not list it to one.
+    public let staffOnly: Bool
     public let usage: String
     public let summary: String
 
     public init(_ name: String, _ action: Action, permission: String? = nil, positional: [String] = [], arguments: [Argument] = [],
-                beforeAuth: Bool = false, changes: Bool = false, usage: String? = nil, summary: String) {
+                beforeAuth: Bool = false, changes: Bool = false, staffOnly: Bool = false, usage: String? = nil, summary: String) {
         self.name = name
         self.action = action
         self.permission = permission
@@ -54,6 +57,7 @@ public struct Command: Sendable {
         self.arguments = arguments
         self.beforeAuth = beforeAuth
         self.changes = changes
+        self.staffOnly = staffOnly
         self.usage = usage ?? name
         self.summary = summary
     }

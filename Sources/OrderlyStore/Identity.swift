@@ -9,9 +9,11 @@ public struct Identity: Sendable, Decodable, Equatable {
     public let locked: Bool?
     /// A tag of the password the user has (`orderly.credential_tag`): it changes with the password.
     public let credential: String?
+    /// A customer's login (`orderly.own_customer`): HELP leaves out the staff-only commands.
+    public let customer: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case userId = "user_id", username, displayName = "display_name", roles, permissions, locked, credential
+        case userId = "user_id", username, displayName = "display_name", roles, permissions, locked, credential, customer
     }
 
     /// Why a session that logged in as `earlier` must end, now that the user is `self` (read

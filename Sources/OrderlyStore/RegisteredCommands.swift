@@ -14,6 +14,11 @@ public enum RegisteredCommands {
         let usage: String
         let summary: String
         let changes: Bool
+        let staffOnly: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case name, function, permission, positional, arguments, usage, summary, changes, staffOnly = "staff_only"
+        }
     }
 
     struct Malformed: Error, CustomStringConvertible {
@@ -40,7 +45,7 @@ public enum RegisteredCommands {
             throw Malformed(description: "command \(row.name): one to \(CommandTable.maxWords) words")
         }
         return Command(row.name, .sql(function: row.function), permission: row.permission, positional: row.positional,
-                       arguments: row.arguments, changes: row.changes, usage: row.usage, summary: row.summary)
+                       arguments: row.arguments, changes: row.changes, staffOnly: row.staffOnly ?? false, usage: row.usage, summary: row.summary)
     }
 
     static func commands(fromRows rows: [String?]) throws -> [Command] {

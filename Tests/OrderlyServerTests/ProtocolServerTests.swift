@@ -36,6 +36,18 @@ import Testing
             let orders = try await sara.request("HELP order").data.compactMap { JSONValue(parsing: $0)?["command"].text }
             #expect(orders.count > 5 && orders.allSatisfy { $0.hasPrefix("ORDER ") } && orders.contains("ORDER LINE ADD"), "\(orders)")
             #expect(try await sara.request("HELP ORDER LIST").data.count == 1)
+            // Staff-only commands (the registry's staff_only) are listed to staff, not to a
+            // customer's login, which is refused them with the registry's words.
+            let staffOnly = ["APPROVAL SHOW", "CUSTOMER CREATE"]
+            let saraSees = try await sara.request("HELP").data.compactMap { JSONValue(parsing: $0)?["command"].text }
+            #expect(Set(staffOnly).isSubset(of: saraSees))
+            try await server.database.createUser("cora", password: "cora-password", roles: ["customer"])
+            let cora = try await server.connect(as: "cora", password: "cora-password")
+            let coraSees = try await cora.request("HELP").data.compactMap { JSONValue(parsing: $0)?["command"].text }
+            #expect(coraSees.contains("ORDER SHOW") && Set(staffOnly).isDisjoint(with: coraSees), "\(coraSees)")
+            #expect(try await cora.request("HELP APPROVAL SHOW").errorCode == "NOT_FOUND")
+            #expect(try await cora.request("APPROVAL SHOW 1").final == "-FORBIDDEN approvals are internal: ORDER SHOW shows the order's status")
+            await cora.close()
             await sara.close()
             await client.close()
         }

@@ -6,7 +6,7 @@
 -- functions' volatility and to what the read-only ones really write), and the key mechanism.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(54);
+SELECT plan(56);
 
 DO $$
 BEGIN
@@ -351,5 +351,10 @@ SELECT throws_ok($$SELECT orderly.register_command('ZZ PROBE', 'api.whoami', NUL
 
 SELECT throws_ok($$ SELECT admin.purge_idempotency_keys(NULL) $$, 'OL400',
                  'idempotency keys are kept at least 24 hours (older_than is required)', 'purging with no age is refused, not a quiet 0');
+SELECT is(ARRAY(SELECT name FROM orderly.commands WHERE staff_only IS NOT NULL ORDER BY name), ARRAY['APPROVAL SHOW', 'CUSTOMER CREATE'],
+          'the staff-only commands are rows of the registry (V029)');
+SELECT is_empty($$
+    SELECT f.fn FROM command_functions f WHERE f.prosrc ~ 'IF orderly\.own_customer\(u\) IS NOT NULL THEN\s+RAISE'
+$$, 'no command function refuses a customer login by hand (begin_command reads staff_only)');
 SELECT * FROM finish();
 ROLLBACK;

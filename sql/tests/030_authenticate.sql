@@ -23,12 +23,12 @@ $$;
 
 SELECT is(api.authenticate('carol', 'carol-secret', '10.0.0.1')::jsonb - 'credential',
           jsonb_build_object('user_id', test.uid('carol'), 'username', 'carol', 'display_name', 'Carol Cole',
-                             'roles', '["sales_rep"]'::jsonb, 'permissions', pg_temp.role_perms('sales_rep')),
-          'authenticate returns the session document');
+                             'roles', '["sales_rep"]'::jsonb, 'permissions', pg_temp.role_perms('sales_rep'), 'customer', false),
+          'authenticate returns the session document (and whether it is a customer''s login)');
 SELECT is((SELECT array_agg(k ORDER BY ord) FROM json_object_keys(api.authenticate('carol', 'carol-secret', '10.0.0.1'))
            WITH ORDINALITY AS t(k, ord)),
-          ARRAY['user_id', 'username', 'display_name', 'roles', 'permissions', 'credential'],
-          'keys in documented order: the session document, then the credential tag for orderlyd');
+          ARRAY['user_id', 'username', 'display_name', 'roles', 'permissions', 'credential', 'customer'],
+          'keys in documented order: the session document, then the credential tag and the customer flag for orderlyd');
 SELECT is(api.authenticate('carol', 'carol-secret', '10.0.0.1') ->> 'credential',
           left(encode(sha256(convert_to((SELECT password_hash FROM orderly.users WHERE username = 'carol'), 'UTF8')), 'hex'), 16),
           'the credential tag is a tag of the stored hash (never the hash)');
@@ -179,7 +179,8 @@ SELECT is((SELECT count(*)::int FROM orderly.audit_log WHERE action = 'user.logi
           'and it is audited');
 SELECT is((SELECT array_agg(row(a.action, a.actor_kind, a.actor_user_id)::text ORDER BY a.id) FROM orderly.audit_log a
            WHERE (a.action = 'user.login_throttled' AND a.entity_id = test.uid('frank')::text)
-              OR a.entity_id = (SELECT n.id::text FROM orderly.notifications n WHERE n.kind = 'security.login_throttled')),
+              OR (a.entity = 'notification'
+                  AND a.entity_id = (SELECT n.id::text FROM orderly.notifications n WHERE n.kind = 'security.login_throttled'))),
           ARRAY[row('user.login_throttled', 'system', NULL::bigint)::text, row('notification.create', 'system', NULL::bigint)::text],
           'as the system''s act, like its notice: the client was anonymous');
 SELECT is(ARRAY(SELECT DISTINCT pg_temp.fail('no-such-frank', '10.5.0.' || i, pg_temp.slow_account()) FROM generate_series(1, 20) AS i),
@@ -230,7 +231,8 @@ SELECT is(api.user_permissions(test.uid('dave'))::jsonb,
           jsonb_build_object('user_id', test.uid('dave'), 'username', 'dave', 'locked', false, 'locked_until', NULL,
                              'roles', '["auditor", "warehouse"]'::jsonb,
                              'permissions', pg_temp.role_perms('auditor', 'warehouse'),
-                             'credential', (SELECT orderly.credential_tag(u) FROM orderly.users u WHERE username = 'dave')),
+                             'credential', (SELECT orderly.credential_tag(u) FROM orderly.users u WHERE username = 'dave'),
+                             'customer', false),
           'user_permissions document');
 SELECT admin.revoke_role('dave', 'auditor');
 SELECT is(api.user_permissions(test.uid('dave'))::jsonb -> 'permissions', pg_temp.role_perms('warehouse'),

@@ -193,7 +193,8 @@ final class Session {
 
     private func help(_ values: [Value]) throws -> Outcome {
         let visible = server.commands.table.commands.filter { command in
-            command.beforeAuth || (identity != nil && (command.permission.map { identity!.permissions.contains($0) } ?? true))
+            command.beforeAuth || (identity != nil && (command.permission.map { identity!.permissions.contains($0) } ?? true)
+                                   && !(command.staffOnly && identity!.customer == true))
         }
         var shown = visible
         if let wanted = values.first {
