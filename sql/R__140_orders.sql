@@ -524,9 +524,10 @@ $$;
 -- before it takes its SKU row locks (orderly.finish_submit, R__170), so that they are not done
 -- while other submissions of those SKUs wait. Events (payloads are jsonb objects):
 --   order.status    once the order has been approved (that change included; draft, submitted,
---                   pending_approval and rejected before it are internal steps): to the order's
---                   creator and to every login of the order's customer (users.customer_id),
---                   each once: {order, status, status_label, at}
+--                   pending_approval and rejected before it are internal steps), and when an
+--                   order placed but never approved is cancelled (the customer learns its order
+--                   is off): to the order's creator and to every login of the order's customer
+--                   (users.customer_id), each once: {order, status, status_label, at}
 --   order.on_hold   on every hold (a person's or the credit limit's): to role finance_manager
 --                   and the creator: {order, customer, total, currency, reason, held_from, at}
 -- Customers see these through the allow-list (R__045_customer_view.sql). The actor of the
@@ -543,7 +544,7 @@ DECLARE
     v_payload    jsonb;
     r            record;
 BEGIN
-    IF NOT orderly.was_approved(NEW.order_id, NEW.id) THEN
+    IF NOT orderly.was_approved(NEW.order_id, NEW.id) AND NOT (NEW.to_status = 'cancelled' AND NEW.from_status <> 'draft') THEN
         RETURN NULL;
     END IF;
     SELECT * INTO o FROM orderly.orders x WHERE x.id = NEW.order_id;
@@ -781,7 +782,7 @@ SELECT orderly.register_command('ORDER UPDATE', 'api.order_update', 'order.creat
     arguments  => 'id:id! ship_to:id coupon:code requested_date:date type:text',
     positional => '{id}',
     usage      => 'ORDER UPDATE id [ship_to=] [coupon=] [requested_date=] [type=]',
-    summary    => 'Change a draft''s ship-to, coupon (coupon="" takes it off), requested date or type; it is re-priced.',
+    summary    => 'Change a draft''s (or a rejected order''s) ship-to, coupon (coupon="" takes it off), requested date or type; it is re-priced.',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_line_add(actor bigint, args jsonb) RETURNS SETOF json
@@ -811,7 +812,7 @@ $$;
 SELECT orderly.register_command('ORDER LINE ADD', 'api.order_line_add', 'order.create',
     arguments  => 'order:id! sku:code product:code qty:integer! options:object params:object unit_price:number reason:text',
     usage      => 'ORDER LINE ADD order= (sku=|product=) qty= [options={…}] [params={…}] [unit_price= reason=]',
-    summary    => 'Add a line to a draft; the whole order is re-priced. A manual unit_price needs price.override.',
+    summary    => 'Add a line to a draft (or a rejected order); the whole order is re-priced. A manual unit_price needs price.override.',
     changes    => true);
 
 -- Changes what is given. Naming a new sku or product replaces both (and its options);
@@ -867,7 +868,7 @@ $$;
 SELECT orderly.register_command('ORDER LINE SET', 'api.order_line_set', 'order.create',
     arguments  => 'order:id! line:integer! sku:code product:code qty:integer options:object params:object unit_price:number reason:text clear_override:boolean',
     usage      => 'ORDER LINE SET order= line= [qty=] [options={…}] [params={…}] [sku=|product=] [unit_price= reason=] [clear_override=true]',
-    summary    => 'Change a line of a draft; the whole order is re-priced.',
+    summary    => 'Change a line of a draft (or a rejected order); the whole order is re-priced.',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_line_remove(actor bigint, args jsonb) RETURNS SETOF json
@@ -895,7 +896,7 @@ $$;
 SELECT orderly.register_command('ORDER LINE REMOVE', 'api.order_line_remove', 'order.create',
     arguments  => 'order:id! line:integer!',
     usage      => 'ORDER LINE REMOVE order= line=',
-    summary    => 'Remove a line from a draft.',
+    summary    => 'Remove a line from a draft (or a rejected order).',
     changes    => true);
 
 -- Notes can be added in any status (a delivery instruction often comes after submission) and

@@ -147,5 +147,5 @@ SELECT orderly.register_command('ORDER SUBMIT', 'api.order_submit', 'order.submi
     arguments  => 'id:id!',
     positional => '{id}',
     usage      => 'ORDER SUBMIT id',
-    summary    => 'Submit a draft: prices are fixed, the coupon used, stock reserved.',
+    summary    => 'Submit a draft (or a rejected order again): prices are fixed, the coupon used, stock reserved.',
     changes    => true);

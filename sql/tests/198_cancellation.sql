@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(91);
+SELECT plan(92);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -140,6 +140,10 @@ SELECT is((SELECT actor_user_id FROM orderly.audit_log WHERE action = 'order.can
 SELECT is(pg_temp.told('order.cancelled', test.id('s1')),
           ARRAY['buyer', 'rita', 'role:finance_manager', 'role:logistics', 'role:warehouse'],
           'order.cancelled: warehouse, logistics, finance, the creator and the customer, once each (nothing was being made)');
+SELECT is(ARRAY[pg_temp.told('order.status', test.id('s1'))::text,
+                (SELECT string_agg(subject, ',') FROM orderly.outbox WHERE order_id = test.id('s1') AND kind = 'order.status')],
+          ARRAY['{buyer,rita}', format('Order %s: Cancelled', test.id('s1'))],
+          'an order cancelled before it was approved is a milestone for the customer too: pushed and e-mailed');
 SELECT ok(test.replays('order_cancel', 'rita', jsonb_build_object('id', test.id('s1'), 'reason', 'Customer changed plans',
                                                                    'idempotency_key', 'cancel-s1'))
           AND test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('s1'), 'reason', 'Customer changed plans',
