@@ -53,6 +53,25 @@ import Testing
         }
     }
 
+    /// A time without an offset is UTC, whatever time zone the database defaults to (here New
+    /// York's, which would read 12:00 as 17:00 UTC).
+    @Test func aTimeWithoutAnOffsetIsUTCWhateverTheDatabaseSays() async throws {
+        try await withTestServer(prepare: { database in
+            _ = try await database.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET timezone = %L', current_database(), 'America/New_York'); END $$")
+            try await database.createUser("sam", password: "sam-password", roles: ["sales_manager"])
+            try await database.createUser("sue", password: "sue-password", roles: ["sales_manager"])
+            _ = try await database.execute("SELECT admin.set_approval_limit('sales_manager', 'standard', NULL)")
+        }) { server in
+            let sam = try await server.connect(as: "sam", password: "sam-password")
+            // Noon, next month (a delegation lasts at most a year).
+            let day = try #require(try await server.database.execute(
+                "SELECT to_char((now() AT TIME ZONE 'UTC')::date + 30, 'YYYY-MM-DD')").scalar)
+            let reply = try await sam.request("DELEGATE to=sue until=\(day)T12:00:00")
+            #expect(reply.isSuccess && reply.data.first?.contains(#""ends_at":"\#(day)T12:00:00.000000Z""#) == true, "\(reply.final) \(reply.data)")
+            await sam.close()
+        }
+    }
+
     @Test func malformedLinesGetAnErrorAndTheConnectionStays() async throws {
         try await withTestServer { server in
             let client = try await server.connect()

@@ -67,7 +67,10 @@ public final class OrderlyServer: Sendable {
         // statement is cut off rather than holding a pooled connection for ever.
         let pool = ConnectionPool(
             config: configuration.database, size: configuration.poolSize,
-            setupStatements: ["SET ROLE orderly_app", "SET statement_timeout = \(configuration.statementTimeoutSeconds * 1000)"],
+            // UTC: every time a client sends without an offset, and every day (a requested date
+            // "not in the past"), is UTC as the README says, whatever the database's default zone.
+            setupStatements: ["SET ROLE orderly_app", "SET statement_timeout = \(configuration.statementTimeoutSeconds * 1000)",
+                              "SET TIME ZONE 'UTC'"],
             maximumWait: .seconds(configuration.poolWaitSeconds), logger: logger)
         let context = ServerContext(
             configuration: configuration, commands: LiveCommandTable(builtins: table), database: OrderlyDatabase(pool: pool, logger: logger),
