@@ -508,19 +508,31 @@ BEGIN
 END
 $$;
 
--- A login linked to a customer (admin.link_customer) acts for that customer only: the roles it
--- holds may grant nothing the role "customer" does not (a staff role on it would let a
--- customer approve or price its own orders). The permissions of role_ids beyond the customer
--- role's, for the refusal's message; none: fine.
-CREATE OR REPLACE FUNCTION orderly.beyond_customer(role_ids bigint[]) RETURNS text[]
-LANGUAGE sql STABLE
+-- A customer's login (linked to a customer, or holding the role customer: own_customer) holds
+-- no permission that is not for customers (V030: permissions.for_customers), whatever role gives
+-- it: a staff permission would let a customer approve, price or pay its own orders. Checked
+-- after every change that gives a login roles or a role permissions; raises for the first
+-- customer login among user_ids that breaks the rule.
+CREATE OR REPLACE FUNCTION orderly.check_customer_rights(user_ids bigint[]) RETURNS void
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(array_agg(DISTINCT p.permission ORDER BY p.permission), '{}')
-    FROM orderly.role_permissions p
-    WHERE p.role_id = ANY ($1)
-      AND p.permission NOT IN (SELECT c.permission FROM orderly.role_permissions c
-                               JOIN orderly.roles r ON r.id = c.role_id WHERE r.name = 'customer')
+DECLARE
+    v record;
+BEGIN
+    SELECT u.username, string_agg(DISTINCT rp.permission, ', ' ORDER BY rp.permission) AS permissions INTO v
+    FROM orderly.users u
+    JOIN orderly.user_roles ur ON ur.user_id = u.id
+    JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+    JOIN orderly.permissions p ON p.code = rp.permission
+    WHERE u.id = ANY (user_ids) AND NOT p.for_customers AND orderly.own_customer(u) IS NOT NULL
+    GROUP BY u.username ORDER BY u.username LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'user "%" is a customer''s login and may not hold %', v.username, v.permissions
+            USING ERRCODE = 'OL409',
+                  HINT = 'a customer''s login holds only permissions marked for customers (orderly.permissions.for_customers)';
+    END IF;
+END
 $$;
 
 -- For changes to a role's permissions: locked so that concurrent changes to one role serialize

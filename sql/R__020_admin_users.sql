@@ -41,6 +41,7 @@ BEGIN
 
     INSERT INTO orderly.user_roles (user_id, role_id)
     SELECT DISTINCT v_id, r FROM unnest(v_role_ids) AS r;
+    PERFORM orderly.check_customer_rights(ARRAY[v_id]);
 
     PERFORM orderly.user_changed('user.create', v_id, NULL);
     RETURN v_id;
@@ -81,16 +82,7 @@ DECLARE
     u        orderly.users := orderly.user_for_update(grant_role.username);
     r        orderly.roles := orderly.role_by_name(grant_role.role);
     v_before jsonb := orderly.user_snapshot(u.id);
-    v_beyond text[];
 BEGIN
-    IF u.customer_id IS NOT NULL THEN
-        v_beyond := orderly.beyond_customer(ARRAY[r.id]);
-        IF cardinality(v_beyond) > 0 THEN
-            RAISE EXCEPTION 'user "%" is linked to customer %: role "%" would let it %', u.username, u.customer_id, r.name,
-                array_to_string(v_beyond, ', ') USING ERRCODE = 'OL409',
-                HINT = 'a customer login holds roles within the customer role''s permissions; unlink it first (link_customer to NULL)';
-        END IF;
-    END IF;
     INSERT INTO orderly.user_roles (user_id, role_id)
     VALUES (u.id, r.id)
     ON CONFLICT ON CONSTRAINT user_roles_pkey DO NOTHING;
@@ -99,6 +91,7 @@ BEGIN
         RETURN;
     END IF;
 
+    PERFORM orderly.check_customer_rights(ARRAY[u.id]);
     PERFORM orderly.user_changed('user.role_grant', u.id, v_before, r.name);
 END
 $$;

@@ -77,6 +77,10 @@ DECLARE
     v_before jsonb := orderly.role_snapshot(r.id);
 BEGIN
     PERFORM orderly.check_permission_exists(grant_permission.permission);
+    IF r.name = 'customer' AND NOT (SELECT p.for_customers FROM orderly.permissions p WHERE p.code = grant_permission.permission) THEN
+        RAISE EXCEPTION 'permission "%" is not for customers: the role customer may not hold it', grant_permission.permission
+            USING ERRCODE = 'OL409', HINT = 'orderly.permissions.for_customers says which permissions a customer''s login may hold';
+    END IF;
 
     INSERT INTO orderly.role_permissions (role_id, permission)
     VALUES (r.id, grant_permission.permission)
@@ -86,6 +90,8 @@ BEGIN
         RETURN;
     END IF;
 
+    -- Every customer's login that holds the role (or, for the role customer, every one).
+    PERFORM orderly.check_customer_rights(ARRAY(SELECT ur.user_id FROM orderly.user_roles ur WHERE ur.role_id = r.id));
     PERFORM orderly.role_changed('role.permission_grant', r.id, v_before);
 END
 $$;

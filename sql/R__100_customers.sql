@@ -804,17 +804,13 @@ AS $$
 DECLARE
     u        orderly.users := orderly.user_for_update(link_customer.username);
     before   jsonb := orderly.user_snapshot(u.id);
-    v_beyond text[] := orderly.beyond_customer(ARRAY(SELECT ur.role_id FROM orderly.user_roles ur WHERE ur.user_id = u.id));
 BEGIN
     IF link_customer.customer_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM orderly.customers c WHERE c.id = link_customer.customer_id) THEN
         RAISE EXCEPTION 'customer % not found', link_customer.customer_id USING ERRCODE = 'OL404';
     END IF;
-    IF link_customer.customer_id IS NOT NULL AND cardinality(v_beyond) > 0 THEN
-        RAISE EXCEPTION 'user "%" holds roles that let it %: a customer login may not', u.username,
-            array_to_string(v_beyond, ', ') USING ERRCODE = 'OL409', HINT = 'link a login that holds the role customer only (admin.create_user(name, password, ARRAY[''customer'']))';
-    END IF;
     UPDATE orderly.users x SET customer_id = link_customer.customer_id, updated_at = now() WHERE x.id = u.id;
+    PERFORM orderly.check_customer_rights(ARRAY[u.id]);
     PERFORM orderly.user_changed('user.link_customer', u.id, before);
 END
 $$;
@@ -839,6 +835,7 @@ BEGIN
     INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, city, region, postal_code, country, is_default)
     VALUES (v_id, 'office', 'Erika Mustermann', '+493012345678', 'Friedrichstraße 1', 'Berlin', 'BE', '10117', 'DE', true);
     UPDATE orderly.users u SET customer_id = v_id WHERE lower(u.username) = 'customer' AND u.customer_id IS NULL;
+    PERFORM orderly.check_customer_rights(ARRAY(SELECT u.id FROM orderly.users u WHERE lower(u.username) = 'customer'));
     PERFORM orderly.audit(NULL, 'customer.demo_load', 'customer', v_id::text, NULL,
                           orderly.customer_doc((SELECT c FROM orderly.customers c WHERE c.id = v_id))::jsonb,
                           actor_kind => 'admin_sql');

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(75);
+SELECT plan(80);
 
 DO $$
 BEGIN
@@ -140,6 +140,18 @@ SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r O
 SELECT throws_ok(format($$ SELECT admin.link_customer('wally', %s) $$, test.id('acme')), 'OL409', NULL,
                  'a staff login is not linked to a customer');
 SELECT lives_ok($$ SELECT admin.grant_role('buyer', 'customer') $$, 'the customer role itself is fine');
+-- Nor through a role it holds, nor the customer role itself, nor by holding the customer role (V030).
+SELECT admin.create_role('buyers', 'the buying team');
+SELECT lives_ok($$ SELECT admin.grant_role('buyer', 'buyers') $$, 'a role of customer permissions is fine');
+SELECT throws_ok($$ SELECT admin.grant_permission('buyers', 'payment.record') $$, 'OL409',
+                 'user "buyer" is a customer''s login and may not hold payment.record',
+                 'a staff permission for a role a customer''s login holds is refused');
+SELECT throws_ok($$ SELECT admin.grant_permission('customer', 'order.approve') $$, 'OL409',
+                 'permission "order.approve" is not for customers: the role customer may not hold it',
+                 'nor for the role customer');
+SELECT throws_ok($$ SELECT admin.grant_role('wally', 'customer') $$, 'OL409', NULL,
+                 'nor the role customer for a staff login (holding it makes a customer''s login)');
+SELECT lives_ok($$ SELECT admin.grant_permission('buyers', 'inbox.read') $$, 'a permission for customers is fine');
 
 -- CUSTOMER SHOW's order summary ------------------------------------------------------------------
 
