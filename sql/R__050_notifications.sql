@@ -199,15 +199,22 @@ DECLARE
     v_unread boolean := coalesce(orderly.arg_bool(inbox.args, 'unread'), false);
     v_limit  integer := coalesce(orderly.arg_int(inbox.args, 'limit'), 50);
     v_before bigint := orderly.arg_bigint(inbox.args, 'before');
+    v_own    bigint := orderly.own_customer(u);
 BEGIN
     IF v_limit NOT BETWEEN 1 AND 500 THEN
         RAISE EXCEPTION 'limit must be between 1 and 500' USING ERRCODE = 'OL400';
     END IF;
 
+    -- A customer's login reads only the kinds it has a view of (api.notify sends it no others;
+    -- this keeps out those written before that rule, or while the login was staff's), each as a
+    -- customer sees it, also when addressed to another role it holds (an admin's "buyers").
     RETURN QUERY
-    SELECT (orderly.notification_doc(v) || jsonb_build_object('read', r.user_id IS NOT NULL))::json
+    SELECT (CASE WHEN v_own IS NULL THEN orderly.notification_doc(v)
+                 ELSE orderly.visible_doc('notification', orderly.notification_doc(v)::json, v_own)::jsonb END
+            || jsonb_build_object('read', r.user_id IS NOT NULL))::json
     FROM orderly.visible_notifications(u.id, v_before, v_limit, v_unread) v
     LEFT JOIN orderly.notification_reads r ON r.notification_id = v.id AND r.user_id = u.id
+    WHERE v_own IS NULL OR orderly.customer_shape('event:' || v.kind) IS NOT NULL
     ORDER BY v.id DESC;
 END
 $$;

@@ -68,6 +68,26 @@ import Testing
         }
     }
 
+    /// A notice to a role an admin made for customers' logins ("buyers"): staff holding it get
+    /// it pushed; a customer's login reads it in INBOX as customers see it ("from":"staff", not
+    /// the admin's database login), and is not pushed the staff's document.
+    @Test func aCustomersLoginReadsANoticeToItsOtherRoleAsACustomer() async throws {
+        try await withTestServer { server in
+            try await server.database.execute("SELECT admin.create_role('buyers', 'the buying team')")
+            try await server.database.createUser("cora", password: "cora-password", roles: ["customer", "buyers"])
+            try await server.database.createUser("stan", password: "stan-password", roles: ["buyers"])
+            let cora = try await server.connect(as: "cora", password: "cora-password")
+            let stan = try await server.connect(as: "stan", password: "stan-password")
+            try await server.database.execute("SELECT admin.notify('role:buyers', 'new price list')")
+            #expect(try await stan.nextLine()?.contains("new price list") == true)
+            // cora's next line is the reply to its own request, not the event.
+            let inbox = try await cora.request("INBOX")
+            #expect(inbox.data.count == 1 && inbox.data[0].contains(#""from":"staff""#), "\(inbox.data)")
+            #expect(inbox.events.isEmpty, "not pushed the staff's document: \(inbox.events)")
+            for client in [cora, stan] { await client.close() }
+        }
+    }
+
     @Test func pushesNeverSplitAReply() async throws {
         try await withTestServer { server in
             try await server.database.createUser("busy", password: "busy-password", roles: ["warehouse"])

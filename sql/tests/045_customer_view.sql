@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(41);
+SELECT plan(42);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -233,6 +233,18 @@ SELECT is((SELECT jsonb_agg(f.event::jsonb - 'read' ORDER BY f.id DESC)
            WHERE f.recipient_user_id = test.uid('customer') OR f.recipient_role = 'customer'),
           (SELECT jsonb_agg(r - 'read') FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r),
           'a pushed event is the customer''s INBOX row');
+-- A role of customer permissions an admin made for customers' logins: its notices are the
+-- customers' view too. A staff kind stored for the login (before api.notify refused it, or
+-- while it was staff's) is not listed.
+SELECT admin.create_role('buyers', 'the buying team');
+SELECT admin.grant_role('customer', 'buyers');
+SELECT admin.notify('role:buyers', 'New price list');
+INSERT INTO orderly.notifications (recipient_user_id, kind, payload)
+VALUES (test.uid('customer'), 'production.issue', '{"order": 1, "note": "die cracked"}');
+SELECT is(ARRAY(SELECT (r ->> 'kind') || ' ' || coalesce(r -> 'payload' ->> 'from', '-') FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r
+                WHERE r ->> 'kind' IN ('admin.notice', 'production.issue') ORDER BY (r ->> 'id')::bigint DESC LIMIT 2),
+          ARRAY['admin.notice staff', 'admin.notice staff'],
+          'a notice to a customers'' role is from "staff"; a stored staff kind is not in a customer''s INBOX');
 SELECT ok((SELECT bool_and(f.event::jsonb -> 'payload' ? 'approved_by') FROM api.event_feed(0) f WHERE f.kind = 'order.approved'),
           'the finance manager''s event still names the approver');
 

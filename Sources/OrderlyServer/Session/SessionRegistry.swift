@@ -53,7 +53,12 @@ final class SessionRegistry: Sendable {
 
     func pushEvent(_ event: Event) {
         let line = Reply.event(kind: event.kind, json: event.json)
-        for session in sessions(userId: event.userId, role: event.role) { session.push(line) }
+        for session in sessions(userId: event.userId, role: event.role) {
+            // An event for a role other than "customer" is the staff's document: a customer's
+            // login holding that role (an admin's "buyers") reads it in INBOX, as customers see it.
+            if session.identity?.customer == true, event.userId == nil, event.role != "customer" { continue }
+            session.push(line)
+        }
     }
 
     func markAllStale() { all.forEach { $0.markStale() } }
