@@ -196,9 +196,18 @@ public struct JSONScanner {
         var members = builder.beginObject()
         var i = skipSpace(start + 1)
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { return (builder.endObject(members), i + 1) }
+        // In a request, a key given twice is refused, as an argument given twice is: PostgreSQL's
+        // jsonb would keep the last one silently (a lines=[{"sku":A,"sku":B}] ordering B).
+        var keys = Set<String>()
         while true {
             try expect(UInt8(ascii: "\""), at: i, "object key")
             let keyEnd = try scanString(from: i)
+            if case .request = rules {
+                let key = decodeString(from: i, to: keyEnd)
+                guard keys.insert(key).inserted else {
+                    throw ProtocolError(.badSyntax, "key \(JSONText.quote(String(key.prefix(64)))) given twice in a JSON object")
+                }
+            }
             let colon = skipSpace(keyEnd)
             try expect(UInt8(ascii: ":"), at: colon, "':'")
             let (value, end) = try scan(from: colon + 1, depth: depth + 1, building: builder)

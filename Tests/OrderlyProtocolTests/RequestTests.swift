@@ -63,6 +63,8 @@ import Testing
         ("X \"\\ud800\"", "unpaired UTF-16 surrogate in JSON string"),
         ("X a=[01]", "',' or ']' expected in JSON"),
         ("X a=[1e999999]", "JSON number out of range"),
+        (#"X lines=[{"sku":"A","qty":1,"sku":"B"}]"#, #"key "sku" given twice in a JSON object"#),
+        (#"X a={"k":1,"\u006b":2}"#, #"key "k" given twice in a JSON object"#),
         ("X a=[1e-1001]", "JSON number out of range"),
         ("X a=[1." + String(repeating: "5", count: 1000) + "]", "JSON number out of range"),
     ])
