@@ -131,6 +131,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Webhook connections open at once; one more is answered 503 and closed.")
     var webhookMaxConnections: Int = 256
 
+    @Option(help: "Webhook connections open at once from one client address (503 above).")
+    var webhookMaxConnectionsPerAddress: Int = 32
+
     @Option(help: "Where customer e-mail goes: smtp://[user:password@]host[:port][?starttls=yes|no|required] or smtps://…; also ORDERLY_SMTP_URL. None: the outbox is kept, not sent.")
     var smtpUrl: String?
 
@@ -159,7 +162,7 @@ struct Serve: AsyncParsableCommand {
         guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authFirstDelay > 0, authMaxDelay > 0, (authLockout ?? 1) > 0, authMaxAccountFailures > 0,
               authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0, delayCheckInterval >= 0, analyticsInterval >= 0,
-              webhookMaxBody >= 256, webhookRate > 0, webhookMaxConnections > 0, smtpInterval > 0, smtpMaxAttempts > 0, smtpBackoff > 0 else {
+              webhookMaxBody >= 256, webhookRate > 0, webhookMaxConnections > 0, webhookMaxConnectionsPerAddress > 0, smtpInterval > 0, smtpMaxAttempts > 0, smtpBackoff > 0 else {
             throw ValidationError("timeouts and limits must not be negative")
         }
         for range in trustedProxies where AddressRange(range) == nil {
@@ -242,6 +245,7 @@ struct Serve: AsyncParsableCommand {
                 configuration.webhook?.maxBodyBytes = webhookMaxBody
                 configuration.webhook?.requestsPerMinute = webhookRate
                 configuration.webhook?.maxConnections = webhookMaxConnections
+                configuration.webhook?.maxConnectionsPerAddress = webhookMaxConnectionsPerAddress
             }
             if let smtpURL = smtpUrl ?? ProcessInfo.processInfo.environment["ORDERLY_SMTP_URL"] {
                 configuration.smtp = try SMTPSettings(url: smtpURL, from: smtpFrom)

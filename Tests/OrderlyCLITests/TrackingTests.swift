@@ -304,48 +304,59 @@ import Testing
         }
     }
 
-    /// Past --webhook-max-connections open at once, one more is answered 503 and closed; a
-    /// connection closed frees its place.
+    /// Past --webhook-max-connections open at once (or its share per address), one more is
+    /// answered 503 and closed; a connection closed frees its place. A request no carrier's
+    /// working system sends (here a wrong path) is answered and the connection closed, so that
+    /// such requests cannot hold one.
     @Test func connectionsOverTheCapAreAnswered503() async throws {
-        try await withTestServer(configure: {
-            $0.webhook = .init(host: "127.0.0.1", port: 0)
-            $0.webhook?.maxConnections = 2
-        }) { server in
-            let port = try #require(server.server.webhookPort)
-            let get = Array("GET /carriers/dhl/events HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-            /// Waits until the client has a whole answer's head, or was closed; its first line.
-            func answer(_ client: RawClient) async throws -> String {
-                let started = ContinuousClock.now
-                while !client.text.contains("\r\n\r\n") && !client.isClosed && ContinuousClock.now - started < .seconds(10) {
-                    try await Task.sleep(for: .milliseconds(20))
+        for (all, perAddress) in [(2, 32), (32, 2)] {
+            try await withTestServer(configure: {
+                $0.webhook = .init(host: "127.0.0.1", port: 0)
+                $0.webhook?.maxConnections = all
+                $0.webhook?.maxConnectionsPerAddress = perAddress
+            }) { server in
+                let port = try #require(server.server.webhookPort)
+                /// The first line of the answer, once its head is whole or the connection closed.
+                func answer(_ client: RawClient, within limit: Duration = .seconds(10)) async throws -> String {
+                    let started = ContinuousClock.now
+                    while !client.text.contains("\r\n\r\n") && !client.isClosed && ContinuousClock.now - started < limit {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    return client.text.components(separatedBy: "\r\n").first ?? ""
                 }
-                return client.text.components(separatedBy: "\r\n").first ?? ""
+                // Two connections in the middle of a request: they hold their places.
+                var held: [RawClient] = []
+                for _ in 0..<2 {
+                    let client = try await RawClient.connect(port: port, reading: true)
+                    try await client.write(Array("POST /carriers/dhl/events HTTP/1.1\r\nHost: x\r\n".utf8)).get()
+                    held.append(client)
+                }
+                // A third is refused (tried again until the server has counted the two).
+                var refused = false
+                let started = ContinuousClock.now
+                while !refused && ContinuousClock.now - started < .seconds(10) {
+                    let client = try await RawClient.connect(port: port, reading: true)
+                    refused = try await answer(client, within: .milliseconds(500)) == "HTTP/1.1 503 Service Unavailable"
+                    await client.close()
+                }
+                #expect(refused, "\(all) at most, \(perAddress) per address")
+                // One closed: its place is served again, and a wrong path ends the connection.
+                await held.removeFirst().close()
+                var served = false
+                while !served && ContinuousClock.now - started < .seconds(20) {
+                    let client = try await RawClient.connect(port: port, reading: true)
+                    try? await client.write(Array("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n".utf8)).get()
+                    served = try await answer(client) == "HTTP/1.1 404 Not Found"
+                    if served {
+                        let waited = ContinuousClock.now
+                        while !client.isClosed && ContinuousClock.now - waited < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
+                        #expect(client.isClosed, "closed after answering a wrong path")
+                    }
+                    await client.close()
+                }
+                #expect(served, "a freed place is served again")
+                for client in held { await client.close() }
             }
-            // Two served (a 405 for GET, kept alive): both are counted.
-            var open: [RawClient] = []
-            for _ in 0..<2 {
-                let client = try await RawClient.connect(port: port, reading: true)
-                try await client.write(get).get()
-                #expect(try await answer(client) == "HTTP/1.1 405 Method Not Allowed")
-                open.append(client)
-            }
-            let third = try await RawClient.connect(port: port, reading: true)
-            #expect(try await answer(third) == "HTTP/1.1 503 Service Unavailable", "\(third.text.debugDescription) closed: \(third.isClosed)")
-            let started = ContinuousClock.now
-            while !third.isClosed && ContinuousClock.now - started < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(third.isClosed)
-            await third.close()
-            // One closed: its place is free once the server has seen it go.
-            await open.removeFirst().close()
-            var served = false
-            while !served && ContinuousClock.now - started < .seconds(20) {
-                let client = try await RawClient.connect(port: port, reading: true)
-                try? await client.write(get).get()
-                served = try await answer(client) == "HTTP/1.1 405 Method Not Allowed"
-                await client.close()
-            }
-            #expect(served, "a freed place is served again")
-            for client in open { await client.close() }
         }
     }
 

@@ -97,6 +97,8 @@ public struct ServerConfiguration: Sendable {
         /// Connections open at once; one more is answered 503 and closed (each carrier needs a
         /// few; the cap keeps a flood from using up the server's file descriptors).
         public var maxConnections: Int = 256
+        /// Of those, from one client address (so that one address cannot take them all).
+        public var maxConnectionsPerAddress: Int = 32
 
         public init(host: String, port: Int) {
             self.host = host

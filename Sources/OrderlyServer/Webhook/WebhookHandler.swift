@@ -83,6 +83,13 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respond(to request: HTTPRequestHead, body: ByteBuffer?, context: ChannelHandlerContext) {
+        // Every request counts against its address's rate, wrong ones first of all (a client that
+        // only sends 404s would otherwise keep its connections busy for free).
+        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        if let wait = limiter.take(peer) {
+            return write(429, #"{"error":"too many requests; slow down"}"#, request: request, context: context,
+                         extra: [("Retry-After", String(wait))])
+        }
         let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0].isEmpty, parts[1] == "carriers", parts[3] == "events",
@@ -94,11 +101,6 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if tooLarge {
             return write(413, "{\"error\":\"the body is larger than \(maxBody) bytes\"}", request: request, context: context, close: true)
-        }
-        let peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
-        if let wait = limiter.take(peer) {
-            return write(429, #"{"error":"too many requests; slow down"}"#, request: request, context: context,
-                         extra: [("Retry-After", String(wait))])
         }
         let types = request.headers["content-type"]
         guard types.count == 1, types[0].lowercased().hasPrefix("application/json") else {
@@ -125,7 +127,12 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func write(_ status: Int, _ json: String, request: HTTPRequestHead, context: ChannelHandlerContext,
                        extra: [(String, String)] = [], close: Bool = false) {
-        let keepAlive = request.isKeepAlive && !close
+        // A request a carrier's working system never sends (a wrong path, method, type or
+        // signature, a body it cannot mean, too many) ends the connection: it cannot hold one of
+        // the webhook's connections with such requests. 409 (an event_id seen with other content)
+        // and the server's own failures keep it.
+        let clientError = (400..<500).contains(status) && status != 409
+        let keepAlive = request.isKeepAlive && !close && !clientError
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(json.utf8.count + 1))])
         headers.add(contentsOf: extra)
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")

@@ -11,20 +11,30 @@ enum WebhookListener {
     static func bind(_ settings: ServerConfiguration.Webhook, group: EventLoopGroup, database: OrderlyDatabase, logger: Logger) async throws -> Channel {
         let limiter = RateLimiter(perMinute: settings.requestsPerMinute)
         let idle = TimeAmount.seconds(Int64(max(1, settings.idleSeconds)))
-        let open = NIOLockedValueBox(0)
+        // Connections open, all and per client address.
+        let open = NIOLockedValueBox((all: 0, byAddress: [String: Int]()))
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                let admitted = open.withLockedValue { count in
-                    guard count < settings.maxConnections else { return false }
-                    count += 1
+                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                let admitted = open.withLockedValue { open in
+                    guard open.all < settings.maxConnections,
+                          open.byAddress[address, default: 0] < settings.maxConnectionsPerAddress else { return false }
+                    open.all += 1
+                    open.byAddress[address, default: 0] += 1
                     return true
                 }
                 guard admitted else {
                     return channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Busy()) }
                 }
-                channel.closeFuture.whenComplete { _ in open.withLockedValue { $0 -= 1 } }
+                channel.closeFuture.whenComplete { _ in
+                    open.withLockedValue { open in
+                        open.all -= 1
+                        let left = open.byAddress[address, default: 1] - 1
+                        open.byAddress[address] = left > 0 ? left : nil
+                    }
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     // Headers are limited by NIO's parser (80 KiB); malformed HTTP gets a 400.
