@@ -105,8 +105,12 @@ AS $$
 DECLARE
     n integer;
 BEGIN
-    IF older_than IS NULL OR older_than < interval '24 hours' THEN
-        RAISE EXCEPTION 'idempotency keys are kept at least 24 hours (older_than is required)' USING ERRCODE = 'OL400';
+    -- Compared as the DELETE below reads it (now() - older_than): '-1 mon 31 days' is not 24 hours.
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'older_than is required (keys are kept at least 24 hours)' USING ERRCODE = 'OL400';
+    END IF;
+    IF now() - older_than > now() - interval '24 hours' THEN
+        RAISE EXCEPTION 'idempotency keys are kept at least 24 hours' USING ERRCODE = 'OL400';
     END IF;
     DELETE FROM orderly.idempotency_keys x WHERE x.created_at < now() - older_than;
     GET DIAGNOSTICS n = ROW_COUNT;

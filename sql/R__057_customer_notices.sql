@@ -170,11 +170,11 @@ BEGIN
             (SELECT string_agg(DISTINCT t.kind, ', ') FROM orderly.message_templates t) USING ERRCODE = 'OL400';
     END IF;
     SELECT to_jsonb(t) INTO v_before FROM orderly.message_templates t
-    WHERE t.kind = set_message_template.kind AND t.language = set_message_template.language FOR UPDATE;
+    WHERE t.kind = set_message_template.kind AND t.language = lower(set_message_template.language) FOR UPDATE;
     INSERT INTO orderly.message_templates AS t (kind, language, subject, body)
     VALUES (set_message_template.kind, lower(set_message_template.language), set_message_template.subject, set_message_template.body)
     ON CONFLICT ON CONSTRAINT message_templates_pkey DO UPDATE SET subject = excluded.subject, body = excluded.body;
-    PERFORM orderly.audit(NULL, 'message_template.set', 'message_template', kind || '/' || language, v_before,
+    PERFORM orderly.audit(NULL, 'message_template.set', 'message_template', kind || '/' || lower(language), v_before,
                           jsonb_build_object('subject', subject, 'body', body), actor_kind => 'admin_sql');
 END
 $$;

@@ -554,7 +554,8 @@ BEGIN
         'status_label', (SELECT s.customer_label FROM orderly.order_statuses s WHERE s.code = NEW.to_status),
         'at', orderly.json_time(NEW.changed_at));
     -- A milestone (order_statuses.notify_customer) is e-mailed to the customer too, through the
-    -- outbox (R__057_customer_notices.sql), once per status change.
+    -- outbox (R__057_customer_notices.sql), once per order and status: an order approved again
+    -- after a hold (which the customer was not e-mailed about) does not say "Confirmed" twice.
     IF (SELECT s.notify_customer FROM orderly.order_statuses s WHERE s.code = NEW.to_status) THEN
         PERFORM orderly.queue_customer_email('order.status', o,
             v_payload || jsonb_build_object('tracking', (
@@ -563,7 +564,7 @@ BEGIN
                 WHERE s.order_id = o.id AND NEW.to_status IN ('partially_shipped', 'shipped')
                   AND orderly.tracking_url(c.tracking_url_template, s.tracking_no) IS NOT NULL
                 ORDER BY s.id DESC LIMIT 1)),
-            'order.status:' || NEW.id, NEW.changed_by, v_kind);
+            'order.status:' || NEW.order_id || ':' || NEW.to_status, NEW.changed_by, v_kind);
     END IF;
     FOR r IN
         SELECT o.created_by AS user_id WHERE o.created_by IS NOT NULL
@@ -653,7 +654,7 @@ BEGIN
     -- A customer's note is seen by staff and by the customer: it cannot be internal, and saying
     -- so is refused rather than ignored.
     IF orderly.own_customer(u) IS NOT NULL THEN
-        IF coalesce(lower(btrim(visibility)), 'customer') <> 'customer' THEN
+        IF coalesce(nullif(lower(btrim(visibility)), ''), 'customer') <> 'customer' THEN
             RAISE EXCEPTION 'a customer''s note is visible to the customer: visibility=internal is for staff' USING ERRCODE = 'OL400';
         END IF;
         visibility := 'customer';

@@ -36,7 +36,7 @@ BEGIN
     WHERE a.customer_id = o.customer_id AND a.removed_at IS NULL
       AND (a.id = o.ship_to_id OR (o.ship_to_id IS NULL AND a.is_default));
     IF v_ship IS NULL THEN
-        RAISE EXCEPTION 'order % needs a ship-to address: add one with ADDRESS ADD or pick one with ship_to=', o.id
+        RAISE EXCEPTION 'order % needs a ship-to address: add one with ADDRESS ADD, or pick one with ORDER UPDATE % ship_to=', o.id, o.id
             USING ERRCODE = 'OL409';
     END IF;
     -- The final pricing, unless the order was priced in this very transaction for this address

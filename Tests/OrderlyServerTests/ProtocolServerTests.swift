@@ -29,6 +29,7 @@ import Testing
             #expect(help.data.joined().contains("WHOAMI"))
             #expect(try await client.request("HELP whoami").data.count == 1)
             #expect(try await client.request("HELP NOPE").errorCode == "NOT_FOUND")
+            #expect(try await client.request("HELP ORDER SHOW 1").final == "-NOT_FOUND no command 'ORDER SHOW 1' that you may run")
             #expect(try await client.request("HELP order").errorCode == "NOT_FOUND", "hank may run no ORDER command")
             // A first word lists every command it begins that the role may run, not the first one.
             try await server.database.createUser("sara", password: "sara-password", roles: ["sales_rep"])

@@ -6,7 +6,7 @@
 -- functions' volatility and to what the read-only ones really write), and the key mechanism.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(56);
+SELECT plan(57);
 
 DO $$
 BEGIN
@@ -350,7 +350,9 @@ SELECT throws_ok($$SELECT orderly.register_command('ZZ PROBE', 'api.whoami', NUL
                  'register_command: idempotency_key is not listed by hand');
 
 SELECT throws_ok($$ SELECT admin.purge_idempotency_keys(NULL) $$, 'OL400',
-                 'idempotency keys are kept at least 24 hours (older_than is required)', 'purging with no age is refused, not a quiet 0');
+                 'older_than is required (keys are kept at least 24 hours)', 'purging with no age is refused, not a quiet 0');
+SELECT throws_ok($$ SELECT admin.purge_idempotency_keys('-1 mon 31 days') $$, 'OL400',
+                 'idempotency keys are kept at least 24 hours', 'an interval that is less than a day in calendar time is refused');
 SELECT is(ARRAY(SELECT name FROM orderly.commands WHERE staff_only IS NOT NULL ORDER BY name), ARRAY['APPROVAL SHOW', 'CUSTOMER CREATE'],
           'the staff-only commands are rows of the registry (V029)');
 SELECT is_empty($$

@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(42);
+SELECT plan(43);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -111,6 +111,9 @@ SELECT throws_ok(format($$ SELECT test.call('order_note', 'customer', '{"order":
                         test.id('order')),
                  'OL400', 'a customer''s note is visible to the customer: visibility=internal is for staff',
                  'a customer cannot write an internal note (refused, not silently made visible)');
+-- Accepted, and rolled back (the notes below are counted).
+SELECT ok(test.accepted(format($$ SELECT test.call('order_note', 'customer', '{"order":%s,"text":"ring twice","visibility":""}') $$, test.id('order'))),
+          'an empty visibility is "not given", as every empty argument');
 INSERT INTO replies SELECT 'submit', test.call('order_submit', 'customer', jsonb_build_object('id', test.id('order')));
 SELECT NULL FROM test.call('order_reject', 'sales_supervisor', jsonb_build_object('id', test.id('order'), 'reason', 'margin too thin'));
 SELECT NULL FROM test.call('order_submit', 'colleague', jsonb_build_object('id', test.id('order')));

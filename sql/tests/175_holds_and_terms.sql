@@ -4,7 +4,7 @@
 -- by finance without checking the limit again), with events and audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(26);
+SELECT plan(27);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -116,6 +116,10 @@ SELECT test.call('payment_record', 'fay', jsonb_build_object('order', test.id('o
                                                              'reference', 'p-1')) IS NOT NULL;
 SELECT is(pg_temp.status('on_prepaid'), 'ready', 'paid, it is released');
 
+SELECT is((SELECT count(*) FILTER (WHERE h.to_status = 'approved') || ' approvals, '
+                   || (SELECT count(*) FROM orderly.outbox x WHERE x.order_id = test.id('over') AND x.subject LIKE '%Confirmed') || ' e-mail'
+           FROM orderly.order_status_history h WHERE h.order_id = test.id('over')),
+          '2 approvals, 1 e-mail', 'an order approved again after a hold says "Confirmed" to the customer once');
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row names its actor');
 
 SELECT * FROM finish();

@@ -103,16 +103,8 @@ SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%
                  'OL400', format('received_at (1900-01-01T00:00:00.000000Z) is before order %s was created (%s)', test.id('pre'),
                                  (SELECT (created_at AT TIME ZONE 'UTC')::date FROM orderly.orders WHERE id = test.id('pre'))),
                  'nor one from before the order existed');
--- Accepted, and rolled back (a savepoint) so that the amounts below stay as they are.
-CREATE FUNCTION pg_temp.accepted(statement text) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE statement;
-    RAISE SQLSTATE 'XX999';
-EXCEPTION WHEN SQLSTATE 'XX999' THEN
-    RETURN true;
-END
-$$;
-SELECT ok(pg_temp.accepted(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1,"method":"cash","reference":"early","received_at":"%s"}') $$,
+-- Accepted, and rolled back, so that the amounts below stay as they are.
+SELECT ok(test.accepted(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1,"method":"cash","reference":"early","received_at":"%s"}') $$,
                                   test.id('pre'), (SELECT (created_at AT TIME ZONE 'UTC')::date FROM orderly.orders WHERE id = test.id('pre')))),
           'the morning of the day the order was created is fine');
 SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1e12,"method":"cash","reference":"X"}') $$, test.id('pre')),

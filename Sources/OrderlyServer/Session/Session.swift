@@ -197,7 +197,7 @@ final class Session {
                                    && !(command.staffOnly && identity!.customer == true))
         }
         var shown = visible
-        if let wanted = values.first {
+        if !values.isEmpty {
             // The command named, else every command that begins with the words given (HELP ORDER:
             // all ORDER commands), else every command that begins with the text (HELP ORD).
             let name = values.map { $0.text.uppercased() }.joined(separator: " ")
@@ -207,7 +207,7 @@ final class Session {
                 let byWords = visible.filter { $0.name.hasPrefix(name + " ") }
                 shown = byWords.isEmpty ? visible.filter { $0.name.hasPrefix(name) } : byWords
             }
-            guard !shown.isEmpty else { throw ProtocolError(.notFound, "no command '\(wanted.text.prefix(64))' that you may run") }
+            guard !shown.isEmpty else { throw ProtocolError(.notFound, "no command '\(name.prefix(64))' that you may run") }
         }
         var reply = ""
         for command in shown {
