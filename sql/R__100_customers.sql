@@ -766,9 +766,22 @@ DECLARE
     before   orderly.addresses;
     a        orderly.addresses;
     next_id  bigint;
+    v_order  bigint;
+    v_change bigint;
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
+    -- A change waiting for a decision that would ship there could then neither be confirmed nor
+    -- approved (repricing needs an address that is not removed): it is decided first.
+    SELECT c.order_id, c.id INTO v_order, v_change
+    FROM orderly.order_changes c, jsonb_array_elements(c.actions) e
+    WHERE c.customer_id = before.customer_id AND c.status = 'pending'
+      AND e ->> 'action' = 'ship_to' AND e ->> 'address' = before.id::text
+    ORDER BY c.id LIMIT 1;
+    IF v_change IS NOT NULL THEN
+        RAISE EXCEPTION 'address % is the new ship-to of a change waiting for a decision (order %, change %): decide that first',
+            before.id, v_order, v_change USING ERRCODE = 'OL409';
+    END IF;
     UPDATE orderly.addresses x SET removed_at = now(), is_default = false, updated_at = now()
     WHERE x.id = before.id
     RETURNING * INTO a;

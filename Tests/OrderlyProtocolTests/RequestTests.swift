@@ -90,6 +90,8 @@ import Testing
         (#"X note="a\u007fb""#, "control character inside a JSON string"),
         (#"X note="a\bb""#, "control character inside a JSON string"),
         (#"X note="a\u202eb""#, "bidirectional override (U+202E) inside a JSON string"),
+        ("X name=\"Acme\u{2028}Corp\"", "line separator (U+2028) in request"),
+        (#"X name="Acme\u2029Corp""#, "line separator (U+2029) inside a JSON string"),
         (#"X a={"k\u0007":1}"#, "control character inside a JSON string"),
     ])
     func textThatWouldDisplayAsSomethingElse(line: String, message: String) {

@@ -177,8 +177,8 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"i
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
           '400', 'a bidirectional override in a location is 400');
 SELECT is(ARRAY[orderly.hides_text(E'line 1\nline 2\r\n\tend'), orderly.hides_text(E'\u05e9\u05dc\u200f'), orderly.hides_text(E'a\u0085b'),
-                orderly.hides_text(E'a\u2066b'), orderly.hides_text(E'a\u007fb')],
-          ARRAY[false, false, true, true, true], 'line breaks, tab and direction marks are text; C1, DEL and isolates are not');
+                orderly.hides_text(E'a\u2066b'), orderly.hides_text(E'a\u007fb'), orderly.hides_text(E'a\u2028b')],
+          ARRAY[false, false, true, true, true, true], 'line breaks, tab and direction marks are text; C1, DEL and isolates are not');
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"NOPE1","code":"in_transit","at":"2026-01-03T10:00:00Z"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
           '404', 'an unknown shipment is 404');

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(92);
+SELECT plan(94);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -333,5 +333,15 @@ SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","li
                  'OL400', 'line 1 is listed twice in this change: give it once, as it should become', 'a line set twice is refused');
 SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"requested_date","date":null},{"action":"requested_date","date":null}]') $$,
                  'OL400', 'requested_date is given twice in this change', 'the date twice is refused');
+-- An address a change waiting for approval would ship to is not removed before the change is decided.
+INSERT INTO ids SELECT 'dock3', (test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Dock 3',
+    'phone', '+4930100103', 'line1', 'Kai 3', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE')) ->> 'id')::bigint;
+INSERT INTO ids VALUES ('w', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1}]'));
+SELECT is(pg_temp.amend('rita', 'w', format('[{"action":"set_line","line":1,"qty":12},{"action":"ship_to","address":%s}]', test.id('dock3')))
+          ->> 'waiting_for', 'approval', 'a change over the approval threshold, to a new address, waits for approval');
+SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}') $$, test.id('dock3')), 'OL409',
+                 format('address %s is the new ship-to of a change waiting for a decision (order %s, change %s): decide that first',
+                        test.id('dock3'), test.id('w'), (SELECT max(id) FROM orderly.order_changes)),
+                 'its address is not removed while the change waits');
 SELECT * FROM finish();
 ROLLBACK;
