@@ -639,7 +639,14 @@ BEGIN
             PERFORM api.notify(NULL, r.role, 'order.changed', v_payload, actor_id);
         END LOOP;
     END IF;
-    FOR r IN SELECT p AS user_id FROM orderly.order_people(o, c.requested_by) p LOOP
+    -- The creator, the requester and the customer's logins; a customer's login only when the
+    -- change has something a customer sees (a line, the address or date, a note for it): an
+    -- internal note alone would tell it an empty change and the staff's reason.
+    FOR r IN SELECT p AS user_id FROM orderly.order_people(o, c.requested_by) p
+             JOIN orderly.users u ON u.id = p
+             WHERE orderly.own_customer(u) IS NULL OR jsonb_array_length(v_lines) > 0 OR c.diff -> 'header' <> '{}'
+                OR EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(c.diff -> 'notes', '[]')) n WHERE n ->> 'visibility' = 'customer')
+    LOOP
         PERFORM api.notify(r.user_id, NULL, 'order.changed', v_payload, actor_id);
     END LOOP;
     -- The change started the order's approval again (orderly.apply_change): the first step of

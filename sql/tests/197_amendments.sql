@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(94);
+SELECT plan(95);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -343,5 +343,12 @@ SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}
                  format('address %s is the new ship-to of a change waiting for a decision (order %s, change %s): decide that first',
                         test.id('dock3'), test.id('w'), (SELECT max(id) FROM orderly.order_changes)),
                  'its address is not removed while the change waits');
+-- A change with nothing a customer sees (an internal note alone) is not news for the customer's logins.
+CREATE TEMP TABLE told_before AS SELECT pg_temp.told('order.changed', test.id('e')) AS t;
+SELECT pg_temp.amend('rita', 'e', '[{"action":"note","text":"check the pallet","visibility":"internal"}]') IS NOT NULL;
+SELECT is((SELECT array_length(pg_temp.told('order.changed', test.id('e')), 1) - array_length(t, 1) FROM told_before)
+          || ' ' || (SELECT count(*) FROM unnest(pg_temp.told('order.changed', test.id('e'))) x WHERE x = 'buyer')
+          - (SELECT count(*) FROM told_before, unnest(t) x WHERE x = 'buyer'),
+          '1 0', 'an internal note alone: the creator is told, the customer''s login is not');
 SELECT * FROM finish();
 ROLLBACK;
