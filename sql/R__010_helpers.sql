@@ -512,14 +512,20 @@ $$;
 -- no permission that is not for customers (V030: permissions.for_customers), whatever role gives
 -- it: a staff permission would let a customer approve, price or pay its own orders. Checked
 -- after every change that gives a login roles or a role permissions; raises for the first
--- customer login among user_ids that breaks the rule.
+-- customer login among user_ids that breaks the rule. Those changes lock different rows (a
+-- role, a user), so two of them at once could each pass before the other commits (a link and a
+-- grant to a role the login holds): one lock for all of them, taken here, and the rows read
+-- after it (VOLATILE: a fresh snapshot, which sees the other's commit).
+DROP FUNCTION IF EXISTS orderly.beyond_customer(bigint[]);
 CREATE OR REPLACE FUNCTION orderly.check_customer_rights(user_ids bigint[]) RETURNS void
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v record;
 BEGIN
+    -- "orde", "cust": beside the other advisory keys of this database.
+    PERFORM pg_advisory_xact_lock(x'6f726465'::integer, x'63757374'::integer);
     SELECT u.username, string_agg(DISTINCT rp.permission, ', ' ORDER BY rp.permission) AS permissions INTO v
     FROM orderly.users u
     JOIN orderly.user_roles ur ON ur.user_id = u.id

@@ -178,7 +178,11 @@ BEGIN
                 PERFORM admin.create_user(v_role, v_role || '-demo', ARRAY[v_role],
                                           'Demo ' || initcap(replace(v_role, '_', ' ')));
             EXCEPTION WHEN SQLSTATE 'OL409' THEN
-                NULL;  -- another server created it at the same moment
+                -- Another server created it at the same moment; any other conflict (a customer
+                -- role widened beyond customers' permissions, V030) is the admin's to see.
+                IF NOT EXISTS (SELECT 1 FROM orderly.users u WHERE lower(u.username) = v_role) THEN
+                    RAISE;
+                END IF;
             END;
         END IF;
         username := v_role;

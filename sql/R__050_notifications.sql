@@ -37,10 +37,13 @@ END
 $$;
 
 -- What a user may see: addressed to them, or to a role they hold now; unread_only leaves out
--- what they have acknowledged. Newest first, keyset paginated by id ("before"); each half walks
--- its own index backwards and stops at lim (NULL: no limit).
+-- what they have acknowledged; customer_kinds keeps only the kinds customers have a view of (for
+-- a customer's login: before the limit, so that a page is never cut short by what it may not
+-- see). Newest first, keyset paginated by id ("before"); each half walks its own index backwards
+-- and stops at lim (NULL: no limit).
+DROP FUNCTION IF EXISTS orderly.visible_notifications(bigint, bigint, integer, boolean);
 CREATE OR REPLACE FUNCTION orderly.visible_notifications(user_id bigint, before bigint, lim integer,
-                                                         unread_only boolean)
+                                                         unread_only boolean, customer_kinds boolean DEFAULT false)
 RETURNS SETOF orderly.notifications
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -50,12 +53,14 @@ AS $$
          WHERE n.recipient_user_id = $1 AND ($2 IS NULL OR n.id < $2)
            AND NOT ($4 AND EXISTS (SELECT 1 FROM orderly.notification_reads r
                                    WHERE r.notification_id = n.id AND r.user_id = $1))
+           AND NOT ($5 AND orderly.customer_shape('event:' || n.kind) IS NULL)
          ORDER BY n.id DESC LIMIT $3)
         UNION ALL
         (SELECT n.* FROM orderly.notifications n
          WHERE n.recipient_role = ANY (orderly.user_role_names($1)) AND ($2 IS NULL OR n.id < $2)
            AND NOT ($4 AND EXISTS (SELECT 1 FROM orderly.notification_reads r
                                    WHERE r.notification_id = n.id AND r.user_id = $1))
+           AND NOT ($5 AND orderly.customer_shape('event:' || n.kind) IS NULL)
          ORDER BY n.id DESC LIMIT $3)
     ) v
     ORDER BY v.id DESC
@@ -113,8 +118,8 @@ BEGIN
     -- A customer hears only of the kinds it has a view of (orderly.customer_shape): a staff event
     -- (a delay warning, a production issue) sent to the creator of an order who is a customer
     -- login would reach it as an empty payload, saying only that something internal happened.
-    IF (notify.recipient_role = 'customer' OR (r.id IS NOT NULL AND orderly.own_customer(r) IS NOT NULL))
-       AND orderly.customer_shape('event:' || notify.kind) IS NULL THEN
+    IF orderly.customer_shape('event:' || notify.kind) IS NULL    -- cheap first: most kinds have one
+       AND (notify.recipient_role = 'customer' OR (r.id IS NOT NULL AND orderly.own_customer(r) IS NOT NULL)) THEN
         RETURN NULL;
     END IF;
 
@@ -212,9 +217,8 @@ BEGIN
     SELECT (CASE WHEN v_own IS NULL THEN orderly.notification_doc(v)
                  ELSE orderly.visible_doc('notification', orderly.notification_doc(v)::json, v_own)::jsonb END
             || jsonb_build_object('read', r.user_id IS NOT NULL))::json
-    FROM orderly.visible_notifications(u.id, v_before, v_limit, v_unread) v
+    FROM orderly.visible_notifications(u.id, v_before, v_limit, v_unread, v_own IS NOT NULL) v
     LEFT JOIN orderly.notification_reads r ON r.notification_id = v.id AND r.user_id = u.id
-    WHERE v_own IS NULL OR orderly.customer_shape('event:' || v.kind) IS NOT NULL
     ORDER BY v.id DESC;
 END
 $$;
@@ -241,7 +245,7 @@ BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF jsonb_typeof(v_arg) = 'string' AND lower(btrim(v_arg #>> '{}')) = 'all' THEN
         INSERT INTO orderly.notification_reads (notification_id, user_id)
-        SELECT v.id, u.id FROM orderly.visible_notifications(u.id, NULL, NULL, true) v
+        SELECT v.id, u.id FROM orderly.visible_notifications(u.id, NULL, NULL, true, orderly.own_customer(u) IS NOT NULL) v
         ON CONFLICT ON CONSTRAINT notification_reads_pkey DO NOTHING;
         GET DIAGNOSTICS v_count = ROW_COUNT;
     ELSE
@@ -252,7 +256,8 @@ BEGIN
         END;
         IF NOT EXISTS (SELECT 1 FROM orderly.notifications n
                        WHERE n.id = v_id
-                         AND (n.recipient_user_id = u.id OR n.recipient_role = ANY (orderly.user_role_names(u.id)))) THEN
+                         AND (n.recipient_user_id = u.id OR n.recipient_role = ANY (orderly.user_role_names(u.id)))
+                         AND (orderly.own_customer(u) IS NULL OR orderly.customer_shape('event:' || n.kind) IS NOT NULL)) THEN
             RAISE EXCEPTION 'no such notification' USING ERRCODE = 'OL404';
         END IF;
         INSERT INTO orderly.notification_reads (notification_id, user_id)

@@ -167,7 +167,7 @@ BEGIN
     -- a template for another kind would never be sent.
     IF NOT EXISTS (SELECT 1 FROM orderly.message_templates t WHERE t.kind = set_message_template.kind) THEN
         RAISE EXCEPTION 'no e-mail is sent for "%"; templates are for: %', orderly.for_message(kind),
-            (SELECT string_agg(DISTINCT t.kind, ', ') FROM orderly.message_templates t) USING ERRCODE = 'OL400';
+            (SELECT string_agg(DISTINCT t.kind, ', ' ORDER BY t.kind) FROM orderly.message_templates t) USING ERRCODE = 'OL400';
     END IF;
     SELECT to_jsonb(t) INTO v_before FROM orderly.message_templates t
     WHERE t.kind = set_message_template.kind AND t.language = lower(set_message_template.language) FOR UPDATE;

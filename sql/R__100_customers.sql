@@ -771,12 +771,15 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     before := orderly.address_for_update(u, orderly.arg_bigint(args, 'id', true));
-    -- A change waiting for a decision that would ship there could then neither be confirmed nor
-    -- approved (repricing needs an address that is not removed): it is decided first.
+    -- A change waiting for a decision that would ship there, or that waits on an order shipping
+    -- there, could then neither be confirmed nor approved (repricing needs an address that is not
+    -- removed): it is decided first.
     SELECT c.order_id, c.id INTO v_order, v_change
-    FROM orderly.order_changes c, jsonb_array_elements(c.actions) e
+    FROM orderly.order_changes c
     WHERE c.customer_id = before.customer_id AND c.status = 'pending'
-      AND e ->> 'action' = 'ship_to' AND e ->> 'address' = before.id::text
+      AND (EXISTS (SELECT 1 FROM jsonb_array_elements(c.actions) e
+                   WHERE e ->> 'action' = 'ship_to' AND e ->> 'address' = before.id::text)
+           OR EXISTS (SELECT 1 FROM orderly.orders o WHERE o.id = c.order_id AND o.ship_to_id = before.id))
     ORDER BY c.id LIMIT 1;
     IF v_change IS NOT NULL THEN
         RAISE EXCEPTION 'address % is the new ship-to of a change waiting for a decision (order %, change %): decide that first',

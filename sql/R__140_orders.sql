@@ -134,18 +134,23 @@ BEGIN
 END
 $$;
 
+-- The payment terms an order goes by: those it was approved under (V028), before that its
+-- customer's. plpgsql: planned once a session (the pick list asks it of every order).
+CREATE OR REPLACE FUNCTION orderly.order_terms(o orderly.orders) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF o.payment_terms IS NOT NULL THEN
+        RETURN o.payment_terms;
+    END IF;
+    RETURN (SELECT c.payment_terms FROM orderly.customers c WHERE c.id = o.customer_id);
+END
+$$;
+
 -- ORDER SHOW: the header, the customer, where it ships, every line with its price explanation,
 -- the totals, the notes, the current approval step and the status history. plpgsql, so that this
 -- one statement is planned once a session, not at every call as the body of a sql function is.
--- The payment terms an order goes by: those it was approved under (V028), before that its
--- customer's.
-CREATE OR REPLACE FUNCTION orderly.order_terms(o orderly.orders) RETURNS text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT coalesce(($1).payment_terms, (SELECT c.payment_terms FROM orderly.customers c WHERE c.id = ($1).customer_id))
-$$;
-
 CREATE OR REPLACE FUNCTION orderly.order_doc(o orderly.orders) RETURNS json
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -659,7 +664,7 @@ BEGIN
         END IF;
         visibility := 'customer';
     END IF;
-    visibility := coalesce(lower(btrim(visibility)), 'internal');
+    visibility := coalesce(nullif(lower(btrim(visibility)), ''), 'internal');
     IF visibility NOT IN ('internal', 'customer') THEN
         RAISE EXCEPTION 'visibility must be internal or customer' USING ERRCODE = 'OL400';
     END IF;

@@ -153,8 +153,11 @@ BEGIN
     IF v_at > now() + interval '5 minutes' THEN
         RAISE EXCEPTION 'at cannot be in the future' USING ERRCODE = 'OL400';
     END IF;
-    IF v_location IS NOT NULL AND (length(v_location) > 200 OR v_location ~ '[[:cntrl:]]' OR orderly.hides_text(v_location)) THEN
+    IF v_location IS NOT NULL AND (length(v_location) > 200 OR v_location ~ '[[:cntrl:]]') THEN
         RAISE EXCEPTION 'location must be at most 200 characters on one line' USING ERRCODE = 'OL400';
+    END IF;
+    IF orderly.hides_text(v_location) THEN
+        RAISE EXCEPTION 'location may not hold control characters, line separators or bidirectional overrides' USING ERRCODE = 'OL400';
     END IF;
     IF (v_lat IS NULL) <> (v_lon IS NULL) THEN
         RAISE EXCEPTION 'lat and lon come together' USING ERRCODE = 'OL400';
@@ -165,8 +168,11 @@ BEGIN
     IF v_lon NOT BETWEEN -180 AND 180 THEN
         RAISE EXCEPTION 'lon must be between -180 and 180' USING ERRCODE = 'OL400';
     END IF;
-    IF v_signed IS NOT NULL AND (length(v_signed) > 200 OR v_signed ~ '[[:cntrl:]]' OR orderly.hides_text(v_signed)) THEN
+    IF v_signed IS NOT NULL AND (length(v_signed) > 200 OR v_signed ~ '[[:cntrl:]]') THEN
         RAISE EXCEPTION 'signed_by must be at most 200 characters on one line' USING ERRCODE = 'OL400';
+    END IF;
+    IF orderly.hides_text(v_signed) THEN
+        RAISE EXCEPTION 'signed_by may not hold control characters, line separators or bidirectional overrides' USING ERRCODE = 'OL400';
     END IF;
     IF v_signed IS NOT NULL AND v_code <> 'delivered' THEN
         RAISE EXCEPTION 'signed_by belongs to a delivered event' USING ERRCODE = 'OL400';
@@ -175,7 +181,7 @@ BEGIN
         RAISE EXCEPTION 'note must be at most 1000 characters' USING ERRCODE = 'OL400';
     END IF;
     IF orderly.hides_text(v_note) THEN
-        RAISE EXCEPTION 'note may not hold control characters (line breaks and tab excepted) or bidirectional overrides'
+        RAISE EXCEPTION 'note may not hold control characters (line breaks and tab excepted), line separators or bidirectional overrides'
             USING ERRCODE = 'OL400';
     END IF;
     RETURN jsonb_build_object('event_id', v_event, 'shipment', v_shipment, 'tracking_no', v_tracking, 'code', v_code,

@@ -142,10 +142,13 @@ $$;
 -- The risks of the open orders as of "now", one row per order and reason; only_order: of that
 -- order alone (ORDER RISK), instead of every open order.
 DROP FUNCTION IF EXISTS orderly.orders_at_risk(timestamptz);
+-- UTC days (expected_by::date against requested dates) whoever calls it: orderlyd's pool is UTC,
+-- but pg_cron, an admin's psql and a BI tool have their own time zone.
 CREATE OR REPLACE FUNCTION orderly.orders_at_risk(now timestamptz, only_order bigint DEFAULT NULL)
 RETURNS TABLE (order_id bigint, reason text, evidence jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET timezone = 'UTC'
 AS $$
 DECLARE
     v_durations jsonb;

@@ -15,3 +15,28 @@ WHERE code IN ('catalog.read', 'customer.manage', 'customer.read', 'inbox.read',
                'order.create', 'order.read', 'order.submit');
 COMMENT ON COLUMN orderly.permissions.for_customers IS
     'Whether a customer''s login may hold it (through any role); admin functions refuse otherwise';
+
+-- A database whose customer role (or a role a customer's login holds) was given more already
+-- keeps it: the admin functions will refuse the next change to those logins or roles, and this
+-- says which logins hold what, once, so that the admin can decide (revoke, or mark on purpose).
+DO $$
+DECLARE
+    v record;
+BEGIN
+    FOR v IN
+        SELECT u.username, string_agg(DISTINCT rp.permission, ', ' ORDER BY rp.permission) AS permissions
+        FROM orderly.users u
+        JOIN orderly.user_roles ur ON ur.user_id = u.id
+        JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+        JOIN orderly.permissions p ON p.code = rp.permission
+        WHERE NOT p.for_customers
+          AND (u.customer_id IS NOT NULL
+               OR EXISTS (SELECT 1 FROM orderly.user_roles x JOIN orderly.roles r ON r.id = x.role_id
+                          WHERE x.user_id = u.id AND r.name = 'customer'))
+        GROUP BY u.username ORDER BY u.username
+    LOOP
+        RAISE WARNING 'customer''s login "%" holds %, which are not for customers', v.username, v.permissions;
+    END LOOP;
+END
+$$;
+

@@ -42,8 +42,9 @@ public struct JSONValidation: JSONBuilder {
 /// `BAD_SYNTAX` reply, never a database error.
 public struct JSONScanner {
     public enum Rules: Sendable {
-        /// A request line: blanks are spaces and tabs; `\u0000`, unpaired surrogates and numbers
-        /// beyond what `numeric` takes are refused.
+        /// A request line: blanks are spaces and tabs; `\u0000` and the other escapes `TextRules`
+        /// refuses, unpaired surrogates, numbers beyond what `numeric` takes and a key given twice
+        /// in an object are refused.
         case request
         /// A document from the server (the client's reading): any JSON white space; an unpaired
         /// surrogate reads as U+FFFD rather than failing the whole reply.
@@ -197,16 +198,17 @@ public struct JSONScanner {
         var i = skipSpace(start + 1)
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { return (builder.endObject(members), i + 1) }
         // In a request, a key given twice is refused, as an argument given twice is: PostgreSQL's
-        // jsonb would keep the last one silently (a lines=[{"sku":A,"sku":B}] ordering B).
-        var keys = Set<String>()
+        // jsonb would keep the last one silently (a lines=[{"sku":A,"sku":B}] ordering B). The
+        // keys' places are kept (objects in requests are small), compared byte for byte.
+        var keys: [Range<Int>] = []
         while true {
             try expect(UInt8(ascii: "\""), at: i, "object key")
             let keyEnd = try scanString(from: i)
             if case .request = rules {
-                let key = decodeString(from: i, to: keyEnd)
-                guard keys.insert(key).inserted else {
-                    throw ProtocolError(.badSyntax, "key \(JSONText.quote(String(key.prefix(64)))) given twice in a JSON object")
+                if keys.contains(where: { sameKey($0, i..<keyEnd) }) {
+                    throw ProtocolError(.badSyntax, "key \(JSONText.quote(String(decodeString(from: i, to: keyEnd).prefix(64)))) given twice in a JSON object")
                 }
+                keys.append(i..<keyEnd)
             }
             let colon = skipSpace(keyEnd)
             try expect(UInt8(ascii: ":"), at: colon, "':'")
@@ -218,6 +220,15 @@ public struct JSONScanner {
             try expect(UInt8(ascii: ","), at: i, "',' or '}'")
             i = skipSpace(i + 1)
         }
+    }
+
+    /// Whether two key literals (quotes included) name the same key: their bytes, or, when one
+    /// has an escape, their decoded scalars (jsonb compares keys by their code points).
+    private func sameKey(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        let escaped = bytes[a].contains(UInt8(ascii: "\\")) || bytes[b].contains(UInt8(ascii: "\\"))
+        guard escaped else { return bytes[a].elementsEqual(bytes[b]) }
+        return decodeString(from: a.lowerBound, to: a.upperBound).unicodeScalars
+            .elementsEqual(decodeString(from: b.lowerBound, to: b.upperBound).unicodeScalars)
     }
 
     private func scanArray<B: JSONBuilder>(from start: Int, depth: Int, building builder: B) throws(ProtocolError) -> (value: B.Value, end: Int) {

@@ -41,7 +41,8 @@ public struct Request: Equatable, Sendable {
     public init(tokens: [Token]) { self.tokens = tokens }
 
     /// Parses one line (without its terminator). Rejects invalid UTF-8, control characters other
-    /// than tab, bidirectional overrides, unbalanced quotes and invalid JSON with `BAD_SYNTAX`.
+    /// than tab, line separators and bidirectional overrides (`TextRules`), unbalanced quotes,
+    /// invalid JSON and a key given twice in a JSON object with `BAD_SYNTAX`.
     public init(parsing line: some Collection<UInt8>, limits: Limits = Limits()) throws(ProtocolError) {
         let bytes = Array(line)
         guard bytes.count <= limits.maxLineBytes else { throw ProtocolError(.lineTooLong, "request line longer than \(limits.maxLineBytes) bytes") }
@@ -51,7 +52,7 @@ public struct Request: Equatable, Sendable {
         guard String(validating: bytes, as: UTF8.self) != nil else { throw ProtocolError(.badSyntax, "request is not valid UTF-8") }
         // Valid UTF-8 from here on, so a lead byte is followed by its continuation bytes.
         for i in bytes.indices where bytes[i] == 0xC2 || bytes[i] == 0xE2 {
-            if let refusal = TextRules.refusal(utf8: bytes[i...].prefix(3)) { throw ProtocolError(.badSyntax, "\(refusal) in request") }
+            if let refusal = TextRules.refusal(utf8: bytes, at: i) { throw ProtocolError(.badSyntax, "\(refusal) in request") }
         }
         tokens = try Tokenizer(bytes: bytes, scanner: JSONScanner(bytes: bytes, maxDepth: limits.maxJSONDepth)).tokens()
         guard !tokens.isEmpty else { throw ProtocolError(.badSyntax, "empty request") }

@@ -19,13 +19,13 @@ public enum TextRules {
         }
     }
 
-    /// The same for the UTF-8 sequence starting `bytes` (valid UTF-8; only 2- and 3-byte
-    /// sequences can encode a refused scalar above U+007F).
-    public static func refusal(utf8 bytes: ArraySlice<UInt8>) -> String? {
-        let b = Array(bytes)
-        if b.count >= 2, b[0] == 0xC2 { return refusal(scalar: UInt32(b[1] & 0x3F) | 0x80) }
-        if b.count >= 3, b[0] & 0xF0 == 0xE0 {
-            return refusal(scalar: (UInt32(b[0] & 0x0F) << 12) | (UInt32(b[1] & 0x3F) << 6) | UInt32(b[2] & 0x3F))
+    /// The same for the UTF-8 sequence starting at `bytes[i]` (valid UTF-8; only 2- and 3-byte
+    /// sequences can encode a refused scalar above U+007F). Read in place: no copy per character.
+    public static func refusal(utf8 bytes: [UInt8], at i: Int) -> String? {
+        let lead = bytes[i]
+        if lead == 0xC2, i + 1 < bytes.count { return refusal(scalar: UInt32(bytes[i + 1] & 0x3F) | 0x80) }
+        if lead & 0xF0 == 0xE0, i + 2 < bytes.count {
+            return refusal(scalar: (UInt32(lead & 0x0F) << 12) | (UInt32(bytes[i + 1] & 0x3F) << 6) | UInt32(bytes[i + 2] & 0x3F))
         }
         return nil
     }

@@ -65,6 +65,7 @@ import Testing
         ("X a=[1e999999]", "JSON number out of range"),
         (#"X lines=[{"sku":"A","qty":1,"sku":"B"}]"#, #"key "sku" given twice in a JSON object"#),
         (#"X a={"k":1,"\u006b":2}"#, #"key "k" given twice in a JSON object"#),
+        ("X a={\"\u{E9}\":1,\"\\u00e9\":2}", "key \"\u{E9}\" given twice in a JSON object"),
         ("X a=[1e-1001]", "JSON number out of range"),
         ("X a=[1." + String(repeating: "5", count: 1000) + "]", "JSON number out of range"),
     ])
@@ -101,7 +102,9 @@ import Testing
     @Test func lineBreaksTabsDirectionMarksAndOtherScriptsStay() throws {
         for line in [#"X note="line 1\nline 2\r\n\tend""#, "X note=\"\u{05E9}\u{05DC}\u{05D5}\u{05DD} \u{200F}(1)\"",
                      "X name=Müller\u{A0}GmbH", "X note=\"\u{2014} \u{2030} \u{20AC}\"",
-                     #"X note="caf\u00e9 \u2014 \u200e""#] {
+                     #"X note="caf\u00e9 \u2014 \u200e""#,
+                     // Two keys jsonb tells apart (é and e + combining acute), though Swift's == would not.
+                     "X a={\"\u{E9}\":1,\"e\u{301}\":2}"] {
             #expect((try? Request(parsing: line)) != nil, "\(line)")
         }
     }

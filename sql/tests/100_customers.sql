@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(80);
+SELECT plan(82);
 
 DO $$
 BEGIN
@@ -139,7 +139,8 @@ SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r O
                           WHERE ur.user_id = test.uid('buyer') AND r.name = 'sales_rep'), '… and not granted');
 SELECT throws_ok(format($$ SELECT admin.link_customer('wally', %s) $$, test.id('acme')), 'OL409', NULL,
                  'a staff login is not linked to a customer');
-SELECT lives_ok($$ SELECT admin.grant_role('buyer', 'customer') $$, 'the customer role itself is fine');
+SELECT lives_ok($$ SELECT admin.create_user('buyer2', 'buyer2-secret-1', '{}') $$, 'a login with no role…');
+SELECT lives_ok($$ SELECT admin.grant_role('buyer2', 'customer') $$, '… may be given the customer role');
 -- Nor through a role it holds, nor the customer role itself, nor by holding the customer role (V030).
 SELECT admin.create_role('buyers', 'the buying team');
 SELECT lives_ok($$ SELECT admin.grant_role('buyer', 'buyers') $$, 'a role of customer permissions is fine');
@@ -151,7 +152,9 @@ SELECT throws_ok($$ SELECT admin.grant_permission('customer', 'order.approve') $
                  'nor for the role customer');
 SELECT throws_ok($$ SELECT admin.grant_role('wally', 'customer') $$, 'OL409', NULL,
                  'nor the role customer for a staff login (holding it makes a customer''s login)');
-SELECT lives_ok($$ SELECT admin.grant_permission('buyers', 'inbox.read') $$, 'a permission for customers is fine');
+SELECT lives_ok($$ SELECT admin.grant_permission('buyers', 'catalog.read') $$, 'a permission for customers is fine');
+SELECT is((SELECT count(*)::integer FROM orderly.role_permissions rp JOIN orderly.roles r ON r.id = rp.role_id
+           WHERE r.name = 'buyers' AND rp.permission = 'catalog.read'), 1, '… and granted');
 
 -- CUSTOMER SHOW's order summary ------------------------------------------------------------------
 

@@ -171,11 +171,12 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"i
           '{"status": 400, "body": {"error": "the body is nested too deeply"}}', 'nesting deeper than the parser''s stack is 400, not 500');
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","note":"a\u001b[2Jb"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')),
-          '{"status": 400, "body": {"error": "note may not hold control characters (line breaks and tab excepted) or bidirectional overrides", "field": "note"}}',
+          '{"status": 400, "body": {"error": "note may not hold control characters (line breaks and tab excepted), line separators or bidirectional overrides", "field": "note"}}',
           'an escape sequence in a note is 400 (the protocol refuses it in every request)');
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","location":"Hamburg \u202e"}',
-                       (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
-          '400', 'a bidirectional override in a location is 400');
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) -> 'body',
+          '{"error": "location may not hold control characters, line separators or bidirectional overrides", "field": "location"}',
+          'a bidirectional override in a location is 400, said as such');
 SELECT is(ARRAY[orderly.hides_text(E'line 1\nline 2\r\n\tend'), orderly.hides_text(E'\u05e9\u05dc\u200f'), orderly.hides_text(E'a\u0085b'),
                 orderly.hides_text(E'a\u2066b'), orderly.hides_text(E'a\u007fb'), orderly.hides_text(E'a\u2028b')],
           ARRAY[false, false, true, true, true, true], 'line breaks, tab and direction marks are text; C1, DEL and isolates are not');

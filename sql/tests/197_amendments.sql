@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(95);
+SELECT plan(96);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -350,5 +350,9 @@ SELECT is((SELECT array_length(pg_temp.told('order.changed', test.id('e')), 1) -
           || ' ' || (SELECT count(*) FROM unnest(pg_temp.told('order.changed', test.id('e'))) x WHERE x = 'buyer')
           - (SELECT count(*) FROM told_before, unnest(t) x WHERE x = 'buyer'),
           '1 0', 'an internal note alone: the creator is told, the customer''s login is not');
+-- Nor the address of an order whose change waits (it would be repriced there when decided).
+SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}') $$,
+                        (SELECT ship_to_id FROM orderly.orders WHERE id = test.id('w'))), 'OL409', NULL,
+                 'the current address of an order with a change waiting is not removed either');
 SELECT * FROM finish();
 ROLLBACK;

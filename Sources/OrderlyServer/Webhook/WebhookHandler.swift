@@ -121,18 +121,18 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
             if answer.status >= 500 {
                 handler.logger.warning("webhook answered \(answer.status)", metadata: ["carrier": "\(carrier)", "body": "\(answer.body)"])
             }
-            handler.write(answer.status, answer.body, request: request, context: context)
+            handler.write(answer.status, answer.body, request: request, context: context, fromDatabase: true)
         }
     }
 
     private func write(_ status: Int, _ json: String, request: HTTPRequestHead, context: ChannelHandlerContext,
-                       extra: [(String, String)] = [], close: Bool = false) {
-        // A request a carrier's working system never sends (a wrong path, method, type or
-        // signature, a body it cannot mean, too many) ends the connection: it cannot hold one of
-        // the webhook's connections with such requests. 409 (an event_id seen with other content)
-        // and the server's own failures keep it.
-        let clientError = (400..<500).contains(status) && status != 409
-        let keepAlive = request.isKeepAlive && !close && !clientError
+                       extra: [(String, String)] = [], close: Bool = false, fromDatabase: Bool = false) {
+        // A request refused here, before the database (a wrong path, method or type, no
+        // signature, too many) ends the connection: such requests cannot hold one of the
+        // webhook's connections. The database's answers (an unknown tracking number, an event
+        // from a skewed clock) keep it: a working carrier gets those now and then.
+        let refusedHere = (400..<500).contains(status) && !fromDatabase
+        let keepAlive = request.isKeepAlive && !close && !refusedHere
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(json.utf8.count + 1))])
         headers.add(contentsOf: extra)
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
