@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(82);
+SELECT plan(83);
 
 DO $$
 BEGIN
@@ -155,6 +155,34 @@ SELECT throws_ok($$ SELECT admin.grant_role('wally', 'customer') $$, 'OL409', NU
 SELECT lives_ok($$ SELECT admin.grant_permission('buyers', 'catalog.read') $$, 'a permission for customers is fine');
 SELECT is((SELECT count(*)::integer FROM orderly.role_permissions rp JOIN orderly.roles r ON r.id = rp.role_id
            WHERE r.name = 'buyers' AND rp.permission = 'catalog.read'), 1, '… and granted');
+-- The changes that give rights lock different rows; they meet at one lock, held to commit: a grant
+-- in another session waits while this transaction holds it (dblink; skipped without it).
+SELECT orderly.check_customer_rights('{}');
+CREATE TEMP TABLE rights_race (available boolean, waited boolean);
+DO $$
+DECLARE
+    v_pid integer;
+    v_waited boolean := false;
+    v_until timestamptz := clock_timestamp() + interval '10 seconds';
+BEGIN
+    IF NOT test.other_session('rights_other') THEN
+        INSERT INTO rights_race VALUES (false, NULL);
+        RETURN;
+    END IF;
+    SELECT pid INTO v_pid FROM dblink('rights_other', 'SELECT pg_backend_pid()') AS t(pid integer);
+    PERFORM dblink_send_query('rights_other', $q$ SELECT admin.grant_permission('auditor', 'catalog.manage') $q$);
+    WHILE NOT v_waited AND clock_timestamp() < v_until LOOP
+        PERFORM pg_sleep(0.05);
+        v_waited := EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = v_pid AND l.locktype = 'advisory' AND NOT l.granted);
+    END LOOP;
+    PERFORM dblink_cancel_query('rights_other');
+    PERFORM dblink_disconnect('rights_other');
+    INSERT INTO rights_race VALUES (true, v_waited);
+END
+$$;
+SELECT CASE WHEN (SELECT available FROM rights_race)
+            THEN ok((SELECT waited FROM rights_race), 'a grant elsewhere waits for this transaction''s change of rights to end')
+            ELSE skip('dblink is not installed', 1) END;
 
 -- CUSTOMER SHOW's order summary ------------------------------------------------------------------
 
