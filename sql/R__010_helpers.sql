@@ -524,6 +524,13 @@ AS $$
 DECLARE
     v record;
 BEGIN
+    -- The read after the lock must see what the lock's last holder committed: only READ
+    -- COMMITTED takes a fresh snapshot per statement (a REPEATABLE READ transaction would check
+    -- against what it saw at its start, and let a concurrent grant through).
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'change users'' rights at READ COMMITTED (the default), not %', current_setting('transaction_isolation')
+            USING ERRCODE = 'OL409';
+    END IF;
     -- "orde", "cust": beside the other advisory keys of this database.
     PERFORM pg_advisory_xact_lock(x'6f726465'::integer, x'63757374'::integer);
     SELECT u.username, string_agg(DISTINCT rp.permission, ', ' ORDER BY rp.permission) AS permissions INTO v
@@ -534,7 +541,7 @@ BEGIN
     WHERE u.id = ANY (user_ids) AND NOT p.for_customers AND orderly.own_customer(u) IS NOT NULL
     GROUP BY u.username ORDER BY u.username LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'user "%" is a customer''s login and may not hold %', v.username, v.permissions
+        RAISE EXCEPTION 'user "%" would be a customer''s login holding %, which are not for customers', v.username, v.permissions
             USING ERRCODE = 'OL409',
                   HINT = 'a customer''s login holds only permissions marked for customers (orderly.permissions.for_customers)';
     END IF;

@@ -782,7 +782,7 @@ BEGIN
            OR EXISTS (SELECT 1 FROM orderly.orders o WHERE o.id = c.order_id AND o.ship_to_id = before.id))
     ORDER BY c.id LIMIT 1;
     IF v_change IS NOT NULL THEN
-        RAISE EXCEPTION 'address % is the new ship-to of a change waiting for a decision (order %, change %): decide that first',
+        RAISE EXCEPTION 'address % is where order % ships, or will with change %, which waits for a decision: decide that first',
             before.id, v_order, v_change USING ERRCODE = 'OL409';
     END IF;
     UPDATE orderly.addresses x SET removed_at = now(), is_default = false, updated_at = now()

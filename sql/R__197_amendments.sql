@@ -748,6 +748,7 @@ DECLARE
     v_needs    jsonb;
     v_stage    jsonb;
     v_total    numeric;
+    v_removed  bigint;
     v_held     jsonb;
     v_round    integer;
 BEGIN
@@ -785,6 +786,18 @@ BEGIN
     EXCEPTION WHEN SQLSTATE 'OL999' THEN
         NULL;
     END;
+    -- The trial's locks went with it: the addresses the change prices for (the order's own, and a
+    -- new ship-to) are locked again, to commit. ADDRESS REMOVE waits for this change and then
+    -- finds it waiting; one removed while this waited is refused here.
+    PERFORM 1 FROM orderly.addresses x
+    WHERE x.id = o.ship_to_id
+       OR x.id IN (SELECT (e ->> 'address')::bigint FROM jsonb_array_elements(v_actions) e WHERE e ->> 'action' = 'ship_to')
+    ORDER BY x.id FOR SHARE;
+    SELECT x.id INTO v_removed FROM jsonb_array_elements(v_actions) e JOIN orderly.addresses x ON x.id = (e ->> 'address')::bigint
+    WHERE e ->> 'action' = 'ship_to' AND x.removed_at IS NOT NULL LIMIT 1;
+    IF v_removed IS NOT NULL THEN
+        RAISE EXCEPTION 'ship-to address % was removed; give another (ship_to)', v_removed USING ERRCODE = 'OL404';
+    END IF;
 
     INSERT INTO orderly.order_changes (order_id, customer_id, status, waiting_for, reason, actions, reprice, diff,
                                        total_before, total_after, currency, requested_by, decided_by, decided_at)

@@ -199,16 +199,26 @@ public struct JSONScanner {
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { return (builder.endObject(members), i + 1) }
         // In a request, a key given twice is refused, as an argument given twice is: PostgreSQL's
         // jsonb would keep the last one silently (a lines=[{"sku":A,"sku":B}] ordering B). The
-        // keys' places are kept (objects in requests are small), compared byte for byte.
-        var keys: [Range<Int>] = []
+        // first few keys are compared in place (no allocation for the objects requests are made
+        // of); past them, a hash set of code points keeps the cost linear in the number of keys
+        // (a request is parsed before its sender has logged in).
+        var few: [Range<Int>] = []
+        var many = Set<[UInt8]>()
         while true {
             try expect(UInt8(ascii: "\""), at: i, "object key")
             let keyEnd = try scanString(from: i)
             if case .request = rules {
-                if keys.contains(where: { sameKey($0, i..<keyEnd) }) {
+                let duplicate: Bool
+                if few.count < Self.keysComparedInPlace {
+                    duplicate = few.contains { sameKey($0, i..<keyEnd) }
+                    few.append(i..<keyEnd)
+                } else {
+                    if many.isEmpty { for key in few { many.insert(codePoints(key)) } }
+                    duplicate = !many.insert(codePoints(i..<keyEnd)).inserted
+                }
+                if duplicate {
                     throw ProtocolError(.badSyntax, "key \(JSONText.quote(String(decodeString(from: i, to: keyEnd).prefix(64)))) given twice in a JSON object")
                 }
-                keys.append(i..<keyEnd)
             }
             let colon = skipSpace(keyEnd)
             try expect(UInt8(ascii: ":"), at: colon, "':'")
@@ -220,6 +230,15 @@ public struct JSONScanner {
             try expect(UInt8(ascii: ","), at: i, "',' or '}'")
             i = skipSpace(i + 1)
         }
+    }
+
+    static let keysComparedInPlace = 8
+
+    /// A key literal's code points as UTF-8 (quotes off, escapes decoded): what jsonb compares.
+    private func codePoints(_ key: Range<Int>) -> [UInt8] {
+        let inner = bytes[(key.lowerBound + 1)..<(key.upperBound - 1)]
+        guard inner.contains(UInt8(ascii: "\\")) else { return Array(inner) }
+        return Array(decodeString(from: key.lowerBound, to: key.upperBound).utf8)
     }
 
     /// Whether two key literals (quotes included) name the same key: their bytes, or, when one

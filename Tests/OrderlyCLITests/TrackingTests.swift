@@ -304,6 +304,23 @@ import Testing
         }
     }
 
+    /// A wrong signature (the database's 401) ends the connection like a missing one: strangers
+    /// cannot keep the webhook's connections with signed-looking requests.
+    @Test func aWrongSignatureClosesTheConnection() async throws {
+        try await withTestServer(configure: { $0.webhook = .init(host: "127.0.0.1", port: 0) }) { server in
+            let client = try await RawClient.connect(port: try #require(server.server.webhookPort), reading: true)
+            let body = "{}"
+            let request = "POST /carriers/dhl/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + "X-Orderly-Signature: sha256=00\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
+            try await client.write(Array(request.utf8)).get()
+            let started = ContinuousClock.now
+            while !client.isClosed && ContinuousClock.now - started < .seconds(20) { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(client.isClosed && client.text.hasPrefix("HTTP/1.1 401 Unauthorized\r\n"), "\(client.text)")
+            #expect(client.text.contains("Connection: close"), "\(client.text)")
+            await client.close()
+        }
+    }
+
     /// Past --webhook-max-connections open at once (or its share per address), one more is
     /// answered 503 and closed; a connection closed frees its place. A request no carrier's
     /// working system sends (here a wrong path) is answered and the connection closed, so that

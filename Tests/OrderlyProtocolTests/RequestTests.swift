@@ -120,6 +120,17 @@ import Testing
         #expect((try? Request(parsing: String(repeating: "A", count: 16), limits: limits)) != nil)
     }
 
+    /// Many keys in one object (past the few compared in place, a set of code points): distinct
+    /// ones pass, escaped or not, and a duplicate among them is found, also written otherwise.
+    @Test func manyKeysInOneObject() throws {
+        let keys = (0..<5000).map { #""\/k\#($0)":0"# }
+        let limits = Limits(maxLineBytes: 200_000)
+        _ = try Request(parsing: "X a={" + keys.joined(separator: ",") + "}", limits: limits)
+        #expect(throws: ProtocolError(.badSyntax, #"key "/k1" given twice in a JSON object"#)) {
+            try Request(parsing: "X a={" + (keys + [#""/k1":1"#]).joined(separator: ",") + "}", limits: limits)
+        }
+    }
+
     @Test func deepNestingFromHostileInputDoesNotCrash() {
         let line = "X a=" + String(repeating: "[", count: 100_000)
         #expect(throws: ProtocolError.self) { try Request(parsing: line, limits: Limits(maxLineBytes: 200_000)) }

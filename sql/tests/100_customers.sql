@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(83);
+SELECT plan(84);
 
 DO $$
 BEGIN
@@ -145,7 +145,7 @@ SELECT lives_ok($$ SELECT admin.grant_role('buyer2', 'customer') $$, '… may be
 SELECT admin.create_role('buyers', 'the buying team');
 SELECT lives_ok($$ SELECT admin.grant_role('buyer', 'buyers') $$, 'a role of customer permissions is fine');
 SELECT throws_ok($$ SELECT admin.grant_permission('buyers', 'payment.record') $$, 'OL409',
-                 'user "buyer" is a customer''s login and may not hold payment.record',
+                 'user "buyer" would be a customer''s login holding payment.record, which are not for customers',
                  'a staff permission for a role a customer''s login holds is refused');
 SELECT throws_ok($$ SELECT admin.grant_permission('customer', 'order.approve') $$, 'OL409',
                  'permission "order.approve" is not for customers: the role customer may not hold it',
@@ -182,6 +182,28 @@ END
 $$;
 SELECT CASE WHEN (SELECT available FROM rights_race)
             THEN ok((SELECT waited FROM rights_race), 'a grant elsewhere waits for this transaction''s change of rights to end')
+            ELSE skip('dblink is not installed', 1) END;
+-- At REPEATABLE READ the check would read an old snapshot: refused (another session, dblink).
+CREATE TEMP TABLE rights_rr (available boolean, message text);
+DO $$
+BEGIN
+    IF NOT test.other_session('rights_rr') THEN
+        INSERT INTO rights_rr VALUES (false, NULL);
+        RETURN;
+    END IF;
+    PERFORM dblink_exec('rights_rr', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+    BEGIN
+        PERFORM * FROM dblink('rights_rr', $q$ SELECT admin.create_user('rr', 'rr-secret-1', '{}')::text $q$) AS t(x text);
+        INSERT INTO rights_rr VALUES (true, 'accepted');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO rights_rr VALUES (true, SQLERRM);
+    END;
+    PERFORM dblink_disconnect('rights_rr');
+END
+$$;
+SELECT CASE WHEN (SELECT available FROM rights_rr)
+            THEN is((SELECT message FROM rights_rr), 'change users'' rights at READ COMMITTED (the default), not repeatable read',
+                    'rights are not changed at REPEATABLE READ')
             ELSE skip('dblink is not installed', 1) END;
 
 -- CUSTOMER SHOW's order summary ------------------------------------------------------------------

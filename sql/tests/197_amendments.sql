@@ -340,7 +340,7 @@ INSERT INTO ids VALUES ('w', test.submitted('rita', test.id('acme'), '[{"sku":"G
 SELECT is(pg_temp.amend('rita', 'w', format('[{"action":"set_line","line":1,"qty":12},{"action":"ship_to","address":%s}]', test.id('dock3')))
           ->> 'waiting_for', 'approval', 'a change over the approval threshold, to a new address, waits for approval');
 SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}') $$, test.id('dock3')), 'OL409',
-                 format('address %s is the new ship-to of a change waiting for a decision (order %s, change %s): decide that first',
+                 format('address %s is where order %s ships, or will with change %s, which waits for a decision: decide that first',
                         test.id('dock3'), test.id('w'), (SELECT max(id) FROM orderly.order_changes)),
                  'its address is not removed while the change waits');
 -- A change with nothing a customer sees (an internal note alone) is not news for the customer's logins.

@@ -127,12 +127,13 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func write(_ status: Int, _ json: String, request: HTTPRequestHead, context: ChannelHandlerContext,
                        extra: [(String, String)] = [], close: Bool = false, fromDatabase: Bool = false) {
-        // A request refused here, before the database (a wrong path, method or type, no
-        // signature, too many) ends the connection: such requests cannot hold one of the
-        // webhook's connections. The database's answers (an unknown tracking number, an event
-        // from a skewed clock) keep it: a working carrier gets those now and then.
-        let refusedHere = (400..<500).contains(status) && !fromDatabase
-        let keepAlive = request.isKeepAlive && !close && !refusedHere
+        // A request refused before its signature was good (a wrong path, method or type, no or
+        // a bad signature — the database answers 401 — too many) ends the connection: a stranger
+        // cannot hold one of the webhook's connections. The database's answers to a signed
+        // request (an unknown tracking number, an event from a skewed clock) keep it: a working
+        // carrier gets those now and then.
+        let refusedUnsigned = (400..<500).contains(status) && (!fromDatabase || status == 401)
+        let keepAlive = request.isKeepAlive && !close && !refusedUnsigned
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(json.utf8.count + 1))])
         headers.add(contentsOf: extra)
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
