@@ -1,5 +1,7 @@
+import Dispatch
 import OrderlyClient
 import OrderlyTestSupport
+import PostgresClient
 import Testing
 
 /// Amendments over real TCP (R__197_amendments.sql): an order changed three times — a quantity
@@ -188,6 +190,60 @@ import Testing
             #expect(stock.held == "1:MILL-1-STD=\(lastQty)" && stock.exact && stock.consistent, "\(stock)")
             let qty = try await server.database.execute("SELECT qty FROM orderly.order_lines WHERE order_id = $1", [String(order)]).scalar
             #expect(qty == String(lastQty))
+        }
+    }
+
+    /// ADDRESS REMOVE while an amendment that will wait is being requested: the removal waits
+    /// for the amendment's transaction (held open here, on a connection of the test's own) and
+    /// then refuses, as the change waits to ship there. Without the lock it answered at once
+    /// and left a waiting change that could never be approved.
+    @Test func anAddressIsNotRemovedUnderAChangeBeingRequested() async throws {
+        try await withTestServer { server in
+            let customer = try await Self.prepare(server)
+            let rita = try await server.connect(as: "rita", password: "rita-password")
+            let (order, status) = try await Self.create(rita, customer, #"[{"sku":"MILL-1-STD","qty":1}]"#)
+            #expect(status == "ready")
+            let added = try await rita.request("ADDRESS ADD customer=\(customer) recipient=\"Site C\" phone=+4940123458 line1=\"Dock 10\" city=Hamburg region=HH postal_code=20457 country=DE")
+            let first = try #require(added.data.first, "\(added)")
+            let address = try #require(try doc(first)["id"].int)
+            let actor = try #require(try await server.database.execute("SELECT id FROM orderly.users WHERE username = 'rita'").scalar)
+            let changes = #"{"id":\#(order),"reason":"bigger","changes":[{"action":"set_line","line":1,"qty":12},{"action":"ship_to","address":\#(address)}]}"#
+            let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+            let config = server.database.config
+            let amendment = Task {
+                try await onThread {
+                    let connection = try Connection(config: config)
+                    defer { connection.close() }
+                    _ = try connection.query("BEGIN")
+                    let reply = try connection.query("SELECT * FROM api.order_amend($1::bigint, $2::jsonb)", [actor, changes]).scalar ?? ""
+                    held.signal()
+                    release.wait()
+                    _ = try connection.query("COMMIT")
+                    return reply
+                }
+            }
+            try await onThread { held.wait() }
+            let removal = Task {
+                let remover = try await server.connect(as: "rita", password: "rita-password")
+                let reply = try await remover.request("ADDRESS REMOVE \(address)")
+                await remover.close()
+                return reply
+            }
+            // Until the removal waits for a lock (or, were there none to wait for, has answered).
+            let started = ContinuousClock.now
+            while ContinuousClock.now - started < .seconds(10) {
+                let waiting = try await server.database.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").scalar
+                if waiting != "0" { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            release.signal()
+            let requested = try await amendment.value
+            #expect(try doc(requested)["waiting_for"].text == "approval", "\(requested)")
+            let removed = try await removal.value
+            #expect(removed.errorCode == "CONFLICT", "\(removed.final)")
+            #expect(try await server.database.execute("SELECT removed_at IS NULL FROM orderly.addresses WHERE id = $1", [String(address)]).scalar == "t")
+            await rita.close()
         }
     }
 }
