@@ -166,6 +166,12 @@ BEGIN
 END
 $$;
 
+-- Whether customers receive events of this kind: those it has a view of (api.notify sends a
+-- customer's login no other; INBOX lists it no other). An expression, inlined where it is used.
+CREATE OR REPLACE FUNCTION orderly.customer_event(kind text) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT orderly.customer_shape('event:' || $1) IS NOT NULL $$;
+
 -- A pricing explanation (orderly.explanation_doc's steps) as a customer sees it: a manual price's
 -- step without the reason staff gave for it, in its key or at the end of its text (where
 -- orderly.override_step puts it, after ": "); every other step as it is, in its own key order.

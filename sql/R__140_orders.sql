@@ -481,9 +481,7 @@ BEGIN
         submitted_by = CASE WHEN change_status.to_status = 'submitted' THEN actor_id ELSE x.submitted_by END,
         submitted_at = CASE WHEN change_status.to_status = 'submitted' THEN now() ELSE x.submitted_at END,
         -- The terms it is released under (V028): a later change of the customer's is for new orders.
-        payment_terms = CASE WHEN change_status.to_status = 'approved' AND x.payment_terms IS NULL
-                             THEN (SELECT c.payment_terms FROM orderly.customers c WHERE c.id = o.customer_id)
-                             ELSE x.payment_terms END
+        payment_terms = CASE WHEN change_status.to_status = 'approved' THEN orderly.order_terms(o) ELSE x.payment_terms END
     WHERE x.id = o.id
     RETURNING * INTO n;
     INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by, reason)

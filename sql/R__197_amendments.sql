@@ -377,13 +377,8 @@ BEGIN
             IF NOT EXISTS (SELECT 1 FROM orderly.open_lines(o.id) x WHERE x.open > 0) THEN
                 RAISE EXCEPTION 'order %: everything has shipped; a new ship-to is only for what has not', o.id USING ERRCODE = 'OL409';
             END IF;
+            -- Locked against ADDRESS REMOVE by api.order_amend (after its trial of this function).
             a := orderly.ship_to_address(o.customer_id, (e ->> 'address')::bigint);
-            -- Held until commit: ADDRESS REMOVE (which locks it FOR UPDATE, then looks for
-            -- changes waiting to ship there) waits for this change, and then finds it.
-            PERFORM 1 FROM orderly.addresses x WHERE x.id = a.id AND x.removed_at IS NULL FOR SHARE;
-            IF NOT FOUND THEN   -- removed while this waited for the lock
-                RAISE EXCEPTION 'ship-to address % was removed; give another (ship_to)', a.id USING ERRCODE = 'OL404';
-            END IF;
             UPDATE orderly.orders x SET ship_to_id = a.id, updated_at = now() WHERE x.id = o.id RETURNING * INTO o;
             v_ship := true;
         WHEN 'requested_date' THEN

@@ -241,13 +241,12 @@ public struct JSONScanner {
         return Array(decodeString(from: key.lowerBound, to: key.upperBound).utf8)
     }
 
-    /// Whether two key literals (quotes included) name the same key: their bytes, or, when one
-    /// has an escape, their decoded scalars (jsonb compares keys by their code points).
+    /// Whether two key literals (quotes included) name the same key: their bytes when neither
+    /// has an escape (no allocation), else their code points.
     private func sameKey(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
         let escaped = bytes[a].contains(UInt8(ascii: "\\")) || bytes[b].contains(UInt8(ascii: "\\"))
         guard escaped else { return bytes[a].elementsEqual(bytes[b]) }
-        return decodeString(from: a.lowerBound, to: a.upperBound).unicodeScalars
-            .elementsEqual(decodeString(from: b.lowerBound, to: b.upperBound).unicodeScalars)
+        return codePoints(a) == codePoints(b)
     }
 
     private func scanArray<B: JSONBuilder>(from start: Int, depth: Int, building builder: B) throws(ProtocolError) -> (value: B.Value, end: Int) {
