@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        // Tests only: the programs they run (Foundation's Process crashed the test process).
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -139,7 +142,12 @@ let package = Package(
         ),
         .target(
             name: "OrderlyTestSupport",
-            dependencies: ["PostgresClient", "OrderlyProtocol", "OrderlyStore", "OrderlyServer", "OrderlyClient"],
+            dependencies: [
+                "PostgresClient", "OrderlyProtocol", "OrderlyStore", "OrderlyServer", "OrderlyClient",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             path: "Tests/OrderlyTestSupport"
         ),
         .testTarget(name: "OrderlyProtocolTests", dependencies: ["OrderlyProtocol"]),

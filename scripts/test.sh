@@ -60,6 +60,11 @@ echo "== SQL file order"
 # Each R file calls only functions of its own and earlier files (docs/ARCHITECTURE.md §6).
 run_step "^sql/|^check-sql-deps" scripts/check-sql-deps.sh
 
+echo "== no Foundation Process"
+# Its run() over-reads /proc/self/fd entries and crashed the test process (swift-corelibs-foundation
+# PR #5472); tests run programs through Tests/OrderlyTestSupport/Program.swift (swift-subprocess).
+run_step "Process\\(\\)" bash -c '! grep -rnE "(^|[^A-Za-z])Process\(\)" Sources Tests'
+
 echo "== build"
 run_step "error:" swift build --build-tests
 

@@ -14,20 +14,9 @@ import Testing
 
     /// The JSON the bench printed last, and its exit status.
     static func runWithStatus(_ arguments: [String]) async throws -> (json: [String: Any], status: Int32) {
-        let (output, status) = try await onThread { () throws -> (Data, Int32) in
-            let process = Process()
-            process.executableURL = binary
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (data, process.terminationStatus)
-        }
-        let line = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        return ((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:], status)
+        let result = try await Program.run(binary.path, arguments)
+        let line = result.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        return ((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) ?? [:], result.status)
     }
 
     @Test func pingAndCreateReportWhatTheServerDid() async throws {

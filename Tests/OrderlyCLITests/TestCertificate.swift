@@ -9,29 +9,21 @@ struct TestCertificate: Sendable {
     let keyPath: String
 
     static func make(names: String = "DNS:localhost,IP:127.0.0.1") async throws -> TestCertificate {
-        try await onThread { try makeBlocking(names: names) }
-    }
-
-    private static func makeBlocking(names: String) throws -> TestCertificate {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let certificate = TestCertificate(certificatePath: folder + "/cert.pem", keyPath: folder + "/key.pem")
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = [
+        let openssl = try await Program.run("/usr/bin/env", [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
             "-addext", "subjectAltName=" + names, "-days", "1",
             "-keyout", certificate.keyPath, "-out", certificate.certificatePath,
-        ]
-        openssl.standardOutput = FileHandle.nullDevice
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        guard openssl.terminationStatus == 0 else { throw CertificateError() }
+        ])
+        guard openssl.status == 0 else { throw CertificateError(output: openssl.stderr) }
         return certificate
     }
 
-    struct CertificateError: Error {}
+    struct CertificateError: Error {
+        let output: String
+    }
 
     /// Deletes the key and certificate.
     func remove() {

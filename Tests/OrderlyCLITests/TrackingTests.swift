@@ -51,18 +51,7 @@ import Testing
             curl -s -w '\\n%{http_code}' -H 'Content-Type: application/json' -H "X-Orderly-Signature: sha256=$sig" \
                  "$@" --data-binary "$BODY" "http://127.0.0.1:\(port)\(path)"
             """
-        let output = try await onThread { () throws -> String in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", script, "post"] + extra
-            process.environment = ProcessInfo.processInfo.environment.merging(["BODY": body, "SECRET": secret]) { $1 }
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return String(decoding: data, as: UTF8.self)
-        }
+        let output = try await Program.run("/bin/bash", ["-c", script, "post"] + extra, environment: ["BODY": body, "SECRET": secret]).stdout
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n").trimmingCharacters(in: .newlines))
     }

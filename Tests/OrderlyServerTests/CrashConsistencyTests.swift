@@ -17,21 +17,8 @@ import Testing
         guard FileManager.default.isExecutableFile(atPath: bench) else {
             throw TestFailure("build orderly-bench first (swift build --build-tests): \(bench)")
         }
-        return try await NIOThreadPool.singleton.runIfActive {
-            let output = NSTemporaryDirectory() + "orderly-bench-test-" + UUID().uuidString + ".out"
-            _ = FileManager.default.createFile(atPath: output, contents: nil)
-            defer { try? FileManager.default.removeItem(atPath: output) }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-            defer { try? handle.close() }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: bench)
-            process.arguments = arguments
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            process.waitUntilExit()
-            return (process.terminationStatus, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
-        }
+        let result = try await Program.run(bench, arguments)
+        return (result.status, result.stdout + result.stderr)
     }
 
     /// Runs statements on one connection of its own (so that a SET holds for what follows).

@@ -6,9 +6,8 @@ import Testing
 
 /// The real `orderlyd` executable, started as its own process against a test database.
 final class Daemon: Sendable {
-    let process: Process
+    let process: BackgroundProgram
     let port: Int
-    private let output: String
 
     /// Next to the test bundle: `swift build --build-tests` builds both into one folder.
     static var executable: String {
@@ -20,49 +19,43 @@ final class Daemon: Sendable {
         guard FileManager.default.isExecutableFile(atPath: Daemon.executable) else {
             throw TestFailure("build orderlyd first (swift build --build-tests): \(Daemon.executable)")
         }
-        output = NSTemporaryDirectory() + "orderlyd-test-" + UUID().uuidString + ".out"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: Daemon.executable)
-        process.arguments = ["--database-url", Daemon.url(database), "--listen", "127.0.0.1:0", "--log-level", "warning", "--skip-migrations"] + arguments
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let process = try await BackgroundProgram(
+            Daemon.executable,
+            ["--database-url", Daemon.url(database), "--listen", "127.0.0.1:0", "--log-level", "warning", "--skip-migrations"] + arguments,
+            log: NSTemporaryDirectory() + "orderlyd-test-" + UUID().uuidString + ".out")
         var found: Int?
-        for _ in 0..<200 where found == nil {
+        for _ in 0..<200 where found == nil && process.isRunning {
             try await Task.sleep(for: .milliseconds(50))
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            found = text.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) }
+            found = process.output.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) }
         }
         guard let found else {
-            process.terminate()
-            throw TestFailure("orderlyd did not start: " + ((try? String(contentsOfFile: output, encoding: .utf8)) ?? ""))
+            await process.stop()
+            throw TestFailure("orderlyd did not start: " + process.output)
         }
+        self.process = process
         port = found
     }
 
-    var log: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+    var log: String { process.output }
 
     /// The test database as a conninfo string orderlyd accepts.
     static func url(_ database: TestDatabase) -> String { database.conninfo }
 
     /// Resident memory in KiB, from /proc.
     var residentKiB: Int {
-        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let status = (try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8)) ?? ""
         return status.firstMatch(of: /VmRSS:\s+(\d+) kB/).flatMap { Int($0.1) } ?? -1
     }
 
     /// Waits for the process to end; nil if it is still running after `seconds`.
     func exitStatus(within seconds: Double) async throws -> Int32? {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        return process.isRunning ? nil : process.terminationStatus
+        await process.exitStatus(within: seconds)
     }
 
+    /// Sends SIGTERM without waiting (it is called from `defer`); the log goes at once.
     func stop() {
-        if process.isRunning { process.terminate() }
-        try? FileManager.default.removeItem(atPath: output)
+        process.signal(SIGTERM)
+        try? FileManager.default.removeItem(atPath: process.log)
     }
 }
 
@@ -75,7 +68,7 @@ final class Daemon: Sendable {
             let client = try await OrderlyConnection.connect(host: "127.0.0.1", port: daemon.port)
             #expect(try await client.authenticate(username: "term", password: "term-password").isSuccess)
             let signalled = ContinuousClock.now
-            kill(daemon.process.processIdentifier, SIGTERM)
+            daemon.process.signal(SIGTERM)
             #expect(try await client.nextLine() == "#bye")
             #expect(try await client.nextLine() == nil)
             #expect(try await daemon.exitStatus(within: 10) == 0, "log: \(daemon.log)")
@@ -93,7 +86,7 @@ final class Daemon: Sendable {
             _ = try await client.request(#"AUTH quill "Sekr1t-Hunter2-pass" extra"#)
             #expect(try await client.authenticate(username: "quill", password: "Sekr1t-Hunter2-pass").isSuccess)
             await client.close()
-            kill(daemon.process.processIdentifier, SIGTERM)
+            daemon.process.signal(SIGTERM)
             _ = try await daemon.exitStatus(within: 10)
             let log = daemon.log
             #expect(log.contains("authenticated"), "the log is being written: \(log)")

@@ -19,26 +19,29 @@ import Testing
         try FileManager.default.createDirectory(atPath: maildir, withIntermediateDirectories: true)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/test-smtp-server.py").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [script, maildir] + tls
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer {
-            // SIGKILL: Foundation's waitUntilExit spins until the child is gone.
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(atPath: maildir)
+        let server = try await BackgroundProgram("/usr/bin/python3", [script, maildir] + tls, log: maildir + ".log")
+        do {
+            var port: Int?
+            try await waitUntil("the SMTP server listens") {
+                port = (try? String(contentsOfFile: maildir + "/port", encoding: .utf8)).flatMap { Int($0) }
+                if port == nil { try await Task.sleep(for: .milliseconds(100)) }
+                return port != nil
+            }
+            guard let port else { throw TestFailure("the SMTP server said no port: \(server.output)") }
+            let result = try await body(port, maildir)
+            await stop(server, maildir)
+            return result
+        } catch {
+            await stop(server, maildir)
+            throw error
         }
-        var port: Int?
-        try await waitUntil("the SMTP server listens") {
-            port = (try? String(contentsOfFile: maildir + "/port", encoding: .utf8)).flatMap { Int($0) }
-            if port == nil { try await Task.sleep(for: .milliseconds(100)) }
-            return port != nil
-        }
-        guard let port else { throw TestFailure("the SMTP server said no port") }
-        return try await body(port, maildir)
+    }
+
+    private static func stop(_ server: BackgroundProgram, _ maildir: String) async {
+        server.signal(SIGKILL)
+        await server.stop()
+        try? FileManager.default.removeItem(atPath: maildir)
+        try? FileManager.default.removeItem(atPath: maildir + ".log")
     }
 
     /// The messages received so far.
@@ -162,7 +165,7 @@ import Testing
     /// an attempt that failed with the relay's answer kept.
     @Test func aRelayWithSTARTTLSAndAUTH() async throws {
         let folder = NSTemporaryDirectory() + "orderly-smtp-tls-\(UUID().uuidString)"
-        let (cert, key) = try TLSTests.makeCertificate(in: folder)
+        let (cert, key) = try await TLSTests.makeCertificate(in: folder)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         // One message in the outbox, and a server sending it with these credentials.
         func sending(_ subject: String, as password: String, port: Int, _ body: (TestServer) async throws -> Void) async throws {

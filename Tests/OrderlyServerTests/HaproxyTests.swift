@@ -232,10 +232,10 @@ func withTwoServersBehindHaproxy(_ body: (HaproxyPair) async throws -> Void) asy
             do {
                 try await body(HaproxyPair(database: database, a: a, b: b, haproxyPort: haproxy.port, servers: stopped))
             } catch {
-                haproxy.stop()
+                await haproxy.stop()
                 throw error
             }
-            haproxy.stop()
+            await haproxy.stop()
         } catch {
             for server in [a, b] { await stopped.shutdown(server) }
             throw error
@@ -258,19 +258,17 @@ final class ShutdownOnce: Sendable {
 /// A real haproxy process with deploy/haproxy/orderly.cfg (its addresses from the environment),
 /// checking the instances every 200 ms.
 final class Haproxy: Sendable {
-    let process: Process
+    let process: BackgroundProgram
     let port: Int
-    let log: String
 
     static var configPath: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("deploy/haproxy/orderly.cfg").path
     }
 
-    private init(process: Process, port: Int, log: String) {
+    private init(process: BackgroundProgram, port: Int) {
         self.process = process
         self.port = port
-        self.log = log
     }
 
     /// Starts haproxy on a free port and waits until a client gets a greeting through it. A port
@@ -280,11 +278,7 @@ final class Haproxy: Sendable {
         for _ in 0..<3 {
             let port = try FreePort.find()
             let log = NSTemporaryDirectory() + "haproxy-test-" + UUID().uuidString + ".log"
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: HaproxyTests.haproxyPath)
-            process.arguments = ["-db", "-f", configPath]
-            var environment = ProcessInfo.processInfo.environment
+            var environment: [String: String?] = [:]
             environment["ORDERLY_HAPROXY_BIND"] = "127.0.0.1:\(port)"
             environment["ORDERLY_BACKEND_A"] = "127.0.0.1:\(backends[0])"
             environment["ORDERLY_BACKEND_B"] = "127.0.0.1:\(backends[1])"
@@ -294,12 +288,8 @@ final class Haproxy: Sendable {
             environment["ORDERLY_HAPROXY_SOURCE"] = HaproxyPair.proxyAddress
             // Few connections: haproxy refuses to start when the open-file limit is below ~2 × maxconn.
             environment["ORDERLY_HAPROXY_MAXCONN"] = "200"
-            process.environment = environment
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            let haproxy = Haproxy(process: process, port: port, log: log)
+            let process = try await BackgroundProgram(HaproxyTests.haproxyPath, ["-db", "-f", configPath], environment: environment, log: log)
+            let haproxy = Haproxy(process: process, port: port)
             let deadline = ContinuousClock.now + .seconds(30)
             while process.isRunning && ContinuousClock.now < deadline {
                 if let probe = try? await OrderlyConnection.connect(host: "127.0.0.1", port: port, timeout: .seconds(5)) {
@@ -309,18 +299,15 @@ final class Haproxy: Sendable {
                 try await Task.sleep(for: .milliseconds(100))
             }
             failures.append(haproxy.output)
-            haproxy.stop()
+            await haproxy.stop()
         }
         throw TestFailure("haproxy did not start: \(failures.joined(separator: "\n---\n"))")
     }
 
-    var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+    var output: String { process.output }
 
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: log)
+    func stop() async {
+        await process.stop()
+        try? FileManager.default.removeItem(atPath: process.log)
     }
 }

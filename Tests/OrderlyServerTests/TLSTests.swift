@@ -9,19 +9,13 @@ import Testing
 
 @Suite struct TLSTests {
     /// A self-signed certificate for localhost, made with the openssl command.
-    static func makeCertificate(in folder: String) throws -> (cert: String, key: String) {
+    static func makeCertificate(in folder: String) async throws -> (cert: String, key: String) {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "1",
-                             "-keyout", folder + "/key.pem", "-out", folder + "/cert.pem"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Called from a thread that may block (see callers).
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("openssl failed") }
+        let openssl = try await Program.run("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "1",
+            "-keyout", folder + "/key.pem", "-out", folder + "/cert.pem"])
+        guard openssl.status == 0 else { throw TestFailure("openssl failed: \(openssl.stderr)") }
         return (folder + "/cert.pem", folder + "/key.pem")
     }
 
@@ -58,7 +52,7 @@ import Testing
     @Test func theTLSListenerSpeaksTheSameProtocol() async throws {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (cert, key) = try await onThread { try TLSTests.makeCertificate(in: folder) }
+        let (cert, key) = try await TLSTests.makeCertificate(in: folder)
         try await withTestServer(configure: {
             $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
         }) { server in
@@ -76,8 +70,8 @@ import Testing
     @Test func anUntrustedClientHandshakeFails() async throws {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (cert, key) = try await onThread { try TLSTests.makeCertificate(in: folder) }
-        let (otherCert, _) = try await onThread { try TLSTests.makeCertificate(in: folder + "/other") }
+        let (cert, key) = try await TLSTests.makeCertificate(in: folder)
+        let (otherCert, _) = try await TLSTests.makeCertificate(in: folder + "/other")
         try await withTestServer(configure: {
             $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
         }) { server in
@@ -90,7 +84,7 @@ import Testing
     @Test func tlsBelowVersionOneTwoIsRefused() async throws {
         let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (cert, key) = try await onThread { try TLSTests.makeCertificate(in: folder) }
+        let (cert, key) = try await TLSTests.makeCertificate(in: folder)
         try await withTestServer(configure: {
             $0.tls = .init(host: "127.0.0.1", port: 0, certificatePath: cert, privateKeyPath: key)
         }) { server in

@@ -1,8 +1,8 @@
 import Foundation
 
-/// Runs blocking work (waiting for a child process) on a thread of its own. Blocking one of
-/// Swift concurrency's few cooperative threads instead can stall the whole test process:
-/// Foundation's Process itself needs a dispatch thread to notice that a child has exited.
+/// Runs blocking work (a libpq call, waiting for a child process) on a thread of its own.
+/// Blocking one of Swift concurrency's few cooperative threads instead can stall the whole test
+/// process.
 public func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()
