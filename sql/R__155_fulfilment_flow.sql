@@ -83,7 +83,9 @@ $$;
 -- - approved, net terms, with check_credit: over the customer's credit limit (open balance in
 --   the credit currency plus this order) → on_hold, reason credit_limit;
 -- - approved or in_production → ready once every make-to-order line is done and, on prepaid
---   terms, the order is paid (that is "released to the warehouse");
+--   terms, the order is paid (that is "released to the warehouse"); ready → approved when that
+--   stops being true (a make-to-order line added, a prepaid order's total raised or part refunded:
+--   V031), so that production can make the line and the warehouse waits for the money;
 -- - → partially_shipped / shipped as shipments cover the lines;
 -- - shipped → delivered once every shipment is delivered;
 -- - delivered → completed once paid.
@@ -95,9 +97,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    c      orderly.customers;
-    f      record;
-    v_next text;
+    c            orderly.customers;
+    f            record;
+    v_next       text;
+    v_releasable boolean;
+    v_reason     text;
 BEGIN
     SELECT * INTO c FROM orderly.customers x WHERE x.id = o.customer_id;
     IF check_credit AND o.status = 'approved' AND orderly.order_terms(o) <> 'prepaid' AND c.credit_limit IS NOT NULL
@@ -108,17 +112,22 @@ BEGIN
     END IF;
     LOOP
         f := orderly.fulfilment_facts(o);
+        v_releasable := f.production_done AND (orderly.order_terms(o) <> 'prepaid' OR orderly.payment_status(o) = 'paid');
         v_next := CASE
             WHEN o.status IN ('approved', 'in_production', 'ready') AND f.everything_shipped THEN 'shipped'
             WHEN o.status IN ('approved', 'in_production', 'ready') AND f.anything_shipped THEN 'partially_shipped'
             WHEN o.status = 'partially_shipped' AND f.everything_shipped THEN 'shipped'
-            WHEN o.status IN ('approved', 'in_production') AND f.production_done
-                 AND (orderly.order_terms(o) <> 'prepaid' OR orderly.payment_status(o) = 'paid') THEN 'ready'
+            WHEN o.status IN ('approved', 'in_production') AND v_releasable THEN 'ready'
+            WHEN o.status = 'ready' AND NOT v_releasable THEN 'approved'
             WHEN o.status = 'shipped' AND f.everything_delivered THEN 'delivered'
             WHEN o.status = 'delivered' AND orderly.payment_status(o) = 'paid' THEN 'completed'
         END;
         EXIT WHEN v_next IS NULL;
-        o := orderly.change_status(o, v_next, actor_id, NULL, automatic => true);
+        -- Back from ready, the history says why (the customer sees the order confirmed again).
+        v_reason := CASE WHEN v_next = 'approved' THEN
+                        CASE WHEN NOT f.production_done THEN 'a line is to be made first' ELSE 'waiting for payment (prepaid)' END
+                    END;
+        o := orderly.change_status(o, v_next, actor_id, v_reason, automatic => true);
     END LOOP;
     RETURN o;
 END

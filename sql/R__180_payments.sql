@@ -171,8 +171,8 @@ BEGIN
         updated_at = now()
     WHERE x.id = o.id
     RETURNING * INTO o;
-    -- Paid: a prepaid order is released (ready), a delivered one completed. (A refund moves
-    -- nothing: no transition goes back.)
+    -- Paid: a prepaid order is released (ready), a delivered one completed; part of a prepaid
+    -- order's payment refunded before it ships: back to approved, to wait for the money.
     PERFORM orderly.advance(o, u.id);
     created := true;
 END

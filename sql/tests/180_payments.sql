@@ -5,7 +5,7 @@
 -- row) are raced over TCP by the Swift tests.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(42);
+SELECT plan(43);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -153,6 +153,8 @@ SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%
 SELECT is(test.call('payment_refund', 'fay', jsonb_build_object('order', test.id('pre'), 'amount', 50, 'method', 'bank_transfer',
                                                                  'reference', 'RF-1')) ->> 'payment_status',
           'partially_refunded', 'a partial refund');
+SELECT is(pg_temp.status('pre'), 'approved/partially_refunded',
+          'the prepaid order, no longer paid in full, goes back to approved: off the pick list until it is paid');
 SELECT throws_ok(format($$ SELECT test.call('payment_refund', 'fay', '{"order":%s,"amount":250.01,"method":"bank_transfer","reference":"RF-2"}') $$, test.id('pre')),
                  'OL409', format('refund of 250.01 EUR is more than order %s has paid and not had refunded: 250.00 EUR', test.id('pre')),
                  'never more than was paid and not refunded');

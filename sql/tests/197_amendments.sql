@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(96);
+SELECT plan(103);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -186,6 +186,37 @@ SELECT is(pg_temp.told('order.changed', test.id('d')),
 SELECT test.call('production_done', 'pat', jsonb_build_object('order', test.id('d'))) IS NOT NULL;
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'd', '[{"action":"set_line","line":1,"qty":3}]') $$),
                  'OL409', 'line 1 has been produced: a produced line cannot change', 'a produced line cannot change');
+
+-- A ready order that can no longer be released goes back to approved (V031) ---------------------------------
+
+INSERT INTO ids VALUES ('r', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1}]'));
+SELECT pg_temp.amend('rita', 'r', '[{"action":"add_line","product":"CU","qty":1}]') IS NOT NULL;
+SELECT is(pg_temp.header('r') || ' ' || (SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('r') ORDER BY id DESC LIMIT 1),
+          'approved v2 210.00 a line is to be made first',
+          'a make-to-order line added to a ready order: back to approved (no longer released), saying why');
+SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('r'))) IS NOT NULL;
+SELECT test.call('production_done', 'pat', jsonb_build_object('order', test.id('r'))) IS NOT NULL;
+SELECT is(pg_temp.header('r'), 'ready v2 210.00', 'production makes the new line (it could not start at ready), and the order is released again');
+
+INSERT INTO ids VALUES ('prepay', test.customer('rita', 'Prepay', '+4930100190'));
+UPDATE orderly.customers SET payment_terms = 'prepaid' WHERE id = test.id('prepay');
+INSERT INTO ids VALUES ('p', test.submitted('rita', test.id('prepay'), '[{"sku":"GB-1","qty":2}]'));
+SELECT test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 20, 'method', 'bank_transfer', 'reference', 'P-1'))
+       IS NOT NULL;
+SELECT is(pg_temp.header('p'), 'ready v1 20.00', 'a prepaid order, paid: released');
+SELECT pg_temp.amend('rita', 'p', '[{"action":"set_line","line":1,"qty":3}]') IS NOT NULL;
+SELECT is(pg_temp.header('p') || ' ' || orderly.payment_status(o) || ' ' || (SELECT reason FROM orderly.order_status_history
+                                                                               WHERE order_id = o.id ORDER BY id DESC LIMIT 1),
+          'approved v2 30.00 partially_paid waiting for payment (prepaid)',
+          'its total raised: back to approved, waiting for the difference (it was "Ready to ship" and not shippable)')
+FROM orderly.orders o WHERE o.id = test.id('p');
+SELECT throws_ok(format($$ SELECT test.call('shipment_create', 'wes', '{"order":%s,"lines":[{"line":1,"qty":3}],"carrier":"dhl"}') $$, test.id('p')),
+                 'OL409', NULL, 'and it does not ship before the rest is paid');
+SELECT test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 10, 'method', 'bank_transfer', 'reference', 'P-2'))
+       IS NOT NULL;
+SELECT is(pg_temp.header('p'), 'ready v2 30.00', 'paid in full: released again');
+SELECT is(pg_temp.told('order.ready_to_ship', test.id('p')), ARRAY['role:logistics', 'role:logistics', 'role:warehouse', 'role:warehouse'],
+          'the warehouse and logistics are told at each release');
 
 -- Shipping: shipped units stay; a new address for what has not shipped ---------------------------------------
 
