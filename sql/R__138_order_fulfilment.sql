@@ -78,7 +78,8 @@ $$;
 
 -- The milestones, oldest first: submitted, approved, paid (the payment that made it paid in
 -- full), in production, each shipment shipped and delivered, completed. Each the first time it
--- happened (an order submitted again after a rejection shows its last submission).
+-- happened (a hold released, or a ready order gone back, returns to approved later), but an
+-- order submitted again after a rejection shows its last submission.
 CREATE OR REPLACE FUNCTION orderly.order_timeline(o orderly.orders) RETURNS json
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -86,7 +87,8 @@ AS $$
 BEGIN
     RETURN (WITH events AS (
         -- rank orders milestones of one moment (one transaction): paid before completed.
-        SELECT h.to_status AS event, max(h.changed_at) AS at, NULL::json AS detail,
+        SELECT h.to_status AS event,
+               CASE h.to_status WHEN 'submitted' THEN max(h.changed_at) ELSE min(h.changed_at) END AS at, NULL::json AS detail,
                array_position(ARRAY['submitted', 'approved', 'paid', 'in_production', 'shipped', 'delivered', 'completed'],
                               h.to_status) AS rank
         FROM orderly.order_status_history h

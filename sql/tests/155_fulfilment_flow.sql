@@ -5,7 +5,7 @@
 -- events with their audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(30);
+SELECT plan(31);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -186,6 +186,14 @@ SELECT is((SELECT payload - 'at' FROM orderly.notifications WHERE kind = 'order.
 SELECT is((SELECT row(actor_kind, orderly.username_of(actor_user_id))::text FROM orderly.audit_log
            WHERE action = 'order.status' AND entity_id = test.id('t3')::text AND after ->> 'status' = 'on_hold'),
           row('user', 'rita')::text, 'the automatic hold is audited, with the submitter as its actor');
+-- The timeline shows when the order was first approved: a later return to approved (a hold released
+-- an hour on; a ready order gone back, V031) does not move the milestone.
+INSERT INTO orderly.order_status_history (order_id, customer_id, from_status, to_status, changed_by, changed_at, reason)
+SELECT id, customer_id, 'on_hold', 'approved', test.uid('fay'), now() + interval '1 hour', 'timeline probe'
+FROM orderly.orders WHERE id = test.id('t1');
+SELECT is((SELECT (e ->> 'at')::timestamptz FROM orderly.orders o, json_array_elements(orderly.order_timeline(o)) e
+           WHERE o.id = test.id('t1') AND e ->> 'event' = 'approved'),
+          now(), 'the timeline''s approved is the first approval, not the last return to approved');
 UPDATE orderly.customers SET credit_currency = 'USD' WHERE id = test.id('tight');
 SELECT pg_temp.order('t4', 'tight', 1);
 SELECT is(pg_temp.status('t4'), 'ready', 'a limit in another currency is not compared with an order in EUR');
