@@ -305,8 +305,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF display_name IS NOT NULL
-       AND (length(display_name) NOT BETWEEN 1 AND 200 OR display_name ~ '[[:cntrl:]]') THEN
-        RAISE EXCEPTION 'display name must be 1 to 200 characters without control characters'
+       AND (length(display_name) NOT BETWEEN 1 AND 200 OR display_name ~ '[[:cntrl:]]' OR orderly.hides_text(display_name)) THEN
+        RAISE EXCEPTION 'display name must be 1 to 200 characters without control or direction-override characters'
             USING ERRCODE = 'OL400';
     END IF;
 END

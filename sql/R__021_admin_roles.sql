@@ -18,8 +18,8 @@ BEGIN
         RAISE EXCEPTION 'invalid role name: use 2 to 63 lowercase letters, digits or "_", starting with a letter'
             USING ERRCODE = 'OL400';
     END IF;
-    IF length(v_description) > 500 THEN
-        RAISE EXCEPTION 'description must be at most 500 characters' USING ERRCODE = 'OL400';
+    IF length(v_description) > 500 OR orderly.hides_text(v_description) THEN
+        RAISE EXCEPTION 'description must be at most 500 characters, without control or direction-override characters' USING ERRCODE = 'OL400';
     END IF;
     IF EXISTS (SELECT 1 FROM orderly.roles r WHERE r.name = create_role.name) THEN
         RAISE EXCEPTION 'role "%" already exists', create_role.name USING ERRCODE = 'OL409';
@@ -50,8 +50,8 @@ BEGIN
         RAISE EXCEPTION 'invalid permission code: use lowercase words joined by dots, like "order.create"'
             USING ERRCODE = 'OL400';
     END IF;
-    IF length(v_description) > 500 THEN
-        RAISE EXCEPTION 'description must be at most 500 characters' USING ERRCODE = 'OL400';
+    IF length(v_description) > 500 OR orderly.hides_text(v_description) THEN
+        RAISE EXCEPTION 'description must be at most 500 characters, without control or direction-override characters' USING ERRCODE = 'OL400';
     END IF;
 
     INSERT INTO orderly.permissions (code, description)
@@ -106,6 +106,14 @@ DECLARE
     v_before jsonb := orderly.role_snapshot(r.id);
 BEGIN
     PERFORM orderly.check_permission_exists(revoke_permission.permission);
+    -- add_approval_step and set_approval_limit refuse a role without order.approve: taking it
+    -- away afterwards would leave orders waiting at a step nobody may decide.
+    IF revoke_permission.permission = 'order.approve'
+       AND (EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE r.name IN (s.role, s.escalation_role))
+            OR EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = r.name)) THEN
+        RAISE EXCEPTION 'role "%" decides approval steps or has approval limits: change those steps and limits first', r.name
+            USING ERRCODE = 'OL409';
+    END IF;
 
     DELETE FROM orderly.role_permissions rp
     WHERE rp.role_id = r.id AND rp.permission = revoke_permission.permission;
@@ -118,6 +126,44 @@ BEGIN
 END
 $$;
 
+-- Marks a permission as one a customer's login may hold (V030), or takes the mark away. Taking it
+-- away is refused while the role customer or any customer's login holds the permission (revoke
+-- it first), so that the rule holds for every login at every moment, not only at the next grant.
+CREATE OR REPLACE FUNCTION admin.set_permission_for_customers(permission text, for_customers boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_before boolean;
+BEGIN
+    IF for_customers IS NULL THEN
+        RAISE EXCEPTION 'for_customers must be true or false' USING ERRCODE = 'OL400';
+    END IF;
+    PERFORM orderly.check_permission_exists(set_permission_for_customers.permission);
+    SELECT p.for_customers INTO v_before FROM orderly.permissions p WHERE p.code = set_permission_for_customers.permission FOR UPDATE;
+    IF v_before = for_customers THEN
+        RETURN;
+    END IF;
+    UPDATE orderly.permissions p SET for_customers = set_permission_for_customers.for_customers
+    WHERE p.code = set_permission_for_customers.permission;
+    IF NOT for_customers THEN
+        IF EXISTS (SELECT 1 FROM orderly.role_permissions rp JOIN orderly.roles r ON r.id = rp.role_id
+                   WHERE r.name = 'customer' AND rp.permission = set_permission_for_customers.permission) THEN
+            RAISE EXCEPTION 'the role customer holds "%": revoke it from the role first', set_permission_for_customers.permission
+                USING ERRCODE = 'OL409';
+        END IF;
+        PERFORM orderly.check_customer_rights(ARRAY(
+            SELECT ur.user_id FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+            WHERE rp.permission = set_permission_for_customers.permission));
+    END IF;
+    PERFORM orderly.audit(NULL, 'permission.for_customers', 'permission', set_permission_for_customers.permission,
+                          jsonb_build_object('for_customers', v_before), jsonb_build_object('for_customers', for_customers),
+                          actor_kind => 'admin_sql');
+END
+$$;
+
+COMMENT ON FUNCTION admin.set_permission_for_customers(text, boolean) IS
+    'Mark a permission as one customers'' logins may hold, or take the mark away (refused while a customer login holds it; audited)';
 COMMENT ON FUNCTION admin.create_role(text, text) IS 'Create a business role (gets inbox.read)';
 COMMENT ON FUNCTION admin.create_permission(text, text) IS 'Add a permission code to the catalog';
 COMMENT ON FUNCTION admin.grant_permission(text, text) IS 'Give a role a permission (no-op if held)';

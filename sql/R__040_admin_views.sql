@@ -19,11 +19,15 @@ SELECT u.id,
        u.locked_until,
        u.failed_attempts,
        u.last_login_at,
-       u.created_at
+       u.created_at,
+       u.customer_id,
+       u.carrier
 FROM orderly.users u;
 
 COMMENT ON VIEW admin.users IS 'Users with their roles; locked is the admin lock. locked_until is no longer set: failed logins make the failing address wait instead (R__055_logins.sql)';
 COMMENT ON COLUMN admin.users.failed_attempts IS 'Failed logins since the last successful login, unlock or password change';
+COMMENT ON COLUMN admin.users.customer_id IS 'The customer this login orders for (linked by an admin); NULL: staff, a carrier, or not linked yet';
+COMMENT ON COLUMN admin.users.carrier IS 'The carrier this login posts tracking events for (bound by an admin)';
 
 CREATE OR REPLACE VIEW admin.roles AS
 SELECT r.name,
@@ -44,10 +48,12 @@ SELECT p.code,
        ARRAY(SELECT r.name
              FROM orderly.role_permissions rp JOIN orderly.roles r ON r.id = rp.role_id
              WHERE rp.permission = p.code
-             ORDER BY r.name COLLATE "C") AS roles
+             ORDER BY r.name COLLATE "C") AS roles,
+       p.for_customers
 FROM orderly.permissions p;
 
 COMMENT ON VIEW admin.permissions IS 'The permission catalog and the roles holding each permission';
+COMMENT ON COLUMN admin.permissions.for_customers IS 'Whether a customer''s login may hold it (admin.set_permission_for_customers)';
 
 CREATE OR REPLACE VIEW admin.role_permissions AS
 SELECT r.name AS role,

@@ -155,19 +155,51 @@ BEGIN
 END
 $$;
 
+-- The {{names}} a template of each e-mailed kind may use: what its callers of
+-- queue_customer_email put in (order.status: the order.status event's payload and the tracking
+-- line, R__140_orders.sql; order.delay: R__196_risk.sql), and order and customer for every kind.
+CREATE OR REPLACE FUNCTION orderly.template_placeholders(kind text) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT ARRAY['order', 'customer'] || CASE $1
+        WHEN 'order.status' THEN ARRAY['status', 'status_label', 'at', 'tracking']
+        WHEN 'order.delay' THEN ARRAY['reason', 'requested_date']
+        ELSE ARRAY[]::text[] END
+$$;
+
 -- Admin: a template for an event kind in a language ({{name}} placeholders; see the README).
 CREATE OR REPLACE FUNCTION admin.set_message_template(kind text, language text, subject text, body text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    v_before jsonb;
+    v_before  jsonb;
+    v_unknown text;
 BEGIN
     -- The kinds e-mailed are those the product ships templates for (order.status, order.delay):
     -- a template for another kind would never be sent.
     IF NOT EXISTS (SELECT 1 FROM orderly.message_templates t WHERE t.kind = set_message_template.kind) THEN
         RAISE EXCEPTION 'no e-mail is sent for "%"; templates are for: %', orderly.for_message(kind),
             (SELECT string_agg(DISTINCT t.kind, ', ' ORDER BY t.kind) FROM orderly.message_templates t) USING ERRCODE = 'OL400';
+    END IF;
+    IF language IS NULL OR lower(language) !~ '^[a-z]{2}$' THEN
+        RAISE EXCEPTION 'language must be a two-letter code (en, de, fr, …)' USING ERRCODE = 'OL400';
+    END IF;
+    IF subject IS NULL OR length(btrim(subject)) NOT BETWEEN 1 AND 200 OR subject ~ '[[:cntrl:]]' OR orderly.hides_text(subject) THEN
+        RAISE EXCEPTION 'subject must be 1 to 200 characters on one line, without control or direction-override characters'
+            USING ERRCODE = 'OL400';
+    END IF;
+    IF body IS NULL OR btrim(body) = '' OR length(body) > 20000 OR orderly.hides_text(body) THEN
+        RAISE EXCEPTION 'body must be 1 to 20 000 characters, without control (line breaks and tabs excepted) or direction-override characters'
+            USING ERRCODE = 'OL400';
+    END IF;
+    -- A misspelt placeholder would be sent as an empty string: refused, naming the ones there are.
+    SELECT string_agg(DISTINCT m[1], ', ') INTO v_unknown
+    FROM regexp_matches(subject || ' ' || body, '\{\{([^}]*)\}\}', 'g') m
+    WHERE NOT m[1] = ANY (orderly.template_placeholders(kind));
+    IF v_unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown placeholder(s) {{%}} for %; a % template may use: {{%}}', v_unknown, kind, kind,
+            array_to_string(orderly.template_placeholders(kind), '}}, {{') USING ERRCODE = 'OL400';
     END IF;
     SELECT to_jsonb(t) INTO v_before FROM orderly.message_templates t
     WHERE t.kind = set_message_template.kind AND t.language = lower(set_message_template.language) FOR UPDATE;
@@ -179,6 +211,36 @@ BEGIN
 END
 $$;
 
+-- Admin: a language's template goes; English stays (the fallback for every customer).
+CREATE OR REPLACE FUNCTION admin.remove_message_template(kind text, language text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    t orderly.message_templates;
+BEGIN
+    IF lower(language) = 'en' THEN
+        RAISE EXCEPTION 'the English template is every customer''s fallback: change it (admin.set_message_template), do not remove it'
+            USING ERRCODE = 'OL409';
+    END IF;
+    DELETE FROM orderly.message_templates x WHERE x.kind = remove_message_template.kind AND x.language = lower(remove_message_template.language)
+    RETURNING * INTO t;
+    IF t.kind IS NOT NULL THEN
+        PERFORM orderly.audit(NULL, 'message_template.remove', 'message_template', t.kind || '/' || t.language, to_jsonb(t), NULL,
+                              actor_kind => 'admin_sql');
+    END IF;
+    RETURN t.kind IS NOT NULL;
+END
+$$;
+
+CREATE OR REPLACE VIEW admin.message_templates AS
+SELECT t.kind, t.language, t.subject, t.body, orderly.template_placeholders(t.kind) AS placeholders
+FROM orderly.message_templates t;
+
+COMMENT ON VIEW admin.message_templates IS 'Customer e-mail templates per event kind and language, with the {{placeholders}} each kind may use';
+
+COMMENT ON FUNCTION admin.remove_message_template(text, text) IS
+    'Remove an e-mail template in a language other than English (audited); customers of that language then get English';
 COMMENT ON FUNCTION admin.retry_outbox(bigint) IS 'Send a failed customer e-mail again (audited)';
 COMMENT ON FUNCTION admin.set_message_template(text, text, text, text) IS
     'Create or change the e-mail template of an event kind in a language: {{order}}, {{customer}}, … (audited)';

@@ -118,8 +118,8 @@ LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF name IS NULL OR length(btrim(name)) NOT BETWEEN 1 AND 100 OR name ~ '[[:cntrl:]]' THEN
-        RAISE EXCEPTION 'rule name must be 1 to 100 characters without control characters' USING ERRCODE = 'OL400';
+    IF name IS NULL OR length(btrim(name)) NOT BETWEEN 1 AND 100 OR name ~ '[[:cntrl:]]' OR orderly.hides_text(name) THEN
+        RAISE EXCEPTION 'rule name must be 1 to 100 characters without control or direction-override characters' USING ERRCODE = 'OL400';
     END IF;
     PERFORM orderly.check_order_types(order_types);
     PERFORM orderly.check_price(min_total, 'min_total');
@@ -187,10 +187,14 @@ DECLARE
 BEGIN
     PERFORM orderly.check_rule_fields(change_approval_rule.name, change_approval_rule.order_types,
                                       change_approval_rule.min_total, change_approval_rule.max_total);
+    -- Every field is the rule's new value (NULL bounds: none); a NULL priority is a mistake, not 0.
+    IF change_approval_rule.priority IS NULL THEN
+        RAISE EXCEPTION 'priority must be given (the rule''s is %)', r.priority USING ERRCODE = 'OL400';
+    END IF;
     UPDATE orderly.approval_rules x
     SET order_types = orderly.check_order_types(change_approval_rule.order_types),
         min_total = change_approval_rule.min_total, max_total = change_approval_rule.max_total,
-        priority = coalesce(change_approval_rule.priority, 0), updated_at = now()
+        priority = change_approval_rule.priority, updated_at = now()
     WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.change', 'approval_rule', r.id::text, v_before,
                           orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');

@@ -41,8 +41,11 @@ AS $$
 $$;
 
 -- Creates or changes a carrier; returns it. Audited as the admin's (actor_kind admin_sql).
+-- A template or active left out (NULL) keeps what the carrier has (a new one: no template,
+-- active): renaming a carrier must not take the tracking links out of its shipments' documents
+-- and e-mails, nor wake an inactive one. '' takes the template away.
 CREATE OR REPLACE FUNCTION admin.set_carrier(code text, name text, tracking_url_template text DEFAULT NULL,
-                                             active boolean DEFAULT true)
+                                             active boolean DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -50,7 +53,7 @@ AS $$
 DECLARE
     v_code     text := lower(btrim(set_carrier.code));
     v_name     text := btrim(set_carrier.name);
-    v_template text := nullif(btrim(set_carrier.tracking_url_template), '');
+    v_template text := btrim(set_carrier.tracking_url_template);
     v_before   jsonb;
     c          orderly.carriers;
 BEGIN
@@ -64,16 +67,18 @@ BEGIN
     -- The URL goes into customers' documents and e-mails: only characters a URL is made of (no
     -- quote, angle bracket or backslash that would end an attribute), braces only in the
     -- placeholder.
-    IF v_template IS NOT NULL AND (v_template !~ '^https://[^[:space:]]+$' OR position('{tracking_no}' IN v_template) = 0
+    IF v_template <> '' AND (v_template !~ '^https://[^[:space:]]+$' OR position('{tracking_no}' IN v_template) = 0
                                    OR replace(v_template, '{tracking_no}', '') !~ '^https://[A-Za-z0-9._~!$&()*+,;=:@%/?#\[\]-]+$') THEN
         RAISE EXCEPTION 'tracking_url_template must be an https:// URL containing {tracking_no} (no quotes, spaces or angle brackets)'
             USING ERRCODE = 'OL400';
     END IF;
     SELECT orderly.carrier_doc(x) INTO v_before FROM orderly.carriers x WHERE x.code = v_code FOR UPDATE;
     INSERT INTO orderly.carriers AS x (code, name, tracking_url_template, active)
-    VALUES (v_code, v_name, v_template, coalesce(set_carrier.active, true))
+    VALUES (v_code, v_name, nullif(v_template, ''), coalesce(set_carrier.active, true))
     ON CONFLICT ON CONSTRAINT carriers_pkey DO UPDATE
-    SET name = excluded.name, tracking_url_template = excluded.tracking_url_template, active = excluded.active
+    SET name = excluded.name,
+        tracking_url_template = CASE WHEN v_template IS NULL THEN x.tracking_url_template ELSE nullif(v_template, '') END,
+        active = coalesce(set_carrier.active, x.active)
     RETURNING * INTO c;
     PERFORM orderly.audit(NULL, 'carrier.set', 'carrier', c.code, v_before, orderly.carrier_doc(c), actor_kind => 'admin_sql');
     RETURN orderly.carrier_doc(c);
@@ -81,7 +86,7 @@ END
 $$;
 
 COMMENT ON FUNCTION admin.set_carrier(text, text, text, boolean) IS
-    'Create or change a carrier: code, name, https tracking URL template with {tracking_no}, active (audited)';
+    'Create or change a carrier: code, name, https tracking URL template with {tracking_no} ('''' removes it), active; what is left out is kept (audited)';
 
 CREATE OR REPLACE VIEW admin.carriers AS
 SELECT c.code,

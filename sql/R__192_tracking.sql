@@ -341,6 +341,12 @@ BEGIN
     IF u.carrier IS NOT NULL AND v_carrier IS DISTINCT FROM u.carrier THEN
         RAISE EXCEPTION 'this login posts events for carrier % only', u.carrier USING ERRCODE = 'OL403';
     END IF;
+    -- A carrier's login not yet bound would post for every carrier (a delivery included): it
+    -- posts nothing until an admin binds it. Staff holding tracking.post (logistics) are not bound.
+    IF u.carrier IS NULL AND 'carrier' = ANY (orderly.user_role_names(u.id)) THEN
+        RAISE EXCEPTION 'this login has the role carrier but is bound to no carrier yet: an admin binds it with admin.set_user_carrier'
+            USING ERRCODE = 'OL403';
+    END IF;
     v_event := orderly.tracking_event_fields(args - 'carrier' - 'idempotency_key');
     RETURN NEXT orderly.remember(u, args, orderly.apply_tracking_event(v_carrier, v_event, 'protocol', u.id, 'user'));
 END

@@ -1031,6 +1031,21 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = set_amendment_constraint.status) THEN
         RAISE EXCEPTION 'unknown status "%"', orderly.for_message(status) USING ERRCODE = 'OL404';
     END IF;
+    IF allowed IS NULL THEN
+        RAISE EXCEPTION 'allowed must be true or false' USING ERRCODE = 'OL400';
+    END IF;
+    -- An amendment changes a submitted order whose lines are still to ship: not a draft or a
+    -- rejected order (ORDER UPDATE changes those), not a final one (a cancelled order's reservation
+    -- is gone, a completed one is history), and once everything has shipped, only a note.
+    IF allowed AND (status IN ('draft', 'rejected')
+                    OR (SELECT s.is_final FROM orderly.order_statuses s WHERE s.code = set_amendment_constraint.status)
+                    OR (status IN ('shipped', 'delivered') AND action <> 'note')) THEN
+        RAISE EXCEPTION '% cannot be allowed on an order that is %: %', action, status,
+            CASE WHEN status IN ('draft', 'rejected') THEN 'ORDER UPDATE and ORDER LINE change it'
+                 WHEN status IN ('shipped', 'delivered') THEN 'everything has shipped; only a note may be added'
+                 ELSE 'the order is final' END
+            USING ERRCODE = 'OL409';
+    END IF;
     IF allowed THEN
         INSERT INTO orderly.amendment_constraints (action, status, party) VALUES (action, status, party) ON CONFLICT DO NOTHING;
     ELSE

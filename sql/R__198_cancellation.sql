@@ -751,10 +751,48 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = set_cancellation_policy.status) THEN
         RAISE EXCEPTION 'unknown status "%"', orderly.for_message(status) USING ERRCODE = 'OL404';
     END IF;
+    -- A row is read only where an order can be cancelled from (a transition to cancelled).
+    IF NOT EXISTS (SELECT 1 FROM orderly.order_status_transitions t
+                   WHERE t.from_status = set_cancellation_policy.status AND t.to_status = 'cancelled') THEN
+        RAISE EXCEPTION 'an order that is % is not cancelled (only %)', status,
+            (SELECT string_agg(t.from_status, ', ' ORDER BY s.position) FROM orderly.order_status_transitions t
+             JOIN orderly.order_statuses s ON s.code = t.from_status WHERE t.to_status = 'cancelled')
+            USING ERRCODE = 'OL409';
+    END IF;
     IF approval_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.roles r WHERE r.name = approval_role) THEN
         RAISE EXCEPTION 'unknown role "%"', orderly.for_message(approval_role) USING ERRCODE = 'OL404';
     END IF;
-    IF currency IS NULL AND (coalesce(fee_fixed, 0) <> 0 OR fee_min IS NOT NULL OR fee_max IS NOT NULL) THEN
+    -- Nobody could ever decide a request for a role without the permission to.
+    IF approval_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp JOIN orderly.roles r ON r.id = rp.role_id
+                                                 WHERE r.name = approval_role AND rp.permission = 'cancel.decide') THEN
+        RAISE EXCEPTION 'role "%" lacks cancel.decide: grant it first (admin.grant_permission)', approval_role USING ERRCODE = 'OL409';
+    END IF;
+    -- The table's checks would say the same in PostgreSQL's words; each field's own here.
+    IF fee_percent IS NULL OR fee_percent NOT BETWEEN 0 AND 100 OR fee_percent <> round(fee_percent, 2) THEN
+        RAISE EXCEPTION 'fee_percent must be 0 to 100 with at most 2 decimals (0: no percentage)' USING ERRCODE = 'OL400';
+    END IF;
+    IF fee_basis IS NULL OR fee_basis NOT IN ('cancelled_value', 'order_value') THEN
+        RAISE EXCEPTION 'fee_basis must be cancelled_value or order_value' USING ERRCODE = 'OL400';
+    END IF;
+    IF fee_fixed IS NULL OR fee_fixed < 0 OR fee_fixed <> round(fee_fixed, 2) OR fee_min < 0 OR fee_min <> round(fee_min, 2)
+       OR fee_max < 0 OR fee_max <> round(fee_max, 2) OR fee_fixed >= 1e12 OR fee_min >= 1e12 OR fee_max >= 1e12 THEN
+        RAISE EXCEPTION 'fee_fixed, fee_min and fee_max are amounts of at least 0, below 10^12, with at most 2 decimals (fee_fixed 0: none)'
+            USING ERRCODE = 'OL400';
+    END IF;
+    IF fee_min > fee_max THEN
+        RAISE EXCEPTION 'fee_min (%) is more than fee_max (%)', fee_min, fee_max USING ERRCODE = 'OL400';
+    END IF;
+    IF order_type IS NOT NULL AND order_type NOT IN ('standard', 'custom', 'strategic') THEN
+        RAISE EXCEPTION 'order_type must be standard, custom or strategic (NULL: any)' USING ERRCODE = 'OL400';
+    END IF;
+    IF currency IS NOT NULL AND upper(currency) !~ '^[A-Z]{3}$' THEN
+        RAISE EXCEPTION 'currency must be a three-letter ISO code' USING ERRCODE = 'OL400';
+    END IF;
+    IF note IS NOT NULL AND (length(note) > 500 OR note ~ '[[:cntrl:]]' OR orderly.hides_text(note)) THEN
+        RAISE EXCEPTION 'note must be at most 500 characters on one line, without control or direction-override characters'
+            USING ERRCODE = 'OL400';
+    END IF;
+    IF currency IS NULL AND (fee_fixed <> 0 OR fee_min IS NOT NULL OR fee_max IS NOT NULL) THEN
         RAISE EXCEPTION 'a fixed fee, a minimum or a maximum is an amount: give its currency' USING ERRCODE = 'OL400';
     END IF;
     SELECT orderly.cancellation_policy_doc(x) INTO v_before FROM orderly.cancellation_policies x
@@ -762,8 +800,7 @@ BEGIN
       AND x.currency IS NOT DISTINCT FROM upper(set_cancellation_policy.currency) FOR UPDATE;
     INSERT INTO orderly.cancellation_policies AS x (status, order_type, currency, fee_percent, fee_basis, fee_fixed,
                                                     fee_min, fee_max, approval_role, note)
-    VALUES (status, order_type, upper(currency), coalesce(fee_percent, 0), coalesce(fee_basis, 'cancelled_value'),
-            coalesce(fee_fixed, 0), fee_min, fee_max, approval_role, note)
+    VALUES (status, order_type, upper(currency), fee_percent, fee_basis, fee_fixed, fee_min, fee_max, approval_role, note)
     ON CONFLICT ON CONSTRAINT cancellation_policies_key DO UPDATE
     SET fee_percent = excluded.fee_percent, fee_basis = excluded.fee_basis, fee_fixed = excluded.fee_fixed,
         fee_min = excluded.fee_min, fee_max = excluded.fee_max, approval_role = excluded.approval_role, note = excluded.note

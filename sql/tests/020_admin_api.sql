@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(109);
+SELECT plan(115);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -171,7 +171,8 @@ SELECT throws_ok($$SELECT admin.revoke_permission('key_account', 'moon.land')$$,
 -- Views ----------------------------------------------------------------------------------------
 
 SELECT columns_are('admin', 'users',
-    ARRAY['id', 'username', 'display_name', 'roles', 'locked', 'locked_until', 'failed_attempts', 'last_login_at', 'created_at'],
+    ARRAY['id', 'username', 'display_name', 'roles', 'locked', 'locked_until', 'failed_attempts', 'last_login_at', 'created_at',
+          'customer_id', 'carrier'],
     'admin.users has exactly the documented columns (no password hash)');
 SELECT is((SELECT user_count FROM admin.roles WHERE name = 'auditor'),
           (SELECT count(*) FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id WHERE r.name = 'auditor'),
@@ -204,6 +205,26 @@ SELECT lives_ok($$SELECT admin.create_user('hank', 'hank-secret', ARRAY['logisti
 SELECT is((SELECT roles FROM admin.users WHERE username = 'hank'), ARRAY['logistics'], 'orderly_admin can read admin.users');
 SELECT throws_ok($$SELECT * FROM orderly.users$$, '42501', NULL, 'orderly_admin cannot read orderly tables');
 RESET ROLE;
+
+-- Permissions for customers: marked and unmarked by a function (V030), never left held by a customer login.
+SELECT admin.create_permission('catalog.export', 'Export the catalog');
+SELECT admin.set_permission_for_customers('catalog.export', true);
+SELECT lives_ok($$ SELECT admin.grant_permission('customer', 'catalog.export') $$, 'marked for customers, the role customer may hold it');
+SELECT is((SELECT for_customers FROM admin.permissions WHERE code = 'catalog.export'), true, 'admin.permissions shows the mark');
+SELECT throws_ok($$ SELECT admin.set_permission_for_customers('catalog.export', false) $$, 'OL409',
+                 'the role customer holds "catalog.export": revoke it from the role first', 'unmarked only once the role customer lets go');
+SELECT admin.revoke_permission('customer', 'catalog.export');
+SELECT admin.create_role('export_buyers');
+SELECT admin.grant_permission('export_buyers', 'catalog.export');
+SELECT admin.create_user('cust1', 'cust1-secret-1', ARRAY['customer', 'export_buyers']);
+SELECT throws_ok($$ SELECT admin.set_permission_for_customers('catalog.export', false) $$, 'OL409',
+                 'user "cust1" would be a customer''s login holding catalog.export, which are not for customers',
+                 'nor while a customer''s login holds it through another role');
+SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'permission.for_customers' AND actor_kind = 'admin_sql'), 1,
+          'the mark is audited as the admin''s');
+SELECT throws_ok($$ SELECT admin.create_user('bidi', 'bidi-secret-1', ARRAY[]::text[], display_name => E'Bob \u202Eylimaf') $$, 'OL400',
+                 'display name must be 1 to 200 characters without control or direction-override characters',
+                 'a display name with a direction override is refused');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 

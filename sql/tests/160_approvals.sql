@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(171);
+SELECT plan(174);
 
 DO $$
 BEGIN
@@ -102,6 +102,13 @@ SELECT throws_ok($$ SELECT admin.create_approval_rule('Odd', ARRAY['standard'], 
                  'min above max is refused');
 SELECT throws_ok($$ SELECT admin.create_approval_rule('Large orders', ARRAY['standard'], NULL, NULL, 1) $$, 'OL409', NULL, 'rule names are unique');
 SELECT throws_ok($$ SELECT admin.add_approval_step('Nope', 1, 'sales_manager', '1 day') $$, 'OL404', NULL, 'an unknown rule');
+SELECT throws_ok($$ SELECT admin.create_approval_rule(E'Large \u202Esredro', ARRAY['standard'], NULL, NULL, 1) $$, 'OL400', NULL,
+                 'a rule name with a direction override is refused');
+SELECT throws_ok($$ SELECT admin.change_approval_rule('Large orders', ARRAY['standard'], NULL, NULL, NULL) $$, 'OL400', NULL,
+                 'change_approval_rule: a NULL priority is refused, not taken for 0');
+SELECT throws_ok($$ SELECT admin.revoke_permission('sales_manager', 'order.approve') $$, 'OL409',
+                 'role "sales_manager" decides approval steps or has approval limits: change those steps and limits first',
+                 'order.approve is not taken from a role that decides steps (orders would wait for nobody)');
 SELECT throws_ok($$ SELECT admin.add_approval_step('Large orders', 4, 'boss', '1 day') $$, 'OL404', 'unknown role "boss"', 'an unknown role');
 SELECT throws_ok($$ SELECT admin.add_approval_step('Large orders', 7, 'general_manager', '1 day') $$, 'OL400', NULL, 'steps have no gaps');
 SELECT throws_ok($$ SELECT admin.add_approval_step('Large orders', 4, 'warehouse', '1 day') $$, 'OL409', NULL,

@@ -6,7 +6,7 @@
 -- PICK LIST's open quantities, order.ready_to_ship, audit rows, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(69);
+SELECT plan(71);
 
 DO $$
 BEGIN
@@ -57,6 +57,10 @@ SELECT is(admin.set_carrier('ups2', 'UPS', 'https://www.ups.com/track?loc=en_US&
 SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'https://gls-group.com/track') $$, 'OL400', NULL,
                  'and contain {tracking_no}');
 SELECT is(admin.set_carrier('gls', 'GLS', NULL, false) ->> 'active', 'false', 'set_carrier changes a carrier (here: inactive)');
+SELECT is(admin.set_carrier('gls', 'GLS Germany') - 'code',
+          jsonb_build_object('name', 'GLS Germany', 'tracking_url_template', 'https://gls-group.com/track/{tracking_no}', 'active', false),
+          'a rename keeps what it leaves out: the template (shipments keep their tracking links) and inactive');
+SELECT is(admin.set_carrier('gls', 'GLS Germany', '') ->> 'tracking_url_template', NULL, ''''' takes the template away');
 
 -- The order: line 1 goods, line 2 a bundle (one phone, two cables), line 3 made to order, line 4 a service.
 INSERT INTO ids SELECT 's', test.submitted('rita', test.id('acme'), '[

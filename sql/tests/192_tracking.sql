@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(61);
+SELECT plan(64);
 
 DO $$
 BEGIN
@@ -51,6 +51,12 @@ UPDATE orderly.shipments SET shipped_at = '2026-01-01T00:00:00Z' WHERE id = test
 
 SELECT is(orderly.user_permission_codes(test.uid('dhlbot')), ARRAY['tracking.post'], 'a carrier login may post tracking events, nothing else');
 SELECT throws_ok($$ SELECT admin.set_user_carrier('buyer', 'dhl') $$, 'OL409', NULL, 'a customer''s login cannot be a carrier''s');
+SELECT admin.create_user('newbot', 'newbot-secret-1', ARRAY['carrier']);
+SELECT throws_ok($$ SELECT pg_temp.ev('newbot', '{"carrier":"dhl","event_id":"nb1","tracking_no":"JD0001","code":"delivered","at":"2026-01-02T08:00:00Z","signed_by":"M"}') $$,
+                 'OL403', 'this login has the role carrier but is bound to no carrier yet: an admin binds it with admin.set_user_carrier',
+                 'a carrier''s login not yet bound posts for no carrier (it could deliver any shipment)');
+SELECT is((SELECT count(*)::integer FROM orderly.tracking_events), 0, 'nothing was stored');
+SELECT is((SELECT carrier FROM admin.users WHERE username = 'dhlbot'), 'dhl', 'admin.users shows each login''s carrier');
 
 -- TRACKING EVENT ---------------------------------------------------------------------------------
 

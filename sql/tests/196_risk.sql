@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(66);
+SELECT plan(71);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -240,5 +240,14 @@ SELECT throws_ok($$ SELECT admin.set_message_template('order.shiped', 'en', 'Shi
                  'a template for a kind that is never e-mailed (a typo) is refused');
 SELECT lives_ok($$ SELECT admin.set_message_template('order.delay', 'fr', 'Commande {{order}} en retard', 'x') $$,
                 'a new language for a kind that is e-mailed is fine');
+SELECT throws_like($$ SELECT admin.set_message_template('order.status', 'fr', 'Commande {{Order}}', 'Statut : {{status_lable}}') $$,
+                   'unknown placeholder(s) {{%status_lable%}} for order.status; a order.status template may use: {{order}}, {{customer}}, {{status}}, {{status_label}}, {{at}}, {{tracking}}',
+                   'a misspelt placeholder (sent as nothing) is refused, naming the ones there are');
+SELECT throws_ok($$ SELECT admin.set_message_template('order.status', 'french', 'Commande', 'x') $$, 'OL400',
+                 'language must be a two-letter code (en, de, fr, …)', 'a language is two letters, in the function''s words');
+SELECT is((SELECT placeholders FROM admin.message_templates WHERE kind = 'order.delay' AND language = 'en'),
+          ARRAY['order', 'customer', 'reason', 'requested_date'], 'admin.message_templates shows each template with its placeholders');
+SELECT ok(admin.remove_message_template('order.delay', 'FR'), 'admin.remove_message_template removes a language');
+SELECT throws_ok($$ SELECT admin.remove_message_template('order.delay', 'en') $$, 'OL409', NULL, 'but not English, the fallback');
 SELECT * FROM finish();
 ROLLBACK;

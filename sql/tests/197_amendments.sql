@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(103);
+SELECT plan(107);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -323,6 +323,16 @@ SELECT admin.set_amendment_constraint('set_line', 'ready', 'staff', false);
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'f', '[{"action":"set_line","line":1,"qty":2}]') $$),
                  'OL409', 'set_line is not allowed on an order that is ready (amendment constraints)', 'a forbidden action is refused');
 SELECT admin.set_amendment_constraint('set_line', 'ready', 'staff', true);
+SELECT throws_ok($$ SELECT admin.set_amendment_constraint('add_line', 'cancelled', 'staff', true) $$, 'OL409',
+                 'add_line cannot be allowed on an order that is cancelled: the order is final',
+                 'nothing is amended on a final order (a cancelled order''s stock is back on the shelf)');
+SELECT throws_ok($$ SELECT admin.set_amendment_constraint('add_line', 'shipped', 'staff', true) $$, 'OL409',
+                 'add_line cannot be allowed on an order that is shipped: everything has shipped; only a note may be added',
+                 'once everything shipped, only notes');
+SELECT throws_ok($$ SELECT admin.set_amendment_constraint('note', 'draft', 'customer', true) $$, 'OL409', NULL,
+                 'a draft is changed with ORDER UPDATE, not amended');
+SELECT throws_ok($$ SELECT admin.set_amendment_constraint('note', 'submitted', 'staff', NULL) $$, 'OL400', 'allowed must be true or false',
+                 'NULL is neither allow nor forbid');
 SELECT is((SELECT statuses FROM admin.amendment_constraints WHERE action = 'set_line' AND party = 'staff'),
           ARRAY['submitted', 'pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'on_hold'],
           'allowed again; admin.amendment_constraints lists the statuses in lifecycle order');

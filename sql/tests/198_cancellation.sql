@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(92);
+SELECT plan(98);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -345,6 +345,18 @@ SELECT is((SELECT string_agg(status || '/' || coalesce(order_type, '*') || '/' |
           'in_production/*/* in_production/*/EUR in_production/custom/*', 'admin.cancellation_policies lists the rows');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, fee_fixed => 10) $$, 'OL400',
                  'a fixed fee, a minimum or a maximum is an amount: give its currency', 'amounts need a currency');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('draft', 5) $$, 'OL409',
+                 'an order that is draft is not cancelled (only submitted, pending_approval, approved, in_production, ready, partially_shipped, on_hold)',
+                 'a row for a status no order is cancelled from (it would never be read) is refused');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, approval_role => 'customer') $$, 'OL409',
+                 'role "customer" lacks cancel.decide: grant it first (admin.grant_permission)', 'a role that could never decide is refused');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', -5) $$, 'OL400',
+                 'fee_percent must be 0 to 100 with at most 2 decimals (0: no percentage)', 'a negative percentage, in the function''s words');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', NULL) $$, 'OL400', NULL, 'NULL is not 0 %');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, fee_min => 5.555, currency => 'EUR') $$, 'OL400', NULL,
+                 'a third decimal is refused, not rounded');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, note => E'restock \u202Eeef') $$, 'OL400', NULL,
+                 'a note with a direction override is refused');
 SELECT ok(admin.remove_cancellation_policy('in_production', 'custom'), 'admin.remove_cancellation_policy');
 SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.cancellation_policies WHERE order_type = 'custom'), 'the row is gone');
 
