@@ -45,7 +45,8 @@ CREATE OR REPLACE VIEW analytics.pending_approvals AS
 SELECT o.id                               AS order_id,
        c.name                             AS customer_name,
        o.type                             AS order_type,
-       o.total,
+       -- A change's round is checked against the total the change would make.
+       coalesce((SELECT ch.total_after FROM orderly.order_changes ch WHERE ch.id = a.change_id), o.total) AS total,
        o.currency,
        a.round,
        a.step_no,
@@ -71,7 +72,7 @@ COMMENT ON VIEW analytics.pending_approvals IS 'Approval steps waiting for a dec
 COMMENT ON COLUMN analytics.pending_approvals.order_id IS 'Order number';
 COMMENT ON COLUMN analytics.pending_approvals.customer_name IS 'Customer of the order';
 COMMENT ON COLUMN analytics.pending_approvals.order_type IS 'standard, custom or strategic';
-COMMENT ON COLUMN analytics.pending_approvals.total IS 'Order total (with tax) that the approval limits are checked against';
+COMMENT ON COLUMN analytics.pending_approvals.total IS 'Order total (with tax) that the approval limits are checked against: for a change''s round, the total after the change';
 COMMENT ON COLUMN analytics.pending_approvals.currency IS 'Currency of the total';
 COMMENT ON COLUMN analytics.pending_approvals.round IS 'Approval round (a resubmission after a rejection starts the next)';
 COMMENT ON COLUMN analytics.pending_approvals.step_no IS 'Current step of the chain';

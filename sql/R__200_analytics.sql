@@ -61,10 +61,14 @@ BEGIN
     DELETE FROM orderly.sales_day_lines x WHERE x.day = ANY (days);
     DELETE FROM orderly.sales_day_orders x WHERE x.day = ANY (days);
     -- One pass over the lines, both grains (a data-modifying CTE).
-    WITH s AS (SELECT * FROM orderly.sales_lines(days)),
+    -- first_sku: the row of the product an order is counted on (product_orders, V032).
+    WITH s AS (SELECT x.*, x.sku_id = min(x.sku_id) OVER (PARTITION BY x.order_id, x.product_id) AS first_sku
+               FROM orderly.sales_lines(days) x),
     per_product AS (
-        INSERT INTO orderly.sales_day_lines (day, product_id, sku_id, region, segment, currency, orders, units, gross, discount, net, tax)
-        SELECT s.day, s.product_id, s.sku_id, s.region, s.segment, s.currency, count(DISTINCT s.order_id), sum(s.units),
+        INSERT INTO orderly.sales_day_lines (day, product_id, sku_id, region, segment, currency, orders, product_orders, units,
+                                             gross, discount, net, tax)
+        SELECT s.day, s.product_id, s.sku_id, s.region, s.segment, s.currency, count(DISTINCT s.order_id),
+               count(DISTINCT s.order_id) FILTER (WHERE s.first_sku), sum(s.units),
                sum(s.gross), sum(s.discount), sum(s.net), sum(s.tax)
         FROM s GROUP BY s.day, s.product_id, s.sku_id, s.region, s.segment, s.currency)
     INSERT INTO orderly.sales_day_orders (day, region, segment, currency, orders, units, gross, discount, net, tax)
@@ -144,7 +148,8 @@ BEGIN
               UNION ALL
               -- Payment, not a status: from approval until paid in full, counted in the month of
               -- the payment that completed it.
-              SELECT 'payment', extract(epoch FROM p.paid_at - p.approved_at)
+              -- Paid before approval (a payment dated back, a prepayment): no time waiting.
+              SELECT 'payment', extract(epoch FROM greatest(p.paid_at, p.approved_at) - p.approved_at)
               FROM orderly.payment_times(m) p) v
         GROUP BY v.stage;
 
@@ -152,7 +157,10 @@ BEGIN
         INSERT INTO orderly.delivery_month_stats (month, delivered, with_date, on_time)
         SELECT m, count(*), count(*) FILTER (WHERE d.requested_date IS NOT NULL),
                count(*) FILTER (WHERE d.requested_date IS NOT NULL AND (d.delivered_at AT TIME ZONE 'UTC')::date <= d.requested_date)
-        FROM (SELECT o.requested_date, h.changed_at AS delivered_at
+        -- On time by when the last shipment was signed for (SHIPMENT DELIVERED at=, a carrier's
+        -- event time), not when that was recorded; the month is the recording's.
+        FROM (SELECT o.requested_date,
+                     coalesce((SELECT max(s.delivered_at) FROM orderly.shipments s WHERE s.order_id = o.id), h.changed_at) AS delivered_at
               FROM orderly.order_status_history h JOIN orderly.orders o ON o.id = h.order_id
               WHERE h.to_status = 'delivered'
                 AND h.changed_at >= m::timestamp AT TIME ZONE 'UTC'
@@ -299,9 +307,9 @@ LEFT JOIN orderly.skus k ON k.id = s.sku_id;
 
 CREATE OR REPLACE VIEW analytics.sales_weekly AS
 SELECT date_trunc('week', s.day)::date AS week, p.code AS product, p.name AS product_name, cat.code AS category,
-       cat.name AS category_name, s.region, s.segment, s.currency, sum(s.orders)::bigint AS orders, sum(s.units)::bigint AS units,
+       cat.name AS category_name, s.region, s.segment, s.currency, sum(s.product_orders)::bigint AS orders, sum(s.units)::bigint AS units,
        sum(s.gross) AS gross, sum(s.discount) AS discount, sum(s.net) AS net, sum(s.tax) AS tax,
-       round(sum(s.net) / sum(s.orders), 2) AS average_order_value
+       round(sum(s.net) / nullif(sum(s.product_orders), 0), 2) AS average_order_value
 FROM orderly.sales_day_lines s
 JOIN orderly.products p ON p.id = s.product_id
 LEFT JOIN orderly.categories cat ON cat.id = p.category_id
@@ -309,9 +317,9 @@ GROUP BY 1, p.code, p.name, cat.code, cat.name, s.region, s.segment, s.currency;
 
 CREATE OR REPLACE VIEW analytics.sales_monthly AS
 SELECT date_trunc('month', s.day)::date AS month, p.code AS product, p.name AS product_name, cat.code AS category,
-       cat.name AS category_name, s.region, s.segment, s.currency, sum(s.orders)::bigint AS orders, sum(s.units)::bigint AS units,
+       cat.name AS category_name, s.region, s.segment, s.currency, sum(s.product_orders)::bigint AS orders, sum(s.units)::bigint AS units,
        sum(s.gross) AS gross, sum(s.discount) AS discount, sum(s.net) AS net, sum(s.tax) AS tax,
-       round(sum(s.net) / sum(s.orders), 2) AS average_order_value
+       round(sum(s.net) / nullif(sum(s.product_orders), 0), 2) AS average_order_value
 FROM orderly.sales_day_lines s
 JOIN orderly.products p ON p.id = s.product_id
 LEFT JOIN orderly.categories cat ON cat.id = p.category_id
@@ -347,7 +355,7 @@ GROUP BY x.month, a.code, a.name, a.parent_id, x.currency;
 CREATE OR REPLACE VIEW analytics.product_performance AS
 WITH w AS (SELECT (now() AT TIME ZONE 'UTC')::date - s.performance_window_days AS since FROM orderly.analytics_settings s),
 sold AS (
-    SELECT s.product_id, s.currency, sum(s.orders)::bigint AS orders, sum(s.units)::bigint AS units, sum(s.net) AS net
+    SELECT s.product_id, s.currency, sum(s.product_orders)::bigint AS orders, sum(s.units)::bigint AS units, sum(s.net) AS net
     FROM orderly.sales_day_lines s, w WHERE s.day > w.since
     GROUP BY s.product_id, s.currency)
 SELECT p.code AS product, p.name AS product_name, cat.code AS category, x.currency,
@@ -362,14 +370,17 @@ WHERE p.active;
 
 CREATE OR REPLACE VIEW analytics.slow_movers AS
 SELECT k.code AS sku, p.code AS product, p.name AS product_name, k.stock_on_hand, k.stock_reserved,
-       (SELECT max(s.day) FROM orderly.sales_day_lines s WHERE s.sku_id = k.id) AS last_sold_on,
+       sold.last_sold_on,
        st.slow_mover_days AS days_without_sale
 FROM orderly.skus k
 JOIN orderly.products p ON p.id = k.product_id
 CROSS JOIN orderly.analytics_settings st
+-- Sold on its own, or inside a bundle (whose rows carry the bundle product, no SKU).
+CROSS JOIN LATERAL (SELECT greatest((SELECT max(s.day) FROM orderly.sales_day_lines s WHERE s.sku_id = k.id),
+                                    (SELECT max(s.day) FROM orderly.bundle_items b JOIN orderly.sales_day_lines s ON s.product_id = b.bundle_product_id
+                                     WHERE b.sku_id = k.id)) AS last_sold_on) sold
 WHERE k.stock_on_hand > 0
-  AND NOT EXISTS (SELECT 1 FROM orderly.sales_day_lines s
-                  WHERE s.sku_id = k.id AND s.day > (now() AT TIME ZONE 'UTC')::date - st.slow_mover_days);
+  AND (sold.last_sold_on IS NULL OR sold.last_sold_on <= (now() AT TIME ZONE 'UTC')::date - st.slow_mover_days);
 
 CREATE OR REPLACE VIEW analytics.customer_behaviour AS
 SELECT c.id AS customer_id, c.name AS customer_name, coalesce(c.region, 'unknown') AS region, c.segment, x.currency,
@@ -429,7 +440,8 @@ FROM (SELECT h.order_id, h.to_status AS stage, h.changed_at AS entered_at,
              lead(h.changed_at) OVER (PARTITION BY h.order_id ORDER BY h.id) AS left_at
       FROM orderly.order_status_history h
       UNION ALL
-      SELECT p.order_id, 'payment', a.at, p.paid_at
+      -- Paid before approval (a payment dated back, a prepayment): no time waiting.
+      SELECT p.order_id, 'payment', a.at, greatest(p.paid_at, a.at)
       FROM (SELECT r.order_id, min(r.received_at) FILTER (WHERE r.running >= r.owed) AS paid_at
             FROM (SELECT x.order_id, x.received_at, sum(x.amount) OVER (PARTITION BY x.order_id ORDER BY x.id) AS running,
                          o.total - o.cancelled_total + o.charges_total AS owed
@@ -456,10 +468,13 @@ FROM orderly.delivery_month_stats d;
 -- Cancellations by the stage the order was at, per month and currency: how many, what they were
 -- worth, the fees, and the share of that month's orders.
 CREATE OR REPLACE VIEW analytics.cancellations AS
+-- rate: the orders cancelled whole at the stage, of the month's orders in the currency: those
+-- still counted as sales (created that month) and those cancelled whole that month.
 SELECT x.month, x.stage, x.currency, x.cancellations, x.whole_orders, x.cancelled_value, x.fees,
-       round(x.cancellations::numeric / nullif((SELECT sum(s.orders) FROM orderly.sales_day_orders s
-                                                WHERE s.day >= x.month AND s.day < x.month + interval '1 month'
-                                                  AND s.currency = x.currency), 0), 4) AS rate
+       round(x.whole_orders::numeric / nullif(coalesce((SELECT sum(s.orders) FROM orderly.sales_day_orders s
+                                                        WHERE s.day >= x.month AND s.day < x.month + interval '1 month'
+                                                          AND s.currency = x.currency), 0)
+                                              + sum(x.whole_orders) OVER (PARTITION BY x.month, x.currency), 0), 4) AS rate
 FROM (SELECT date_trunc('month', c.decided_at AT TIME ZONE 'UTC')::date AS month, c.plan ->> 'order_status' AS stage, c.currency,
              count(*) AS cancellations, count(*) FILTER (WHERE (c.plan ->> 'whole_order')::boolean) AS whole_orders,
              sum((c.plan ->> 'cancelled_value')::numeric) AS cancelled_value, sum(c.fee) AS fees
@@ -484,7 +499,7 @@ COMMENT ON COLUMN analytics.sales_daily.sku IS 'SKU code (NULL: a bundle, a serv
 COMMENT ON COLUMN analytics.sales_daily.region IS 'Customer region as it is now (unknown: none given)';
 COMMENT ON COLUMN analytics.sales_daily.segment IS 'Customer segment as it is now';
 COMMENT ON COLUMN analytics.sales_daily.currency IS 'Currency of every amount in the row (never mixed)';
-COMMENT ON COLUMN analytics.sales_daily.orders IS 'Orders that had the product';
+COMMENT ON COLUMN analytics.sales_daily.orders IS 'Orders that had this SKU of the product (sum per product with care: an order with two of its SKUs is on both rows; sales_weekly counts it once)';
 COMMENT ON COLUMN analytics.sales_daily.units IS 'Units sold (ordered less cancelled)';
 COMMENT ON COLUMN analytics.sales_daily.gross IS 'List price × units, before discounts';
 COMMENT ON COLUMN analytics.sales_daily.discount IS 'Discounts (negative: a surcharge)';
@@ -563,7 +578,7 @@ COMMENT ON COLUMN analytics.product_performance.top_rank IS '1 = best seller by 
 COMMENT ON COLUMN analytics.product_performance.bottom_rank IS '1 = worst seller by net in its currency';
 COMMENT ON COLUMN analytics.product_performance.since IS 'First day of the window';
 
-COMMENT ON VIEW analytics.slow_movers IS 'SKUs with stock on hand and no sale for analytics_settings.slow_mover_days days (60 by default)';
+COMMENT ON VIEW analytics.slow_movers IS 'SKUs with stock on hand and no sale, on their own or in a bundle, for analytics_settings.slow_mover_days days (60 by default)';
 COMMENT ON COLUMN analytics.slow_movers.sku IS 'SKU code';
 COMMENT ON COLUMN analytics.slow_movers.product IS 'Product code';
 COMMENT ON COLUMN analytics.slow_movers.product_name IS 'Product name';
@@ -634,10 +649,10 @@ COMMENT ON VIEW analytics.on_time_delivery IS 'Per month of delivery: orders del
 COMMENT ON COLUMN analytics.on_time_delivery.month IS 'Month the orders were delivered (UTC)';
 COMMENT ON COLUMN analytics.on_time_delivery.delivered IS 'Orders delivered';
 COMMENT ON COLUMN analytics.on_time_delivery.with_date IS 'Of those, with a requested date';
-COMMENT ON COLUMN analytics.on_time_delivery.on_time IS 'Delivered on or before the requested date';
+COMMENT ON COLUMN analytics.on_time_delivery.on_time IS 'Delivered (the last shipment signed for, by its delivery time) on or before the requested date';
 COMMENT ON COLUMN analytics.on_time_delivery.on_time_rate IS 'on_time / with_date';
 
-COMMENT ON VIEW analytics.cancellations IS 'Cancellations carried out, per month, stage the order was at, and currency: counts, what was cancelled, the fees, and the rate per order counted as a sale that month';
+COMMENT ON VIEW analytics.cancellations IS 'Cancellations carried out, per month, stage the order was at, and currency: counts, what was cancelled, the fees, and the share of the month''s orders cancelled whole at that stage';
 COMMENT ON COLUMN analytics.cancellations.month IS 'Month the cancellation was carried out';
 COMMENT ON COLUMN analytics.cancellations.stage IS 'Status of the order when it was cancelled';
 COMMENT ON COLUMN analytics.cancellations.currency IS 'Currency of the amounts';
@@ -645,7 +660,7 @@ COMMENT ON COLUMN analytics.cancellations.cancellations IS 'Cancellations (whole
 COMMENT ON COLUMN analytics.cancellations.whole_orders IS 'Of those, whole orders';
 COMMENT ON COLUMN analytics.cancellations.cancelled_value IS 'What the cancelled units were worth, tax included';
 COMMENT ON COLUMN analytics.cancellations.fees IS 'Cancellation fees charged';
-COMMENT ON COLUMN analytics.cancellations.rate IS 'cancellations / orders counted as sales in the month and currency';
+COMMENT ON COLUMN analytics.cancellations.rate IS 'Orders cancelled whole at this stage / the month''s orders in the currency (those counted as sales plus those cancelled whole that month)';
 
 COMMENT ON VIEW analytics.refresh_state IS 'When the analytics rollups were last refreshed, and how far';
 COMMENT ON COLUMN analytics.refresh_state.refreshed_to IS 'Changes up to this time are in the rollups';
@@ -739,22 +754,31 @@ BEGIN
                 SELECT s.product_id, s.currency, sum(s.units) AS units, sum(s.gross) AS gross, sum(s.discount) AS discount,
                        sum(s.net) AS net, sum(s.tax) AS tax
                 FROM orderly.sales_day_lines s WHERE s.day BETWEEN v_from AND v_to GROUP BY 1, 2)
-            SELECT json_build_object('key', a.code, 'category', a.code, 'category_name', a.name, 'top_level', a.parent_id IS NULL,
-                                     'currency', x.currency, 'units', sum(x.units), 'gross', sum(x.gross),
-                                     'discount', sum(x.discount), 'net', sum(x.net), 'tax', sum(x.tax))
-            FROM per_product x
-            JOIN orderly.products p ON p.id = x.product_id
-            JOIN tree t ON t.category_id = p.category_id
-            JOIN orderly.categories a ON a.id = t.ancestor_id
-            GROUP BY a.code, a.name, a.parent_id, x.currency
-            ORDER BY x.currency, sum(x.net) DESC, a.code
-            LIMIT v_limit;
+            SELECT c.doc FROM (
+                SELECT json_build_object('key', a.code, 'category', a.code, 'category_name', a.name, 'top_level', a.parent_id IS NULL,
+                                         'currency', x.currency, 'units', sum(x.units), 'gross', sum(x.gross),
+                                         'discount', sum(x.discount), 'net', sum(x.net), 'tax', sum(x.tax)) AS doc,
+                       x.currency, sum(x.net) AS net, a.code,
+                       row_number() OVER (PARTITION BY x.currency ORDER BY sum(x.net) DESC, a.code) AS n
+                FROM per_product x
+                JOIN orderly.products p ON p.id = x.product_id
+                JOIN tree t ON t.category_id = p.category_id
+                JOIN orderly.categories a ON a.id = t.ancestor_id
+                GROUP BY a.code, a.name, a.parent_id, x.currency) c
+            WHERE c.n <= v_limit
+            ORDER BY c.currency, c.net DESC, c.code;
         ELSE
             RETURN QUERY
             SELECT json_build_object('key', t.key, v_group, t.key, 'currency', t.currency, 'orders', t.orders, 'units', t.units,
                                      'gross', t.gross, 'discount', t.discount, 'net', t.net, 'tax', t.tax,
                                      'average_order_value', round(t.net / nullif(t.orders, 0), 2))
-            FROM (SELECT CASE v_group WHEN 'day' THEN s.day::text
+            FROM (SELECT g.*,
+                         -- limit: rows per currency, the latest periods (shown oldest first) or the largest.
+                         row_number() OVER (PARTITION BY g.currency
+                                            ORDER BY CASE WHEN v_group IN ('day', 'week', 'month') THEN g.key END DESC NULLS LAST,
+                                                     CASE WHEN v_group NOT IN ('day', 'week', 'month') THEN g.net END DESC NULLS LAST,
+                                                     g.key) AS n
+                  FROM (SELECT CASE v_group WHEN 'day' THEN s.day::text
                                       WHEN 'week' THEN date_trunc('week', s.day)::date::text
                                       WHEN 'month' THEN to_char(s.day, 'YYYY-MM')
                                       WHEN 'region' THEN s.region ELSE s.segment END AS key,
@@ -762,16 +786,16 @@ BEGIN
                          sum(s.discount) AS discount, sum(s.net) AS net, sum(s.tax) AS tax
                   FROM orderly.sales_day_orders s
                   WHERE s.day BETWEEN v_from AND v_to
-                  GROUP BY 1, 2) t
+                  GROUP BY 1, 2) g) t
+            WHERE t.n <= v_limit
             ORDER BY CASE WHEN v_group IN ('day', 'week', 'month') THEN t.key END, t.currency,
-                     CASE WHEN v_group NOT IN ('day', 'week', 'month') THEN t.net END DESC, t.key
-            LIMIT v_limit;
+                     CASE WHEN v_group NOT IN ('day', 'week', 'month') THEN t.net END DESC, t.key;
         END IF;
     WHEN 'products' THEN
         RETURN QUERY
         SELECT json_build_object('product', t.code, 'name', t.name, 'category', t.category, 'currency', t.currency,
                                  'orders', t.orders, 'units', t.units, 'net', t.net, 'rank', t.rank)
-        FROM (SELECT p.code, p.name, cat.code AS category, s.currency, sum(s.orders) AS orders, sum(s.units) AS units,
+        FROM (SELECT p.code, p.name, cat.code AS category, s.currency, sum(s.product_orders) AS orders, sum(s.units) AS units,
                      sum(s.net) AS net,
                      rank() OVER (PARTITION BY s.currency ORDER BY CASE WHEN v_group = 'bottom' THEN sum(s.net) ELSE -sum(s.net) END) AS rank
               FROM orderly.sales_day_lines s
@@ -796,18 +820,20 @@ BEGIN
                                      'segment', x.segment, 'currency', x.currency, 'orders', x.orders, 'monetary', x.monetary,
                                      'average_order_value', x.average_order_value, 'mean_days_between', x.mean_days_between,
                                      'favourite_category', x.favourite_category, 'last_order_at', orderly.json_time(x.last_order_at))
-            FROM analytics.customer_behaviour x
-            ORDER BY x.currency, x.monetary DESC, x.customer_id
-            LIMIT v_limit;
+            FROM (SELECT b.*, row_number() OVER (PARTITION BY b.currency ORDER BY b.monetary DESC, b.customer_id) AS n
+                  FROM analytics.customer_behaviour b) x
+            WHERE x.n <= v_limit
+            ORDER BY x.currency, x.monetary DESC, x.customer_id;
         ELSE
             RETURN QUERY
             SELECT json_build_object('key', t.key, v_group, t.key, 'currency', t.currency, 'customers', t.customers, 'orders', t.orders,
                                      'monetary', t.monetary, 'average_order_value', round(t.monetary / t.orders, 2))
-            FROM (SELECT CASE v_group WHEN 'region' THEN x.region ELSE x.segment END AS key, x.currency, count(*) AS customers,
-                         sum(x.orders) AS orders, sum(x.monetary) AS monetary
-                  FROM analytics.customer_behaviour x GROUP BY 1, 2) t
-            ORDER BY t.currency, t.monetary DESC, t.key
-            LIMIT v_limit;
+            FROM (SELECT g.*, row_number() OVER (PARTITION BY g.currency ORDER BY g.monetary DESC, g.key) AS n
+                  FROM (SELECT CASE v_group WHEN 'region' THEN x.region ELSE x.segment END AS key, x.currency, count(*) AS customers,
+                               sum(x.orders) AS orders, sum(x.monetary) AS monetary
+                        FROM analytics.customer_behaviour x GROUP BY 1, 2) g) t
+            WHERE t.n <= v_limit
+            ORDER BY t.currency, t.monetary DESC, t.key;
         END IF;
     WHEN 'rfm' THEN
         -- From the score cells the refresh keeps (orderly.rfm_cells), named by the segment rules now.

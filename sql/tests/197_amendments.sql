@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(107);
+SELECT plan(108);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -136,6 +136,8 @@ SELECT is(pg_temp.header('b') || ' ' || pg_temp.held(test.id('b')), 'ready v1 50
           'the order goes on as it was, holding what the change needs');
 SELECT is((SELECT doc -> 'reserved' FROM replies WHERE name = 'b1'), '{"GD-1": 7}'::jsonb, 'the reply says what the change holds');
 SELECT is(pg_temp.told('approval.requested', test.id('b')), ARRAY['sam'], 'the sales manager is asked');
+SELECT is((SELECT total FROM analytics.pending_approvals WHERE order_id = test.id('b')), 1200.00,
+          'analytics.pending_approvals shows the total the change''s round is judged by, not the order''s old one');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'b', '[{"action":"requested_date","date":"2099-01-01"}]') $$),
                  'OL409', format('order %s has change %s waiting for approval; it is decided, or abandoned with CHANGE ABANDON %s, before another',
                                  test.id('b'), (SELECT doc ->> 'id' FROM replies WHERE name = 'b1'), (SELECT doc ->> 'id' FROM replies WHERE name = 'b1')),

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(58);
+SELECT plan(68);
 
 DO $$
 BEGIN
@@ -50,7 +50,8 @@ BEGIN
                p.base_price, (l ->> 'gross')::numeric, coalesce((l ->> 'discount')::numeric, 0),
                (l ->> 'gross')::numeric - coalesce((l ->> 'discount')::numeric, 0), (l ->> 'tax')::numeric,
                (orderly.pricing_parts(jsonb_build_object('product', p.code))).digest
-        FROM orderly.products p JOIN orderly.skus k ON k.product_id = p.id WHERE p.code = l ->> 'product';
+        FROM orderly.products p LEFT JOIN orderly.skus k ON k.product_id = p.id AND k.code = coalesce(l ->> 'sku', k.code)
+        WHERE p.code = l ->> 'product';
     END LOOP;
     UPDATE orderly.orders o
     SET subtotal = t.gross, discount_total = t.discount, tax_total = t.tax, total = t.net + t.tax,
@@ -228,7 +229,8 @@ SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'currency') || ' ' ||
           'REPORT sales: per month and currency, over the same rollups');
 SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'net'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"sales","from":"2026-03-01","to":"2026-05-31","group":"category","limit":2}')) r),
-          ARRAY['ELEC 280.00', 'PHONES 280.00'], 'group=category, limit=2: a category holds its subtree (ties by code)');
+          ARRAY['ELEC 280.00', 'PHONES 280.00', 'ELEC 200.00', 'PHONES 200.00'],
+          'group=category, limit=2: two per currency (EUR, USD); a category holds its subtree (ties by code)');
 SELECT is((SELECT array_agg((r ->> 'product') || ' ' || (r ->> 'rank'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"products","from":"2026-03-01","to":"2026-05-31","group":"bottom","limit":1}')) r),
           ARRAY['P2 1', 'P4 1'], 'products group=bottom: the worst seller per currency');
@@ -274,6 +276,56 @@ SELECT lives_ok($$ SELECT test.rows('report', 'mia', '{"name":"products","from":
                 'every argument a report''s usage lists is taken');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"sales","from":"2026-05-01","to":"2026-04-01"}') $$, 'OL400', NULL,
                  'from after to');
+
+-- Found by a BI probe: orders per product, bundles, limits per currency, payment, on time, cancellations ---------
+
+INSERT INTO orderly.products (code, name, kind, base_price, currency) VALUES ('P5', 'Phone in two colours', 'goods', 50, 'EUR'),
+                                                                             ('B1', 'Dusty kit', 'bundle', 20, 'EUR');
+INSERT INTO orderly.skus (product_id, code, stock_on_hand, options)
+SELECT p.id, c, 50, jsonb_build_object('colour', c) FROM orderly.products p, unnest(ARRAY['P5-A', 'P5-B']) c WHERE p.code = 'P5';
+INSERT INTO orderly.bundle_items (bundle_product_id, sku_id, qty)
+SELECT p.id, k.id, 1 FROM orderly.products p, orderly.skus k WHERE p.code = 'B1' AND k.code = 'P9-1';
+ALTER TABLE orderly.order_status_history DISABLE TRIGGER order_status_events;
+SELECT pg_temp.order('o11', 'a', 'EUR', '2026-05-20 09:00Z', 'approved',
+    '[{"product":"P5","sku":"P5-A","qty":1,"gross":50,"tax":9.50},{"product":"P5","sku":"P5-B","qty":1,"gross":50,"tax":9.50},
+      {"product":"B1","qty":1,"gross":20,"tax":3.80}]',
+    '[[null,"submitted","2026-05-20 09:00Z"],["submitted","approved","2026-05-20 09:00Z"]]');
+ALTER TABLE orderly.order_status_history ENABLE TRIGGER order_status_events;
+SELECT orderly.audit(NULL, 'order.create', 'order', test.id('o11')::text, NULL, '{}', actor_kind => 'admin_sql');
+SELECT api.refresh_analytics(now() + interval '3 minutes') IS NOT NULL;
+SELECT is((SELECT orders || ' ' || average_order_value FROM analytics.sales_weekly WHERE product = 'P5'), '1 100.00',
+          'an order with two SKUs of one product counts once for the product, its average order value whole');
+SELECT is((SELECT orders FROM analytics.product_performance WHERE product = 'P5'), 1::bigint, 'product_performance too');
+SELECT is((SELECT array_agg(sku || ' ' || orders ORDER BY sku) FROM analytics.sales_daily WHERE product = 'P5'), ARRAY['P5-A 1', 'P5-B 1'],
+          'sales_daily per SKU: the order had each');
+SELECT is_empty($$ SELECT sku FROM analytics.slow_movers $$, 'a SKU sold inside a bundle is not a slow mover');
+SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'currency'))
+           FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"customers","limit":1}')) r),
+          ARRAY['Anna EUR', 'Bert USD'], 'REPORT customers limit=1: per currency (a limit never cuts a currency off)');
+SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'currency'))
+           FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"sales","group":"day","from":"2026-03-01","to":"2026-05-31","limit":1}')) r),
+          ARRAY['2026-03-03 USD', '2026-05-20 EUR'], 'REPORT sales group=day limit=1: the latest day of each currency');
+
+-- o10 paid the hour before its approval; o9's shipment signed for the day before its requested date, recorded later.
+INSERT INTO orderly.payments (order_id, customer_id, amount, currency, method, reference, received_at, owed)
+VALUES (test.id('o10'), test.id('b'), 11.90, 'EUR', 'bank_transfer', 'O10-1', '2026-05-04 08:00Z', 11.90);
+INSERT INTO orderly.carriers (code, name) VALUES ('dhl', 'DHL') ON CONFLICT DO NOTHING;
+INSERT INTO orderly.shipments (order_id, customer_id, carrier, status, shipped_at, delivered_at)
+VALUES (test.id('o9'), test.id('b'), 'dhl', 'delivered', '2026-05-06 18:00Z', '2026-05-08 12:00Z');
+SELECT orderly.refresh_months(ARRAY['2026-05-01'::date]);
+SELECT is((SELECT hours_in_stage FROM analytics.order_stage_times WHERE order_id = test.id('o10') AND stage = 'payment'), 0.00,
+          'paid before approval: no time waiting for payment (not negative)');
+SELECT is((SELECT visits || ' ' || total_hours FROM analytics.stage_efficiency WHERE month = '2026-05-01' AND stage = 'payment'), '2 48.00',
+          'and none in the month''s payment stage');
+SELECT is((SELECT on_time || ' ' || on_time_rate FROM analytics.on_time_delivery WHERE month = '2026-05-01'), '2 1.0000',
+          'on time by when the last shipment was signed for, not when that was recorded');
+
+-- o5, approved in March and cancelled whole: one of March's two EUR orders (o1 still counts).
+INSERT INTO orderly.order_cancellations (order_id, customer_id, status, reason, plan, fee, currency, decided_at)
+VALUES (test.id('o5'), test.id('c'), 'applied', 'x', '{"order_status":"approved","whole_order":true,"cancelled_value":357}', 0, 'EUR',
+        '2026-03-04 12:00Z');
+SELECT is((SELECT whole_orders || ' ' || rate FROM analytics.cancellations WHERE month = '2026-03-01' AND currency = 'EUR'), '1 0.5000',
+          'the cancellation rate: orders cancelled whole, of the month''s orders (counted ones and those cancelled)');
 
 -- BI -----------------------------------------------------------------------------------------------------------
 
