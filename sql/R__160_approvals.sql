@@ -485,7 +485,9 @@ SELECT d.id,
        d.starts_at,
        d.ends_at,
        d.revoked_at,
-       d.revoked_at IS NULL AND d.starts_at <= now() AND now() < d.ends_at AS active,
+       -- A locked delegator passes nothing on (only holders not locked do, R__161_approval_flow.sql).
+       d.revoked_at IS NULL AND d.starts_at <= now() AND now() < d.ends_at
+           AND NOT (SELECT u.locked FROM orderly.users u WHERE u.id = d.from_user) AS active,
        d.created_at
 FROM orderly.approval_delegations d;
 

@@ -123,9 +123,11 @@ END
 $$;
 
 -- What cancelling would do now, as a document; changes nothing. lines: as cancel_lines_arg
--- returns them, NULL for everything still open. Raises (OL409) when the order cannot be
--- cancelled at its status, or a line has nothing left to cancel.
-CREATE OR REPLACE FUNCTION orderly.cancellation_plan(o orderly.orders, lines jsonb) RETURNS jsonb
+-- returns them, NULL for everything still open. fee_cap: the most the fee may be (a request is
+-- never charged more than it was quoted). Raises (OL409) when the order cannot be cancelled at
+-- its status, or a line has nothing left to cancel.
+DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb);
+CREATE OR REPLACE FUNCTION orderly.cancellation_plan(o orderly.orders, lines jsonb, fee_cap numeric DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -231,7 +233,7 @@ BEGIN
                                WHERE x.order_id = o.id
                                  AND x.qty - x.cancelled_qty > coalesce((SELECT (e ->> 'qty')::integer FROM jsonb_array_elements(v_lines) e
                                                                          WHERE (e ->> 'line')::integer = x.line_no), 0));
-    v_fee := orderly.cancellation_fee(p, v_value, o.total - o.cancelled_total);
+    v_fee := least(orderly.cancellation_fee(p, v_value, o.total - o.cancelled_total), fee_cap);
     v_after := o;
     v_after.cancelled_total := o.cancelled_total + v_value;
     v_after.charges_total := o.charges_total + v_fee;
@@ -588,8 +590,10 @@ BEGIN
     IF ch.id IS NOT NULL THEN
         PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled');
     END IF;
-    -- Decided on the order as it stands now (a part may have shipped since it was asked).
-    v_plan := orderly.cancellation_plan(o, req.lines);
+    -- Decided on the order as it stands now (a part may have shipped since it was asked), but
+    -- never for a higher fee than the requester was quoted: neither a policy changed meanwhile
+    -- nor the order moving on while the request waited costs them more.
+    v_plan := orderly.cancellation_plan(o, req.lines, (req.plan ->> 'fee')::numeric);
     IF v_plan ->> 'needs_approval_by' IS NOT NULL AND NOT (v_plan ->> 'needs_approval_by') = ANY (orderly.user_role_names(u.id)) THEN
         RAISE EXCEPTION 'a cancellation of an order that is % is decided by role %', o.status, v_plan ->> 'needs_approval_by'
             USING ERRCODE = 'OL403';
@@ -609,7 +613,7 @@ SELECT orderly.register_command('CANCEL APPROVE', 'api.cancel_approve', 'cancel.
     arguments  => 'id:id! note:text',
     positional => '{id}',
     usage      => 'CANCEL APPROVE id [note=]',
-    summary    => 'Approve the waiting cancellation request of order id: it is carried out on the order as it stands now, with the fee of its policy row.',
+    summary    => 'Approve the waiting cancellation request of order id: it is carried out on the order as it stands now, with the fee of its policy row, never more than was quoted.',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.cancel_reject(actor bigint, args jsonb) RETURNS SETOF json

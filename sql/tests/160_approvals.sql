@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(174);
+SELECT plan(175);
 
 DO $$
 BEGIN
@@ -396,6 +396,10 @@ SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}')
                  'OL403', NULL, 'after until: refused');
 INSERT INTO ids SELECT 'fred>sid', (test.call('delegate', 'fred', jsonb_build_object('to', 'sid', 'until', pg_temp.soon())) ->> 'id')::bigint;
 SELECT ok(test.id('big3') = ANY (pg_temp.queue('sid')), 'a delegation of all of fred''s roles, from now: in sid''s queue');
+SELECT admin.lock_user('fred');
+SELECT is((SELECT active FROM admin.approval_delegations WHERE id = test.id('fred>sid')) || ' ' || (test.id('big3') = ANY (pg_temp.queue('sid'))),
+          'false false', 'a locked delegator passes nothing on, and admin.approval_delegations says the delegation is not active');
+SELECT admin.unlock_user('fred');
 SELECT is((SELECT array_agg(r::jsonb ->> 'direction') FROM api.delegate_list(test.uid('fred'), '{}') r), ARRAY['given'], 'DELEGATE LIST: given');
 SELECT is((SELECT array_agg(r::jsonb ->> 'from') FROM api.delegate_list(test.uid('sid'), '{}') r), ARRAY['fred'], 'DELEGATE LIST: received');
 SELECT throws_ok(format($$ SELECT test.call('delegate_revoke', 'fay', '{"id":%s}') $$, test.id('fred>sid')),

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(98);
+SELECT plan(99);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -246,10 +246,14 @@ SELECT is(pg_temp.told('cancel.requested', test.id('p')), ARRAY['role:sales_mana
 SELECT throws_ok(format($$ SELECT test.call('cancel_approve', 'cas', '{"id":%s}') $$, test.id('p')),
                  'OL403', 'a cancellation of an order that is in_production is decided by role sales_manager',
                  'customer service may not decide it');
+SELECT is((SELECT doc ->> 'fee' FROM replies WHERE name = 'p-ask'), '60.00', 'the request is quoted 60.00');
+-- The policy is raised while the request waits.
+UPDATE orderly.cancellation_policies SET fee_percent = 50 WHERE status = 'in_production' AND currency = 'EUR';
 INSERT INTO replies SELECT 'p', test.call('cancel_approve', 'sam', jsonb_build_object('id', test.id('p'), 'note', 'ok, charge it'));
+UPDATE orderly.cancellation_policies SET fee_percent = 20 WHERE status = 'in_production' AND currency = 'EUR';
 SELECT is((SELECT doc ->> 'status' || ' fee ' || (doc ->> 'fee') || ' refund due ' || (doc ->> 'refund_due') || ' ' || (doc ->> 'order_status')
            FROM replies WHERE name = 'p'), 'applied fee 60.00 refund due 240.00 cancelled',
-          'CANCEL APPROVE: 20 % of 300.00 is 60.00 (within 50 and 5 000); 240.00 of the 300.00 paid is due back');
+          'CANCEL APPROVE: 20 % of 300.00 is 60.00 as quoted (the policy raised to 50 % meanwhile charges no more); 240.00 of the 300.00 paid is due back');
 SELECT is((SELECT doc ->> 'note' FROM replies WHERE name = 'p'), 'ok, charge it', 'staff see the approver''s note');
 SELECT is((SELECT (r ? 'note')::text || ' ' || coalesce(r ->> 'decision_reason', '-') FROM jsonb_array_elements(test.rows('cancel_list', 'buyer',
               jsonb_build_object('order', test.id('p')))) r), 'false -',
