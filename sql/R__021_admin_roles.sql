@@ -114,6 +114,12 @@ BEGIN
         RAISE EXCEPTION 'role "%" decides approval steps or has approval limits: change those steps and limits first', r.name
             USING ERRCODE = 'OL409';
     END IF;
+    -- Likewise a cancellation policy row that names the role: its requests would wait for nobody.
+    IF revoke_permission.permission = 'cancel.decide'
+       AND EXISTS (SELECT 1 FROM orderly.cancellation_policies p WHERE p.approval_role = r.name) THEN
+        RAISE EXCEPTION 'role "%" decides cancellations under the cancellation policy: change those rows first', r.name
+            USING ERRCODE = 'OL409';
+    END IF;
 
     DELETE FROM orderly.role_permissions rp
     WHERE rp.role_id = r.id AND rp.permission = revoke_permission.permission;

@@ -172,6 +172,11 @@ BEGIN
     IF length(v_message) > 2000 THEN
         RAISE EXCEPTION 'message must be at most 2000 characters' USING ERRCODE = 'OL400';
     END IF;
+    -- It is pushed to users' screens as it is (customers' too): what a request may not carry.
+    IF orderly.hides_text(v_message) THEN
+        RAISE EXCEPTION 'message must not contain control or direction-override characters (line breaks and tabs are fine)'
+            USING ERRCODE = 'OL400';
+    END IF;
 
     IF v_only IS DISTINCT FROM 'role' THEN
         SELECT u.id INTO v_user_id FROM orderly.users u WHERE lower(u.username) = lower(v_name);

@@ -158,8 +158,12 @@ $$;
 -- The {{names}} a template of each e-mailed kind may use: what its callers of
 -- queue_customer_email put in (order.status: the order.status event's payload and the tracking
 -- line, R__140_orders.sql; order.delay: R__196_risk.sql), and order and customer for every kind.
-CREATE OR REPLACE FUNCTION orderly.template_placeholders(kind text) RETURNS text[]
-LANGUAGE sql IMMUTABLE
+-- In schema admin: admin.message_templates shows it, and a view's functions run with the rights
+-- of whoever reads the view (an admin may not execute orderly's).
+DROP FUNCTION IF EXISTS orderly.template_placeholders(text);
+CREATE OR REPLACE FUNCTION admin.template_placeholders(kind text) RETURNS text[]
+LANGUAGE sql IMMUTABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
 AS $$
     SELECT ARRAY['order', 'customer'] || CASE $1
         WHEN 'order.status' THEN ARRAY['status', 'status_label', 'at', 'tracking']
@@ -196,10 +200,10 @@ BEGIN
     -- A misspelt placeholder would be sent as an empty string: refused, naming the ones there are.
     SELECT string_agg(DISTINCT m[1], ', ') INTO v_unknown
     FROM regexp_matches(subject || ' ' || body, '\{\{([^}]*)\}\}', 'g') m
-    WHERE NOT m[1] = ANY (orderly.template_placeholders(kind));
+    WHERE NOT m[1] = ANY (admin.template_placeholders(kind));
     IF v_unknown IS NOT NULL THEN
         RAISE EXCEPTION 'unknown placeholder(s) {{%}} for %; a % template may use: {{%}}', v_unknown, kind, kind,
-            array_to_string(orderly.template_placeholders(kind), '}}, {{') USING ERRCODE = 'OL400';
+            array_to_string(admin.template_placeholders(kind), '}}, {{') USING ERRCODE = 'OL400';
     END IF;
     SELECT to_jsonb(t) INTO v_before FROM orderly.message_templates t
     WHERE t.kind = set_message_template.kind AND t.language = lower(set_message_template.language) FOR UPDATE;
@@ -234,7 +238,7 @@ END
 $$;
 
 CREATE OR REPLACE VIEW admin.message_templates AS
-SELECT t.kind, t.language, t.subject, t.body, orderly.template_placeholders(t.kind) AS placeholders
+SELECT t.kind, t.language, t.subject, t.body, admin.template_placeholders(t.kind) AS placeholders
 FROM orderly.message_templates t;
 
 COMMENT ON VIEW admin.message_templates IS 'Customer e-mail templates per event kind and language, with the {{placeholders}} each kind may use';
@@ -242,5 +246,6 @@ COMMENT ON VIEW admin.message_templates IS 'Customer e-mail templates per event 
 COMMENT ON FUNCTION admin.remove_message_template(text, text) IS
     'Remove an e-mail template in a language other than English (audited); customers of that language then get English';
 COMMENT ON FUNCTION admin.retry_outbox(bigint) IS 'Send a failed customer e-mail again (audited)';
+COMMENT ON FUNCTION admin.template_placeholders(text) IS 'The {{placeholders}} an e-mail template of an event kind may use';
 COMMENT ON FUNCTION admin.set_message_template(text, text, text, text) IS
     'Create or change the e-mail template of an event kind in a language: {{order}}, {{customer}}, … (audited)';

@@ -151,6 +151,10 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM orderly.countries c WHERE c.code = upper(btrim(country))) THEN
         RAISE EXCEPTION 'unknown country "%"', orderly.for_message(country) USING ERRCODE = 'OL404';
     END IF;
+    IF length(region) > 100 OR region ~ '[[:cntrl:]]' OR orderly.hides_text(region) THEN
+        RAISE EXCEPTION 'region must be at most 100 characters on one line, without control or direction-override characters'
+            USING ERRCODE = 'OL400';
+    END IF;
     SELECT to_jsonb(s) INTO v_before FROM orderly.shipping_settings s FOR UPDATE;
     UPDATE orderly.shipping_settings s
     SET origin_country = upper(btrim(set_shipping_origin.country)),

@@ -148,6 +148,14 @@ BEGIN
 END
 $$;
 
+-- Whether the payment terms let the order go to the warehouse: on prepaid terms once nothing is
+-- left to pay (paid in full, or more: a refund due is still paid; an order that owes nothing
+-- needs no payment), on other terms always. payment_status = 'paid' is not it: an overpaid
+-- order is 'refund_due'.
+CREATE OR REPLACE FUNCTION orderly.terms_release(o orderly.orders) RETURNS boolean
+LANGUAGE sql STABLE
+AS $$ SELECT orderly.order_terms($1) <> 'prepaid' OR orderly.open_amount($1) = 0 $$;
+
 -- ORDER SHOW: the header, the customer, where it ships, every line with its price explanation,
 -- the totals, the notes, the current approval step and the status history. plpgsql, so that this
 -- one statement is planned once a session, not at every call as the body of a sql function is.

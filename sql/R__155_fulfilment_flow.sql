@@ -78,6 +78,18 @@ BEGIN
 END
 $$;
 
+-- Whether the order may be `ready` (released to the warehouse): every make-to-order line made,
+-- and its terms let it go (orderly.terms_release). advance moves it in and out of ready by
+-- this; ORDER RELEASE checks it before going back to ready.
+CREATE OR REPLACE FUNCTION orderly.may_be_ready(o orderly.orders) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (orderly.fulfilment_facts(o)).production_done AND orderly.terms_release(o);
+END
+$$;
+
 -- Moves the order (row-locked by the caller) along its automatic transitions as far as the facts
 -- allow and returns it:
 -- - approved, net terms, with check_credit: over the customer's credit limit (open balance in
@@ -112,7 +124,7 @@ BEGIN
     END IF;
     LOOP
         f := orderly.fulfilment_facts(o);
-        v_releasable := f.production_done AND (orderly.order_terms(o) <> 'prepaid' OR orderly.payment_status(o) = 'paid');
+        v_releasable := f.production_done AND orderly.terms_release(o);
         v_next := CASE
             WHEN o.status IN ('approved', 'in_production', 'ready') AND f.everything_shipped THEN 'shipped'
             WHEN o.status IN ('approved', 'in_production', 'ready') AND f.anything_shipped THEN 'partially_shipped'

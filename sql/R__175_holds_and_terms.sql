@@ -161,8 +161,11 @@ BEGIN
         RAISE EXCEPTION 'order % is held over its customer''s credit limit: finance (payment.record) releases it', o.id
             USING ERRCODE = 'OL403';
     END IF;
-    o := orderly.change_status(o, o.held_from, u.id,
-                               coalesce(v_note, format('released (held: %s)', o.hold_reason)));
+    -- Back where it was; but an order held at ready that may no longer be (a make-to-order line
+    -- added, a prepaid total raised while held) goes to approved: announcing it ready to the
+    -- warehouse only to take it back would be false.
+    o := orderly.change_status(o, CASE WHEN o.held_from = 'ready' AND NOT orderly.may_be_ready(o) THEN 'approved' ELSE o.held_from END,
+                               u.id, coalesce(v_note, format('released (held: %s)', o.hold_reason)));
     -- On as far as the facts allow, the credit limit not checked again.
     o := orderly.advance(o, u.id);
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));

@@ -61,8 +61,8 @@ BEGIN
         RAISE EXCEPTION 'carrier code must be 2 to 32 lowercase letters, digits or "_", starting with a letter'
             USING ERRCODE = 'OL400';
     END IF;
-    IF v_name IS NULL OR length(v_name) NOT BETWEEN 1 AND 100 OR v_name ~ '[[:cntrl:]]' THEN
-        RAISE EXCEPTION 'carrier name must be 1 to 100 characters on one line' USING ERRCODE = 'OL400';
+    IF v_name IS NULL OR length(v_name) NOT BETWEEN 1 AND 100 OR v_name ~ '[[:cntrl:]]' OR orderly.hides_text(v_name) THEN
+        RAISE EXCEPTION 'carrier name must be 1 to 100 characters on one line, without direction-override characters' USING ERRCODE = 'OL400';
     END IF;
     -- The URL goes into customers' documents and e-mails: only characters a URL is made of (no
     -- quote, angle bracket or backslash that would end an attribute), braces only in the
@@ -110,9 +110,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN o.status IN ('approved', 'in_production', 'ready', 'partially_shipped')
-       AND (orderly.payment_status(o) = 'paid'
-            OR orderly.order_terms(o) <> 'prepaid');
+    RETURN o.status IN ('approved', 'in_production', 'ready', 'partially_shipped') AND orderly.terms_release(o);
 END
 $$;
 

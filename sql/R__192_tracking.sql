@@ -341,10 +341,12 @@ BEGIN
     IF u.carrier IS NOT NULL AND v_carrier IS DISTINCT FROM u.carrier THEN
         RAISE EXCEPTION 'this login posts events for carrier % only', u.carrier USING ERRCODE = 'OL403';
     END IF;
-    -- A carrier's login not yet bound would post for every carrier (a delivery included): it
-    -- posts nothing until an admin binds it. Staff holding tracking.post (logistics) are not bound.
-    IF u.carrier IS NULL AND 'carrier' = ANY (orderly.user_role_names(u.id)) THEN
-        RAISE EXCEPTION 'this login has the role carrier but is bound to no carrier yet: an admin binds it with admin.set_user_carrier'
+    -- Posting for any carrier's shipment is for staff who see every order (logistics:
+    -- order.read_all). Any other login, a carrier's system whatever its role is called, posts
+    -- only once an admin binds it to its carrier: unbound it would post for every carrier, a
+    -- delivery included.
+    IF u.carrier IS NULL AND NOT orderly.has_permission(u.id, 'order.read_all') THEN
+        RAISE EXCEPTION 'this login is bound to no carrier: an admin binds a carrier''s login with admin.set_user_carrier (staff who post for any carrier hold order.read_all)'
             USING ERRCODE = 'OL403';
     END IF;
     v_event := orderly.tracking_event_fields(args - 'carrier' - 'idempotency_key');

@@ -123,11 +123,13 @@ END
 $$;
 
 -- What cancelling would do now, as a document; changes nothing. lines: as cancel_lines_arg
--- returns them, NULL for everything still open. fee_cap: the most the fee may be (a request is
--- never charged more than it was quoted). Raises (OL409) when the order cannot be cancelled at
--- its status, or a line has nothing left to cancel.
+-- returns them, NULL for everything still open. quoted_policy: the policy row (as its document)
+-- a request was quoted under: the fee is never more than those terms give for what is cancelled
+-- now. Raises (OL409) when the order cannot be cancelled at its status, or a line has nothing
+-- left to cancel.
 DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb);
-CREATE OR REPLACE FUNCTION orderly.cancellation_plan(o orderly.orders, lines jsonb, fee_cap numeric DEFAULT NULL) RETURNS jsonb
+DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb, numeric);
+CREATE OR REPLACE FUNCTION orderly.cancellation_plan(o orderly.orders, lines jsonb, quoted_policy jsonb DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -233,7 +235,11 @@ BEGIN
                                WHERE x.order_id = o.id
                                  AND x.qty - x.cancelled_qty > coalesce((SELECT (e ->> 'qty')::integer FROM jsonb_array_elements(v_lines) e
                                                                          WHERE (e ->> 'line')::integer = x.line_no), 0));
-    v_fee := least(orderly.cancellation_fee(p, v_value, o.total - o.cancelled_total), fee_cap);
+    v_fee := orderly.cancellation_fee(p, v_value, o.total - o.cancelled_total);
+    IF quoted_policy IS NOT NULL THEN
+        v_fee := least(v_fee, orderly.cancellation_fee(jsonb_populate_record(NULL::orderly.cancellation_policies, quoted_policy),
+                                                       v_value, o.total - o.cancelled_total));
+    END IF;
     v_after := o;
     v_after.cancelled_total := o.cancelled_total + v_value;
     v_after.charges_total := o.charges_total + v_fee;
@@ -591,9 +597,9 @@ BEGIN
         PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled');
     END IF;
     -- Decided on the order as it stands now (a part may have shipped since it was asked), but
-    -- never for a higher fee than the requester was quoted: neither a policy changed meanwhile
-    -- nor the order moving on while the request waited costs them more.
-    v_plan := orderly.cancellation_plan(o, req.lines, (req.plan ->> 'fee')::numeric);
+    -- never on worse terms than the requester was quoted: neither a policy changed meanwhile nor
+    -- the order moving on while the request waited costs them more for what is cancelled.
+    v_plan := orderly.cancellation_plan(o, req.lines, req.plan -> 'policy');
     IF v_plan ->> 'needs_approval_by' IS NOT NULL AND NOT (v_plan ->> 'needs_approval_by') = ANY (orderly.user_role_names(u.id)) THEN
         RAISE EXCEPTION 'a cancellation of an order that is % is decided by role %', o.status, v_plan ->> 'needs_approval_by'
             USING ERRCODE = 'OL403';
@@ -613,7 +619,7 @@ SELECT orderly.register_command('CANCEL APPROVE', 'api.cancel_approve', 'cancel.
     arguments  => 'id:id! note:text',
     positional => '{id}',
     usage      => 'CANCEL APPROVE id [note=]',
-    summary    => 'Approve the waiting cancellation request of order id: it is carried out on the order as it stands now, with the fee of its policy row, never more than was quoted.',
+    summary    => 'Approve the waiting cancellation request of order id: it is carried out on the order as it stands now, with the fee of its policy row, never on worse terms than were quoted.',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.cancel_reject(actor bigint, args jsonb) RETURNS SETOF json
@@ -755,12 +761,16 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = set_cancellation_policy.status) THEN
         RAISE EXCEPTION 'unknown status "%"', orderly.for_message(status) USING ERRCODE = 'OL404';
     END IF;
-    -- A row is read only where an order can be cancelled from (a transition to cancelled).
+    -- A row is read only where an order can be cancelled from (a transition to cancelled); an
+    -- order on hold is charged as at the status it was held from.
+    IF status = 'on_hold' THEN
+        RAISE EXCEPTION 'an order on hold is charged by the row of the status it was held from: set that one' USING ERRCODE = 'OL409';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM orderly.order_status_transitions t
                    WHERE t.from_status = set_cancellation_policy.status AND t.to_status = 'cancelled') THEN
         RAISE EXCEPTION 'an order that is % is not cancelled (only %)', status,
             (SELECT string_agg(t.from_status, ', ' ORDER BY s.position) FROM orderly.order_status_transitions t
-             JOIN orderly.order_statuses s ON s.code = t.from_status WHERE t.to_status = 'cancelled')
+             JOIN orderly.order_statuses s ON s.code = t.from_status WHERE t.to_status = 'cancelled' AND t.from_status <> 'on_hold')
             USING ERRCODE = 'OL409';
     END IF;
     IF approval_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.roles r WHERE r.name = approval_role) THEN

@@ -268,7 +268,7 @@ INSERT INTO reading VALUES
     ('APPROVAL SHOW', jsonb_build_object('order', test.id('order'))), ('APPROVAL QUEUE', '{}'), ('DELEGATE LIST', '{}'),
     ('PAYMENT LIST', jsonb_build_object('order', test.id('order'))), ('CANCEL LIST', '{}'),
     ('ORDER VERSIONS', jsonb_build_object('id', test.id('order'))), ('ORDER DIFF', jsonb_build_object('id', test.id('order'))),
-    ('REPORT', '{"name": "sales"}');
+    ('REPORT', '{"name": "sales"}'), ('AUDIT LIST', '{}');
 
 SELECT set_eq($$SELECT command FROM reading$$, $$SELECT name FROM orderly.commands WHERE NOT changes$$,
               'the list below is every command not marked as changing');

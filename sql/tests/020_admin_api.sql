@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(115);
+SELECT plan(116);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -225,6 +225,9 @@ SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'permi
 SELECT throws_ok($$ SELECT admin.create_user('bidi', 'bidi-secret-1', ARRAY[]::text[], display_name => E'Bob \u202Eylimaf') $$, 'OL400',
                  'display name must be 1 to 200 characters without control or direction-override characters',
                  'a display name with a direction override is refused');
+
+-- Every admin view answers an admin who is not a superuser, every column (a view's functions run with the reader's rights).
+SELECT is(test.unreadable_views('admin', 'orderly_admin'), '{}', 'orderly_admin reads every admin view');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 

@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(160);
+SELECT plan(161);
 
 DO $$
 BEGIN
@@ -365,6 +365,7 @@ SELECT throws_ok($$SELECT admin.notify(' ', 'hi')$$, 'OL400', 'recipient is requ
 SELECT throws_ok($$SELECT admin.notify(NULL, 'hi')$$, 'OL400', 'recipient is required', 'null recipient');
 SELECT throws_ok($$SELECT admin.notify('ann', E' \n ')$$, 'OL400', 'message is required', 'blank message');
 SELECT throws_ok($$SELECT admin.notify('ann', NULL)$$, 'OL400', 'message is required', 'null message');
+SELECT throws_ok($$SELECT admin.notify('ann', E'Dock \u202E2 closed')$$, 'OL400', NULL, 'a message with a direction override is refused');
 SELECT throws_ok(format('SELECT admin.notify(%L, %L)', 'ann', repeat('m', 2001)), 'OL400',
                  'message must be at most 2000 characters', 'message too long');
 SELECT ok(test.unchanged(), 'failed admin.notify calls changed nothing');

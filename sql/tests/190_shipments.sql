@@ -6,7 +6,7 @@
 -- PICK LIST's open quantities, order.ready_to_ship, audit rows, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(71);
+SELECT plan(72);
 
 DO $$
 BEGIN
@@ -61,6 +61,8 @@ SELECT is(admin.set_carrier('gls', 'GLS Germany') - 'code',
           jsonb_build_object('name', 'GLS Germany', 'tracking_url_template', 'https://gls-group.com/track/{tracking_no}', 'active', false),
           'a rename keeps what it leaves out: the template (shipments keep their tracking links) and inactive');
 SELECT is(admin.set_carrier('gls', 'GLS Germany', '') ->> 'tracking_url_template', NULL, ''''' takes the template away');
+SELECT throws_ok($$ SELECT admin.set_carrier('gls', E'GLS\u202Elive') $$, 'OL400', NULL,
+                 'a carrier name with a direction override is refused (customers see it)');
 
 -- The order: line 1 goods, line 2 a bundle (one phone, two cables), line 3 made to order, line 4 a service.
 INSERT INTO ids SELECT 's', test.submitted('rita', test.id('acme'), '[

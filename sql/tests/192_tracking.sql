@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(64);
+SELECT plan(65);
 
 DO $$
 BEGIN
@@ -53,8 +53,13 @@ SELECT is(orderly.user_permission_codes(test.uid('dhlbot')), ARRAY['tracking.pos
 SELECT throws_ok($$ SELECT admin.set_user_carrier('buyer', 'dhl') $$, 'OL409', NULL, 'a customer''s login cannot be a carrier''s');
 SELECT admin.create_user('newbot', 'newbot-secret-1', ARRAY['carrier']);
 SELECT throws_ok($$ SELECT pg_temp.ev('newbot', '{"carrier":"dhl","event_id":"nb1","tracking_no":"JD0001","code":"delivered","at":"2026-01-02T08:00:00Z","signed_by":"M"}') $$,
-                 'OL403', 'this login has the role carrier but is bound to no carrier yet: an admin binds it with admin.set_user_carrier',
+                 'OL403', 'this login is bound to no carrier: an admin binds a carrier''s login with admin.set_user_carrier (staff who post for any carrier hold order.read_all)',
                  'a carrier''s login not yet bound posts for no carrier (it could deliver any shipment)');
+SELECT admin.create_role('carrier_integration');
+SELECT admin.grant_permission('carrier_integration', 'tracking.post');
+SELECT admin.create_user('glsbot', 'glsbot-secret-1', ARRAY['carrier_integration']);
+SELECT throws_ok($$ SELECT pg_temp.ev('glsbot', '{"carrier":"dhl","event_id":"nb2","tracking_no":"JD0001","code":"delivered","at":"2026-01-02T08:00:00Z","signed_by":"M"}') $$,
+                 'OL403', NULL, 'whatever its role is called');
 SELECT is((SELECT count(*)::integer FROM orderly.tracking_events), 0, 'nothing was stored');
 SELECT is((SELECT carrier FROM admin.users WHERE username = 'dhlbot'), 'dhl', 'admin.users shows each login''s carrier');
 

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(108);
+SELECT plan(110);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -199,6 +199,12 @@ SELECT is(pg_temp.header('r') || ' ' || (SELECT reason FROM orderly.order_status
 SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('r'))) IS NOT NULL;
 SELECT test.call('production_done', 'pat', jsonb_build_object('order', test.id('r'))) IS NOT NULL;
 SELECT is(pg_temp.header('r'), 'ready v2 210.00', 'production makes the new line (it could not start at ready), and the order is released again');
+SELECT test.call('order_hold', 'sam', jsonb_build_object('id', test.id('r'), 'reason', 'customer called')) IS NOT NULL;
+SELECT pg_temp.amend('rita', 'r', '[{"action":"add_line","product":"CU","qty":1}]') IS NOT NULL;
+SELECT test.call('order_release', 'sam', jsonb_build_object('id', test.id('r'))) IS NOT NULL;
+SELECT is(pg_temp.header('r') || ' ' || (SELECT count(*) FROM orderly.notifications WHERE kind = 'order.ready_to_ship'
+                                              AND (payload ->> 'order')::bigint = test.id('r')),
+          'approved v3 410.00 4', 'held at ready, a make-to-order line added meanwhile: released to approved, not announced ready again');
 
 INSERT INTO ids VALUES ('prepay', test.customer('rita', 'Prepay', '+4930100190'));
 UPDATE orderly.customers SET payment_terms = 'prepaid' WHERE id = test.id('prepay');
@@ -217,6 +223,10 @@ SELECT throws_ok(format($$ SELECT test.call('shipment_create', 'wes', '{"order":
 SELECT test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 10, 'method', 'bank_transfer', 'reference', 'P-2'))
        IS NOT NULL;
 SELECT is(pg_temp.header('p'), 'ready v2 30.00', 'paid in full: released again');
+SELECT pg_temp.amend('rita', 'p', '[{"action":"set_line","line":1,"qty":1}]') IS NOT NULL;
+SELECT is(pg_temp.header('p') || ' ' || orderly.payment_status(o), 'ready v3 10.00 refund_due',
+          'its total lowered below what was paid: still released (more than paid is paid; the refund is finance''s)')
+FROM orderly.orders o WHERE o.id = test.id('p');
 SELECT is(pg_temp.told('order.ready_to_ship', test.id('p')), ARRAY['role:logistics', 'role:logistics', 'role:warehouse', 'role:warehouse'],
           'the warehouse and logistics are told at each release');
 

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(99);
+SELECT plan(102);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -202,6 +202,18 @@ SELECT is(pg_temp.told('cancel.rejected', test.id('r')), ARRAY['buyer'], 'the cu
 SELECT throws_ok(format($$ SELECT test.call('cancel_approve', 'cas', '{"id":%s}') $$, test.id('r')),
                  'OL404', format('order %s has no cancellation request waiting for a decision', test.id('r')), 'a decided request is decided');
 
+-- The quoted terms cap the fee, not the quoted amount: a line grown while the request waited is
+-- charged on those terms (5 % of what is cancelled now), not for what the smaller line cost.
+INSERT INTO ids VALUES ('g', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":2}]'));
+INSERT INTO replies SELECT 'g-ask', test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('g'), 'lines', '[1]'::jsonb,
+                                                                                          'reason', 'Not needed'));
+SELECT test.call('order_amend', 'rita', jsonb_build_object('id', test.id('g'), 'reason', 'asked by phone',
+                                                           'changes', '[{"action":"set_line","line":1,"qty":10}]'::jsonb)) IS NOT NULL;
+INSERT INTO replies SELECT 'g', test.call('cancel_approve', 'cas', jsonb_build_object('id', test.id('g')));
+SELECT is((SELECT (a.doc ->> 'fee') || ' then ' || (g.doc ->> 'cancelled_value') || ' fee ' || (g.doc ->> 'fee')
+           FROM replies a, replies g WHERE a.name = 'g-ask' AND g.name = 'g'),
+          '10.00 then 1000.00 fee 50.00', 'quoted 10.00 for two gadgets; ten cancelled: 5 % of 1 000.00, not the quoted 10.00');
+
 SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":"2"}') $$, test.id('r')),
                  'OL400', 'lines must be a non-empty JSON array, like lines=[1,3] or lines=[{"line":2,"qty":1}]', 'lines is an array');
 SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[9]}') $$, test.id('r')),
@@ -350,8 +362,12 @@ SELECT is((SELECT string_agg(status || '/' || coalesce(order_type, '*') || '/' |
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, fee_fixed => 10) $$, 'OL400',
                  'a fixed fee, a minimum or a maximum is an amount: give its currency', 'amounts need a currency');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('draft', 5) $$, 'OL409',
-                 'an order that is draft is not cancelled (only submitted, pending_approval, approved, in_production, ready, partially_shipped, on_hold)',
+                 'an order that is draft is not cancelled (only submitted, pending_approval, approved, in_production, ready, partially_shipped)',
                  'a row for a status no order is cancelled from (it would never be read) is refused');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('on_hold', 1) $$, 'OL409',
+                 'an order on hold is charged by the row of the status it was held from: set that one', 'nor for on_hold, whose row is never read');
+SELECT throws_ok($$ SELECT admin.revoke_permission('sales_manager', 'cancel.decide') $$, 'OL409', NULL,
+                 'cancel.decide is not taken from a role the policy names (its requests would wait for nobody)');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, approval_role => 'customer') $$, 'OL409',
                  'role "customer" lacks cancel.decide: grant it first (admin.grant_permission)', 'a role that could never decide is refused');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', -5) $$, 'OL400',
