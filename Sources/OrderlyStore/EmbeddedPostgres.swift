@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import PostgresClient
 
 /// A private PostgreSQL cluster in a data folder of its own: created on first use (initdb),
@@ -13,6 +14,7 @@ public final class EmbeddedPostgres: Sendable {
         case noPostgresUser
         case unreachable(String)
         case unsafePath(String)
+        case claimed(String)
 
         public var description: String {
             switch self {
@@ -26,6 +28,8 @@ public final class EmbeddedPostgres: Sendable {
                 return "running as root needs the 'postgres' system user to own the cluster (it comes with Debian's postgresql package)"
             case .unsafePath(let path):
                 return "the data folder path \(path) may hold only letters, digits and / . _ -"
+            case .claimed(let path):
+                return "another orderlyd is serving the data folder \(path) (it holds \(path).orderlyd.lock); stop it first, or give this one a --data-dir of its own or a --database-url"
             case .unreachable(let path):
                 return "the postgres user cannot reach \(path) (a parent folder such as /root is closed to it); pass --data-dir in a folder it can reach, e.g. /var/lib/orderly/pgdata"
             }
@@ -37,6 +41,8 @@ public final class EmbeddedPostgres: Sendable {
     private let binDirectory: String
     private let logger: Logger
     private let asPostgresUser: Bool
+    /// The open lock file while this process serves the folder (claim()).
+    private let claimDescriptor = NIOLockedValueBox<Int32?>(nil)
 
     public init(dataDirectory: String, databaseName: String = "orderly", binDirectory: String? = nil, logger: Logger) throws {
         self.dataDirectory = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
@@ -52,6 +58,30 @@ public final class EmbeddedPostgres: Sendable {
         guard self.dataDirectory.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || "/._-".unicodeScalars.contains($0)) }) else {
             throw Failure.unsafePath(self.dataDirectory)
         }
+    }
+
+    deinit {
+        if let descriptor = claimDescriptor.withLockedValue({ $0 }) { close(descriptor) }
+    }
+
+    /// Makes this process the folder's one server until it ends: an exclusive flock on a file
+    /// beside the folder. A server stops the cluster when it stops (also one found running after
+    /// a crash), so a second server on the folder would take the database away from the first;
+    /// it is refused instead. The kernel drops the lock when the process ends, a crash included,
+    /// and the descriptor is not inherited (O_CLOEXEC), so the postmaster never holds it.
+    public func claim() throws {
+        let path = dataDirectory + ".orderlyd.lock"
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path,
+                                                withIntermediateDirectories: true)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw Failure.commandFailed("open \(path)", errno, String(cString: strerror(errno)))
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw Failure.claimed(dataDirectory)
+        }
+        claimDescriptor.withLockedValue { $0 = descriptor }
     }
 
     /// How to reach the cluster's `orderly` database as its superuser.

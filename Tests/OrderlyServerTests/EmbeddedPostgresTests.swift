@@ -32,6 +32,24 @@ import Testing
         }
     }
 
+    /// One server per data folder: a second claim is refused while the first holds it, and the
+    /// folder is free again once the first is gone (as when a server exits or crashes).
+    @Test func aDataFolderIsServedByOneServerAtATime() throws {
+        let folder = NSTemporaryDirectory() + "orderly-claim-" + UUID().uuidString.prefix(8)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var first: EmbeddedPostgres? = try EmbeddedPostgres(dataDirectory: folder + "/pgdata", logger: TestCluster.logger)
+        try first?.claim()
+        let second = try EmbeddedPostgres(dataDirectory: folder + "/pgdata", logger: TestCluster.logger)
+        #expect(throws: EmbeddedPostgres.Failure.self) { try second.claim() }
+        do {
+            try second.claim()
+        } catch {
+            #expect("\(error)".contains("another orderlyd is serving the data folder"), "\(error)")
+        }
+        first = nil
+        try second.claim()
+    }
+
     @Test func unsafeDataPathsAreRefused() {
         #expect(throws: EmbeddedPostgres.Failure.self) {
             try EmbeddedPostgres(dataDirectory: "/tmp/with space/pgdata", logger: TestCluster.logger)
