@@ -517,9 +517,10 @@ END
 $$;
 
 -- A pending change ends without being applied (declined, abandoned): the stock it held goes back,
--- an open approval round for it closes.
+-- an open approval round for it closes. actor_kind 'system' when no user acted (u.id NULL).
+DROP FUNCTION IF EXISTS orderly.close_change(orderly.users, orderly.orders, orderly.order_changes, text, text);
 CREATE OR REPLACE FUNCTION orderly.close_change(u orderly.users, o orderly.orders, c orderly.order_changes, status text,
-                                                reason text) RETURNS orderly.order_changes
+                                                reason text, actor_kind text DEFAULT 'user') RETURNS orderly.order_changes
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -532,7 +533,7 @@ BEGIN
     PERFORM orderly.reconcile_reservation(o, orderly.open_stock_needs(o.id), u.id);
     PERFORM orderly.audit(u.id, 'order.change_' || CASE status WHEN 'declined' THEN 'decline' ELSE 'abandon' END, 'order', o.id::text,
                           jsonb_build_object('change', c.id, 'status', 'pending'),
-                          jsonb_build_object('change', c.id, 'status', c.status, 'reason', reason));
+                          jsonb_build_object('change', c.id, 'status', c.status, 'reason', reason), close_change.actor_kind);
     RETURN c;
 END
 $$;
@@ -662,7 +663,9 @@ $$;
 
 -- change.declined to the change's author and the customer's logins (the order did not change:
 -- nobody else has news).
-CREATE OR REPLACE FUNCTION orderly.notify_declined(o orderly.orders, c orderly.order_changes, actor_id bigint) RETURNS void
+DROP FUNCTION IF EXISTS orderly.notify_declined(orderly.orders, orderly.order_changes, bigint);
+CREATE OR REPLACE FUNCTION orderly.notify_declined(o orderly.orders, c orderly.order_changes, actor_id bigint,
+                                                   actor_kind text DEFAULT 'user') RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -676,7 +679,7 @@ BEGIN
     LOOP
         PERFORM api.notify(n.user_id, NULL, 'change.declined',
                            jsonb_build_object('order', o.id, 'change', c.id, 'reason', c.decision_reason,
-                                              'at', orderly.json_time(c.decided_at)), actor_id);
+                                              'at', orderly.json_time(c.decided_at)), actor_id, notify_declined.actor_kind);
     END LOOP;
 END
 $$;
@@ -1014,6 +1017,49 @@ GROUP BY c.action, c.party
 ORDER BY c.action, c.party;
 
 COMMENT ON VIEW admin.amendment_constraints IS 'Which ORDER AMEND action customers and staff may take at which statuses';
+
+-- A change still waiting when the order reaches a status at which its actions are not allowed
+-- (everything shipped while it waited for approval or production) is declined there and then:
+-- approving it could only fail, and the stock it holds would stay held until someone rejected
+-- it. Its author and the customer's logins are told why (change.declined).
+CREATE OR REPLACE FUNCTION orderly.decline_outdated_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    o        orderly.orders;
+    c        orderly.order_changes;
+    u        orderly.users;
+    v_party  text;
+    v_action text;
+BEGIN
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = NEW.order_id;
+    c := orderly.pending_change(o);
+    IF c.id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_party := CASE WHEN (SELECT orderly.own_customer(r) FROM orderly.users r WHERE r.id = c.requested_by) IS NOT NULL
+                    THEN 'customer' ELSE 'staff' END;
+    SELECT a ->> 'action' INTO v_action FROM jsonb_array_elements(c.actions) a
+    WHERE NOT EXISTS (SELECT 1 FROM orderly.amendment_constraints k
+                      WHERE k.action = a ->> 'action' AND k.status = NEW.to_status AND k.party = v_party)
+    LIMIT 1;
+    IF v_action IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO u FROM orderly.users x WHERE x.id = NEW.changed_by;
+    c := orderly.close_change(u, o, c, 'declined',
+                              format('the order became %s before the change was decided; %s is not allowed then', NEW.to_status, v_action),
+                              CASE WHEN u.id IS NULL THEN 'system' ELSE 'user' END);
+    PERFORM orderly.notify_declined(o, c, u.id, CASE WHEN u.id IS NULL THEN 'system' ELSE 'user' END);
+    RETURN NULL;
+END
+$$;
+
+-- Only where the shipped constraints allow no more than notes (which never wait): the statuses
+-- an order reaches while a change may be waiting, at no cost to the others.
+CREATE OR REPLACE TRIGGER order_change_outdated AFTER INSERT ON orderly.order_status_history
+    FOR EACH ROW WHEN (NEW.to_status IN ('shipped', 'delivered', 'completed')) EXECUTE FUNCTION orderly.decline_outdated_change();
 
 -- Allows (allowed => true) or forbids an action at a status for a party. Audited as the admin's.
 CREATE OR REPLACE FUNCTION admin.set_amendment_constraint(action text, status text, party text, allowed boolean)

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(110);
+SELECT plan(113);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -188,6 +188,19 @@ SELECT is(pg_temp.told('order.changed', test.id('d')),
 SELECT test.call('production_done', 'pat', jsonb_build_object('order', test.id('d'))) IS NOT NULL;
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'd', '[{"action":"set_line","line":1,"qty":3}]') $$),
                  'OL409', 'line 1 has been produced: a produced line cannot change', 'a produced line cannot change');
+
+-- A change still waiting when everything ships is declined then (it could not be applied) ---------------------
+
+INSERT INTO ids VALUES ('ws', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":3}]'));
+SELECT pg_temp.amend('rita', 'ws', '[{"action":"set_line","line":1,"qty":12}]') ->> 'status' = 'pending';
+SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('ws'), 'lines', '[{"line":1,"qty":3}]'::jsonb,
+                                                                'carrier', 'dhl')) IS NOT NULL;
+SELECT is((SELECT status || ': ' || decision_reason FROM orderly.order_changes WHERE order_id = test.id('ws')),
+          'declined: the order became shipped before the change was decided; set_line is not allowed then',
+          'the waiting change is declined when the order ships whole (approving it could only fail)');
+SELECT is(pg_temp.held(test.id('ws')) || '|' || (SELECT count(*) FROM analytics.pending_approvals WHERE order_id = test.id('ws')), '|0',
+          'the 9 more gadgets it held are given back, and no approval waits for it');
+SELECT is(pg_temp.told('change.declined', test.id('ws')), ARRAY['buyer', 'rita'], 'its author and the customer hear why');
 
 -- A ready order that can no longer be released goes back to approved (V031) ---------------------------------
 
