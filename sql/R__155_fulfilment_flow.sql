@@ -132,7 +132,8 @@ BEGIN
             WHEN o.status IN ('approved', 'in_production') AND v_releasable THEN 'ready'
             WHEN o.status = 'ready' AND NOT v_releasable THEN 'approved'
             WHEN o.status = 'shipped' AND f.everything_delivered THEN 'delivered'
-            WHEN o.status = 'delivered' AND orderly.payment_status(o) = 'paid' THEN 'completed'
+            -- Nothing left to pay and nothing to pay back (a free order too: it is never 'paid').
+            WHEN o.status = 'delivered' AND orderly.open_amount(o) = 0 AND orderly.refund_due(o) = 0 THEN 'completed'
         END;
         EXIT WHEN v_next IS NULL;
         -- Back from ready, the history says why (the customer sees the order confirmed again).

@@ -123,13 +123,15 @@ END
 $$;
 
 -- What cancelling would do now, as a document; changes nothing. lines: as cancel_lines_arg
--- returns them, NULL for everything still open. quoted_policy: the policy row (as its document)
--- a request was quoted under: the fee is never more than those terms give for what is cancelled
--- now. Raises (OL409) when the order cannot be cancelled at its status, or a line has nothing
--- left to cancel.
+-- returns them, NULL for everything still open. quoted: the plan a request was quoted (its
+-- policy row, value and fee): the fee is never more than those terms give for what is cancelled
+-- now, nor more than the quoted fee in proportion to what is cancelled now (a fee on the order's
+-- value must not grow with lines added meanwhile). Raises (OL409) when the order cannot be
+-- cancelled at its status, or a line has nothing left to cancel.
 DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb);
 DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb, numeric);
-CREATE OR REPLACE FUNCTION orderly.cancellation_plan(o orderly.orders, lines jsonb, quoted_policy jsonb DEFAULT NULL) RETURNS jsonb
+DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb, jsonb);
+CREATE OR REPLACE FUNCTION orderly.cancellation_plan(o orderly.orders, lines jsonb, quoted jsonb DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -236,9 +238,12 @@ BEGIN
                                  AND x.qty - x.cancelled_qty > coalesce((SELECT (e ->> 'qty')::integer FROM jsonb_array_elements(v_lines) e
                                                                          WHERE (e ->> 'line')::integer = x.line_no), 0));
     v_fee := orderly.cancellation_fee(p, v_value, o.total - o.cancelled_total);
-    IF quoted_policy IS NOT NULL THEN
-        v_fee := least(v_fee, orderly.cancellation_fee(jsonb_populate_record(NULL::orderly.cancellation_policies, quoted_policy),
-                                                       v_value, o.total - o.cancelled_total));
+    IF quoted IS NOT NULL THEN
+        v_fee := least(v_fee,
+                       orderly.cancellation_fee(jsonb_populate_record(NULL::orderly.cancellation_policies, quoted -> 'policy'),
+                                                v_value, o.total - o.cancelled_total),
+                       CASE WHEN (quoted ->> 'cancelled_value')::numeric > 0
+                            THEN round((quoted ->> 'fee')::numeric * v_value / (quoted ->> 'cancelled_value')::numeric, 2) END);
     END IF;
     v_after := o;
     v_after.cancelled_total := o.cancelled_total + v_value;
@@ -599,7 +604,7 @@ BEGIN
     -- Decided on the order as it stands now (a part may have shipped since it was asked), but
     -- never on worse terms than the requester was quoted: neither a policy changed meanwhile nor
     -- the order moving on while the request waited costs them more for what is cancelled.
-    v_plan := orderly.cancellation_plan(o, req.lines, req.plan -> 'policy');
+    v_plan := orderly.cancellation_plan(o, req.lines, req.plan);
     IF v_plan ->> 'needs_approval_by' IS NOT NULL AND NOT (v_plan ->> 'needs_approval_by') = ANY (orderly.user_role_names(u.id)) THEN
         RAISE EXCEPTION 'a cancellation of an order that is % is decided by role %', o.status, v_plan ->> 'needs_approval_by'
             USING ERRCODE = 'OL403';

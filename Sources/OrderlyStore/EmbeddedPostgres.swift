@@ -29,7 +29,7 @@ public final class EmbeddedPostgres: Sendable {
             case .unsafePath(let path):
                 return "the data folder path \(path) may hold only letters, digits and / . _ -"
             case .claimed(let path):
-                return "another orderlyd is serving the data folder \(path) (it holds \(path).orderlyd.lock); stop it first, or give this one a --data-dir of its own or a --database-url"
+                return "another orderlyd (a server, or orderlyd migrate) is using the data folder \(path) (it holds \(path).orderlyd.lock); stop it first, or give this one a --data-dir of its own or a --database-url"
             case .unreachable(let path):
                 return "the postgres user cannot reach \(path) (a parent folder such as /root is closed to it); pass --data-dir in a folder it can reach, e.g. /var/lib/orderly/pgdata"
             }
@@ -64,22 +64,28 @@ public final class EmbeddedPostgres: Sendable {
         if let descriptor = claimDescriptor.withLockedValue({ $0 }) { close(descriptor) }
     }
 
-    /// Makes this process the folder's one server until it ends: an exclusive flock on a file
-    /// beside the folder. A server stops the cluster when it stops (also one found running after
-    /// a crash), so a second server on the folder would take the database away from the first;
-    /// it is refused instead. The kernel drops the lock when the process ends, a crash included,
+    /// Makes this process the folder's one user until it ends (a server, or orderlyd migrate): an
+    /// exclusive flock on a file beside the folder. Each stops the cluster when done if it found
+    /// it stopped (a server also one found running after a crash), so a second one on the folder
+    /// could take the database away from the first, or run initdb beside it; it is refused. The kernel drops the lock when the process ends, a crash included,
     /// and the descriptor is not inherited (O_CLOEXEC), so the postmaster never holds it.
     public func claim() throws {
-        let path = dataDirectory + ".orderlyd.lock"
+        // The folder as the file system knows it: a symlink to it, or a path through one, is
+        // the same folder and must find the same lock.
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path,
                                                 withIntermediateDirectories: true)
+        let parent = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path
+        let name = URL(fileURLWithPath: dataDirectory).lastPathComponent
+        var resolved = URL(fileURLWithPath: parent).resolvingSymlinksInPath().appendingPathComponent(name)
+        resolved = resolved.resolvingSymlinksInPath()
+        let path = resolved.path + ".orderlyd.lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw Failure.commandFailed("open \(path)", errno, String(cString: strerror(errno)))
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
-            throw Failure.claimed(dataDirectory)
+            throw Failure.claimed(resolved.path)
         }
         claimDescriptor.withLockedValue { $0 = descriptor }
     }

@@ -37,8 +37,8 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Connection settings, starting the embedded cluster when no URL was given. The second value
     /// is the embedded cluster (nil for an external server); the third tells whether this process
-    /// started it, rather than finding it running. exclusive (the server): the folder is claimed
-    /// first, so that no second server shares it.
+    /// started it, rather than finding it running. exclusive (serve, migrate): the folder is
+    /// claimed first, so that no second orderlyd shares it.
     func connect(logger: Logger, exclusive: Bool = false) async throws -> (ConnectionConfig, EmbeddedPostgres?, Bool) {
         if let url { return (ConnectionConfig(url: url), nil, false) }
         let embedded = try EmbeddedPostgres(dataDirectory: dataDir, binDirectory: pgBinDir, logger: logger)

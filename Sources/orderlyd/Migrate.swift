@@ -10,8 +10,9 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         let logger = database.makeLogger()
-        // A cluster found running belongs to a running server: leave it be.
-        let (connection, embedded, started) = try await database.connect(logger: logger)
+        // The folder is claimed as a server claims it (a server running on it refuses this);
+        // a cluster found running was left by a crash: leave it running.
+        let (connection, embedded, started) = try await database.connect(logger: logger, exclusive: true)
         let report: Migrator.Report
         do {
             report = try await database.migrator().migrate(connection, logger: logger)

@@ -44,10 +44,15 @@ import Testing
         do {
             try second.claim()
         } catch {
-            #expect("\(error)".contains("another orderlyd is serving the data folder"), "\(error)")
+            #expect("\(error)".contains("is using the data folder"), "\(error)")
         }
         first = nil
         try second.claim()
+        // The same folder through a symlink is the same folder.
+        try FileManager.default.createDirectory(atPath: folder + "/pgdata", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: folder + "/pgdata")
+        let linked = try EmbeddedPostgres(dataDirectory: folder + "/link", logger: TestCluster.logger)
+        #expect(throws: EmbeddedPostgres.Failure.self) { try linked.claim() }
     }
 
     @Test func unsafeDataPathsAreRefused() {

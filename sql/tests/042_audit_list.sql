@@ -2,7 +2,7 @@
 -- first, with its filters and paging; refused without the permission.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(13);
+SELECT plan(15);
 
 DO $$
 BEGIN
@@ -25,10 +25,16 @@ SELECT is((SELECT r -> 'after' ->> 'company' FROM jsonb_array_elements(pg_temp.a
           'Acme GmbH', 'with the before and after documents');
 SELECT is((SELECT array_agg(DISTINCT r ->> 'actor') FROM jsonb_array_elements(pg_temp.audit('{"actor":"RITA"}')) r), ARRAY['rita'],
           'actor=: a user by name, as AUTH takes it');
-SELECT is((SELECT count(*)::integer FROM jsonb_array_elements(pg_temp.audit(jsonb_build_object('actor', current_user))) r
-           WHERE r ->> 'actor_kind' <> 'admin_sql'), 0, 'or an admin''s database login: only its admin_sql rows');
-SELECT ok((SELECT count(*) FROM jsonb_array_elements(pg_temp.audit(jsonb_build_object('actor', current_user))) r) >= 3,
+SELECT is((SELECT count(*)::integer FROM jsonb_array_elements(pg_temp.audit(jsonb_build_object('actor', 'db:' || current_user))) r
+           WHERE r ->> 'actor_kind' <> 'admin_sql' OR r ->> 'actor' <> 'db:' || current_user), 0,
+          'or db: and an admin''s database login: only its admin_sql rows, shown so');
+SELECT ok((SELECT count(*) FROM jsonb_array_elements(pg_temp.audit(jsonb_build_object('actor', 'db:' || current_user))) r) >= 3,
           'the users the admin created are there');
+SELECT admin.create_user('system', 'system-secret-1', ARRAY[]::text[]);
+SELECT orderly.audit(NULL, 'approval.remind', 'order', '1', NULL, '{}', actor_kind => 'system');
+SELECT is((SELECT string_agg(DISTINCT r ->> 'actor_kind', ',') FROM jsonb_array_elements(pg_temp.audit('{"actor":"system"}')) r), 'system',
+          'actor=system is Orderly itself, even with a user named system');
+SELECT throws_ok($$ SELECT pg_temp.audit('{"actor":"nobody"}') $$, 'OL404', NULL, 'an unknown user is said to be unknown, with the other forms');
 SELECT is((SELECT array_agg(DISTINCT r ->> 'action') FROM jsonb_array_elements(pg_temp.audit('{"action":"customer."}')) r),
           ARRAY['customer.create', 'customer.update'], 'action= ending in "." takes every action it begins');
 SELECT is((SELECT array_agg(r ->> 'action') FROM jsonb_array_elements(pg_temp.audit('{"action":"customer.update"}')) r),

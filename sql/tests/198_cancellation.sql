@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(102);
+SELECT plan(103);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -263,6 +263,20 @@ SELECT is((SELECT doc ->> 'fee' FROM replies WHERE name = 'p-ask'), '60.00', 'th
 UPDATE orderly.cancellation_policies SET fee_percent = 50 WHERE status = 'in_production' AND currency = 'EUR';
 INSERT INTO replies SELECT 'p', test.call('cancel_approve', 'sam', jsonb_build_object('id', test.id('p'), 'note', 'ok, charge it'));
 UPDATE orderly.cancellation_policies SET fee_percent = 20 WHERE status = 'in_production' AND currency = 'EUR';
+
+-- A fee on the order's value does not grow with lines added while the request waits: the quoted
+-- fee, in proportion to what is cancelled, is the most.
+UPDATE orderly.cancellation_policies SET fee_basis = 'order_value', fee_percent = 2, fee_min = NULL WHERE status = 'in_production' AND currency = 'EUR';
+INSERT INTO ids VALUES ('ov', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1},{"product":"CU","qty":1}]'));
+SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('ov'))) IS NOT NULL;
+INSERT INTO replies SELECT 'ov-ask', test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('ov'), 'lines', '[1]'::jsonb,
+                                                                                          'reason', 'One gadget less'));
+SELECT test.call('order_amend', 'rita', jsonb_build_object('id', test.id('ov'), 'reason', 'five more',
+                                                           'changes', '[{"action":"add_line","sku":"GD-1","qty":5}]'::jsonb)) IS NOT NULL;
+INSERT INTO replies SELECT 'ov', test.call('cancel_approve', 'sam', jsonb_build_object('id', test.id('ov')));
+UPDATE orderly.cancellation_policies SET fee_basis = 'cancelled_value', fee_percent = 20, fee_min = 50 WHERE status = 'in_production' AND currency = 'EUR';
+SELECT is((SELECT (a.doc ->> 'fee') || ' then ' || (d.doc ->> 'fee') FROM replies a, replies d WHERE a.name = 'ov-ask' AND d.name = 'ov'),
+          '6.00 then 6.00', 'quoted 2 % of the 300.00 order; the order grew to 800.00 meanwhile: still 6.00 for the same gadget');
 SELECT is((SELECT doc ->> 'status' || ' fee ' || (doc ->> 'fee') || ' refund due ' || (doc ->> 'refund_due') || ' ' || (doc ->> 'order_status')
            FROM replies WHERE name = 'p'), 'applied fee 60.00 refund due 240.00 cancelled',
           'CANCEL APPROVE: 20 % of 300.00 is 60.00 as quoted (the policy raised to 50 % meanwhile charges no more); 240.00 of the 300.00 paid is due back');
