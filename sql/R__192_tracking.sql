@@ -269,7 +269,10 @@ BEGIN
     v_before := jsonb_build_object('status', s.status, 'tracking_code', s.tracking_code,
                                    'tracking_at', orderly.json_time(s.tracking_at),
                                    'carrier_eta', orderly.json_time(s.carrier_eta));
-    v_applied := s.tracking_at IS NULL OR v_at >= s.tracking_at;
+    -- Newer than what the shipment shows, and, once it is delivered (a carrier's event or SHIPMENT
+    -- DELIVERED), not from before the delivery: that is history, kept but not shown.
+    v_applied := (s.tracking_at IS NULL OR v_at >= s.tracking_at)
+                 AND (s.status <> 'delivered' OR v_code = 'delivered' OR v_at >= s.delivered_at);
     UPDATE orderly.shipments x
     SET tracking_code = CASE WHEN v_applied THEN v_code ELSE x.tracking_code END,
         tracking_at = CASE WHEN v_applied THEN v_at ELSE x.tracking_at END,

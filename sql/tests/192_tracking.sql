@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(65);
+SELECT plan(67);
 
 DO $$
 BEGIN
@@ -241,6 +241,16 @@ FROM unnest(ARRAY[1, 3, 4]) d;
 SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text || ' ' || (basis ->> 'deliveries')
            FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'history 3 days 3',
           'with enough deliveries on the lane: the median of their transit times');
+
+-- Delivered by hand (SHIPMENT DELIVERED at=), then the carrier's older in_transit arrives: kept, not shown.
+INSERT INTO ids VALUES ('s4', pg_temp.shipped(test.id('acme'), 'dhl', 'JD0004'));
+UPDATE orderly.shipments SET shipped_at = '2026-01-01T00:00:00Z' WHERE id = test.id('s4');
+SELECT test.call('shipment_delivered', 'lou', jsonb_build_object('id', test.id('s4'), 'signed_by', 'J. Doe', 'at', '2026-01-04T12:00:00Z'))
+       IS NOT NULL;
+SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"d4","tracking_no":"JD0004","code":"in_transit","at":"2026-01-03T09:00:00Z"}')
+          ->> 'applied', 'false', 'an event from before the delivery arrives late: stored, not applied');
+SELECT is((SELECT status || ' ' || coalesce(tracking_code, '-') FROM orderly.shipments WHERE id = test.id('s4')), 'delivered -',
+          'the delivered shipment does not show in transit');
 
 SELECT * FROM finish();
 ROLLBACK;
