@@ -79,8 +79,8 @@ END
 $$;
 
 -- Whether the order may be `ready` (released to the warehouse): every make-to-order line made,
--- and its terms let it go (orderly.terms_release). advance moves it in and out of ready by
--- this; ORDER RELEASE checks it before going back to ready.
+-- and its terms let it go (orderly.terms_release). ORDER RELEASE checks it before going back to
+-- ready; advance, below, computes the same from the facts it has already read.
 CREATE OR REPLACE FUNCTION orderly.may_be_ready(o orderly.orders) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -100,7 +100,7 @@ $$;
 --   V031), so that production can make the line and the warehouse waits for the money;
 -- - → partially_shipped / shipped as shipments cover the lines;
 -- - shipped → delivered once every shipment is delivered;
--- - delivered → completed once paid.
+-- - delivered → completed once nothing is left to pay or to pay back.
 -- Each step is a change_status (history, audit), with actor_id as the user whose command caused
 -- it (NULL: the system on its own).
 CREATE OR REPLACE FUNCTION orderly.advance(o orderly.orders, actor_id bigint, check_credit boolean DEFAULT false)
