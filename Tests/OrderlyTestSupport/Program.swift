@@ -83,8 +83,9 @@ public final class BackgroundProgram: Sendable {
                     ) { execution in
                         started.withLockedValue { $0.take() }?.resume(returning: execution.processIdentifier.value)
                     }
-                    // Recorded right after Subprocess reaped it: `signal` sends nothing from then
-                    // on, so no signal reaches a process that reuses the id.
+                    // Recorded as soon as Subprocess has reaped it, and `signal` sends nothing from
+                    // then on; only in the moment between could a signal reach a reused id, and
+                    // only if the kernel had gone through every other id meanwhile.
                     let status = Program.status(result.terminationStatus)
                     ended.withLockedValue { $0 = status }
                     return status
