@@ -67,17 +67,17 @@ public final class EmbeddedPostgres: Sendable {
     /// Makes this process the folder's one user until it ends (a server, or orderlyd migrate): an
     /// exclusive flock on a file beside the folder. Each stops the cluster when done if it found
     /// it stopped (a server also one found running after a crash), so a second one on the folder
-    /// could take the database away from the first, or run initdb beside it; it is refused. The kernel drops the lock when the process ends, a crash included,
-    /// and the descriptor is not inherited (O_CLOEXEC), so the postmaster never holds it.
+    /// could take the database away from the first, or run initdb beside it; it is refused. The
+    /// kernel drops the lock when the process ends, a crash included, and the descriptor is not
+    /// inherited (O_CLOEXEC), so the postmaster never holds it.
     public func claim() throws {
         // The folder as the file system knows it: a symlink to it, or a path through one, is
-        // the same folder and must find the same lock.
-        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path,
-                                                withIntermediateDirectories: true)
-        let parent = URL(fileURLWithPath: dataDirectory).deletingLastPathComponent().path
-        let name = URL(fileURLWithPath: dataDirectory).lastPathComponent
-        var resolved = URL(fileURLWithPath: parent).resolvingSymlinksInPath().appendingPathComponent(name)
-        resolved = resolved.resolvingSymlinksInPath()
+        // the same folder and must find the same lock. Its parent exists from here on, so that
+        // a symlink among the parents resolves even before initdb made the folder.
+        let folder = URL(fileURLWithPath: dataDirectory)
+        let parent = folder.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        let resolved = parent.resolvingSymlinksInPath().appendingPathComponent(folder.lastPathComponent).resolvingSymlinksInPath()
         let path = resolved.path + ".orderlyd.lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {

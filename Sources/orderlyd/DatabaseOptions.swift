@@ -37,12 +37,12 @@ struct DatabaseOptions: ParsableArguments {
 
     /// Connection settings, starting the embedded cluster when no URL was given. The second value
     /// is the embedded cluster (nil for an external server); the third tells whether this process
-    /// started it, rather than finding it running. exclusive (serve, migrate): the folder is
-    /// claimed first, so that no second orderlyd shares it.
-    func connect(logger: Logger, exclusive: Bool = false) async throws -> (ConnectionConfig, EmbeddedPostgres?, Bool) {
+    /// started it, rather than finding it running. The folder is claimed first, so that no second
+    /// orderlyd (a server or a migration) shares it.
+    func connect(logger: Logger) async throws -> (ConnectionConfig, EmbeddedPostgres?, Bool) {
         if let url { return (ConnectionConfig(url: url), nil, false) }
         let embedded = try EmbeddedPostgres(dataDirectory: dataDir, binDirectory: pgBinDir, logger: logger)
-        if exclusive { try embedded.claim() }
+        try embedded.claim()
         let started = try await NIOThreadPool.singleton.runIfActive { try embedded.start() }
         return (embedded.connectionConfig, embedded, started)
     }

@@ -12,7 +12,7 @@ struct Migrate: AsyncParsableCommand {
         let logger = database.makeLogger()
         // The folder is claimed as a server claims it (a server running on it refuses this);
         // a cluster found running was left by a crash: leave it running.
-        let (connection, embedded, started) = try await database.connect(logger: logger, exclusive: true)
+        let (connection, embedded, started) = try await database.connect(logger: logger)
         let report: Migrator.Report
         do {
             report = try await database.migrator().migrate(connection, logger: logger)

@@ -216,7 +216,7 @@ struct Serve: AsyncParsableCommand {
         let (host, port) = try Serve.parseListen(listen ?? ProcessInfo.processInfo.environment["ORDERLY_LISTEN"] ?? "127.0.0.1:7400")
         // The embedded cluster is private to this server: it stops with it, even when it was
         // found still running after a crash; a second server on the folder is refused.
-        let (connection, embedded, _) = try await database.connect(logger: logger, exclusive: true)
+        let (connection, embedded, _) = try await database.connect(logger: logger)
         do {
             if !skipMigrations {
                 let report = try await database.migrator().migrate(connection, logger: logger)
