@@ -39,6 +39,13 @@ AS $$
     SELECT $1 ~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]'
 $$;
 
+-- Text shown on one line as it is (a name, a subject, a one-line note that an admin sets in SQL):
+-- nothing orderly.hides_text refuses, and no line break or tab either.
+CREATE OR REPLACE FUNCTION orderly.shows_on_one_line(value text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT $1 !~ '[[:cntrl:]]' AND NOT orderly.hides_text($1) $$;
+
 -- JSON argument readers ------------------------------------------------------------------------
 -- The server passes a command's arguments as one jsonb object. Clients type values, so a
 -- number may arrive as 1042 or "1042" and a boolean as true or "true": readers accept both.
@@ -305,7 +312,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF display_name IS NOT NULL
-       AND (length(display_name) NOT BETWEEN 1 AND 200 OR display_name ~ '[[:cntrl:]]' OR orderly.hides_text(display_name)) THEN
+       AND (length(display_name) NOT BETWEEN 1 AND 200 OR NOT orderly.shows_on_one_line(display_name)) THEN
         RAISE EXCEPTION 'display name must be 1 to 200 characters without control or direction-override characters'
             USING ERRCODE = 'OL400';
     END IF;

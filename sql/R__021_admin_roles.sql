@@ -132,6 +132,24 @@ BEGIN
 END
 $$;
 
+-- A role named to decide something (an approval step or its escalation, an approval limit, the
+-- cancellation policy's approver) must exist and hold the permission to decide it: otherwise
+-- what waits for it would wait for nobody. Returns the role's name.
+CREATE OR REPLACE FUNCTION orderly.check_role_holds(name text, permission text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r orderly.roles := orderly.role_by_name(check_role_holds.name);
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = check_role_holds.permission) THEN
+        RAISE EXCEPTION 'role "%" lacks %: grant it first (admin.grant_permission)', r.name, check_role_holds.permission
+            USING ERRCODE = 'OL409';
+    END IF;
+    RETURN r.name;
+END
+$$;
+
 -- Marks a permission as one a customer's login may hold (V030), or takes the mark away. Taking it
 -- away is refused while the role customer or any customer's login holds the permission (revoke
 -- it first), so that the rule holds for every login at every moment, not only at the next grant.

@@ -189,7 +189,7 @@ BEGIN
     IF language IS NULL OR lower(language) !~ '^[a-z]{2}$' THEN
         RAISE EXCEPTION 'language must be a two-letter code (en, de, fr, …)' USING ERRCODE = 'OL400';
     END IF;
-    IF subject IS NULL OR length(btrim(subject)) NOT BETWEEN 1 AND 200 OR subject ~ '[[:cntrl:]]' OR orderly.hides_text(subject) THEN
+    IF subject IS NULL OR length(btrim(subject)) NOT BETWEEN 1 AND 200 OR NOT orderly.shows_on_one_line(subject) THEN
         RAISE EXCEPTION 'subject must be 1 to 200 characters on one line, without control or direction-override characters'
             USING ERRCODE = 'OL400';
     END IF;

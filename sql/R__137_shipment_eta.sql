@@ -151,7 +151,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM orderly.countries c WHERE c.code = upper(btrim(country))) THEN
         RAISE EXCEPTION 'unknown country "%"', orderly.for_message(country) USING ERRCODE = 'OL404';
     END IF;
-    IF length(region) > 100 OR region ~ '[[:cntrl:]]' OR orderly.hides_text(region) THEN
+    IF length(region) > 100 OR NOT orderly.shows_on_one_line(region) THEN
         RAISE EXCEPTION 'region must be at most 100 characters on one line, without control or direction-override characters'
             USING ERRCODE = 'OL400';
     END IF;

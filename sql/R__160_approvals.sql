@@ -59,22 +59,9 @@ BEGIN
 END
 $$;
 
--- A role that approves (a step's role, an escalation role, a role with a limit) must exist and
--- hold order.approve: otherwise nobody holding it could ever decide.
-CREATE OR REPLACE FUNCTION orderly.check_approving_role(name text) RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    r orderly.roles := orderly.role_by_name(check_approving_role.name);
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp WHERE rp.role_id = r.id AND rp.permission = 'order.approve') THEN
-        RAISE EXCEPTION 'role "%" lacks order.approve: grant it first (admin.grant_permission)', r.name
-            USING ERRCODE = 'OL409';
-    END IF;
-    RETURN r.name;
-END
-$$;
+-- An approving role (a step's, an escalation's, a limit's) must hold order.approve: orderly.check_role_holds
+-- (R__021_admin_roles.sql) checks it, as it checks the cancellation policy's approver.
+DROP FUNCTION IF EXISTS orderly.check_approving_role(text);
 
 CREATE OR REPLACE FUNCTION orderly.approval_rule_for(name text, for_update boolean) RETURNS orderly.approval_rules
 LANGUAGE plpgsql
@@ -118,7 +105,7 @@ LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF name IS NULL OR length(btrim(name)) NOT BETWEEN 1 AND 100 OR name ~ '[[:cntrl:]]' OR orderly.hides_text(name) THEN
+    IF name IS NULL OR length(btrim(name)) NOT BETWEEN 1 AND 100 OR NOT orderly.shows_on_one_line(name) THEN
         RAISE EXCEPTION 'rule name must be 1 to 100 characters without control or direction-override characters' USING ERRCODE = 'OL400';
     END IF;
     PERFORM orderly.check_order_types(order_types);
@@ -135,12 +122,12 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM orderly.check_approving_role(role);
+    PERFORM orderly.check_role_holds(role, 'order.approve');
     IF due_after IS NULL OR due_after <= interval '0' THEN
         RAISE EXCEPTION 'due_after must be a positive interval, like ''1 day''' USING ERRCODE = 'OL400';
     END IF;
     IF escalation_role IS NOT NULL THEN
-        PERFORM orderly.check_approving_role(escalation_role);
+        PERFORM orderly.check_role_holds(escalation_role, 'order.approve');
         IF escalation_role = role THEN
             RAISE EXCEPTION 'the escalation role must differ from the step''s role' USING ERRCODE = 'OL400';
         END IF;
@@ -305,7 +292,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    v_role   text := orderly.check_approving_role(set_approval_limit.role);
+    v_role   text := orderly.check_role_holds(set_approval_limit.role, 'order.approve');
     v_type   text := orderly.check_order_type_name(set_approval_limit.order_type);
     v_before orderly.approval_limits;
 BEGIN

@@ -61,7 +61,7 @@ BEGIN
         RAISE EXCEPTION 'carrier code must be 2 to 32 lowercase letters, digits or "_", starting with a letter'
             USING ERRCODE = 'OL400';
     END IF;
-    IF v_name IS NULL OR length(v_name) NOT BETWEEN 1 AND 100 OR v_name ~ '[[:cntrl:]]' OR orderly.hides_text(v_name) THEN
+    IF v_name IS NULL OR length(v_name) NOT BETWEEN 1 AND 100 OR NOT orderly.shows_on_one_line(v_name) THEN
         RAISE EXCEPTION 'carrier name must be 1 to 100 characters on one line, without direction-override characters' USING ERRCODE = 'OL400';
     END IF;
     -- The URL goes into customers' documents and e-mails: only characters a URL is made of (no

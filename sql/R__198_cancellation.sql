@@ -778,13 +778,8 @@ BEGIN
              JOIN orderly.order_statuses s ON s.code = t.from_status WHERE t.to_status = 'cancelled' AND t.from_status <> 'on_hold')
             USING ERRCODE = 'OL409';
     END IF;
-    IF approval_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.roles r WHERE r.name = approval_role) THEN
-        RAISE EXCEPTION 'unknown role "%"', orderly.for_message(approval_role) USING ERRCODE = 'OL404';
-    END IF;
-    -- Nobody could ever decide a request for a role without the permission to.
-    IF approval_role IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.role_permissions rp JOIN orderly.roles r ON r.id = rp.role_id
-                                                 WHERE r.name = approval_role AND rp.permission = 'cancel.decide') THEN
-        RAISE EXCEPTION 'role "%" lacks cancel.decide: grant it first (admin.grant_permission)', approval_role USING ERRCODE = 'OL409';
+    IF approval_role IS NOT NULL THEN
+        PERFORM orderly.check_role_holds(approval_role, 'cancel.decide');
     END IF;
     -- The table's checks would say the same in PostgreSQL's words; each field's own here.
     IF fee_percent IS NULL OR fee_percent NOT BETWEEN 0 AND 100 OR fee_percent <> round(fee_percent, 2) THEN
@@ -807,7 +802,7 @@ BEGIN
     IF currency IS NOT NULL AND upper(currency) !~ '^[A-Z]{3}$' THEN
         RAISE EXCEPTION 'currency must be a three-letter ISO code' USING ERRCODE = 'OL400';
     END IF;
-    IF note IS NOT NULL AND (length(note) > 500 OR note ~ '[[:cntrl:]]' OR orderly.hides_text(note)) THEN
+    IF note IS NOT NULL AND (length(note) > 500 OR NOT orderly.shows_on_one_line(note)) THEN
         RAISE EXCEPTION 'note must be at most 500 characters on one line, without control or direction-override characters'
             USING ERRCODE = 'OL400';
     END IF;
