@@ -24,7 +24,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('AUDIT LIST', audit_list.actor, audit_list.args);
-    v_entity text := lower(btrim(orderly.arg_text(args, 'entity')));
+    v_entity text := nullif(lower(btrim(orderly.arg_text(args, 'entity'))), '');
     v_id     text := btrim(orderly.arg_text(args, 'id'));
     v_who    text := nullif(btrim(orderly.arg_text(args, 'actor')), '');
     v_action text := nullif(lower(btrim(orderly.arg_text(args, 'action'))), '');
@@ -36,6 +36,17 @@ DECLARE
 BEGIN
     IF v_id IS NOT NULL AND v_entity IS NULL THEN
         RAISE EXCEPTION 'id= names a row of an entity: give entity= too (entity=order id=42)' USING ERRCODE = 'OL400';
+    END IF;
+    -- A misspelt entity would list nothing, which reads as "nothing happened": say so, with the
+    -- entities the log has (one index probe each, in the order of audit_log_entity_idx).
+    IF v_entity IS NOT NULL AND NOT EXISTS (SELECT 1 FROM orderly.audit_log a WHERE a.entity = v_entity) THEN
+        RAISE EXCEPTION 'nothing of entity "%" is in the audit log; its entities: %', orderly.for_message(v_entity),
+            (WITH RECURSIVE e(name) AS (
+                 SELECT min(a.entity) FROM orderly.audit_log a
+                 UNION ALL
+                 SELECT (SELECT min(a.entity) FROM orderly.audit_log a WHERE a.entity > e.name) FROM e WHERE e.name IS NOT NULL)
+             SELECT coalesce(string_agg(e.name, ', ' ORDER BY e.name), 'none yet') FROM e WHERE e.name IS NOT NULL)
+            USING ERRCODE = 'OL404';
     END IF;
     IF v_from > v_to THEN
         RAISE EXCEPTION 'from (%) is after to (%)', v_from, v_to USING ERRCODE = 'OL400';

@@ -2,7 +2,7 @@
 -- first, with its filters and paging; refused without the permission.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(15);
+SELECT plan(17);
 
 DO $$
 BEGIN
@@ -45,6 +45,9 @@ SELECT is(jsonb_array_length(pg_temp.audit(jsonb_build_object('from', to_char(no
           'from=: days (UTC)');
 SELECT throws_ok($$ SELECT pg_temp.audit('{"id":"1"}') $$, 'OL400', 'id= names a row of an entity: give entity= too (entity=order id=42)',
                  'id= without entity= is refused, not taken for any entity''s row');
+SELECT throws_like($$ SELECT pg_temp.audit('{"entity":"custmer"}') $$, 'nothing of entity "custmer" is in the audit log; its entities: %customer%',
+                   'a misspelt entity is refused with the entities the log has, not answered with nothing');
+SELECT is(jsonb_array_length(pg_temp.audit('{"entity":"", "limit": 1}')), 1, 'an empty entity= is no filter');
 SELECT throws_ok($$ SELECT test.rows('audit_list', 'rita', '{}') $$, 'OL403', NULL, 'a sales rep may not read the audit log');
 SELECT throws_ok($$ SELECT test.rows('audit_list', 'buyer', '{}') $$, 'OL403', NULL, 'nor a customer''s login');
 
