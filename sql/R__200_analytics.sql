@@ -889,6 +889,39 @@ BEGIN
               WHERE x.month >= date_trunc('month', v_from) AND x.month <= v_to
               GROUP BY 1, 2, 3, 4) t
         ORDER BY t.currency, t.month, t.cancellations DESC, t.key;
+    WHEN 'receivables' THEN
+        -- Now, whatever from/to say (the report's usage takes neither). Rows per currency.
+        IF v_group = 'aging' THEN
+            RETURN QUERY
+            SELECT json_build_object('key', x.aging, 'aging', x.aging, 'currency', x.currency, 'orders', count(*),
+                                     'open_amount', sum(x.open_amount), 'refund_due', sum(x.refund_due))
+            FROM orderly.receivables x
+            GROUP BY x.aging, x.currency
+            ORDER BY x.currency, array_position(ARRAY['current', '1_30', '31_60', '61_90', 'over_90', 'not_billed', 'refund_due'], x.aging);
+        ELSIF v_group = 'customer' THEN
+            RETURN QUERY
+            SELECT json_build_object('key', t.customer_name, 'customer', t.customer_id, 'name', t.customer_name, 'currency', t.currency,
+                                     'orders', t.orders, 'open_amount', t.open_amount, 'overdue_amount', t.overdue_amount,
+                                     'most_days_overdue', t.most_days_overdue, 'refund_due', t.refund_due)
+            FROM (SELECT g.*, row_number() OVER (PARTITION BY g.currency ORDER BY g.overdue_amount DESC, g.open_amount DESC, g.customer_id) AS n
+                  FROM (SELECT x.customer_id, x.customer_name, x.currency, count(*) AS orders, sum(x.open_amount) AS open_amount,
+                               coalesce(sum(x.open_amount) FILTER (WHERE x.days_overdue > 0), 0.00) AS overdue_amount,
+                               max(x.days_overdue) AS most_days_overdue, sum(x.refund_due) AS refund_due
+                        FROM orderly.receivables x GROUP BY 1, 2, 3) g) t
+            WHERE t.n <= v_limit
+            ORDER BY t.currency, t.overdue_amount DESC, t.open_amount DESC, t.customer_id;
+        ELSE
+            RETURN QUERY
+            SELECT json_build_object('key', t.order_id, 'order', t.order_id, 'customer', t.customer_id, 'name', t.customer_name,
+                                     'status', t.status, 'payment_terms', t.payment_terms, 'currency', t.currency, 'owed', t.owed,
+                                     'paid', t.paid, 'open_amount', t.open_amount, 'refund_due', t.refund_due,
+                                     'billed_at', orderly.json_time(t.billed_at), 'due_at', orderly.json_time(t.due_at),
+                                     'days_overdue', t.days_overdue, 'aging', t.aging)
+            FROM (SELECT x.*, row_number() OVER (PARTITION BY x.currency ORDER BY x.days_overdue DESC, x.due_at NULLS LAST, x.order_id) AS n
+                  FROM orderly.receivables x) t
+            WHERE t.n <= v_limit
+            ORDER BY t.currency, t.days_overdue DESC, t.due_at NULLS LAST, t.order_id;
+        END IF;
     END CASE;
 END
 $$;
@@ -897,4 +930,4 @@ SELECT orderly.register_command('REPORT', 'api.report', 'report.read',
     arguments  => 'name:code from:date to:date group:code limit:integer',
     positional => '{name}',
     usage      => 'REPORT [name] [from=] [to=] [group=] [limit=]',
-    summary    => 'A report (sales, products, slow_movers, customers, rfm, stages, on_time, cancellations), one data line per row; REPORT alone lists them with their arguments.');
+    summary    => 'A report (sales, products, slow_movers, customers, rfm, stages, on_time, cancellations, receivables), one data line per row; REPORT alone lists them with their arguments.');

@@ -20,7 +20,7 @@ import Testing
             #expect(refused.errorCode == "FORBIDDEN", "\(refused.final)")
             let listed = try await fran.request("REPORT")
             #expect(try listed.data.map { try doc($0)["report"].text ?? "" }
-                    == ["sales", "products", "slow_movers", "customers", "rfm", "stages", "on_time", "cancellations"])
+                    == ["sales", "products", "slow_movers", "customers", "rfm", "stages", "on_time", "cancellations", "receivables"])
 
             let created = try await rita.request(#"ORDER CREATE customer=\#(customer) lines=[{"sku":"MILL-1-STD","qty":3}] submit=true"#)
             let line = try #require(created.data.first, "\(created)")

@@ -221,7 +221,7 @@ SELECT set_eq($$ SELECT sku FROM analytics.slow_movers $$, ARRAY['P9-1'], 'slow_
 -- REPORT --------------------------------------------------------------------------------------------------------
 
 SELECT is((SELECT array_agg(r ->> 'report') FROM jsonb_array_elements(test.rows('report', 'mia', '{}')) r),
-          ARRAY['sales', 'products', 'slow_movers', 'customers', 'rfm', 'stages', 'on_time', 'cancellations'],
+          ARRAY['sales', 'products', 'slow_movers', 'customers', 'rfm', 'stages', 'on_time', 'cancellations', 'receivables'],
           'REPORT alone lists the reports');
 SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'currency') || ' ' || (r ->> 'orders') || ' ' || (r ->> 'net'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"sales","from":"2026-03-01","to":"2026-05-31"}')) r),
@@ -260,7 +260,7 @@ DELETE FROM orderly.rfm_segments WHERE name = 'big_spenders';
 SELECT throws_ok($$ SELECT test.rows('report', 'rita', '{"name":"sales"}') $$, 'OL403', 'permission denied: report.read',
                  'a sales rep may not read reports');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"profit"}') $$, 'OL404',
-                 'unknown report "profit"; REPORT lists them: sales, products, slow_movers, customers, rfm, stages, on_time, cancellations',
+                 'unknown report "profit"; REPORT lists them: sales, products, slow_movers, customers, rfm, stages, on_time, cancellations, receivables',
                  'an unknown report');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"sales","group":"hour"}') $$, 'OL400',
                  'group must be one of: month, week, day, category, region, segment', 'an unknown group');
