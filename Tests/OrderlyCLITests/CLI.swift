@@ -16,7 +16,7 @@ enum CLI {
 
     /// A home folder of its own, so that no test reads or writes the real ~/.orderly_history.
     static let home: String = {
-        let path = NSTemporaryDirectory() + "orderly-cli-tests-" + UUID().uuidString
+        let path = TemporaryFiles.path("orderly-cli-tests")
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()

@@ -117,7 +117,7 @@ struct Tmux: Sendable {
             // posix_spawn and waitpid, not Foundation's Process: the tmux server that
             // new-session starts inherits Process's exit-watching socket (and any output pipe),
             // so Process would wait for the server, not for the command. Output goes to a file.
-            let path = NSTemporaryDirectory() + socket + "-" + UUID().uuidString + ".out"
+            let path = TemporaryFiles.path(socket, suffix: ".out")
             defer { try? FileManager.default.removeItem(atPath: path) }
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)

@@ -9,7 +9,7 @@ struct TestCertificate: Sendable {
     let keyPath: String
 
     static func make(names: String = "DNS:localhost,IP:127.0.0.1") async throws -> TestCertificate {
-        let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString
+        let folder = TemporaryFiles.path("orderly-tls")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let certificate = TestCertificate(certificatePath: folder + "/cert.pem", keyPath: folder + "/key.pem")
         let openssl = try await Program.run("/usr/bin/env", [

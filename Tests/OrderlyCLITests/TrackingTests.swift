@@ -101,7 +101,7 @@ import Testing
             await carrier.close()
 
             // And from a file, beside a new event and a bad line.
-            let file = NSTemporaryDirectory() + "tracking-\(UUID().uuidString).csv"
+            let file = TemporaryFiles.path("tracking", suffix: ".csv")
             try """
                 carrier,event_id,tracking_no,code,at,location,lat,lon,note
                 dhl,ev-1,JD100,in_transit,\(at),Kassel,51.31,9.48,
@@ -371,7 +371,7 @@ import Testing
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
     func theImportDrawsAProgressBarOnATerminal() async throws {
         try await Self.withTracking { server, shipment, _ in
-            let file = NSTemporaryDirectory() + "tracking-\(UUID().uuidString).csv"
+            let file = TemporaryFiles.path("tracking", suffix: ".csv")
             var csv = "carrier,event_id,shipment,code,at\n"
             for i in 0..<40 { csv += "dhl,bar-\(i),\(shipment),in_transit,\(Self.time(60 - i))\n" }
             try csv.write(toFile: file, atomically: true, encoding: .utf8)

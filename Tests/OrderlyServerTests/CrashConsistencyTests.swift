@@ -36,7 +36,7 @@ import Testing
             let daemon = try await Daemon(database: database, arguments: ["--demo"])
             defer { daemon.stop() }
             let url = Daemon.url(database)
-            let file = NSTemporaryDirectory() + "orderly-acks-" + UUID().uuidString + ".tsv"
+            let file = TemporaryFiles.path("orderly-acks", suffix: ".tsv")
             defer { try? FileManager.default.removeItem(atPath: file) }
 
             let (created, createOutput) = try await Self.runBench([

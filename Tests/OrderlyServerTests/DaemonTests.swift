@@ -22,7 +22,7 @@ final class Daemon: Sendable {
         let process = try await BackgroundProgram(
             Daemon.executable,
             ["--database-url", Daemon.url(database), "--listen", "127.0.0.1:0", "--log-level", "warning", "--skip-migrations"] + arguments,
-            log: NSTemporaryDirectory() + "orderlyd-test-" + UUID().uuidString + ".out")
+            log: TemporaryFiles.path("orderlyd-test", suffix: ".out"))
         var found: Int?
         for _ in 0..<200 where found == nil && process.isRunning {
             try await Task.sleep(for: .milliseconds(50))

@@ -15,7 +15,7 @@ import Testing
     /// `tls` (certificate, key, user, password) it requires STARTTLS and then AUTH. Stopped when
     /// body returns.
     static func withSMTPServer<T>(tls: [String] = [], _ body: (_ port: Int, _ maildir: String) async throws -> T) async throws -> T {
-        let maildir = NSTemporaryDirectory() + "orderly-mail-\(UUID().uuidString)"
+        let maildir = TemporaryFiles.path("orderly-mail")
         try FileManager.default.createDirectory(atPath: maildir, withIntermediateDirectories: true)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/test-smtp-server.py").path
@@ -164,7 +164,7 @@ import Testing
     /// certificate and an authenticator). The right password delivers over TLS; a wrong one is
     /// an attempt that failed with the relay's answer kept.
     @Test func aRelayWithSTARTTLSAndAUTH() async throws {
-        let folder = NSTemporaryDirectory() + "orderly-smtp-tls-\(UUID().uuidString)"
+        let folder = TemporaryFiles.path("orderly-smtp-tls")
         let (cert, key) = try await TLSTests.makeCertificate(in: folder)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         // One message in the outbox, and a server sending it with these credentials.

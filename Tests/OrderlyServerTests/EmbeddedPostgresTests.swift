@@ -8,7 +8,7 @@ import Testing
 
 @Suite struct EmbeddedPostgresTests {
     @Test func createsStartsStopsAndReusesAPrivateCluster() async throws {
-        let folder = NSTemporaryDirectory() + "orderly-embedded-" + UUID().uuidString.prefix(8)
+        let folder = TemporaryFiles.path("orderly-embedded")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let embedded = try EmbeddedPostgres(dataDirectory: folder + "/pgdata", logger: TestCluster.logger)
         try await NIOThreadPool.singleton.runIfActive {
@@ -35,7 +35,7 @@ import Testing
     /// One server per data folder: a second claim is refused while the first holds it, and the
     /// folder is free again once the first is gone (as when a server exits or crashes).
     @Test func aDataFolderIsServedByOneServerAtATime() throws {
-        let folder = NSTemporaryDirectory() + "orderly-claim-" + UUID().uuidString.prefix(8)
+        let folder = TemporaryFiles.path("orderly-claim")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var first: EmbeddedPostgres? = try EmbeddedPostgres(dataDirectory: folder + "/pgdata", logger: TestCluster.logger)
         try first?.claim()

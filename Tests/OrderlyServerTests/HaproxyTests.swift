@@ -277,7 +277,7 @@ final class Haproxy: Sendable {
         var failures: [String] = []
         for _ in 0..<3 {
             let port = try FreePort.find()
-            let log = NSTemporaryDirectory() + "haproxy-test-" + UUID().uuidString + ".log"
+            let log = TemporaryFiles.path("haproxy-test", suffix: ".log")
             var environment: [String: String?] = [:]
             environment["ORDERLY_HAPROXY_BIND"] = "127.0.0.1:\(port)"
             environment["ORDERLY_BACKEND_A"] = "127.0.0.1:\(backends[0])"

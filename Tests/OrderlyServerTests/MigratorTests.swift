@@ -9,7 +9,7 @@ import Testing
 @Suite struct MigratorTests {
     /// A private copy of `sql/`, so that a test may change files.
     func copyOfSQL() throws -> String {
-        let directory = NSTemporaryDirectory() + "orderly-sql-" + UUID().uuidString
+        let directory = TemporaryFiles.path("orderly-sql")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for name in try FileManager.default.contentsOfDirectory(atPath: TestCluster.sqlDirectory) where name.hasSuffix(".sql") {
             try FileManager.default.copyItem(atPath: TestCluster.sqlDirectory + "/" + name, toPath: directory + "/" + name)

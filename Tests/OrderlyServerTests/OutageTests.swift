@@ -11,7 +11,7 @@ import Testing
 @Suite struct OutageTests {
     @Test func aPostgresRestartUnderLoadIsSurvived() async throws {
         // A cluster of its own, so that restarting it disturbs no other test.
-        let folder = NSTemporaryDirectory() + "orderly-outage-" + UUID().uuidString.prefix(8)
+        let folder = TemporaryFiles.path("orderly-outage")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let cluster = try EmbeddedPostgres(dataDirectory: folder + "/pgdata", logger: TestCluster.logger)
         try await NIOThreadPool.singleton.runIfActive { _ = try cluster.start() }

@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test func theTLSListenerSpeaksTheSameProtocol() async throws {
-        let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
+        let folder = TemporaryFiles.path("orderly-tls")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (cert, key) = try await TLSTests.makeCertificate(in: folder)
         try await withTestServer(configure: {
@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func anUntrustedClientHandshakeFails() async throws {
-        let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
+        let folder = TemporaryFiles.path("orderly-tls")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (cert, key) = try await TLSTests.makeCertificate(in: folder)
         let (otherCert, _) = try await TLSTests.makeCertificate(in: folder + "/other")
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func tlsBelowVersionOneTwoIsRefused() async throws {
-        let folder = NSTemporaryDirectory() + "orderly-tls-" + UUID().uuidString.prefix(8)
+        let folder = TemporaryFiles.path("orderly-tls")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let (cert, key) = try await TLSTests.makeCertificate(in: folder)
         try await withTestServer(configure: {
