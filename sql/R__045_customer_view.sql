@@ -23,7 +23,9 @@
 
 -- The keys a customer may see of one kind of document, the one place they are listed: key →
 -- "keep" (the value as it is), "actor" (a username: see orderly.customer_actor), "staff" (shown
--- as "staff"), "explanation" (a pricing explanation: see orderly.customer_explanation), or the
+-- as "staff"), "explanation" (a pricing explanation: see orderly.customer_explanation), "as:other"
+-- (the value of the document's key other instead: a change's decision_reason is staff's, its
+-- customer_reason what the customer is told), or the
 -- kind of the object (or of each element of the array) under the key; a
 -- kind "prefix@key" is the prefix and the value of the document's own key ("event:@kind"), and
 -- a kind without an allow-list shows as {}. "$only": {key: [values]} keeps an object (an array
@@ -125,7 +127,7 @@ AS $$
     WHEN 'order_change' THEN '{"id":"keep", "order":"keep", "status":"keep", "message":"keep", "waiting_for":"keep",
         "version":"keep", "reason":"keep", "reprice":"keep", "diff":"order_diff", "total_before":"keep",
         "total_after":"keep", "currency":"keep", "requested_by":"actor", "requested_at":"keep", "decided_at":"keep",
-        "decision_reason":"keep"}'
+        "decision_reason":"as:customer_reason"}'
     WHEN 'order_diff' THEN '{"order":"keep", "from":"keep", "to":"keep", "lines":"keep", "header":"keep",
         "notes":"diff_note", "totals":"keep"}'
     WHEN 'diff_note' THEN '{"id":"keep", "kind":"keep", "text":"keep", "$only":{"visibility":["customer"]}}'
@@ -133,7 +135,7 @@ AS $$
         "total_before":"keep", "total_after":"keep", "currency":"keep"}'
     WHEN 'event:order.changed' THEN '{"order":"keep", "change":"keep", "version":"keep", "reason":"keep",
         "lines":"keep", "header":"keep", "total_before":"keep", "total_after":"keep", "currency":"keep", "at":"keep"}'
-    WHEN 'event:change.declined' THEN '{"order":"keep", "change":"keep", "reason":"keep", "at":"keep"}'
+    WHEN 'event:change.declined' THEN '{"order":"keep", "change":"keep", "reason":"as:customer_reason", "at":"keep"}'
     WHEN 'event:order.cancelled' THEN '{"order":"keep", "cancellation":"keep", "status":"keep", "whole_order":"keep",
         "lines":"event_cancel_line", "fee":"keep", "currency":"keep", "refund_due":"keep", "at":"keep"}'
     WHEN 'event_cancel_line' THEN '{"line":"keep", "qty":"keep", "name":"keep"}'
@@ -228,13 +230,15 @@ BEGIN
                WHEN 'actor' THEN to_json(orderly.customer_actor(e.value #>> '{}', own_customer))
                WHEN 'staff' THEN CASE WHEN json_typeof(e.value) = 'null' THEN e.value ELSE to_json('staff'::text) END
                WHEN 'explanation' THEN orderly.customer_explanation(e.value)
+               WHEN 'as' THEN coalesce(doc -> r.sub, 'null'::json)
                ELSE CASE WHEN r.rule LIKE '%@%' AND orderly.customer_shape(r.sub) IS NULL THEN '{}'::json
                          ELSE orderly.visible_doc(r.sub, e.value, own_customer) END
                END ORDER BY e.n)
     INTO v_out
     FROM json_each(doc) WITH ORDINALITY AS e(key, value, n)
-    CROSS JOIN LATERAL (SELECT v_shape ->> e.key AS rule,
-                               CASE WHEN v_shape ->> e.key LIKE '%@%'
+    CROSS JOIN LATERAL (SELECT CASE WHEN v_shape ->> e.key LIKE 'as:%' THEN 'as' ELSE v_shape ->> e.key END AS rule,
+                               CASE WHEN v_shape ->> e.key LIKE 'as:%' THEN substr(v_shape ->> e.key, 4)
+                                    WHEN v_shape ->> e.key LIKE '%@%'
                                     THEN split_part(v_shape ->> e.key, '@', 1) || (doc ->> split_part(v_shape ->> e.key, '@', 2))
                                     ELSE v_shape ->> e.key END AS sub) r
     WHERE r.rule IS NOT NULL AND left(e.key, 1) <> '$';

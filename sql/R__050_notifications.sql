@@ -10,8 +10,12 @@
 -- same shape. jsonb, so that the text is compact and its key order fixed. Addressed to a
 -- customer login (or to the role "customer", whose holders are customer logins), it is the
 -- customer's view of it (orderly.visible_doc, R__045_customer_view.sql). A kind without a
--- customer allow-list is not sent to customers at all (api.notify).
-CREATE OR REPLACE FUNCTION orderly.notification_doc(n orderly.notifications) RETURNS jsonb
+-- customer allow-list is not sent to customers at all (api.notify). viewer_own: the customer of
+-- the customer login reading it (INBOX), whose view it then is whoever it was addressed to
+-- (another role the login holds): the view is applied once, as a view of a view may differ
+-- (a change's decision_reason is shown from its customer_reason, which the view leaves out).
+DROP FUNCTION IF EXISTS orderly.notification_doc(orderly.notifications);
+CREATE OR REPLACE FUNCTION orderly.notification_doc(n orderly.notifications, viewer_own bigint DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -25,6 +29,7 @@ BEGIN
     ELSIF n.recipient_role = 'customer' THEN
         v_own := 0;
     END IF;
+    v_own := coalesce(viewer_own, v_own);
     RETURN orderly.visible_doc('notification', json_build_object(
         'id', n.id,
         'kind', n.kind,
@@ -219,9 +224,7 @@ BEGIN
     -- this keeps out those written before that rule, or while the login was staff's), each as a
     -- customer sees it, also when addressed to another role it holds (an admin's "buyers").
     RETURN QUERY
-    SELECT (CASE WHEN v_own IS NULL THEN orderly.notification_doc(v)
-                 ELSE orderly.visible_doc('notification', orderly.notification_doc(v)::json, v_own)::jsonb END
-            || jsonb_build_object('read', r.user_id IS NOT NULL))::json
+    SELECT (orderly.notification_doc(v, v_own) || jsonb_build_object('read', r.user_id IS NOT NULL))::json
     FROM orderly.visible_notifications(u.id, v_before, v_limit, v_unread, v_own IS NOT NULL) v
     LEFT JOIN orderly.notification_reads r ON r.notification_id = v.id AND r.user_id = u.id
     ORDER BY v.id DESC;

@@ -517,17 +517,22 @@ END
 $$;
 
 -- A pending change ends without being applied (declined, abandoned): the stock it held goes back,
--- an open approval round for it closes. actor_kind 'system' when no user acted (u.id NULL).
+-- an open approval round for it closes. reason is staff's; customer_reason what the customer's
+-- logins read (no default: an approver's or production's reason is internal, so each caller says
+-- what the customer is told). actor_kind 'system' when no user acted (u.id NULL).
 DROP FUNCTION IF EXISTS orderly.close_change(orderly.users, orderly.orders, orderly.order_changes, text, text);
+DROP FUNCTION IF EXISTS orderly.close_change(orderly.users, orderly.orders, orderly.order_changes, text, text, text);
 CREATE OR REPLACE FUNCTION orderly.close_change(u orderly.users, o orderly.orders, c orderly.order_changes, status text,
-                                                reason text, actor_kind text DEFAULT 'user') RETURNS orderly.order_changes
+                                                reason text, customer_reason text, actor_kind text DEFAULT 'user')
+RETURNS orderly.order_changes
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     UPDATE orderly.order_approvals x SET status = 'skipped' WHERE x.change_id = c.id AND x.status IN ('pending', 'waiting');
     UPDATE orderly.order_changes x
-    SET status = close_change.status, waiting_for = NULL, decided_by = u.id, decided_at = now(), decision_reason = close_change.reason
+    SET status = close_change.status, waiting_for = NULL, decided_by = u.id, decided_at = now(), decision_reason = close_change.reason,
+        customer_reason = close_change.customer_reason
     WHERE x.id = c.id
     RETURNING * INTO c;
     PERFORM orderly.reconcile_reservation(o, orderly.open_stock_needs(o.id), u.id);
@@ -603,7 +608,8 @@ BEGIN
         'requested_at', orderly.json_time(c.requested_at),
         'decided_by', orderly.username_of(c.decided_by),
         'decided_at', orderly.json_time(c.decided_at),
-        'decision_reason', c.decision_reason);
+        'decision_reason', c.decision_reason,
+        'customer_reason', c.customer_reason);
 END
 $$;
 
@@ -679,6 +685,7 @@ BEGIN
     LOOP
         PERFORM api.notify(n.user_id, NULL, 'change.declined',
                            jsonb_build_object('order', o.id, 'change', c.id, 'reason', c.decision_reason,
+                                              'customer_reason', c.customer_reason,
                                               'at', orderly.json_time(c.decided_at)), actor_id, notify_declined.actor_kind);
     END LOOP;
 END
@@ -895,7 +902,10 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM orderly.users x WHERE x.id = c.requested_by AND x.customer_id = orderly.own_customer(u)) THEN
         RAISE EXCEPTION 'change % was asked for by staff: only staff abandon it', c.id USING ERRCODE = 'OL403';
     END IF;
-    c := orderly.close_change(u, o, c, status, coalesce(v_reason, 'abandoned by ' || u.username));
+    c := orderly.close_change(u, o, c, status, coalesce(v_reason, 'abandoned by ' || u.username),
+                              CASE WHEN orderly.own_customer(u) IS NOT NULL THEN coalesce(v_reason, 'withdrawn')
+                                   WHEN status = 'declined' THEN 'declined by production'
+                                   ELSE 'withdrawn by staff' END);
     IF status = 'declined' THEN
         PERFORM orderly.notify_declined(o, c, u.id);
     END IF;
@@ -1032,6 +1042,7 @@ DECLARE
     u        orderly.users;
     v_party  text;
     v_action text;
+    v_reason text;
 BEGIN
     SELECT * INTO o FROM orderly.orders x WHERE x.id = NEW.order_id;
     c := orderly.pending_change(o);
@@ -1048,9 +1059,8 @@ BEGIN
         RETURN NULL;
     END IF;
     SELECT * INTO u FROM orderly.users x WHERE x.id = NEW.changed_by;
-    c := orderly.close_change(u, o, c, 'declined',
-                              format('the order became %s before the change was decided; %s is not allowed then', NEW.to_status, v_action),
-                              CASE WHEN u.id IS NULL THEN 'system' ELSE 'user' END);
+    v_reason := format('the order became %s before the change was decided; %s is not allowed then', NEW.to_status, v_action);
+    c := orderly.close_change(u, o, c, 'declined', v_reason, v_reason, CASE WHEN u.id IS NULL THEN 'system' ELSE 'user' END);
     PERFORM orderly.notify_declined(o, c, u.id, CASE WHEN u.id IS NULL THEN 'system' ELSE 'user' END);
     RETURN NULL;
 END

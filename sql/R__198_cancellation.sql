@@ -542,7 +542,7 @@ BEGIN
     -- back, and the plan is made again on the order as it then is.
     ch := orderly.pending_change(o);
     IF v_direct AND ch.id IS NOT NULL THEN
-        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled');
+        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled', 'order cancelled');
         v_plan := orderly.cancellation_plan(o, v_lines);
     END IF;
     INSERT INTO orderly.order_cancellations (order_id, customer_id, status, reason, lines, plan, fee, currency,
@@ -599,7 +599,7 @@ BEGIN
     req := orderly.cancel_request_of(o);
     ch := orderly.pending_change(o);
     IF ch.id IS NOT NULL THEN
-        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled');
+        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled', 'order cancelled');
     END IF;
     -- Decided on the order as it stands now (a part may have shipped since it was asked), but
     -- never on worse terms than the requester was quoted: neither a policy changed meanwhile nor

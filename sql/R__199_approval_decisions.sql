@@ -84,7 +84,7 @@ BEGIN
     IF c.change_id IS NOT NULL THEN
         -- A change's round: the change is declined; the order goes on as it was.
         SELECT * INTO ch FROM orderly.order_changes x WHERE x.id = c.change_id FOR UPDATE;
-        ch := orderly.close_change(u, o, ch, 'declined', left(v_reason, 500));
+        ch := orderly.close_change(u, o, ch, 'declined', left(v_reason, 500), 'not approved');
         RETURN NEXT orderly.remember(u, args, orderly.approval_doc(c.order_id));
         PERFORM orderly.notify_declined(o, ch, u.id);
         RETURN;

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(113);
+SELECT plan(118);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -159,11 +159,27 @@ SELECT ok(test.call('order_reject', 'sam', jsonb_build_object('id', test.id('c')
 SELECT is(pg_temp.header('c') || ' ' || pg_temp.held(test.id('c')), 'ready v1 600.00 1:GD-1=6',
           'rejected: declined, the order stays as it was, its 6 units held and the 5 more given back');
 SELECT is(pg_temp.told('change.declined', test.id('c')), ARRAY['buyer', 'rita'], 'the author and the customer hear why');
+SELECT is((SELECT r -> 'payload' ->> 'reason' FROM jsonb_array_elements(test.rows('inbox', 'rita', '{}')) r
+           WHERE r ->> 'kind' = 'change.declined' AND (r -> 'payload' ->> 'order')::bigint = test.id('c')),
+          'too many at once', 'the author reads the approver''s reason');
+SELECT is((SELECT jsonb_agg(r -> 'payload') FROM jsonb_array_elements(test.rows('inbox', 'buyer', '{}')) r
+           WHERE r ->> 'kind' = 'change.declined' AND (r -> 'payload' ->> 'order')::bigint = test.id('c')),
+          jsonb_build_array(jsonb_build_object('order', test.id('c'), 'change', (SELECT id FROM orderly.order_changes WHERE order_id = test.id('c')),
+                                               'reason', 'not approved',
+                                               'at', (SELECT orderly.json_time(decided_at) FROM orderly.order_changes WHERE order_id = test.id('c')))),
+          'the customer reads "not approved": an approver''s reason is internal');
+SELECT is(orderly.visible_doc('order_change', orderly.change_doc(c), c.customer_id) ->> 'decision_reason', 'not approved',
+          'and so in the change''s document')
+FROM orderly.order_changes c WHERE c.order_id = test.id('c');
 SELECT pg_temp.amend('rita', 'c', '[{"action":"set_line","line":1,"qty":11}]') IS NOT NULL;
 INSERT INTO replies SELECT 'c-abandon', test.call('change_abandon', 'rita', jsonb_build_object('id',
     (SELECT id FROM orderly.order_changes WHERE order_id = test.id('c') AND status = 'pending')));
 SELECT is((SELECT doc ->> 'status' FROM replies WHERE name = 'c-abandon') || ' ' || pg_temp.held(test.id('c')), 'abandoned 1:GD-1=6',
           'CHANGE ABANDON: withdrawn, what it held given back');
+SELECT is((SELECT doc ->> 'decision_reason' FROM replies WHERE name = 'c-abandon')
+          || ' / ' || (orderly.visible_doc('order_change', orderly.change_doc(c), c.customer_id) ->> 'decision_reason'),
+          'abandoned by rita / withdrawn by staff', 'staff read who withdrew it; the customer reads "withdrawn by staff", no username')
+FROM orderly.order_changes c WHERE c.id = (SELECT (doc ->> 'id')::bigint FROM replies WHERE name = 'c-abandon');
 SELECT ok(pg_temp.stock_consistent(), 'every SKU''s reserved units are what the reservation rows hold');
 
 -- Production confirms a change to a line being made; a made line never changes -------------------------
@@ -201,6 +217,10 @@ SELECT is((SELECT status || ': ' || decision_reason FROM orderly.order_changes W
 SELECT is(pg_temp.held(test.id('ws')) || '|' || (SELECT count(*) FROM analytics.pending_approvals WHERE order_id = test.id('ws')), '|0',
           'the 9 more gadgets it held are given back, and no approval waits for it');
 SELECT is(pg_temp.told('change.declined', test.id('ws')), ARRAY['buyer', 'rita'], 'its author and the customer hear why');
+SELECT is((SELECT r -> 'payload' ->> 'reason' FROM jsonb_array_elements(test.rows('inbox', 'buyer', '{}')) r
+           WHERE r ->> 'kind' = 'change.declined' AND (r -> 'payload' ->> 'order')::bigint = test.id('ws')),
+          'the order became shipped before the change was decided; set_line is not allowed then',
+          'Orderly''s own reason is the customer''s too');
 
 -- A ready order that can no longer be released goes back to approved (V031) ---------------------------------
 
