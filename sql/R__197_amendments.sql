@@ -466,6 +466,29 @@ $$;
 
 -- Applying ----------------------------------------------------------------------------------------
 
+-- A cancellation request that waits fixes the order it was quoted on until it is decided: a
+-- change (other than notes) is refused meanwhile, so that neither the lines it names nor what it
+-- is worth move under it (lines added or grown would be cancelled at a fee on their value;
+-- lines removed or shrunk would make it impossible to approve). The order's row is locked by the
+-- caller, as it is when a request is made.
+CREATE OR REPLACE FUNCTION orderly.check_no_cancel_request(o orderly.orders, actions jsonb) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_request bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(actions) a WHERE a ->> 'action' <> 'note') THEN
+        RETURN;
+    END IF;
+    SELECT x.id INTO v_request FROM orderly.order_cancellations x WHERE x.order_id = o.id AND x.status = 'requested';
+    IF v_request IS NOT NULL THEN
+        RAISE EXCEPTION 'order % has cancellation request % waiting; it is decided (CANCEL APPROVE % or CANCEL REJECT %) before the order changes',
+            o.id, v_request, o.id, o.id USING ERRCODE = 'OL409';
+    END IF;
+END
+$$;
+
 -- Applies change c to its order (row-locked by the caller): staged for real on the order as it is
 -- now, the reservation made what the lines need, the version bumped and kept, approval re-routed
 -- for an order still awaiting it. Returns the applied change.
@@ -484,6 +507,7 @@ DECLARE
     r        orderly.approval_rules;
     a        orderly.order_approvals;
 BEGIN
+    PERFORM orderly.check_no_cancel_request(o, c.actions);
     SELECT * INTO v_author FROM orderly.users x WHERE x.id = c.requested_by;
     PERFORM orderly.keep_first_version(o);
     v_before := orderly.order_snapshot(o.id);
@@ -778,6 +802,7 @@ BEGIN
         RAISE EXCEPTION 'order % has change % waiting for %; it is decided, or abandoned with CHANGE ABANDON %, before another',
             o.id, c.id, c.waiting_for, c.id USING ERRCODE = 'OL409';
     END IF;
+    PERFORM orderly.check_no_cancel_request(o, v_actions);
 
     -- Tried first, and rolled back: what the order would be, and what it would need.
     v_before := orderly.order_snapshot(o.id);

@@ -126,8 +126,11 @@ $$;
 -- returns them, NULL for everything still open. quoted: the plan a request was quoted (its
 -- policy row, value and fee): the fee is never more than those terms give for what is cancelled
 -- now, nor more than the quoted fee in proportion to what is cancelled now (a fee on the order's
--- value must not grow with lines added meanwhile). Raises (OL409) when the order cannot be
--- cancelled at its status, or a line has nothing left to cancel.
+-- value must not grow with lines added meanwhile). With quoted (a request being decided) the
+-- plan is of what is still there of what was asked: a line's quantity down to what is still open
+-- (a part shipped while the request waited), a line with nothing open left out. Raises (OL409)
+-- when the order cannot be cancelled at its status, or a line (with quoted: every line) has
+-- nothing left to cancel.
 DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb);
 DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb, numeric);
 DROP FUNCTION IF EXISTS orderly.cancellation_plan(orderly.orders, jsonb, jsonb);
@@ -160,7 +163,7 @@ BEGIN
             ELSE format('order %s is %s: the cancellation policy has no row for that status, so it cannot be cancelled', o.id, o.status) END
             USING ERRCODE = 'OL409';
     END IF;
-    IF lines IS NOT NULL THEN
+    IF lines IS NOT NULL AND quoted IS NULL THEN
         FOR r IN SELECT x FROM jsonb_array_elements(lines) x LOOP
             IF NOT EXISTS (SELECT 1 FROM orderly.order_lines x WHERE x.order_id = o.id AND x.line_no = (r ->> 'line')::integer) THEN
                 RAISE EXCEPTION 'order % has no line %', o.id, r ->> 'line' USING ERRCODE = 'OL404';
@@ -185,7 +188,10 @@ BEGIN
         CONTINUE WHEN NOT l.chosen;
         -- What is left of the line: a line that ships, its open units; a service, what is not cancelled.
         v_units := CASE WHEN orderly.line_ships(l.kind) THEN l.open ELSE l.ordered END;
-        IF lines IS NOT NULL AND v_units = 0 THEN
+        IF quoted IS NOT NULL THEN
+            l.asked := least(l.asked, v_units);
+        END IF;
+        IF lines IS NOT NULL AND v_units = 0 AND quoted IS NULL THEN
             RAISE EXCEPTION '%', CASE
                 WHEN l.ordered = 0 THEN format('line %s is cancelled already', l.line_no)
                 WHEN l.delivered THEN format('line %s has been delivered: delivered lines cannot be cancelled (a return is another flow)', l.line_no)

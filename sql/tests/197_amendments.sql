@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(118);
+SELECT plan(121);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -440,5 +440,20 @@ SELECT is((SELECT array_length(pg_temp.told('order.changed', test.id('e')), 1) -
 SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}') $$,
                         (SELECT ship_to_id FROM orderly.orders WHERE id = test.id('w'))), 'OL409', NULL,
                  'the current address of an order with a change waiting is not removed either');
+-- A change waiting for approval is not applied while a cancellation request waits (CANCEL APPROVE
+-- abandons it; CANCEL REJECT lets it be decided).
+INSERT INTO ids VALUES ('cr', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":5}]'));
+SELECT pg_temp.amend('rita', 'cr', '[{"action":"set_line","line":1,"qty":12}]') ->> 'status' = 'pending';
+SELECT is(test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('cr'), 'reason', 'Not needed')) ->> 'status', 'requested',
+          'the customer asks to cancel (a fee at ready: a request)');
+SELECT throws_like(format($$ SELECT test.call('order_approve', 'sam', '{"id":%s}') $$, test.id('cr')),
+                   format('order %s has cancellation request %% waiting; it is decided (CANCEL APPROVE %s or CANCEL REJECT %s) before the order changes',
+                          test.id('cr'), test.id('cr'), test.id('cr')),
+                   'the change''s approval waits for the cancellation request to be decided');
+SELECT test.call('cancel_reject', 'sam', jsonb_build_object('id', test.id('cr'), 'reason', 'Already agreed')) IS NOT NULL;
+SELECT test.call('order_approve', 'sam', jsonb_build_object('id', test.id('cr'))) IS NOT NULL;
+SELECT is((SELECT status || ' v' || version || ' ' || (SELECT qty FROM orderly.order_lines WHERE order_id = o.id AND line_no = 1)
+           FROM orderly.orders o WHERE id = test.id('cr')), 'ready v2 12', 'rejected: the change is approved and applied');
+
 SELECT * FROM finish();
 ROLLBACK;

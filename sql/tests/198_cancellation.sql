@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(103);
+SELECT plan(109);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -202,17 +202,25 @@ SELECT is(pg_temp.told('cancel.rejected', test.id('r')), ARRAY['buyer'], 'the cu
 SELECT throws_ok(format($$ SELECT test.call('cancel_approve', 'cas', '{"id":%s}') $$, test.id('r')),
                  'OL404', format('order %s has no cancellation request waiting for a decision', test.id('r')), 'a decided request is decided');
 
--- The quoted terms cap the fee, not the quoted amount: a line grown while the request waited is
--- charged on those terms (5 % of what is cancelled now), not for what the smaller line cost.
+-- A waiting request fixes the order it was quoted on: no change but a note until it is decided
+-- (a line grown would be cancelled at a fee on its new value; a line shrunk or removed would
+-- make the request impossible to approve).
 INSERT INTO ids VALUES ('g', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":2}]'));
 INSERT INTO replies SELECT 'g-ask', test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('g'), 'lines', '[1]'::jsonb,
                                                                                           'reason', 'Not needed'));
-SELECT test.call('order_amend', 'rita', jsonb_build_object('id', test.id('g'), 'reason', 'asked by phone',
-                                                           'changes', '[{"action":"set_line","line":1,"qty":10}]'::jsonb)) IS NOT NULL;
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"asked by phone","changes":[{"action":"set_line","line":1,"qty":10}]}') $$, test.id('g')),
+                 'OL409', format('order %s has cancellation request %s waiting; it is decided (CANCEL APPROVE %s or CANCEL REJECT %s) before the order changes',
+                                 test.id('g'), (SELECT doc ->> 'id' FROM replies WHERE name = 'g-ask'), test.id('g'), test.id('g')),
+                 'a line is not grown while a cancellation request waits');
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"x","changes":[{"action":"remove_line","line":1}]}') $$, test.id('g')),
+                 'OL409', NULL, 'nor removed');
+SELECT is(test.call('order_amend', 'rita', jsonb_build_object('id', test.id('g'), 'reason', 'phone call',
+                                                              'changes', '[{"action":"note","text":"Customer called about the request"}]'::jsonb)) ->> 'status',
+          'applied', 'a note is still added');
 INSERT INTO replies SELECT 'g', test.call('cancel_approve', 'cas', jsonb_build_object('id', test.id('g')));
 SELECT is((SELECT (a.doc ->> 'fee') || ' then ' || (g.doc ->> 'cancelled_value') || ' fee ' || (g.doc ->> 'fee')
            FROM replies a, replies g WHERE a.name = 'g-ask' AND g.name = 'g'),
-          '10.00 then 1000.00 fee 50.00', 'quoted 10.00 for two gadgets; ten cancelled: 5 % of 1 000.00, not the quoted 10.00');
+          '10.00 then 200.00 fee 10.00', 'approved as quoted: the two gadgets for 10.00');
 
 SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":"2"}') $$, test.id('r')),
                  'OL400', 'lines must be a non-empty JSON array, like lines=[1,3] or lines=[{"line":2,"qty":1}]', 'lines is an array');
@@ -264,19 +272,19 @@ UPDATE orderly.cancellation_policies SET fee_percent = 50 WHERE status = 'in_pro
 INSERT INTO replies SELECT 'p', test.call('cancel_approve', 'sam', jsonb_build_object('id', test.id('p'), 'note', 'ok, charge it'));
 UPDATE orderly.cancellation_policies SET fee_percent = 20 WHERE status = 'in_production' AND currency = 'EUR';
 
--- A fee on the order's value does not grow with lines added while the request waits: the quoted
--- fee, in proportion to what is cancelled, is the most.
+-- A fee on the order's value: lines cannot be added while the request waits, so the quoted fee
+-- stands.
 UPDATE orderly.cancellation_policies SET fee_basis = 'order_value', fee_percent = 2, fee_min = NULL WHERE status = 'in_production' AND currency = 'EUR';
 INSERT INTO ids VALUES ('ov', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1},{"product":"CU","qty":1}]'));
 SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('ov'))) IS NOT NULL;
 INSERT INTO replies SELECT 'ov-ask', test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('ov'), 'lines', '[1]'::jsonb,
                                                                                           'reason', 'One gadget less'));
-SELECT test.call('order_amend', 'rita', jsonb_build_object('id', test.id('ov'), 'reason', 'five more',
-                                                           'changes', '[{"action":"add_line","sku":"GD-1","qty":5}]'::jsonb)) IS NOT NULL;
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"five more","changes":[{"action":"add_line","sku":"GD-1","qty":5}]}') $$, test.id('ov')),
+                 'OL409', NULL, 'no line is added while the request waits');
 INSERT INTO replies SELECT 'ov', test.call('cancel_approve', 'sam', jsonb_build_object('id', test.id('ov')));
 UPDATE orderly.cancellation_policies SET fee_basis = 'cancelled_value', fee_percent = 20, fee_min = 50 WHERE status = 'in_production' AND currency = 'EUR';
 SELECT is((SELECT (a.doc ->> 'fee') || ' then ' || (d.doc ->> 'fee') FROM replies a, replies d WHERE a.name = 'ov-ask' AND d.name = 'ov'),
-          '6.00 then 6.00', 'quoted 2 % of the 300.00 order; the order grew to 800.00 meanwhile: still 6.00 for the same gadget');
+          '6.00 then 6.00', 'quoted 2 % of the 300.00 order: 6.00');
 SELECT is((SELECT doc ->> 'status' || ' fee ' || (doc ->> 'fee') || ' refund due ' || (doc ->> 'refund_due') || ' ' || (doc ->> 'order_status')
            FROM replies WHERE name = 'p'), 'applied fee 60.00 refund due 240.00 cancelled',
           'CANCEL APPROVE: 20 % of 300.00 is 60.00 as quoted (the policy raised to 50 % meanwhile charges no more); 240.00 of the 300.00 paid is due back');
@@ -395,6 +403,21 @@ SELECT ok(admin.remove_cancellation_policy('in_production', 'custom'), 'admin.re
 SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.cancellation_policies WHERE order_type = 'custom'), 'the row is gone');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
+
+-- Part of what was asked shipped while the request waited: the rest of it is cancelled.
+INSERT INTO ids VALUES ('gs', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":3},{"sku":"GB-1","qty":1}]'));
+INSERT INTO replies SELECT 'gs-ask', test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('gs'), 'reason', 'Fewer',
+                                                                                           'lines', '[{"line":1,"qty":2},{"line":2,"qty":1}]'::jsonb));
+SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('gs'), 'lines', '[{"line":1,"qty":2},{"line":2,"qty":1}]'::jsonb,
+                                                              'carrier', 'dhl')) IS NOT NULL;
+-- (Partly shipped, the policy row of partially_shipped decides who approves: a sales manager.)
+INSERT INTO replies SELECT 'gs', test.call('cancel_approve', 'sam', jsonb_build_object('id', test.id('gs')));
+SELECT is((SELECT (doc -> 'lines' -> 0 ->> 'line') || ':' || (doc -> 'lines' -> 0 ->> 'qty') || ' of ' || jsonb_array_length(doc -> 'lines')
+                  || ' ' || (doc ->> 'order_status') FROM replies WHERE name = 'gs'),
+          '1:1 of 1 shipped',
+          'asked 2 of line 1 and line 2; 2 of line 1 and all of line 2 shipped meanwhile: the 1 unit still open is cancelled, and the order is shipped');
+SELECT is((SELECT (a.doc ->> 'fee')::numeric >= (g.doc ->> 'fee')::numeric FROM replies a, replies g WHERE a.name = 'gs-ask' AND g.name = 'gs'),
+          true, 'for no more than was quoted');
 
 SELECT * FROM finish();
 ROLLBACK;
