@@ -353,6 +353,12 @@ BEGIN
                 IF (e ->> 'qty')::integer < f.shipped THEN
                     RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
                 END IF;
+                -- A touched line is priced again as a whole (tiers count its units), which would
+                -- change what its shipped units cost.
+                IF f.shipped > 0 AND e ? 'qty' THEN
+                    RAISE EXCEPTION 'line %: % shipped; its price is fixed once part of it has shipped: cancel what is open of it (ORDER CANCEL % lines=[{"line":%,"qty":…}]) or add a line',
+                        v_no, f.shipped, o.id, v_no USING ERRCODE = 'OL409';
+                END IF;
                 SELECT s INTO v_spec FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer = v_no;
                 -- A new option on a line sold by SKU: the product with the SKU's options and the new ones.
                 IF e ? 'options' AND v_spec ? 'sku' THEN
@@ -408,10 +414,14 @@ BEGIN
         -- Production rows of a removed line go with it (its confirmation is the caller's).
         DELETE FROM orderly.production_lines x WHERE x.order_id = o.id AND x.line_no = ANY (v_removed);
         UPDATE orderly.orders x SET next_line_no = v_next WHERE x.id = o.id RETURNING * INTO o;
-        -- reprice=all re-prices every line but those with cancelled units: what those were worth
-        -- when cancelled is in orders.cancelled_total (R__198_cancellation.sql) and stays so.
+        -- reprice=all (or a new tax place) re-prices every line but those with cancelled units
+        -- (what those were worth when cancelled is in orders.cancelled_total, R__198_cancellation.sql,
+        -- and stays so) and those with shipped units (what shipped keeps its price and tax).
         o := orderly.set_order_lines(o, v_specs,
-                 CASE WHEN reprice THEN ARRAY(SELECT x.line_no FROM orderly.order_lines x WHERE x.order_id = o.id AND x.cancelled_qty = 0)
+                 CASE WHEN reprice THEN ARRAY(SELECT x.line_no FROM orderly.order_lines x
+                                              WHERE x.order_id = o.id AND x.cancelled_qty = 0
+                                                AND NOT EXISTS (SELECT 1 FROM orderly.shipment_lines sl
+                                                                WHERE sl.order_id = o.id AND sl.line_no = x.line_no))
                                         || v_added
                       ELSE v_touched END);
         UPDATE orderly.order_lines x SET override_by = u.id

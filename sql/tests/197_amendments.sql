@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(121);
+SELECT plan(123);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -272,6 +272,9 @@ SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_li
                  'OL409', 'line 1: 2 shipped; shipped units cannot be removed', 'below what shipped: refused');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"remove_line","line":1}]') $$),
                  'OL409', 'line 1: 2 shipped; shipped units cannot be removed', 'a shipped line is not removed');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":6}]') $$),
+                 'OL409', format('line 1: 2 shipped; its price is fixed once part of it has shipped: cancel what is open of it (ORDER CANCEL %s lines=[{"line":1,"qty":…}]) or add a line', test.id('e')),
+                 'nor its quantity changed (the line would be priced again, shipped units with it)');
 INSERT INTO replies SELECT 'e1', pg_temp.amend('rita', 'e', format('[{"action":"ship_to","address":%s}]', test.id('dock2')));
 SELECT is((SELECT doc -> 'diff' -> 'header' -> 'ship_to' ->> 'from' FROM replies WHERE name = 'e1'),
           (SELECT id FROM orderly.addresses WHERE customer_id = test.id('acme') AND is_default)::text,
@@ -291,6 +294,16 @@ SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('
 SELECT pg_temp.amend('rita', 'e2', '[{"action":"remove_line","line":2}]') IS NOT NULL;
 SELECT is(pg_temp.header('e2') || ' ' || pg_temp.held(test.id('e2')), 'shipped v2 100.00 ',
           'the last open line removed from a partly shipped order: everything left has shipped');
+
+-- What shipped keeps its price: reprice=all (and a new tax place) leaves lines with shipped units alone.
+INSERT INTO ids VALUES ('rp', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":2},{"sku":"GB-1","qty":2}]'));
+SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('rp'), 'lines', '[{"line":1,"qty":1}]'::jsonb, 'carrier', 'dhl'))
+       IS NOT NULL;
+UPDATE orderly.products SET base_price = base_price * 2 WHERE code IN ('GD', 'GB');
+SELECT pg_temp.amend('rita', 'rp', '[{"action":"requested_date","date":"2099-01-01"}]', '{"reprice":"all"}') IS NOT NULL;
+UPDATE orderly.products SET base_price = base_price / 2 WHERE code IN ('GD', 'GB');
+SELECT is((SELECT string_agg(line_no || ':' || net, ' ' ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('rp')),
+          '1:200.00 2:40.00', 'reprice=all after a price rise: the partly shipped line keeps its price, the other takes today''s');
 
 -- No line left is a cancellation, not a change (the same line set and then removed included).
 INSERT INTO ids VALUES ('e3', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1},{"sku":"GD-1","qty":1}]'));
@@ -407,16 +420,16 @@ SELECT lives_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"note","text":"
 SELECT is((SELECT ship_to_id FROM orderly.orders WHERE id = test.id('e')), test.id('dock2'), '… and keeps the address');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"ship_to","address":%s}]') $$, test.id('dock2')),
                  'OL404', format('ship-to address %s was removed; give another (ship_to)', test.id('dock2')), 'a removed address is not chosen again');
-SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":3}]') $$,
+SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"add_line","sku":"GB-1","qty":1}]') $$,
                  'OL404', format('ship-to address %s was removed; give another (ship_to)', test.id('dock2')), 'a line change needs a price: not at a removed address');
-SELECT is(pg_temp.amend('rita', 'e', format('[{"action":"ship_to","address":%s},{"action":"set_line","line":1,"qty":3}]',
+SELECT is(pg_temp.amend('rita', 'e', format('[{"action":"ship_to","address":%s},{"action":"add_line","sku":"GB-1","qty":1}]',
                                             (SELECT id FROM orderly.addresses WHERE customer_id = test.id('acme') AND is_default)))
-          -> 'diff' -> 'lines' -> 0 ->> 'line', '1', 'with another address in the same change, it is priced');
+          -> 'diff' -> 'lines' -> 0 ->> 'line', '3', 'with another address in the same change, it is priced');
 -- Each line, the address and the date once per change: the last of two would win silently.
-SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":3},{"action":"remove_line","line":1}]') $$,
-                 'OL400', 'line 1 is listed twice in this change: give it once, as it should become', 'a line set, then removed: refused');
-SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":3},{"action":"set_line","line":1,"qty":4}]') $$,
-                 'OL400', 'line 1 is listed twice in this change: give it once, as it should become', 'a line set twice is refused');
+SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":3,"qty":3},{"action":"remove_line","line":3}]') $$,
+                 'OL400', 'line 3 is listed twice in this change: give it once, as it should become', 'a line set, then removed: refused');
+SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":3,"qty":3},{"action":"set_line","line":3,"qty":4}]') $$,
+                 'OL400', 'line 3 is listed twice in this change: give it once, as it should become', 'a line set twice is refused');
 SELECT throws_ok($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"requested_date","date":null},{"action":"requested_date","date":null}]') $$,
                  'OL400', 'requested_date is given twice in this change', 'the date twice is refused');
 -- An address a change waiting for approval would ship to is not removed before the change is decided.
