@@ -172,7 +172,10 @@ AS $$
                    FROM (SELECT a.round, min(a.rule_id) AS rule_id,
                                 CASE WHEN bool_or(a.status = 'rejected') THEN 'rejected'
                                      WHEN bool_and(a.status = 'approved') THEN 'approved'
-                                     ELSE 'pending' END AS status
+                                     WHEN bool_or(a.status IN ('pending', 'waiting')) THEN 'pending'
+                                     -- Closed undecided: replaced by a new round, or its change
+                                     -- withdrawn or declined (R__197_amendments.sql).
+                                     ELSE 'skipped' END AS status
                          FROM orderly.order_approvals a WHERE a.order_id = o.id GROUP BY a.round) r))
     FROM orderly.orders o
     WHERE o.id = $1
@@ -538,6 +541,12 @@ BEGIN
     SELECT * INTO c FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending' FOR UPDATE;
     -- A change's round (R__197_amendments.sql) is decided while the order goes on in its status.
     IF o.status <> 'pending_approval' AND c.change_id IS NULL THEN
+        -- The last round was a change's, closed without a decision: say so, not an older round's step.
+        SELECT * INTO c FROM orderly.order_approvals x WHERE x.order_id = o.id ORDER BY x.round DESC, x.step_no DESC LIMIT 1;
+        IF c.change_id IS NOT NULL AND c.status = 'skipped' THEN
+            RAISE EXCEPTION 'order % has no approval step waiting: change % it was for is %', o.id, c.change_id,
+                (SELECT ch.status FROM orderly.order_changes ch WHERE ch.id = c.change_id) USING ERRCODE = 'OL409';
+        END IF;
         SELECT * INTO c FROM orderly.order_approvals x
         WHERE x.order_id = o.id AND x.status IN ('approved', 'rejected')
         ORDER BY x.round DESC, x.step_no DESC LIMIT 1;

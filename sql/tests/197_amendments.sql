@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(123);
+SELECT plan(125);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -180,6 +180,13 @@ SELECT is((SELECT doc ->> 'decision_reason' FROM replies WHERE name = 'c-abandon
           || ' / ' || (orderly.visible_doc('order_change', orderly.change_doc(c), c.customer_id) ->> 'decision_reason'),
           'abandoned by rita / withdrawn by staff', 'staff read who withdrew it; the customer reads "withdrawn by staff", no username')
 FROM orderly.order_changes c WHERE c.id = (SELECT (doc ->> 'id')::bigint FROM replies WHERE name = 'c-abandon');
+SELECT is((SELECT string_agg(r ->> 'status', ' ' ORDER BY (r ->> 'round')::integer)
+           FROM json_array_elements(orderly.approval_doc(test.id('c')) -> 'rounds') r),
+          'rejected skipped', 'APPROVAL SHOW: the withdrawn change''s round is skipped, not pending');
+SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sam', '{"id":%s}') $$, test.id('c')),
+                 'OL409', format('order %s has no approval step waiting: change %s it was for is abandoned', test.id('c'),
+                                 (SELECT doc ->> 'id' FROM replies WHERE name = 'c-abandon')),
+                 'approving it says the change was withdrawn, not that an older step was decided');
 SELECT ok(pg_temp.stock_consistent(), 'every SKU''s reserved units are what the reservation rows hold');
 
 -- Production confirms a change to a line being made; a made line never changes -------------------------
