@@ -5,7 +5,7 @@
 -- row) are raced over TCP by the Swift tests.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(43);
+SELECT plan(44);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -147,6 +147,9 @@ SELECT is(pg_temp.status('net2'), 'completed/paid', 'delivered and paid: complet
 SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%s,"amount":1,"method":"cash","reference":"X"}') $$, test.id('net2')),
                  'OL409', format('payment of 1 EUR is more than the open amount of order %s: 0.00 EUR', test.id('net2')),
                  'nothing more to pay');
+SELECT throws_ok(format($$ SELECT test.call('payment_refund', 'fay', '{"order":%s,"amount":50,"method":"bank_transfer","reference":"RF-NET2"}') $$, test.id('net2')),
+                 'OL409', format('order %s is completed: nothing is left to pay or to pay back, so a refund of 50 EUR would make it owe that again', test.id('net2')),
+                 'nor anything to pay back: a refund would leave a completed order owing again');
 
 -- Refunds ---------------------------------------------------------------------------------------
 
