@@ -61,6 +61,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections from one client address that have not logged in yet (0: no limit); one more is refused with BUSY.")
     var maxUnauthenticatedPerAddress: Int = 256
 
+    @Option(help: "Sessions one user may have logged in at once (0: no limit); one more AUTH is refused with BUSY.")
+    var maxSessionsPerUser: Int = 100
+
     @Option(help: "Seconds a login lasts, however busy the session (0: no limit); then the client must log in again.")
     var sessionLifetime: Int = 12 * 3600
 
@@ -159,7 +162,7 @@ struct Serve: AsyncParsableCommand {
         guard maxConnections > 0, maxInFlight > 0, maxOutboundBytes >= 1024 else {
             throw ValidationError("--max-connections and --max-in-flight must be positive, --max-outbound-bytes at least 1024")
         }
-        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
+        guard idleTimeoutBeforeAuth >= 0, idleTimeout >= 0, loginDeadline >= 0, maxUnauthenticatedPerAddress >= 0, maxSessionsPerUser >= 0, sessionLifetime >= 0, writeStallTimeout > 0, authMaxFailures > 0, authMaxAddressFailures > 0,
               authFailureWindow > 0, authFirstDelay > 0, authMaxDelay > 0, (authLockout ?? 1) > 0, authMaxAccountFailures > 0,
               authAccountMaxDelay > 0, authWait >= 0, statementTimeout > 0, shutdownGrace >= 0, approvalReminderInterval >= 0, delayCheckInterval >= 0, analyticsInterval >= 0,
               webhookMaxBody >= 256, webhookRate > 0, webhookMaxConnections > 0, webhookMaxConnectionsPerAddress > 0, smtpInterval > 0, smtpMaxAttempts > 0, smtpBackoff > 0 else {
@@ -256,6 +259,7 @@ struct Serve: AsyncParsableCommand {
             configuration.outbox.backoffSeconds = smtpBackoff
             configuration.loginDeadlineSeconds = loginDeadline
             configuration.maxUnauthenticatedPerAddress = maxUnauthenticatedPerAddress
+            configuration.maxSessionsPerUser = maxSessionsPerUser
             configuration.sessionLifetimeSeconds = sessionLifetime
             configuration.trustedProxies = trustedProxies.compactMap(AddressRange.init)
             configuration.maxReplyBytes = maxReplyBytes

@@ -7,6 +7,36 @@ import OrderlyTestSupport
 import Testing
 
 @Suite struct LimitsTests {
+    /// One login cannot take every connection: past its cap one more AUTH is BUSY (the session
+    /// stays, unauthenticated), a session that logs out or closes frees its place, logging in
+    /// again on the same session takes no second one, and other users are not affected.
+    @Test func oneUserHasAtMostItsCapOfSessions() async throws {
+        try await withTestServer(configure: { $0.maxSessionsPerUser = 2 }) { server in
+            try await server.database.createUser("cara", password: "cara-password", roles: ["customer"])
+            try await server.database.createUser("rita", password: "rita-password", roles: ["sales_rep"])
+            let first = try await server.connect(as: "cara", password: "cara-password")
+            let second = try await server.connect(as: "cara", password: "cara-password")
+            #expect(try await second.authenticate(username: "cara", password: "cara-password", busyRetries: 0).isSuccess,
+                    "logging in again on the same session takes no second place")
+            let third = try await server.connect()
+            let refused = try await third.authenticate(username: "cara", password: "cara-password", busyRetries: 0)
+            #expect(refused.errorCode == "BUSY" && refused.message.contains("cara has 2 sessions open"), "\(refused.final)")
+            #expect(try await third.request("WHOAMI").errorCode == "NOAUTH", "the refused session has no login")
+            #expect(try await third.request("PING").final == "+PONG", "but stays open")
+            let rita = try await server.connect(as: "rita", password: "rita-password")
+            #expect(try await rita.request("WHOAMI").isSuccess, "another user logs in")
+            await first.close()
+            try await waitUntil("the closed session's place is free") {
+                try await third.authenticate(username: "cara", password: "cara-password", busyRetries: 0).isSuccess
+            }
+            // A session that logs in as somebody else gives its place back.
+            #expect(try await second.authenticate(username: "rita", password: "rita-password", busyRetries: 0).isSuccess)
+            let fourth = try await server.connect()
+            #expect(try await fourth.authenticate(username: "cara", password: "cara-password", busyRetries: 0).isSuccess)
+            for client in [second, third, rita, fourth] { await client.close() }
+        }
+    }
+
     @Test func repeatedOverLongLinesCloseTheConnection() async throws {
         try await withTestServer(configure: { $0.limits.maxLineBytes = 256; $0.maxOversizedLines = 3 }) { server in
             let client = try await server.connect()

@@ -34,6 +34,10 @@ public struct ServerConfiguration: Sendable {
     /// Connections from one client address that have not logged in (yet); one more is answered
     /// `-BUSY` and closed. 0: no cap.
     public var maxUnauthenticatedPerAddress: Int = 256
+    /// Sessions one user may have logged in at once; one more AUTH is answered `-BUSY` (the
+    /// session stays, without a login). Without it one login (a customer's) could take every
+    /// connection the server has. 0: no cap.
+    public var maxSessionsPerUser: Int = 100
     /// Longest a login lasts, however busy the session; then `#bye session expired`. 0: no limit.
     public var sessionLifetimeSeconds: Int = 12 * 3600
     /// A connection whose replies cannot be sent (the client reads nothing) for this long is

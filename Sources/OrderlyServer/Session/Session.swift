@@ -118,6 +118,13 @@ final class Session {
         }
     }
 
+    /// The session loses its login (it stays open, as before AUTH) and stops counting towards its
+    /// user's sessions.
+    private func endLogin(asOf changes: Int? = nil) {
+        handle.setIdentity(nil, asOf: changes)
+        server.sessions.logout(handle)
+    }
+
     /// Re-reads this user's roles and permissions; a user who was locked or removed is logged out.
     private func refreshIdentity() async throws {
         guard let current = identity else { return }
@@ -125,12 +132,12 @@ final class Session {
         do {
             let fresh = try await server.database.identity(userId: current.userId)
             if let reason = fresh.reasonToEnd(sessionOf: current) {
-                handle.setIdentity(nil, asOf: asOf)
+                endLogin(asOf: asOf)
                 throw ProtocolError(.noAuth, "your session has ended (\(reason)); authenticate again")
             }
             handle.setIdentity(fresh, asOf: asOf)
         } catch let error as ProtocolError where [.authFailed, .notFound, .locked].contains(error.code) {
-            handle.setIdentity(nil, asOf: asOf)
+            endLogin(asOf: asOf)
             throw ProtocolError(.noAuth, "your session has ended (\(error.message)); authenticate again")
         }
     }
@@ -142,7 +149,7 @@ final class Session {
                                                                  changes: changes, maxReplyBytes: configuration.maxReplyBytes))
         } catch let error as ProtocolError where error.code == .authFailed {
             // The database no longer accepts this user (locked, removed): the session ends its login.
-            handle.setIdentity(nil)
+            endLogin()
             throw ProtocolError(.noAuth, "\(error.message); authenticate again")
         }
     }
@@ -173,10 +180,14 @@ final class Session {
             guard values.count == 2, request.tokens.count == 3 else {
                 throw ProtocolError(.badSyntax, "usage: AUTH username password")
             }
-            handle.setIdentity(nil)
+            endLogin()
             let asOf = handle.rightsChanges
             let identity = try await server.database.authenticate(
                 username: values[0].text, password: values[1].text, clientAddress: clientAddress, policy: configuration.login)
+            guard server.sessions.login(handle, userId: identity.userId, max: configuration.maxSessionsPerUser) else {
+                logger.notice("login refused: too many sessions", metadata: ["login": "\(identity.username)"])
+                throw ProtocolError(.busy, "\(identity.username) has \(configuration.maxSessionsPerUser) sessions open, the most one user may have; close one, or log in as another user")
+            }
             handle.setIdentity(identity, asOf: asOf)
             logger[metadataKey: "user"] = "\(identity.username)"
             logger.info("authenticated")

@@ -9,6 +9,17 @@ final class SessionRegistry: Sendable {
     private struct State {
         var sessions: [ObjectIdentifier: SessionHandle] = [:]
         var closing = false
+        /// Who each logged-in session counts for, and how many sessions each user has: kept
+        /// under this lock at login and logout, so that two logins at once cannot both take the
+        /// last place.
+        var loginOf: [ObjectIdentifier: Int64] = [:]
+        var loginsPerUser: [Int64: Int] = [:]
+
+        mutating func release(_ key: ObjectIdentifier) {
+            guard let user = loginOf.removeValue(forKey: key) else { return }
+            let left = (loginsPerUser[user] ?? 1) - 1
+            loginsPerUser[user] = left > 0 ? left : nil
+        }
     }
 
     private let state = NIOLockedValueBox(State())
@@ -38,7 +49,28 @@ final class SessionRegistry: Sendable {
     }
 
     func unregister(_ session: SessionHandle) {
-        state.withLockedValue { _ = $0.sessions.removeValue(forKey: ObjectIdentifier(session)) }
+        state.withLockedValue { state in
+            state.release(ObjectIdentifier(session))
+            _ = state.sessions.removeValue(forKey: ObjectIdentifier(session))
+        }
+    }
+
+    /// Counts `session` as logged in for `userId` (no longer for whoever it was before), unless
+    /// that user has `max` sessions already (0: no cap): then false, and it counts for nobody.
+    func login(_ session: SessionHandle, userId: Int64, max: Int) -> Bool {
+        state.withLockedValue { state in
+            let key = ObjectIdentifier(session)
+            state.release(key)
+            if max > 0, state.loginsPerUser[userId, default: 0] >= max { return false }
+            state.loginOf[key] = userId
+            state.loginsPerUser[userId, default: 0] += 1
+            return true
+        }
+    }
+
+    /// The session has no login any more.
+    func logout(_ session: SessionHandle) {
+        state.withLockedValue { $0.release(ObjectIdentifier(session)) }
     }
 
     private var all: [SessionHandle] { state.withLockedValue { Array($0.sessions.values) } }
