@@ -392,6 +392,12 @@ BEGIN
             RAISE EXCEPTION 'a customer account cannot change its segment' USING ERRCODE = 'OL403';
         END IF;
     END IF;
+    -- E-mail addresses are unique among customers, so a customer's login trying addresses would
+    -- learn which ones other customers use (taken: refused; free: changed). Its own address is
+    -- changed by staff, who see the customers anyway.
+    IF c.email IS DISTINCT FROM before.email AND orderly.own_customer(u) IS NOT NULL THEN
+        RAISE EXCEPTION 'a customer account cannot change its e-mail address; customer service changes it' USING ERRCODE = 'OL403';
+    END IF;
     BEGIN
         UPDATE orderly.customers x
         SET name = c.name, email = c.email, phone = c.phone, company = c.company,

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(84);
+SELECT plan(87);
 
 DO $$
 BEGIN
@@ -132,6 +132,16 @@ SELECT throws_ok(format($$ SELECT test.call('customer_show', 'buyer', '{"id":%s}
                  'OL404', NULL, 'another customer is not found, not forbidden');
 SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"segment":"vip"}') $$, (SELECT id FROM ids WHERE name = 'acme')),
                  'OL403', 'a customer account cannot change its segment', 'a customer cannot pick its own prices');
+SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"email":"nobody@nowhere.example"}') $$, test.id('acme')),
+                 'OL403', 'a customer account cannot change its e-mail address; customer service changes it',
+                 'nor its e-mail address: trying addresses would tell which ones other customers use');
+SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"email":"%s"}') $$, test.id('acme'),
+                        (SELECT email FROM orderly.customers WHERE id = test.id('rival'))),
+                 'OL403', 'a customer account cannot change its e-mail address; customer service changes it',
+                 'the same answer for an address another customer uses');
+SELECT ok(test.call('customer_update', 'buyer', jsonb_build_object('id', test.id('acme'), 'phone', '+4930555000',
+                                                                  'email', (SELECT email FROM orderly.customers WHERE id = test.id('acme')))) IS NOT NULL,
+          'its own address given again with other changes is fine');
 SELECT throws_ok($$ SELECT admin.link_customer('buyer', 999999) $$, 'OL404', 'customer 999999 not found', 'linking to nobody is refused');
 -- A customer login holds nothing the customer role does not: no staff role on it, no staff login linked.
 SELECT throws_ok($$ SELECT admin.grant_role('buyer', 'sales_rep') $$, 'OL409', NULL, 'a staff role for a linked login is refused');
