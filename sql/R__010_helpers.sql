@@ -29,14 +29,16 @@ AS $$
 $$;
 
 -- Text that would display as something other than it is: a control character (line breaks and
--- tab excepted, C1 included), Unicode's line/paragraph separator or a bidirectional override/isolate. The protocol refuses these in
+-- tab excepted, C1 included), Unicode's line/paragraph separator, a bidirectional
+-- override/isolate, or an invisible character that carries or hides text (interlinear
+-- annotations, deprecated format characters, tag characters, U+FEFF). The protocol refuses these in
 -- every request (OrderlyProtocol.TextRules); this is the same rule for what arrives another way
 -- (the carriers' webhook).
 CREATE OR REPLACE FUNCTION orderly.hides_text(value text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT $1 ~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]'
+    SELECT $1 ~ '[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\u206a-\u206f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]'
 $$;
 
 -- Text shown on one line as it is (a name, a subject, a one-line note that an admin sets in SQL):

@@ -134,6 +134,10 @@ public struct JSONScanner {
                         }
                         let (low, afterLow) = try hexUnit(at: i + 2)
                         guard (0xDC00...0xDFFF).contains(low) else { throw ProtocolError(.badSyntax, "unpaired UTF-16 surrogate in JSON string") }
+                        let scalar = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
+                        if let refusal = TextRules.refusal(scalar: scalar) {
+                            throw ProtocolError(.badSyntax, "\(refusal) inside a JSON string")
+                        }
                         i = afterLow
                     }
                 default:

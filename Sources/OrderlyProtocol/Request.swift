@@ -51,7 +51,7 @@ public struct Request: Equatable, Sendable {
         }
         guard String(validating: bytes, as: UTF8.self) != nil else { throw ProtocolError(.badSyntax, "request is not valid UTF-8") }
         // Valid UTF-8 from here on, so a lead byte is followed by its continuation bytes.
-        for i in bytes.indices where bytes[i] == 0xC2 || bytes[i] == 0xE2 {
+        for i in bytes.indices where TextRules.mayRefuse(lead: bytes[i]) {
             if let refusal = TextRules.refusal(utf8: bytes, at: i) { throw ProtocolError(.badSyntax, "\(refusal) in request") }
         }
         tokens = try Tokenizer(bytes: bytes, scanner: JSONScanner(bytes: bytes, maxDepth: limits.maxJSONDepth)).tokens()

@@ -94,6 +94,13 @@ import Testing
         ("X name=\"Acme\u{2028}Corp\"", "line separator (U+2028) in request"),
         (#"X name="Acme\u2029Corp""#, "line separator (U+2029) inside a JSON string"),
         (#"X a={"k\u0007":1}"#, "control character inside a JSON string"),
+        // Invisible characters that carry or hide text: annotations, tags, deprecated formats, U+FEFF.
+        ("X note=\"gate 1\u{FFF9}gate 9\u{FFFB}\"", "invisible character (U+FFF9) in request"),
+        ("X note=\"tag:\u{E0041}\u{E0042}\"", "invisible character (U+E0041) in request"),
+        ("X note=\"a\u{206A}b\"", "invisible character (U+206A) in request"),
+        ("X note=\"a\u{FEFF}b\"", "invisible character (U+FEFF) in request"),
+        (#"X note="a\ufffab""#, "invisible character (U+FFFA) inside a JSON string"),
+        (#"X note="a\udb40\udc41b""#, "invisible character (U+E0041) inside a JSON string"),
     ])
     func textThatWouldDisplayAsSomethingElse(line: String, message: String) {
         #expect(throws: ProtocolError(.badSyntax, message)) { try Request(parsing: line) }
@@ -103,6 +110,8 @@ import Testing
         for line in [#"X note="line 1\nline 2\r\n\tend""#, "X note=\"\u{05E9}\u{05DC}\u{05D5}\u{05DD} \u{200F}(1)\"",
                      "X name=Müller\u{A0}GmbH", "X note=\"\u{2014} \u{2030} \u{20AC}\"",
                      #"X note="caf\u00e9 \u2014 \u200e""#,
+                     // Joiners and the zero-width space that scripts and emoji need; emoji past U+FFFF.
+                     "X note=\"\u{1F468}\u{200D}\u{1F469} \u{0E01}\u{200B}\u{0E02} \u{200C}\"", #"X note="\ud83d\ude00 \uFFFD""#,
                      // Two keys jsonb tells apart (é and e + combining acute), though Swift's == would not.
                      "X a={\"\u{E9}\":1,\"e\u{301}\":2}"] {
             #expect((try? Request(parsing: line)) != nil, "\(line)")

@@ -2,7 +2,7 @@
 -- errors.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(56);
+SELECT plan(57);
 
 -- arg_text -------------------------------------------------------------------------------------
 
@@ -118,6 +118,13 @@ $$, 'orderly helpers are executable by nobody but the owner');
 SET LOCAL ROLE orderly_app;
 SELECT throws_ok($$SELECT orderly.arg_text('{}', 'x')$$, '42501', NULL, 'orderly_app cannot call orderly helpers');
 RESET ROLE;
+
+-- hides_text: what would display as something other than it is (the protocol's TextRules) ---------
+SELECT is(array_agg(orderly.hides_text(t) ORDER BY n),
+          ARRAY[true, true, true, true, true, true, false, false, false],
+          'hides_text: a bidi override, an annotation, a tag character, a deprecated format character, U+FEFF, U+2028 — not direction marks, joiners or emoji')
+FROM unnest(ARRAY[E'a\u202Eb', E'gate 1\uFFF9gate 9\uFFFB', E'tag:\U000E0041', E'a\u206Ab', E'a\uFEFFb', E'a\u2028b',
+                  E'\u05E9\u200F(1)', E'\U0001F468\u200D\U0001F469 \u0E01\u200B', 'Müller GmbH']) WITH ORDINALITY AS x(t, n);
 
 SELECT * FROM finish();
 ROLLBACK;
