@@ -99,8 +99,10 @@ final class Daemon: Sendable {
             try await database.createUser("many", password: "many-password", roles: ["warehouse"])
             // A cheap hash for this user only: the point is holding connections, not bcrypt.
             try await database.execute("UPDATE orderly.users SET password_hash = orderly_ext.crypt('many-password', orderly_ext.gen_salt('bf', 4)) WHERE username = 'many'")
-            // All 1000 connect before any has logged in, from one address: no per-address cap.
-            let daemon = try await Daemon(database: database, arguments: ["--pool-size", "4", "--max-unauthenticated-per-address", "0"])
+            // All 1000 connect before any has logged in, from one address, as one user: no
+            // per-address cap, no per-user cap.
+            let daemon = try await Daemon(database: database, arguments: ["--pool-size", "4", "--max-unauthenticated-per-address", "0",
+                                                                          "--max-sessions-per-user", "0"])
             defer { daemon.stop() }
             let before = daemon.residentKiB
             let count = 1000
