@@ -7,8 +7,9 @@
 -- is approved.
 
 -- What each line still needs. A custom (make-to-order) line is made before it ships; goods,
--- custom and bundle lines ship; a service line is neither made nor shipped. No SET search_path:
--- they are inlined where they are used.
+-- custom and bundle lines ship; a service line is neither made nor shipped but performed
+-- (SERVICE DONE, R__185_production.sql), which holds up no shipment, only the delivery of the
+-- order (fulfilment_facts' services_done). No SET search_path: they are inlined where they are used.
 CREATE OR REPLACE FUNCTION orderly.line_needs_production(kind text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
 AS $$ SELECT $1 = 'custom' $$;
@@ -58,12 +59,18 @@ $$;
 
 -- The facts advance reads, in one place: the lines' state from open_lines, the deliveries. A
 -- line cancelled whole neither needs production nor counts as a line that ships.
+-- ships_nothing: no line left to ship (an order of services only); services_done: every service
+-- line not cancelled has been performed (true without any).
+DROP FUNCTION IF EXISTS orderly.fulfilment_facts(orderly.orders);
 CREATE OR REPLACE FUNCTION orderly.fulfilment_facts(o orderly.orders,
     OUT production_needed boolean, OUT production_done boolean,
-    OUT anything_shipped boolean, OUT everything_shipped boolean, OUT everything_delivered boolean)
+    OUT anything_shipped boolean, OUT everything_shipped boolean, OUT everything_delivered boolean,
+    OUT ships_nothing boolean, OUT services_done boolean)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_services boolean;
 BEGIN
     -- plpgsql: its plan is kept for the session.
     SELECT coalesce(bool_or(orderly.line_needs_production(l.kind) AND l.ordered > 0), false),
@@ -72,9 +79,17 @@ BEGIN
            coalesce(bool_and(l.open = 0), true)
                AND coalesce(bool_or(orderly.line_ships(l.kind) AND l.ordered > 0), false),
            NOT EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = (fulfilment_facts.o).id AND s.status <> 'delivered')
-               AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = (fulfilment_facts.o).id)
-    INTO production_needed, production_done, anything_shipped, everything_shipped, everything_delivered
+               AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = (fulfilment_facts.o).id),
+           NOT coalesce(bool_or(orderly.line_ships(l.kind) AND l.ordered > 0), false),
+           coalesce(bool_or(l.kind = 'service' AND l.ordered > 0), false)
+    INTO production_needed, production_done, anything_shipped, everything_shipped, everything_delivered, ships_nothing, v_services
     FROM orderly.open_lines((fulfilment_facts.o).id) l;
+    -- Looked up only for an order with services (most have none: the write path pays nothing).
+    services_done := NOT v_services OR NOT EXISTS (
+        SELECT 1 FROM orderly.order_lines x JOIN orderly.products p ON p.id = x.product_id
+        WHERE x.order_id = (fulfilment_facts.o).id AND p.kind = 'service' AND x.qty > x.cancelled_qty
+          AND NOT EXISTS (SELECT 1 FROM orderly.production_lines pl
+                          WHERE pl.order_id = x.order_id AND pl.line_no = x.line_no AND pl.status = 'done'));
 END
 $$;
 
@@ -99,7 +114,8 @@ $$;
 --   stops being true (a make-to-order line added, a prepaid order's total raised or part refunded:
 --   V031), so that production can make the line and the warehouse waits for the money;
 -- - → partially_shipped / shipped as shipments cover the lines;
--- - shipped → delivered once every shipment is delivered;
+-- - shipped → delivered once every shipment is delivered and every service performed; an order
+--   of services only (approved or ready) → delivered once they are all performed (V035);
 -- - delivered → completed once nothing is left to pay or to pay back.
 -- Each step is a change_status (history, audit), with actor_id as the user whose command caused
 -- it (NULL: the system on its own).
@@ -131,7 +147,9 @@ BEGIN
             WHEN o.status = 'partially_shipped' AND f.everything_shipped THEN 'shipped'
             WHEN o.status IN ('approved', 'in_production') AND v_releasable THEN 'ready'
             WHEN o.status = 'ready' AND NOT v_releasable THEN 'approved'
-            WHEN o.status = 'shipped' AND f.everything_delivered THEN 'delivered'
+            WHEN o.status = 'shipped' AND f.everything_delivered AND f.services_done THEN 'delivered'
+            WHEN o.status IN ('approved', 'ready') AND f.ships_nothing AND f.services_done AND NOT f.production_needed
+                 AND EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = o.id AND pl.status = 'done') THEN 'delivered'
             -- Nothing left to pay and nothing to pay back (a free order too: it is never 'paid').
             WHEN o.status = 'delivered' AND orderly.open_amount(o) = 0 AND orderly.refund_due(o) = 0 THEN 'completed'
         END;

@@ -7,6 +7,9 @@
 --                                          approved → in_production (orderly.change_status)
 --   PRODUCTION DONE order= [lines=[…]]     lines in production → done; then orderly.advance:
 --                                          every line done (and, prepaid, paid) → ready
+--   SERVICE DONE order= [lines=[…]]        service lines performed (done at once); then
+--                                          orderly.advance: an order whose goods are delivered
+--                                          (or that has none) and services performed is delivered
 --   PRODUCTION ISSUE order= kind= note=    an open issue; production.issue to the production
 --                                          manager role and the order's creator
 --   PRODUCTION RESOLVE id [note=]          the issue resolved, with its resolution
@@ -71,6 +74,15 @@ BEGIN
                          'done_at', orderly.json_time(s.done_at), 'done_by', orderly.username_of(s.done_by))
                      ORDER BY s.line_no), '[]')
                   FROM orderly.production_state(o.id) s),
+        'services', (SELECT coalesce(json_agg(json_build_object(
+                            'line', l.line_no, 'product', p.code, 'name', p.name, 'qty', l.qty - l.cancelled_qty,
+                            'performed', pl.status = 'done', 'performed_at', orderly.json_time(pl.done_at),
+                            'performed_by', orderly.username_of(pl.done_by))
+                        ORDER BY l.line_no), '[]')
+                     FROM orderly.order_lines l
+                     JOIN orderly.products p ON p.id = l.product_id
+                     LEFT JOIN orderly.production_lines pl ON pl.order_id = l.order_id AND pl.line_no = l.line_no
+                     WHERE l.order_id = o.id AND p.kind = 'service' AND l.qty > l.cancelled_qty),
         'issues', (SELECT coalesce(json_agg(orderly.production_issue_doc(i) ORDER BY i.id), '[]')
                    FROM orderly.production_issues i WHERE i.order_id = o.id AND i.resolved_at IS NULL));
 END
@@ -215,6 +227,67 @@ SELECT orderly.register_command('PRODUCTION DONE', 'api.production_done', 'produ
     arguments  => 'order:id! lines:array',
     usage      => 'PRODUCTION DONE order= [lines=[…]]',
     summary    => 'Finish lines in production (all, or lines=[1,3]); with every line done the order is ready (prepaid: once paid).',
+    changes    => true);
+
+-- SERVICE DONE order= [lines=[…]]: the order's service lines performed (all not yet performed,
+-- or the ones given), once the order is approved and until it is delivered (not on hold:
+-- nothing is done for a held order). A service holds up no shipment; the order is delivered once
+-- what ships is delivered (or nothing ships) and every service is performed.
+CREATE OR REPLACE FUNCTION api.service_done(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u        orderly.users := orderly.begin_command('SERVICE DONE', service_done.actor, service_done.args);
+    v_replay json := orderly.replay(u, service_done.args);
+    o        orderly.orders;
+    v_lines  integer[] := orderly.production_lines_arg(service_done.args);
+    n        integer;
+    v_kind   text;
+    v_open   boolean;
+BEGIN
+    IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
+    o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
+    IF o.status NOT IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped') THEN
+        RAISE EXCEPTION 'order % is %; services are performed for orders that are approved, in_production, ready, partially_shipped or shipped',
+            o.id, o.status USING ERRCODE = 'OL409';
+    END IF;
+    IF v_lines IS NULL THEN
+        v_lines := ARRAY(SELECT l.line_no FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
+                         WHERE l.order_id = o.id AND p.kind = 'service' AND l.qty > l.cancelled_qty
+                           AND NOT EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = l.order_id AND pl.line_no = l.line_no)
+                         ORDER BY l.line_no);
+        IF cardinality(v_lines) = 0 THEN
+            RAISE EXCEPTION 'order % has no service line left to perform', o.id USING ERRCODE = 'OL409';
+        END IF;
+    END IF;
+    FOREACH n IN ARRAY v_lines LOOP
+        SELECT p.kind, l.qty > l.cancelled_qty INTO v_kind, v_open
+        FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
+        WHERE l.order_id = o.id AND l.line_no = n;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'order % has no line %', o.id, n USING ERRCODE = 'OL404';
+        ELSIF v_kind <> 'service' THEN
+            RAISE EXCEPTION 'line % is a % line; SERVICE DONE is for service lines (make-to-order lines: PRODUCTION START and DONE)', n, v_kind
+                USING ERRCODE = 'OL409';
+        ELSIF NOT v_open THEN
+            RAISE EXCEPTION 'line % is cancelled', n USING ERRCODE = 'OL409';
+        ELSIF EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = o.id AND pl.line_no = n) THEN
+            RAISE EXCEPTION 'line % has been performed already', n USING ERRCODE = 'OL409';
+        END IF;
+    END LOOP;
+    INSERT INTO orderly.production_lines (order_id, line_no, customer_id, status, started_by, done_at, done_by)
+    SELECT o.id, x, o.customer_id, 'done', u.id, now(), u.id FROM unnest(v_lines) AS x;
+    PERFORM orderly.audit(u.id, 'service.done', 'order', o.id::text, NULL, jsonb_build_object('lines', to_jsonb(v_lines)));
+    o := orderly.advance(o, u.id);
+    RETURN NEXT orderly.remember(u, args, orderly.production_doc(o));
+END
+$$;
+
+SELECT orderly.register_command('SERVICE DONE', 'api.service_done', 'production.manage',
+    arguments  => 'order:id! lines:array',
+    usage      => 'SERVICE DONE order= [lines=[…]]',
+    summary    => 'Record an order''s service lines as performed (all not yet performed, or lines=[3]); an order of services only is then delivered, an order with goods once they are delivered too.',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.production_issue(actor bigint, args jsonb) RETURNS SETOF json

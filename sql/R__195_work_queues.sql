@@ -11,11 +11,11 @@
 -- produced. Stock lines of an order still in production may leave before its custom lines
 -- (SHIPMENT CREATE allows it), so they are listed from approval on.
 --
--- The work queue is what production makes or performs: the custom and service lines of orders
--- approved or in production (and of partially shipped orders whose custom lines are not all
--- done), each custom line with its production state — not_started, in_production, done — and
--- its times (R__185_production.sql); a service line has none (null). An order on hold is in
--- neither list until it is released.
+-- The work queue is what production makes or performs: the custom lines of orders approved or in
+-- production (and of partially shipped orders whose custom lines are not all done), each with
+-- its production state — not_started, in_production, done — and its times (R__185_production.sql),
+-- and the service lines not yet performed (SERVICE DONE) of orders approved until delivered, whose
+-- state is null. An order on hold is in neither list until it is released.
 
 -- The rows themselves are views of schema orderly, which PICK LIST and WORK QUEUE read (their
 -- filters reach the tables); BI logins read them through analytics views over SECURITY DEFINER
@@ -151,10 +151,13 @@ LEFT JOIN LATERAL (
     FROM orderly.order_notes x
     WHERE x.order_id = o.id
 ) n ON true
-WHERE p.kind IN ('custom', 'service')
-  AND (o.status IN ('approved', 'in_production')
-       OR (o.status = 'partially_shipped'
-           AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x WHERE x.state <> 'done')));
+WHERE (p.kind = 'custom'
+       AND (o.status IN ('approved', 'in_production')
+            OR (o.status = 'partially_shipped'
+                AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x WHERE x.state <> 'done'))))
+   -- A service until it is performed (SERVICE DONE), whether or not the goods have left.
+   OR (p.kind = 'service' AND l.qty > l.cancelled_qty AND pl.order_id IS NULL
+       AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped'));
 
 CREATE OR REPLACE FUNCTION analytics.production_queue_rows() RETURNS SETOF orderly.production_queue
 LANGUAGE sql STABLE SECURITY DEFINER

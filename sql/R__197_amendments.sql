@@ -251,7 +251,10 @@ BEGIN
         RAISE EXCEPTION 'line % has cancelled units: change what is left of it with ORDER CANCEL', line_no USING ERRCODE = 'OL409';
     END IF;
     IF production = 'done' THEN
-        RAISE EXCEPTION 'line % has been produced: a produced line cannot change', line_no USING ERRCODE = 'OL409';
+        RAISE EXCEPTION '%', CASE WHEN (SELECT p.kind FROM orderly.products p WHERE p.id = l.product_id) = 'service'
+                                  THEN format('line %s has been performed: a performed service cannot change', line_no)
+                                  ELSE format('line %s has been produced: a produced line cannot change', line_no) END
+            USING ERRCODE = 'OL409';
     END IF;
 END
 $$;

@@ -186,14 +186,16 @@ BEGIN
         ORDER BY ol.line_no
     LOOP
         CONTINUE WHEN NOT l.chosen;
-        -- What is left of the line: a line that ships, its open units; a service, what is not cancelled.
-        v_units := CASE WHEN orderly.line_ships(l.kind) THEN l.open ELSE l.ordered END;
+        -- What is left of the line: a line that ships, its open units; a service, what is not
+        -- cancelled until it is performed (then nothing).
+        v_units := CASE WHEN orderly.line_ships(l.kind) THEN l.open WHEN l.production = 'done' THEN 0 ELSE l.ordered END;
         IF quoted IS NOT NULL THEN
             l.asked := least(l.asked, v_units);
         END IF;
         IF lines IS NOT NULL AND v_units = 0 AND quoted IS NULL THEN
             RAISE EXCEPTION '%', CASE
                 WHEN l.ordered = 0 THEN format('line %s is cancelled already', l.line_no)
+                WHEN NOT orderly.line_ships(l.kind) THEN format('line %s has been performed: a performed service cannot be cancelled', l.line_no)
                 WHEN l.delivered THEN format('line %s has been delivered: delivered lines cannot be cancelled (a return is another flow)', l.line_no)
                 ELSE format('line %s has shipped: shipped units cannot be cancelled', l.line_no) END
                 USING ERRCODE = 'OL409';

@@ -4,7 +4,7 @@
 -- state, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(44);
+SELECT plan(59);
 
 DO $$
 BEGIN
@@ -105,8 +105,10 @@ SELECT is((SELECT array_agg(recipient_role ORDER BY recipient_role) FROM orderly
           ARRAY['logistics', 'warehouse'], 'order.ready_to_ship goes to the warehouse and logistics');
 SELECT is((SELECT count(*)::int FROM orderly.audit_log WHERE action = 'production.done' AND entity_id = test.id('a')::text
                                                         AND actor_user_id = test.uid('pat')), 2, 'each DONE is audited');
-SELECT is((SELECT count(*)::int FROM api.work_queue(test.uid('pat'), '{}') r WHERE (r::jsonb ->> 'order')::bigint = test.id('a')), 0,
-          'a ready order has left the work queue');
+SELECT is((SELECT array_agg((i ->> 'line') || ':' || (i ->> 'kind')) FROM api.work_queue(test.uid('pat'), '{}') r,
+                  jsonb_array_elements(r::jsonb -> 'items') i
+           WHERE (r::jsonb ->> 'order')::bigint = test.id('a')),
+          ARRAY['4:service'], 'a ready order''s made lines have left the work queue; its service stays until performed');
 SELECT throws_ok(format($$ SELECT test.call('production_done', 'pat', '{"order":%s}') $$, test.id('a')),
                  'OL409', NULL, 'nothing is finished twice on a ready order');
 
@@ -155,6 +157,50 @@ SELECT throws_ok(format($$ SELECT test.call('production_resolve', 'pat', '{"id":
                  'OL409', NULL, 'an issue is resolved once');
 SELECT throws_ok($$ SELECT test.call('production_resolve', 'pat', '{"id":999999}') $$,
                  'OL404', 'production issue 999999 not found', 'an unknown issue');
+
+-- SERVICE DONE: a service is performed; it holds up no shipment, only the order's delivery --------
+
+-- Order a (goods, two made cases, a setup service) is ready: its goods ship and are delivered.
+INSERT INTO orderly.carriers (code, name) VALUES ('dhl', 'DHL') ON CONFLICT DO NOTHING;
+SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('a'), 'carrier', 'dhl',
+    'lines', '[{"line":1,"qty":2},{"line":2,"qty":1},{"line":3,"qty":2}]'::jsonb)) IS NOT NULL;
+UPDATE orderly.shipments SET status = 'delivered', delivered_at = now() WHERE order_id = test.id('a');
+SELECT is(pg_temp.advanced(test.id('a'), 'wes'), 'shipped', 'the goods delivered, the setup not performed: still shipped, not delivered');
+SELECT throws_ok(format($$ SELECT test.call('service_done', 'wes', '{"order":%s}') $$, test.id('a')),
+                 'OL403', NULL, 'the warehouse does not record services');
+SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s,"lines":[1]}') $$, test.id('a')),
+                 'OL409', 'line 1 is a goods line; SERVICE DONE is for service lines (make-to-order lines: PRODUCTION START and DONE)',
+                 'a goods line is not a service');
+INSERT INTO replies SELECT 'svc-a', test.call('service_done', 'pat', jsonb_build_object('order', test.id('a'), 'idempotency_key', 'svc-a'));
+SELECT is((SELECT (doc ->> 'status') || ' ' || (doc -> 'services' -> 0 ->> 'line') || ' ' || (doc -> 'services' -> 0 ->> 'performed')
+                  || ' ' || (doc -> 'services' -> 0 ->> 'performed_by') FROM replies WHERE name = 'svc-a'),
+          'delivered 4 true pat', 'SERVICE DONE: the setup performed, by whom; goods delivered and services performed: delivered');
+SELECT ok(test.replays('service_done', 'pat', jsonb_build_object('order', test.id('a'), 'idempotency_key', 'svc-a')), 'a retry is the same reply');
+SELECT is((SELECT count(*)::int FROM api.work_queue(test.uid('pat'), '{}') r WHERE (r::jsonb ->> 'order')::bigint = test.id('a')), 0,
+          'a performed service leaves the work queue');
+SELECT is((SELECT count(*)::int FROM orderly.audit_log WHERE action = 'service.done' AND entity_id = test.id('a')::text), 1, 'audited once');
+
+-- An order of services only is delivered once they are performed (it stayed ready for good).
+INSERT INTO ids SELECT 's', test.submitted('rita', test.id('acme'), '[{"product":"SVC-SETUP","qty":2}]');
+SELECT is(pg_temp.status(test.id('s')), 'ready', 'an order of services only is ready at approval (net terms)');
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[{"line":1,"qty":3}]}') $$, test.id('s')),
+                 'OL409', NULL, 'a service line cannot be cancelled beyond its units');
+SELECT is(test.call('service_done', 'pat', jsonb_build_object('order', test.id('s'))) ->> 'status', 'delivered',
+          'its services performed: delivered');
+SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s}') $$, test.id('s')),
+                 'OL409', format('order %s is delivered; services are performed for orders that are approved, in_production, ready, partially_shipped or shipped', test.id('s')),
+                 'nothing is performed twice');
+UPDATE orderly.orders SET amount_paid = total WHERE id = test.id('s');
+SELECT is(pg_temp.advanced(test.id('s'), 'pat'), 'completed', 'and completed once paid');
+
+-- A performed service is neither cancelled nor changed.
+INSERT INTO ids SELECT 's2', test.submitted('rita', test.id('acme'), '[{"product":"SVC-SETUP","qty":1},{"sku":"PHN-X1-128-BLK","qty":1}]');
+SELECT test.call('service_done', 'pat', jsonb_build_object('order', test.id('s2'))) IS NOT NULL;
+SELECT is(pg_temp.status(test.id('s2')), 'ready', 'performed, but the phone has not shipped: still ready');
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[1]}') $$, test.id('s2')),
+                 'OL409', 'line 1 has been performed: a performed service cannot be cancelled', 'a performed service is not cancelled');
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"x","changes":[{"action":"set_line","line":1,"qty":2}]}') $$, test.id('s2')),
+                 'OL409', 'line 1 has been performed: a performed service cannot change', 'nor changed');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row names its actor');
 

@@ -6,7 +6,7 @@
 -- PICK LIST's open quantities, order.ready_to_ship, audit rows, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(72);
+SELECT plan(73);
 
 DO $$
 BEGIN
@@ -191,8 +191,10 @@ SELECT is(test.call('shipment_delivered', 'lou', jsonb_build_object('id', test.i
 SELECT is(pg_temp.status(test.id('s')), 'shipped', 'one of two shipments delivered: still shipped');
 SELECT throws_ok(format($$ SELECT test.call('shipment_delivered', 'lou', '{"id":%s}') $$, test.id('first')),
                  'OL409', NULL, 'a shipment is delivered once');
-SELECT is(test.call('shipment_delivered', 'lou', jsonb_build_object('id', test.id('second'))) ->> 'order_status', 'delivered',
-          'every shipment delivered: the order is delivered (not paid: not completed)');
+SELECT is(test.call('shipment_delivered', 'lou', jsonb_build_object('id', test.id('second'))) ->> 'order_status', 'shipped',
+          'every shipment delivered, the setup service (line 4) not yet performed: still shipped');
+SELECT is(test.call('service_done', 'pat', jsonb_build_object('order', test.id('s'))) ->> 'status', 'delivered',
+          'the service performed: the order is delivered (not paid: not completed)');
 SELECT is((SELECT count(*)::int FROM orderly.audit_log WHERE action = 'shipment.deliver' AND actor_user_id = test.uid('lou')), 2,
           'each delivery is audited');
 
