@@ -738,11 +738,25 @@ BEGIN
         RAISE EXCEPTION 'address % is the default: make another address the default instead', before.id
             USING ERRCODE = 'OL409';
     END IF;
-    UPDATE orderly.addresses x
-    SET recipient = a.recipient, phone = a.phone, line1 = a.line1, line2 = a.line2, city = a.city,
-        region = a.region, postal_code = a.postal_code, country = a.country, label = a.label,
-        updated_at = now()
-    WHERE x.id = a.id;
+    -- An address a placed order ships to keeps what that order was agreed, taxed and shipped on
+    -- (a change of where a placed order goes is ORDER AMEND ship_to, with its rules, new tax and
+    -- version): the change becomes a new address, the customer's from now on (the default if this
+    -- one was), and this one stays, hidden, for those orders. Drafts, priced live, move to the new
+    -- one. By the customer's orders (orders_customer_idx), not a scan of every order.
+    IF EXISTS (SELECT 1 FROM orderly.orders o WHERE o.customer_id = before.customer_id AND o.ship_to_id = before.id AND o.status <> 'draft') THEN
+        UPDATE orderly.addresses x SET removed_at = now(), is_default = false, updated_at = now() WHERE x.id = before.id;
+        INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, line2, city, region, postal_code, country, is_default)
+        VALUES (a.customer_id, a.label, a.recipient, a.phone, a.line1, a.line2, a.city, a.region, a.postal_code, a.country, before.is_default)
+        RETURNING * INTO a;
+        UPDATE orderly.orders o SET ship_to_id = a.id, updated_at = now()
+        WHERE o.customer_id = before.customer_id AND o.ship_to_id = before.id AND o.status = 'draft';
+    ELSE
+        UPDATE orderly.addresses x
+        SET recipient = a.recipient, phone = a.phone, line1 = a.line1, line2 = a.line2, city = a.city,
+            region = a.region, postal_code = a.postal_code, country = a.country, label = a.label,
+            updated_at = now()
+        WHERE x.id = a.id;
+    END IF;
     IF orderly.arg_bool(args, 'default') THEN
         PERFORM orderly.make_default_address(a.customer_id, a.id, u.id);
     END IF;
@@ -757,7 +771,7 @@ SELECT orderly.register_command('ADDRESS UPDATE', 'api.address_update', 'custome
     arguments  => 'id:id! recipient:text phone:text line1:text line2:text city:text region:text postal_code:text country:code label:text default:boolean',
     positional => '{id}',
     usage      => 'ADDRESS UPDATE id [recipient=] [phone=] [line1=] [line2=] [city=] [region=] [postal_code=] [country=] [label=] [default=true]',
-    summary    => 'Change the fields given; default=true makes it the customer''s default address.',
+    summary    => 'Change the fields given; default=true makes it the customer''s default address. An address a placed order ships to stays as it is for that order: the change is a new address (the reply''s id).',
     changes    => true);
 
 -- Removed addresses are hidden, not deleted: orders that shipped there still show them. When the

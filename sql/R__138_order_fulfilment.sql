@@ -109,6 +109,13 @@ BEGIN
         UNION ALL
         SELECT 'delivered', s.delivered_at, json_build_object('shipment', s.id, 'signed_by', s.signed_by), 6
         FROM orderly.shipments s WHERE s.order_id = (order_timeline.o).id AND s.delivered_at IS NOT NULL
+        UNION ALL
+        -- An order of services only is delivered without a shipment: when its services were performed.
+        SELECT 'delivered', min(h.changed_at), NULL, 6
+        FROM orderly.order_status_history h
+        WHERE h.order_id = (order_timeline.o).id AND h.to_status = 'delivered'
+          AND NOT EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = (order_timeline.o).id)
+        HAVING count(*) > 0
     ), firsts AS (
         SELECT DISTINCT ON (e.event, e.detail::text) e.* FROM events e ORDER BY e.event, e.detail::text, e.at
     )

@@ -115,7 +115,7 @@ $$;
 --   V031), so that production can make the line and the warehouse waits for the money;
 -- - → partially_shipped / shipped as shipments cover the lines;
 -- - shipped → delivered once every shipment is delivered and every service performed; an order
---   of services only (approved or ready) → delivered once they are all performed (V035);
+--   of services only, ready (released: prepaid, paid) → delivered once they are all performed (V035);
 -- - delivered → completed once nothing is left to pay or to pay back.
 -- Each step is a change_status (history, audit), with actor_id as the user whose command caused
 -- it (NULL: the system on its own).
@@ -148,7 +148,7 @@ BEGIN
             WHEN o.status IN ('approved', 'in_production') AND v_releasable THEN 'ready'
             WHEN o.status = 'ready' AND NOT v_releasable THEN 'approved'
             WHEN o.status = 'shipped' AND f.everything_delivered AND f.services_done THEN 'delivered'
-            WHEN o.status IN ('approved', 'ready') AND f.ships_nothing AND f.services_done AND NOT f.production_needed
+            WHEN o.status = 'ready' AND f.ships_nothing AND f.services_done
                  AND EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = o.id AND pl.status = 'done') THEN 'delivered'
             -- Nothing left to pay and nothing to pay back (a free order too: it is never 'paid').
             WHEN o.status = 'delivered' AND orderly.open_amount(o) = 0 AND orderly.refund_due(o) = 0 THEN 'completed'

@@ -5,7 +5,8 @@
 --
 -- When an order is billed, and so when it falls due (Orderly keeps no invoices of its own):
 --   prepaid   at its first approval, and due then (it waits for the money before it ships);
---   net_N     when its first shipment leaves, and due N days later;
+--   net_N     when its first shipment leaves (an order of services only: when it is delivered,
+--             its services performed), and due N days later;
 --   either    cancelled before that, when the cancellation was decided (its fee).
 -- Not yet billed (net terms, nothing shipped): aging not_billed. Days overdue count whole UTC days
 -- after the due day; an order with money to pay back is in refund_due, whatever else it is.
@@ -38,7 +39,9 @@ CROSS JOIN LATERAL (
     SELECT coalesce(CASE WHEN t.terms = 'prepaid'
                          THEN (SELECT min(h.changed_at) FROM orderly.order_status_history h
                                WHERE h.order_id = o.id AND h.to_status = 'approved')
-                         ELSE (SELECT min(s.shipped_at) FROM orderly.shipments s WHERE s.order_id = o.id) END,
+                         ELSE coalesce((SELECT min(s.shipped_at) FROM orderly.shipments s WHERE s.order_id = o.id),
+                                       (SELECT min(h.changed_at) FROM orderly.order_status_history h
+                                        WHERE h.order_id = o.id AND h.to_status = 'delivered')) END,
                     (SELECT max(x.decided_at) FROM orderly.order_cancellations x
                      WHERE x.order_id = o.id AND x.status = 'applied' AND o.status = 'cancelled')) AS billed_at
 ) b
@@ -80,7 +83,7 @@ COMMENT ON COLUMN analytics.receivables.owed IS 'What the customer owes for the 
 COMMENT ON COLUMN analytics.receivables.paid IS 'Paid less refunded';
 COMMENT ON COLUMN analytics.receivables.open_amount IS 'Still to be paid (owed less paid; never negative)';
 COMMENT ON COLUMN analytics.receivables.refund_due IS 'To be paid back: paid beyond what is owed (after a cancellation or an amendment lowering the total)';
-COMMENT ON COLUMN analytics.receivables.billed_at IS 'When the order was billed: prepaid at its first approval; net terms when its first shipment left, or when its cancellation was decided (a fee); NULL: not billed yet';
+COMMENT ON COLUMN analytics.receivables.billed_at IS 'When the order was billed: prepaid at its first approval; net terms when its first shipment left (services only: when delivered), or when its cancellation was decided (a fee); NULL: not billed yet';
 COMMENT ON COLUMN analytics.receivables.due_at IS 'When payment is due: prepaid at billing, net_N N days after it; NULL: not billed yet';
 COMMENT ON COLUMN analytics.receivables.days_overdue IS 'Whole days (UTC) since the due day with money still open; 0: not overdue, nothing open, or not billed';
 COMMENT ON COLUMN analytics.receivables.aging IS 'refund_due (money to pay back), not_billed, current (not overdue), 1_30, 31_60, 61_90 or over_90 days overdue';

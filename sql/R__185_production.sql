@@ -230,8 +230,9 @@ SELECT orderly.register_command('PRODUCTION DONE', 'api.production_done', 'produ
     changes    => true);
 
 -- SERVICE DONE order= [lines=[…]]: the order's service lines performed (all not yet performed,
--- or the ones given), once the order is approved and until it is delivered (not on hold:
--- nothing is done for a held order). A service holds up no shipment; the order is delivered once
+-- or the ones given), once the order is released as for shipping (ready, or in production or
+-- partly shipped; prepaid: paid) and until it is delivered (not on hold: nothing is done for a
+-- held order). A service holds up no shipment; the order is delivered once
 -- what ships is delivered (or nothing ships) and every service is performed.
 CREATE OR REPLACE FUNCTION api.service_done(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
@@ -248,9 +249,16 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
-    IF o.status NOT IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped') THEN
-        RAISE EXCEPTION 'order % is %; services are performed for orders that are approved, in_production, ready, partially_shipped or shipped',
+    -- As goods ship: a prepaid order once it is paid.
+    IF o.status IN ('approved', 'in_production') AND NOT orderly.terms_release(o) THEN
+        RAISE EXCEPTION 'order % is prepaid and not paid yet: its services are performed once it is paid', o.id USING ERRCODE = 'OL409';
+    END IF;
+    IF o.status NOT IN ('in_production', 'ready', 'partially_shipped', 'shipped') THEN
+        RAISE EXCEPTION 'order % is %; services are performed for orders that are in_production, ready, partially_shipped or shipped',
             o.id, o.status USING ERRCODE = 'OL409';
+    END IF;
+    IF NOT orderly.terms_release(o) THEN
+        RAISE EXCEPTION 'order % is prepaid and not paid yet: its services are performed once it is paid', o.id USING ERRCODE = 'OL409';
     END IF;
     IF v_lines IS NULL THEN
         v_lines := ARRAY(SELECT l.line_no FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id

@@ -494,7 +494,8 @@ SELECT orderly.register_command('SHIPMENT DELIVERED', 'api.shipment_delivered', 
 
 -- Every status change is a row of the history (orderly.change_status): an order that becomes
 -- ready is announced to the warehouse and logistics roles, in the same transaction, by whoever
--- caused it (NULL: the system).
+-- caused it (NULL: the system) — unless nothing of it ships (services only: production performs
+-- them, from WORK QUEUE).
 CREATE OR REPLACE FUNCTION orderly.announce_ready_to_ship() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -504,6 +505,10 @@ DECLARE
     r text;
 BEGIN
     SELECT * INTO o FROM orderly.orders x WHERE x.id = NEW.order_id;
+    IF NOT EXISTS (SELECT 1 FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
+                   WHERE l.order_id = o.id AND orderly.line_ships(p.kind) AND l.qty > l.cancelled_qty) THEN
+        RETURN NULL;
+    END IF;
     FOREACH r IN ARRAY ARRAY['warehouse', 'logistics'] LOOP
         PERFORM api.notify(NULL, r, 'order.ready_to_ship',
                            jsonb_build_object('order', o.id, 'customer', o.customer_id,

@@ -893,11 +893,14 @@ BEGIN
         -- Now, whatever from/to say (the report's usage takes neither). Rows per currency.
         IF v_group = 'aging' THEN
             RETURN QUERY
-            SELECT json_build_object('key', x.aging, 'aging', x.aging, 'currency', x.currency, 'orders', count(*),
-                                     'open_amount', sum(x.open_amount), 'refund_due', sum(x.refund_due))
-            FROM orderly.receivables x
-            GROUP BY x.aging, x.currency
-            ORDER BY x.currency, array_position(ARRAY['current', '1_30', '31_60', '61_90', 'over_90', 'not_billed', 'refund_due'], x.aging);
+            SELECT json_build_object('key', t.aging, 'aging', t.aging, 'currency', t.currency, 'orders', t.orders,
+                                     'open_amount', t.open_amount, 'refund_due', t.refund_due)
+            FROM (SELECT g.*, row_number() OVER (PARTITION BY g.currency ORDER BY g.position) AS n
+                  FROM (SELECT x.aging, x.currency, count(*) AS orders, sum(x.open_amount) AS open_amount, sum(x.refund_due) AS refund_due,
+                               array_position(ARRAY['current', '1_30', '31_60', '61_90', 'over_90', 'not_billed', 'refund_due'], x.aging) AS position
+                        FROM orderly.receivables x GROUP BY x.aging, x.currency) g) t
+            WHERE t.n <= v_limit
+            ORDER BY t.currency, t.position;
         ELSIF v_group = 'customer' THEN
             RETURN QUERY
             SELECT json_build_object('key', t.customer_name, 'customer', t.customer_id, 'name', t.customer_name, 'currency', t.currency,

@@ -75,7 +75,7 @@ SELECT set_eq($$ SELECT from_status, to_status, permission FROM orderly.order_st
                         ('partially_shipped', 'shipped', 'shipment.manage'), ('shipped', 'delivered', 'shipment.manage'),
                         ('delivered', 'completed', 'payment.record'),
                         -- An order of services only, once performed (V035).
-                        ('approved', 'delivered', 'production.manage'), ('ready', 'delivered', 'production.manage'),
+                        ('ready', 'delivered', 'production.manage'),
                         ('approved', 'on_hold', 'order.hold'), ('in_production', 'on_hold', 'order.hold'),
                         ('ready', 'on_hold', 'order.hold'), ('partially_shipped', 'on_hold', 'order.hold'),
                         ('on_hold', 'approved', 'order.hold'), ('on_hold', 'in_production', 'order.hold'),
@@ -115,10 +115,10 @@ SELECT is(ARRAY(SELECT t.from_status || '→' || t.to_status || ': ' || r.outcom
                   AND t.to_status <> 'cancelled' AND r.outcome <> 'ok'
                 ORDER BY 1), '{}',
           'and made by a user holding that one permission and nothing else');
-SELECT is((SELECT count(*)::integer FROM orderly.order_status_history WHERE order_id = test.id('probe') AND reason = 'probe'), 22,
-          'each of the 22 lands in the status history');
+SELECT is((SELECT count(*)::integer FROM orderly.order_status_history WHERE order_id = test.id('probe') AND reason = 'probe'), 21,
+          'each of the 21 lands in the status history');
 SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'order.status' AND entity_id = test.id('probe')::text
-             AND after ->> 'reason' = 'probe' AND actor_kind = 'user' AND actor_user_id IS NOT NULL), 22,
+             AND after ->> 'reason' = 'probe' AND actor_kind = 'user' AND actor_user_id IS NOT NULL), 21,
           'and in the audit log, with its actor');
 SELECT is((SELECT held_from || '/' || hold_reason FROM orderly.orders WHERE id = test.id('probe')), NULL,
           'leaving a hold clears where it was held from and why');
@@ -132,7 +132,7 @@ SELECT admin.create_role('all_after_approval');
 SELECT admin.grant_permission('all_after_approval', p) FROM unnest(ARRAY['production.manage', 'shipment.manage', 'payment.record', 'order.hold']) p;
 SELECT admin.create_user('boss', 'boss-secret-1', ARRAY['all_after_approval']);
 SELECT is(pg_temp.try('approved', 'completed', 'boss'),
-          format('OL409 order %s is approved, which cannot become completed; from approved it can become: in_production, ready, partially_shipped, shipped, delivered, cancelled, on_hold', test.id('probe')),
+          format('OL409 order %s is approved, which cannot become completed; from approved it can become: in_production, ready, partially_shipped, shipped, cancelled, on_hold', test.id('probe')),
           'approved → completed is refused, naming the way on');
 SELECT is(pg_temp.try('ready', 'in_production', 'boss'),
           format('OL409 order %s is ready, which cannot become in_production; from ready it can become: approved, partially_shipped, shipped, delivered, cancelled, on_hold', test.id('probe')),

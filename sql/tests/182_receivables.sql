@@ -3,7 +3,7 @@
 -- after the first shipment; a cancellation fee: when decided), days overdue and aging, per currency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(18);
+SELECT plan(20);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -12,11 +12,13 @@ BEGIN
     PERFORM admin.create_user('rita', 'rita-secret-1', ARRAY['sales_rep']);
     PERFORM admin.create_user('fay', 'fay-secret-1', ARRAY['finance_manager']);
     PERFORM admin.create_user('wes', 'wes-secret-1', ARRAY['warehouse']);
+    PERFORM admin.create_user('pat', 'pat-secret-1', ARRAY['production_manager']);
 END
 $$;
 
 CREATE TEMP TABLE ids (name text PRIMARY KEY, id bigint);
 INSERT INTO orderly.products (code, name, kind, base_price, currency) VALUES ('PHN', 'Phone', 'goods', 100, 'EUR'), ('PHU', 'Phone US', 'goods', 80, 'USD');
+INSERT INTO orderly.products (code, name, kind, base_price, currency) VALUES ('SVC', 'Setup', 'service', 30, 'EUR');
 INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, code || '-1', 100 FROM orderly.products;
 INSERT INTO orderly.carriers (code, name) VALUES ('dhl', 'DHL');
 INSERT INTO ids VALUES ('net', test.customer('rita', 'Netco', '+4930100100')), ('pre', test.customer('rita', 'Preco', '+4930100200'));
@@ -59,6 +61,8 @@ SELECT pg_temp.order('prewait', 'pre', 1);                -- prepaid, unpaid: wa
 SELECT pg_temp.order('prepaid_cancelled', 'pre', 1);
 SELECT pg_temp.order('draft', 'net', 1, 'PHN', false);
 SELECT pg_temp.order('fee', 'net', 1);
+SELECT pg_temp.order('svc', 'net', 1, 'SVC');
+SELECT test.call('service_done', 'pat', jsonb_build_object('order', test.id('svc'))) IS NOT NULL;
 SELECT pg_temp.pay('settled', (SELECT total FROM orderly.orders WHERE id = test.id('settled')), 'S-1');
 SELECT pg_temp.pay('late95', 50, 'L-1');
 SELECT pg_temp.pay('prepaid_cancelled', (SELECT total FROM orderly.orders WHERE id = test.id('prepaid_cancelled')), 'P-1');
@@ -66,7 +70,7 @@ SELECT test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('prepa
 SELECT test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('fee'), 'reason', 'Changed plans')) IS NOT NULL;
 
 SELECT is((SELECT array_agg(x.name ORDER BY x.name) FROM ids x JOIN orderly.receivables r ON r.order_id = x.id WHERE x.name NOT IN ('net', 'pre')),
-          ARRAY['fee', 'fresh', 'late15', 'late95', 'prepaid_cancelled', 'prewait', 'unshipped', 'usd'],
+          ARRAY['fee', 'fresh', 'late15', 'late95', 'prepaid_cancelled', 'prewait', 'svc', 'unshipped', 'usd'],
           'every placed order that owes or is owed money; not the one paid in full, not the draft');
 SELECT is(pg_temp.row('unshipped') - 'owed' - 'open_amount',
           '{"status":"ready","currency":"EUR","payment_terms":"net_30","paid":0.00,"refund_due":0.00,"days_overdue":0,"aging":"not_billed"}'::jsonb,
@@ -97,6 +101,10 @@ SELECT is((SELECT (r.open_amount, r.billed_at, r.due_at, r.aging)::text FROM ord
           (SELECT (10.00, c.decided_at, c.decided_at + interval '30 days', 'current')::text FROM orderly.order_cancellations c
            WHERE c.order_id = test.id('fee')),
           'net terms, cancelled before shipping with a fee: the fee billed when the cancellation was decided, due 30 days later');
+SELECT is((SELECT (r.billed_at, r.due_at, r.aging)::text FROM orderly.receivables r WHERE r.order_id = test.id('svc')),
+          (SELECT (h.changed_at, h.changed_at + interval '30 days', 'current')::text FROM orderly.order_status_history h
+           WHERE h.order_id = test.id('svc') AND h.to_status = 'delivered'),
+          'net terms, services only (nothing ships): billed when delivered (performed), due 30 days later');
 
 -- REPORT receivables: the same rows, summed per aging bucket and currency, per customer, per order.
 SELECT is(test.rows('report', 'fay', '{"name":"receivables"}'),
@@ -108,12 +116,14 @@ SELECT is(test.rows('report', 'fay', '{"name":"receivables"}'),
 SELECT is((SELECT array_agg(r ->> 'key' || ' ' || (r ->> 'currency')) FROM jsonb_array_elements(test.rows('report', 'fay', '{"name":"receivables"}')) r),
           ARRAY['current EUR', '1_30 EUR', 'over_90 EUR', 'not_billed EUR', 'refund_due EUR', 'current USD'],
           'never summed across currencies');
+SELECT is((SELECT array_agg(r ->> 'key' || ' ' || (r ->> 'currency')) FROM jsonb_array_elements(test.rows('report', 'fay', '{"name":"receivables","limit":2}')) r),
+          ARRAY['current EUR', '1_30 EUR', 'current USD'], 'limit= caps the buckets of each currency too');
 SELECT is((SELECT array_agg((r ->> 'key') || ':' || (r ->> 'days_overdue')) FROM jsonb_array_elements(test.rows('report', 'fay', '{"name":"receivables","group":"order","limit":2}')) r),
           ARRAY[test.id('late95') || ':95', test.id('late15') || ':15', test.id('usd') || ':0'],
           'group=order: the most overdue first, limit per currency');
 SELECT is((SELECT r - 'key' - 'name' - 'customer' - 'open_amount' - 'overdue_amount' FROM jsonb_array_elements(test.rows('report', 'fay', '{"name":"receivables","group":"customer"}')) r
            WHERE r ->> 'currency' = 'EUR' AND (r ->> 'customer')::bigint = test.id('net')),
-          '{"currency":"EUR","orders":5,"most_days_overdue":95,"refund_due":0.00}'::jsonb,
+          '{"currency":"EUR","orders":6,"most_days_overdue":95,"refund_due":0.00}'::jsonb,
           'group=customer: the customer''s orders, most days overdue');
 SELECT is((SELECT (r ->> 'overdue_amount')::numeric FROM jsonb_array_elements(test.rows('report', 'fay', '{"name":"receivables","group":"customer"}')) r
            WHERE r ->> 'currency' = 'EUR' AND (r ->> 'customer')::bigint = test.id('net')),

@@ -4,7 +4,7 @@
 -- state, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(59);
+SELECT plan(67);
 
 DO $$
 BEGIN
@@ -166,6 +166,9 @@ SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('
     'lines', '[{"line":1,"qty":2},{"line":2,"qty":1},{"line":3,"qty":2}]'::jsonb)) IS NOT NULL;
 UPDATE orderly.shipments SET status = 'delivered', delivered_at = now() WHERE order_id = test.id('a');
 SELECT is(pg_temp.advanced(test.id('a'), 'wes'), 'shipped', 'the goods delivered, the setup not performed: still shipped, not delivered');
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[4]}') $$, test.id('a')),
+                 'OL409', format('order %s is shipped: its goods have shipped, and an order is not cancelled once shipped, its services not yet performed included', test.id('a')),
+                 'the setup is not cancelled once the goods shipped, and the refusal says so');
 SELECT throws_ok(format($$ SELECT test.call('service_done', 'wes', '{"order":%s}') $$, test.id('a')),
                  'OL403', NULL, 'the warehouse does not record services');
 SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s,"lines":[1]}') $$, test.id('a')),
@@ -185,13 +188,35 @@ INSERT INTO ids SELECT 's', test.submitted('rita', test.id('acme'), '[{"product"
 SELECT is(pg_temp.status(test.id('s')), 'ready', 'an order of services only is ready at approval (net terms)');
 SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[{"line":1,"qty":3}]}') $$, test.id('s')),
                  'OL409', NULL, 'a service line cannot be cancelled beyond its units');
+SELECT is((SELECT count(*)::integer FROM orderly.notifications WHERE kind = 'order.ready_to_ship' AND (payload ->> 'order')::bigint = test.id('s')),
+          0, 'nothing of it ships: the warehouse and logistics are not told it is ready to ship');
 SELECT is(test.call('service_done', 'pat', jsonb_build_object('order', test.id('s'))) ->> 'status', 'delivered',
           'its services performed: delivered');
+SELECT is((SELECT array_agg(e ->> 'event' ORDER BY n) FROM json_array_elements(orderly.order_timeline(o)) WITH ORDINALITY AS x(e, n)),
+          ARRAY['submitted', 'approved', 'delivered'], 'its timeline says when it was delivered (performed), without a shipment')
+FROM orderly.orders o WHERE o.id = test.id('s');
 SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s}') $$, test.id('s')),
-                 'OL409', format('order %s is delivered; services are performed for orders that are approved, in_production, ready, partially_shipped or shipped', test.id('s')),
+                 'OL409', format('order %s is delivered; services are performed for orders that are in_production, ready, partially_shipped or shipped', test.id('s')),
                  'nothing is performed twice');
 UPDATE orderly.orders SET amount_paid = total WHERE id = test.id('s');
 SELECT is(pg_temp.advanced(test.id('s'), 'pat'), 'completed', 'and completed once paid');
+
+-- WORK QUEUE shows what is left of a service after a part of it was cancelled.
+INSERT INTO ids SELECT 'sq', test.submitted('rita', test.id('acme'), '[{"product":"SVC-SETUP","qty":3}]');
+SELECT test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('sq'), 'reason', 'Two are enough', 'lines', '[{"line":1,"qty":1}]'::jsonb)) IS NOT NULL;
+SELECT is((SELECT (i ->> 'qty')::integer FROM api.work_queue(test.uid('pat'), '{}') r, jsonb_array_elements(r::jsonb -> 'items') i
+           WHERE (r::jsonb ->> 'order')::bigint = test.id('sq')), 2, 'WORK QUEUE: the 2 setups still to perform, not the 3 ordered');
+
+-- Prepaid: performed once paid, as goods ship once paid.
+INSERT INTO ids SELECT 'sp', test.submitted('rita', test.id('pre'), '[{"product":"SVC-SETUP","qty":1}]');
+SELECT is(pg_temp.status(test.id('sp')), 'approved', 'a prepaid order of services only waits for its payment');
+SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s}') $$, test.id('sp')),
+                 'OL409', format('order %s is prepaid and not paid yet: its services are performed once it is paid', test.id('sp')),
+                 'its service is not performed before it is paid');
+UPDATE orderly.orders SET amount_paid = total WHERE id = test.id('sp');
+SELECT is(pg_temp.advanced(test.id('sp'), 'pat'), 'ready', 'paid: released');
+SELECT is(test.call('service_done', 'pat', jsonb_build_object('order', test.id('sp'))) ->> 'status', 'completed',
+          'performed: delivered, and (paid) completed');
 
 -- A performed service is neither cancelled nor changed.
 INSERT INTO ids SELECT 's2', test.submitted('rita', test.id('acme'), '[{"product":"SVC-SETUP","qty":1},{"sku":"PHN-X1-128-BLK","qty":1}]');

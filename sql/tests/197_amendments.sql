@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(125);
+SELECT plan(130);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -460,6 +460,26 @@ SELECT is((SELECT array_length(pg_temp.told('order.changed', test.id('e')), 1) -
 SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}') $$,
                         (SELECT ship_to_id FROM orderly.orders WHERE id = test.id('w'))), 'OL409', NULL,
                  'the current address of an order with a change waiting is not removed either');
+-- An address a placed order ships to is not changed under it (ADDRESS UPDATE): the change is a new
+-- address; the order keeps the one it was agreed and taxed on; a draft moves to the new one.
+INSERT INTO ids SELECT 'adr', (test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Dock 4',
+    'phone', '+4930100104', 'line1', 'Kai 4', 'city', 'Hamburg', 'region', 'HH', 'postal_code', '20095', 'country', 'DE')) ->> 'id')::bigint;
+INSERT INTO ids VALUES ('adr-order', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1}]', jsonb_build_object('ship_to', test.id('adr'))));
+INSERT INTO ids SELECT 'adr-draft', (test.call('order_draft', 'rita', jsonb_build_object('customer', test.id('acme'), 'ship_to', test.id('adr'))) ->> 'id')::bigint;
+INSERT INTO replies SELECT 'adr-up', test.call('address_update', 'buyer', jsonb_build_object('id', test.id('adr'), 'city', 'Paris',
+    'region', 'IDF', 'postal_code', '75001', 'country', 'FR'));
+SELECT isnt((SELECT (doc ->> 'id')::bigint FROM replies WHERE name = 'adr-up'), test.id('adr'),
+            'ADDRESS UPDATE of an address a placed order ships to: a new address (the reply''s id)');
+SELECT is((SELECT o.ship_to_id = test.id('adr') AND a.city = 'Hamburg' AND a.country = 'DE' AND a.removed_at IS NOT NULL
+           FROM orderly.orders o JOIN orderly.addresses a ON a.id = o.ship_to_id WHERE o.id = test.id('adr-order')),
+          true, 'the placed order still ships to Hamburg, the address it was agreed and taxed on (hidden from the address book)');
+SELECT is((SELECT ship_to_id FROM orderly.orders WHERE id = test.id('adr-draft')), (SELECT (doc ->> 'id')::bigint FROM replies WHERE name = 'adr-up'),
+          'a draft, priced live, moves to the new address');
+SELECT is((SELECT doc ->> 'city' FROM replies WHERE name = 'adr-up'), 'Paris', 'the new address is the changed one');
+SELECT is((SELECT (test.call('address_update', 'rita', jsonb_build_object('id', (doc ->> 'id')::bigint, 'label', 'paris')) ->> 'id')::bigint
+           FROM replies WHERE name = 'adr-up'),
+          (SELECT (doc ->> 'id')::bigint FROM replies WHERE name = 'adr-up'), 'an address no placed order uses is changed in place');
+
 -- A change waiting for approval is not applied while a cancellation request waits (CANCEL APPROVE
 -- abandons it; CANCEL REJECT lets it be decided).
 INSERT INTO ids VALUES ('cr', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":5}]'));
