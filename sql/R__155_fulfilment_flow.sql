@@ -59,18 +59,16 @@ $$;
 
 -- The facts advance reads, in one place: the lines' state from open_lines, the deliveries. A
 -- line cancelled whole neither needs production nor counts as a line that ships.
--- ships_nothing: no line left to ship (an order of services only); services_done: every service
--- line not cancelled has been performed (true without any).
+-- ships_nothing: no line left to ship (an order of services only); services_needed: a service line
+-- not cancelled; services_done: every such line has been performed (true without any).
 DROP FUNCTION IF EXISTS orderly.fulfilment_facts(orderly.orders);
 CREATE OR REPLACE FUNCTION orderly.fulfilment_facts(o orderly.orders,
     OUT production_needed boolean, OUT production_done boolean,
     OUT anything_shipped boolean, OUT everything_shipped boolean, OUT everything_delivered boolean,
-    OUT ships_nothing boolean, OUT services_done boolean)
+    OUT ships_nothing boolean, OUT services_needed boolean, OUT services_done boolean)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_services boolean;
 BEGIN
     -- plpgsql: its plan is kept for the session.
     SELECT coalesce(bool_or(orderly.line_needs_production(l.kind) AND l.ordered > 0), false),
@@ -82,10 +80,10 @@ BEGIN
                AND EXISTS (SELECT 1 FROM orderly.shipments s WHERE s.order_id = (fulfilment_facts.o).id),
            NOT coalesce(bool_or(orderly.line_ships(l.kind) AND l.ordered > 0), false),
            coalesce(bool_or(l.kind = 'service' AND l.ordered > 0), false)
-    INTO production_needed, production_done, anything_shipped, everything_shipped, everything_delivered, ships_nothing, v_services
+    INTO production_needed, production_done, anything_shipped, everything_shipped, everything_delivered, ships_nothing, services_needed
     FROM orderly.open_lines((fulfilment_facts.o).id) l;
     -- Looked up only for an order with services (most have none: the write path pays nothing).
-    services_done := NOT v_services OR NOT EXISTS (
+    services_done := NOT services_needed OR NOT EXISTS (
         SELECT 1 FROM orderly.order_lines x JOIN orderly.products p ON p.id = x.product_id
         WHERE x.order_id = (fulfilment_facts.o).id AND p.kind = 'service' AND x.qty > x.cancelled_qty
           AND NOT EXISTS (SELECT 1 FROM orderly.production_lines pl
@@ -148,8 +146,7 @@ BEGIN
             WHEN o.status IN ('approved', 'in_production') AND v_releasable THEN 'ready'
             WHEN o.status = 'ready' AND NOT v_releasable THEN 'approved'
             WHEN o.status = 'shipped' AND f.everything_delivered AND f.services_done THEN 'delivered'
-            WHEN o.status = 'ready' AND f.ships_nothing AND f.services_done
-                 AND EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = o.id AND pl.status = 'done') THEN 'delivered'
+            WHEN o.status = 'ready' AND f.ships_nothing AND f.services_needed AND f.services_done THEN 'delivered'
             -- Nothing left to pay and nothing to pay back (a free order too: it is never 'paid').
             WHEN o.status = 'delivered' AND orderly.open_amount(o) = 0 AND orderly.refund_due(o) = 0 THEN 'completed'
         END;
