@@ -742,8 +742,11 @@ BEGIN
     -- (a change of where a placed order goes is ORDER AMEND ship_to, with its rules, new tax and
     -- version): the change becomes a new address, the customer's from now on (the default if this
     -- one was), and this one stays, hidden, for those orders. Drafts, priced live, move to the new
-    -- one. By the customer's orders (orders_customer_idx), not a scan of every order.
-    IF EXISTS (SELECT 1 FROM orderly.orders o WHERE o.customer_id = before.customer_id AND o.ship_to_id = before.id AND o.status <> 'draft') THEN
+    -- one. A new label alone changes nothing an order is shipped on. By the customer's orders
+    -- (orders_customer_idx), not a scan of every order.
+    IF (a.recipient, a.phone, a.line1, a.line2, a.city, a.region, a.postal_code, a.country)
+           IS DISTINCT FROM (before.recipient, before.phone, before.line1, before.line2, before.city, before.region, before.postal_code, before.country)
+       AND EXISTS (SELECT 1 FROM orderly.orders o WHERE o.customer_id = before.customer_id AND o.ship_to_id = before.id AND o.status <> 'draft') THEN
         UPDATE orderly.addresses x SET removed_at = now(), is_default = false, updated_at = now() WHERE x.id = before.id;
         INSERT INTO orderly.addresses (customer_id, label, recipient, phone, line1, line2, city, region, postal_code, country, is_default)
         VALUES (a.customer_id, a.label, a.recipient, a.phone, a.line1, a.line2, a.city, a.region, a.postal_code, a.country, before.is_default)
