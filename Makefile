@@ -13,10 +13,12 @@ bench-deps:
 build: deps
 	swift build -c release
 
-## Build and start orderlyd on its embedded PostgreSQL with demo users; Ctrl-C stops both.
+## Build orderlyd and the orderly client, and start orderlyd on its embedded PostgreSQL with demo
+## users and the carriers' webhook on loopback (the README's examples use both); Ctrl-C stops it.
 run: deps
 	swift build -c release --product orderlyd
-	.build/release/orderlyd --demo
+	swift build -c release --product orderly
+	.build/release/orderlyd --demo --webhook-listen 127.0.0.1:7480
 
 ## pgTAP and the Swift test suites against a throw-away PostgreSQL cluster.
 test: test-deps
