@@ -11,14 +11,15 @@
 
 -- unpaid | partially_paid | paid | refund_due | refunded | partially_refunded, from the amounts
 -- the payment functions keep on the order (orders.amount_paid / amount_refunded, in the order's
--- currency) and what it owes. refund_due: more was paid than is owed (after a cancellation).
+-- currency) and what it owes. refund_due: more was paid than is owed (after a cancellation). A
+-- free order (its total 0: nothing ever to pay) is paid; an order cancelled unpaid stays unpaid.
 CREATE OR REPLACE FUNCTION orderly.payment_status(o orderly.orders) RETURNS text
 LANGUAGE sql STABLE
 AS $$
     SELECT CASE
         WHEN ($1).amount_paid - ($1).amount_refunded > orderly.amount_owed($1) THEN 'refund_due'
         WHEN ($1).amount_refunded > 0 AND ($1).amount_refunded >= ($1).amount_paid THEN 'refunded'
-        WHEN ($1).amount_paid - ($1).amount_refunded >= orderly.amount_owed($1) AND ($1).amount_paid > 0 THEN 'paid'
+        WHEN ($1).amount_paid - ($1).amount_refunded >= orderly.amount_owed($1) AND (($1).amount_paid > 0 OR ($1).total = 0) THEN 'paid'
         WHEN ($1).amount_refunded > 0 THEN 'partially_refunded'
         WHEN ($1).amount_paid > 0 THEN 'partially_paid'
         ELSE 'unpaid'

@@ -5,7 +5,7 @@
 -- events with their audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(32);
+SELECT plan(33);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -214,7 +214,7 @@ FROM orderly.orders o WHERE o.id = test.id('net');
 UPDATE orderly.shipments SET status = 'delivered', delivered_at = now() WHERE order_id = test.id('net');
 SELECT is((orderly.advance(o, NULL)).status, 'delivered', 'every shipment delivered, not paid: delivered, not completed')
 FROM orderly.orders o WHERE o.id = test.id('net');
--- A free order (nothing owed) completes once delivered: there is nothing to pay (it is never 'paid').
+-- A free order (nothing owed) completes once delivered: there is nothing to pay, so it reads paid.
 SELECT pg_temp.order('free', 'acme', 1);
 UPDATE orderly.orders SET total = 0, subtotal = 0, tax_total = 0 WHERE id = test.id('free');
 INSERT INTO orderly.shipments (order_id, customer_id, carrier, shipped_by, status, delivered_at)
@@ -222,6 +222,8 @@ SELECT id, customer_id, 'dhl', test.uid('boss'), 'delivered', now() FROM orderly
 INSERT INTO orderly.shipment_lines (shipment_id, order_id, line_no, qty)
 SELECT s.id, s.order_id, 1, 1 FROM orderly.shipments s WHERE s.order_id = test.id('free');
 SELECT is((orderly.advance(o, NULL)).status, 'completed', 'a free order, delivered: completed')
+FROM orderly.orders o WHERE o.id = test.id('free');
+SELECT is(orderly.payment_status(o), 'paid', 'and paid, not "unpaid": there was never anything to pay')
 FROM orderly.orders o WHERE o.id = test.id('free');
 SELECT is((SELECT array_agg(actor_kind ORDER BY id) FROM orderly.audit_log
            WHERE entity_id = test.id('net')::text AND action = 'order.status' AND after ->> 'status' IN ('shipped', 'delivered')),
