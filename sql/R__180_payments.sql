@@ -141,11 +141,12 @@ BEGIN
     ELSIF only_refund_due AND v_amount > orderly.refund_due(o) THEN
         RAISE EXCEPTION 'refund of % % is more than the refund due on order %: % %', v_amount, o.currency, o.id,
             orderly.refund_due(o), o.currency USING ERRCODE = 'OL409';
-    -- Completed means nothing left to pay or to pay back (and it is final): a refund beyond what
-    -- is due would leave a completed order owing money again.
-    ELSIF o.status = 'completed' AND v_amount > orderly.refund_due(o) THEN
-        RAISE EXCEPTION 'order % is completed: nothing is left to pay or to pay back, so a refund of % % would make it owe that again',
-            o.id, v_amount, o.currency USING ERRCODE = 'OL409';
+    -- A final order (completed: nothing left to pay or to pay back; cancelled: what it owes is its
+    -- fee) is paid back what is due, never more: a refund beyond it would leave the order owing
+    -- money again (a cancellation's fee refunded, a completed order reopened).
+    ELSIF o.status IN ('completed', 'cancelled') AND v_amount > orderly.refund_due(o) THEN
+        RAISE EXCEPTION 'order % is %: a refund of % % is more than the refund due (% %) and would make it owe money again',
+            o.id, o.status, v_amount, o.currency, orderly.refund_due(o), o.currency USING ERRCODE = 'OL409';
     ELSIF v_amount > o.amount_paid - o.amount_refunded THEN
         RAISE EXCEPTION 'refund of % % is more than order % has paid and not had refunded: % %', v_amount, o.currency,
             o.id, o.amount_paid - o.amount_refunded, o.currency USING ERRCODE = 'OL409';

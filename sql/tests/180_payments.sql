@@ -148,7 +148,7 @@ SELECT throws_ok(format($$ SELECT test.call('payment_record', 'fay', '{"order":%
                  'OL409', format('payment of 1 EUR is more than the open amount of order %s: 0.00 EUR', test.id('net2')),
                  'nothing more to pay');
 SELECT throws_ok(format($$ SELECT test.call('payment_refund', 'fay', '{"order":%s,"amount":50,"method":"bank_transfer","reference":"RF-NET2"}') $$, test.id('net2')),
-                 'OL409', format('order %s is completed: nothing is left to pay or to pay back, so a refund of 50 EUR would make it owe that again', test.id('net2')),
+                 'OL409', format('order %s is completed: a refund of 50 EUR is more than the refund due (0.00 EUR) and would make it owe money again', test.id('net2')),
                  'nor anything to pay back: a refund would leave a completed order owing again');
 
 -- Refunds ---------------------------------------------------------------------------------------

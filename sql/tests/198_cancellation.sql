@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(109);
+SELECT plan(110);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -308,6 +308,9 @@ SELECT throws_ok(format($$ SELECT test.call('refund_record', 'fay', '{"order":%s
 SELECT is(test.call('refund_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 240, 'reference', 'RF-P')) ->> 'payment_status',
           'paid', 'REFUND RECORD: the fee is what stays paid');
 SELECT is(pg_temp.money(test.id('p')), 'cancelled due 60.00 open 0.00 refund 0.00 paid', 'nothing more is due either way');
+SELECT throws_ok(format($$ SELECT test.call('payment_refund', 'fay', '{"order":%s,"amount":60,"method":"bank_transfer","reference":"RF-P2"}') $$, test.id('p')),
+                 'OL409', format('order %s is cancelled: a refund of 60 EUR is more than the refund due (0.00 EUR) and would make it owe money again', test.id('p')),
+                 'PAYMENT REFUND does not give back the fee of a cancelled order (it would owe the fee again)');
 SELECT ok(test.replays('refund_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 240, 'reference', 'RF-P')),
           'the same refund again is the same refund (method and reference), the same reply');
 -- The payment made before the cancellation keeps its figures as they stood then (V027).
