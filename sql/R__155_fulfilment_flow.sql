@@ -103,6 +103,23 @@ BEGIN
 END
 $$;
 
+-- Whether the order takes its customer over the credit limit: net terms, a limit in the order's
+-- currency, and the customer's open balance (its other orders) plus what this one still owes
+-- above it. Read at approval (advance, check_credit) and when a change raises an approved
+-- order's total (R__197_amendments.sql).
+CREATE OR REPLACE FUNCTION orderly.over_credit_limit(o orderly.orders) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c orderly.customers;
+BEGIN
+    SELECT * INTO c FROM orderly.customers x WHERE x.id = o.customer_id;
+    RETURN orderly.order_terms(o) <> 'prepaid' AND c.credit_limit IS NOT NULL AND o.currency = c.credit_currency
+       AND orderly.open_balance(c.id, c.credit_currency, o.id) + orderly.open_amount(o) > c.credit_limit;
+END
+$$;
+
 -- Moves the order (row-locked by the caller) along its automatic transitions as far as the facts
 -- allow and returns it:
 -- - approved, net terms, with check_credit: over the customer's credit limit (open balance in
@@ -123,16 +140,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    c            orderly.customers;
     f            record;
     v_next       text;
     v_releasable boolean;
     v_reason     text;
 BEGIN
-    SELECT * INTO c FROM orderly.customers x WHERE x.id = o.customer_id;
-    IF check_credit AND o.status = 'approved' AND orderly.order_terms(o) <> 'prepaid' AND c.credit_limit IS NOT NULL
-       AND o.currency = c.credit_currency
-       AND orderly.open_balance(c.id, c.credit_currency, o.id) + orderly.open_amount(o) > c.credit_limit THEN
+    IF check_credit AND o.status = 'approved' AND orderly.over_credit_limit(o) THEN
         -- change_status sets held_from and hold_reason with the status (orders_hold_check).
         RETURN orderly.change_status(o, 'on_hold', actor_id, 'credit_limit', automatic => true);
     END IF;

@@ -548,7 +548,14 @@ BEGIN
     END IF;
     -- On as far as the facts now allow: the last open line removed from a partly shipped order
     -- leaves it shipped.
-    PERFORM orderly.advance(o, u.id);
+    o := orderly.advance(o, u.id);
+    -- A higher total is judged against the credit limit as the order was at approval: over it,
+    -- the order goes on hold (credit_limit) until finance releases it, whether the change applied
+    -- at once or after its own approval round.
+    IF o.total > v_total AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped')
+       AND orderly.over_credit_limit(o) THEN
+        PERFORM orderly.change_status(o, 'on_hold', u.id, 'credit_limit', automatic => true);
+    END IF;
     RETURN c;
 END
 $$;

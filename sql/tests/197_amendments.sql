@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(131);
+SELECT plan(136);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -460,6 +460,18 @@ SELECT is((SELECT array_length(pg_temp.told('order.changed', test.id('e')), 1) -
 SELECT throws_ok(format($$ SELECT test.call('address_remove', 'rita', '{"id":%s}') $$,
                         (SELECT ship_to_id FROM orderly.orders WHERE id = test.id('w'))), 'OL409', NULL,
                  'the current address of an order with a change waiting is not removed either');
+-- A change that raises an approved order's total is judged against the credit limit, as at approval.
+INSERT INTO ids VALUES ('climit', test.customer('rita', 'Limited', '+4930100555'));
+UPDATE orderly.customers SET credit_limit = 700, credit_currency = 'EUR' WHERE id = test.id('climit');
+INSERT INTO ids VALUES ('cl', test.submitted('rita', test.id('climit'), '[{"sku":"GD-1","qty":4}]'));
+SELECT is(pg_temp.header('cl'), 'ready v1 480.00', 'under its 700.00 limit: approved and ready');
+SELECT is(pg_temp.amend('rita', 'cl', '[{"action":"set_line","line":1,"qty":6}]') ->> 'status', 'applied',
+          'raised to 720.00 (no approval rule needs it): applied at once');
+SELECT is((SELECT status || ' ' || hold_reason || ' from ' || held_from FROM orderly.orders WHERE id = test.id('cl')),
+          'on_hold credit_limit from ready', 'over the credit limit: on hold for finance, off the pick list');
+SELECT is(pg_temp.amend('rita', 'cl', '[{"action":"set_line","line":1,"qty":5}]') ->> 'status', 'applied', 'lowered to 600.00');
+SELECT is((SELECT status FROM orderly.orders WHERE id = test.id('cl')), 'on_hold', 'a lower total releases nothing: finance does');
+
 -- An address a placed order ships to is not changed under it (ADDRESS UPDATE): the change is a new
 -- address; the order keeps the one it was agreed and taxed on; a draft moves to the new one.
 INSERT INTO ids SELECT 'adr', (test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Dock 4',
