@@ -289,6 +289,7 @@ DECLARE
     v_pricing jsonb;
     v_line    orderly.order_lines;
     a         orderly.addresses;
+    v_worth   jsonb;
 BEGIN
     FOR e IN SELECT x FROM jsonb_array_elements(actions) x LOOP
         v_action := e ->> 'action';
@@ -417,16 +418,33 @@ BEGIN
         -- Production rows of a removed line go with it (its confirmation is the caller's).
         DELETE FROM orderly.production_lines x WHERE x.order_id = o.id AND x.line_no = ANY (v_removed);
         UPDATE orderly.orders x SET next_line_no = v_next WHERE x.id = o.id RETURNING * INTO o;
-        -- reprice=all (or a new tax place) re-prices every line but those with cancelled units
-        -- (what those were worth when cancelled is in orders.cancelled_total, R__198_cancellation.sql,
-        -- and stays so) and those with shipped units (what shipped keeps its price and tax).
+        -- reprice=all (or a new tax place) re-prices every line but those cancelled whole and those
+        -- with shipped units (what shipped keeps its price and tax). A line part of which was
+        -- cancelled is priced again for what is still ordered; what its cancelled units are worth
+        -- (orders.cancelled_total, R__198_cancellation.sql: round(worth × cancelled / qty) a line)
+        -- moves with it, so that only the units still ordered change what is owed.
+        IF reprice THEN
+            SELECT jsonb_object_agg(x.line_no::text, x.net + x.tax) INTO v_worth
+            FROM orderly.order_lines x
+            WHERE x.order_id = o.id AND x.cancelled_qty > 0 AND x.cancelled_qty < x.qty
+              AND NOT EXISTS (SELECT 1 FROM orderly.shipment_lines sl WHERE sl.order_id = o.id AND sl.line_no = x.line_no);
+        END IF;
         o := orderly.set_order_lines(o, v_specs,
                  CASE WHEN reprice THEN ARRAY(SELECT x.line_no FROM orderly.order_lines x
-                                              WHERE x.order_id = o.id AND x.cancelled_qty = 0
+                                              WHERE x.order_id = o.id AND x.cancelled_qty < x.qty
                                                 AND NOT EXISTS (SELECT 1 FROM orderly.shipment_lines sl
                                                                 WHERE sl.order_id = o.id AND sl.line_no = x.line_no))
                                         || v_added
                       ELSE v_touched END);
+        IF v_worth IS NOT NULL THEN
+            UPDATE orderly.orders x
+            SET cancelled_total = x.cancelled_total
+                + (SELECT sum(round((l.net + l.tax) * l.cancelled_qty / l.qty, 2)
+                              - round((v_worth ->> l.line_no::text)::numeric * l.cancelled_qty / l.qty, 2))
+                   FROM orderly.order_lines l WHERE l.order_id = o.id AND v_worth ? l.line_no::text)
+            WHERE x.id = o.id
+            RETURNING * INTO o;
+        END IF;
         UPDATE orderly.order_lines x SET override_by = u.id
         WHERE x.order_id = o.id AND x.line_no = ANY (v_added) AND x.is_override;
     END IF;

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(136);
+SELECT plan(138);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -311,6 +311,19 @@ SELECT pg_temp.amend('rita', 'rp', '[{"action":"requested_date","date":"2099-01-
 UPDATE orderly.products SET base_price = base_price / 2 WHERE code IN ('GD', 'GB');
 SELECT is((SELECT string_agg(line_no || ':' || net, ' ' ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('rp')),
           '1:200.00 2:40.00', 'reprice=all after a price rise: the partly shipped line keeps its price, the other takes today''s');
+
+-- A line part of which was cancelled is priced again for the units still ordered; what its
+-- cancelled units are worth moves with it, so that only those units change what is owed.
+INSERT INTO ids VALUES ('rc', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":4}]'));
+SELECT test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('rc'), 'reason', 'One less', 'lines', '[{"line":1,"qty":1}]'::jsonb)) IS NOT NULL;
+UPDATE orderly.products SET base_price = base_price * 2 WHERE code = 'GD';
+SELECT pg_temp.amend('rita', 'rc', '[{"action":"requested_date","date":"2099-01-01"}]', '{"reprice":"all"}') IS NOT NULL;
+UPDATE orderly.products SET base_price = base_price / 2 WHERE code = 'GD';
+SELECT is((SELECT l.net || ' ' || (o.cancelled_total = round((l.net + l.tax) / 4, 2))
+           FROM orderly.orders o JOIN orderly.order_lines l ON l.order_id = o.id WHERE o.id = test.id('rc')),
+          '800.00 true', 'reprice=all: the partly cancelled line at today''s price, its cancelled unit''s worth moved with it');
+SELECT is((SELECT orderly.amount_owed(o) - o.charges_total = o.total - round(o.total / 4, 2) FROM orderly.orders o WHERE o.id = test.id('rc')),
+          true, 'what is owed: the three units still ordered, at the new price (plus the fee)');
 
 -- No line left is a cancellation, not a change (the same line set and then removed included).
 INSERT INTO ids VALUES ('e3', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1},{"sku":"GD-1","qty":1}]'));
