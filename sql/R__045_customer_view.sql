@@ -137,7 +137,7 @@ AS $$
         "lines":"keep", "header":"keep", "total_before":"keep", "total_after":"keep", "currency":"keep", "at":"keep"}'
     WHEN 'event:change.declined' THEN '{"order":"keep", "change":"keep", "reason":"as:customer_reason", "at":"keep"}'
     WHEN 'event:order.cancelled' THEN '{"order":"keep", "cancellation":"keep", "status":"keep", "whole_order":"keep",
-        "lines":"event_cancel_line", "fee":"keep", "currency":"keep", "refund_due":"keep", "at":"keep"}'
+        "lines":"event_cancel_line", "fee":"keep", "currency":"keep", "refund_due":"keep", "reason":"keep", "at":"keep"}'
     WHEN 'event_cancel_line' THEN '{"line":"keep", "qty":"keep", "name":"keep"}'
     WHEN 'event:cancel.rejected' THEN '{"order":"keep", "cancellation":"keep", "reason":"keep", "at":"keep"}'
     WHEN 'event:order.delay' THEN '{"order":"keep", "reason_text":"keep", "requested_date":"keep", "at":"keep"}'

@@ -249,13 +249,17 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
-    -- As goods ship: a prepaid order once it is paid (said first: it is why an order waits at approved).
-    IF o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped') AND NOT orderly.terms_release(o) THEN
-        RAISE EXCEPTION 'order % is prepaid and not paid yet: its services are performed once it is paid', o.id USING ERRCODE = 'OL409';
+    -- As goods ship: once released (ready: made, and a prepaid order paid) or in production.
+    IF o.status = 'approved' THEN
+        RAISE EXCEPTION 'order % is approved, not released yet: its services are performed once it is ready (its make-to-order lines made%) or in production',
+            o.id, CASE WHEN orderly.order_terms(o) = 'prepaid' THEN ', and paid' ELSE '' END USING ERRCODE = 'OL409';
     END IF;
     IF o.status NOT IN ('in_production', 'ready', 'partially_shipped', 'shipped') THEN
         RAISE EXCEPTION 'order % is %; services are performed for orders that are in_production, ready, partially_shipped or shipped',
             o.id, o.status USING ERRCODE = 'OL409';
+    END IF;
+    IF NOT orderly.terms_release(o) THEN
+        RAISE EXCEPTION 'order % is prepaid and not paid yet: its services are performed once it is paid', o.id USING ERRCODE = 'OL409';
     END IF;
     IF v_lines IS NULL THEN
         v_lines := ARRAY(SELECT l.line_no FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id

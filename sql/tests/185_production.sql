@@ -211,8 +211,8 @@ SELECT is((SELECT (i ->> 'qty')::integer FROM api.work_queue(test.uid('pat'), '{
 INSERT INTO ids SELECT 'sp', test.submitted('rita', test.id('pre'), '[{"product":"SVC-SETUP","qty":1}]');
 SELECT is(pg_temp.status(test.id('sp')), 'approved', 'a prepaid order of services only waits for its payment');
 SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s}') $$, test.id('sp')),
-                 'OL409', format('order %s is prepaid and not paid yet: its services are performed once it is paid', test.id('sp')),
-                 'its service is not performed before it is paid');
+                 'OL409', format('order %s is approved, not released yet: its services are performed once it is ready (its make-to-order lines made, and paid) or in production', test.id('sp')),
+                 'its service is not performed before it is paid, and the refusal says what it waits for');
 UPDATE orderly.orders SET amount_paid = total WHERE id = test.id('sp');
 SELECT is(pg_temp.advanced(test.id('sp'), 'pat'), 'ready', 'paid: released');
 SELECT is(test.call('service_done', 'pat', jsonb_build_object('order', test.id('sp'))) ->> 'status', 'completed',

@@ -171,8 +171,8 @@ SELECT is((SELECT array_agg(k ORDER BY k) FROM replies, jsonb_object_keys(doc ->
           ARRAY['currency', 'fee_basis', 'fee_fixed', 'fee_max', 'fee_min', 'fee_percent', 'note', 'status'], 'of the policy');
 SELECT is((SELECT array_agg(k ORDER BY k) FROM jsonb_array_elements(test.rows('inbox', 'buyer', '{}')) n, jsonb_object_keys(n -> 'payload') k
            WHERE n ->> 'kind' = 'order.cancelled' AND (n -> 'payload' ->> 'order')::bigint = test.id('a')),
-          ARRAY['at', 'cancellation', 'currency', 'fee', 'lines', 'order', 'refund_due', 'status', 'whole_order'],
-          'and of its order.cancelled event: not the customer record or the reason typed by staff');
+          ARRAY['at', 'cancellation', 'currency', 'fee', 'lines', 'order', 'reason', 'refund_due', 'status', 'whole_order'],
+          'and of its order.cancelled event: not the customer record; the reason, as in the cancellation (CANCEL LIST, ORDER SHOW)');
 
 -- Ready: 5 %, at least 10 EUR, so a customer asks and staff decide ------------------------------------
 
