@@ -97,7 +97,7 @@ import Testing
                     == ["buyer", "rita", "role:finance_manager", "role:logistics", "role:production_manager", "role:warehouse"])
             let inbox = try await buyer.request("INBOX")
             let notice = try #require(try inbox.data.map(doc).first { $0["kind"].text == "order.cancelled" }, "\(inbox.data)")
-            #expect(notice["payload"]["fee"].text == "60.00" && notice["payload"]["reason"].isNull, "\(notice)")
+            #expect(notice["payload"]["fee"].text == "60.00" && notice["payload"]["reason"].text == "Project stopped", "\(notice)")
 
             // Finance pays back what is due, once.
             let over = try await fran.request("REFUND RECORD order=\(order.id) amount=240.01 reference=RF-1")
