@@ -120,6 +120,10 @@ BEGIN
     IF transit IS NOT NULL AND (transit <= interval '0' OR transit > interval '180 days') THEN
         RAISE EXCEPTION 'transit must be more than 0 and at most 180 days' USING ERRCODE = 'OL400';
     END IF;
+    -- As a shipment's service (SHIPMENT CREATE service=): it is shown, and audited by name.
+    IF length(v_service) > 100 OR NOT orderly.shows_on_one_line(v_service) THEN
+        RAISE EXCEPTION 'service must be one line of at most 100 characters, without characters that hide text' USING ERRCODE = 'OL400';
+    END IF;
     SELECT jsonb_build_object('transit', d.transit::text) INTO v_before
     FROM orderly.transit_defaults d WHERE d.carrier = v_carrier AND d.service = v_service FOR UPDATE;
     IF transit IS NULL THEN

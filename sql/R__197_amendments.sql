@@ -1141,10 +1141,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 BEGIN
-    IF action NOT IN ('add_line', 'set_line', 'remove_line', 'ship_to', 'requested_date', 'note') THEN
+    IF action IS NULL OR action NOT IN ('add_line', 'set_line', 'remove_line', 'ship_to', 'requested_date', 'note') THEN
         RAISE EXCEPTION 'action must be add_line, set_line, remove_line, ship_to, requested_date or note' USING ERRCODE = 'OL400';
     END IF;
-    IF party NOT IN ('customer', 'staff') THEN
+    IF party IS NULL OR party NOT IN ('customer', 'staff') THEN
         RAISE EXCEPTION 'party must be customer or staff' USING ERRCODE = 'OL400';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE s.code = set_amendment_constraint.status) THEN

@@ -827,7 +827,7 @@ BEGIN
       AND x.currency IS NOT DISTINCT FROM upper(set_cancellation_policy.currency) FOR UPDATE;
     INSERT INTO orderly.cancellation_policies AS x (status, order_type, currency, fee_percent, fee_basis, fee_fixed,
                                                     fee_min, fee_max, approval_role, note)
-    VALUES (status, order_type, upper(currency), fee_percent, fee_basis, fee_fixed, fee_min, fee_max, approval_role, note)
+    VALUES (status, order_type, upper(currency), fee_percent, fee_basis, fee_fixed, fee_min, fee_max, approval_role, nullif(btrim(note), ''))
     ON CONFLICT ON CONSTRAINT cancellation_policies_key DO UPDATE
     SET fee_percent = excluded.fee_percent, fee_basis = excluded.fee_basis, fee_fixed = excluded.fee_fixed,
         fee_min = excluded.fee_min, fee_max = excluded.fee_max, approval_role = excluded.approval_role, note = excluded.note

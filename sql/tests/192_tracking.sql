@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(67);
+SELECT plan(68);
 
 DO $$
 BEGIN
@@ -232,6 +232,9 @@ SELECT throws_ok(format($$ SELECT test.call('shipment_route', 'other', '{"id":%s
 INSERT INTO ids VALUES ('s3', pg_temp.shipped(test.id('acme'), 'ups', 'UP0003'));
 SELECT is((SELECT eta_source FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), NULL, 'no carrier ETA, history or default: no ETA');
 SELECT admin.set_transit_default('ups', interval '2 days');
+SELECT throws_ok($$ SELECT admin.set_transit_default('ups', interval '2 days', E'svc\uFEFF') $$, 'OL400',
+                 'service must be one line of at most 100 characters, without characters that hide text',
+                 'a transit default''s service is refused with a character that hides text');
 SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text
            FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'default 2 days', 'the carrier''s configured transit time');
 -- Three past UPS deliveries to Hamburg: 1, 3 and 4 days.

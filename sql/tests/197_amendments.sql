@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(138);
+SELECT plan(139);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -411,6 +411,8 @@ SELECT throws_ok($$ SELECT admin.set_amendment_constraint('note', 'draft', 'cust
                  'a draft is changed with ORDER UPDATE, not amended');
 SELECT throws_ok($$ SELECT admin.set_amendment_constraint('note', 'submitted', 'staff', NULL) $$, 'OL400', 'allowed must be true or false',
                  'NULL is neither allow nor forbid');
+SELECT throws_ok($$ SELECT admin.set_amendment_constraint(NULL, 'submitted', 'staff', true) $$, 'OL400',
+                 'action must be add_line, set_line, remove_line, ship_to, requested_date or note', 'a NULL action is refused in the function''s words');
 SELECT is((SELECT statuses FROM admin.amendment_constraints WHERE action = 'set_line' AND party = 'staff'),
           ARRAY['submitted', 'pending_approval', 'approved', 'in_production', 'ready', 'partially_shipped', 'on_hold'],
           'allowed again; admin.amendment_constraints lists the statuses in lifecycle order');

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(110);
+SELECT plan(111);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -384,6 +384,8 @@ SELECT is((SELECT after ->> 'approval_role' FROM orderly.audit_log WHERE action 
 SELECT is((SELECT string_agg(status || '/' || coalesce(order_type, '*') || '/' || coalesce(currency, '*'), ' ')
            FROM admin.cancellation_policies WHERE status = 'in_production'),
           'in_production/*/* in_production/*/EUR in_production/custom/*', 'admin.cancellation_policies lists the rows');
+SELECT is(admin.set_cancellation_policy('in_production', 30, 'order_value', 0, NULL, NULL, 'general_manager', 'custom', note => '  ') ->> 'note',
+          NULL, 'an empty note is no note');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, fee_fixed => 10) $$, 'OL400',
                  'a fixed fee, a minimum or a maximum is an amount: give its currency', 'amounts need a currency');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('draft', 5) $$, 'OL409',
