@@ -405,7 +405,7 @@ BEGIN
 END
 $$;
 
--- An ISO date, today or later.
+-- An ISO date, today or later, and at most five years ahead (9999-12-31 is a typo, not a plan).
 CREATE OR REPLACE FUNCTION orderly.check_requested_date(value text) RETURNS date
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -426,6 +426,9 @@ BEGIN
     END;
     IF d < current_date THEN
         RAISE EXCEPTION 'requested_date cannot be in the past' USING ERRCODE = 'OL400';
+    END IF;
+    IF d > current_date + interval '5 years' THEN
+        RAISE EXCEPTION 'requested_date is more than five years ahead' USING ERRCODE = 'OL400';
     END IF;
     RETURN d;
 END

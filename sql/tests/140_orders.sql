@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(88);
+SELECT plan(90);
 
 DO $$
 BEGIN
@@ -53,6 +53,10 @@ SELECT col_is_pk('orderly', 'idempotency_keys', ARRAY['user_id', 'key'], 'idempo
 SELECT throws_ok(format($$ SELECT test.call('order_submit', 'rita', '{"id":%s}') $$,
                         test.call('order_draft', 'rita', jsonb_build_object('customer', test.id('zeta'))) ->> 'id'),
                  'OL409', NULL, 'a draft without lines cannot be submitted');
+SELECT throws_ok(format($$ SELECT test.call('order_draft', 'rita', '{"customer":%s,"requested_date":"9999-12-31"}') $$, test.id('acme')),
+                 'OL400', 'requested_date is more than five years ahead', 'a requested date of 9999 is a typo, not a plan');
+SELECT throws_ok(format($$ SELECT test.call('order_draft', 'rita', '{"customer":%s,"requested_date":"%s"}') $$, test.id('acme'), current_date - 1),
+                 'OL400', 'requested_date cannot be in the past', 'nor one in the past');
 INSERT INTO ids SELECT 'draft', (test.call('order_draft', 'rita', jsonb_build_object('customer', test.id('acme'),
     'note', 'Call before delivery', 'requested_date', (current_date + 7)::text)) ->> 'id')::bigint;
 SELECT is((SELECT row(status, type, ship_to_id IS NULL, created_by)::text FROM orderly.orders WHERE id = test.id('draft')),
