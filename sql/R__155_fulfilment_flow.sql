@@ -57,6 +57,22 @@ BEGIN
 END
 $$;
 
+-- The order's service lines still to perform (SERVICE DONE, R__185_production.sql): not cancelled
+-- whole, not performed yet. The one definition that the order's delivery, SERVICE DONE and the
+-- cancellation's refusal read.
+CREATE OR REPLACE FUNCTION orderly.services_to_perform(order_id bigint) RETURNS integer[]
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN ARRAY(SELECT x.line_no FROM orderly.order_lines x JOIN orderly.products p ON p.id = x.product_id
+                 WHERE x.order_id = services_to_perform.order_id AND p.kind = 'service' AND x.qty > x.cancelled_qty
+                   AND NOT EXISTS (SELECT 1 FROM orderly.production_lines pl
+                                   WHERE pl.order_id = x.order_id AND pl.line_no = x.line_no AND pl.status = 'done')
+                 ORDER BY x.line_no);
+END
+$$;
+
 -- The facts advance reads, in one place: the lines' state from open_lines, the deliveries. A
 -- line cancelled whole neither needs production nor counts as a line that ships.
 -- ships_nothing: no line left to ship (an order of services only); services_needed: a service line
@@ -83,11 +99,7 @@ BEGIN
     INTO production_needed, production_done, anything_shipped, everything_shipped, everything_delivered, ships_nothing, services_needed
     FROM orderly.open_lines((fulfilment_facts.o).id) l;
     -- Looked up only for an order with services (most have none: the write path pays nothing).
-    services_done := NOT services_needed OR NOT EXISTS (
-        SELECT 1 FROM orderly.order_lines x JOIN orderly.products p ON p.id = x.product_id
-        WHERE x.order_id = (fulfilment_facts.o).id AND p.kind = 'service' AND x.qty > x.cancelled_qty
-          AND NOT EXISTS (SELECT 1 FROM orderly.production_lines pl
-                          WHERE pl.order_id = x.order_id AND pl.line_no = x.line_no AND pl.status = 'done'));
+    services_done := NOT services_needed OR cardinality(orderly.services_to_perform((fulfilment_facts.o).id)) = 0;
 END
 $$;
 
@@ -160,7 +172,7 @@ BEGIN
             WHEN o.status = 'ready' AND NOT v_releasable THEN 'approved'
             WHEN o.status = 'shipped' AND f.everything_delivered AND f.services_done THEN 'delivered'
             WHEN o.status = 'ready' AND f.ships_nothing AND f.services_needed AND f.services_done THEN 'delivered'
-            -- Nothing left to pay and nothing to pay back (a free order too: it is never 'paid').
+            -- Nothing left to pay and nothing to pay back (paid, a free order, or all of it refunded).
             WHEN o.status = 'delivered' AND orderly.open_amount(o) = 0 AND orderly.refund_due(o) = 0 THEN 'completed'
         END;
         EXIT WHEN v_next IS NULL;

@@ -23,10 +23,10 @@ SELECT o.id AS order_id,
        orderly.open_amount(o) AS open_amount,
        orderly.refund_due(o) AS refund_due,
        b.billed_at,
-       d.due_at,
+       e.due_at,
        d.days_overdue,
        CASE WHEN orderly.refund_due(o) > 0 THEN 'refund_due'
-            WHEN d.due_at IS NULL THEN 'not_billed'
+            WHEN e.due_at IS NULL THEN 'not_billed'
             WHEN d.days_overdue = 0 THEN 'current'
             WHEN d.days_overdue <= 30 THEN '1_30'
             WHEN d.days_overdue <= 60 THEN '31_60'
@@ -49,8 +49,7 @@ CROSS JOIN LATERAL (
     SELECT b.billed_at + CASE WHEN t.terms = 'prepaid' THEN interval '0' ELSE make_interval(days => substr(t.terms, 5)::integer) END AS due_at
 ) e
 CROSS JOIN LATERAL (
-    SELECT e.due_at,
-           CASE WHEN orderly.open_amount(o) > 0 AND e.due_at IS NOT NULL
+    SELECT CASE WHEN orderly.open_amount(o) > 0 AND e.due_at IS NOT NULL
                 THEN greatest((now() AT TIME ZONE 'UTC')::date - (e.due_at AT TIME ZONE 'UTC')::date, 0) ELSE 0 END AS days_overdue
 ) d
 -- Money to pay back, whatever the order's status (paid ahead, then rejected); money to be paid only

@@ -262,10 +262,7 @@ BEGIN
         RAISE EXCEPTION 'order % is prepaid and not paid yet: its services are performed once it is paid', o.id USING ERRCODE = 'OL409';
     END IF;
     IF v_lines IS NULL THEN
-        v_lines := ARRAY(SELECT l.line_no FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
-                         WHERE l.order_id = o.id AND p.kind = 'service' AND l.qty > l.cancelled_qty
-                           AND NOT EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = l.order_id AND pl.line_no = l.line_no)
-                         ORDER BY l.line_no);
+        v_lines := orderly.services_to_perform(o.id);
         IF cardinality(v_lines) = 0 THEN
             RAISE EXCEPTION 'order % has no service line left to perform', o.id USING ERRCODE = 'OL409';
         END IF;

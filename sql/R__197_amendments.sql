@@ -289,6 +289,7 @@ DECLARE
     v_pricing jsonb;
     v_line    orderly.order_lines;
     a         orderly.addresses;
+    v_repriced integer[];
     v_worth   jsonb;
 BEGIN
     FOR e IN SELECT x FROM jsonb_array_elements(actions) x LOOP
@@ -424,18 +425,15 @@ BEGIN
         -- (orders.cancelled_total, R__198_cancellation.sql: round(worth × cancelled / qty) a line)
         -- moves with it, so that only the units still ordered change what is owed.
         IF reprice THEN
+            v_repriced := ARRAY(SELECT x.line_no FROM orderly.order_lines x
+                                WHERE x.order_id = o.id AND x.cancelled_qty < x.qty
+                                  AND NOT EXISTS (SELECT 1 FROM orderly.shipment_lines sl
+                                                  WHERE sl.order_id = o.id AND sl.line_no = x.line_no));
             SELECT jsonb_object_agg(x.line_no::text, x.net + x.tax) INTO v_worth
             FROM orderly.order_lines x
-            WHERE x.order_id = o.id AND x.cancelled_qty > 0 AND x.cancelled_qty < x.qty
-              AND NOT EXISTS (SELECT 1 FROM orderly.shipment_lines sl WHERE sl.order_id = o.id AND sl.line_no = x.line_no);
+            WHERE x.order_id = o.id AND x.line_no = ANY (v_repriced) AND x.cancelled_qty > 0;
         END IF;
-        o := orderly.set_order_lines(o, v_specs,
-                 CASE WHEN reprice THEN ARRAY(SELECT x.line_no FROM orderly.order_lines x
-                                              WHERE x.order_id = o.id AND x.cancelled_qty < x.qty
-                                                AND NOT EXISTS (SELECT 1 FROM orderly.shipment_lines sl
-                                                                WHERE sl.order_id = o.id AND sl.line_no = x.line_no))
-                                        || v_added
-                      ELSE v_touched END);
+        o := orderly.set_order_lines(o, v_specs, CASE WHEN reprice THEN v_repriced || v_added ELSE v_touched END);
         IF v_worth IS NOT NULL THEN
             UPDATE orderly.orders x
             SET cancelled_total = x.cancelled_total

@@ -158,10 +158,7 @@ BEGIN
             WHEN o.status IN ('draft') THEN format('order %s is a draft: nothing was ordered yet; change or abandon it', o.id)
             WHEN o.status = 'rejected' THEN format('order %s was rejected: its stock and coupon are released already', o.id)
             WHEN o.status = 'cancelled' THEN format('order %s is cancelled already', o.id)
-            WHEN o.status = 'shipped' AND EXISTS (
-                     SELECT 1 FROM orderly.order_lines x JOIN orderly.products k ON k.id = x.product_id
-                     WHERE x.order_id = o.id AND k.kind = 'service' AND x.qty > x.cancelled_qty
-                       AND NOT EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = x.order_id AND pl.line_no = x.line_no))
+            WHEN o.status = 'shipped' AND cardinality(orderly.services_to_perform(o.id)) > 0
                 THEN format('order %s is shipped: its goods have shipped, and an order is not cancelled once shipped, its services not yet performed included', o.id)
             WHEN o.status IN ('shipped', 'delivered', 'completed')
                 THEN format('order %s is %s: everything has shipped, and shipped or delivered lines cannot be cancelled (a return is another flow)', o.id, o.status)
