@@ -232,6 +232,58 @@ $$;
 
 -- Staging ------------------------------------------------------------------------------------------
 
+-- The cancellation policy row that applies to the order now (an order on hold: the status it was
+-- held from), most specific first; NULL: it cannot be cancelled at this status. Here rather than
+-- with the cancellation commands (R__198_cancellation.sql, which call this file) because a change
+-- that takes units off an order is a cancellation of them and is judged by it (below).
+CREATE OR REPLACE FUNCTION orderly.cancellation_policy_for(o orderly.orders) RETURNS orderly.cancellation_policies
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p orderly.cancellation_policies;
+BEGIN
+    SELECT * INTO p FROM orderly.cancellation_policies x
+    WHERE x.status = CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END
+      AND (x.order_type IS NULL OR x.order_type = o.type)
+      AND (x.currency IS NULL OR x.currency = o.currency)
+    ORDER BY x.order_type IS NULL, x.currency IS NULL
+    LIMIT 1;
+    RETURN p;
+END
+$$;
+
+-- Units a change takes off an order (a line removed, a quantity lowered) are a cancellation of
+-- them: where the policy row that applies now charges for one or has a role decide it, the change
+-- is refused and names ORDER CANCEL, which quotes, charges and asks. Where cancelling is free and
+-- undecided (by the shipped policy: until production starts or the warehouse picks), a change
+-- may take them off. Without this an amendment was a free way round the fee and its approval.
+CREATE OR REPLACE FUNCTION orderly.check_take_off(o orderly.orders, line_no integer, units integer) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    p orderly.cancellation_policies;
+BEGIN
+    IF units <= 0 THEN
+        RETURN;
+    END IF;
+    p := orderly.cancellation_policy_for(o);
+    IF p.id IS NOT NULL AND p.fee_percent = 0 AND p.fee_fixed = 0 AND coalesce(p.fee_min, 0) = 0 AND p.approval_role IS NULL THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'line %: taking % unit% off an order that is % is a cancellation, and % (cancellation policy): cancel them instead (ORDER CANCEL % lines=[{"line":%,"qty":%}] reason=…; quote=true tells the fee)',
+        line_no, units, CASE WHEN units = 1 THEN '' ELSE 's' END, o.status,
+        CASE WHEN p.id IS NULL THEN format('an order that is %s cannot be cancelled', o.status)
+             WHEN p.fee_percent = 0 AND p.fee_fixed = 0 AND coalesce(p.fee_min, 0) = 0 THEN format('%s decides it', p.approval_role)
+             WHEN p.approval_role IS NULL THEN 'it costs a fee'
+             ELSE format('it costs a fee and %s decides it', p.approval_role) END,
+        o.id, line_no, units
+        USING ERRCODE = 'OL409';
+END
+$$;
+
+
 -- The line's state for a change: what shipped, whether it is in production or made.
 CREATE OR REPLACE FUNCTION orderly.line_for_change(o orderly.orders, line_no integer,
     OUT l orderly.order_lines, OUT shipped integer, OUT production text)
@@ -343,6 +395,7 @@ BEGIN
                 IF f.shipped > 0 THEN
                     RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
                 END IF;
+                PERFORM orderly.check_take_off(o, v_no, v_line.qty - v_line.cancelled_qty);
                 v_specs := (SELECT coalesce(jsonb_agg(s), '[]') FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer <> v_no);
                 v_removed := v_removed || v_no;
             ELSE
@@ -358,6 +411,9 @@ BEGIN
                 IF (e ->> 'qty')::integer < f.shipped THEN
                     RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
                 END IF;
+                IF e ? 'qty' THEN
+                    PERFORM orderly.check_take_off(o, v_no, v_line.qty - (e ->> 'qty')::integer);
+                END IF;
                 -- A touched line is priced again as a whole (tiers count its units), which would
                 -- change what its shipped units cost.
                 IF f.shipped > 0 AND e ? 'qty' THEN
@@ -365,6 +421,12 @@ BEGIN
                         v_no, f.shipped, o.id, v_no USING ERRCODE = 'OL409';
                 END IF;
                 SELECT s INTO v_spec FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer = v_no;
+                -- A manual price was authorised for exactly this item and quantity (as ORDER LINE
+                -- SET on a draft): without price.override it is not carried over to another.
+                IF v_spec ? 'unit_price' AND NOT orderly.has_permission(u.id, 'price.override') THEN
+                    RAISE EXCEPTION 'line % has a manual price: changing it needs price.override (or remove it and add a line at today''s price)', v_no
+                        USING ERRCODE = 'OL403';
+                END IF;
                 -- A new option on a line sold by SKU: the product with the SKU's options and the new ones.
                 IF e ? 'options' AND v_spec ? 'sku' THEN
                     v_pricing := orderly.line_pricing(v_line.pricing);

@@ -37,24 +37,8 @@
 
 -- The policy ----------------------------------------------------------------------------------------
 
--- The row that applies to the order now (an order on hold: the status it was held from), most
--- specific first; NULL: it cannot be cancelled at this status.
-CREATE OR REPLACE FUNCTION orderly.cancellation_policy_for(o orderly.orders) RETURNS orderly.cancellation_policies
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    p orderly.cancellation_policies;
-BEGIN
-    SELECT * INTO p FROM orderly.cancellation_policies x
-    WHERE x.status = CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END
-      AND (x.order_type IS NULL OR x.order_type = o.type)
-      AND (x.currency IS NULL OR x.currency = o.currency)
-    ORDER BY x.order_type IS NULL, x.currency IS NULL
-    LIMIT 1;
-    RETURN p;
-END
-$$;
+-- The row that applies to the order now: orderly.cancellation_policy_for (R__197_amendments.sql,
+-- where a change that takes units off an order is judged by it too).
 
 -- The fee of a policy row: percent of the basis plus the fixed part, at least the minimum, at
 -- most the maximum, and never more than the cancelled units are worth (cancelled_value).

@@ -102,7 +102,12 @@ import Testing
             stock = try await Self.reservations(server, order)
             #expect(stock.held == "1:MILL-1-STD=6 2:GIZ-1-STD=3" && stock.exact && stock.consistent, "only what has not shipped is held: \(stock)")
 
-            // 3. No gizmos after all.
+            // 3. No gizmos after all. Taking units off a partly shipped order is a cancellation of
+            // them: refused under the shipped policy (a fee, the sales manager decides); allowed
+            // where an admin made it free.
+            let refused = try await rita.request(#"ORDER AMEND \#(order) changes=[{"action":"remove_line","line":2}] reason="gizmos not needed""#)
+            #expect(refused.final.hasPrefix("-CONFLICT line 2: taking 3 units off an order that is partially_shipped is a cancellation"), "\(refused.final)")
+            try await server.database.execute("SELECT admin.set_cancellation_policy('partially_shipped', note => 'free while the rest waits')")
             let third = try await rita.request(#"ORDER AMEND \#(order) changes=[{"action":"remove_line","line":2}] reason="gizmos not needed""#)
             #expect(try doc(third.data[0])["version"].int == 4, "\(third)")
             stock = try await Self.reservations(server, order)

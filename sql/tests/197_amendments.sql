@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(139);
+SELECT plan(147);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -263,6 +263,13 @@ SELECT throws_ok(format($$ SELECT test.call('shipment_create', 'wes', '{"order":
 SELECT test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 10, 'method', 'bank_transfer', 'reference', 'P-2'))
        IS NOT NULL;
 SELECT is(pg_temp.header('p'), 'ready v2 30.00', 'paid in full: released again');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'p', '[{"action":"set_line","line":1,"qty":1}]') $$), 'OL409',
+                 format('line 1: taking 2 units off an order that is ready is a cancellation, and it costs a fee (cancellation policy): cancel them instead (ORDER CANCEL %s lines=[{"line":1,"qty":2}] reason=…; quote=true tells the fee)', test.id('p')),
+                 'units taken off a ready order are a cancellation of them: a change does not go round its fee');
+-- Where the policy lets units go for free, a change takes them off (the policy is rows).
+CREATE TEMP TABLE saved_policies AS SELECT * FROM orderly.cancellation_policies;
+UPDATE orderly.cancellation_policies SET fee_percent = 0, fee_fixed = 0, fee_min = NULL, approval_role = NULL
+WHERE status IN ('ready', 'partially_shipped');
 SELECT pg_temp.amend('rita', 'p', '[{"action":"set_line","line":1,"qty":1}]') IS NOT NULL;
 SELECT is(pg_temp.header('p') || ' ' || orderly.payment_status(o), 'ready v3 10.00 refund_due',
           'its total lowered below what was paid: still released (more than paid is paid; the refund is finance''s)')
@@ -275,6 +282,15 @@ SELECT is(pg_temp.told('order.ready_to_ship', test.id('p')), ARRAY['role:logisti
 INSERT INTO ids VALUES ('e', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":4},{"sku":"GB-1","qty":2}]'));
 SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('e'), 'lines', '[{"line":1,"qty":2}]'::jsonb, 'carrier', 'dhl'))
        IS NOT NULL;
+UPDATE orderly.cancellation_policies x SET approval_role = s.approval_role, fee_percent = s.fee_percent
+FROM saved_policies s WHERE s.id = x.id AND x.status = 'partially_shipped';
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"remove_line","line":2}]') $$), 'OL409',
+                 format('line 2: taking 2 units off an order that is partially_shipped is a cancellation, and it costs a fee and sales_manager decides it (cancellation policy): cancel them instead (ORDER CANCEL %s lines=[{"line":2,"qty":2}] reason=…; quote=true tells the fee)', test.id('e')),
+                 'a line removed from a partly shipped order is a cancellation: its fee and its approval are not gone round');
+UPDATE orderly.cancellation_policies x SET fee_percent = 0 WHERE x.status = 'partially_shipped';
+SELECT throws_like(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":2,"qty":1}]') $$),
+                   '%is a cancellation, and sales_manager decides it (cancellation policy)%', 'free but decided by a role: refused too');
+UPDATE orderly.cancellation_policies x SET approval_role = NULL WHERE x.status = 'partially_shipped';
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"set_line","line":1,"qty":1}]') $$),
                  'OL409', 'line 1: 2 shipped; shipped units cannot be removed', 'below what shipped: refused');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'e', '[{"action":"remove_line","line":1}]') $$),
@@ -508,6 +524,27 @@ SELECT is((SELECT (test.call('address_update', 'rita', jsonb_build_object('id', 
           (SELECT (doc ->> 'id')::bigint FROM replies WHERE name = 'adr-up'), 'an address no placed order uses is changed in place');
 SELECT is((test.call('address_update', 'rita', jsonb_build_object('id', (SELECT ship_to_id FROM orderly.orders WHERE id = test.id('w')), 'label', 'dock three')) ->> 'id')::bigint,
           (SELECT ship_to_id FROM orderly.orders WHERE id = test.id('w')), 'a new label alone is changed in place, whoever ships there');
+
+-- A manual price was authorised for one item and quantity: a change that is not by someone with
+-- price.override does not carry it over (the customer, or a rep, at the order's price of 1.00).
+INSERT INTO ids VALUES ('mp', test.submitted('sam', test.id('acme'), '[{"sku":"GD-1","qty":1,"unit_price":1,"reason":"friend"},{"sku":"GB-1","qty":1}]',
+                                              '{"type":"strategic"}'));
+SELECT is(pg_temp.header('mp'), 'pending_approval v1 11.00', 'a manual price of 1.00 for one gadget, awaiting approval');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('buyer', 'mp', '[{"action":"set_line","line":1,"qty":12}]') $$), 'OL403',
+                 'line 1 has a manual price: changing it needs price.override (or remove it and add a line at today''s price)',
+                 'the customer cannot buy twelve at the manual price');
+SELECT admin.create_user('cora', 'cora-secret-1', ARRAY['customer_service']);
+SELECT throws_ok(format($$ SELECT pg_temp.amend('cora', 'mp', '[{"action":"set_line","line":1,"options":{}}]') $$), 'OL403',
+                 'line 1 has a manual price: changing it needs price.override (or remove it and add a line at today''s price)',
+                 'nor customer service without price.override, in any of its fields');
+SELECT is(pg_temp.amend('cora', 'mp', '[{"action":"set_line","line":2,"qty":2}]') ->> 'status', 'applied',
+          'another line changes; the manual price stays where it was authorised');
+SELECT is(pg_temp.amend('sam', 'mp', '[{"action":"set_line","line":1,"qty":2}]') ->> 'status', 'applied',
+          'a holder of price.override changes it');
+
+-- The shipped cancellation policy again.
+DELETE FROM orderly.cancellation_policies;
+INSERT INTO orderly.cancellation_policies OVERRIDING SYSTEM VALUE SELECT * FROM saved_policies;
 
 -- A change waiting for approval is not applied while a cancellation request waits (CANCEL APPROVE
 -- abandons it; CANCEL REJECT lets it be decided).
