@@ -674,6 +674,16 @@ $$;
 -- in the audit log and what the servers react to cannot drift apart. "after" is read here, once
 -- the change is made; extra adds facts that are not part of the snapshot. Only the admin
 -- functions change users and roles: the actor is the database login (admin_sql).
+-- Whom a login acts for, from its snapshot: its customer's id, 0 for a customer login not linked
+-- yet, NULL for staff (as orderly.own_customer reads the live row).
+CREATE OR REPLACE FUNCTION orderly.acts_for(snapshot jsonb) RETURNS bigint
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN $1 ->> 'customer_id' IS NOT NULL THEN ($1 ->> 'customer_id')::bigint
+                WHEN $1 -> 'roles' ? 'customer' THEN 0 END
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.user_changed(change text, user_id bigint, before jsonb,
                                                 role text DEFAULT NULL, extra jsonb DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql
@@ -681,9 +691,19 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_after jsonb := orderly.user_snapshot(user_changed.user_id);
+    v_extra jsonb := coalesce(user_changed.extra, '{}');
 BEGIN
+    -- A login that now acts for another customer (relinked, unlinked, or turned from staff into a
+    -- customer's login or back) forgets what it was sent and the replies it kept: they were
+    -- documents of the customer (or the staff view) it served before, and a replay or INBOX would
+    -- hand them to the one it serves now. A retry with an old key then runs anew, as this login.
+    IF orderly.acts_for(user_changed.before) IS DISTINCT FROM orderly.acts_for(v_after) THEN
+        DELETE FROM orderly.notifications n WHERE n.recipient_user_id = user_changed.user_id;
+        DELETE FROM orderly.idempotency_keys k WHERE k.user_id = user_changed.user_id;
+        v_extra := v_extra || '{"inbox_and_replies_forgotten": true}';
+    END IF;
     PERFORM orderly.audit(NULL, user_changed.change, 'user', user_changed.user_id::text, user_changed.before,
-                          v_after || coalesce(user_changed.extra, '{}'), actor_kind => 'admin_sql');
+                          v_after || v_extra, actor_kind => 'admin_sql');
     PERFORM orderly.notify_roles(user_changed.change, v_after ->> 'username', user_changed.user_id, user_changed.role);
 END
 $$;

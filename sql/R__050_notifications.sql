@@ -95,6 +95,7 @@ DECLARE
     v_payload jsonb := coalesce(notify.payload, '{}');
     n         orderly.notifications;
     r         orderly.users;
+    v_own     bigint;    -- the customer a recipient login acts for (0: not linked yet); NULL: staff
 BEGIN
     IF num_nonnulls(notify.recipient_user_id, notify.recipient_role) <> 1 THEN
         RAISE EXCEPTION 'a notification needs exactly one recipient: a user or a role' USING ERRCODE = 'OL400';
@@ -123,8 +124,16 @@ BEGIN
     -- A customer hears only of the kinds it has a view of (orderly.customer_shape): a staff event
     -- (a delay warning, a production issue) sent to the creator of an order who is a customer
     -- login would reach it as an empty payload, saying only that something internal happened.
-    IF NOT orderly.customer_event(notify.kind)    -- the kind first: it needs no query
-       AND (notify.recipient_role = 'customer' OR (r.id IS NOT NULL AND orderly.own_customer(r) IS NOT NULL)) THEN
+    IF r.id IS NOT NULL THEN
+        v_own := orderly.own_customer(r);
+    END IF;
+    IF NOT orderly.customer_event(notify.kind) AND (notify.recipient_role = 'customer' OR v_own IS NOT NULL) THEN
+        RETURN NULL;
+    END IF;
+    -- Nor of another customer's order: the creator of an order, written to as such, may since
+    -- have been linked to another customer (or turned from staff into a customer's login).
+    IF v_own IS NOT NULL AND jsonb_typeof(v_payload -> 'order') = 'number'
+       AND NOT EXISTS (SELECT 1 FROM orderly.orders o WHERE o.id = (v_payload ->> 'order')::bigint AND o.customer_id = v_own) THEN
         RETURN NULL;
     END IF;
 

@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(90);
+SELECT plan(96);
 
 DO $$
 BEGIN
@@ -266,6 +266,34 @@ SELECT is((SELECT array_agg(line_no || 'x' || qty ORDER BY line_no) FROM orderly
           ARRAY['2x2'], 'one line added, one removed');
 SELECT throws_ok(format($$ SELECT test.call('order_line_remove', 'rita', '{"order":%s,"line":1}') $$, test.id('lines')),
                  'OL404', NULL, 'while without a key the second removal finds no line');
+
+-- A login moved to another customer (or turned from staff into a customer's login) takes none of
+-- the old one's documents along: neither the replies kept for its keys nor what it was sent, nor
+-- later events of orders it created for the old customer.
+SELECT admin.create_user('mover', 'mover-secret-1', ARRAY['customer']);
+SELECT admin.link_customer('mover', test.id('zeta'));
+INSERT INTO ids SELECT 'moved', (test.call('order_create', 'mover', jsonb_build_object('customer', test.id('zeta'), 'lines', '[{"product":"FIT","qty":1}]'::jsonb,
+                                                                                 'note', 'Zeta''s own words', 'idempotency_key', 'mv-1')) ->> 'id')::bigint;
+SELECT api.notify(test.uid('mover'), NULL, 'order.status', jsonb_build_object('order', test.id('moved'), 'status', 'draft'), NULL, 'system');
+SELECT is((SELECT count(*) FROM orderly.notifications WHERE recipient_user_id = test.uid('mover')), 1::bigint,
+          'the creator of a Zeta order hears of it while it is Zeta''s login');
+SELECT admin.link_customer('mover', test.id('acme'));
+SELECT is((SELECT count(*) FROM orderly.notifications WHERE recipient_user_id = test.uid('mover'))
+          + (SELECT count(*) FROM orderly.idempotency_keys WHERE user_id = test.uid('mover')), 0::bigint,
+          'linked to Acme: what it was sent and the replies it kept as Zeta''s login are forgotten');
+SELECT is(api.notify(test.uid('mover'), NULL, 'order.status', jsonb_build_object('order', test.id('moved'), 'status', 'cancelled'), NULL, 'system'), NULL,
+          'and Zeta''s order is no longer news for it');
+SELECT throws_ok(format($$ SELECT test.call('order_create', 'mover', '{"customer":%s,"lines":[{"product":"FIT","qty":1}],"note":"Zeta''s own words","idempotency_key":"mv-1"}') $$, test.id('zeta')),
+                 'OL404', NULL, 'a retry with the old key runs anew, as Acme''s login: Zeta is not its customer');
+SELECT ok(api.notify(test.uid('rita'), NULL, 'order.status', jsonb_build_object('order', test.id('moved'), 'status', 'cancelled'), NULL, 'system') IS NOT NULL,
+          'staff hear of any customer''s order');
+SELECT test.call('order_create', 'sam', jsonb_build_object('customer', test.id('zeta'), 'lines', '[{"product":"FIT","qty":1}]'::jsonb,
+                                                         'note', 'internal', 'idempotency_key', 'sam-1')) IS NOT NULL;
+SELECT admin.revoke_role('sam', 'sales_rep');
+SELECT admin.grant_role('sam', 'customer');
+SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.idempotency_keys WHERE user_id = test.uid('sam'))
+          AND (SELECT after ->> 'inbox_and_replies_forgotten' FROM orderly.audit_log WHERE action = 'user.role_grant' ORDER BY id DESC LIMIT 1) = 'true',
+          'a rep turned into a customer''s login forgets its staff replies too, and the audit says so');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
