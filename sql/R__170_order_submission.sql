@@ -49,10 +49,17 @@ BEGIN
     IF o.coupon_code IS NOT NULL THEN
         PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id, u.id);
     END IF;
+    -- A made-to-order line makes a standard order a custom one: the type chooses the approval
+    -- rule, and production judges what it is to make (a customer, or a rep, drafting it as
+    -- standard went round production's approval). Strategic stays strategic (staff's call).
+    IF o.type = 'standard' AND EXISTS (SELECT 1 FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
+                                       WHERE l.order_id = o.id AND p.kind = 'custom') THEN
+        UPDATE orderly.orders x SET type = 'custom' WHERE x.id = o.id RETURNING * INTO o;
+    END IF;
     o := orderly.change_status(o, 'submitted', u.id, NULL);   -- also stamps submitted_by and submitted_at
     PERFORM orderly.audit(u.id, 'order.submit', 'order', o.id::text, NULL,
                           jsonb_build_object('total', o.total, 'currency', o.currency, 'ship_to', o.ship_to_id,
-                                             'coupon', o.coupon_code));
+                                             'coupon', o.coupon_code, 'type', o.type));
     RETURN orderly.route_approval(o, u.id);
 END
 $$;

@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(96);
+SELECT plan(99);
 
 DO $$
 BEGIN
@@ -266,6 +266,19 @@ SELECT is((SELECT array_agg(line_no || 'x' || qty ORDER BY line_no) FROM orderly
           ARRAY['2x2'], 'one line added, one removed');
 SELECT throws_ok(format($$ SELECT test.call('order_line_remove', 'rita', '{"order":%s,"line":1}') $$, test.id('lines')),
                  'OL404', NULL, 'while without a key the second removal finds no line');
+
+-- A made-to-order line makes a standard order custom at submission (its type picks the approval
+-- rule: production judges what it is to make); strategic stays strategic.
+INSERT INTO orderly.products (code, name, kind, base_price) VALUES ('MADE', 'Made to order', 'custom', 50);
+SELECT is(test.call('order_create', 'buyer', jsonb_build_object('customer', test.id('acme'), 'type', 'standard', 'submit', true,
+                                                              'lines', '[{"product":"MADE","qty":1},{"sku":"CASE-A-STD","qty":1}]'::jsonb)) ->> 'type',
+          'custom', 'a customer''s "standard" order with a made-to-order line is submitted as custom');
+SELECT is(test.call('order_create', 'mona', jsonb_build_object('customer', test.id('acme'), 'type', 'strategic', 'submit', true,
+                                                             'lines', '[{"product":"MADE","qty":1}]'::jsonb)) ->> 'type',
+          'strategic', 'a strategic one stays strategic');
+SELECT is(test.call('order_create', 'buyer', jsonb_build_object('customer', test.id('acme'), 'type', 'standard', 'submit', true,
+                                                              'lines', '[{"sku":"CASE-A-STD","qty":1}]'::jsonb)) ->> 'type',
+          'standard', 'stock items alone stay standard');
 
 -- A login moved to another customer (or turned from staff into a customer's login) takes none of
 -- the old one's documents along: neither the replies kept for its keys nor what it was sent, nor
