@@ -358,10 +358,11 @@ sold AS (
     SELECT s.product_id, s.currency, sum(s.product_orders)::bigint AS orders, sum(s.units)::bigint AS units, sum(s.net) AS net
     FROM orderly.sales_day_lines s, w WHERE s.day > w.since
     GROUP BY s.product_id, s.currency)
-SELECT p.code AS product, p.name AS product_name, cat.code AS category, x.currency,
+-- A product that sold nothing in the window ranks in its own currency (it is the worst seller there).
+SELECT p.code AS product, p.name AS product_name, cat.code AS category, coalesce(x.currency, p.currency) AS currency,
        coalesce(x.orders, 0) AS orders, coalesce(x.units, 0) AS units, coalesce(x.net, 0) AS net,
-       rank() OVER (PARTITION BY x.currency ORDER BY coalesce(x.net, 0) DESC) AS top_rank,
-       rank() OVER (PARTITION BY x.currency ORDER BY coalesce(x.net, 0) ASC) AS bottom_rank,
+       rank() OVER (PARTITION BY coalesce(x.currency, p.currency) ORDER BY coalesce(x.net, 0) DESC) AS top_rank,
+       rank() OVER (PARTITION BY coalesce(x.currency, p.currency) ORDER BY coalesce(x.net, 0) ASC) AS bottom_rank,
        (SELECT w.since + 1 FROM w) AS since
 FROM orderly.products p
 LEFT JOIN sold x ON x.product_id = p.id
@@ -795,14 +796,23 @@ BEGIN
         RETURN QUERY
         SELECT json_build_object('product', t.code, 'name', t.name, 'category', t.category, 'currency', t.currency,
                                  'orders', t.orders, 'units', t.units, 'net', t.net, 'rank', t.rank)
-        FROM (SELECT p.code, p.name, cat.code AS category, s.currency, sum(s.product_orders) AS orders, sum(s.units) AS units,
-                     sum(s.net) AS net,
-                     rank() OVER (PARTITION BY s.currency ORDER BY CASE WHEN v_group = 'bottom' THEN sum(s.net) ELSE -sum(s.net) END) AS rank
-              FROM orderly.sales_day_lines s
-              JOIN orderly.products p ON p.id = s.product_id
-              LEFT JOIN orderly.categories cat ON cat.id = p.category_id
-              WHERE s.day BETWEEN v_from AND v_to
-              GROUP BY p.code, p.name, cat.code, s.currency) t
+        FROM (SELECT x.*, rank() OVER (PARTITION BY x.currency ORDER BY CASE WHEN v_group = 'bottom' THEN x.net ELSE -x.net END) AS rank
+              FROM (SELECT p.code, p.name, cat.code AS category, s.currency, sum(s.product_orders) AS orders, sum(s.units) AS units,
+                           sum(s.net) AS net
+                    FROM orderly.sales_day_lines s
+                    JOIN orderly.products p ON p.id = s.product_id
+                    LEFT JOIN orderly.categories cat ON cat.id = p.category_id
+                    WHERE s.day BETWEEN v_from AND v_to
+                    GROUP BY p.code, p.name, cat.code, s.currency
+                    UNION ALL
+                    -- The worst sellers sold nothing: every active product without a sale in the
+                    -- period, in its own currency.
+                    SELECT p.code, p.name, cat.code, p.currency, 0, 0, 0
+                    FROM orderly.products p
+                    LEFT JOIN orderly.categories cat ON cat.id = p.category_id
+                    WHERE v_group = 'bottom' AND p.active
+                      AND NOT EXISTS (SELECT 1 FROM orderly.sales_day_lines s
+                                      WHERE s.product_id = p.id AND s.currency = p.currency AND s.day BETWEEN v_from AND v_to)) x) t
         WHERE t.rank <= v_limit
         ORDER BY t.currency, t.rank, t.code;
     WHEN 'slow_movers' THEN

@@ -213,9 +213,9 @@ SELECT is((SELECT refreshed_to FROM analytics.refresh_state), now() + interval '
 
 UPDATE orderly.analytics_settings SET performance_window_days = 3650, slow_mover_days = 3650;
 SELECT set_eq($$ SELECT product || ' ' || coalesce(currency, '-') || ' ' || net || ' ' || top_rank || ' ' || bottom_rank
-                 FROM analytics.product_performance WHERE currency IS NOT NULL $$,
-              ARRAY['P1 EUR 280.00 1 2', 'P2 EUR 140.00 2 1', 'P4 USD 200.00 1 1'],
-              'product_performance: ranks from the top and the bottom within a currency');
+                 FROM analytics.product_performance $$,
+              ARRAY['P1 EUR 280.00 1 3', 'P2 EUR 140.00 2 2', 'P9 EUR 0 3 1', 'P4 USD 200.00 1 1'],
+              'product_performance: ranks from the top and the bottom within a currency, a product that sold nothing in its own (the worst)');
 SELECT set_eq($$ SELECT sku FROM analytics.slow_movers $$, ARRAY['P9-1'], 'slow_movers: stock and no sale in the window');
 
 -- REPORT --------------------------------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ SELECT is((SELECT array_agg((r ->> 'key') || ' ' || (r ->> 'net'))
           'group=category, limit=2: two per currency (EUR, USD); a category holds its subtree (ties by code)');
 SELECT is((SELECT array_agg((r ->> 'product') || ' ' || (r ->> 'rank'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"products","from":"2026-03-01","to":"2026-05-31","group":"bottom","limit":1}')) r),
-          ARRAY['P2 1', 'P4 1'], 'products group=bottom: the worst seller per currency');
+          ARRAY['P9 1', 'P4 1'], 'products group=bottom: the worst seller per currency, one that sold nothing in the period first');
 SELECT is((SELECT array_agg((r ->> 'key') || ' #' || (r ->> 'bottleneck_rank'))
            FROM jsonb_array_elements(test.rows('report', 'mia', '{"name":"stages","from":"2026-05-01","to":"2026-05-31"}')) r),
           ARRAY['approved #1', 'shipped #2', 'payment #3', 'ready #3', 'on_hold #5', 'pending_approval #6', 'submitted #7'],
