@@ -90,7 +90,7 @@ AS $$
         "$only":{"kind":["delivery", "packaging", "general"], "visibility":["customer"]}}'
     WHEN 'order_history' THEN '{"from":"keep", "to":"keep", "by":"actor", "at":"keep"}'
     WHEN 'order_summary' THEN '{"id":"keep", "status":"keep", "type":"keep", "customer":"keep",
-        "customer_name":"keep", "lines":"keep", "total":"keep", "currency":"keep", "requested_date":"keep",
+        "customer_name":"keep", "lines":"keep", "total":"keep", "due":"keep", "currency":"keep", "requested_date":"keep",
         "created_by":"actor", "created_at":"keep", "submitted_at":"keep"}'
     WHEN 'shipment' THEN '{"id":"keep", "order":"keep", "order_status":"keep", "status":"keep",
         "carrier":"shipment_carrier", "service":"keep", "tracking_no":"keep", "tracking_url":"keep",

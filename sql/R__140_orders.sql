@@ -242,6 +242,9 @@ BEGIN
         'customer_name', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
         'lines', (SELECT count(*) FROM orderly.order_lines l WHERE l.order_id = o.id),
         'total', o.total,
+        -- What is owed after cancellations and their fees (a cancelled order keeps its total):
+        -- a list summed for what customers owe reads this.
+        'due', orderly.amount_owed(o),
         'currency', o.currency,
         'requested_date', o.requested_date,
         'created_by', orderly.username_of(o.created_by),
@@ -985,6 +988,9 @@ BEGIN
     -- Dates are UTC days, as every time a client sees is UTC.
     v_from := orderly.arg_date(args, 'from');
     v_to := orderly.arg_date(args, 'to');
+    IF v_from > v_to THEN
+        RAISE EXCEPTION 'from (%) is after to (%)', v_from, v_to USING ERRCODE = 'OL400';
+    END IF;
     v_from_at := v_from::timestamp AT TIME ZONE 'UTC';
     v_to_at := (v_to + 1)::timestamp AT TIME ZONE 'UTC';
     RETURN QUERY

@@ -175,7 +175,7 @@ SELECT is(test.call('order_create', 'customer', jsonb_build_object('customer', t
 -- ORDER LIST and ORDER QUOTE -----------------------------------------------------------------------
 
 SELECT is(pg_temp.keys(test.rows('order_list', 'customer', '{}')),
-          ARRAY['[].created_at', '[].created_by', '[].currency', '[].customer', '[].customer_name', '[].id', '[].lines',
+          ARRAY['[].created_at', '[].created_by', '[].currency', '[].customer', '[].customer_name', '[].due', '[].id', '[].lines',
                 '[].requested_date', '[].status', '[].submitted_at', '[].total', '[].type'],
           'ORDER LIST for a customer: exactly these keys');
 SELECT is(pg_temp.leaks(test.rows('order_list', 'customer', '{}')), '{}', 'ORDER LIST: no staff name');

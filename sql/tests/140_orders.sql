@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(99);
+SELECT plan(100);
 
 DO $$
 BEGIN
@@ -312,5 +312,7 @@ SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit ro
 
 SELECT throws_ok($$ SELECT pg_temp.list('rita', '{"to": "99999-01-01"}') $$, 'OL400', 'to must be a date like 2026-12-24',
                  'ORDER LIST: a day is an ISO date (no five-digit year, no "today")');
+SELECT throws_ok($$ SELECT pg_temp.list('rita', '{"from": "2026-12-06", "to": "2026-12-01"}') $$, 'OL400', 'from (2026-12-06) is after to (2026-12-01)',
+                 'ORDER LIST: from after to is refused, not an empty list');
 SELECT * FROM finish();
 ROLLBACK;
