@@ -101,22 +101,27 @@ BEGIN
 END
 $$;
 
--- The orders paid in full in month m (the first day): when they were approved and when the
--- payment that completed them was received.
+-- The orders paid in full in month m (the first day): when they were approved and when they were
+-- paid in full. Paid in full: at the payment (or refund) after which what was paid less what was
+-- refunded, in the order they were recorded, covers what the order owes now, and stays so; an
+-- order whose last payment or refund leaves it owing is not paid. analytics.order_stage_times
+-- says the same for every order (a view calls no function: orderly_bi may execute none); this is
+-- one month's, for the rollup.
 CREATE OR REPLACE FUNCTION orderly.payment_times(m date) RETURNS TABLE (order_id bigint, approved_at timestamptz, paid_at timestamptz)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT o.id, a.at, x.paid_at
     FROM (SELECT DISTINCT p.order_id FROM orderly.payments p
-          WHERE p.kind = 'payment' AND p.received_at >= $1::timestamp AT TIME ZONE 'UTC'
+          WHERE p.received_at >= $1::timestamp AT TIME ZONE 'UTC'
             AND p.received_at < ($1 + interval '1 month')::timestamp AT TIME ZONE 'UTC') t
     JOIN orderly.orders o ON o.id = t.order_id
-    -- The payment at which the running sum reached what the order costs.
-    CROSS JOIN LATERAL (SELECT min(r.received_at) AS paid_at
-                        FROM (SELECT p.received_at, sum(p.amount) OVER (ORDER BY p.id) AS running
-                              FROM orderly.payments p WHERE p.order_id = o.id AND p.kind = 'payment') r
-                        WHERE r.running >= o.total - o.cancelled_total + o.charges_total) x
+    CROSS JOIN LATERAL (SELECT min(y.received_at) FILTER (WHERE y.id > coalesce(y.last_below, 0)) AS paid_at
+                        FROM (SELECT r.id, r.received_at,
+                                     max(r.id) FILTER (WHERE r.running < o.total - o.cancelled_total + o.charges_total) OVER () AS last_below
+                              FROM (SELECT p.id, p.received_at,
+                                           sum(CASE p.kind WHEN 'payment' THEN p.amount ELSE -p.amount END) OVER (ORDER BY p.id) AS running
+                                    FROM orderly.payments p WHERE p.order_id = o.id) r) y) x
     CROSS JOIN LATERAL (SELECT min(h.changed_at) AS at FROM orderly.order_status_history h
                         WHERE h.order_id = o.id AND h.to_status = 'approved') a
     WHERE x.paid_at >= $1::timestamp AT TIME ZONE 'UTC' AND x.paid_at < ($1 + interval '1 month')::timestamp AT TIME ZONE 'UTC'
@@ -441,16 +446,24 @@ FROM (SELECT h.order_id, h.to_status AS stage, h.changed_at AS entered_at,
              lead(h.changed_at) OVER (PARTITION BY h.order_id ORDER BY h.id) AS left_at
       FROM orderly.order_status_history h
       UNION ALL
-      -- Paid before approval (a payment dated back, a prepayment): no time waiting.
-      SELECT p.order_id, 'payment', a.at, greatest(p.paid_at, a.at)
-      FROM (SELECT r.order_id, min(r.received_at) FILTER (WHERE r.running >= r.owed) AS paid_at
-            FROM (SELECT x.order_id, x.received_at, sum(x.amount) OVER (PARTITION BY x.order_id ORDER BY x.id) AS running,
-                         o.total - o.cancelled_total + o.charges_total AS owed
-                  FROM orderly.payments x JOIN orderly.orders o ON o.id = x.order_id WHERE x.kind = 'payment') r
-            GROUP BY r.order_id) p
-      CROSS JOIN LATERAL (SELECT min(h.changed_at) AS at FROM orderly.order_status_history h
-                          WHERE h.order_id = p.order_id AND h.to_status = 'approved') a
-      WHERE p.paid_at IS NOT NULL AND a.at IS NOT NULL) v
+      -- Payment: from the first approval until paid in full, as orderly.payment_times says it
+      -- (the payment or refund after which what was paid less refunded covers what the order
+      -- owes now, and stays so); an order still owing is in it now. Paid before approval (a
+      -- payment dated back, a prepayment): no time waiting.
+      SELECT a.order_id, 'payment', a.at, CASE WHEN p.paid_at IS NOT NULL THEN greatest(p.paid_at, a.at) END
+      FROM (SELECT h.order_id, min(h.changed_at) AS at FROM orderly.order_status_history h
+            WHERE h.to_status = 'approved' GROUP BY h.order_id) a
+      JOIN orderly.orders o ON o.id = a.order_id
+      LEFT JOIN (SELECT y.order_id, min(y.received_at) FILTER (WHERE y.id > coalesce(y.last_below, 0)) AS paid_at
+                 FROM (SELECT r.order_id, r.id, r.received_at,
+                              max(r.id) FILTER (WHERE r.running < r.owed) OVER (PARTITION BY r.order_id) AS last_below
+                       FROM (SELECT x.order_id, x.id, x.received_at,
+                                    sum(CASE x.kind WHEN 'payment' THEN x.amount ELSE -x.amount END)
+                                        OVER (PARTITION BY x.order_id ORDER BY x.id) AS running,
+                                    o2.total - o2.cancelled_total + o2.charges_total AS owed
+                             FROM orderly.payments x JOIN orderly.orders o2 ON o2.id = x.order_id) r) y
+                 GROUP BY y.order_id) p ON p.order_id = a.order_id
+      WHERE p.paid_at IS NOT NULL OR o.total - o.cancelled_total + o.charges_total > 0) v
 GROUP BY v.order_id, v.stage;
 
 CREATE OR REPLACE VIEW analytics.stage_efficiency AS
@@ -628,7 +641,7 @@ COMMENT ON COLUMN analytics.rfm_segments.description IS 'What the segment means'
 
 COMMENT ON VIEW analytics.order_stage_times IS 'Each orders time in each stage (status) from its status history; visits of a stage add up; the current stage counts up to now';
 COMMENT ON COLUMN analytics.order_stage_times.order_id IS 'Order';
-COMMENT ON COLUMN analytics.order_stage_times.stage IS 'Status, or payment (from approval until paid in full)';
+COMMENT ON COLUMN analytics.order_stage_times.stage IS 'Status, or payment: from approval until paid in full (the payment or refund after which paid less refunded covers what the order owes, and stays so); an order still owing is in it now';
 COMMENT ON COLUMN analytics.order_stage_times.visits IS 'Times the order entered it';
 COMMENT ON COLUMN analytics.order_stage_times.first_entered_at IS 'When it first entered';
 COMMENT ON COLUMN analytics.order_stage_times.last_left_at IS 'When it last left (NULL: still there)';

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(68);
+SELECT plan(72);
 
 DO $$
 BEGIN
@@ -317,6 +317,28 @@ SELECT is((SELECT hours_in_stage FROM analytics.order_stage_times WHERE order_id
           'paid before approval: no time waiting for payment (not negative)');
 SELECT is((SELECT visits || ' ' || total_hours FROM analytics.stage_efficiency WHERE month = '2026-05-01' AND stage = 'payment'), '2 48.00',
           'and none in the month''s payment stage');
+-- Paid in full is when what was paid less refunded covered what is owed, and stayed so: o12 owes
+-- 11.90, paid 11.90 on the 10th, got 5.00 back on the 11th (owing again), paid 5.00 on the 12th;
+-- o13 paid, then got it back: it owes, and waits for payment now.
+SELECT pg_temp.order('o12', 'b', 'EUR', '2026-05-09 09:00Z', 'approved', '[{"product":"P2","qty":1,"gross":10,"tax":1.90}]',
+    '[[null,"submitted","2026-05-09 09:00Z"],["submitted","approved","2026-05-09 10:00Z"]]');
+SELECT pg_temp.order('o13', 'b', 'EUR', '2026-05-09 09:00Z', 'approved', '[{"product":"P2","qty":1,"gross":10,"tax":1.90}]',
+    '[[null,"submitted","2026-05-09 09:00Z"],["submitted","approved","2026-05-09 10:00Z"]]');
+INSERT INTO orderly.payments (order_id, customer_id, kind, amount, currency, method, reference, received_at, owed) VALUES
+    (test.id('o12'), test.id('b'), 'payment', 11.90, 'EUR', 'bank_transfer', 'O12-1', '2026-05-10 10:00Z', 11.90),
+    (test.id('o12'), test.id('b'), 'refund', 5.00, 'EUR', 'bank_transfer', 'O12-R', '2026-05-11 10:00Z', 0),
+    (test.id('o12'), test.id('b'), 'payment', 5.00, 'EUR', 'bank_transfer', 'O12-2', '2026-05-12 10:00Z', 5.00),
+    (test.id('o13'), test.id('b'), 'payment', 11.90, 'EUR', 'bank_transfer', 'O13-1', '2026-05-10 10:00Z', 11.90),
+    (test.id('o13'), test.id('b'), 'refund', 11.90, 'EUR', 'bank_transfer', 'O13-R', '2026-05-11 10:00Z', 0);
+SELECT is((SELECT hours_in_stage || ' ' || current FROM analytics.order_stage_times WHERE order_id = test.id('o12') AND stage = 'payment'),
+          '72.00 false', 'payment: paid in full by the payment after the refund (72 h after approval), not by the first one');
+SELECT is((SELECT current FROM analytics.order_stage_times WHERE order_id = test.id('o13') AND stage = 'payment'), true,
+          'an order whose money went back waits for payment now');
+SELECT is((SELECT current FROM analytics.order_stage_times WHERE order_id = test.id('o1') AND stage = 'payment'), true,
+          'so does an approved order nobody paid yet');
+SELECT orderly.refresh_months(ARRAY['2026-05-01'::date]);
+SELECT is((SELECT visits || ' ' || total_hours FROM analytics.stage_efficiency WHERE month = '2026-05-01' AND stage = 'payment'), '3 120.00',
+          'the rollup counts o12''s 72 hours in the month it was paid in full, and nothing of o13');
 SELECT is((SELECT on_time || ' ' || on_time_rate FROM analytics.on_time_delivery WHERE month = '2026-05-01'), '2 1.0000',
           'on time by when the last shipment was signed for, not when that was recorded');
 
