@@ -159,6 +159,15 @@ BEGIN
     IF orderly.hides_text(v_location) THEN
         RAISE EXCEPTION 'location may not hold control characters, line separators or bidirectional overrides' USING ERRCODE = 'OL400';
     END IF;
+    -- An ETA is when the parcel should arrive, as the carrier sees it at the event: not before the
+    -- event (a day's slack for time zones written wrong), and within a year of it (9999-12-31 is
+    -- a placeholder, not a plan, and would raise a delay warning to the customer).
+    IF v_eta < v_at - interval '1 day' THEN
+        RAISE EXCEPTION 'eta cannot be before the event (at)' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_eta > v_at + interval '1 year' THEN
+        RAISE EXCEPTION 'eta is more than a year after the event (at)' USING ERRCODE = 'OL400';
+    END IF;
     IF (v_lat IS NULL) <> (v_lon IS NULL) THEN
         RAISE EXCEPTION 'lat and lon come together' USING ERRCODE = 'OL400';
     END IF;
@@ -266,6 +275,15 @@ BEGIN
         RETURN t.reply;
     END IF;
 
+    -- Delivered before it left cannot be (SHIPMENT DELIVERED refuses the same), and an event from
+    -- long before it left is another parcel's or a wrong clock: it would show as the parcel's
+    -- state, or add a transit of nothing to the lane's ETA history.
+    IF v_code = 'delivered' AND v_at < s.shipped_at THEN
+        RAISE EXCEPTION 'at cannot be before the shipment left (%)', orderly.json_time(s.shipped_at) USING ERRCODE = 'OL400';
+    END IF;
+    IF v_at < s.shipped_at - interval '1 day' THEN
+        RAISE EXCEPTION 'at is more than a day before the shipment left (%)', orderly.json_time(s.shipped_at) USING ERRCODE = 'OL400';
+    END IF;
     v_before := jsonb_build_object('status', s.status, 'tracking_code', s.tracking_code,
                                    'tracking_at', orderly.json_time(s.tracking_at),
                                    'carrier_eta', orderly.json_time(s.carrier_eta));
@@ -366,7 +384,7 @@ SELECT orderly.register_command('TRACKING EVENT', 'api.tracking_event', 'trackin
 -- The webhook ------------------------------------------------------------------------------------------
 -- orderlyd's HTTP listener hands over the carrier code from the path, the raw body and the
 -- X-Orderly-Signature header; the answer is {"status": HTTP status, "body": {...}}:
---   401 {"error":"bad signature"}   no such active carrier, no secret set, or no matching signature
+--   401 {"error":"bad signature"}   no such carrier, no secret set, or no matching signature
 --                                   (one answer for all: the caller learns nothing without the secret)
 --   400 {"error":…, "field":…}      the body is not a JSON object, or a field is missing, unknown or wrong
 --   404 {"error":…}                 no such shipment of this carrier
@@ -387,7 +405,9 @@ DECLARE
     v_msg    text;
     v_field  text;
 BEGIN
-    SELECT * INTO c FROM orderly.carriers x WHERE x.code = lower(btrim(carrier_webhook.carrier)) AND x.active;
+    -- Inactive or not: an inactive carrier takes no new shipments, and its parcels on the way are
+    -- still tracked (its secret is what lets it post; admin.rotate_carrier_secret ends that).
+    SELECT * INTO c FROM orderly.carriers x WHERE x.code = lower(btrim(carrier_webhook.carrier));
     IF FOUND AND body IS NOT NULL THEN
         v_ok := orderly.signature_matches(body, signature, c.webhook_secret)
                 OR (coalesce(c.webhook_previous_until > now(), false)

@@ -30,6 +30,9 @@ import Testing
             let shippedLine = try #require(shipped.data.first, "\(shipped.final)")
             let shipment = try #require(try doc(shippedLine)["id"].int)
             await warehouse.close()
+            // The parcel left two hours ago: the tests' events are dated within that time (an
+            // event from before a shipment left is refused).
+            try await server.database.execute("UPDATE orderly.shipments SET shipped_at = now() - interval '2 hours' WHERE id = $1", [String(shipment)])
             let secret = try #require(try await server.database.execute("SELECT admin.rotate_carrier_secret('dhl')").scalar)
             return try await body(server, shipment, secret)
         }
@@ -75,6 +78,22 @@ import Testing
                 #expect(answer.status == 400, "\(body): \(answer.status) \(answer.body)")
                 #expect(try doc(answer.body)["error"].text?.isEmpty == false, "\(answer.body)")
             }
+            #expect(try await Self.count(server, "SELECT count(*) FROM orderly.tracking_events") == 0)
+
+            // A raw NUL byte, signed over the whole body: PostgreSQL's text would end there and
+            // the signature be checked over what comes before it only.
+            let file = TemporaryFiles.path("nul-body.json")
+            var raw = Data(#"{"event_id":"ev-raw-nul","tracking_no":"JD100","code":"in_transit","at":"\#(at)"}"#.utf8)
+            raw.append(0)
+            try raw.write(to: URL(fileURLWithPath: file))
+            let port = try #require(server.server.webhookPort)
+            let script = """
+                sig=$(openssl dgst -sha256 -hmac "$SECRET" < "$FILE" | sed 's/^.* //')
+                curl -s -w '\\n%{http_code}' -H 'Content-Type: application/json' -H "X-Orderly-Signature: sha256=$sig" \
+                     --data-binary @"$FILE" "http://127.0.0.1:\(port)/carriers/dhl/events"
+                """
+            let output = try await Program.run("/bin/bash", ["-c", script], environment: ["FILE": file, "SECRET": secret]).stdout
+            #expect(output.hasSuffix("\n400") && output.contains("NUL byte"), "\(output)")
             #expect(try await Self.count(server, "SELECT count(*) FROM orderly.tracking_events") == 0)
         }
     }

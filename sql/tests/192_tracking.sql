@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(68);
+SELECT plan(73);
 
 DO $$
 BEGIN
@@ -110,6 +110,14 @@ SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2
                  'OL400', 'lat must be between -90 and 90', 'a latitude out of range is refused');
 SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2099-01-03T10:00:00Z"}') $$,
                  'OL400', 'at cannot be in the future', 'an event from the future is refused');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"delivered","at":"2025-12-31T23:00:00Z"}') $$,
+                 'OL400', 'at cannot be before the shipment left (2026-01-01T00:00:00.000000Z)', 'delivered before it left is refused, as SHIPMENT DELIVERED refuses it');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"1900-01-01T00:00:00Z"}') $$,
+                 'OL400', 'at is more than a day before the shipment left (2026-01-01T00:00:00.000000Z)', 'so is an event from long before it left');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","eta":"9999-12-31T00:00:00Z"}') $$,
+                 'OL400', 'eta is more than a year after the event (at)', 'an ETA years ahead is a placeholder, refused');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","eta":"1999-01-01T00:00:00Z"}') $$,
+                 'OL400', 'eta cannot be before the event (at)', 'an ETA before the event is refused');
 SELECT throws_ok(format($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","shipment":%s,"code":"in_transit","at":"2026-01-03T10:00:00Z"}') $$, test.id('s1')),
                  'OL400', 'give exactly one of shipment and tracking_no', 'shipment and tracking_no together are refused');
 SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","signed_by":"Bo"}') $$,
@@ -140,6 +148,7 @@ SELECT is((SELECT actor_kind || ' ' || orderly.username_of(actor_user_id) FROM o
 -- The webhook ------------------------------------------------------------------------------------
 
 INSERT INTO ids VALUES ('s2', pg_temp.shipped(test.id('acme'), 'dhl', 'JD0002'));
+UPDATE orderly.shipments SET shipped_at = '2026-01-01T00:00:00Z' WHERE id = test.id('s2');
 INSERT INTO secrets VALUES ('dhl1', admin.rotate_carrier_secret('dhl'));
 SELECT ok((SELECT position(convert_to((SELECT secret FROM secrets WHERE name = 'dhl1'), 'UTF8') IN webhook_secret) = 0
            FROM orderly.carriers WHERE code = 'dhl'), 'the secret is stored encrypted, not as itself');
@@ -204,6 +213,11 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w1","tracking_no":"JD0002","code":"i
           'sent again: 200 with the same reply');
 SELECT is((SELECT actor_kind FROM orderly.audit_log WHERE action = 'shipment.tracking' AND after ->> 'event_id' = 'w1'),
           'carrier', 'audited as the carrier''s own');
+SELECT admin.set_carrier('dhl', 'DHL', active => false);
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w1b","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:30:00Z"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
+          '200', 'a carrier made inactive (no new shipments) still tracks its parcels on the way');
+SELECT admin.set_carrier('dhl', 'DHL', active => true);
 SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"w1","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T10:00:00Z","lat":53.1,"lon":8.8}') ->> 'applied',
           'true', 'the same event by the protocol is a replay of the webhook''s (one event, one reply)');
 INSERT INTO secrets VALUES ('dhl2', admin.rotate_carrier_secret('dhl'));

@@ -112,6 +112,11 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let bytes = body, let text = String(validating: bytes.readableBytesView, as: UTF8.self) else {
             return write(400, #"{"error":"the body is not UTF-8 text"}"#, request: request, context: context)
         }
+        // PostgreSQL's text ends at a NUL byte: the signature would be checked, and the event
+        // read, over the bytes before it only. JSON has no raw NUL (it writes \u0000).
+        guard !bytes.readableBytesView.contains(0) else {
+            return write(400, #"{"error":"the body holds a NUL byte"}"#, request: request, context: context, close: true)
+        }
         let carrier = String(parts[2]), database = self.database
         let promise = context.eventLoop.makePromise(of: WebhookAnswer.self)
         promise.completeWithTask { await database.carrierWebhook(carrier: carrier, body: text, signature: signature) }
