@@ -107,9 +107,9 @@ import Testing
             // where an admin made it free.
             let refused = try await rita.request(#"ORDER AMEND \#(order) changes=[{"action":"remove_line","line":2}] reason="gizmos not needed""#)
             #expect(refused.final.hasPrefix("-CONFLICT line 2: taking 3 units off an order that is partially_shipped is a cancellation"), "\(refused.final)")
-            try await server.database.execute("SELECT admin.set_cancellation_policy('partially_shipped', note => 'free while the rest waits')")
+            try await server.database.execute("UPDATE orderly.cancellation_policies SET fee_percent = 0, fee_fixed = 0, fee_min = NULL, fee_max = NULL, approval_role = NULL WHERE status = 'partially_shipped'")
             let third = try await rita.request(#"ORDER AMEND \#(order) changes=[{"action":"remove_line","line":2}] reason="gizmos not needed""#)
-            #expect(try doc(third.data[0])["version"].int == 4, "\(third)")
+            #expect(try doc(try #require(third.data.first, "\(third.final)"))["version"].int == 4, "\(third)")
             stock = try await Self.reservations(server, order)
             #expect(stock.held == "1:MILL-1-STD=6" && stock.exact && stock.consistent, "\(stock)")
 
@@ -183,6 +183,9 @@ import Testing
             let rita = try await server.connect(as: "rita", password: "rita-password")
             let (order, _) = try await Self.create(rita, customer, #"[{"sku":"MILL-1-STD","qty":2}]"#)
             await rita.close()
+            // Whichever comes second may lower the quantity: taking units off a ready order is
+            // free here, so that both apply (the shipped policy charges for it: a cancellation).
+            try await server.database.execute("UPDATE orderly.cancellation_policies SET fee_percent = 0, fee_min = NULL WHERE status = 'ready'")
             let replies = try await raceRequests(server, 2, users: [("rita", "rita-password"), ("cas", "cas-password")]) { index in
                 #"ORDER AMEND \#(order) changes=[{"action":"set_line","line":1,"qty":\#(index == 0 ? 4 : 6)}] reason="at once \#(index)""#
             }
