@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(73);
+SELECT plan(75);
 
 DO $$
 BEGIN
@@ -268,6 +268,15 @@ SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"d4","tracking_no":"
           ->> 'applied', 'false', 'an event from before the delivery arrives late: stored, not applied');
 SELECT is((SELECT status || ' ' || coalesce(tracking_code, '-') FROM orderly.shipments WHERE id = test.id('s4')), 'delivered -',
           'the delivered shipment does not show in transit');
+
+-- Bound to another carrier, a login forgets the replies it kept (a retry would hand back what it
+-- posted for the carrier before).
+SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"k1","tracking_no":"JD0004","code":"in_transit","at":"2026-01-04T09:00:00Z","idempotency_key":"kk-1"}') IS NOT NULL;
+SELECT admin.set_user_carrier('dhlbot', 'ups');
+SELECT is((SELECT count(*) FROM orderly.idempotency_keys WHERE user_id = test.uid('dhlbot')), 0::bigint,
+          'rebound to ups: dhlbot''s kept replies are gone');
+SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"k1","tracking_no":"JD0004","code":"in_transit","at":"2026-01-04T09:00:00Z","idempotency_key":"kk-1"}') $$,
+                 'OL403', 'this login posts events for carrier ups only', 'and the same request again is refused, not replayed');
 
 SELECT * FROM finish();
 ROLLBACK;
