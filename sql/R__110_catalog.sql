@@ -247,7 +247,9 @@ SELECT orderly.register_command('CATALOG', 'api.catalog', 'catalog.read',
     usage      => 'CATALOG [category=CODE] [q=text] [limit=50] [after=CODE]',
     summary    => 'Active products by code; a category includes its sub-categories; q matches code or name.');
 
--- PRODUCT SHOW code: the whole product, inactive ones included (an order may still show them).
+-- PRODUCT SHOW code: the whole product, inactive ones included (an order may still show them);
+-- a customer's login sees an inactive product only when one of its orders has it (taken off sale,
+-- or not on sale yet, it is not the customer's to find: the same answer as no such product).
 CREATE OR REPLACE FUNCTION api.product_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -257,7 +259,10 @@ DECLARE
     v_code text := orderly.arg_code(product_show.args, 'code', true);
     v_id   bigint;
 BEGIN
-    SELECT p.id INTO v_id FROM orderly.products p WHERE p.code = v_code;
+    SELECT p.id INTO v_id FROM orderly.products p
+    WHERE p.code = v_code
+      AND (p.active OR orderly.own_customer(u) IS NULL
+           OR EXISTS (SELECT 1 FROM orderly.order_lines l WHERE l.customer_id = orderly.own_customer(u) AND l.product_id = p.id));
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown product "%"', v_code USING ERRCODE = 'OL404';
     END IF;

@@ -2,7 +2,7 @@
 -- audit rows, validation errors that change nothing, stock, bundles, the demo catalog.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(71);
+SELECT plan(73);
 
 DO $$
 BEGIN
@@ -137,6 +137,13 @@ SELECT is((test.call('product_show', 'rep', '{"code": "phn-a"}') -> 'skus' -> 1)
           '{"sku": "PHN-A-BLK", "options": {"colour": "blk"}, "active": true, "on_hand": 6, "reserved": 6, "available": 0}'::jsonb,
           'PRODUCT SHOW: SKUs with on hand, reserved, available');
 SELECT throws_ok($$SELECT test.call('product_show', 'rep', '{"code": "NOPE"}')$$, 'OL404', 'unknown product "NOPE"', 'PRODUCT SHOW unknown');
+-- An inactive product: staff see it; a customer's login only when one of its orders has it.
+SELECT admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
+UPDATE orderly.products SET active = false WHERE code = 'PHN-A';
+SELECT is(test.call('product_show', 'rep', '{"code": "PHN-A"}') ->> 'active', 'false', 'staff see an inactive product');
+SELECT throws_ok($$SELECT test.call('product_show', 'buyer', '{"code": "PHN-A"}')$$, 'OL404', 'unknown product "PHN-A"',
+                 'a customer does not: off sale (or not yet on sale), as if there were none');
+UPDATE orderly.products SET active = true WHERE code = 'PHN-A';
 
 -- Demo catalog ------------------------------------------------------------------------------------
 
