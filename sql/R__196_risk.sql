@@ -261,6 +261,16 @@ COMMENT ON COLUMN analytics.orders_at_risk.warned_since IS 'When the delay warni
 
 -- The timer ---------------------------------------------------------------------------------------------
 
+-- What the customer is told of a reason, in its language (orderly.risk_reason_texts), else in
+-- English (risk_reasons.customer_text).
+CREATE OR REPLACE FUNCTION orderly.reason_text(rr orderly.risk_reasons, customer_id bigint) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT t.customer_text FROM orderly.risk_reason_texts t JOIN orderly.customers c ON c.language = t.language
+                     WHERE t.reason = ($1).code AND c.id = $2), ($1).customer_text)
+$$;
+
 CREATE OR REPLACE FUNCTION api.run_delay_checks(now timestamptz DEFAULT now()) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -331,7 +341,7 @@ BEGIN
         -- The e-mail is a row of the outbox, written with the warning (no lock of api.notify's).
         IF rr.notify_customer THEN
             PERFORM orderly.queue_customer_email('order.delay', o,
-                jsonb_build_object('reason', rr.customer_text, 'requested_date', coalesce(o.requested_date::text, '')),
+                jsonb_build_object('reason', orderly.reason_text(rr, o.customer_id), 'requested_date', coalesce(o.requested_date::text, '')),
                 'order.delay:' || v_id);
         END IF;
         v_raised := v_raised || v_id;
@@ -363,7 +373,7 @@ BEGIN
         IF rr.notify_customer THEN
             FOR n IN SELECT u.id FROM orderly.users u WHERE u.customer_id = o.customer_id ORDER BY u.id LOOP
                 PERFORM api.notify(n.id, NULL, 'order.delay',
-                                   jsonb_build_object('order', o.id, 'reason_text', rr.customer_text,
+                                   jsonb_build_object('order', o.id, 'reason_text', orderly.reason_text(rr, o.customer_id),
                                                       'requested_date', o.requested_date, 'at', orderly.json_time(w.raised_at)),
                                    NULL, 'system');
             END LOOP;

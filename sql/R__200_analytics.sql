@@ -38,8 +38,14 @@ LANGUAGE sql STABLE
 AS $$
     SELECT (o.created_at AT TIME ZONE 'UTC')::date, o.id, o.customer_id, coalesce(c.region, 'unknown'), c.segment, o.currency,
            l.product_id, coalesce(l.sku_id, 0), p.category_id, l.qty - l.cancelled_qty,
-           round(l.gross * (l.qty - l.cancelled_qty) / l.qty, 2), round(l.discount * (l.qty - l.cancelled_qty) / l.qty, 2),
-           round(l.net * (l.qty - l.cancelled_qty) / l.qty, 2), round(l.tax * (l.qty - l.cancelled_qty) / l.qty, 2)
+           -- A partly cancelled line: its units still ordered, in proportion, and net plus tax
+           -- exactly what the order still counts (its total less what the cancelled units were
+           -- worth, round(worth × cancelled / qty): R__198_cancellation.sql), the tax taking the
+           -- cent; gross less discount is net, as on the line.
+           round(l.gross * (l.qty - l.cancelled_qty) / l.qty, 2),
+           round(l.gross * (l.qty - l.cancelled_qty) / l.qty, 2) - round(l.net * (l.qty - l.cancelled_qty) / l.qty, 2),
+           round(l.net * (l.qty - l.cancelled_qty) / l.qty, 2),
+           l.net + l.tax - round((l.net + l.tax) * l.cancelled_qty / l.qty, 2) - round(l.net * (l.qty - l.cancelled_qty) / l.qty, 2)
     FROM orderly.orders o
     JOIN orderly.customers c ON c.id = o.customer_id
     JOIN orderly.order_lines l ON l.order_id = o.id AND l.qty > l.cancelled_qty

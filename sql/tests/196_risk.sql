@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(71);
+SELECT plan(74);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -151,6 +151,16 @@ SELECT is((SELECT array_agg(k ORDER BY k) FROM orderly.notifications n,
 SELECT is((SELECT count(*) FROM orderly.outbox WHERE kind = 'order.delay'), 2::bigint, 'and an e-mail per warning is queued');
 SELECT is((SELECT subject FROM orderly.outbox WHERE kind = 'order.delay' AND order_id = test.id('calm')),
           format('Order %s may be late', test.id('calm')), 'rendered from its template');
+SELECT is((SELECT split_part(body, E'\n', 3) || ' ' || split_part(body, E'\n', 4) FROM orderly.outbox WHERE kind = 'order.delay' AND order_id = test.id('calm')),
+          format('we are sorry: your order %s may arrive later than planned. Making your order is taking longer than planned.', test.id('calm')),
+          'the e-mail reads right whether or not the order has a requested date');
+UPDATE orderly.customers SET language = 'de' WHERE id = test.id('acme');
+SELECT is(orderly.reason_text((SELECT r FROM orderly.risk_reasons r WHERE code = 'production_issue'), test.id('acme')),
+          'Die Fertigung Ihrer Bestellung dauert länger als geplant.', 'a German customer is told why in German');
+UPDATE orderly.customers SET language = 'fr' WHERE id = test.id('acme');
+SELECT is(orderly.reason_text((SELECT r FROM orderly.risk_reasons r WHERE code = 'production_issue'), test.id('acme')),
+          'Making your order is taking longer than planned.', 'and in English where there is no text in its language');
+UPDATE orderly.customers SET language = 'en' WHERE id = test.id('acme');
 -- Resolved: cleared; back: raised again.
 UPDATE orderly.production_issues SET resolved_at = now(), resolution = 'arrived' WHERE order_id = test.id('calm');
 SELECT is((SELECT array_agg(r::jsonb ->> 'kind') FROM api.run_delay_checks(now()) r), ARRAY['cleared'], 'a reason gone clears its warning');

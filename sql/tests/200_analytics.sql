@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(72);
+SELECT plan(73);
 
 DO $$
 BEGIN
@@ -400,6 +400,15 @@ SELECT is((SELECT after ->> 'login' FROM orderly.audit_log WHERE action = 'bi_lo
           'audited, without the password');
 SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'bi_login.create' AND after::text LIKE '%a long secret%'),
           'the password is nowhere in the audit log');
+
+-- A partly cancelled line counts exactly what the order still counts: 4 at 79.96 + 15.19 tax, 2
+-- cancelled (worth 47.58) leave 47.57; net and tax rounded each alone made 39.98 + 7.60 = 47.58.
+SELECT pg_temp.order('o14', 'b', 'EUR', '2026-05-21 09:00Z', 'approved', '[{"product":"P2","qty":4,"cancelled":2,"gross":79.96,"tax":15.19}]',
+    '[[null,"submitted","2026-05-21 09:00Z"],["submitted","approved","2026-05-21 10:00Z"]]');
+SELECT is((SELECT gross - discount || ' ' || net || ' ' || tax || ' ' || net + tax FROM orderly.sales_lines(ARRAY['2026-05-21'::date])
+           WHERE order_id = test.id('o14')),
+          (SELECT '39.98 39.98 7.59 ' || total - cancelled_total FROM orderly.orders WHERE id = test.id('o14')),
+          'sales: net + tax of the units still ordered is the order''s total less what was cancelled (47.57), to the cent');
 
 SELECT * FROM finish();
 ROLLBACK;
