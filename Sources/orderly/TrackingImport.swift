@@ -55,6 +55,7 @@ struct TrackingImport {
         var summary = Summary()
         var pending: [Int] = []  // line numbers of requests in flight, in order
         var next = 0, done = 0
+        var seen = Set<String>()   // event_id and received_at of the replies counted
         let bar = progress ? ProgressBar(total: rows.count) : nil
         while done < rows.count {
             while next < rows.count && pending.count < window {
@@ -79,7 +80,14 @@ struct TrackingImport {
             if response.isSuccess, let reply = response.data.first.flatMap({ JSONValue(parsing: $0) }),
                case .object(let members) = reply {
                 let member = { (key: String) in members.first { $0.key == key }?.value }
-                if case .string(let text)? = member("received_at"), let received = Self.parseTime(text), received < started {
+                // A replay: received before this import began, or earlier in it (the same event
+                // twice in the file gets the first one's reply, received_at and all).
+                let receivedAt: String? = if case .string(let text)? = member("received_at") { text } else { nil }
+                let eventID: String? = if case .string(let text)? = member("event_id") { text } else { nil }
+                let seenKey = "\(eventID ?? "")\u{0}\(receivedAt ?? "")"
+                if let text = receivedAt, let received = Self.parseTime(text), received < started {
+                    summary.replays += 1
+                } else if receivedAt != nil && !seen.insert(seenKey).inserted {
                     summary.replays += 1
                 } else if member("applied") == .bool(false) {
                     summary.older += 1
