@@ -67,9 +67,15 @@ public struct Request: Equatable, Sendable {
         var words: [String] = []
         for token in tokens {
             guard case .positional(.bare(let word)) = token else { break }
-            words.append(word.uppercased())
+            words.append(Request.asciiUppercased(word))
         }
         return words
+    }
+
+    /// Command names are ASCII: a-z upper-cased and nothing else. Unicode's own upper-casing
+    /// would make "ınbox" (a dotless i) INBOX, one command under many spellings.
+    public static func asciiUppercased(_ word: String) -> String {
+        String(decoding: word.utf8.map { (0x61...0x7A).contains($0) ? $0 - 0x20 : $0 }, as: UTF8.self)
     }
 
     /// The arguments after the first `wordCount` tokens (the command words), as one JSON object

@@ -11,6 +11,14 @@ import Testing
         ])
     }
 
+    /// Command words are upper-cased as ASCII only: a dotless ı or a long ſ does not spell INBOX
+    /// or SHOW (Unicode upper-casing made "ınbox" run INBOX).
+    @Test func commandWordsAreASCIIUpperCased() throws {
+        #expect(try Request(parsing: "ınbox limit=1").commandWords == ["ıNBOX"])
+        #expect(try Request(parsing: "order ſhow 1").commandWords == ["ORDER", "ſHOW", "1"])
+        #expect(try Request(parsing: "Order Show 1").commandWords == ["ORDER", "SHOW", "1"])
+    }
+
     @Test func quotedStringsAreUnescaped() throws {
         let request = try Request(parsing: #"AUTH "alice smith" "p\"w\\d \u00e9 \ud83d\ude00""#)
         #expect(request.positionalValues(skipping: 1) == [.string("alice smith"), .string("p\"w\\d é 😀")])

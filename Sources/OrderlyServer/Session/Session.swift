@@ -211,7 +211,7 @@ final class Session {
         if !values.isEmpty {
             // The command named, else every command that begins with the words given (HELP ORDER:
             // all ORDER commands), else every command that begins with the text (HELP ORD).
-            let name = values.map { $0.text.uppercased() }.joined(separator: " ")
+            let name = values.map { Request.asciiUppercased($0.text) }.joined(separator: " ")
             if let command = visible.first(where: { $0.name == name }) {
                 shown = [command]
             } else {
