@@ -744,3 +744,23 @@ AS $$
         ELSE (regexp_replace($1::text, '\s*\}\s*$', '') || ', ' || regexp_replace($2::text, '^\s*\{', ''))::json
     END
 $$;
+
+-- A currency argument: a known ISO 4217 code (orderly.currencies, V037), upper-cased; NULL stays
+-- NULL. what names the argument in the message.
+CREATE OR REPLACE FUNCTION orderly.check_currency(value text, what text DEFAULT 'currency') RETURNS char(3)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := upper(btrim(value));
+BEGIN
+    IF value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v !~ '^[A-Z]{3}$' OR NOT EXISTS (SELECT 1 FROM orderly.currencies c WHERE c.code = v) THEN
+        RAISE EXCEPTION '% must be an ISO 4217 currency code like EUR or USD ("%" is none)', what, orderly.for_message(value)
+            USING ERRCODE = 'OL400';
+    END IF;
+    RETURN v;
+END
+$$;

@@ -332,7 +332,7 @@ DECLARE
     v_name     text := orderly.check_catalog_name(orderly.arg_text(product_create.args, 'name', true), 'name');
     v_kind     text := lower(btrim(orderly.arg_text(product_create.args, 'kind', true)));
     v_price    numeric := coalesce(orderly.check_price(orderly.arg_numeric(product_create.args, 'base_price'), 'base_price'), 0);
-    v_currency text := upper(btrim(coalesce(orderly.arg_text(product_create.args, 'currency'), 'EUR')));
+    v_currency text := orderly.check_currency(coalesce(orderly.arg_text(product_create.args, 'currency'), 'EUR'));
     v_desc     text := coalesce(orderly.arg_text(product_create.args, 'description'), '');
     v_formula  text := nullif(btrim(orderly.arg_text(product_create.args, 'formula')), '');
     v_params   jsonb := orderly.arg_value(product_create.args, 'params');
@@ -345,9 +345,6 @@ BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     IF v_kind NOT IN ('goods', 'service', 'custom') THEN
         RAISE EXCEPTION 'kind must be goods, service or custom (bundles: BUNDLE CREATE)' USING ERRCODE = 'OL400';
-    END IF;
-    IF v_currency !~ '^[A-Z]{3}$' THEN
-        RAISE EXCEPTION 'currency must be a 3-letter code like EUR' USING ERRCODE = 'OL400';
     END IF;
     IF length(v_desc) > 2000 THEN
         RAISE EXCEPTION 'description must be at most 2000 characters' USING ERRCODE = 'OL400';
@@ -632,7 +629,7 @@ DECLARE
     v_code     text := orderly.arg_code(bundle_create.args, 'code', true);
     v_name     text := orderly.check_catalog_name(orderly.arg_text(bundle_create.args, 'name', true), 'name');
     v_price    numeric := orderly.check_price(orderly.arg_numeric(bundle_create.args, 'base_price', true), 'base_price');
-    v_currency text := upper(btrim(coalesce(orderly.arg_text(bundle_create.args, 'currency'), 'EUR')));
+    v_currency text := orderly.check_currency(coalesce(orderly.arg_text(bundle_create.args, 'currency'), 'EUR'));
     v_desc     text := coalesce(orderly.arg_text(bundle_create.args, 'description'), '');
     v_cat      text := orderly.arg_code(bundle_create.args, 'category');
     v_items    jsonb := orderly.arg_value(bundle_create.args, 'items', true);
@@ -647,9 +644,6 @@ DECLARE
     v_doc      jsonb;
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
-    IF v_currency !~ '^[A-Z]{3}$' THEN
-        RAISE EXCEPTION 'currency must be a 3-letter code like EUR' USING ERRCODE = 'OL400';
-    END IF;
     IF length(v_desc) > 2000 THEN
         RAISE EXCEPTION 'description must be at most 2000 characters' USING ERRCODE = 'OL400';
     END IF;

@@ -80,10 +80,10 @@ BEGIN
         END IF;
     END IF;
     IF args ? 'credit_currency' THEN
-        c.credit_currency := upper(btrim(orderly.arg_text(args, 'credit_currency')));
-        IF c.credit_currency IS NULL OR c.credit_currency !~ '^[A-Z]{3}$' THEN
-            RAISE EXCEPTION 'credit_currency must be a three-letter currency code like EUR' USING ERRCODE = 'OL400';
+        IF orderly.arg_text(args, 'credit_currency') IS NULL THEN
+            RAISE EXCEPTION 'credit_currency must be a currency code like EUR' USING ERRCODE = 'OL400';
         END IF;
+        c.credit_currency := orderly.check_currency(orderly.arg_text(args, 'credit_currency'), 'credit_currency');
     END IF;
     UPDATE orderly.customers x
     SET payment_terms = c.payment_terms, credit_limit = c.credit_limit, credit_currency = c.credit_currency,

@@ -793,9 +793,7 @@ BEGIN
     IF order_type IS NOT NULL AND order_type NOT IN ('standard', 'custom', 'strategic') THEN
         RAISE EXCEPTION 'order_type must be standard, custom or strategic (NULL: any)' USING ERRCODE = 'OL400';
     END IF;
-    IF currency IS NOT NULL AND upper(currency) !~ '^[A-Z]{3}$' THEN
-        RAISE EXCEPTION 'currency must be a three-letter ISO code' USING ERRCODE = 'OL400';
-    END IF;
+    currency := orderly.check_currency(currency);
     IF note IS NOT NULL AND (length(note) > 500 OR NOT orderly.shows_on_one_line(note)) THEN
         RAISE EXCEPTION 'note must be at most 500 characters on one line, without control or direction-override characters'
             USING ERRCODE = 'OL400';

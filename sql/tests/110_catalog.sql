@@ -2,7 +2,7 @@
 -- audit rows, validation errors that change nothing, stock, bundles, the demo catalog.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(73);
+SELECT plan(75);
 
 DO $$
 BEGIN
@@ -55,6 +55,9 @@ SELECT throws_ok($$SELECT test.call('product_create', 'cat', '{"code": "P1", "na
                  'base_price must be between 0 and 999999999999.99', 'negative base price');
 SELECT throws_ok($$SELECT test.call('product_create', 'cat', '{"code": "P1", "name": "P", "kind": "goods", "base_price": 1.005}')$$, 'OL400',
                  'base_price must have at most 2 decimals', 'sub-cent base price');
+SELECT throws_ok($$SELECT test.call('product_create', 'cat', '{"code": "P1", "name": "P", "kind": "goods", "currency": "XYZ"}')$$, 'OL400',
+                 'currency must be an ISO 4217 currency code like EUR or USD ("XYZ" is none)', 'a currency that is none (V037: orderly.currencies)');
+SELECT is(orderly.check_currency(' chf ')::text, 'CHF', 'a known one, however it is written');
 SELECT throws_ok($$SELECT test.call('product_create', 'cat', '{"code": "P1", "name": "P", "kind": "goods", "formula": "1"}')$$, 'OL400',
                  'only custom products have a formula', 'a formula on goods');
 SELECT throws_ok($$SELECT test.call('product_create', 'cat', '{"code": "P1", "kind": "goods"}')$$, 'OL400', 'name is required', 'missing name');

@@ -4,7 +4,7 @@
 -- by finance without checking the limit again), with events and audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(27);
+SELECT plan(28);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -59,6 +59,8 @@ SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s,"
 SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s,"credit_limit":1e20}') $$, test.id('acme')),
                  'OL400', 'credit_limit must be an amount of at least 0 with at most 2 decimals, or "none"',
                  'nor is too large for an amount (named, not a database error)');
+SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s,"credit_currency":"EUE"}') $$, test.id('acme')),
+                 'OL400', 'credit_currency must be an ISO 4217 currency code like EUR or USD ("EUE" is none)', 'a credit limit in no currency');
 SELECT throws_ok(format($$ SELECT test.call('customer_terms', 'fay', '{"id":%s}') $$, test.id('acme')),
                  'OL400', 'nothing to change: give payment_terms, credit_limit or credit_currency', 'something to change');
 SELECT is(test.call('customer_show', 'rita', jsonb_build_object('id', test.id('acme'))) -> 'terms',
