@@ -409,6 +409,22 @@ END
 $$;
 
 -- An ISO date, today or later, and at most five years ahead (9999-12-31 is a typo, not a plan).
+-- The type a user may give an order: strategic is a staff decision (its own approval rules): a
+-- customer's login marking its order strategic went round the custom rule's production step.
+CREATE OR REPLACE FUNCTION orderly.order_type_for(u orderly.users, value text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := orderly.check_order_type(value);
+BEGIN
+    IF v = 'strategic' AND orderly.own_customer(u) IS NOT NULL THEN
+        RAISE EXCEPTION 'type strategic is for staff to give; a customer''s order is standard or custom' USING ERRCODE = 'OL403';
+    END IF;
+    RETURN v;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.check_requested_date(value text) RETURNS date
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -634,7 +650,7 @@ BEGIN
     END IF;
     INSERT INTO orderly.orders (customer_id, type, status, ship_to_id, requested_date, coupon_code, created_by, next_line_no)
     VALUES (c.id,
-            orderly.check_order_type(orderly.arg_text(args, 'type')),
+            orderly.order_type_for(u, orderly.arg_text(args, 'type')),
             'draft',
             (orderly.ship_to_address(c.id, orderly.arg_bigint(args, 'ship_to'))).id,
             orderly.check_requested_date(orderly.arg_text(args, 'requested_date')),
@@ -779,7 +795,7 @@ BEGIN
         o.requested_date := orderly.check_requested_date(orderly.arg_text(args, 'requested_date'));
     END IF;
     IF args ? 'type' THEN
-        o.type := orderly.check_order_type(orderly.arg_text(args, 'type'));
+        o.type := orderly.order_type_for(u, orderly.arg_text(args, 'type'));
     END IF;
     UPDATE orderly.orders x
     SET ship_to_id = o.ship_to_id, coupon_code = o.coupon_code, requested_date = o.requested_date, type = o.type,

@@ -233,7 +233,7 @@ $$;
 -- Staging ------------------------------------------------------------------------------------------
 
 -- The cancellation policy row that applies to the order now (an order on hold: the status it was
--- held from), most specific first; NULL: it cannot be cancelled at this status. Here rather than
+-- held from; an order back at approved after it was ready: ready), most specific first; NULL: it cannot be cancelled at this status. Here rather than
 -- with the cancellation commands (R__198_cancellation.sql, which call this file) because a change
 -- that takes units off an order is a cancellation of them and is judged by it (below).
 CREATE OR REPLACE FUNCTION orderly.cancellation_policy_for(o orderly.orders) RETURNS orderly.cancellation_policies
@@ -241,10 +241,17 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    p orderly.cancellation_policies;
+    p        orderly.cancellation_policies;
+    v_status text := CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END;
 BEGIN
+    -- Back at approved from ready (waiting for a payment, or for a line to be made first: V031),
+    -- the order was picked: it is judged as ready, or stepping back would make cancelling free.
+    IF v_status = 'approved'
+       AND EXISTS (SELECT 1 FROM orderly.order_status_history h WHERE h.order_id = o.id AND h.to_status = 'ready') THEN
+        v_status := 'ready';
+    END IF;
     SELECT * INTO p FROM orderly.cancellation_policies x
-    WHERE x.status = CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END
+    WHERE x.status = v_status
       AND (x.order_type IS NULL OR x.order_type = o.type)
       AND (x.currency IS NULL OR x.currency = o.currency)
     ORDER BY x.order_type IS NULL, x.currency IS NULL
@@ -253,32 +260,58 @@ BEGIN
 END
 $$;
 
--- Units a change takes off an order (a line removed, a quantity lowered) are a cancellation of
--- them: where the policy row that applies now charges for one or has a role decide it, the change
--- is refused and names ORDER CANCEL, which quotes, charges and asks. Where cancelling is free and
--- undecided (by the shipped policy: until production starts or the warehouse picks), a change
--- may take them off. Without this an amendment was a free way round the fee and its approval.
-CREATE OR REPLACE FUNCTION orderly.check_take_off(o orderly.orders, line_no integer, units integer) RETURNS void
+-- The fee of a policy row: percent of the basis plus the fixed part, at least the minimum, at
+-- most the maximum, and never more than the cancelled units are worth (cancelled_value).
+-- order_value is what the order is worth before this cancellation.
+CREATE OR REPLACE FUNCTION orderly.cancellation_fee(p orderly.cancellation_policies, cancelled_value numeric,
+                                                    order_value numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT least(greatest(least(round(CASE ($1).fee_basis WHEN 'order_value' THEN $3 ELSE $2 END * ($1).fee_percent / 100, 2)
+                                      + ($1).fee_fixed,
+                                coalesce(($1).fee_max, 'Infinity'::numeric)),
+                          coalesce(($1).fee_min, 0)),
+                 $2)
+$$;
+
+-- Units a change takes off an order (a line removed, a quantity lowered, a line's item changed:
+-- its units go back) are a cancellation of them: where the policy row that applies now would
+-- charge a fee for them or has a role decide it, the change is refused and names ORDER CANCEL,
+-- which quotes, charges and asks. Where cancelling them is free and undecided (by the shipped
+-- policy: until production starts or the warehouse picks), a change may take them off. Without
+-- this an amendment was a free way round the fee and its approval. worth: what the units are
+-- worth (as ORDER CANCEL values them); swap: the line's item changes.
+DROP FUNCTION IF EXISTS orderly.check_take_off(orderly.orders, integer, integer);
+CREATE OR REPLACE FUNCTION orderly.check_take_off(o orderly.orders, line_no integer, units integer, worth numeric,
+                                                  swap boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    p orderly.cancellation_policies;
+    p     orderly.cancellation_policies;
+    v_fee numeric;
 BEGIN
     IF units <= 0 THEN
         RETURN;
     END IF;
     p := orderly.cancellation_policy_for(o);
-    IF p.id IS NOT NULL AND p.fee_percent = 0 AND p.fee_fixed = 0 AND coalesce(p.fee_min, 0) = 0 AND p.approval_role IS NULL THEN
+    v_fee := CASE WHEN p.id IS NOT NULL THEN orderly.cancellation_fee(p, worth, o.total - o.cancelled_total) END;
+    IF v_fee = 0 AND p.approval_role IS NULL THEN
         RETURN;
     END IF;
-    RAISE EXCEPTION 'line %: taking % unit% off an order that is % is a cancellation, and % (cancellation policy): cancel them instead (ORDER CANCEL % lines=[{"line":%,"qty":%}] reason=…; quote=true tells the fee)',
-        line_no, units, CASE WHEN units = 1 THEN '' ELSE 's' END, o.status,
+    RAISE EXCEPTION 'line %: % an order that is % is a cancellation, and % (cancellation policy): cancel them instead (ORDER CANCEL % lines=[{"line":%,"qty":%}] reason=…; quote=true tells the fee)%',
+        line_no,
+        CASE WHEN swap THEN format('changing its item gives back its %s unit%s, and giving units back from', units, CASE WHEN units = 1 THEN '' ELSE 's' END)
+             ELSE format('taking %s unit%s off', units, CASE WHEN units = 1 THEN '' ELSE 's' END) END,
+        CASE WHEN o.status <> 'on_hold' AND p.status IS DISTINCT FROM o.status THEN format('%s (it was %s)', o.status, p.status)
+             ELSE o.status END,
         CASE WHEN p.id IS NULL THEN format('an order that is %s cannot be cancelled', o.status)
-             WHEN p.fee_percent = 0 AND p.fee_fixed = 0 AND coalesce(p.fee_min, 0) = 0 THEN format('%s decides it', p.approval_role)
+             WHEN v_fee = 0 THEN format('%s decides it', p.approval_role)
              WHEN p.approval_role IS NULL THEN 'it costs a fee'
              ELSE format('it costs a fee and %s decides it', p.approval_role) END,
-        o.id, line_no, units
+        o.id, line_no, units,
+        CASE WHEN swap THEN ' and add a line with the new item' ELSE '' END
         USING ERRCODE = 'OL409';
 END
 $$;
@@ -343,6 +376,8 @@ DECLARE
     a         orderly.addresses;
     v_repriced integer[];
     v_worth   jsonb;
+    v_items   jsonb;
+    v_made    text;
 BEGIN
     FOR e IN SELECT x FROM jsonb_array_elements(actions) x LOOP
         v_action := e ->> 'action';
@@ -395,7 +430,8 @@ BEGIN
                 IF f.shipped > 0 THEN
                     RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
                 END IF;
-                PERFORM orderly.check_take_off(o, v_no, v_line.qty - v_line.cancelled_qty);
+                PERFORM orderly.check_take_off(o, v_no, v_line.qty - v_line.cancelled_qty,
+                                                round((v_line.net + v_line.tax) * (v_line.qty - v_line.cancelled_qty) / v_line.qty, 2));
                 v_specs := (SELECT coalesce(jsonb_agg(s), '[]') FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer <> v_no);
                 v_removed := v_removed || v_no;
             ELSE
@@ -412,7 +448,8 @@ BEGIN
                     RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
                 END IF;
                 IF e ? 'qty' THEN
-                    PERFORM orderly.check_take_off(o, v_no, v_line.qty - (e ->> 'qty')::integer);
+                    PERFORM orderly.check_take_off(o, v_no, v_line.qty - (e ->> 'qty')::integer,
+                                                    round((v_line.net + v_line.tax) * greatest(v_line.qty - (e ->> 'qty')::integer, 0) / v_line.qty, 2));
                 END IF;
                 -- A touched line is priced again as a whole (tiers count its units), which would
                 -- change what its shipped units cost.
@@ -495,7 +532,35 @@ BEGIN
             FROM orderly.order_lines x
             WHERE x.order_id = o.id AND x.line_no = ANY (v_repriced) AND x.cancelled_qty > 0;
         END IF;
+        -- What the lines changed in place were (their item, what their open units are worth), to
+        -- judge after pricing whether their item changed.
+        SELECT jsonb_object_agg(x.line_no::text, jsonb_build_object('sku', x.sku_id, 'product', x.product_id, 'params', x.spec -> 'params',
+                   'units', x.qty - x.cancelled_qty, 'worth', round((x.net + x.tax) * (x.qty - x.cancelled_qty) / x.qty, 2)))
+        INTO v_items
+        FROM orderly.order_lines x
+        WHERE x.order_id = o.id AND x.line_no = ANY (v_touched) AND NOT x.line_no = ANY (v_added);
         o := orderly.set_order_lines(o, v_specs, CASE WHEN reprice THEN v_repriced || v_added ELSE v_touched END);
+        -- A line whose item changed (another SKU, other parameters of a made item) gives its units
+        -- back: judged as taking them off.
+        FOR f IN SELECT x.line_no, (v_items -> x.line_no::text) AS was FROM orderly.order_lines x
+                 WHERE x.order_id = o.id AND v_items ? x.line_no::text
+                   AND (x.sku_id IS DISTINCT FROM (v_items -> x.line_no::text ->> 'sku')::bigint
+                        OR x.product_id <> (v_items -> x.line_no::text ->> 'product')::bigint
+                        OR coalesce(x.spec -> 'params', 'null') <> v_items -> x.line_no::text -> 'params')
+                 ORDER BY x.line_no LOOP
+            PERFORM orderly.check_take_off(o, f.line_no, (f.was ->> 'units')::integer, (f.was ->> 'worth')::numeric, swap => true);
+        END LOOP;
+        -- A made-to-order line makes an order custom, which production approves (ORDER SUBMIT
+        -- makes a standard order with one custom): added to a standard order after submission, it
+        -- would go round that approval.
+        IF o.type = 'standard' THEN
+            SELECT p.code INTO v_made FROM orderly.order_lines x JOIN orderly.products p ON p.id = x.product_id
+            WHERE x.order_id = o.id AND x.line_no = ANY (v_added) AND p.kind = 'custom' ORDER BY x.line_no LIMIT 1;
+            IF v_made IS NOT NULL THEN
+                RAISE EXCEPTION '% is made to order: a standard order takes no made-to-order line once submitted (production approves custom orders); order it on a custom order',
+                    v_made USING ERRCODE = 'OL409';
+            END IF;
+        END IF;
         IF v_worth IS NOT NULL THEN
             UPDATE orderly.orders x
             SET cancelled_total = x.cancelled_total
@@ -835,7 +900,38 @@ $$;
 
 -- After production's confirmation (or none was needed): an approval round when the new total
 -- needs one, else applied. Returns the change.
-CREATE OR REPLACE FUNCTION orderly.advance_change(u orderly.users, o orderly.orders, c orderly.order_changes)
+-- Applies a change once it was decided (its round's last approval, production's confirmation).
+-- One the order has moved past while it waited (taking units off is a cancellation now, its line
+-- is being made, the stock is short) is declined with why instead of failing the decision: its
+-- author and the customer hear of it (change.declined), and it no longer blocks the next change.
+CREATE OR REPLACE FUNCTION orderly.apply_decided_change(u orderly.users, o orderly.orders, c orderly.order_changes)
+RETURNS orderly.order_changes
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_why text;
+BEGIN
+    -- A cancellation request waiting holds the decision back (it may cancel what the change is
+    -- about): refused, the change stays.
+    PERFORM orderly.check_no_cancel_request(o, c.actions);
+    BEGIN
+        RETURN orderly.apply_change(u, o, c);
+    EXCEPTION WHEN SQLSTATE 'OL409' OR SQLSTATE 'OL403' THEN
+        GET STACKED DIAGNOSTICS v_why = MESSAGE_TEXT;
+    END;
+    c := orderly.close_change(u, o, c, 'declined', left('it can no longer be applied: ' || regexp_replace(v_why, '[[:cntrl:]]', ' ', 'g'), 500),
+                              'the order changed before this change could be made');
+    PERFORM orderly.notify_declined(o, c, u.id);
+    RETURN c;
+END
+$$;
+
+DROP FUNCTION IF EXISTS orderly.advance_change(orderly.users, orderly.orders, orderly.order_changes);
+-- decided: production confirmed it (CHANGE CONFIRM), so that a change it can no longer be is
+-- declined rather than refused (apply_decided_change); at ORDER AMEND it is refused.
+CREATE OR REPLACE FUNCTION orderly.advance_change(u orderly.users, o orderly.orders, c orderly.order_changes,
+                                                  decided boolean DEFAULT false)
 RETURNS orderly.order_changes
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -851,6 +947,9 @@ BEGIN
         UPDATE orderly.order_changes x SET waiting_for = 'approval' WHERE x.id = c.id RETURNING * INTO c;
         a := orderly.open_round(v_new, r, u.id, c.id);
         RETURN c;
+    END IF;
+    IF decided THEN
+        RETURN orderly.apply_decided_change(u, o, c);
     END IF;
     RETURN orderly.apply_change(u, o, c);
 END
@@ -980,12 +1079,12 @@ BEGIN
             CASE WHEN c.status = 'pending' THEN 'waiting for ' || c.waiting_for ELSE c.status END USING ERRCODE = 'OL409';
     END IF;
     PERFORM orderly.audit(u.id, 'order.change_confirm', 'order', o.id::text, NULL, jsonb_build_object('change', c.id));
-    c := orderly.advance_change(u, o, c);
+    c := orderly.advance_change(u, o, c, decided => true);
     SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
     RETURN NEXT orderly.remember(u, args, orderly.change_doc(c));
     IF c.status = 'applied' THEN
         PERFORM orderly.notify_changed(o, c, u.id);
-    ELSE
+    ELSIF c.status = 'pending' THEN
         PERFORM orderly.notify_waiting(o, c, u.id);
     END IF;
 END

@@ -40,20 +40,7 @@
 -- The row that applies to the order now: orderly.cancellation_policy_for (R__197_amendments.sql,
 -- where a change that takes units off an order is judged by it too).
 
--- The fee of a policy row: percent of the basis plus the fixed part, at least the minimum, at
--- most the maximum, and never more than the cancelled units are worth (cancelled_value).
--- order_value is what the order is worth before this cancellation.
-CREATE OR REPLACE FUNCTION orderly.cancellation_fee(p orderly.cancellation_policies, cancelled_value numeric,
-                                                    order_value numeric) RETURNS numeric
-LANGUAGE sql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT least(greatest(least(round(CASE ($1).fee_basis WHEN 'order_value' THEN $3 ELSE $2 END * ($1).fee_percent / 100, 2)
-                                      + ($1).fee_fixed,
-                                coalesce(($1).fee_max, 'Infinity'::numeric)),
-                          coalesce(($1).fee_min, 0)),
-                 $2)
-$$;
+-- The fee of a policy row: orderly.cancellation_fee (R__197_amendments.sql, beside the policy row).
 
 CREATE OR REPLACE FUNCTION orderly.cancellation_policy_doc(p orderly.cancellation_policies) RETURNS jsonb
 LANGUAGE sql IMMUTABLE

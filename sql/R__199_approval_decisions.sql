@@ -35,7 +35,7 @@ BEGIN
     ELSIF c.change_id IS NOT NULL THEN
         -- A change's round: the change is applied; the order stays where it was.
         SELECT * INTO ch FROM orderly.order_changes x WHERE x.id = c.change_id FOR UPDATE;
-        ch := orderly.apply_change(u, o, ch);
+        ch := orderly.apply_decided_change(u, o, ch);
         SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
     ELSE
         o := orderly.change_status(o, 'approved', u.id,

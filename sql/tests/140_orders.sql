@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(100);
+SELECT plan(101);
 
 DO $$
 BEGIN
@@ -273,6 +273,9 @@ INSERT INTO orderly.products (code, name, kind, base_price) VALUES ('MADE', 'Mad
 SELECT is(test.call('order_create', 'buyer', jsonb_build_object('customer', test.id('acme'), 'type', 'standard', 'submit', true,
                                                               'lines', '[{"product":"MADE","qty":1},{"sku":"CASE-A-STD","qty":1}]'::jsonb)) ->> 'type',
           'custom', 'a customer''s "standard" order with a made-to-order line is submitted as custom');
+SELECT throws_ok(format($$ SELECT test.call('order_create', 'buyer', '{"customer":%s,"type":"strategic","lines":[{"product":"MADE","qty":1}]}') $$, test.id('acme')),
+                 'OL403', 'type strategic is for staff to give; a customer''s order is standard or custom',
+                 'a customer does not mark its order strategic (that would go round production''s approval too)');
 SELECT is(test.call('order_create', 'mona', jsonb_build_object('customer', test.id('acme'), 'type', 'strategic', 'submit', true,
                                                              'lines', '[{"product":"MADE","qty":1}]'::jsonb)) ->> 'type',
           'strategic', 'a strategic one stays strategic');

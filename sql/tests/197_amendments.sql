@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(147);
+SELECT plan(157);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -30,6 +30,13 @@ INSERT INTO orderly.products (code, name, kind, base_price) VALUES
     ('GD', 'Gadget', 'goods', 100), ('GB', 'Gizmo', 'goods', 10), ('CU', 'Custom case', 'custom', 200);
 INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, code || '-1', 100 FROM orderly.products WHERE code IN ('GD', 'GB');
 INSERT INTO orderly.carriers (code, name) VALUES ('dhl', 'DHL');
+-- A phone in two storage sizes (a variant group picks the SKU): 128 at 300.00, 256 at 400.00.
+INSERT INTO orderly.products (code, name, kind, base_price) VALUES ('PH', 'Phone', 'goods', 300);
+INSERT INTO orderly.option_groups (product_id, code, name, variant, required) SELECT id, 'storage', 'Storage', true, true FROM orderly.products WHERE code = 'PH';
+INSERT INTO orderly.option_values (group_id, code, name, price_delta)
+SELECT g.id, v.code, v.code || ' GB', v.delta FROM orderly.option_groups g, (VALUES ('128', 0), ('256', 100)) v (code, delta) WHERE g.code = 'storage';
+INSERT INTO orderly.skus (product_id, code, stock_on_hand, options)
+SELECT p.id, 'PH-' || v, 100, jsonb_build_object('storage', v) FROM orderly.products p, unnest(ARRAY['128', '256']) v WHERE p.code = 'PH';
 INSERT INTO ids VALUES ('acme', test.customer('rita', 'Acme', '+4930100100'));
 SELECT admin.link_customer('buyer', test.id('acme'));
 INSERT INTO ids SELECT 'dock2', (test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Dock 2',
@@ -94,7 +101,7 @@ SELECT throws_ok($$ INSERT INTO orderly.amendment_constraints (action, status, p
 
 -- A customer, while the order awaits approval ----------------------------------------------------------
 
-INSERT INTO ids VALUES ('a', test.submitted('buyer', test.id('acme'), '[{"sku":"GD-1","qty":2}]', '{"type":"strategic"}'));
+INSERT INTO ids VALUES ('a', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":2}]', '{"type":"strategic"}'));
 SELECT is(pg_temp.header('a'), 'pending_approval v1 200.00', 'a strategic order awaits a sales manager');
 CREATE TEMP TABLE replies (name text PRIMARY KEY, doc jsonb);
 INSERT INTO replies SELECT 'a1', pg_temp.amend('buyer', 'a', '[{"action":"set_line","line":1,"qty":3}]');
@@ -118,8 +125,8 @@ SELECT is(pg_temp.header('a') || ' ' || pg_temp.held(test.id('a')), 'pending_app
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sam', jsonb_build_object('id', %s)) $$, test.id('a')),
                  'OL409', format('order %s changed while you were deciding: round 2 is now asked (step 1 of 1, role general_manager); look at it again', test.id('a')),
                  'the sales manager, whose round the change replaced, is told the order changed (a conflict, not a lack of rights)');
-SELECT is(pg_temp.told('order.changed', test.id('a')), ARRAY['buyer', 'buyer'],
-          'before approval only the customer (its own author and login) hears of changes, once per change');
+SELECT is(pg_temp.told('order.changed', test.id('a')), ARRAY['buyer', 'buyer', 'rita', 'rita'],
+          'before approval only the customer (its own author and login) and the order''s creator hear of changes, once per change');
 SELECT ok(test.call('order_approve', 'gus', jsonb_build_object('id', test.id('a'))) IS NOT NULL, 'the new round is approved');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('buyer', 'a', '[{"action":"set_line","line":1,"qty":1}]') $$),
                  'OL409', format('order %s is ready: ask us to make this change (you may change an order yourself while it is submitted or pending_approval)', test.id('a')),
@@ -231,7 +238,10 @@ SELECT is((SELECT r -> 'payload' ->> 'reason' FROM jsonb_array_elements(test.row
 
 -- A ready order that can no longer be released goes back to approved (V031) ---------------------------------
 
-INSERT INTO ids VALUES ('r', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1}]'));
+INSERT INTO ids VALUES ('r', test.submitted('rita', test.id('acme'), '[{"sku":"GB-1","qty":1}]', '{"type":"custom"}'));
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'b', '[{"action":"add_line","product":"CU","qty":1}]') $$), 'OL409',
+                 'CU is made to order: a standard order takes no made-to-order line once submitted (production approves custom orders); order it on a custom order',
+                 'a made-to-order line is not added to a standard order after submission (it would go round production''s approval)');
 SELECT pg_temp.amend('rita', 'r', '[{"action":"add_line","product":"CU","qty":1}]') IS NOT NULL;
 SELECT is(pg_temp.header('r') || ' ' || (SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('r') ORDER BY id DESC LIMIT 1),
           'approved v2 210.00 a line is to be made first',
@@ -258,6 +268,9 @@ SELECT is(pg_temp.header('p') || ' ' || orderly.payment_status(o) || ' ' || (SEL
           'approved v2 30.00 partially_paid waiting for payment (prepaid)',
           'its total raised: back to approved, waiting for the difference (it was "Ready to ship" and not shippable)')
 FROM orderly.orders o WHERE o.id = test.id('p');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'p', '[{"action":"set_line","line":1,"qty":1}]') $$), 'OL409',
+                 format('line 1: taking 2 units off an order that is approved (it was ready) is a cancellation, and it costs a fee (cancellation policy): cancel them instead (ORDER CANCEL %s lines=[{"line":1,"qty":2}] reason=…; quote=true tells the fee)', test.id('p')),
+                 'back at approved after it was ready (picked), it is judged as ready: raising the total first is no way round the fee');
 SELECT throws_ok(format($$ SELECT test.call('shipment_create', 'wes', '{"order":%s,"lines":[{"line":1,"qty":3}],"carrier":"dhl"}') $$, test.id('p')),
                  'OL409', NULL, 'and it does not ship before the rest is paid');
 SELECT test.call('payment_record', 'fay', jsonb_build_object('order', test.id('p'), 'amount', 10, 'method', 'bank_transfer', 'reference', 'P-2'))
@@ -546,6 +559,13 @@ SELECT is(pg_temp.amend('sam', 'mp', '[{"action":"set_line","line":1,"qty":2}]')
 DELETE FROM orderly.cancellation_policies;
 INSERT INTO orderly.cancellation_policies OVERRIDING SYSTEM VALUE SELECT * FROM saved_policies;
 
+-- Another variant for a ready line gives its picked units back: judged as taking them off.
+INSERT INTO ids VALUES ('sw', test.submitted('rita', test.id('acme'), '[{"product":"PH","qty":2,"options":{"storage":"256"}}]'));
+SELECT is(pg_temp.header('sw'), 'ready v1 800.00', 'two 256 GB phones, ready');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'sw', '[{"action":"set_line","line":1,"options":{"storage":"128"}}]') $$), 'OL409',
+                 format('line 1: changing its item gives back its 2 units, and giving units back from an order that is ready is a cancellation, and it costs a fee (cancellation policy): cancel them instead (ORDER CANCEL %s lines=[{"line":1,"qty":2}] reason=…; quote=true tells the fee) and add a line with the new item', test.id('sw')),
+                 'a cheaper variant swapped in at ready is not a free way round the restocking fee');
+
 -- A change waiting for approval is not applied while a cancellation request waits (CANCEL APPROVE
 -- abandons it; CANCEL REJECT lets it be decided).
 INSERT INTO ids VALUES ('cr', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":5}]'));
@@ -560,6 +580,23 @@ SELECT test.call('cancel_reject', 'sam', jsonb_build_object('id', test.id('cr'),
 SELECT test.call('order_approve', 'sam', jsonb_build_object('id', test.id('cr'))) IS NOT NULL;
 SELECT is((SELECT status || ' v' || version || ' ' || (SELECT qty FROM orderly.order_lines WHERE order_id = o.id AND line_no = 1)
            FROM orderly.orders o WHERE id = test.id('cr')), 'ready v2 12', 'rejected: the change is approved and applied');
+
+-- A change the order moved past while it waited for approval is declined when approved, not
+-- left blocking: one gadget fewer was free at approved; once production started it is a
+-- cancellation.
+INSERT INTO ids VALUES ('mv', test.submitted('rita', test.id('acme'), '[{"product":"CU","qty":1},{"sku":"GD-1","qty":3}]', '{"type":"strategic"}'));
+SELECT test.call('order_approve', 'sam', jsonb_build_object('id', test.id('mv'))) IS NOT NULL;
+SELECT is(pg_temp.amend('rita', 'mv', '[{"action":"set_line","line":2,"qty":2},{"action":"add_line","sku":"GD-1","qty":10}]') ->> 'waiting_for',
+          'approval', 'over 1 000 needs the general manager: the change waits');
+SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('mv'))) IS NOT NULL;
+SELECT lives_ok(format($$ SELECT test.call('order_approve', 'gus', '{"id":%s}') $$, test.id('mv')), 'the general manager approves');
+SELECT is((SELECT status || ': ' || decision_reason FROM orderly.order_changes WHERE order_id = test.id('mv')),
+          format('declined: it can no longer be applied: line 2: taking 1 unit off an order that is in_production is a cancellation, and it costs a fee and sales_manager decides it (cancellation policy): cancel them instead (ORDER CANCEL %s lines=[{"line":2,"qty":1}] reason=…; quote=true tells the fee)', test.id('mv')),
+          'the change is declined, saying why (production started meanwhile)');
+SELECT is(pg_temp.header('mv') || ' ' || pg_temp.held(test.id('mv')), 'in_production v1 560.00 2:GD-1=3',
+          'the order is as it was, and the ten gadgets the change held are given back');
+SELECT is(pg_temp.told('change.declined', test.id('mv')), ARRAY['buyer', 'rita'], 'its author and the customer hear why');
+SELECT ok(pg_temp.amend('rita', 'mv', '[{"action":"requested_date","date":null}]') IS NOT NULL, 'and the next change is not blocked');
 
 SELECT * FROM finish();
 ROLLBACK;
