@@ -262,13 +262,17 @@ COMMENT ON COLUMN analytics.orders_at_risk.warned_since IS 'When the delay warni
 -- The timer ---------------------------------------------------------------------------------------------
 
 -- What the customer is told of a reason, in its language (orderly.risk_reason_texts), else in
--- English (risk_reasons.customer_text).
-CREATE OR REPLACE FUNCTION orderly.reason_text(rr orderly.risk_reasons, customer_id bigint) RETURNS text
+-- English (risk_reasons.customer_text). For an e-mail (template: its kind), in its language only
+-- when the e-mail is (a template of that kind in it; else the whole e-mail is English).
+DROP FUNCTION IF EXISTS orderly.reason_text(orderly.risk_reasons, bigint);
+CREATE OR REPLACE FUNCTION orderly.reason_text(rr orderly.risk_reasons, customer_id bigint, template text DEFAULT NULL) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT coalesce((SELECT t.customer_text FROM orderly.risk_reason_texts t JOIN orderly.customers c ON c.language = t.language
-                     WHERE t.reason = ($1).code AND c.id = $2), ($1).customer_text)
+                     WHERE t.reason = ($1).code AND c.id = $2
+                       AND ($3 IS NULL OR EXISTS (SELECT 1 FROM orderly.message_templates m WHERE m.kind = $3 AND m.language = t.language))),
+                    ($1).customer_text)
 $$;
 
 CREATE OR REPLACE FUNCTION api.run_delay_checks(now timestamptz DEFAULT now()) RETURNS SETOF json
@@ -341,7 +345,7 @@ BEGIN
         -- The e-mail is a row of the outbox, written with the warning (no lock of api.notify's).
         IF rr.notify_customer THEN
             PERFORM orderly.queue_customer_email('order.delay', o,
-                jsonb_build_object('reason', orderly.reason_text(rr, o.customer_id), 'requested_date', coalesce(o.requested_date::text, '')),
+                jsonb_build_object('reason', orderly.reason_text(rr, o.customer_id, 'order.delay'), 'requested_date', coalesce(o.requested_date::text, '')),
                 'order.delay:' || v_id);
         END IF;
         v_raised := v_raised || v_id;

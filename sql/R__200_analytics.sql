@@ -261,8 +261,15 @@ BEGIN
         v_customers := ARRAY(SELECT o.customer_id FROM orderly.orders o WHERE o.id = ANY (v_orders) UNION SELECT unnest(v_moved));
         v_days := ARRAY(SELECT DISTINCT (o.created_at AT TIME ZONE 'UTC')::date FROM orderly.orders o
                         WHERE o.id = ANY (v_orders) OR o.customer_id = ANY (v_moved));
-        v_months := ARRAY(SELECT DISTINCT date_trunc('month', t AT TIME ZONE 'UTC')::date
-                          FROM unnest(ARRAY[v_from, v_now]) t WHERE t IS NOT NULL);
+        -- The months of this run, and those the changed orders' payments, refunds and deliveries
+        -- are dated in: a payment recorded today for last month, or a refund that leaves an order
+        -- paid last month owing again, changes last month's payment stage; a delivery signed for
+        -- last month, its on-time rate.
+        v_months := ARRAY(SELECT DISTINCT date_trunc('month', x.t AT TIME ZONE 'UTC')::date
+                          FROM (SELECT unnest(ARRAY[v_from, v_now]) AS t
+                                UNION SELECT p.received_at FROM orderly.payments p WHERE p.order_id = ANY (v_orders)
+                                UNION SELECT s.delivered_at FROM orderly.shipments s WHERE s.order_id = ANY (v_orders)) x
+                          WHERE x.t IS NOT NULL);
     END IF;
     IF cardinality(v_days) > 0 THEN
         PERFORM orderly.refresh_sales_days(v_days);

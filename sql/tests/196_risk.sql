@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(74);
+SELECT plan(75);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -157,6 +157,11 @@ SELECT is((SELECT split_part(body, E'\n', 3) || ' ' || split_part(body, E'\n', 4
 UPDATE orderly.customers SET language = 'de' WHERE id = test.id('acme');
 SELECT is(orderly.reason_text((SELECT r FROM orderly.risk_reasons r WHERE code = 'production_issue'), test.id('acme')),
           'Die Fertigung Ihrer Bestellung dauert länger als geplant.', 'a German customer is told why in German');
+SAVEPOINT no_german_template;
+DELETE FROM orderly.message_templates WHERE kind = 'order.delay' AND language = 'de';
+SELECT is(orderly.reason_text((SELECT r FROM orderly.risk_reasons r WHERE code = 'production_issue'), test.id('acme'), 'order.delay'),
+          'Making your order is taking longer than planned.', 'in an e-mail in English (no German template), the reason is English too');
+ROLLBACK TO SAVEPOINT no_german_template;
 UPDATE orderly.customers SET language = 'fr' WHERE id = test.id('acme');
 SELECT is(orderly.reason_text((SELECT r FROM orderly.risk_reasons r WHERE code = 'production_issue'), test.id('acme')),
           'Making your order is taking longer than planned.', 'and in English where there is no text in its language');

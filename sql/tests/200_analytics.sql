@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(73);
+SELECT plan(74);
 
 DO $$
 BEGIN
@@ -409,6 +409,15 @@ SELECT is((SELECT gross - discount || ' ' || net || ' ' || tax || ' ' || net + t
            WHERE order_id = test.id('o14')),
           (SELECT '39.98 39.98 7.59 ' || total - cancelled_total FROM orderly.orders WHERE id = test.id('o14')),
           'sales: net + tax of the units still ordered is the order''s total less what was cancelled (47.57), to the cent');
+
+-- A refund today that leaves o12 (paid in full in May) owing again changes May's payment stage:
+-- the refresh recomputes the months the changed orders' payments are dated in, not only its own.
+INSERT INTO orderly.payments (order_id, customer_id, kind, amount, currency, method, reference, received_at, owed)
+VALUES (test.id('o12'), test.id('b'), 'refund', 5.00, 'EUR', 'bank_transfer', 'O12-R2', now(), 0);
+SELECT orderly.audit(NULL, 'payment.refund', 'order', test.id('o12')::text, NULL, '{}', actor_kind => 'admin_sql');
+SELECT api.refresh_analytics(now() + interval '4 minutes') IS NOT NULL;
+SELECT is((SELECT visits || ' ' || total_hours FROM analytics.stage_efficiency WHERE month = '2026-05-01' AND stage = 'payment'), '2 48.00',
+          'May no longer counts o12 as paid (a refund today re-opened it)');
 
 SELECT * FROM finish();
 ROLLBACK;
