@@ -567,6 +567,18 @@ $$;
 -- notifications' audit rows is the change's (changed_by; NULL: the system). SECURITY DEFINER: at
 -- commit the current user is the server's login again, which may not raise events itself.
 -- A pgTAP test flushes the events with SET CONSTRAINTS orderly.order_status_events IMMEDIATE.
+-- The wording of a customer's e-mail (template: its kind) in the e-mail's language: the
+-- customer's, when a template of that kind is in it and orderly.customer_wording has the key
+-- there; else english (as the e-mail is then).
+CREATE OR REPLACE FUNCTION orderly.wording_for(customer_id bigint, template text, key text, english text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce((SELECT w.text FROM orderly.customer_wording w JOIN orderly.customers c ON c.language = w.language
+                     WHERE c.id = $1 AND w.key = $3
+                       AND EXISTS (SELECT 1 FROM orderly.message_templates m WHERE m.kind = $2 AND m.language = w.language)), $4)
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.order_status_events() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -591,8 +603,11 @@ BEGIN
     -- after a hold (which the customer was not e-mailed about) does not say "Confirmed" twice.
     IF (SELECT s.notify_customer FROM orderly.order_statuses s WHERE s.code = NEW.to_status) THEN
         PERFORM orderly.queue_customer_email('order.status', o,
-            v_payload || jsonb_build_object('tracking', (
-                SELECT 'Track your parcel: ' || orderly.tracking_url(c.tracking_url_template, s.tracking_no) || E'\n'
+            v_payload || jsonb_build_object(
+                'status_label', orderly.wording_for(o.customer_id, 'order.status', 'status.' || NEW.to_status, v_payload ->> 'status_label'),
+                'tracking', (
+                SELECT orderly.wording_for(o.customer_id, 'order.status', 'tracking_link', 'Track your parcel:') || ' '
+                       || orderly.tracking_url(c.tracking_url_template, s.tracking_no) || E'\n'
                 FROM orderly.shipments s JOIN orderly.carriers c ON c.code = s.carrier
                 WHERE s.order_id = o.id AND NEW.to_status IN ('partially_shipped', 'shipped')
                   AND orderly.tracking_url(c.tracking_url_template, s.tracking_no) IS NOT NULL

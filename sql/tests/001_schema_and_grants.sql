@@ -26,7 +26,7 @@ SELECT tables_are('orderly',
           -- V017 (fulfilment)
           'payments', 'production_lines', 'production_issues', 'carriers', 'shipments', 'shipment_lines',
           -- V018 (tracking, risk, customer e-mail)
-          'secret_key', 'shipping_settings', 'transit_defaults', 'tracking_events', 'risk_reasons', 'risk_reason_texts', 'stage_slas',
+          'secret_key', 'shipping_settings', 'transit_defaults', 'tracking_events', 'risk_reasons', 'risk_reason_texts', 'customer_wording', 'stage_slas',
           'delay_warnings', 'message_templates', 'outbox',
           -- V019 (cancellation)
           'cancellation_policies', 'order_cancellations', 'order_charges', 'currencies',

@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(75);
+SELECT plan(76);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -239,6 +239,12 @@ SELECT is((SELECT subject FROM orderly.outbox WHERE dedupe_key = 'test:de'), for
           'in the customer''s language');
 SELECT is(orderly.queue_customer_email('order.delay', (SELECT o FROM orderly.orders o WHERE id = test.id('far')), '{}', 'test:de'), NULL,
           'the same fact twice is queued once');
+-- A milestone e-mail in German says the status in German (orderly.customer_wording, V038).
+UPDATE orderly.skus SET stock_on_hand = stock_on_hand + 10 WHERE code = 'ACC-CABLE';
+INSERT INTO ids SELECT 'de1', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', NULL);
+SELECT is((SELECT subject || ' | ' || split_part(body, E'\n', 3) FROM orderly.outbox WHERE order_id = test.id('de1') AND kind = 'order.status'
+           ORDER BY id LIMIT 1) ~ ('^Bestellung ' || test.id('de1') || ': Bestätigt \| Ihre Bestellung ' || test.id('de1') || ' hat den Status: Bestätigt \('),
+          true, 'a German milestone e-mail says the status in German');
 UPDATE orderly.outbox SET next_attempt_at = now() - interval '1 minute';
 SELECT is((SELECT count(*) FROM api.outbox_claim('a', now(), interval '5 minutes', 100))
           + (SELECT count(*) FROM api.outbox_claim('b', now(), interval '5 minutes', 100)),
