@@ -326,7 +326,8 @@ BEGIN
             IF jsonb_array_length(v) > 50 OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) NOT IN ('string', 'number')) THEN
                 RAISE EXCEPTION 'option % must be a list of values', g.code USING ERRCODE = 'OL400';
             END IF;
-            SELECT array_agg(lower(btrim(e #>> '{}')) ORDER BY n) INTO v_codes FROM jsonb_array_elements(v) WITH ORDINALITY AS a(e, n);
+            -- An empty list is none chosen (an accessory taken off a line), not NULL.
+            SELECT coalesce(array_agg(lower(btrim(e #>> '{}')) ORDER BY n), '{}') INTO v_codes FROM jsonb_array_elements(v) WITH ORDINALITY AS a(e, n);
         ELSIF jsonb_typeof(v) IN ('string', 'number') THEN
             v_codes := ARRAY[lower(btrim(v #>> '{}'))];
         ELSE

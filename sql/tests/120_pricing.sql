@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(200);
+SELECT plan(201);
 
 DO $$
 BEGIN
@@ -169,6 +169,9 @@ SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "option
                  'line 1: option acc lists a value twice', 'a value listed twice');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": ["64", "256"]}}]')$$, 'OL400',
                  'line 1: option storage takes one value', 'several values for a single-choice group');
+SELECT is(pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64", "acc": []}}]') -> 'lines' -> 0 ->> 'net',
+          pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64"}}]') -> 'lines' -> 0 ->> 'net',
+          'an empty list of a multiple-choice group is none chosen (it was a database error)');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "SVC", "qty": 1}, {"product": "DOLLAR", "qty": 1}]')$$, 'OL400',
                  'line 2: priced in USD, but the order is in EUR', 'one currency per order');
 SELECT throws_ok(format('SELECT orderly.price_order(%s, %L, NULL, NULL, NULL, false)', -1, '[{"product": "SVC", "qty": 1}]'), 'OL404',
