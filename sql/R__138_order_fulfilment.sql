@@ -97,11 +97,16 @@ BEGIN
         GROUP BY h.to_status
         UNION ALL
         -- When the money was received, or recorded if that was earlier (a payment entered with
-        -- its bank date keeps that date).
-        SELECT 'paid', paid.at, NULL, 3
-        FROM (SELECT least(p.received_at, p.recorded_at) AS at, sum(p.amount) OVER (ORDER BY p.id) AS running
-              FROM orderly.payments p WHERE p.order_id = (order_timeline.o).id AND p.kind = 'payment') paid
-        WHERE paid.running >= orderly.amount_owed(order_timeline.o) AND orderly.amount_owed(order_timeline.o) > 0 AND orderly.payment_status(order_timeline.o) = 'paid'
+        -- its bank date keeps that date): the payment after which what was paid less refunded
+        -- covers what is owed, and stays so (as analytics.order_stage_times says it).
+        SELECT 'paid', min(paid.at), NULL, 3
+        FROM (SELECT x.id, x.at, max(x.id) FILTER (WHERE x.running < orderly.amount_owed(order_timeline.o)) OVER () AS last_below
+              FROM (SELECT p.id, least(p.received_at, p.recorded_at) AS at,
+                           sum(CASE p.kind WHEN 'payment' THEN p.amount ELSE -p.amount END) OVER (ORDER BY p.id) AS running
+                    FROM orderly.payments p WHERE p.order_id = (order_timeline.o).id) x) paid
+        WHERE paid.id > coalesce(paid.last_below, 0)
+          AND orderly.amount_owed(order_timeline.o) > 0 AND orderly.payment_status(order_timeline.o) = 'paid'
+        HAVING min(paid.at) IS NOT NULL
         UNION ALL
         SELECT 'shipped', s.shipped_at,
                json_build_object('shipment', s.id, 'carrier', s.carrier, 'tracking_no', s.tracking_no,

@@ -5,7 +5,7 @@
 -- events with their audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(33);
+SELECT plan(34);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -196,6 +196,18 @@ FROM orderly.orders WHERE id = test.id('t1');
 SELECT is((SELECT (e ->> 'at')::timestamptz FROM orderly.orders o, json_array_elements(orderly.order_timeline(o)) e
            WHERE o.id = test.id('t1') AND e ->> 'event' = 'approved'),
           now(), 'the timeline''s approved is the first approval, not the last return to approved');
+-- Its paid is when it was paid in full for good: paid, 10.00 refunded (owing again), 10.00 paid.
+INSERT INTO orderly.payments (order_id, customer_id, kind, amount, currency, method, reference, received_at, owed)
+SELECT o.id, o.customer_id, v.kind, v.amount, o.currency, 'bank_transfer', v.ref, v.at, 0
+FROM orderly.orders o,
+     (VALUES ('payment', (SELECT total FROM orderly.orders WHERE id = test.id('t1')), 'TL-1', now() - interval '3 hours'),
+             ('refund', 10.00, 'TL-R', now() - interval '2 hours'),
+             ('payment', 10.00, 'TL-2', now() - interval '1 hour')) v (kind, amount, ref, at)
+WHERE o.id = test.id('t1');
+UPDATE orderly.orders SET amount_paid = total + 10, amount_refunded = 10 WHERE id = test.id('t1');
+SELECT is((SELECT (e ->> 'at')::timestamptz FROM orderly.orders o, json_array_elements(orderly.order_timeline(o)) e
+           WHERE o.id = test.id('t1') AND e ->> 'event' = 'paid'),
+          now() - interval '1 hour', 'the timeline''s paid is the payment after which it stayed paid, not the first that covered it');
 UPDATE orderly.customers SET credit_currency = 'USD' WHERE id = test.id('tight');
 SELECT pg_temp.order('t4', 'tight', 1);
 SELECT is(pg_temp.status('t4'), 'ready', 'a limit in another currency is not compared with an order in EUR');
