@@ -385,7 +385,8 @@ SELECT p.code AS product, p.name AS product_name, cat.code AS category, coalesce
 FROM orderly.products p
 LEFT JOIN sold x ON x.product_id = p.id
 LEFT JOIN orderly.categories cat ON cat.id = p.category_id
-WHERE p.active;
+-- Every product on sale, and any that sold in the window (taken off sale since), as REPORT products.
+WHERE p.active OR x.product_id IS NOT NULL;
 
 CREATE OR REPLACE VIEW analytics.slow_movers AS
 SELECT k.code AS sku, p.code AS product, p.name AS product_name, k.stock_on_hand, k.stock_reserved,
@@ -593,7 +594,7 @@ COMMENT ON COLUMN analytics.sales_by_category.discount IS 'Discounts';
 COMMENT ON COLUMN analytics.sales_by_category.net IS 'Net sales before tax';
 COMMENT ON COLUMN analytics.sales_by_category.tax IS 'Tax';
 
-COMMENT ON VIEW analytics.product_performance IS 'Every active product over the performance window (analytics_settings.performance_window_days, 90 by default): orders, units, net per currency, and its rank from the top and from the bottom by net';
+COMMENT ON VIEW analytics.product_performance IS 'Every active product (and any that sold in the window) over the performance window (analytics_settings.performance_window_days, 90 by default): orders, units, net per currency, and its rank from the top and from the bottom by net';
 COMMENT ON COLUMN analytics.product_performance.product IS 'Product code';
 COMMENT ON COLUMN analytics.product_performance.product_name IS 'Product name';
 COMMENT ON COLUMN analytics.product_performance.category IS 'Category code';

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(74);
+SELECT plan(75);
 
 DO $$
 BEGIN
@@ -216,6 +216,10 @@ SELECT set_eq($$ SELECT product || ' ' || coalesce(currency, '-') || ' ' || net 
                  FROM analytics.product_performance $$,
               ARRAY['P1 EUR 280.00 1 3', 'P2 EUR 140.00 2 2', 'P9 EUR 0 3 1', 'P4 USD 200.00 1 1'],
               'product_performance: ranks from the top and the bottom within a currency, a product that sold nothing in its own (the worst)');
+UPDATE orderly.products SET active = false WHERE code IN ('P2', 'P9');
+SELECT set_eq($$ SELECT product FROM analytics.product_performance $$, ARRAY['P1', 'P2', 'P4'],
+              'a product taken off sale stays while it sold in the window (as in REPORT products); one that did not goes');
+UPDATE orderly.products SET active = true WHERE code IN ('P2', 'P9');
 SELECT set_eq($$ SELECT sku FROM analytics.slow_movers $$, ARRAY['P9-1'], 'slow_movers: stock and no sale in the window');
 
 -- REPORT --------------------------------------------------------------------------------------------------------
