@@ -60,6 +60,10 @@ BEGIN
     IF v = '' OR length(v) > max_length OR v ~ '[[:cntrl:]]' THEN
         RAISE EXCEPTION '% must be 1 to % characters on one line', field, max_length USING ERRCODE = 'OL400';
     END IF;
+    -- Something one can see: a name of no-break spaces, fillers or joiners reads as blank.
+    IF v !~ '[^[:space:]\u00a0\u00ad\u115f\u1160\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\u3164\uffa0\ufeff]' THEN
+        RAISE EXCEPTION '% must have a character one can see', field USING ERRCODE = 'OL400';
+    END IF;
     RETURN v;
 END
 $$;

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(87);
+SELECT plan(88);
 
 DO $$
 BEGIN
@@ -60,6 +60,8 @@ SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"   ","
                  'OL400', 'name is required', 'a blank name is missing');
 SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', E'{"name":"two\\nlines","email":"x@example.com","phone":"+4930999999"}') $$,
                  'OL400', 'name must be 1 to 200 characters on one line', 'a name is one line');
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"\u00a0\u3164\u2060","email":"x@example.com","phone":"+4930999999"}') $$,
+                 'OL400', 'name must have a character one can see', 'a name of no-break spaces, fillers and joiners reads as blank: refused');
 SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"X","email":"x@example.com","phone":"+4930999999","vip":true}') $$,
                  'OL400', 'unknown argument "vip"; expected one of: name, phone, email, company, segment, region, language, idempotency_key',
                  'an unknown argument is refused, not ignored');
