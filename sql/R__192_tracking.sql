@@ -168,7 +168,7 @@ BEGIN
     -- event (a day's slack for time zones written wrong), and within a year of it (9999-12-31 is
     -- a placeholder, not a plan, and would raise a delay warning to the customer).
     IF v_eta < v_at - interval '1 day' THEN
-        RAISE EXCEPTION 'eta cannot be before the event (at)' USING ERRCODE = 'OL400';
+        RAISE EXCEPTION 'eta is more than a day before the event (at)' USING ERRCODE = 'OL400';
     END IF;
     IF v_eta > v_at + interval '1 year' THEN
         RAISE EXCEPTION 'eta is more than a year after the event (at)' USING ERRCODE = 'OL400';

@@ -1162,10 +1162,20 @@ AS $$
 DECLARE
     u        orderly.users := orderly.begin_command('CHANGE ABANDON', change_abandon.actor, change_abandon.args);
     v_replay json := orderly.replay(u, change_abandon.args);
+    v_doc    json;
+    c        orderly.order_changes;
+    o        orderly.orders;
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
-    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order_change', orderly.end_change(u, args, 'abandoned'),
-                                                              orderly.own_customer(u)));
+    v_doc := orderly.end_change(u, args, 'abandoned');
+    RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order_change', v_doc, orderly.own_customer(u)));
+    -- Withdrawn by someone else than its author (staff): the author and the customer's logins
+    -- hear of it, in the customer's words "withdrawn by staff" (as change.declined does).
+    SELECT * INTO c FROM orderly.order_changes x WHERE x.id = (v_doc ->> 'id')::bigint;
+    IF c.requested_by IS DISTINCT FROM u.id THEN
+        SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
+        PERFORM orderly.notify_declined(o, c, u.id);
+    END IF;
 END
 $$;
 

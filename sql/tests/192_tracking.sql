@@ -117,7 +117,7 @@ SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2
 SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","eta":"9999-12-31T00:00:00Z"}') $$,
                  'OL400', 'eta is more than a year after the event (at)', 'an ETA years ahead is a placeholder, refused');
 SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","eta":"1999-01-01T00:00:00Z"}') $$,
-                 'OL400', 'eta cannot be before the event (at)', 'an ETA before the event is refused');
+                 'OL400', 'eta is more than a day before the event (at)', 'an ETA (more than a day) before the event is refused');
 SELECT throws_ok(format($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","shipment":%s,"code":"in_transit","at":"2026-01-03T10:00:00Z"}') $$, test.id('s1')),
                  'OL400', 'give exactly one of shipment and tracking_no', 'shipment and tracking_no together are refused');
 SELECT throws_ok($$ SELECT pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"x2","tracking_no":"JD0001","code":"in_transit","at":"2026-01-03T10:00:00Z","signed_by":"Bo"}') $$,

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(157);
+SELECT plan(159);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -194,6 +194,13 @@ SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sam', '{"id":%s}')
                  'OL409', format('order %s has no approval step waiting: change %s it was for is abandoned', test.id('c'),
                                  (SELECT doc ->> 'id' FROM replies WHERE name = 'c-abandon')),
                  'approving it says the change was withdrawn, not that an older step was decided');
+SELECT is(pg_temp.told('change.declined', test.id('c')), ARRAY['buyer', 'rita'], 'withdrawn by its own author: nobody more is told');
+SELECT pg_temp.amend('rita', 'c', '[{"action":"set_line","line":1,"qty":11}]') IS NOT NULL;
+SELECT test.call('change_abandon', 'sam', jsonb_build_object('id', (SELECT id FROM orderly.order_changes WHERE order_id = test.id('c') AND status = 'pending')))
+       IS NOT NULL;
+SELECT is((SELECT r -> 'payload' ->> 'reason' FROM jsonb_array_elements(test.rows('inbox', 'buyer', '{}')) r
+           WHERE r ->> 'kind' = 'change.declined' AND (r -> 'payload' ->> 'order')::bigint = test.id('c') ORDER BY (r ->> 'id')::bigint DESC LIMIT 1),
+          'withdrawn by staff', 'withdrawn by someone else (staff): its author and the customer hear of it, "withdrawn by staff"');
 SELECT ok(pg_temp.stock_consistent(), 'every SKU''s reserved units are what the reservation rows hold');
 
 -- Production confirms a change to a line being made; a made line never changes -------------------------
