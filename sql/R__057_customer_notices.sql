@@ -249,3 +249,97 @@ COMMENT ON FUNCTION admin.retry_outbox(bigint) IS 'Send a failed customer e-mail
 COMMENT ON FUNCTION admin.template_placeholders(text) IS 'The {{placeholders}} an e-mail template of an event kind may use';
 COMMENT ON FUNCTION admin.set_message_template(text, text, text, text) IS
     'Create or change the e-mail template of an event kind in a language: {{order}}, {{customer}}, … (audited)';
+
+-- Admin: what a customer's e-mail says beside its template, in a language other than English:
+-- orderly.customer_wording (a status label, status.<code>; the line before a tracking URL,
+-- tracking_link) and the delay reasons (orderly.risk_reason_texts). English is built in
+-- (order_statuses.customer_label, risk_reasons.customer_text); a missing row reads English.
+-- NULL text removes a row. Audited as the admin's.
+CREATE OR REPLACE FUNCTION admin.set_customer_wording(key text, language text, text text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_lang   text := lower(btrim(set_customer_wording.language));
+    v_before orderly.customer_wording;
+BEGIN
+    IF key IS NULL OR NOT (key = 'tracking_link'
+                           OR EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE 'status.' || s.code = set_customer_wording.key)) THEN
+        RAISE EXCEPTION 'key must be tracking_link or status.<status>, like status.shipped' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_lang IS NULL OR v_lang !~ '^[a-z]{2}$' THEN
+        RAISE EXCEPTION 'language must be a two-letter code like de' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_lang = 'en' THEN
+        RAISE EXCEPTION 'English is built in (the status labels of order_statuses, "Track your parcel:"); give another language'
+            USING ERRCODE = 'OL409';
+    END IF;
+    IF set_customer_wording.text IS NOT NULL
+       AND (length(btrim(set_customer_wording.text)) NOT BETWEEN 1 AND 200 OR NOT orderly.shows_on_one_line(set_customer_wording.text)) THEN
+        RAISE EXCEPTION 'text must be 1 to 200 characters on one line, without control or direction-override characters' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT * INTO v_before FROM orderly.customer_wording w WHERE w.key = set_customer_wording.key AND w.language = v_lang FOR UPDATE;
+    IF set_customer_wording.text IS NULL THEN
+        DELETE FROM orderly.customer_wording w WHERE w.key = set_customer_wording.key AND w.language = v_lang;
+    ELSE
+        INSERT INTO orderly.customer_wording AS w (key, language, text) VALUES (set_customer_wording.key, v_lang, btrim(set_customer_wording.text))
+        ON CONFLICT ON CONSTRAINT customer_wording_pkey DO UPDATE SET text = excluded.text;
+    END IF;
+    PERFORM orderly.audit(NULL, 'customer_wording.set', 'customer_wording', set_customer_wording.key || '/' || v_lang,
+                          CASE WHEN v_before.key IS NOT NULL THEN to_jsonb(v_before) END,
+                          CASE WHEN set_customer_wording.text IS NOT NULL THEN jsonb_build_object('text', btrim(set_customer_wording.text)) END,
+                          actor_kind => 'admin_sql');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.set_risk_reason_text(reason text, language text, customer_text text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_lang   text := lower(btrim(set_risk_reason_text.language));
+    v_before orderly.risk_reason_texts;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM orderly.risk_reasons r WHERE r.code = set_risk_reason_text.reason) THEN
+        RAISE EXCEPTION 'reason must be one of: %', (SELECT string_agg(r.code, ', ' ORDER BY r.code) FROM orderly.risk_reasons r)
+            USING ERRCODE = 'OL400';
+    END IF;
+    IF v_lang IS NULL OR v_lang !~ '^[a-z]{2}$' THEN
+        RAISE EXCEPTION 'language must be a two-letter code like de' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_lang = 'en' THEN
+        RAISE EXCEPTION 'English is orderly.risk_reasons.customer_text; give another language' USING ERRCODE = 'OL409';
+    END IF;
+    IF set_risk_reason_text.customer_text IS NOT NULL
+       AND (length(btrim(set_risk_reason_text.customer_text)) NOT BETWEEN 1 AND 500
+            OR NOT orderly.shows_on_one_line(set_risk_reason_text.customer_text)) THEN
+        RAISE EXCEPTION 'customer_text must be 1 to 500 characters on one line, without control or direction-override characters'
+            USING ERRCODE = 'OL400';
+    END IF;
+    SELECT * INTO v_before FROM orderly.risk_reason_texts t WHERE t.reason = set_risk_reason_text.reason AND t.language = v_lang FOR UPDATE;
+    IF set_risk_reason_text.customer_text IS NULL THEN
+        DELETE FROM orderly.risk_reason_texts t WHERE t.reason = set_risk_reason_text.reason AND t.language = v_lang;
+    ELSE
+        INSERT INTO orderly.risk_reason_texts AS t (reason, language, customer_text)
+        VALUES (set_risk_reason_text.reason, v_lang, btrim(set_risk_reason_text.customer_text))
+        ON CONFLICT ON CONSTRAINT risk_reason_texts_pkey DO UPDATE SET customer_text = excluded.customer_text;
+    END IF;
+    PERFORM orderly.audit(NULL, 'risk_reason_text.set', 'risk_reason', set_risk_reason_text.reason || '/' || v_lang,
+                          CASE WHEN v_before.reason IS NOT NULL THEN to_jsonb(v_before) END,
+                          CASE WHEN set_risk_reason_text.customer_text IS NOT NULL
+                               THEN jsonb_build_object('customer_text', btrim(set_risk_reason_text.customer_text)) END,
+                          actor_kind => 'admin_sql');
+END
+$$;
+
+CREATE OR REPLACE VIEW admin.customer_wording AS
+SELECT w.key, w.language, w.text FROM orderly.customer_wording w;
+CREATE OR REPLACE VIEW admin.risk_reason_texts AS
+SELECT t.reason, t.language, t.customer_text FROM orderly.risk_reason_texts t;
+
+COMMENT ON VIEW admin.customer_wording IS 'What customer e-mails say beside their templates, per language other than English';
+COMMENT ON VIEW admin.risk_reason_texts IS 'What customers are told of a delay reason, per language other than English';
+COMMENT ON FUNCTION admin.set_customer_wording(text, text, text) IS
+    'Set (or with NULL remove) a status label or the tracking line of customer e-mails in a language other than English (audited)';
+COMMENT ON FUNCTION admin.set_risk_reason_text(text, text, text) IS
+    'Set (or with NULL remove) what customers of a language other than English are told of a delay reason (audited)';

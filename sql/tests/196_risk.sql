@@ -4,7 +4,7 @@
 -- with SKIP LOCKED and a lease, retried with backoff, given up after max attempts.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(76);
+SELECT plan(82);
 -- The status events (and their e-mail) at once, not at commit.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -239,6 +239,20 @@ SELECT is((SELECT subject FROM orderly.outbox WHERE dedupe_key = 'test:de'), for
           'in the customer''s language');
 SELECT is(orderly.queue_customer_email('order.delay', (SELECT o FROM orderly.orders o WHERE id = test.id('far')), '{}', 'test:de'), NULL,
           'the same fact twice is queued once');
+-- Admins set the wording of other languages (a French label, a French reason), not English's.
+SELECT admin.set_customer_wording('status.shipped', 'FR', ' Expédiée ');
+SELECT admin.set_risk_reason_text('transport', 'fr', 'La livraison de votre commande est retardée.');
+SELECT is((SELECT string_agg(key || '/' || language || '=' || text, ' ') FROM admin.customer_wording WHERE language = 'fr')
+          || ' ' || (SELECT customer_text FROM admin.risk_reason_texts WHERE reason = 'transport' AND language = 'fr'),
+          'status.shipped/fr=Expédiée La livraison de votre commande est retardée.', 'admin.set_customer_wording and admin.set_risk_reason_text');
+SELECT throws_ok($$ SELECT admin.set_customer_wording('status.teleported', 'fr', 'x') $$, 'OL400',
+                 'key must be tracking_link or status.<status>, like status.shipped', 'an unknown key is refused');
+SELECT throws_ok($$ SELECT admin.set_customer_wording('tracking_link', 'en', 'Follow:') $$, 'OL409', NULL, 'English is built in');
+SELECT throws_ok($$ SELECT admin.set_risk_reason_text('weather', 'fr', 'x') $$, 'OL400', NULL, 'an unknown reason is refused');
+SELECT admin.set_customer_wording('status.shipped', 'fr', NULL);
+SELECT is((SELECT count(*) FROM admin.customer_wording WHERE language = 'fr'), 0::bigint, 'NULL removes a row (English then)');
+SELECT is((SELECT count(*) FROM orderly.audit_log WHERE action IN ('customer_wording.set', 'risk_reason_text.set')), 3::bigint, 'each change audited');
+
 -- A milestone e-mail in German says the status in German (orderly.customer_wording, V038).
 UPDATE orderly.skus SET stock_on_hand = stock_on_hand + 10 WHERE code = 'ACC-CABLE';
 INSERT INTO ids SELECT 'de1', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', NULL);
