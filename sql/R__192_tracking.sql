@@ -293,9 +293,13 @@ BEGIN
                                    'tracking_at', orderly.json_time(s.tracking_at),
                                    'carrier_eta', orderly.json_time(s.carrier_eta));
     -- Newer than what the shipment shows, and, once it is delivered (a carrier's event or SHIPMENT
-    -- DELIVERED), not from before the delivery: that is history, kept but not shown.
+    -- DELIVERED), not from before the delivery: that is history, kept but not shown. After the
+    -- delivery only what can follow one shows (returned, an exception): a later scan of the parcel
+    -- on its way is a carrier's late or stray event, and a delivered parcel does not go back in
+    -- transit.
     v_applied := (s.tracking_at IS NULL OR v_at >= s.tracking_at)
-                 AND (s.status <> 'delivered' OR v_code = 'delivered' OR v_at >= s.delivered_at);
+                 AND (s.status <> 'delivered' OR v_code = 'delivered'
+                      OR (v_at >= s.delivered_at AND v_code IN ('returned', 'exception')));
     UPDATE orderly.shipments x
     SET tracking_code = CASE WHEN v_applied THEN v_code ELSE x.tracking_code END,
         tracking_at = CASE WHEN v_applied THEN v_at ELSE x.tracking_at END,

@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(75);
+SELECT plan(77);
 
 DO $$
 BEGIN
@@ -268,6 +268,10 @@ SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"d4","tracking_no":"
           ->> 'applied', 'false', 'an event from before the delivery arrives late: stored, not applied');
 SELECT is((SELECT status || ' ' || coalesce(tracking_code, '-') FROM orderly.shipments WHERE id = test.id('s4')), 'delivered -',
           'the delivered shipment does not show in transit');
+SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"d6","tracking_no":"JD0004","code":"in_transit","at":"2026-01-09T09:00:00Z"}')
+          ->> 'applied', 'false', 'nor does an in-transit scan dated after the delivery (stored, not applied)');
+SELECT is((SELECT status || ' ' || coalesce(tracking_code, '-') FROM orderly.shipments WHERE id = test.id('s4')), 'delivered -',
+          'the delivered shipment still shows delivered');
 
 -- Bound to another carrier, a login forgets the replies it kept (a retry would hand back what it
 -- posted for the carrier before).
