@@ -44,7 +44,11 @@ BEGIN
            || ARRAY(SELECT DISTINCT a.actor_user_id FROM orderly.audit_log a
                     WHERE a.entity = 'order' AND a.entity_id = o.id::text AND a.actor_user_id IS NOT NULL
                       AND a.action IN ('order.draft', 'order.line_add', 'order.line_set', 'order.line_remove',
-                                       'order.update', 'order.submit', 'order.amend'));
+                                       'order.update', 'order.submit', 'order.amend')
+                      -- A note, even by ORDER AMEND, changes nothing an approver judges (as ORDER
+                      -- NOTE does not): an amendment counts when it changed lines or the header.
+                      AND NOT (a.action = 'order.amend' AND coalesce(a.after -> 'diff' -> 'lines', '[]') = '[]'
+                               AND coalesce(a.after -> 'diff' -> 'header', '{}') = '{}'));
 END
 $$;
 

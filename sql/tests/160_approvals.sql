@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(175);
+SELECT plan(176);
 
 DO $$
 BEGIN
@@ -457,6 +457,11 @@ SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}')
                  'the one who changed it cannot approve it');
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sid', '{"id":%s}') $$, test.id('edited')),
                  'OL403', NULL, 'nor the one who submitted it');
+SELECT admin.create_user('nora', 'nora-secret-1', ARRAY['sales_supervisor', 'sales_rep']);
+SELECT test.call('order_amend', 'nora', jsonb_build_object('id', test.id('edited'), 'reason', 'delivery note',
+                                                          'changes', '[{"action":"note","text":"Call before delivery"}]'::jsonb)) IS NOT NULL;
+SELECT lives_ok(format($$ SELECT test.call('order_approve', 'nora', '{"id":%s}') $$, test.id('edited')),
+                'a note added by ORDER AMEND (as by ORDER NOTE) does not make its writer one who changed the order');
 SELECT admin.create_user('buyer', 'buyer-secret-1', ARRAY['customer']);
 SELECT admin.link_customer('buyer', test.id('acme'));
 SELECT throws_ok(format($$ SELECT test.call('approval_show', 'buyer', '{"order":%s}') $$, test.id('edited')),
