@@ -78,7 +78,7 @@ END
 $$;
 
 -- The milestones, oldest first: submitted, approved, paid (the payment that made it paid in
--- full), in production, each shipment shipped and delivered, completed. Each the first time it
+-- full), in production, each shipment shipped and delivered, completed, or cancelled. Each the first time it
 -- happened (a hold released, or a ready order gone back, returns to approved later), but an
 -- order submitted again after a rejection shows its last submission.
 CREATE OR REPLACE FUNCTION orderly.order_timeline(o orderly.orders) RETURNS json
@@ -90,10 +90,10 @@ BEGIN
         -- rank orders milestones of one moment (one transaction): paid before completed.
         SELECT h.to_status AS event,
                CASE h.to_status WHEN 'submitted' THEN max(h.changed_at) ELSE min(h.changed_at) END AS at, NULL::json AS detail,
-               array_position(ARRAY['submitted', 'approved', 'paid', 'in_production', 'shipped', 'delivered', 'completed'],
+               array_position(ARRAY['submitted', 'approved', 'paid', 'in_production', 'shipped', 'delivered', 'completed', 'cancelled'],
                               h.to_status) AS rank
         FROM orderly.order_status_history h
-        WHERE h.order_id = (order_timeline.o).id AND h.to_status IN ('submitted', 'approved', 'in_production', 'completed')
+        WHERE h.order_id = (order_timeline.o).id AND h.to_status IN ('submitted', 'approved', 'in_production', 'completed', 'cancelled')
         GROUP BY h.to_status
         UNION ALL
         -- When the money was received, or recorded if that was earlier (a payment entered with

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(112);
+SELECT plan(113);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -297,6 +297,8 @@ SELECT is((SELECT string_agg(line_no || ':' || status, ' ') FROM orderly.product
 SELECT is((SELECT resolution FROM orderly.production_issues WHERE order_id = test.id('p')), 'Order cancelled: Project stopped',
           'its open issue is closed');
 SELECT is(pg_temp.money(test.id('p')), 'cancelled due 60.00 open 0.00 refund 240.00 refund_due', 'payment_status: refund_due');
+SELECT is((SELECT e ->> 'event' FROM orderly.orders o, json_array_elements(orderly.order_timeline(o)) WITH ORDINALITY AS x(e, n)
+           WHERE o.id = test.id('p') ORDER BY n DESC LIMIT 1), 'cancelled', 'its timeline ends with when it was cancelled');
 SELECT is((SELECT r ->> 'total' || ' due ' || (r ->> 'due') FROM jsonb_array_elements(test.rows('order_list', 'rita', '{"status":"cancelled"}')) r
            WHERE (r ->> 'id')::bigint = test.id('p')),
           '300.00 due 60.00', 'ORDER LIST: a cancelled order keeps its total and owes its fee (due)');
