@@ -96,6 +96,8 @@ DECLARE
     v_changes    boolean;
     v_staff_only text;
     u            orderly.users;
+    v_acts       bigint;
+    v_now        orderly.users;
 BEGIN
     SELECT c.permission, c.argument_names, c.changes, c.staff_only
     INTO v_permission, v_names, v_changes, v_staff_only
@@ -114,9 +116,19 @@ BEGIN
     IF v_staff_only IS NOT NULL AND orderly.own_customer(u) IS NOT NULL THEN
         RAISE EXCEPTION '%', v_staff_only USING ERRCODE = 'OL403';
     END IF;
-    IF v_changes THEN
+    IF v_changes AND orderly.arg_text(begin_command.args, 'idempotency_key') IS NOT NULL THEN
+        -- Whom the login acts for as this command began; an admin changing that (another
+        -- customer, staff or not, another carrier) forgets the login's kept replies, under its row
+        -- lock. The key's row takes a share of that lock (its foreign key), so a change that
+        -- committed while this waited is seen just after: the command, begun as the login was,
+        -- is refused, or its reply would be kept, and replayed, as the login is now.
+        v_acts := orderly.own_customer(u);
         PERFORM orderly.idempotent_start(u.id, orderly.arg_text(begin_command.args, 'idempotency_key'),
                                          begin_command.command, begin_command.args);
+        SELECT * INTO v_now FROM orderly.users x WHERE x.id = u.id;
+        IF orderly.own_customer(v_now) IS DISTINCT FROM v_acts OR v_now.carrier IS DISTINCT FROM u.carrier THEN
+            RAISE EXCEPTION 'this login was changed by an admin while the request ran; send it again' USING ERRCODE = 'OL409';
+        END IF;
     END IF;
     RETURN u;
 END

@@ -1,4 +1,6 @@
+import Dispatch
 import OrderlyClient
+import PostgresClient
 import OrderlyTestSupport
 import Testing
 
@@ -133,6 +135,59 @@ import Testing
             #expect(try await buyer.request("CUSTOMER UPDATE \(acme) region=Potsdam").isSuccess)
             #expect(try await buyer.request("CUSTOMER CREATE name=X phone=+4930999999 email=x@example.com").errorCode == "FORBIDDEN")
             for client in [rita, wally, buyer] { await client.close() }
+        }
+    }
+
+    /// A login relinked to another customer while one of its requests runs: the request, begun
+    /// as the login was, waits for the relink (its key takes a share of the login's row lock) and
+    /// is then refused, so that no reply of the old customer is kept under its key and replayed to
+    /// the login as it is now (it was, in 147 of 150 relinks of a probe).
+    @Test func aRequestRunningWhileItsLoginIsRelinkedIsRefusedNotKept() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("rita", password: "rita-password", roles: ["sales_rep"])
+            try await server.database.createUser("acme-buyer", password: "buyer-password", roles: ["customer"])
+            let rita = try await server.connect(as: "rita", password: "rita-password")
+            let acme = try #require(try doc(try await rita.request(Self.acme).data[0])["id"].int)
+            let other = try #require(try doc(try await rita.request(
+                "CUSTOMER CREATE name=\"Acme Rival\" phone=+4930555555 email=rival@example.com").data[0])["id"].int)
+            #expect(try await rita.request("ADDRESS ADD customer=\(acme) \(Self.berlin)").isSuccess)
+            try await server.database.execute("SELECT admin.link_customer('acme-buyer', \(acme))")
+            let buyer = try await server.connect(as: "acme-buyer", password: "buyer-password")
+
+            // The relink, held open on a connection of the test's own.
+            let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+            let config = server.database.config
+            let relink = Task {
+                try await onThread {
+                    let connection = try Connection(config: config)
+                    defer { connection.close() }
+                    _ = try connection.query("BEGIN")
+                    _ = try connection.query("SELECT admin.link_customer('acme-buyer', \(other))")
+                    held.signal()
+                    release.wait()
+                    _ = try connection.query("COMMIT")
+                }
+            }
+            try await onThread { held.wait() }
+            let request = #"ORDER DRAFT customer=\#(acme) idempotency_key=relinked-1"#
+            try await buyer.send(request)
+            // Until the request waits for the relink's lock (the deadline only guards against a hang).
+            let deadline = ContinuousClock.now + .seconds(120)
+            while try await server.database.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'").scalar == "0" {
+                guard ContinuousClock.now < deadline else { throw TestFailure("the request never waited for the relink") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            release.signal()
+            try await relink.value
+            let drafted = try await buyer.readResponse()
+            #expect(drafted.final.hasPrefix("-CONFLICT this login was changed by an admin while the request ran"), "\(drafted.final)")
+            #expect(try await server.database.execute(
+                "SELECT count(*) FROM orderly.idempotency_keys k JOIN orderly.users u ON u.id = k.user_id WHERE u.username = 'acme-buyer'").scalar == "0")
+            // Sent again, it runs as the login is now: Acme is no longer its customer.
+            #expect(try await buyer.request(request).errorCode == "NOT_FOUND")
+            await buyer.close()
+            await rita.close()
         }
     }
 }
