@@ -115,20 +115,43 @@ BEGIN
 END
 $$;
 
+-- Whether the order's credit is judged (net terms, a limit in its currency) and, if so, its
+-- customer's credit lock taken: one transaction at a time judges a customer's credit, so that
+-- two orders raised at once do not each pass on the other's old total. An advisory lock ("cred"
+-- and the customer), held to commit; taken before any SKU row lock by the callers that lock SKUs
+-- after (a submission approved at once) or before them (apply_change), in that order.
+CREATE OR REPLACE FUNCTION orderly.lock_credit(o orderly.orders) RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF orderly.order_terms(o) = 'prepaid'
+       OR NOT EXISTS (SELECT 1 FROM orderly.customers x
+                      WHERE x.id = o.customer_id AND x.credit_limit IS NOT NULL AND x.credit_currency = o.currency) THEN
+        RETURN false;
+    END IF;
+    PERFORM pg_advisory_xact_lock(x'63726564'::integer, (o.customer_id % 2147483647)::integer);
+    RETURN true;
+END
+$$;
+
 -- Whether the order takes its customer over the credit limit: net terms, a limit in the order's
 -- currency, and the customer's open balance (its other orders) plus what this one still owes
 -- above it. Read at approval (advance, check_credit) and when a change raises an approved
--- order's total (R__197_amendments.sql).
+-- order's total (R__197_amendments.sql), under the customer's credit lock (orderly.lock_credit):
+-- VOLATILE, so that the balance is read after the lock, as the last holder committed it.
 CREATE OR REPLACE FUNCTION orderly.over_credit_limit(o orderly.orders) RETURNS boolean
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c orderly.customers;
 BEGIN
+    IF NOT orderly.lock_credit(o) THEN
+        RETURN false;
+    END IF;
     SELECT * INTO c FROM orderly.customers x WHERE x.id = o.customer_id;
-    RETURN orderly.order_terms(o) <> 'prepaid' AND c.credit_limit IS NOT NULL AND o.currency = c.credit_currency
-       AND orderly.open_balance(c.id, c.credit_currency, o.id) + orderly.open_amount(o) > c.credit_limit;
+    RETURN orderly.open_balance(c.id, c.credit_currency, o.id) + orderly.open_amount(o) > c.credit_limit;
 END
 $$;
 

@@ -664,6 +664,11 @@ DECLARE
     a        orderly.order_approvals;
 BEGIN
     PERFORM orderly.check_no_cancel_request(o, c.actions);
+    -- A higher total is judged against the credit limit at the end: the customer's credit lock
+    -- first, before the SKU rows the reservation locks (the order of a submission approved at once).
+    IF c.total_after > o.total THEN
+        PERFORM orderly.lock_credit(o);
+    END IF;
     SELECT * INTO v_author FROM orderly.users x WHERE x.id = c.requested_by;
     PERFORM orderly.keep_first_version(o);
     v_before := orderly.order_snapshot(o.id);

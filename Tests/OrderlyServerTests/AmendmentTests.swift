@@ -254,4 +254,36 @@ import Testing
             await rita.close()
         }
     }
+
+    /// Two changes raising two orders of one customer at once are judged against its credit
+    /// limit one after the other (the customer's credit lock): together over the limit, exactly
+    /// one goes on hold. Without the lock each saw the other's old total and both passed.
+    @Test func twoOrdersRaisedAtOnceAreJudgedAgainstTheCreditLimitInTurn() async throws {
+        try await withTestServer { server in
+            _ = try await Self.prepare(server)
+            let fran = try await server.connect(as: "fran", password: "fran-password")
+            let rita = try await server.connect(as: "rita", password: "rita-password")
+            for round in 1...3 {
+                // A customer of its own each round: net 30, a limit of 700.
+                let customer = try await server.database.createCustomer(by: "rita", name: "Tight \(round)", email: "tight\(round)@example.com",
+                                                                        phone: "+494012345\(round)0")
+                #expect(try await fran.request("CUSTOMER TERMS \(customer) payment_terms=net_30 credit_limit=700").isSuccess)
+                // 300 + 100 open; raised to 500 and 300 each alone fits 700, both together do not.
+                let (mills, millsStatus) = try await Self.create(rita, customer, #"[{"sku":"MILL-1-STD","qty":3}]"#)
+                let (gizmos, gizmosStatus) = try await Self.create(rita, customer, #"[{"sku":"GIZ-1-STD","qty":10}]"#)
+                #expect(millsStatus == "ready" && gizmosStatus == "ready")
+                let replies = try await raceRequests(server, 2, users: [("rita", "rita-password"), ("cas", "cas-password")]) { index in
+                    index == 0 ? #"ORDER AMEND \#(mills) changes=[{"action":"set_line","line":1,"qty":5}] reason="round \#(round)""#
+                               : #"ORDER AMEND \#(gizmos) changes=[{"action":"set_line","line":1,"qty":30}] reason="round \#(round)""#
+                }
+                #expect(replies.allSatisfy { $0.isSuccess }, "\(replies.map { $0.final })")
+                let held = try await server.database.execute(
+                    "SELECT count(*) FROM orderly.orders WHERE id IN ($1, $2) AND status = 'on_hold' AND hold_reason = 'credit_limit'",
+                    [String(mills), String(gizmos)]).scalar
+                #expect(held == "1", "round \(round): one of the two goes on hold, not \(held ?? "?")")
+            }
+            await rita.close()
+            await fran.close()
+        }
+    }
 }

@@ -4,7 +4,7 @@
 -- by finance without checking the limit again), with events and audit rows.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(28);
+SELECT plan(30);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -122,6 +122,14 @@ SELECT is((SELECT count(*) FILTER (WHERE h.to_status = 'approved') || ' approval
                    || (SELECT count(*) FROM orderly.outbox x WHERE x.order_id = test.id('over') AND x.subject LIKE '%Confirmed') || ' e-mail'
            FROM orderly.order_status_history h WHERE h.order_id = test.id('over')),
           '2 approvals, 1 e-mail', 'an order approved again after a hold says "Confirmed" to the customer once');
+-- Credit is judged one transaction at a time per customer: a check holds the customer's credit
+-- lock to commit, so two orders raised at once are not each judged on the other's old total.
+SELECT ok(orderly.over_credit_limit(o) IS NOT NULL, 'a credit check of one of Acme''s orders')
+FROM orderly.orders o WHERE o.customer_id = test.id('acme') AND o.currency = 'EUR' ORDER BY o.id LIMIT 1;
+SELECT is((SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = x'63726564'::integer::oid
+           AND objid = test.id('acme')::oid AND pid = pg_backend_pid() AND granted), 1::bigint,
+          'it holds Acme''s credit lock until commit');
+
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row names its actor');
 
 SELECT * FROM finish();
