@@ -569,14 +569,20 @@ $$;
 -- A pgTAP test flushes the events with SET CONSTRAINTS orderly.order_status_events IMMEDIATE.
 -- The wording of a customer's e-mail (template: its kind) in the e-mail's language: the
 -- customer's, when a template of that kind is in it and orderly.customer_wording has the key
--- there; else english (as the e-mail is then).
+-- there; else english (as the e-mail is then). plpgsql, so that its query is planned once a
+-- session: a milestone of every order reads it, and as a SQL function (with SET, or with a
+-- subquery, which is never inlined) it was planned at every call, 0.4 ms of an ORDER CREATE.
 CREATE OR REPLACE FUNCTION orderly.wording_for(customer_id bigint, template text, key text, english text) RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT w.text FROM orderly.customer_wording w JOIN orderly.customers c ON c.language = w.language
-                     WHERE c.id = $1 AND w.key = $3
-                       AND EXISTS (SELECT 1 FROM orderly.message_templates m WHERE m.kind = $2 AND m.language = w.language)), $4)
+BEGIN
+    RETURN coalesce((SELECT w.text FROM orderly.customer_wording w JOIN orderly.customers c ON c.language = w.language
+                     WHERE c.id = wording_for.customer_id AND w.key = wording_for.key
+                       AND EXISTS (SELECT 1 FROM orderly.message_templates m
+                                   WHERE m.kind = wording_for.template AND m.language = w.language)),
+                    wording_for.english);
+END
 $$;
 
 CREATE OR REPLACE FUNCTION orderly.order_status_events() RETURNS trigger
