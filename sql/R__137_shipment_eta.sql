@@ -91,8 +91,10 @@ BEGIN
     END IF;
     SELECT d.transit INTO t
     FROM orderly.transit_defaults d
-    WHERE d.carrier = s.carrier AND d.service IN (coalesce(s.service, ''), '')
-    ORDER BY d.service DESC  -- the service's own row before the carrier's ''
+    -- A service is named by people (SHIPMENT CREATE service=, admin.set_transit_default): EXPRESS
+    -- and express are one service.
+    WHERE d.carrier = s.carrier AND lower(d.service) IN (lower(coalesce(s.service, '')), '')
+    ORDER BY d.service = '', d.service  -- the service's own row before the carrier's ''
     LIMIT 1;
     IF t.transit IS NOT NULL THEN
         eta := s.shipped_at + t.transit; eta_source := 'default';

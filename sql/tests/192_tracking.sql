@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(77);
+SELECT plan(78);
 
 DO $$
 BEGIN
@@ -251,6 +251,12 @@ SELECT throws_ok($$ SELECT admin.set_transit_default('ups', interval '2 days', E
                  'a transit default''s service is refused with a character that hides text');
 SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text
            FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'default 2 days', 'the carrier''s configured transit time');
+SELECT admin.set_transit_default('ups', interval '1 day', 'express');
+UPDATE orderly.shipments SET service = 'EXPRESS' WHERE id = test.id('s3');
+SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text
+           FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'default 1 day',
+          'a service''s own transit time, whatever the case it is written in');
+UPDATE orderly.shipments SET service = NULL WHERE id = test.id('s3');
 -- Three past UPS deliveries to Hamburg: 1, 3 and 4 days.
 INSERT INTO orderly.shipments (order_id, customer_id, carrier, status, shipped_at, delivered_at)
 SELECT test.id('o1'), test.id('acme'), 'ups', 'delivered', now() - d * interval '1 day' - interval '10 days', now() - interval '10 days'
