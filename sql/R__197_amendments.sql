@@ -377,6 +377,8 @@ DECLARE
     v_repriced integer[];
     v_worth   jsonb;
     v_items   jsonb;
+    v_off     integer;
+    v_was     orderly.orders := o;   -- the order before this change, as the take-off checks judge it
     v_made    text;
 BEGIN
     FOR e IN SELECT x FROM jsonb_array_elements(actions) x LOOP
@@ -430,8 +432,6 @@ BEGIN
                 IF f.shipped > 0 THEN
                     RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
                 END IF;
-                PERFORM orderly.check_take_off(o, v_no, v_line.qty - v_line.cancelled_qty,
-                                                round((v_line.net + v_line.tax) * (v_line.qty - v_line.cancelled_qty) / v_line.qty, 2));
                 v_specs := (SELECT coalesce(jsonb_agg(s), '[]') FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer <> v_no);
                 v_removed := v_removed || v_no;
             ELSE
@@ -446,10 +446,6 @@ BEGIN
                 END IF;
                 IF (e ->> 'qty')::integer < f.shipped THEN
                     RAISE EXCEPTION 'line %: % shipped; shipped units cannot be removed', v_no, f.shipped USING ERRCODE = 'OL409';
-                END IF;
-                IF e ? 'qty' THEN
-                    PERFORM orderly.check_take_off(o, v_no, v_line.qty - (e ->> 'qty')::integer,
-                                                    round((v_line.net + v_line.tax) * greatest(v_line.qty - (e ->> 'qty')::integer, 0) / v_line.qty, 2));
                 END IF;
                 -- A touched line is priced again as a whole (tiers count its units), which would
                 -- change what its shipped units cost.
@@ -532,23 +528,28 @@ BEGIN
             FROM orderly.order_lines x
             WHERE x.order_id = o.id AND x.line_no = ANY (v_repriced) AND x.cancelled_qty > 0;
         END IF;
-        -- What the lines changed in place were (their item, what their open units are worth), to
-        -- judge after pricing whether their item changed.
+        -- The lines changed or removed as they were (a line changed or removed has neither
+        -- cancelled nor shipped units: line_for_change and the shipped checks above), to judge
+        -- after pricing what the change takes off.
         SELECT jsonb_object_agg(x.line_no::text, jsonb_build_object('sku', x.sku_id, 'product', x.product_id, 'params', x.spec -> 'params',
-                   'units', x.qty - x.cancelled_qty, 'worth', round((x.net + x.tax) * (x.qty - x.cancelled_qty) / x.qty, 2)))
+                   'qty', x.qty, 'worth', x.net + x.tax))
         INTO v_items
         FROM orderly.order_lines x
-        WHERE x.order_id = o.id AND x.line_no = ANY (v_touched) AND NOT x.line_no = ANY (v_added);
+        WHERE x.order_id = o.id AND x.line_no = ANY (v_touched || v_removed) AND NOT x.line_no = ANY (v_added);
         o := orderly.set_order_lines(o, v_specs, CASE WHEN reprice THEN v_repriced || v_added ELSE v_touched END);
-        -- A line whose item changed (another SKU, other parameters of a made item) gives its units
-        -- back: judged as taking them off.
-        FOR f IN SELECT x.line_no, (v_items -> x.line_no::text) AS was FROM orderly.order_lines x
-                 WHERE x.order_id = o.id AND v_items ? x.line_no::text
-                   AND (x.sku_id IS DISTINCT FROM (v_items -> x.line_no::text ->> 'sku')::bigint
-                        OR x.product_id <> (v_items -> x.line_no::text ->> 'product')::bigint
-                        OR coalesce(x.spec -> 'params', 'null') <> v_items -> x.line_no::text -> 'params')
-                 ORDER BY x.line_no LOOP
-            PERFORM orderly.check_take_off(o, f.line_no, (f.was ->> 'units')::integer, (f.was ->> 'worth')::numeric, swap => true);
+        -- Units the change takes off, judged as a cancellation of them (orderly.check_take_off) on
+        -- the order as it was: a line removed, its quantity lowered, or its item changed (another
+        -- SKU, other parameters of a made item: all its units go back).
+        FOR f IN SELECT w.key::integer AS line_no, (w.value ->> 'qty')::integer AS was_qty, (w.value ->> 'worth')::numeric AS was_worth,
+                        x.qty,
+                        x.line_no IS NOT NULL AND (x.sku_id IS DISTINCT FROM (w.value ->> 'sku')::bigint
+                                                   OR x.product_id <> (w.value ->> 'product')::bigint
+                                                   OR coalesce(x.spec -> 'params', 'null') <> w.value -> 'params') AS swap
+                 FROM jsonb_each(coalesce(v_items, '{}')) w
+                 LEFT JOIN orderly.order_lines x ON x.order_id = o.id AND x.line_no = w.key::integer
+                 ORDER BY 1 LOOP
+            v_off := f.was_qty - CASE WHEN f.swap THEN 0 ELSE coalesce(f.qty, 0) END;
+            PERFORM orderly.check_take_off(v_was, f.line_no, v_off, round(f.was_worth * greatest(v_off, 0) / f.was_qty, 2), swap => f.swap);
         END LOOP;
         -- A made-to-order line makes an order custom, which production approves (ORDER SUBMIT
         -- makes a standard order with one custom): added to a standard order after submission, it
