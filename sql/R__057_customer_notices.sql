@@ -255,25 +255,40 @@ COMMENT ON FUNCTION admin.set_message_template(text, text, text, text) IS
 -- tracking_link) and the delay reasons (orderly.risk_reason_texts). English is built in
 -- (order_statuses.customer_label, risk_reasons.customer_text); a missing row reads English.
 -- NULL text removes a row. Audited as the admin's.
+
+-- The language such wording is set for: two letters, lower-cased, and not English (english: where
+-- the English wording is, for the refusal).
+CREATE OR REPLACE FUNCTION orderly.wording_language(language text, english text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v text := lower(btrim(language));
+BEGIN
+    IF v IS NULL OR v !~ '^[a-z]{2}$' THEN
+        RAISE EXCEPTION 'language must be a two-letter code like de' USING ERRCODE = 'OL400';
+    END IF;
+    IF v = 'en' THEN
+        RAISE EXCEPTION 'English is %; give another language', english USING ERRCODE = 'OL409';
+    END IF;
+    RETURN v;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION admin.set_customer_wording(key text, language text, text text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    v_lang   text := lower(btrim(set_customer_wording.language));
+    v_lang   text;
     v_before orderly.customer_wording;
 BEGIN
     IF key IS NULL OR NOT (key = 'tracking_link'
                            OR EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE 'status.' || s.code = set_customer_wording.key)) THEN
         RAISE EXCEPTION 'key must be tracking_link or status.<status>, like status.shipped' USING ERRCODE = 'OL400';
     END IF;
-    IF v_lang IS NULL OR v_lang !~ '^[a-z]{2}$' THEN
-        RAISE EXCEPTION 'language must be a two-letter code like de' USING ERRCODE = 'OL400';
-    END IF;
-    IF v_lang = 'en' THEN
-        RAISE EXCEPTION 'English is built in (the status labels of order_statuses, "Track your parcel:"); give another language'
-            USING ERRCODE = 'OL409';
-    END IF;
+    v_lang := orderly.wording_language(set_customer_wording.language,
+                                       'built in (the status labels of order_statuses, "Track your parcel:")');
     IF set_customer_wording.text IS NOT NULL
        AND (length(btrim(set_customer_wording.text)) NOT BETWEEN 1 AND 200 OR NOT orderly.shows_on_one_line(set_customer_wording.text)) THEN
         RAISE EXCEPTION 'text must be 1 to 200 characters on one line, without control or direction-override characters' USING ERRCODE = 'OL400';
@@ -297,19 +312,14 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    v_lang   text := lower(btrim(set_risk_reason_text.language));
+    v_lang   text;
     v_before orderly.risk_reason_texts;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM orderly.risk_reasons r WHERE r.code = set_risk_reason_text.reason) THEN
         RAISE EXCEPTION 'reason must be one of: %', (SELECT string_agg(r.code, ', ' ORDER BY r.code) FROM orderly.risk_reasons r)
             USING ERRCODE = 'OL400';
     END IF;
-    IF v_lang IS NULL OR v_lang !~ '^[a-z]{2}$' THEN
-        RAISE EXCEPTION 'language must be a two-letter code like de' USING ERRCODE = 'OL400';
-    END IF;
-    IF v_lang = 'en' THEN
-        RAISE EXCEPTION 'English is orderly.risk_reasons.customer_text; give another language' USING ERRCODE = 'OL409';
-    END IF;
+    v_lang := orderly.wording_language(set_risk_reason_text.language, 'orderly.risk_reasons.customer_text');
     IF set_risk_reason_text.customer_text IS NOT NULL
        AND (length(btrim(set_risk_reason_text.customer_text)) NOT BETWEEN 1 AND 500
             OR NOT orderly.shows_on_one_line(set_risk_reason_text.customer_text)) THEN
