@@ -408,7 +408,6 @@ BEGIN
 END
 $$;
 
--- An ISO date, today or later, and at most five years ahead (9999-12-31 is a typo, not a plan).
 -- The type a user may give an order: strategic is a staff decision (its own approval rules): a
 -- customer's login marking its order strategic went round the custom rule's production step.
 CREATE OR REPLACE FUNCTION orderly.order_type_for(u orderly.users, value text) RETURNS text
@@ -425,6 +424,7 @@ BEGIN
 END
 $$;
 
+-- An ISO date, today or later, and at most five years ahead (9999-12-31 is a typo, not a plan).
 CREATE OR REPLACE FUNCTION orderly.check_requested_date(value text) RETURNS date
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
