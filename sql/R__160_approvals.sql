@@ -22,6 +22,15 @@
 --   admin.set_approval_limit(role, order_type, max_total)  (NULL = unlimited)
 --   admin.remove_approval_limit(role, order_type)
 --   admin.set_approval_reminders(max_reminders)  (reminders before a step escalates; default 2)
+--   admin.set_approval_currency(currency)  (the currency bounds and limits are in; default EUR)
+--   admin.set_exchange_rate(currency, rate)  (one unit of currency in the approval currency)
+--   admin.remove_exchange_rate(currency)
+--
+-- Money of one currency: bounds and limits are in the approval currency (approval_settings), an
+-- order in another is judged by orderly.approval_value, its total at the exchange rate an admin
+-- set (V039__approval_currency.sql). No rate: the value is unknown (NULL), and an unknown value is
+-- above every bound: it matches the rules for the largest orders and only an unlimited role
+-- approves it, so that a missing rate asks more approval, never less.
 --   admin.load_demo_approvals()  (the classic demo chains and limits; idempotent)
 
 -- Validation helpers -----------------------------------------------------------------------------
@@ -287,6 +296,41 @@ $$;
 
 -- Limits and settings ------------------------------------------------------------------------------
 
+-- What an amount in currency is worth in the approval currency, rounded to the cent; NULL when
+-- no rate is set (see the header). plpgsql, so that its query's plan is kept between calls.
+CREATE OR REPLACE FUNCTION orderly.approval_value(amount numeric, currency text) RETURNS numeric
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v numeric;
+BEGIN
+    SELECT CASE WHEN s.currency = approval_value.currency THEN amount ELSE round(amount * r.rate, 2) END INTO v
+    FROM orderly.approval_settings s
+    LEFT JOIN orderly.exchange_rates r ON r.currency = approval_value.currency AND r.base = s.currency;
+    RETURN v;
+END
+$$;
+
+-- "12 000.00 USD (11 040.00 EUR)" or "12 000.00 USD (no exchange rate to EUR: above every limit)":
+-- how an approval message names an order's total when its currency is not the approval currency.
+CREATE OR REPLACE FUNCTION orderly.approval_amount_text(amount numeric, currency text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_base char(3) := (SELECT s.currency FROM orderly.approval_settings s);
+    v      numeric := orderly.approval_value(amount, currency);
+BEGIN
+    IF currency = v_base THEN
+        RETURN format('%s %s', amount, currency);
+    ELSIF v IS NULL THEN
+        RETURN format('%s %s (no exchange rate to %s: above every limit)', amount, currency, v_base);
+    END IF;
+    RETURN format('%s %s (%s %s)', amount, currency, v, v_base);
+END
+$$;
+
 CREATE OR REPLACE FUNCTION admin.set_approval_limit(role text, order_type text, max_total numeric) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -324,6 +368,80 @@ BEGIN
     END IF;
     PERFORM orderly.audit(NULL, 'approval_limit.remove', 'approval_limit', v_role || '/' || v_type,
                           jsonb_build_object('max_total', v_old.max_total), NULL, actor_kind => 'admin_sql');
+END
+$$;
+
+-- Changes what the rules' bounds and the limits mean (they are not converted): an admin who moves
+-- the company to another currency restates them. Rates are kept per base, so those set against
+-- the old currency stop applying until set again.
+CREATE OR REPLACE FUNCTION admin.set_approval_currency(currency text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_new    char(3) := orderly.check_currency(set_approval_currency.currency);
+    v_before char(3);
+BEGIN
+    IF v_new IS NULL THEN
+        RAISE EXCEPTION 'currency must be an ISO 4217 currency code like EUR or USD' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT s.currency INTO v_before FROM orderly.approval_settings s FOR UPDATE;
+    IF v_before = v_new THEN
+        RAISE NOTICE 'approvals are already in %', v_new;
+        RETURN;
+    END IF;
+    UPDATE orderly.approval_settings s SET currency = v_new, updated_at = now();
+    PERFORM orderly.audit(NULL, 'approval_settings.change', 'approval_settings', NULL,
+                          jsonb_build_object('currency', v_before), jsonb_build_object('currency', v_new),
+                          actor_kind => 'admin_sql');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.set_exchange_rate(currency text, rate numeric) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_cur    char(3) := orderly.check_currency(set_exchange_rate.currency);
+    v_base   char(3) := (SELECT s.currency FROM orderly.approval_settings s);
+    v_before numeric;
+BEGIN
+    IF v_cur IS NULL THEN
+        RAISE EXCEPTION 'currency must be an ISO 4217 currency code like EUR or USD' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_cur = v_base THEN
+        RAISE EXCEPTION 'approvals are in %: it needs no rate', v_base USING ERRCODE = 'OL400';
+    END IF;
+    IF set_exchange_rate.rate IS NULL OR set_exchange_rate.rate <= 0 OR set_exchange_rate.rate >= 1e9
+       OR scale(set_exchange_rate.rate) > 10 THEN
+        RAISE EXCEPTION 'rate must be what one % is worth in %: a number above 0 with at most 10 decimals', v_cur, v_base
+            USING ERRCODE = 'OL400';
+    END IF;
+    SELECT r.rate INTO v_before FROM orderly.exchange_rates r WHERE r.currency = v_cur AND r.base = v_base FOR UPDATE;
+    INSERT INTO orderly.exchange_rates AS r (currency, base, rate) VALUES (v_cur, v_base, set_exchange_rate.rate)
+    ON CONFLICT ON CONSTRAINT exchange_rates_pkey DO UPDATE SET rate = excluded.rate, updated_at = now();
+    PERFORM orderly.audit(NULL, 'exchange_rate.set', 'exchange_rate', v_cur || '/' || v_base,
+                          CASE WHEN v_before IS NOT NULL THEN jsonb_build_object('rate', v_before) END,
+                          jsonb_build_object('rate', set_exchange_rate.rate), actor_kind => 'admin_sql');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.remove_exchange_rate(currency text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_cur  char(3) := orderly.check_currency(remove_exchange_rate.currency);
+    v_base char(3) := (SELECT s.currency FROM orderly.approval_settings s);
+    v_old  numeric;
+BEGIN
+    DELETE FROM orderly.exchange_rates r WHERE r.currency = v_cur AND r.base = v_base RETURNING r.rate INTO v_old;
+    IF v_old IS NULL THEN
+        RAISE NOTICE 'no exchange rate from % to % is set', v_cur, v_base;
+        RETURN;
+    END IF;
+    PERFORM orderly.audit(NULL, 'exchange_rate.remove', 'exchange_rate', v_cur || '/' || v_base,
+                          jsonb_build_object('rate', v_old), NULL, actor_kind => 'admin_sql');
 END
 $$;
 
@@ -460,9 +578,26 @@ FROM orderly.approval_limits l;
 COMMENT ON VIEW admin.approval_limits IS 'Largest order total each role may approve per order type (no row: may not approve that type)';
 
 CREATE OR REPLACE VIEW admin.approval_settings AS
-SELECT s.max_reminders, s.updated_at FROM orderly.approval_settings s;
+SELECT s.max_reminders, s.updated_at, s.currency FROM orderly.approval_settings s;
 
-COMMENT ON VIEW admin.approval_settings IS 'How many reminders a pending approval step gets before it escalates';
+COMMENT ON VIEW admin.approval_settings IS 'How many reminders a pending approval step gets before it escalates, and the currency bounds and limits are in';
+
+-- The approval currency, every currency with a rate and every currency products are priced in:
+-- a row with rate NULL is a currency whose orders are above every bound.
+CREATE OR REPLACE VIEW admin.exchange_rates AS
+SELECT c.code AS currency,
+       s.currency AS base,
+       CASE WHEN c.code = s.currency THEN 1 ELSE r.rate END AS rate,
+       r.updated_at,
+       EXISTS (SELECT 1 FROM orderly.products p WHERE p.currency = c.code AND p.active) AS priced_in,
+       (SELECT count(*) FROM orderly.orders o WHERE o.status = 'pending_approval' AND o.currency = c.code) AS orders_awaiting_approval
+FROM orderly.currencies c
+CROSS JOIN orderly.approval_settings s
+LEFT JOIN orderly.exchange_rates r ON r.currency = c.code AND r.base = s.currency
+WHERE c.code = s.currency OR r.rate IS NOT NULL
+   OR EXISTS (SELECT 1 FROM orderly.products p WHERE p.currency = c.code);
+
+COMMENT ON VIEW admin.exchange_rates IS 'Currencies in use and their rate to the approval currency (rate NULL: no rate; such orders are above every approval bound)';
 
 CREATE OR REPLACE VIEW admin.approval_delegations AS
 SELECT d.id,

@@ -64,7 +64,7 @@ AS $$
         WHERE r.role IS NOT NULL
           AND EXISTS (SELECT 1 FROM orderly.approval_limits l
                       WHERE l.role = r.role AND l.order_type = ($2).type
-                        AND (l.max_total IS NULL OR ($2).total <= l.max_total))
+                        AND (l.max_total IS NULL OR orderly.approval_value(($2).total, ($2).currency) <= l.max_total))
     ),
     holders AS (
         SELECT ur.user_id AS holder, k.role
@@ -244,21 +244,23 @@ $$;
 -- Routing ----------------------------------------------------------------------------------------
 
 -- The rule that applies to an order of its type and total: active, with steps, the highest
--- priority first; NULL when none does. lock: FOR SHARE, so that an admin changing the rule's
--- steps right now waits (their functions lock it FOR UPDATE) and a round is built from one
--- consistent chain.
+-- priority first; NULL when none does. The total is judged in the approval currency; without an
+-- exchange rate it is above every bound (R__160_approvals.sql). lock: FOR SHARE, so that an admin
+-- changing the rule's steps right now waits (their functions lock it FOR UPDATE) and a round is
+-- built from one consistent chain.
 CREATE OR REPLACE FUNCTION orderly.rule_for_order(o orderly.orders, lock boolean DEFAULT false) RETURNS orderly.approval_rules
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    r orderly.approval_rules;
+    r       orderly.approval_rules;
+    v_value numeric := orderly.approval_value(o.total, o.currency);
 BEGIN
     IF lock THEN
         SELECT * INTO r FROM orderly.approval_rules x
         WHERE x.active AND x.order_types @> ARRAY[o.type]
-          AND (x.min_total IS NULL OR o.total >= x.min_total)
-          AND (x.max_total IS NULL OR o.total <= x.max_total)
+          AND (x.min_total IS NULL OR v_value IS NULL OR v_value >= x.min_total)
+          AND (x.max_total IS NULL OR v_value <= x.max_total)
           AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
         ORDER BY x.priority DESC, x.id
         LIMIT 1
@@ -266,8 +268,8 @@ BEGIN
     ELSE
         SELECT * INTO r FROM orderly.approval_rules x
         WHERE x.active AND x.order_types @> ARRAY[o.type]
-          AND (x.min_total IS NULL OR o.total >= x.min_total)
-          AND (x.max_total IS NULL OR o.total <= x.max_total)
+          AND (x.min_total IS NULL OR v_value IS NULL OR v_value >= x.min_total)
+          AND (x.max_total IS NULL OR v_value <= x.max_total)
           AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
         ORDER BY x.priority DESC, x.id
         LIMIT 1;
@@ -287,6 +289,7 @@ AS $$
 DECLARE
     v_round integer;
     v_steps integer;
+    v_value numeric := orderly.approval_value(o.total, o.currency);
     a       orderly.order_approvals;
 BEGIN
     SELECT coalesce(max(x.round), 0) + 1 INTO v_round FROM orderly.order_approvals x WHERE x.order_id = o.id;
@@ -298,8 +301,9 @@ BEGIN
            -- Routed all the same (an admin fixes limits or roles), but said where it will stick.
            CASE WHEN NOT EXISTS (SELECT 1 FROM orderly.approval_limits l
                                  WHERE l.role = s.role AND l.order_type = o.type
-                                   AND (l.max_total IS NULL OR o.total <= l.max_total))
-                THEN format('no approval limit of role %s covers %s orders of %s %s', s.role, o.type, o.total, o.currency)
+                                   AND (l.max_total IS NULL OR v_value <= l.max_total))
+                THEN format('no approval limit of role %s covers %s orders of %s', s.role, o.type,
+                            orderly.approval_amount_text(o.total, o.currency))
                 WHEN NOT EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles ro ON ro.id = ur.role_id
                                  WHERE ro.name = s.role)
                 THEN format('nobody holds role %s', s.role) END,
@@ -421,6 +425,8 @@ DECLARE
     l       orderly.approval_limits;
     d       record;
     v_role  text;
+    v_base  char(3) := (SELECT s.currency FROM orderly.approval_settings s);
+    v_value numeric := orderly.approval_value(o.total, o.currency);   -- NULL: no rate, above every limit
 BEGIN
     IF u.id = o.created_by THEN
         RAISE EXCEPTION 'you created order %: another user must approve it', o.id USING ERRCODE = 'OL403';
@@ -451,9 +457,9 @@ BEGIN
         IF l.role IS NULL THEN
             RAISE EXCEPTION 'role % may not approve % orders', v_role, o.type USING ERRCODE = 'OL403';
         END IF;
-        IF o.total > l.max_total THEN
-            RAISE EXCEPTION 'order % total % % is above the % limit of % for % orders', o.id, o.total, o.currency,
-                v_role, l.max_total, o.type USING ERRCODE = 'OL403';
+        IF l.max_total IS NOT NULL AND (v_value IS NULL OR v_value > l.max_total) THEN
+            RAISE EXCEPTION 'order % total % is above the % limit of % % for % orders', o.id,
+                orderly.approval_amount_text(o.total, o.currency), v_role, l.max_total, v_base, o.type USING ERRCODE = 'OL403';
         END IF;
     END LOOP;
 
@@ -475,9 +481,10 @@ BEGIN
             RAISE EXCEPTION 'role % (delegated by %) may not approve % orders', d.held_role,
                 orderly.username_of(d.from_user), o.type USING ERRCODE = 'OL403';
         END IF;
-        IF o.total > l.max_total THEN
-            RAISE EXCEPTION 'order % total % % is above the % limit of % for % orders (delegated by %)', o.id, o.total,
-                o.currency, d.held_role, l.max_total, o.type, orderly.username_of(d.from_user) USING ERRCODE = 'OL403';
+        IF l.max_total IS NOT NULL AND (v_value IS NULL OR v_value > l.max_total) THEN
+            RAISE EXCEPTION 'order % total % is above the % limit of % % for % orders (delegated by %)', o.id,
+                orderly.approval_amount_text(o.total, o.currency), d.held_role, l.max_total, v_base, o.type,
+                orderly.username_of(d.from_user) USING ERRCODE = 'OL403';
         END IF;
     END LOOP;
 

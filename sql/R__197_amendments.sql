@@ -615,9 +615,9 @@ BEGIN
         OR EXISTS (SELECT 1 FROM orderly.approval_rule_steps s
                    WHERE s.rule_id = r_new.id
                      AND EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = s.role AND l.order_type = o.type
-                                   AND (l.max_total IS NULL OR total_before <= l.max_total))
+                                   AND (l.max_total IS NULL OR orderly.approval_value(total_before, o.currency) <= l.max_total))
                      AND NOT EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = s.role AND l.order_type = o.type
-                                       AND (l.max_total IS NULL OR total_after <= l.max_total)));
+                                       AND (l.max_total IS NULL OR orderly.approval_value(total_after, o.currency) <= l.max_total)));
 END
 $$;
 

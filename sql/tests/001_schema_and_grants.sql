@@ -29,7 +29,7 @@ SELECT tables_are('orderly',
           'secret_key', 'shipping_settings', 'transit_defaults', 'tracking_events', 'risk_reasons', 'risk_reason_texts', 'customer_wording', 'stage_slas',
           'delay_warnings', 'message_templates', 'outbox',
           -- V019 (cancellation)
-          'cancellation_policies', 'order_cancellations', 'order_charges', 'currencies',
+          'cancellation_policies', 'order_cancellations', 'order_charges', 'currencies', 'exchange_rates',
           -- V020 (amendments)
           'amendment_constraints', 'order_changes', 'order_versions',
           -- V021 (analytics)

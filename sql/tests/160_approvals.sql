@@ -189,7 +189,7 @@ SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}')
                  'OL403', 'role sales_supervisor may not approve standard orders', 'no limit row: cannot approve');
 SELECT admin.set_approval_limit('sales_supervisor', 'standard', 5000);
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('s10000')),
-                 'OL403', format('order %s total 10000.00 EUR is above the sales_supervisor limit of 5000.00 for standard orders', test.id('s10000')),
+                 'OL403', format('order %s total 10000.00 EUR is above the sales_supervisor limit of 5000.00 EUR for standard orders', test.id('s10000')),
                  'over the limit: refused');
 SELECT ok(NOT (test.id('s10000') = ANY (pg_temp.queue('sue'))), 'and not in the queue');
 SELECT admin.set_approval_limit('sales_supervisor', 'standard', 10000);
