@@ -740,8 +740,9 @@ AS $$
 DECLARE
     u       orderly.users := orderly.begin_command('REPORT', report.actor, report.args);
     v_name  text := lower(btrim(orderly.arg_text(args, 'name')));
-    v_to    date := coalesce(orderly.arg_time(args, 'to')::date, (now() AT TIME ZONE 'UTC')::date);
-    v_from  date := coalesce(orderly.arg_time(args, 'from')::date, (date_trunc('month', v_to) - interval '11 months')::date);
+    -- Days, as the rollups keep them (UTC): a time of day would be cut to a day in the session's zone.
+    v_to    date := coalesce(orderly.arg_date(args, 'to'), (now() AT TIME ZONE 'UTC')::date);
+    v_from  date := coalesce(orderly.arg_date(args, 'from'), (date_trunc('month', v_to) - interval '11 months')::date);
     v_limit integer := orderly.arg_limit(args, 100, 1000);
     v_group text := lower(btrim(orderly.arg_text(args, 'group')));
     r       orderly.reports;

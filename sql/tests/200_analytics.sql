@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(75);
+SELECT plan(76);
 
 DO $$
 BEGIN
@@ -274,6 +274,8 @@ SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"rfm","limit":2}'
                  'report rfm takes no limit= (usage: REPORT rfm)', 'an argument the report would ignore is refused');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"slow_movers","from":"2026-01-01"}') $$, 'OL400',
                  'report slow_movers takes no from= (usage: REPORT slow_movers [limit=])', 'slow movers are as of now: no from=');
+SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"name":"sales","from":"2026-01-01T23:30:00-05:00"}') $$, 'OL400',
+                 'from must be a date like 2026-12-24', 'a report''s days are days: a time of day is refused, not cut in some zone');
 SELECT throws_ok($$ SELECT test.rows('report', 'mia', '{"limit":3}') $$, 'OL400', NULL,
                  'REPORT alone (the list) takes no limit=');
 SELECT lives_ok($$ SELECT test.rows('report', 'mia', '{"name":"products","from":"2026-03-01","to":"2026-05-31","group":"top","limit":1}') $$,
