@@ -144,6 +144,23 @@ BEGIN
 END
 $$;
 
+-- After an admin's change: how many findings admin.approval_check (below) has, as a NOTICE, so
+-- that a change that opens a gap or strands a step is seen when it is made.
+CREATE OR REPLACE FUNCTION orderly.notice_approval_check() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+    f text;
+BEGIN
+    SELECT count(*), string_agg(DISTINCT c.finding, ', ') INTO n, f FROM admin.approval_check c;
+    IF n > 0 THEN
+        RAISE NOTICE 'approval check: % finding(s) (%): SELECT * FROM admin.approval_check', n, f;
+    END IF;
+END
+$$;
+
 -- Rules ------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION admin.create_approval_rule(name text, order_types text[], min_total numeric DEFAULT NULL,
@@ -194,6 +211,7 @@ BEGIN
     WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.change', 'approval_rule', r.id::text, v_before,
                           orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
+    PERFORM orderly.notice_approval_check();
 END
 $$;
 
@@ -216,6 +234,7 @@ BEGIN
                           'approval_rule', r.id::text, jsonb_build_object('active', r.active),
                           jsonb_build_object('active', set_approval_rule_active.active),
                           actor_kind => 'admin_sql');
+    PERFORM orderly.notice_approval_check();
 END
 $$;
 
@@ -241,6 +260,7 @@ BEGIN
     UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.add_step', 'approval_rule', r.id::text, v_before,
                           orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
+    PERFORM orderly.notice_approval_check();
 END
 $$;
 
@@ -265,6 +285,7 @@ BEGIN
     UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.change_step', 'approval_rule', r.id::text, v_before,
                           orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
+    PERFORM orderly.notice_approval_check();
 END
 $$;
 
@@ -287,10 +308,16 @@ BEGIN
         RAISE EXCEPTION 'only the last step (%) can be removed; change a step with admin.change_approval_step', v_last
             USING ERRCODE = 'OL409';
     END IF;
+    -- A rule without steps routes nothing: the orders it matches would be approved at once.
+    IF v_last = 1 AND r.active THEN
+        RAISE EXCEPTION 'step 1 is the only step of active rule "%": without it the orders the rule matches would be approved at once; switch the rule off first (admin.set_approval_rule_active) or add a step',
+            r.name USING ERRCODE = 'OL409';
+    END IF;
     DELETE FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id AND s.step_no = v_last;
     UPDATE orderly.approval_rules x SET updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.remove_step', 'approval_rule', r.id::text, v_before,
                           orderly.approval_rule_snapshot(r.id), actor_kind => 'admin_sql');
+    PERFORM orderly.notice_approval_check();
 END
 $$;
 
@@ -349,6 +376,7 @@ BEGIN
                           CASE WHEN v_before.role IS NOT NULL THEN jsonb_build_object('max_total', v_before.max_total) END,
                           jsonb_build_object('max_total', set_approval_limit.max_total),
                           actor_kind => 'admin_sql');
+    PERFORM orderly.notice_approval_check();
 END
 $$;
 
@@ -368,6 +396,7 @@ BEGIN
     END IF;
     PERFORM orderly.audit(NULL, 'approval_limit.remove', 'approval_limit', v_role || '/' || v_type,
                           jsonb_build_object('max_total', v_old.max_total), NULL, actor_kind => 'admin_sql');
+    PERFORM orderly.notice_approval_check();
 END
 $$;
 
@@ -561,7 +590,8 @@ SELECT r.id,
        (SELECT string_agg(s.role, ' → ' ORDER BY s.step_no)
         FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id) AS chain,
        r.created_at,
-       r.updated_at
+       r.updated_at,
+       (SELECT s.currency FROM orderly.approval_settings s) AS currency
 FROM orderly.approval_rules r;
 
 COMMENT ON VIEW admin.approval_rules IS 'Approval rules with their chains; the highest priority active rule that matches an order (type, total within min/max inclusive, at least one step) routes it';
@@ -572,10 +602,117 @@ SELECT l.role,
        l.max_total,
        l.max_total IS NULL AS unlimited,
        (SELECT count(*) FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id WHERE r.name = l.role) AS users,
-       l.updated_at
+       l.updated_at,
+       (SELECT s.currency FROM orderly.approval_settings s) AS currency
 FROM orderly.approval_limits l;
 
 COMMENT ON VIEW admin.approval_limits IS 'Largest order total each role may approve per order type (no row: may not approve that type)';
+
+-- What the rules and limits leave open, for an admin to read after changing them (each admin
+-- function here says how many findings there are):
+--   approved at once   totals of an order type no active rule with steps matches: such orders
+--                      are approved at submission (may be meant: small orders);
+--   waits for nobody   totals a rule routes to a step whose role (nor its escalation role) has a
+--                      limit covering them: such orders wait until an admin reroutes them;
+--   nobody holds role  a step whose role and escalation role no unlocked user holds.
+-- Totals are in the approval currency; to_total NULL: no upper end.
+CREATE OR REPLACE VIEW admin.approval_check AS
+WITH rule_types AS (
+    SELECT r.id, r.name, r.min_total, r.max_total, t.order_type
+    FROM orderly.approval_rules r
+    CROSS JOIN LATERAL unnest(r.order_types) AS t(order_type)
+    WHERE r.active AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id)
+),
+spans AS (
+    -- reach: how far the rules before this one (by lower bound) cover, NULL for the first.
+    SELECT x.order_type, coalesce(x.min_total, 0) AS lo, coalesce(x.max_total, 'Infinity') AS hi,
+           max(coalesce(x.max_total, 'Infinity')) OVER (PARTITION BY x.order_type
+                                                        ORDER BY coalesce(x.min_total, 0), coalesce(x.max_total, 'Infinity')
+                                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM rule_types x
+),
+types AS (
+    SELECT t.order_type, max(s.hi) AS top
+    FROM unnest(ARRAY['standard', 'custom', 'strategic']) AS t(order_type)
+    LEFT JOIN spans s ON s.order_type = t.order_type
+    GROUP BY t.order_type
+),
+steps AS (
+    SELECT x.name, x.order_type, x.min_total, x.max_total, s.step_no, s.role, s.escalation_role,
+           (SELECT max(coalesce(l.max_total, 'Infinity')) FROM orderly.approval_limits l
+            WHERE l.role IN (s.role, s.escalation_role) AND l.order_type = x.order_type) AS covered_to
+    FROM rule_types x
+    JOIN orderly.approval_rule_steps s ON s.rule_id = x.id
+)
+SELECT 'approved at once' AS finding, s.order_type, coalesce(s.reach + 0.01, 0) AS from_total, s.lo - 0.01 AS to_total,
+       NULL::text AS rule, NULL::integer AS step, NULL::text AS role,
+       'no active rule with steps matches: approved at submission' AS detail
+FROM spans s
+WHERE s.lo > coalesce(s.reach, -0.01) + 0.01
+UNION ALL
+SELECT 'approved at once', t.order_type, coalesce(t.top + 0.01, 0), NULL, NULL, NULL, NULL,
+       'no active rule with steps matches: approved at submission'
+FROM types t
+WHERE t.top IS NULL OR t.top < 'Infinity'
+UNION ALL
+SELECT 'waits for nobody', s.order_type, greatest(coalesce(s.covered_to + 0.01, 0), coalesce(s.min_total, 0)), s.max_total,
+       s.name, s.step_no, s.role,
+       CASE WHEN s.covered_to IS NULL
+            THEN format('role %s%s may not approve %s orders', s.role,
+                        coalesce(' (nor its escalation role ' || s.escalation_role || ')', ''), s.order_type)
+            ELSE format('the %s limit of %s%s is %s', s.order_type, s.role,
+                        coalesce(' (or its escalation role ' || s.escalation_role || ')', ''), s.covered_to) END
+FROM steps s
+WHERE coalesce(s.covered_to, -1) < coalesce(s.max_total, 'Infinity')
+UNION ALL
+SELECT DISTINCT 'nobody holds role', s.order_type, coalesce(s.min_total, 0), s.max_total, s.name, s.step_no, s.role,
+       format('no unlocked user holds %s%s', s.role, coalesce(' or ' || s.escalation_role, ''))
+FROM steps s
+WHERE NOT EXISTS (SELECT 1 FROM orderly.user_roles ur
+                  JOIN orderly.roles ro ON ro.id = ur.role_id
+                  JOIN orderly.users u ON u.id = ur.user_id AND NOT u.locked
+                  WHERE ro.name IN (s.role, s.escalation_role));
+
+COMMENT ON VIEW admin.approval_check IS 'What approval rules and limits leave open: totals approved at once, steps that wait for nobody, roles nobody holds (totals in the approval currency)';
+
+-- Orders waiting for an approval step now, oldest first, with whether anybody may decide it
+-- (a holder of its role, or of its escalation role once escalated, unlocked, whose limit covers
+-- the order's value; delegations aside): a stuck one is rerouted with admin.reroute_approval.
+CREATE OR REPLACE VIEW admin.pending_approvals AS
+SELECT a.order_id,
+       o.status,
+       o.type,
+       coalesce(ch.total_after, o.total) AS total,
+       o.currency,
+       a.change_id,
+       r.name AS rule,
+       a.round,
+       a.step_no AS step,
+       a.steps,
+       a.role,
+       a.escalation_role,
+       a.escalated_at,
+       a.pending_since,
+       a.due_at,
+       a.note,
+       EXISTS (SELECT 1 FROM orderly.approval_limits l
+               JOIN orderly.roles ro ON ro.name = l.role
+               JOIN orderly.user_roles ur ON ur.role_id = ro.id
+               JOIN orderly.users u ON u.id = ur.user_id AND NOT u.locked
+               WHERE l.order_type = o.type
+                 AND (l.role = a.role OR (a.escalated_at IS NOT NULL AND l.role = a.escalation_role))
+                 AND (l.max_total IS NULL OR v.value <= l.max_total)) AS decidable
+FROM orderly.order_approvals a
+JOIN orderly.orders o ON o.id = a.order_id
+JOIN orderly.approval_rules r ON r.id = a.rule_id
+LEFT JOIN orderly.order_changes ch ON ch.id = a.change_id
+CROSS JOIN orderly.approval_settings s
+LEFT JOIN orderly.exchange_rates er ON er.currency = o.currency AND er.base = s.currency
+CROSS JOIN LATERAL (SELECT CASE WHEN o.currency = s.currency THEN coalesce(ch.total_after, o.total)
+                                ELSE round(coalesce(ch.total_after, o.total) * er.rate, 2) END AS value) v
+WHERE a.status = 'pending';
+
+COMMENT ON VIEW admin.pending_approvals IS 'Approval steps pending now, with whether anybody may decide them (decidable false: reroute with admin.reroute_approval)';
 
 CREATE OR REPLACE VIEW admin.approval_settings AS
 SELECT s.max_reminders, s.updated_at, s.currency FROM orderly.approval_settings s;

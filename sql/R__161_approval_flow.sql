@@ -217,9 +217,11 @@ END
 $$;
 
 -- After the last step (approved_by set) or at submission when no rule applies (NULL); actor_id:
--- the user who approved or submitted.
+-- the user who approved or submitted (NULL with actor_kind 'admin_sql': an admin rerouted it).
 DROP FUNCTION IF EXISTS orderly.notify_order_approved(orderly.orders, bigint);
-CREATE OR REPLACE FUNCTION orderly.notify_order_approved(o orderly.orders, approved_by bigint, actor_id bigint)
+DROP FUNCTION IF EXISTS orderly.notify_order_approved(orderly.orders, bigint, bigint);
+CREATE OR REPLACE FUNCTION orderly.notify_order_approved(o orderly.orders, approved_by bigint, actor_id bigint,
+                                                         actor_kind text DEFAULT 'user')
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -231,12 +233,12 @@ DECLARE
         'approved_by', orderly.username_of(approved_by));
 BEGIN
     IF approved_by IS NOT NULL AND o.created_by IS NOT NULL THEN
-        PERFORM api.notify(o.created_by, NULL, 'approval.approved', v_payload, actor_id);
+        PERFORM api.notify(o.created_by, NULL, 'approval.approved', v_payload, actor_id, actor_kind);
     END IF;
     v_payload := v_payload || jsonb_build_object('auto', approved_by IS NULL);
-    PERFORM api.notify(NULL, 'finance_manager', 'order.approved', v_payload, actor_id);
+    PERFORM api.notify(NULL, 'finance_manager', 'order.approved', v_payload, actor_id, actor_kind);
     IF o.type = 'custom' THEN
-        PERFORM api.notify(NULL, 'production_manager', 'order.approved', v_payload, actor_id);
+        PERFORM api.notify(NULL, 'production_manager', 'order.approved', v_payload, actor_id, actor_kind);
     END IF;
 END
 $$;
@@ -280,9 +282,12 @@ $$;
 
 -- Opens the order's next round of rule r (step 1 pending, the others waiting) and returns its
 -- first step. change_id: the round decides a change (orderly.order_changes) whose new total o
--- carries, rather than the order itself. Audited as approval.route.
+-- carries, rather than the order itself. Audited as approval.route (actor_kind 'admin_sql' with
+-- no actor: an admin rerouted it).
+DROP FUNCTION IF EXISTS orderly.open_round(orderly.orders, orderly.approval_rules, bigint, bigint);
 CREATE OR REPLACE FUNCTION orderly.open_round(o orderly.orders, r orderly.approval_rules, actor_id bigint,
-                                              change_id bigint DEFAULT NULL) RETURNS orderly.order_approvals
+                                              change_id bigint DEFAULT NULL, actor_kind text DEFAULT 'user')
+RETURNS orderly.order_approvals
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -314,7 +319,8 @@ BEGIN
           FROM orderly.approval_rule_steps x WHERE x.rule_id = r.id) s;
     PERFORM orderly.audit(actor_id, 'approval.route', 'order', o.id::text, NULL,
                           jsonb_build_object('rule', r.name, 'rule_id', r.id, 'round', v_round, 'steps', v_steps,
-                                             'type', o.type, 'total', o.total, 'change', change_id));
+                                             'type', o.type, 'total', o.total, 'change', change_id),
+                          actor_kind => open_round.actor_kind);
     SELECT * INTO a FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.round = v_round AND x.step_no = 1;
     RETURN a;
 END
@@ -363,7 +369,8 @@ $$;
 -- (and production) managers; else whoever may decide its pending first step. actor_id: the
 -- user who submitted.
 DROP FUNCTION IF EXISTS orderly.notify_routed(orderly.orders);
-CREATE OR REPLACE FUNCTION orderly.notify_routed(o orderly.orders, actor_id bigint) RETURNS void
+DROP FUNCTION IF EXISTS orderly.notify_routed(orderly.orders, bigint);
+CREATE OR REPLACE FUNCTION orderly.notify_routed(o orderly.orders, actor_id bigint, actor_kind text DEFAULT 'user') RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -372,11 +379,11 @@ DECLARE
 BEGIN
     -- Approved at once (and maybe moved on by orderly.advance: ready, on hold): no pending step.
     IF o.status <> 'pending_approval' THEN
-        PERFORM orderly.notify_order_approved(o, NULL, actor_id);
+        PERFORM orderly.notify_order_approved(o, NULL, actor_id, actor_kind);
         RETURN;
     END IF;
     SELECT * INTO a FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending';
-    PERFORM orderly.notify_step(a, o, 'approval.requested', now(), actor_id);
+    PERFORM orderly.notify_step(a, o, 'approval.requested', now(), actor_id, actor_kind);
 END
 $$;
 
@@ -705,3 +712,59 @@ SELECT orderly.register_command('APPROVAL QUEUE', 'api.approval_queue', 'order.a
     arguments  => 'limit:integer',
     usage      => 'APPROVAL QUEUE [limit=50]',
     summary    => 'Approval steps waiting for you (your roles and delegations, within your limits), oldest first.');
+
+-- Admins ------------------------------------------------------------------------------------------
+
+-- An order waiting on a round that cannot finish (a step nobody may decide: a limit lowered, a
+-- role's last holder gone, a rule fixed after it routed) is routed again by the rules as they
+-- are now: the open steps are skipped, with the admin's reason, and a new round starts (or, when
+-- no rule applies any more, the order is approved, as at submission). The order's own round only:
+-- a change's round is closed by deciding or abandoning the change. Audited as admin_sql; whoever
+-- may decide the new round's first step is told, as at submission.
+CREATE OR REPLACE FUNCTION admin.reroute_approval(order_id bigint, reason text) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    o        orderly.orders;
+    c        orderly.order_approvals;
+    r        orderly.approval_rules;
+    a        orderly.order_approvals;
+    v_reason text := btrim(reroute_approval.reason);
+BEGIN
+    IF v_reason IS NULL OR length(v_reason) NOT BETWEEN 1 AND 500 OR NOT orderly.shows_on_one_line(v_reason) THEN
+        RAISE EXCEPTION 'reason must be 1 to 500 characters on one line (it is kept in the order''s approval history)'
+            USING ERRCODE = 'OL400';
+    END IF;
+    SELECT * INTO o FROM orderly.orders x WHERE x.id = reroute_approval.order_id FOR NO KEY UPDATE;
+    IF o.id IS NULL THEN
+        RAISE EXCEPTION 'unknown order %', reroute_approval.order_id USING ERRCODE = 'OL404';
+    END IF;
+    SELECT * INTO c FROM orderly.order_approvals x WHERE x.order_id = o.id AND x.status = 'pending' FOR UPDATE;
+    IF c.id IS NULL THEN
+        RAISE EXCEPTION 'order % has no approval step pending (it is %)', o.id, o.status USING ERRCODE = 'OL409';
+    END IF;
+    IF c.change_id IS NOT NULL THEN
+        RAISE EXCEPTION 'order %''s pending round decides change %: decide or abandon the change instead', o.id, c.change_id
+            USING ERRCODE = 'OL409';
+    END IF;
+    UPDATE orderly.order_approvals x
+    SET status = 'skipped', note = left('rerouted by an admin: ' || v_reason, 2000)
+    WHERE x.order_id = o.id AND x.round = c.round AND x.status IN ('pending', 'waiting');
+    r := orderly.rule_for_order(o, lock => true);
+    IF r.id IS NULL THEN
+        o := orderly.change_status(o, 'approved', NULL, 'no approval rule applies (rerouted by an admin)', automatic => true);
+        o := orderly.advance(o, NULL, check_credit => true);
+    ELSE
+        a := orderly.open_round(o, r, NULL, actor_kind => 'admin_sql');
+    END IF;
+    PERFORM orderly.audit(NULL, 'approval.reroute', 'order', o.id::text,
+                          jsonb_build_object('round', c.round, 'rule', (SELECT x.name FROM orderly.approval_rules x WHERE x.id = c.rule_id),
+                                             'step', c.step_no, 'role', c.role),
+                          jsonb_build_object('round', a.round, 'rule', r.name, 'status', o.status, 'reason', v_reason),
+                          actor_kind => 'admin_sql');
+    PERFORM orderly.notify_routed(o, NULL, 'admin_sql');
+    RETURN CASE WHEN r.id IS NULL THEN format('order %s: no approval rule applies now; it is %s', o.id, o.status)
+                ELSE format('order %s: round %s of rule "%s", step 1 of %s (%s)', o.id, a.round, r.name, a.steps, a.role) END;
+END
+$$;
