@@ -376,6 +376,7 @@ AS $$
       AND (r.ends_at IS NULL OR r.ends_at > $4)
       AND (r.product_id IS NULL OR r.product_id = ($1).id)
       AND (r.segment IS NULL OR r.segment = $2)
+      AND (r.currency IS NULL OR r.currency = ($1).currency)
       AND (r.category_id IS NULL OR r.category_id = ANY (orderly.category_ancestors(($1).category_id)))
       AND (NOT EXISTS (SELECT 1 FROM orderly.coupon_rules cr WHERE cr.rule_id = r.id)
            OR EXISTS (SELECT 1 FROM orderly.coupon_rules cr WHERE cr.rule_id = r.id AND cr.coupon_id = $3))

@@ -29,7 +29,7 @@ AS $$
         'id', r.id, 'name', r.name, 'kind', r.kind, 'value', r.value, 'buy', r.buy_qty, 'get', r.free_qty,
         'product', (SELECT p.code FROM orderly.products p WHERE p.id = r.product_id),
         'category', (SELECT c.code FROM orderly.categories c WHERE c.id = r.category_id),
-        'segment', r.segment,
+        'segment', r.segment, 'currency', r.currency,
         'starts_at', orderly.json_time(r.starts_at), 'ends_at', orderly.json_time(r.ends_at),
         'priority', r.priority, 'exclusive', r.exclusive, 'active', r.active,
         'coupons', (SELECT coalesce(jsonb_agg(c.code ORDER BY c.code), '[]')
@@ -171,7 +171,9 @@ DECLARE
     r        orderly.pricing_rules;
     v_prod   text := orderly.arg_code(rule_create.args, 'product');
     v_cat    text := orderly.arg_code(rule_create.args, 'category');
+    v_cur    text := orderly.check_currency(orderly.arg_text(rule_create.args, 'currency'));
     v_doc    jsonb;
+    v_pcur   text;   -- the product's currency, for a rule of one product
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     r.name := orderly.check_catalog_name(orderly.arg_text(rule_create.args, 'name', true), 'name');
@@ -186,18 +188,25 @@ BEGIN
     r.exclusive := coalesce(orderly.arg_bool(rule_create.args, 'exclusive'), false);
     PERFORM orderly.check_rule(r);
     IF v_prod IS NOT NULL THEN
-        SELECT x.id INTO r.product_id FROM orderly.products x WHERE x.code = v_prod FOR KEY SHARE;
+        SELECT x.id, x.currency INTO r.product_id, v_pcur FROM orderly.products x WHERE x.code = v_prod FOR KEY SHARE;
         IF r.product_id IS NULL THEN
             RAISE EXCEPTION 'unknown product "%"', v_prod USING ERRCODE = 'OL404';
         END IF;
+        IF v_cur <> v_pcur THEN
+            RAISE EXCEPTION 'product % is priced in %: a rule for it is in % (or names no currency)', v_prod, v_pcur, v_pcur
+                USING ERRCODE = 'OL400';
+        END IF;
     END IF;
+    -- A fixed amount is in a currency: the product's, else the one given, else EUR (as a product
+    -- created without one). Another kind applies to every currency unless one is given.
+    r.currency := CASE WHEN r.kind = 'fixed' THEN coalesce(v_cur, v_pcur, 'EUR') ELSE v_cur END;
     IF v_cat IS NOT NULL THEN
         r.category_id := (orderly.category_by_code(v_cat)).id;
     END IF;
     INSERT INTO orderly.pricing_rules (name, kind, value, buy_qty, free_qty, product_id, category_id, segment,
-                                       starts_at, ends_at, priority, exclusive)
+                                       starts_at, ends_at, priority, exclusive, currency)
     VALUES (r.name, r.kind, r.value, r.buy_qty, r.free_qty, r.product_id, r.category_id, r.segment,
-            r.starts_at, r.ends_at, r.priority, r.exclusive)
+            r.starts_at, r.ends_at, r.priority, r.exclusive, r.currency)
     RETURNING id INTO r.id;
     v_doc := orderly.rule_doc(r.id);
     PERFORM orderly.audit(u.id, 'rule.create', 'pricing_rule', r.id::text, NULL, v_doc);
@@ -206,9 +215,9 @@ END
 $$;
 
 SELECT orderly.register_command('RULE CREATE', 'api.rule_create', 'pricing.manage',
-    arguments  => 'name:text! kind:text! value:number buy:integer get:integer product:code category:code segment:code starts:timestamp ends:timestamp priority:integer exclusive:boolean',
-    usage      => 'RULE CREATE name= kind=percent|fixed|buy_x_get_y [value=] [buy= get=] [product=] [category=] [segment=] [starts=] [ends=] [priority=100] [exclusive=false]',
-    summary    => 'Create a discount rule; lower priority applies first, an exclusive rule only alone.',
+    arguments  => 'name:text! kind:text! value:number buy:integer get:integer product:code category:code segment:code currency:code starts:timestamp ends:timestamp priority:integer exclusive:boolean',
+    usage      => 'RULE CREATE name= kind=percent|fixed|buy_x_get_y [value=] [buy= get=] [product=] [category=] [segment=] [currency=] [starts=] [ends=] [priority=100] [exclusive=false]',
+    summary    => 'Create a discount rule; lower priority applies first, an exclusive rule only alone; a fixed rule''s amount is in its currency (the product''s, else EUR) and applies to products priced in it.',
     changes    => true);
 
 -- RULE UPDATE id [name=] [value=] [buy=] [get=] [starts=] [ends=] [priority=] [exclusive=] [active=]

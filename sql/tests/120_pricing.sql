@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(201);
+SELECT plan(206);
 
 DO $$
 BEGIN
@@ -251,6 +251,20 @@ SELECT is(pg_temp.steps('{"product": "GADGET", "qty": 1}', 'rule_skipped', 'deal
           'and the explanation says it was skipped');
 SELECT pg_temp.pm('rule_update', jsonb_build_object('id', test.id('excl'), 'active', false));
 SELECT is(pg_temp.net('{"product": "GADGET", "qty": 1}', 'dealer'), 166.25, 'a deactivated rule is gone');
+
+-- A fixed amount is in a currency; any rule may be for one currency's products.
+INSERT INTO ids SELECT 'two_off', (pg_temp.pm('rule_create', '{"name": "Two off", "kind": "fixed", "value": 2, "category": "MISC", "priority": 40}') ->> 'id')::bigint;
+INSERT INTO ids SELECT 'usd10', (pg_temp.pm('rule_create', '{"name": "Dollar -10%", "kind": "percent", "value": 10, "currency": "usd", "priority": 41}') ->> 'id')::bigint;
+SELECT is((SELECT currency FROM orderly.pricing_rules WHERE id = test.id('two_off')), 'EUR', 'a fixed rule without a product or currency is in euros');
+SELECT is(pg_temp.net('{"product": "WIDGET", "qty": 1}'), 8.00, 'two euros off a product in euros');
+SELECT is(pg_temp.net('{"product": "DOLLAR", "qty": 1}'), 0.90, 'but not two euros off a dollar product; the dollar rule applies to it');
+SELECT is((pg_temp.pm('rule_create', '{"name": "Dollar off", "kind": "fixed", "value": 0.1, "product": "DOLLAR", "priority": 42}') ->> 'currency'),
+          'USD', 'a fixed rule for one product is in its currency');
+SELECT throws_ok($$ SELECT pg_temp.pm('rule_create', '{"name": "Euro off dollars", "kind": "fixed", "value": 1, "product": "DOLLAR", "currency": "EUR"}') $$,
+                 'OL400', 'product DOLLAR is priced in USD: a rule for it is in USD (or names no currency)', 'a rule for a product in another currency');
+SELECT pg_temp.pm('rule_update', jsonb_build_object('id', test.id('two_off'), 'active', false));
+SELECT pg_temp.pm('rule_update', jsonb_build_object('id', test.id('usd10'), 'active', false));
+UPDATE orderly.pricing_rules SET active = false WHERE name = 'Dollar off';
 
 INSERT INTO ids SELECT 'later', (pg_temp.pm('rule_create', jsonb_build_object('name', 'Next week', 'kind', 'percent', 'value', 20,
     'product', 'GADGET', 'priority', 90, 'starts', to_char(now() + interval '2 days', 'YYYY-MM-DD'),
