@@ -712,7 +712,7 @@ CROSS JOIN LATERAL (SELECT CASE WHEN o.currency = s.currency THEN coalesce(ch.to
                                 ELSE round(coalesce(ch.total_after, o.total) * er.rate, 2) END AS value) v
 WHERE a.status = 'pending';
 
-COMMENT ON VIEW admin.pending_approvals IS 'Approval steps pending now, with whether anybody may decide them (decidable false: reroute with admin.reroute_approval)';
+COMMENT ON VIEW admin.pending_approvals IS 'Approval steps pending now, with whether anybody may decide them (decidable false: nobody may; fix the rules, then reroute the order)';
 
 CREATE OR REPLACE VIEW admin.approval_settings AS
 SELECT s.max_reminders, s.updated_at, s.currency FROM orderly.approval_settings s;

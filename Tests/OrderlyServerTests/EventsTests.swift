@@ -88,6 +88,37 @@ import Testing
         }
     }
 
+    /// A pushed event is the inbox read live: a session whose roles no longer grant inbox.read is
+    /// pushed nothing (it was pushed its role's events after INBOX had become FORBIDDEN).
+    @Test func aSessionWithoutInboxReadIsPushedNothing() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("wanda", password: "wanda-password", roles: ["warehouse"])
+            try await server.database.createUser("walt", password: "walt-password", roles: ["warehouse", "sales_rep"])
+            let wanda = try await server.connect(as: "wanda", password: "wanda-password")
+            let walt = try await server.connect(as: "walt", password: "walt-password")
+            try await server.database.execute("SELECT admin.revoke_permission('warehouse', 'inbox.read')")
+            let without = try await wanda.request("WHOAMI")
+            #expect(without.isSuccess && !without.data[0].contains("inbox.read"), "\(without)")
+            #expect(try await wanda.request("INBOX").errorCode == "FORBIDDEN")
+
+            try await server.database.execute("SELECT admin.notify('role:warehouse', 'first')")
+            // walt still reads his inbox (sales_rep): he is pushed it. A notice to him after it is
+            // the barrier: events are pushed one after another, so once he has it, "first" has
+            // been pushed to every session it was going to reach.
+            #expect(try await walt.nextLine()?.contains("first") == true)
+            try await server.database.execute("SELECT admin.notify('user:walt', 'barrier')")
+            #expect(try await walt.nextLine()?.contains("barrier") == true)
+
+            try await server.database.execute("SELECT admin.grant_permission('warehouse', 'inbox.read')")
+            let with = try await wanda.request("WHOAMI")
+            #expect(with.isSuccess && with.data[0].contains("inbox.read") && with.events.isEmpty, "\(with)")
+            try await server.database.execute("SELECT admin.notify('role:warehouse', 'second')")
+            let next = try #require(try await wanda.nextLine())
+            #expect(next.contains("second"), "the first event wanda is pushed is the one after inbox.read came back: \(next)")
+            for client in [wanda, walt] { await client.close() }
+        }
+    }
+
     @Test func pushesNeverSplitAReply() async throws {
         try await withTestServer { server in
             try await server.database.createUser("busy", password: "busy-password", roles: ["warehouse"])
@@ -116,7 +147,7 @@ import Testing
 
     @Test func nothingIsLostWhileTheListenConnectionIsDown() async throws {
         try await withTestServer { server in
-            try await server.database.createUser("lena", password: "lena-password", roles: [])
+            try await server.database.createUser("lena", password: "lena-password", roles: ["warehouse"])
             let client = try await server.connect(as: "lena", password: "lena-password")
             // Cut the LISTEN connection, and notify while it is reconnecting.
             let killed = try await server.database.execute("""
@@ -137,7 +168,7 @@ import Testing
     /// deliver a late lower id once, also across a reconnect, and never an id that rolled back.
     @Test func notificationsCommittedOutOfIdOrderArriveOnceEach() async throws {
         try await withTestServer { server in
-            try await server.database.createUser("ooo", password: "ooo-password", roles: [])
+            try await server.database.createUser("ooo", password: "ooo-password", roles: ["warehouse"])
             let client = try await server.connect(as: "ooo", password: "ooo-password")
             let config = server.database.config
             var received: [String] = []

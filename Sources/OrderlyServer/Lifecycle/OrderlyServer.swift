@@ -198,8 +198,14 @@ public final class OrderlyServer: Sendable {
             rolesChanged: { payload in
                 guard let payload, let change = RightsChange(payload: payload), let userId = change.userId else {
                     // A role's permissions changed (or we may have missed something): every
-                    // session re-reads its rights before its next command.
+                    // session re-reads its rights before its next command, and the rights of
+                    // the idle ones are read now, one user at a time (the events a session is
+                    // pushed depend on them: a revoked inbox.read must stop them).
                     sessions.markAllStale()
+                    let users = sessions.loggedInUsers
+                    Task {
+                        for userId in users { await refreshRights(of: userId, in: sessions, from: database) }
+                    }
                     return
                 }
                 let affected = sessions.sessions(userId: userId)
@@ -213,17 +219,8 @@ public final class OrderlyServer: Sendable {
                 }
                 // Re-read now rather than at the next command: which events reach a session
                 // depends on its roles, and an idle session must stop getting a revoked role's.
-                let asOf = affected.map { session -> Int in session.markStale(); return session.rightsChanges }
-                Task {
-                    guard let fresh = try? await database.identity(userId: userId) else { return }
-                    // A password change or a revoked role ends the sessions logged in before it.
-                    for (session, changes) in zip(affected, asOf) {
-                        if let reason = session.refresh(userId: userId, with: fresh, asOf: changes) {
-                            session.push(Reply.event(kind: "session.closed", json: "{\"reason\":\(JSONText.quote(reason))}"))
-                            session.channel.close(promise: nil)
-                        }
-                    }
-                }
+                affected.forEach { $0.markStale() }
+                Task { await refreshRights(of: userId, in: sessions, from: database) }
             }))
         var jobs = [
             RecurringJob("approval reminders", every: configuration.approvalReminderSeconds, logger: logger) {
@@ -340,5 +337,19 @@ public final class OrderlyServer: Sendable {
 
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// Reads `userId`'s rights afresh for its sessions (marked stale by the caller); a password change
+/// or a revoked role ends the sessions logged in before it.
+private func refreshRights(of userId: Int64, in sessions: SessionRegistry, from database: OrderlyDatabase) async {
+    let affected = sessions.sessions(userId: userId)
+    let asOf = affected.map { $0.rightsChanges }
+    guard !affected.isEmpty, let fresh = try? await database.identity(userId: userId) else { return }
+    for (session, changes) in zip(affected, asOf) {
+        if let reason = session.refresh(userId: userId, with: fresh, asOf: changes) {
+            session.push(Reply.event(kind: "session.closed", json: "{\"reason\":\(JSONText.quote(reason))}"))
+            session.channel.close(promise: nil)
+        }
     }
 }

@@ -86,11 +86,20 @@ final class SessionRegistry: Sendable {
     func pushEvent(_ event: Event) {
         let line = Reply.event(kind: event.kind, json: event.json)
         for session in sessions(userId: event.userId, role: event.role) {
+            guard let identity = session.identity else { continue }
+            // A pushed event is the inbox read live: a role whose inbox.read was revoked hears
+            // no more than INBOX would show it.
+            guard identity.permissions.contains("inbox.read") else { continue }
             // An event for a role other than "customer" is the staff's document: a customer's
             // login holding that role (an admin's "buyers") reads it in INBOX, as customers see it.
-            if session.identity?.customer == true, event.userId == nil, event.role != "customer" { continue }
+            if identity.customer == true, event.userId == nil, event.role != "customer" { continue }
             session.push(line)
         }
+    }
+
+    /// The users logged in now, once each.
+    var loggedInUsers: [Int64] {
+        Array(Set(all.compactMap { $0.identity?.userId }))
     }
 
     func markAllStale() { all.forEach { $0.markStale() } }
