@@ -168,7 +168,7 @@ SELECT test.snapshot(ARRAY['orderly.pricing_rules', 'orderly.coupons', 'orderly.
 
 -- RULE CREATE name=Dealer20 kind=percent value=20 segement=dealer: was a rule for every segment.
 SELECT throws_ok($$SELECT test.call('rule_create', 'pm', '{"name": "Dealer20", "kind": "percent", "value": 20, "segement": "dealer"}')$$,
-                 'OL400', 'unknown argument "segement"; expected one of: name, kind, value, buy, get, product, category, segment, starts, ends, priority, exclusive, idempotency_key',
+                 'OL400', 'unknown argument "segement"; expected one of: name, kind, value, buy, get, product, category, segment, currency, starts, ends, priority, exclusive, idempotency_key',
                  'RULE CREATE ... segement=dealer is refused');
 SELECT ok(test.unchanged() AND NOT EXISTS (SELECT 1 FROM orderly.pricing_rules WHERE name = 'Dealer20'),
           'and creates no rule');
