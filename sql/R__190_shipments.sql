@@ -138,6 +138,33 @@ $$;
 
 -- SHIPMENT CREATE's lines=[{"line":1,"qty":2},…], checked against what is still open: one row
 -- per line. Under the order's row lock, so "already shipped" cannot change meanwhile.
+-- How many of a line's open units the order's waiting cancellation request asks for (0 when none
+-- waits): every open unit when it asks for the whole order or the whole line, else its quantity.
+-- Those units do not ship (SHIPMENT CREATE refuses them, PICK LIST leaves them out) until the
+-- request is decided, as nothing else of the order changes meanwhile (R__197, check_no_cancel_request):
+-- the customer asked for them not to come.
+CREATE OR REPLACE FUNCTION orderly.cancel_asked(order_id bigint, line_no integer, open integer) RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_lines jsonb;
+    v_found boolean;
+    e       jsonb;
+BEGIN
+    SELECT x.lines, true INTO v_lines, v_found
+    FROM orderly.order_cancellations x WHERE x.order_id = cancel_asked.order_id AND x.status = 'requested';
+    IF v_found IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF v_lines IS NULL THEN
+        RETURN open;
+    END IF;
+    SELECT x INTO e FROM jsonb_array_elements(v_lines) x WHERE (x ->> 'line')::integer = cancel_asked.line_no;
+    RETURN CASE WHEN e IS NULL THEN 0 ELSE least(coalesce((e ->> 'qty')::integer, open), open) END;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.shipment_request(o orderly.orders, lines jsonb)
 RETURNS TABLE (line_no integer, qty integer)
 LANGUAGE plpgsql STABLE
@@ -148,6 +175,7 @@ DECLARE
     v_seen integer[] := '{}';
     v_no   integer;
     v_qty  integer;
+    v_asked integer;
     l      record;
 BEGIN
     IF lines IS NULL OR jsonb_typeof(lines) <> 'array' OR jsonb_array_length(lines) = 0 OR jsonb_array_length(lines) > 1000 THEN
@@ -178,6 +206,13 @@ BEGIN
         END IF;
         IF v_qty > l.open THEN
             RAISE EXCEPTION 'line %: % ordered, % shipped, % still to ship; cannot ship %', v_no, l.ordered, l.shipped, l.open, v_qty
+                USING ERRCODE = 'OL409';
+        END IF;
+        v_asked := orderly.cancel_asked(o.id, v_no, l.open);
+        IF v_qty > l.open - v_asked THEN
+            RAISE EXCEPTION 'line %: % of its % open unit(s) are asked to be cancelled (request %); they ship only if it is rejected: CANCEL APPROVE % or CANCEL REJECT % first',
+                v_no, v_asked, l.open,
+                (SELECT x.id FROM orderly.order_cancellations x WHERE x.order_id = o.id AND x.status = 'requested'), o.id, o.id
                 USING ERRCODE = 'OL409';
         END IF;
         line_no := v_no;

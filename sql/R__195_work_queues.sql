@@ -38,7 +38,7 @@ SELECT o.id                  AS order_id,
        s.code                AS sku,
        coalesce(sp.name, p.name) AS product_name,
        s.options             AS variant,
-       (ol.open * k.per)::integer AS qty,
+       ((ol.open - q.asked) * k.per)::integer AS qty,
        n.delivery_notes,
        n.packaging_notes,
        n.general_notes,
@@ -47,7 +47,8 @@ SELECT o.id                  AS order_id,
        p.kind,
        ol.ordered,
        ol.shipped,
-       ol.open               AS line_open
+       ol.open               AS line_open,
+       q.asked               AS cancel_requested
 FROM orderly.orders o
 JOIN orderly.customers c ON c.id = o.customer_id
 CROSS JOIN LATERAL orderly.open_lines(o.id) ol
@@ -61,6 +62,7 @@ CROSS JOIN LATERAL (
     UNION ALL
     SELECT NULL, 1 WHERE l.sku_id IS NULL AND jsonb_typeof(lp.body -> 'components') IS DISTINCT FROM 'array'
 ) k
+CROSS JOIN LATERAL (SELECT orderly.cancel_asked(o.id, l.line_no, ol.open) AS asked) q
 LEFT JOIN orderly.skus s ON s.id = k.sku_id
 LEFT JOIN orderly.products sp ON sp.id = s.product_id
 LEFT JOIN orderly.addresses a ON a.id = o.ship_to_id
@@ -74,7 +76,7 @@ LEFT JOIN LATERAL (
 -- The status list narrows the scan; orderly.order_releasable decides (as SHIPMENT CREATE's does).
 WHERE o.status IN ('approved', 'in_production', 'ready', 'partially_shipped')
   AND orderly.order_releasable(o)
-  AND ol.open > 0
+  AND ol.open > q.asked
   AND ol.produced;
 
 CREATE OR REPLACE FUNCTION analytics.pick_list_rows() RETURNS SETOF orderly.pick_list
@@ -105,7 +107,7 @@ COMMENT ON COLUMN analytics.pick_list.requested_date IS 'Delivery date the custo
 COMMENT ON COLUMN analytics.pick_list.line_no IS 'Order line (a bundle line lists each component SKU)';
 COMMENT ON COLUMN analytics.pick_list.sku IS 'SKU code to pick (NULL for a made-to-order item)';
 COMMENT ON COLUMN analytics.pick_list.variant IS 'Variant options of the SKU (colour, storage, ...)';
-COMMENT ON COLUMN analytics.pick_list.qty IS 'Units of this SKU still to pick for this line (open quantity of the line times the units per line)';
+COMMENT ON COLUMN analytics.pick_list.qty IS 'Units of this SKU to pick for this line now (open quantity of the line, less what a waiting cancellation request asks for, times the units per line)';
 COMMENT ON COLUMN analytics.pick_list.status IS 'Order status: approved, in_production, ready or partially_shipped';
 COMMENT ON COLUMN analytics.pick_list.product IS 'Product code of the order line';
 COMMENT ON COLUMN analytics.pick_list.kind IS 'Product kind of the order line: goods, bundle or custom';
@@ -115,6 +117,7 @@ COMMENT ON COLUMN analytics.pick_list.line_open IS 'Quantity of the line still t
 COMMENT ON COLUMN analytics.pick_list.delivery_notes IS 'Delivery notes of the order, oldest first, one per line';
 COMMENT ON COLUMN analytics.pick_list.packaging_notes IS 'Packaging notes of the order, oldest first, one per line';
 COMMENT ON COLUMN analytics.pick_list.general_notes IS 'Other notes of the order, oldest first, one per line';
+COMMENT ON COLUMN analytics.pick_list.cancel_requested IS 'Open units of the line the customer asked to cancel (a request waiting for its decision): not to be picked until it is rejected';
 
 CREATE OR REPLACE VIEW orderly.production_queue AS
 SELECT o.id              AS order_id,
@@ -243,7 +246,8 @@ BEGIN
                                      'country', p.country),
         'items', json_agg(json_build_object('line', p.line_no, 'sku', p.sku, 'name', p.product_name,
                                             'variant', p.variant, 'qty', p.qty, 'product', p.product, 'kind', p.kind,
-                                            'line_open', p.line_open) ORDER BY p.line_no, p.sku),
+                                            'line_open', p.line_open, 'cancel_requested', p.cancel_requested)
+                          ORDER BY p.line_no, p.sku),
         'notes', orderly.work_notes(p.order_id))
     FROM orderly.pick_list p
     WHERE v_after IS NULL OR (coalesce(p.requested_date, 'infinity'), p.order_id) > (v_after_date, v_after)

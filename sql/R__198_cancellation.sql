@@ -206,7 +206,9 @@ BEGIN
     END LOOP;
 
     IF jsonb_array_length(v_lines) = 0 THEN
-        RAISE EXCEPTION '%', CASE WHEN EXISTS (SELECT 1 FROM orderly.shipment_lines sl WHERE sl.order_id = o.id)
+        RAISE EXCEPTION '%', CASE WHEN quoted IS NOT NULL
+            THEN format('the request to cancel part of order %s has nothing left to cancel: what it asked for has been performed since; reject it (CANCEL REJECT %s)', o.id, o.id)
+            WHEN EXISTS (SELECT 1 FROM orderly.shipment_lines sl WHERE sl.order_id = o.id)
             THEN format('order %s has nothing left to cancel: what is not cancelled has shipped, and shipped or delivered lines cannot be cancelled (a return is another flow)', o.id)
             ELSE format('order %s has nothing left to cancel', o.id) END
             USING ERRCODE = 'OL409';

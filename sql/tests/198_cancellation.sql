@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(113);
+SELECT plan(116);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -414,18 +414,29 @@ SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.cancellation_policies WHERE order_ty
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
--- Part of what was asked shipped while the request waited: the rest of it is cancelled.
+-- While a request waits, what it asks for does not ship (the customer asked for it not to come):
+-- the pick list leaves it out and SHIPMENT CREATE refuses it; the rest ships, and the request is
+-- decided on what it asked for.
 INSERT INTO ids VALUES ('gs', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":3},{"sku":"GB-1","qty":1}]'));
 INSERT INTO replies SELECT 'gs-ask', test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('gs'), 'reason', 'Fewer',
                                                                                            'lines', '[{"line":1,"qty":2},{"line":2,"qty":1}]'::jsonb));
-SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('gs'), 'lines', '[{"line":1,"qty":2},{"line":2,"qty":1}]'::jsonb,
+SELECT is((SELECT string_agg(line_no || ':' || qty || ' asked ' || cancel_requested, ', ' ORDER BY line_no)
+           FROM orderly.pick_list WHERE order_id = test.id('gs')),
+          '1:1 asked 2', 'PICK LIST: 1 of line 1 to pick (2 asked to be cancelled); line 2, all asked for, not at all');
+SELECT throws_ok(format($$ SELECT test.call('shipment_create', 'wes', '{"order":%s,"lines":[{"line":1,"qty":2}],"carrier":"dhl"}') $$, test.id('gs')),
+                 'OL409', format('line 1: 2 of its 3 open unit(s) are asked to be cancelled (request %s); they ship only if it is rejected: CANCEL APPROVE %s or CANCEL REJECT %s first',
+                                 (SELECT doc ->> 'id' FROM replies WHERE name = 'gs-ask'), test.id('gs'), test.id('gs')),
+                 'SHIPMENT CREATE refuses the units asked to be cancelled');
+SELECT throws_ok(format($$ SELECT test.call('shipment_create', 'wes', '{"order":%s,"lines":[{"line":2,"qty":1}],"carrier":"dhl"}') $$, test.id('gs')),
+                 'OL409', NULL, 'a line asked for whole does not ship either');
+SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('gs'), 'lines', '[{"line":1,"qty":1}]'::jsonb,
                                                               'carrier', 'dhl')) IS NOT NULL;
 -- (Partly shipped, the policy row of partially_shipped decides who approves: a sales manager.)
 INSERT INTO replies SELECT 'gs', test.call('cancel_approve', 'sam', jsonb_build_object('id', test.id('gs')));
-SELECT is((SELECT (doc -> 'lines' -> 0 ->> 'line') || ':' || (doc -> 'lines' -> 0 ->> 'qty') || ' of ' || jsonb_array_length(doc -> 'lines')
-                  || ' ' || (doc ->> 'order_status') FROM replies WHERE name = 'gs'),
-          '1:1 of 1 shipped',
-          'asked 2 of line 1 and line 2; 2 of line 1 and all of line 2 shipped meanwhile: the 1 unit still open is cancelled, and the order is shipped');
+SELECT is((SELECT string_agg((l ->> 'line') || ':' || (l ->> 'qty'), ' ') || ' ' || (doc ->> 'order_status')
+           FROM replies, jsonb_array_elements(doc -> 'lines') l WHERE name = 'gs' GROUP BY doc),
+          '1:2 2:1 shipped',
+          'the unit not asked for shipped; what was asked for is cancelled, and the order is shipped');
 SELECT is((SELECT (a.doc ->> 'fee')::numeric >= (g.doc ->> 'fee')::numeric FROM replies a, replies g WHERE a.name = 'gs-ask' AND g.name = 'gs'),
           true, 'for no more than was quoted');
 
