@@ -41,6 +41,48 @@ BEGIN
 END
 $$;
 
+-- Whether production has anything left to do on the order: a made-to-order line not cancelled,
+-- not done (nor stopped), or a service not yet performed. An issue is about such work: there is
+-- none to report on an order without it (a stock-only order's "issue" sent its customer a delay
+-- e-mail), and what is open is closed once the work is cancelled or removed.
+CREATE OR REPLACE FUNCTION orderly.has_production_work(order_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM orderly.order_lines l
+                   JOIN orderly.products p ON p.id = l.product_id
+                   LEFT JOIN orderly.production_lines pl ON pl.order_id = l.order_id AND pl.line_no = l.line_no
+                   WHERE l.order_id = has_production_work.order_id AND l.qty > l.cancelled_qty
+                     AND orderly.line_needs_production(p.kind) AND coalesce(pl.status, 'not_started') NOT IN ('done', 'cancelled'))
+        OR cardinality(orderly.services_to_perform(has_production_work.order_id)) > 0;
+END
+$$;
+
+-- Closes the order's open production issues once it has no production work left (a line made to
+-- order cancelled or removed): they would keep it among the orders at risk of being late.
+CREATE OR REPLACE FUNCTION orderly.close_issues_without_work(o orderly.orders, actor_id bigint, why text) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF orderly.has_production_work(o.id) THEN
+        RETURN 0;
+    END IF;
+    UPDATE orderly.production_issues x SET resolved_by = actor_id, resolved_at = now(), resolution = left(why, 2000)
+    WHERE x.order_id = o.id AND x.resolved_at IS NULL;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM orderly.audit(actor_id, 'production.issues_closed', 'order', o.id::text, NULL,
+                              jsonb_build_object('issues', n, 'resolution', why),
+                              actor_kind => CASE WHEN actor_id IS NULL THEN 'system' ELSE 'user' END);
+    END IF;
+    RETURN n;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.production_issue_doc(i orderly.production_issues) RETURNS json
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -317,6 +359,10 @@ BEGIN
     END IF;
     IF v_note = '' OR length(v_note) > 2000 THEN
         RAISE EXCEPTION 'note must be 1 to 2000 characters' USING ERRCODE = 'OL400';
+    END IF;
+    IF NOT orderly.has_production_work(o.id) THEN
+        RAISE EXCEPTION 'order % has no production work: every line made to order is done or cancelled and every service performed (or it has none)', o.id
+            USING ERRCODE = 'OL409';
     END IF;
     INSERT INTO orderly.production_issues (order_id, customer_id, kind, note, opened_by)
     VALUES (o.id, o.customer_id, v_kind, v_note, u.id)

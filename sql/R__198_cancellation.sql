@@ -316,6 +316,9 @@ BEGIN
         UPDATE orderly.order_approvals x SET status = 'skipped'
         WHERE x.order_id = o.id AND x.status IN ('pending', 'waiting');
         PERFORM orderly.coupon_release(o.id, actor_id);
+    ELSE
+        -- The lines cancelled were the last production work: its issues have nothing left to delay.
+        PERFORM orderly.close_issues_without_work(o, actor_id, left('Production cancelled: ' || reason, 2000));
     END IF;
 
     -- Money: what the cancelled units were worth leaves what is owed; the fee is a charge.

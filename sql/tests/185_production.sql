@@ -4,7 +4,7 @@
 -- state, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(67);
+SELECT plan(70);
 
 DO $$
 BEGIN
@@ -157,6 +157,19 @@ SELECT throws_ok(format($$ SELECT test.call('production_resolve', 'pat', '{"id":
                  'OL409', NULL, 'an issue is resolved once');
 SELECT throws_ok($$ SELECT test.call('production_resolve', 'pat', '{"id":999999}') $$,
                  'OL404', 'production issue 999999 not found', 'an unknown issue');
+
+-- An issue is about production work: none on an order without it, and what is open closes when
+-- the last of it is cancelled (it would keep the order among those at risk of being late).
+INSERT INTO ids SELECT 'stock', test.submitted('rita', test.id('acme'), '[{"sku":"PHN-X1-128-BLK","qty":1}]');
+SELECT throws_ok(format($$ SELECT test.call('production_issue', 'pat', '{"order":%s,"kind":"equipment","note":"x"}') $$, test.id('stock')),
+                 'OL409', format('order %s has no production work: every line made to order is done or cancelled and every service performed (or it has none)', test.id('stock')),
+                 'a stock-only order has no production issue (its customer was sent a delay e-mail)');
+INSERT INTO ids SELECT 'mixed', test.submitted('rita', test.id('acme'), '[{"sku":"PHN-X1-128-BLK","qty":1},{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]');
+INSERT INTO ids SELECT 'mixed-issue', (test.call('production_issue', 'pat', jsonb_build_object('order', test.id('mixed'), 'kind', 'material', 'note', 'No leather')) ->> 'id')::bigint;
+SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('mixed'), 'reason', 'case not needed', 'lines', '[{"line":2}]'::jsonb)) ->> 'status',
+          'applied', 'the made-to-order line is cancelled');
+SELECT is((SELECT resolution FROM orderly.production_issues WHERE id = test.id('mixed-issue')),
+          'Production cancelled: case not needed', 'its open issue is closed with it');
 
 -- SERVICE DONE: a service is performed; it holds up no shipment, only the order's delivery --------
 

@@ -51,8 +51,8 @@ SELECT is((SELECT array_agg(k ORDER BY k) FROM orderly.orders_at_risk(now()) r, 
 SELECT is((SELECT array_agg(x ->> 'stage' ORDER BY i) FROM orderly.orders_at_risk(now()) r,
                   jsonb_array_elements(r.evidence -> 'remaining') WITH ORDINALITY AS e(x, i) WHERE r.order_id = test.id('late')),
           ARRAY['approved', 'in_production', 'ready', 'shipped'], 'the stages ahead, in order, production while the line is not made');
--- A stock order with no requested date is not at risk.
-INSERT INTO ids SELECT 'calm', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1}]', NULL);
+-- A stock order (with a service to perform) with no requested date is not at risk.
+INSERT INTO ids SELECT 'calm', pg_temp.submitted('[{"sku":"ACC-CABLE","qty":1},{"product":"SVC-SETUP","qty":1}]', NULL);
 SELECT is(pg_temp.reasons(test.id('calm')), '{}'::text[], 'an order without a requested date and with its stock is not at risk');
 UPDATE orderly.skus SET stock_on_hand = stock_reserved WHERE code = 'ACC-CABLE';
 SELECT is(pg_temp.reasons(test.id('calm')), '{}'::text[], 'a line its reservation covers is not short, even with no free stock left');
