@@ -20,6 +20,33 @@ AS $$ SELECT $1 IN ('goods', 'custom', 'bundle') $$;
 
 -- payment_status and open_amount: R__138_order_fulfilment.sql (the order document needs them).
 
+-- How many of a line's open units the order's waiting cancellation request asks for (0 when none
+-- waits): every open unit when it asks for the whole order or the whole line, else its quantity.
+-- Those units do not ship (SHIPMENT CREATE refuses them, PICK LIST leaves them out) and a service
+-- asked for is not performed until the request is decided, as nothing else of the order changes
+-- meanwhile (R__197, check_no_cancel_request): the customer asked for them not to come.
+CREATE OR REPLACE FUNCTION orderly.cancel_asked(order_id bigint, line_no integer, open integer) RETURNS integer
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_lines jsonb;
+    v_found boolean;
+    e       jsonb;
+BEGIN
+    SELECT x.lines, true INTO v_lines, v_found
+    FROM orderly.order_cancellations x WHERE x.order_id = cancel_asked.order_id AND x.status = 'requested';
+    IF v_found IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF v_lines IS NULL THEN
+        RETURN open;
+    END IF;
+    SELECT x INTO e FROM jsonb_array_elements(v_lines) x WHERE (x ->> 'line')::integer = cancel_asked.line_no;
+    RETURN CASE WHEN e IS NULL THEN 0 ELSE least(coalesce((e ->> 'qty')::integer, open), open) END;
+END
+$$;
+
 -- A customer's open balance in one currency: what its approved, not yet completed orders still
 -- owe, a cancelled one its unpaid fee (money is never summed across currencies).
 CREATE OR REPLACE FUNCTION orderly.open_balance(customer_id bigint, currency text, except_order bigint DEFAULT NULL) RETURNS numeric

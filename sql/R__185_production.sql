@@ -193,13 +193,24 @@ END
 $$;
 
 -- The order, row-locked, in one of the statuses production works on.
-CREATE OR REPLACE FUNCTION orderly.production_order_for(u orderly.users, order_id bigint, statuses text[]) RETURNS orderly.orders
+-- held: an order on hold from one of these statuses is taken too. A hold stops new work (and
+-- shipping), not the recording of work that was under way and is finished: the facts stay true.
+DROP FUNCTION IF EXISTS orderly.production_order_for(orderly.users, bigint, text[]);
+CREATE OR REPLACE FUNCTION orderly.production_order_for(u orderly.users, order_id bigint, statuses text[],
+                                                        held text[] DEFAULT '{}') RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     o orderly.orders := orderly.order_for(u, order_id, true);
 BEGIN
+    IF o.status = 'on_hold' AND o.held_from = ANY (held) THEN
+        RETURN o;
+    END IF;
+    IF o.status = 'on_hold' AND cardinality(held) > 0 THEN
+        RAISE EXCEPTION 'order % is on hold from %; production records what it finishes on orders held from %', o.id, o.held_from,
+            array_to_string(held, ', ') USING ERRCODE = 'OL409';
+    END IF;
     IF o.status <> ALL (statuses) THEN
         RAISE EXCEPTION 'order % is %; production works on orders that are %', o.id, o.status,
             array_to_string(statuses, ', ') USING ERRCODE = 'OL409';
@@ -254,7 +265,7 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.production_order_for(u, orderly.arg_bigint(args, 'order', true),
-                                      ARRAY['in_production', 'partially_shipped']);
+                                      ARRAY['in_production', 'partially_shipped'], held => ARRAY['in_production', 'partially_shipped']);
     v_lines := orderly.production_step_lines(o, v_lines, 'in_production');
     UPDATE orderly.production_lines x SET status = 'done', done_at = now(), done_by = u.id
     WHERE x.order_id = o.id AND x.line_no = ANY (v_lines);
@@ -288,15 +299,19 @@ DECLARE
     n        integer;
     v_kind   text;
     v_open   boolean;
+    v_status text;
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'order', true), true);
+    -- On hold, a service performed all the same is recorded (a hold stops new work, it does not
+    -- make what happened untrue): judged by where the order was held from.
+    v_status := CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END;
     -- As goods ship: once released (ready: made, and a prepaid order paid) or in production.
-    IF o.status = 'approved' THEN
+    IF v_status = 'approved' THEN
         RAISE EXCEPTION 'order % is approved, not released yet: its services are performed once it is ready (its make-to-order lines made%) or in production',
             o.id, CASE WHEN orderly.order_terms(o) = 'prepaid' THEN ', and paid' ELSE '' END USING ERRCODE = 'OL409';
     END IF;
-    IF o.status NOT IN ('in_production', 'ready', 'partially_shipped', 'shipped') THEN
+    IF v_status NOT IN ('in_production', 'ready', 'partially_shipped', 'shipped') THEN
         RAISE EXCEPTION 'order % is %; services are performed for orders that are in_production, ready, partially_shipped or shipped',
             o.id, o.status USING ERRCODE = 'OL409';
     END IF;
@@ -322,6 +337,10 @@ BEGIN
             RAISE EXCEPTION 'line % is cancelled', n USING ERRCODE = 'OL409';
         ELSIF EXISTS (SELECT 1 FROM orderly.production_lines pl WHERE pl.order_id = o.id AND pl.line_no = n) THEN
             RAISE EXCEPTION 'line % has been performed already', n USING ERRCODE = 'OL409';
+        ELSIF orderly.cancel_asked(o.id, n, 1) > 0 THEN
+            RAISE EXCEPTION 'line % is asked to be cancelled (request %); it is performed only if the request is rejected: CANCEL APPROVE % or CANCEL REJECT % first',
+                n, (SELECT x.id FROM orderly.order_cancellations x WHERE x.order_id = o.id AND x.status = 'requested'), o.id, o.id
+                USING ERRCODE = 'OL409';
         END IF;
     END LOOP;
     INSERT INTO orderly.production_lines (order_id, line_no, customer_id, status, started_by, done_at, done_by)

@@ -158,6 +158,8 @@ WHERE (p.kind = 'custom'
        AND (o.status IN ('approved', 'in_production')
             OR (o.status = 'partially_shipped'
                 AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x WHERE x.state <> 'done'))))
+   -- On hold, what is being made stays in sight (status on_hold): it may be finished and recorded.
+   OR (p.kind = 'custom' AND o.status = 'on_hold' AND pl.status = 'in_production')
    -- A service until it is performed (SERVICE DONE), whether or not the goods have left.
    OR (p.kind = 'service' AND l.qty > l.cancelled_qty AND pl.order_id IS NULL
        AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped'));

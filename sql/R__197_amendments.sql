@@ -279,7 +279,7 @@ $$;
 -- its units go back) are a cancellation of them: where the policy row that applies now would
 -- charge a fee for them or has a role decide it, the change is refused and names ORDER CANCEL,
 -- which quotes, charges and asks. Where cancelling them is free and undecided (by the shipped
--- policy: until production starts or the warehouse picks), a change may take them off. Without
+-- policy: until production starts or the order is released to the warehouse), a change may take them off. Without
 -- this an amendment was a free way round the fee and its approval. worth: what the units are
 -- worth (as ORDER CANCEL values them); swap: the line's item changes.
 DROP FUNCTION IF EXISTS orderly.check_take_off(orderly.orders, integer, integer);

@@ -83,7 +83,7 @@ import Testing
 
     @Test func aSubscriberThatDoesNotReadIsDisconnected() async throws {
         try await withTestServer(configure: { $0.maxOutboundBytes = 16 * 1024 }) { server in
-            try await server.database.createUser("sloth", password: "sloth-password", roles: [])
+            try await server.database.createUser("sloth", password: "sloth-password", roles: ["warehouse"])
             let sloth = try await RawClient.connect(port: server.port, reading: true)
             _ = try await sloth.write(Array("AUTH sloth sloth-password\n".utf8)).get()
             try await waitUntil { sloth.text.contains("+OK authenticated") }

@@ -4,11 +4,12 @@
 -- state, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(70);
+SELECT plan(77);
 
 DO $$
 BEGIN
     PERFORM admin.load_demo_catalog();
+    PERFORM admin.create_user('mona', 'mona-secret-1', ARRAY['sales_manager']);
     PERFORM admin.create_user('pat', 'pat-secret-1', ARRAY['production_manager']);
     PERFORM admin.create_user('rita', 'rita-secret-1', ARRAY['sales_rep']);
     PERFORM admin.create_user('wes', 'wes-secret-1', ARRAY['warehouse']);
@@ -171,6 +172,24 @@ SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('mi
 SELECT is((SELECT resolution FROM orderly.production_issues WHERE id = test.id('mixed-issue')),
           'Production cancelled: case not needed', 'its open issue is closed with it');
 
+-- On hold: no new work, but what was under way and is finished is recorded ---------------------
+
+INSERT INTO ids SELECT 'held', test.submitted('rita', test.id('acme'), '[{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}},
+    {"product":"CST-CASE","qty":1,"params":{"width_cm":30,"height_cm":10}},{"product":"SVC-SETUP","qty":1}]');
+SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('held'), 'lines', '[1]'::jsonb)) IS NOT NULL;
+SELECT is(test.call('order_hold', 'mona', jsonb_build_object('id', test.id('held'), 'reason', 'customer disputes the price')) ->> 'status',
+          'on_hold', 'the order is held while line 1 is being made');
+SELECT is((SELECT string_agg(line_no || ' ' || coalesce(production, 'service'), ', ' ORDER BY line_no) FROM orderly.production_queue WHERE order_id = test.id('held')),
+          '1 in_production', 'the work queue keeps what is being made in sight (not the work not started)');
+SELECT throws_ok(format($$ SELECT test.call('production_start', 'pat', '{"order":%s,"lines":[2]}') $$, test.id('held')),
+                 'OL409', format('order %s is on_hold; production works on orders that are approved, in_production, partially_shipped', test.id('held')),
+                 'no new work starts on a held order');
+SELECT is(test.call('production_done', 'pat', jsonb_build_object('order', test.id('held'), 'lines', '[1]'::jsonb)) -> 'lines' -> 0 ->> 'production',
+          'done', 'the line that was being made is recorded as done');
+SELECT is(pg_temp.status(test.id('held')), 'on_hold', 'and the order stays held');
+SELECT lives_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s}') $$, test.id('held')),
+                'a service performed all the same is recorded');
+
 -- SERVICE DONE: a service is performed; it holds up no shipment, only the order's delivery --------
 
 -- Order a (goods, two made cases, a setup service) is ready: its goods ship and are delivered.
@@ -179,9 +198,12 @@ SELECT test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('
     'lines', '[{"line":1,"qty":2},{"line":2,"qty":1},{"line":3,"qty":2}]'::jsonb)) IS NOT NULL;
 UPDATE orderly.shipments SET status = 'delivered', delivered_at = now() WHERE order_id = test.id('a');
 SELECT is(pg_temp.advanced(test.id('a'), 'wes'), 'shipped', 'the goods delivered, the setup not performed: still shipped, not delivered');
-SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[4]}') $$, test.id('a')),
-                 'OL409', format('order %s is shipped: its goods have shipped, and an order is not cancelled once shipped, its services not yet performed included', test.id('a')),
-                 'the setup is not cancelled once the goods shipped, and the refusal says so');
+SELECT is((SELECT (q ->> 'fee') || ' ' || (q -> 'lines' -> 0 ->> 'line') || ' of ' || jsonb_array_length(q -> 'lines') || ' ' || (q -> 'policy' ->> 'status')
+           FROM test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('a'), 'quote', true)) q),
+          '0.00 4 of 1 shipped',
+          'the setup may still be cancelled once the goods shipped (the policy row of shipped): it is all that is left');
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[1]}') $$, test.id('a')),
+                 'OL409', 'line 1 has been delivered: delivered lines cannot be cancelled (a return is another flow)', 'its goods not');
 SELECT throws_ok(format($$ SELECT test.call('service_done', 'wes', '{"order":%s}') $$, test.id('a')),
                  'OL403', NULL, 'the warehouse does not record services');
 SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s,"lines":[1]}') $$, test.id('a')),

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(116);
+SELECT plan(118);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -89,7 +89,8 @@ SELECT set_eq($$ SELECT status || '/' || coalesce(currency, '*') || ' ' || trim_
                     'ready/EUR 5% +0.00 min 10.00 max - by -', 'in_production/* 20% +0.00 min - max - by sales_manager',
                     'in_production/EUR 20% +0.00 min 50.00 max 5000.00 by sales_manager',
                     'partially_shipped/* 10% +0.00 min - max - by sales_manager',
-                    'partially_shipped/EUR 10% +15.00 min - max 2000.00 by sales_manager'],
+                    'partially_shipped/EUR 10% +15.00 min - max 2000.00 by sales_manager',
+                    'shipped/* 0% +0.00 min - max - by sales_manager'],
               'the policy as shipped (README "Cancellation policy")');
 SELECT throws_ok($$ INSERT INTO orderly.cancellation_policies (status, fee_fixed) VALUES ('shipped', 5) $$, '23514', NULL,
                  'a row without a currency has percentages only');
@@ -343,8 +344,8 @@ SELECT is((SELECT doc ->> 'fee' || ' of ' || (doc ->> 'cancelled_value') || ' ' 
 SELECT is(pg_temp.held(test.id('q')), '', 'it holds nothing more');
 SELECT is(pg_temp.money(test.id('q')), 'shipped due 137.00 open 137.00 refund 0.00 unpaid', 'owed: 320.00 − 220.00 + 37.00');
 SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'sam', '{"id":%s,"reason":"x"}') $$, test.id('q')),
-                 'OL409', format('order %s is shipped: everything has shipped, and shipped or delivered lines cannot be cancelled (a return is another flow)', test.id('q')),
-                 'a shipped order cannot be cancelled');
+                 'OL409', format('order %s has nothing left to cancel: what is not cancelled has shipped, and shipped or delivered lines cannot be cancelled (a return is another flow)', test.id('q')),
+                 'a shipped order without a service left has nothing to cancel');
 
 INSERT INTO ids VALUES ('d', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":2},{"sku":"GB-1","qty":1}]'));
 INSERT INTO ids SELECT 'd-ship', (test.call('shipment_create', 'wes', jsonb_build_object('order', test.id('d'), 'lines', '[{"line":1,"qty":2}]'::jsonb,
@@ -439,6 +440,14 @@ SELECT is((SELECT string_agg((l ->> 'line') || ':' || (l ->> 'qty'), ' ') || ' '
           'the unit not asked for shipped; what was asked for is cancelled, and the order is shipped');
 SELECT is((SELECT (a.doc ->> 'fee')::numeric >= (g.doc ->> 'fee')::numeric FROM replies a, replies g WHERE a.name = 'gs-ask' AND g.name = 'gs'),
           true, 'for no more than was quoted');
+-- Nor is a service asked to be cancelled performed meanwhile.
+INSERT INTO ids VALUES ('sv', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1},{"product":"SV","qty":1}]'));
+SELECT is(test.call('order_cancel', 'buyer', jsonb_build_object('id', test.id('sv'), 'reason', 'We set it up ourselves', 'lines', '[{"line":2}]'::jsonb)) ->> 'status',
+          'requested', 'the customer asks to cancel the setup');
+SELECT throws_ok(format($$ SELECT test.call('service_done', 'pat', '{"order":%s}') $$, test.id('sv')), 'OL409',
+                 format('line 2 is asked to be cancelled (request %s); it is performed only if the request is rejected: CANCEL APPROVE %s or CANCEL REJECT %s first',
+                        (SELECT id FROM orderly.order_cancellations WHERE order_id = test.id('sv')), test.id('sv'), test.id('sv')),
+                 'SERVICE DONE refuses a service asked to be cancelled');
 
 SELECT * FROM finish();
 ROLLBACK;
