@@ -301,6 +301,10 @@ BEGIN
     IF password IS NULL OR length(password) < 8 THEN
         RAISE EXCEPTION 'password must be at least 8 characters' USING ERRCODE = 'OL400';
     END IF;
+    -- Eight spaces are eight characters, and no secret.
+    IF password !~ '[^[:space:]]' THEN
+        RAISE EXCEPTION 'password must not be only spaces' USING ERRCODE = 'OL400';
+    END IF;
     -- bcrypt ignores everything after 72 bytes; refusing is better than silently truncating.
     IF octet_length(password) > 72 THEN
         RAISE EXCEPTION 'password must be at most 72 bytes' USING ERRCODE = 'OL400';
@@ -525,6 +529,9 @@ $$;
 -- role, a user), so two of them at once could each pass before the other commits (a link and a
 -- grant to a role the login holds): one lock for all of them, taken here, and the rows read
 -- after it (VOLATILE: a fresh snapshot, which sees the other's commit).
+-- A carrier's login (bound to a carrier: admin.set_user_carrier) is an outsider too: it holds
+-- only what the role carrier gives (tracking.post) and inbox.read; a sales rep's rights on a
+-- carrier's system login are a staff login in the carrier's hands.
 DROP FUNCTION IF EXISTS orderly.beyond_customer(bigint[]);
 CREATE OR REPLACE FUNCTION orderly.check_customer_rights(user_ids bigint[]) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -553,6 +560,17 @@ BEGIN
         RAISE EXCEPTION 'user "%" would be a customer''s login holding %, which are not for customers', v.username, v.permissions
             USING ERRCODE = 'OL409',
                   HINT = 'a customer''s login holds only permissions marked for customers (orderly.permissions.for_customers)';
+    END IF;
+    SELECT u.username, u.carrier, string_agg(DISTINCT rp.permission, ', ' ORDER BY rp.permission) AS permissions INTO v
+    FROM orderly.users u
+    JOIN orderly.user_roles ur ON ur.user_id = u.id
+    JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+    WHERE u.id = ANY (user_ids) AND u.carrier IS NOT NULL AND rp.permission NOT IN ('tracking.post', 'inbox.read')
+    GROUP BY u.username, u.carrier ORDER BY u.username LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'user "%" would be carrier %''s login holding %, which are not a carrier''s', v.username, v.carrier, v.permissions
+            USING ERRCODE = 'OL409',
+                  HINT = 'a carrier''s login holds only tracking.post (the role carrier) and inbox.read';
     END IF;
 END
 $$;

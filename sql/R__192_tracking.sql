@@ -96,6 +96,7 @@ BEGIN
         RAISE EXCEPTION 'user % is a customer''s login; a carrier''s login must be its own', u.username USING ERRCODE = 'OL409';
     END IF;
     UPDATE orderly.users x SET carrier = v_carrier, updated_at = now() WHERE x.id = u.id;
+    PERFORM orderly.check_customer_rights(ARRAY[u.id]);
     -- Bound to another carrier, it forgets the replies it kept: a retry with an old key would
     -- hand back what it posted for the carrier before (as a login moved to another customer).
     IF u.carrier IS DISTINCT FROM v_carrier THEN
