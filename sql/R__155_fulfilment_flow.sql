@@ -220,6 +220,8 @@ BEGIN
             WHEN o.status = 'partially_shipped' AND f.everything_shipped THEN 'shipped'
             WHEN o.status IN ('approved', 'in_production') AND v_releasable THEN 'ready'
             WHEN o.status = 'ready' AND NOT v_releasable THEN 'approved'
+            -- Made, waiting for a prepayment: nothing is in production any more (V042).
+            WHEN o.status = 'in_production' AND f.production_done AND NOT v_releasable THEN 'approved'
             WHEN o.status = 'shipped' AND f.everything_delivered AND f.services_done THEN 'delivered'
             WHEN o.status = 'ready' AND f.ships_nothing AND f.services_needed AND f.services_done THEN 'delivered'
             -- Nothing left to pay and nothing to pay back (paid, a free order, or all of it refunded).

@@ -11,11 +11,12 @@
 -- produced. Stock lines of an order still in production may leave before its custom lines
 -- (SHIPMENT CREATE allows it), so they are listed from approval on.
 --
--- The work queue is what production makes or performs: the custom lines of orders approved or in
--- production (and of partially shipped orders whose custom lines are not all done), each with
--- its production state — not_started, in_production, done — and its times (R__185_production.sql),
--- and the service lines not yet performed (SERVICE DONE) of orders approved until delivered, whose
--- state is null. An order on hold is in neither list until it is released.
+-- The work queue is what production makes or performs: the custom lines of orders approved, in
+-- production or partially shipped while one of them is still to make, each with its production
+-- state — not_started, in_production, done — and its times (R__185_production.sql), and the
+-- service lines not yet performed of orders where SERVICE DONE would take them (released: in
+-- production, ready, partly or wholly shipped, a prepaid order paid), whose state is null. An
+-- order on hold is in neither list until it is released, but for what is being made.
 
 -- The rows themselves are views of schema orderly, which PICK LIST and WORK QUEUE read (their
 -- filters reach the tables); BI logins read them through analytics views over SECURITY DEFINER
@@ -155,14 +156,18 @@ LEFT JOIN LATERAL (
     WHERE x.order_id = o.id
 ) n ON true
 WHERE (p.kind = 'custom'
-       AND (o.status IN ('approved', 'in_production')
-            OR (o.status = 'partially_shipped'
-                AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x WHERE x.state <> 'done'))))
+       AND o.status IN ('approved', 'in_production', 'partially_shipped')
+       -- While something of the order is still to make: a made order waiting for its payment
+       -- (approved) is not production's any more.
+       AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x
+                   JOIN orderly.order_lines y ON y.order_id = o.id AND y.line_no = x.line_no
+                   WHERE x.state NOT IN ('done', 'cancelled') AND y.qty > y.cancelled_qty))
    -- On hold, what is being made stays in sight (status on_hold): it may be finished and recorded.
    OR (p.kind = 'custom' AND o.status = 'on_hold' AND pl.status = 'in_production')
    -- A service until it is performed (SERVICE DONE), whether or not the goods have left.
+   -- Once it may be performed (SERVICE DONE: released, a prepaid order paid; or in production).
    OR (p.kind = 'service' AND l.qty > l.cancelled_qty AND pl.order_id IS NULL
-       AND o.status IN ('approved', 'in_production', 'ready', 'partially_shipped', 'shipped'));
+       AND o.status IN ('in_production', 'ready', 'partially_shipped', 'shipped') AND orderly.terms_release(o));
 
 CREATE OR REPLACE FUNCTION analytics.production_queue_rows() RETURNS SETOF orderly.production_queue
 LANGUAGE sql STABLE SECURITY DEFINER

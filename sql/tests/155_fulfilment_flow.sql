@@ -72,6 +72,8 @@ SELECT set_eq($$ SELECT from_status, to_status, permission FROM orderly.order_st
                         ('approved', 'shipped', 'shipment.manage'), ('in_production', 'partially_shipped', 'shipment.manage'),
                         ('ready', 'partially_shipped', 'shipment.manage'), ('ready', 'shipped', 'shipment.manage'),
                         ('ready', 'approved', 'order.hold'),
+                        -- Made, waiting for a prepayment (V042).
+                        ('in_production', 'approved', 'order.hold'),
                         ('partially_shipped', 'shipped', 'shipment.manage'), ('shipped', 'delivered', 'shipment.manage'),
                         ('delivered', 'completed', 'payment.record'),
                         -- An order of services only, once performed (V035).
@@ -115,10 +117,10 @@ SELECT is(ARRAY(SELECT t.from_status || '→' || t.to_status || ': ' || r.outcom
                   AND t.to_status <> 'cancelled' AND r.outcome <> 'ok'
                 ORDER BY 1), '{}',
           'and made by a user holding that one permission and nothing else');
-SELECT is((SELECT count(*)::integer FROM orderly.order_status_history WHERE order_id = test.id('probe') AND reason = 'probe'), 21,
-          'each of the 21 lands in the status history');
+SELECT is((SELECT count(*)::integer FROM orderly.order_status_history WHERE order_id = test.id('probe') AND reason = 'probe'), 22,
+          'each of the 22 lands in the status history');
 SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'order.status' AND entity_id = test.id('probe')::text
-             AND after ->> 'reason' = 'probe' AND actor_kind = 'user' AND actor_user_id IS NOT NULL), 21,
+             AND after ->> 'reason' = 'probe' AND actor_kind = 'user' AND actor_user_id IS NOT NULL), 22,
           'and in the audit log, with its actor');
 SELECT is((SELECT held_from || '/' || hold_reason FROM orderly.orders WHERE id = test.id('probe')), NULL,
           'leaving a hold clears where it was held from and why');

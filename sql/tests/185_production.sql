@@ -4,7 +4,7 @@
 -- state, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(77);
+SELECT plan(79);
 
 DO $$
 BEGIN
@@ -121,8 +121,11 @@ SELECT test.call('address_add', 'rita', jsonb_build_object('customer', test.id('
     'line1', 'Weg 2', 'city', 'Berlin', 'region', 'BE', 'postal_code', '10115', 'country', 'DE')) IS NOT NULL;
 INSERT INTO ids SELECT 'b', test.submitted('rita', test.id('pre'), '[{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]');
 SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('b'))) IS NOT NULL;
-SELECT is(test.call('production_done', 'pat', jsonb_build_object('order', test.id('b'))) ->> 'status', 'in_production',
-          'prepaid and unpaid: made, but not ready');
+SELECT is(test.call('production_done', 'pat', jsonb_build_object('order', test.id('b'))) ->> 'status', 'approved',
+          'prepaid and unpaid: made, but not ready; nothing is in production any more');
+SELECT is((SELECT reason FROM orderly.order_status_history WHERE order_id = test.id('b') ORDER BY id DESC LIMIT 1),
+          'waiting for payment (prepaid)', 'the history says why');
+SELECT is((SELECT count(*)::integer FROM orderly.production_queue WHERE order_id = test.id('b')), 0, 'and it has left the work queue');
 UPDATE orderly.orders SET amount_paid = total WHERE id = test.id('b');
 SELECT is(pg_temp.advanced(test.id('b'), 'pat'), 'ready', 'once paid it is ready (the payment''s advance)');
 
