@@ -33,7 +33,7 @@
 --                    (make-to-order lines not finished), finance_manager, the creator, the
 --                    requester, and the customer's logins (through the allow-list)
 --   cancel.requested to the deciding role (approval_role, else customer_service)
---   cancel.rejected  to the requester and the customer's logins
+--   cancel.rejected  to the requester, and the customer's logins when one of them asked
 
 -- The policy ----------------------------------------------------------------------------------------
 
@@ -389,12 +389,13 @@ BEGIN
         'lines', orderly.cancel_lines_doc(c.plan -> 'lines'),
         'whole_order', c.plan -> 'whole_order',
         'cancelled_value', c.plan -> 'cancelled_value',
-        'fee', c.fee,
+        -- A rejected request charged nothing and changed nothing: its quote is not what happened.
+        'fee', CASE WHEN c.status = 'rejected' THEN 0.00 ELSE c.fee END,
         'currency', c.currency,
         'policy', c.plan -> 'policy',
         'needs_approval_by', c.plan -> 'needs_approval_by',
-        'stock_released', c.plan -> 'stock_released',
-        'production_stopped', c.plan -> 'production_stopped',
+        'stock_released', CASE WHEN c.status = 'rejected' THEN '{}'::jsonb ELSE c.plan -> 'stock_released' END,
+        'production_stopped', CASE WHEN c.status = 'rejected' THEN '[]'::jsonb ELSE c.plan -> 'production_stopped' END,
         'refund_due', CASE WHEN c.status = 'requested' THEN c.plan -> 'refund_due' ELSE to_jsonb(orderly.refund_due(o)) END,
         'open_amount', CASE WHEN c.status = 'requested' THEN c.plan -> 'open_amount' ELSE to_jsonb(orderly.open_amount(o)) END,
         'payment_status', orderly.payment_status(o),
@@ -642,10 +643,13 @@ BEGIN
     PERFORM orderly.audit(u.id, 'order.cancel_reject', 'order', c.order_id::text, jsonb_build_object('cancellation', c.id),
                           jsonb_build_object('cancellation', c.id, 'reason', v_reason));
     RETURN NEXT orderly.remember(u, args, orderly.cancellation_doc(c));
-    -- The one who asked and the customer (not the creator: nothing changed for them).
+    -- The one who asked, and the customer's logins when the request was theirs (not the creator:
+    -- nothing changed for them; nor the customer of a request staff made and nobody told it of).
     FOR n IN
         SELECT c.requested_by AS user_id WHERE c.requested_by IS NOT NULL
-        UNION SELECT x.id FROM orderly.users x WHERE x.customer_id = c.customer_id
+        UNION SELECT x.id FROM orderly.users x
+              WHERE x.customer_id = c.customer_id
+                AND EXISTS (SELECT 1 FROM orderly.users r WHERE r.id = c.requested_by AND r.customer_id = c.customer_id)
         ORDER BY 1
     LOOP
         PERFORM api.notify(n.user_id, NULL, 'cancel.rejected',

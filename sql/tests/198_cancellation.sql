@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(118);
+SELECT plan(121);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -200,6 +200,15 @@ INSERT INTO replies SELECT 'r-no', test.call('cancel_reject', 'cas', jsonb_build
 SELECT is((SELECT doc ->> 'status' || ' ' || (doc ->> 'decision_reason') FROM replies WHERE name = 'r-no'), 'rejected Already packed',
           'CANCEL REJECT: rejected, with why');
 SELECT is(pg_temp.told('cancel.rejected', test.id('r')), ARRAY['buyer'], 'the customer who asked is told');
+SELECT is((SELECT (doc ->> 'fee') || ' ' || (doc ->> 'stock_released') FROM replies WHERE name = 'r-no'), '0.00 {}',
+          'a rejected request charged nothing and released nothing (its quote was 10.00 and a unit)');
+-- A request staff made and the customer never heard of: its rejection is the requester's to hear.
+INSERT INTO ids VALUES ('rs', test.submitted('rita', test.id('acme'), '[{"product":"CU","qty":1}]'));
+SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('rs'))) IS NOT NULL;
+SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('rs'), 'reason', 'duplicate?')) ->> 'status', 'requested',
+          'a sales rep asks (in production a sales manager decides)');
+SELECT test.call('cancel_reject', 'sam', jsonb_build_object('id', test.id('rs'), 'reason', 'not a duplicate')) IS NOT NULL;
+SELECT is(pg_temp.told('cancel.rejected', test.id('rs')), ARRAY['rita'], 'only the sales rep is told, not the customer');
 SELECT throws_ok(format($$ SELECT test.call('cancel_approve', 'cas', '{"id":%s}') $$, test.id('r')),
                  'OL404', format('order %s has no cancellation request waiting for a decision', test.id('r')), 'a decided request is decided');
 
