@@ -744,9 +744,17 @@ SELECT d.id,
        d.starts_at,
        d.ends_at,
        d.revoked_at,
-       -- A locked delegator passes nothing on (only holders not locked do, R__161_approval_flow.sql).
+       -- Whether it passes anything on now (as R__161_approval_flow.sql decides): in its window, not
+       -- revoked, neither side locked, the delegator still holding an approving role (the one
+       -- named, if any) and the delegate still holding order.approve.
        d.revoked_at IS NULL AND d.starts_at <= now() AND now() < d.ends_at
-           AND NOT (SELECT u.locked FROM orderly.users u WHERE u.id = d.from_user) AS active,
+           AND NOT (SELECT u.locked FROM orderly.users u WHERE u.id = d.from_user)
+           AND NOT (SELECT u.locked FROM orderly.users u WHERE u.id = d.to_user)
+           AND EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id
+                       JOIN orderly.role_permissions rp ON rp.role_id = r.id AND rp.permission = 'order.approve'
+                       WHERE ur.user_id = d.from_user AND (d.role IS NULL OR r.name = d.role))
+           AND EXISTS (SELECT 1 FROM orderly.user_roles ur JOIN orderly.role_permissions rp ON rp.role_id = ur.role_id
+                       WHERE ur.user_id = d.to_user AND rp.permission = 'order.approve') AS active,
        d.created_at
 FROM orderly.approval_delegations d;
 

@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(176);
+SELECT plan(179);
 
 DO $$
 BEGIN
@@ -400,6 +400,15 @@ SELECT admin.lock_user('fred');
 SELECT is((SELECT active FROM admin.approval_delegations WHERE id = test.id('fred>sid')) || ' ' || (test.id('big3') = ANY (pg_temp.queue('sid'))),
           'false false', 'a locked delegator passes nothing on, and admin.approval_delegations says the delegation is not active');
 SELECT admin.unlock_user('fred');
+SELECT admin.revoke_role('fred', 'finance_manager');
+SELECT is((SELECT active FROM admin.approval_delegations WHERE id = test.id('fred>sid')), false,
+          'a delegator who lost their approving role passes nothing on either: not active');
+SELECT admin.grant_role('fred', 'finance_manager');
+SELECT admin.revoke_role('sid', 'sales_supervisor');
+SELECT is((SELECT active FROM admin.approval_delegations WHERE id = test.id('fred>sid')), false,
+          'nor a delegation to someone who no longer holds order.approve');
+SELECT admin.grant_role('sid', 'sales_supervisor');
+SELECT is((SELECT active FROM admin.approval_delegations WHERE id = test.id('fred>sid')), true, 'both restored: active again');
 SELECT is((SELECT array_agg(r::jsonb ->> 'direction') FROM api.delegate_list(test.uid('fred'), '{}') r), ARRAY['given'], 'DELEGATE LIST: given');
 SELECT is((SELECT array_agg(r::jsonb ->> 'from') FROM api.delegate_list(test.uid('sid'), '{}') r), ARRAY['fred'], 'DELEGATE LIST: received');
 SELECT throws_ok(format($$ SELECT test.call('delegate_revoke', 'fay', '{"id":%s}') $$, test.id('fred>sid')),
