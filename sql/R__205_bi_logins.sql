@@ -12,7 +12,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN orderly.audit(NULL, 'bi_login.create', 'role', login, NULL,
+    RETURN orderly.audit(NULL, 'bi_login.create', 'bi_login', login, NULL,
                          jsonb_build_object('login', login, 'member_of', 'orderly_bi', 'statement_timeout', statement_timeout::text),
                          actor_kind => 'admin_sql');
 END

@@ -402,8 +402,9 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 SELECT is(pg_temp.as_bi('SELECT count(*) FROM analytics.sales_daily') || ' ' || pg_temp.as_bi('SELECT count(*) FROM orderly.customers'),
           'ok 42501', 'it reads the analytics views, not the tables');
-SELECT is((SELECT after ->> 'login' FROM orderly.audit_log WHERE action = 'bi_login.create'), (SELECT name FROM bi),
-          'audited, without the password');
+SELECT is((SELECT entity || ' ' || entity_id || ' ' || (after ->> 'login') FROM orderly.audit_log WHERE action = 'bi_login.create'),
+          (SELECT 'bi_login ' || name || ' ' || name FROM bi),
+          'audited as a BI login (AUDIT LIST entity=bi_login), without the password');
 SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'bi_login.create' AND after::text LIKE '%a long secret%'),
           'the password is nowhere in the audit log');
 
