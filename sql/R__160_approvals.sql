@@ -497,9 +497,10 @@ $$;
 -- The classic case of issue #5, plus what it leaves open, decided here:
 --   "Strategic orders above 50 000" (priority 400, strategic, total >= 50 000.01): sales_manager,
 --       finance_manager, production_manager, then general_manager. A strategic order above
---       50 000 is both "above 50 000" and "strategic": it takes both chains, in that order.
---   "Large orders" (priority 300, every type, total >= 50 000.01): sales_manager, then
---       finance_manager, then production_manager.
+--       50 000 is both "above 50 000" and "strategic": its one rule is both chains, in that order.
+--   "Large orders" (priority 300, standard and custom, total >= 50 000.01): sales_manager, then
+--       finance_manager, then production_manager. (It named strategic too, which the rule above
+--       always took first: admin.approval_check reports such a part as "never routes".)
 --   "Strategic orders" (priority 200, strategic, any total): general_manager.
 --   "Standard orders up to 10 000" (priority 100, standard, total <= 10 000): sales_supervisor.
 --   "Standard orders 10 000 to 50 000" (priority 100, standard, 10 000.01 to 50 000):
@@ -522,7 +523,7 @@ DECLARE
 BEGIN
     INSERT INTO orderly.approval_rules (name, order_types, min_total, max_total, priority)
     VALUES ('Strategic orders above 50 000', ARRAY['strategic'], 50000.01, NULL, 400),
-           ('Large orders', ARRAY['custom', 'standard', 'strategic'], 50000.01, NULL, 300),
+           ('Large orders', ARRAY['custom', 'standard'], 50000.01, NULL, 300),
            ('Strategic orders', ARRAY['strategic'], NULL, NULL, 200),
            ('Standard orders up to 10 000', ARRAY['standard'], NULL, 10000, 100),
            ('Standard orders 10 000 to 50 000', ARRAY['standard'], 10000.01, 50000, 100),
@@ -614,11 +615,12 @@ COMMENT ON VIEW admin.approval_limits IS 'Largest order total each role may appr
 --                      are approved at submission (may be meant: small orders);
 --   waits for nobody   totals a rule routes to a step whose role (nor its escalation role) has a
 --                      limit covering them: such orders wait until an admin reroutes them;
---   nobody holds role  a step whose role and escalation role no unlocked user holds.
+--   nobody holds role  a step whose role and escalation role no unlocked user holds;
+--   never routes       a rule (for an order type) whose every total a rule ahead of it matches.
 -- Totals are in the approval currency; to_total NULL: no upper end.
 CREATE OR REPLACE VIEW admin.approval_check AS
 WITH rule_types AS (
-    SELECT r.id, r.name, r.min_total, r.max_total, t.order_type
+    SELECT r.id, r.name, r.min_total, r.max_total, r.priority, t.order_type
     FROM orderly.approval_rules r
     CROSS JOIN LATERAL unnest(r.order_types) AS t(order_type)
     WHERE r.active AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id)
@@ -636,6 +638,29 @@ types AS (
     FROM unnest(ARRAY['standard', 'custom', 'strategic']) AS t(order_type)
     LEFT JOIN spans s ON s.order_type = t.order_type
     GROUP BY t.order_type
+),
+-- For each rule and type, the parts of its range that rules ahead of it (higher priority, then
+-- lower id: the one that routes) also match, and where those leave a gap.
+ahead AS (
+    SELECT x.id, x.order_type, greatest(coalesce(y.min_total, 0), coalesce(x.min_total, 0)) AS lo,
+           least(coalesce(y.max_total, 'Infinity'), coalesce(x.max_total, 'Infinity')) AS hi
+    FROM rule_types x
+    JOIN rule_types y ON y.order_type = x.order_type AND (y.priority > x.priority OR (y.priority = x.priority AND y.id < x.id))
+    WHERE coalesce(y.min_total, 0) <= coalesce(x.max_total, 'Infinity') AND coalesce(y.max_total, 'Infinity') >= coalesce(x.min_total, 0)
+),
+ahead_reach AS (
+    SELECT a.id, a.order_type, a.lo, a.hi,
+           max(a.hi) OVER (PARTITION BY a.id, a.order_type ORDER BY a.lo, a.hi ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM ahead a
+),
+shadowed AS (
+    -- Covered whole: from its lower bound, without a gap, to its upper bound.
+    SELECT x.name, x.order_type, x.min_total, x.max_total
+    FROM rule_types x
+    JOIN ahead_reach a ON a.id = x.id AND a.order_type = x.order_type
+    GROUP BY x.id, x.name, x.order_type, x.min_total, x.max_total
+    HAVING min(a.lo) <= coalesce(x.min_total, 0) AND max(a.hi) >= coalesce(x.max_total, 'Infinity')
+       AND NOT bool_or(a.reach IS NOT NULL AND a.lo > a.reach + 0.01)
 ),
 steps AS (
     SELECT x.name, x.order_type, x.min_total, x.max_total, s.step_no, s.role, s.escalation_role,
@@ -664,6 +689,10 @@ SELECT 'waits for nobody', s.order_type, greatest(coalesce(s.covered_to + 0.01, 
                         coalesce(' (or its escalation role ' || s.escalation_role || ')', ''), s.covered_to) END
 FROM steps s
 WHERE coalesce(s.covered_to, -1) < coalesce(s.max_total, 'Infinity')
+UNION ALL
+SELECT 'never routes', s.order_type, coalesce(s.min_total, 0), s.max_total, s.name, NULL, NULL,
+       'rules ahead of it (higher priority, or equal and older) match every total it covers'
+FROM shadowed s
 UNION ALL
 SELECT DISTINCT 'nobody holds role', s.order_type, coalesce(s.min_total, 0), s.max_total, s.name, s.step_no, s.role,
        format('no unlocked user holds %s%s', s.role, coalesce(' or ' || s.escalation_role, ''))

@@ -4,7 +4,7 @@
 -- (admin.reroute_approval).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(30);
+SELECT plan(31);
 
 DO $$
 BEGIN
@@ -62,6 +62,18 @@ SELECT admin.set_approval_limit('sales_supervisor', 'standard', 75000);
 SELECT is(pg_temp.findings(), ARRAY['waits for nobody standard 75000.01 90000.00 Big standard by a supervisor 1 sales_supervisor'],
           'a limit that covers part of the rule: the rest waits for nobody');
 SELECT admin.set_approval_limit('sales_supervisor', 'standard', 10000);
+
+-- A rule that rules ahead of it match whole never routes an order.
+SELECT admin.create_approval_rule('Overlap small standard', ARRAY['standard'], 0, 10000, 100);
+SELECT admin.add_approval_step('Overlap small standard', 1, 'sales_manager', interval '1 day');
+SELECT admin.create_approval_rule('Overlap all custom', ARRAY['custom'], NULL, NULL, 50);
+SELECT admin.add_approval_step('Overlap all custom', 1, 'sales_manager', interval '1 day');
+SELECT is(ARRAY(SELECT concat_ws(' ', order_type, from_total, coalesce(to_total::text, '…'), rule) FROM admin.approval_check
+                WHERE finding = 'never routes' ORDER BY rule),
+          ARRAY['custom 0 … Overlap all custom', 'standard 0.00 10000.00 Overlap small standard'],
+          'never routes: the standard one is the older rule''s range at the same priority; the custom one lies under two rules of higher priority that cover every total');
+SELECT admin.set_approval_rule_active('Overlap small standard', false);
+SELECT admin.set_approval_rule_active('Overlap all custom', false);
 
 SELECT admin.lock_user('pete');
 SELECT is(pg_temp.findings(), ARRAY['waits for nobody standard 60000.00 90000.00 Big standard by a supervisor 1 sales_supervisor'],
