@@ -801,8 +801,13 @@ $$;
 
 -- Prices every line for a segment and a ship-to place (see tax_context); the shared core of
 -- price_order and api.product_price.
+-- coupon_redeemed: the coupon is the submitted order's own, redeemed at its submission: it is
+-- applied as it was granted, not checked again (expired since, or used up by this very order, it
+-- made every change of the order's lines impossible).
+DROP FUNCTION IF EXISTS orderly.price_lines(bigint, text, jsonb, text, jsonb, timestamptz, boolean);
 CREATE OR REPLACE FUNCTION orderly.price_lines(customer_id bigint, segment text, lines jsonb, coupon text,
-                                               place jsonb, at timestamptz, can_override boolean) RETURNS jsonb
+                                               place jsonb, at timestamptz, can_override boolean,
+                                               coupon_redeemed boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -827,7 +832,9 @@ BEGIN
     IF jsonb_array_length(lines) > 500 THEN
         RAISE EXCEPTION 'an order has at most 500 lines' USING ERRCODE = 'OL400';
     END IF;
-    IF nullif(btrim(coupon), '') IS NOT NULL THEN
+    IF nullif(btrim(coupon), '') IS NOT NULL AND coupon_redeemed THEN
+        SELECT * INTO c FROM orderly.coupons x WHERE lower(x.code) = lower(btrim(coupon));
+    ELSIF nullif(btrim(coupon), '') IS NOT NULL THEN
         c := orderly.coupon_usable(coupon, customer_id, v_at);
     END IF;
 
@@ -941,6 +948,18 @@ CREATE OR REPLACE FUNCTION orderly.price_order(customer_id bigint, lines jsonb, 
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN orderly.price_order(customer_id, lines, coupon, ship_to, at, can_override, false);
+END
+$$;
+
+-- The same for a submitted order's lines (an amendment): coupon_redeemed, its coupon is applied as
+-- it was granted at submission (see price_lines).
+CREATE OR REPLACE FUNCTION orderly.price_order(customer_id bigint, lines jsonb, coupon text, ship_to bigint,
+                                               at timestamptz, can_override boolean, coupon_redeemed boolean) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     v_segment text := 'standard';
 BEGIN
@@ -954,7 +973,7 @@ BEGIN
     END IF;
     RETURN orderly.price_lines(customer_id, v_segment, lines, coupon,
                                CASE WHEN customer_id IS NOT NULL THEN orderly.ship_to_place(customer_id, ship_to) END,
-                               at, can_override);
+                               at, can_override, coupon_redeemed);
 END
 $$;
 

@@ -322,7 +322,8 @@ BEGIN
         RETURNING * INTO o;
         RETURN o;
     END IF;
-    priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true);
+    priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true,
+                                  EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL));
     -- Each priced line, its pricing stored (R__112_line_pricings.sql), with the request it came
     -- from, matched once by line number.
     INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,

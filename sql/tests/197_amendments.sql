@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(159);
+SELECT plan(164);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -604,6 +604,21 @@ SELECT is(pg_temp.header('mv') || ' ' || pg_temp.held(test.id('mv')), 'in_produc
           'the order is as it was, and the ten gadgets the change held are given back');
 SELECT is(pg_temp.told('change.declined', test.id('mv')), ARRAY['buyer', 'rita'], 'its author and the customer hear why');
 SELECT ok(pg_temp.amend('rita', 'mv', '[{"action":"requested_date","date":null}]') IS NOT NULL, 'and the next change is not blocked');
+
+-- The order's own coupon, redeemed at submission, is applied as granted: used up by this very
+-- order (one per customer) and expired since, it no longer blocked every change of its lines.
+INSERT INTO orderly.pricing_rules (name, kind, value) VALUES ('Ten off with a coupon', 'percent', 10);
+INSERT INTO orderly.coupons (code, ends_at, max_uses, max_uses_per_customer) VALUES ('ONCE10', now() + interval '1 hour', 100, 1);
+INSERT INTO orderly.coupon_rules (coupon_id, rule_id)
+SELECT c.id, r.id FROM orderly.coupons c, orderly.pricing_rules r WHERE c.code = 'ONCE10' AND r.name = 'Ten off with a coupon';
+INSERT INTO ids VALUES ('cp', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1}]', '{"coupon":"ONCE10"}'));
+SELECT is(pg_temp.header('cp'), 'ready v1 108.00', 'submitted with the coupon: 10 % off (90.00 and its tax)');
+SELECT is(pg_temp.amend('rita', 'cp', '[{"action":"set_line","line":1,"qty":2}]') ->> 'status', 'applied',
+          'one per customer, used by this order: its lines still change');
+SELECT is(pg_temp.header('cp'), 'ready v2 216.00', 'and the coupon still applies');
+UPDATE orderly.coupons SET ends_at = now() - interval '1 minute', starts_at = now() - interval '2 hours' WHERE code = 'ONCE10';
+SELECT is(pg_temp.amend('rita', 'cp', '[{"action":"set_line","line":1,"qty":3}]') ->> 'status', 'applied', 'expired since: the same');
+SELECT is(pg_temp.header('cp'), 'ready v3 324.00', 'as granted at submission');
 
 SELECT * FROM finish();
 ROLLBACK;
