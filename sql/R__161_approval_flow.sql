@@ -276,6 +276,16 @@ BEGIN
         ORDER BY x.priority DESC, x.id
         LIMIT 1;
     END IF;
+    -- Of unknown value (no rate) and no rule for the largest orders of its type: the rule of its
+    -- type for the largest totals, whatever its bounds, so that a missing rate never lets an order
+    -- of any size through unapproved (its limits then ask an unlimited role).
+    IF r.id IS NULL AND v_value IS NULL THEN
+        SELECT * INTO r FROM orderly.approval_rules x
+        WHERE x.active AND x.order_types @> ARRAY[o.type]
+          AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
+        ORDER BY x.max_total DESC NULLS FIRST, x.priority DESC, x.id
+        LIMIT 1;
+    END IF;
     RETURN r;
 END
 $$;

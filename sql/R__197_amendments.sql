@@ -591,36 +591,42 @@ BEGIN
 END
 $$;
 
--- Whether total_after needs an approval the order's approval at total_before did not: a rule
--- applies now that did not (or another one), or a step's role has a limit that covered the old
--- total and not the new. Only an increase can.
+-- Whether total_after needs an approval the order has not had: judged against the round that
+-- approved the order (or is approving it now: its latest round with steps approved, pending or
+-- waiting), not against what the rules would have said of total_before today: a rule applies to
+-- the new total and no round approved the order, or another rule than that round's applies, or
+-- one of that round's steps was for a role (nor its escalation role) whose limit does not cover
+-- the new total's value at today's rate (unknown without a rate: only an unlimited role covers
+-- it). A rate that rose, or was removed, after the approval thus asks for approval again. Only
+-- an increase can.
 CREATE OR REPLACE FUNCTION orderly.needs_reapproval(o orderly.orders, total_before numeric, total_after numeric) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_old orderly.orders := o;
-    v_new orderly.orders := o;
-    r_old orderly.approval_rules;
-    r_new orderly.approval_rules;
+    v_new   orderly.orders := o;
+    r_new   orderly.approval_rules;
+    v_value numeric := orderly.approval_value(total_after, o.currency);
+    v_round integer;
+    v_rule  bigint;
 BEGIN
     IF total_after <= total_before THEN
         RETURN false;
     END IF;
-    v_old.total := total_before;
     v_new.total := total_after;
-    r_old := orderly.rule_for_order(v_old);
     r_new := orderly.rule_for_order(v_new);
     IF r_new.id IS NULL THEN
         RETURN false;
     END IF;
-    RETURN r_old.id IS NULL OR r_old.id <> r_new.id
-        OR EXISTS (SELECT 1 FROM orderly.approval_rule_steps s
-                   WHERE s.rule_id = r_new.id
-                     AND EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = s.role AND l.order_type = o.type
-                                   AND (l.max_total IS NULL OR orderly.approval_value(total_before, o.currency) <= l.max_total))
-                     AND NOT EXISTS (SELECT 1 FROM orderly.approval_limits l WHERE l.role = s.role AND l.order_type = o.type
-                                       AND (l.max_total IS NULL OR orderly.approval_value(total_after, o.currency) <= l.max_total)));
+    SELECT a.round, a.rule_id INTO v_round, v_rule FROM orderly.order_approvals a
+    WHERE a.order_id = o.id AND a.status IN ('approved', 'pending', 'waiting')
+    ORDER BY a.round DESC LIMIT 1;
+    RETURN v_round IS NULL OR v_rule <> r_new.id
+        OR EXISTS (SELECT 1 FROM orderly.order_approvals a
+                   WHERE a.order_id = o.id AND a.round = v_round
+                     AND NOT EXISTS (SELECT 1 FROM orderly.approval_limits l
+                                     WHERE l.role IN (a.role, a.escalation_role) AND l.order_type = o.type
+                                       AND (l.max_total IS NULL OR v_value <= l.max_total)));
 END
 $$;
 

@@ -3,7 +3,7 @@
 -- currency has no rate is above every bound (the largest orders' chain, unlimited roles only).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(31);
+SELECT plan(35);
 
 DO $$
 BEGIN
@@ -101,6 +101,26 @@ SELECT throws_ok(format($$ SELECT test.call('order_approve', 'fay', '{"id":%s}')
 SELECT lives_ok($$ SELECT admin.set_exchange_rate('JPY', 0.0061) $$, 'the yen gets its rate');
 SELECT lives_ok(format($$ SELECT test.call('order_approve', 'fay', '{"id":%s}') $$, test.id('jpy5')),
                 'and 5 000 yen (30.50 euros) are within the limit');
+
+-- A raise after approval is judged against the round that approved the order, at today's rate.
+SELECT is(test.call('order_amend', 'rita', jsonb_build_object('id', test.id('usd15'), 'reason', 'one more',
+              'changes', '[{"action":"set_line","line":1,"qty":16}]'::jsonb)) ->> 'status',
+          'pending', '15 000 dollars approved by a supervisor at 0.50; at 0.92, 16 000 dollars (14 720 euros) need the middle rule''s approval');
+SELECT test.call('change_abandon', 'rita', jsonb_build_object('id', (SELECT id FROM orderly.order_changes WHERE order_id = test.id('usd15') AND status = 'pending'))) IS NOT NULL;
+SELECT lives_ok($$ SELECT admin.remove_exchange_rate('USD') $$, 'the dollar rate is removed');
+SELECT is(test.call('order_amend', 'rita', jsonb_build_object('id', test.id('usd15'), 'reason', 'one more',
+              'changes', '[{"action":"set_line","line":1,"qty":16}]'::jsonb)) ->> 'status',
+          'pending', 'without a rate a raise is above every limit: approval again, not none');
+SELECT test.call('change_abandon', 'rita', jsonb_build_object('id', (SELECT id FROM orderly.order_changes WHERE order_id = test.id('usd15') AND status = 'pending'))) IS NOT NULL;
+SELECT admin.set_exchange_rate('USD', 0.92);
+
+-- No rule for the largest orders of a type: an order of unknown value goes by the rule of its type
+-- for the largest totals, not through unapproved.
+SELECT admin.set_approval_rule_active('Large orders', false);
+SELECT admin.remove_exchange_rate('JPY');
+SELECT pg_temp.submit('jpy1', 'KJPY', 1);
+SELECT is(pg_temp.rule('jpy1'), 'Standard orders 10 000 to 50 000', '1 000 yen without a rate and no rule above 50 000: the rule reaching highest');
+SELECT admin.set_approval_rule_active('Large orders', true);
 
 -- Another approval currency: the rates against euros stop applying ------------------------------------
 
