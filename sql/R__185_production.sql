@@ -44,7 +44,7 @@ $$;
 -- Whether production has anything left to do on the order: a made-to-order line not cancelled,
 -- not done (nor stopped), or a service not yet performed. An issue is about such work: there is
 -- none to report on an order without it (a stock-only order's "issue" sent its customer a delay
--- e-mail), and what is open is closed once the work is cancelled or removed.
+-- e-mail), and what is open is closed once no work is left (cancelled, removed or finished).
 CREATE OR REPLACE FUNCTION orderly.has_production_work(order_id bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -59,8 +59,9 @@ BEGIN
 END
 $$;
 
--- Closes the order's open production issues once it has no production work left (a line made to
--- order cancelled or removed): they would keep it among the orders at risk of being late.
+-- Closes the order's open production issues once it has no production work left (the last line
+-- made to order or service cancelled, removed or finished): they would keep it among the orders
+-- at risk of being late.
 CREATE OR REPLACE FUNCTION orderly.close_issues_without_work(o orderly.orders, actor_id bigint, why text) RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -271,6 +272,7 @@ BEGIN
     WHERE x.order_id = o.id AND x.line_no = ANY (v_lines);
     PERFORM orderly.audit(u.id, 'production.done', 'order', o.id::text, NULL,
                           jsonb_build_object('lines', to_jsonb(v_lines)));
+    PERFORM orderly.close_issues_without_work(o, u.id, 'Production finished');
     o := orderly.advance(o, u.id);
     RETURN NEXT orderly.remember(u, args, orderly.production_doc(o));
 END
@@ -346,6 +348,7 @@ BEGIN
     INSERT INTO orderly.production_lines (order_id, line_no, customer_id, status, started_by, done_at, done_by)
     SELECT o.id, x, o.customer_id, 'done', u.id, now(), u.id FROM unnest(v_lines) AS x;
     PERFORM orderly.audit(u.id, 'service.done', 'order', o.id::text, NULL, jsonb_build_object('lines', to_jsonb(v_lines)));
+    PERFORM orderly.close_issues_without_work(o, u.id, 'Production finished');
     o := orderly.advance(o, u.id);
     RETURN NEXT orderly.remember(u, args, orderly.production_doc(o));
 END

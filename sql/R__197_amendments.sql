@@ -513,9 +513,6 @@ BEGIN
     IF reprice OR cardinality(v_touched) > 0 OR cardinality(v_removed) > 0 THEN
         -- Production rows of a removed line go with it (its confirmation is the caller's).
         DELETE FROM orderly.production_lines x WHERE x.order_id = o.id AND x.line_no = ANY (v_removed);
-        IF cardinality(v_removed) > 0 THEN
-            PERFORM orderly.close_issues_without_work(o, u.id, 'Production removed by a change of the order');
-        END IF;
         UPDATE orderly.orders x SET next_line_no = v_next WHERE x.id = o.id RETURNING * INTO o;
         -- reprice=all (or a new tax place) re-prices every line but those cancelled whole and those
         -- with shipped units (what shipped keeps its price and tax). A line part of which was
@@ -540,6 +537,10 @@ BEGIN
         FROM orderly.order_lines x
         WHERE x.order_id = o.id AND x.line_no = ANY (v_touched || v_removed) AND NOT x.line_no = ANY (v_added);
         o := orderly.set_order_lines(o, v_specs, CASE WHEN reprice THEN v_repriced || v_added ELSE v_touched END);
+        -- Once the lines are what the change makes them: no production work left, no open issue.
+        IF cardinality(v_removed) > 0 THEN
+            PERFORM orderly.close_issues_without_work(o, u.id, 'Production removed by a change of the order');
+        END IF;
         -- Units the change takes off, judged as a cancellation of them (orderly.check_take_off) on
         -- the order as it was: a line removed, its quantity lowered, or its item changed (another
         -- SKU, other parameters of a made item: all its units go back).

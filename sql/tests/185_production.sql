@@ -4,7 +4,7 @@
 -- state, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(79);
+SELECT plan(82);
 
 DO $$
 BEGIN
@@ -174,6 +174,19 @@ SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('mi
           'applied', 'the made-to-order line is cancelled');
 SELECT is((SELECT resolution FROM orderly.production_issues WHERE id = test.id('mixed-issue')),
           'Production cancelled: case not needed', 'its open issue is closed with it');
+-- Removed by a change, or finished, the same.
+INSERT INTO ids SELECT 'rm', test.submitted('rita', test.id('acme'), '[{"sku":"PHN-X1-128-BLK","qty":1},{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]');
+INSERT INTO ids SELECT 'rm-issue', (test.call('production_issue', 'pat', jsonb_build_object('order', test.id('rm'), 'kind', 'quality', 'note', 'spec unclear')) ->> 'id')::bigint;
+SELECT is(test.call('order_amend', 'mona', jsonb_build_object('id', test.id('rm'), 'reason', 'case dropped',
+              'changes', '[{"action":"remove_line","line":2}]'::jsonb)) ->> 'status', 'applied', 'the made-to-order line is removed by a change');
+SELECT is((SELECT resolution FROM orderly.production_issues WHERE id = test.id('rm-issue')),
+          'Production removed by a change of the order', 'its issue is closed');
+INSERT INTO ids SELECT 'fin', test.submitted('rita', test.id('acme'), '[{"product":"CST-CASE","qty":1,"params":{"width_cm":20,"height_cm":10}}]');
+SELECT test.call('production_start', 'pat', jsonb_build_object('order', test.id('fin'))) IS NOT NULL;
+INSERT INTO ids SELECT 'fin-issue', (test.call('production_issue', 'pat', jsonb_build_object('order', test.id('fin'), 'kind', 'material', 'note', 'glue late')) ->> 'id')::bigint;
+SELECT test.call('production_done', 'pat', jsonb_build_object('order', test.id('fin'))) IS NOT NULL;
+SELECT is((SELECT resolution FROM orderly.production_issues WHERE id = test.id('fin-issue')), 'Production finished',
+          'finished, its issue is closed (it kept the order at risk for good)');
 
 -- On hold: no new work, but what was under way and is finished is recorded ---------------------
 
