@@ -704,45 +704,6 @@ WHERE NOT EXISTS (SELECT 1 FROM orderly.user_roles ur
 
 COMMENT ON VIEW admin.approval_check IS 'What approval rules and limits leave open: totals approved at once, steps that wait for nobody, roles nobody holds (totals in the approval currency)';
 
--- Orders waiting for an approval step now, oldest first, with whether anybody may decide it
--- (a holder of its role, or of its escalation role once escalated, unlocked, whose limit covers
--- the order's value; delegations aside): a stuck one is rerouted with admin.reroute_approval.
-CREATE OR REPLACE VIEW admin.pending_approvals AS
-SELECT a.order_id,
-       o.status,
-       o.type,
-       coalesce(ch.total_after, o.total) AS total,
-       o.currency,
-       a.change_id,
-       r.name AS rule,
-       a.round,
-       a.step_no AS step,
-       a.steps,
-       a.role,
-       a.escalation_role,
-       a.escalated_at,
-       a.pending_since,
-       a.due_at,
-       a.note,
-       EXISTS (SELECT 1 FROM orderly.approval_limits l
-               JOIN orderly.roles ro ON ro.name = l.role
-               JOIN orderly.user_roles ur ON ur.role_id = ro.id
-               JOIN orderly.users u ON u.id = ur.user_id AND NOT u.locked
-               WHERE l.order_type = o.type
-                 AND (l.role = a.role OR (a.escalated_at IS NOT NULL AND l.role = a.escalation_role))
-                 AND (l.max_total IS NULL OR v.value <= l.max_total)) AS decidable
-FROM orderly.order_approvals a
-JOIN orderly.orders o ON o.id = a.order_id
-JOIN orderly.approval_rules r ON r.id = a.rule_id
-LEFT JOIN orderly.order_changes ch ON ch.id = a.change_id
-CROSS JOIN orderly.approval_settings s
-LEFT JOIN orderly.exchange_rates er ON er.currency = o.currency AND er.base = s.currency
-CROSS JOIN LATERAL (SELECT CASE WHEN o.currency = s.currency THEN coalesce(ch.total_after, o.total)
-                                ELSE round(coalesce(ch.total_after, o.total) * er.rate, 2) END AS value) v
-WHERE a.status = 'pending';
-
-COMMENT ON VIEW admin.pending_approvals IS 'Approval steps pending now, with whether anybody may decide them (decidable false: nobody may; fix the rules, then reroute the order)';
-
 CREATE OR REPLACE VIEW admin.approval_settings AS
 SELECT s.max_reminders, s.updated_at, s.currency FROM orderly.approval_settings s;
 

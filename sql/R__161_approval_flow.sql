@@ -778,3 +778,38 @@ BEGIN
                 ELSE format('order %s: round %s of rule "%s", step 1 of %s (%s)', o.id, a.round, r.name, a.steps, a.role) END;
 END
 $$;
+
+-- Orders waiting for an approval step now, oldest first, with who may decide it: exactly those
+-- orderly.step_deciders names (holders of its role, or of its escalation role once escalated,
+-- within their limits at today's rate, not locked, not the order's creator or an editor, not who
+-- approved another step of the round; delegates too). decidable false: nobody may, and the order
+-- waits until an admin fixes the roles or rules and reroutes it (admin.reroute_approval). A
+-- SECURITY DEFINER function under the view: admins may not execute the orderly functions that
+-- decide it.
+CREATE OR REPLACE FUNCTION admin.pending_approval_rows()
+RETURNS TABLE (order_id bigint, status text, type text, total numeric, currency char(3), change_id bigint, rule text,
+               round integer, step integer, steps integer, role text, escalation_role text, escalated_at timestamptz,
+               pending_since timestamptz, due_at timestamptz, note text, decidable boolean, deciders text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT a.order_id, o.status, o.type, s.total, o.currency, a.change_id, r.name, a.round, a.step_no, a.steps, a.role,
+           a.escalation_role, a.escalated_at, a.pending_since, a.due_at, a.note,
+           cardinality(d.names) > 0, d.names
+    FROM orderly.order_approvals a
+    JOIN orderly.orders o ON o.id = a.order_id
+    JOIN orderly.approval_rules r ON r.id = a.rule_id
+    CROSS JOIN LATERAL (SELECT (orderly.approval_subject(a, o)).total) s(total)
+    CROSS JOIN LATERAL (SELECT coalesce(array_agg(u.username::text ORDER BY u.username), '{}') AS names
+                        FROM orderly.step_deciders(a, orderly.approval_subject(a, o), now()) x
+                        JOIN orderly.users u ON u.id = x.user_id) d
+    WHERE a.status = 'pending'
+    ORDER BY a.pending_since, a.order_id;
+END
+$$;
+
+CREATE OR REPLACE VIEW admin.pending_approvals AS SELECT * FROM admin.pending_approval_rows();
+
+COMMENT ON VIEW admin.pending_approvals IS 'Approval steps pending now, oldest first, with who may decide each (decidable false: nobody may; fix the roles or rules, then reroute the order)';

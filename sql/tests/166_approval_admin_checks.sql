@@ -4,7 +4,7 @@
 -- (admin.reroute_approval).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(31);
+SELECT plan(34);
 
 DO $$
 BEGIN
@@ -121,6 +121,17 @@ SELECT is((SELECT action || ' ' || actor_kind || ' ' || (before ->> 'role') || '
 SELECT lives_ok(format($$ SELECT test.call('order_approve', 'mona', '{"id":%s}') $$, test.id('big')), 'and the manager approves it');
 SELECT throws_ok(format($$ SELECT admin.reroute_approval(%s, 'again') $$, test.id('big')), 'OL409',
                  format('order %s has no approval step pending (it is ready)', test.id('big')), 'nothing pending: nothing to reroute');
+
+-- Who may decide is exactly who may: the only general manager changed the order, so nobody may
+-- approve it, though the role and its limit are there.
+INSERT INTO ids VALUES ('strat', (test.call('order_create', 'rita', jsonb_build_object('customer', test.id('acme'), 'submit', true, 'type', 'strategic',
+                              'lines', '[{"product":"K","qty":1}]'::jsonb)) ->> 'id')::bigint);
+SELECT is((SELECT rule || ' ' || decidable || ' ' || deciders::text FROM admin.pending_approvals WHERE order_id = test.id('strat')),
+          'Strategic orders true {gina}', 'the general manager may decide it');
+SELECT is(test.call('order_amend', 'gina', jsonb_build_object('id', test.id('strat'), 'reason', 'one more',
+              'changes', '[{"action":"set_line","line":1,"qty":2}]'::jsonb)) ->> 'status', 'applied', 'she changes it');
+SELECT is((SELECT decidable || ' ' || deciders::text FROM admin.pending_approvals WHERE order_id = test.id('strat')),
+          'false {}', 'now nobody may (who changed an order does not approve it): the view says so');
 
 -- No rule applies any more: approved, as at submission.
 SELECT pg_temp.submit('mid', 20);
