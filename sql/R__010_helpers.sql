@@ -293,6 +293,14 @@ BEGIN
 END
 $$;
 
+-- Whether the text has a character one can see: spaces of every kind (no-break, ideographic),
+-- fillers and joiners read as blank (the database's C collation knows only ASCII spaces).
+CREATE OR REPLACE FUNCTION orderly.shows_something(value text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT $1 ~ '[^[:space:]\u00a0\u00ad\u115f\u1160\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\u3164\uffa0\ufeff]'
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.check_password(password text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -301,8 +309,8 @@ BEGIN
     IF password IS NULL OR length(password) < 8 THEN
         RAISE EXCEPTION 'password must be at least 8 characters' USING ERRCODE = 'OL400';
     END IF;
-    -- Eight spaces are eight characters, and no secret.
-    IF password !~ '[^[:space:]]' THEN
+    -- Eight spaces are eight characters, and no secret (no-break or ideographic ones neither).
+    IF NOT orderly.shows_something(password) THEN
         RAISE EXCEPTION 'password must not be only spaces' USING ERRCODE = 'OL400';
     END IF;
     -- bcrypt ignores everything after 72 bytes; refusing is better than silently truncating.

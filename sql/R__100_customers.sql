@@ -61,7 +61,7 @@ BEGIN
         RAISE EXCEPTION '% must be 1 to % characters on one line', field, max_length USING ERRCODE = 'OL400';
     END IF;
     -- Something one can see: a name of no-break spaces, fillers or joiners reads as blank.
-    IF v !~ '[^[:space:]\u00a0\u00ad\u115f\u1160\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\u3164\uffa0\ufeff]' THEN
+    IF NOT orderly.shows_something(v) THEN
         RAISE EXCEPTION '% must have a character one can see', field USING ERRCODE = 'OL400';
     END IF;
     RETURN v;
@@ -851,6 +851,9 @@ BEGIN
     IF link_customer.customer_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM orderly.customers c WHERE c.id = link_customer.customer_id) THEN
         RAISE EXCEPTION 'customer % not found', link_customer.customer_id USING ERRCODE = 'OL404';
+    END IF;
+    IF link_customer.customer_id IS NOT NULL AND u.carrier IS NOT NULL THEN
+        RAISE EXCEPTION 'user % is carrier %''s login; a customer''s login must be its own', u.username, u.carrier USING ERRCODE = 'OL409';
     END IF;
     UPDATE orderly.users x SET customer_id = link_customer.customer_id, updated_at = now() WHERE x.id = u.id;
     PERFORM orderly.check_customer_rights(ARRAY[u.id]);

@@ -229,6 +229,11 @@ BEGIN
         RAISE NOTICE 'approval rule "%" is already %', r.name, CASE WHEN r.active THEN 'active' ELSE 'inactive' END;
         RETURN;
     END IF;
+    -- On without steps it would route nothing, as if off, while admin.approval_rules shows it on.
+    IF set_approval_rule_active.active AND NOT EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id) THEN
+        RAISE EXCEPTION 'approval rule "%" has no steps: add one (admin.add_approval_step) before switching it on', r.name
+            USING ERRCODE = 'OL409';
+    END IF;
     UPDATE orderly.approval_rules x SET active = set_approval_rule_active.active, updated_at = now() WHERE x.id = r.id;
     PERFORM orderly.audit(NULL, 'approval_rule.' || CASE WHEN set_approval_rule_active.active THEN 'activate' ELSE 'deactivate' END,
                           'approval_rule', r.id::text, jsonb_build_object('active', r.active),

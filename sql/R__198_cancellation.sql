@@ -388,7 +388,7 @@ BEGIN
         'reason', c.reason,
         'lines', orderly.cancel_lines_doc(c.plan -> 'lines'),
         'whole_order', c.plan -> 'whole_order',
-        'cancelled_value', c.plan -> 'cancelled_value',
+        'cancelled_value', CASE WHEN c.status = 'rejected' THEN to_jsonb(0.00) ELSE c.plan -> 'cancelled_value' END,
         -- A rejected request charged nothing and changed nothing: its quote is not what happened.
         'fee', CASE WHEN c.status = 'rejected' THEN 0.00 ELSE c.fee END,
         'currency', c.currency,

@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(117);
+SELECT plan(118);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -52,6 +52,7 @@ SELECT throws_ok($$SELECT admin.create_user('gina', 'short', '{}')$$, 'OL400',
                  'password must be at least 8 characters', 'short password');
 SELECT throws_ok($$SELECT admin.create_user('gina', '', '{}')$$, 'OL400', NULL, 'empty password');
 SELECT throws_ok($$SELECT admin.create_user('gina', E'        \t', '{}')$$, 'OL400', 'password must not be only spaces', 'a password of spaces');
+SELECT throws_ok($$SELECT admin.create_user('gina', repeat(E'\u3000', 8), '{}')$$, 'OL400', 'password must not be only spaces', 'nor of ideographic ones');
 SELECT throws_ok($$SELECT admin.create_user('gina', NULL, '{}')$$, 'OL400', NULL, 'null password');
 SELECT throws_ok(format('SELECT admin.create_user(%L, %L, %L)', 'gina', repeat('é', 40), '{}'), 'OL400',
                  'password must be at most 72 bytes', 'password over 72 bytes (40 characters)');

@@ -4,7 +4,7 @@
 -- (admin.reroute_approval).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(34);
+SELECT plan(35);
 
 DO $$
 BEGIN
@@ -48,6 +48,9 @@ SELECT admin.set_approval_rule_active('Standard orders up to 10 000', false);
 SELECT is(pg_temp.findings(), ARRAY['approved at once standard 0 10000.00'],
           'switched off: standard orders up to 10 000 are approved at once, and the check says so');
 SELECT lives_ok($$ SELECT admin.remove_approval_step('Standard orders up to 10 000', 1) $$, 'an inactive rule''s step may go');
+SELECT throws_ok($$ SELECT admin.set_approval_rule_active('Standard orders up to 10 000', true) $$, 'OL409',
+                 'approval rule "Standard orders up to 10 000" has no steps: add one (admin.add_approval_step) before switching it on',
+                 'and it is not switched on without one');
 SELECT admin.add_approval_step('Standard orders up to 10 000', 1, 'sales_supervisor', interval '1 day', 'sales_manager');
 SELECT admin.set_approval_rule_active('Standard orders up to 10 000', true);
 SELECT is(pg_temp.findings(), '{}'::text[], 'back as it was');

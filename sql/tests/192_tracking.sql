@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(80);
+SELECT plan(81);
 
 DO $$
 BEGIN
@@ -56,6 +56,8 @@ SELECT throws_ok($$ SELECT admin.set_user_carrier('mixbot', 'dhl') $$, 'OL409',
                  'user "mixbot" would be carrier dhl''s login holding catalog.read, customer.manage, customer.read, order.amend, order.cancel, order.create, order.read, order.submit, risk.read, which are not a carrier''s',
                  'a login with a sales rep''s rights is not bound to a carrier (an outsider''s system with staff rights)');
 SELECT throws_ok($$ SELECT admin.grant_role('dhlbot', 'sales_rep') $$, 'OL409', NULL, 'nor does a carrier''s login get staff rights');
+SELECT throws_ok(format($$ SELECT admin.link_customer('dhlbot', %s) $$, test.id('acme')), 'OL409',
+                 'user dhlbot is carrier dhl''s login; a customer''s login must be its own', 'nor is it linked to a customer (a clear refusal, not a constraint''s)');
 SELECT admin.create_user('newbot', 'newbot-secret-1', ARRAY['carrier']);
 SELECT throws_ok($$ SELECT pg_temp.ev('newbot', '{"carrier":"dhl","event_id":"nb1","tracking_no":"JD0001","code":"delivered","at":"2026-01-02T08:00:00Z","signed_by":"M"}') $$,
                  'OL403', 'this login is bound to no carrier: an admin binds a carrier''s login with admin.set_user_carrier (staff who post for any carrier hold order.read_all)',
