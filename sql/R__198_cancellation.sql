@@ -487,6 +487,15 @@ $$;
 
 -- Commands ---------------------------------------------------------------------------------------------
 
+-- Why a cancellation ends the change waiting on its order (the change's author and the customer are
+-- told: change.declined): a change is decided on the whole order, which the cancellation alters.
+CREATE OR REPLACE FUNCTION orderly.cancel_closes_change(lines jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE WHEN $1 IS NULL THEN 'order cancelled'
+                ELSE 'part of the order was cancelled; ask for the change again if it still stands' END
+$$;
+
 CREATE OR REPLACE FUNCTION api.order_cancel(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -529,7 +538,7 @@ BEGIN
     -- back, and the plan is made again on the order as it then is.
     ch := orderly.pending_change(o);
     IF v_direct AND ch.id IS NOT NULL THEN
-        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled', 'order cancelled');
+        ch := orderly.close_change(u, o, ch, 'abandoned', orderly.cancel_closes_change(v_lines), orderly.cancel_closes_change(v_lines));
         v_plan := orderly.cancellation_plan(o, v_lines);
     END IF;
     INSERT INTO orderly.order_cancellations (order_id, customer_id, status, reason, lines, plan, fee, currency,
@@ -547,6 +556,9 @@ BEGIN
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('cancellation', orderly.cancellation_doc(c), v_own));
     IF v_direct THEN
         PERFORM orderly.notify_cancelled(o, c, u.id);
+        IF ch.status = 'abandoned' THEN
+            PERFORM orderly.notify_declined(o, ch, u.id);
+        END IF;
     ELSE
         PERFORM api.notify(NULL, coalesce(v_plan ->> 'needs_approval_by', 'customer_service'), 'cancel.requested',
                            jsonb_build_object('order', o.id, 'cancellation', c.id,
@@ -586,7 +598,7 @@ BEGIN
     req := orderly.cancel_request_of(o);
     ch := orderly.pending_change(o);
     IF ch.id IS NOT NULL THEN
-        PERFORM orderly.close_change(u, o, ch, 'abandoned', 'order cancelled', 'order cancelled');
+        ch := orderly.close_change(u, o, ch, 'abandoned', orderly.cancel_closes_change(req.lines), orderly.cancel_closes_change(req.lines));
     END IF;
     -- Decided on the order as it stands now (a part may have shipped since it was asked), but
     -- never on worse terms than the requester was quoted: neither a policy changed meanwhile nor
@@ -604,6 +616,9 @@ BEGIN
     o := orderly.apply_cancellation(o, v_plan, u.id, c.id, c.reason);
     RETURN NEXT orderly.remember(u, args, orderly.cancellation_doc(c));
     PERFORM orderly.notify_cancelled(o, c, u.id);
+    IF ch.id IS NOT NULL THEN
+        PERFORM orderly.notify_declined(o, ch, u.id);
+    END IF;
 END
 $$;
 

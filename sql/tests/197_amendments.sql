@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(164);
+SELECT plan(167);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -467,6 +467,14 @@ SELECT is(pg_temp.held(test.id('h')) || '|' || pg_temp.header('h'), '|cancelled 
 SELECT is((SELECT string_agg(status, ',') FROM orderly.order_approvals WHERE order_id = test.id('h')), 'skipped',
           'its approval round is closed');
 SELECT ok(pg_temp.stock_consistent(), 'the SKUs hold exactly what the orders hold');
+SELECT is(pg_temp.told('change.declined', test.id('h')), ARRAY['buyer', 'rita'], 'its author and the customer hear why');
+-- Part of an order cancelled: the change waiting on it is abandoned, and says why.
+INSERT INTO ids VALUES ('hp', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":2},{"sku":"GB-1","qty":1}]'));
+SELECT pg_temp.amend('rita', 'hp', '[{"action":"set_line","line":1,"qty":12}]') IS NOT NULL;
+SELECT test.call('order_cancel', 'sam', jsonb_build_object('id', test.id('hp'), 'reason', 'no gizmo', 'lines', '[2]'::jsonb)) IS NOT NULL;
+SELECT is((SELECT status || ': ' || decision_reason FROM orderly.order_changes WHERE order_id = test.id('hp')),
+          'abandoned: part of the order was cancelled; ask for the change again if it still stands', 'not "order cancelled"');
+SELECT is(pg_temp.told('change.declined', test.id('hp')), ARRAY['buyer', 'rita'], 'its author and the customer are told');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
