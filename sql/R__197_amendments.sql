@@ -1029,6 +1029,13 @@ BEGIN
     EXCEPTION WHEN SQLSTATE 'OL999' THEN
         NULL;
     END;
+    -- A change that changes nothing (the date it has, the address it ships to) would still be a
+    -- version, tell everyone, and make its author one who changed the order (no approving it).
+    IF coalesce(orderly.snapshot_diff(v_before, v_after) -> 'lines', '[]') = '[]'
+       AND coalesce(orderly.snapshot_diff(v_before, v_after) -> 'header', '{}') = '{}'
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_actions) e WHERE e ->> 'action' = 'note') THEN
+        RAISE EXCEPTION 'this change leaves order % as it is: nothing to apply', o.id USING ERRCODE = 'OL409';
+    END IF;
     -- The trial's locks went with it: the addresses the change prices for (the order's own, and a
     -- new ship-to) are locked again, to commit. ADDRESS REMOVE waits for this change and then
     -- finds it waiting; one removed while this waited is refused here.

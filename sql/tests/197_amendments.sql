@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(167);
+SELECT plan(168);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -611,7 +611,11 @@ SELECT is((SELECT status || ': ' || decision_reason FROM orderly.order_changes W
 SELECT is(pg_temp.header('mv') || ' ' || pg_temp.held(test.id('mv')), 'in_production v1 560.00 2:GD-1=3',
           'the order is as it was, and the ten gadgets the change held are given back');
 SELECT is(pg_temp.told('change.declined', test.id('mv')), ARRAY['buyer', 'rita'], 'its author and the customer hear why');
-SELECT ok(pg_temp.amend('rita', 'mv', '[{"action":"requested_date","date":null}]') IS NOT NULL, 'and the next change is not blocked');
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"x","changes":[{"action":"requested_date","date":null}]}') $$, test.id('mv')),
+                 'OL409', format('this change leaves order %s as it is: nothing to apply', test.id('mv')),
+                 'a change that changes nothing (no date, to no date) is refused: no version, no news, no editor');
+SELECT ok(pg_temp.amend('rita', 'mv', jsonb_build_array(jsonb_build_object('action', 'requested_date', 'date', to_char(now() + interval '60 days', 'YYYY-MM-DD')))::text) IS NOT NULL,
+          'and the next change is not blocked');
 
 -- The order's own coupon, redeemed at submission, is applied as granted: used up by this very
 -- order (one per customer) and expired since, it no longer blocked every change of its lines.
