@@ -803,7 +803,7 @@ $$;
 -- price_order and api.product_price.
 -- coupon_redeemed: the coupon is the submitted order's own, redeemed at its submission: it is
 -- applied as it was granted, not checked again (expired since, or used up by this very order, it
--- made every change of the order's lines impossible).
+-- made every change of the order's lines impossible) — unless staff switched it off.
 DROP FUNCTION IF EXISTS orderly.price_lines(bigint, text, jsonb, text, jsonb, timestamptz, boolean);
 CREATE OR REPLACE FUNCTION orderly.price_lines(customer_id bigint, segment text, lines jsonb, coupon text,
                                                place jsonb, at timestamptz, can_override boolean,
@@ -833,7 +833,8 @@ BEGIN
         RAISE EXCEPTION 'an order has at most 500 lines' USING ERRCODE = 'OL400';
     END IF;
     IF nullif(btrim(coupon), '') IS NOT NULL AND coupon_redeemed THEN
-        SELECT * INTO c FROM orderly.coupons x WHERE lower(x.code) = lower(btrim(coupon));
+        -- Switched off by staff, it no longer discounts what is priced again or added.
+        SELECT * INTO c FROM orderly.coupons x WHERE lower(x.code) = lower(btrim(coupon)) AND x.active;
     ELSIF nullif(btrim(coupon), '') IS NOT NULL THEN
         c := orderly.coupon_usable(coupon, customer_id, v_at);
     END IF;

@@ -621,7 +621,8 @@ COMMENT ON VIEW admin.approval_limits IS 'Largest order total each role may appr
 --   waits for nobody   totals a rule routes to a step whose role (nor its escalation role) has a
 --                      limit covering them: such orders wait until an admin reroutes them;
 --   nobody holds role  a step whose role and escalation role no unlocked user holds;
---   never routes       a rule (for an order type) whose every total a rule ahead of it matches.
+--   never routes       a rule (for an order type) whose every total a rule ahead of it matches;
+--   no steps           an active rule without steps (just created): it routes nothing yet.
 -- Totals are in the approval currency; to_total NULL: no upper end.
 CREATE OR REPLACE VIEW admin.approval_check AS
 WITH rule_types AS (
@@ -694,6 +695,12 @@ SELECT 'waits for nobody', s.order_type, greatest(coalesce(s.covered_to + 0.01, 
                         coalesce(' (or its escalation role ' || s.escalation_role || ')', ''), s.covered_to) END
 FROM steps s
 WHERE coalesce(s.covered_to, -1) < coalesce(s.max_total, 'Infinity')
+UNION ALL
+SELECT 'no steps', t.order_type, coalesce(r.min_total, 0), r.max_total, r.name, NULL, NULL,
+       'an active rule without steps routes nothing: add a step or switch it off'
+FROM orderly.approval_rules r
+CROSS JOIN LATERAL unnest(r.order_types) AS t(order_type)
+WHERE r.active AND NOT EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = r.id)
 UNION ALL
 SELECT 'never routes', s.order_type, coalesce(s.min_total, 0), s.max_total, s.name, NULL, NULL,
        'rules ahead of it (higher priority, or equal and older) match every total it covers'

@@ -593,13 +593,14 @@ END
 $$;
 
 -- Whether total_after needs an approval the order has not had: judged against the round that
--- approved the order (or is approving it now: its latest round with steps approved, pending or
--- waiting), not against what the rules would have said of total_before today: a rule applies to
--- the new total and no round approved the order, or another rule than that round's applies, or
--- one of that round's steps was for a role (nor its escalation role) whose limit does not cover
--- the new total's value at today's rate (unknown without a rate: only an unlimited role covers
--- it). A rate that rose, or was removed, after the approval thus asks for approval again. Only
--- an increase can.
+-- approved the order (its latest round whose every step was approved: a round rejected or
+-- closed half-way approved nothing) or, while the order awaits approval, the round asking now;
+-- not against what the rules would have said of total_before today. It needs one when a rule
+-- applies to the new total and no such round exists, or another rule than that round's applies,
+-- or one of that round's steps was for a role whose limit does not cover the new total's value at
+-- today's rate (the escalation role's counts only for a step that escalated; without a rate the
+-- value is unknown and only an unlimited role covers it). A rate that rose, or was removed, after
+-- the approval thus asks for approval again. Only an increase can.
 CREATE OR REPLACE FUNCTION orderly.needs_reapproval(o orderly.orders, total_before numeric, total_after numeric) RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -619,14 +620,18 @@ BEGIN
     IF r_new.id IS NULL THEN
         RETURN false;
     END IF;
-    SELECT a.round, a.rule_id INTO v_round, v_rule FROM orderly.order_approvals a
-    WHERE a.order_id = o.id AND a.status IN ('approved', 'pending', 'waiting')
+    SELECT a.round, min(a.rule_id) INTO v_round, v_rule FROM orderly.order_approvals a
+    WHERE a.order_id = o.id
+    GROUP BY a.round
+    HAVING bool_and(a.status = 'approved')
+        OR (o.status = 'pending_approval' AND bool_or(a.status = 'pending') AND bool_and(a.change_id IS NULL))
     ORDER BY a.round DESC LIMIT 1;
     RETURN v_round IS NULL OR v_rule <> r_new.id
         OR EXISTS (SELECT 1 FROM orderly.order_approvals a
                    WHERE a.order_id = o.id AND a.round = v_round
                      AND NOT EXISTS (SELECT 1 FROM orderly.approval_limits l
-                                     WHERE l.role IN (a.role, a.escalation_role) AND l.order_type = o.type
+                                     WHERE (l.role = a.role OR (a.escalated_at IS NOT NULL AND l.role = a.escalation_role))
+                                       AND l.order_type = o.type
                                        AND (l.max_total IS NULL OR v_value <= l.max_total)));
 END
 $$;
@@ -685,6 +690,12 @@ BEGIN
     v_before := orderly.order_snapshot(o.id);
     v_stage := orderly.stage_change(CASE WHEN v_author.id IS NULL THEN u ELSE v_author END, o, c.actions, c.reprice);
     SELECT * INTO o FROM orderly.orders x WHERE x.id = o.id;
+    -- Staged again at today's prices: more than the total it was asked (and approved) at is not
+    -- what anybody agreed to (a price raised while it waited): declined, to be asked again.
+    IF o.total > c.total_after THEN
+        RAISE EXCEPTION 'prices changed since it was asked: its total would be % %, not the % % it was asked and approved at; ask for it again',
+            o.total, o.currency, c.total_after, o.currency USING ERRCODE = 'OL409';
+    END IF;
     PERFORM orderly.reconcile_reservation(o, orderly.open_stock_needs(o.id), u.id);
     UPDATE orderly.orders x SET version = x.version + 1, updated_at = now() WHERE x.id = o.id RETURNING * INTO o;
     UPDATE orderly.order_changes x

@@ -3,7 +3,7 @@
 -- currency has no rate is above every bound (the largest orders' chain, unlimited roles only).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(35);
+SELECT plan(41);
 
 DO $$
 BEGIN
@@ -113,6 +113,35 @@ SELECT is(test.call('order_amend', 'rita', jsonb_build_object('id', test.id('usd
           'pending', 'without a rate a raise is above every limit: approval again, not none');
 SELECT test.call('change_abandon', 'rita', jsonb_build_object('id', (SELECT id FROM orderly.order_changes WHERE order_id = test.id('usd15') AND status = 'pending'))) IS NOT NULL;
 SELECT admin.set_exchange_rate('USD', 0.92);
+
+-- Only a round that approved counts: half of a rejected change round approves nothing.
+SELECT pg_temp.submit('e5', 'KEUR', 5);
+SELECT test.call('order_approve', 'sue', jsonb_build_object('id', test.id('e5'))) IS NOT NULL;
+CREATE FUNCTION pg_temp.amend_e5(qty integer) RETURNS text LANGUAGE sql AS $$
+    SELECT test.call('order_amend', 'rita', jsonb_build_object('id', test.id('e5'), 'reason', 'more',
+                     'changes', jsonb_build_array(jsonb_build_object('action', 'set_line', 'line', 1, 'qty', qty)))) ->> 'status'
+$$;
+SELECT is(pg_temp.amend_e5(60), 'pending', '5 000 approved by a supervisor; 60 000 need the large orders'' chain');
+SELECT test.call('order_approve', 'mona', jsonb_build_object('id', test.id('e5'))) IS NOT NULL;
+SELECT test.call('order_reject', 'fay', jsonb_build_object('id', test.id('e5'), 'reason', 'credit risk')) IS NOT NULL;
+SELECT is(pg_temp.amend_e5(60), 'pending', 'asked again after finance rejected it: the whole chain again, not applied on the sales manager''s half');
+SELECT test.call('change_abandon', 'rita', jsonb_build_object('id', (SELECT id FROM orderly.order_changes WHERE order_id = test.id('e5') AND status = 'pending'))) IS NOT NULL;
+
+-- The step's own role's limit counts, not its escalation role's (the step did not escalate).
+SELECT admin.set_approval_limit('sales_supervisor', 'standard', 1000);
+SELECT is(pg_temp.amend_e5(6), 'pending', 'the supervisor''s limit lowered to 1 000: 6 000 are approved again');
+SELECT test.call('change_abandon', 'rita', jsonb_build_object('id', (SELECT id FROM orderly.order_changes WHERE order_id = test.id('e5') AND status = 'pending'))) IS NOT NULL;
+SELECT admin.set_approval_limit('sales_supervisor', 'standard', 10000);
+
+-- An approved change is applied at the total it was approved at, or not at all.
+SELECT is(pg_temp.amend_e5(15), 'pending', '15 000: the middle rule''s sales manager decides');
+UPDATE orderly.products SET base_price = 2000 WHERE code = 'KEUR';
+SELECT test.call('order_approve', 'mona', jsonb_build_object('id', test.id('e5'))) IS NOT NULL;
+SELECT is((SELECT status || ': ' || decision_reason FROM orderly.order_changes WHERE order_id = test.id('e5') ORDER BY id DESC LIMIT 1),
+          'declined: it can no longer be applied: prices changed since it was asked: its total would be 30000.00 EUR, not the 15000.00 EUR it was asked and approved at; ask for it again',
+          'the price doubled while it waited: declined, not applied at 30 000 on a 15 000 approval');
+SELECT is((SELECT total FROM orderly.orders WHERE id = test.id('e5')), 5000.00, 'the order is as it was');
+UPDATE orderly.products SET base_price = 1000 WHERE code = 'KEUR';
 
 -- No rule for the largest orders of a type: an order of unknown value goes by the rule of its type
 -- for the largest totals, not through unapproved.

@@ -4,7 +4,7 @@
 -- (admin.reroute_approval).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(35);
+SELECT plan(36);
 
 DO $$
 BEGIN
@@ -56,6 +56,8 @@ SELECT admin.set_approval_rule_active('Standard orders up to 10 000', true);
 SELECT is(pg_temp.findings(), '{}'::text[], 'back as it was');
 
 SELECT admin.create_approval_rule('Big standard by a supervisor', ARRAY['standard'], 60000, 90000, 500);
+SELECT is(pg_temp.findings(), ARRAY['no steps standard 60000.00 90000.00 Big standard by a supervisor'],
+          'a rule just created has no steps: it routes nothing yet, and the check says so');
 SELECT admin.add_approval_step('Big standard by a supervisor', 1, 'sales_supervisor', interval '1 day');
 SELECT is(pg_temp.findings(), ARRAY['waits for nobody standard 60000.00 90000.00 Big standard by a supervisor 1 sales_supervisor'],
           'a step whose role''s limit (10 000) covers none of the rule''s totals');
