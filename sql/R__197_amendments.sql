@@ -357,6 +357,8 @@ DECLARE
     v_status  text := o.status;
     v_specs   jsonb := orderly.order_specs(o.id);
     v_touched integer[] := '{}';
+    v_unchanged integer[] := '{}';   -- set_line asked as the line is: not priced again
+    v_old_spec jsonb;
     v_added   integer[] := '{}';
     v_removed integer[] := '{}';
     v_making  integer[] := '{}';
@@ -417,7 +419,7 @@ BEGIN
                 RAISE EXCEPTION 'line % is added by this change: give it as it should be in add_line', v_no USING ERRCODE = 'OL400';
             END IF;
             -- Once per line, as SHIPMENT CREATE and ORDER CANCEL: the last of two would win silently.
-            IF v_no = ANY (v_touched) THEN
+            IF v_no = ANY (v_touched || v_unchanged) THEN
                 RAISE EXCEPTION 'line % is listed twice in this change: give it once, as it should become', v_no USING ERRCODE = 'OL400';
             END IF;
             f := orderly.line_for_change(o, v_no);
@@ -454,6 +456,7 @@ BEGIN
                         v_no, f.shipped, o.id, v_no USING ERRCODE = 'OL409';
                 END IF;
                 SELECT s INTO v_spec FROM jsonb_array_elements(v_specs) s WHERE (s ->> 'line')::integer = v_no;
+                v_old_spec := v_spec;
                 -- A manual price was authorised for exactly this item and quantity (as ORDER LINE
                 -- SET on a draft): without price.override it is not carried over to another.
                 IF v_spec ? 'unit_price' AND NOT orderly.has_permission(u.id, 'price.override') THEN
@@ -469,9 +472,16 @@ BEGIN
                     v_spec := v_spec || jsonb_build_object('options', coalesce(v_spec -> 'options', '{}') || (e -> 'options'));
                 END IF;
                 v_spec := v_spec || jsonb_strip_nulls(jsonb_build_object('qty', e -> 'qty', 'params', e -> 'params'));
-                v_specs := (SELECT jsonb_agg(CASE WHEN (s ->> 'line')::integer = v_no THEN v_spec ELSE s END)
-                            FROM jsonb_array_elements(v_specs) s);
-                v_touched := v_touched || v_no;
+                -- Asked as it is (its quantity, its options, no parameters on an item without
+                -- any): not touched, so not priced again at today's prices either.
+                IF v_spec - 'params' = v_old_spec - 'params'
+                   AND coalesce(nullif(v_spec -> 'params', '{}'), 'null') = coalesce(nullif(v_old_spec -> 'params', '{}'), 'null') THEN
+                    v_unchanged := v_unchanged || v_no;
+                ELSE
+                    v_specs := (SELECT jsonb_agg(CASE WHEN (s ->> 'line')::integer = v_no THEN v_spec ELSE s END)
+                                FROM jsonb_array_elements(v_specs) s);
+                    v_touched := v_touched || v_no;
+                END IF;
             END IF;
         WHEN 'ship_to' THEN
             IF NOT (ARRAY(SELECT jsonb_object_keys(e)) <@ ARRAY['action', 'address']) OR jsonb_typeof(e -> 'address') IS DISTINCT FROM 'number' THEN

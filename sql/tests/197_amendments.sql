@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(170);
+SELECT plan(172);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -614,6 +614,14 @@ SELECT is(pg_temp.told('change.declined', test.id('mv')), ARRAY['buyer', 'rita']
 SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"x","changes":[{"action":"requested_date","date":null}]}') $$, test.id('mv')),
                  'OL409', format('this change leaves order %s as it is: nothing to apply', test.id('mv')),
                  'a change that changes nothing (no date, to no date) is refused: no version, no news, no editor');
+UPDATE orderly.products SET base_price = base_price + 50 WHERE code = 'GD';
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"x","changes":[{"action":"set_line","line":2,"qty":3}]}') $$, test.id('mv')),
+                 'OL409', format('this change leaves order %s as it is: nothing to apply', test.id('mv')),
+                 'a line asked as it is (its quantity) is not priced again at today''s price: nothing to apply');
+SELECT throws_ok(format($$ SELECT test.call('order_amend', 'rita', '{"id":%s,"reason":"x","changes":[{"action":"set_line","line":2,"params":{}}]}') $$, test.id('mv')),
+                 'OL409', format('this change leaves order %s as it is: nothing to apply', test.id('mv')),
+                 'no parameters on an item without any is no change of item (it read as a swap, a cancellation with a fee)');
+UPDATE orderly.products SET base_price = base_price - 50 WHERE code = 'GD';
 SELECT ok(pg_temp.amend('rita', 'mv', jsonb_build_array(jsonb_build_object('action', 'requested_date', 'date', to_char(now() + interval '60 days', 'YYYY-MM-DD')))::text) IS NOT NULL,
           'and the next change is not blocked');
 
