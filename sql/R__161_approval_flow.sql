@@ -285,6 +285,10 @@ BEGIN
           AND EXISTS (SELECT 1 FROM orderly.approval_rule_steps s WHERE s.rule_id = x.id)
         ORDER BY x.max_total DESC NULLS FIRST, x.priority DESC, x.id
         LIMIT 1;
+        IF lock AND r.id IS NOT NULL THEN
+            -- As the rule found above would be: its steps stay as read until the round is built.
+            PERFORM 1 FROM orderly.approval_rules x WHERE x.id = r.id FOR SHARE;
+        END IF;
     END IF;
     RETURN r;
 END
