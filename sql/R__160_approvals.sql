@@ -25,13 +25,13 @@
 --   admin.set_approval_currency(currency)  (the currency bounds and limits are in; default EUR)
 --   admin.set_exchange_rate(currency, rate)  (one unit of currency in the approval currency)
 --   admin.remove_exchange_rate(currency)
+--   admin.load_demo_approvals()  (the classic demo chains and limits; idempotent)
 --
 -- Money of one currency: bounds and limits are in the approval currency (approval_settings), an
 -- order in another is judged by orderly.approval_value, its total at the exchange rate an admin
 -- set (V039__approval_currency.sql). No rate: the value is unknown (NULL), and an unknown value is
 -- above every bound: it matches the rules for the largest orders and only an unlimited role
 -- approves it, so that a missing rate asks more approval, never less.
---   admin.load_demo_approvals()  (the classic demo chains and limits; idempotent)
 
 -- Validation helpers -----------------------------------------------------------------------------
 

@@ -31,6 +31,15 @@
 
 -- Who may decide ---------------------------------------------------------------------------------
 
+-- Whether a change's diff (orderly.snapshot_diff, R__197_amendments.sql) changes what an approver
+-- judges: its lines or its header (ship-to, requested date, currency). A note alone does not.
+-- SQL without SET: inlined where it is used.
+CREATE OR REPLACE FUNCTION orderly.diff_changes_order(diff jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT coalesce($1 -> 'lines', '[]') <> '[]' OR coalesce($1 -> 'header', '{}') <> '{}'
+$$;
+
 -- Who may never approve an order: whoever created it, submitted it, or changed its lines or
 -- header (order.read_all holders may edit drafts and rejected orders). Segregation of duties
 -- would mean nothing if one could edit a colleague's order and then approve it.
@@ -47,8 +56,7 @@ BEGIN
                                        'order.update', 'order.submit', 'order.amend')
                       -- A note, even by ORDER AMEND, changes nothing an approver judges (as ORDER
                       -- NOTE does not): an amendment counts when it changed lines or the header.
-                      AND NOT (a.action = 'order.amend' AND coalesce(a.after -> 'diff' -> 'lines', '[]') = '[]'
-                               AND coalesce(a.after -> 'diff' -> 'header', '{}') = '{}'));
+                      AND NOT (a.action = 'order.amend' AND NOT orderly.diff_changes_order(a.after -> 'diff')));
 END
 $$;
 
@@ -799,15 +807,15 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 BEGIN
     RETURN QUERY
-    SELECT a.order_id, o.status, o.type, s.total, o.currency, a.change_id, r.name, a.round, a.step_no, a.steps, a.role,
-           a.escalation_role, a.escalated_at, a.pending_since, a.due_at, a.note,
+    SELECT a.order_id, o.status, o.type, (s.subject).total, o.currency, a.change_id, r.name, a.round, a.step_no, a.steps,
+           a.role, a.escalation_role, a.escalated_at, a.pending_since, a.due_at, a.note,
            cardinality(d.names) > 0, d.names
     FROM orderly.order_approvals a
     JOIN orderly.orders o ON o.id = a.order_id
     JOIN orderly.approval_rules r ON r.id = a.rule_id
-    CROSS JOIN LATERAL (SELECT (orderly.approval_subject(a, o)).total) s(total)
+    CROSS JOIN LATERAL (SELECT orderly.approval_subject(a, o) AS subject) s
     CROSS JOIN LATERAL (SELECT coalesce(array_agg(u.username::text ORDER BY u.username), '{}') AS names
-                        FROM orderly.step_deciders(a, orderly.approval_subject(a, o), now()) x
+                        FROM orderly.step_deciders(a, s.subject, now()) x
                         JOIN orderly.users u ON u.id = x.user_id) d
     WHERE a.status = 'pending'
     ORDER BY a.pending_since, a.order_id;

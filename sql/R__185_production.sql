@@ -41,11 +41,8 @@ BEGIN
 END
 $$;
 
--- Whether production has anything left to do on the order: a made-to-order line not cancelled,
--- not done (nor stopped), or a service not yet performed. An issue is about such work: there is
--- none to report on an order without it (a stock-only order's "issue" sent its customer a delay
--- e-mail), and what is open is closed once no work is left (cancelled, removed or finished).
-CREATE OR REPLACE FUNCTION orderly.has_production_work(order_id bigint) RETURNS boolean
+-- Whether the order has a made-to-order line still to make: not cancelled, not done (nor stopped).
+CREATE OR REPLACE FUNCTION orderly.has_lines_to_make(order_id bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -53,8 +50,21 @@ BEGIN
     RETURN EXISTS (SELECT 1 FROM orderly.order_lines l
                    JOIN orderly.products p ON p.id = l.product_id
                    LEFT JOIN orderly.production_lines pl ON pl.order_id = l.order_id AND pl.line_no = l.line_no
-                   WHERE l.order_id = has_production_work.order_id AND l.qty > l.cancelled_qty
-                     AND orderly.line_needs_production(p.kind) AND coalesce(pl.status, 'not_started') NOT IN ('done', 'cancelled'))
+                   WHERE l.order_id = has_lines_to_make.order_id AND l.qty > l.cancelled_qty
+                     AND orderly.line_needs_production(p.kind) AND coalesce(pl.status, 'not_started') NOT IN ('done', 'cancelled'));
+END
+$$;
+
+-- Whether production has anything left to do on the order: a line to make, or a service not yet
+-- performed. An issue is about such work: there is none to report on an order without it (a
+-- stock-only order's "issue" sent its customer a delay e-mail), and what is open is closed once
+-- no work is left (cancelled, removed or finished).
+CREATE OR REPLACE FUNCTION orderly.has_production_work(order_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN orderly.has_lines_to_make(has_production_work.order_id)
         OR cardinality(orderly.services_to_perform(has_production_work.order_id)) > 0;
 END
 $$;

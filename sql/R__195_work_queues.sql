@@ -159,9 +159,7 @@ WHERE (p.kind = 'custom'
        AND o.status IN ('approved', 'in_production', 'partially_shipped')
        -- While something of the order is still to make: a made order waiting for its payment
        -- (approved) is not production's any more.
-       AND EXISTS (SELECT 1 FROM orderly.production_state(o.id) x
-                   JOIN orderly.order_lines y ON y.order_id = o.id AND y.line_no = x.line_no
-                   WHERE x.state NOT IN ('done', 'cancelled') AND y.qty > y.cancelled_qty))
+       AND orderly.has_lines_to_make(o.id))
    -- On hold, what is being made stays in sight (status on_hold): it may be finished and recorded.
    OR (p.kind = 'custom' AND o.status = 'on_hold' AND pl.status = 'in_production')
    -- A service until it is performed (SERVICE DONE), whether or not the goods have left.

@@ -1008,6 +1008,7 @@ DECLARE
     c          orderly.order_changes;
     v_before   jsonb;
     v_after    jsonb;
+    v_diff     jsonb;
     v_needs    jsonb;
     v_stage    jsonb;
     v_total    numeric;
@@ -1050,11 +1051,10 @@ BEGIN
     EXCEPTION WHEN SQLSTATE 'OL999' THEN
         NULL;
     END;
+    v_diff := orderly.snapshot_diff(v_before, v_after);
     -- A change that changes nothing (the date it has, the address it ships to) would still be a
     -- version, tell everyone, and make its author one who changed the order (no approving it).
-    IF coalesce(orderly.snapshot_diff(v_before, v_after) -> 'lines', '[]') = '[]'
-       AND coalesce(orderly.snapshot_diff(v_before, v_after) -> 'header', '{}') = '{}'
-       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_actions) e WHERE e ->> 'action' = 'note') THEN
+    IF NOT orderly.diff_changes_order(v_diff) AND v_diff -> 'notes' = '[]' THEN
         RAISE EXCEPTION 'this change leaves order % as it is: nothing to apply', o.id USING ERRCODE = 'OL409';
     END IF;
     -- The trial's locks went with it: the addresses the change prices for (the order's own, and a
@@ -1073,7 +1073,7 @@ BEGIN
     INSERT INTO orderly.order_changes (order_id, customer_id, status, waiting_for, reason, actions, reprice, diff,
                                        total_before, total_after, currency, requested_by, decided_by, decided_at)
     VALUES (o.id, o.customer_id, 'pending', 'production', v_reason, v_actions, v_reprice = 'all',
-            orderly.snapshot_diff(v_before, v_after), o.total, v_total, o.currency, u.id, NULL, NULL)
+            v_diff, o.total, v_total, o.currency, u.id, NULL, NULL)
     RETURNING * INTO c;
     IF jsonb_array_length(v_stage -> 'production') = 0 THEN
         c := orderly.advance_change(u, o, c);

@@ -376,6 +376,11 @@ DECLARE
     o orderly.orders;
 BEGIN
     SELECT * INTO o FROM orderly.orders x WHERE x.id = c.order_id;
+    -- A rejected request charged nothing and changed nothing: its quote is not what happened.
+    IF c.status = 'rejected' THEN
+        c.fee := 0.00;
+        c.plan := c.plan || jsonb_build_object('cancelled_value', 0.00, 'stock_released', '{}'::jsonb, 'production_stopped', '[]'::jsonb);
+    END IF;
     RETURN json_build_object(
         'id', c.id,
         'order', c.order_id,
@@ -388,14 +393,13 @@ BEGIN
         'reason', c.reason,
         'lines', orderly.cancel_lines_doc(c.plan -> 'lines'),
         'whole_order', c.plan -> 'whole_order',
-        'cancelled_value', CASE WHEN c.status = 'rejected' THEN to_jsonb(0.00) ELSE c.plan -> 'cancelled_value' END,
-        -- A rejected request charged nothing and changed nothing: its quote is not what happened.
-        'fee', CASE WHEN c.status = 'rejected' THEN 0.00 ELSE c.fee END,
+        'cancelled_value', c.plan -> 'cancelled_value',
+        'fee', c.fee,
         'currency', c.currency,
         'policy', c.plan -> 'policy',
         'needs_approval_by', c.plan -> 'needs_approval_by',
-        'stock_released', CASE WHEN c.status = 'rejected' THEN '{}'::jsonb ELSE c.plan -> 'stock_released' END,
-        'production_stopped', CASE WHEN c.status = 'rejected' THEN '[]'::jsonb ELSE c.plan -> 'production_stopped' END,
+        'stock_released', c.plan -> 'stock_released',
+        'production_stopped', c.plan -> 'production_stopped',
         'refund_due', CASE WHEN c.status = 'requested' THEN c.plan -> 'refund_due' ELSE to_jsonb(orderly.refund_due(o)) END,
         'open_amount', CASE WHEN c.status = 'requested' THEN c.plan -> 'open_amount' ELSE to_jsonb(orderly.open_amount(o)) END,
         'payment_status', orderly.payment_status(o),
