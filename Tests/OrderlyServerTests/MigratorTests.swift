@@ -44,8 +44,9 @@ import Testing
                 WHERE n.nspname IN ('orderly', 'admin', 'analytics')
                 UNION SELECT DISTINCT pg_get_userbyid(p.proowner) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                 WHERE n.nspname IN ('orderly', 'api', 'admin')
-                  -- The one exception (V022__bi_logins.sql): the BI login maker's one function.
-                  AND p.oid <> 'admin.create_bi_login(text, text, interval)'::regprocedure
+                  -- The one exception (V022__bi_logins.sql): the BI login maker's functions.
+                  AND p.oid NOT IN ('admin.create_bi_login(text, text, interval)'::regprocedure,
+                                    'admin.set_bi_login_password(text, text)'::regprocedure, 'admin.drop_bi_login(text)'::regprocedure)
                 """).rows.map { $0[0] }
             #expect(owners == ["orderly_owner"])
             let maker = try await database.execute(

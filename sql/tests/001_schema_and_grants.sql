@@ -55,12 +55,14 @@ $$, 'orderly_owner owns every table, view, index and sequence');
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname IN ('orderly', 'api', 'analytics', 'admin') AND p.proowner <> 'orderly_owner'::regrole
-      AND p.oid <> 'admin.create_bi_login(text, text, interval)'::regprocedure
-$$, 'orderly_owner owns every function (but admin.create_bi_login: orderly_login_maker)');
+      AND p.oid NOT IN ('admin.create_bi_login(text, text, interval)'::regprocedure,
+                        'admin.set_bi_login_password(text, text)'::regprocedure, 'admin.drop_bi_login(text)'::regprocedure)
+$$, 'orderly_owner owns every function (but the BI login functions: orderly_login_maker)');
 SELECT is_empty($$
     SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proowner = 'orderly_login_maker'::regrole
-      AND p.oid <> 'admin.create_bi_login(text, text, interval)'::regprocedure
-$$, 'orderly_login_maker (CREATEROLE) owns admin.create_bi_login and no other function');
+      AND p.oid NOT IN ('admin.create_bi_login(text, text, interval)'::regprocedure,
+                        'admin.set_bi_login_password(text, text)'::regprocedure, 'admin.drop_bi_login(text)'::regprocedure)
+$$, 'orderly_login_maker (CREATEROLE) owns the three BI login functions and no other function');
 SELECT is_empty($$
     SELECT c.oid::regclass FROM pg_class c WHERE c.relowner = 'orderly_login_maker'::regrole
 $$, 'and no relation');
@@ -81,7 +83,8 @@ SELECT is_empty($$
     WHERE n.nspname IN ('api', 'admin')
       AND NOT (p.prosecdef AND 'search_path=pg_catalog, orderly, pg_temp' = ANY (p.proconfig))
       -- Owned by orderly_login_maker, which may not use schema orderly's names unqualified.
-      AND NOT (p.oid = 'admin.create_bi_login(text, text, interval)'::regprocedure
+      AND NOT (p.oid IN ('admin.create_bi_login(text, text, interval)'::regprocedure,
+                         'admin.set_bi_login_password(text, text)'::regprocedure, 'admin.drop_bi_login(text)'::regprocedure)
                AND p.prosecdef AND 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig))
 $$, 'every api and admin function is SECURITY DEFINER with the fixed search_path');
 

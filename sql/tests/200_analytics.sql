@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(76);
+SELECT plan(88);
 
 DO $$
 BEGIN
@@ -407,6 +407,35 @@ SELECT is((SELECT entity || ' ' || entity_id || ' ' || (after ->> 'login') FROM 
           'audited as a BI login (AUDIT LIST entity=bi_login), without the password');
 SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'bi_login.create' AND after::text LIKE '%a long secret%'),
           'the password is nowhere in the audit log');
+
+-- admin.bi_logins, admin.set_bi_login_password, admin.drop_bi_login: only on BI logins.
+CREATE ROLE bi_test_staff LOGIN IN ROLE orderly_bi, orderly_admin;   -- in orderly_bi and more: not a BI login
+SET LOCAL ROLE orderly_admin;
+SELECT is((SELECT statement_timeout || ' ' || can_login || ' ' || (created_at IS NOT NULL) FROM admin.bi_logins WHERE name = (SELECT name FROM bi)),
+          '20000ms true true', 'admin.bi_logins lists the login with its timeout and creation');
+SELECT ok(NOT EXISTS (SELECT 1 FROM admin.bi_logins WHERE name IN ('bi_test_staff', 'orderly_owner', 'postgres')),
+          'and no role that is more than a BI login');
+SELECT throws_ok(format($$ SELECT admin.set_bi_login_password(%L, 'short') $$, (SELECT name FROM bi)), 'OL400', NULL,
+                 'a short new password is refused');
+SELECT lives_ok(format($$ SELECT admin.set_bi_login_password(%L, 'another long secret') $$, (SELECT name FROM bi)),
+                'an admin gives a BI login a new password');
+SELECT throws_ok($$ SELECT admin.set_bi_login_password('bi_test_staff', 'another long secret') $$, 'OL404', NULL,
+                 'a role in orderly_bi that is more than a BI login is not touched');
+SELECT throws_ok($$ SELECT admin.set_bi_login_password('orderly_owner', 'another long secret') $$, 'OL404', NULL,
+                 'nor is Orderly''s owner');
+SELECT throws_ok($$ SELECT admin.drop_bi_login('bi_test_staff') $$, 'OL404', NULL, 'nor dropped');
+SELECT throws_ok($$ SELECT admin.drop_bi_login('no_such_login') $$, 'OL404', NULL, 'an unknown login is NOT_FOUND');
+RESET ROLE;
+SELECT is((SELECT rolpassword FROM pg_authid WHERE rolname = 'bi_test_staff'), NULL, 'the staff role kept its (lack of a) password');
+SET LOCAL ROLE orderly_admin;
+SELECT lives_ok(format($$ SELECT admin.drop_bi_login(%L) $$, (SELECT name FROM bi)), 'an admin drops a BI login');
+RESET ROLE;
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = (SELECT name FROM bi)), 'the role is gone');
+SELECT is((SELECT string_agg(action || ' ' || entity || ' ' || coalesce(before ->> 'login', after ->> 'login'), ', ' ORDER BY id)
+           FROM orderly.audit_log WHERE entity = 'bi_login'),
+          (SELECT format('bi_login.create bi_login %1$s, bi_login.password bi_login %1$s, bi_login.drop bi_login %1$s', name) FROM bi),
+          'creation, new password and removal are audited, each naming the login and no password');
+DROP ROLE bi_test_staff;
 
 -- A partly cancelled line counts exactly what the order still counts: 4 at 79.96 + 15.19 tax, 2
 -- cancelled (worth 47.58) leave 47.57; net and tax rounded each alone made 39.98 + 7.60 = 47.58.
