@@ -13,7 +13,11 @@
 -- then calls orderly.finish_submit, which takes the stock and notifies. Needs lines and a ship-to address
 -- (the order's, else the customer's default at this moment). A rejected order is submitted
 -- again the same way: its stock and coupon were released at the rejection.
-CREATE OR REPLACE FUNCTION orderly.submit_order(u orderly.users, o orderly.orders) RETURNS orderly.orders
+-- expected_total (the commands' expected_total=): the total the submitter agreed to, e.g. from
+-- ORDER QUOTE; priced otherwise now (a price, rule or tax changed since), the submission is
+-- refused and nothing changes, instead of an order at a total nobody saw.
+DROP FUNCTION IF EXISTS orderly.submit_order(orderly.users, orderly.orders);
+CREATE OR REPLACE FUNCTION orderly.submit_order(u orderly.users, o orderly.orders, expected_total numeric DEFAULT NULL) RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -45,6 +49,10 @@ BEGIN
     IF v_ship IS DISTINCT FROM o.ship_to_id OR o.priced_at IS DISTINCT FROM now() THEN
         UPDATE orderly.orders x SET ship_to_id = v_ship WHERE x.id = o.id RETURNING * INTO o;
         o := orderly.set_order_lines(o, orderly.order_specs(o.id));
+    END IF;
+    IF o.total IS DISTINCT FROM coalesce(expected_total, o.total) THEN
+        RAISE EXCEPTION 'order %: the total is now % %, not the expected % (prices changed since): nothing was submitted; quote it again',
+            o.id, o.total, o.currency, expected_total USING ERRCODE = 'OL409';
     END IF;
     IF o.coupon_code IS NOT NULL THEN
         PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id, u.id);
@@ -111,7 +119,10 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     v_lines := orderly.check_lines_arg(args);
-    o := orderly.create_draft(u, args - 'lines' - 'submit' - 'idempotency_key', jsonb_array_length(v_lines));
+    IF args ? 'expected_total' AND NOT coalesce(orderly.arg_bool(args, 'submit'), false) THEN
+        RAISE EXCEPTION 'expected_total goes with submit=true (a draft is not held to a total)' USING ERRCODE = 'OL400';
+    END IF;
+    o := orderly.create_draft(u, args - 'lines' - 'submit' - 'expected_total' - 'idempotency_key', jsonb_array_length(v_lines));
     PERFORM orderly.require_override(u, l) FROM jsonb_array_elements(v_lines) l;
     o := orderly.set_order_lines(o, orderly.numbered_specs(v_lines));
     UPDATE orderly.order_lines x SET override_by = u.id WHERE x.order_id = o.id AND x.is_override;
@@ -119,7 +130,7 @@ BEGIN
         RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
         RETURN;
     END IF;
-    o := orderly.submit_order(u, o);
+    o := orderly.submit_order(u, o, orderly.arg_numeric(args, 'expected_total'));
     -- The reply is built (and stored) before orderly.finish_submit takes the stock.
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o, u.id);
@@ -127,9 +138,9 @@ END
 $$;
 
 SELECT orderly.register_command('ORDER CREATE', 'api.order_create', 'order.create',
-    arguments  => 'customer:id! lines:array! type:text ship_to:id requested_date:date coupon:code note:text submit:boolean',
-    usage      => 'ORDER CREATE customer= lines=[…] [type=] [ship_to=] [requested_date=] [coupon=] [note=] [submit=true]',
-    summary    => 'Create an order in one step, optionally submitting it. A retry with the same idempotency_key gets the same reply.',
+    arguments  => 'customer:id! lines:array! type:text ship_to:id requested_date:date coupon:code note:text submit:boolean expected_total:number',
+    usage      => 'ORDER CREATE customer= lines=[…] [type=] [ship_to=] [requested_date=] [coupon=] [note=] [submit=true [expected_total=]]',
+    summary    => 'Create an order in one step, optionally submitting it (refused if its total is not expected_total). A retry with the same idempotency_key gets the same reply.',
     changes    => true);
 
 CREATE OR REPLACE FUNCTION api.order_submit(actor bigint, args jsonb) RETURNS SETOF json
@@ -143,7 +154,7 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
-    o := orderly.submit_order(u, o);
+    o := orderly.submit_order(u, o, orderly.arg_numeric(args, 'expected_total'));
     -- The reply is built (and stored) before orderly.finish_submit takes the stock.
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o, u.id);
@@ -151,8 +162,8 @@ END
 $$;
 
 SELECT orderly.register_command('ORDER SUBMIT', 'api.order_submit', 'order.submit',
-    arguments  => 'id:id!',
+    arguments  => 'id:id! expected_total:number',
     positional => '{id}',
-    usage      => 'ORDER SUBMIT id',
-    summary    => 'Submit a draft (or a rejected order again): prices are fixed, the coupon used, stock reserved.',
+    usage      => 'ORDER SUBMIT id [expected_total=]',
+    summary    => 'Submit a draft (or a rejected order again): prices are fixed, the coupon used, stock reserved; refused if the total is not expected_total.',
     changes    => true);

@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(101);
+SELECT plan(105);
 
 DO $$
 BEGIN
@@ -129,8 +129,29 @@ SELECT throws_ok(format($$ SELECT test.call('order_submit', 'wally', '{"id":%s}'
 -- No approval rule exists here, so a submitted order is approved at once (160_approvals.sql
 -- tests the rules), and, stock only on net terms without a credit limit, ready to ship at once
 -- (orderly.advance, 155_fulfilment_flow.sql).
-SELECT is(test.call('order_submit', 'rita', jsonb_build_object('id', test.id('draft'))) ->> 'status', 'ready',
-          'submitted with the customer''s default address (approved: no approval rule applies; and ready)');
+-- expected_total: the total the submitter agreed to. Taxed at submission, the draft's total is
+-- not what it will be; the right one is read from a submission that is then undone.
+SELECT throws_ok(format($$ SELECT test.call('order_submit', 'rita', '{"id":%s,"expected_total":%s}') $$,
+                        test.id('draft'), (SELECT total FROM orderly.orders WHERE id = test.id('draft'))),
+                 'OL409', NULL, 'a submission whose total is not the expected one is refused');
+SELECT is((SELECT status || ' ' || (SELECT sum(stock_reserved) FROM orderly.skus) FROM orderly.orders WHERE id = test.id('draft')),
+          'draft 0', 'and changes nothing: still a draft, no stock taken');
+CREATE FUNCTION pg_temp.total_if_submitted(id bigint) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+    t numeric;
+BEGIN
+    t := (test.call('order_submit', 'rita', jsonb_build_object('id', id)) ->> 'total')::numeric;
+    RAISE EXCEPTION 'undone' USING ERRCODE = 'P0001';
+EXCEPTION WHEN SQLSTATE 'P0001' THEN
+    RETURN t;
+END $$;
+CREATE TEMP TABLE submitted_total AS SELECT pg_temp.total_if_submitted(test.id('draft')) AS total;
+SELECT throws_ok($$ SELECT test.call('order_submit', 'rita', '{"id":1,"expected_total":"12,50"}') $$, 'OL400', 'expected_total must be a number',
+                 'expected_total is a plain number');
+SELECT throws_ok(format($$ SELECT test.call('order_create', 'rita', '{"customer":%s,"lines":[{"product":"CASE-A","qty":1}],"expected_total":10}') $$, test.id('acme')),
+                 'OL400', 'expected_total goes with submit=true (a draft is not held to a total)', 'ORDER CREATE takes it only with submit=true');
+SELECT is(test.call('order_submit', 'rita', jsonb_build_object('id', test.id('draft'), 'expected_total', (SELECT total FROM submitted_total))) ->> 'status', 'ready',
+          'submitted with the customer''s default address (approved: no approval rule applies; and ready), at the expected total');
 SELECT ok((SELECT ship_to_id IS NOT NULL AND tax_total > 0 AND submitted_by = test.uid('rita') FROM orderly.orders WHERE id = test.id('draft')),
           'the address is fixed on the order and taxed at submission');
 SELECT is((SELECT array_agg(s.code || ':' || s.stock_reserved ORDER BY s.code) FROM orderly.skus s),
