@@ -1261,6 +1261,51 @@ SELECT orderly.register_command('ORDER VERSIONS', 'api.order_versions', 'order.r
     usage      => 'ORDER VERSIONS id',
     summary    => 'An order''s versions, oldest first: who changed it, when, why, and the total before and after.');
 
+-- CHANGE LIST: the changes of the orders one may see, newest first — with status=pending the
+-- work list of those who decide them (waiting_for=production: CHANGE CONFIRM / DECLINE;
+-- waiting_for=approval: ORDER APPROVE / REJECT), with order= one order's history of changes.
+CREATE OR REPLACE FUNCTION api.change_list(actor bigint, args jsonb) RETURNS SETOF json
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    u         orderly.users := orderly.begin_command('CHANGE LIST', change_list.actor, change_list.args);
+    v_status  text := lower(btrim(orderly.arg_text(args, 'status')));
+    v_waiting text := lower(btrim(orderly.arg_text(args, 'waiting_for')));
+    v_order   bigint := orderly.arg_bigint(args, 'order');
+    v_limit   integer := orderly.arg_limit(args, 100, 1000);
+    v_own     bigint := orderly.own_customer(u);
+BEGIN
+    IF v_status IS NOT NULL AND v_status NOT IN ('pending', 'applied', 'declined', 'abandoned') THEN
+        RAISE EXCEPTION 'status must be pending, applied, declined or abandoned' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_waiting IS NOT NULL AND v_waiting NOT IN ('production', 'approval') THEN
+        RAISE EXCEPTION 'waiting_for must be production or approval' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_waiting IS NOT NULL AND v_status IS DISTINCT FROM 'pending' AND v_status IS NOT NULL THEN
+        RAISE EXCEPTION 'only a pending change waits for someone: waiting_for goes with status=pending or alone' USING ERRCODE = 'OL400';
+    END IF;
+    IF v_order IS NOT NULL THEN
+        PERFORM orderly.order_for(u, v_order, false);
+    END IF;
+    RETURN QUERY
+    SELECT orderly.visible_doc('order_change', orderly.change_doc(c), v_own)
+    FROM orderly.order_changes c
+    JOIN orderly.orders o ON o.id = c.order_id
+    WHERE (v_status IS NULL OR c.status = v_status)
+      AND (v_waiting IS NULL OR c.waiting_for = v_waiting)
+      AND (v_order IS NULL OR c.order_id = v_order)
+      AND orderly.order_visible(u, o)
+    ORDER BY c.id DESC
+    LIMIT v_limit;
+END
+$$;
+
+SELECT orderly.register_command('CHANGE LIST', 'api.change_list', 'order.read',
+    arguments  => 'status:code waiting_for:code order:id limit:integer',
+    usage      => 'CHANGE LIST [status=pending|applied|declined|abandoned] [waiting_for=production|approval] [order=] [limit=]',
+    summary    => 'Changes (ORDER AMEND) of the orders one may see, newest first: those waiting for a decision with status=pending.');
+
 CREATE OR REPLACE FUNCTION api.order_diff(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp

@@ -266,7 +266,7 @@ INSERT INTO reading VALUES
     ('SHIPMENT ROUTE', jsonb_build_object('id', test.id('shipment'))),
     ('ORDER RISK', jsonb_build_object('id', test.id('order'))), ('RISK LIST', '{}'),
     ('APPROVAL SHOW', jsonb_build_object('order', test.id('order'))), ('APPROVAL QUEUE', '{}'), ('DELEGATE LIST', '{}'),
-    ('PAYMENT LIST', jsonb_build_object('order', test.id('order'))), ('CANCEL LIST', '{}'),
+    ('PAYMENT LIST', jsonb_build_object('order', test.id('order'))), ('CANCEL LIST', '{}'), ('CHANGE LIST', '{}'),
     ('ORDER VERSIONS', jsonb_build_object('id', test.id('order'))), ('ORDER DIFF', jsonb_build_object('id', test.id('order'))),
     ('REPORT', '{"name": "sales"}'), ('AUDIT LIST', '{}');
 

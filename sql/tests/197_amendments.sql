@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(172);
+SELECT plan(178);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -211,6 +211,19 @@ INSERT INTO replies SELECT 'd1', pg_temp.amend('rita', 'd', '[{"action":"set_lin
 SELECT is((SELECT doc ->> 'status' || ' ' || (doc ->> 'waiting_for') FROM replies WHERE name = 'd1'), 'pending production',
           'a line in production changes only once production confirms');
 SELECT is(pg_temp.told('change.confirm', test.id('d')), ARRAY['role:production_manager'], 'production is asked');
+SELECT is((SELECT r ->> 'id' FROM jsonb_array_elements(test.rows('change_list', 'pat', '{"status":"pending","waiting_for":"production"}')) r LIMIT 1),
+          (SELECT doc ->> 'id' FROM replies WHERE name = 'd1'), 'CHANGE LIST status=pending waiting_for=production: production''s work list, newest first');
+SELECT is((SELECT count(*) FROM jsonb_array_elements(test.rows('change_list', 'pat', '{"status":"pending"}')) r
+           WHERE r ->> 'status' <> 'pending'), 0::bigint, 'status= lists that status only');
+SELECT is((SELECT string_agg(DISTINCT coalesce(k, '-') || ' ' || (r ->> 'requested_by'), ',')
+           FROM jsonb_array_elements(test.rows('change_list', 'buyer', jsonb_build_object('order', test.id('d')))) r
+           LEFT JOIN LATERAL jsonb_object_keys(r) k ON k IN ('decided_by', 'reserved')),
+          '- staff', 'a customer lists the changes of its order as its documents show them: staff, not a username; not who decided, not the stock held');
+SELECT throws_ok($$ SELECT test.rows('change_list', 'pat', '{"status":"waiting"}') $$, 'OL400',
+                 'status must be pending, applied, declined or abandoned', 'an unknown status is refused');
+SELECT throws_ok($$ SELECT test.rows('change_list', 'pat', '{"status":"applied","waiting_for":"approval"}') $$, 'OL400', NULL,
+                 'an applied change waits for nobody: waiting_for goes with pending only');
+SELECT throws_ok($$ SELECT test.rows('change_list', 'buyer', '{"order":999999999}') $$, 'OL404', NULL, 'an order one may not see is NOT_FOUND');
 SELECT throws_ok(format($$ SELECT test.call('change_confirm', 'rita', '{"id":%s}') $$, (SELECT doc ->> 'id' FROM replies WHERE name = 'd1')),
                  'OL403', 'permission denied: production.manage', 'only production confirms');
 SELECT is(test.call('change_decline', 'pat', jsonb_build_object('id', (SELECT doc ->> 'id' FROM replies WHERE name = 'd1'), 'reason', 'cut already'))
