@@ -235,7 +235,10 @@ END
 $$;
 
 -- Which product/SKU a line means. Returns {"product": products row, "sku": skus row or null}.
-CREATE OR REPLACE FUNCTION orderly.line_item(line jsonb) RETURNS jsonb
+-- sold: the line is one a submitted order has already (see price_lines): its product and SKU are
+-- priced even if they are no longer sold.
+DROP FUNCTION IF EXISTS orderly.line_item(jsonb);
+CREATE OR REPLACE FUNCTION orderly.line_item(line jsonb, sold boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -264,10 +267,10 @@ BEGIN
             RAISE EXCEPTION 'unknown product "%"', orderly.for_message(v_prod_code) USING ERRCODE = 'OL404';
         END IF;
     END IF;
-    IF NOT p.active THEN
+    IF NOT p.active AND NOT sold THEN
         RAISE EXCEPTION 'product % is not available', p.code USING ERRCODE = 'OL409';
     END IF;
-    IF s.id IS NOT NULL AND NOT s.active THEN
+    IF s.id IS NOT NULL AND NOT s.active AND NOT sold THEN
         RAISE EXCEPTION 'SKU % is not available', s.code USING ERRCODE = 'OL409';
     END IF;
     RETURN jsonb_build_object('product', to_jsonb(p), 'sku', CASE WHEN s.id IS NULL THEN NULL ELSE to_jsonb(s) END);
@@ -277,7 +280,9 @@ $$;
 -- The line's options against the product's groups. sku_options (the SKU's variant choice, or
 -- NULL) fills in the variant groups. Returns {"chosen": {group: value | [values]},
 -- "variant": {group: value}, "steps": [option steps], "delta": sum, "variant_delta": sum}.
-CREATE OR REPLACE FUNCTION orderly.line_options(p orderly.products, given jsonb, sku_options jsonb) RETURNS jsonb
+-- sold: as for line_item, values no longer offered are priced too.
+DROP FUNCTION IF EXISTS orderly.line_options(orderly.products, jsonb, jsonb);
+CREATE OR REPLACE FUNCTION orderly.line_options(p orderly.products, given jsonb, sku_options jsonb, sold boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -344,7 +349,7 @@ BEGIN
         END IF;
         FOREACH c IN ARRAY v_codes LOOP
             SELECT * INTO ov FROM orderly.option_values x WHERE x.group_id = g.id AND x.code = c;
-            IF NOT FOUND OR NOT ov.active THEN
+            IF NOT FOUND OR (NOT ov.active AND NOT sold) THEN
                 RAISE EXCEPTION 'unknown value "%" for option %', orderly.for_message(c), g.code USING ERRCODE = 'OL400';
             END IF;
             v_delta := v_delta + ov.price_delta;
@@ -456,8 +461,10 @@ END
 $$;
 
 -- One line, without its number (the caller prefixes errors with it). tax: from tax_context.
+-- sold: see price_lines.
+DROP FUNCTION IF EXISTS orderly.price_line(jsonb, text, orderly.coupons, jsonb, timestamptz, boolean);
 CREATE OR REPLACE FUNCTION orderly.price_line(line jsonb, segment text, coupon orderly.coupons, tax jsonb,
-                                              at timestamptz, can_override boolean) RETURNS jsonb
+                                              at timestamptz, can_override boolean, sold boolean DEFAULT false) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -492,7 +499,7 @@ BEGIN
         END IF;
     END LOOP;
 
-    v_item := orderly.line_item(line);
+    v_item := orderly.line_item(line, sold);
     p := jsonb_populate_record(NULL::orderly.products, v_item -> 'product');
     IF jsonb_typeof(v_item -> 'sku') = 'object' THEN
         s := jsonb_populate_record(NULL::orderly.skus, v_item -> 'sku');
@@ -506,7 +513,7 @@ BEGIN
     IF p.kind <> 'goods' AND s.id IS NOT NULL THEN
         RAISE EXCEPTION '% has no SKUs', p.code USING ERRCODE = 'OL400';
     END IF;
-    v_opts := orderly.line_options(p, orderly.arg_value(line, 'options'), CASE WHEN s.id IS NOT NULL THEN s.options END);
+    v_opts := orderly.line_options(p, orderly.arg_value(line, 'options'), CASE WHEN s.id IS NOT NULL THEN s.options END, sold);
 
     -- Goods ship a SKU: the one named, else the one the variant options pick.
     IF p.kind = 'goods' AND s.id IS NULL THEN
@@ -515,7 +522,7 @@ BEGIN
             RAISE EXCEPTION 'no SKU of % for %', p.code,
                 coalesce(nullif((SELECT string_agg(e.key || '=' || (e.value #>> '{}'), ', ' ORDER BY e.key)
                                  FROM jsonb_each(v_opts -> 'variant') e), ''), 'these options') USING ERRCODE = 'OL404';
-        ELSIF NOT s.active THEN
+        ELSIF NOT s.active AND NOT sold THEN
             RAISE EXCEPTION 'SKU % is not available', s.code USING ERRCODE = 'OL409';
         END IF;
     END IF;
@@ -660,8 +667,9 @@ $$;
 -- wrong. Both ways build their steps and lines with the same functions above, and give the same
 -- answer byte for byte (pgTAP 120 compares them; Tests/Golden/pricing-corpus.txt).
 DROP FUNCTION IF EXISTS orderly.price_lines_set(text, jsonb, orderly.coupons, jsonb, timestamptz);
+DROP FUNCTION IF EXISTS orderly.price_lines_set(text, jsonb, orderly.coupons, jsonb, timestamptz, boolean);
 CREATE OR REPLACE FUNCTION orderly.price_lines_set(segment text, lines jsonb, coupon orderly.coupons, tax jsonb, at timestamptz,
-                                                   can_override boolean DEFAULT false)
+                                                   can_override boolean DEFAULT false, sold_lines integer[] DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -718,7 +726,8 @@ BEGIN
               AND x.options = (SELECT coalesce(jsonb_object_agg(og.code, g.options -> og.code), '{}') FROM orderly.option_groups og
                                WHERE og.product_id = p.id AND og.variant AND jsonb_typeof(g.options -> og.code) = 'string')) v ON true
         CROSS JOIN LATERAL (SELECT coalesce(named.*, v.pick) AS s) k
-        WHERE p.active AND p.formula IS NULL AND (k.s IS NULL OR (k.s).active)
+        WHERE (p.active OR g.line = ANY (price_lines_set.sold_lines)) AND p.formula IS NULL
+          AND (k.s IS NULL OR (k.s).active OR g.line = ANY (price_lines_set.sold_lines))
           AND (g.sku_code IS NOT NULL OR g.product_code IS NOT NULL)
           AND (g.sku_code IS NULL OR g.product_code IS NULL OR g.product_code = p.code)
           AND CASE WHEN p.kind = 'goods' THEN (k.s).id IS NOT NULL ELSE g.sku_code IS NULL END
@@ -751,7 +760,7 @@ BEGIN
                    coalesce(sum(ov.price_delta) FILTER (WHERE og.variant), 0) AS vdelta,
                    -- A group left empty that must not be, or a value not (or no longer) offered.
                    count(*) FILTER (WHERE (v.code IS NULL AND (og.required OR (og.variant AND (i.p).kind = 'goods')))
-                                       OR (v.code IS NOT NULL AND (ov.id IS NULL OR NOT ov.active))) AS missing
+                                       OR (v.code IS NOT NULL AND (ov.id IS NULL OR (NOT ov.active AND NOT i.line = ANY (price_lines_set.sold_lines))))) AS missing
             FROM orderly.option_groups og
             CROSS JOIN LATERAL (SELECT array_agg(c.code ORDER BY c.k) AS codes FROM orderly.option_codes(og, i.s, i.options) c) cs
             LEFT JOIN LATERAL unnest(cs.codes) WITH ORDINALITY AS v(code, k) ON true
@@ -804,10 +813,15 @@ $$;
 -- coupon_redeemed: the coupon is the submitted order's own, redeemed at its submission: it is
 -- applied as it was granted, not checked again (expired since, or used up by this very order, it
 -- made every change of the order's lines impossible) — unless staff switched it off.
+-- sold_lines: line numbers of a submitted order's lines priced again as they were sold (the same
+-- item, options and parameters, no more units; orderly.set_order_lines picks them): their product,
+-- SKU and option values are priced even if no longer sold, so that taking a product off sale
+-- stops new sales of it, not changes of the orders that have it.
 DROP FUNCTION IF EXISTS orderly.price_lines(bigint, text, jsonb, text, jsonb, timestamptz, boolean);
+DROP FUNCTION IF EXISTS orderly.price_lines(bigint, text, jsonb, text, jsonb, timestamptz, boolean, boolean);
 CREATE OR REPLACE FUNCTION orderly.price_lines(customer_id bigint, segment text, lines jsonb, coupon text,
                                                place jsonb, at timestamptz, can_override boolean,
-                                               coupon_redeemed boolean DEFAULT false) RETURNS jsonb
+                                               coupon_redeemed boolean DEFAULT false, sold_lines integer[] DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -840,7 +854,7 @@ BEGIN
     END IF;
 
     -- The whole order at once when it can be (price_lines_set), else line by line.
-    v_out := orderly.price_lines_set(segment, lines, c, v_tax, v_at, can_override);
+    v_out := orderly.price_lines_set(segment, lines, c, v_tax, v_at, can_override, sold_lines);
     IF v_out IS NOT NULL THEN
         -- Priced already; each line's currency must be the order's.
         FOR e IN SELECT x FROM jsonb_array_elements(v_out) x LOOP
@@ -865,7 +879,7 @@ BEGIN
             END IF;
             v_seen := v_seen || v_no;
             BEGIN
-                v_doc := orderly.price_line(e, segment, c, v_tax, v_at, can_override);
+                v_doc := orderly.price_line(e, segment, c, v_tax, v_at, can_override, v_no = ANY (sold_lines));
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT;
                 IF v_state LIKE 'OL%' THEN
@@ -955,9 +969,11 @@ END
 $$;
 
 -- The same for a submitted order's lines (an amendment): coupon_redeemed, its coupon is applied as
--- it was granted at submission (see price_lines).
+-- it was granted at submission; sold_lines, lines priced as they were sold (see price_lines).
+DROP FUNCTION IF EXISTS orderly.price_order(bigint, jsonb, text, bigint, timestamptz, boolean, boolean);
 CREATE OR REPLACE FUNCTION orderly.price_order(customer_id bigint, lines jsonb, coupon text, ship_to bigint,
-                                               at timestamptz, can_override boolean, coupon_redeemed boolean) RETURNS jsonb
+                                               at timestamptz, can_override boolean, coupon_redeemed boolean,
+                                               sold_lines integer[] DEFAULT '{}') RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -974,7 +990,7 @@ BEGIN
     END IF;
     RETURN orderly.price_lines(customer_id, v_segment, lines, coupon,
                                CASE WHEN customer_id IS NOT NULL THEN orderly.ship_to_place(customer_id, ship_to) END,
-                               at, can_override, coupon_redeemed);
+                               at, can_override, coupon_redeemed, sold_lines);
 END
 $$;
 

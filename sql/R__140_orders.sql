@@ -302,7 +302,10 @@ $$;
 -- the header gets the totals, summed from the stored lines. Manual prices in specs were
 -- authorised when they were set (see require_override), so re-pricing honours them whoever
 -- triggers it. only_lines (an amendment, R__197_amendments.sql): only these lines take the new
--- prices; every other line keeps the prices it was agreed at.
+-- prices; every other line keeps the prices it was agreed at, and only these are priced. A line
+-- of a submitted order asked for as it is (at most fewer units) is priced as sold (price_lines'
+-- sold_lines): a product taken off sale since stays on the orders that have it, re-taxed or
+-- lowered, while adding it, more of it, or it as another line's new item is refused.
 DROP FUNCTION IF EXISTS orderly.set_order_lines(orderly.orders, jsonb);
 CREATE OR REPLACE FUNCTION orderly.set_order_lines(o orderly.orders, specs jsonb, only_lines integer[] DEFAULT NULL)
 RETURNS orderly.orders
@@ -310,44 +313,68 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    priced jsonb;
+    priced  jsonb;
+    v_sold  integer[] := '{}';
 BEGIN
     DELETE FROM orderly.order_lines x
     WHERE x.order_id = o.id
       AND x.line_no NOT IN (SELECT (s ->> 'line')::integer FROM jsonb_array_elements(specs) s);
-    IF jsonb_array_length(specs) = 0 THEN
+    IF only_lines IS NOT NULL THEN
+        specs := coalesce((SELECT jsonb_agg(s) FROM jsonb_array_elements(specs) s WHERE (s ->> 'line')::integer = ANY (only_lines)), '[]');
+    END IF;
+    IF o.status NOT IN ('draft', 'rejected') THEN
+        v_sold := ARRAY(SELECT x.line_no FROM orderly.order_lines x JOIN jsonb_array_elements(specs) s ON (s ->> 'line')::integer = x.line_no
+                        WHERE x.order_id = o.id AND (s - 'line' - 'qty') = (x.spec - 'qty')
+                          AND jsonb_typeof(s -> 'qty') = 'number' AND (s ->> 'qty')::numeric <= x.qty);
+    END IF;
+    IF jsonb_array_length(specs) = 0 AND only_lines IS NULL THEN
         UPDATE orderly.orders x
         SET subtotal = 0, discount_total = 0, tax_total = 0, total = 0, priced_at = now(), updated_at = now()
         WHERE x.id = o.id
         RETURNING * INTO o;
         RETURN o;
     END IF;
-    priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true,
-                                  EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL));
-    -- Each priced line, its pricing stored (R__112_line_pricings.sql), with the request it came
-    -- from, matched once by line number.
-    INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,
-                                          list_price, gross, discount, net, tax_rate, tax, is_override,
-                                          override_reason, pricing, tax_place)
-    SELECT o.id, (s.priced ->> 'line')::integer, o.customer_id, sp - 'line',
-           (s.priced ->> 'product_id')::bigint, (s.priced ->> 'sku_id')::bigint, (s.priced ->> 'qty')::integer,
-           (s.priced ->> 'list_price')::numeric, (s.priced ->> 'gross')::numeric, (s.priced ->> 'discount')::numeric,
-           (s.priced ->> 'net')::numeric, coalesce((s.priced ->> 'tax_rate')::numeric, 0),
-           coalesce((s.priced ->> 'tax')::numeric, 0), (s.priced ->> 'override')::boolean,
-           CASE WHEN (s.priced ->> 'override')::boolean THEN btrim(sp ->> 'reason') END,
-           s.pricing, s.tax_place
-    FROM orderly.store_line_pricings(CASE WHEN only_lines IS NULL THEN priced -> 'lines' ELSE
-             (SELECT jsonb_agg(l) FROM jsonb_array_elements(priced -> 'lines') l
-              WHERE (l ->> 'line')::integer = ANY (only_lines)) END) s
-    JOIN jsonb_array_elements(specs) sp ON (sp ->> 'line')::integer = (s.priced ->> 'line')::integer
-    ON CONFLICT (order_id, line_no) DO UPDATE
-    SET spec = excluded.spec, product_id = excluded.product_id, sku_id = excluded.sku_id, qty = excluded.qty,
-        list_price = excluded.list_price, gross = excluded.gross, discount = excluded.discount,
-        net = excluded.net, tax_rate = excluded.tax_rate, tax = excluded.tax,
-        is_override = excluded.is_override, override_reason = excluded.override_reason,
-        override_by = CASE WHEN excluded.is_override THEN x.override_by END,
-        pricing = excluded.pricing, tax_place = excluded.tax_place, updated_at = now();
-    -- The totals are the sums of the rounded line figures, as the pricing engine sums them.
+    -- An amendment that prices nothing again (a line removed, an address in the same tax place)
+    -- only sums the lines.
+    IF jsonb_array_length(specs) > 0 THEN
+        priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true,
+                                      EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL),
+                                      v_sold);
+        -- Priced apart from the order's other lines, they must be in its currency all the same.
+        IF only_lines IS NOT NULL AND priced ->> 'currency' <> o.currency THEN
+            RAISE EXCEPTION 'line %: priced in %, but the order is in %',
+                (SELECT l ->> 'line' FROM jsonb_array_elements(priced -> 'lines') l WHERE l ->> 'currency' <> o.currency LIMIT 1),
+                priced ->> 'currency', o.currency USING ERRCODE = 'OL400';
+        END IF;
+    END IF;
+    IF priced IS NOT NULL THEN
+        -- Each priced line, its pricing stored (R__112_line_pricings.sql), with the request it came
+        -- from, matched once by line number.
+        INSERT INTO orderly.order_lines AS x (order_id, line_no, customer_id, spec, product_id, sku_id, qty,
+                                              list_price, gross, discount, net, tax_rate, tax, is_override,
+                                              override_reason, pricing, tax_place)
+        SELECT o.id, (s.priced ->> 'line')::integer, o.customer_id, sp - 'line',
+               (s.priced ->> 'product_id')::bigint, (s.priced ->> 'sku_id')::bigint, (s.priced ->> 'qty')::integer,
+               (s.priced ->> 'list_price')::numeric, (s.priced ->> 'gross')::numeric, (s.priced ->> 'discount')::numeric,
+               (s.priced ->> 'net')::numeric, coalesce((s.priced ->> 'tax_rate')::numeric, 0),
+               coalesce((s.priced ->> 'tax')::numeric, 0), (s.priced ->> 'override')::boolean,
+               CASE WHEN (s.priced ->> 'override')::boolean THEN btrim(sp ->> 'reason') END,
+               s.pricing, s.tax_place
+        FROM orderly.store_line_pricings(priced -> 'lines') s
+        JOIN jsonb_array_elements(specs) sp ON (sp ->> 'line')::integer = (s.priced ->> 'line')::integer
+        ON CONFLICT (order_id, line_no) DO UPDATE
+        SET spec = excluded.spec, product_id = excluded.product_id, sku_id = excluded.sku_id, qty = excluded.qty,
+            list_price = excluded.list_price, gross = excluded.gross, discount = excluded.discount,
+            net = excluded.net, tax_rate = excluded.tax_rate, tax = excluded.tax,
+            is_override = excluded.is_override, override_reason = excluded.override_reason,
+            override_by = CASE WHEN excluded.is_override THEN x.override_by END,
+            pricing = excluded.pricing, tax_place = excluded.tax_place, updated_at = now();
+    END IF;
+    -- The totals are the sums of the rounded line figures, as the pricing engine sums them. Lines
+    -- priced apart (an amendment) are each within numeric(14,2); the order must be too.
+    IF only_lines IS NOT NULL AND (SELECT sum(l.gross + l.tax + abs(l.discount)) FROM orderly.order_lines l WHERE l.order_id = o.id) > 999999999999.99 THEN
+        RAISE EXCEPTION 'the order total is too large' USING ERRCODE = 'OL400';
+    END IF;
     UPDATE orderly.orders x
     SET currency = coalesce(priced ->> 'currency', x.currency),
         subtotal = t.subtotal, discount_total = t.discount, tax_total = t.tax, total = t.total,

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(178);
+SELECT plan(186);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -656,6 +656,29 @@ UPDATE orderly.coupons SET active = false WHERE code = 'ONCE10';
 SELECT is(pg_temp.amend('rita', 'cp', '[{"action":"add_line","sku":"GB-1","qty":1}]') ->> 'status', 'applied', 'staff switch the coupon off; a line is added');
 SELECT is((SELECT string_agg(line_no || ':' || discount, ' ' ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('cp')),
           '1:36.00 2:0.00', 'the new line takes no discount; the agreed line keeps its 10 %');
+
+-- A product taken off sale stays on the orders that have it: they change as before (other lines,
+-- the address and its tax, fewer of it, without it); only more of it, or it anew, is refused.
+INSERT INTO ids VALUES ('off', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":10},{"sku":"GB-1","qty":3}]'));
+UPDATE orderly.products SET active = false WHERE code = 'GB';
+SELECT is(pg_temp.amend('rita', 'off', '[{"action":"add_line","sku":"PH-128","qty":1}]') ->> 'status', 'applied',
+          'a line of another product is added to an order with a product taken off sale');
+SELECT is(pg_temp.amend('rita', 'off', '[{"action":"set_line","line":2,"qty":2}]') ->> 'status', 'applied',
+          'the product taken off sale: fewer of it');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'off', '[{"action":"set_line","line":2,"qty":5}]') $$), 'OL409',
+                 'line 2: product GB is not available', 'more of it is refused');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'off', '[{"action":"add_line","sku":"GB-1","qty":1}]') $$), 'OL409',
+                 'line 4: product GB is not available', 'and so is a new line of it');
+INSERT INTO orderly.tax_rates (country, region, rate, name) VALUES ('DE', 'BY', 7, 'USt BY');
+INSERT INTO ids SELECT 'munich', (test.call('address_add', 'rita', jsonb_build_object('customer', test.id('acme'), 'recipient', 'Lager',
+    'phone', '+4989100100', 'line1', 'Ring 1', 'city', 'München', 'region', 'BY', 'postal_code', '80331', 'country', 'DE')) ->> 'id')::bigint;
+SELECT is(pg_temp.amend('rita', 'off', format('[{"action":"ship_to","address":%s}]', test.id('munich'))) ->> 'status', 'applied',
+          'a new address in another tax place re-prices every line, the one taken off sale too');
+SELECT is((SELECT string_agg(line_no || ':' || (tax = round(net * 0.07, 2) AND tax > 0), ' ' ORDER BY line_no) FROM orderly.order_lines WHERE order_id = test.id('off')),
+          '1:true 2:true 3:true', 'each taxed at the new place''s 7 %');
+SELECT is(pg_temp.amend('rita', 'off', '[{"action":"remove_line","line":2}]') ->> 'status', 'applied', 'and it can be taken out');
+SELECT ok(pg_temp.holds_open(test.id('off')) AND pg_temp.stock_consistent(), 'the stock follows every change');
+UPDATE orderly.products SET active = true WHERE code = 'GB';
 
 SELECT * FROM finish();
 ROLLBACK;
