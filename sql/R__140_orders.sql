@@ -502,10 +502,12 @@ $$;
 -- order_status_transitions, its permission (if any) held; the change is appended to the
 -- history and audited. automatic: a move the system makes because of other facts (the last
 -- line shipped, delivered and paid, a credit limit passed), which needs the row but not the
--- acting user's permission for it (V017__fulfilment.sql).
+-- acting user's permission for it (V017__fulfilment.sql). carrier: without an actor, the carrier
+-- whose webhook caused the change (audited as that carrier's, as the tracking event is).
 DROP FUNCTION IF EXISTS orderly.change_status(orderly.orders, text, bigint, text);
+DROP FUNCTION IF EXISTS orderly.change_status(orderly.orders, text, bigint, text, boolean);
 CREATE OR REPLACE FUNCTION orderly.change_status(o orderly.orders, to_status text, actor_id bigint, reason text,
-                                                 automatic boolean DEFAULT false)
+                                                 automatic boolean DEFAULT false, carrier text DEFAULT NULL)
 RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -546,8 +548,9 @@ BEGIN
     VALUES (o.id, o.customer_id, o.status, change_status.to_status, actor_id, reason);
     PERFORM orderly.audit(actor_id, 'order.status', 'order', o.id::text,
                           jsonb_build_object('status', o.status),
-                          jsonb_build_object('status', change_status.to_status, 'reason', reason, 'automatic', automatic),
-                          actor_kind => CASE WHEN actor_id IS NULL THEN 'system' ELSE 'user' END);
+                          jsonb_build_object('status', change_status.to_status, 'reason', reason, 'automatic', automatic)
+                              || CASE WHEN actor_id IS NULL AND carrier IS NOT NULL THEN jsonb_build_object('carrier', carrier) ELSE '{}' END,
+                          actor_kind => CASE WHEN actor_id IS NOT NULL THEN 'user' WHEN carrier IS NOT NULL THEN 'carrier' ELSE 'system' END);
     RETURN n;
 END
 $$;

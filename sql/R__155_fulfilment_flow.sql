@@ -195,8 +195,10 @@ $$;
 --   of services only, ready (released: prepaid, paid) → delivered once they are all performed (V035);
 -- - delivered → completed once nothing is left to pay or to pay back.
 -- Each step is a change_status (history, audit), with actor_id as the user whose command caused
--- it (NULL: the system on its own).
-CREATE OR REPLACE FUNCTION orderly.advance(o orderly.orders, actor_id bigint, check_credit boolean DEFAULT false)
+-- it (NULL: the system on its own, or, with carrier, a carrier's webhook).
+DROP FUNCTION IF EXISTS orderly.advance(orderly.orders, bigint, boolean);
+CREATE OR REPLACE FUNCTION orderly.advance(o orderly.orders, actor_id bigint, check_credit boolean DEFAULT false,
+                                           carrier text DEFAULT NULL)
 RETURNS orderly.orders
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -209,7 +211,7 @@ DECLARE
 BEGIN
     IF check_credit AND o.status = 'approved' AND orderly.over_credit_limit(o) THEN
         -- change_status sets held_from and hold_reason with the status (orders_hold_check).
-        RETURN orderly.change_status(o, 'on_hold', actor_id, 'credit_limit', automatic => true);
+        RETURN orderly.change_status(o, 'on_hold', actor_id, 'credit_limit', automatic => true, carrier => carrier);
     END IF;
     LOOP
         f := orderly.fulfilment_facts(o);
@@ -232,7 +234,7 @@ BEGIN
         v_reason := CASE WHEN v_next = 'approved' THEN
                         CASE WHEN NOT f.production_done THEN 'a line is to be made first' ELSE 'waiting for payment (prepaid)' END
                     END;
-        o := orderly.change_status(o, v_next, actor_id, v_reason, automatic => true);
+        o := orderly.change_status(o, v_next, actor_id, v_reason, automatic => true, carrier => carrier);
     END LOOP;
     RETURN o;
 END

@@ -478,6 +478,12 @@ BEGIN
     IF v_at < s.shipped_at THEN
         RAISE EXCEPTION 'at cannot be before the shipment left (%)', orderly.json_time(s.shipped_at) USING ERRCODE = 'OL400';
     END IF;
+    -- Delivered before the carrier's latest scan would leave the shipment delivered while its
+    -- tracking says it was still on its way afterwards.
+    IF v_at < s.tracking_at THEN
+        RAISE EXCEPTION 'at cannot be before the carrier''s latest event (% at %): a parcel is delivered after it',
+            s.tracking_code, orderly.json_time(s.tracking_at) USING ERRCODE = 'OL400';
+    END IF;
     v_before := jsonb_build_object('status', s.status);
     UPDATE orderly.shipments x SET status = 'delivered', delivered_at = v_at, signed_by = v_signed
     WHERE x.id = s.id

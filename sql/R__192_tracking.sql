@@ -17,7 +17,8 @@
 -- follows the event with the latest "at" (a tie: the later arrival), so an older event never
 -- moves it back. The carrier's ETA follows the latest event that gave one.
 -- A delivered event delivers the shipment whenever it arrives (a delivery is a fact: a later
--- in_transit cannot undo it), at its "at" (never before the shipment left), with signed_by, and
+-- in_transit cannot undo it; a second delivered is stored, not applied), at its "at" (never
+-- before the shipment left), with signed_by, and
 -- drives the order's lifecycle (orderly.advance: delivered, completed when paid), as SHIPMENT
 -- DELIVERED does. An exception, failed attempt or return, when it is the shipment's latest event,
 -- notifies role logistics and the order's creator (shipment.exception).
@@ -298,8 +299,10 @@ BEGIN
     -- delivery only what can follow one shows (returned, an exception): a later scan of the parcel
     -- on its way is a carrier's late or stray event, and a delivered parcel does not go back in
     -- transit.
+    -- A second delivered (another signer, a later time) is one of those too: the first delivery
+    -- keeps its time and signer, and the tracking state never shows another.
     v_applied := (s.tracking_at IS NULL OR v_at >= s.tracking_at)
-                 AND (s.status <> 'delivered' OR v_code = 'delivered'
+                 AND (s.status <> 'delivered'
                       OR (v_at >= s.delivered_at AND v_code IN ('returned', 'exception')));
     UPDATE orderly.shipments x
     SET tracking_code = CASE WHEN v_applied THEN v_code ELSE x.tracking_code END,
@@ -335,7 +338,7 @@ BEGIN
                                              'carrier_eta', orderly.json_time(s.carrier_eta)),
                           actor_kind => apply_tracking_event.actor_kind);
     IF v_code = 'delivered' AND v_before ->> 'status' <> 'delivered' THEN
-        o := orderly.advance(o, actor);
+        o := orderly.advance(o, actor, carrier => CASE WHEN apply_tracking_event.actor_kind = 'carrier' THEN c.code END);
     END IF;
 
     -- Trouble on the way, if it is the news (not an old event arriving late): last, as every

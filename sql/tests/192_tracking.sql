@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(81);
+SELECT plan(86);
 
 DO $$
 BEGIN
@@ -151,6 +151,10 @@ SELECT is((SELECT status || ' ' || tracking_code FROM orderly.shipments WHERE id
           'an earlier event arriving after the delivery moves nothing back');
 SELECT is((SELECT actor_kind || ' ' || orderly.username_of(actor_user_id) FROM orderly.audit_log
            WHERE action = 'shipment.tracking' AND after ->> 'event_id' = 'e5'), 'user dhlbot', 'each event is audited with its actor');
+SELECT is(pg_temp.ev('dhlbot', '{"carrier":"dhl","event_id":"e5b","tracking_no":"JD0001","code":"delivered","at":"2026-01-05T11:00:00Z","signed_by":"C. Other"}') ->> 'applied',
+          'false', 'a second delivered is stored, not applied');
+SELECT is((SELECT signed_by || ' ' || orderly.json_time(delivered_at) || ' ' || orderly.json_time(tracking_at) FROM orderly.shipments WHERE id = test.id('s1')),
+          'B. Baker 2026-01-05T10:00:00.000000Z 2026-01-05T10:00:00.000000Z', 'the first delivery keeps its signer and time, and the tracking shows no other');
 
 -- The webhook ------------------------------------------------------------------------------------
 
@@ -231,10 +235,20 @@ INSERT INTO secrets VALUES ('dhl2', admin.rotate_carrier_secret('dhl'));
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w2","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T11:00:00Z","lat":52.5,"lon":9.9}',
                        (SELECT secret FROM secrets WHERE name = 'dhl1')) ->> 'status',
           '200', 'after a rotation the previous secret works during its grace');
-SELECT admin.rotate_carrier_secret('dhl', interval '0');
+INSERT INTO secrets VALUES ('dhl3', admin.rotate_carrier_secret('dhl', interval '0'));
 SELECT is(pg_temp.hook('dhl', '{"event_id":"w3","tracking_no":"JD0002","code":"in_transit","at":"2026-01-03T12:00:00Z"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl2')) ->> 'status',
           '401', 'a rotation with no grace revokes the previous secret at once');
+SELECT throws_ok(format($$ SELECT test.call('shipment_delivered', 'lou', '{"id":%s,"at":"2026-01-03T10:30:00Z"}') $$, test.id('s2')), 'OL400',
+                 'at cannot be before the carrier''s latest event (in_transit at 2026-01-03T11:00:00.000000Z): a parcel is delivered after it',
+                 'SHIPMENT DELIVERED before the carrier''s latest scan is refused');
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w4","tracking_no":"JD0002","code":"delivered","at":"2026-01-03T15:00:00Z","signed_by":"D. Door"}',
+                       (SELECT secret FROM secrets WHERE name = 'dhl3')) -> 'body' ->> 'shipment_status',
+          'delivered', 'a delivered event by the webhook delivers the shipment');
+SELECT is((SELECT string_agg(a.actor_kind || ' ' || orderly.audit_actor(a) || ' ' || (a.after ->> 'status'), ', ' ORDER BY a.id) FROM orderly.audit_log a
+           WHERE a.action = 'order.status' AND a.entity_id = (SELECT order_id::text FROM orderly.shipments WHERE id = test.id('s2'))
+             AND a.after ->> 'status' = 'delivered'),
+          'carrier carrier:dhl delivered', 'and the order''s status change it causes is audited as the carrier''s, as the event is');
 
 -- The route --------------------------------------------------------------------------------------
 
