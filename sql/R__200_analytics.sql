@@ -503,7 +503,10 @@ SELECT x.month, x.stage, x.currency, x.cancellations, x.whole_orders, x.cancelle
                                                         WHERE s.day >= x.month AND s.day < x.month + interval '1 month'
                                                           AND s.currency = x.currency), 0)
                                               + sum(x.whole_orders) OVER (PARTITION BY x.month, x.currency), 0), 4) AS rate
-FROM (SELECT date_trunc('month', c.decided_at AT TIME ZONE 'UTC')::date AS month, c.plan ->> 'order_status' AS stage, c.currency,
+-- stage: the status whose policy applied (an order on hold is cancelled at the status it was held
+-- at: its fee is that status's, and "on_hold" has no policy of its own).
+FROM (SELECT date_trunc('month', c.decided_at AT TIME ZONE 'UTC')::date AS month,
+             coalesce(c.plan -> 'policy' ->> 'status', c.plan ->> 'order_status') AS stage, c.currency,
              count(*) AS cancellations, count(*) FILTER (WHERE (c.plan ->> 'whole_order')::boolean) AS whole_orders,
              sum((c.plan ->> 'cancelled_value')::numeric) AS cancelled_value, sum(c.fee) AS fees
       FROM orderly.order_cancellations c
@@ -682,7 +685,7 @@ COMMENT ON COLUMN analytics.on_time_delivery.on_time_rate IS 'on_time / with_dat
 
 COMMENT ON VIEW analytics.cancellations IS 'Cancellations carried out, per month, stage the order was at, and currency: counts, what was cancelled, the fees, and the share of the month''s orders cancelled whole at that stage';
 COMMENT ON COLUMN analytics.cancellations.month IS 'Month the cancellation was carried out';
-COMMENT ON COLUMN analytics.cancellations.stage IS 'Status of the order when it was cancelled';
+COMMENT ON COLUMN analytics.cancellations.stage IS 'Status of the order when it was cancelled (of an order on hold, the status it was held at, whose policy set the fee)';
 COMMENT ON COLUMN analytics.cancellations.currency IS 'Currency of the amounts';
 COMMENT ON COLUMN analytics.cancellations.cancellations IS 'Cancellations (whole or of lines)';
 COMMENT ON COLUMN analytics.cancellations.whole_orders IS 'Of those, whole orders';

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(121);
+SELECT plan(123);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -386,6 +386,10 @@ INSERT INTO ids VALUES ('held', test.submitted('rita', test.id('acme'), '[{"sku"
 SELECT test.call('order_hold', 'fay', jsonb_build_object('id', test.id('held'), 'reason', 'question')) IS NOT NULL;
 SELECT is((test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('held'), 'quote', true)) -> 'policy' ->> 'status'), 'ready',
           'an order on hold is charged as at the status it was held from');
+SELECT is((test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('held'), 'reason', 'not needed'))) ->> 'order_status', 'cancelled',
+          'and cancelled so');
+SELECT is((SELECT string_agg(DISTINCT stage, ',') FROM analytics.cancellations WHERE stage IN ('on_hold', 'ready')), 'ready',
+          'analytics.cancellations counts it at that status too, whose policy set its fee (on_hold has none)');
 
 -- Admins change the policy in SQL ------------------------------------------------------------------------------
 
