@@ -149,6 +149,7 @@ DECLARE
     v_no   integer;
     v_qty  integer;
     v_asked integer;
+    v_cancelled integer;
     l      record;
 BEGIN
     IF lines IS NULL OR jsonb_typeof(lines) <> 'array' OR jsonb_array_length(lines) = 0 OR jsonb_array_length(lines) > 1000 THEN
@@ -178,8 +179,13 @@ BEGIN
             RAISE EXCEPTION 'line % is made to order and not produced yet', v_no USING ERRCODE = 'OL409';
         END IF;
         IF v_qty > l.open THEN
-            RAISE EXCEPTION 'line %: % ordered, % shipped, % still to ship; cannot ship %', v_no, l.ordered, l.shipped, l.open, v_qty
-                USING ERRCODE = 'OL409';
+            -- ordered counts what is still ordered: units cancelled are said apart ("0 ordered" of
+            -- a line of 7 read as a line never ordered).
+            SELECT x.cancelled_qty INTO v_cancelled FROM orderly.order_lines x WHERE x.order_id = o.id AND x.line_no = v_no;
+            RAISE EXCEPTION 'line %: % ordered%, % shipped, % still to ship; cannot ship %', v_no,
+                l.ordered + v_cancelled,
+                CASE WHEN v_cancelled > 0 THEN format(', %s cancelled', v_cancelled) ELSE '' END,
+                l.shipped, l.open, v_qty USING ERRCODE = 'OL409';
         END IF;
         v_asked := orderly.cancel_asked(o.id, v_no, l.open);
         IF v_qty > l.open - v_asked THEN

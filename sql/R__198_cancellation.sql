@@ -175,7 +175,8 @@ BEGIN
         END IF;
         v_asked := coalesce(l.asked, v_units);
         IF v_asked > v_units THEN
-            RAISE EXCEPTION 'line %: % ordered, % shipped, % still open; cannot cancel %', l.line_no, l.ordered, l.shipped,
+            RAISE EXCEPTION 'line %: % ordered%, % shipped, % still open; cannot cancel %', l.line_no, l.qty,
+                CASE WHEN l.cancelled_qty > 0 THEN format(', %s cancelled', l.cancelled_qty) ELSE '' END, l.shipped,
                 v_units, v_asked USING ERRCODE = 'OL409';
         END IF;
         CONTINUE WHEN v_asked = 0;

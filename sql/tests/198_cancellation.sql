@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(123);
+SELECT plan(125);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -390,6 +390,13 @@ SELECT is((test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('h
           'and cancelled so');
 SELECT is((SELECT string_agg(DISTINCT stage, ',') FROM analytics.cancellations WHERE stage IN ('on_hold', 'ready')), 'ready',
           'analytics.cancellations counts it at that status too, whose policy set its fee (on_hold has none)');
+-- Units cancelled are said apart from those ordered: "2 ordered" of a line of 3 read as a line of 2.
+INSERT INTO ids VALUES ('part', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":3}]'));
+SELECT test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('part'), 'reason', 'one less', 'lines', '[{"line":1,"qty":1}]'::jsonb)) IS NOT NULL;
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[{"line":1,"qty":3}]}') $$, test.id('part')),
+                 'OL409', 'line 1: 3 ordered, 1 cancelled, 0 shipped, 2 still open; cannot cancel 3', 'ORDER CANCEL says what was cancelled');
+SELECT throws_ok(format($$ SELECT test.call('shipment_create', 'wes', '{"order":%s,"lines":[{"line":1,"qty":3}],"carrier":"dhl"}') $$, test.id('part')),
+                 'OL409', 'line 1: 3 ordered, 1 cancelled, 0 shipped, 2 still to ship; cannot ship 3', 'and so does SHIPMENT CREATE');
 
 -- Admins change the policy in SQL ------------------------------------------------------------------------------
 
