@@ -64,6 +64,12 @@ AS $$
         "tracking_no":"keep", "tracking_url":"keep", "signed_by":"keep"}'
     WHEN 'order_customer' THEN '{"id":"keep", "name":"keep", "email":"keep", "phone":"keep",
         "company":"keep", "segment":"keep"}'
+    -- A product as a customer sees it: what it can buy now (available), not the stock the
+    -- warehouse holds or what other customers' orders have reserved.
+    WHEN 'product' THEN '{"code":"keep", "name":"keep", "kind":"keep", "category":"keep", "base_price":"keep",
+        "currency":"keep", "active":"keep", "available":"keep", "id":"keep", "description":"keep", "formula":"keep",
+        "params":"keep", "options":"keep", "skus":"product_sku", "components":"keep", "created_at":"keep", "updated_at":"keep"}'
+    WHEN 'product_sku' THEN '{"sku":"keep", "sku_id":"keep", "options":"keep", "active":"keep", "available":"keep"}'
     WHEN 'address' THEN '{"id":"keep", "customer":"keep", "label":"keep", "recipient":"keep",
         "phone":"keep", "line1":"keep", "line2":"keep", "city":"keep", "region":"keep",
         "postal_code":"keep", "country":"keep", "default":"keep", "removed_at":"keep"}'

@@ -249,7 +249,9 @@ SELECT orderly.register_command('CATALOG', 'api.catalog', 'catalog.read',
 
 -- PRODUCT SHOW code: the whole product, inactive ones included (an order may still show them);
 -- a customer's login sees an inactive product only when one of its orders has it (taken off sale,
--- or not on sale yet, it is not the customer's to find: the same answer as no such product).
+-- or not on sale yet, it is not the customer's to find: the same answer as no such product), and
+-- of its SKUs what is available, not what is on hand and reserved (R__045: other customers'
+-- pending orders, live).
 CREATE OR REPLACE FUNCTION api.product_show(actor bigint, args jsonb) RETURNS SETOF json
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -266,7 +268,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown product "%"', v_code USING ERRCODE = 'OL404';
     END IF;
-    RETURN NEXT orderly.product_doc(v_id)::json;
+    RETURN NEXT orderly.visible_doc('product', orderly.product_doc(v_id)::json, orderly.own_customer(u));
 END
 $$;
 

@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(44);
+SELECT plan(46);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -214,6 +214,15 @@ SELECT is(pg_temp.keys(test.call('customer_show', 'customer', jsonb_build_object
           'CUSTOMER SHOW for a customer: exactly these keys (its payment terms, not its credit limit)');
 SELECT is(pg_temp.leaks(test.call('customer_show', 'customer', jsonb_build_object('id', test.id('demo')))), '{}',
           'CUSTOMER SHOW: no staff name');
+
+-- PRODUCT SHOW ---------------------------------------------------------------------------------
+
+SELECT is(ARRAY(SELECT k FROM unnest(pg_temp.keys(test.call('product_show', 'customer', '{"code":"PHN-X1"}'))) k WHERE k LIKE 'skus%'),
+          ARRAY['skus', 'skus[].active', 'skus[].available', 'skus[].options', 'skus[].options.colour', 'skus[].options.storage',
+                'skus[].sku', 'skus[].sku_id'],
+          'PRODUCT SHOW for a customer: each SKU''s available stock, not on hand and reserved (other customers'' orders, live)');
+SELECT ok(test.call('product_show', 'sales_rep', '{"code":"PHN-X1"}') -> 'skus' -> 0 ?& ARRAY['on_hand', 'reserved', 'available'],
+          'staff see all three');
 
 -- INBOX and pushed events ------------------------------------------------------------------------
 
