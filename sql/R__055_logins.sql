@@ -231,3 +231,30 @@ BEGIN
     RETURN json_build_object('wait_s', v_wait.wait_s);
 END
 $$;
+
+-- AUTH as orderlyd sends it: api.authenticate, and on a wrong password the failure counted in the
+-- same transaction, one login of a username at a time. Checked apart (authenticate, then the
+-- failure in a transaction of its own once the first rolled back), thirty AUTHs sent at once all
+-- passed the wait before the first failure was counted, and each had its password checked: eight
+-- guesses where five are free, four per window where one is. The advisory lock, taken first and
+-- held to commit, makes the next AUTH of the name read the failure before it checks anything.
+-- A wrong password is answered, not raised (a raise would roll its count back):
+-- {"refused": "OL401", "message": …}; a wait (OL429) and a bad policy (OL400) still raise.
+CREATE OR REPLACE FUNCTION api.login(username text, password text, client_addr text, policy jsonb DEFAULT '{}')
+RETURNS json
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_msg text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('orderly.login:' || lower(left(coalesce(login.username, ''), 200)), 0));
+    BEGIN
+        RETURN api.authenticate(login.username, login.password, login.client_addr, login.policy);
+    EXCEPTION WHEN SQLSTATE 'OL401' THEN
+        GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
+    END;
+    PERFORM api.record_auth_failure(login.username, login.client_addr, login.policy);
+    RETURN json_build_object('refused', 'OL401', 'message', v_msg);
+END
+$$;

@@ -50,29 +50,31 @@ public final class OrderlyDatabase: Sendable {
         return lines
     }
 
-    /// Checks a password. Wrong password, unknown user and admin-locked account fail alike; the
-    /// failure is counted in its own transaction, because the one that raised the error was
-    /// rolled back. At most `policy.concurrentChecks(poolSize:)` checks run at once (bcrypt is
-    /// slow on purpose): the others wait their turn up to `policy.waitSeconds`, then `BUSY`, so a
-    /// flood of AUTHs leaves the rest of the pool to logged-in users.
+    /// Checks a password. Wrong password, unknown user and admin-locked account fail alike;
+    /// `api.login` counts the failure in the same transaction, one login of a name at a time, so
+    /// that AUTHs sent at once cannot all pass the wait before the first failure is counted. At
+    /// most `policy.concurrentChecks(poolSize:)` checks run at once (bcrypt is slow on purpose):
+    /// the others wait their turn up to `policy.waitSeconds`, then `BUSY`, so a flood of AUTHs
+    /// leaves the rest of the pool to logged-in users.
     public func authenticate(username: String, password: String, clientAddress: String, policy: LoginPolicy) async throws -> Identity {
         guard await loginGate.enter(limit: policy.concurrentChecks(poolSize: pool.size), maxWait: .seconds(policy.waitSeconds)) else {
             throw ProtocolError(.busy, "too many logins at once; try again in a moment")
         }
         defer { Task { await loginGate.leave() } }
         let rules = policy.databaseJSON
-        do {
-            let result = try await run {
-                try $0.query("SELECT api.authenticate($1, $2, $3, $4::jsonb)", [username, password, clientAddress, rules])
-            }
-            return try decodeIdentity(result.scalar)
-        } catch let error as ProtocolError where error.code == .authFailed {
-            // Only a checked password counts: a refusal to check (LOCKED) must not lengthen itself.
-            _ = try? await run {
-                try $0.query("SELECT api.record_auth_failure($1, $2, $3::jsonb)", [username, clientAddress, rules])
-            }
-            throw error
+        let result = try await run {
+            try $0.query("SELECT api.login($1, $2, $3, $4::jsonb)", [username, password, clientAddress, rules])
         }
+        if let json = result.scalar, let refusal = try? JSONDecoder().decode(LoginRefusal.self, from: Data(json.utf8)) {
+            throw ProtocolError(.authFailed, refusal.message)
+        }
+        return try decodeIdentity(result.scalar)
+    }
+
+    /// What `api.login` answers for a wrong password (a refusal to check at all, LOCKED, is raised).
+    private struct LoginRefusal: Decodable {
+        let refused: String
+        let message: String
     }
 
     /// Sends the reminders and escalations that are due (the function itself makes sure that of

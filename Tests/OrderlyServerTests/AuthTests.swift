@@ -75,6 +75,31 @@ import Testing
         }
     }
 
+    /// Thirty wrong passwords for one name sent at once, each on its own connection: exactly the
+    /// five free ones are checked; every other is told to wait. (Checked apart from the count,
+    /// all thirty passed the wait before the first failure was counted: eight checked at once.)
+    @Test func wrongPasswordsSentAtOnceGetNoMoreChecksThanTheFreeOnes() async throws {
+        try await withTestServer(configure: {
+            $0.poolSize = 8
+            $0.login.firstDelaySeconds = 60
+            $0.login.waitSeconds = 60
+        }) { server in
+            try await server.database.createUser("dave", password: "dave-password", roles: [])
+            let codes = try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<30 {
+                    group.addTask {
+                        let client = try await server.connect()
+                        let code = try await client.request("AUTH dave guess-\(index)").errorCode ?? "OK"
+                        await client.close()
+                        return code
+                    }
+                }
+                return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            }
+            #expect(codes == ["AUTH_FAILED": 5, "LOCKED": 25], "\(codes)")
+        }
+    }
+
     @Test func aRoleGrantedInSQLShowsAfterTheNextAuth() async throws {
         try await withTestServer { server in
             try await server.database.createUser("erin", password: "erin-password", roles: ["sales_rep"])

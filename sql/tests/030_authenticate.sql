@@ -1,7 +1,7 @@
 -- api.authenticate and login throttling (R__055_logins.sql), whoami, user_permissions (R__030_api_auth.sql).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(87);
+SELECT plan(90);
 
 DO $$
 BEGIN
@@ -69,6 +69,14 @@ SELECT throws_ok($$SELECT api.authenticate('long72', repeat('p', 72) || 'x', 'x'
 
 -- What a refused login says, with the number of seconds blanked: the same text for a real user
 -- and an unknown name is the point of several tests below.
+-- api.login: AUTH as orderlyd sends it (one login of a name at a time; the failure counted in the
+-- same transaction, so a wrong password is answered, not raised).
+SELECT is(api.login('carol', 'wrong-password', '10.7.0.1')::jsonb, '{"refused": "OL401", "message": "invalid username or password"}',
+          'api.login: a wrong password is answered as a refusal');
+SELECT is((SELECT count(*) FROM orderly.auth_failures WHERE username = 'carol' AND client_addr = '10.7.0.1'), 1::bigint,
+          'and counted in the same transaction');
+SELECT is(api.login('carol', 'carol-secret', '10.7.0.1')::jsonb ->> 'username', 'carol', 'the right password logs in');
+
 CREATE FUNCTION pg_temp.refusal(username text, password text, addr text, policy jsonb DEFAULT '{}') RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
