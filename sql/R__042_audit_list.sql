@@ -83,4 +83,7 @@ $$;
 SELECT orderly.register_command('AUDIT LIST', 'api.audit_list', 'audit.read',
     arguments  => 'entity:code id:text actor:text action:text from:date to:date limit:integer before:id',
     usage      => 'AUDIT LIST [entity=] [id=] [actor=] [action=] [from=] [to=] [limit=50] [before=id]',
+    -- Every customer's changes, staff names and addresses: never a customer's, whatever an admin
+    -- marks audit.read (admin.set_permission_for_customers).
+    staff_only => 'the audit log is internal',
     summary    => 'The audit log, newest first: who (a user; db:LOGIN, an admin''s database login; carrier:CODE; system), when, what, before and after; action= ending in "." takes every action it begins; pass the last id as before= for the next page.');

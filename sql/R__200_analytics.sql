@@ -974,4 +974,6 @@ SELECT orderly.register_command('REPORT', 'api.report', 'report.read',
     arguments  => 'name:code from:date to:date group:code limit:integer',
     positional => '{name}',
     usage      => 'REPORT [name] [from=] [to=] [group=] [limit=]',
+    -- Figures over every customer: never a customer's, whatever an admin marks report.read.
+    staff_only => 'reports cover every customer: they are for staff',
     summary    => 'A report (sales, products, slow_movers, customers, rfm, stages, on_time, cancellations, receivables), one data line per row; REPORT alone lists them with their arguments.');

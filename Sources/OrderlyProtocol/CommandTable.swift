@@ -97,7 +97,8 @@ public struct CommandTable: Sendable {
         Command("HELP", .builtin(.help), beforeAuth: true, usage: "HELP [command]",
                 summary: "The commands you may run now, those starting with a word (HELP ORDER), or the usage of one."),
         Command("QUIT", .builtin(.quit), beforeAuth: true, summary: "Close the connection."),
-        Command("STATS", .builtin(.stats), permission: "stats.read",
+        // Server-wide figures: never a customer's, whatever an admin marks stats.read.
+        Command("STATS", .builtin(.stats), permission: "stats.read", staffOnly: true,
                 summary: "Server figures: connections, requests and errors by code, pool use, p50/p99 latency per command."),
     ])
 

@@ -24,6 +24,21 @@ import Testing
         }
     }
 
+    /// STATS is server-wide: a customer's login is refused it even when an admin marked
+    /// stats.read for customers and gave it one.
+    @Test func aCustomersLoginGetsNoStatsWhateverItHolds() async throws {
+        try await withTestServer { server in
+            try await server.database.createUser("buyer", password: "buyer-password", roles: ["customer"])
+            try await server.database.execute("SELECT admin.set_permission_for_customers('stats.read', true)")
+            try await server.database.execute("SELECT admin.grant_permission('customer', 'stats.read')")
+            let buyer = try await server.connect(as: "buyer", password: "buyer-password")
+            let stats = try await buyer.request("STATS")
+            #expect(stats.errorCode == "FORBIDDEN", "\(stats.final)")
+            #expect(try await !buyer.request("HELP").data.joined().contains("STATS"))
+            await buyer.close()
+        }
+    }
+
     @Test func aPasswordChangeEndsTheUsersSessionsButNotALoginWithTheNewPassword() async throws {
         try await withTestServer { server in
             try await server.database.createUser("pia", password: "pia-password", roles: ["warehouse"])

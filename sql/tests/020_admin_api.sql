@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(118);
+SELECT plan(120);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -224,6 +224,14 @@ SELECT throws_ok($$ SELECT admin.set_permission_for_customers('catalog.export', 
                  'nor while a customer''s login holds it through another role');
 SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'permission.for_customers' AND actor_kind = 'admin_sql'), 1,
           'the mark is audited as the admin''s');
+-- Marked for customers, report.read and audit.read still open no report or audit log to one:
+-- those read across every customer (staff_only in the registry).
+SELECT admin.set_permission_for_customers(p, true) FROM unnest(ARRAY['report.read', 'audit.read']) p;
+SELECT admin.grant_permission('export_buyers', p) FROM unnest(ARRAY['report.read', 'audit.read']) p;
+SELECT throws_ok($$ SELECT test.rows('report', 'cust1', '{"name":"customers"}') $$, 'OL403', 'reports cover every customer: they are for staff',
+                 'a customer''s login holding report.read gets no REPORT');
+SELECT throws_ok($$ SELECT test.rows('audit_list', 'cust1', '{}') $$, 'OL403', 'the audit log is internal',
+                 'nor AUDIT LIST with audit.read');
 SELECT throws_ok($$ SELECT admin.create_user('bidi', 'bidi-secret-1', ARRAY[]::text[], display_name => E'Bob \u202Eylimaf') $$, 'OL400',
                  'display name must be 1 to 200 characters without control or direction-override characters',
                  'a display name with a direction override is refused');

@@ -111,6 +111,10 @@ final class Session {
         }
         switch command.action {
         case .builtin(let builtin):
+            // SQL commands refuse a customer's login themselves (orderly.begin_command).
+            if command.staffOnly && identity?.customer == true {
+                throw ProtocolError(.forbidden, "\(command.name) is for staff")
+            }
             return try await run(builtin, request, command)
         case .sql(let function):
             let arguments = try request.argumentObject(skipping: command.wordCount, positionalNames: command.positional)
