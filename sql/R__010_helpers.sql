@@ -290,6 +290,11 @@ BEGIN
         RAISE EXCEPTION 'invalid username: use 2 to 64 letters, digits, "_", "." or "-", starting with a letter or digit'
             USING ERRCODE = 'OL400';
     END IF;
+    -- The audit log names Orderly's own actions "system" (AUDIT LIST actor=system): a user of
+    -- that name could be neither told apart nor listed.
+    IF lower(username) = 'system' THEN
+        RAISE EXCEPTION 'username "%" is reserved: the audit log names Orderly itself so', username USING ERRCODE = 'OL400';
+    END IF;
 END
 $$;
 

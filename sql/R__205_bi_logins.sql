@@ -87,6 +87,11 @@ BEGIN
     IF name LIKE 'pg\_%' OR name LIKE 'orderly%' THEN
         RAISE EXCEPTION 'a BI login name may not start with pg_ or orderly' USING ERRCODE = 'OL400';
     END IF;
+    -- A keyword (all, none, current_user, user …) or public: as a role name it means something
+    -- else to GRANT and ALTER ROLE (ALTER ROLE all changes every role).
+    IF quote_ident(name) <> name OR name = 'public' THEN
+        RAISE EXCEPTION 'a BI login name may not be an SQL keyword or "public" ("%" is one)', name USING ERRCODE = 'OL400';
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = create_bi_login.name) THEN
         RAISE EXCEPTION 'role "%" exists already', name USING ERRCODE = 'OL409';
     END IF;
@@ -96,7 +101,12 @@ BEGIN
     IF statement_timeout IS NULL OR statement_timeout < interval '1 second' OR statement_timeout > interval '1 hour' THEN
         RAISE EXCEPTION 'statement_timeout must be between 1 second and 1 hour' USING ERRCODE = 'OL400';
     END IF;
-    EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE orderly_bi', name, password);
+    -- Raised again without the statement: its context would show the password.
+    BEGIN
+        EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE orderly_bi', name, password);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'BI login "%" could not be created: %', name, SQLERRM USING ERRCODE = SQLSTATE;
+    END;
     EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', name,
                    (extract(epoch FROM statement_timeout) * 1000)::bigint || 'ms');
     EXECUTE format('ALTER ROLE %I SET search_path = analytics', name);
@@ -118,7 +128,11 @@ BEGIN
     IF password IS NULL OR length(password) < 12 OR password ~ '[[:cntrl:]]' THEN
         RAISE EXCEPTION 'the password must be at least 12 characters, on one line' USING ERRCODE = 'OL400';
     END IF;
-    EXECUTE format('ALTER ROLE %I PASSWORD %L', name, password);
+    BEGIN
+        EXECUTE format('ALTER ROLE %I PASSWORD %L', name, password);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'BI login "%" kept its password: %', name, SQLERRM USING ERRCODE = SQLSTATE;
+    END;
     PERFORM orderly.audit_bi_login(name, 'bi_login.password', NULL, jsonb_build_object('login', name));
 END
 $$;

@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(120);
+SELECT plan(121);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -232,6 +232,8 @@ SELECT throws_ok($$ SELECT test.rows('report', 'cust1', '{"name":"customers"}') 
                  'a customer''s login holding report.read gets no REPORT');
 SELECT throws_ok($$ SELECT test.rows('audit_list', 'cust1', '{}') $$, 'OL403', 'the audit log is internal',
                  'nor AUDIT LIST with audit.read');
+SELECT throws_ok($$ SELECT admin.create_user('System', 'system-secret-1', ARRAY['sales_rep']) $$, 'OL400',
+                 'username "System" is reserved: the audit log names Orderly itself so', 'a user named system is refused (AUDIT LIST actor=system)');
 SELECT throws_ok($$ SELECT admin.create_user('bidi', 'bidi-secret-1', ARRAY[]::text[], display_name => E'Bob \u202Eylimaf') $$, 'OL400',
                  'display name must be 1 to 200 characters without control or direction-override characters',
                  'a display name with a direction override is refused');

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(88);
+SELECT plan(90);
 
 DO $$
 BEGIN
@@ -382,6 +382,10 @@ SELECT throws_ok($$ SELECT admin.create_bi_login('Robert"; DROP ROLE x; --', 'a 
                  'a name that is not a plain identifier is refused');
 SELECT throws_ok($$ SELECT admin.create_bi_login('orderly_owner2', 'a long secret 1') $$, 'OL400', NULL, 'so is one like Orderly''s own');
 SELECT throws_ok($$ SELECT admin.create_bi_login('short_pw', 'short') $$, 'OL400', NULL, 'and a short password');
+SELECT throws_ok($$ SELECT admin.create_bi_login('current_user', 'a long secret 1') $$, 'OL400',
+                 'a BI login name may not be an SQL keyword or "public" ("current_user" is one)',
+                 'a keyword as a name is refused (GRANT … TO current_user would not mean it)');
+SELECT throws_ok($$ SELECT admin.create_bi_login('public', 'a long secret 1') $$, 'OL400', NULL, 'and so is public');
 RESET ROLE;
 SELECT ok(pg_has_role((SELECT name FROM bi), 'orderly_bi', 'MEMBER'), 'the login is in orderly_bi');
 SELECT is((SELECT r.rolconfig FROM pg_roles r WHERE r.rolname = (SELECT name FROM bi)),
