@@ -133,6 +133,12 @@ BEGIN
                 THEN format('order %s is shipped: its goods have shipped, and an order is not cancelled once shipped, its services not yet performed included', o.id)
             WHEN o.status IN ('shipped', 'delivered', 'completed')
                 THEN format('order %s is %s: everything has shipped, and shipped or delivered lines cannot be cancelled (a return is another flow)', o.id, o.status)
+            WHEN EXISTS (SELECT 1 FROM orderly.cancellation_policies x WHERE x.status = o.status)
+                THEN format('order %s is %s: the cancellation policy''s rows for that status (%s) are for other orders than a %s order in %s, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)',
+                            o.id, o.status,
+                            (SELECT string_agg(coalesce(x.order_type, 'any type') || ' in ' || coalesce(x.currency, 'any currency'), ', ' ORDER BY x.id)
+                             FROM orderly.cancellation_policies x WHERE x.status = o.status),
+                            o.type, o.currency)
             ELSE format('order %s is %s: the cancellation policy has no row for that status, so it cannot be cancelled', o.id, o.status) END
             USING ERRCODE = 'OL409';
     END IF;
@@ -781,9 +787,11 @@ BEGIN
     IF status = 'on_hold' THEN
         RAISE EXCEPTION 'an order on hold is charged by the row of the status it was held from: set that one' USING ERRCODE = 'OL409';
     END IF;
+    -- shipped: the order is not cancelled, but its services not yet performed are (V041).
     IF NOT EXISTS (SELECT 1 FROM orderly.order_status_transitions t
-                   WHERE t.from_status = set_cancellation_policy.status AND t.to_status = 'cancelled') THEN
-        RAISE EXCEPTION 'an order that is % is not cancelled (only %)', status,
+                   WHERE t.from_status = set_cancellation_policy.status AND t.to_status = 'cancelled')
+       AND status <> 'shipped' THEN
+        RAISE EXCEPTION 'an order that is % is not cancelled (only %; and at shipped its services not yet performed)', status,
             (SELECT string_agg(t.from_status, ', ' ORDER BY s.position) FROM orderly.order_status_transitions t
              JOIN orderly.order_statuses s ON s.code = t.from_status WHERE t.to_status = 'cancelled' AND t.from_status <> 'on_hold')
             USING ERRCODE = 'OL409';
@@ -853,6 +861,14 @@ BEGIN
     IF p.id IS NOT NULL THEN
         PERFORM orderly.audit(NULL, 'cancellation_policy.remove', 'cancellation_policy', p.id::text,
                               orderly.cancellation_policy_doc(p), NULL, actor_kind => 'admin_sql');
+        -- Without a row for any type and currency, some orders at that status cannot be cancelled
+        -- any more (nor their waiting requests decided): say so, as the approval checks do.
+        IF NOT EXISTS (SELECT 1 FROM orderly.cancellation_policies x
+                       WHERE x.status = p.status AND x.order_type IS NULL AND x.currency IS NULL) THEN
+            RAISE NOTICE 'orders at % are cancelled only where a row applies: %', p.status,
+                coalesce((SELECT string_agg(coalesce(x.order_type, 'any type') || ' in ' || coalesce(x.currency, 'any currency'), ', ' ORDER BY x.id)
+                          FROM orderly.cancellation_policies x WHERE x.status = p.status), 'none, so no order at ' || p.status || ' can be cancelled');
+        END IF;
     END IF;
     RETURN p.id IS NOT NULL;
 END

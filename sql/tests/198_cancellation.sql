@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(125);
+SELECT plan(129);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -415,7 +415,7 @@ SELECT is(admin.set_cancellation_policy('in_production', 30, 'order_value', 0, N
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, fee_fixed => 10) $$, 'OL400',
                  'a fixed fee, a minimum or a maximum is an amount: give its currency', 'amounts need a currency');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('draft', 5) $$, 'OL409',
-                 'an order that is draft is not cancelled (only submitted, pending_approval, approved, in_production, ready, partially_shipped)',
+                 'an order that is draft is not cancelled (only submitted, pending_approval, approved, in_production, ready, partially_shipped; and at shipped its services not yet performed)',
                  'a row for a status no order is cancelled from (it would never be read) is refused');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('on_hold', 1) $$, 'OL409',
                  'an order on hold is charged by the row of the status it was held from: set that one', 'nor for on_hold, whose row is never read');
@@ -432,6 +432,17 @@ SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, note => E'r
                  'a note with a direction override is refused');
 SELECT ok(admin.remove_cancellation_policy('in_production', 'custom'), 'admin.remove_cancellation_policy');
 SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.cancellation_policies WHERE order_type = 'custom'), 'the row is gone');
+SELECT is(admin.set_cancellation_policy('shipped', 0, approval_role => 'sales_manager') ->> 'status', 'shipped',
+          'the shipped row (services not yet performed) is set like any other');
+-- Without its row for every currency, an order in another one is told which rows there are.
+INSERT INTO orderly.products (code, name, kind, base_price, currency) VALUES ('US1', 'US gadget', 'goods', 10, 'USD');
+INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, 'US1-1', 10 FROM orderly.products WHERE code = 'US1';
+INSERT INTO ids VALUES ('usd', test.submitted('rita', test.id('acme'), '[{"sku":"US1-1","qty":1}]'));
+SELECT ok(admin.remove_cancellation_policy('ready'), 'the row of ready for every currency removed (the EUR one is left)');
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"quote":true}') $$, test.id('usd')), 'OL409',
+                 format('order %s is ready: the cancellation policy''s rows for that status (any type in EUR) are for other orders than a standard order in USD, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)', test.id('usd')),
+                 'an order in USD is told which rows there are and what to do');
+SELECT is(admin.set_cancellation_policy('ready', 5, note => 'Released to the warehouse: restocking') ->> 'currency', NULL, 'and the row comes back');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
