@@ -72,6 +72,12 @@ BEGIN
         RAISE EXCEPTION 'tracking_url_template must be an https:// URL containing {tracking_no} (no quotes, spaces or angle brackets)'
             USING ERRCODE = 'OL400';
     END IF;
+    -- https://www.dhl.com@evil.example/… goes to evil.example while a reader of the e-mail sees
+    -- dhl.com: no user or password before the host.
+    IF v_template <> '' AND substring(v_template FROM '^https://([^/?#]*)') LIKE '%@%' THEN
+        RAISE EXCEPTION 'tracking_url_template may not hold a user or password before its host ("@"): it would hide the host it goes to'
+            USING ERRCODE = 'OL400';
+    END IF;
     SELECT orderly.carrier_doc(x) INTO v_before FROM orderly.carriers x WHERE x.code = v_code FOR UPDATE;
     INSERT INTO orderly.carriers AS x (code, name, tracking_url_template, active)
     VALUES (v_code, v_name, nullif(v_template, ''), coalesce(set_carrier.active, true))

@@ -6,7 +6,7 @@
 -- PICK LIST's open quantities, order.ready_to_ship, audit rows, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(73);
+SELECT plan(75);
 
 DO $$
 BEGIN
@@ -54,6 +54,11 @@ SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'https://x/{tracking_
                  'a template that would break out of a link in a customer''s e-mail is refused');
 SELECT is(admin.set_carrier('ups2', 'UPS', 'https://www.ups.com/track?loc=en_US&tracknum={tracking_no}&requester=ST/') ->> 'code', 'ups2',
           'query strings and paths are fine');
+SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'https://gls-group.com@evil.example/{tracking_no}') $$, 'OL400',
+                 'tracking_url_template may not hold a user or password before its host ("@"): it would hide the host it goes to',
+                 'a user before the host (the link would go to evil.example, reading as gls-group.com) is refused');
+SELECT is(admin.set_carrier('ups3', 'UPS', 'https://www.ups.com/track/{tracking_no}?by=ops@ups.com') ->> 'code', 'ups3',
+          'an @ after the host is fine');
 SELECT throws_ok($$ SELECT admin.set_carrier('gls', 'GLS', 'https://gls-group.com/track') $$, 'OL400', NULL,
                  'and contain {tracking_no}');
 SELECT is(admin.set_carrier('gls', 'GLS', NULL, false) ->> 'active', 'false', 'set_carrier changes a carrier (here: inactive)');
