@@ -448,7 +448,7 @@ BEGIN
     END IF;
     IF set_exchange_rate.rate IS NULL OR set_exchange_rate.rate <= 0 OR set_exchange_rate.rate >= 1e9
        OR scale(set_exchange_rate.rate) > 10 THEN
-        RAISE EXCEPTION 'rate must be what one % is worth in %: a number above 0 with at most 10 decimals', v_cur, v_base
+        RAISE EXCEPTION 'rate must be what one % is worth in %: above 0 and below 1 000 000 000, with at most 10 decimals', v_cur, v_base
             USING ERRCODE = 'OL400';
     END IF;
     SELECT r.rate INTO v_before FROM orderly.exchange_rates r WHERE r.currency = v_cur AND r.base = v_base FOR UPDATE;

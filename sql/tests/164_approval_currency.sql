@@ -46,11 +46,11 @@ SELECT is((SELECT currency FROM admin.approval_settings), 'EUR', 'approvals are 
 SELECT is(orderly.approval_value(12.34, 'EUR'), 12.34, 'an amount in the approval currency is itself');
 SELECT is(orderly.approval_value(1000, 'USD'), NULL, 'no rate: the value is unknown');
 SELECT throws_ok($$ SELECT admin.set_exchange_rate('USD', 0) $$, 'OL400',
-                 'rate must be what one USD is worth in EUR: a number above 0 with at most 10 decimals', 'a rate of 0');
+                 'rate must be what one USD is worth in EUR: above 0 and below 1 000 000 000, with at most 10 decimals', 'a rate of 0');
 SELECT throws_ok($$ SELECT admin.set_exchange_rate('USD', -1) $$, 'OL400',
-                 'rate must be what one USD is worth in EUR: a number above 0 with at most 10 decimals', 'a negative rate');
+                 'rate must be what one USD is worth in EUR: above 0 and below 1 000 000 000, with at most 10 decimals', 'a negative rate');
 SELECT throws_ok($$ SELECT admin.set_exchange_rate('USD', NULL) $$, 'OL400',
-                 'rate must be what one USD is worth in EUR: a number above 0 with at most 10 decimals', 'no rate');
+                 'rate must be what one USD is worth in EUR: above 0 and below 1 000 000 000, with at most 10 decimals', 'no rate');
 SELECT throws_ok($$ SELECT admin.set_exchange_rate('EUR', 1) $$, 'OL400', 'approvals are in EUR: it needs no rate',
                  'the approval currency itself');
 SELECT throws_ok($$ SELECT admin.set_exchange_rate('XYZ', 1) $$, 'OL400',
