@@ -174,9 +174,21 @@ DECLARE
 BEGIN
     PERFORM orderly.check_rule_fields(create_approval_rule.name, create_approval_rule.order_types,
                                       create_approval_rule.min_total, create_approval_rule.max_total);
+    -- As change_approval_rule: a NULL priority is a mistake, not 0.
+    IF create_approval_rule.priority IS NULL THEN
+        RAISE EXCEPTION 'priority must be a number (0 when left out)' USING ERRCODE = 'OL400';
+    END IF;
+    -- Names are matched as written; "large orders" beside "Large orders" would be two rules an
+    -- admin reads as one.
+    IF EXISTS (SELECT 1 FROM orderly.approval_rules x WHERE lower(x.name) = lower(btrim(create_approval_rule.name))
+                                                        AND x.name <> btrim(create_approval_rule.name)) THEN
+        RAISE EXCEPTION 'approval rule "%" exists already as "%"', orderly.for_message(btrim(create_approval_rule.name)),
+            (SELECT x.name FROM orderly.approval_rules x WHERE lower(x.name) = lower(btrim(create_approval_rule.name)) LIMIT 1)
+            USING ERRCODE = 'OL409';
+    END IF;
     INSERT INTO orderly.approval_rules (name, order_types, min_total, max_total, priority)
     VALUES (btrim(create_approval_rule.name), orderly.check_order_types(create_approval_rule.order_types),
-            create_approval_rule.min_total, create_approval_rule.max_total, coalesce(create_approval_rule.priority, 0))
+            create_approval_rule.min_total, create_approval_rule.max_total, create_approval_rule.priority)
     ON CONFLICT ON CONSTRAINT approval_rules_name_key DO NOTHING
     RETURNING id INTO v_id;
     IF v_id IS NULL THEN

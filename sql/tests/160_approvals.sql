@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(179);
+SELECT plan(181);
 
 DO $$
 BEGIN
@@ -101,6 +101,10 @@ SELECT throws_ok($$ SELECT admin.create_approval_rule('Odd', ARRAY['weird'], NUL
 SELECT throws_ok($$ SELECT admin.create_approval_rule('Odd', ARRAY['standard'], 10, 5, 1) $$, 'OL400', 'min_total must not be above max_total',
                  'min above max is refused');
 SELECT throws_ok($$ SELECT admin.create_approval_rule('Large orders', ARRAY['standard'], NULL, NULL, 1) $$, 'OL409', NULL, 'rule names are unique');
+SELECT throws_ok($$ SELECT admin.create_approval_rule('large ORDERS', ARRAY['standard'], NULL, NULL, 1) $$, 'OL409',
+                 'approval rule "large ORDERS" exists already as "Large orders"', 'in any case');
+SELECT throws_ok($$ SELECT admin.create_approval_rule('Odd', ARRAY['standard'], NULL, NULL, NULL) $$, 'OL400',
+                 'priority must be a number (0 when left out)', 'a NULL priority is refused, as by change_approval_rule');
 SELECT throws_ok($$ SELECT admin.add_approval_step('Nope', 1, 'sales_manager', '1 day') $$, 'OL404', NULL, 'an unknown rule');
 SELECT throws_ok($$ SELECT admin.create_approval_rule(E'Large \u202Esredro', ARRAY['standard'], NULL, NULL, 1) $$, 'OL400', NULL,
                  'a rule name with a direction override is refused');
