@@ -683,6 +683,10 @@ AS $$
 DECLARE
     v_id bigint;
 BEGIN
+    -- The transaction's id before the row's: the analytics refresh takes a missing audit id for
+    -- one a running transaction holds, and a transaction id drawn after it saw the gap for newer
+    -- than the holder's (R__200_analytics.sql, as the event feed's, R__050).
+    PERFORM pg_current_xact_id();
     INSERT INTO orderly.audit_log (actor_user_id, actor_kind, action, entity, entity_id, before, after)
     VALUES (audit.actor_user_id, audit.actor_kind, audit.action, audit.entity, audit.entity_id, audit.before, audit.after)
     RETURNING id INTO v_id;

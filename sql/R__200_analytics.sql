@@ -10,7 +10,10 @@
 -- default) or pg_cron — recomputes the days, customers and months touched by what changed since
 -- its last run: the orders and customers named in the audit log since then (every change writes
 -- one, in its own transaction), less a margin for transactions that were still running
--- (analytics_settings.refresh_margin; their rows carry their start time). Recomputing a day is
+-- (analytics_settings.refresh_margin; their rows carry their start time), and, for transactions
+-- longer than the margin, every audit row after the last id a run saw and the ids it found
+-- missing below it once they commit (V043: the gaps, kept as the event feed keeps them, R__050;
+-- orderly.audit takes its transaction id before its row's id for it). Recomputing a day is
 -- idempotent, so looking at a change twice costs a little time and nothing else. The orders'
 -- transactions pay nothing for it beyond one index on the status history's time.
 --
@@ -203,6 +206,13 @@ DECLARE
     -- The first day after this backfill run's days.
     v_end       date;
     v_per_run   integer;
+    -- Audit rows since the last run by id, and the gaps (V043).
+    v_seen      bigint;
+    v_new_gaps  bigint[];
+    v_gaps      jsonb;
+    v_xmin      xid8;
+    v_horizon   text;
+    v_late      bigint[];
 BEGIN
     -- "orde", "anal": one refresh at a time across servers; a second caller has nothing to add.
     IF NOT pg_try_advisory_xact_lock(x'6f726465'::integer, x'616e616c'::integer) THEN
@@ -253,11 +263,48 @@ BEGIN
         END IF;
     ELSE
         v_to := v_now;
-        v_orders := ARRAY(SELECT DISTINCT a.entity_id::bigint FROM orderly.audit_log a
-                          WHERE a.at > v_from AND a.at <= v_now AND a.entity = 'order' AND a.entity_id ~ '^[0-9]+$');
-        -- A customer whose region or segment changed moves its sales: every day it ordered on.
-        v_moved := ARRAY(SELECT DISTINCT a.entity_id::bigint FROM orderly.audit_log a
-                         WHERE a.at > v_from AND a.at <= v_now AND a.entity = 'customer' AND a.entity_id ~ '^[0-9]+$');
+        -- Before anything here writes (this transaction has no id yet): in one snapshot, the
+        -- newest audit id and the ids missing since the last run's (held by transactions still
+        -- running, or rolled back); then, in one snapshot, the old gaps that have committed since
+        -- and the oldest transaction still running; then a transaction id, drawn after both, as
+        -- the horizon of the new gaps: newer than any transaction holding one.
+        IF st.audit_seen_id IS NULL THEN
+            -- The first incremental run: from the newest row on, with the ids missing among the
+            -- 10 000 before it (as the event feed starts, api.event_start).
+            WITH m AS (SELECT coalesce(max(a.id), 0) AS last_id FROM orderly.audit_log a)
+            SELECT m.last_id, ARRAY(SELECT g FROM generate_series(greatest(m.last_id - 9999, 1), m.last_id) g
+                                    WHERE NOT EXISTS (SELECT 1 FROM orderly.audit_log a WHERE a.id = g) ORDER BY g)
+            INTO v_seen, v_new_gaps
+            FROM m;
+        ELSE
+            SELECT coalesce(max(x.id), st.audit_seen_id), coalesce(array_agg(g ORDER BY g) FILTER (WHERE g IS NOT NULL), '{}')
+            INTO v_seen, v_new_gaps
+            FROM (SELECT a.id, lag(a.id, 1, st.audit_seen_id) OVER (ORDER BY a.id) AS before
+                  FROM orderly.audit_log a WHERE a.id > st.audit_seen_id) x
+            LEFT JOIN LATERAL generate_series(x.before + 1, x.id - 1) g ON true;
+        END IF;
+        SELECT ARRAY(SELECT a.id FROM orderly.audit_log a WHERE a.id = ANY (ARRAY(SELECT k::bigint FROM jsonb_object_keys(st.audit_gaps) k))),
+               pg_snapshot_xmin(pg_current_snapshot())
+        INTO v_late, v_xmin;
+        v_horizon := CASE WHEN cardinality(v_new_gaps) > 0 THEN pg_current_xact_id()::text END;
+        -- Kept: the old gaps still open whose holder may still commit, and the new ones.
+        v_gaps := coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each_text(st.audit_gaps) e
+                            WHERE NOT e.key::bigint = ANY (v_late) AND e.value::xid8 > v_xmin), '{}')
+                  || coalesce((SELECT jsonb_object_agg(g::text, v_horizon) FROM unnest(v_new_gaps) g), '{}');
+        -- The orders and customers of this run's audit rows: the time window, those after the
+        -- last id seen, the late ones. A customer whose region or segment changed moves its
+        -- sales: every day it ordered on.
+        SELECT coalesce(array_agg(DISTINCT r.entity_id::bigint) FILTER (WHERE r.entity = 'order'), '{}'),
+               coalesce(array_agg(DISTINCT r.entity_id::bigint) FILTER (WHERE r.entity = 'customer'), '{}')
+        INTO v_orders, v_moved
+        FROM (SELECT a.entity, a.entity_id FROM orderly.audit_log a WHERE a.at > v_from AND a.at <= v_now
+              UNION
+              SELECT a.entity, a.entity_id FROM orderly.audit_log a WHERE a.id > st.audit_seen_id AND a.id <= v_seen
+              UNION
+              SELECT a.entity, a.entity_id FROM orderly.audit_log a WHERE a.id = ANY (v_late)) r
+        WHERE r.entity IN ('order', 'customer') AND r.entity_id ~ '^[0-9]+$';
+        st.audit_seen_id := v_seen;
+        st.audit_gaps := v_gaps;
         v_customers := ARRAY(SELECT o.customer_id FROM orderly.orders o WHERE o.id = ANY (v_orders) UNION SELECT unnest(v_moved));
         v_days := ARRAY(SELECT DISTINCT (o.created_at AT TIME ZONE 'UTC')::date FROM orderly.orders o
                         WHERE o.id = ANY (v_orders) OR o.customer_id = ANY (v_moved));
@@ -303,6 +350,7 @@ BEGIN
     SET refreshed_to = v_to,
         backfill_started_at = st.backfill_started_at, backfill_next = st.backfill_next,
         backfill_customer_next = st.backfill_customer_next,
+        audit_seen_id = st.audit_seen_id, audit_gaps = st.audit_gaps,
         last_run_at = v_started,
         last_duration_ms = (extract(epoch FROM clock_timestamp() - v_started) * 1000)::integer,
         last_orders = cardinality(v_orders), last_days = cardinality(v_days), last_customers = cardinality(v_customers);
