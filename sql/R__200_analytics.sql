@@ -1025,3 +1025,113 @@ SELECT orderly.register_command('REPORT', 'api.report', 'report.read',
     -- Figures over every customer: never a customer's, whatever an admin marks report.read.
     staff_only => 'reports cover every customer: they are for staff',
     summary    => 'A report (sales, products, slow_movers, customers, rfm, stages, on_time, cancellations, receivables), one data line per row; REPORT alone lists them with their arguments.');
+
+-- Admins in SQL: the RFM segment rules and the analytics settings ---------------------------------------------
+
+-- A segment rule, created or replaced whole (what is not given is the default: any score, 1 to 5).
+-- The views name segments at read time, so a change shows at once.
+CREATE OR REPLACE FUNCTION admin.set_rfm_segment(name text, priority integer, description text,
+                                                r_min integer DEFAULT 1, r_max integer DEFAULT 5,
+                                                f_min integer DEFAULT 1, f_max integer DEFAULT 5,
+                                                m_min integer DEFAULT 1, m_max integer DEFAULT 5) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_name   text := lower(btrim(set_rfm_segment.name));
+    v_before jsonb;
+    g        orderly.rfm_segments;
+BEGIN
+    IF v_name IS NULL OR v_name !~ '^[a-z][a-z_]{1,31}$' THEN
+        RAISE EXCEPTION 'a segment name is 2 to 32 lowercase letters or "_", starting with a letter' USING ERRCODE = 'OL400';
+    END IF;
+    IF priority IS NULL THEN
+        RAISE EXCEPTION 'priority must be given (lower is tried first)' USING ERRCODE = 'OL400';
+    END IF;
+    IF nullif(btrim(description), '') IS NULL OR NOT orderly.shows_on_one_line(description) OR length(description) > 200 THEN
+        RAISE EXCEPTION 'description must be 1 to 200 characters on one line' USING ERRCODE = 'OL400';
+    END IF;
+    IF NOT (1 <= r_min AND r_min <= r_max AND r_max <= 5 AND 1 <= f_min AND f_min <= f_max AND f_max <= 5
+            AND 1 <= m_min AND m_min <= m_max AND m_max <= 5) THEN
+        RAISE EXCEPTION 'each score range is from 1 to 5, its minimum not above its maximum' USING ERRCODE = 'OL400';
+    END IF;
+    IF EXISTS (SELECT 1 FROM orderly.rfm_segments x WHERE x.priority = set_rfm_segment.priority AND x.name <> v_name) THEN
+        RAISE EXCEPTION 'priority % is segment %''s: give another', priority,
+            (SELECT x.name FROM orderly.rfm_segments x WHERE x.priority = set_rfm_segment.priority) USING ERRCODE = 'OL409';
+    END IF;
+    SELECT to_jsonb(x) INTO v_before FROM orderly.rfm_segments x WHERE x.name = v_name FOR UPDATE;
+    INSERT INTO orderly.rfm_segments AS x (name, priority, r_min, r_max, f_min, f_max, m_min, m_max, description)
+    VALUES (v_name, priority, r_min, r_max, f_min, f_max, m_min, m_max, btrim(description))
+    ON CONFLICT ON CONSTRAINT rfm_segments_pkey DO UPDATE
+    SET priority = excluded.priority, r_min = excluded.r_min, r_max = excluded.r_max, f_min = excluded.f_min,
+        f_max = excluded.f_max, m_min = excluded.m_min, m_max = excluded.m_max, description = excluded.description
+    RETURNING * INTO g;
+    PERFORM orderly.audit(NULL, 'rfm_segment.set', 'rfm_segment', g.name, v_before, to_jsonb(g), actor_kind => 'admin_sql');
+    RETURN to_jsonb(g);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION admin.remove_rfm_segment(name text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    g orderly.rfm_segments;
+BEGIN
+    DELETE FROM orderly.rfm_segments x WHERE x.name = lower(btrim(remove_rfm_segment.name)) RETURNING * INTO g;
+    IF g.name IS NOT NULL THEN
+        PERFORM orderly.audit(NULL, 'rfm_segment.remove', 'rfm_segment', g.name, to_jsonb(g), NULL, actor_kind => 'admin_sql');
+        -- Scores no rule holds any more have no segment: say which.
+        IF EXISTS (SELECT 1 FROM generate_series(1, 5) r, generate_series(1, 5) f, generate_series(1, 5) m
+                   WHERE NOT EXISTS (SELECT 1 FROM orderly.rfm_segments x
+                                     WHERE r BETWEEN x.r_min AND x.r_max AND f BETWEEN x.f_min AND x.f_max AND m BETWEEN x.m_min AND x.m_max)) THEN
+            RAISE NOTICE 'some scores now match no segment (their customers show none): keep a rule for every score, like needs_attention';
+        END IF;
+    END IF;
+    RETURN g.name IS NOT NULL;
+END
+$$;
+
+-- The analytics settings: what is given changes, the rest stays (audited).
+CREATE OR REPLACE FUNCTION admin.set_analytics_settings(performance_window_days integer DEFAULT NULL, slow_mover_days integer DEFAULT NULL,
+                                                       refresh_margin interval DEFAULT NULL, backfill_customers integer DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+    s        orderly.analytics_settings;
+BEGIN
+    IF performance_window_days NOT BETWEEN 1 AND 3650 OR slow_mover_days NOT BETWEEN 1 AND 3650 THEN
+        RAISE EXCEPTION 'performance_window_days and slow_mover_days are 1 to 3650 days' USING ERRCODE = 'OL400';
+    END IF;
+    IF refresh_margin NOT BETWEEN interval '1 minute' AND interval '1 day' THEN
+        RAISE EXCEPTION 'refresh_margin is 1 minute to 1 day' USING ERRCODE = 'OL400';
+    END IF;
+    IF backfill_customers NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'backfill_customers is 1 to 1 000 000' USING ERRCODE = 'OL400';
+    END IF;
+    SELECT to_jsonb(x) - 'id' INTO v_before FROM orderly.analytics_settings x FOR UPDATE;
+    UPDATE orderly.analytics_settings x
+    SET performance_window_days = coalesce(set_analytics_settings.performance_window_days, x.performance_window_days),
+        slow_mover_days = coalesce(set_analytics_settings.slow_mover_days, x.slow_mover_days),
+        refresh_margin = coalesce(set_analytics_settings.refresh_margin, x.refresh_margin),
+        backfill_customers = coalesce(set_analytics_settings.backfill_customers, x.backfill_customers)
+    RETURNING * INTO s;
+    PERFORM orderly.audit(NULL, 'analytics_settings.set', 'analytics_settings', 'analytics', v_before, to_jsonb(s) - 'id',
+                          actor_kind => 'admin_sql');
+    RETURN to_jsonb(s) - 'id';
+END
+$$;
+
+CREATE OR REPLACE VIEW admin.analytics_settings AS
+SELECT s.performance_window_days, s.slow_mover_days, s.refresh_margin, s.backfill_customers FROM orderly.analytics_settings s;
+COMMENT ON VIEW admin.analytics_settings IS 'The analytics settings (admin.set_analytics_settings changes them)';
+GRANT SELECT ON admin.analytics_settings TO orderly_admin;
+
+COMMENT ON FUNCTION admin.set_rfm_segment(text, integer, text, integer, integer, integer, integer, integer, integer) IS
+    'Create or replace an RFM segment rule: name, priority (lower tried first), description, score ranges 1 to 5 (audited)';
+COMMENT ON FUNCTION admin.remove_rfm_segment(text) IS 'Remove an RFM segment rule (audited); a NOTICE when some scores then match none';
+COMMENT ON FUNCTION admin.set_analytics_settings(integer, integer, interval, integer) IS
+    'Change the analytics settings given: the product performance window, what a slow mover is, the refresh margin, the customers per backfill run (audited)';

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(90);
+SELECT plan(98);
 
 DO $$
 BEGIN
@@ -440,6 +440,28 @@ SELECT is((SELECT string_agg(action || ' ' || entity || ' ' || coalesce(before -
           (SELECT format('bi_login.create bi_login %1$s, bi_login.password bi_login %1$s, bi_login.drop bi_login %1$s', name) FROM bi),
           'creation, new password and removal are audited, each naming the login and no password');
 DROP ROLE bi_test_staff;
+
+-- Admins change the RFM segment rules and the analytics settings in SQL (orderly_admin has no
+-- rights on the tables).
+SET LOCAL ROLE orderly_admin;
+SELECT is(admin.set_rfm_segment('whales', 5, 'Spend the most, whatever else', m_min => 5) ->> 'priority', '5',
+          'admin.set_rfm_segment adds a rule');
+SELECT throws_ok($$ SELECT admin.set_rfm_segment('twins', 5, 'x') $$, 'OL409', 'priority 5 is segment whales''s: give another',
+                 'two rules never share a priority');
+SELECT throws_ok($$ SELECT admin.set_rfm_segment('odd', 6, 'x', r_min => 4, r_max => 2) $$, 'OL400',
+                 'each score range is from 1 to 5, its minimum not above its maximum', 'a range upside down is refused');
+RESET ROLE;
+SELECT is((SELECT name FROM analytics.rfm_segments WHERE name = 'whales'), 'whales', 'the BI view shows it at once');
+SET LOCAL ROLE orderly_admin;
+SELECT ok(admin.remove_rfm_segment('whales'), 'admin.remove_rfm_segment');
+SELECT is(admin.set_analytics_settings(slow_mover_days => 30) ->> 'slow_mover_days', '30', 'admin.set_analytics_settings changes what is given');
+SELECT throws_ok($$ SELECT admin.set_analytics_settings(refresh_margin => interval '0') $$, 'OL400', 'refresh_margin is 1 minute to 1 day',
+                 'and refuses what is out of range');
+RESET ROLE;
+SELECT is((SELECT string_agg(action, ',' ORDER BY id) FROM orderly.audit_log WHERE action IN ('rfm_segment.set', 'rfm_segment.remove', 'analytics_settings.set')
+             AND actor_kind = 'admin_sql'),
+          'rfm_segment.set,rfm_segment.remove,analytics_settings.set', 'each change audited as the admin''s');
+UPDATE orderly.analytics_settings SET slow_mover_days = 3650;
 
 -- A partly cancelled line counts exactly what the order still counts: 4 at 79.96 + 15.19 tax, 2
 -- cancelled (worth 47.58) leave 47.57; net and tax rounded each alone made 39.98 + 7.60 = 47.58.
