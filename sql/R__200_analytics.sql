@@ -439,7 +439,8 @@ WHERE p.active OR x.product_id IS NOT NULL;
 CREATE OR REPLACE VIEW analytics.slow_movers AS
 SELECT k.code AS sku, p.code AS product, p.name AS product_name, k.stock_on_hand, k.stock_reserved,
        sold.last_sold_on,
-       st.slow_mover_days AS days_without_sale
+       -- Since its last sale, or, never sold, since it was created.
+       (now() AT TIME ZONE 'UTC')::date - coalesce(sold.last_sold_on, (k.created_at AT TIME ZONE 'UTC')::date) AS days_without_sale
 FROM orderly.skus k
 JOIN orderly.products p ON p.id = k.product_id
 CROSS JOIN orderly.analytics_settings st
@@ -447,8 +448,9 @@ CROSS JOIN orderly.analytics_settings st
 CROSS JOIN LATERAL (SELECT greatest((SELECT max(s.day) FROM orderly.sales_day_lines s WHERE s.sku_id = k.id),
                                     (SELECT max(s.day) FROM orderly.bundle_items b JOIN orderly.sales_day_lines s ON s.product_id = b.bundle_product_id
                                      WHERE b.sku_id = k.id)) AS last_sold_on) sold
+-- A SKU younger than the threshold has not had the time to be slow: not one created minutes ago.
 WHERE k.stock_on_hand > 0
-  AND (sold.last_sold_on IS NULL OR sold.last_sold_on <= (now() AT TIME ZONE 'UTC')::date - st.slow_mover_days);
+  AND coalesce(sold.last_sold_on, (k.created_at AT TIME ZONE 'UTC')::date) <= (now() AT TIME ZONE 'UTC')::date - st.slow_mover_days;
 
 CREATE OR REPLACE VIEW analytics.customer_behaviour AS
 SELECT c.id AS customer_id, c.name AS customer_name, coalesce(c.region, 'unknown') AS region, c.segment, x.currency,
@@ -657,14 +659,14 @@ COMMENT ON COLUMN analytics.product_performance.top_rank IS '1 = best seller by 
 COMMENT ON COLUMN analytics.product_performance.bottom_rank IS '1 = worst seller by net in its currency';
 COMMENT ON COLUMN analytics.product_performance.since IS 'First day of the window';
 
-COMMENT ON VIEW analytics.slow_movers IS 'SKUs with stock on hand and no sale, on their own or in a bundle, for analytics_settings.slow_mover_days days (60 by default)';
+COMMENT ON VIEW analytics.slow_movers IS 'SKUs with stock on hand and no sale, on their own or in a bundle, for analytics_settings.slow_mover_days days (60 by default), counted from their creation when never sold';
 COMMENT ON COLUMN analytics.slow_movers.sku IS 'SKU code';
 COMMENT ON COLUMN analytics.slow_movers.product IS 'Product code';
 COMMENT ON COLUMN analytics.slow_movers.product_name IS 'Product name';
 COMMENT ON COLUMN analytics.slow_movers.stock_on_hand IS 'Units on hand';
 COMMENT ON COLUMN analytics.slow_movers.stock_reserved IS 'Units reserved by open orders';
 COMMENT ON COLUMN analytics.slow_movers.last_sold_on IS 'Last day it sold (NULL: never)';
-COMMENT ON COLUMN analytics.slow_movers.days_without_sale IS 'The slow-mover threshold in days';
+COMMENT ON COLUMN analytics.slow_movers.days_without_sale IS 'Days since its last sale (never sold: since it was created)';
 
 COMMENT ON VIEW analytics.customer_behaviour IS 'How each customer buys, per currency, over its orders that count as sales';
 COMMENT ON COLUMN analytics.customer_behaviour.customer_id IS 'Customer';

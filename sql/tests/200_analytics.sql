@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(98);
+SELECT plan(100);
 
 DO $$
 BEGIN
@@ -220,7 +220,11 @@ UPDATE orderly.products SET active = false WHERE code IN ('P2', 'P9');
 SELECT set_eq($$ SELECT product FROM analytics.product_performance $$, ARRAY['P1', 'P2', 'P4'],
               'a product taken off sale stays while it sold in the window (as in REPORT products); one that did not goes');
 UPDATE orderly.products SET active = true WHERE code IN ('P2', 'P9');
+SELECT is_empty($$ SELECT sku FROM analytics.slow_movers $$, 'a SKU created today is no slow mover, sold or not');
+UPDATE orderly.skus SET created_at = '2010-01-01' WHERE code LIKE 'P%';
 SELECT set_eq($$ SELECT sku FROM analytics.slow_movers $$, ARRAY['P9-1'], 'slow_movers: stock and no sale in the window');
+SELECT is((SELECT days_without_sale FROM analytics.slow_movers WHERE sku = 'P9-1'), (now() AT TIME ZONE 'UTC')::date - date '2010-01-01',
+          'days_without_sale: since it was created, never sold');
 
 -- REPORT --------------------------------------------------------------------------------------------------------
 
