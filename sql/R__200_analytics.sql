@@ -410,12 +410,14 @@ per_product AS (
     FROM orderly.sales_day_lines s
     GROUP BY 1, 2, 3
 )
-SELECT x.month, a.code AS category, a.name AS category_name, (a.parent_id IS NULL) AS top_level, x.currency,
+-- Products without a category are a row of their own (category NULL), so that the top-level rows
+-- add up to all sales.
+SELECT x.month, a.code AS category, coalesce(a.name, 'Uncategorised') AS category_name, (a.parent_id IS NULL) AS top_level, x.currency,
        sum(x.units)::bigint AS units, sum(x.gross) AS gross, sum(x.discount) AS discount, sum(x.net) AS net, sum(x.tax) AS tax
 FROM per_product x
 JOIN orderly.products p ON p.id = x.product_id
-JOIN tree t ON t.category_id = p.category_id
-JOIN orderly.categories a ON a.id = t.ancestor_id
+LEFT JOIN tree t ON t.category_id = p.category_id
+LEFT JOIN orderly.categories a ON a.id = t.ancestor_id
 GROUP BY x.month, a.code, a.name, a.parent_id, x.currency;
 
 CREATE OR REPLACE VIEW analytics.product_performance AS
@@ -635,9 +637,9 @@ COMMENT ON COLUMN analytics.sales_orders_daily.net IS 'Net sales before tax';
 COMMENT ON COLUMN analytics.sales_orders_daily.tax IS 'Tax';
 COMMENT ON COLUMN analytics.sales_orders_daily.average_order_value IS 'net / orders: average order value before tax';
 
-COMMENT ON VIEW analytics.sales_by_category IS 'Sales per month and category, each category with everything under it in the category tree (its own products and those of its descendants)';
+COMMENT ON VIEW analytics.sales_by_category IS 'Sales per month and category, each category with everything under it in the category tree (its own products and those of its descendants); products without a category in a row of their own (category NULL, Uncategorised), so that the top-level rows add up to all sales';
 COMMENT ON COLUMN analytics.sales_by_category.month IS 'First day of the month';
-COMMENT ON COLUMN analytics.sales_by_category.category IS 'Category code';
+COMMENT ON COLUMN analytics.sales_by_category.category IS 'Category code (NULL: products without a category)';
 COMMENT ON COLUMN analytics.sales_by_category.category_name IS 'Category name';
 COMMENT ON COLUMN analytics.sales_by_category.top_level IS 'Whether the category has no parent';
 COMMENT ON COLUMN analytics.sales_by_category.currency IS 'Currency of the amounts';
@@ -837,15 +839,16 @@ BEGIN
                        sum(s.net) AS net, sum(s.tax) AS tax
                 FROM orderly.sales_day_lines s WHERE s.day BETWEEN v_from AND v_to GROUP BY 1, 2)
             SELECT c.doc FROM (
-                SELECT json_build_object('key', a.code, 'category', a.code, 'category_name', a.name, 'top_level', a.parent_id IS NULL,
+                SELECT json_build_object('key', a.code, 'category', a.code, 'category_name', coalesce(a.name, 'Uncategorised'),
+                                         'top_level', a.parent_id IS NULL,
                                          'currency', x.currency, 'units', sum(x.units), 'gross', sum(x.gross),
                                          'discount', sum(x.discount), 'net', sum(x.net), 'tax', sum(x.tax)) AS doc,
                        x.currency, sum(x.net) AS net, a.code,
                        row_number() OVER (PARTITION BY x.currency ORDER BY sum(x.net) DESC, a.code) AS n
                 FROM per_product x
                 JOIN orderly.products p ON p.id = x.product_id
-                JOIN tree t ON t.category_id = p.category_id
-                JOIN orderly.categories a ON a.id = t.ancestor_id
+                LEFT JOIN tree t ON t.category_id = p.category_id
+                LEFT JOIN orderly.categories a ON a.id = t.ancestor_id
                 GROUP BY a.code, a.name, a.parent_id, x.currency) c
             WHERE c.n <= v_limit
             ORDER BY c.currency, c.net DESC, c.code;

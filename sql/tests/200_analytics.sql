@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(100);
+SELECT plan(102);
 
 DO $$
 BEGIN
@@ -306,6 +306,11 @@ SELECT api.refresh_analytics(now() + interval '3 minutes') IS NOT NULL;
 SELECT is((SELECT orders || ' ' || average_order_value FROM analytics.sales_weekly WHERE product = 'P5'), '1 100.00',
           'an order with two SKUs of one product counts once for the product, its average order value whole');
 SELECT is((SELECT orders FROM analytics.product_performance WHERE product = 'P5'), 1::bigint, 'product_performance too');
+SELECT is((SELECT category_name || ' ' || net FROM analytics.sales_by_category WHERE month = '2026-05-01' AND currency = 'EUR' AND category IS NULL),
+          'Uncategorised 120.00', 'sales_by_category: products without a category in a row of their own');
+SELECT is((SELECT sum(net) FROM analytics.sales_by_category WHERE month = '2026-05-01' AND currency = 'EUR' AND top_level),
+          (SELECT sum(net) FROM analytics.sales_monthly WHERE month = '2026-05-01' AND currency = 'EUR'),
+          'so that the top-level rows add up to the month''s sales');
 SELECT is((SELECT array_agg(sku || ' ' || orders ORDER BY sku) FROM analytics.sales_daily WHERE product = 'P5'), ARRAY['P5-A 1', 'P5-B 1'],
           'sales_daily per SKU: the order had each');
 SELECT is_empty($$ SELECT sku FROM analytics.slow_movers $$, 'a SKU sold inside a bundle is not a slow mover');
