@@ -741,7 +741,9 @@ SELECT c.code AS currency,
        CASE WHEN c.code = s.currency THEN 1 ELSE r.rate END AS rate,
        r.updated_at,
        EXISTS (SELECT 1 FROM orderly.products p WHERE p.currency = c.code AND p.active) AS priced_in,
-       (SELECT count(*) FROM orderly.orders o WHERE o.status = 'pending_approval' AND o.currency = c.code) AS orders_awaiting_approval
+       -- A pending step: the order's first approval, or a change's round on an approved order.
+       (SELECT count(DISTINCT a.order_id) FROM orderly.order_approvals a JOIN orderly.orders o ON o.id = a.order_id
+        WHERE a.status = 'pending' AND o.currency = c.code) AS orders_awaiting_approval
 FROM orderly.currencies c
 CROSS JOIN orderly.approval_settings s
 LEFT JOIN orderly.exchange_rates r ON r.currency = c.code AND r.base = s.currency

@@ -653,7 +653,7 @@ COMMENT ON VIEW analytics.product_performance IS 'Every active product (and any 
 COMMENT ON COLUMN analytics.product_performance.product IS 'Product code';
 COMMENT ON COLUMN analytics.product_performance.product_name IS 'Product name';
 COMMENT ON COLUMN analytics.product_performance.category IS 'Category code';
-COMMENT ON COLUMN analytics.product_performance.currency IS 'Currency (NULL: no sale in the window)';
+COMMENT ON COLUMN analytics.product_performance.currency IS 'Currency of the sales (no sale in the window: the product''s own)';
 COMMENT ON COLUMN analytics.product_performance.orders IS 'Orders in the window';
 COMMENT ON COLUMN analytics.product_performance.units IS 'Units sold in the window';
 COMMENT ON COLUMN analytics.product_performance.net IS 'Net sales in the window, before tax';

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(186);
+SELECT plan(187);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -143,6 +143,9 @@ SELECT is(pg_temp.header('b') || ' ' || pg_temp.held(test.id('b')), 'ready v1 50
           'the order goes on as it was, holding what the change needs');
 SELECT is((SELECT doc -> 'reserved' FROM replies WHERE name = 'b1'), '{"GD-1": 7}'::jsonb, 'the reply says what the change holds');
 SELECT is(pg_temp.told('approval.requested', test.id('b')), ARRAY['sam'], 'the sales manager is asked');
+SELECT is((SELECT orders_awaiting_approval FROM admin.exchange_rates WHERE currency = 'EUR'),
+          (SELECT count(*) FROM orderly.orders WHERE status = 'pending_approval' AND currency = 'EUR') + 1,
+          'admin.exchange_rates counts the ready order whose change awaits approval too');
 SELECT is((SELECT total FROM analytics.pending_approvals WHERE order_id = test.id('b')), 1200.00,
           'analytics.pending_approvals shows the total the change''s round is judged by, not the order''s old one');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'b', '[{"action":"requested_date","date":"%s"}]') $$, current_date + 365),
