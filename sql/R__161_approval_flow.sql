@@ -808,7 +808,13 @@ AS $$
 BEGIN
     RETURN QUERY
     SELECT a.order_id, o.status, o.type, (s.subject).total, o.currency, a.change_id, r.name, a.round, a.step_no, a.steps,
-           a.role, a.escalation_role, a.escalated_at, a.pending_since, a.due_at, a.note,
+           a.role, a.escalation_role, a.escalated_at, a.pending_since, a.due_at,
+           -- Why it is stuck, as of now: the note written when the step opened (no limit covered
+           -- the order then) says nothing once someone may decide it, and too little when the
+           -- cause came later (a limit lowered, every holder locked).
+           CASE WHEN cardinality(d.names) > 0 THEN NULL
+                ELSE coalesce(a.note, 'nobody may decide it now: no unlocked holder of the role whose limit covers the order and who did not create or change it; fix that, then admin.reroute_approval')
+           END,
            cardinality(d.names) > 0, d.names
     FROM orderly.order_approvals a
     JOIN orderly.orders o ON o.id = a.order_id

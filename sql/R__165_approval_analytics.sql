@@ -88,4 +88,4 @@ COMMENT ON COLUMN analytics.pending_approvals.reminders_sent IS 'Reminders sent 
 COMMENT ON COLUMN analytics.pending_approvals.last_reminded_at IS 'When the last reminder was sent';
 COMMENT ON COLUMN analytics.pending_approvals.escalated IS 'True once the step has escalated to its escalation role';
 COMMENT ON COLUMN analytics.pending_approvals.escalated_at IS 'When the step escalated';
-COMMENT ON COLUMN analytics.pending_approvals.note IS 'Why the step may be stuck (e.g. no approval limit covers the order)';
+COMMENT ON COLUMN analytics.pending_approvals.note IS 'Why the step may have been stuck when it opened (e.g. no approval limit covered the order); admin.pending_approvals says who may decide it now';

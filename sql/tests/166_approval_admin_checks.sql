@@ -4,7 +4,7 @@
 -- (admin.reroute_approval).
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(38);
 
 DO $$
 BEGIN
@@ -95,6 +95,7 @@ SELECT admin.unlock_user('sue');
 SELECT pg_temp.submit('big', 70);
 SELECT is((SELECT rule || ' ' || role || ' ' || decidable FROM admin.pending_approvals WHERE order_id = test.id('big')),
           'Big standard by a supervisor sales_supervisor false', 'the order is routed to the step nobody may decide, and the view says so');
+SELECT ok((SELECT note LIKE 'no approval limit%' FROM admin.pending_approvals WHERE order_id = test.id('big')), 'with why');
 SELECT throws_ok(format($$ SELECT test.call('order_approve', 'sue', '{"id":%s}') $$, test.id('big')), 'OL403',
                  format('order %s total 70000.00 EUR is above the sales_supervisor limit of 10000.00 EUR for standard orders', test.id('big')),
                  'the supervisor may not approve it');
@@ -102,6 +103,12 @@ SELECT admin.change_approval_step('Big standard by a supervisor', 1, 'sales_mana
 SELECT is(pg_temp.findings(), '{}'::text[], 'the admin fixes the rule');
 SELECT is((SELECT role FROM admin.pending_approvals WHERE order_id = test.id('big')), 'sales_supervisor',
           'the round already running keeps its chain');
+-- The note is as of now: a limit raised meanwhile makes the step decidable, and the note written
+-- when it opened stuck says nothing any more.
+SELECT admin.set_approval_limit('sales_supervisor', 'standard', 100000);
+SELECT is((SELECT decidable || ' ' || coalesce(note, '-') FROM admin.pending_approvals WHERE order_id = test.id('big')), 'true -',
+          'a limit raised: decidable, and no note says it is stuck');
+SELECT admin.set_approval_limit('sales_supervisor', 'standard', 10000);
 
 -- Rerouting ---------------------------------------------------------------------------------------------
 
@@ -117,6 +124,7 @@ SELECT is((SELECT string_agg(round || ':' || step_no || ':' || status || ':' || 
 SELECT is((SELECT note FROM orderly.order_approvals WHERE order_id = test.id('big') AND round = 1),
           'rerouted by an admin: rule fixed: managers approve big standard orders', 'with the admin''s reason');
 SELECT is((SELECT decidable FROM admin.pending_approvals WHERE order_id = test.id('big')), true, 'somebody may decide it now');
+
 SELECT is((SELECT count(*)::integer FROM orderly.notifications n
            WHERE n.kind = 'approval.requested' AND (n.payload ->> 'order')::bigint = test.id('big') AND n.recipient_user_id = test.uid('mona')),
           1, 'the sales manager is told, as at submission');
