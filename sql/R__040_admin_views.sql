@@ -72,7 +72,8 @@ DROP VIEW IF EXISTS admin.audit_log;
 CREATE OR REPLACE VIEW admin.audit_log AS
 SELECT a.id, a.at,
        coalesce(a.actor_kind, CASE WHEN a.actor_user_id IS NOT NULL THEN 'user' END) AS actor_kind,
-       a.actor_user_id, a.actor_db_role, a.action, a.entity, a.entity_id, a.before, a.after
+       a.actor_user_id, a.actor_db_role, a.action, a.entity, a.entity_id, a.before, a.after,
+       (SELECT u.username FROM orderly.users u WHERE u.id = a.actor_user_id) AS actor_username
 FROM orderly.audit_log a;
 
 COMMENT ON VIEW admin.audit_log IS

@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(121);
+SELECT plan(122);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -243,5 +243,7 @@ SELECT is(test.unreadable_views('admin', 'orderly_admin'), '{}', 'orderly_admin 
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
+SELECT orderly.audit(test.uid('Dana.Smith'), 'probe.read', 'probe', '1', NULL, '{}');
+SELECT is((SELECT actor_username FROM admin.audit_log ORDER BY id DESC LIMIT 1), 'Dana.Smith', 'a user by name too (actor_username)');
 SELECT * FROM finish();
 ROLLBACK;
