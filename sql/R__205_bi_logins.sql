@@ -27,9 +27,11 @@ $$;
 REVOKE ALL ON FUNCTION orderly.audit_bi_login(text, text, jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orderly.audit_bi_login(text, text, jsonb, jsonb) TO orderly_login_maker;
 
--- A BI login is what admin.create_bi_login makes: a role that is not Orderly's or PostgreSQL's
--- own, a member of orderly_bi and of no other role, with no power of its own. Anything else
--- (a staff member's psql login, orderly_owner, a superuser) is not touched by the BI functions.
+-- A BI login is what admin.create_bi_login made (its audit row says so): a role that is not
+-- Orderly's or PostgreSQL's own, a member of orderly_bi and of no other role, with no power, no
+-- privilege granted to it directly and nothing it owns. Anything else (a staff member's psql
+-- login in orderly_bi with grants of its own, orderly_owner, a superuser) is not touched by the
+-- BI functions: a new password for it would hand an admin its rights.
 CREATE OR REPLACE FUNCTION admin.is_bi_login(name text) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
@@ -41,6 +43,12 @@ AS $$
           AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls)
           AND (SELECT array_agg(g.rolname) FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                WHERE m.member = r.oid) = ARRAY['orderly_bi']::name[]
+          -- made by admin.create_bi_login
+          AND EXISTS (SELECT 1 FROM orderly.audit_log a WHERE a.entity = 'bi_login' AND a.action = 'bi_login.create'
+                                                          AND a.entity_id = r.rolname::text)
+          -- no privilege of its own and nothing it owns, in any database (pg_shdepend)
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend d
+                          WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.refobjid = r.oid)
           -- nobody is a member of it (PostgreSQL 16 makes its creator, orderly_login_maker, one)
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles w ON w.oid = m.member
                           WHERE m.roleid = r.oid AND w.rolname <> 'orderly_login_maker'))

@@ -5,7 +5,7 @@
 -- refresh; REPORT; what the BI role may read.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(102);
+SELECT plan(104);
 
 DO $$
 BEGIN
@@ -423,6 +423,8 @@ SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.audit_log WHERE action = 'bi_login.c
 
 -- admin.bi_logins, admin.set_bi_login_password, admin.drop_bi_login: only on BI logins.
 CREATE ROLE bi_test_staff LOGIN IN ROLE orderly_bi, orderly_admin;   -- in orderly_bi and more: not a BI login
+CREATE ROLE bi_test_granted LOGIN IN ROLE orderly_bi;                 -- in orderly_bi only, but with a grant of its own
+GRANT SELECT ON orderly.customers TO bi_test_granted;
 SET LOCAL ROLE orderly_admin;
 SELECT is((SELECT statement_timeout || ' ' || can_login || ' ' || (created_at IS NOT NULL) FROM admin.bi_logins WHERE name = (SELECT name FROM bi)),
           '20000ms true true', 'admin.bi_logins lists the login with its timeout and creation');
@@ -437,6 +439,9 @@ SELECT throws_ok($$ SELECT admin.set_bi_login_password('bi_test_staff', 'another
 SELECT throws_ok($$ SELECT admin.set_bi_login_password('orderly_owner', 'another long secret') $$, 'OL404', NULL,
                  'nor is Orderly''s owner');
 SELECT throws_ok($$ SELECT admin.drop_bi_login('bi_test_staff') $$, 'OL404', NULL, 'nor dropped');
+SELECT throws_ok($$ SELECT admin.set_bi_login_password('bi_test_granted', 'another long secret') $$, 'OL404', NULL,
+                 'nor a role in orderly_bi alone that holds a grant of its own (a new password would hand the admin its rights)');
+SELECT ok(NOT admin.is_bi_login('bi_test_granted'), 'admin.is_bi_login: only what admin.create_bi_login made, with nothing of its own');
 SELECT throws_ok($$ SELECT admin.drop_bi_login('no_such_login') $$, 'OL404', NULL, 'an unknown login is NOT_FOUND');
 RESET ROLE;
 SELECT is((SELECT rolpassword FROM pg_authid WHERE rolname = 'bi_test_staff'), NULL, 'the staff role kept its (lack of a) password');
@@ -449,6 +454,8 @@ SELECT is((SELECT string_agg(action || ' ' || entity || ' ' || coalesce(before -
           (SELECT format('bi_login.create bi_login %1$s, bi_login.password bi_login %1$s, bi_login.drop bi_login %1$s', name) FROM bi),
           'creation, new password and removal are audited, each naming the login and no password');
 DROP ROLE bi_test_staff;
+REVOKE SELECT ON orderly.customers FROM bi_test_granted;
+DROP ROLE bi_test_granted;
 
 -- Admins change the RFM segment rules and the analytics settings in SQL (orderly_admin has no
 -- rights on the tables).
