@@ -349,8 +349,12 @@ BEGIN
         END IF;
         FOREACH c IN ARRAY v_codes LOOP
             SELECT * INTO ov FROM orderly.option_values x WHERE x.group_id = g.id AND x.code = c;
-            IF NOT FOUND OR (NOT ov.active AND NOT sold) THEN
+            IF NOT FOUND THEN
                 RAISE EXCEPTION 'unknown value "%" for option %', orderly.for_message(c), g.code USING ERRCODE = 'OL400';
+            -- Taken off sale, as a product or SKU is: a conflict, not a mistake (a change waiting
+            -- for approval is declined by it, R__199).
+            ELSIF NOT ov.active AND NOT sold THEN
+                RAISE EXCEPTION 'value "%" of option % is not available', orderly.for_message(c), g.code USING ERRCODE = 'OL409';
             END IF;
             v_delta := v_delta + ov.price_delta;
             IF g.variant THEN

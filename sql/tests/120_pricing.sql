@@ -163,8 +163,8 @@ SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "option
                  'line 1: unknown option "colour" for PHN-A', 'unknown option group');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "512"}}]')$$, 'OL400',
                  'line 1: unknown value "512" for option storage', 'unknown option value');
-SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64", "acc": ["old"]}}]')$$, 'OL400',
-                 'line 1: unknown value "old" for option acc', 'an inactive option value is refused');
+SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64", "acc": ["old"]}}]')$$, 'OL409',
+                 'line 1: value "old" of option acc is not available', 'an inactive option value is refused');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64", "acc": ["case", "case"]}}]')$$, 'OL400',
                  'line 1: option acc lists a value twice', 'a value listed twice');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": ["64", "256"]}}]')$$, 'OL400',

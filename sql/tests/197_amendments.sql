@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(187);
+SELECT plan(189);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -682,6 +682,20 @@ SELECT is((SELECT string_agg(line_no || ':' || (tax = round(net * 0.07, 2) AND t
 SELECT is(pg_temp.amend('rita', 'off', '[{"action":"remove_line","line":2}]') ->> 'status', 'applied', 'and it can be taken out');
 SELECT ok(pg_temp.holds_open(test.id('off')) AND pg_temp.stock_consistent(), 'the stock follows every change');
 UPDATE orderly.products SET active = true WHERE code = 'GB';
+
+-- An option value taken off sale while a change waits for approval: the approval declines the
+-- change (a conflict, as for a product), instead of failing and leaving the round undecidable.
+INSERT INTO orderly.option_groups (product_id, code, name, variant, required, multiple)
+SELECT id, 'wrap', 'Gift wrap', false, false, false FROM orderly.products WHERE code = 'GD';
+INSERT INTO orderly.option_values (group_id, code, name, price_delta)
+SELECT g.id, 'paper', 'Paper', 1 FROM orderly.option_groups g WHERE g.code = 'wrap';
+UPDATE orderly.skus SET stock_on_hand = stock_on_hand + 100 WHERE code = 'GD-1';
+INSERT INTO ids VALUES ('wr', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":5,"options":{"wrap":"paper"}}]'));
+SELECT is(pg_temp.amend('rita', 'wr', '[{"action":"set_line","line":1,"qty":12}]') ->> 'waiting_for', 'approval', 'a raise waits for approval');
+UPDATE orderly.option_values SET active = false WHERE code = 'paper';
+SELECT test.call('order_approve', 'sam', jsonb_build_object('id', test.id('wr'))) IS NOT NULL;
+SELECT is((SELECT status FROM orderly.order_changes WHERE order_id = test.id('wr') ORDER BY id DESC LIMIT 1), 'declined',
+          'the approval declines the change whose option value was taken off sale');
 
 SELECT * FROM finish();
 ROLLBACK;
