@@ -25,6 +25,10 @@ DECLARE
     v_ship bigint;
 BEGIN
     PERFORM orderly.require_permission(u.id, 'order.submit');
+    -- An amount in the order's currency, as a quote shows it.
+    IF expected_total < 0 OR expected_total >= 1e12 OR expected_total <> round(expected_total, 2) THEN
+        RAISE EXCEPTION 'expected_total must be an amount of at least 0 with at most 2 decimals' USING ERRCODE = 'OL400';
+    END IF;
     IF o.status NOT IN ('draft', 'rejected') THEN
         RAISE EXCEPTION 'order % is %; only a draft or a rejected order can be submitted', o.id, o.status
             USING ERRCODE = 'OL409';
@@ -51,8 +55,9 @@ BEGIN
         o := orderly.set_order_lines(o, orderly.order_specs(o.id));
     END IF;
     IF o.total IS DISTINCT FROM coalesce(expected_total, o.total) THEN
-        RAISE EXCEPTION 'order %: the total is now % %, not the expected % (prices changed since): nothing was submitted; quote it again',
-            o.id, o.total, o.currency, expected_total USING ERRCODE = 'OL409';
+        -- No order id: ORDER CREATE's draft goes with the refusal.
+        RAISE EXCEPTION 'the total is % %, not the expected %: prices, rules, the coupon or the tax differ from what was quoted; nothing was submitted, quote it again',
+            o.total, o.currency, expected_total USING ERRCODE = 'OL409';
     END IF;
     IF o.coupon_code IS NOT NULL THEN
         PERFORM orderly.coupon_redeem(o.coupon_code, o.id, o.customer_id, u.id);
@@ -130,7 +135,7 @@ BEGIN
         RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
         RETURN;
     END IF;
-    o := orderly.submit_order(u, o, orderly.arg_numeric(args, 'expected_total'));
+    o := orderly.submit_order(u, o, orderly.arg_numeric(args, 'expected_total', args ? 'expected_total'));
     -- The reply is built (and stored) before orderly.finish_submit takes the stock.
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o, u.id);
@@ -154,7 +159,7 @@ DECLARE
 BEGIN
     IF v_replay IS NOT NULL THEN RETURN NEXT v_replay; RETURN; END IF;
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), true);
-    o := orderly.submit_order(u, o, orderly.arg_numeric(args, 'expected_total'));
+    o := orderly.submit_order(u, o, orderly.arg_numeric(args, 'expected_total', args ? 'expected_total'));
     -- The reply is built (and stored) before orderly.finish_submit takes the stock.
     RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), orderly.own_customer(u)));
     PERFORM orderly.finish_submit(o, u.id);

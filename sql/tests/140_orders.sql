@@ -3,7 +3,7 @@
 -- idempotency keys, ORDER LIST paging, the pick list and work queue.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(105);
+SELECT plan(107);
 
 DO $$
 BEGIN
@@ -140,7 +140,7 @@ CREATE FUNCTION pg_temp.total_if_submitted(id bigint) RETURNS numeric LANGUAGE p
 DECLARE
     t numeric;
 BEGIN
-    t := (test.call('order_submit', 'rita', jsonb_build_object('id', id)) ->> 'total')::numeric;
+    t := (test.call('order_submit', 'rita', jsonb_build_object('id', id)) -> 'totals' ->> 'total')::numeric;
     RAISE EXCEPTION 'undone' USING ERRCODE = 'P0001';
 EXCEPTION WHEN SQLSTATE 'P0001' THEN
     RETURN t;
@@ -148,6 +148,10 @@ END $$;
 CREATE TEMP TABLE submitted_total AS SELECT pg_temp.total_if_submitted(test.id('draft')) AS total;
 SELECT throws_ok(format($$ SELECT test.call('order_submit', 'rita', '{"id":%s,"expected_total":"12,50"}') $$, test.id('draft')), 'OL400', 'expected_total must be a number',
                  'expected_total is a plain number');
+SELECT throws_ok(format($$ SELECT test.call('order_submit', 'rita', '{"id":%s,"expected_total":12.555}') $$, test.id('draft')), 'OL400',
+                 'expected_total must be an amount of at least 0 with at most 2 decimals', 'and an amount');
+SELECT throws_ok(format($$ SELECT test.call('order_submit', 'rita', '{"id":%s,"expected_total":null}') $$, test.id('draft')), 'OL400', NULL,
+                 'null is no expected total (it would skip the check)');
 SELECT throws_ok(format($$ SELECT test.call('order_create', 'rita', '{"customer":%s,"lines":[{"product":"CASE-A","qty":1}],"expected_total":10}') $$, test.id('acme')),
                  'OL400', 'expected_total goes with submit=true (a draft is not held to a total)', 'ORDER CREATE takes it only with submit=true');
 SELECT is(test.call('order_submit', 'rita', jsonb_build_object('id', test.id('draft'), 'expected_total', (SELECT total FROM submitted_total))) ->> 'status', 'ready',
