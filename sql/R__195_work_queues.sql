@@ -266,6 +266,9 @@ $$;
 SELECT orderly.register_command('PICK LIST', 'api.pick_list', 'order.read_all',
     arguments  => 'limit:integer after:id',
     usage      => 'PICK LIST [limit=50] [after=order]',
+    -- Every customer's open orders and addresses: the warehouse's, never a customer's, whatever
+    -- an admin marks for customers.
+    staff_only => 'the pick list is the warehouse''s',
     summary    => 'What is still to ship of orders released to the warehouse: SKUs and open quantities per line, ship-to and every note, by requested date.');
 
 CREATE OR REPLACE FUNCTION api.work_queue(actor bigint, args jsonb) RETURNS SETOF json
@@ -306,4 +309,5 @@ $$;
 SELECT orderly.register_command('WORK QUEUE', 'api.work_queue', 'order.read_all',
     arguments  => 'limit:integer after:id',
     usage      => 'WORK QUEUE [limit=50] [after=order]',
+    staff_only => 'the work queue is production''s',
     summary    => 'Custom-made and service lines to make: each line''s production state and times, open production issues, parameters and notes.');

@@ -355,7 +355,7 @@ SELECT throws_ok($$ SELECT admin.purge_idempotency_keys(NULL) $$, 'OL400',
 -- as +1 day with interval's own 30-day months.
 SELECT throws_ok($$ SELECT admin.purge_idempotency_keys('1 mon -31 days') $$, 'OL400',
                  'idempotency keys are kept at least 24 hours', 'an interval that is less than a day in calendar time is refused');
-SELECT is(ARRAY(SELECT name FROM orderly.commands WHERE staff_only IS NOT NULL ORDER BY name), ARRAY['APPROVAL SHOW', 'AUDIT LIST', 'CUSTOMER CREATE', 'REPORT'],
+SELECT is(ARRAY(SELECT name FROM orderly.commands WHERE staff_only IS NOT NULL ORDER BY name), ARRAY['APPROVAL SHOW', 'AUDIT LIST', 'CUSTOMER CREATE', 'PICK LIST', 'REPORT', 'WORK QUEUE'],
           'the staff-only commands are rows of the registry (V029)');
 SELECT is_empty($$
     SELECT f.fn FROM command_functions f WHERE f.prosrc ~ 'IF orderly\.own_customer\(u\) IS NOT NULL THEN\s+RAISE'

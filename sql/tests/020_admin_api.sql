@@ -2,7 +2,7 @@
 -- (NOTIFY is delivered only at commit, so it is not observable inside this rolled-back test.)
 BEGIN;
 SET LOCAL client_min_messages = warning;  -- no-op NOTICEs are expected
-SELECT plan(122);
+SELECT plan(123);
 
 SELECT test.snapshot(ARRAY['orderly.users', 'orderly.user_roles', 'orderly.roles', 'orderly.permissions',
                            'orderly.role_permissions', 'orderly.audit_log']);
@@ -226,8 +226,10 @@ SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'permi
           'the mark is audited as the admin''s');
 -- Marked for customers, report.read and audit.read still open no report or audit log to one:
 -- those read across every customer (staff_only in the registry).
-SELECT admin.set_permission_for_customers(p, true) FROM unnest(ARRAY['report.read', 'audit.read']) p;
-SELECT admin.grant_permission('export_buyers', p) FROM unnest(ARRAY['report.read', 'audit.read']) p;
+SELECT admin.set_permission_for_customers(p, true) FROM unnest(ARRAY['report.read', 'audit.read', 'order.read_all']) p;
+SELECT admin.grant_permission('export_buyers', p) FROM unnest(ARRAY['report.read', 'audit.read', 'order.read_all']) p;
+SELECT throws_ok($$ SELECT test.rows('pick_list', 'cust1', '{}') $$, 'OL403', 'the pick list is the warehouse''s',
+                 'nor PICK LIST with order.read_all (every customer''s open orders and addresses)');
 SELECT throws_ok($$ SELECT test.rows('report', 'cust1', '{"name":"customers"}') $$, 'OL403', 'reports cover every customer: they are for staff',
                  'a customer''s login holding report.read gets no REPORT');
 SELECT throws_ok($$ SELECT test.rows('audit_list', 'cust1', '{}') $$, 'OL403', 'the audit log is internal',
