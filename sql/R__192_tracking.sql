@@ -249,6 +249,8 @@ DECLARE
     o         orderly.orders;
     t         orderly.tracking_events;
     v_applied boolean;
+    v_deliver boolean;
+    v_when    timestamptz;
     v_reply   json;
     v_before  jsonb;
     r         record;
@@ -301,20 +303,26 @@ BEGIN
     -- transit.
     -- A second delivered (another signer, a later time) is one of those too: the first delivery
     -- keeps its time and signer, and the tracking state never shows another.
-    v_applied := (s.tracking_at IS NULL OR v_at >= s.tracking_at)
-                 AND (s.status <> 'delivered'
-                      OR (v_at >= s.delivered_at AND v_code IN ('returned', 'exception')));
+    -- The delivered event that delivers the shipment is its tracking state whenever it arrives,
+    -- at its time but never before the latest scan (a carrier's clocks disagree by seconds; a
+    -- parcel delivered before it went out for delivery would leave the shipment delivered while
+    -- its tracking still says on its way, as SHIPMENT DELIVERED refuses it).
+    v_deliver := v_code = 'delivered' AND s.status <> 'delivered';
+    v_when := CASE WHEN v_deliver THEN greatest(v_at, s.shipped_at, coalesce(s.tracking_at, v_at)) ELSE v_at END;
+    v_applied := v_deliver
+                 OR ((s.tracking_at IS NULL OR v_at >= s.tracking_at)
+                     AND (s.status <> 'delivered'
+                          OR (v_at >= s.delivered_at AND v_code IN ('returned', 'exception'))));
     UPDATE orderly.shipments x
     SET tracking_code = CASE WHEN v_applied THEN v_code ELSE x.tracking_code END,
-        tracking_at = CASE WHEN v_applied THEN v_at ELSE x.tracking_at END,
+        tracking_at = CASE WHEN v_applied THEN v_when ELSE x.tracking_at END,
         tracking_location = CASE WHEN v_applied THEN coalesce(ev ->> 'location', x.tracking_location) ELSE x.tracking_location END,
         carrier_eta = CASE WHEN v_eta IS NOT NULL AND (x.carrier_eta_at IS NULL OR v_at >= x.carrier_eta_at)
                            THEN v_eta ELSE x.carrier_eta END,
         carrier_eta_at = CASE WHEN v_eta IS NOT NULL AND (x.carrier_eta_at IS NULL OR v_at >= x.carrier_eta_at)
                               THEN v_at ELSE x.carrier_eta_at END,
         status = CASE WHEN v_code = 'delivered' THEN 'delivered' ELSE x.status END,
-        delivered_at = CASE WHEN v_code = 'delivered' AND x.status <> 'delivered' THEN greatest(v_at, x.shipped_at)
-                            ELSE x.delivered_at END,
+        delivered_at = CASE WHEN v_deliver THEN v_when ELSE x.delivered_at END,
         signed_by = CASE WHEN v_code = 'delivered' AND x.status <> 'delivered' THEN ev ->> 'signed_by' ELSE x.signed_by END
     WHERE x.id = s.id
     RETURNING * INTO s;

@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(86);
+SELECT plan(88);
 
 DO $$
 BEGIN
@@ -242,9 +242,14 @@ SELECT is(pg_temp.hook('dhl', '{"event_id":"w3","tracking_no":"JD0002","code":"i
 SELECT throws_ok(format($$ SELECT test.call('shipment_delivered', 'lou', '{"id":%s,"at":"2026-01-03T10:30:00Z"}') $$, test.id('s2')), 'OL400',
                  'at cannot be before the carrier''s latest event (in_transit at 2026-01-03T11:00:00.000000Z): a parcel is delivered after it',
                  'SHIPMENT DELIVERED before the carrier''s latest scan is refused');
-SELECT is(pg_temp.hook('dhl', '{"event_id":"w4","tracking_no":"JD0002","code":"delivered","at":"2026-01-03T15:00:00Z","signed_by":"D. Door"}',
+SELECT is(pg_temp.hook('dhl', '{"event_id":"w4","tracking_no":"JD0002","code":"delivered","at":"2026-01-03T10:50:00Z","signed_by":"D. Door"}',
                        (SELECT secret FROM secrets WHERE name = 'dhl3')) -> 'body' ->> 'shipment_status',
           'delivered', 'a delivered event by the webhook delivers the shipment');
+SELECT is((SELECT status || ' ' || tracking_code || ' ' || orderly.json_time(tracking_at) || ' ' || orderly.json_time(delivered_at)
+           FROM orderly.shipments WHERE id = test.id('s2')),
+          'delivered delivered 2026-01-03T11:00:00.000000Z 2026-01-03T11:00:00.000000Z',
+          'dated before the latest scan (in transit at 11:00), it delivers at the scan''s time, and the tracking shows it');
+SELECT is((SELECT applied FROM orderly.tracking_events WHERE event_id = 'w4'), true, 'the event that delivered is applied');
 SELECT is((SELECT string_agg(a.actor_kind || ' ' || orderly.audit_actor(a) || ' ' || (a.after ->> 'status'), ', ' ORDER BY a.id) FROM orderly.audit_log a
            WHERE a.action = 'order.status' AND a.entity_id = (SELECT order_id::text FROM orderly.shipments WHERE id = test.id('s2'))
              AND a.after ->> 'status' = 'delivered'),
