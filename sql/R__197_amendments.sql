@@ -236,20 +236,32 @@ $$;
 -- held from; an order back at approved after it was ready: ready), most specific first; NULL: it cannot be cancelled at this status. Here rather than
 -- with the cancellation commands (R__198_cancellation.sql, which call this file) because a change
 -- that takes units off an order is a cancellation of them and is judged by it (below).
+-- The status whose policy row applies: on hold, the status it was held at; back at approved from
+-- ready (waiting for a payment, or for a line to be made first: V031), ready — the order was
+-- released, and stepping back would make cancelling free.
+CREATE OR REPLACE FUNCTION orderly.cancellation_status(o orderly.orders) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_status text := CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END;
+BEGIN
+    IF v_status = 'approved'
+       AND EXISTS (SELECT 1 FROM orderly.order_status_history h WHERE h.order_id = o.id AND h.to_status = 'ready') THEN
+        v_status := 'ready';
+    END IF;
+    RETURN v_status;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION orderly.cancellation_policy_for(o orderly.orders) RETURNS orderly.cancellation_policies
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p        orderly.cancellation_policies;
-    v_status text := CASE WHEN o.status = 'on_hold' THEN o.held_from ELSE o.status END;
+    v_status text := orderly.cancellation_status(o);
 BEGIN
-    -- Back at approved from ready (waiting for a payment, or for a line to be made first: V031),
-    -- the order was picked: it is judged as ready, or stepping back would make cancelling free.
-    IF v_status = 'approved'
-       AND EXISTS (SELECT 1 FROM orderly.order_status_history h WHERE h.order_id = o.id AND h.to_status = 'ready') THEN
-        v_status := 'ready';
-    END IF;
     SELECT * INTO p FROM orderly.cancellation_policies x
     WHERE x.status = v_status
       AND (x.order_type IS NULL OR x.order_type = o.type)

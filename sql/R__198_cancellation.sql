@@ -133,13 +133,14 @@ BEGIN
                 THEN format('order %s is shipped: its goods have shipped, and an order is not cancelled once shipped, its services not yet performed included', o.id)
             WHEN o.status IN ('shipped', 'delivered', 'completed')
                 THEN format('order %s is %s: everything has shipped, and shipped or delivered lines cannot be cancelled (a return is another flow)', o.id, o.status)
-            WHEN EXISTS (SELECT 1 FROM orderly.cancellation_policies x WHERE x.status = o.status)
-                THEN format('order %s is %s: the cancellation policy''s rows for that status (%s) are for other orders than a %s order in %s, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)',
-                            o.id, o.status,
+            WHEN EXISTS (SELECT 1 FROM orderly.cancellation_policies x WHERE x.status = orderly.cancellation_status(o))
+                THEN format('order %s is %s: the cancellation policy''s rows for %s (%s) are for other orders than a %s order in %s, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)',
+                            o.id, o.status, orderly.cancellation_status(o),
                             (SELECT string_agg(coalesce(x.order_type, 'any type') || ' in ' || coalesce(x.currency, 'any currency'), ', ' ORDER BY x.id)
-                             FROM orderly.cancellation_policies x WHERE x.status = o.status),
+                             FROM orderly.cancellation_policies x WHERE x.status = orderly.cancellation_status(o)),
                             o.type, o.currency)
-            ELSE format('order %s is %s: the cancellation policy has no row for that status, so it cannot be cancelled', o.id, o.status) END
+            ELSE format('order %s is %s: the cancellation policy has no row for %s, so it cannot be cancelled', o.id, o.status,
+                        orderly.cancellation_status(o)) END
             USING ERRCODE = 'OL409';
     END IF;
     IF lines IS NOT NULL AND quoted IS NULL THEN

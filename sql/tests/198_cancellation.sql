@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(129);
+SELECT plan(130);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -440,8 +440,12 @@ INSERT INTO orderly.skus (product_id, code, stock_on_hand) SELECT id, 'US1-1', 1
 INSERT INTO ids VALUES ('usd', test.submitted('rita', test.id('acme'), '[{"sku":"US1-1","qty":1}]'));
 SELECT ok(admin.remove_cancellation_policy('ready'), 'the row of ready for every currency removed (the EUR one is left)');
 SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"quote":true}') $$, test.id('usd')), 'OL409',
-                 format('order %s is ready: the cancellation policy''s rows for that status (any type in EUR) are for other orders than a standard order in USD, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)', test.id('usd')),
+                 format('order %s is ready: the cancellation policy''s rows for ready (any type in EUR) are for other orders than a standard order in USD, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)', test.id('usd')),
                  'an order in USD is told which rows there are and what to do');
+SELECT test.call('order_hold', 'fay', jsonb_build_object('id', test.id('usd'), 'reason', 'question')) IS NOT NULL;
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"quote":true}') $$, test.id('usd')), 'OL409',
+                 format('order %s is on_hold: the cancellation policy''s rows for ready (any type in EUR) are for other orders than a standard order in USD, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)', test.id('usd')),
+                 'on hold, the rows named are those of the status it was held at');
 SELECT is(admin.set_cancellation_policy('ready', 5, note => 'Released to the warehouse: restocking') ->> 'currency', NULL, 'and the row comes back');
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
