@@ -245,6 +245,7 @@ AS $$
 DECLARE
     v_sku_code  text := upper(btrim(orderly.arg_text(line, 'sku')));
     v_prod_code text := upper(btrim(orderly.arg_text(line, 'product')));
+    v_part      text;
     s           orderly.skus;
     p           orderly.products;
 BEGIN
@@ -272,6 +273,16 @@ BEGIN
     END IF;
     IF s.id IS NOT NULL AND NOT s.active AND NOT sold THEN
         RAISE EXCEPTION 'SKU % is not available', s.code USING ERRCODE = 'OL409';
+    END IF;
+    -- A bundle ships its parts: one taken off sale (its SKU or its product) stops the bundle's
+    -- sales too, as BUNDLE CREATE refuses it.
+    IF p.kind = 'bundle' AND NOT sold THEN
+        SELECT k.code INTO v_part FROM orderly.bundle_items bi JOIN orderly.skus k ON k.id = bi.sku_id
+        JOIN orderly.products kp ON kp.id = k.product_id
+        WHERE bi.bundle_product_id = p.id AND NOT (k.active AND kp.active) ORDER BY k.code LIMIT 1;
+        IF v_part IS NOT NULL THEN
+            RAISE EXCEPTION 'bundle %: its part % is not available', p.code, v_part USING ERRCODE = 'OL409';
+        END IF;
     END IF;
     RETURN jsonb_build_object('product', to_jsonb(p), 'sku', CASE WHEN s.id IS NULL THEN NULL ELSE to_jsonb(s) END);
 END
@@ -732,6 +743,11 @@ BEGIN
         CROSS JOIN LATERAL (SELECT coalesce(named.*, v.pick) AS s) k
         WHERE (p.active OR g.line = ANY (price_lines_set.sold_lines)) AND p.formula IS NULL
           AND (k.s IS NULL OR (k.s).active OR g.line = ANY (price_lines_set.sold_lines))
+          -- A bundle whose part is off sale: line by line, which says so.
+          AND (p.kind <> 'bundle' OR g.line = ANY (price_lines_set.sold_lines)
+               OR NOT EXISTS (SELECT 1 FROM orderly.bundle_items bi JOIN orderly.skus bk ON bk.id = bi.sku_id
+                              JOIN orderly.products bp ON bp.id = bk.product_id
+                              WHERE bi.bundle_product_id = p.id AND NOT (bk.active AND bp.active)))
           AND (g.sku_code IS NOT NULL OR g.product_code IS NOT NULL)
           AND (g.sku_code IS NULL OR g.product_code IS NULL OR g.product_code = p.code)
           AND CASE WHEN p.kind = 'goods' THEN (k.s).id IS NOT NULL ELSE g.sku_code IS NULL END

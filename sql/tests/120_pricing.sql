@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(206);
+SELECT plan(208);
 
 DO $$
 BEGIN
@@ -135,6 +135,14 @@ SELECT is(pg_temp.line1('{"product": "BND", "qty": 2}') -> 'components',
                             jsonb_build_object('sku', 'WIDGET', 'sku_id', (SELECT id FROM orderly.skus WHERE code = 'WIDGET'), 'qty', 2)),
           'a bundle line lists its component SKUs per bundle unit');
 SELECT is(pg_temp.net('{"product": "BND", "qty": 2}'), 300.00, 'a bundle is priced at its own price');
+UPDATE orderly.skus SET active = false WHERE code = 'WIDGET';
+SELECT throws_ok($$SELECT pg_temp.price('[{"product": "BND", "qty": 1}]')$$, 'OL409', 'line 1: bundle BND: its part WIDGET is not available',
+                 'a bundle whose part SKU is off sale is not sold either');
+UPDATE orderly.skus SET active = true WHERE code = 'WIDGET';
+UPDATE orderly.products SET active = false WHERE code = 'PHN-A';
+SELECT throws_ok($$SELECT pg_temp.price('[{"product": "BND", "qty": 1}]')$$, 'OL409', 'line 1: bundle BND: its part PHN-A-64 is not available',
+                 'nor one whose part''s product is');
+UPDATE orderly.products SET active = true WHERE code = 'PHN-A';
 
 -- Validation ---------------------------------------------------------------------------------------------
 
