@@ -23,7 +23,8 @@
 --   approval.requested  to each user who may decide the step that became pending:
 --       {order, customer, total, currency, type, step, of, role, due_at}
 --   approval.approved   to the creator after the last step: {order, customer, total, currency, type, approved_by}
---   order.approved      to role finance_manager (payment) and, for custom orders, production_manager:
+--   order.approved      to role finance_manager (payment) and, for custom orders and any with a line to
+--                       make, production_manager:
 --       {order, customer, total, currency, type, approved_by, auto}   (auto: no rule applied)
 --   approval.rejected   to the creator: {order, customer, total, currency, type, step, of, role, reason, rejected_by}
 --   approval.delegated / approval.delegation_revoked: see R__163_delegation.sql.
@@ -245,7 +246,11 @@ BEGIN
     END IF;
     v_payload := v_payload || jsonb_build_object('auto', approved_by IS NULL);
     PERFORM api.notify(NULL, 'finance_manager', 'order.approved', v_payload, actor_id, actor_kind);
-    IF o.type = 'custom' THEN
+    -- Production hears of every order with something to make: a strategic order with a
+    -- made-to-order line is work for it as a custom one is.
+    IF o.type = 'custom'
+       OR EXISTS (SELECT 1 FROM orderly.order_lines l JOIN orderly.products p ON p.id = l.product_id
+                  WHERE l.order_id = o.id AND l.qty > l.cancelled_qty AND orderly.line_needs_production(p.kind)) THEN
         PERFORM api.notify(NULL, 'production_manager', 'order.approved', v_payload, actor_id, actor_kind);
     END IF;
 END

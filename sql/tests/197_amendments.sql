@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(189);
+SELECT plan(190);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -682,6 +682,13 @@ SELECT is((SELECT string_agg(line_no || ':' || (tax = round(net * 0.07, 2) AND t
 SELECT is(pg_temp.amend('rita', 'off', '[{"action":"remove_line","line":2}]') ->> 'status', 'applied', 'and it can be taken out');
 SELECT ok(pg_temp.holds_open(test.id('off')) AND pg_temp.stock_consistent(), 'the stock follows every change');
 UPDATE orderly.products SET active = true WHERE code = 'GB';
+
+-- A strategic order with a made-to-order line: production hears of it once approved, as of a
+-- custom order (it had to poll WORK QUEUE).
+INSERT INTO ids VALUES ('st', test.submitted('rita', test.id('acme'), '[{"product":"CU","qty":1}]', '{"type":"strategic"}'));
+SELECT test.call('order_approve', 'sam', jsonb_build_object('id', test.id('st'))) IS NOT NULL;
+SELECT is(pg_temp.told('order.approved', test.id('st')), ARRAY['role:finance_manager', 'role:production_manager'],
+          'an approved strategic order with a line to make goes to production too');
 
 -- An option value taken off sale while a change waits for approval: the approval declines the
 -- change (a conflict, as for a product), instead of failing and leaving the round undecidable.
