@@ -1118,7 +1118,8 @@ BEGIN
         IF upper(btrim(v_ship #>> '{}')) !~ '^[A-Z]{2}(-[A-Z0-9][A-Z0-9 ._-]{0,30})?$' THEN
             RAISE EXCEPTION 'ship_to must be an address id or a country code like DE or US-CA' USING ERRCODE = 'OL400';
         END IF;
-        v_place := jsonb_build_object('address_id', NULL, 'country', left(upper(btrim(v_ship #>> '{}')), 2),
+        -- A country ADDRESS ADD would take (a typo quoted no tax at all).
+        v_place := jsonb_build_object('address_id', NULL, 'country', orderly.check_country(left(btrim(v_ship #>> '{}'), 2)),
                                       'region', nullif(substr(btrim(v_ship #>> '{}'), 4), ''));
     ELSIF v_customer IS NOT NULL THEN
         v_place := orderly.ship_to_place(v_customer, NULL);

@@ -3,7 +3,7 @@
 -- redeem/release, pricing-management api functions and their permission checks.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(208);
+SELECT plan(209);
 
 DO $$
 BEGIN
@@ -462,6 +462,8 @@ SELECT is((SELECT r::jsonb -> 'lines' -> 0 -> 'tax' FROM api.product_price(test.
            '{"code": "svc", "qty": 2, "ship_to": "DE"}') r), '9.50'::jsonb, 'PRODUCT PRICE: without customer, tax by country code');
 SELECT is((SELECT r::jsonb -> 'lines' -> 0 -> 'tax_rate' FROM api.product_price(test.uid('rep'),
            '{"code": "SVC", "ship_to": "us-ca"}') r), '7.25'::jsonb, 'PRODUCT PRICE: country and region');
+SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('rep'), '{"code": "SVC", "ship_to": "XX"}'), 'OL400',
+                 'country must be an ISO 3166-1 code, like DE or US', 'PRODUCT PRICE: a country that is none is refused (it quoted no tax)');
 SELECT is((SELECT r::jsonb ->> 'segment' FROM api.product_price(test.uid('rep'),
            jsonb_build_object('code', 'WIDGET', 'customer', test.id('dealer'), 'qty', 10)) r), 'dealer', 'PRODUCT PRICE: the customer''s segment');
 SELECT throws_ok(format('SELECT * FROM api.product_price(%s, %L)', test.uid('rep'),
