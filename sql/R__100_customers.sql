@@ -470,8 +470,9 @@ DECLARE
     q       text := lower(btrim(orderly.arg_text(args, 'q', true)));
     lim     integer := orderly.arg_limit(args, 20, 100);
     own     bigint := orderly.own_customer(u);
-    -- A phone number is searched without its spaces and dashes, as it is stored.
-    digits  text := CASE WHEN q ~ '^[+0-9 ().-]+$' THEN regexp_replace(q, '[^+0-9]', '', 'g') END;
+    -- A phone number is searched without its spaces and dashes, as it is stored, and 00 for +
+    -- as orderly.normalize_phone stores it (0049 40 … is +4940 …).
+    digits  text := CASE WHEN q ~ '^[+0-9 ().-]+$' THEN regexp_replace(regexp_replace(q, '[^+0-9]', '', 'g'), '^00', '+') END;
     pattern text;
     prefix  text;
     phone_pattern text;

@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(88);
+SELECT plan(89);
 
 DO $$
 BEGIN
@@ -121,6 +121,7 @@ SELECT is(pg_temp.find('rita', 'ACME'), ARRAY[(SELECT id FROM ids WHERE name = '
           'staff find every match, names starting with q first');
 SELECT is(pg_temp.find('rita', 'rival@example.com'), ARRAY[(SELECT id FROM ids WHERE name = 'rival')], 'find by e-mail');
 SELECT is(pg_temp.find('rita', '+49 30 555'), ARRAY[(SELECT id FROM ids WHERE name = 'rival')], 'find by phone as typed');
+SELECT is(pg_temp.find('rita', '0049 30 555'), ARRAY[(SELECT id FROM ids WHERE name = 'rival')], 'and with 00 for +, as CUSTOMER CREATE takes it');
 SELECT is(pg_temp.find('rita', '100%'), '{}'::bigint[], 'LIKE wildcards in q are literal');
 SELECT is(pg_temp.find('buyer', 'acme'), '{}'::bigint[], 'an unlinked customer login sees no customer');
 SELECT throws_ok(format($$ SELECT test.call('customer_show', 'buyer', '{"id":%s}') $$, (SELECT id FROM ids WHERE name = 'acme')),
