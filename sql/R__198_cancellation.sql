@@ -531,6 +531,21 @@ BEGIN
     END IF;
     -- A quote reads; a cancellation takes the order's row lock first, as every change to an order.
     o := orderly.order_for(u, orderly.arg_bigint(args, 'id', true), NOT v_quote);
+    -- A draft or a rejected order is discarded whole, free, with no policy (V044): nothing was
+    -- ordered, or its stock and coupon went back at the rejection.
+    IF o.status IN ('draft', 'rejected') THEN
+        IF v_lines IS NOT NULL THEN
+            RAISE EXCEPTION 'order % is %: ORDER CANCEL discards it whole (a draft''s lines go with ORDER LINE REMOVE)',
+                o.id, CASE o.status WHEN 'draft' THEN 'a draft' ELSE 'rejected' END USING ERRCODE = 'OL400';
+        END IF;
+        IF v_quote THEN
+            RAISE EXCEPTION 'order % is %: discarding it is free and needs nobody; ORDER CANCEL % reason= does it',
+                o.id, CASE o.status WHEN 'draft' THEN 'a draft' ELSE 'rejected' END, o.id USING ERRCODE = 'OL409';
+        END IF;
+        o := orderly.change_status(o, 'cancelled', u.id, v_reason);
+        RETURN NEXT orderly.remember(u, args, orderly.visible_doc('order', orderly.order_doc(o), v_own));
+        RETURN;
+    END IF;
     v_plan := orderly.cancellation_plan(o, v_lines);
     -- A customer itself only while it is free and needs nobody's approval; staff unless the
     -- policy names a role they do not hold.
@@ -788,13 +803,18 @@ BEGIN
     IF status = 'on_hold' THEN
         RAISE EXCEPTION 'an order on hold is charged by the row of the status it was held from: set that one' USING ERRCODE = 'OL409';
     END IF;
+    IF status IN ('draft', 'rejected') THEN
+        RAISE EXCEPTION 'a % order is discarded free, by no policy (nothing was ordered, or it went back at the rejection)', status
+            USING ERRCODE = 'OL409';
+    END IF;
     -- shipped: the order is not cancelled, but its services not yet performed are (V041).
     IF NOT EXISTS (SELECT 1 FROM orderly.order_status_transitions t
                    WHERE t.from_status = set_cancellation_policy.status AND t.to_status = 'cancelled')
        AND status <> 'shipped' THEN
         RAISE EXCEPTION 'an order that is % is not cancelled (only %; and at shipped its services not yet performed)', status,
             (SELECT string_agg(t.from_status, ', ' ORDER BY s.position) FROM orderly.order_status_transitions t
-             JOIN orderly.order_statuses s ON s.code = t.from_status WHERE t.to_status = 'cancelled' AND t.from_status <> 'on_hold')
+             JOIN orderly.order_statuses s ON s.code = t.from_status
+             WHERE t.to_status = 'cancelled' AND t.from_status NOT IN ('on_hold', 'draft', 'rejected'))
             USING ERRCODE = 'OL409';
     END IF;
     IF approval_role IS NOT NULL THEN

@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(181);
+SELECT plan(183);
 
 DO $$
 BEGIN
@@ -532,5 +532,11 @@ SELECT throws_ok(format($$ SELECT test.call('order_approve', 'dora', '{"id":%s}'
 
 SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit row of this file names its actor');
 
+-- A rejected order not to be submitted again is discarded with ORDER CANCEL (V044).
+SELECT pg_temp.submit('rejected4', 'rita', 'standard', 50, 1);
+SELECT is(test.call('order_reject', 'duo', jsonb_build_object('id', test.id('rejected4'), 'reason', 'not now')) ->> 'status',
+          'rejected', 'rejected');
+SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('rejected4'), 'reason', 'customer went elsewhere')) ->> 'status',
+          'cancelled', 'and discarded: cancelled, free');
 SELECT * FROM finish();
 ROLLBACK;

@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(130);
+SELECT plan(135);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -371,8 +371,17 @@ SELECT is(pg_temp.money(test.id('d')), 'delivered due 210.00 open 210.00 refund 
 -- Never: drafts, other stages, other customers -------------------------------------------------------------
 
 INSERT INTO ids SELECT 'draft', (test.call('order_draft', 'rita', jsonb_build_object('customer', test.id('acme'))) ->> 'id')::bigint;
-SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x"}') $$, test.id('draft')),
-                 'OL409', format('order %s is a draft: nothing was ordered yet; change or abandon it', test.id('draft')), 'a draft');
+-- A draft is discarded whole, free (V044); so is a rejected order.
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","quote":true}') $$, test.id('draft')),
+                 'OL409', format('order %1$s is a draft: discarding it is free and needs nobody; ORDER CANCEL %1$s reason= does it', test.id('draft')),
+                 'a draft: nothing to quote');
+SELECT throws_ok(format($$ SELECT test.call('order_cancel', 'rita', '{"id":%s,"reason":"x","lines":[{"line":1,"qty":1}]}') $$, test.id('draft')),
+                 'OL400', NULL, 'nor lines to cancel: it goes whole');
+SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('draft'), 'reason', 'not needed')) ->> 'status', 'cancelled',
+          'ORDER CANCEL discards a draft');
+SELECT is((SELECT from_status || '→' || to_status || ' ' || reason FROM orderly.order_status_history WHERE order_id = test.id('draft') ORDER BY id DESC LIMIT 1),
+          'draft→cancelled not needed', 'in its history, with the reason');
+SELECT ok(NOT EXISTS (SELECT 1 FROM orderly.order_cancellations WHERE order_id = test.id('draft')), 'no cancellation of anything ordered is recorded');
 -- Every submission is routed at once (approved or awaiting approval), so an order rests as
 -- submitted only if routing is ever deferred; its row charges nothing all the same.
 INSERT INTO ids VALUES ('sub', test.submitted('rita', test.id('acme'), '[{"sku":"GD-1","qty":1}]'));
@@ -414,9 +423,10 @@ SELECT is(admin.set_cancellation_policy('in_production', 30, 'order_value', 0, N
           NULL, 'an empty note is no note');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('ready', 5, fee_fixed => 10) $$, 'OL400',
                  'a fixed fee, a minimum or a maximum is an amount: give its currency', 'amounts need a currency');
-SELECT throws_ok($$ SELECT admin.set_cancellation_policy('draft', 5) $$, 'OL409',
-                 'an order that is draft is not cancelled (only submitted, pending_approval, approved, in_production, ready, partially_shipped; and at shipped its services not yet performed)',
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('delivered', 5) $$, 'OL409',
+                 'an order that is delivered is not cancelled (only submitted, pending_approval, approved, in_production, ready, partially_shipped; and at shipped its services not yet performed)',
                  'a row for a status no order is cancelled from (it would never be read) is refused');
+SELECT throws_ok($$ SELECT admin.set_cancellation_policy('draft', 5) $$, 'OL409', NULL, 'nor one for drafts, discarded free');
 SELECT throws_ok($$ SELECT admin.set_cancellation_policy('on_hold', 1) $$, 'OL409',
                  'an order on hold is charged by the row of the status it was held from: set that one', 'nor for on_hold, whose row is never read');
 SELECT throws_ok($$ SELECT admin.revoke_permission('sales_manager', 'cancel.decide') $$, 'OL409', NULL,
