@@ -626,7 +626,8 @@ DECLARE
     v_payload    jsonb;
     r            record;
 BEGIN
-    IF NOT orderly.was_approved(NEW.order_id, NEW.id) AND NOT (NEW.to_status = 'cancelled' AND NEW.from_status <> 'draft') THEN
+    -- A draft or a rejected order discarded (V044) is no news: nothing is ordered any more.
+    IF NOT orderly.was_approved(NEW.order_id, NEW.id) AND NOT (NEW.to_status = 'cancelled' AND NEW.from_status NOT IN ('draft', 'rejected')) THEN
         RETURN NULL;
     END IF;
     SELECT * INTO o FROM orderly.orders x WHERE x.id = NEW.order_id;

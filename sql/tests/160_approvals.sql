@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(183);
+SELECT plan(184);
 
 DO $$
 BEGIN
@@ -538,5 +538,7 @@ SELECT is(test.call('order_reject', 'duo', jsonb_build_object('id', test.id('rej
           'rejected', 'rejected');
 SELECT is(test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('rejected4'), 'reason', 'customer went elsewhere')) ->> 'status',
           'cancelled', 'and discarded: cancelled, free');
+SELECT is((SELECT count(*)::integer FROM orderly.notifications WHERE kind = 'order.status' AND (payload ->> 'order')::bigint = test.id('rejected4')
+             AND payload ->> 'status' = 'cancelled'), 0, 'no news to anyone: nothing is ordered any more');
 SELECT * FROM finish();
 ROLLBACK;
