@@ -167,6 +167,7 @@ SET search_path = pg_catalog, orderly, pg_temp
 AS $$
     SELECT ARRAY['order', 'customer'] || CASE $1
         WHEN 'order.status' THEN ARRAY['status', 'status_label', 'at', 'tracking']
+        WHEN 'order.cancelled' THEN ARRAY['status', 'status_label', 'at', 'fee']
         WHEN 'order.delay' THEN ARRAY['reason', 'requested_date']
         ELSE ARRAY[]::text[] END
 $$;
@@ -283,9 +284,9 @@ DECLARE
     v_lang   text;
     v_before orderly.customer_wording;
 BEGIN
-    IF key IS NULL OR NOT (key = 'tracking_link'
+    IF key IS NULL OR NOT (key IN ('tracking_link', 'cancellation_fee')
                            OR EXISTS (SELECT 1 FROM orderly.order_statuses s WHERE 'status.' || s.code = set_customer_wording.key)) THEN
-        RAISE EXCEPTION 'key must be tracking_link or status.<status>, like status.shipped' USING ERRCODE = 'OL400';
+        RAISE EXCEPTION 'key must be tracking_link, cancellation_fee or status.<status>, like status.shipped' USING ERRCODE = 'OL400';
     END IF;
     v_lang := orderly.wording_language(set_customer_wording.language,
                                        'built in (the status labels of order_statuses, "Track your parcel:")');

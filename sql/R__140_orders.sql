@@ -639,9 +639,15 @@ BEGIN
     -- A milestone (order_statuses.notify_customer) is e-mailed to the customer too, through the
     -- outbox (R__057_customer_notices.sql), once per order and status: an order approved again
     -- after a hold (which the customer was not e-mailed about) does not say "Confirmed" twice.
+    -- A cancellation has an e-mail of its own (V045: what is owed for it), the rest the status one;
+    -- its time as people read it, not as JSON carries it.
     IF (SELECT s.notify_customer FROM orderly.order_statuses s WHERE s.code = NEW.to_status) THEN
-        PERFORM orderly.queue_customer_email('order.status', o,
+        PERFORM orderly.queue_customer_email(CASE WHEN NEW.to_status = 'cancelled' THEN 'order.cancelled' ELSE 'order.status' END, o,
             v_payload || jsonb_build_object(
+                'at', to_char(NEW.changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC',
+                'fee', CASE WHEN NEW.to_status = 'cancelled' AND o.charges_total > 0
+                            THEN orderly.wording_for(o.customer_id, 'order.cancelled', 'cancellation_fee', 'Cancellation fee:')
+                                 || ' ' || o.charges_total || ' ' || o.currency || E'\n' ELSE '' END,
                 'status_label', orderly.wording_for(o.customer_id, 'order.status', 'status.' || NEW.to_status, v_payload ->> 'status_label'),
                 'tracking', (
                 SELECT orderly.wording_for(o.customer_id, 'order.status', 'tracking_link', 'Track your parcel:') || ' '

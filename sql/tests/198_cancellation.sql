@@ -6,7 +6,7 @@
 -- order.cancelled once per department, the keys a customer sees, idempotency.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(135);
+SELECT plan(137);
 
 -- Events are raised at commit (a deferred trigger, R__140_orders.sql): at once in this test.
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
@@ -142,8 +142,8 @@ SELECT is(pg_temp.told('order.cancelled', test.id('s1')),
           ARRAY['buyer', 'rita', 'role:finance_manager', 'role:logistics', 'role:warehouse'],
           'order.cancelled: warehouse, logistics, finance, the creator and the customer, once each (nothing was being made)');
 SELECT is(ARRAY[pg_temp.told('order.status', test.id('s1'))::text,
-                (SELECT string_agg(subject, ',') FROM orderly.outbox WHERE order_id = test.id('s1') AND kind = 'order.status')],
-          ARRAY['{buyer,rita}', format('Order %s: Cancelled', test.id('s1'))],
+                (SELECT string_agg(subject, ',') FROM orderly.outbox WHERE order_id = test.id('s1') AND kind = 'order.cancelled')],
+          ARRAY['{buyer,rita}', format('Order %s cancelled', test.id('s1'))],
           'an order cancelled before it was approved is a milestone for the customer too: pushed and e-mailed');
 SELECT ok(test.replays('order_cancel', 'rita', jsonb_build_object('id', test.id('s1'), 'reason', 'Customer changed plans',
                                                                    'idempotency_key', 'cancel-s1'))
@@ -397,6 +397,11 @@ SELECT is((test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('h
           'an order on hold is charged as at the status it was held from');
 SELECT is((test.call('order_cancel', 'rita', jsonb_build_object('id', test.id('held'), 'reason', 'not needed'))) ->> 'order_status', 'cancelled',
           'and cancelled so');
+SELECT is((SELECT kind || ' ' || subject FROM orderly.outbox WHERE order_id = test.id('held') ORDER BY id DESC LIMIT 1),
+          format('order.cancelled Order %s cancelled', test.id('held')), 'the customer''s e-mail is a cancellation''s (V045), not the status one');
+SELECT ok((SELECT body ~ ('was cancelled \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)\.' || E'\n' || 'Cancellation fee: ' || (SELECT charges_total FROM orderly.orders WHERE id = test.id('held')) || ' EUR')
+           FROM orderly.outbox WHERE order_id = test.id('held') ORDER BY id DESC LIMIT 1),
+          'with its time as people read it and the fee it leaves owed');
 SELECT is((SELECT string_agg(DISTINCT stage, ',') FROM analytics.cancellations WHERE stage IN ('on_hold', 'ready')), 'ready',
           'analytics.cancellations counts it at that status too, whose policy set its fee (on_hold has none)');
 -- Units cancelled are said apart from those ordered: "2 ordered" of a line of 3 read as a line of 2.
