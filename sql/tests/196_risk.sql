@@ -246,7 +246,7 @@ SELECT is((SELECT string_agg(key || '/' || language || '=' || text, ' ') FROM ad
           || ' ' || (SELECT customer_text FROM admin.risk_reason_texts WHERE reason = 'transport' AND language = 'fr'),
           'status.shipped/fr=Expédiée La livraison de votre commande est retardée.', 'admin.set_customer_wording and admin.set_risk_reason_text');
 SELECT throws_ok($$ SELECT admin.set_customer_wording('status.teleported', 'fr', 'x') $$, 'OL400',
-                 'key must be tracking_link or status.<status>, like status.shipped', 'an unknown key is refused');
+                 'key must be tracking_link, cancellation_fee or status.<status>, like status.shipped', 'an unknown key is refused');
 SELECT throws_ok($$ SELECT admin.set_customer_wording('tracking_link', 'en', 'Follow:') $$, 'OL409', NULL, 'English is built in');
 SELECT throws_ok($$ SELECT admin.set_risk_reason_text('weather', 'fr', 'x') $$, 'OL400', NULL, 'an unknown reason is refused');
 SELECT admin.set_customer_wording('status.shipped', 'fr', NULL);
@@ -271,7 +271,7 @@ SELECT is((SELECT string_agg(api.outbox_result(id, 'b', now(), 'relay down', 5, 
            FROM (SELECT id FROM orderly.outbox ORDER BY id LIMIT 1) x), 'pending', 'a failure is retried later');
 
 SELECT throws_ok($$ SELECT admin.set_message_template('order.shiped', 'en', 'Shipped', 'x') $$, 'OL400',
-                 'no e-mail is sent for "order.shiped"; templates are for: order.delay, order.status',
+                 'no e-mail is sent for "order.shiped"; templates are for: order.cancelled, order.delay, order.status',
                  'a template for a kind that is never e-mailed (a typo) is refused');
 SELECT lives_ok($$ SELECT admin.set_message_template('order.delay', 'fr', 'Commande {{order}} en retard', 'x') $$,
                 'a new language for a kind that is e-mailed is fine');
