@@ -14,6 +14,7 @@ import Testing
             #expect(hello.isSuccess && hello.data.first?.contains(#""authenticated":false"#) == true)
             #expect(try await client.request("WHOAMI").errorCode == "NOAUTH")
             #expect(try await client.request("FROBNICATE 1 2").errorCode == "UNKNOWN_COMMAND")
+            #expect(try await client.request("ORDER FOO 1").final == "-UNKNOWN_COMMAND unknown command 'ORDER FOO'; HELP ORDER lists the ORDER commands")
             let help = try await client.request("HELP")
             #expect(help.data.count == 5)
             #expect(!help.data.joined().contains("WHOAMI"))

@@ -89,6 +89,11 @@ final class Session {
         let words = request.commandWords
         guard let command = server.commands.table.resolve(words) else {
             let name = words.first ?? "(none)"
+            // ORDER FOO: the first word is a family of commands, the second is what is wrong.
+            if words.count > 1, server.commands.table.commands.contains(where: { $0.name.hasPrefix(name + " ") }) {
+                throw ProtocolError(.unknownCommand,
+                                    "unknown command '\(name) \(words[1].prefix(64))'; HELP \(name) lists the \(name) commands")
+            }
             throw ProtocolError(.unknownCommand, "unknown command '\(name.prefix(64))'; HELP lists the commands")
         }
         return command
