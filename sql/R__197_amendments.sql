@@ -1016,6 +1016,7 @@ DECLARE
     v_reason   text := btrim(orderly.arg_text(args, 'reason', true));
     v_actions  jsonb := orderly.arg_value(args, 'changes', true);
     v_reprice  text := coalesce(lower(btrim(orderly.arg_text(args, 'reprice'))), 'changed');
+    v_bad      text;
     o          orderly.orders;
     c          orderly.order_changes;
     v_before   jsonb;
@@ -1033,11 +1034,16 @@ BEGIN
         RAISE EXCEPTION 'reason must be one line of 1 to 500 characters' USING ERRCODE = 'OL400';
     END IF;
     IF jsonb_typeof(v_actions) <> 'array' OR jsonb_array_length(v_actions) NOT BETWEEN 1 AND 50
-       OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_actions) e
-                  WHERE jsonb_typeof(e) <> 'object'
-                     OR coalesce(e ->> 'action', '') NOT IN ('add_line', 'set_line', 'remove_line', 'ship_to', 'requested_date', 'note')) THEN
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(v_actions) e WHERE jsonb_typeof(e) <> 'object') THEN
         RAISE EXCEPTION 'changes must be a JSON array of 1 to 50 actions, each like {"action":"set_line","line":2,"qty":5}; actions: add_line, set_line, remove_line, ship_to, requested_date, note'
             USING ERRCODE = 'OL400';
+    END IF;
+    -- A misspelt action is named ("setline"), not answered with the usage alone.
+    SELECT coalesce(e ->> 'action', e -> 'action')::text INTO v_bad FROM jsonb_array_elements(v_actions) e
+    WHERE coalesce(e ->> 'action', '') NOT IN ('add_line', 'set_line', 'remove_line', 'ship_to', 'requested_date', 'note') LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown action "%"; actions: add_line, set_line, remove_line, ship_to, requested_date, note',
+            orderly.for_message(coalesce(v_bad, '(none)')) USING ERRCODE = 'OL400';
     END IF;
     IF v_reprice NOT IN ('all', 'changed') THEN
         RAISE EXCEPTION 'reprice must be all (or left out: only changed lines take today''s prices)' USING ERRCODE = 'OL400';

@@ -432,7 +432,8 @@ SELECT throws_ok(format($$ SELECT test.call('order_diff', 'rita', '{"id":%s,"to"
 
 -- Refused input ----------------------------------------------------------------------------------------------
 
-SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"set_price","line":1}]') $$), 'OL400', NULL, 'an unknown action');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"set_price","line":1}]') $$), 'OL400',
+                 'unknown action "set_price"; actions: add_line, set_line, remove_line, ship_to, requested_date, note', 'an unknown action, named');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[]') $$), 'OL400', NULL, 'no actions');
 SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'g', '[{"action":"set_line","line":9,"qty":1}]') $$),
                  'OL404', format('order %s has no line 9', test.id('g')), 'an unknown line');
