@@ -1039,7 +1039,7 @@ BEGIN
             USING ERRCODE = 'OL400';
     END IF;
     -- A misspelt action is named ("setline"), not answered with the usage alone.
-    SELECT coalesce(e ->> 'action', e -> 'action')::text INTO v_bad FROM jsonb_array_elements(v_actions) e
+    SELECT coalesce(e ->> 'action', (e -> 'action')::text) INTO v_bad FROM jsonb_array_elements(v_actions) e
     WHERE coalesce(e ->> 'action', '') NOT IN ('add_line', 'set_line', 'remove_line', 'ship_to', 'requested_date', 'note') LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'unknown action "%"; actions: add_line, set_line, remove_line, ship_to, requested_date, note',
