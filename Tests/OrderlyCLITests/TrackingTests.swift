@@ -314,6 +314,23 @@ import Testing
         }
     }
 
+    /// A body announced larger than the limit is refused when its head arrives (413, closed), not
+    /// after the body (which may never come) or the request's deadline.
+    @Test func aBodyAnnouncedTooLargeIsRefusedAtOnce() async throws {
+        try await withTestServer(configure: { $0.webhook = .init(host: "127.0.0.1", port: 0) }) { server in
+            let client = try await RawClient.connect(port: try #require(server.server.webhookPort), reading: true)
+            let head = "POST /carriers/dhl/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n"
+            try await client.write(Array(head.utf8)).get()
+            let started = ContinuousClock.now
+            while !client.isClosed && ContinuousClock.now - started < .seconds(60) {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(client.isClosed)
+            #expect(client.text.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "\(client.text)")
+            await client.close()
+        }
+    }
+
     /// A wrong signature (the database's 401) ends the connection like a missing one: strangers
     /// cannot keep the webhook's connections with signed-looking requests.
     @Test func aWrongSignatureClosesTheConnection() async throws {

@@ -47,6 +47,15 @@ final class WebhookHandler: ChannelInboundHandler, RemovableChannelHandler {
             deadline = context.eventLoop.scheduleTask(in: requestDeadline) { channel.close(promise: nil) }
             body = context.channel.allocator.buffer(capacity: 0)
             tooLarge = request.headers.first(name: "content-length").flatMap(Int.init).map { $0 > maxBody } ?? false
+            // Announced too large: answered now (413, closing), not once a gigabyte has arrived
+            // or the request's deadline has run out.
+            if tooLarge {
+                deadline?.cancel()
+                deadline = nil
+                head = nil
+                body = nil
+                respond(to: request, body: nil, context: context)
+            }
         case .body(var chunk):
             guard !tooLarge else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBody {
