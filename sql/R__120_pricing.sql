@@ -361,7 +361,10 @@ BEGIN
         FOREACH c IN ARRAY v_codes LOOP
             SELECT * INTO ov FROM orderly.option_values x WHERE x.group_id = g.id AND x.code = c;
             IF NOT FOUND THEN
-                RAISE EXCEPTION 'unknown value "%" for option %', orderly.for_message(c), g.code USING ERRCODE = 'OL400';
+                -- The values there are, so that "black" is answered with blk.
+                RAISE EXCEPTION 'unknown value "%" for option % (values: %)', orderly.for_message(c), g.code,
+                    coalesce((SELECT string_agg(x.code, ', ' ORDER BY x.position, x.code) FROM orderly.option_values x
+                              WHERE x.group_id = g.id AND x.active), 'none') USING ERRCODE = 'OL400';
             -- Taken off sale, as a product or SKU is: a conflict, not a mistake (a change waiting
             -- for approval is declined by it, R__199).
             ELSIF NOT ov.active AND NOT sold THEN

@@ -170,7 +170,7 @@ SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1}]')$$, '
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64", "colour": "red"}}]')$$, 'OL400',
                  'line 1: unknown option "colour" for PHN-A', 'unknown option group');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "512"}}]')$$, 'OL400',
-                 'line 1: unknown value "512" for option storage', 'unknown option value');
+                 'line 1: unknown value "512" for option storage (values: 64, 256)', 'unknown option value, with the values there are');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64", "acc": ["old"]}}]')$$, 'OL409',
                  'line 1: value "old" of option acc is not available', 'an inactive option value is refused');
 SELECT throws_ok($$SELECT pg_temp.price('[{"product": "PHN-A", "qty": 1, "options": {"storage": "64", "acc": ["case", "case"]}}]')$$, 'OL400',
