@@ -315,6 +315,7 @@ AS $$
 DECLARE
     priced  jsonb;
     v_sold  integer[] := '{}';
+    v_other integer[];
 BEGIN
     DELETE FROM orderly.order_lines x
     WHERE x.order_id = o.id
@@ -322,10 +323,12 @@ BEGIN
     IF only_lines IS NOT NULL THEN
         specs := coalesce((SELECT jsonb_agg(s) FROM jsonb_array_elements(specs) s WHERE (s ->> 'line')::integer = ANY (only_lines)), '[]');
     END IF;
+    -- The lines that may be sold as they were: those of a submitted order asked for with at most
+    -- their units. Whether each is the same item (product, SKU, options, parameters) is known
+    -- once priced: see below.
     IF o.status NOT IN ('draft', 'rejected') THEN
         v_sold := ARRAY(SELECT x.line_no FROM orderly.order_lines x JOIN jsonb_array_elements(specs) s ON (s ->> 'line')::integer = x.line_no
-                        WHERE x.order_id = o.id AND (s - 'line' - 'qty') = (x.spec - 'qty')
-                          AND jsonb_typeof(s -> 'qty') = 'number' AND (s ->> 'qty')::numeric <= x.qty);
+                        WHERE x.order_id = o.id AND jsonb_typeof(s -> 'qty') = 'number' AND (s ->> 'qty')::numeric <= x.qty);
     END IF;
     IF jsonb_array_length(specs) = 0 AND only_lines IS NULL THEN
         UPDATE orderly.orders x
@@ -340,6 +343,22 @@ BEGIN
         priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true,
                                       EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL),
                                       v_sold);
+        -- A line priced as sold that came out another item (other options, another SKU) is a
+        -- new sale: priced again with the availability checks.
+        v_other := ARRAY(SELECT (l ->> 'line')::integer
+                         FROM jsonb_array_elements(priced -> 'lines') l
+                         JOIN orderly.order_lines x ON x.order_id = o.id AND x.line_no = (l ->> 'line')::integer
+                         LEFT JOIN LATERAL (SELECT y.body FROM orderly.line_pricings y WHERE y.digest = x.pricing LIMIT 1) lp ON true
+                         WHERE (l ->> 'line')::integer = ANY (v_sold)
+                           AND ((l ->> 'product_id')::bigint IS DISTINCT FROM x.product_id
+                                OR (l ->> 'sku_id')::bigint IS DISTINCT FROM x.sku_id
+                                OR (l -> 'options') IS DISTINCT FROM (lp.body -> 'options')
+                                OR coalesce(l -> 'params', '{}') IS DISTINCT FROM coalesce(lp.body -> 'params', '{}')));
+        IF cardinality(v_other) > 0 THEN
+            priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true,
+                                          EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL),
+                                          ARRAY(SELECT n FROM unnest(v_sold) n WHERE NOT n = ANY (v_other)));
+        END IF;
         -- Priced apart from the order's other lines, they must be in its currency all the same.
         IF only_lines IS NOT NULL AND priced ->> 'currency' <> o.currency THEN
             RAISE EXCEPTION 'line %: priced in %, but the order is in %',

@@ -8,7 +8,7 @@
 -- customer sees.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(190);
+SELECT plan(192);
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 
@@ -683,6 +683,15 @@ SELECT is((SELECT string_agg(line_no || ':' || (tax = round(net * 0.07, 2) AND t
 SELECT is(pg_temp.amend('rita', 'off', '[{"action":"remove_line","line":2}]') ->> 'status', 'applied', 'and it can be taken out');
 SELECT ok(pg_temp.holds_open(test.id('off')) AND pg_temp.stock_consistent(), 'the stock follows every change');
 UPDATE orderly.products SET active = true WHERE code = 'GB';
+-- The same item asked for in other words (a line stored by SKU, changed with options) is as sold;
+-- another variant of it is a new sale.
+INSERT INTO ids VALUES ('off2', test.submitted('rita', test.id('acme'), '[{"sku":"PH-128","qty":4}]'));
+UPDATE orderly.products SET active = false WHERE code = 'PH';
+SELECT is(pg_temp.amend('rita', 'off2', '[{"action":"set_line","line":1,"qty":3,"options":{"storage":"128"}}]') ->> 'status', 'applied',
+          'a line by SKU lowered with its own options: as sold');
+SELECT throws_ok(format($$ SELECT pg_temp.amend('rita', 'off2', '[{"action":"set_line","line":1,"options":{"storage":"256"}}]') $$), 'OL409',
+                 'line 1: product PH is not available', 'its other variant is a new sale, refused');
+UPDATE orderly.products SET active = true WHERE code = 'PH';
 
 -- A strategic order with a made-to-order line: production hears of it once approved, as of a
 -- custom order (it had to poll WORK QUEUE).
