@@ -402,6 +402,11 @@ BEGIN
     IF c.email IS DISTINCT FROM before.email AND orderly.own_customer(u) IS NOT NULL THEN
         RAISE EXCEPTION 'a customer account cannot change its e-mail address; customer service changes it' USING ERRCODE = 'OL403';
     END IF;
+    -- Who the customer is, as staff find it: a login renaming its customer after another (or a
+    -- look-alike) had staff pick the wrong account. Its phone, region and language are its own.
+    IF (c.name IS DISTINCT FROM before.name OR c.company IS DISTINCT FROM before.company) AND orderly.own_customer(u) IS NOT NULL THEN
+        RAISE EXCEPTION 'a customer account cannot change its name or company; customer service changes them' USING ERRCODE = 'OL403';
+    END IF;
     BEGIN
         UPDATE orderly.customers x
         SET name = c.name, email = c.email, phone = c.phone, company = c.company,

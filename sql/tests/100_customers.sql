@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(89);
+SELECT plan(91);
 
 DO $$
 BEGIN
@@ -145,6 +145,11 @@ SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%
 SELECT ok(test.call('customer_update', 'buyer', jsonb_build_object('id', test.id('acme'), 'phone', '+4930555000',
                                                                   'email', (SELECT email FROM orderly.customers WHERE id = test.id('acme')))) IS NOT NULL,
           'its own address given again with other changes is fine');
+SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"name":"Rival AG"}') $$, test.id('acme')),
+                 'OL403', 'a customer account cannot change its name or company; customer service changes them',
+                 'nor its name: renamed after another customer, staff would pick the wrong account');
+SELECT throws_ok(format($$ SELECT test.call('customer_update', 'buyer', '{"id":%s,"company":"Rival AG"}') $$, test.id('acme')),
+                 'OL403', NULL, 'nor its company');
 SELECT throws_ok($$ SELECT admin.link_customer('buyer', 999999) $$, 'OL404', 'customer 999999 not found', 'linking to nobody is refused');
 -- A customer login holds nothing the customer role does not: no staff role on it, no staff login linked.
 SELECT throws_ok($$ SELECT admin.grant_role('buyer', 'sales_rep') $$, 'OL409', NULL, 'a staff role for a linked login is refused');
