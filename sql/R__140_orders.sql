@@ -52,6 +52,13 @@ BEGIN
         RAISE EXCEPTION 'order % is %; only a draft or a rejected order can be changed', o.id, o.status
             USING ERRCODE = 'OL409';
     END IF;
+    -- A draft staff prepared for a customer is theirs to change: the customer's login may submit
+    -- it as it is (accept it), not rewrite it unseen under the sales rep's name.
+    IF orderly.own_customer(u) IS NOT NULL
+       AND orderly.own_customer((SELECT x FROM orderly.users x WHERE x.id = o.created_by)) IS NULL THEN
+        RAISE EXCEPTION 'order % was prepared by staff: submit it as it is (ORDER SUBMIT %), or ask them to change it', o.id, o.id
+            USING ERRCODE = 'OL403';
+    END IF;
     RETURN o;
 END
 $$;

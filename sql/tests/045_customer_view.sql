@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(46);
+SELECT plan(48);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -98,6 +98,14 @@ CREATE TEMP TABLE replies (name text PRIMARY KEY, doc jsonb);
 INSERT INTO replies SELECT 'line_add', test.call('order_line_add', 'customer', jsonb_build_object('order', test.id('order'),
     'product', 'PHN-X1', 'qty', 2, 'options', '{"colour":"wht","storage":"256","accessories":["case"]}'::jsonb));
 SELECT NULL FROM test.call('order_line_add', 'colleague', jsonb_build_object('order', test.id('order'), 'sku', 'ACC-CABLE', 'qty', 4));
+-- A draft a sales rep prepared for the customer: its logins see it and may submit it as it is,
+-- but not rewrite it unseen under the rep's name.
+INSERT INTO ids SELECT 'prepared', (test.call('order_create', 'sales_rep', jsonb_build_object('customer', test.id('demo'),
+    'lines', '[{"sku":"ACC-CABLE","qty":2}]'::jsonb)) ->> 'id')::bigint;
+SELECT throws_ok(format($$ SELECT test.call('order_line_set', 'customer', '{"order":%s,"line":1,"qty":7}') $$, test.id('prepared')), 'OL403',
+                 format('order %1$s was prepared by staff: submit it as it is (ORDER SUBMIT %1$s), or ask them to change it', test.id('prepared')),
+                 'a customer does not change a draft staff prepared');
+SELECT ok((test.call('order_show', 'customer', jsonb_build_object('id', test.id('prepared'))) ->> 'status') = 'draft', 'but sees it');
 SELECT NULL FROM test.call('order_line_add', 'sales_manager', jsonb_build_object('order', test.id('order'), 'product', 'SVC-SETUP',
     'qty', 1, 'unit_price', '20', 'reason', 'goodwill'));
 INSERT INTO replies SELECT 'staff_note', test.call('order_note', 'sales_manager', jsonb_build_object('order', test.id('order'),
