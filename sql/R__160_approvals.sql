@@ -619,12 +619,14 @@ SELECT l.role,
        l.order_type,
        l.max_total,
        l.max_total IS NULL AS unlimited,
-       (SELECT count(*) FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id WHERE r.name = l.role) AS users,
+       -- Who may use the limit: a locked user approves nothing.
+       (SELECT count(*) FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id JOIN orderly.users u ON u.id = ur.user_id
+        WHERE r.name = l.role AND NOT u.locked) AS users,
        l.updated_at,
        (SELECT s.currency FROM orderly.approval_settings s) AS currency
 FROM orderly.approval_limits l;
 
-COMMENT ON VIEW admin.approval_limits IS 'Largest order total each role may approve per order type (no row: may not approve that type)';
+COMMENT ON VIEW admin.approval_limits IS 'Largest order total each role may approve per order type (no row: may not approve that type), and how many unlocked users hold the role';
 
 -- What the rules and limits leave open, for an admin to read after changing them (each admin
 -- function here says how many findings there are):

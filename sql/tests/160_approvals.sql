@@ -4,7 +4,7 @@
 -- delegation windows, who is notified, permissions, APPROVAL SHOW/QUEUE and the BI views.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(184);
+SELECT plan(185);
 
 DO $$
 BEGIN
@@ -95,6 +95,11 @@ SELECT is((SELECT max_total FROM admin.approval_limits WHERE role = 'sales_super
           'a supervisor approves standard orders up to 10 000');
 SELECT is((SELECT count(*)::integer FROM admin.approval_limits WHERE role = 'general_manager' AND unlimited), 3,
           'the general manager approves every type without limit');
+SELECT admin.create_user('sleepy', 'sleepy-secret-1', ARRAY['sales_supervisor']);
+SELECT admin.lock_user('sleepy');
+SELECT is((SELECT users FROM admin.approval_limits WHERE role = 'sales_supervisor' AND order_type = 'standard'),
+          (SELECT count(*) FROM orderly.user_roles ur JOIN orderly.roles r ON r.id = ur.role_id WHERE r.name = 'sales_supervisor') - 1,
+          'admin.approval_limits counts the holders of the role who may approve: not a locked one');
 SELECT is((SELECT max_reminders FROM admin.approval_settings), 2, 'two reminders before escalation by default');
 
 SELECT throws_ok($$ SELECT admin.create_approval_rule('Odd', ARRAY['weird'], NULL, NULL, 1) $$, 'OL400', NULL, 'an unknown order type is refused');
