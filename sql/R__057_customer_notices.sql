@@ -187,8 +187,8 @@ BEGIN
         RAISE EXCEPTION 'no e-mail is sent for "%"; templates are for: %', orderly.for_message(kind),
             (SELECT string_agg(DISTINCT t.kind, ', ' ORDER BY t.kind) FROM orderly.message_templates t) USING ERRCODE = 'OL400';
     END IF;
-    IF language IS NULL OR lower(language) !~ '^[a-z]{2}$' THEN
-        RAISE EXCEPTION 'language must be a two-letter code (en, de, fr, …)' USING ERRCODE = 'OL400';
+    IF language IS NULL OR NOT orderly.is_language(language) THEN
+        RAISE EXCEPTION 'language must be a two-letter ISO 639-1 code (en, de, fr, …)' USING ERRCODE = 'OL400';
     END IF;
     IF subject IS NULL OR length(btrim(subject)) NOT BETWEEN 1 AND 200 OR NOT orderly.shows_on_one_line(subject) THEN
         RAISE EXCEPTION 'subject must be 1 to 200 characters on one line, without control or direction-override characters'
@@ -266,8 +266,8 @@ AS $$
 DECLARE
     v text := lower(btrim(language));
 BEGIN
-    IF v IS NULL OR v !~ '^[a-z]{2}$' THEN
-        RAISE EXCEPTION 'language must be a two-letter code like de' USING ERRCODE = 'OL400';
+    IF v IS NULL OR NOT orderly.is_language(v) THEN
+        RAISE EXCEPTION 'language must be a two-letter ISO 639-1 code like de' USING ERRCODE = 'OL400';
     END IF;
     IF v = 'en' THEN
         RAISE EXCEPTION 'English is %; give another language', english USING ERRCODE = 'OL409';

@@ -134,7 +134,7 @@ BEGIN
         RETURN orderly.clean_text('region', nullif(btrim(orderly.arg_text(args, 'region')), ''), 100);
     WHEN 'language' THEN
         -- The language of the customer's e-mail (orderly.message_templates); English by default.
-        IF coalesce(lower(btrim(orderly.arg_text(args, 'language'))), 'en') !~ '^[a-z]{2}$' THEN
+        IF NOT orderly.is_language(coalesce(orderly.arg_text(args, 'language'), 'en')) THEN
             RAISE EXCEPTION 'language must be a two-letter ISO 639-1 code, like en or de' USING ERRCODE = 'OL400';
         END IF;
         RETURN coalesce(lower(btrim(orderly.arg_text(args, 'language'))), 'en');

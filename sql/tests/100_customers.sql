@@ -2,7 +2,7 @@
 -- customer, FIND on its trigram indexes, linking a customer login, audit, grants.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(91);
+SELECT plan(92);
 
 DO $$
 BEGIN
@@ -338,6 +338,8 @@ SELECT is_empty('SELECT * FROM test.audit_rows_without_actor()', 'every audit ro
 -- The language of the customer's e-mail (issue 13).
 SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"Lang","email":"lang@example.com","phone":"+4930111222","language":"deutsch"}') $$,
                  'OL400', 'language must be a two-letter ISO 639-1 code, like en or de', 'a language is a two-letter code');
+SELECT throws_ok($$ SELECT test.call('customer_create', 'rita', '{"name":"Lang","email":"lang@example.com","phone":"+4930111222","language":"xx"}') $$,
+                 'OL400', 'language must be a two-letter ISO 639-1 code, like en or de', 'and one ISO 639-1 has (xx is none)');
 SELECT is(test.call('customer_create', 'rita', '{"name":"Lang","email":"lang@example.com","phone":"+4930111222","language":"DE"}') ->> 'language',
           'de', 'CUSTOMER CREATE language= sets the language of its e-mail');
 SELECT * FROM finish();

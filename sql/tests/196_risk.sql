@@ -279,7 +279,7 @@ SELECT throws_like($$ SELECT admin.set_message_template('order.status', 'fr', 'C
                    'unknown placeholder(s) {{%status_lable%}} for order.status; a order.status template may use: {{order}}, {{customer}}, {{status}}, {{status_label}}, {{at}}, {{tracking}}',
                    'a misspelt placeholder (sent as nothing) is refused, naming the ones there are');
 SELECT throws_ok($$ SELECT admin.set_message_template('order.status', 'french', 'Commande', 'x') $$, 'OL400',
-                 'language must be a two-letter code (en, de, fr, …)', 'a language is two letters, in the function''s words');
+                 'language must be a two-letter ISO 639-1 code (en, de, fr, …)', 'a language is two letters, in the function''s words');
 SELECT is((SELECT placeholders FROM admin.message_templates WHERE kind = 'order.delay' AND language = 'en'),
           ARRAY['order', 'customer', 'reason', 'requested_date'], 'admin.message_templates shows each template with its placeholders');
 SELECT ok(admin.remove_message_template('order.delay', 'FR'), 'admin.remove_message_template removes a language');
