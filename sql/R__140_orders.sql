@@ -702,7 +702,10 @@ BEGIN
             'held_from', NEW.from_status,
             'at', orderly.json_time(NEW.changed_at));
         PERFORM api.notify(NULL, 'finance_manager', 'order.on_hold', v_payload, NEW.changed_by, v_kind);
-        IF o.created_by IS NOT NULL THEN
+        -- The creator if staff: a customer's login is told by order.status above (the hold's
+        -- reason is internal), not a second, empty event.
+        IF o.created_by IS NOT NULL
+           AND orderly.own_customer((SELECT x FROM orderly.users x WHERE x.id = o.created_by)) IS NULL THEN
             PERFORM api.notify(o.created_by, NULL, 'order.on_hold', v_payload, NEW.changed_by, v_kind);
         END IF;
     END IF;

@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(48);
+SELECT plan(49);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -299,5 +299,12 @@ SELECT is(orderly.visible_doc('notification', '{"id":1,"kind":"order.approved","
 SELECT throws_ok($$ SELECT orderly.visible_doc('no_such_kind', '{}', 7) $$, NULL, 'no customer view of no_such_kind documents',
                  'a document kind without a list is a bug, not something to show');
 
+-- A hold of the customer's own order: it hears of it once (order.status, its label), not a second
+-- event with the hold's internal reason taken out.
+SELECT NULL FROM test.call('order_hold', 'finance_manager', jsonb_build_object('id', test.id('order'), 'reason', 'check the margin'));
+SELECT is((SELECT array_agg(n.kind ORDER BY n.kind) FROM orderly.notifications n
+           WHERE n.recipient_user_id = test.uid('customer') AND (n.payload ->> 'order')::bigint = test.id('order')
+             AND (n.kind = 'order.on_hold' OR n.payload ->> 'status' = 'on_hold')),
+          ARRAY['order.status'], 'a hold reaches the customer who created the order once, as order.status');
 SELECT * FROM finish();
 ROLLBACK;
