@@ -95,6 +95,16 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM orderly.notify_routed(o, actor_id);
+    -- A draft staff prepared, submitted by someone else (the customer accepting it): its author
+    -- hears of it, as of nothing else until the approval's outcome.
+    IF o.created_by IS DISTINCT FROM actor_id AND o.created_by IS NOT NULL
+       AND orderly.own_customer((SELECT x FROM orderly.users x WHERE x.id = o.created_by)) IS NULL THEN
+        PERFORM api.notify(o.created_by, NULL, 'order.submitted',
+                           jsonb_build_object('order', o.id, 'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
+                                              'total', o.total, 'currency', o.currency, 'status', o.status,
+                                              'submitted_by', orderly.username_of(actor_id)),
+                           actor_id);
+    END IF;
     -- Raises the pending status events now; immediate for the rest of the transaction, which a
     -- submission ends (a pgTAP file that goes on sees later status events at once).
     SET CONSTRAINTS orderly.order_status_events IMMEDIATE;

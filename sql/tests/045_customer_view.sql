@@ -6,7 +6,7 @@
 -- comment reaches the customer; staff documents stay whole.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(49);
+SELECT plan(50);
 
 -- The demo: a user per role (the customer login named "customer"), the catalog, the approval
 -- rules, the demo customer with its address; and a colleague, a second login of that customer.
@@ -106,6 +106,10 @@ SELECT throws_ok(format($$ SELECT test.call('order_line_set', 'customer', '{"ord
                  format('order %1$s was prepared by staff: submit it as it is (ORDER SUBMIT %1$s), or ask them to change it', test.id('prepared')),
                  'a customer does not change a draft staff prepared');
 SELECT ok((test.call('order_show', 'customer', jsonb_build_object('id', test.id('prepared'))) ->> 'status') = 'draft', 'but sees it');
+SELECT NULL FROM test.call('order_submit', 'customer', jsonb_build_object('id', test.id('prepared')));
+SELECT is((SELECT payload ->> 'submitted_by' FROM orderly.notifications WHERE kind = 'order.submitted'
+             AND recipient_user_id = test.uid('sales_rep') AND (payload ->> 'order')::bigint = test.id('prepared')),
+          'customer', 'and submits it as it is: the sales rep who prepared it is told (order.submitted)');
 SELECT NULL FROM test.call('order_line_add', 'sales_manager', jsonb_build_object('order', test.id('order'), 'product', 'SVC-SETUP',
     'qty', 1, 'unit_price', '20', 'reason', 'goodwill'));
 INSERT INTO replies SELECT 'staff_note', test.call('order_note', 'sales_manager', jsonb_build_object('order', test.id('order'),
@@ -276,7 +280,7 @@ SELECT ok((SELECT bool_and(f.event::jsonb -> 'payload' ? 'approved_by') FROM api
 
 SET CONSTRAINTS orderly.order_status_events IMMEDIATE;
 SELECT is(ARRAY(SELECT r -> 'payload' ->> 'status' FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r
-                WHERE r ->> 'kind' = 'order.status' AND (r -> 'payload' ->> 'order')::bigint = test.id('order') ORDER BY r ->> 'id'),
+                WHERE r ->> 'kind' = 'order.status' AND (r -> 'payload' ->> 'order')::bigint = test.id('order') ORDER BY (r ->> 'id')::bigint),
           ARRAY['approved', 'ready'], 'the customer''s login hears every status change from approval on, none before');
 SELECT is((SELECT array_agg(DISTINCT k ORDER BY k) FROM jsonb_array_elements(test.rows('inbox', 'customer', '{}')) r,
                   jsonb_object_keys(r -> 'payload') k WHERE r ->> 'kind' = 'order.status'),
