@@ -134,9 +134,12 @@ BEGIN
         INSERT INTO orderly.transit_defaults AS d (carrier, service, transit) VALUES (v_carrier, v_service, transit)
         ON CONFLICT ON CONSTRAINT transit_defaults_pkey DO UPDATE SET transit = excluded.transit;
     END IF;
-    PERFORM orderly.audit(NULL, 'carrier.transit_default', 'carrier', v_carrier || coalesce('/' || nullif(v_service, ''), ''),
-                          v_before, CASE WHEN transit IS NULL THEN NULL ELSE jsonb_build_object('transit', transit::text) END,
-                          actor_kind => 'admin_sql');
+    -- Removing what is not there changed nothing: no audit row that says nothing.
+    IF v_before IS NOT NULL OR transit IS NOT NULL THEN
+        PERFORM orderly.audit(NULL, 'carrier.transit_default', 'carrier', v_carrier || coalesce('/' || nullif(v_service, ''), ''),
+                              v_before, CASE WHEN transit IS NULL THEN NULL ELSE jsonb_build_object('transit', transit::text) END,
+                              actor_kind => 'admin_sql');
+    END IF;
 END
 $$;
 

@@ -4,7 +4,7 @@
 -- it comes from (carrier, history, default), SHIPMENT ROUTE's GeoJSON.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(88);
+SELECT plan(89);
 
 DO $$
 BEGIN
@@ -278,6 +278,9 @@ SELECT throws_ok($$ SELECT admin.set_transit_default('ups', interval '2 days', E
 SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text
            FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'default 2 days', 'the carrier''s configured transit time');
 SELECT admin.set_transit_default('ups', interval '1 day', 'express');
+SELECT admin.set_transit_default('ups', NULL, 'nosuch');
+SELECT is((SELECT count(*)::integer FROM orderly.audit_log WHERE action = 'carrier.transit_default' AND entity_id = 'ups/nosuch'), 0,
+          'removing a transit default that is not there changes nothing and audits nothing');
 UPDATE orderly.shipments SET service = 'EXPRESS' WHERE id = test.id('s3');
 SELECT is((SELECT eta_source || ' ' || (eta - (pg_temp.shipment(test.id('s3'))).shipped_at)::text
            FROM orderly.shipment_eta(pg_temp.shipment(test.id('s3')))), 'default 1 day',
