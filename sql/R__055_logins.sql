@@ -233,11 +233,14 @@ END
 $$;
 
 -- AUTH as orderlyd sends it: api.authenticate, and on a wrong password the failure counted in the
--- same transaction, one login of a username at a time. Checked apart (authenticate, then the
--- failure in a transaction of its own once the first rolled back), thirty AUTHs sent at once all
--- passed the wait before the first failure was counted, and each had its password checked: eight
--- guesses where five are free, four per window where one is. The advisory lock, taken first and
--- held to commit, makes the next AUTH of the name read the failure before it checks anything.
+-- same transaction. Checked apart (authenticate, then the failure in a transaction of its own
+-- once the first rolled back), thirty AUTHs sent at once all passed the wait before the first
+-- failure was counted, and each got its answer: eight guesses where five are free, four per
+-- window where one is. Now the password is checked as before (in parallel: two hundred logins of
+-- one user at once must not queue behind each other's bcrypt), and the answer is given under an
+-- advisory lock per username, held to commit, after the wait is read again: each AUTH of the
+-- name sees the failures counted before it, and past the free ones is told to wait whatever its
+-- password was — so a burst learns no more than five answers.
 -- A wrong password is answered, not raised (a raise would roll its count back):
 -- {"refused": "OL401", "message": …}; a wait (OL429) and a bad policy (OL400) still raise.
 CREATE OR REPLACE FUNCTION api.login(username text, password text, client_addr text, policy jsonb DEFAULT '{}')
@@ -246,14 +249,23 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    v_msg text;
+    v_msg  text;
+    v_doc  json;
+    v_wait record;
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtextextended('orderly.login:' || lower(left(coalesce(login.username, ''), 200)), 0));
     BEGIN
-        RETURN api.authenticate(login.username, login.password, login.client_addr, login.policy);
+        v_doc := api.authenticate(login.username, login.password, login.client_addr, login.policy);
     EXCEPTION WHEN SQLSTATE 'OL401' THEN
         GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
     END;
+    PERFORM pg_advisory_xact_lock(hashtextextended('orderly.login:' || lower(left(coalesce(login.username, ''), 200)), 0));
+    v_wait := orderly.login_wait(login.username, login.client_addr, orderly.login_policy(login.policy));
+    IF v_wait.wait_s > 0 THEN
+        RAISE EXCEPTION '%; try again in % s', v_wait.reason, v_wait.wait_s USING ERRCODE = 'OL429';
+    END IF;
+    IF v_doc IS NOT NULL THEN
+        RETURN v_doc;
+    END IF;
     PERFORM api.record_auth_failure(login.username, login.client_addr, login.policy);
     RETURN json_build_object('refused', 'OL401', 'message', v_msg);
 END

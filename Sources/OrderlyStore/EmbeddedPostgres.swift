@@ -61,7 +61,13 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     deinit {
-        if let descriptor = claimDescriptor.withLockedValue({ $0 }) { close(descriptor) }
+        // Unlocked before it is closed: a child forked meanwhile (a test or the server starting a
+        // process) shares the descriptor until it execs, and a close alone left the lock held
+        // through that copy, so the folder looked taken a moment after it was given up.
+        if let descriptor = claimDescriptor.withLockedValue({ $0 }) {
+            flock(descriptor, LOCK_UN)
+            close(descriptor)
+        }
     }
 
     /// Makes this process the folder's one user until it ends (a server, or orderlyd migrate): an
