@@ -2,7 +2,7 @@
 -- errors.
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(57);
+SELECT plan(59);
 
 -- arg_text -------------------------------------------------------------------------------------
 
@@ -126,5 +126,11 @@ SELECT is(array_agg(orderly.hides_text(t) ORDER BY n),
 FROM unnest(ARRAY[E'a\u202Eb', E'gate 1\uFFF9gate 9\uFFFB', E'tag:\U000E0041', E'a\u206Ab', E'a\uFEFFb', E'a\u2028b',
                   E'\u05E9\u200F(1)', E'\U0001F468\u200D\U0001F469 \u0E01\u200B', 'Müller GmbH']) WITH ORDINALITY AS x(t, n);
 
+-- orderly.is_language: ISO 639-1's 183 codes, every one of them (a list written over several lines
+-- lost a code at each line end when a comma was missing: 'br' 'bs' read as 'brbs').
+SELECT is((SELECT count(*)::integer FROM (SELECT chr(a) || chr(b) AS c FROM generate_series(97, 122) a, generate_series(97, 122) b) x
+           WHERE orderly.is_language(x.c)), 183, 'is_language: the 183 ISO 639-1 codes');
+SELECT is(ARRAY[orderly.is_language('hu'), orderly.is_language('ET'), orderly.is_language('xx'), orderly.is_language('deu')],
+          ARRAY[true, true, false, false], 'Hungarian and Estonian are languages (any case); xx and three letters are not');
 SELECT * FROM finish();
 ROLLBACK;
