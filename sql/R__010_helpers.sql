@@ -553,6 +553,18 @@ BEGIN
 END
 $$;
 
+-- Whether the user of that id is staff (not a customer's login); NULL when there is no such user
+-- (an order made in SQL has no creator). Who prepared an order, for what its customer may do
+-- with it and whom it tells.
+CREATE OR REPLACE FUNCTION orderly.is_staff(user_id bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN (SELECT orderly.own_customer(u) IS NULL FROM orderly.users u WHERE u.id = is_staff.user_id);
+END
+$$;
+
 -- A customer's login (linked to a customer, or holding the role customer: own_customer) holds
 -- no permission that is not for customers (V030: permissions.for_customers), whatever role gives
 -- it: a staff permission would let a customer approve, price or pay its own orders. Checked

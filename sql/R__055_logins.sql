@@ -127,6 +127,21 @@ BEGIN
 END
 $$;
 
+-- Refuses a login that must wait (OL429, saying how long), as api.authenticate checks before the
+-- password and api.login again before its answer.
+CREATE OR REPLACE FUNCTION orderly.refuse_while_waiting(username text, client_addr text, policy jsonb) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, orderly, pg_temp
+AS $$
+DECLARE
+    v_wait record := orderly.login_wait(username, client_addr, policy);
+BEGIN
+    IF v_wait.wait_s > 0 THEN
+        RAISE EXCEPTION '%; try again in % s', v_wait.reason, v_wait.wait_s USING ERRCODE = 'OL429';
+    END IF;
+END
+$$;
+
 -- Unknown users, wrong passwords and admin-locked accounts get the same error after the same
 -- bcrypt work, so neither the reply nor its timing tells which it was. A throttled attempt is
 -- refused before any hashing, with the wait (OL429).
@@ -136,14 +151,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, orderly, pg_temp
 AS $$
 DECLARE
-    v_policy jsonb := orderly.login_policy(authenticate.policy);
-    v_wait   record := orderly.login_wait(authenticate.username, authenticate.client_addr, v_policy);
     u        orderly.users;
     v_ok     boolean;
 BEGIN
-    IF v_wait.wait_s > 0 THEN
-        RAISE EXCEPTION '%; try again in % s', v_wait.reason, v_wait.wait_s USING ERRCODE = 'OL429';
-    END IF;
+    PERFORM orderly.refuse_while_waiting(authenticate.username, authenticate.client_addr, orderly.login_policy(authenticate.policy));
 
     SELECT * INTO u FROM orderly.users x WHERE lower(x.username) = lower(authenticate.username);
     -- A bcrypt hash of a random password, cost 10 like the real ones, for an unknown name.
@@ -251,7 +262,6 @@ AS $$
 DECLARE
     v_msg  text;
     v_doc  json;
-    v_wait record;
 BEGIN
     BEGIN
         v_doc := api.authenticate(login.username, login.password, login.client_addr, login.policy);
@@ -259,10 +269,7 @@ BEGIN
         GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
     END;
     PERFORM pg_advisory_xact_lock(hashtextextended('orderly.login:' || lower(left(coalesce(login.username, ''), 200)), 0));
-    v_wait := orderly.login_wait(login.username, login.client_addr, orderly.login_policy(login.policy));
-    IF v_wait.wait_s > 0 THEN
-        RAISE EXCEPTION '%; try again in % s', v_wait.reason, v_wait.wait_s USING ERRCODE = 'OL429';
-    END IF;
+    PERFORM orderly.refuse_while_waiting(login.username, login.client_addr, orderly.login_policy(login.policy));
     IF v_doc IS NOT NULL THEN
         RETURN v_doc;
     END IF;

@@ -54,8 +54,7 @@ BEGIN
     END IF;
     -- A draft staff prepared for a customer is theirs to change: the customer's login may submit
     -- it as it is (accept it), not rewrite it unseen under the sales rep's name.
-    IF orderly.own_customer(u) IS NOT NULL
-       AND orderly.own_customer((SELECT x FROM orderly.users x WHERE x.id = o.created_by)) IS NULL THEN
+    IF orderly.own_customer(u) IS NOT NULL AND coalesce(orderly.is_staff(o.created_by), true) THEN
         RAISE EXCEPTION 'order % was prepared by staff: submit it as it is (ORDER SUBMIT %), or ask them to change it', o.id, o.id
             USING ERRCODE = 'OL403';
     END IF;
@@ -323,6 +322,7 @@ DECLARE
     priced  jsonb;
     v_sold  integer[] := '{}';
     v_other integer[];
+    v_redeemed boolean;   -- the order's own coupon, used at submission (price_lines)
 BEGIN
     DELETE FROM orderly.order_lines x
     WHERE x.order_id = o.id
@@ -347,9 +347,8 @@ BEGIN
     -- An amendment that prices nothing again (a line removed, an address in the same tax place)
     -- only sums the lines.
     IF jsonb_array_length(specs) > 0 THEN
-        priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true,
-                                      EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL),
-                                      v_sold);
+        v_redeemed := EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL);
+        priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true, v_redeemed, v_sold);
         -- A line priced as sold that came out another item (other options, another SKU) is a
         -- new sale: priced again with the availability checks.
         v_other := ARRAY(SELECT (l ->> 'line')::integer
@@ -362,8 +361,7 @@ BEGIN
                                 OR (l -> 'options') IS DISTINCT FROM (lp.body -> 'options')
                                 OR coalesce(l -> 'params', '{}') IS DISTINCT FROM coalesce(lp.body -> 'params', '{}')));
         IF cardinality(v_other) > 0 THEN
-            priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true,
-                                          EXISTS (SELECT 1 FROM orderly.coupon_redemptions r WHERE r.order_id = o.id AND r.released_at IS NULL),
+            priced := orderly.price_order(o.customer_id, specs, o.coupon_code, o.ship_to_id, now(), true, v_redeemed,
                                           ARRAY(SELECT n FROM unnest(v_sold) n WHERE NOT n = ANY (v_other)));
         END IF;
         -- Priced apart from the order's other lines, they must be in its currency all the same.
@@ -704,8 +702,7 @@ BEGIN
         PERFORM api.notify(NULL, 'finance_manager', 'order.on_hold', v_payload, NEW.changed_by, v_kind);
         -- The creator if staff: a customer's login is told by order.status above (the hold's
         -- reason is internal), not a second, empty event.
-        IF o.created_by IS NOT NULL
-           AND orderly.own_customer((SELECT x FROM orderly.users x WHERE x.id = o.created_by)) IS NULL THEN
+        IF orderly.is_staff(o.created_by) THEN
             PERFORM api.notify(o.created_by, NULL, 'order.on_hold', v_payload, NEW.changed_by, v_kind);
         END IF;
     END IF;

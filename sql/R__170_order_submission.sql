@@ -97,8 +97,7 @@ BEGIN
     PERFORM orderly.notify_routed(o, actor_id);
     -- A draft staff prepared, submitted by someone else (the customer accepting it): its author
     -- hears of it, as of nothing else until the approval's outcome.
-    IF o.created_by IS DISTINCT FROM actor_id AND o.created_by IS NOT NULL
-       AND orderly.own_customer((SELECT x FROM orderly.users x WHERE x.id = o.created_by)) IS NULL THEN
+    IF o.created_by IS DISTINCT FROM actor_id AND orderly.is_staff(o.created_by) THEN
         PERFORM api.notify(o.created_by, NULL, 'order.submitted',
                            jsonb_build_object('order', o.id, 'customer', (SELECT c.name FROM orderly.customers c WHERE c.id = o.customer_id),
                                               'total', o.total, 'currency', o.currency, 'status', o.status,

@@ -93,6 +93,16 @@ BEGIN
 END
 $$;
 
+-- The policy rows of a status as a sentence ("any type in EUR, custom in any currency"), NULL when
+-- it has none: what a refused cancellation and an admin removing a row are told.
+CREATE OR REPLACE FUNCTION orderly.cancellation_rows_text(status text) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(coalesce(x.order_type, 'any type') || ' in ' || coalesce(x.currency, 'any currency'), ', ' ORDER BY x.id)
+    FROM orderly.cancellation_policies x WHERE x.status = $1
+$$;
+
 -- What cancelling would do now, as a document; changes nothing. lines: as cancel_lines_arg
 -- returns them, NULL for everything still open. quoted: the plan a request was quoted (its
 -- policy row, value and fee): the fee is never more than those terms give for what is cancelled
@@ -123,24 +133,23 @@ DECLARE
     v_fee      numeric;
     v_owed     numeric := orderly.amount_owed(o);
     v_after    orderly.orders;
+    v_judged   text;      -- the status whose policy rows apply (refusal only)
+    v_rows     text;
 BEGIN
     IF p.id IS NULL THEN
+        -- (A draft or a rejected order never gets here: ORDER CANCEL discards it, V044.)
+        v_judged := orderly.cancellation_status(o);
+        v_rows := orderly.cancellation_rows_text(v_judged);
         RAISE EXCEPTION '%', CASE
-            WHEN o.status IN ('draft') THEN format('order %s is a draft: nothing was ordered yet; change or abandon it', o.id)
-            WHEN o.status = 'rejected' THEN format('order %s was rejected: its stock and coupon are released already', o.id)
             WHEN o.status = 'cancelled' THEN format('order %s is cancelled already', o.id)
             WHEN o.status = 'shipped' AND cardinality(orderly.services_to_perform(o.id)) > 0
                 THEN format('order %s is shipped: its goods have shipped, and an order is not cancelled once shipped, its services not yet performed included', o.id)
             WHEN o.status IN ('shipped', 'delivered', 'completed')
                 THEN format('order %s is %s: everything has shipped, and shipped or delivered lines cannot be cancelled (a return is another flow)', o.id, o.status)
-            WHEN EXISTS (SELECT 1 FROM orderly.cancellation_policies x WHERE x.status = orderly.cancellation_status(o))
+            WHEN v_rows IS NOT NULL
                 THEN format('order %s is %s: the cancellation policy''s rows for %s (%s) are for other orders than a %s order in %s, so it cannot be cancelled; an admin adds a row for it (admin.set_cancellation_policy)',
-                            o.id, o.status, orderly.cancellation_status(o),
-                            (SELECT string_agg(coalesce(x.order_type, 'any type') || ' in ' || coalesce(x.currency, 'any currency'), ', ' ORDER BY x.id)
-                             FROM orderly.cancellation_policies x WHERE x.status = orderly.cancellation_status(o)),
-                            o.type, o.currency)
-            ELSE format('order %s is %s: the cancellation policy has no row for %s, so it cannot be cancelled', o.id, o.status,
-                        orderly.cancellation_status(o)) END
+                            o.id, o.status, v_judged, v_rows, o.type, o.currency)
+            ELSE format('order %s is %s: the cancellation policy has no row for %s, so it cannot be cancelled', o.id, o.status, v_judged) END
             USING ERRCODE = 'OL409';
     END IF;
     IF lines IS NOT NULL AND quoted IS NULL THEN
@@ -887,8 +896,7 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM orderly.cancellation_policies x
                        WHERE x.status = p.status AND x.order_type IS NULL AND x.currency IS NULL) THEN
             RAISE NOTICE 'orders at % are cancelled only where a row applies: %', p.status,
-                coalesce((SELECT string_agg(coalesce(x.order_type, 'any type') || ' in ' || coalesce(x.currency, 'any currency'), ', ' ORDER BY x.id)
-                          FROM orderly.cancellation_policies x WHERE x.status = p.status), 'none, so no order at ' || p.status || ' can be cancelled');
+                coalesce(orderly.cancellation_rows_text(p.status), 'none, so no order at ' || p.status || ' can be cancelled');
         END IF;
     END IF;
     RETURN p.id IS NOT NULL;

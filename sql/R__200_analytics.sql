@@ -441,18 +441,20 @@ WHERE p.active OR x.product_id IS NOT NULL;
 CREATE OR REPLACE VIEW analytics.slow_movers AS
 SELECT k.code AS sku, p.code AS product, p.name AS product_name, k.stock_on_hand, k.stock_reserved,
        sold.last_sold_on,
-       -- Since its last sale, or, never sold, since it was created.
-       (now() AT TIME ZONE 'UTC')::date - coalesce(sold.last_sold_on, (k.created_at AT TIME ZONE 'UTC')::date) AS days_without_sale
+       (now() AT TIME ZONE 'UTC')::date - sold.since AS days_without_sale
 FROM orderly.skus k
 JOIN orderly.products p ON p.id = k.product_id
 CROSS JOIN orderly.analytics_settings st
--- Sold on its own, or inside a bundle (whose rows carry the bundle product, no SKU).
-CROSS JOIN LATERAL (SELECT greatest((SELECT max(s.day) FROM orderly.sales_day_lines s WHERE s.sku_id = k.id),
-                                    (SELECT max(s.day) FROM orderly.bundle_items b JOIN orderly.sales_day_lines s ON s.product_id = b.bundle_product_id
-                                     WHERE b.sku_id = k.id)) AS last_sold_on) sold
--- A SKU younger than the threshold has not had the time to be slow: not one created minutes ago.
+-- Sold on its own, or inside a bundle (whose rows carry the bundle product, no SKU); unsold since
+-- its last sale or, never sold, since it was created: a SKU younger than the threshold has not
+-- had the time to be slow (not one created minutes ago).
+CROSS JOIN LATERAL (SELECT x.last_sold_on, coalesce(x.last_sold_on, (k.created_at AT TIME ZONE 'UTC')::date) AS since
+                    FROM (SELECT greatest((SELECT max(s.day) FROM orderly.sales_day_lines s WHERE s.sku_id = k.id),
+                                          (SELECT max(s.day) FROM orderly.bundle_items b
+                                           JOIN orderly.sales_day_lines s ON s.product_id = b.bundle_product_id
+                                           WHERE b.sku_id = k.id)) AS last_sold_on) x) sold
 WHERE k.stock_on_hand > 0
-  AND coalesce(sold.last_sold_on, (k.created_at AT TIME ZONE 'UTC')::date) <= (now() AT TIME ZONE 'UTC')::date - st.slow_mover_days;
+  AND sold.since <= (now() AT TIME ZONE 'UTC')::date - st.slow_mover_days;
 
 CREATE OR REPLACE VIEW analytics.customer_behaviour AS
 SELECT c.id AS customer_id, c.name AS customer_name, coalesce(c.region, 'unknown') AS region, c.segment, x.currency,
@@ -1133,7 +1135,6 @@ $$;
 CREATE OR REPLACE VIEW admin.analytics_settings AS
 SELECT s.performance_window_days, s.slow_mover_days, s.refresh_margin, s.backfill_customers FROM orderly.analytics_settings s;
 COMMENT ON VIEW admin.analytics_settings IS 'The analytics settings (admin.set_analytics_settings changes them)';
-GRANT SELECT ON admin.analytics_settings TO orderly_admin;
 
 COMMENT ON FUNCTION admin.set_rfm_segment(text, integer, text, integer, integer, integer, integer, integer, integer) IS
     'Create or replace an RFM segment rule: name, priority (lower tried first), description, score ranges 1 to 5 (audited)';

@@ -27,6 +27,21 @@ $$;
 REVOKE ALL ON FUNCTION orderly.audit_bi_login(text, text, jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orderly.audit_bi_login(text, text, jsonb, jsonb) TO orderly_login_maker;
 
+-- A BI login's password, new or changed: at least 12 characters, on one line.
+CREATE OR REPLACE FUNCTION orderly.check_bi_password(password text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF password IS NULL OR length(password) < 12 OR password ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'the password must be at least 12 characters, on one line' USING ERRCODE = 'OL400';
+    END IF;
+END
+$$;
+
+REVOKE ALL ON FUNCTION orderly.check_bi_password(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orderly.check_bi_password(text) TO orderly_login_maker;
+
 -- A BI login is what admin.create_bi_login made (its audit row says so): a role that is not
 -- Orderly's or PostgreSQL's own, a member of orderly_bi and of no other role, with no power, no
 -- privilege granted to it directly and nothing it owns. Anything else (a staff member's psql
@@ -55,7 +70,7 @@ AS $$
 $$;
 
 REVOKE ALL ON FUNCTION admin.is_bi_login(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION admin.is_bi_login(text) TO orderly_login_maker, orderly_admin;
+GRANT EXECUTE ON FUNCTION admin.is_bi_login(text) TO orderly_login_maker;   -- orderly_admin: by default (V001)
 COMMENT ON FUNCTION admin.is_bi_login(text) IS
     'Whether a role is a BI login (in orderly_bi and nothing else, no powers): the only roles the BI login functions touch';
 
@@ -73,7 +88,6 @@ WHERE admin.is_bi_login(r.rolname);
 
 COMMENT ON VIEW admin.bi_logins IS
     'BI logins (admin.create_bi_login): statement timeout, when created and last re-passworded, open sessions';
-GRANT SELECT ON admin.bi_logins TO orderly_admin;
 
 RESET ROLE;
 SET LOCAL ROLE orderly_login_maker;
@@ -103,9 +117,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = create_bi_login.name) THEN
         RAISE EXCEPTION 'role "%" exists already', name USING ERRCODE = 'OL409';
     END IF;
-    IF password IS NULL OR length(password) < 12 OR password ~ '[[:cntrl:]]' THEN
-        RAISE EXCEPTION 'the password must be at least 12 characters, on one line' USING ERRCODE = 'OL400';
-    END IF;
+    PERFORM orderly.check_bi_password(password);
     IF statement_timeout IS NULL OR statement_timeout < interval '1 second' OR statement_timeout > interval '1 hour' THEN
         RAISE EXCEPTION 'statement_timeout must be between 1 second and 1 hour' USING ERRCODE = 'OL400';
     END IF;
@@ -133,9 +145,7 @@ BEGIN
     IF NOT admin.is_bi_login(name) THEN
         RAISE EXCEPTION 'no BI login "%" (admin.bi_logins lists them)', name USING ERRCODE = 'OL404';
     END IF;
-    IF password IS NULL OR length(password) < 12 OR password ~ '[[:cntrl:]]' THEN
-        RAISE EXCEPTION 'the password must be at least 12 characters, on one line' USING ERRCODE = 'OL400';
-    END IF;
+    PERFORM orderly.check_bi_password(password);
     BEGIN
         EXECUTE format('ALTER ROLE %I PASSWORD %L', name, password);
     EXCEPTION WHEN OTHERS THEN
@@ -163,12 +173,8 @@ BEGIN
       INTO v_before FROM pg_catalog.pg_roles r WHERE r.rolname = drop_bi_login.name;
     SELECT array_agg(s.pid ORDER BY s.pid) INTO v_pids
       FROM pg_catalog.pg_stat_activity s JOIN pg_catalog.pg_roles r ON r.oid = s.usesysid WHERE r.rolname = drop_bi_login.name;
-    BEGIN
-        EXECUTE format('DROP ROLE %I', name);
-    EXCEPTION WHEN dependent_objects_still_exist THEN
-        RAISE EXCEPTION 'BI login "%" owns or was granted something outside orderly_bi: %', name, SQLERRM
-            USING ERRCODE = 'OL409', HINT = 'REASSIGN OWNED / DROP OWNED as its owner first';
-    END;
+    -- A BI login owns nothing and holds no grant of its own (admin.is_bi_login): nothing keeps it.
+    EXECUTE format('DROP ROLE %I', name);
     PERFORM orderly.audit_bi_login(name, 'bi_login.drop', v_before, NULL);
     IF v_pids IS NOT NULL THEN
         RAISE NOTICE 'BI login "%" still has sessions open (pids %): they end when they disconnect, or with pg_terminate_backend(pid)',
